@@ -1,0 +1,172 @@
+//! Signup, login, sessions: the use cases behind `UserService`, each in one transaction.
+
+use anyhow::Context as _;
+use chrono::{Duration, Utc};
+use spruce_platform::{
+    bus,
+    identity::Caller,
+};
+use spruce_proto::events::v1::{UserRegistered, envelope::Payload};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::{
+    domain::{
+        session::{RefreshToken, TokenUse, hash_token},
+        user::{NewUser, User},
+    },
+    error::CoreError,
+    store::{sessions, users},
+    tokens::{TokenIssuer, hash_password, verify_password},
+};
+
+/// The tokens handed to a client after signup, login or refresh.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: i64,
+}
+
+/// The account use cases.
+#[derive(Clone)]
+pub struct Accounts {
+    pool: PgPool,
+    issuer: TokenIssuer,
+    refresh_ttl: Duration,
+}
+
+impl Accounts {
+    /// Creates the use cases over `pool`.
+    pub fn new(pool: PgPool, issuer: TokenIssuer, refresh_ttl_days: i64) -> Self {
+        Accounts {
+            pool,
+            issuer,
+            refresh_ttl: Duration::days(refresh_ttl_days),
+        }
+    }
+
+    /// Creates a user, records `user.registered` in the outbox and opens a session, all in
+    /// one transaction.
+    #[tracing::instrument(skip_all, fields(role = %new_user.role))]
+    pub async fn register(&self, new_user: NewUser) -> Result<(User, Session), CoreError> {
+        let password = new_user.password.clone();
+        let password_hash = tokio::task::spawn_blocking(move || hash_password(password.expose()))
+            .await
+            .context("password hashing task failed")??;
+        let mut transaction = self.pool.begin().await?;
+        let user = users::insert_user(
+            &mut transaction,
+            Uuid::new_v4(),
+            new_user.email.as_str(),
+            &password_hash,
+            new_user.full_name.as_str(),
+            new_user.role,
+        )
+        .await?;
+        let event = bus::envelope(
+            "user.registered",
+            user.id,
+            1,
+            Payload::UserRegistered(UserRegistered {
+                user_id: user.id.to_string(),
+                email: user.email.clone(),
+                full_name: user.full_name.clone(),
+                role: user.role.as_str().to_owned(),
+            }),
+        );
+        bus::enqueue(&mut transaction, &event).await?;
+        let session = self.open_session(&mut transaction, &user, Uuid::new_v4()).await?;
+        transaction.commit().await?;
+        tracing::info!(user_id = %user.id, "user registered");
+        Ok((user, session))
+    }
+
+    /// Checks an email and password and opens a session.
+    #[tracing::instrument(skip_all)]
+    pub async fn authenticate(&self, email: &str, password: &str) -> Result<(User, Session), CoreError> {
+        let mut connection = self.pool.acquire().await?;
+        let found = users::find_credentials(&mut connection, email.trim()).await?;
+        let (user, hash) = match found {
+            Some((user, hash)) => (Some(user), Some(hash)),
+            None => (None, None),
+        };
+        let password = password.to_owned();
+        let verified = tokio::task::spawn_blocking(move || verify_password(&password, hash.as_deref()))
+            .await
+            .context("password verification task failed")?;
+        let Some(user) = user.filter(|_| verified) else {
+            return Err(CoreError::InvalidCredentials);
+        };
+        let mut transaction = self.pool.begin().await?;
+        let session = self.open_session(&mut transaction, &user, Uuid::new_v4()).await?;
+        transaction.commit().await?;
+        Ok((user, session))
+    }
+
+    /// Returns a user the caller may see.
+    pub async fn get_user(&self, caller: Option<Caller>, user_id: Uuid) -> Result<User, CoreError> {
+        let caller = caller.ok_or(CoreError::Unauthenticated)?;
+        // Another user's profile answers "not found", revealing nothing.
+        if !caller.may_access(user_id) {
+            return Err(CoreError::NotFound);
+        }
+        let mut connection = self.pool.acquire().await?;
+        users::find_user(&mut connection, user_id).await?.ok_or(CoreError::NotFound)
+    }
+
+    /// Rotates a refresh token. Presenting an already rotated token revokes its family.
+    #[tracing::instrument(skip_all)]
+    pub async fn refresh(&self, refresh_token: &str) -> Result<(User, Session), CoreError> {
+        let mut transaction = self.pool.begin().await?;
+        let stored = sessions::find_token_for_update(&mut transaction, &hash_token(refresh_token))
+            .await?
+            .ok_or(CoreError::InvalidRefreshToken)?;
+        match stored.judge(Utc::now()) {
+            TokenUse::Refuse => return Err(CoreError::InvalidRefreshToken),
+            TokenUse::Reuse => {
+                tracing::warn!(user_id = %stored.user_id, family_id = %stored.family_id, "rotated refresh token reused, revoking its family");
+                sessions::revoke_family(&mut transaction, stored.family_id).await?;
+                transaction.commit().await?;
+                return Err(CoreError::InvalidRefreshToken);
+            }
+            TokenUse::Rotate => {}
+        }
+        let user = users::find_user(&mut transaction, stored.user_id)
+            .await?
+            .ok_or(CoreError::InvalidRefreshToken)?;
+        sessions::mark_rotated(&mut transaction, stored.id).await?;
+        let session = self.open_session(&mut transaction, &user, stored.family_id).await?;
+        transaction.commit().await?;
+        Ok((user, session))
+    }
+
+    /// Revokes the session a refresh token belongs to. Unknown tokens and other users'
+    /// tokens are ignored, so logging out twice is harmless and reveals nothing.
+    #[tracing::instrument(skip_all)]
+    pub async fn revoke(&self, caller: Option<Caller>, refresh_token: &str) -> Result<(), CoreError> {
+        let caller = caller.ok_or(CoreError::Unauthenticated)?;
+        let mut transaction = self.pool.begin().await?;
+        let stored = sessions::find_token_for_update(&mut transaction, &hash_token(refresh_token)).await?;
+        if let Some(stored) = stored.filter(|stored| caller.may_access(stored.user_id)) {
+            sessions::revoke_family(&mut transaction, stored.family_id).await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn open_session(
+        &self,
+        connection: &mut PgConnection,
+        user: &User,
+        family_id: Uuid,
+    ) -> Result<Session, CoreError> {
+        let refresh = RefreshToken::generate();
+        sessions::insert_token(connection, family_id, user.id, &refresh.hash, Utc::now() + self.refresh_ttl).await?;
+        Ok(Session {
+            access_token: self.issuer.issue(user.id, user.role)?,
+            refresh_token: refresh.secret,
+            expires_in: self.issuer.ttl_secs(),
+        })
+    }
+}

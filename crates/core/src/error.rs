@@ -1,0 +1,56 @@
+//! Core's error type and its single mapping to gRPC statuses.
+
+use spruce_platform::status::{internal, violation, with_detail};
+use tonic::{Code, Status};
+
+use crate::domain::FieldError;
+
+/// Everything a core operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error("the request is invalid")]
+    Validation(Vec<FieldError>),
+    #[error("the email address is already registered")]
+    EmailTaken,
+    #[error("the email or password is wrong")]
+    InvalidCredentials,
+    #[error("the refresh token is invalid, expired or revoked")]
+    InvalidRefreshToken,
+    #[error("no caller identity was given")]
+    Unauthenticated,
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for CoreError {
+    fn from(error: sqlx::Error) -> Self {
+        CoreError::Unexpected(error.into())
+    }
+}
+
+impl From<CoreError> for Status {
+    fn from(error: CoreError) -> Self {
+        let message = error.to_string();
+        match error {
+            CoreError::Validation(errors) => {
+                let violations = errors
+                    .iter()
+                    .map(|error| violation(error.field, error.message.clone()))
+                    .collect();
+                with_detail(Code::InvalidArgument, message, "validation_failed", violations)
+            }
+            CoreError::EmailTaken => with_detail(Code::AlreadyExists, message, "email_taken", vec![]),
+            CoreError::InvalidCredentials => {
+                with_detail(Code::Unauthenticated, message, "invalid_credentials", vec![])
+            }
+            CoreError::InvalidRefreshToken => {
+                with_detail(Code::Unauthenticated, message, "invalid_refresh_token", vec![])
+            }
+            CoreError::Unauthenticated => with_detail(Code::Unauthenticated, message, "unauthenticated", vec![]),
+            CoreError::NotFound => with_detail(Code::NotFound, message, "not_found", vec![]),
+            CoreError::Unexpected(error) => internal(&error),
+        }
+    }
+}

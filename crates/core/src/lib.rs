@@ -1,0 +1,11 @@
+//! spruce-core: users, credentials and sessions (and, in later issues, cleaners, bookings,
+//! payments and reviews) on PostgreSQL, publishing events through the outbox.
+
+pub mod accounts;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod settings;
+pub mod startup;
+pub mod store;
+pub mod tokens;

@@ -1,0 +1,19 @@
+//! Core's SQL, one module per aggregate. Functions take a connection so that callers choose
+//! the transaction.
+
+pub mod sessions;
+pub mod users;
+
+/// Embedded migrations, applied by `spruce-core migrate` and at start in development.
+pub const MIGRATIONS: &[spruce_platform::db::MigrationSource] = &[
+    (1, "outbox", include_str!("../../migrations/0001_outbox.sql")),
+    (2, "users", include_str!("../../migrations/0002_users.sql")),
+];
+
+/// Returns the name of the constraint `error` violated, if it is a constraint violation.
+pub fn violated_constraint(error: &sqlx::Error) -> Option<&str> {
+    match error {
+        sqlx::Error::Database(database_error) => database_error.constraint(),
+        _ => None,
+    }
+}

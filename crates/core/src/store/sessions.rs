@@ -1,0 +1,71 @@
+//! The `refresh_tokens` table.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::{domain::session::StoredToken, error::CoreError};
+
+/// Stores a refresh token's hash in `family_id`.
+pub async fn insert_token(
+    connection: &mut PgConnection,
+    family_id: Uuid,
+    user_id: Uuid,
+    token_hash: &[u8],
+    expires_at: DateTime<Utc>,
+) -> Result<(), CoreError> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(Uuid::new_v4())
+    .bind(family_id)
+    .bind(user_id)
+    .bind(token_hash)
+    .bind(expires_at)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Finds a token by hash and locks its row until the transaction ends, so two concurrent
+/// refreshes with the same token cannot both rotate it.
+pub async fn find_token_for_update(
+    connection: &mut PgConnection,
+    token_hash: &[u8],
+) -> Result<Option<StoredToken>, CoreError> {
+    type Row = (Uuid, Uuid, Uuid, DateTime<Utc>, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT id, family_id, user_id, expires_at, rotated_at, revoked_at FROM refresh_tokens \
+         WHERE token_hash = $1 FOR UPDATE",
+    )
+    .bind(token_hash)
+    .fetch_optional(connection)
+    .await?;
+    Ok(row.map(|(id, family_id, user_id, expires_at, rotated_at, revoked_at)| StoredToken {
+        id,
+        family_id,
+        user_id,
+        expires_at,
+        rotated_at,
+        revoked_at,
+    }))
+}
+
+/// Marks a token as used up by rotation.
+pub async fn mark_rotated(connection: &mut PgConnection, id: Uuid) -> Result<(), CoreError> {
+    sqlx::query("UPDATE refresh_tokens SET rotated_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
+/// Revokes every token of a family.
+pub async fn revoke_family(connection: &mut PgConnection, family_id: Uuid) -> Result<(), CoreError> {
+    sqlx::query("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL")
+        .bind(family_id)
+        .execute(connection)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,324 @@
+//! The idempotent event consumer: manual acks after the handler's transaction committed,
+//! bounded prefetch, retries through delay queues, parking after the last attempt, and an
+//! inbox (`processed_events`) that makes a redelivered event a no-op.
+
+use std::{future::Future, sync::Arc, time::Instant};
+
+use anyhow::{Context as _, anyhow};
+use futures_util::StreamExt as _;
+use lapin::{
+    BasicProperties, Channel, Confirmation,
+    message::Delivery,
+    options::{
+        BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions,
+        BasicQosOptions, QueueDeclareOptions,
+    },
+    types::{AMQPValue, FieldTable, ShortString},
+};
+use prost::Message as _;
+use sqlx::{PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+use uuid::Uuid;
+
+use super::{
+    Backoff, BusStatus, Envelope, QueueNames, open_channel,
+    outbox::{ATTEMPT_HEADER, header_int},
+    topology,
+};
+use crate::{
+    metrics::{MESSAGING_FAILURES, MESSAGING_PROCESS_DURATION},
+    propagation,
+    settings::BusSettings,
+};
+
+/// Longest error text carried in the `x-error` header.
+const MAX_ERROR_LENGTH: usize = 1_000;
+
+/// Applies events to a service's own database.
+pub trait EventHandler: Send + Sync + 'static {
+    /// The routing keys (event types) this handler wants.
+    fn routing_keys(&self) -> &'static [&'static str];
+
+    /// Applies `event` inside `transaction`, which commits only if this returns `Ok`, together
+    /// with the record that the event was processed.
+    fn handle(
+        &self,
+        transaction: &mut PgConnection,
+        event: &Envelope,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+enum Outcome {
+    Applied,
+    Duplicate,
+}
+
+/// Why an event failed: retried, or parked at once when retrying cannot help.
+enum Failure {
+    Transient(anyhow::Error),
+    Permanent(anyhow::Error),
+}
+
+/// Consumes a service's queue and hands each event to its handler exactly once.
+pub struct Consumer<H> {
+    pool: PgPool,
+    settings: BusSettings,
+    names: QueueNames,
+    handler: Arc<H>,
+    status: BusStatus,
+}
+
+impl<H: EventHandler> Consumer<H> {
+    /// Creates a consumer for the queues of `settings.queue_prefix`.
+    pub fn new(pool: PgPool, settings: BusSettings, handler: H) -> Self {
+        let names = QueueNames::new(&settings.queue_prefix, settings.retry_delays_ms.len());
+        Consumer {
+            pool,
+            settings,
+            names,
+            handler: Arc::new(handler),
+            status: BusStatus::default(),
+        }
+    }
+
+    /// Returns the consumer's broker connection status, for readiness.
+    pub fn status(&self) -> BusStatus {
+        self.status.clone()
+    }
+
+    /// Returns the names of the queues this consumer uses.
+    pub fn queue_names(&self) -> &QueueNames {
+        &self.names
+    }
+
+    /// Consumes until `shutdown` is cancelled, reconnecting with backoff. Each connection
+    /// re-declares the topology, so a broker that lost it gets it back.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut backoff = Backoff::new();
+        while !shutdown.is_cancelled() {
+            let name = format!("{}-consumer", self.settings.queue_prefix);
+            match open_channel(&self.settings, &name).await {
+                Ok((connection, channel)) => {
+                    let outcome = self.consume_until_failure(&channel, &shutdown, &mut backoff).await;
+                    self.status.set_connected(false);
+                    if let Err(error) = outcome {
+                        tracing::warn!(queue = %self.names.main, error = format!("{error:#}"), "consumer lost the broker, reconnecting");
+                    }
+                    connection.close(200, "consumer stopping".into()).await.ok();
+                }
+                Err(error) => tracing::warn!(queue = %self.names.main, %error, "consumer cannot reach the broker"),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = tokio::time::sleep(backoff.next_delay()) => {}
+            }
+        }
+    }
+
+    async fn consume_until_failure(
+        &self,
+        channel: &Channel,
+        shutdown: &CancellationToken,
+        backoff: &mut Backoff,
+    ) -> anyhow::Result<()> {
+        topology::declare_consumer_topology(
+            channel,
+            &self.settings,
+            &self.names,
+            self.handler.routing_keys(),
+        )
+        .await
+        .context("failed to declare topology")?;
+        channel
+            .basic_qos(self.settings.prefetch, BasicQosOptions::default())
+            .await?;
+        let mut deliveries = channel
+            .basic_consume(
+                self.names.main.as_str().into(),
+                ShortString::from(""),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        self.status.set_connected(true);
+        backoff.reset();
+        tracing::info!(queue = %self.names.main, "consuming events");
+        loop {
+            let next = tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                next = deliveries.next() => next,
+            };
+            match next {
+                Some(Ok(delivery)) => self.process(channel, delivery).await?,
+                Some(Err(error)) => return Err(error.into()),
+                None => return Err(anyhow!("the broker cancelled the consumer")),
+            }
+        }
+    }
+
+    /// Handles one delivery and acknowledges it. Only broker errors are returned: they mean
+    /// the delivery was not acknowledged and will come again.
+    async fn process(&self, channel: &Channel, delivery: Delivery) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let headers = delivery.properties.headers().as_ref();
+        let attempt = header_int(headers, ATTEMPT_HEADER).unwrap_or(0);
+        let span = tracing::info_span!(
+            "process",
+            otel.name = %format!("{} process", self.names.main),
+            otel.kind = "consumer",
+            messaging.system = "rabbitmq",
+            messaging.destination.name = %self.names.main,
+            messaging.message.id = tracing::field::Empty,
+            event_type = tracing::field::Empty,
+            attempt,
+        );
+        propagation::set_parent_from_amqp(&span, headers);
+        let result = self.apply(&delivery.data).instrument(span.clone()).await;
+        let queue = self.names.main.as_str();
+        let outcome = match result {
+            Ok(Outcome::Applied) => "ok",
+            Ok(Outcome::Duplicate) => "duplicate",
+            Err(failure) => {
+                let _entered = span.enter();
+                self.reroute(channel, &delivery, attempt, failure).await?
+            }
+        };
+        delivery.acker.ack(BasicAckOptions::default()).await?;
+        MESSAGING_PROCESS_DURATION
+            .with_label_values(&[queue, outcome])
+            .observe(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    async fn apply(&self, data: &[u8]) -> Result<Outcome, Failure> {
+        let envelope = Envelope::decode(data)
+            .map_err(|error| Failure::Permanent(anyhow!("undecodable envelope: {error}")))?;
+        let event_id: Uuid = envelope
+            .event_id
+            .parse()
+            .map_err(|error| Failure::Permanent(anyhow!("bad event_id: {error}")))?;
+        let span = tracing::Span::current();
+        span.record("messaging.message.id", envelope.event_id.as_str());
+        span.record("event_type", envelope.r#type.as_str());
+
+        let transient = |error: sqlx::Error| Failure::Transient(error.into());
+        let mut transaction = self.pool.begin().await.map_err(transient)?;
+        // Blocks on a concurrent copy of the same event until that one commits or rolls back.
+        let inserted = sqlx::query(
+            "INSERT INTO processed_events (event_id) VALUES ($1) ON CONFLICT DO NOTHING",
+        )
+        .bind(event_id)
+        .execute(&mut *transaction)
+        .await
+        .map_err(transient)?;
+        if inserted.rows_affected() == 0 {
+            tracing::debug!(event_id = %event_id, "event already processed");
+            return Ok(Outcome::Duplicate);
+        }
+        self.handler
+            .handle(&mut transaction, &envelope)
+            .await
+            .map_err(Failure::Transient)?;
+        transaction.commit().await.map_err(transient)?;
+        Ok(Outcome::Applied)
+    }
+
+    /// Sends a failed delivery to the next retry queue, or parks it; returns the outcome label.
+    async fn reroute(
+        &self,
+        channel: &Channel,
+        delivery: &Delivery,
+        attempt: i64,
+        failure: Failure,
+    ) -> anyhow::Result<&'static str> {
+        let (error, retry_queue) = match failure {
+            Failure::Permanent(error) => (error, None),
+            Failure::Transient(error) => {
+                let index = usize::try_from(attempt).unwrap_or(usize::MAX);
+                (error, self.names.retries.get(index))
+            }
+        };
+        let mut error_text = format!("{error:#}");
+        error_text.truncate(MAX_ERROR_LENGTH);
+        let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+        headers.insert("x-error".into(), AMQPValue::LongString(error_text.clone().into()));
+        let (target, outcome) = match retry_queue {
+            Some(queue) => {
+                headers.insert(ATTEMPT_HEADER.into(), AMQPValue::LongLongInt(attempt + 1));
+                tracing::warn!(attempt, queue = %queue, error = %error_text, "event failed, retrying later");
+                (queue.as_str(), "retried")
+            }
+            None => {
+                let failed_at = chrono::Utc::now().to_rfc3339();
+                headers.insert("x-failed-at".into(), AMQPValue::LongString(failed_at.into()));
+                tracing::error!(attempt, queue = %self.names.parked, error = %error_text, "event parked");
+                (self.names.parked.as_str(), "parked")
+            }
+        };
+        let properties = delivery.properties.clone().with_headers(headers);
+        publish_confirmed(channel, target, &delivery.data, properties).await?;
+        MESSAGING_FAILURES
+            .with_label_values(&[self.names.main.as_str(), outcome])
+            .inc();
+        Ok(outcome)
+    }
+}
+
+/// Publishes to `queue` through the default exchange and waits for the broker's ack.
+async fn publish_confirmed(
+    channel: &Channel,
+    queue: &str,
+    payload: &[u8],
+    properties: BasicProperties,
+) -> anyhow::Result<()> {
+    let options = BasicPublishOptions {
+        mandatory: true,
+        ..BasicPublishOptions::default()
+    };
+    let confirmation = channel
+        .basic_publish("".into(), queue.into(), options, payload, properties)
+        .await?
+        .await?;
+    match confirmation {
+        Confirmation::Ack(None) => Ok(()),
+        other => Err(anyhow!("broker did not accept the message for {queue}: {other:?}")),
+    }
+}
+
+/// Moves every message currently parked for `settings.queue_prefix` back to its main queue,
+/// with a fresh attempt count; returns how many moved.
+///
+/// # Errors
+/// Fails when the broker cannot be reached or refuses a message.
+pub async fn replay_parked(settings: &BusSettings) -> anyhow::Result<usize> {
+    let names = QueueNames::new(&settings.queue_prefix, settings.retry_delays_ms.len());
+    let (connection, channel) = open_channel(settings, "replay-parked").await?;
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::default()
+    };
+    let parked = channel
+        .queue_declare(names.parked.as_str().into(), passive, FieldTable::default())
+        .await
+        .with_context(|| format!("queue {} does not exist", names.parked))?;
+    // Only what is parked now: a message that fails again must not loop here forever.
+    let mut moved = 0;
+    for _ in 0..parked.message_count() {
+        let Some(message) = channel
+            .basic_get(names.parked.as_str().into(), BasicGetOptions::default())
+            .await?
+        else {
+            break;
+        };
+        let delivery = &message.delivery;
+        let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+        headers.insert(ATTEMPT_HEADER.into(), AMQPValue::LongLongInt(0));
+        let properties = delivery.properties.clone().with_headers(headers);
+        publish_confirmed(&channel, &names.main, &delivery.data, properties).await?;
+        delivery.acker.ack(BasicAckOptions::default()).await?;
+        moved += 1;
+    }
+    connection.close(200, "replay done".into()).await.ok();
+    Ok(moved)
+}

@@ -1,0 +1,101 @@
+//! The event bus over RabbitMQ (DESIGN.md §3.4): topology, the transactional outbox and its
+//! relay, and the idempotent consumer with retry and parked queues.
+
+mod consumer;
+mod outbox;
+mod topology;
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use lapin::{Channel, Connection, ConnectionProperties, options::ConfirmSelectOptions};
+use secrecy::ExposeSecret;
+
+pub use consumer::{Consumer, EventHandler, replay_parked};
+pub use outbox::{OutboxRelay, enqueue};
+pub use spruce_proto::events::v1::Envelope;
+pub use topology::QueueNames;
+
+use crate::settings::BusSettings;
+
+/// `content_type` of every event message.
+pub const CONTENT_TYPE: &str = "application/x-protobuf";
+
+/// Whether a bus client currently holds a working broker connection; readiness reads it.
+#[derive(Debug, Clone, Default)]
+pub struct BusStatus(Arc<AtomicBool>);
+
+impl BusStatus {
+    /// Returns whether the connection is up.
+    pub fn is_connected(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn set_connected(&self, connected: bool) {
+        self.0.store(connected, Ordering::Relaxed);
+    }
+}
+
+/// Builds an envelope with a fresh event id, stamped now.
+pub fn envelope(
+    event_type: &str,
+    aggregate_id: uuid::Uuid,
+    aggregate_version: i64,
+    payload: spruce_proto::events::v1::envelope::Payload,
+) -> Envelope {
+    let now = chrono::Utc::now();
+    Envelope {
+        event_id: uuid::Uuid::new_v4().to_string(),
+        r#type: event_type.to_owned(),
+        occurred_at: Some(prost_types_timestamp(now)),
+        aggregate_id: aggregate_id.to_string(),
+        aggregate_version,
+        payload: Some(payload),
+    }
+}
+
+fn prost_types_timestamp(time: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// Opens a connection and a channel with publisher confirms enabled.
+async fn open_channel(settings: &BusSettings, name: &str) -> lapin::Result<(Connection, Channel)> {
+    let properties = ConnectionProperties::default().with_connection_name(name.to_owned().into());
+    let connection = Connection::connect(settings.url.expose_secret(), properties).await?;
+    let channel = connection.create_channel().await?;
+    channel.confirm_select(ConfirmSelectOptions::default()).await?;
+    Ok((connection, channel))
+}
+
+/// Exponential backoff between reconnection attempts, capped.
+#[derive(Debug)]
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(200);
+    const MAX: Duration = Duration::from_secs(10);
+
+    fn new() -> Self {
+        Backoff { next: Self::FIRST }
+    }
+
+    fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+
+    fn next_delay(&mut self) -> Duration {
+        let delay = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        delay
+    }
+}

@@ -1,0 +1,300 @@
+//! The transactional outbox: events are written in the business transaction and a relay
+//! publishes them with publisher confirms, marking a row sent only once the broker acked it.
+//!
+//! The table (each producing service has it in its migrations):
+//! `outbox(id bigserial, event_id uuid unique, routing_key, payload bytea, traceparent,
+//! created_at, published_at, attempts, next_attempt_at, last_error)`.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use lapin::{
+    BasicProperties, Channel, Confirmation,
+    options::BasicPublishOptions,
+    types::{AMQPValue, FieldTable, ShortString},
+};
+use prost::Message as _;
+use sqlx::{PgConnection, PgPool, postgres::PgListener};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+use uuid::Uuid;
+
+use super::{Backoff, BusStatus, CONTENT_TYPE, Envelope, open_channel, topology};
+use crate::{
+    metrics::{OUTBOX_OLDEST_AGE, OUTBOX_PENDING},
+    propagation,
+    settings::BusSettings,
+};
+
+/// The `NOTIFY` channel that wakes the relay.
+const NOTIFY_CHANNEL: &str = "spruce_outbox";
+/// How long the relay sleeps when nothing woke it.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// Rows taken per round.
+const BATCH_SIZE: i64 = 200;
+
+/// Writes `envelope` to the outbox inside the caller's transaction and wakes the relay when
+/// that transaction commits. The current span's trace context is stored with it.
+///
+/// # Errors
+/// Fails when the insert fails; the caller's transaction should then roll back.
+pub async fn enqueue(connection: &mut PgConnection, envelope: &Envelope) -> sqlx::Result<()> {
+    let event_id: Uuid = envelope
+        .event_id
+        .parse()
+        .map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
+    sqlx::query(
+        "INSERT INTO outbox (event_id, routing_key, payload, traceparent) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(event_id)
+    .bind(&envelope.r#type)
+    .bind(envelope.encode_to_vec())
+    .bind(propagation::current_traceparent())
+    .execute(&mut *connection)
+    .await?;
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(NOTIFY_CHANNEL)
+        .execute(&mut *connection)
+        .await?;
+    Ok(())
+}
+
+/// Publishes committed outbox rows; several replicas can run side by side.
+pub struct OutboxRelay {
+    pool: PgPool,
+    settings: BusSettings,
+    status: BusStatus,
+    database: String,
+}
+
+struct OutboxRow {
+    id: i64,
+    event_id: Uuid,
+    routing_key: String,
+    payload: Vec<u8>,
+    traceparent: Option<String>,
+}
+
+impl OutboxRelay {
+    /// Creates a relay for the outbox in `pool`'s database; `database` labels its metrics.
+    pub fn new(pool: PgPool, settings: BusSettings, database: &str) -> Self {
+        OutboxRelay {
+            pool,
+            settings,
+            status: BusStatus::default(),
+            database: database.to_owned(),
+        }
+    }
+
+    /// Returns the relay's broker connection status, for readiness.
+    pub fn status(&self) -> BusStatus {
+        self.status.clone()
+    }
+
+    /// Relays until `shutdown` is cancelled, reconnecting to the broker with backoff.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut backoff = Backoff::new();
+        while !shutdown.is_cancelled() {
+            match open_channel(&self.settings, "outbox-relay").await {
+                Ok((connection, channel)) => {
+                    let outcome = match topology::declare_exchange(&channel, &self.settings.exchange).await {
+                        Ok(()) => {
+                            self.status.set_connected(true);
+                            backoff.reset();
+                            self.relay_until_failure(&channel, &shutdown).await
+                        }
+                        Err(error) => Err(error.into()),
+                    };
+                    self.status.set_connected(false);
+                    if let Err(error) = outcome {
+                        tracing::warn!(error = format!("{error:#}"), "outbox relay lost the broker, reconnecting");
+                    }
+                    connection.close(200, "relay stopping".into()).await.ok();
+                }
+                Err(error) => tracing::warn!(%error, "outbox relay cannot reach the broker"),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = tokio::time::sleep(backoff.next_delay()) => {}
+            }
+        }
+    }
+
+    async fn relay_until_failure(
+        &self,
+        channel: &Channel,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(NOTIFY_CHANNEL).await?;
+        loop {
+            let relayed = self.relay_batch(channel).await?;
+            self.record_backlog().await;
+            if relayed == BATCH_SIZE as usize {
+                continue;
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                notification = listener.recv() => {
+                    // A lost listener connection reconnects on the next call; polling covers
+                    // the gap.
+                    if let Err(error) = notification {
+                        tracing::debug!(%error, "outbox listener interrupted");
+                        tokio::time::sleep(POLL_INTERVAL).await;
+                    }
+                }
+                () = tokio::time::sleep(POLL_INTERVAL) => {}
+            }
+        }
+    }
+
+    /// Publishes one batch and returns how many rows it took. Rows the broker acked are
+    /// marked published in the same transaction that locked them; the others are pushed
+    /// back with a growing delay.
+    async fn relay_batch(&self, channel: &Channel) -> anyhow::Result<usize> {
+        let mut transaction = self.pool.begin().await?;
+        let rows: Vec<(i64, Uuid, String, Vec<u8>, Option<String>)> = sqlx::query_as(
+            "SELECT id, event_id, routing_key, payload, traceparent FROM outbox \
+             WHERE published_at IS NULL AND next_attempt_at <= now() \
+             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(BATCH_SIZE)
+        .fetch_all(&mut *transaction)
+        .await?;
+        let rows: Vec<OutboxRow> = rows
+            .into_iter()
+            .map(|(id, event_id, routing_key, payload, traceparent)| OutboxRow {
+                id,
+                event_id,
+                routing_key,
+                payload,
+                traceparent,
+            })
+            .collect();
+        if rows.is_empty() {
+            return Ok(0);
+        }
+
+        let mut pending = Vec::with_capacity(rows.len());
+        let mut broker_error = None;
+        for row in &rows {
+            match self.publish(channel, row).await {
+                Ok(confirm) => pending.push((row.id, confirm)),
+                Err(error) => {
+                    broker_error = Some(error);
+                    break;
+                }
+            }
+        }
+        let confirmations = join_all(pending.into_iter().map(|(id, confirm)| async move {
+            (id, confirm.await)
+        }))
+        .await;
+
+        let mut acked = Vec::new();
+        let mut failed = Vec::new();
+        for (id, confirmation) in confirmations {
+            match confirmation {
+                Ok(Confirmation::Ack(None)) => acked.push(id),
+                Ok(Confirmation::Ack(Some(returned))) => {
+                    failed.push((id, format!("unroutable: {}", returned.reply_text)));
+                }
+                Ok(other) => failed.push((id, format!("not confirmed: {other:?}"))),
+                Err(error) => {
+                    failed.push((id, error.to_string()));
+                    broker_error.get_or_insert(error);
+                }
+            }
+        }
+
+        sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
+            .bind(&acked)
+            .execute(&mut *transaction)
+            .await?;
+        for (id, reason) in &failed {
+            tracing::warn!(outbox_id = id, %reason, "event not published, will retry");
+            sqlx::query(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = $2, \
+                 next_attempt_at = now() + make_interval(secs => least(power(2, attempts), 60)) \
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(reason)
+            .execute(&mut *transaction)
+            .await?;
+        }
+        transaction.commit().await?;
+        match broker_error {
+            Some(error) => Err(error.into()),
+            None => Ok(rows.len()),
+        }
+    }
+
+    async fn publish(&self, channel: &Channel, row: &OutboxRow) -> lapin::Result<lapin::PublisherConfirm> {
+        let span = tracing::info_span!(
+            "publish",
+            otel.name = %format!("{} publish", row.routing_key),
+            otel.kind = "producer",
+            messaging.system = "rabbitmq",
+            messaging.destination.name = %self.settings.exchange,
+            messaging.message.id = %row.event_id,
+        );
+        if let Some(traceparent) = &row.traceparent {
+            propagation::set_parent_from_traceparent(&span, traceparent);
+        }
+        async {
+            let mut headers = FieldTable::default();
+            propagation::inject_into_amqp(&mut headers);
+            let properties = BasicProperties::default()
+                .with_message_id(ShortString::from(row.event_id.to_string()))
+                .with_content_type(CONTENT_TYPE.into())
+                .with_type(row.routing_key.as_str().into())
+                .with_delivery_mode(2)
+                .with_headers(headers);
+            let options = BasicPublishOptions {
+                mandatory: true,
+                ..BasicPublishOptions::default()
+            };
+            channel
+                .basic_publish(
+                    self.settings.exchange.as_str().into(),
+                    row.routing_key.as_str().into(),
+                    options,
+                    &row.payload,
+                    properties,
+                )
+                .await
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn record_backlog(&self) {
+        let backlog: Result<(i64, Option<f64>), _> = sqlx::query_as(
+            "SELECT count(*), extract(epoch FROM now() - min(created_at))::float8 \
+             FROM outbox WHERE published_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await;
+        if let Ok((pending, oldest)) = backlog {
+            OUTBOX_PENDING.with_label_values(&[self.database.as_str()]).set(pending);
+            #[allow(clippy::cast_possible_truncation)]
+            let oldest = oldest.unwrap_or(0.0) as i64;
+            OUTBOX_OLDEST_AGE.with_label_values(&[self.database.as_str()]).set(oldest);
+        }
+    }
+}
+
+/// Header a message carries its delivery attempt in (0 for the first delivery).
+pub(crate) const ATTEMPT_HEADER: &str = "x-attempt";
+
+/// Reads an integer header.
+pub(crate) fn header_int(headers: Option<&FieldTable>, key: &str) -> Option<i64> {
+    match headers?.inner().get(key)? {
+        AMQPValue::LongLongInt(value) => Some(*value),
+        AMQPValue::LongInt(value) => Some(i64::from(*value)),
+        AMQPValue::ShortInt(value) => Some(i64::from(*value)),
+        AMQPValue::LongUInt(value) => Some(i64::from(*value)),
+        _ => None,
+    }
+}

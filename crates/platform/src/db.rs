@@ -1,0 +1,114 @@
+//! PostgreSQL: the pool, creating a service's database when it is missing, and migrations
+//! embedded in the binary.
+
+use std::{borrow::Cow, str::FromStr, time::Duration};
+
+use anyhow::Context as _;
+use secrecy::ExposeSecret;
+use sqlx::{
+    ConnectOptions, Connection, Executor, PgPool, SqlSafeStr,
+    migrate::{Migration, MigrationType, Migrator},
+    postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgSslMode},
+};
+
+use crate::settings::DatabaseSettings;
+
+/// One embedded migration: version, description and SQL.
+pub type MigrationSource = (i64, &'static str, &'static str);
+
+/// Builds a migrator from migrations embedded with `include_str!`.
+pub fn migrator(sources: &[MigrationSource]) -> Migrator {
+    let migrations = sources
+        .iter()
+        .map(|(version, description, sql)| {
+            Migration::new(
+                *version,
+                Cow::Borrowed(*description),
+                MigrationType::Simple,
+                sql.into_sql_str(),
+                false,
+            )
+        })
+        .collect();
+    Migrator::with_migrations(migrations)
+}
+
+/// Returns connection options for the configured database.
+pub fn connect_options(settings: &DatabaseSettings) -> PgConnectOptions {
+    let ssl_mode = PgSslMode::from_str(&settings.ssl_mode).unwrap_or(PgSslMode::Prefer);
+    PgConnectOptions::new()
+        .host(&settings.host)
+        .port(settings.port)
+        .username(&settings.user)
+        .password(settings.password.expose_secret())
+        .database(&settings.name)
+        .ssl_mode(ssl_mode)
+        .log_statements(tracing::log::LevelFilter::Trace)
+}
+
+/// Connects to the service's database, creating it first when allowed and missing.
+///
+/// # Errors
+/// Fails when PostgreSQL cannot be reached or the database cannot be created.
+pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
+    if settings.create_if_missing {
+        create_database_if_missing(settings).await?;
+    }
+    let pool = PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(connect_options(settings))
+        .await
+        .with_context(|| format!("failed to connect to database {}", settings.name))?;
+    Ok(pool)
+}
+
+/// Connects and applies `migrations`, for the `migrate` subcommand.
+///
+/// # Errors
+/// Fails when the database is unreachable or a migration fails.
+pub async fn migrate(settings: &DatabaseSettings, migrations: &[MigrationSource]) -> anyhow::Result<()> {
+    let pool = connect(settings).await?;
+    migrator(migrations)
+        .run(&pool)
+        .await
+        .context("failed to apply migrations")?;
+    pool.close().await;
+    Ok(())
+}
+
+async fn create_database_if_missing(settings: &DatabaseSettings) -> anyhow::Result<()> {
+    let maintenance = connect_options(settings).database("postgres");
+    let mut connection = PgConnection::connect_with(&maintenance)
+        .await
+        .context("failed to connect to the postgres maintenance database")?;
+    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(&settings.name)
+        .fetch_optional(&mut connection)
+        .await?;
+    if exists.is_none() {
+        // The name was validated to [a-z0-9_-], so quoting it is enough.
+        let statement = format!("CREATE DATABASE \"{}\"", settings.name);
+        match connection.execute(sqlx::AssertSqlSafe(statement)).await {
+            Ok(_) => tracing::info!(database = %settings.name, "created database"),
+            // Another replica created it between our check and our CREATE.
+            Err(sqlx::Error::Database(error))
+                if matches!(error.code().as_deref(), Some("42P04" | "23505")) => {}
+            Err(error) => return Err(error).context("failed to create database"),
+        }
+    }
+    connection.close().await.ok();
+    Ok(())
+}
+
+/// Drops a database; used by test harnesses to clean up after themselves.
+///
+/// # Errors
+/// Fails when PostgreSQL cannot be reached.
+pub async fn drop_database(settings: &DatabaseSettings) -> anyhow::Result<()> {
+    let maintenance = connect_options(settings).database("postgres");
+    let mut connection = PgConnection::connect_with(&maintenance).await?;
+    let statement = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", settings.name);
+    connection.execute(sqlx::AssertSqlSafe(statement)).await?;
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! gRPC server scaffolding: the standard health service, server reflection, a span and a
+//! latency metric per call (continuing the caller's trace), and graceful shutdown that
+//! drains in-flight calls.
+
+use std::{
+    pin::Pin,
+    task::{Context, Poll},
+    time::Instant,
+};
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{service::Routes, transport::Server};
+use tonic_health::ServingStatus;
+use tower::{Layer, Service};
+use tracing::Instrument as _;
+
+use crate::{metrics::RPC_SERVER_DURATION, propagation};
+
+/// Serves `routes` plus health and reflection on `listener` until `shutdown` is cancelled.
+///
+/// `served` names the fully qualified services (e.g. `spruce.core.v1.UserService`) that
+/// the health service reports as serving; the whole server reports under `""` too.
+///
+/// # Errors
+/// Fails when reflection cannot be built or the transport fails.
+pub async fn serve(
+    listener: TcpListener,
+    routes: Routes,
+    served: &[&'static str],
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    for name in served {
+        reporter.set_service_status(name, ServingStatus::Serving).await;
+    }
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(spruce_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let served = served.to_vec();
+    let stopping = async move {
+        shutdown.cancelled().await;
+        // Tell load balancers and probes first, then stop accepting and drain.
+        reporter.set_service_status("", ServingStatus::NotServing).await;
+        for name in served {
+            reporter.set_service_status(name, ServingStatus::NotServing).await;
+        }
+    };
+    Server::builder()
+        .layer(RpcTelemetryLayer)
+        .add_routes(routes)
+        .add_service(health)
+        .add_service(reflection)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopping)
+        .await?;
+    Ok(())
+}
+
+/// Opens a server span per call, continuing the caller's `traceparent`, and records
+/// `rpc_server_duration_seconds`.
+#[derive(Debug, Clone, Copy)]
+struct RpcTelemetryLayer;
+
+impl<S> Layer<S> for RpcTelemetryLayer {
+    type Service = RpcTelemetry<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RpcTelemetry { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct RpcTelemetry<S> {
+    inner: S,
+}
+
+type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+impl<S, RequestBody, ResponseBody> Service<http::Request<RequestBody>> for RpcTelemetry<S>
+where
+    S: Service<http::Request<RequestBody>, Response = http::Response<ResponseBody>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    RequestBody: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(context)
+    }
+
+    fn call(&mut self, request: http::Request<RequestBody>) -> Self::Future {
+        let path = request.uri().path().trim_start_matches('/').to_owned();
+        let (service, method) = path.split_once('/').unwrap_or((path.as_str(), ""));
+        let (service, method) = (service.to_owned(), method.to_owned());
+        let span = tracing::info_span!(
+            "rpc",
+            otel.name = %path,
+            otel.kind = "server",
+            rpc.system = "grpc",
+            rpc.service = %service,
+            rpc.method = %method,
+            rpc.grpc.status_code = tracing::field::Empty,
+        );
+        propagation::set_parent_from_http(&span, request.headers());
+        // The service that was polled ready is the one that must take the call.
+        let ready = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, ready);
+        let started = Instant::now();
+        Box::pin(async move {
+            let result = inner.call(request).instrument(span.clone()).await;
+            let code = match &result {
+                // Unary errors are sent trailers-only, so their status is in the headers;
+                // a missing header means the call went on to succeed in the trailers.
+                Ok(response) => response
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(|value| value.parse::<i32>().ok())
+                    .map_or(tonic::Code::Ok, tonic::Code::from),
+                Err(_) => tonic::Code::Internal,
+            };
+            span.record("rpc.grpc.status_code", code as i32);
+            RPC_SERVER_DURATION
+                .with_label_values(&[service.as_str(), method.as_str(), &format!("{code:?}")])
+                .observe(started.elapsed().as_secs_f64());
+            result
+        })
+    }
+}

@@ -1,0 +1,16 @@
+//! What every Spruce service shares: settings, telemetry, trace propagation, the database
+//! pool and migrations, the event bus (outbox relay and consumer), the gRPC and HTTP server
+//! scaffolding, caller identity and access-token claims.
+
+pub mod auth;
+pub mod bus;
+pub mod db;
+pub mod grpc;
+pub mod identity;
+pub mod metrics;
+pub mod ops;
+pub mod propagation;
+pub mod settings;
+pub mod shutdown;
+pub mod status;
+pub mod telemetry;

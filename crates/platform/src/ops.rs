@@ -1,0 +1,126 @@
+//! The operational HTTP side of every service: `/healthz` (the process is alive), `/readyz`
+//! (its dependencies answer) and `/metrics` (Prometheus).
+
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+
+use axum::{
+    Json, Router,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde_json::{Map, Value, json};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::BusStatus;
+
+type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One dependency that must answer for the service to be ready.
+#[derive(Clone)]
+pub struct ReadinessCheck {
+    name: &'static str,
+    check: Arc<dyn Fn() -> CheckFuture + Send + Sync>,
+}
+
+impl ReadinessCheck {
+    /// Builds a check from a closure returning a future.
+    pub fn new<F, Fut>(name: &'static str, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        ReadinessCheck {
+            name,
+            check: Arc::new(move || Box::pin(check())),
+        }
+    }
+
+    /// Ready when PostgreSQL answers `SELECT 1`.
+    pub fn postgres(pool: PgPool) -> Self {
+        ReadinessCheck::new("postgres", move || {
+            let pool = pool.clone();
+            async move {
+                sqlx::query("SELECT 1")
+                    .execute(&pool)
+                    .await
+                    .map(|_| ())
+                    .map_err(|error| error.to_string())
+            }
+        })
+    }
+
+    /// Ready when the event bus connection is up.
+    pub fn bus(status: BusStatus) -> Self {
+        ReadinessCheck::new("rabbitmq", move || {
+            let connected = status.is_connected();
+            async move {
+                if connected {
+                    Ok(())
+                } else {
+                    Err("not connected".to_owned())
+                }
+            }
+        })
+    }
+
+    async fn run(&self) -> Result<(), String> {
+        match tokio::time::timeout(CHECK_TIMEOUT, (self.check)()).await {
+            Ok(result) => result,
+            Err(_) => Err("timed out".to_owned()),
+        }
+    }
+}
+
+/// Returns the router serving `/healthz`, `/readyz` and `/metrics`.
+pub fn router(checks: Vec<ReadinessCheck>) -> Router {
+    let checks = Arc::new(checks);
+    Router::new()
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route(
+            "/readyz",
+            get(move || {
+                let checks = Arc::clone(&checks);
+                async move { readiness(&checks).await }
+            }),
+        )
+        .route("/metrics", get(|| async { crate::metrics::render() }))
+}
+
+async fn readiness(checks: &[ReadinessCheck]) -> Response {
+    let results = futures_util::future::join_all(checks.iter().map(ReadinessCheck::run)).await;
+    let mut report = Map::new();
+    let mut ready = true;
+    for (check, result) in checks.iter().zip(results) {
+        let value = match result {
+            Ok(()) => Value::String("up".to_owned()),
+            Err(error) => {
+                ready = false;
+                tracing::warn!(dependency = check.name, %error, "dependency not ready");
+                Value::String(format!("down: {error}"))
+            }
+        };
+        report.insert(check.name.to_owned(), value);
+    }
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = json!({"status": if ready { "ready" } else { "not_ready" }, "checks": report});
+    (status, Json(body)).into_response()
+}
+
+/// Serves `router` on `listener` until `shutdown` is cancelled, then drains open requests.
+///
+/// # Errors
+/// Fails when the listener fails.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}

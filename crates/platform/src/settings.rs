@@ -1,0 +1,341 @@
+//! Layered configuration shared by every service.
+//!
+//! Sources, later ones winning: the built-in defaults of each settings struct,
+//! `config/default.toml`, `config/$SPRUCE_ENV.toml`, then `SPRUCE__SECTION__KEY` environment
+//! variables. Any string key `foo_file` is replaced by the contents of the file it names and
+//! becomes `foo`: that is how a Kubernetes Secret mount or Vault's agent hands over secrets.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use config::{Config, Environment, File, FileFormat};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, de::DeserializeOwned};
+
+/// Why settings could not be loaded. Messages name the offending key and never a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("configuration is invalid: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("cannot read secret file for `{key}` at {path}: {source}")]
+    SecretFile {
+        key: String,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("`{key}` {problem}")]
+    Invalid { key: String, problem: String },
+}
+
+impl SettingsError {
+    /// Builds a validation error for `key`.
+    pub fn invalid(key: &str, problem: impl Into<String>) -> Self {
+        SettingsError::Invalid {
+            key: key.to_owned(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Settings that can check themselves after loading.
+pub trait Validate {
+    /// Returns the first rule broken, naming its key.
+    fn validate(&self) -> Result<(), SettingsError>;
+}
+
+/// Loads `T` from the layered sources described in the module documentation.
+pub fn load<T: DeserializeOwned + Validate>() -> Result<T, SettingsError> {
+    let directory = std::env::var("SPRUCE_CONFIG_DIR").unwrap_or_else(|_| "config".to_owned());
+    let environment = std::env::var("SPRUCE_ENV").unwrap_or_else(|_| "local".to_owned());
+    let directory = PathBuf::from(directory);
+    let sources = Config::builder()
+        .add_source(File::from(directory.join("default.toml")).required(false))
+        .add_source(File::from(directory.join(format!("{environment}.toml"))).required(false))
+        .add_source(
+            Environment::with_prefix("SPRUCE")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        );
+    from_builder(sources)
+}
+
+/// Loads `T` from TOML text alone, for tests and tools.
+pub fn from_toml<T: DeserializeOwned + Validate>(toml: &str) -> Result<T, SettingsError> {
+    from_builder(Config::builder().add_source(File::from_str(toml, FileFormat::Toml)))
+}
+
+fn from_builder<T: DeserializeOwned + Validate>(
+    builder: config::ConfigBuilder<config::builder::DefaultState>,
+) -> Result<T, SettingsError> {
+    let merged = builder.clone().build()?;
+    let mut secret_files = Vec::new();
+    let table: config::Map<String, config::Value> = merged.try_deserialize()?;
+    collect_secret_files("", &table, &mut secret_files);
+    let mut builder = builder;
+    for (key, path) in secret_files {
+        let contents = std::fs::read_to_string(&path).map_err(|source| SettingsError::SecretFile {
+            key: key.clone(),
+            path: path.clone(),
+            source,
+        })?;
+        builder = builder.set_override(key, contents.trim_end_matches(['\n', '\r']).to_owned())?;
+    }
+    let settings: T = builder.build()?.try_deserialize()?;
+    settings.validate()?;
+    Ok(settings)
+}
+
+fn collect_secret_files(
+    prefix: &str,
+    table: &config::Map<String, config::Value>,
+    found: &mut Vec<(String, String)>,
+) {
+    for (key, value) in table {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match &value.kind {
+            config::ValueKind::Table(nested) => collect_secret_files(&path, nested, found),
+            config::ValueKind::String(file) if key.ends_with("_file") && !file.is_empty() => {
+                let target = path.trim_end_matches("_file").to_owned();
+                found.push((target, file.clone()));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Where a server listens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ListenSettings {
+    pub host: String,
+    pub port: u16,
+}
+
+impl ListenSettings {
+    /// Returns a listener setting on all interfaces at `port`.
+    pub fn on_port(port: u16) -> Self {
+        ListenSettings {
+            host: "0.0.0.0".to_owned(),
+            port,
+        }
+    }
+
+    /// Returns the socket address, or an error naming `key`.
+    pub fn address(&self, key: &str) -> Result<SocketAddr, SettingsError> {
+        format!("{}:{}", self.host, self.port)
+            .parse()
+            .map_err(|_| SettingsError::invalid(&format!("{key}.host"), "is not an IP address"))
+    }
+}
+
+impl Default for ListenSettings {
+    fn default() -> Self {
+        ListenSettings::on_port(0)
+    }
+}
+
+/// How to reach PostgreSQL.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DatabaseSettings {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: SecretString,
+    /// The database this service owns (`spruce_core`, ...).
+    pub name: String,
+    pub max_connections: u32,
+    /// `disable`, `prefer` or `require`.
+    pub ssl_mode: String,
+    /// Creates the database when it does not exist (dev and tests).
+    pub create_if_missing: bool,
+    /// Applies migrations at start; production runs `migrate` from a Helm hook instead.
+    pub migrate_on_start: bool,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings {
+            host: "127.0.0.1".to_owned(),
+            port: 5432,
+            user: "postgres".to_owned(),
+            password: SecretString::from(""),
+            name: String::new(),
+            max_connections: 10,
+            ssl_mode: "prefer".to_owned(),
+            create_if_missing: true,
+            migrate_on_start: true,
+        }
+    }
+}
+
+impl Validate for DatabaseSettings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        let valid_name = !self.name.is_empty()
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        if !valid_name {
+            return Err(SettingsError::invalid(
+                "database.name",
+                "must be lowercase letters, digits, `_` or `-`",
+            ));
+        }
+        if self.max_connections == 0 {
+            return Err(SettingsError::invalid("database.max_connections", "must be at least 1"));
+        }
+        if !["disable", "prefer", "require"].contains(&self.ssl_mode.as_str()) {
+            return Err(SettingsError::invalid(
+                "database.ssl_mode",
+                "must be disable, prefer or require",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How to reach RabbitMQ and which names to use on it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct BusSettings {
+    /// AMQP URI; it holds the password, so it is a secret.
+    pub url: SecretString,
+    /// The topic exchange all events go through.
+    pub exchange: String,
+    /// Prefix of this service's queues (`<prefix>.events`, `.retry.N`, `.parked`);
+    /// defaults to the service name.
+    pub queue_prefix: String,
+    /// Unacknowledged deliveries a consumer holds at once.
+    pub prefetch: u16,
+    /// Delay before each retry of a failed event; its length is the number of retries.
+    pub retry_delays_ms: Vec<u64>,
+    /// Deletes this service's queues after this long unused (tests only; 0 keeps them).
+    pub queue_expires_ms: u64,
+}
+
+impl Default for BusSettings {
+    fn default() -> Self {
+        BusSettings {
+            url: SecretString::from("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            exchange: "spruce.events".to_owned(),
+            queue_prefix: String::new(),
+            prefetch: 32,
+            retry_delays_ms: vec![1_000, 10_000, 60_000],
+            queue_expires_ms: 0,
+        }
+    }
+}
+
+impl Validate for BusSettings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        let url = self.url.expose_secret();
+        if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
+            return Err(SettingsError::invalid("bus.url", "must start with amqp:// or amqps://"));
+        }
+        if self.exchange.is_empty() {
+            return Err(SettingsError::invalid("bus.exchange", "must not be empty"));
+        }
+        if self.prefetch == 0 {
+            return Err(SettingsError::invalid("bus.prefetch", "must be at least 1"));
+        }
+        if self.retry_delays_ms.iter().any(|delay| *delay == 0) {
+            return Err(SettingsError::invalid("bus.retry_delays_ms", "delays must be positive"));
+        }
+        Ok(())
+    }
+}
+
+/// Logging and tracing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct TelemetrySettings {
+    /// `auto` (pretty on a terminal, JSON otherwise), `json` or `pretty`.
+    pub log_format: String,
+    /// An `EnvFilter` directive; `RUST_LOG` wins when set.
+    pub log_level: String,
+    /// OTLP/gRPC endpoint; empty falls back to `OTEL_EXPORTER_OTLP_ENDPOINT`, and export is
+    /// off when both are empty.
+    pub otlp_endpoint: String,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        TelemetrySettings {
+            log_format: "auto".to_owned(),
+            log_level: "info".to_owned(),
+            otlp_endpoint: String::new(),
+        }
+    }
+}
+
+impl Validate for TelemetrySettings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        if !["auto", "json", "pretty"].contains(&self.log_format.as_str()) {
+            return Err(SettingsError::invalid(
+                "telemetry.log_format",
+                "must be auto, json or pretty",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize, Default)]
+    #[serde(default)]
+    struct Sample {
+        database: DatabaseSettings,
+        bus: BusSettings,
+    }
+
+    impl Validate for Sample {
+        fn validate(&self) -> Result<(), SettingsError> {
+            self.database.validate()?;
+            self.bus.validate()
+        }
+    }
+
+    #[test]
+    fn validation_errors_name_the_key() {
+        let error = from_toml::<Sample>("[database]\nname = \"Bad Name\"").unwrap_err();
+        assert!(error.to_string().contains("database.name"), "{error}");
+    }
+
+    #[test]
+    fn type_errors_name_the_key() {
+        let error = from_toml::<Sample>("[database]\nname = \"x\"\nport = \"high\"").unwrap_err();
+        assert!(error.to_string().contains("database.port"), "{error}");
+    }
+
+    #[test]
+    fn secrets_come_from_files_and_are_never_printed() {
+        let directory = std::env::temp_dir().join(format!("spruce-settings-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&directory).unwrap();
+        let file = directory.join("password");
+        std::fs::write(&file, "hunter2-secret\n").unwrap();
+        let toml = format!(
+            "[database]\nname = \"x\"\npassword_file = \"{}\"",
+            file.display()
+        );
+        let sample: Sample = from_toml(&toml).unwrap();
+        assert_eq!(sample.database.password.expose_secret(), "hunter2-secret");
+        assert!(!format!("{sample:?}").contains("hunter2"));
+        std::fs::remove_dir_all(directory).unwrap();
+    }
+
+    #[test]
+    fn a_missing_secret_file_is_reported_with_its_key() {
+        let error =
+            from_toml::<Sample>("[bus]\nurl_file = \"/nonexistent/spruce\"\n[database]\nname = \"x\"")
+                .unwrap_err();
+        assert!(error.to_string().contains("`bus.url`"), "{error}");
+    }
+}

@@ -1,0 +1,175 @@
+//! Logs and traces: `tracing` everywhere, JSON lines with `trace_id` and `span_id` (or pretty
+//! output on a terminal), and OTLP export of spans when an endpoint is configured.
+//!
+//! The OpenTelemetry layer is always installed, so trace ids exist and propagate across
+//! services even when nothing is exported.
+
+use std::{fmt, io::IsTerminal};
+
+use opentelemetry::{global, trace::TraceContextExt, trace::TracerProvider as _};
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use serde_json::{Map, Value};
+use tracing::{Event, Subscriber, field::Field};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::{
+    EnvFilter, Layer,
+    fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
+    layer::SubscriberExt,
+    registry::LookupSpan,
+    util::SubscriberInitExt,
+};
+
+use crate::settings::TelemetrySettings;
+
+/// Flushes and shuts down the exporters when the service stops.
+#[must_use = "dropping the guard loses spans that were not exported yet"]
+pub struct TelemetryGuard {
+    provider: SdkTracerProvider,
+}
+
+impl TelemetryGuard {
+    /// Exports what is buffered and stops the exporters.
+    pub fn shutdown(self) {
+        if let Err(error) = self.provider.shutdown() {
+            eprintln!("failed to flush traces: {error}");
+        }
+    }
+}
+
+/// Installs the global subscriber, tracer provider and W3C propagator for `service_name`.
+///
+/// # Errors
+/// Fails when the OTLP exporter cannot be built or a subscriber is already installed.
+pub fn init(service_name: &'static str, settings: &TelemetrySettings) -> anyhow::Result<TelemetryGuard> {
+    global::set_text_map_propagator(TraceContextPropagator::new());
+    let resource = Resource::builder().with_service_name(service_name).build();
+    let mut provider = SdkTracerProvider::builder().with_resource(resource);
+    let endpoint = otlp_endpoint(settings);
+    if let Some(endpoint) = &endpoint {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint.clone())
+            .build()?;
+        provider = provider.with_batch_exporter(exporter);
+    }
+    let provider = provider.build();
+    global::set_tracer_provider(provider.clone());
+    let tracer = provider.tracer(service_name);
+
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&settings.log_level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let pretty = match settings.log_format.as_str() {
+        "pretty" => true,
+        "json" => false,
+        _ => std::io::stdout().is_terminal(),
+    };
+    let log_layer = if pretty {
+        tracing_subscriber::fmt::layer().with_target(false).boxed()
+    } else {
+        tracing_subscriber::fmt::layer()
+            .event_format(JsonWithTrace { service_name })
+            .boxed()
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(log_layer)
+        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .try_init()?;
+    if let Some(endpoint) = endpoint {
+        tracing::info!(%endpoint, "exporting traces over otlp");
+    }
+    Ok(TelemetryGuard { provider })
+}
+
+fn otlp_endpoint(settings: &TelemetrySettings) -> Option<String> {
+    let configured = if settings.otlp_endpoint.is_empty() {
+        std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").unwrap_or_default()
+    } else {
+        settings.otlp_endpoint.clone()
+    };
+    (!configured.trim().is_empty()).then(|| configured.trim().to_owned())
+}
+
+/// Returns the W3C trace id of the current span, if it has one.
+pub fn current_trace_id() -> Option<String> {
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let span_context = span.span_context();
+    span_context
+        .is_valid()
+        .then(|| span_context.trace_id().to_string())
+}
+
+/// One JSON object per line: time, level, message, fields, span name, trace and span ids.
+struct JsonWithTrace {
+    service_name: &'static str,
+}
+
+impl<S, N> FormatEvent<S, N> for JsonWithTrace
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        context: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let mut fields = FieldCollector(Map::new());
+        event.record(&mut fields);
+        let mut line = Map::new();
+        line.insert("timestamp".into(), Value::String(chrono::Utc::now().to_rfc3339()));
+        line.insert("level".into(), Value::String(event.metadata().level().to_string()));
+        line.insert("service".into(), Value::String(self.service_name.to_owned()));
+        line.insert("target".into(), Value::String(event.metadata().target().to_owned()));
+        if let Some(message) = fields.0.remove("message") {
+            line.insert("message".into(), message);
+        }
+        if !fields.0.is_empty() {
+            line.insert("fields".into(), Value::Object(fields.0));
+        }
+        if let Some(span) = context.lookup_current() {
+            line.insert("span".into(), Value::String(span.name().to_owned()));
+            let otel_context = tracing::Span::current().context();
+            let otel_span = otel_context.span();
+            let span_context = otel_span.span_context();
+            if span_context.is_valid() {
+                line.insert("trace_id".into(), Value::String(span_context.trace_id().to_string()));
+                line.insert("span_id".into(), Value::String(span_context.span_id().to_string()));
+            }
+        }
+        let text = serde_json::to_string(&line).map_err(|_| fmt::Error)?;
+        writeln!(writer, "{text}")
+    }
+}
+
+struct FieldCollector(Map<String, Value>);
+
+impl tracing::field::Visit for FieldCollector {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0.insert(field.name().to_owned(), Value::String(format!("{value:?}")));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_owned(), Value::String(value.to_owned()));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+}
