@@ -1,6 +1,7 @@
 //! `spruce.core.v1.UserService` over tonic: wire types in, domain types out, errors mapped
 //! by `CoreError`'s single conversion. No logic lives here.
 
+use spruce_platform::time::to_timestamp;
 use spruce_platform::identity::{Caller, Role};
 use spruce_proto::core::v1::{
     self as wire, AuthResponse, AuthenticateRequest, GetUserRequest, RefreshSessionRequest,
@@ -32,10 +33,7 @@ fn user_to_wire(user: User) -> wire::User {
         email: user.email,
         full_name: user.full_name,
         role: wire::Role::from(user.role).into(),
-        created_at: Some(prost_types::Timestamp {
-            seconds: user.created_at.timestamp(),
-            nanos: i32::try_from(user.created_at.timestamp_subsec_nanos()).unwrap_or(0),
-        }),
+        created_at: Some(to_timestamp(user.created_at)),
     }
 }
 

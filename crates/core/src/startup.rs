@@ -1,14 +1,9 @@
 //! Builds core from its settings and runs it: gRPC server, ops HTTP side, outbox relay.
 
 use anyhow::Context as _;
-use spruce_platform::{
-    bus::OutboxRelay,
-    db, grpc,
-    ops::{self, ReadinessCheck},
-};
+use spruce_platform::{bus::OutboxRelay, db, grpc::Listeners, ops::ReadinessCheck};
 use spruce_proto::core::v1::user_service_server::UserServiceServer;
 use sqlx::PgPool;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
@@ -18,8 +13,7 @@ use crate::{
 
 /// A built core service, its listeners bound.
 pub struct Application {
-    grpc_listener: TcpListener,
-    http_listener: TcpListener,
+    listeners: Listeners,
     pool: PgPool,
     settings: Settings,
     issuer: TokenIssuer,
@@ -37,15 +31,9 @@ impl Application {
         if settings.database.migrate_on_start {
             db::migrator(MIGRATIONS).run(&pool).await.context("failed to migrate")?;
         }
-        let grpc_listener = TcpListener::bind(settings.grpc.address("grpc")?)
-            .await
-            .context("failed to bind the gRPC port")?;
-        let http_listener = TcpListener::bind(settings.http.address("http")?)
-            .await
-            .context("failed to bind the HTTP port")?;
+        let listeners = Listeners::bind(&settings.grpc, &settings.http).await?;
         Ok(Application {
-            grpc_listener,
-            http_listener,
+            listeners,
             pool,
             settings,
             issuer,
@@ -54,12 +42,12 @@ impl Application {
 
     /// Returns the bound gRPC port.
     pub fn grpc_port(&self) -> u16 {
-        self.grpc_listener.local_addr().map(|address| address.port()).unwrap_or(0)
+        self.listeners.grpc_port()
     }
 
     /// Returns the bound HTTP (ops) port.
     pub fn http_port(&self) -> u16 {
-        self.http_listener.local_addr().map(|address| address.port()).unwrap_or(0)
+        self.listeners.http_port()
     }
 
     /// Runs until `shutdown` is cancelled, then drains in-flight calls and stops the relay.
@@ -70,22 +58,15 @@ impl Application {
         let relay = OutboxRelay::new(self.pool.clone(), self.settings.bus.clone(), &self.settings.database.name);
         let checks = vec![ReadinessCheck::postgres(self.pool.clone()), ReadinessCheck::bus(relay.status())];
         let relay_task = tokio::spawn(relay.run(shutdown.clone()));
-
         let accounts = Accounts::new(self.pool.clone(), self.issuer, self.settings.auth.refresh_token_ttl_days);
         let routes = Routes::new(UserServiceServer::new(UserApi::new(accounts)));
-        let grpc = grpc::serve(
-            self.grpc_listener,
-            routes,
-            &["spruce.core.v1.UserService"],
-            shutdown.clone(),
-        );
-        let http = ops::serve(self.http_listener, ops::router(checks), shutdown.clone());
-        let (grpc, http) = tokio::join!(grpc, http);
+        let served = self
+            .listeners
+            .serve(routes, &["spruce.core.v1.UserService"], checks, shutdown.clone())
+            .await;
         shutdown.cancel();
         relay_task.await.ok();
         self.pool.close().await;
-        grpc?;
-        http?;
-        Ok(())
+        served
     }
 }

@@ -8,6 +8,7 @@ use std::{
     time::Instant,
 };
 
+use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
@@ -16,7 +17,12 @@ use tonic_health::ServingStatus;
 use tower::{Layer, Service};
 use tracing::Instrument as _;
 
-use crate::{metrics::RPC_SERVER_DURATION, propagation};
+use crate::{
+    metrics::RPC_SERVER_DURATION,
+    ops::{self, ReadinessCheck},
+    propagation,
+    settings::ListenSettings,
+};
 
 /// Serves `routes` plus health and reflection on `listener` until `shutdown` is cancelled.
 ///
@@ -132,5 +138,65 @@ where
                 .observe(started.elapsed().as_secs_f64());
             result
         })
+    }
+}
+
+/// The two listeners of a gRPC service: the gRPC port and the ops HTTP port.
+pub struct Listeners {
+    grpc: TcpListener,
+    http: TcpListener,
+}
+
+impl Listeners {
+    /// Binds both ports; port 0 picks a free one.
+    ///
+    /// # Errors
+    /// Fails when an address is invalid or a port is taken.
+    pub async fn bind(grpc: &ListenSettings, http: &ListenSettings) -> anyhow::Result<Self> {
+        let grpc = TcpListener::bind(grpc.address("grpc")?)
+            .await
+            .with_context(|| format!("failed to bind the gRPC port {}", grpc.port))?;
+        let http = TcpListener::bind(http.address("http")?)
+            .await
+            .with_context(|| format!("failed to bind the HTTP port {}", http.port))?;
+        Ok(Listeners { grpc, http })
+    }
+
+    /// Returns the bound gRPC port.
+    pub fn grpc_port(&self) -> u16 {
+        self.grpc.local_addr().map_or(0, |address| address.port())
+    }
+
+    /// Returns the bound HTTP port.
+    pub fn http_port(&self) -> u16 {
+        self.http.local_addr().map_or(0, |address| address.port())
+    }
+
+    /// Serves `routes` (see [`serve`]) and the ops side with `checks` until `shutdown` is
+    /// cancelled and both have drained.
+    ///
+    /// # Errors
+    /// Fails when either server fails; the other is then stopped too.
+    pub async fn serve(
+        self,
+        routes: Routes,
+        served: &[&'static str],
+        checks: Vec<ReadinessCheck>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let grpc = async {
+            let result = serve(self.grpc, routes, served, shutdown.clone()).await;
+            shutdown.cancel();
+            result
+        };
+        let http = async {
+            let result = ops::serve(self.http, ops::router(checks), shutdown.clone()).await;
+            shutdown.cancel();
+            result
+        };
+        let (grpc, http) = tokio::join!(grpc, http);
+        grpc?;
+        http?;
+        Ok(())
     }
 }

@@ -1,1 +1,10 @@
-//! placeholder
+//! spruce-scheduler: notifications sent from events (and, in later issues, scheduled jobs
+//! and the matching engine).
+
+pub mod error;
+pub mod events;
+pub mod grpc;
+pub mod notifications;
+pub mod settings;
+pub mod startup;
+pub mod store;

@@ -52,17 +52,10 @@ pub fn envelope(
     Envelope {
         event_id: uuid::Uuid::new_v4().to_string(),
         r#type: event_type.to_owned(),
-        occurred_at: Some(prost_types_timestamp(now)),
+        occurred_at: Some(crate::time::to_timestamp(now)),
         aggregate_id: aggregate_id.to_string(),
         aggregate_version,
         payload: Some(payload),
-    }
-}
-
-fn prost_types_timestamp(time: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.timestamp(),
-        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
     }
 }
 

@@ -1,0 +1,45 @@
+//! The authenticated caller, from a verified `Authorization: Bearer` access token.
+
+use axum::{
+    extract::{FromRef, FromRequestParts},
+    http::{header, request::Parts},
+};
+use spruce_platform::{
+    auth::{TokenError, TokenVerifier},
+    identity::Caller,
+};
+
+use crate::error::ApiError;
+
+/// A request whose access token verified; handlers taking it are for signed-in users only.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthUser(pub Caller);
+
+impl<S> FromRequestParts<S> for AuthUser
+where
+    TokenVerifier: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthenticated("an access token is required"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|token| !token.is_empty())
+            .ok_or_else(|| ApiError::unauthenticated("expected Authorization: Bearer <access token>"))?;
+        let verifier = TokenVerifier::from_ref(state);
+        let caller = verifier.verify(token).map_err(|error| match error {
+            TokenError::Expired => ApiError::unauthenticated("the access token has expired; refresh it"),
+            TokenError::Invalid => ApiError::unauthenticated("the access token is invalid"),
+        })?;
+        tracing::Span::current().record("user_id", tracing::field::display(caller.user_id));
+        Ok(AuthUser(caller))
+    }
+}

@@ -1,0 +1,76 @@
+//! gRPC clients to the services behind the gateway. Each outgoing call carries the trace
+//! context and, for signed-in users, their identity.
+
+use std::time::Duration;
+
+use spruce_platform::{identity::Caller, propagation};
+use spruce_proto::{
+    core::v1::user_service_client::UserServiceClient,
+    scheduler::v1::notification_service_client::NotificationServiceClient,
+};
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+
+use crate::settings::UpstreamSettings;
+
+/// Connections to the upstream services; cheap to clone.
+#[derive(Clone)]
+pub struct Upstreams {
+    pub users: UserServiceClient<Channel>,
+    pub notifications: NotificationServiceClient<Channel>,
+    core: Channel,
+    scheduler: Channel,
+}
+
+impl Upstreams {
+    /// Prepares lazily connecting channels, so the gateway starts even when a service is down.
+    ///
+    /// # Errors
+    /// Fails when a URL is invalid.
+    pub fn new(settings: &UpstreamSettings) -> anyhow::Result<Self> {
+        let channel = |url: &str| -> anyhow::Result<Channel> {
+            Ok(Endpoint::from_shared(url.to_owned())?
+                .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
+                .timeout(Duration::from_millis(settings.request_timeout_ms))
+                .connect_lazy())
+        };
+        let core = channel(&settings.core_url)?;
+        let scheduler = channel(&settings.scheduler_url)?;
+        Ok(Upstreams {
+            users: UserServiceClient::new(core.clone()),
+            notifications: NotificationServiceClient::new(scheduler.clone()),
+            core,
+            scheduler,
+        })
+    }
+
+    /// Returns the upstreams the gateway needs, for readiness checks.
+    pub fn health_targets(&self) -> [(&'static str, Channel); 2] {
+        [("core", self.core.clone()), ("scheduler", self.scheduler.clone())]
+    }
+}
+
+/// Wraps `message` in a request carrying the trace context and the caller's identity.
+pub fn request<T>(message: T, caller: Option<&Caller>) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    propagation::inject_into_metadata(request.metadata_mut());
+    if let Some(caller) = caller {
+        caller.write_to(request.metadata_mut());
+    }
+    request
+}
+
+/// Asks a service's standard health endpoint whether it is serving.
+///
+/// # Errors
+/// Returns why the service is not ready.
+pub async fn check_health(channel: Channel) -> Result<(), String> {
+    let response = HealthClient::new(channel)
+        .check(HealthCheckRequest { service: String::new() })
+        .await
+        .map_err(|status| status.message().to_owned())?;
+    match response.into_inner().status() {
+        ServingStatus::Serving => Ok(()),
+        other => Err(format!("{other:?}")),
+    }
+}

@@ -1,0 +1,60 @@
+//! Extractors whose rejections are problem responses: JSON bodies (400 when unreadable,
+//! 422 when the shape is wrong) and query strings (422).
+
+use axum::{
+    extract::{FromRequest, FromRequestParts, Query, Request, rejection::JsonRejection},
+    http::request::Parts,
+};
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, FieldProblem};
+
+/// A JSON body.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(JsonRejection::JsonDataError(error)) => Err(ApiError::validation(vec![FieldProblem {
+                field: "body".to_owned(),
+                message: error.body_text(),
+            }])),
+            Err(JsonRejection::MissingJsonContentType(_)) => {
+                Err(ApiError::malformed("expected a JSON body with Content-Type: application/json"))
+            }
+            Err(rejection) => Err(ApiError::malformed(format!("the body is not valid JSON: {}", rejection.body_text()))),
+        }
+    }
+}
+
+/// A query string.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| ApiQuery(value))
+            .map_err(|rejection| {
+                ApiError::validation(vec![FieldProblem {
+                    field: "query".to_owned(),
+                    message: rejection.body_text(),
+                }])
+            })
+    }
+}

@@ -1,0 +1,140 @@
+//! `/v1/auth/*`: signup, login, refresh, logout.
+
+use axum::{Json, extract::State, http::StatusCode};
+use serde::{Deserialize, Serialize};
+use spruce_proto::core::v1::{
+    AuthResponse, AuthenticateRequest, RefreshSessionRequest, RegisterRequest, RevokeSessionRequest, Role,
+};
+
+use super::{AppState, UserBody};
+use crate::{
+    auth::AuthUser,
+    clients::request,
+    error::{ApiError, FieldProblem},
+    extract::ApiJson,
+};
+
+/// `POST /v1/auth/signup` body.
+#[derive(Debug, Deserialize)]
+pub(super) struct SignupBody {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    full_name: String,
+    #[serde(default)]
+    role: String,
+}
+
+/// `POST /v1/auth/login` body.
+#[derive(Debug, Deserialize)]
+pub(super) struct LoginBody {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// `POST /v1/auth/refresh` and `/logout` body.
+#[derive(Debug, Deserialize)]
+pub(super) struct RefreshBody {
+    #[serde(default)]
+    refresh_token: String,
+}
+
+/// Tokens (and the user) after signup, login or refresh.
+#[derive(Debug, Serialize)]
+pub(super) struct SessionBody {
+    user: UserBody,
+    access_token: String,
+    refresh_token: String,
+    token_type: &'static str,
+    expires_in: i64,
+}
+
+fn session_body(response: AuthResponse) -> Result<SessionBody, ApiError> {
+    let (Some(user), Some(session)) = (response.user, response.session) else {
+        return Err(tonic::Status::internal("core answered without a user or session").into());
+    };
+    Ok(SessionBody {
+        user: user.into(),
+        access_token: session.access_token,
+        refresh_token: session.refresh_token,
+        token_type: "Bearer",
+        expires_in: session.expires_in,
+    })
+}
+
+fn require(fields: &[(&str, &str)]) -> Result<(), ApiError> {
+    let missing: Vec<FieldProblem> = fields
+        .iter()
+        .filter(|(_, value)| value.trim().is_empty())
+        .map(|(field, _)| FieldProblem {
+            field: (*field).to_owned(),
+            message: "is required".to_owned(),
+        })
+        .collect();
+    if missing.is_empty() { Ok(()) } else { Err(ApiError::validation(missing)) }
+}
+
+/// Creates a customer or cleaner account and signs it in.
+pub(super) async fn signup(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<SignupBody>,
+) -> Result<(StatusCode, Json<SessionBody>), ApiError> {
+    let role = match body.role.as_str() {
+        "customer" => Role::Customer,
+        "cleaner" => Role::Cleaner,
+        _ => Role::Unspecified,
+    };
+    let message = RegisterRequest {
+        email: body.email,
+        password: body.password,
+        full_name: body.full_name,
+        role: role.into(),
+    };
+    let response = state.upstreams.users.clone().register(request(message, None)).await?;
+    Ok((StatusCode::CREATED, Json(session_body(response.into_inner())?)))
+}
+
+/// Signs in with an email and password.
+pub(super) async fn login(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Json<SessionBody>, ApiError> {
+    require(&[("email", &body.email), ("password", &body.password)])?;
+    let message = AuthenticateRequest {
+        email: body.email,
+        password: body.password,
+    };
+    let response = state.upstreams.users.clone().authenticate(request(message, None)).await?;
+    Ok(Json(session_body(response.into_inner())?))
+}
+
+/// Trades a refresh token for a new pair.
+pub(super) async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RefreshBody>,
+) -> Result<Json<SessionBody>, ApiError> {
+    require(&[("refresh_token", &body.refresh_token)])?;
+    let message = RefreshSessionRequest {
+        refresh_token: body.refresh_token,
+    };
+    let response = state.upstreams.users.clone().refresh_session(request(message, None)).await?;
+    Ok(Json(session_body(response.into_inner())?))
+}
+
+/// Revokes the session of the given refresh token.
+pub(super) async fn logout(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    ApiJson(body): ApiJson<RefreshBody>,
+) -> Result<StatusCode, ApiError> {
+    require(&[("refresh_token", &body.refresh_token)])?;
+    let message = RevokeSessionRequest {
+        refresh_token: body.refresh_token,
+    };
+    state.upstreams.users.clone().revoke_session(request(message, Some(&caller))).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,76 @@
+//! `/v1/me` and what belongs to the signed-in user.
+
+use axum::{Json, extract::State};
+use serde::{Deserialize, Serialize};
+use spruce_proto::{core::v1::GetUserRequest, scheduler::v1::ListNotificationsRequest};
+
+use super::{AppState, UserBody, rfc3339};
+use crate::{auth::AuthUser, clients::request, error::ApiError, extract::ApiQuery};
+
+/// Returns the signed-in user.
+pub(super) async fn me(State(state): State<AppState>, AuthUser(caller): AuthUser) -> Result<Json<UserBody>, ApiError> {
+    let message = GetUserRequest {
+        user_id: caller.user_id.to_string(),
+    };
+    let user = state.upstreams.users.clone().get_user(request(message, Some(&caller))).await?;
+    Ok(Json(user.into_inner().into()))
+}
+
+/// `limit` and `cursor` of a paginated list.
+#[derive(Debug, Deserialize)]
+pub(super) struct PageQuery {
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// A notification as the mobile apps see it.
+#[derive(Debug, Serialize)]
+pub(super) struct NotificationBody {
+    id: String,
+    channel: String,
+    kind: String,
+    subject: String,
+    body: String,
+    created_at: Option<String>,
+}
+
+/// A page of notifications.
+#[derive(Debug, Serialize)]
+pub(super) struct NotificationPage {
+    items: Vec<NotificationBody>,
+    next_cursor: Option<String>,
+}
+
+/// Lists what the scheduler sent the signed-in user, newest first.
+pub(super) async fn notifications(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<NotificationPage>, ApiError> {
+    let message = ListNotificationsRequest {
+        user_id: caller.user_id.to_string(),
+        limit: page.limit.unwrap_or(0),
+        cursor: page.cursor.unwrap_or_default(),
+    };
+    let response = state
+        .upstreams
+        .notifications
+        .clone()
+        .list_notifications(request(message, Some(&caller)))
+        .await?
+        .into_inner();
+    let items = response
+        .notifications
+        .into_iter()
+        .map(|notification| NotificationBody {
+            created_at: notification.created_at.as_ref().and_then(rfc3339),
+            id: notification.id,
+            channel: notification.channel,
+            kind: notification.kind,
+            subject: notification.subject,
+            body: notification.body,
+        })
+        .collect();
+    let next_cursor = Some(response.next_cursor).filter(|cursor| !cursor.is_empty());
+    Ok(Json(NotificationPage { items, next_cursor }))
+}

@@ -1,0 +1,73 @@
+//! The REST routes under `/v1` and the state they share.
+
+mod auth;
+mod me;
+
+use axum::{
+    Router,
+    extract::FromRef,
+    middleware,
+    routing::{get, post},
+};
+use chrono::SecondsFormat;
+use serde::Serialize;
+use spruce_platform::{auth::TokenVerifier, identity::Role, time::from_timestamp};
+
+use crate::{clients::Upstreams, error::ApiError, telemetry::trace_request};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub verifier: TokenVerifier,
+    pub upstreams: Upstreams,
+}
+
+impl FromRef<AppState> for TokenVerifier {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+/// Returns the `/v1` API.
+pub fn api(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/auth/signup", post(auth::signup))
+        .route("/v1/auth/login", post(auth::login))
+        .route("/v1/auth/refresh", post(auth::refresh))
+        .route("/v1/auth/logout", post(auth::logout))
+        .route("/v1/me", get(me::me))
+        .route("/v1/me/notifications", get(me::notifications))
+        .route_layer(middleware::from_fn(trace_request))
+        .fallback(|| async { ApiError::not_found() })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this method is not allowed here")
+        })
+        .with_state(state)
+}
+
+/// A user as the mobile apps see it.
+#[derive(Debug, Serialize)]
+pub struct UserBody {
+    pub id: String,
+    pub email: String,
+    pub full_name: String,
+    pub role: &'static str,
+    pub created_at: Option<String>,
+}
+
+impl From<spruce_proto::core::v1::User> for UserBody {
+    fn from(user: spruce_proto::core::v1::User) -> Self {
+        UserBody {
+            role: Role::from_proto(user.role).map_or("unknown", Role::as_str),
+            created_at: user.created_at.as_ref().and_then(rfc3339),
+            id: user.id,
+            email: user.email,
+            full_name: user.full_name,
+        }
+    }
+}
+
+/// Formats a protobuf timestamp as RFC 3339 in UTC.
+pub fn rfc3339(timestamp: &prost_types::Timestamp) -> Option<String> {
+    from_timestamp(timestamp).map(|time| time.to_rfc3339_opts(SecondsFormat::Millis, true))
+}

@@ -1,0 +1,101 @@
+//! The gateway's settings; every key has a local default.
+
+use serde::Deserialize;
+use spruce_platform::settings::{ListenSettings, SettingsError, TelemetrySettings, Validate};
+
+/// The development public key matching core's development signing key. Startup refuses it
+/// when `SPRUCE_ENV` is `staging` or `prod`.
+pub const DEV_PUBLIC_KEY_PEM: &str = "-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEA8+tZigaohbgU/Ls7+zJ6f5HMElcF8ZUT1G5SiSduhKo=
+-----END PUBLIC KEY-----
+";
+
+/// Everything the gateway reads at start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub http: ListenSettings,
+    pub upstream: UpstreamSettings,
+    pub auth: AuthSettings,
+    pub telemetry: TelemetrySettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            http: ListenSettings::on_port(8080),
+            upstream: UpstreamSettings::default(),
+            auth: AuthSettings::default(),
+            telemetry: TelemetrySettings::default(),
+        }
+    }
+}
+
+/// Where the gRPC services are.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct UpstreamSettings {
+    pub core_url: String,
+    pub search_url: String,
+    pub scheduler_url: String,
+    pub connect_timeout_ms: u64,
+    pub request_timeout_ms: u64,
+}
+
+impl Default for UpstreamSettings {
+    fn default() -> Self {
+        UpstreamSettings {
+            core_url: "http://127.0.0.1:50051".to_owned(),
+            search_url: "http://127.0.0.1:50052".to_owned(),
+            scheduler_url: "http://127.0.0.1:50053".to_owned(),
+            connect_timeout_ms: 1_000,
+            request_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// Access-token verification.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AuthSettings {
+    /// PEM-encoded Ed25519 public key of core's signing key (not a secret).
+    pub public_key: String,
+    pub issuer: String,
+    pub audience: String,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            public_key: DEV_PUBLIC_KEY_PEM.to_owned(),
+            issuer: "spruce".to_owned(),
+            audience: "spruce-mobile".to_owned(),
+        }
+    }
+}
+
+impl Validate for Settings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        self.http.address("http")?;
+        self.telemetry.validate()?;
+        for (key, url) in [
+            ("upstream.core_url", &self.upstream.core_url),
+            ("upstream.search_url", &self.upstream.search_url),
+            ("upstream.scheduler_url", &self.upstream.scheduler_url),
+        ] {
+            if url.parse::<http::Uri>().is_err() || !url.starts_with("http") {
+                return Err(SettingsError::invalid(key, "must be an http:// or https:// URL"));
+            }
+        }
+        let environment = std::env::var("SPRUCE_ENV").unwrap_or_default();
+        if self.auth.public_key == DEV_PUBLIC_KEY_PEM
+            && ["staging", "prod", "production"].contains(&environment.as_str())
+        {
+            return Err(SettingsError::invalid(
+                "auth.public_key",
+                "is the development key; set the production public key",
+            ));
+        }
+        Ok(())
+    }
+}

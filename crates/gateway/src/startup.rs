@@ -1,0 +1,57 @@
+//! Builds the gateway from its settings and runs it.
+
+use anyhow::Context as _;
+use spruce_platform::{
+    auth::TokenVerifier,
+    ops::{self, ReadinessCheck},
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    clients::{Upstreams, check_health},
+    routes::{self, AppState},
+    settings::Settings,
+};
+
+/// A built gateway, its listener bound.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+}
+
+impl Application {
+    /// Prepares the upstream channels and binds the listener; port 0 picks a free port.
+    ///
+    /// # Errors
+    /// Fails when the public key, an upstream URL or the port is unusable.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let verifier = TokenVerifier::from_pem(&settings.auth.public_key, &settings.auth.issuer, &settings.auth.audience)
+            .context("auth.public_key is not a PEM-encoded Ed25519 public key")?;
+        let upstreams = Upstreams::new(&settings.upstream)?;
+        let checks = upstreams
+            .health_targets()
+            .into_iter()
+            .map(|(name, channel)| ReadinessCheck::new(name, move || check_health(channel.clone())))
+            .collect();
+        let router = routes::api(AppState { verifier, upstreams }).merge(ops::router(checks));
+        let listener = TcpListener::bind(settings.http.address("http")?)
+            .await
+            .with_context(|| format!("failed to bind the HTTP port {}", settings.http.port))?;
+        Ok(Application { listener, router })
+    }
+
+    /// Returns the bound HTTP port.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map_or(0, |address| address.port())
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains open requests.
+    ///
+    /// # Errors
+    /// Fails when the listener fails.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        ops::serve(self.listener, self.router, shutdown).await?;
+        Ok(())
+    }
+}

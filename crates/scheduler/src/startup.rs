@@ -1,0 +1,67 @@
+//! Builds the scheduler from its settings and runs it: gRPC server, ops HTTP side, event
+//! consumer.
+
+use anyhow::Context as _;
+use spruce_platform::{bus::Consumer, db, grpc::Listeners, ops::ReadinessCheck};
+use spruce_proto::scheduler::v1::notification_service_server::NotificationServiceServer;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+
+use crate::{events::SchedulerEvents, grpc::NotificationApi, settings::Settings, store::MIGRATIONS};
+
+/// A built scheduler, its listeners bound.
+pub struct Application {
+    listeners: Listeners,
+    pool: PgPool,
+    settings: Settings,
+}
+
+impl Application {
+    /// Connects to the database (creating and migrating it where configured) and binds the
+    /// listeners; port 0 picks a free port.
+    ///
+    /// # Errors
+    /// Fails when the database or a port is unusable.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let pool = db::connect(&settings.database).await?;
+        if settings.database.migrate_on_start {
+            db::migrator(MIGRATIONS).run(&pool).await.context("failed to migrate")?;
+        }
+        let listeners = Listeners::bind(&settings.grpc, &settings.http).await?;
+        Ok(Application {
+            listeners,
+            pool,
+            settings,
+        })
+    }
+
+    /// Returns the bound gRPC port.
+    pub fn grpc_port(&self) -> u16 {
+        self.listeners.grpc_port()
+    }
+
+    /// Returns the bound HTTP (ops) port.
+    pub fn http_port(&self) -> u16 {
+        self.listeners.http_port()
+    }
+
+    /// Runs until `shutdown` is cancelled, then drains in-flight calls and the consumer.
+    ///
+    /// # Errors
+    /// Fails when a server fails.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let consumer = Consumer::new(self.pool.clone(), self.settings.bus.clone(), SchedulerEvents);
+        let checks = vec![ReadinessCheck::postgres(self.pool.clone()), ReadinessCheck::bus(consumer.status())];
+        let consumer_task = tokio::spawn(consumer.run(shutdown.clone()));
+        let routes = Routes::new(NotificationServiceServer::new(NotificationApi::new(self.pool.clone())));
+        let served = self
+            .listeners
+            .serve(routes, &["spruce.scheduler.v1.NotificationService"], checks, shutdown.clone())
+            .await;
+        shutdown.cancel();
+        consumer_task.await.ok();
+        self.pool.close().await;
+        served
+    }
+}

@@ -1,0 +1,59 @@
+//! The `notifications` table.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::notifications::{Cursor, Notification};
+
+/// Records a notification.
+pub async fn insert_notification(connection: &mut PgConnection, notification: &Notification) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO notifications (id, user_id, channel, kind, subject, body, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(notification.id)
+    .bind(notification.user_id)
+    .bind(notification.channel)
+    .bind(&notification.kind)
+    .bind(&notification.subject)
+    .bind(&notification.body)
+    .bind(notification.created_at)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Returns up to `limit` of a user's notifications, newest first, after `after`.
+pub async fn list_notifications(
+    connection: &mut PgConnection,
+    user_id: Uuid,
+    after: Option<Cursor>,
+    limit: i64,
+) -> sqlx::Result<Vec<Notification>> {
+    type Row = (Uuid, Uuid, String, String, String, String, DateTime<Utc>);
+    let (after_time, after_id) = after.map_or((None, None), |cursor| (Some(cursor.created_at), Some(cursor.id)));
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, user_id, channel, kind, subject, body, created_at FROM notifications \
+         WHERE user_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
+         ORDER BY created_at DESC, id DESC LIMIT $4",
+    )
+    .bind(user_id)
+    .bind(after_time)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(connection)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, user_id, channel, kind, subject, body, created_at)| Notification {
+            id,
+            user_id,
+            channel: if channel == "push" { "push" } else { "email" },
+            kind,
+            subject,
+            body,
+            created_at,
+        })
+        .collect())
+}
