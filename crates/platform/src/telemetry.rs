@@ -83,6 +83,27 @@ pub fn init(service_name: &'static str, settings: &TelemetrySettings) -> anyhow:
     Ok(TelemetryGuard { provider })
 }
 
+/// Installs logging for tests: quiet unless `TEST_LOG` is set. Safe to call repeatedly.
+pub fn init_for_tests() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        global::set_text_map_propagator(TraceContextPropagator::new());
+        let provider = SdkTracerProvider::builder().build();
+        let tracer = provider.tracer("tests");
+        global::set_tracer_provider(provider);
+        let registry = tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(tracer));
+        if std::env::var_os("TEST_LOG").is_some() {
+            let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+            registry
+                .with(tracing_subscriber::fmt::layer().with_test_writer().with_filter(filter))
+                .try_init()
+                .ok();
+        } else {
+            registry.try_init().ok();
+        }
+    });
+}
+
 fn otlp_endpoint(settings: &TelemetrySettings) -> Option<String> {
     let configured = if settings.otlp_endpoint.is_empty() {
         std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").unwrap_or_default()

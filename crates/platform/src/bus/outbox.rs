@@ -128,6 +128,11 @@ impl OutboxRelay {
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(NOTIFY_CHANNEL).await?;
         loop {
+            // Noticed within a poll interval even when there is nothing to publish, so
+            // readiness reports the broker as down promptly.
+            if !channel.status().connected() {
+                anyhow::bail!("the broker connection was lost");
+            }
             let relayed = self.relay_batch(channel).await?;
             self.record_backlog().await;
             if relayed == BATCH_SIZE as usize {

@@ -1,0 +1,203 @@
+//! The consumer applies each event once, retries and parks failures without blocking the
+//! queue, and survives the broker dropping its connections.
+
+use std::time::Duration;
+
+use lapin::{
+    BasicProperties,
+    options::{BasicGetOptions, BasicPublishOptions},
+    types::{AMQPValue, FieldTable},
+};
+use prost::Message as _;
+use spruce_platform::bus::{Consumer, OutboxRelay, QueueNames};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::helpers::{Recorder, TestBus, event, eventually};
+
+async fn wait_until_connected(status: &spruce_platform::bus::BusStatus) {
+    let connected = eventually(Duration::from_secs(10), || async { status.is_connected().then_some(()) }).await;
+    assert!(connected.is_some(), "the consumer never connected");
+}
+
+async fn publish_raw(test: &TestBus, routing_key: &str, payload: &[u8], message_id: &str) {
+    let connection = test.connect().await.unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    channel.confirm_select(Default::default()).await.unwrap();
+    let properties = BasicProperties::default().with_message_id(message_id.into());
+    channel
+        .basic_publish(
+            test.bus.exchange.as_str().into(),
+            routing_key.into(),
+            BasicPublishOptions { mandatory: true, ..Default::default() },
+            payload,
+            properties,
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    connection.close(200, "done".into()).await.ok();
+}
+
+async fn applied_count(test: &TestBus, expected: usize) -> Option<Vec<Uuid>> {
+    let applied = test.applied().await;
+    (applied.len() >= expected).then_some(applied)
+}
+
+#[tokio::test]
+async fn the_same_event_delivered_twice_is_applied_once() {
+    let test = TestBus::new().await;
+    let shutdown = CancellationToken::new();
+    let consumer = Consumer::new(test.pool.clone(), test.bus.clone(), Recorder { refuse: &[] });
+    let status = consumer.status();
+    let task = tokio::spawn(consumer.run(shutdown.clone()));
+    wait_until_connected(&status).await;
+
+    let duplicate = event("test.duplicated");
+    let sentinel = event("test.sentinel");
+    publish_raw(&test, "test.duplicated", &duplicate.encode_to_vec(), &duplicate.event_id).await;
+    publish_raw(&test, "test.duplicated", &duplicate.encode_to_vec(), &duplicate.event_id).await;
+    publish_raw(&test, "test.sentinel", &sentinel.encode_to_vec(), &sentinel.event_id).await;
+
+    let applied = eventually(Duration::from_secs(10), || applied_count(&test, 2)).await.unwrap();
+    // The sentinel came last on the same queue, so both copies were handled before it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let applied_now = test.applied().await;
+    assert_eq!(applied_now.len(), 2, "{applied:?}");
+    let duplicate_id: Uuid = duplicate.event_id.parse().unwrap();
+    assert_eq!(applied_now.iter().filter(|id| **id == duplicate_id).count(), 1);
+
+    shutdown.cancel();
+    task.await.unwrap();
+    test.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_failing_event_is_retried_then_parked_with_its_error_and_the_queue_keeps_flowing() {
+    let test = TestBus::new().await;
+    let shutdown = CancellationToken::new();
+    let consumer = Consumer::new(test.pool.clone(), test.bus.clone(), Recorder { refuse: &["test.poison"] });
+    let status = consumer.status();
+    let names: QueueNames = consumer.queue_names().clone();
+    let task = tokio::spawn(consumer.run(shutdown.clone()));
+    wait_until_connected(&status).await;
+
+    let poison = event("test.poison");
+    let healthy = event("test.healthy");
+    publish_raw(&test, "test.poison", &poison.encode_to_vec(), &poison.event_id).await;
+    publish_raw(&test, "test.healthy", &healthy.encode_to_vec(), &healthy.event_id).await;
+
+    let applied = eventually(Duration::from_secs(5), || applied_count(&test, 1)).await;
+    assert_eq!(applied, Some(vec![healthy.event_id.parse().unwrap()]), "the healthy event must not wait behind the poison one");
+
+    let connection = test.connect().await.unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let parked = eventually(Duration::from_secs(15), || {
+        let channel = channel.clone();
+        let parked_queue = names.parked.clone();
+        async move {
+            channel
+                .basic_get(parked_queue.as_str().into(), BasicGetOptions { no_ack: true })
+                .await
+                .unwrap()
+        }
+    })
+    .await
+    .expect("the poison event was parked");
+    let headers: FieldTable = parked.delivery.properties.headers().clone().unwrap_or_default();
+    let error = match headers.inner().get("x-error") {
+        Some(AMQPValue::LongString(text)) => text.to_string(),
+        other => panic!("no x-error header: {other:?}"),
+    };
+    assert!(error.contains("the recorder refuses test.poison"), "{error}");
+    assert!(headers.inner().contains_key("x-failed-at"));
+    assert_eq!(headers.inner().get("x-attempt"), Some(&AMQPValue::LongLongInt(2)), "two retries before parking");
+    assert_eq!(parked.delivery.properties.message_id().as_ref().map(ToString::to_string), Some(poison.event_id.clone()));
+    assert_eq!(test.applied().await.len(), 1, "the poison event was never applied");
+    connection.close(200, "done".into()).await.ok();
+
+    shutdown.cancel();
+    task.await.unwrap();
+    test.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_undecodable_message_is_parked_at_once() {
+    let test = TestBus::new().await;
+    let shutdown = CancellationToken::new();
+    let consumer = Consumer::new(test.pool.clone(), test.bus.clone(), Recorder { refuse: &[] });
+    let status = consumer.status();
+    let names = consumer.queue_names().clone();
+    let task = tokio::spawn(consumer.run(shutdown.clone()));
+    wait_until_connected(&status).await;
+
+    publish_raw(&test, "test.garbage", b"\xff\xff not protobuf", "garbage-1").await;
+
+    let connection = test.connect().await.unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let parked = eventually(Duration::from_secs(5), || {
+        let channel = channel.clone();
+        let parked_queue = names.parked.clone();
+        async move {
+            channel
+                .basic_get(parked_queue.as_str().into(), BasicGetOptions { no_ack: true })
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    assert!(parked.is_some(), "garbage must be parked without waiting for retries");
+    connection.close(200, "done".into()).await.ok();
+
+    shutdown.cancel();
+    task.await.unwrap();
+    test.cleanup().await;
+}
+
+#[tokio::test]
+async fn publishing_and_consuming_resume_after_the_broker_closes_every_connection() {
+    let test = TestBus::with_own_vhost().await;
+    let shutdown = CancellationToken::new();
+    let consumer = Consumer::new(test.pool.clone(), test.bus.clone(), Recorder { refuse: &[] });
+    let consumer_status = consumer.status();
+    let relay = OutboxRelay::new(test.pool.clone(), test.bus.clone(), "test");
+    let relay_status = relay.status();
+    let consumer_task = tokio::spawn(consumer.run(shutdown.clone()));
+    let relay_task = tokio::spawn(relay.run(shutdown.clone()));
+    wait_until_connected(&consumer_status).await;
+    wait_until_connected(&relay_status).await;
+
+    let before = event("test.before");
+    test.enqueue(&before, true).await;
+    assert!(eventually(Duration::from_secs(10), || applied_count(&test, 1)).await.is_some());
+
+    test.close_all_connections();
+    let dropped = eventually(Duration::from_secs(5), || async {
+        (!consumer_status.is_connected() || !relay_status.is_connected()).then_some(())
+    })
+    .await;
+    assert!(dropped.is_some(), "closing the connections was noticed");
+    // Written while both sides are reconnecting.
+    let during = event("test.during");
+    test.enqueue(&during, true).await;
+    wait_until_connected(&consumer_status).await;
+    wait_until_connected(&relay_status).await;
+    let after = event("test.after");
+    test.enqueue(&after, true).await;
+
+    let applied = eventually(Duration::from_secs(20), || applied_count(&test, 3)).await;
+    let mut expected: Vec<Uuid> = [&before, &during, &after].iter().map(|event| event.event_id.parse().unwrap()).collect();
+    expected.sort();
+    assert_eq!(applied, Some(expected), "every event applied exactly once");
+    let unpublished: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        .fetch_one(&test.pool)
+        .await
+        .unwrap();
+    assert_eq!(unpublished, 0);
+
+    shutdown.cancel();
+    consumer_task.await.unwrap();
+    relay_task.await.unwrap();
+    test.cleanup().await;
+}

@@ -1,0 +1,244 @@
+//! A private database and bus namespace per test.
+
+use std::{future::Future, process::Command, time::Duration};
+
+use futures_util::StreamExt as _;
+use lapin::{
+    Connection, ConnectionProperties,
+    options::{BasicAckOptions, BasicConsumeOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions},
+    types::FieldTable,
+};
+use secrecy::ExposeSecret as _;
+use spruce_platform::{
+    bus::{self, Envelope, EventHandler},
+    db,
+    settings::{BusSettings, DatabaseSettings},
+};
+use spruce_proto::events::v1::{UserRegistered, envelope::Payload};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+/// The real table definitions of the services that own them.
+const MIGRATIONS: &[db::MigrationSource] = &[
+    (1, "outbox", include_str!("../../../core/migrations/0001_outbox.sql")),
+    (2, "inbox", include_str!("../../../scheduler/migrations/0001_inbox.sql")),
+    (3, "applied", "CREATE TABLE applied (event_id uuid NOT NULL, event_type text NOT NULL)"),
+];
+
+pub(crate) struct TestBus {
+    pub(crate) pool: PgPool,
+    pub(crate) database: DatabaseSettings,
+    pub(crate) bus: BusSettings,
+    vhost: Option<String>,
+}
+
+impl TestBus {
+    /// A fresh database and uniquely named exchange and queues on the default vhost.
+    pub(crate) async fn new() -> Self {
+        Self::create(None).await
+    }
+
+    /// Same, on a virtual host of its own, so its connections can be closed by force
+    /// without touching anyone else's.
+    pub(crate) async fn with_own_vhost() -> Self {
+        let vhost = format!("spruce-test-{}", Uuid::new_v4().simple());
+        rabbitmqctl(&["add_vhost", &vhost]);
+        rabbitmqctl(&["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"]);
+        Self::create(Some(vhost)).await
+    }
+
+    async fn create(vhost: Option<String>) -> Self {
+        spruce_platform::telemetry::init_for_tests();
+        let id = Uuid::new_v4().simple().to_string();
+        let database = DatabaseSettings {
+            name: format!("spruce_test_{id}"),
+            max_connections: 5,
+            ..DatabaseSettings::default()
+        };
+        let pool = db::connect(&database).await.expect("database reachable");
+        db::migrator(MIGRATIONS).run(&pool).await.expect("migrations apply");
+        let url = match &vhost {
+            Some(vhost) => format!("amqp://guest:guest@127.0.0.1:5672/{vhost}"),
+            None => "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned(),
+        };
+        let bus = BusSettings {
+            url: url.into(),
+            exchange: format!("spruce.test.{id}"),
+            queue_prefix: format!("test-{id}"),
+            prefetch: 8,
+            retry_delays_ms: vec![200, 400],
+            queue_expires_ms: 120_000,
+        };
+        TestBus { pool, database, bus, vhost }
+    }
+
+    /// Removes the exchange, the vhost and the database.
+    pub(crate) async fn cleanup(self) {
+        self.pool.close().await;
+        match &self.vhost {
+            Some(vhost) => rabbitmqctl(&["delete_vhost", vhost]),
+            None => {
+                if let Ok(connection) = self.connect().await {
+                    if let Ok(channel) = connection.create_channel().await {
+                        let deleted = channel
+                            .exchange_delete(self.bus.exchange.as_str().into(), ExchangeDeleteOptions::default())
+                            .await;
+                        deleted.ok();
+                    }
+                    connection.close(200, "done".into()).await.ok();
+                }
+            }
+        }
+        db::drop_database(&self.database).await.ok();
+    }
+
+    pub(crate) async fn connect(&self) -> lapin::Result<Connection> {
+        Connection::connect(self.bus.url.expose_secret(), ConnectionProperties::default()).await
+    }
+
+    /// Closes every connection of this test's vhost, as a broker restart would.
+    pub(crate) fn close_all_connections(&self) {
+        let vhost = self.vhost.as_deref().expect("test has its own vhost");
+        rabbitmqctl(&["close_all_connections", "-p", vhost, "test closes connections"]);
+    }
+
+    /// Writes `envelope` to the outbox in a transaction that commits or rolls back.
+    pub(crate) async fn enqueue(&self, envelope: &Envelope, commit: bool) {
+        let mut transaction = self.pool.begin().await.unwrap();
+        bus::enqueue(&mut transaction, envelope).await.unwrap();
+        if commit {
+            transaction.commit().await.unwrap();
+        } else {
+            transaction.rollback().await.unwrap();
+        }
+    }
+
+    /// Returns the event ids the handler applied, with repeats.
+    pub(crate) async fn applied(&self) -> Vec<Uuid> {
+        sqlx::query_scalar("SELECT event_id FROM applied ORDER BY event_id")
+            .fetch_all(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    /// Watches everything published on the test exchange.
+    pub(crate) async fn watch_exchange(&self) -> Watcher {
+        let connection = self.connect().await.unwrap();
+        let channel = connection.create_channel().await.unwrap();
+        channel
+            .exchange_declare(
+                self.bus.exchange.as_str().into(),
+                lapin::ExchangeKind::Topic,
+                lapin::options::ExchangeDeclareOptions { durable: true, ..Default::default() },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let queue = channel
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        channel
+            .queue_bind(
+                queue.name().clone(),
+                self.bus.exchange.as_str().into(),
+                "#".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let consumer = channel
+            .basic_consume(queue.name().clone(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
+            .await
+            .unwrap();
+        Watcher { _connection: connection, consumer }
+    }
+}
+
+pub(crate) struct Watcher {
+    _connection: Connection,
+    consumer: lapin::Consumer,
+}
+
+impl Watcher {
+    /// Returns the next message's id, or `None` after `wait`.
+    pub(crate) async fn next_message_id(&mut self, wait: Duration) -> Option<String> {
+        let delivery = tokio::time::timeout(wait, self.consumer.next()).await.ok()??.ok()?;
+        delivery.acker.ack(BasicAckOptions::default()).await.ok();
+        delivery.properties.message_id().as_ref().map(ToString::to_string)
+    }
+}
+
+/// An event of `event_type` with a fresh id.
+pub(crate) fn event(event_type: &str) -> Envelope {
+    let user_id = Uuid::new_v4();
+    bus::envelope(
+        event_type,
+        user_id,
+        1,
+        Payload::UserRegistered(UserRegistered {
+            user_id: user_id.to_string(),
+            email: "ann@example.com".to_owned(),
+            full_name: "Ann".to_owned(),
+            role: "customer".to_owned(),
+        }),
+    )
+}
+
+/// Records every event it applies; refuses the event types in `refuse`.
+pub(crate) struct Recorder {
+    pub(crate) refuse: &'static [&'static str],
+}
+
+impl EventHandler for Recorder {
+    fn routing_keys(&self) -> &'static [&'static str] {
+        &["test.#"]
+    }
+
+    async fn handle(&self, transaction: &mut PgConnection, event: &Envelope) -> anyhow::Result<()> {
+        if self.refuse.contains(&event.r#type.as_str()) {
+            anyhow::bail!("the recorder refuses {}", event.r#type);
+        }
+        sqlx::query("INSERT INTO applied (event_id, event_type) VALUES ($1, $2)")
+            .bind(event.event_id.parse::<Uuid>()?)
+            .bind(&event.r#type)
+            .execute(transaction)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Polls `check` until it returns `Some`, for at most `limit`.
+pub(crate) async fn eventually<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn rabbitmqctl(arguments: &[&str]) {
+    let output = Command::new("rabbitmqctl")
+        .args(arguments)
+        .output()
+        .expect("rabbitmqctl runs");
+    assert!(
+        output.status.success(),
+        "rabbitmqctl {arguments:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

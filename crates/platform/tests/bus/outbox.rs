@@ -1,0 +1,84 @@
+//! The outbox relay publishes exactly what was committed, and only marks what the broker
+//! acknowledged.
+
+use std::time::Duration;
+
+use spruce_platform::bus::OutboxRelay;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::helpers::{TestBus, event, eventually};
+
+#[tokio::test]
+async fn committed_rows_are_published_and_rolled_back_rows_are_not() {
+    let test = TestBus::new().await;
+    let mut watcher = test.watch_exchange().await;
+    let committed = event("test.committed");
+    let rolled_back = event("test.rolled_back");
+    test.enqueue(&rolled_back, false).await;
+    test.enqueue(&committed, true).await;
+
+    let shutdown = CancellationToken::new();
+    let relay = OutboxRelay::new(test.pool.clone(), test.bus.clone(), "test");
+    let relay_task = tokio::spawn(relay.run(shutdown.clone()));
+
+    let first = watcher.next_message_id(Duration::from_secs(10)).await;
+    assert_eq!(first.as_deref(), Some(committed.event_id.as_str()));
+    let second = watcher.next_message_id(Duration::from_secs(2)).await;
+    assert_eq!(second, None, "nothing else may be published");
+
+    let published: Option<(Uuid, bool)> = sqlx::query_as("SELECT event_id, published_at IS NOT NULL FROM outbox")
+        .fetch_optional(&test.pool)
+        .await
+        .unwrap();
+    assert_eq!(published, Some((committed.event_id.parse().unwrap(), true)));
+
+    shutdown.cancel();
+    relay_task.await.unwrap();
+    test.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_row_the_broker_did_not_accept_stays_unpublished_and_is_retried() {
+    let test = TestBus::new().await;
+    // No queue is bound to the exchange, so the broker returns the mandatory message
+    // instead of routing it.
+    let unroutable = event("test.nobody_listens");
+    test.enqueue(&unroutable, true).await;
+
+    let shutdown = CancellationToken::new();
+    let relay = OutboxRelay::new(test.pool.clone(), test.bus.clone(), "test");
+    let relay_task = tokio::spawn(relay.run(shutdown.clone()));
+
+    let pool = test.pool.clone();
+    let attempts = eventually(Duration::from_secs(10), || {
+        let pool = pool.clone();
+        async move {
+            let row: (i32, Option<String>, bool) =
+                sqlx::query_as("SELECT attempts, last_error, published_at IS NOT NULL FROM outbox")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            (row.0 >= 1).then_some(row)
+        }
+    })
+    .await
+    .expect("the relay tried to publish");
+    let (_, last_error, published) = attempts;
+    assert!(!published, "a returned message must not be marked published");
+    assert!(last_error.unwrap_or_default().contains("unroutable"));
+
+    // Once someone listens, the retry goes through.
+    let mut watcher = test.watch_exchange().await;
+    let delivered = watcher.next_message_id(Duration::from_secs(10)).await;
+    assert_eq!(delivered.as_deref(), Some(unroutable.event_id.as_str()));
+    let published: bool = sqlx::query_scalar("SELECT published_at IS NOT NULL FROM outbox")
+        .fetch_one(&test.pool)
+        .await
+        .unwrap();
+    assert!(published);
+
+    shutdown.cancel();
+    relay_task.await.unwrap();
+    test.cleanup().await;
+}
