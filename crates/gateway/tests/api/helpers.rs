@@ -1,0 +1,164 @@
+//! Starts core and the gateway in-process on free ports.
+
+use reqwest::{Client, Response};
+use serde_json::{Value, json};
+use spruce_platform::{
+    db,
+    settings::{BusSettings, DatabaseSettings, ListenSettings},
+    telemetry,
+};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub(crate) const PASSWORD: &str = "correct horse battery";
+
+pub(crate) struct TestApp {
+    pub(crate) address: String,
+    pub(crate) client: Client,
+    database: DatabaseSettings,
+    shutdown: CancellationToken,
+}
+
+fn loopback() -> ListenSettings {
+    ListenSettings {
+        host: "127.0.0.1".to_owned(),
+        port: 0,
+    }
+}
+
+/// Returns a port nothing listens on.
+pub(crate) fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+impl TestApp {
+    /// Core and the gateway, wired together.
+    pub(crate) async fn spawn() -> Self {
+        telemetry::init_for_tests();
+        let id = Uuid::new_v4().simple().to_string();
+        let shutdown = CancellationToken::new();
+        let core_settings = spruce_core::settings::Settings {
+            grpc: loopback(),
+            http: loopback(),
+            database: DatabaseSettings {
+                name: format!("spruce_test_{id}"),
+                max_connections: 5,
+                ..DatabaseSettings::default()
+            },
+            bus: BusSettings {
+                exchange: format!("spruce.test.{id}"),
+                queue_prefix: format!("test-{id}"),
+                ..BusSettings::default()
+            },
+            ..spruce_core::settings::Settings::default()
+        };
+        let database = core_settings.database.clone();
+        let core = spruce_core::startup::Application::build(core_settings).await.expect("core builds");
+        let core_url = format!("http://127.0.0.1:{}", core.grpc_port());
+        tokio::spawn(core.run_until_stopped(shutdown.clone()));
+        let address = Self::spawn_gateway(&core_url, &shutdown).await;
+        TestApp {
+            address,
+            client: Client::new(),
+            database,
+            shutdown,
+        }
+    }
+
+    /// A gateway whose core is down.
+    pub(crate) async fn spawn_without_core() -> Self {
+        telemetry::init_for_tests();
+        let shutdown = CancellationToken::new();
+        let core_url = format!("http://127.0.0.1:{}", closed_port());
+        let address = Self::spawn_gateway(&core_url, &shutdown).await;
+        TestApp {
+            address,
+            client: Client::new(),
+            database: DatabaseSettings::default(),
+            shutdown,
+        }
+    }
+
+    async fn spawn_gateway(core_url: &str, shutdown: &CancellationToken) -> String {
+        let mut settings = spruce_gateway::settings::Settings {
+            http: loopback(),
+            ..spruce_gateway::settings::Settings::default()
+        };
+        settings.upstream.core_url = core_url.to_owned();
+        settings.upstream.scheduler_url = format!("http://127.0.0.1:{}", closed_port());
+        let gateway = spruce_gateway::startup::Application::build(settings).await.expect("gateway builds");
+        let address = format!("http://127.0.0.1:{}", gateway.port());
+        tokio::spawn(gateway.run_until_stopped(shutdown.clone()));
+        address
+    }
+
+    /// Stops both services and drops the database.
+    pub(crate) async fn stop(self) {
+        self.shutdown.cancel();
+        if !self.database.name.is_empty() {
+            // Give the pool a moment to close before the forced drop.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            db::drop_database(&self.database).await.ok();
+        }
+    }
+
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> Response {
+        self.client.post(format!("{}{path}", self.address)).json(body).send().await.unwrap()
+    }
+
+    pub(crate) async fn post_raw(&self, path: &str, body: &str) -> Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub(crate) async fn post_authorized(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub(crate) async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut request = self.client.get(format!("{}{path}", self.address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Signs up a customer and returns the session body.
+    pub(crate) async fn signup(&self, email: &str) -> Value {
+        let response = self
+            .post(
+                "/v1/auth/signup",
+                &json!({"email": email, "password": PASSWORD, "full_name": "Ann Lee", "role": "customer"}),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
+    }
+}
+
+/// Reads a problem response, checking its content type and status.
+pub(crate) async fn problem(response: Response, status: u16) -> Value {
+    assert_eq!(response.status(), status);
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status);
+    body
+}
+
+/// Returns a unique email address.
+pub(crate) fn unique_email() -> String {
+    format!("user-{}@example.com", Uuid::new_v4().simple())
+}

@@ -1,0 +1,5 @@
+//! The gateway's REST API over real HTTP, calling a real spruce-core over real gRPC, on
+//! a fresh database and a private exchange per test.
+
+mod auth;
+mod helpers;
