@@ -1,1 +1,5 @@
-//! e2e
+//! End-to-end harness: starts the four real binaries on free ports, against fresh
+//! databases and a private exchange, with an in-process OTLP receiver collecting their spans.
+
+pub mod otlp;
+pub mod stack;

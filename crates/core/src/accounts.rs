@@ -2,10 +2,7 @@
 
 use anyhow::Context as _;
 use chrono::{Duration, Utc};
-use spruce_platform::{
-    bus,
-    identity::Caller,
-};
+use spruce_platform::{bus, identity::Caller};
 use spruce_proto::events::v1::{UserRegistered, envelope::Payload};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -76,7 +73,9 @@ impl Accounts {
             }),
         );
         bus::enqueue(&mut transaction, &event).await?;
-        let session = self.open_session(&mut transaction, &user, Uuid::new_v4()).await?;
+        let session = self
+            .open_session(&mut transaction, &user, Uuid::new_v4())
+            .await?;
         transaction.commit().await?;
         tracing::info!(user_id = %user.id, "user registered");
         Ok((user, session))
@@ -84,7 +83,11 @@ impl Accounts {
 
     /// Checks an email and password and opens a session.
     #[tracing::instrument(skip_all)]
-    pub async fn authenticate(&self, email: &str, password: &str) -> Result<(User, Session), CoreError> {
+    pub async fn authenticate(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> Result<(User, Session), CoreError> {
         let mut connection = self.pool.acquire().await?;
         let found = users::find_credentials(&mut connection, email.trim()).await?;
         let (user, hash) = match found {
@@ -92,14 +95,17 @@ impl Accounts {
             None => (None, None),
         };
         let password = password.to_owned();
-        let verified = tokio::task::spawn_blocking(move || verify_password(&password, hash.as_deref()))
-            .await
-            .context("password verification task failed")?;
+        let verified =
+            tokio::task::spawn_blocking(move || verify_password(&password, hash.as_deref()))
+                .await
+                .context("password verification task failed")?;
         let Some(user) = user.filter(|_| verified) else {
             return Err(CoreError::InvalidCredentials);
         };
         let mut transaction = self.pool.begin().await?;
-        let session = self.open_session(&mut transaction, &user, Uuid::new_v4()).await?;
+        let session = self
+            .open_session(&mut transaction, &user, Uuid::new_v4())
+            .await?;
         transaction.commit().await?;
         Ok((user, session))
     }
@@ -112,7 +118,9 @@ impl Accounts {
             return Err(CoreError::NotFound);
         }
         let mut connection = self.pool.acquire().await?;
-        users::find_user(&mut connection, user_id).await?.ok_or(CoreError::NotFound)
+        users::find_user(&mut connection, user_id)
+            .await?
+            .ok_or(CoreError::NotFound)
     }
 
     /// Rotates a refresh token. Presenting an already rotated token revokes its family.
@@ -136,7 +144,9 @@ impl Accounts {
             .await?
             .ok_or(CoreError::InvalidRefreshToken)?;
         sessions::mark_rotated(&mut transaction, stored.id).await?;
-        let session = self.open_session(&mut transaction, &user, stored.family_id).await?;
+        let session = self
+            .open_session(&mut transaction, &user, stored.family_id)
+            .await?;
         transaction.commit().await?;
         Ok((user, session))
     }
@@ -144,10 +154,15 @@ impl Accounts {
     /// Revokes the session a refresh token belongs to. Unknown tokens and other users'
     /// tokens are ignored, so logging out twice is harmless and reveals nothing.
     #[tracing::instrument(skip_all)]
-    pub async fn revoke(&self, caller: Option<Caller>, refresh_token: &str) -> Result<(), CoreError> {
+    pub async fn revoke(
+        &self,
+        caller: Option<Caller>,
+        refresh_token: &str,
+    ) -> Result<(), CoreError> {
         let caller = caller.ok_or(CoreError::Unauthenticated)?;
         let mut transaction = self.pool.begin().await?;
-        let stored = sessions::find_token_for_update(&mut transaction, &hash_token(refresh_token)).await?;
+        let stored =
+            sessions::find_token_for_update(&mut transaction, &hash_token(refresh_token)).await?;
         if let Some(stored) = stored.filter(|stored| caller.may_access(stored.user_id)) {
             sessions::revoke_family(&mut transaction, stored.family_id).await?;
         }
@@ -162,7 +177,14 @@ impl Accounts {
         family_id: Uuid,
     ) -> Result<Session, CoreError> {
         let refresh = RefreshToken::generate();
-        sessions::insert_token(connection, family_id, user.id, &refresh.hash, Utc::now() + self.refresh_ttl).await?;
+        sessions::insert_token(
+            connection,
+            family_id,
+            user.id,
+            &refresh.hash,
+            Utc::now() + self.refresh_ttl,
+        )
+        .await?;
         Ok(Session {
             access_token: self.issuer.issue(user.id, user.role)?,
             refresh_token: refresh.secret,

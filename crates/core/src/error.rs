@@ -39,16 +39,31 @@ impl From<CoreError> for Status {
                     .iter()
                     .map(|error| violation(error.field, error.message.clone()))
                     .collect();
-                with_detail(Code::InvalidArgument, message, "validation_failed", violations)
+                with_detail(
+                    Code::InvalidArgument,
+                    message,
+                    "validation_failed",
+                    violations,
+                )
             }
-            CoreError::EmailTaken => with_detail(Code::AlreadyExists, message, "email_taken", vec![]),
-            CoreError::InvalidCredentials => {
-                with_detail(Code::Unauthenticated, message, "invalid_credentials", vec![])
+            CoreError::EmailTaken => {
+                with_detail(Code::AlreadyExists, message, "email_taken", vec![])
             }
-            CoreError::InvalidRefreshToken => {
-                with_detail(Code::Unauthenticated, message, "invalid_refresh_token", vec![])
+            CoreError::InvalidCredentials => with_detail(
+                Code::Unauthenticated,
+                message,
+                "invalid_credentials",
+                vec![],
+            ),
+            CoreError::InvalidRefreshToken => with_detail(
+                Code::Unauthenticated,
+                message,
+                "invalid_refresh_token",
+                vec![],
+            ),
+            CoreError::Unauthenticated => {
+                with_detail(Code::Unauthenticated, message, "unauthenticated", vec![])
             }
-            CoreError::Unauthenticated => with_detail(Code::Unauthenticated, message, "unauthenticated", vec![]),
             CoreError::NotFound => with_detail(Code::NotFound, message, "not_found", vec![]),
             CoreError::Unexpected(error) => internal(&error),
         }

@@ -1,8 +1,8 @@
 //! `spruce.core.v1.UserService` over tonic: wire types in, domain types out, errors mapped
 //! by `CoreError`'s single conversion. No logic lives here.
 
-use spruce_platform::time::to_timestamp;
 use spruce_platform::identity::{Caller, Role};
+use spruce_platform::time::to_timestamp;
 use spruce_proto::core::v1::{
     self as wire, AuthResponse, AuthenticateRequest, GetUserRequest, RefreshSessionRequest,
     RegisterRequest, RevokeSessionRequest, RevokeSessionResponse, user_service_server::UserService,
@@ -11,7 +11,10 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     accounts::{Accounts, Session},
-    domain::{FieldError, user::{NewUser, User}},
+    domain::{
+        FieldError,
+        user::{NewUser, User},
+    },
     error::CoreError,
 };
 
@@ -50,7 +53,10 @@ fn auth_response((user, session): (User, Session)) -> Response<AuthResponse> {
 
 #[tonic::async_trait]
 impl UserService for UserApi {
-    async fn register(&self, request: Request<RegisterRequest>) -> Result<Response<AuthResponse>, Status> {
+    async fn register(
+        &self,
+        request: Request<RegisterRequest>,
+    ) -> Result<Response<AuthResponse>, Status> {
         let request = request.into_inner();
         let new_user = NewUser::parse(
             &request.email,
@@ -67,16 +73,21 @@ impl UserService for UserApi {
         request: Request<AuthenticateRequest>,
     ) -> Result<Response<AuthResponse>, Status> {
         let request = request.into_inner();
-        Ok(auth_response(self.accounts.authenticate(&request.email, &request.password).await?))
+        Ok(auth_response(
+            self.accounts
+                .authenticate(&request.email, &request.password)
+                .await?,
+        ))
     }
 
-    async fn get_user(&self, request: Request<GetUserRequest>) -> Result<Response<wire::User>, Status> {
+    async fn get_user(
+        &self,
+        request: Request<GetUserRequest>,
+    ) -> Result<Response<wire::User>, Status> {
         let caller = Caller::read_from(request.metadata());
-        let user_id = request
-            .get_ref()
-            .user_id
-            .parse()
-            .map_err(|_| CoreError::Validation(vec![FieldError::new("user_id", "must be a UUID")]))?;
+        let user_id = request.get_ref().user_id.parse().map_err(|_| {
+            CoreError::Validation(vec![FieldError::new("user_id", "must be a UUID")])
+        })?;
         let user = self.accounts.get_user(caller, user_id).await?;
         Ok(Response::new(user_to_wire(user)))
     }
@@ -85,7 +96,11 @@ impl UserService for UserApi {
         &self,
         request: Request<RefreshSessionRequest>,
     ) -> Result<Response<AuthResponse>, Status> {
-        Ok(auth_response(self.accounts.refresh(&request.get_ref().refresh_token).await?))
+        Ok(auth_response(
+            self.accounts
+                .refresh(&request.get_ref().refresh_token)
+                .await?,
+        ))
     }
 
     async fn revoke_session(
@@ -93,7 +108,9 @@ impl UserService for UserApi {
         request: Request<RevokeSessionRequest>,
     ) -> Result<Response<RevokeSessionResponse>, Status> {
         let caller = Caller::read_from(request.metadata());
-        self.accounts.revoke(caller, &request.get_ref().refresh_token).await?;
+        self.accounts
+            .revoke(caller, &request.get_ref().refresh_token)
+            .await?;
         Ok(Response::new(RevokeSessionResponse {}))
     }
 }

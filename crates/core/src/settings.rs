@@ -3,7 +3,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use spruce_platform::settings::{
-    BusSettings, DatabaseSettings, ListenSettings, SettingsError, TelemetrySettings, Validate,
+    self, BusSettings, DatabaseSettings, ListenSettings, SettingsError, TelemetrySettings, Validate,
 };
 
 /// The development signing key. Anyone can read it here, so it must never sign production
@@ -13,34 +13,41 @@ MC4CAQAwBQYDK2VwBCIEIHfcrIpsis1ZpfiTKTx4t7GarH6TX0ChNFoamJT3Leim
 -----END PRIVATE KEY-----
 ";
 
+/// Core's built-in defaults: the first configuration layer.
+pub const DEFAULTS: &str = r#"
+[grpc]
+port = 50051
+
+[http]
+port = 9091
+
+[database]
+name = "spruce_core"
+
+[bus]
+queue_prefix = "core"
+"#;
+
 /// Everything core reads at start.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
 pub struct Settings {
+    #[serde(default)]
     pub grpc: ListenSettings,
+    #[serde(default)]
     pub http: ListenSettings,
+    #[serde(default)]
     pub database: DatabaseSettings,
+    #[serde(default)]
     pub bus: BusSettings,
+    #[serde(default)]
     pub telemetry: TelemetrySettings,
+    #[serde(default)]
     pub auth: AuthSettings,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings {
-            grpc: ListenSettings::on_port(50051),
-            http: ListenSettings::on_port(9091),
-            database: DatabaseSettings {
-                name: "spruce_core".to_owned(),
-                ..DatabaseSettings::default()
-            },
-            bus: BusSettings {
-                queue_prefix: "core".to_owned(),
-                ..BusSettings::default()
-            },
-            telemetry: TelemetrySettings::default(),
-            auth: AuthSettings::default(),
-        }
+        settings::from_toml(DEFAULTS).expect("built-in defaults are valid")
     }
 }
 
@@ -76,10 +83,16 @@ impl Validate for Settings {
         self.bus.validate()?;
         self.telemetry.validate()?;
         if self.auth.access_token_ttl_secs <= 0 {
-            return Err(SettingsError::invalid("auth.access_token_ttl_secs", "must be positive"));
+            return Err(SettingsError::invalid(
+                "auth.access_token_ttl_secs",
+                "must be positive",
+            ));
         }
         if self.auth.refresh_token_ttl_days <= 0 {
-            return Err(SettingsError::invalid("auth.refresh_token_ttl_days", "must be positive"));
+            return Err(SettingsError::invalid(
+                "auth.refresh_token_ttl_days",
+                "must be positive",
+            ));
         }
         let environment = std::env::var("SPRUCE_ENV").unwrap_or_default();
         let dev_key = self.auth.private_key.expose_secret() == DEV_PRIVATE_KEY_PEM;
@@ -90,5 +103,18 @@ impl Validate for Settings {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_defaults_are_this_services_and_valid() {
+        let defaults = Settings::default();
+        assert_eq!(defaults.database.name, "spruce_core");
+        assert_eq!(defaults.grpc.port, 50051);
+        defaults.validate().unwrap();
     }
 }

@@ -29,7 +29,10 @@ impl Application {
         let issuer = TokenIssuer::new(&settings.auth)?;
         let pool = db::connect(&settings.database).await?;
         if settings.database.migrate_on_start {
-            db::migrator(MIGRATIONS).run(&pool).await.context("failed to migrate")?;
+            db::migrator(MIGRATIONS)
+                .run(&pool)
+                .await
+                .context("failed to migrate")?;
         }
         let listeners = Listeners::bind(&settings.grpc, &settings.http).await?;
         Ok(Application {
@@ -55,14 +58,30 @@ impl Application {
     /// # Errors
     /// Fails when a server fails.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let relay = OutboxRelay::new(self.pool.clone(), self.settings.bus.clone(), &self.settings.database.name);
-        let checks = vec![ReadinessCheck::postgres(self.pool.clone()), ReadinessCheck::bus(relay.status())];
+        let relay = OutboxRelay::new(
+            self.pool.clone(),
+            self.settings.bus.clone(),
+            &self.settings.database.name,
+        );
+        let checks = vec![
+            ReadinessCheck::postgres(self.pool.clone()),
+            ReadinessCheck::bus(relay.status()),
+        ];
         let relay_task = tokio::spawn(relay.run(shutdown.clone()));
-        let accounts = Accounts::new(self.pool.clone(), self.issuer, self.settings.auth.refresh_token_ttl_days);
+        let accounts = Accounts::new(
+            self.pool.clone(),
+            self.issuer,
+            self.settings.auth.refresh_token_ttl_days,
+        );
         let routes = Routes::new(UserServiceServer::new(UserApi::new(accounts)));
         let served = self
             .listeners
-            .serve(routes, &["spruce.core.v1.UserService"], checks, shutdown.clone())
+            .serve(
+                routes,
+                &["spruce.core.v1.UserService"],
+                checks,
+                shutdown.clone(),
+            )
             .await;
         shutdown.cancel();
         relay_task.await.ok();

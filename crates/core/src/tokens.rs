@@ -76,7 +76,8 @@ impl TokenIssuer {
             iat: now,
             exp: now + self.ttl_secs,
         };
-        encode(&Header::new(Algorithm::EdDSA), &claims, &self.key).context("failed to sign access token")
+        encode(&Header::new(Algorithm::EdDSA), &claims, &self.key)
+            .context("failed to sign access token")
     }
 }
 

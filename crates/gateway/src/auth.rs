@@ -33,10 +33,14 @@ where
             .and_then(|value| value.strip_prefix("Bearer "))
             .map(str::trim)
             .filter(|token| !token.is_empty())
-            .ok_or_else(|| ApiError::unauthenticated("expected Authorization: Bearer <access token>"))?;
+            .ok_or_else(|| {
+                ApiError::unauthenticated("expected Authorization: Bearer <access token>")
+            })?;
         let verifier = TokenVerifier::from_ref(state);
         let caller = verifier.verify(token).map_err(|error| match error {
-            TokenError::Expired => ApiError::unauthenticated("the access token has expired; refresh it"),
+            TokenError::Expired => {
+                ApiError::unauthenticated("the access token has expired; refresh it")
+            }
             TokenError::Invalid => ApiError::unauthenticated("the access token is invalid"),
         })?;
         tracing::Span::current().record("user_id", tracing::field::display(caller.user_id));

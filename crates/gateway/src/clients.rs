@@ -9,7 +9,9 @@ use spruce_proto::{
     scheduler::v1::notification_service_client::NotificationServiceClient,
 };
 use tonic::transport::{Channel, Endpoint};
-use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 
 use crate::settings::UpstreamSettings;
 
@@ -46,7 +48,10 @@ impl Upstreams {
 
     /// Returns the upstreams the gateway needs, for readiness checks.
     pub fn health_targets(&self) -> [(&'static str, Channel); 2] {
-        [("core", self.core.clone()), ("scheduler", self.scheduler.clone())]
+        [
+            ("core", self.core.clone()),
+            ("scheduler", self.scheduler.clone()),
+        ]
     }
 }
 
@@ -66,7 +71,9 @@ pub fn request<T>(message: T, caller: Option<&Caller>) -> tonic::Request<T> {
 /// Returns why the service is not ready.
 pub async fn check_health(channel: Channel) -> Result<(), String> {
     let response = HealthClient::new(channel)
-        .check(HealthCheckRequest { service: String::new() })
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
         .await
         .map_err(|status| status.message().to_owned())?;
     match response.into_inner().status() {

@@ -70,7 +70,11 @@ impl ApiError {
     pub fn validation(errors: Vec<FieldProblem>) -> Self {
         ApiError {
             errors,
-            ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "the request is invalid")
+            ..ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "the request is invalid",
+            )
         }
     }
 
@@ -89,7 +93,9 @@ impl From<tonic::Status> for ApiError {
             Code::PermissionDenied => StatusCode::FORBIDDEN,
             Code::Unauthenticated => StatusCode::UNAUTHORIZED,
             Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => StatusCode::SERVICE_UNAVAILABLE,
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Code::Ok | Code::Unknown | Code::Internal | Code::Unimplemented | Code::DataLoss => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -100,12 +106,17 @@ impl From<tonic::Status> for ApiError {
         }
         if http_status == StatusCode::SERVICE_UNAVAILABLE {
             tracing::warn!(code = ?status.code(), message = status.message(), "upstream unavailable");
-            return ApiError::new(http_status, "unavailable", "a service is temporarily unavailable, try again shortly");
+            return ApiError::new(
+                http_status,
+                "unavailable",
+                "a service is temporarily unavailable, try again shortly",
+            );
         }
         let detail = detail_of(&status);
-        let reason = detail
-            .as_ref()
-            .map_or_else(|| default_reason(http_status).to_owned(), |detail| detail.reason.clone());
+        let reason = detail.as_ref().map_or_else(
+            || default_reason(http_status).to_owned(),
+            |detail| detail.reason.clone(),
+        );
         let errors = detail
             .map(|detail| {
                 detail
@@ -151,9 +162,17 @@ impl IntoResponse for ApiError {
         };
         let mut response = (self.status, Json(body)).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        if self.status == StatusCode::SERVICE_UNAVAILABLE || self.status == StatusCode::TOO_MANY_REQUESTS {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if self.status == StatusCode::SERVICE_UNAVAILABLE
+            || self.status == StatusCode::TOO_MANY_REQUESTS
+        {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
         }
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -198,7 +217,13 @@ mod tests {
             vec![violation("email", "must be an email address")],
         );
         let error = ApiError::from(status);
-        assert_eq!(error.errors, [FieldProblem { field: "email".into(), message: "must be an email address".into() }]);
+        assert_eq!(
+            error.errors,
+            [FieldProblem {
+                field: "email".into(),
+                message: "must be an email address".into()
+            }]
+        );
         assert_eq!(error.reason, "validation_failed");
     }
 

@@ -23,14 +23,19 @@ where
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(request, state).await {
             Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(JsonRejection::JsonDataError(error)) => Err(ApiError::validation(vec![FieldProblem {
-                field: "body".to_owned(),
-                message: error.body_text(),
-            }])),
-            Err(JsonRejection::MissingJsonContentType(_)) => {
-                Err(ApiError::malformed("expected a JSON body with Content-Type: application/json"))
+            Err(JsonRejection::JsonDataError(error)) => {
+                Err(ApiError::validation(vec![FieldProblem {
+                    field: "body".to_owned(),
+                    message: error.body_text(),
+                }]))
             }
-            Err(rejection) => Err(ApiError::malformed(format!("the body is not valid JSON: {}", rejection.body_text()))),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::malformed(
+                "expected a JSON body with Content-Type: application/json",
+            )),
+            Err(rejection) => Err(ApiError::malformed(format!(
+                "the body is not valid JSON: {}",
+                rejection.body_text()
+            ))),
         }
     }
 }

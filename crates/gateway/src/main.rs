@@ -1,11 +1,14 @@
 //! `spruce-gateway serve`.
 
-use spruce_gateway::{settings::Settings, startup::Application};
+use spruce_gateway::{
+    settings::{DEFAULTS, Settings},
+    startup::Application,
+};
 use spruce_platform::{settings, shutdown, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let settings: Settings = settings::load()?;
+    let settings: Settings = settings::load(DEFAULTS)?;
     let telemetry = telemetry::init("spruce-gateway", &settings.telemetry)?;
     let result = match std::env::args().nth(1).as_deref() {
         None | Some("serve") => match Application::build(settings).await {
@@ -18,7 +21,10 @@ async fn main() -> anyhow::Result<()> {
         Some(other) => Err(anyhow::anyhow!("unknown command {other:?}; expected serve")),
     };
     if let Err(error) = &result {
-        tracing::error!(error = format!("{error:#}"), "spruce-gateway stopped with an error");
+        tracing::error!(
+            error = format!("{error:#}"),
+            "spruce-gateway stopped with an error"
+        );
     }
     telemetry.shutdown();
     result

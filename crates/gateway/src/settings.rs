@@ -1,7 +1,7 @@
 //! The gateway's settings; every key has a local default.
 
 use serde::Deserialize;
-use spruce_platform::settings::{ListenSettings, SettingsError, TelemetrySettings, Validate};
+use spruce_platform::settings::{self, ListenSettings, SettingsError, TelemetrySettings, Validate};
 
 /// The development public key matching core's development signing key. Startup refuses it
 /// when `SPRUCE_ENV` is `staging` or `prod`.
@@ -10,24 +10,28 @@ MCowBQYDK2VwAyEA8+tZigaohbgU/Ls7+zJ6f5HMElcF8ZUT1G5SiSduhKo=
 -----END PUBLIC KEY-----
 ";
 
+/// The gateway's built-in defaults: the first configuration layer.
+pub const DEFAULTS: &str = r#"
+[http]
+port = 8080
+"#;
+
 /// Everything the gateway reads at start.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
 pub struct Settings {
+    #[serde(default)]
     pub http: ListenSettings,
+    #[serde(default)]
     pub upstream: UpstreamSettings,
+    #[serde(default)]
     pub auth: AuthSettings,
+    #[serde(default)]
     pub telemetry: TelemetrySettings,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings {
-            http: ListenSettings::on_port(8080),
-            upstream: UpstreamSettings::default(),
-            auth: AuthSettings::default(),
-            telemetry: TelemetrySettings::default(),
-        }
+        settings::from_toml(DEFAULTS).expect("built-in defaults are valid")
     }
 }
 
@@ -84,7 +88,10 @@ impl Validate for Settings {
             ("upstream.scheduler_url", &self.upstream.scheduler_url),
         ] {
             if url.parse::<http::Uri>().is_err() || !url.starts_with("http") {
-                return Err(SettingsError::invalid(key, "must be an http:// or https:// URL"));
+                return Err(SettingsError::invalid(
+                    key,
+                    "must be an http:// or https:// URL",
+                ));
             }
         }
         let environment = std::env::var("SPRUCE_ENV").unwrap_or_default();
@@ -97,5 +104,18 @@ impl Validate for Settings {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_defaults_point_at_the_local_services() {
+        let defaults = Settings::default();
+        assert_eq!(defaults.http.port, 8080);
+        assert_eq!(defaults.upstream.core_url, "http://127.0.0.1:50051");
+        defaults.validate().unwrap();
     }
 }

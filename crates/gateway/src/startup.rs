@@ -26,15 +26,23 @@ impl Application {
     /// # Errors
     /// Fails when the public key, an upstream URL or the port is unusable.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let verifier = TokenVerifier::from_pem(&settings.auth.public_key, &settings.auth.issuer, &settings.auth.audience)
-            .context("auth.public_key is not a PEM-encoded Ed25519 public key")?;
+        let verifier = TokenVerifier::from_pem(
+            &settings.auth.public_key,
+            &settings.auth.issuer,
+            &settings.auth.audience,
+        )
+        .context("auth.public_key is not a PEM-encoded Ed25519 public key")?;
         let upstreams = Upstreams::new(&settings.upstream)?;
         let checks = upstreams
             .health_targets()
             .into_iter()
             .map(|(name, channel)| ReadinessCheck::new(name, move || check_health(channel.clone())))
             .collect();
-        let router = routes::api(AppState { verifier, upstreams }).merge(ops::router(checks));
+        let router = routes::api(AppState {
+            verifier,
+            upstreams,
+        })
+        .merge(ops::router(checks));
         let listener = TcpListener::bind(settings.http.address("http")?)
             .await
             .with_context(|| format!("failed to bind the HTTP port {}", settings.http.port))?;
@@ -43,7 +51,9 @@ impl Application {
 
     /// Returns the bound HTTP port.
     pub fn port(&self) -> u16 {
-        self.listener.local_addr().map_or(0, |address| address.port())
+        self.listener
+            .local_addr()
+            .map_or(0, |address| address.port())
     }
 
     /// Serves until `shutdown` is cancelled, then drains open requests.

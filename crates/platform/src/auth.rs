@@ -41,7 +41,11 @@ impl TokenVerifier {
     ///
     /// # Errors
     /// Fails when the PEM is not an Ed25519 public key.
-    pub fn from_pem(public_key_pem: &str, issuer: &str, audience: &str) -> Result<Self, jsonwebtoken::errors::Error> {
+    pub fn from_pem(
+        public_key_pem: &str,
+        issuer: &str,
+        audience: &str,
+    ) -> Result<Self, jsonwebtoken::errors::Error> {
         let key = DecodingKey::from_ed_pem(public_key_pem.as_bytes())?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[issuer]);
@@ -56,12 +60,13 @@ impl TokenVerifier {
     /// # Errors
     /// [`TokenError::Expired`] for an expired token, [`TokenError::Invalid`] for anything else.
     pub fn verify(&self, token: &str) -> Result<Caller, TokenError> {
-        let data = decode::<AccessClaims>(token, &self.key, &self.validation).map_err(|error| {
-            match error.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-                _ => TokenError::Invalid,
-            }
-        })?;
+        let data =
+            decode::<AccessClaims>(token, &self.key, &self.validation).map_err(
+                |error| match error.kind() {
+                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                    _ => TokenError::Invalid,
+                },
+            )?;
         let user_id: Uuid = data.claims.sub.parse().map_err(|_| TokenError::Invalid)?;
         let role: Role = data.claims.role.parse().map_err(|_| TokenError::Invalid)?;
         Ok(Caller { user_id, role })

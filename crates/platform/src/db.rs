@@ -67,7 +67,10 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
 ///
 /// # Errors
 /// Fails when the database is unreachable or a migration fails.
-pub async fn migrate(settings: &DatabaseSettings, migrations: &[MigrationSource]) -> anyhow::Result<()> {
+pub async fn migrate(
+    settings: &DatabaseSettings,
+    migrations: &[MigrationSource],
+) -> anyhow::Result<()> {
     let pool = connect(settings).await?;
     migrator(migrations)
         .run(&pool)

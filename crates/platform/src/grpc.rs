@@ -39,7 +39,9 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let (reporter, health) = tonic_health::server::health_reporter();
     for name in served {
-        reporter.set_service_status(name, ServingStatus::Serving).await;
+        reporter
+            .set_service_status(name, ServingStatus::Serving)
+            .await;
     }
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(spruce_proto::FILE_DESCRIPTOR_SET)
@@ -49,9 +51,13 @@ pub async fn serve(
     let stopping = async move {
         shutdown.cancelled().await;
         // Tell load balancers and probes first, then stop accepting and drain.
-        reporter.set_service_status("", ServingStatus::NotServing).await;
+        reporter
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
         for name in served {
-            reporter.set_service_status(name, ServingStatus::NotServing).await;
+            reporter
+                .set_service_status(name, ServingStatus::NotServing)
+                .await;
         }
     };
     Server::builder()

@@ -115,7 +115,10 @@ mod tests {
 
     #[test]
     fn identity_survives_a_metadata_round_trip() {
-        let caller = Caller { user_id: Uuid::new_v4(), role: Role::Cleaner };
+        let caller = Caller {
+            user_id: Uuid::new_v4(),
+            role: Role::Cleaner,
+        };
         let mut metadata = tonic::metadata::MetadataMap::new();
         caller.write_to(&mut metadata);
         assert_eq!(Caller::read_from(&metadata), Some(caller));
@@ -132,10 +135,22 @@ mod tests {
     #[test]
     fn only_the_owner_or_an_admin_may_access() {
         let owner = Uuid::new_v4();
-        let stranger = Caller { user_id: Uuid::new_v4(), role: Role::Customer };
-        let admin = Caller { user_id: Uuid::new_v4(), role: Role::Admin };
+        let stranger = Caller {
+            user_id: Uuid::new_v4(),
+            role: Role::Customer,
+        };
+        let admin = Caller {
+            user_id: Uuid::new_v4(),
+            role: Role::Admin,
+        };
         assert!(!stranger.may_access(owner));
         assert!(admin.may_access(owner));
-        assert!(Caller { user_id: owner, role: Role::Customer }.may_access(owner));
+        assert!(
+            Caller {
+                user_id: owner,
+                role: Role::Customer
+            }
+            .may_access(owner)
+        );
     }
 }

@@ -15,8 +15,11 @@ const LATENCY_BUCKETS: &[f64] = &[
 /// Gateway request latency by method, route template and status.
 pub static HTTP_SERVER_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
     register_histogram_vec!(
-        HistogramOpts::new("http_server_request_duration_seconds", "HTTP request latency")
-            .buckets(LATENCY_BUCKETS.to_vec()),
+        HistogramOpts::new(
+            "http_server_request_duration_seconds",
+            "HTTP request latency"
+        )
+        .buckets(LATENCY_BUCKETS.to_vec()),
         &["method", "route", "status"]
     )
     .expect("metric registered once")
@@ -35,8 +38,11 @@ pub static RPC_SERVER_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
 /// Event handling latency by queue and outcome (`ok`, `duplicate`, `retried`, `parked`).
 pub static MESSAGING_PROCESS_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
     register_histogram_vec!(
-        HistogramOpts::new("messaging_process_duration_seconds", "event handling latency")
-            .buckets(LATENCY_BUCKETS.to_vec()),
+        HistogramOpts::new(
+            "messaging_process_duration_seconds",
+            "event handling latency"
+        )
+        .buckets(LATENCY_BUCKETS.to_vec()),
         &["queue", "outcome"]
     )
     .expect("metric registered once")
@@ -63,7 +69,10 @@ pub static OUTBOX_PENDING: LazyLock<IntGaugeVec> = LazyLock::new(|| {
 /// Age of the oldest unpublished outbox row.
 pub static OUTBOX_OLDEST_AGE: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     register_int_gauge_vec!(
-        Opts::new("outbox_oldest_age_seconds", "age of the oldest unpublished outbox row"),
+        Opts::new(
+            "outbox_oldest_age_seconds",
+            "age of the oldest unpublished outbox row"
+        ),
         &["database"]
     )
     .expect("metric registered once")

@@ -106,7 +106,11 @@ async fn readiness(checks: &[ReadinessCheck]) -> Response {
         };
         report.insert(check.name.to_owned(), value);
     }
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = json!({"status": if ready { "ready" } else { "not_ready" }, "checks": report});
     (status, Json(body)).into_response()
 }

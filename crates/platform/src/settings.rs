@@ -42,12 +42,18 @@ pub trait Validate {
     fn validate(&self) -> Result<(), SettingsError>;
 }
 
-/// Loads `T` from the layered sources described in the module documentation.
-pub fn load<T: DeserializeOwned + Validate>() -> Result<T, SettingsError> {
+/// Loads `T` from the layered sources described in the module documentation, starting from
+/// the service's `built_in` TOML defaults, and validates it.
+///
+/// # Errors
+/// Fails naming the key that is missing, mistyped or invalid, or the secret file that
+/// cannot be read.
+pub fn load<T: DeserializeOwned + Validate>(built_in: &str) -> Result<T, SettingsError> {
     let directory = std::env::var("SPRUCE_CONFIG_DIR").unwrap_or_else(|_| "config".to_owned());
     let environment = std::env::var("SPRUCE_ENV").unwrap_or_else(|_| "local".to_owned());
     let directory = PathBuf::from(directory);
     let sources = Config::builder()
+        .add_source(File::from_str(built_in, FileFormat::Toml))
         .add_source(File::from(directory.join("default.toml")).required(false))
         .add_source(File::from(directory.join(format!("{environment}.toml"))).required(false))
         .add_source(
@@ -56,15 +62,20 @@ pub fn load<T: DeserializeOwned + Validate>() -> Result<T, SettingsError> {
                 .separator("__")
                 .try_parsing(true),
         );
-    from_builder(sources)
+    let settings: T = from_builder(sources)?;
+    settings.validate()?;
+    Ok(settings)
 }
 
-/// Loads `T` from TOML text alone, for tests and tools.
-pub fn from_toml<T: DeserializeOwned + Validate>(toml: &str) -> Result<T, SettingsError> {
+/// Reads `T` from TOML text alone, without validating it: for built-in defaults and tests.
+///
+/// # Errors
+/// Fails naming the key that is mistyped, or the secret file that cannot be read.
+pub fn from_toml<T: DeserializeOwned>(toml: &str) -> Result<T, SettingsError> {
     from_builder(Config::builder().add_source(File::from_str(toml, FileFormat::Toml)))
 }
 
-fn from_builder<T: DeserializeOwned + Validate>(
+fn from_builder<T: DeserializeOwned>(
     builder: config::ConfigBuilder<config::builder::DefaultState>,
 ) -> Result<T, SettingsError> {
     let merged = builder.clone().build()?;
@@ -73,16 +84,15 @@ fn from_builder<T: DeserializeOwned + Validate>(
     collect_secret_files("", &table, &mut secret_files);
     let mut builder = builder;
     for (key, path) in secret_files {
-        let contents = std::fs::read_to_string(&path).map_err(|source| SettingsError::SecretFile {
-            key: key.clone(),
-            path: path.clone(),
-            source,
-        })?;
+        let contents =
+            std::fs::read_to_string(&path).map_err(|source| SettingsError::SecretFile {
+                key: key.clone(),
+                path: path.clone(),
+                source,
+            })?;
         builder = builder.set_override(key, contents.trim_end_matches(['\n', '\r']).to_owned())?;
     }
-    let settings: T = builder.build()?.try_deserialize()?;
-    settings.validate()?;
-    Ok(settings)
+    Ok(builder.build()?.try_deserialize()?)
 }
 
 fn collect_secret_files(
@@ -99,7 +109,7 @@ fn collect_secret_files(
         match &value.kind {
             config::ValueKind::Table(nested) => collect_secret_files(&path, nested, found),
             config::ValueKind::String(file) if key.ends_with("_file") && !file.is_empty() => {
-                let target = path.trim_end_matches("_file").to_owned();
+                let target = path.strip_suffix("_file").unwrap_or(&path).to_owned();
                 found.push((target, file.clone()));
             }
             _ => {}
@@ -187,7 +197,10 @@ impl Validate for DatabaseSettings {
             ));
         }
         if self.max_connections == 0 {
-            return Err(SettingsError::invalid("database.max_connections", "must be at least 1"));
+            return Err(SettingsError::invalid(
+                "database.max_connections",
+                "must be at least 1",
+            ));
         }
         if !["disable", "prefer", "require"].contains(&self.ssl_mode.as_str()) {
             return Err(SettingsError::invalid(
@@ -235,7 +248,10 @@ impl Validate for BusSettings {
     fn validate(&self) -> Result<(), SettingsError> {
         let url = self.url.expose_secret();
         if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
-            return Err(SettingsError::invalid("bus.url", "must start with amqp:// or amqps://"));
+            return Err(SettingsError::invalid(
+                "bus.url",
+                "must start with amqp:// or amqps://",
+            ));
         }
         if self.exchange.is_empty() {
             return Err(SettingsError::invalid("bus.exchange", "must not be empty"));
@@ -243,8 +259,11 @@ impl Validate for BusSettings {
         if self.prefetch == 0 {
             return Err(SettingsError::invalid("bus.prefetch", "must be at least 1"));
         }
-        if self.retry_delays_ms.iter().any(|delay| *delay == 0) {
-            return Err(SettingsError::invalid("bus.retry_delays_ms", "delays must be positive"));
+        if self.retry_delays_ms.contains(&0) {
+            return Err(SettingsError::invalid(
+                "bus.retry_delays_ms",
+                "delays must be positive",
+            ));
         }
         Ok(())
     }
@@ -305,8 +324,26 @@ mod tests {
 
     #[test]
     fn validation_errors_name_the_key() {
-        let error = from_toml::<Sample>("[database]\nname = \"Bad Name\"").unwrap_err();
+        let sample: Sample = from_toml("[database]\nname = \"Bad Name\"").unwrap();
+        let error = sample.validate().unwrap_err();
         assert!(error.to_string().contains("database.name"), "{error}");
+    }
+
+    #[test]
+    fn a_partial_layer_keeps_the_built_in_values_it_does_not_mention() {
+        let builder = Config::builder()
+            .add_source(File::from_str(
+                "[database]\nname = \"spruce_core\"",
+                FileFormat::Toml,
+            ))
+            .add_source(File::from_str(
+                "[database]\nhost = \"db.internal\"",
+                FileFormat::Toml,
+            ));
+        let sample: Sample = from_builder(builder).unwrap();
+        assert_eq!(sample.database.name, "spruce_core");
+        assert_eq!(sample.database.host, "db.internal");
+        assert_eq!(sample.database.port, 5432);
     }
 
     #[test]
@@ -317,7 +354,8 @@ mod tests {
 
     #[test]
     fn secrets_come_from_files_and_are_never_printed() {
-        let directory = std::env::temp_dir().join(format!("spruce-settings-{}", uuid::Uuid::new_v4()));
+        let directory =
+            std::env::temp_dir().join(format!("spruce-settings-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&directory).unwrap();
         let file = directory.join("password");
         std::fs::write(&file, "hunter2-secret\n").unwrap();
@@ -333,9 +371,10 @@ mod tests {
 
     #[test]
     fn a_missing_secret_file_is_reported_with_its_key() {
-        let error =
-            from_toml::<Sample>("[bus]\nurl_file = \"/nonexistent/spruce\"\n[database]\nname = \"x\"")
-                .unwrap_err();
+        let error = from_toml::<Sample>(
+            "[bus]\nurl_file = \"/nonexistent/spruce\"\n[database]\nname = \"x\"",
+        )
+        .unwrap_err();
         assert!(error.to_string().contains("`bus.url`"), "{error}");
     }
 }

@@ -7,7 +7,12 @@ use spruce_proto::common::v1::{ErrorDetail, FieldViolation};
 use tonic::{Code, Status};
 
 /// Builds a status carrying `reason` and `violations` in its details.
-pub fn with_detail(code: Code, message: impl Into<String>, reason: &str, violations: Vec<FieldViolation>) -> Status {
+pub fn with_detail(
+    code: Code,
+    message: impl Into<String>,
+    reason: &str,
+    violations: Vec<FieldViolation>,
+) -> Status {
     let detail = ErrorDetail {
         reason: reason.to_owned(),
         field_violations: violations,

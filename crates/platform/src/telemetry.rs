@@ -41,7 +41,10 @@ impl TelemetryGuard {
 ///
 /// # Errors
 /// Fails when the OTLP exporter cannot be built or a subscriber is already installed.
-pub fn init(service_name: &'static str, settings: &TelemetrySettings) -> anyhow::Result<TelemetryGuard> {
+pub fn init(
+    service_name: &'static str,
+    settings: &TelemetrySettings,
+) -> anyhow::Result<TelemetryGuard> {
     global::set_text_map_propagator(TraceContextPropagator::new());
     let resource = Resource::builder().with_service_name(service_name).build();
     let mut provider = SdkTracerProvider::builder().with_resource(resource);
@@ -91,11 +94,17 @@ pub fn init_for_tests() {
         let provider = SdkTracerProvider::builder().build();
         let tracer = provider.tracer("tests");
         global::set_tracer_provider(provider);
-        let registry = tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(tracer));
+        let registry =
+            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(tracer));
         if std::env::var_os("TEST_LOG").is_some() {
-            let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+            let filter =
+                EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
             registry
-                .with(tracing_subscriber::fmt::layer().with_test_writer().with_filter(filter))
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .with_test_writer()
+                        .with_filter(filter),
+                )
                 .try_init()
                 .ok();
         } else {
@@ -142,10 +151,22 @@ where
         let mut fields = FieldCollector(Map::new());
         event.record(&mut fields);
         let mut line = Map::new();
-        line.insert("timestamp".into(), Value::String(chrono::Utc::now().to_rfc3339()));
-        line.insert("level".into(), Value::String(event.metadata().level().to_string()));
-        line.insert("service".into(), Value::String(self.service_name.to_owned()));
-        line.insert("target".into(), Value::String(event.metadata().target().to_owned()));
+        line.insert(
+            "timestamp".into(),
+            Value::String(chrono::Utc::now().to_rfc3339()),
+        );
+        line.insert(
+            "level".into(),
+            Value::String(event.metadata().level().to_string()),
+        );
+        line.insert(
+            "service".into(),
+            Value::String(self.service_name.to_owned()),
+        );
+        line.insert(
+            "target".into(),
+            Value::String(event.metadata().target().to_owned()),
+        );
         if let Some(message) = fields.0.remove("message") {
             line.insert("message".into(), message);
         }
@@ -158,8 +179,14 @@ where
             let otel_span = otel_context.span();
             let span_context = otel_span.span_context();
             if span_context.is_valid() {
-                line.insert("trace_id".into(), Value::String(span_context.trace_id().to_string()));
-                line.insert("span_id".into(), Value::String(span_context.span_id().to_string()));
+                line.insert(
+                    "trace_id".into(),
+                    Value::String(span_context.trace_id().to_string()),
+                );
+                line.insert(
+                    "span_id".into(),
+                    Value::String(span_context.span_id().to_string()),
+                );
             }
         }
         let text = serde_json::to_string(&line).map_err(|_| fmt::Error)?;
@@ -171,11 +198,13 @@ struct FieldCollector(Map<String, Value>);
 
 impl tracing::field::Visit for FieldCollector {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0.insert(field.name().to_owned(), Value::String(format!("{value:?}")));
+        self.0
+            .insert(field.name().to_owned(), Value::String(format!("{value:?}")));
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), Value::String(value.to_owned()));
+        self.0
+            .insert(field.name().to_owned(), Value::String(value.to_owned()));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {

@@ -7,7 +7,10 @@ use tonic::{Code, Status};
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
     #[error("the request is invalid")]
-    Validation { field: &'static str, message: String },
+    Validation {
+        field: &'static str,
+        message: String,
+    },
     #[error("no caller identity was given")]
     Unauthenticated,
     #[error(transparent)]
@@ -24,7 +27,10 @@ impl From<SchedulerError> for Status {
     fn from(error: SchedulerError) -> Self {
         let message = error.to_string();
         match error {
-            SchedulerError::Validation { field, message: problem } => with_detail(
+            SchedulerError::Validation {
+                field,
+                message: problem,
+            } => with_detail(
                 Code::InvalidArgument,
                 message,
                 "validation_failed",

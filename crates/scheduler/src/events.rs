@@ -20,8 +20,12 @@ impl EventHandler for SchedulerEvents {
     async fn handle(&self, transaction: &mut PgConnection, event: &Envelope) -> anyhow::Result<()> {
         match &event.payload {
             Some(Payload::UserRegistered(registered)) => {
-                let user_id: Uuid = registered.user_id.parse().context("bad user_id in user.registered")?;
-                let welcome = notifications::welcome(user_id, &registered.full_name, &registered.role);
+                let user_id: Uuid = registered
+                    .user_id
+                    .parse()
+                    .context("bad user_id in user.registered")?;
+                let welcome =
+                    notifications::welcome(user_id, &registered.full_name, &registered.role);
                 store::notifications::insert_notification(transaction, &welcome).await?;
                 tracing::info!(user_id = %user_id, "welcome notification recorded");
                 Ok(())

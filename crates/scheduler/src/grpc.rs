@@ -1,7 +1,7 @@
 //! `spruce.scheduler.v1.NotificationService` over tonic.
 
-use spruce_platform::time::to_timestamp;
 use spruce_platform::identity::Caller;
+use spruce_platform::time::to_timestamp;
 use spruce_proto::scheduler::v1::{
     ListNotificationsRequest, ListNotificationsResponse, Notification as WireNotification,
     notification_service_server::NotificationService,
@@ -33,12 +33,21 @@ impl NotificationApi {
         request: &ListNotificationsRequest,
     ) -> Result<ListNotificationsResponse, SchedulerError> {
         let caller = caller.ok_or(SchedulerError::Unauthenticated)?;
-        let invalid = |field, message: &str| SchedulerError::Validation { field, message: message.to_owned() };
-        let user_id: Uuid = request.user_id.parse().map_err(|_| invalid("user_id", "must be a UUID"))?;
+        let invalid = |field, message: &str| SchedulerError::Validation {
+            field,
+            message: message.to_owned(),
+        };
+        let user_id: Uuid = request
+            .user_id
+            .parse()
+            .map_err(|_| invalid("user_id", "must be a UUID"))?;
         let limit = page_limit(request.limit).map_err(|message| invalid("limit", &message))?;
         let cursor = match request.cursor.as_str() {
             "" => None,
-            text => Some(Cursor::decode(text).ok_or_else(|| invalid("cursor", "is not a cursor we issued"))?),
+            text => Some(
+                Cursor::decode(text)
+                    .ok_or_else(|| invalid("cursor", "is not a cursor we issued"))?,
+            ),
         };
         // Someone else's notifications look like no notifications.
         if !caller.may_access(user_id) {
@@ -46,11 +55,17 @@ impl NotificationApi {
         }
         let mut connection = self.pool.acquire().await?;
         // One extra row tells whether another page exists.
-        let mut page = store::notifications::list_notifications(&mut connection, user_id, cursor, limit + 1).await?;
+        let mut page =
+            store::notifications::list_notifications(&mut connection, user_id, cursor, limit + 1)
+                .await?;
         let more = page.len() > usize::try_from(limit).unwrap_or(usize::MAX);
         page.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         let next_cursor = match page.last() {
-            Some(last) if more => Cursor { created_at: last.created_at, id: last.id }.encode(),
+            Some(last) if more => Cursor {
+                created_at: last.created_at,
+                id: last.id,
+            }
+            .encode(),
             _ => String::new(),
         };
         Ok(ListNotificationsResponse {

@@ -1,16 +1,24 @@
 //! `spruce-scheduler serve | migrate | replay-parked`.
 
 use spruce_platform::{bus, db, settings, shutdown, telemetry};
-use spruce_scheduler::{settings::Settings, startup::Application, store::MIGRATIONS};
+use spruce_scheduler::{
+    settings::{DEFAULTS, Settings},
+    startup::Application,
+    store::MIGRATIONS,
+};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let settings: Settings = settings::load()?;
+    let settings: Settings = settings::load(DEFAULTS)?;
     let telemetry = telemetry::init("spruce-scheduler", &settings.telemetry)?;
     let result = match std::env::args().nth(1).as_deref() {
         None | Some("serve") => {
             let application = Application::build(settings).await?;
-            tracing::info!(grpc_port = application.grpc_port(), http_port = application.http_port(), "spruce-scheduler listening");
+            tracing::info!(
+                grpc_port = application.grpc_port(),
+                http_port = application.http_port(),
+                "spruce-scheduler listening"
+            );
             application.run_until_stopped(shutdown::on_signal()).await
         }
         Some("migrate") => db::migrate(&settings.database, MIGRATIONS).await,
@@ -22,7 +30,10 @@ async fn main() -> anyhow::Result<()> {
         )),
     };
     if let Err(error) = &result {
-        tracing::error!(error = format!("{error:#}"), "spruce-scheduler stopped with an error");
+        tracing::error!(
+            error = format!("{error:#}"),
+            "spruce-scheduler stopped with an error"
+        );
     }
     telemetry.shutdown();
     result

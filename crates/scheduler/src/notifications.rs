@@ -75,7 +75,10 @@ mod tests {
 
     #[test]
     fn cursors_round_trip() {
-        let cursor = Cursor { created_at: DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(), id: Uuid::new_v4() };
+        let cursor = Cursor {
+            created_at: DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(),
+            id: Uuid::new_v4(),
+        };
         assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
     }
 

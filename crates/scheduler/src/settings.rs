@@ -2,35 +2,42 @@
 
 use serde::Deserialize;
 use spruce_platform::settings::{
-    BusSettings, DatabaseSettings, ListenSettings, SettingsError, TelemetrySettings, Validate,
+    self, BusSettings, DatabaseSettings, ListenSettings, SettingsError, TelemetrySettings, Validate,
 };
+
+/// The scheduler's built-in defaults: the first configuration layer.
+pub const DEFAULTS: &str = r#"
+[grpc]
+port = 50053
+
+[http]
+port = 9093
+
+[database]
+name = "spruce_scheduler"
+
+[bus]
+queue_prefix = "scheduler"
+"#;
 
 /// Everything the scheduler reads at start.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
 pub struct Settings {
+    #[serde(default)]
     pub grpc: ListenSettings,
+    #[serde(default)]
     pub http: ListenSettings,
+    #[serde(default)]
     pub database: DatabaseSettings,
+    #[serde(default)]
     pub bus: BusSettings,
+    #[serde(default)]
     pub telemetry: TelemetrySettings,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings {
-            grpc: ListenSettings::on_port(50053),
-            http: ListenSettings::on_port(9093),
-            database: DatabaseSettings {
-                name: "spruce_scheduler".to_owned(),
-                ..DatabaseSettings::default()
-            },
-            bus: BusSettings {
-                queue_prefix: "scheduler".to_owned(),
-                ..BusSettings::default()
-            },
-            telemetry: TelemetrySettings::default(),
-        }
+        settings::from_toml(DEFAULTS).expect("built-in defaults are valid")
     }
 }
 
@@ -41,8 +48,24 @@ impl Validate for Settings {
         self.database.validate()?;
         self.bus.validate()?;
         if self.bus.queue_prefix.is_empty() {
-            return Err(SettingsError::invalid("bus.queue_prefix", "must not be empty"));
+            return Err(SettingsError::invalid(
+                "bus.queue_prefix",
+                "must not be empty",
+            ));
         }
         self.telemetry.validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_defaults_are_this_services_and_valid() {
+        let defaults = Settings::default();
+        assert_eq!(defaults.database.name, "spruce_scheduler");
+        assert_eq!(defaults.grpc.port, 50053);
+        defaults.validate().unwrap();
     }
 }

@@ -8,7 +8,9 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
-use crate::{events::SchedulerEvents, grpc::NotificationApi, settings::Settings, store::MIGRATIONS};
+use crate::{
+    events::SchedulerEvents, grpc::NotificationApi, settings::Settings, store::MIGRATIONS,
+};
 
 /// A built scheduler, its listeners bound.
 pub struct Application {
@@ -26,7 +28,10 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let pool = db::connect(&settings.database).await?;
         if settings.database.migrate_on_start {
-            db::migrator(MIGRATIONS).run(&pool).await.context("failed to migrate")?;
+            db::migrator(MIGRATIONS)
+                .run(&pool)
+                .await
+                .context("failed to migrate")?;
         }
         let listeners = Listeners::bind(&settings.grpc, &settings.http).await?;
         Ok(Application {
@@ -51,13 +56,27 @@ impl Application {
     /// # Errors
     /// Fails when a server fails.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let consumer = Consumer::new(self.pool.clone(), self.settings.bus.clone(), SchedulerEvents);
-        let checks = vec![ReadinessCheck::postgres(self.pool.clone()), ReadinessCheck::bus(consumer.status())];
+        let consumer = Consumer::new(
+            self.pool.clone(),
+            self.settings.bus.clone(),
+            SchedulerEvents,
+        );
+        let checks = vec![
+            ReadinessCheck::postgres(self.pool.clone()),
+            ReadinessCheck::bus(consumer.status()),
+        ];
         let consumer_task = tokio::spawn(consumer.run(shutdown.clone()));
-        let routes = Routes::new(NotificationServiceServer::new(NotificationApi::new(self.pool.clone())));
+        let routes = Routes::new(NotificationServiceServer::new(NotificationApi::new(
+            self.pool.clone(),
+        )));
         let served = self
             .listeners
-            .serve(routes, &["spruce.scheduler.v1.NotificationService"], checks, shutdown.clone())
+            .serve(
+                routes,
+                &["spruce.scheduler.v1.NotificationService"],
+                checks,
+                shutdown.clone(),
+            )
             .await;
         shutdown.cancel();
         consumer_task.await.ok();

@@ -2,30 +2,37 @@
 
 use serde::Deserialize;
 use spruce_platform::settings::{
-    DatabaseSettings, ListenSettings, SettingsError, TelemetrySettings, Validate,
+    self, DatabaseSettings, ListenSettings, SettingsError, TelemetrySettings, Validate,
 };
+
+/// Search's built-in defaults: the first configuration layer.
+pub const DEFAULTS: &str = r#"
+[grpc]
+port = 50052
+
+[http]
+port = 9092
+
+[database]
+name = "spruce_search"
+"#;
 
 /// Everything search reads at start.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
 pub struct Settings {
+    #[serde(default)]
     pub grpc: ListenSettings,
+    #[serde(default)]
     pub http: ListenSettings,
+    #[serde(default)]
     pub database: DatabaseSettings,
+    #[serde(default)]
     pub telemetry: TelemetrySettings,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings {
-            grpc: ListenSettings::on_port(50052),
-            http: ListenSettings::on_port(9092),
-            database: DatabaseSettings {
-                name: "spruce_search".to_owned(),
-                ..DatabaseSettings::default()
-            },
-            telemetry: TelemetrySettings::default(),
-        }
+        settings::from_toml(DEFAULTS).expect("built-in defaults are valid")
     }
 }
 
@@ -35,5 +42,18 @@ impl Validate for Settings {
         self.http.address("http")?;
         self.database.validate()?;
         self.telemetry.validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_defaults_are_this_services_and_valid() {
+        let defaults = Settings::default();
+        assert_eq!(defaults.database.name, "spruce_search");
+        assert_eq!(defaults.grpc.port, 50052);
+        defaults.validate().unwrap();
     }
 }

@@ -13,8 +13,11 @@ use tonic::service::Routes;
 use crate::settings::Settings;
 
 /// Embedded migrations, applied by `spruce-search migrate` and at start in development.
-pub const MIGRATIONS: &[MigrationSource] =
-    &[(1, "model versions", include_str!("../migrations/0001_model_versions.sql"))];
+pub const MIGRATIONS: &[MigrationSource] = &[(
+    1,
+    "model versions",
+    include_str!("../migrations/0001_model_versions.sql"),
+)];
 
 /// A built search service, its listeners bound.
 pub struct Application {
@@ -31,7 +34,10 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let pool = db::connect(&settings.database).await?;
         if settings.database.migrate_on_start {
-            db::migrator(MIGRATIONS).run(&pool).await.context("failed to migrate")?;
+            db::migrator(MIGRATIONS)
+                .run(&pool)
+                .await
+                .context("failed to migrate")?;
         }
         let listeners = Listeners::bind(&settings.grpc, &settings.http).await?;
         Ok(Application { listeners, pool })
@@ -53,7 +59,10 @@ impl Application {
     /// Fails when a server fails.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let checks = vec![ReadinessCheck::postgres(self.pool.clone())];
-        let served = self.listeners.serve(Routes::default(), &[], checks, shutdown).await;
+        let served = self
+            .listeners
+            .serve(Routes::default(), &[], checks, shutdown)
+            .await;
         self.pool.close().await;
         served
     }

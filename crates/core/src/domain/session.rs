@@ -99,14 +99,23 @@ mod tests {
 
     #[test]
     fn a_rotated_token_is_reuse() {
-        let rotated = StoredToken { rotated_at: Some(Utc::now()), ..token() };
+        let rotated = StoredToken {
+            rotated_at: Some(Utc::now()),
+            ..token()
+        };
         assert_eq!(rotated.judge(Utc::now()), TokenUse::Reuse);
     }
 
     #[test]
     fn revoked_and_expired_tokens_are_refused() {
-        let revoked = StoredToken { revoked_at: Some(Utc::now()), ..token() };
-        let expired = StoredToken { expires_at: Utc::now() - Duration::seconds(1), ..token() };
+        let revoked = StoredToken {
+            revoked_at: Some(Utc::now()),
+            ..token()
+        };
+        let expired = StoredToken {
+            expires_at: Utc::now() - Duration::seconds(1),
+            ..token()
+        };
         assert_eq!(revoked.judge(Utc::now()), TokenUse::Refuse);
         assert_eq!(expired.judge(Utc::now()), TokenUse::Refuse);
     }

@@ -136,11 +136,12 @@ impl NewUser {
         role: Option<Role>,
     ) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let email = Email::parse(email).map_err(|message| errors.push(FieldError::new("email", message)));
-        let password =
-            Password::parse(password).map_err(|message| errors.push(FieldError::new("password", message)));
-        let full_name =
-            FullName::parse(full_name).map_err(|message| errors.push(FieldError::new("full_name", message)));
+        let email =
+            Email::parse(email).map_err(|message| errors.push(FieldError::new("email", message)));
+        let password = Password::parse(password)
+            .map_err(|message| errors.push(FieldError::new("password", message)));
+        let full_name = FullName::parse(full_name)
+            .map_err(|message| errors.push(FieldError::new("full_name", message)));
         let role = match role {
             Some(role @ (Role::Customer | Role::Cleaner)) => Some(role),
             _ => {
@@ -149,12 +150,14 @@ impl NewUser {
             }
         };
         match (email, password, full_name, role) {
-            (Ok(email), Ok(password), Ok(full_name), Some(role)) if errors.is_empty() => Ok(NewUser {
-                email,
-                password,
-                full_name,
-                role,
-            }),
+            (Ok(email), Ok(password), Ok(full_name), Some(role)) if errors.is_empty() => {
+                Ok(NewUser {
+                    email,
+                    password,
+                    full_name,
+                    role,
+                })
+            }
             _ => Err(errors),
         }
     }
@@ -176,12 +179,24 @@ mod tests {
 
     #[test]
     fn emails_are_trimmed_and_lowercased() {
-        assert_eq!(Email::parse("  Ann@Example.COM ").unwrap().as_str(), "ann@example.com");
+        assert_eq!(
+            Email::parse("  Ann@Example.COM ").unwrap().as_str(),
+            "ann@example.com"
+        );
     }
 
     #[test]
     fn implausible_emails_are_rejected() {
-        for raw in ["", "ann", "ann@", "@example.com", "ann@example", "a b@example.com", "a@b@c.com", "ann@.com"] {
+        for raw in [
+            "",
+            "ann",
+            "ann@",
+            "@example.com",
+            "ann@example",
+            "a b@example.com",
+            "a@b@c.com",
+            "ann@.com",
+        ] {
             assert!(Email::parse(raw).is_err(), "{raw:?} was accepted");
         }
     }
@@ -208,7 +223,13 @@ mod tests {
 
     #[test]
     fn a_valid_signup_parses() {
-        let user = NewUser::parse("ann@example.com", "long enough", "Ann Lee", Some(Role::Cleaner)).unwrap();
+        let user = NewUser::parse(
+            "ann@example.com",
+            "long enough",
+            "Ann Lee",
+            Some(Role::Cleaner),
+        )
+        .unwrap();
         assert_eq!(user.full_name.as_str(), "Ann Lee");
         assert_eq!(user.role, Role::Cleaner);
     }

@@ -6,7 +6,11 @@ pub mod users;
 
 /// Embedded migrations, applied by `spruce-core migrate` and at start in development.
 pub const MIGRATIONS: &[spruce_platform::db::MigrationSource] = &[
-    (1, "outbox", include_str!("../../migrations/0001_outbox.sql")),
+    (
+        1,
+        "outbox",
+        include_str!("../../migrations/0001_outbox.sql"),
+    ),
     (2, "users", include_str!("../../migrations/0002_users.sql")),
 ];
 

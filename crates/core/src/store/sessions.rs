@@ -34,7 +34,14 @@ pub async fn find_token_for_update(
     connection: &mut PgConnection,
     token_hash: &[u8],
 ) -> Result<Option<StoredToken>, CoreError> {
-    type Row = (Uuid, Uuid, Uuid, DateTime<Utc>, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+    type Row = (
+        Uuid,
+        Uuid,
+        Uuid,
+        DateTime<Utc>,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+    );
     let row: Option<Row> = sqlx::query_as(
         "SELECT id, family_id, user_id, expires_at, rotated_at, revoked_at FROM refresh_tokens \
          WHERE token_hash = $1 FOR UPDATE",
@@ -42,14 +49,16 @@ pub async fn find_token_for_update(
     .bind(token_hash)
     .fetch_optional(connection)
     .await?;
-    Ok(row.map(|(id, family_id, user_id, expires_at, rotated_at, revoked_at)| StoredToken {
-        id,
-        family_id,
-        user_id,
-        expires_at,
-        rotated_at,
-        revoked_at,
-    }))
+    Ok(row.map(
+        |(id, family_id, user_id, expires_at, rotated_at, revoked_at)| StoredToken {
+            id,
+            family_id,
+            user_id,
+            expires_at,
+            rotated_at,
+            revoked_at,
+        },
+    ))
 }
 
 /// Marks a token as used up by rotation.
@@ -62,10 +71,15 @@ pub async fn mark_rotated(connection: &mut PgConnection, id: Uuid) -> Result<(),
 }
 
 /// Revokes every token of a family.
-pub async fn revoke_family(connection: &mut PgConnection, family_id: Uuid) -> Result<(), CoreError> {
-    sqlx::query("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL")
-        .bind(family_id)
-        .execute(connection)
-        .await?;
+pub async fn revoke_family(
+    connection: &mut PgConnection,
+    family_id: Uuid,
+) -> Result<(), CoreError> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(family_id)
+    .execute(connection)
+    .await?;
     Ok(())
 }

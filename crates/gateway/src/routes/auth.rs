@@ -3,7 +3,8 @@
 use axum::{Json, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use spruce_proto::core::v1::{
-    AuthResponse, AuthenticateRequest, RefreshSessionRequest, RegisterRequest, RevokeSessionRequest, Role,
+    AuthResponse, AuthenticateRequest, RefreshSessionRequest, RegisterRequest,
+    RevokeSessionRequest, Role,
 };
 
 use super::{AppState, UserBody};
@@ -75,7 +76,11 @@ fn require(fields: &[(&str, &str)]) -> Result<(), ApiError> {
             message: "is required".to_owned(),
         })
         .collect();
-    if missing.is_empty() { Ok(()) } else { Err(ApiError::validation(missing)) }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::validation(missing))
+    }
 }
 
 /// Creates a customer or cleaner account and signs it in.
@@ -94,8 +99,16 @@ pub(super) async fn signup(
         full_name: body.full_name,
         role: role.into(),
     };
-    let response = state.upstreams.users.clone().register(request(message, None)).await?;
-    Ok((StatusCode::CREATED, Json(session_body(response.into_inner())?)))
+    let response = state
+        .upstreams
+        .users
+        .clone()
+        .register(request(message, None))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(session_body(response.into_inner())?),
+    ))
 }
 
 /// Signs in with an email and password.
@@ -108,7 +121,12 @@ pub(super) async fn login(
         email: body.email,
         password: body.password,
     };
-    let response = state.upstreams.users.clone().authenticate(request(message, None)).await?;
+    let response = state
+        .upstreams
+        .users
+        .clone()
+        .authenticate(request(message, None))
+        .await?;
     Ok(Json(session_body(response.into_inner())?))
 }
 
@@ -121,7 +139,12 @@ pub(super) async fn refresh(
     let message = RefreshSessionRequest {
         refresh_token: body.refresh_token,
     };
-    let response = state.upstreams.users.clone().refresh_session(request(message, None)).await?;
+    let response = state
+        .upstreams
+        .users
+        .clone()
+        .refresh_session(request(message, None))
+        .await?;
     Ok(Json(session_body(response.into_inner())?))
 }
 
@@ -135,6 +158,11 @@ pub(super) async fn logout(
     let message = RevokeSessionRequest {
         refresh_token: body.refresh_token,
     };
-    state.upstreams.users.clone().revoke_session(request(message, Some(&caller))).await?;
+    state
+        .upstreams
+        .users
+        .clone()
+        .revoke_session(request(message, Some(&caller)))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

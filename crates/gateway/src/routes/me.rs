@@ -8,11 +8,19 @@ use super::{AppState, UserBody, rfc3339};
 use crate::{auth::AuthUser, clients::request, error::ApiError, extract::ApiQuery};
 
 /// Returns the signed-in user.
-pub(super) async fn me(State(state): State<AppState>, AuthUser(caller): AuthUser) -> Result<Json<UserBody>, ApiError> {
+pub(super) async fn me(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+) -> Result<Json<UserBody>, ApiError> {
     let message = GetUserRequest {
         user_id: caller.user_id.to_string(),
     };
-    let user = state.upstreams.users.clone().get_user(request(message, Some(&caller))).await?;
+    let user = state
+        .upstreams
+        .users
+        .clone()
+        .get_user(request(message, Some(&caller)))
+        .await?;
     Ok(Json(user.into_inner().into()))
 }
 

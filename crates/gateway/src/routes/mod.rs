@@ -40,7 +40,11 @@ pub fn api(state: AppState) -> Router {
         .route_layer(middleware::from_fn(trace_request))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this method is not allowed here")
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this method is not allowed here",
+            )
         })
         .with_state(state)
 }

@@ -45,7 +45,10 @@ async fn signup_rejects_bad_fields_with_field_errors() {
 
     let response = app.post("/v1/auth/signup", &json!({})).await;
     let body = problem(response, 422).await;
-    assert_eq!(field_names(&body), ["email", "password", "full_name", "role"]);
+    assert_eq!(
+        field_names(&body),
+        ["email", "password", "full_name", "role"]
+    );
 
     let response = app
         .post("/v1/auth/signup", &json!({"email": unique_email(), "password": PASSWORD, "full_name": "Ann", "role": "admin"}))
@@ -58,12 +61,26 @@ async fn signup_rejects_bad_fields_with_field_errors() {
 async fn malformed_bodies_are_400_and_wrong_shapes_are_422() {
     let app = TestApp::spawn().await;
     let response = app.post_raw("/v1/auth/signup", "{\"email\": ").await;
-    assert_eq!(problem(response, 400).await["type"], "urn:spruce:problem:malformed_request");
+    assert_eq!(
+        problem(response, 400).await["type"],
+        "urn:spruce:problem:malformed_request"
+    );
 
-    let response = app.client.post(format!("{}/v1/auth/login", app.address)).body("email=a").send().await.unwrap();
+    let response = app
+        .client
+        .post(format!("{}/v1/auth/login", app.address))
+        .body("email=a")
+        .send()
+        .await
+        .unwrap();
     problem(response, 400).await;
 
-    let response = app.post("/v1/auth/login", &json!({"email": 42, "password": PASSWORD})).await;
+    let response = app
+        .post(
+            "/v1/auth/login",
+            &json!({"email": 42, "password": PASSWORD}),
+        )
+        .await;
     problem(response, 422).await;
     app.stop().await;
 }
@@ -79,7 +96,10 @@ async fn a_taken_email_is_a_conflict_whatever_its_case() {
             &json!({"email": email.to_uppercase(), "password": PASSWORD, "full_name": "Bob", "role": "cleaner"}),
         )
         .await;
-    assert_eq!(problem(response, 409).await["type"], "urn:spruce:problem:email_taken");
+    assert_eq!(
+        problem(response, 409).await["type"],
+        "urn:spruce:problem:email_taken"
+    );
     app.stop().await;
 }
 
@@ -89,16 +109,31 @@ async fn login_accepts_the_right_password_only() {
     let email = unique_email();
     app.signup(&email).await;
 
-    let response = app.post("/v1/auth/login", &json!({"email": email, "password": PASSWORD})).await;
+    let response = app
+        .post(
+            "/v1/auth/login",
+            &json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
     assert_eq!(response.status(), 200);
     let session: Value = response.json().await.unwrap();
     assert!(session["access_token"].as_str().unwrap().len() > 20);
 
-    let wrong = app.post("/v1/auth/login", &json!({"email": email, "password": "wrong password"})).await;
+    let wrong = app
+        .post(
+            "/v1/auth/login",
+            &json!({"email": email, "password": "wrong password"}),
+        )
+        .await;
     let body = problem(wrong, 401).await;
     assert_eq!(body["type"], "urn:spruce:problem:invalid_credentials");
 
-    let unknown = app.post("/v1/auth/login", &json!({"email": unique_email(), "password": PASSWORD})).await;
+    let unknown = app
+        .post(
+            "/v1/auth/login",
+            &json!({"email": unique_email(), "password": PASSWORD}),
+        )
+        .await;
     // The same answer, so that nobody can probe which emails are registered.
     assert_eq!(problem(unknown, 401).await["detail"], body["detail"]);
 
@@ -127,13 +162,18 @@ async fn me_needs_a_valid_unexpired_token() {
         iat: now - 960,
         exp: now - 60,
     };
-    let key = EncodingKey::from_ed_pem(spruce_core::settings::DEV_PRIVATE_KEY_PEM.as_bytes()).unwrap();
+    let key =
+        EncodingKey::from_ed_pem(spruce_core::settings::DEV_PRIVATE_KEY_PEM.as_bytes()).unwrap();
     let expired = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &key).unwrap();
     let body = problem(app.get("/v1/me", Some(&expired)).await, 401).await;
     assert!(body["detail"].as_str().unwrap().contains("expired"));
 
     // A token for another audience is refused too.
-    let foreign = AccessClaims { aud: "someone-else".to_owned(), exp: now + 600, ..claims };
+    let foreign = AccessClaims {
+        aud: "someone-else".to_owned(),
+        exp: now + 600,
+        ..claims
+    };
     let foreign = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &foreign, &key).unwrap();
     problem(app.get("/v1/me", Some(&foreign)).await, 401).await;
     app.stop().await;
@@ -145,20 +185,36 @@ async fn refresh_rotates_and_a_reused_token_revokes_the_family() {
     let session = app.signup(&unique_email()).await;
     let first = session["refresh_token"].as_str().unwrap();
 
-    let response = app.post("/v1/auth/refresh", &json!({"refresh_token": first})).await;
+    let response = app
+        .post("/v1/auth/refresh", &json!({"refresh_token": first}))
+        .await;
     assert_eq!(response.status(), 200);
     let rotated: Value = response.json().await.unwrap();
     let second = rotated["refresh_token"].as_str().unwrap();
     assert_ne!(first, second);
-    assert_eq!(app.get("/v1/me", rotated["access_token"].as_str()).await.status(), 200);
+    assert_eq!(
+        app.get("/v1/me", rotated["access_token"].as_str())
+            .await
+            .status(),
+        200
+    );
 
     // The old token stops working, and replaying it also kills the new one.
-    let replay = app.post("/v1/auth/refresh", &json!({"refresh_token": first})).await;
-    assert_eq!(problem(replay, 401).await["type"], "urn:spruce:problem:invalid_refresh_token");
-    let after_replay = app.post("/v1/auth/refresh", &json!({"refresh_token": second})).await;
+    let replay = app
+        .post("/v1/auth/refresh", &json!({"refresh_token": first}))
+        .await;
+    assert_eq!(
+        problem(replay, 401).await["type"],
+        "urn:spruce:problem:invalid_refresh_token"
+    );
+    let after_replay = app
+        .post("/v1/auth/refresh", &json!({"refresh_token": second}))
+        .await;
     problem(after_replay, 401).await;
 
-    let garbage = app.post("/v1/auth/refresh", &json!({"refresh_token": "made-up"})).await;
+    let garbage = app
+        .post("/v1/auth/refresh", &json!({"refresh_token": "made-up"}))
+        .await;
     problem(garbage, 401).await;
     let missing = app.post("/v1/auth/refresh", &json!({})).await;
     problem(missing, 422).await;
@@ -172,16 +228,32 @@ async fn logout_revokes_the_refresh_token() {
     let access = session["access_token"].as_str().unwrap();
     let refresh = session["refresh_token"].as_str().unwrap();
 
-    let anonymous = app.post("/v1/auth/logout", &json!({"refresh_token": refresh})).await;
+    let anonymous = app
+        .post("/v1/auth/logout", &json!({"refresh_token": refresh}))
+        .await;
     problem(anonymous, 401).await;
 
-    let response = app.post_authorized("/v1/auth/logout", access, &json!({"refresh_token": refresh})).await;
+    let response = app
+        .post_authorized(
+            "/v1/auth/logout",
+            access,
+            &json!({"refresh_token": refresh}),
+        )
+        .await;
     assert_eq!(response.status(), 204);
-    let refreshed = app.post("/v1/auth/refresh", &json!({"refresh_token": refresh})).await;
+    let refreshed = app
+        .post("/v1/auth/refresh", &json!({"refresh_token": refresh}))
+        .await;
     problem(refreshed, 401).await;
 
     // Logging out twice is harmless.
-    let again = app.post_authorized("/v1/auth/logout", access, &json!({"refresh_token": refresh})).await;
+    let again = app
+        .post_authorized(
+            "/v1/auth/logout",
+            access,
+            &json!({"refresh_token": refresh}),
+        )
+        .await;
     assert_eq!(again.status(), 204);
     app.stop().await;
 }
@@ -199,7 +271,12 @@ async fn one_user_cannot_revoke_another_users_session() {
         )
         .await;
     assert_eq!(response.status(), 204);
-    let still_valid = app.post("/v1/auth/refresh", &json!({"refresh_token": ann["refresh_token"]})).await;
+    let still_valid = app
+        .post(
+            "/v1/auth/refresh",
+            &json!({"refresh_token": ann["refresh_token"]}),
+        )
+        .await;
     assert_eq!(still_valid.status(), 200);
     app.stop().await;
 }
@@ -220,7 +297,10 @@ async fn a_down_core_is_503_with_retry_after() {
         .post("/v1/auth/signup", &json!({"email": unique_email(), "password": PASSWORD, "full_name": "Ann", "role": "customer"}))
         .await;
     assert_eq!(response.headers()["retry-after"], "5");
-    assert_eq!(problem(response, 503).await["type"], "urn:spruce:problem:unavailable");
+    assert_eq!(
+        problem(response, 503).await["type"],
+        "urn:spruce:problem:unavailable"
+    );
 
     let readiness = app.get("/readyz", None).await;
     assert_eq!(readiness.status(), 503);

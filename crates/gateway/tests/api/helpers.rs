@@ -54,7 +54,9 @@ impl TestApp {
             ..spruce_core::settings::Settings::default()
         };
         let database = core_settings.database.clone();
-        let core = spruce_core::startup::Application::build(core_settings).await.expect("core builds");
+        let core = spruce_core::startup::Application::build(core_settings)
+            .await
+            .expect("core builds");
         let core_url = format!("http://127.0.0.1:{}", core.grpc_port());
         tokio::spawn(core.run_until_stopped(shutdown.clone()));
         let address = Self::spawn_gateway(&core_url, &shutdown).await;
@@ -87,7 +89,9 @@ impl TestApp {
         };
         settings.upstream.core_url = core_url.to_owned();
         settings.upstream.scheduler_url = format!("http://127.0.0.1:{}", closed_port());
-        let gateway = spruce_gateway::startup::Application::build(settings).await.expect("gateway builds");
+        let gateway = spruce_gateway::startup::Application::build(settings)
+            .await
+            .expect("gateway builds");
         let address = format!("http://127.0.0.1:{}", gateway.port());
         tokio::spawn(gateway.run_until_stopped(shutdown.clone()));
         address
@@ -104,7 +108,12 @@ impl TestApp {
     }
 
     pub(crate) async fn post(&self, path: &str, body: &Value) -> Response {
-        self.client.post(format!("{}{path}", self.address)).json(body).send().await.unwrap()
+        self.client
+            .post(format!("{}{path}", self.address))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub(crate) async fn post_raw(&self, path: &str, body: &str) -> Response {
@@ -151,7 +160,10 @@ impl TestApp {
 /// Reads a problem response, checking its content type and status.
 pub(crate) async fn problem(response: Response, status: u16) -> Value {
     assert_eq!(response.status(), status);
-    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(content_type, "application/problem+json");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["status"], status);

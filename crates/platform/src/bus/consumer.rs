@@ -100,14 +100,18 @@ impl<H: EventHandler> Consumer<H> {
             let name = format!("{}-consumer", self.settings.queue_prefix);
             match open_channel(&self.settings, &name).await {
                 Ok((connection, channel)) => {
-                    let outcome = self.consume_until_failure(&channel, &shutdown, &mut backoff).await;
+                    let outcome = self
+                        .consume_until_failure(&channel, &shutdown, &mut backoff)
+                        .await;
                     self.status.set_connected(false);
                     if let Err(error) = outcome {
                         tracing::warn!(queue = %self.names.main, error = format!("{error:#}"), "consumer lost the broker, reconnecting");
                     }
                     connection.close(200, "consumer stopping".into()).await.ok();
                 }
-                Err(error) => tracing::warn!(queue = %self.names.main, %error, "consumer cannot reach the broker"),
+                Err(error) => {
+                    tracing::warn!(queue = %self.names.main, %error, "consumer cannot reach the broker")
+                }
             }
             tokio::select! {
                 () = shutdown.cancelled() => {}
@@ -242,7 +246,10 @@ impl<H: EventHandler> Consumer<H> {
         let mut error_text = format!("{error:#}");
         error_text.truncate(MAX_ERROR_LENGTH);
         let mut headers = delivery.properties.headers().clone().unwrap_or_default();
-        headers.insert("x-error".into(), AMQPValue::LongString(error_text.clone().into()));
+        headers.insert(
+            "x-error".into(),
+            AMQPValue::LongString(error_text.clone().into()),
+        );
         let (target, outcome) = match retry_queue {
             Some(queue) => {
                 headers.insert(ATTEMPT_HEADER.into(), AMQPValue::LongLongInt(attempt + 1));
@@ -251,7 +258,10 @@ impl<H: EventHandler> Consumer<H> {
             }
             None => {
                 let failed_at = chrono::Utc::now().to_rfc3339();
-                headers.insert("x-failed-at".into(), AMQPValue::LongString(failed_at.into()));
+                headers.insert(
+                    "x-failed-at".into(),
+                    AMQPValue::LongString(failed_at.into()),
+                );
                 tracing::error!(attempt, queue = %self.names.parked, error = %error_text, "event parked");
                 (self.names.parked.as_str(), "parked")
             }
@@ -282,7 +292,9 @@ async fn publish_confirmed(
         .await?;
     match confirmation {
         Confirmation::Ack(None) => Ok(()),
-        other => Err(anyhow!("broker did not accept the message for {queue}: {other:?}")),
+        other => Err(anyhow!(
+            "broker did not accept the message for {queue}: {other:?}"
+        )),
     }
 }
 

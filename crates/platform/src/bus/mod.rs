@@ -64,7 +64,9 @@ async fn open_channel(settings: &BusSettings, name: &str) -> lapin::Result<(Conn
     let properties = ConnectionProperties::default().with_connection_name(name.to_owned().into());
     let connection = Connection::connect(settings.url.expose_secret(), properties).await?;
     let channel = connection.create_channel().await?;
-    channel.confirm_select(ConfirmSelectOptions::default()).await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
     Ok((connection, channel))
 }
 

@@ -67,6 +67,9 @@ pub struct OutboxRelay {
     database: String,
 }
 
+/// `(id, event_id, routing_key, payload, traceparent)` as selected.
+type OutboxTuple = (i64, Uuid, String, Vec<u8>, Option<String>);
+
 struct OutboxRow {
     id: i64,
     event_id: Uuid,
@@ -97,17 +100,21 @@ impl OutboxRelay {
         while !shutdown.is_cancelled() {
             match open_channel(&self.settings, "outbox-relay").await {
                 Ok((connection, channel)) => {
-                    let outcome = match topology::declare_exchange(&channel, &self.settings.exchange).await {
-                        Ok(()) => {
-                            self.status.set_connected(true);
-                            backoff.reset();
-                            self.relay_until_failure(&channel, &shutdown).await
-                        }
-                        Err(error) => Err(error.into()),
-                    };
+                    let outcome =
+                        match topology::declare_exchange(&channel, &self.settings.exchange).await {
+                            Ok(()) => {
+                                self.status.set_connected(true);
+                                backoff.reset();
+                                self.relay_until_failure(&channel, &shutdown).await
+                            }
+                            Err(error) => Err(error.into()),
+                        };
                     self.status.set_connected(false);
                     if let Err(error) = outcome {
-                        tracing::warn!(error = format!("{error:#}"), "outbox relay lost the broker, reconnecting");
+                        tracing::warn!(
+                            error = format!("{error:#}"),
+                            "outbox relay lost the broker, reconnecting"
+                        );
                     }
                     connection.close(200, "relay stopping".into()).await.ok();
                 }
@@ -158,7 +165,7 @@ impl OutboxRelay {
     /// back with a growing delay.
     async fn relay_batch(&self, channel: &Channel) -> anyhow::Result<usize> {
         let mut transaction = self.pool.begin().await?;
-        let rows: Vec<(i64, Uuid, String, Vec<u8>, Option<String>)> = sqlx::query_as(
+        let rows: Vec<OutboxTuple> = sqlx::query_as(
             "SELECT id, event_id, routing_key, payload, traceparent FROM outbox \
              WHERE published_at IS NULL AND next_attempt_at <= now() \
              ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
@@ -168,13 +175,15 @@ impl OutboxRelay {
         .await?;
         let rows: Vec<OutboxRow> = rows
             .into_iter()
-            .map(|(id, event_id, routing_key, payload, traceparent)| OutboxRow {
-                id,
-                event_id,
-                routing_key,
-                payload,
-                traceparent,
-            })
+            .map(
+                |(id, event_id, routing_key, payload, traceparent)| OutboxRow {
+                    id,
+                    event_id,
+                    routing_key,
+                    payload,
+                    traceparent,
+                },
+            )
             .collect();
         if rows.is_empty() {
             return Ok(0);
@@ -191,9 +200,11 @@ impl OutboxRelay {
                 }
             }
         }
-        let confirmations = join_all(pending.into_iter().map(|(id, confirm)| async move {
-            (id, confirm.await)
-        }))
+        let confirmations = join_all(
+            pending
+                .into_iter()
+                .map(|(id, confirm)| async move { (id, confirm.await) }),
+        )
         .await;
 
         let mut acked = Vec::new();
@@ -235,7 +246,11 @@ impl OutboxRelay {
         }
     }
 
-    async fn publish(&self, channel: &Channel, row: &OutboxRow) -> lapin::Result<lapin::PublisherConfirm> {
+    async fn publish(
+        &self,
+        channel: &Channel,
+        row: &OutboxRow,
+    ) -> lapin::Result<lapin::PublisherConfirm> {
         let span = tracing::info_span!(
             "publish",
             otel.name = %format!("{} publish", row.routing_key),
@@ -282,10 +297,14 @@ impl OutboxRelay {
         .fetch_one(&self.pool)
         .await;
         if let Ok((pending, oldest)) = backlog {
-            OUTBOX_PENDING.with_label_values(&[self.database.as_str()]).set(pending);
+            OUTBOX_PENDING
+                .with_label_values(&[self.database.as_str()])
+                .set(pending);
             #[allow(clippy::cast_possible_truncation)]
             let oldest = oldest.unwrap_or(0.0) as i64;
-            OUTBOX_OLDEST_AGE.with_label_values(&[self.database.as_str()]).set(oldest);
+            OUTBOX_OLDEST_AGE
+                .with_label_values(&[self.database.as_str()])
+                .set(oldest);
         }
     }
 }

@@ -29,7 +29,9 @@ impl QueueNames {
     pub fn new(prefix: &str, retry_count: usize) -> Self {
         let main = format!("{prefix}.events");
         QueueNames {
-            retries: (1..=retry_count).map(|n| format!("{main}.retry.{n}")).collect(),
+            retries: (1..=retry_count)
+                .map(|n| format!("{main}.retry.{n}"))
+                .collect(),
             parked: format!("{main}.parked"),
             main,
         }
@@ -43,7 +45,12 @@ pub(crate) async fn declare_exchange(channel: &Channel, exchange: &str) -> lapin
         ..ExchangeDeclareOptions::default()
     };
     channel
-        .exchange_declare(exchange.into(), ExchangeKind::Topic, options, FieldTable::default())
+        .exchange_declare(
+            exchange.into(),
+            ExchangeKind::Topic,
+            options,
+            FieldTable::default(),
+        )
         .await
 }
 
@@ -60,7 +67,10 @@ pub(crate) async fn declare_consumer_topology(
 
     let mut main = quorum_arguments(settings);
     dead_letter_to(&mut main, &names.parked);
-    main.insert("x-delivery-limit".into(), AMQPValue::LongInt(DELIVERY_LIMIT));
+    main.insert(
+        "x-delivery-limit".into(),
+        AMQPValue::LongInt(DELIVERY_LIMIT),
+    );
     declare_queue(channel, &names.main, main).await?;
     for routing_key in routing_keys {
         channel
@@ -86,7 +96,10 @@ pub(crate) async fn declare_consumer_topology(
 
 fn quorum_arguments(settings: &BusSettings) -> FieldTable {
     let mut arguments = FieldTable::default();
-    arguments.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    arguments.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
     if settings.queue_expires_ms > 0 {
         let expires = i64::try_from(settings.queue_expires_ms).unwrap_or(i64::MAX);
         arguments.insert("x-expires".into(), AMQPValue::LongLongInt(expires));
@@ -97,7 +110,10 @@ fn quorum_arguments(settings: &BusSettings) -> FieldTable {
 /// Routes dead letters through the default exchange to `queue`, with broker-side confirms
 /// (at-least-once) so that a dead-lettered message cannot be lost in between.
 fn dead_letter_to(arguments: &mut FieldTable, queue: &str) {
-    arguments.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
+    arguments.insert(
+        "x-dead-letter-exchange".into(),
+        AMQPValue::LongString("".into()),
+    );
     arguments.insert(
         "x-dead-letter-routing-key".into(),
         AMQPValue::LongString(queue.into()),
@@ -106,7 +122,10 @@ fn dead_letter_to(arguments: &mut FieldTable, queue: &str) {
         "x-dead-letter-strategy".into(),
         AMQPValue::LongString("at-least-once".into()),
     );
-    arguments.insert("x-overflow".into(), AMQPValue::LongString("reject-publish".into()));
+    arguments.insert(
+        "x-overflow".into(),
+        AMQPValue::LongString("reject-publish".into()),
+    );
 }
 
 async fn declare_queue(channel: &Channel, name: &str, arguments: FieldTable) -> lapin::Result<()> {

@@ -16,7 +16,10 @@ use uuid::Uuid;
 use crate::helpers::{Recorder, TestBus, event, eventually};
 
 async fn wait_until_connected(status: &spruce_platform::bus::BusStatus) {
-    let connected = eventually(Duration::from_secs(10), || async { status.is_connected().then_some(()) }).await;
+    let connected = eventually(Duration::from_secs(10), || async {
+        status.is_connected().then_some(())
+    })
+    .await;
     assert!(connected.is_some(), "the consumer never connected");
 }
 
@@ -29,7 +32,10 @@ async fn publish_raw(test: &TestBus, routing_key: &str, payload: &[u8], message_
         .basic_publish(
             test.bus.exchange.as_str().into(),
             routing_key.into(),
-            BasicPublishOptions { mandatory: true, ..Default::default() },
+            BasicPublishOptions {
+                mandatory: true,
+                ..Default::default()
+            },
             payload,
             properties,
         )
@@ -49,24 +55,51 @@ async fn applied_count(test: &TestBus, expected: usize) -> Option<Vec<Uuid>> {
 async fn the_same_event_delivered_twice_is_applied_once() {
     let test = TestBus::new().await;
     let shutdown = CancellationToken::new();
-    let consumer = Consumer::new(test.pool.clone(), test.bus.clone(), Recorder { refuse: &[] });
+    let consumer = Consumer::new(
+        test.pool.clone(),
+        test.bus.clone(),
+        Recorder { refuse: &[] },
+    );
     let status = consumer.status();
     let task = tokio::spawn(consumer.run(shutdown.clone()));
     wait_until_connected(&status).await;
 
     let duplicate = event("test.duplicated");
     let sentinel = event("test.sentinel");
-    publish_raw(&test, "test.duplicated", &duplicate.encode_to_vec(), &duplicate.event_id).await;
-    publish_raw(&test, "test.duplicated", &duplicate.encode_to_vec(), &duplicate.event_id).await;
-    publish_raw(&test, "test.sentinel", &sentinel.encode_to_vec(), &sentinel.event_id).await;
+    publish_raw(
+        &test,
+        "test.duplicated",
+        &duplicate.encode_to_vec(),
+        &duplicate.event_id,
+    )
+    .await;
+    publish_raw(
+        &test,
+        "test.duplicated",
+        &duplicate.encode_to_vec(),
+        &duplicate.event_id,
+    )
+    .await;
+    publish_raw(
+        &test,
+        "test.sentinel",
+        &sentinel.encode_to_vec(),
+        &sentinel.event_id,
+    )
+    .await;
 
-    let applied = eventually(Duration::from_secs(10), || applied_count(&test, 2)).await.unwrap();
-    // The sentinel came last on the same queue, so both copies were handled before it.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let applied_now = test.applied().await;
-    assert_eq!(applied_now.len(), 2, "{applied:?}");
+    // The sentinel came last on the same queue and one consumer handles deliveries in
+    // order, so once it is applied both copies have been handled.
+    let sentinel_id: Uuid = sentinel.event_id.parse().unwrap();
+    let applied = eventually(Duration::from_secs(10), || async {
+        let applied = test.applied().await;
+        applied.contains(&sentinel_id).then_some(applied)
+    })
+    .await
+    .expect("the sentinel was applied");
+    assert_eq!(applied.len(), 2, "{applied:?}");
     let duplicate_id: Uuid = duplicate.event_id.parse().unwrap();
-    assert_eq!(applied_now.iter().filter(|id| **id == duplicate_id).count(), 1);
+    assert_eq!(applied.iter().filter(|id| **id == duplicate_id).count(), 1);
 
     shutdown.cancel();
     task.await.unwrap();
@@ -77,7 +110,13 @@ async fn the_same_event_delivered_twice_is_applied_once() {
 async fn a_failing_event_is_retried_then_parked_with_its_error_and_the_queue_keeps_flowing() {
     let test = TestBus::new().await;
     let shutdown = CancellationToken::new();
-    let consumer = Consumer::new(test.pool.clone(), test.bus.clone(), Recorder { refuse: &["test.poison"] });
+    let consumer = Consumer::new(
+        test.pool.clone(),
+        test.bus.clone(),
+        Recorder {
+            refuse: &["test.poison"],
+        },
+    );
     let status = consumer.status();
     let names: QueueNames = consumer.queue_names().clone();
     let task = tokio::spawn(consumer.run(shutdown.clone()));
@@ -85,11 +124,27 @@ async fn a_failing_event_is_retried_then_parked_with_its_error_and_the_queue_kee
 
     let poison = event("test.poison");
     let healthy = event("test.healthy");
-    publish_raw(&test, "test.poison", &poison.encode_to_vec(), &poison.event_id).await;
-    publish_raw(&test, "test.healthy", &healthy.encode_to_vec(), &healthy.event_id).await;
+    publish_raw(
+        &test,
+        "test.poison",
+        &poison.encode_to_vec(),
+        &poison.event_id,
+    )
+    .await;
+    publish_raw(
+        &test,
+        "test.healthy",
+        &healthy.encode_to_vec(),
+        &healthy.event_id,
+    )
+    .await;
 
     let applied = eventually(Duration::from_secs(5), || applied_count(&test, 1)).await;
-    assert_eq!(applied, Some(vec![healthy.event_id.parse().unwrap()]), "the healthy event must not wait behind the poison one");
+    assert_eq!(
+        applied,
+        Some(vec![healthy.event_id.parse().unwrap()]),
+        "the healthy event must not wait behind the poison one"
+    );
 
     let connection = test.connect().await.unwrap();
     let channel = connection.create_channel().await.unwrap();
@@ -98,23 +153,50 @@ async fn a_failing_event_is_retried_then_parked_with_its_error_and_the_queue_kee
         let parked_queue = names.parked.clone();
         async move {
             channel
-                .basic_get(parked_queue.as_str().into(), BasicGetOptions { no_ack: true })
+                .basic_get(
+                    parked_queue.as_str().into(),
+                    BasicGetOptions { no_ack: true },
+                )
                 .await
                 .unwrap()
         }
     })
     .await
     .expect("the poison event was parked");
-    let headers: FieldTable = parked.delivery.properties.headers().clone().unwrap_or_default();
+    let headers: FieldTable = parked
+        .delivery
+        .properties
+        .headers()
+        .clone()
+        .unwrap_or_default();
     let error = match headers.inner().get("x-error") {
         Some(AMQPValue::LongString(text)) => text.to_string(),
         other => panic!("no x-error header: {other:?}"),
     };
-    assert!(error.contains("the recorder refuses test.poison"), "{error}");
+    assert!(
+        error.contains("the recorder refuses test.poison"),
+        "{error}"
+    );
     assert!(headers.inner().contains_key("x-failed-at"));
-    assert_eq!(headers.inner().get("x-attempt"), Some(&AMQPValue::LongLongInt(2)), "two retries before parking");
-    assert_eq!(parked.delivery.properties.message_id().as_ref().map(ToString::to_string), Some(poison.event_id.clone()));
-    assert_eq!(test.applied().await.len(), 1, "the poison event was never applied");
+    assert_eq!(
+        headers.inner().get("x-attempt"),
+        Some(&AMQPValue::LongLongInt(2)),
+        "two retries before parking"
+    );
+    assert_eq!(
+        parked
+            .delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(ToString::to_string),
+        Some(poison.event_id.clone())
+    );
+    assert_eq!(
+        test.applied().await.len(),
+        1,
+        "the poison event was never applied"
+    );
     connection.close(200, "done".into()).await.ok();
 
     shutdown.cancel();
@@ -126,7 +208,11 @@ async fn a_failing_event_is_retried_then_parked_with_its_error_and_the_queue_kee
 async fn an_undecodable_message_is_parked_at_once() {
     let test = TestBus::new().await;
     let shutdown = CancellationToken::new();
-    let consumer = Consumer::new(test.pool.clone(), test.bus.clone(), Recorder { refuse: &[] });
+    let consumer = Consumer::new(
+        test.pool.clone(),
+        test.bus.clone(),
+        Recorder { refuse: &[] },
+    );
     let status = consumer.status();
     let names = consumer.queue_names().clone();
     let task = tokio::spawn(consumer.run(shutdown.clone()));
@@ -141,13 +227,19 @@ async fn an_undecodable_message_is_parked_at_once() {
         let parked_queue = names.parked.clone();
         async move {
             channel
-                .basic_get(parked_queue.as_str().into(), BasicGetOptions { no_ack: true })
+                .basic_get(
+                    parked_queue.as_str().into(),
+                    BasicGetOptions { no_ack: true },
+                )
                 .await
                 .unwrap()
         }
     })
     .await;
-    assert!(parked.is_some(), "garbage must be parked without waiting for retries");
+    assert!(
+        parked.is_some(),
+        "garbage must be parked without waiting for retries"
+    );
     connection.close(200, "done".into()).await.ok();
 
     shutdown.cancel();
@@ -159,7 +251,11 @@ async fn an_undecodable_message_is_parked_at_once() {
 async fn publishing_and_consuming_resume_after_the_broker_closes_every_connection() {
     let test = TestBus::with_own_vhost().await;
     let shutdown = CancellationToken::new();
-    let consumer = Consumer::new(test.pool.clone(), test.bus.clone(), Recorder { refuse: &[] });
+    let consumer = Consumer::new(
+        test.pool.clone(),
+        test.bus.clone(),
+        Recorder { refuse: &[] },
+    );
     let consumer_status = consumer.status();
     let relay = OutboxRelay::new(test.pool.clone(), test.bus.clone(), "test");
     let relay_status = relay.status();
@@ -170,7 +266,11 @@ async fn publishing_and_consuming_resume_after_the_broker_closes_every_connectio
 
     let before = event("test.before");
     test.enqueue(&before, true).await;
-    assert!(eventually(Duration::from_secs(10), || applied_count(&test, 1)).await.is_some());
+    assert!(
+        eventually(Duration::from_secs(10), || applied_count(&test, 1))
+            .await
+            .is_some()
+    );
 
     test.close_all_connections();
     let dropped = eventually(Duration::from_secs(5), || async {
@@ -187,14 +287,27 @@ async fn publishing_and_consuming_resume_after_the_broker_closes_every_connectio
     test.enqueue(&after, true).await;
 
     let applied = eventually(Duration::from_secs(20), || applied_count(&test, 3)).await;
-    let mut expected: Vec<Uuid> = [&before, &during, &after].iter().map(|event| event.event_id.parse().unwrap()).collect();
+    let mut expected: Vec<Uuid> = [&before, &during, &after]
+        .iter()
+        .map(|event| event.event_id.parse().unwrap())
+        .collect();
     expected.sort();
     assert_eq!(applied, Some(expected), "every event applied exactly once");
-    let unpublished: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-        .fetch_one(&test.pool)
-        .await
-        .unwrap();
-    assert_eq!(unpublished, 0);
+    // The consumer may apply an event before the relay has committed `published_at`.
+    let pool = test.pool.clone();
+    let all_published = eventually(Duration::from_secs(5), || {
+        let pool = pool.clone();
+        async move {
+            let unpublished: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            (unpublished == 0).then_some(())
+        }
+    })
+    .await;
+    assert!(all_published.is_some(), "every outbox row marked published");
 
     shutdown.cancel();
     consumer_task.await.unwrap();

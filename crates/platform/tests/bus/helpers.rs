@@ -5,7 +5,10 @@ use std::{future::Future, process::Command, time::Duration};
 use futures_util::StreamExt as _;
 use lapin::{
     Connection, ConnectionProperties,
-    options::{BasicAckOptions, BasicConsumeOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions},
+    options::{
+        BasicAckOptions, BasicConsumeOptions, ExchangeDeleteOptions, QueueBindOptions,
+        QueueDeclareOptions,
+    },
     types::FieldTable,
 };
 use secrecy::ExposeSecret as _;
@@ -20,9 +23,21 @@ use uuid::Uuid;
 
 /// The real table definitions of the services that own them.
 const MIGRATIONS: &[db::MigrationSource] = &[
-    (1, "outbox", include_str!("../../../core/migrations/0001_outbox.sql")),
-    (2, "inbox", include_str!("../../../scheduler/migrations/0001_inbox.sql")),
-    (3, "applied", "CREATE TABLE applied (event_id uuid NOT NULL, event_type text NOT NULL)"),
+    (
+        1,
+        "outbox",
+        include_str!("../../../core/migrations/0001_outbox.sql"),
+    ),
+    (
+        2,
+        "inbox",
+        include_str!("../../../scheduler/migrations/0001_inbox.sql"),
+    ),
+    (
+        3,
+        "applied",
+        "CREATE TABLE applied (event_id uuid NOT NULL, event_type text NOT NULL)",
+    ),
 ];
 
 pub(crate) struct TestBus {
@@ -56,7 +71,10 @@ impl TestBus {
             ..DatabaseSettings::default()
         };
         let pool = db::connect(&database).await.expect("database reachable");
-        db::migrator(MIGRATIONS).run(&pool).await.expect("migrations apply");
+        db::migrator(MIGRATIONS)
+            .run(&pool)
+            .await
+            .expect("migrations apply");
         let url = match &vhost {
             Some(vhost) => format!("amqp://guest:guest@127.0.0.1:5672/{vhost}"),
             None => "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned(),
@@ -69,7 +87,12 @@ impl TestBus {
             retry_delays_ms: vec![200, 400],
             queue_expires_ms: 120_000,
         };
-        TestBus { pool, database, bus, vhost }
+        TestBus {
+            pool,
+            database,
+            bus,
+            vhost,
+        }
     }
 
     /// Removes the exchange, the vhost and the database.
@@ -81,7 +104,10 @@ impl TestBus {
                 if let Ok(connection) = self.connect().await {
                     if let Ok(channel) = connection.create_channel().await {
                         let deleted = channel
-                            .exchange_delete(self.bus.exchange.as_str().into(), ExchangeDeleteOptions::default())
+                            .exchange_delete(
+                                self.bus.exchange.as_str().into(),
+                                ExchangeDeleteOptions::default(),
+                            )
                             .await;
                         deleted.ok();
                     }
@@ -93,13 +119,22 @@ impl TestBus {
     }
 
     pub(crate) async fn connect(&self) -> lapin::Result<Connection> {
-        Connection::connect(self.bus.url.expose_secret(), ConnectionProperties::default()).await
+        Connection::connect(
+            self.bus.url.expose_secret(),
+            ConnectionProperties::default(),
+        )
+        .await
     }
 
     /// Closes every connection of this test's vhost, as a broker restart would.
     pub(crate) fn close_all_connections(&self) {
         let vhost = self.vhost.as_deref().expect("test has its own vhost");
-        rabbitmqctl(&["close_all_connections", "-p", vhost, "test closes connections"]);
+        rabbitmqctl(&[
+            "close_all_connections",
+            "-p",
+            vhost,
+            "test closes connections",
+        ]);
     }
 
     /// Writes `envelope` to the outbox in a transaction that commits or rolls back.
@@ -129,7 +164,10 @@ impl TestBus {
             .exchange_declare(
                 self.bus.exchange.as_str().into(),
                 lapin::ExchangeKind::Topic,
-                lapin::options::ExchangeDeclareOptions { durable: true, ..Default::default() },
+                lapin::options::ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
                 FieldTable::default(),
             )
             .await
@@ -137,7 +175,11 @@ impl TestBus {
         let queue = channel
             .queue_declare(
                 "".into(),
-                QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() },
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
                 FieldTable::default(),
             )
             .await
@@ -153,10 +195,18 @@ impl TestBus {
             .await
             .unwrap();
         let consumer = channel
-            .basic_consume(queue.name().clone(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
+            .basic_consume(
+                queue.name().clone(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
             .await
             .unwrap();
-        Watcher { _connection: connection, consumer }
+        Watcher {
+            _connection: connection,
+            consumer,
+        }
     }
 }
 
@@ -168,9 +218,16 @@ pub(crate) struct Watcher {
 impl Watcher {
     /// Returns the next message's id, or `None` after `wait`.
     pub(crate) async fn next_message_id(&mut self, wait: Duration) -> Option<String> {
-        let delivery = tokio::time::timeout(wait, self.consumer.next()).await.ok()??.ok()?;
+        let delivery = tokio::time::timeout(wait, self.consumer.next())
+            .await
+            .ok()??
+            .ok()?;
         delivery.acker.ack(BasicAckOptions::default()).await.ok();
-        delivery.properties.message_id().as_ref().map(ToString::to_string)
+        delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(ToString::to_string)
     }
 }
 

@@ -5,5 +5,9 @@ pub mod notifications;
 /// Embedded migrations, applied by `spruce-scheduler migrate` and at start in development.
 pub const MIGRATIONS: &[spruce_platform::db::MigrationSource] = &[
     (1, "inbox", include_str!("../../migrations/0001_inbox.sql")),
-    (2, "notifications", include_str!("../../migrations/0002_notifications.sql")),
+    (
+        2,
+        "notifications",
+        include_str!("../../migrations/0002_notifications.sql"),
+    ),
 ];

@@ -7,7 +7,10 @@ use uuid::Uuid;
 use crate::notifications::{Cursor, Notification};
 
 /// Records a notification.
-pub async fn insert_notification(connection: &mut PgConnection, notification: &Notification) -> sqlx::Result<()> {
+pub async fn insert_notification(
+    connection: &mut PgConnection,
+    notification: &Notification,
+) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO notifications (id, user_id, channel, kind, subject, body, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -32,7 +35,9 @@ pub async fn list_notifications(
     limit: i64,
 ) -> sqlx::Result<Vec<Notification>> {
     type Row = (Uuid, Uuid, String, String, String, String, DateTime<Utc>);
-    let (after_time, after_id) = after.map_or((None, None), |cursor| (Some(cursor.created_at), Some(cursor.id)));
+    let (after_time, after_id) = after.map_or((None, None), |cursor| {
+        (Some(cursor.created_at), Some(cursor.id))
+    });
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, user_id, channel, kind, subject, body, created_at FROM notifications \
          WHERE user_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
@@ -46,14 +51,16 @@ pub async fn list_notifications(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, user_id, channel, kind, subject, body, created_at)| Notification {
-            id,
-            user_id,
-            channel: if channel == "push" { "push" } else { "email" },
-            kind,
-            subject,
-            body,
-            created_at,
-        })
+        .map(
+            |(id, user_id, channel, kind, subject, body, created_at)| Notification {
+                id,
+                user_id,
+                channel: if channel == "push" { "push" } else { "email" },
+                kind,
+                subject,
+                body,
+                created_at,
+            },
+        )
         .collect())
 }

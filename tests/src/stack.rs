@@ -1,0 +1,193 @@
+//! The four services as child processes, configured only through environment variables,
+//! exactly as an operator would run them.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use anyhow::{Context as _, bail};
+use spruce_platform::{db, settings::DatabaseSettings};
+use tokio::process::{Child, Command};
+use uuid::Uuid;
+
+/// A running stack; dropping it kills the processes.
+pub struct Stack {
+    pub gateway_url: String,
+    children: Vec<Child>,
+    databases: Vec<String>,
+}
+
+/// Returns a port nothing listens on right now.
+fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// The folder holding the workspace's binaries (`target/debug`), found from this test's own
+/// executable in `target/debug/deps`.
+fn binaries_folder() -> anyhow::Result<PathBuf> {
+    let executable = std::env::current_exe()?;
+    let folder = executable
+        .parent()
+        .and_then(Path::parent)
+        .context("test executable has no parent folder")?;
+    Ok(folder.to_path_buf())
+}
+
+impl Stack {
+    /// Starts core, search, scheduler and gateway, exporting traces to `otlp_port`, and
+    /// waits until every one is ready.
+    ///
+    /// # Errors
+    /// Fails when a binary is missing (run `cargo build --bins` first; `make test` does) or
+    /// a service does not become ready.
+    pub async fn start(otlp_port: u16) -> anyhow::Result<Self> {
+        let id = Uuid::new_v4().simple().to_string();
+        let binaries = binaries_folder()?;
+        let mut common = HashMap::from([
+            (
+                "SPRUCE_CONFIG_DIR".to_owned(),
+                format!("/nonexistent/spruce-e2e-{id}"),
+            ),
+            (
+                "SPRUCE__BUS__EXCHANGE".to_owned(),
+                format!("spruce.e2e.{id}"),
+            ),
+            (
+                "SPRUCE__BUS__QUEUE_EXPIRES_MS".to_owned(),
+                "300000".to_owned(),
+            ),
+            (
+                "SPRUCE__TELEMETRY__LOG_FORMAT".to_owned(),
+                "json".to_owned(),
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(),
+                format!("http://127.0.0.1:{otlp_port}"),
+            ),
+            ("OTEL_BSP_SCHEDULE_DELAY".to_owned(), "100".to_owned()),
+        ]);
+        if std::env::var_os("RUST_LOG").is_none() {
+            common.insert("RUST_LOG".to_owned(), "info".to_owned());
+        }
+        let mut stack = Stack {
+            gateway_url: String::new(),
+            children: Vec::new(),
+            databases: Vec::new(),
+        };
+        let mut grpc_urls = HashMap::new();
+        let mut ready_urls = Vec::new();
+        for service in ["core", "search", "scheduler"] {
+            let (grpc_port, http_port) = (free_port()?, free_port()?);
+            let database = format!("spruce_test_{id}_{service}");
+            let mut environment = common.clone();
+            environment.extend([
+                ("SPRUCE__GRPC__HOST".to_owned(), "127.0.0.1".to_owned()),
+                ("SPRUCE__GRPC__PORT".to_owned(), grpc_port.to_string()),
+                ("SPRUCE__HTTP__HOST".to_owned(), "127.0.0.1".to_owned()),
+                ("SPRUCE__HTTP__PORT".to_owned(), http_port.to_string()),
+                ("SPRUCE__DATABASE__NAME".to_owned(), database.clone()),
+                (
+                    "SPRUCE__BUS__QUEUE_PREFIX".to_owned(),
+                    format!("{service}-{id}"),
+                ),
+            ]);
+            stack.databases.push(database);
+            stack.spawn(&binaries, service, &environment)?;
+            grpc_urls.insert(service, format!("http://127.0.0.1:{grpc_port}"));
+            ready_urls.push(format!("http://127.0.0.1:{http_port}/readyz"));
+        }
+        let gateway_port = free_port()?;
+        let mut environment = common;
+        environment.extend([
+            ("SPRUCE__HTTP__HOST".to_owned(), "127.0.0.1".to_owned()),
+            ("SPRUCE__HTTP__PORT".to_owned(), gateway_port.to_string()),
+            (
+                "SPRUCE__UPSTREAM__CORE_URL".to_owned(),
+                grpc_urls["core"].clone(),
+            ),
+            (
+                "SPRUCE__UPSTREAM__SEARCH_URL".to_owned(),
+                grpc_urls["search"].clone(),
+            ),
+            (
+                "SPRUCE__UPSTREAM__SCHEDULER_URL".to_owned(),
+                grpc_urls["scheduler"].clone(),
+            ),
+        ]);
+        stack.spawn(&binaries, "gateway", &environment)?;
+        stack.gateway_url = format!("http://127.0.0.1:{gateway_port}");
+        ready_urls.push(format!("{}/readyz", stack.gateway_url));
+        for url in ready_urls {
+            stack.wait_until_ready(&url).await?;
+        }
+        Ok(stack)
+    }
+
+    fn spawn(
+        &mut self,
+        binaries: &Path,
+        service: &str,
+        environment: &HashMap<String, String>,
+    ) -> anyhow::Result<()> {
+        let binary = binaries.join(format!("spruce-{service}"));
+        if !binary.exists() {
+            bail!(
+                "{} is missing: run `cargo build --bins` first (`make test` does)",
+                binary.display()
+            );
+        }
+        let output = || {
+            if std::env::var_os("TEST_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            }
+        };
+        let child = Command::new(&binary)
+            .arg("serve")
+            .envs(environment)
+            .stdout(output())
+            .stderr(output())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("failed to start {}", binary.display()))?;
+        self.children.push(child);
+        Ok(())
+    }
+
+    async fn wait_until_ready(&mut self, url: &str) -> anyhow::Result<()> {
+        let client = reqwest::Client::new();
+        for _ in 0..300 {
+            if let Ok(response) = client.get(url).send().await
+                && response.status().is_success()
+            {
+                return Ok(());
+            }
+            for child in &mut self.children {
+                if let Some(status) = child.try_wait()? {
+                    bail!("a service exited early with {status}; rerun with TEST_LOG=1 to see why");
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("{url} did not become ready within 30 s")
+    }
+
+    /// Stops the services and drops their databases.
+    pub async fn stop(mut self) {
+        for child in &mut self.children {
+            child.kill().await.ok();
+        }
+        for name in &self.databases {
+            let settings = DatabaseSettings {
+                name: name.clone(),
+                ..DatabaseSettings::default()
+            };
+            db::drop_database(&settings).await.ok();
+        }
+    }
+}
