@@ -177,10 +177,27 @@ impl Stack {
         bail!("{url} did not become ready within 30 s")
     }
 
-    /// Stops the services and drops their databases.
-    pub async fn stop(mut self) {
+    /// Stops the services with SIGTERM, as Kubernetes does, and drops their databases.
+    ///
+    /// # Errors
+    /// Fails when a service does not exit cleanly within 10 s of the signal.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        let mut failures = Vec::new();
         for child in &mut self.children {
-            child.kill().await.ok();
+            let Some(pid) = child.id() else { continue };
+            Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await?;
+            match tokio::time::timeout(Duration::from_secs(10), child.wait()).await {
+                Ok(Ok(status)) if status.success() => {}
+                Ok(Ok(status)) => failures.push(format!("pid {pid} exited with {status}")),
+                Ok(Err(error)) => failures.push(format!("pid {pid}: {error}")),
+                Err(_) => {
+                    child.kill().await.ok();
+                    failures.push(format!("pid {pid} ignored SIGTERM for 10 s"));
+                }
+            }
         }
         for name in &self.databases {
             let settings = DatabaseSettings {
@@ -188,6 +205,14 @@ impl Stack {
                 ..DatabaseSettings::default()
             };
             db::drop_database(&settings).await.ok();
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            bail!(
+                "services did not shut down cleanly: {}",
+                failures.join("; ")
+            )
         }
     }
 }

@@ -35,28 +35,18 @@ async fn signup_becomes_a_welcome_notification_in_one_trace() {
     let session: Value = signup.json().await.unwrap();
     let token = session["access_token"].as_str().unwrap().to_owned();
 
-    let me: Value = client
-        .get(format!("{}/v1/me", stack.gateway_url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let get = |path: &'static str| {
+        let request = client
+            .get(format!("{}{path}", stack.gateway_url))
+            .bearer_auth(&token);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let me = get("/v1/me").await;
     assert_eq!(me["email"], email.as_str());
 
     let mut welcome = None;
     while signed_up.elapsed() < Duration::from_secs(5) {
-        let page: Value = client
-            .get(format!("{}/v1/me/notifications", stack.gateway_url))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = get("/v1/me/notifications").await;
         if let Some(first) = page["items"].as_array().and_then(|items| items.first()) {
             welcome = Some(first.clone());
             break;
@@ -98,6 +88,7 @@ async fn signup_becomes_a_welcome_notification_in_one_trace() {
     );
     assert!(wanted(&trace, "spruce-scheduler", "process"), "{trace:#?}");
 
-    stack.stop().await;
+    // Every service drains and exits 0 on SIGTERM.
+    stack.stop().await.unwrap();
     shutdown.cancel();
 }

@@ -1,6 +1,5 @@
 //! Builds core from its settings and runs it: gRPC server, ops HTTP side, outbox relay.
 
-use anyhow::Context as _;
 use spruce_platform::{bus::OutboxRelay, db, grpc::Listeners, ops::ReadinessCheck};
 use spruce_proto::core::v1::user_service_server::UserServiceServer;
 use sqlx::PgPool;
@@ -27,13 +26,7 @@ impl Application {
     /// Fails when the key, the database or a port is unusable.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let issuer = TokenIssuer::new(&settings.auth)?;
-        let pool = db::connect(&settings.database).await?;
-        if settings.database.migrate_on_start {
-            db::migrator(MIGRATIONS)
-                .run(&pool)
-                .await
-                .context("failed to migrate")?;
-        }
+        let pool = db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
         let listeners = Listeners::bind(&settings.grpc, &settings.http).await?;
         Ok(Application {
             listeners,

@@ -4,28 +4,23 @@ use spruce_gateway::{
     settings::{DEFAULTS, Settings},
     startup::Application,
 };
-use spruce_platform::{settings, shutdown, telemetry};
+use spruce_platform::{cli, shutdown};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let settings: Settings = settings::load(DEFAULTS)?;
-    let telemetry = telemetry::init("spruce-gateway", &settings.telemetry)?;
-    let result = match std::env::args().nth(1).as_deref() {
-        None | Some("serve") => match Application::build(settings).await {
-            Ok(application) => {
-                tracing::info!(port = application.port(), "spruce-gateway listening");
-                application.run_until_stopped(shutdown::on_signal()).await
+    cli::run(
+        "spruce-gateway",
+        DEFAULTS,
+        |settings: Settings, command| async move {
+            match command.as_deref() {
+                None | Some("serve") => {
+                    let application = Application::build(settings).await?;
+                    tracing::info!(port = application.port(), "spruce-gateway listening");
+                    application.run_until_stopped(shutdown::on_signal()).await
+                }
+                Some(other) => Err(cli::unknown_command(other, "serve")),
             }
-            Err(error) => Err(error),
         },
-        Some(other) => Err(anyhow::anyhow!("unknown command {other:?}; expected serve")),
-    };
-    if let Err(error) = &result {
-        tracing::error!(
-            error = format!("{error:#}"),
-            "spruce-gateway stopped with an error"
-        );
-    }
-    telemetry.shutdown();
-    result
+    )
+    .await
 }

@@ -63,6 +63,24 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
     Ok(pool)
 }
 
+/// Connects, and applies `migrations` when the settings ask for it at start.
+///
+/// # Errors
+/// Fails when the database is unreachable or a migration fails.
+pub async fn connect_and_migrate(
+    settings: &DatabaseSettings,
+    migrations: &[MigrationSource],
+) -> anyhow::Result<PgPool> {
+    let pool = connect(settings).await?;
+    if settings.migrate_on_start {
+        migrator(migrations)
+            .run(&pool)
+            .await
+            .context("failed to apply migrations")?;
+    }
+    Ok(pool)
+}
+
 /// Connects and applies `migrations`, for the `migrate` subcommand.
 ///
 /// # Errors

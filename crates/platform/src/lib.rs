@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod bus;
+pub mod cli;
 pub mod db;
 pub mod grpc;
 pub mod identity;

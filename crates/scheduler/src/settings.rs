@@ -57,6 +57,12 @@ impl Validate for Settings {
     }
 }
 
+impl spruce_platform::cli::ServiceSettings for Settings {
+    fn telemetry(&self) -> &TelemetrySettings {
+        &self.telemetry
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,6 @@
 //! Builds the scheduler from its settings and runs it: gRPC server, ops HTTP side, event
 //! consumer.
 
-use anyhow::Context as _;
 use spruce_platform::{bus::Consumer, db, grpc::Listeners, ops::ReadinessCheck};
 use spruce_proto::scheduler::v1::notification_service_server::NotificationServiceServer;
 use sqlx::PgPool;
@@ -26,13 +25,7 @@ impl Application {
     /// # Errors
     /// Fails when the database or a port is unusable.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let pool = db::connect(&settings.database).await?;
-        if settings.database.migrate_on_start {
-            db::migrator(MIGRATIONS)
-                .run(&pool)
-                .await
-                .context("failed to migrate")?;
-        }
+        let pool = db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
         let listeners = Listeners::bind(&settings.grpc, &settings.http).await?;
         Ok(Application {
             listeners,

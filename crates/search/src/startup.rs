@@ -1,6 +1,5 @@
 //! Builds search from its settings and runs it.
 
-use anyhow::Context as _;
 use spruce_platform::{
     db::{self, MigrationSource},
     grpc::Listeners,
@@ -32,13 +31,7 @@ impl Application {
     /// # Errors
     /// Fails when the database or a port is unusable.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let pool = db::connect(&settings.database).await?;
-        if settings.database.migrate_on_start {
-            db::migrator(MIGRATIONS)
-                .run(&pool)
-                .await
-                .context("failed to migrate")?;
-        }
+        let pool = db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
         let listeners = Listeners::bind(&settings.grpc, &settings.http).await?;
         Ok(Application { listeners, pool })
     }

@@ -46,6 +46,30 @@ async fn publish_raw(test: &TestBus, routing_key: &str, payload: &[u8], message_
     connection.close(200, "done".into()).await.ok();
 }
 
+/// Takes the first message from the parked queue, waiting up to `wait` for one.
+async fn first_parked(
+    test: &TestBus,
+    names: &QueueNames,
+    wait: Duration,
+) -> Option<lapin::message::BasicGetMessage> {
+    let connection = test.connect().await.unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let parked = eventually(wait, || {
+        let channel = channel.clone();
+        let parked_queue = names.parked.clone();
+        async move {
+            let options = BasicGetOptions { no_ack: true };
+            channel
+                .basic_get(parked_queue.as_str().into(), options)
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    connection.close(200, "done".into()).await.ok();
+    parked
+}
+
 async fn applied_count(test: &TestBus, expected: usize) -> Option<Vec<Uuid>> {
     let applied = test.applied().await;
     (applied.len() >= expected).then_some(applied)
@@ -146,23 +170,9 @@ async fn a_failing_event_is_retried_then_parked_with_its_error_and_the_queue_kee
         "the healthy event must not wait behind the poison one"
     );
 
-    let connection = test.connect().await.unwrap();
-    let channel = connection.create_channel().await.unwrap();
-    let parked = eventually(Duration::from_secs(15), || {
-        let channel = channel.clone();
-        let parked_queue = names.parked.clone();
-        async move {
-            channel
-                .basic_get(
-                    parked_queue.as_str().into(),
-                    BasicGetOptions { no_ack: true },
-                )
-                .await
-                .unwrap()
-        }
-    })
-    .await
-    .expect("the poison event was parked");
+    let parked = first_parked(&test, &names, Duration::from_secs(15))
+        .await
+        .expect("the poison event was parked");
     let headers: FieldTable = parked
         .delivery
         .properties
@@ -197,8 +207,6 @@ async fn a_failing_event_is_retried_then_parked_with_its_error_and_the_queue_kee
         1,
         "the poison event was never applied"
     );
-    connection.close(200, "done".into()).await.ok();
-
     shutdown.cancel();
     task.await.unwrap();
     test.cleanup().await;
@@ -220,28 +228,11 @@ async fn an_undecodable_message_is_parked_at_once() {
 
     publish_raw(&test, "test.garbage", b"\xff\xff not protobuf", "garbage-1").await;
 
-    let connection = test.connect().await.unwrap();
-    let channel = connection.create_channel().await.unwrap();
-    let parked = eventually(Duration::from_secs(5), || {
-        let channel = channel.clone();
-        let parked_queue = names.parked.clone();
-        async move {
-            channel
-                .basic_get(
-                    parked_queue.as_str().into(),
-                    BasicGetOptions { no_ack: true },
-                )
-                .await
-                .unwrap()
-        }
-    })
-    .await;
+    let parked = first_parked(&test, &names, Duration::from_secs(5)).await;
     assert!(
         parked.is_some(),
         "garbage must be parked without waiting for retries"
     );
-    connection.close(200, "done".into()).await.ok();
-
     shutdown.cancel();
     task.await.unwrap();
     test.cleanup().await;
