@@ -9,8 +9,8 @@ use serde::Serialize;
 use spruce_platform::{status::detail_of, telemetry::current_trace_id};
 use tonic::Code;
 
-/// Seconds a client should wait before retrying when a dependency is down.
-const RETRY_AFTER_SECS: &str = "5";
+/// Seconds a client should wait before retrying when a dependency is down or busy.
+const RETRY_AFTER_SECS: u64 = 5;
 
 /// One field's problem in a 422 answer.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -26,6 +26,7 @@ pub struct ApiError {
     reason: String,
     detail: String,
     errors: Vec<FieldProblem>,
+    retry_after_secs: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -48,6 +49,19 @@ impl ApiError {
             reason: reason.to_owned(),
             detail: detail.into(),
             errors: Vec::new(),
+            retry_after_secs: None,
+        }
+    }
+
+    /// 429: too many attempts; try again after `seconds`.
+    pub fn too_many_attempts(seconds: u64) -> Self {
+        ApiError {
+            retry_after_secs: Some(seconds),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                "too many failed attempts, try again later",
+            )
         }
     }
 
@@ -106,11 +120,14 @@ impl From<tonic::Status> for ApiError {
         }
         if http_status == StatusCode::SERVICE_UNAVAILABLE {
             tracing::warn!(code = ?status.code(), message = status.message(), "upstream unavailable");
-            return ApiError::new(
-                http_status,
-                "unavailable",
-                "a service is temporarily unavailable, try again shortly",
-            );
+            return ApiError {
+                retry_after_secs: Some(RETRY_AFTER_SECS),
+                ..ApiError::new(
+                    http_status,
+                    "unavailable",
+                    "a service is temporarily unavailable, try again shortly",
+                )
+            };
         }
         let detail = detail_of(&status);
         let reason = detail.as_ref().map_or_else(
@@ -129,11 +146,14 @@ impl From<tonic::Status> for ApiError {
                     .collect()
             })
             .unwrap_or_default();
+        let retry_after_secs =
+            (http_status == StatusCode::TOO_MANY_REQUESTS).then_some(RETRY_AFTER_SECS);
         ApiError {
             status: http_status,
             reason,
             detail: status.message().to_owned(),
             errors,
+            retry_after_secs,
         }
     }
 }
@@ -166,13 +186,8 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if self.status == StatusCode::SERVICE_UNAVAILABLE
-            || self.status == StatusCode::TOO_MANY_REQUESTS
-        {
-            headers.insert(
-                header::RETRY_AFTER,
-                HeaderValue::from_static(RETRY_AFTER_SECS),
-            );
+        if let Some(seconds) = self.retry_after_secs {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -1,5 +1,6 @@
 //! The gateway's settings; every key has a local default.
 
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use spruce_platform::settings::{self, ListenSettings, SettingsError, TelemetrySettings, Validate};
 
@@ -27,6 +28,49 @@ pub struct Settings {
     pub auth: AuthSettings,
     #[serde(default)]
     pub telemetry: TelemetrySettings,
+    #[serde(default)]
+    pub redis: RedisSettings,
+    #[serde(default)]
+    pub login_throttle: LoginThrottleSettings,
+}
+
+/// Where Redis is (rate limits).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RedisSettings {
+    /// `redis://[:password@]host:port[/db]`; it can hold a password, so it is a secret.
+    pub url: SecretString,
+    /// Prefix of every key the gateway writes.
+    pub key_prefix: String,
+    pub timeout_ms: u64,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        RedisSettings {
+            url: SecretString::from("redis://127.0.0.1:6379"),
+            key_prefix: "spruce:gateway:".to_owned(),
+            timeout_ms: 500,
+        }
+    }
+}
+
+/// When repeated failed logins are refused with 429.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LoginThrottleSettings {
+    /// Failed logins per email allowed within the window.
+    pub max_failures: u32,
+    pub window_secs: u32,
+}
+
+impl Default for LoginThrottleSettings {
+    fn default() -> Self {
+        LoginThrottleSettings {
+            max_failures: 5,
+            window_secs: 900,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -93,6 +137,19 @@ impl Validate for Settings {
                     "must be an http:// or https:// URL",
                 ));
             }
+        }
+        let redis_url = self.redis.url.expose_secret();
+        if !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://")) {
+            return Err(SettingsError::invalid(
+                "redis.url",
+                "must start with redis:// or rediss://",
+            ));
+        }
+        if self.login_throttle.max_failures == 0 || self.login_throttle.window_secs == 0 {
+            return Err(SettingsError::invalid(
+                "login_throttle",
+                "max_failures and window_secs must be positive",
+            ));
         }
         let environment = std::env::var("SPRUCE_ENV").unwrap_or_default();
         if self.auth.public_key == DEV_PUBLIC_KEY_PEM

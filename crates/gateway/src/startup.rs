@@ -12,6 +12,7 @@ use crate::{
     clients::{Upstreams, check_health},
     routes::{self, AppState},
     settings::Settings,
+    throttle::LoginThrottle,
 };
 
 /// A built gateway, its listener bound.
@@ -38,11 +39,13 @@ impl Application {
             .into_iter()
             .map(|(name, channel)| ReadinessCheck::new(name, move || check_health(channel.clone())))
             .collect();
-        let router = routes::api(AppState {
+        let login_throttle = LoginThrottle::new(&settings.redis, &settings.login_throttle)?;
+        let state = AppState {
             verifier,
             upstreams,
-        })
-        .merge(ops::router(checks));
+            login_throttle,
+        };
+        let router = routes::api(state).merge(ops::router(checks));
         let listener = TcpListener::bind(settings.http.address("http")?)
             .await
             .with_context(|| format!("failed to bind the HTTP port {}", settings.http.port))?;

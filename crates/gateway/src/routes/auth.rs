@@ -111,23 +111,41 @@ pub(super) async fn signup(
     ))
 }
 
-/// Signs in with an email and password.
+/// Signs in with an email and password; repeated failures for one email are refused with
+/// 429 for a while.
 pub(super) async fn login(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Json<SessionBody>, ApiError> {
     require(&[("email", &body.email), ("password", &body.password)])?;
+    let email = body.email;
+    state
+        .login_throttle
+        .check(&email)
+        .await
+        .map_err(|blocked| ApiError::too_many_attempts(blocked.retry_after_secs))?;
     let message = AuthenticateRequest {
-        email: body.email,
+        email: email.clone(),
         password: body.password,
     };
-    let response = state
+    match state
         .upstreams
         .users
         .clone()
         .authenticate(request(message, None))
-        .await?;
-    Ok(Json(session_body(response.into_inner())?))
+        .await
+    {
+        Ok(response) => {
+            state.login_throttle.reset(&email).await;
+            Ok(Json(session_body(response.into_inner())?))
+        }
+        Err(status) => {
+            if status.code() == tonic::Code::Unauthenticated {
+                state.login_throttle.record_failure(&email).await;
+            }
+            Err(status.into())
+        }
+    }
 }
 
 /// Trades a refresh token for a new pair.

@@ -13,13 +13,16 @@ use chrono::SecondsFormat;
 use serde::Serialize;
 use spruce_platform::{auth::TokenVerifier, identity::Role, time::from_timestamp};
 
-use crate::{clients::Upstreams, error::ApiError, telemetry::trace_request};
+use crate::{
+    clients::Upstreams, error::ApiError, telemetry::trace_request, throttle::LoginThrottle,
+};
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub verifier: TokenVerifier,
     pub upstreams: Upstreams,
+    pub login_throttle: LoginThrottle,
 }
 
 impl FromRef<AppState> for TokenVerifier {

@@ -35,6 +35,11 @@ pub(crate) fn closed_port() -> u16 {
 impl TestApp {
     /// Core and the gateway, wired together.
     pub(crate) async fn spawn() -> Self {
+        Self::spawn_with_redis("redis://127.0.0.1:6379").await
+    }
+
+    /// Same, with the gateway's Redis at `redis_url`.
+    pub(crate) async fn spawn_with_redis(redis_url: &str) -> Self {
         telemetry::init_for_tests();
         let id = Uuid::new_v4().simple().to_string();
         let shutdown = CancellationToken::new();
@@ -59,7 +64,7 @@ impl TestApp {
             .expect("core builds");
         let core_url = format!("http://127.0.0.1:{}", core.grpc_port());
         tokio::spawn(core.run_until_stopped(shutdown.clone()));
-        let address = Self::spawn_gateway(&core_url, &shutdown).await;
+        let address = Self::spawn_gateway(&core_url, redis_url, &shutdown).await;
         TestApp {
             address,
             client: Client::new(),
@@ -73,7 +78,7 @@ impl TestApp {
         telemetry::init_for_tests();
         let shutdown = CancellationToken::new();
         let core_url = format!("http://127.0.0.1:{}", closed_port());
-        let address = Self::spawn_gateway(&core_url, &shutdown).await;
+        let address = Self::spawn_gateway(&core_url, "redis://127.0.0.1:6379", &shutdown).await;
         TestApp {
             address,
             client: Client::new(),
@@ -82,13 +87,20 @@ impl TestApp {
         }
     }
 
-    async fn spawn_gateway(core_url: &str, shutdown: &CancellationToken) -> String {
+    async fn spawn_gateway(
+        core_url: &str,
+        redis_url: &str,
+        shutdown: &CancellationToken,
+    ) -> String {
         let mut settings = spruce_gateway::settings::Settings {
             http: loopback(),
             ..spruce_gateway::settings::Settings::default()
         };
         settings.upstream.core_url = core_url.to_owned();
         settings.upstream.scheduler_url = format!("http://127.0.0.1:{}", closed_port());
+        settings.redis.url = redis_url.to_owned().into();
+        // Keys of its own, so tests never share failure counts.
+        settings.redis.key_prefix = format!("spruce:test:{}:", Uuid::new_v4().simple());
         let gateway = spruce_gateway::startup::Application::build(settings)
             .await
             .expect("gateway builds");

@@ -1,0 +1,79 @@
+//! Repeated failed logins are refused with 429 for a while, per email, in Redis.
+
+use serde_json::json;
+
+use crate::helpers::{PASSWORD, TestApp, closed_port, problem, unique_email};
+
+async fn login_status(app: &TestApp, email: &str, password: &str) -> u16 {
+    app.post(
+        "/v1/auth/login",
+        &json!({"email": email, "password": password}),
+    )
+    .await
+    .status()
+    .as_u16()
+}
+
+#[tokio::test]
+async fn five_wrong_passwords_block_that_email_for_a_while() {
+    let app = TestApp::spawn().await;
+    let email = unique_email();
+    app.signup(&email).await;
+    for _ in 0..5 {
+        assert_eq!(login_status(&app, &email, "wrong password").await, 401);
+    }
+    // Even the right password is refused now, whatever the case of the email.
+    let blocked = app
+        .post(
+            "/v1/auth/login",
+            &json!({"email": email.to_uppercase(), "password": PASSWORD}),
+        )
+        .await;
+    let retry_after: u64 = blocked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&retry_after), "{retry_after}");
+    assert_eq!(
+        problem(blocked, 429).await["type"],
+        "urn:spruce:problem:too_many_attempts"
+    );
+
+    let other = unique_email();
+    app.signup(&other).await;
+    assert_eq!(
+        login_status(&app, &other, PASSWORD).await,
+        200,
+        "other emails are not affected"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_successful_login_clears_the_failures() {
+    let app = TestApp::spawn().await;
+    let email = unique_email();
+    app.signup(&email).await;
+    for _ in 0..4 {
+        assert_eq!(login_status(&app, &email, "wrong password").await, 401);
+    }
+    assert_eq!(login_status(&app, &email, PASSWORD).await, 200);
+    for _ in 0..4 {
+        assert_eq!(login_status(&app, &email, "wrong password").await, 401);
+    }
+    assert_eq!(login_status(&app, &email, PASSWORD).await, 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn logins_still_work_when_redis_is_down() {
+    let app = TestApp::spawn_with_redis(&format!("redis://127.0.0.1:{}", closed_port())).await;
+    let email = unique_email();
+    app.signup(&email).await;
+    for _ in 0..6 {
+        assert_eq!(login_status(&app, &email, "wrong password").await, 401);
+    }
+    assert_eq!(login_status(&app, &email, PASSWORD).await, 200);
+    app.stop().await;
+}
