@@ -292,7 +292,7 @@ async fn unknown_routes_are_404_problems() {
 
 #[tokio::test]
 async fn a_down_core_is_503_with_retry_after() {
-    let app = TestApp::spawn_without_core().await;
+    let app = TestApp::spawn_without_services().await;
     let response = app
         .post("/v1/auth/signup", &json!({"email": unique_email(), "password": PASSWORD, "full_name": "Ann", "role": "customer"}))
         .await;

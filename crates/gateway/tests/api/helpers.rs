@@ -1,12 +1,14 @@
-//! Starts core and the gateway in-process on free ports.
+//! Starts core, the scheduler and the gateway in-process on free ports, each service on a
+//! fresh database, all on an exchange and queues of their own.
 
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
 use spruce_platform::{
-    db,
+    bus, db,
     settings::{BusSettings, DatabaseSettings, ListenSettings},
     telemetry,
 };
+use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -15,7 +17,10 @@ pub(crate) const PASSWORD: &str = "correct horse battery";
 pub(crate) struct TestApp {
     pub(crate) address: String,
     pub(crate) client: Client,
-    database: DatabaseSettings,
+    /// The scheduler's database, for arranging data directly.
+    pub(crate) scheduler_pool: Option<PgPool>,
+    databases: Vec<DatabaseSettings>,
+    bus: Option<BusSettings>,
     shutdown: CancellationToken,
 }
 
@@ -32,8 +37,16 @@ pub(crate) fn closed_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
+fn test_database(id: &str, service: &str) -> DatabaseSettings {
+    DatabaseSettings {
+        name: format!("spruce_test_{id}_{service}"),
+        max_connections: 5,
+        ..DatabaseSettings::default()
+    }
+}
+
 impl TestApp {
-    /// Core and the gateway, wired together.
+    /// Core, the scheduler and the gateway, wired together.
     pub(crate) async fn spawn() -> Self {
         Self::spawn_with_redis("redis://127.0.0.1:6379").await
     }
@@ -43,79 +56,92 @@ impl TestApp {
         telemetry::init_for_tests();
         let id = Uuid::new_v4().simple().to_string();
         let shutdown = CancellationToken::new();
+        let bus = BusSettings {
+            exchange: format!("spruce.test.{id}"),
+            queue_expires_ms: 120_000,
+            retry_delays_ms: vec![200],
+            ..BusSettings::default()
+        };
+
         let core_settings = spruce_core::settings::Settings {
             grpc: loopback(),
             http: loopback(),
-            database: DatabaseSettings {
-                name: format!("spruce_test_{id}"),
-                max_connections: 5,
-                ..DatabaseSettings::default()
-            },
-            bus: BusSettings {
-                exchange: format!("spruce.test.{id}"),
-                queue_prefix: format!("test-{id}"),
-                ..BusSettings::default()
-            },
+            database: test_database(&id, "core"),
+            bus: bus.clone(),
             ..spruce_core::settings::Settings::default()
         };
-        let database = core_settings.database.clone();
         let core = spruce_core::startup::Application::build(core_settings)
             .await
             .expect("core builds");
         let core_url = format!("http://127.0.0.1:{}", core.grpc_port());
         tokio::spawn(core.run_until_stopped(shutdown.clone()));
-        let address = Self::spawn_gateway(&core_url, redis_url, &shutdown).await;
+
+        let scheduler_settings = spruce_scheduler::settings::Settings {
+            grpc: loopback(),
+            http: loopback(),
+            database: test_database(&id, "scheduler"),
+            bus: BusSettings {
+                queue_prefix: format!("test-{id}-scheduler"),
+                ..bus.clone()
+            },
+            ..spruce_scheduler::settings::Settings::default()
+        };
+        let scheduler_pool = db::connect(&scheduler_settings.database)
+            .await
+            .expect("scheduler database");
+        let scheduler = spruce_scheduler::startup::Application::build(scheduler_settings)
+            .await
+            .expect("scheduler builds");
+        let scheduler_url = format!("http://127.0.0.1:{}", scheduler.grpc_port());
+        tokio::spawn(scheduler.run_until_stopped(shutdown.clone()));
+
+        let address = spawn_gateway(&core_url, &scheduler_url, redis_url, &shutdown).await;
         TestApp {
             address,
             client: Client::new(),
-            database,
+            scheduler_pool: Some(scheduler_pool),
+            databases: vec![test_database(&id, "core"), test_database(&id, "scheduler")],
+            bus: Some(bus),
             shutdown,
         }
     }
 
-    /// A gateway whose core is down.
-    pub(crate) async fn spawn_without_core() -> Self {
+    /// A gateway whose core and scheduler are down.
+    pub(crate) async fn spawn_without_services() -> Self {
         telemetry::init_for_tests();
         let shutdown = CancellationToken::new();
         let core_url = format!("http://127.0.0.1:{}", closed_port());
-        let address = Self::spawn_gateway(&core_url, "redis://127.0.0.1:6379", &shutdown).await;
+        let scheduler_url = format!("http://127.0.0.1:{}", closed_port());
+        let address = spawn_gateway(
+            &core_url,
+            &scheduler_url,
+            "redis://127.0.0.1:6379",
+            &shutdown,
+        )
+        .await;
         TestApp {
             address,
             client: Client::new(),
-            database: DatabaseSettings::default(),
+            scheduler_pool: None,
+            databases: Vec::new(),
+            bus: None,
             shutdown,
         }
     }
 
-    async fn spawn_gateway(
-        core_url: &str,
-        redis_url: &str,
-        shutdown: &CancellationToken,
-    ) -> String {
-        let mut settings = spruce_gateway::settings::Settings {
-            http: loopback(),
-            ..spruce_gateway::settings::Settings::default()
-        };
-        settings.upstream.core_url = core_url.to_owned();
-        settings.upstream.scheduler_url = format!("http://127.0.0.1:{}", closed_port());
-        settings.redis.url = redis_url.to_owned().into();
-        // Keys of its own, so tests never share failure counts.
-        settings.redis.key_prefix = format!("spruce:test:{}:", Uuid::new_v4().simple());
-        let gateway = spruce_gateway::startup::Application::build(settings)
-            .await
-            .expect("gateway builds");
-        let address = format!("http://127.0.0.1:{}", gateway.port());
-        tokio::spawn(gateway.run_until_stopped(shutdown.clone()));
-        address
-    }
-
-    /// Stops both services and drops the database.
+    /// Stops the services and removes their databases and exchange.
     pub(crate) async fn stop(self) {
         self.shutdown.cancel();
-        if !self.database.name.is_empty() {
-            // Give the pool a moment to close before the forced drop.
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            db::drop_database(&self.database).await.ok();
+        if let Some(pool) = self.scheduler_pool {
+            pool.close().await;
+        }
+        // Give the services a moment to close their pools before the forced drop.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        for database in &self.databases {
+            db::drop_database(database).await.ok();
+        }
+        if let Some(bus) = &self.bus {
+            bus::delete_exchange(bus).await.ok();
         }
     }
 
@@ -167,6 +193,29 @@ impl TestApp {
         assert_eq!(response.status(), 201);
         response.json().await.unwrap()
     }
+}
+
+async fn spawn_gateway(
+    core_url: &str,
+    scheduler_url: &str,
+    redis_url: &str,
+    shutdown: &CancellationToken,
+) -> String {
+    let mut settings = spruce_gateway::settings::Settings {
+        http: loopback(),
+        ..spruce_gateway::settings::Settings::default()
+    };
+    settings.upstream.core_url = core_url.to_owned();
+    settings.upstream.scheduler_url = scheduler_url.to_owned();
+    settings.redis.url = redis_url.to_owned().into();
+    // Keys of its own, so tests never share failure counts.
+    settings.redis.key_prefix = format!("spruce:test:{}:", Uuid::new_v4().simple());
+    let gateway = spruce_gateway::startup::Application::build(settings)
+        .await
+        .expect("gateway builds");
+    let address = format!("http://127.0.0.1:{}", gateway.port());
+    tokio::spawn(gateway.run_until_stopped(shutdown.clone()));
+    address
 }
 
 /// Reads a problem response, checking its content type and status.

@@ -59,6 +59,22 @@ pub fn envelope(
     }
 }
 
+/// Deletes the exchange named in `settings`; for test harnesses that made their own.
+///
+/// # Errors
+/// Fails when the broker cannot be reached.
+pub async fn delete_exchange(settings: &BusSettings) -> anyhow::Result<()> {
+    let (connection, channel) = open_channel(settings, "teardown").await?;
+    channel
+        .exchange_delete(
+            settings.exchange.as_str().into(),
+            lapin::options::ExchangeDeleteOptions::default(),
+        )
+        .await?;
+    connection.close(200, "teardown done".into()).await.ok();
+    Ok(())
+}
+
 /// Opens a connection and a channel with publisher confirms enabled.
 async fn open_channel(settings: &BusSettings, name: &str) -> lapin::Result<(Connection, Channel)> {
     let properties = ConnectionProperties::default().with_connection_name(name.to_owned().into());

@@ -79,11 +79,7 @@ async fn applied_count(test: &TestBus, expected: usize) -> Option<Vec<Uuid>> {
 async fn the_same_event_delivered_twice_is_applied_once() {
     let test = TestBus::new().await;
     let shutdown = CancellationToken::new();
-    let consumer = Consumer::new(
-        test.pool.clone(),
-        test.bus.clone(),
-        Recorder { refuse: &[] },
-    );
+    let consumer = Consumer::new(test.pool.clone(), test.bus.clone(), Recorder::accepting());
     let status = consumer.status();
     let task = tokio::spawn(consumer.run(shutdown.clone()));
     wait_until_connected(&status).await;
@@ -137,9 +133,7 @@ async fn a_failing_event_is_retried_then_parked_with_its_error_and_the_queue_kee
     let consumer = Consumer::new(
         test.pool.clone(),
         test.bus.clone(),
-        Recorder {
-            refuse: &["test.poison"],
-        },
+        Recorder::refusing(&["test.poison"]),
     );
     let status = consumer.status();
     let names: QueueNames = consumer.queue_names().clone();
@@ -216,11 +210,7 @@ async fn a_failing_event_is_retried_then_parked_with_its_error_and_the_queue_kee
 async fn an_undecodable_message_is_parked_at_once() {
     let test = TestBus::new().await;
     let shutdown = CancellationToken::new();
-    let consumer = Consumer::new(
-        test.pool.clone(),
-        test.bus.clone(),
-        Recorder { refuse: &[] },
-    );
+    let consumer = Consumer::new(test.pool.clone(), test.bus.clone(), Recorder::accepting());
     let status = consumer.status();
     let names = consumer.queue_names().clone();
     let task = tokio::spawn(consumer.run(shutdown.clone()));
@@ -242,11 +232,7 @@ async fn an_undecodable_message_is_parked_at_once() {
 async fn publishing_and_consuming_resume_after_the_broker_closes_every_connection() {
     let test = TestBus::with_own_vhost().await;
     let shutdown = CancellationToken::new();
-    let consumer = Consumer::new(
-        test.pool.clone(),
-        test.bus.clone(),
-        Recorder { refuse: &[] },
-    );
+    let consumer = Consumer::new(test.pool.clone(), test.bus.clone(), Recorder::accepting());
     let consumer_status = consumer.status();
     let relay = OutboxRelay::new(test.pool.clone(), test.bus.clone(), "test");
     let relay_status = relay.status();
@@ -303,5 +289,55 @@ async fn publishing_and_consuming_resume_after_the_broker_closes_every_connectio
     shutdown.cancel();
     consumer_task.await.unwrap();
     relay_task.await.unwrap();
+    test.cleanup().await;
+}
+
+#[tokio::test]
+async fn replaying_parked_events_applies_them_once_the_cause_is_fixed() {
+    let test = TestBus::new().await;
+    let shutdown = CancellationToken::new();
+    let recorder = Recorder::refusing(&["test.fragile"]);
+    let consumer = Consumer::new(test.pool.clone(), test.bus.clone(), recorder.clone());
+    let status = consumer.status();
+    let names = consumer.queue_names().clone();
+    let task = tokio::spawn(consumer.run(shutdown.clone()));
+    wait_until_connected(&status).await;
+
+    let fragile = event("test.fragile");
+    publish_raw(
+        &test,
+        "test.fragile",
+        &fragile.encode_to_vec(),
+        &fragile.event_id,
+    )
+    .await;
+    let parked_count = eventually(Duration::from_secs(15), || async {
+        let connection = test.connect().await.unwrap();
+        let channel = connection.create_channel().await.unwrap();
+        let passive = lapin::options::QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        let queue = channel
+            .queue_declare(names.parked.as_str().into(), passive, FieldTable::default())
+            .await
+            .unwrap();
+        connection.close(200, "done".into()).await.ok();
+        (queue.message_count() == 1).then_some(())
+    })
+    .await;
+    assert!(parked_count.is_some(), "the fragile event was parked");
+    assert!(test.applied().await.is_empty());
+
+    recorder.heal();
+    let moved = spruce_platform::bus::replay_parked(&test.bus)
+        .await
+        .unwrap();
+    assert_eq!(moved, 1);
+    let applied = eventually(Duration::from_secs(10), || applied_count(&test, 1)).await;
+    assert_eq!(applied, Some(vec![fragile.event_id.parse().unwrap()]));
+
+    shutdown.cancel();
+    task.await.unwrap();
     test.cleanup().await;
 }
