@@ -9,7 +9,10 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use spruce_platform::{db, settings::DatabaseSettings};
+use spruce_platform::{
+    bus, db,
+    settings::{BusSettings, DatabaseSettings},
+};
 use tokio::process::{Child, Command};
 use uuid::Uuid;
 
@@ -18,6 +21,7 @@ pub struct Stack {
     pub gateway_url: String,
     children: Vec<Child>,
     databases: Vec<String>,
+    exchange: String,
 }
 
 /// Returns a port nothing listens on right now.
@@ -77,6 +81,7 @@ impl Stack {
             gateway_url: String::new(),
             children: Vec::new(),
             databases: Vec::new(),
+            exchange: format!("spruce.e2e.{id}"),
         };
         let mut grpc_urls = HashMap::new();
         let mut ready_urls = Vec::new();
@@ -206,6 +211,11 @@ impl Stack {
             };
             db::drop_database(&settings).await.ok();
         }
+        let bus = BusSettings {
+            exchange: self.exchange.clone(),
+            ..BusSettings::default()
+        };
+        bus::delete_exchange(&bus).await.ok();
         if failures.is_empty() {
             Ok(())
         } else {
