@@ -111,15 +111,20 @@ where
         let path = request.uri().path().trim_start_matches('/').to_owned();
         let (service, method) = path.split_once('/').unwrap_or((path.as_str(), ""));
         let (service, method) = (service.to_owned(), method.to_owned());
-        let span = tracing::info_span!(
-            "rpc",
-            otel.name = %path,
-            otel.kind = "server",
-            rpc.system = "grpc",
-            rpc.service = %service,
-            rpc.method = %method,
-            rpc.grpc.status_code = tracing::field::Empty,
-        );
+        // Probes and tooling call health and reflection all day: metrics, but no traces.
+        let span = if service.starts_with("grpc.") {
+            tracing::Span::none()
+        } else {
+            tracing::info_span!(
+                "rpc",
+                otel.name = %path,
+                otel.kind = "server",
+                rpc.system = "grpc",
+                rpc.service = %service,
+                rpc.method = %method,
+                rpc.grpc.status_code = tracing::field::Empty,
+            )
+        };
         propagation::set_parent_from_http(&span, request.headers());
         // The service that was polled ready is the one that must take the call.
         let ready = self.inner.clone();

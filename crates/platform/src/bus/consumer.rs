@@ -184,8 +184,9 @@ impl<H: EventHandler> Consumer<H> {
             Ok(Outcome::Applied) => "ok",
             Ok(Outcome::Duplicate) => "duplicate",
             Err(failure) => {
-                let _entered = span.enter();
-                self.reroute(channel, &delivery, attempt, failure).await?
+                self.reroute(channel, &delivery, attempt, failure)
+                    .instrument(span)
+                    .await?
             }
         };
         delivery.acker.ack(BasicAckOptions::default()).await?;
