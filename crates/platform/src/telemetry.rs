@@ -4,13 +4,17 @@
 //! The OpenTelemetry layer is always installed, so trace ids exist and propagate across
 //! services even when nothing is exported.
 
-use std::{fmt, io::IsTerminal};
+use std::{
+    fmt,
+    io::IsTerminal,
+    sync::{Arc, OnceLock},
+};
 
 use opentelemetry::{global, trace::TraceContextExt, trace::TracerProvider as _};
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use serde_json::{Map, Value};
-use tracing::{Event, Subscriber, field::Field};
+use tracing::{Dispatch, Event, Subscriber, dispatcher::WeakDispatch, field::Field};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{
     EnvFilter, Layer,
@@ -68,18 +72,21 @@ pub fn init(
         "json" => false,
         _ => std::io::stdout().is_terminal(),
     };
+    let dispatch_cell = Arc::new(OnceLock::new());
     let log_layer = if pretty {
         tracing_subscriber::fmt::layer().with_target(false).boxed()
     } else {
         tracing_subscriber::fmt::layer()
-            .event_format(JsonWithTrace { service_name })
+            .event_format(JsonWithTrace::new(service_name, Arc::clone(&dispatch_cell)))
             .boxed()
     };
-    tracing_subscriber::registry()
+    let subscriber = tracing_subscriber::registry()
         .with(filter)
         .with(log_layer)
-        .with(tracing_opentelemetry::layer().with_tracer(tracer))
-        .try_init()?;
+        .with(tracing_opentelemetry::layer().with_tracer(tracer));
+    let dispatch = Dispatch::new(subscriber);
+    dispatch_cell.set(dispatch.downgrade()).ok();
+    tracing::dispatcher::set_global_default(dispatch)?;
     if let Some(endpoint) = endpoint {
         tracing::info!(%endpoint, "exporting traces over otlp");
     }
@@ -135,6 +142,32 @@ pub fn current_trace_id() -> Option<String> {
 /// One JSON object per line: time, level, message, fields, span name, trace and span ids.
 struct JsonWithTrace {
     service_name: &'static str,
+    /// The dispatcher this formatter is part of, set once it exists. The span's trace id is
+    /// read through it: while an event is being dispatched, `Span::current()` cannot reach
+    /// a scoped dispatcher.
+    dispatch: Arc<OnceLock<WeakDispatch>>,
+}
+
+impl JsonWithTrace {
+    fn new(service_name: &'static str, dispatch: Arc<OnceLock<WeakDispatch>>) -> Self {
+        JsonWithTrace {
+            service_name,
+            dispatch,
+        }
+    }
+
+    fn trace_of(&self, span_id: &tracing::span::Id) -> Option<(String, String)> {
+        let dispatch = self.dispatch.get()?.upgrade()?;
+        let context = tracing_opentelemetry::get_otel_context(span_id, &dispatch)?;
+        let span = context.span();
+        let span_context = span.span_context();
+        span_context.is_valid().then(|| {
+            (
+                span_context.trace_id().to_string(),
+                span_context.span_id().to_string(),
+            )
+        })
+    }
 }
 
 impl<S, N> FormatEvent<S, N> for JsonWithTrace
@@ -175,18 +208,9 @@ where
         }
         if let Some(span) = context.lookup_current() {
             line.insert("span".into(), Value::String(span.name().to_owned()));
-            let otel_context = tracing::Span::current().context();
-            let otel_span = otel_context.span();
-            let span_context = otel_span.span_context();
-            if span_context.is_valid() {
-                line.insert(
-                    "trace_id".into(),
-                    Value::String(span_context.trace_id().to_string()),
-                );
-                line.insert(
-                    "span_id".into(),
-                    Value::String(span_context.span_id().to_string()),
-                );
+            if let Some((trace_id, span_id)) = self.trace_of(&span.id()) {
+                line.insert("trace_id".into(), Value::String(trace_id));
+                line.insert("span_id".into(), Value::String(span_id));
             }
         }
         let text = serde_json::to_string(&line).map_err(|_| fmt::Error)?;
@@ -221,5 +245,58 @@ impl tracing::field::Visit for FieldCollector {
 
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("buffer lock").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn json_lines_carry_the_trace_and_span_ids() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let provider = SdkTracerProvider::builder().build();
+        let cell = Arc::new(OnceLock::new());
+        let subscriber = tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .event_format(JsonWithTrace::new("spruce-test", Arc::clone(&cell)))
+                    .with_writer(move || writer.clone()),
+            )
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        let dispatch = Dispatch::new(subscriber);
+        cell.set(dispatch.downgrade()).unwrap();
+        tracing::dispatcher::with_default(&dispatch, || {
+            let span = tracing::info_span!("work");
+            let _entered = span.enter();
+            tracing::info!(answer = 42, "hello");
+        });
+
+        let output = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let line: Value = serde_json::from_str(output.trim()).unwrap();
+        assert_eq!(line["message"], "hello");
+        assert_eq!(line["service"], "spruce-test");
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["span"], "work");
+        assert_eq!(line["fields"]["answer"], 42);
+        assert_eq!(line["trace_id"].as_str().unwrap().len(), 32);
+        assert_eq!(line["span_id"].as_str().unwrap().len(), 16);
     }
 }
