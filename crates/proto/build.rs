@@ -9,6 +9,8 @@ const PROTO_ROOT: &str = "../../proto";
 const FILES: &[&str] = &[
     "spruce/common/v1/errors.proto",
     "spruce/core/v1/users.proto",
+    "spruce/core/v1/cleaners.proto",
+    "spruce/core/v1/addresses.proto",
     "spruce/search/v1/search.proto",
     "spruce/scheduler/v1/notifications.proto",
     "spruce/events/v1/events.proto",

@@ -8,6 +8,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::{
+    authz::authenticated,
     domain::{
         session::{RefreshToken, TokenUse, hash_token},
         user::{NewUser, User},
@@ -112,7 +113,7 @@ impl Accounts {
 
     /// Returns a user the caller may see.
     pub async fn get_user(&self, caller: Option<Caller>, user_id: Uuid) -> Result<User, CoreError> {
-        let caller = caller.ok_or(CoreError::Unauthenticated)?;
+        let caller = authenticated(caller)?;
         // Another user's profile answers "not found", revealing nothing.
         if !caller.may_access(user_id) {
             return Err(CoreError::NotFound);
@@ -159,7 +160,7 @@ impl Accounts {
         caller: Option<Caller>,
         refresh_token: &str,
     ) -> Result<(), CoreError> {
-        let caller = caller.ok_or(CoreError::Unauthenticated)?;
+        let caller = authenticated(caller)?;
         let mut transaction = self.pool.begin().await?;
         let stored =
             sessions::find_token_for_update(&mut transaction, &hash_token(refresh_token)).await?;

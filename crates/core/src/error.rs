@@ -20,6 +20,8 @@ pub enum CoreError {
     Unauthenticated,
     #[error("not found")]
     NotFound,
+    #[error("{0}")]
+    PermissionDenied(&'static str),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -65,6 +67,9 @@ impl From<CoreError> for Status {
                 with_detail(Code::Unauthenticated, message, "unauthenticated", vec![])
             }
             CoreError::NotFound => with_detail(Code::NotFound, message, "not_found", vec![]),
+            CoreError::PermissionDenied(_) => {
+                with_detail(Code::PermissionDenied, message, "forbidden", vec![])
+            }
             CoreError::Unexpected(error) => internal(&error),
         }
     }

@@ -2,6 +2,9 @@
 //! payments and reviews) on PostgreSQL, publishing events through the outbox.
 
 pub mod accounts;
+pub mod addresses;
+pub mod authz;
+pub mod cleaners;
 pub mod domain;
 pub mod error;
 pub mod grpc;

@@ -1,14 +1,30 @@
 //! Builds core from its settings and runs it: gRPC server, ops HTTP side, outbox relay.
 
 use spruce_platform::{bus::OutboxRelay, db, grpc::Listeners, ops::ReadinessCheck};
-use spruce_proto::core::v1::user_service_server::UserServiceServer;
+use spruce_proto::core::v1::{
+    address_service_server::AddressServiceServer, cleaner_service_server::CleanerServiceServer,
+    user_service_server::UserServiceServer,
+};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
 use crate::{
-    accounts::Accounts, grpc::UserApi, settings::Settings, store::MIGRATIONS, tokens::TokenIssuer,
+    accounts::Accounts,
+    addresses::Addresses,
+    cleaners::Cleaners,
+    grpc::{AddressApi, CleanerApi, UserApi},
+    settings::Settings,
+    store::MIGRATIONS,
+    tokens::TokenIssuer,
 };
+
+/// The gRPC services core serves, as the health service names them.
+const SERVED: &[&str] = &[
+    "spruce.core.v1.UserService",
+    "spruce.core.v1.CleanerService",
+    "spruce.core.v1.AddressService",
+];
 
 /// A built core service, its listeners bound.
 pub struct Application {
@@ -66,15 +82,17 @@ impl Application {
             self.issuer,
             self.settings.auth.refresh_token_ttl_days,
         );
-        let routes = Routes::new(UserServiceServer::new(UserApi::new(accounts)));
+        let pool = &self.pool;
+        let routes = Routes::new(UserServiceServer::new(UserApi::new(accounts)))
+            .add_service(CleanerServiceServer::new(CleanerApi::new(Cleaners::new(
+                pool.clone(),
+            ))))
+            .add_service(AddressServiceServer::new(AddressApi::new(Addresses::new(
+                pool.clone(),
+            ))));
         let served = self
             .listeners
-            .serve(
-                routes,
-                &["spruce.core.v1.UserService"],
-                checks,
-                shutdown.clone(),
-            )
+            .serve(routes, SERVED, checks, shutdown.clone())
             .await;
         shutdown.cancel();
         relay_task.await.ok();

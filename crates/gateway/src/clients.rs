@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use spruce_platform::{identity::Caller, propagation};
 use spruce_proto::{
-    core::v1::user_service_client::UserServiceClient,
+    core::v1::{
+        address_service_client::AddressServiceClient, cleaner_service_client::CleanerServiceClient,
+        user_service_client::UserServiceClient,
+    },
     scheduler::v1::notification_service_client::NotificationServiceClient,
 };
 use tonic::transport::{Channel, Endpoint};
@@ -19,6 +22,8 @@ use crate::settings::UpstreamSettings;
 #[derive(Clone)]
 pub struct Upstreams {
     pub users: UserServiceClient<Channel>,
+    pub cleaners: CleanerServiceClient<Channel>,
+    pub addresses: AddressServiceClient<Channel>,
     pub notifications: NotificationServiceClient<Channel>,
     core: Channel,
     scheduler: Channel,
@@ -40,6 +45,8 @@ impl Upstreams {
         let scheduler = channel(&settings.scheduler_url)?;
         Ok(Upstreams {
             users: UserServiceClient::new(core.clone()),
+            cleaners: CleanerServiceClient::new(core.clone()),
+            addresses: AddressServiceClient::new(core.clone()),
             notifications: NotificationServiceClient::new(scheduler.clone()),
             core,
             scheduler,

@@ -10,6 +10,7 @@ pub mod grpc;
 pub mod identity;
 pub mod metrics;
 pub mod ops;
+pub mod paging;
 pub mod propagation;
 pub mod settings;
 pub mod shutdown;

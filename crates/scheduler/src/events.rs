@@ -30,6 +30,11 @@ impl EventHandler for SchedulerEvents {
                 tracing::info!(user_id = %user_id, "welcome notification recorded");
                 Ok(())
             }
+            // Only the routing keys above are bound, so anything else was misrouted.
+            Some(other) => Err(anyhow!(
+                "event {} has an unexpected payload {other:?}",
+                event.event_id
+            )),
             None => Err(anyhow!("event {} has no payload", event.event_id)),
         }
     }

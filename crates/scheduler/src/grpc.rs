@@ -1,6 +1,7 @@
 //! `spruce.scheduler.v1.NotificationService` over tonic.
 
 use spruce_platform::identity::Caller;
+use spruce_platform::paging::{Cursor, page_limit, split_page};
 use spruce_platform::time::to_timestamp;
 use spruce_proto::scheduler::v1::{
     ListNotificationsRequest, ListNotificationsResponse, Notification as WireNotification,
@@ -10,11 +11,7 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::{
-    error::SchedulerError,
-    notifications::{Cursor, Notification, page_limit},
-    store,
-};
+use crate::{error::SchedulerError, notifications::Notification, store};
 
 /// Serves users their notifications.
 pub struct NotificationApi {
@@ -42,32 +39,22 @@ impl NotificationApi {
             .parse()
             .map_err(|_| invalid("user_id", "must be a UUID"))?;
         let limit = page_limit(request.limit).map_err(|message| invalid("limit", &message))?;
-        let cursor = match request.cursor.as_str() {
-            "" => None,
-            text => Some(
-                Cursor::decode(text)
-                    .ok_or_else(|| invalid("cursor", "is not a cursor we issued"))?,
-            ),
-        };
+        let cursor =
+            Cursor::from_wire(&request.cursor).map_err(|message| invalid("cursor", &message))?;
         // Someone else's notifications look like no notifications.
         if !caller.may_access(user_id) {
             return Ok(ListNotificationsResponse::default());
         }
         let mut connection = self.pool.acquire().await?;
         // One extra row tells whether another page exists.
-        let mut page =
+        let rows =
             store::notifications::list_notifications(&mut connection, user_id, cursor, limit + 1)
                 .await?;
-        let more = page.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-        page.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let next_cursor = match page.last() {
-            Some(last) if more => Cursor {
-                created_at: last.created_at,
-                id: last.id,
-            }
-            .encode(),
-            _ => String::new(),
-        };
+        let (page, next) = split_page(rows, limit, |row| Cursor {
+            created_at: row.created_at,
+            id: row.id,
+        });
+        let next_cursor = next.map(|cursor| cursor.encode()).unwrap_or_default();
         Ok(ListNotificationsResponse {
             notifications: page.into_iter().map(to_wire).collect(),
             next_cursor,

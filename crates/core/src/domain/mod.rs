@@ -1,5 +1,8 @@
-//! Core's domain: validated values and the rules about users and sessions. No tonic, no sqlx.
+//! Core's domain: validated values and the rules about users, sessions, cleaners and
+//! addresses. No tonic, no sqlx.
 
+pub mod address;
+pub mod cleaner;
 pub mod session;
 pub mod user;
 
@@ -17,6 +20,54 @@ impl FieldError {
         FieldError {
             field,
             message: message.into(),
+        }
+    }
+}
+
+/// Collects every broken rule of one input, so a client learns all its mistakes at once.
+#[derive(Debug, Default)]
+pub struct Validator {
+    errors: Vec<FieldError>,
+}
+
+impl Validator {
+    /// Records `message` against `field`.
+    pub fn fail(&mut self, field: &'static str, message: impl Into<String>) {
+        self.errors.push(FieldError::new(field, message));
+    }
+
+    /// Records the message when `rule` does not hold.
+    pub fn check(&mut self, rule: bool, field: &'static str, message: impl FnOnce() -> String) {
+        if !rule {
+            self.fail(field, message());
+        }
+    }
+
+    /// Records errors found elsewhere.
+    pub fn extend(&mut self, errors: Vec<FieldError>) {
+        self.errors.extend(errors);
+    }
+
+    /// Returns `raw` trimmed, recording an error when it is blank or longer than `max`.
+    pub fn text(&mut self, field: &'static str, raw: &str, max: usize) -> String {
+        let text = raw.trim();
+        if text.is_empty() {
+            self.fail(field, "is required");
+        } else if text.chars().count() > max {
+            self.fail(field, format!("must be at most {max} characters"));
+        }
+        text.to_owned()
+    }
+
+    /// Returns `value` when no rule was broken, otherwise every error.
+    ///
+    /// # Errors
+    /// The collected field errors.
+    pub fn finish<T>(self, value: Option<T>) -> Result<T, Vec<FieldError>> {
+        match value {
+            Some(value) if self.errors.is_empty() => Ok(value),
+            _ if self.errors.is_empty() => Err(vec![FieldError::new("body", "is invalid")]),
+            _ => Err(self.errors),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Core's SQL, one module per aggregate. Functions take a connection so that callers choose
 //! the transaction.
 
+pub mod addresses;
+pub mod cleaners;
 pub mod sessions;
 pub mod users;
 
@@ -12,6 +14,11 @@ pub const MIGRATIONS: &[spruce_platform::db::MigrationSource] = &[
         include_str!("../../migrations/0001_outbox.sql"),
     ),
     (2, "users", include_str!("../../migrations/0002_users.sql")),
+    (
+        3,
+        "cleaners and addresses",
+        include_str!("../../migrations/0003_cleaners_addresses.sql"),
+    ),
 ];
 
 /// Returns the name of the constraint `error` violated, if it is a constraint violation.

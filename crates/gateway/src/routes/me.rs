@@ -1,10 +1,10 @@
 //! `/v1/me` and what belongs to the signed-in user.
 
 use axum::{Json, extract::State};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use spruce_proto::{core::v1::GetUserRequest, scheduler::v1::ListNotificationsRequest};
 
-use super::{AppState, UserBody, rfc3339};
+use super::{AppState, Page, PageQuery, UserBody, rfc3339};
 use crate::{auth::AuthUser, clients::request, error::ApiError, extract::ApiQuery};
 
 /// Returns the signed-in user.
@@ -24,13 +24,6 @@ pub(super) async fn me(
     Ok(Json(user.into_inner().into()))
 }
 
-/// `limit` and `cursor` of a paginated list.
-#[derive(Debug, Deserialize)]
-pub(super) struct PageQuery {
-    limit: Option<u32>,
-    cursor: Option<String>,
-}
-
 /// A notification as the mobile apps see it.
 #[derive(Debug, Serialize)]
 pub(super) struct NotificationBody {
@@ -42,19 +35,12 @@ pub(super) struct NotificationBody {
     created_at: Option<String>,
 }
 
-/// A page of notifications.
-#[derive(Debug, Serialize)]
-pub(super) struct NotificationPage {
-    items: Vec<NotificationBody>,
-    next_cursor: Option<String>,
-}
-
 /// Lists what the scheduler sent the signed-in user, newest first.
 pub(super) async fn notifications(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
     ApiQuery(page): ApiQuery<PageQuery>,
-) -> Result<Json<NotificationPage>, ApiError> {
+) -> Result<Json<Page<NotificationBody>>, ApiError> {
     let message = ListNotificationsRequest {
         user_id: caller.user_id.to_string(),
         limit: page.limit.unwrap_or(0),
@@ -79,6 +65,5 @@ pub(super) async fn notifications(
             body: notification.body,
         })
         .collect();
-    let next_cursor = Some(response.next_cursor).filter(|cursor| !cursor.is_empty());
-    Ok(Json(NotificationPage { items, next_cursor }))
+    Ok(Json(Page::new(items, response.next_cursor)))
 }

@@ -1,16 +1,18 @@
 //! The REST routes under `/v1` and the state they share.
 
+mod addresses;
 mod auth;
+mod cleaners;
 mod me;
 
 use axum::{
     Router,
     extract::FromRef,
     middleware,
-    routing::{get, post},
+    routing::{get, post, put},
 };
 use chrono::SecondsFormat;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use spruce_platform::{auth::TokenVerifier, identity::Role, time::from_timestamp};
 
 use crate::{
@@ -40,6 +42,12 @@ pub fn api(state: AppState) -> Router {
         .route("/v1/auth/logout", post(auth::logout))
         .route("/v1/me", get(me::me))
         .route("/v1/me/notifications", get(me::notifications))
+        .route("/v1/me/cleaner-profile", put(cleaners::upsert_profile))
+        .route(
+            "/v1/me/addresses",
+            post(addresses::create_address).get(addresses::list_addresses),
+        )
+        .route("/v1/cleaners/{id}", get(cleaners::get_cleaner))
         .route_layer(middleware::from_fn(trace_request))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
@@ -77,4 +85,28 @@ impl From<spruce_proto::core::v1::User> for UserBody {
 /// Formats a protobuf timestamp as RFC 3339 in UTC.
 pub fn rfc3339(timestamp: &prost_types::Timestamp) -> Option<String> {
     from_timestamp(timestamp).map(|time| time.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+/// `limit` and `cursor` of a paginated list.
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// One page of a list and the cursor of the next (absent on the last page).
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    items: Vec<T>,
+    next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Wraps items and the wire's next cursor (empty on the last page).
+    pub fn new(items: Vec<T>, next_cursor: String) -> Self {
+        Page {
+            items,
+            next_cursor: Some(next_cursor).filter(|cursor| !cursor.is_empty()),
+        }
+    }
 }

@@ -19,6 +19,8 @@ pub(crate) struct TestApp {
     pub(crate) client: Client,
     /// The scheduler's database, for arranging data directly.
     pub(crate) scheduler_pool: Option<PgPool>,
+    /// Core's database, for checking what it wrote (the outbox).
+    pub(crate) core_pool: Option<PgPool>,
     databases: Vec<DatabaseSettings>,
     bus: Option<BusSettings>,
     shutdown: CancellationToken,
@@ -70,6 +72,9 @@ impl TestApp {
             bus: bus.clone(),
             ..spruce_core::settings::Settings::default()
         };
+        let core_pool = db::connect(&core_settings.database)
+            .await
+            .expect("core database");
         let core = spruce_core::startup::Application::build(core_settings)
             .await
             .expect("core builds");
@@ -100,6 +105,7 @@ impl TestApp {
             address,
             client: Client::new(),
             scheduler_pool: Some(scheduler_pool),
+            core_pool: Some(core_pool),
             databases: vec![test_database(&id, "core"), test_database(&id, "scheduler")],
             bus: Some(bus),
             shutdown,
@@ -123,6 +129,7 @@ impl TestApp {
             address,
             client: Client::new(),
             scheduler_pool: None,
+            core_pool: None,
             databases: Vec::new(),
             bus: None,
             shutdown,
@@ -132,7 +139,7 @@ impl TestApp {
     /// Stops the services and removes their databases and exchange.
     pub(crate) async fn stop(self) {
         self.shutdown.cancel();
-        if let Some(pool) = self.scheduler_pool {
+        for pool in [self.scheduler_pool, self.core_pool].into_iter().flatten() {
             pool.close().await;
         }
         // Give the services a moment to close their pools before the forced drop.
@@ -174,6 +181,16 @@ impl TestApp {
             .unwrap()
     }
 
+    pub(crate) async fn put_authorized(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.client
+            .put(format!("{}{path}", self.address))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub(crate) async fn get(&self, path: &str, token: Option<&str>) -> Response {
         let mut request = self.client.get(format!("{}{path}", self.address));
         if let Some(token) = token {
@@ -184,10 +201,15 @@ impl TestApp {
 
     /// Signs up a customer and returns the session body.
     pub(crate) async fn signup(&self, email: &str) -> Value {
+        self.signup_as(email, "customer").await
+    }
+
+    /// Signs up a user with `role` and returns the session body.
+    pub(crate) async fn signup_as(&self, email: &str, role: &str) -> Value {
         let response = self
             .post(
                 "/v1/auth/signup",
-                &json!({"email": email, "password": PASSWORD, "full_name": "Ann Lee", "role": "customer"}),
+                &json!({"email": email, "password": PASSWORD, "full_name": "Ann Lee", "role": role}),
             )
             .await;
         assert_eq!(response.status(), 201);

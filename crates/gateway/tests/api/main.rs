@@ -1,7 +1,9 @@
 //! The gateway's REST API over real HTTP, calling a real spruce-core over real gRPC, on
 //! a fresh database and a private exchange per test.
 
+mod addresses;
 mod auth;
+mod cleaners;
 mod helpers;
 mod notifications;
 mod throttle;

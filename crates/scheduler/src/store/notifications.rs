@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::notifications::{Cursor, Notification};
+use spruce_platform::paging::Cursor;
+
+use crate::notifications::Notification;
 
 /// Records a notification.
 pub async fn insert_notification(

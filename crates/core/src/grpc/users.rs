@@ -1,5 +1,4 @@
-//! `spruce.core.v1.UserService` over tonic: wire types in, domain types out, errors mapped
-//! by `CoreError`'s single conversion. No logic lives here.
+//! `spruce.core.v1.UserService`.
 
 use spruce_platform::identity::{Caller, Role};
 use spruce_platform::time::to_timestamp;

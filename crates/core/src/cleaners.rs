@@ -1,0 +1,122 @@
+//! Cleaner profiles: the use cases behind `CleanerService`.
+
+use spruce_platform::{
+    bus,
+    identity::{Caller, Role},
+};
+use spruce_proto::events::v1::{self as events, envelope::Payload};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::{
+    authz::{authenticated, require_role},
+    domain::{
+        FieldError,
+        cleaner::{CURRENCY, CleanerProfile, ProfileInput},
+    },
+    error::CoreError,
+    store::cleaners,
+};
+
+/// A profile as one caller may see it.
+#[derive(Debug, Clone)]
+pub struct ProfileView {
+    pub profile: CleanerProfile,
+    /// The home location is private to the cleaner (and admins).
+    pub show_home: bool,
+}
+
+/// The cleaner profile use cases.
+#[derive(Clone)]
+pub struct Cleaners {
+    pool: PgPool,
+}
+
+impl Cleaners {
+    /// Creates the use cases over `pool`.
+    pub fn new(pool: PgPool) -> Self {
+        Cleaners { pool }
+    }
+
+    /// Creates or replaces the calling cleaner's profile and records `cleaner.updated`.
+    #[tracing::instrument(skip_all)]
+    pub async fn upsert(
+        &self,
+        caller: Option<Caller>,
+        input: ProfileInput,
+    ) -> Result<ProfileView, CoreError> {
+        let caller = require_role(
+            caller,
+            Role::Cleaner,
+            "only cleaners have a cleaner profile",
+        )?;
+        let mut transaction = self.pool.begin().await?;
+        if !cleaners::timezone_exists(&mut transaction, &input.timezone).await? {
+            return Err(CoreError::Validation(vec![FieldError::new(
+                "timezone",
+                format!("{:?} is not a known IANA time zone", input.timezone),
+            )]));
+        }
+        cleaners::upsert_profile(&mut transaction, caller.user_id, &input, CURRENCY).await?;
+        let profile = cleaners::find_profile(&mut transaction, caller.user_id)
+            .await?
+            .ok_or(CoreError::NotFound)?;
+        let event = bus::envelope(
+            "cleaner.updated",
+            profile.cleaner_id,
+            profile.version,
+            Payload::CleanerUpdated(cleaner_updated(&profile)),
+        );
+        bus::enqueue(&mut transaction, &event).await?;
+        transaction.commit().await?;
+        Ok(ProfileView {
+            profile,
+            show_home: true,
+        })
+    }
+
+    /// Returns a cleaner's profile to any signed-in user.
+    pub async fn get(
+        &self,
+        caller: Option<Caller>,
+        cleaner_id: Uuid,
+    ) -> Result<ProfileView, CoreError> {
+        let caller = authenticated(caller)?;
+        let mut connection = self.pool.acquire().await?;
+        let profile = cleaners::find_profile(&mut connection, cleaner_id)
+            .await?
+            .ok_or(CoreError::NotFound)?;
+        Ok(ProfileView {
+            show_home: caller.may_access(cleaner_id),
+            profile,
+        })
+    }
+}
+
+fn cleaner_updated(profile: &CleanerProfile) -> events::CleanerUpdated {
+    let details = &profile.profile;
+    events::CleanerUpdated {
+        cleaner_id: profile.cleaner_id.to_string(),
+        full_name: profile.full_name.clone(),
+        hourly_rate_cents: details.hourly_rate_cents,
+        currency: profile.currency.clone(),
+        services: details.services.iter().map(ToString::to_string).collect(),
+        home: Some(events::GeoPoint {
+            lat: details.home.lat,
+            lng: details.home.lng,
+        }),
+        service_radius_km: details.service_radius_km,
+        weekly_availability: details
+            .weekly_availability
+            .iter()
+            .map(|window| events::AvailabilityWindow {
+                weekday: window.weekday_name().to_owned(),
+                start: window.start(),
+                end: window.end(),
+            })
+            .collect(),
+        timezone: details.timezone.clone(),
+        rating_avg: profile.rating_avg(),
+        rating_count: u32::try_from(profile.rating_count).unwrap_or(0),
+    }
+}

@@ -1,0 +1,100 @@
+//! `spruce.core.v1.AddressService`.
+
+use spruce_platform::{
+    identity::Caller,
+    paging::{Cursor, page_limit},
+    time::to_timestamp,
+};
+use spruce_proto::core::v1::{
+    Address as WireAddress, AddressInput as WireInput, CreateAddressRequest, ListAddressesRequest,
+    ListAddressesResponse, address_service_server::AddressService,
+};
+use tonic::{Request, Response, Status};
+
+use crate::{
+    addresses::Addresses,
+    domain::{
+        FieldError,
+        address::{Address, AddressInput, RawAddress},
+    },
+    error::CoreError,
+};
+
+/// The gRPC face of [`Addresses`].
+pub struct AddressApi {
+    addresses: Addresses,
+}
+
+impl AddressApi {
+    /// Wraps the address use cases.
+    pub fn new(addresses: Addresses) -> Self {
+        AddressApi { addresses }
+    }
+}
+
+fn to_wire(address: Address) -> WireAddress {
+    let details = address.details;
+    WireAddress {
+        id: address.id.to_string(),
+        details: Some(WireInput {
+            label: details.label,
+            line1: details.line1,
+            city: details.city,
+            postal_code: details.postal_code,
+            lat: details.location.lat,
+            lng: details.location.lng,
+            size_m2: details.size_m2,
+            bedrooms: details.bedrooms,
+            bathrooms: details.bathrooms,
+            has_pets: details.has_pets,
+        }),
+        created_at: Some(to_timestamp(address.created_at)),
+    }
+}
+
+fn invalid(field: &'static str, message: String) -> CoreError {
+    CoreError::Validation(vec![FieldError::new(field, message)])
+}
+
+#[tonic::async_trait]
+impl AddressService for AddressApi {
+    async fn create_address(
+        &self,
+        request: Request<CreateAddressRequest>,
+    ) -> Result<Response<WireAddress>, Status> {
+        let caller = Caller::read_from(request.metadata());
+        let wire = request.get_ref().address.clone().unwrap_or_default();
+        let raw = RawAddress {
+            label: &wire.label,
+            line1: &wire.line1,
+            city: &wire.city,
+            postal_code: &wire.postal_code,
+            lat: wire.lat,
+            lng: wire.lng,
+            size_m2: wire.size_m2,
+            bedrooms: wire.bedrooms,
+            bathrooms: wire.bathrooms,
+            has_pets: wire.has_pets,
+        };
+        let input = AddressInput::parse(&raw).map_err(CoreError::Validation)?;
+        Ok(Response::new(to_wire(
+            self.addresses.create(caller, input).await?,
+        )))
+    }
+
+    async fn list_addresses(
+        &self,
+        request: Request<ListAddressesRequest>,
+    ) -> Result<Response<ListAddressesResponse>, Status> {
+        let caller = Caller::read_from(request.metadata());
+        let wire = request.get_ref();
+        let limit = page_limit(wire.limit).map_err(|message| invalid("limit", message))?;
+        let after =
+            Cursor::from_wire(&wire.cursor).map_err(|message| invalid("cursor", message))?;
+        let (page, next) = self.addresses.list(caller, after, limit).await?;
+        Ok(Response::new(ListAddressesResponse {
+            addresses: page.into_iter().map(to_wire).collect(),
+            next_cursor: next.map(|cursor| cursor.encode()).unwrap_or_default(),
+        }))
+    }
+}

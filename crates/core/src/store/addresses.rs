@@ -1,0 +1,121 @@
+//! The `addresses` table.
+
+use chrono::{DateTime, Utc};
+use spruce_platform::paging::Cursor;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::{
+    domain::{
+        address::{Address, AddressInput},
+        cleaner::GeoPoint,
+    },
+    error::CoreError,
+};
+
+type AddressRow = (
+    Uuid,
+    Uuid,
+    String,
+    String,
+    String,
+    String,
+    f64,
+    f64,
+    i32,
+    i32,
+    i32,
+    bool,
+    DateTime<Utc>,
+);
+
+const ADDRESS_COLUMNS: &str = "id, customer_id, label, line1, city, postal_code, lat, lng, size_m2, bedrooms, \
+                               bathrooms, has_pets, created_at";
+
+fn into_address(row: AddressRow) -> Address {
+    let (
+        id,
+        customer_id,
+        label,
+        line1,
+        city,
+        postal_code,
+        lat,
+        lng,
+        size_m2,
+        bedrooms,
+        bathrooms,
+        has_pets,
+        created_at,
+    ) = row;
+    let count = |value: i32| u32::try_from(value).unwrap_or(0);
+    Address {
+        id,
+        customer_id,
+        details: AddressInput {
+            label,
+            line1,
+            city,
+            postal_code,
+            location: GeoPoint { lat, lng },
+            size_m2: count(size_m2),
+            bedrooms: count(bedrooms),
+            bathrooms: count(bathrooms),
+            has_pets,
+        },
+        created_at,
+    }
+}
+
+/// Stores a new address for `customer_id`.
+pub async fn insert_address(
+    connection: &mut PgConnection,
+    customer_id: Uuid,
+    address: &AddressInput,
+) -> Result<Address, CoreError> {
+    let count = |value: u32| i32::try_from(value).unwrap_or(i32::MAX);
+    let row: AddressRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO addresses (id, customer_id, label, line1, city, postal_code, lat, lng, size_m2, \
+         bedrooms, bathrooms, has_pets) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         RETURNING {ADDRESS_COLUMNS}"
+    )))
+    .bind(Uuid::new_v4())
+    .bind(customer_id)
+    .bind(&address.label)
+    .bind(&address.line1)
+    .bind(&address.city)
+    .bind(&address.postal_code)
+    .bind(address.location.lat)
+    .bind(address.location.lng)
+    .bind(count(address.size_m2))
+    .bind(count(address.bedrooms))
+    .bind(count(address.bathrooms))
+    .bind(address.has_pets)
+    .fetch_one(connection)
+    .await?;
+    Ok(into_address(row))
+}
+
+/// Returns up to `limit` of a customer's addresses, oldest first, after `after`.
+pub async fn list_addresses(
+    connection: &mut PgConnection,
+    customer_id: Uuid,
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<Vec<Address>, CoreError> {
+    let (after_time, after_id) = after.map_or((None, None), |cursor| {
+        (Some(cursor.created_at), Some(cursor.id))
+    });
+    let rows: Vec<AddressRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ADDRESS_COLUMNS} FROM addresses WHERE customer_id = $1 \
+         AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3)) \
+         ORDER BY created_at, id LIMIT $4"
+    )))
+    .bind(customer_id)
+    .bind(after_time)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(connection)
+    .await?;
+    Ok(rows.into_iter().map(into_address).collect())
+}

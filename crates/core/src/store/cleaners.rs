@@ -1,0 +1,139 @@
+//! The `cleaner_profiles` table.
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::{
+    domain::cleaner::{AvailabilityWindow, CleanerProfile, GeoPoint, ProfileInput, Service},
+    error::CoreError,
+};
+
+/// Returns whether PostgreSQL knows the IANA time zone `name`.
+pub async fn timezone_exists(connection: &mut PgConnection, name: &str) -> Result<bool, CoreError> {
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)")
+            .bind(name)
+            .fetch_one(connection)
+            .await?;
+    Ok(exists)
+}
+
+/// Creates or replaces a cleaner's profile, raising its version.
+pub async fn upsert_profile(
+    connection: &mut PgConnection,
+    cleaner_id: Uuid,
+    profile: &ProfileInput,
+    currency: &str,
+) -> Result<(), CoreError> {
+    let services: Vec<&str> = profile
+        .services
+        .iter()
+        .map(|service| service.as_str())
+        .collect();
+    let availability = serde_json::to_string(&profile.weekly_availability)
+        .map_err(|error| CoreError::Unexpected(error.into()))?;
+    sqlx::query(
+        "INSERT INTO cleaner_profiles (cleaner_id, bio, hourly_rate_cents, currency, services, \
+         home_lat, home_lng, service_radius_km, weekly_availability, timezone) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10) \
+         ON CONFLICT (cleaner_id) DO UPDATE SET bio = EXCLUDED.bio, \
+         hourly_rate_cents = EXCLUDED.hourly_rate_cents, currency = EXCLUDED.currency, \
+         services = EXCLUDED.services, home_lat = EXCLUDED.home_lat, home_lng = EXCLUDED.home_lng, \
+         service_radius_km = EXCLUDED.service_radius_km, \
+         weekly_availability = EXCLUDED.weekly_availability, timezone = EXCLUDED.timezone, \
+         version = cleaner_profiles.version + 1, updated_at = now()",
+    )
+    .bind(cleaner_id)
+    .bind(&profile.bio)
+    .bind(profile.hourly_rate_cents)
+    .bind(currency)
+    .bind(&services)
+    .bind(profile.home.lat)
+    .bind(profile.home.lng)
+    .bind(profile.service_radius_km)
+    .bind(availability)
+    .bind(&profile.timezone)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+type ProfileRow = (
+    Uuid,
+    String,
+    String,
+    i64,
+    String,
+    Vec<String>,
+    f64,
+    f64,
+    f64,
+    String,
+    String,
+    i64,
+    i32,
+    i64,
+);
+
+/// Returns a cleaner's profile with their name, if they have one.
+pub async fn find_profile(
+    connection: &mut PgConnection,
+    cleaner_id: Uuid,
+) -> Result<Option<CleanerProfile>, CoreError> {
+    let row: Option<ProfileRow> = sqlx::query_as(
+        "SELECT p.cleaner_id, u.full_name, p.bio, p.hourly_rate_cents, p.currency, p.services, \
+         p.home_lat, p.home_lng, p.service_radius_km, p.weekly_availability::text, p.timezone, \
+         p.rating_sum, p.rating_count, p.version \
+         FROM cleaner_profiles p JOIN users u ON u.id = p.cleaner_id WHERE p.cleaner_id = $1",
+    )
+    .bind(cleaner_id)
+    .fetch_optional(connection)
+    .await?;
+    row.map(into_profile).transpose()
+}
+
+fn into_profile(row: ProfileRow) -> Result<CleanerProfile, CoreError> {
+    let (
+        cleaner_id,
+        full_name,
+        bio,
+        hourly_rate_cents,
+        currency,
+        services,
+        lat,
+        lng,
+        service_radius_km,
+        availability,
+        timezone,
+        rating_sum,
+        rating_count,
+        version,
+    ) = row;
+    let corrupt = |what: String| {
+        CoreError::Unexpected(anyhow::anyhow!("stored profile {cleaner_id}: {what}"))
+    };
+    let services = services
+        .iter()
+        .map(|name| name.parse::<Service>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(corrupt)?;
+    let weekly_availability: Vec<AvailabilityWindow> =
+        serde_json::from_str(&availability).map_err(|error| corrupt(error.to_string()))?;
+    Ok(CleanerProfile {
+        cleaner_id,
+        full_name,
+        profile: ProfileInput {
+            bio,
+            hourly_rate_cents,
+            services,
+            home: GeoPoint { lat, lng },
+            service_radius_km,
+            weekly_availability,
+            timezone,
+        },
+        currency,
+        rating_sum,
+        rating_count,
+        version,
+    })
+}

@@ -1,0 +1,127 @@
+//! `/v1/me/addresses`.
+
+use axum::{Json, extract::State, http::StatusCode};
+use serde::{Deserialize, Serialize};
+use spruce_proto::core::v1::{Address, AddressInput, CreateAddressRequest, ListAddressesRequest};
+
+use super::{AppState, Page, PageQuery, rfc3339};
+use crate::{
+    auth::AuthUser,
+    clients::request,
+    error::ApiError,
+    extract::{ApiJson, ApiQuery},
+};
+
+/// `POST /v1/me/addresses` body.
+#[derive(Debug, Deserialize)]
+pub(super) struct AddressBody {
+    #[serde(default)]
+    label: String,
+    #[serde(default)]
+    line1: String,
+    #[serde(default)]
+    city: String,
+    #[serde(default)]
+    postal_code: String,
+    #[serde(default)]
+    lat: f64,
+    #[serde(default)]
+    lng: f64,
+    #[serde(default)]
+    size_m2: u32,
+    #[serde(default)]
+    bedrooms: u32,
+    #[serde(default)]
+    bathrooms: u32,
+    #[serde(default)]
+    has_pets: bool,
+}
+
+/// An address as the mobile apps see it.
+#[derive(Debug, Serialize)]
+pub(super) struct AddressResponse {
+    id: String,
+    label: String,
+    line1: String,
+    city: String,
+    postal_code: String,
+    lat: f64,
+    lng: f64,
+    size_m2: u32,
+    bedrooms: u32,
+    bathrooms: u32,
+    has_pets: bool,
+    created_at: Option<String>,
+}
+
+impl From<Address> for AddressResponse {
+    fn from(address: Address) -> Self {
+        let details = address.details.unwrap_or_default();
+        AddressResponse {
+            created_at: address.created_at.as_ref().and_then(rfc3339),
+            id: address.id,
+            label: details.label,
+            line1: details.line1,
+            city: details.city,
+            postal_code: details.postal_code,
+            lat: details.lat,
+            lng: details.lng,
+            size_m2: details.size_m2,
+            bedrooms: details.bedrooms,
+            bathrooms: details.bathrooms,
+            has_pets: details.has_pets,
+        }
+    }
+}
+
+/// Adds an address for the signed-in customer.
+pub(super) async fn create_address(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    ApiJson(body): ApiJson<AddressBody>,
+) -> Result<(StatusCode, Json<AddressResponse>), ApiError> {
+    let message = CreateAddressRequest {
+        address: Some(AddressInput {
+            label: body.label,
+            line1: body.line1,
+            city: body.city,
+            postal_code: body.postal_code,
+            lat: body.lat,
+            lng: body.lng,
+            size_m2: body.size_m2,
+            bedrooms: body.bedrooms,
+            bathrooms: body.bathrooms,
+            has_pets: body.has_pets,
+        }),
+    };
+    let address = state
+        .upstreams
+        .addresses
+        .clone()
+        .create_address(request(message, Some(&caller)))
+        .await?;
+    Ok((StatusCode::CREATED, Json(address.into_inner().into())))
+}
+
+/// Lists the signed-in customer's addresses, oldest first.
+pub(super) async fn list_addresses(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<Page<AddressResponse>>, ApiError> {
+    let message = ListAddressesRequest {
+        limit: page.limit.unwrap_or(0),
+        cursor: page.cursor.unwrap_or_default(),
+    };
+    let response = state
+        .upstreams
+        .addresses
+        .clone()
+        .list_addresses(request(message, Some(&caller)))
+        .await?
+        .into_inner();
+    Ok(Json(Page::new(
+        response.addresses.into_iter().map(Into::into).collect(),
+        response.next_cursor,
+    )))
+}
