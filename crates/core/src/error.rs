@@ -22,6 +22,14 @@ pub enum CoreError {
     NotFound,
     #[error("{0}")]
     PermissionDenied(&'static str),
+    #[error("the cleaner is already booked at that time")]
+    SlotTaken,
+    #[error("{0}")]
+    IllegalTransition(String),
+    #[error("the payment was declined ({0})")]
+    PaymentDeclined(String),
+    #[error("the payment provider is unavailable, try again shortly")]
+    PaymentUnavailable,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -67,6 +75,22 @@ impl From<CoreError> for Status {
                 with_detail(Code::Unauthenticated, message, "unauthenticated", vec![])
             }
             CoreError::NotFound => with_detail(Code::NotFound, message, "not_found", vec![]),
+            CoreError::SlotTaken => with_detail(Code::Aborted, message, "slot_taken", vec![]),
+            CoreError::IllegalTransition(_) => with_detail(
+                Code::FailedPrecondition,
+                message,
+                "illegal_transition",
+                vec![],
+            ),
+            CoreError::PaymentDeclined(_) => with_detail(
+                Code::FailedPrecondition,
+                message,
+                "payment_declined",
+                vec![],
+            ),
+            CoreError::PaymentUnavailable => {
+                with_detail(Code::Unavailable, message, "payment_unavailable", vec![])
+            }
             CoreError::PermissionDenied(_) => {
                 with_detail(Code::PermissionDenied, message, "forbidden", vec![])
             }

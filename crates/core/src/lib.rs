@@ -4,10 +4,12 @@
 pub mod accounts;
 pub mod addresses;
 pub mod authz;
+pub mod bookings;
 pub mod cleaners;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod payments;
 pub mod settings;
 pub mod startup;
 pub mod store;

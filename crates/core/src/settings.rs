@@ -43,6 +43,24 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     #[serde(default)]
     pub auth: AuthSettings,
+    #[serde(default)]
+    pub payments: PaymentSettings,
+}
+
+/// The payment processor.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PaymentSettings {
+    /// `fake` (development and tests: honours the test tokens).
+    pub provider: String,
+}
+
+impl Default for PaymentSettings {
+    fn default() -> Self {
+        PaymentSettings {
+            provider: "fake".to_owned(),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -92,6 +110,12 @@ impl Validate for Settings {
             return Err(SettingsError::invalid(
                 "auth.refresh_token_ttl_days",
                 "must be positive",
+            ));
+        }
+        if self.payments.provider != "fake" {
+            return Err(SettingsError::invalid(
+                "payments.provider",
+                "must be fake (the only provider so far)",
             ));
         }
         let environment = std::env::var("SPRUCE_ENV").unwrap_or_default();

@@ -1,9 +1,11 @@
 //! Builds core from its settings and runs it: gRPC server, ops HTTP side, outbox relay.
 
+use std::sync::Arc;
+
 use spruce_platform::{bus::OutboxRelay, db, grpc::Listeners, ops::ReadinessCheck};
 use spruce_proto::core::v1::{
-    address_service_server::AddressServiceServer, cleaner_service_server::CleanerServiceServer,
-    user_service_server::UserServiceServer,
+    address_service_server::AddressServiceServer, booking_service_server::BookingServiceServer,
+    cleaner_service_server::CleanerServiceServer, user_service_server::UserServiceServer,
 };
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -12,8 +14,10 @@ use tonic::service::Routes;
 use crate::{
     accounts::Accounts,
     addresses::Addresses,
+    bookings::Bookings,
     cleaners::Cleaners,
-    grpc::{AddressApi, CleanerApi, UserApi},
+    grpc::{AddressApi, BookingApi, CleanerApi, UserApi},
+    payments::{FakeProvider, PaymentProvider},
     settings::Settings,
     store::MIGRATIONS,
     tokens::TokenIssuer,
@@ -24,6 +28,7 @@ const SERVED: &[&str] = &[
     "spruce.core.v1.UserService",
     "spruce.core.v1.CleanerService",
     "spruce.core.v1.AddressService",
+    "spruce.core.v1.BookingService",
 ];
 
 /// A built core service, its listeners bound.
@@ -32,6 +37,7 @@ pub struct Application {
     pool: PgPool,
     settings: Settings,
     issuer: TokenIssuer,
+    payments: Arc<dyn PaymentProvider>,
 }
 
 impl Application {
@@ -44,7 +50,12 @@ impl Application {
         let issuer = TokenIssuer::new(&settings.auth)?;
         let pool = db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
         let listeners = Listeners::bind(&settings.grpc, &settings.http).await?;
+        let payments: Arc<dyn PaymentProvider> = match settings.payments.provider.as_str() {
+            "fake" => Arc::new(FakeProvider),
+            other => anyhow::bail!("payments.provider {other:?} is not supported"),
+        };
         Ok(Application {
+            payments,
             listeners,
             pool,
             settings,
@@ -89,6 +100,10 @@ impl Application {
             ))))
             .add_service(AddressServiceServer::new(AddressApi::new(Addresses::new(
                 pool.clone(),
+            ))))
+            .add_service(BookingServiceServer::new(BookingApi::new(Bookings::new(
+                pool.clone(),
+                self.payments,
             ))));
         let served = self
             .listeners

@@ -6,8 +6,8 @@ use std::time::Duration;
 use spruce_platform::{identity::Caller, propagation};
 use spruce_proto::{
     core::v1::{
-        address_service_client::AddressServiceClient, cleaner_service_client::CleanerServiceClient,
-        user_service_client::UserServiceClient,
+        address_service_client::AddressServiceClient, booking_service_client::BookingServiceClient,
+        cleaner_service_client::CleanerServiceClient, user_service_client::UserServiceClient,
     },
     scheduler::v1::notification_service_client::NotificationServiceClient,
 };
@@ -24,6 +24,7 @@ pub struct Upstreams {
     pub users: UserServiceClient<Channel>,
     pub cleaners: CleanerServiceClient<Channel>,
     pub addresses: AddressServiceClient<Channel>,
+    pub bookings: BookingServiceClient<Channel>,
     pub notifications: NotificationServiceClient<Channel>,
     core: Channel,
     scheduler: Channel,
@@ -47,6 +48,7 @@ impl Upstreams {
             users: UserServiceClient::new(core.clone()),
             cleaners: CleanerServiceClient::new(core.clone()),
             addresses: AddressServiceClient::new(core.clone()),
+            bookings: BookingServiceClient::new(core.clone()),
             notifications: NotificationServiceClient::new(scheduler.clone()),
             core,
             scheduler,

@@ -146,6 +146,12 @@ impl From<tonic::Status> for ApiError {
                     .collect()
             })
             .unwrap_or_default();
+        // A declined card is a precondition failure in gRPC and 402 for the mobile client.
+        let http_status = if reason == "payment_declined" {
+            StatusCode::PAYMENT_REQUIRED
+        } else {
+            http_status
+        };
         let retry_after_secs =
             (http_status == StatusCode::TOO_MANY_REQUESTS).then_some(RETRY_AFTER_SECS);
         ApiError {
@@ -240,6 +246,17 @@ mod tests {
             }]
         );
         assert_eq!(error.reason, "validation_failed");
+    }
+
+    #[test]
+    fn a_declined_payment_is_402() {
+        let status = with_detail(
+            Code::FailedPrecondition,
+            "declined",
+            "payment_declined",
+            vec![],
+        );
+        assert_eq!(ApiError::from(status).status().as_u16(), 402);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! addresses. No tonic, no sqlx.
 
 pub mod address;
+pub mod booking;
 pub mod cleaner;
 pub mod session;
 pub mod user;

@@ -2,10 +2,12 @@
 //! `CoreError`'s single conversion. No logic lives here.
 
 mod addresses;
+mod bookings;
 mod cleaners;
 mod users;
 
 pub use addresses::AddressApi;
+pub use bookings::BookingApi;
 pub use cleaners::CleanerApi;
 pub use users::UserApi;
 

@@ -119,3 +119,19 @@ pub async fn list_addresses(
     .await?;
     Ok(rows.into_iter().map(into_address).collect())
 }
+
+/// Returns one of a customer's addresses.
+pub async fn find_address(
+    connection: &mut PgConnection,
+    id: Uuid,
+    customer_id: Uuid,
+) -> Result<Option<Address>, CoreError> {
+    let row: Option<AddressRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ADDRESS_COLUMNS} FROM addresses WHERE id = $1 AND customer_id = $2"
+    )))
+    .bind(id)
+    .bind(customer_id)
+    .fetch_optional(connection)
+    .await?;
+    Ok(row.map(into_address))
+}

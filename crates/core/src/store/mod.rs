@@ -2,6 +2,7 @@
 //! the transaction.
 
 pub mod addresses;
+pub mod bookings;
 pub mod cleaners;
 pub mod sessions;
 pub mod users;
@@ -18,6 +19,11 @@ pub const MIGRATIONS: &[spruce_platform::db::MigrationSource] = &[
         3,
         "cleaners and addresses",
         include_str!("../../migrations/0003_cleaners_addresses.sql"),
+    ),
+    (
+        4,
+        "bookings",
+        include_str!("../../migrations/0004_bookings.sql"),
     ),
 ];
 

@@ -2,6 +2,7 @@
 
 mod addresses;
 mod auth;
+mod bookings;
 mod cleaners;
 mod me;
 
@@ -48,6 +49,15 @@ pub fn api(state: AppState) -> Router {
             post(addresses::create_address).get(addresses::list_addresses),
         )
         .route("/v1/cleaners/{id}", get(cleaners::get_cleaner))
+        .route(
+            "/v1/bookings",
+            post(bookings::create_booking).get(bookings::list_bookings),
+        )
+        .route("/v1/bookings/{id}", get(bookings::get_booking))
+        .route(
+            "/v1/bookings/{id}/{action}",
+            post(bookings::transition_booking),
+        )
         .route_layer(middleware::from_fn(trace_request))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {

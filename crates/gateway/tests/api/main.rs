@@ -3,6 +3,7 @@
 
 mod addresses;
 mod auth;
+mod bookings;
 mod cleaners;
 mod helpers;
 mod notifications;

@@ -1,0 +1,371 @@
+//! Bookings: the use cases behind `BookingService`. Each change and its event commit in one
+//! transaction; the payment provider is called inside it, so a declined or failed payment
+//! leaves no booking behind.
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use spruce_platform::{
+    bus,
+    identity::{Caller, Role},
+    paging::{Cursor, split_page},
+    time::to_timestamp,
+};
+use spruce_proto::events::v1::{BookingChanged, PaymentFailed, envelope::Payload};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::{
+    authz::{authenticated, require_role},
+    domain::{
+        FieldError,
+        booking::{
+            Action, Booking, BookingStatus, DEFAULT_HOURLY_RATE_CENTS, NewBooking, TransitionError,
+            check_cleaner_fit, check_in_future, estimate_duration_min, price_cents, transition,
+        },
+        cleaner::CURRENCY,
+    },
+    error::CoreError,
+    payments::{PaymentError, PaymentProvider},
+    store::{
+        addresses,
+        bookings::{self, BookingRow, InsertError, Scope},
+        cleaners,
+    },
+};
+
+fn invalid(field: &'static str, message: impl Into<String>) -> CoreError {
+    CoreError::Validation(vec![FieldError::new(field, message)])
+}
+
+/// The booking use cases.
+#[derive(Clone)]
+pub struct Bookings {
+    pool: PgPool,
+    payments: Arc<dyn PaymentProvider>,
+}
+
+impl Bookings {
+    /// Creates the use cases over `pool`, paying through `payments`.
+    pub fn new(pool: PgPool, payments: Arc<dyn PaymentProvider>) -> Self {
+        Bookings { pool, payments }
+    }
+
+    /// Books a cleaning for the calling customer and authorizes its payment.
+    #[tracing::instrument(skip_all, fields(booking_id = tracing::field::Empty))]
+    pub async fn create(
+        &self,
+        caller: Option<Caller>,
+        request: NewBooking,
+    ) -> Result<Booking, CoreError> {
+        let caller = require_role(caller, Role::Customer, "only customers book cleanings")?;
+        let fingerprint = request.fingerprint();
+        let mut transaction = self.pool.begin().await?;
+        if let Some(existing) = replay(
+            &mut transaction,
+            caller.user_id,
+            &request.idempotency_key,
+            &fingerprint,
+        )
+        .await?
+        {
+            return Ok(existing);
+        }
+        let address = addresses::find_address(&mut transaction, request.address_id, caller.user_id)
+            .await?
+            .ok_or_else(|| invalid("address_id", "is not one of your addresses"))?;
+        check_in_future(request.starts_at, Utc::now())
+            .map_err(|message| invalid("starts_at", message))?;
+        let duration_min = estimate_duration_min(request.service, &address.details);
+        let hourly_rate_cents = match request.cleaner_id {
+            Some(cleaner_id) => {
+                let cleaner = cleaners::find_profile(&mut transaction, cleaner_id)
+                    .await?
+                    .ok_or_else(|| invalid("cleaner_id", "is not a cleaner on Spruce"))?;
+                let local_start = bookings::local_start(
+                    &mut transaction,
+                    request.starts_at,
+                    &cleaner.profile.timezone,
+                )
+                .await?;
+                check_cleaner_fit(
+                    &cleaner.profile,
+                    request.service,
+                    &address.details.location,
+                    local_start,
+                    duration_min,
+                )
+                .map_err(|(field, message)| invalid(field, message))?;
+                cleaner.profile.hourly_rate_cents
+            }
+            None => DEFAULT_HOURLY_RATE_CENTS,
+        };
+        let price = price_cents(duration_min, hourly_rate_cents);
+        let booking_id = Uuid::new_v4();
+        tracing::Span::current().record("booking_id", tracing::field::display(booking_id));
+        let row = BookingRow {
+            id: booking_id,
+            customer_id: caller.user_id,
+            cleaner_id: request.cleaner_id,
+            address_id: address.id,
+            service: request.service,
+            starts_at: request.starts_at,
+            ends_at: request.starts_at + Duration::minutes(i64::from(duration_min)),
+            duration_min,
+            price_cents: price,
+            currency: CURRENCY,
+            idempotency_key: &request.idempotency_key,
+            request_hash: &fingerprint,
+        };
+        match bookings::insert_booking(&mut transaction, &row).await {
+            Ok(()) => {}
+            Err(InsertError::SlotTaken) => return Err(CoreError::SlotTaken),
+            Err(InsertError::KeyUsed) => {
+                // A concurrent request with the same key won; answer with its booking.
+                drop(transaction);
+                let mut connection = self.pool.acquire().await?;
+                return replay(
+                    &mut connection,
+                    caller.user_id,
+                    &request.idempotency_key,
+                    &fingerprint,
+                )
+                .await?
+                .ok_or(CoreError::NotFound);
+            }
+            Err(InsertError::Other(error)) => return Err(error),
+        }
+        let authorization = self
+            .payments
+            .authorize(
+                price,
+                CURRENCY,
+                &request.payment_token,
+                &booking_id.to_string(),
+            )
+            .await;
+        let reference = match authorization {
+            Ok(reference) => reference,
+            Err(error) => {
+                transaction.rollback().await?;
+                return Err(self
+                    .payment_refused(caller.user_id, request.cleaner_id, price, error)
+                    .await);
+            }
+        };
+        bookings::insert_payment(
+            &mut transaction,
+            booking_id,
+            self.payments.name(),
+            &reference,
+            price,
+            CURRENCY,
+        )
+        .await?;
+        let booking = bookings::find_booking(&mut transaction, booking_id)
+            .await?
+            .ok_or(CoreError::NotFound)?;
+        record_change(&mut transaction, "booking.created", &booking).await?;
+        if let Err(error) = transaction.commit().await {
+            // The authorization must not outlive the booking that never was.
+            self.payments.release(&reference).await.ok();
+            return Err(error.into());
+        }
+        tracing::info!(booking_id = %booking.id, "booking created");
+        Ok(booking)
+    }
+
+    /// Records `payment.failed` for a declined card and turns the provider's answer into
+    /// the client's error.
+    async fn payment_refused(
+        &self,
+        customer_id: Uuid,
+        cleaner_id: Option<Uuid>,
+        amount_cents: i64,
+        error: PaymentError,
+    ) -> CoreError {
+        match error {
+            PaymentError::Declined(reason) => {
+                let event = bus::envelope(
+                    "payment.failed",
+                    customer_id,
+                    1,
+                    Payload::PaymentFailed(PaymentFailed {
+                        customer_id: customer_id.to_string(),
+                        cleaner_id: cleaner_id.map(|id| id.to_string()).unwrap_or_default(),
+                        amount_cents,
+                        currency: CURRENCY.to_owned(),
+                        reason: reason.clone(),
+                    }),
+                );
+                let recorded = async {
+                    let mut transaction = self.pool.begin().await?;
+                    bus::enqueue(&mut transaction, &event).await?;
+                    transaction.commit().await
+                };
+                if let Err(error) = recorded.await {
+                    return CoreError::Unexpected(
+                        anyhow::Error::new(error).context("failed to record payment.failed"),
+                    );
+                }
+                CoreError::PaymentDeclined(reason)
+            }
+            PaymentError::InvalidToken => {
+                invalid("payment_token", "is not a payment token we accept")
+            }
+            PaymentError::Unavailable(message) => {
+                tracing::warn!(%message, "payment provider unavailable");
+                CoreError::PaymentUnavailable
+            }
+        }
+    }
+
+    /// Returns a booking its customer, its cleaner or an admin may see.
+    pub async fn get(
+        &self,
+        caller: Option<Caller>,
+        booking_id: Uuid,
+    ) -> Result<Booking, CoreError> {
+        let caller = authenticated(caller)?;
+        let mut connection = self.pool.acquire().await?;
+        let booking = bookings::find_booking(&mut connection, booking_id)
+            .await?
+            .ok_or(CoreError::NotFound)?;
+        // Someone else's booking is "not found", revealing nothing.
+        booking
+            .party_of(caller.user_id, caller.role == Role::Admin)
+            .map(|_| booking)
+            .ok_or(CoreError::NotFound)
+    }
+
+    /// Returns a page of the caller's bookings, newest first, and the next page's cursor.
+    pub async fn list(
+        &self,
+        caller: Option<Caller>,
+        status: Option<BookingStatus>,
+        after: Option<Cursor>,
+        limit: i64,
+    ) -> Result<(Vec<Booking>, Option<Cursor>), CoreError> {
+        let caller = authenticated(caller)?;
+        let scope = match caller.role {
+            Role::Customer => Scope::Customer(caller.user_id),
+            Role::Cleaner => Scope::Cleaner(caller.user_id),
+            Role::Admin => Scope::Everyone,
+        };
+        let mut connection = self.pool.acquire().await?;
+        let rows =
+            bookings::list_bookings(&mut connection, scope, status, after, limit + 1).await?;
+        Ok(split_page(rows, limit, |booking| Cursor {
+            created_at: booking.created_at,
+            id: booking.id,
+        }))
+    }
+
+    /// Moves a booking along its state machine; completing captures the payment, cancelling
+    /// releases it.
+    #[tracing::instrument(skip_all, fields(booking_id = %booking_id))]
+    pub async fn transition(
+        &self,
+        caller: Option<Caller>,
+        booking_id: Uuid,
+        action: Action,
+    ) -> Result<Booking, CoreError> {
+        let caller = authenticated(caller)?;
+        let mut transaction = self.pool.begin().await?;
+        let booking = bookings::lock_booking(&mut transaction, booking_id)
+            .await?
+            .ok_or(CoreError::NotFound)?;
+        let party = booking
+            .party_of(caller.user_id, caller.role == Role::Admin)
+            .ok_or(CoreError::NotFound)?;
+        let next = transition(booking.status, action, party, booking.cleaner_id.is_some())
+            .map_err(|error| match error {
+                TransitionError::NotAllowed(why) => CoreError::PermissionDenied(why),
+                TransitionError::Illegal { from, action } => CoreError::IllegalTransition(format!(
+                    "a {from} booking cannot be asked to {action}"
+                )),
+            })?;
+        let payment_step = match action {
+            Action::Complete { .. } => Some("captured"),
+            Action::Cancel => Some("released"),
+            Action::Confirm | Action::Start => None,
+        };
+        if let Some(payment_status) = payment_step
+            && let Some(reference) =
+                bookings::payment_reference(&mut transaction, booking_id).await?
+        {
+            let step = if payment_status == "captured" {
+                self.payments.capture(&reference).await
+            } else {
+                self.payments.release(&reference).await
+            };
+            step.map_err(|error| {
+                tracing::warn!(%error, "payment step failed");
+                CoreError::PaymentUnavailable
+            })?;
+            bookings::set_payment_status(&mut transaction, booking_id, payment_status).await?;
+        }
+        let actual_duration_min = match action {
+            Action::Complete {
+                actual_duration_min,
+            } => Some(actual_duration_min),
+            _ => None,
+        };
+        bookings::set_status(&mut transaction, booking_id, next, actual_duration_min).await?;
+        let booking = bookings::find_booking(&mut transaction, booking_id)
+            .await?
+            .ok_or(CoreError::NotFound)?;
+        record_change(&mut transaction, action.event_type(), &booking).await?;
+        transaction.commit().await?;
+        Ok(booking)
+    }
+}
+
+/// Returns the booking an earlier request with this key made, if the request is the same.
+async fn replay(
+    connection: &mut PgConnection,
+    customer_id: Uuid,
+    idempotency_key: &str,
+    fingerprint: &[u8],
+) -> Result<Option<Booking>, CoreError> {
+    match bookings::find_by_idempotency_key(connection, customer_id, idempotency_key).await? {
+        Some((booking, hash)) if hash == fingerprint => Ok(Some(booking)),
+        Some(_) => Err(invalid(
+            "idempotency_key",
+            "was already used for a different booking request; use a new key",
+        )),
+        None => Ok(None),
+    }
+}
+
+/// Writes a booking.* event with the booking as it now is.
+async fn record_change(
+    connection: &mut PgConnection,
+    event_type: &str,
+    booking: &Booking,
+) -> Result<(), CoreError> {
+    let event = bus::envelope(
+        event_type,
+        booking.id,
+        booking.version,
+        Payload::BookingChanged(BookingChanged {
+            booking_id: booking.id.to_string(),
+            customer_id: booking.customer_id.to_string(),
+            cleaner_id: booking
+                .cleaner_id
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
+            address_id: booking.address_id.to_string(),
+            service: booking.service.to_string(),
+            starts_at: Some(to_timestamp(booking.starts_at)),
+            ends_at: Some(to_timestamp(booking.ends_at)),
+            duration_min: booking.duration_min,
+            price_cents: booking.price_cents,
+            currency: booking.currency.clone(),
+            status: booking.status.to_string(),
+            actual_duration_min: booking.actual_duration_min.unwrap_or(0),
+        }),
+    );
+    bus::enqueue(connection, &event).await?;
+    Ok(())
+}

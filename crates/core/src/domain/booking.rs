@@ -1,0 +1,670 @@
+//! Bookings: the state machine, the duration estimate, the price, and what makes a
+//! requested slot acceptable for a cleaner.
+
+use std::{fmt, str::FromStr};
+
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use super::{
+    FieldError, Validator,
+    address::AddressInput,
+    cleaner::{GeoPoint, ProfileInput, Service},
+};
+
+/// Where a booking is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BookingStatus {
+    Requested,
+    Confirmed,
+    InProgress,
+    Completed,
+    Cancelled,
+}
+
+impl BookingStatus {
+    const ALL: [BookingStatus; 5] = [
+        BookingStatus::Requested,
+        BookingStatus::Confirmed,
+        BookingStatus::InProgress,
+        BookingStatus::Completed,
+        BookingStatus::Cancelled,
+    ];
+
+    /// Returns the wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BookingStatus::Requested => "requested",
+            BookingStatus::Confirmed => "confirmed",
+            BookingStatus::InProgress => "in_progress",
+            BookingStatus::Completed => "completed",
+            BookingStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl FromStr for BookingStatus {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        BookingStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == value)
+            .ok_or_else(|| format!("{value:?} is not one of requested, confirmed, in_progress, completed, cancelled"))
+    }
+}
+
+impl fmt::Display for BookingStatus {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+/// What someone asks to do with a booking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Confirm,
+    Start,
+    Complete { actual_duration_min: u32 },
+    Cancel,
+}
+
+impl Action {
+    /// Parses an action name; `actual_duration_min` matters only for `complete`.
+    ///
+    /// # Errors
+    /// A message fit for the client.
+    pub fn parse(name: &str, actual_duration_min: u32) -> Result<Self, String> {
+        match name {
+            "confirm" => Ok(Action::Confirm),
+            "start" => Ok(Action::Start),
+            "complete" if (1..=24 * 60).contains(&actual_duration_min) => Ok(Action::Complete {
+                actual_duration_min,
+            }),
+            "complete" => Err("actual_duration_min must be between 1 and 1440".to_owned()),
+            "cancel" => Ok(Action::Cancel),
+            other => Err(format!(
+                "{other:?} is not one of confirm, start, complete, cancel"
+            )),
+        }
+    }
+
+    /// Returns the event type the action records.
+    pub fn event_type(self) -> &'static str {
+        match self {
+            Action::Confirm => "booking.confirmed",
+            Action::Start => "booking.started",
+            Action::Complete { .. } => "booking.completed",
+            Action::Cancel => "booking.cancelled",
+        }
+    }
+}
+
+/// How the caller relates to a booking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Party {
+    /// The customer who booked it.
+    Customer,
+    /// The cleaner assigned to it.
+    Cleaner,
+    Admin,
+}
+
+/// Why a transition was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransitionError {
+    /// The caller's part in the booking does not allow the action.
+    NotAllowed(&'static str),
+    /// The booking's status does not allow the action.
+    Illegal {
+        from: BookingStatus,
+        action: &'static str,
+    },
+}
+
+/// Returns the status `action` by `party` leads to from `from`.
+///
+/// The customer cancels (before the cleaning starts); the cleaner confirms, starts and
+/// completes; an admin may do all of it.
+///
+/// # Errors
+/// [`TransitionError`] saying whether the party or the status is wrong.
+pub fn transition(
+    from: BookingStatus,
+    action: Action,
+    party: Party,
+    has_cleaner: bool,
+) -> Result<BookingStatus, TransitionError> {
+    use BookingStatus::{Cancelled, Completed, Confirmed, InProgress, Requested};
+    let (allowed, name) = match action {
+        Action::Cancel => (matches!(party, Party::Customer | Party::Admin), "cancel"),
+        Action::Confirm => (matches!(party, Party::Cleaner | Party::Admin), "confirm"),
+        Action::Start => (matches!(party, Party::Cleaner | Party::Admin), "start"),
+        Action::Complete { .. } => (matches!(party, Party::Cleaner | Party::Admin), "complete"),
+    };
+    if !allowed {
+        return Err(TransitionError::NotAllowed(match action {
+            Action::Cancel => "only the customer (or an admin) can cancel a booking",
+            _ => "only the booking's cleaner (or an admin) can do that",
+        }));
+    }
+    let next = match (from, action) {
+        (Requested, Action::Confirm) if has_cleaner => Confirmed,
+        (Confirmed, Action::Start) => InProgress,
+        (InProgress, Action::Complete { .. }) => Completed,
+        (Requested | Confirmed, Action::Cancel) => Cancelled,
+        _ => return Err(TransitionError::Illegal { from, action: name }),
+    };
+    Ok(next)
+}
+
+/// The rule-of-thumb duration estimate, in minutes, until the search service's learned model
+/// replaces it: a base per service, minutes per square metre, extra time per bathroom and
+/// bedroom and for pets, rounded up to a quarter hour and kept within 1 to 10 hours.
+pub fn estimate_duration_min(service: Service, home: &AddressInput) -> u32 {
+    let (base, per_m2) = match service {
+        Service::Standard => (30.0, 0.8),
+        Service::Deep => (60.0, 1.4),
+        Service::MoveOut => (90.0, 1.6),
+        Service::Office => (30.0, 0.6),
+    };
+    let pets = if home.has_pets { 15.0 } else { 0.0 };
+    let minutes = base
+        + per_m2 * f64::from(home.size_m2)
+        + 20.0 * f64::from(home.bathrooms)
+        + 10.0 * f64::from(home.bedrooms)
+        + pets;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let quarters = (minutes / 15.0).ceil() as u32;
+    (quarters * 15).clamp(60, 600)
+}
+
+/// The hourly rate used for bookings without a chosen cleaner, until one is assigned.
+pub const DEFAULT_HOURLY_RATE_CENTS: i64 = 2_500;
+
+/// Returns the price of `duration_min` at `hourly_rate_cents`, rounded up to the cent.
+pub fn price_cents(duration_min: u32, hourly_rate_cents: i64) -> i64 {
+    (i64::from(duration_min) * hourly_rate_cents + 59) / 60
+}
+
+/// The slot's start in the cleaner's time zone: weekday (0 = Monday) and minute of the day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalStart {
+    pub weekday: u8,
+    pub minute: u16,
+}
+
+/// Checks that `cleaner` can take a booking at `location` for `service`, starting at
+/// `local_start` (their time zone) for `duration_min`.
+///
+/// # Errors
+/// A reason a person understands, for the field it concerns.
+pub fn check_cleaner_fit(
+    cleaner: &ProfileInput,
+    service: Service,
+    location: &GeoPoint,
+    local_start: LocalStart,
+    duration_min: u32,
+) -> Result<(), (&'static str, String)> {
+    if !cleaner.services.contains(&service) {
+        return Err((
+            "service",
+            format!("this cleaner does not offer {service} cleaning"),
+        ));
+    }
+    let distance = cleaner.home.distance_km(location);
+    if distance > cleaner.service_radius_km {
+        return Err((
+            "address_id",
+            format!(
+                "the address is {distance:.1} km from this cleaner, who travels at most {:.1} km",
+                cleaner.service_radius_km
+            ),
+        ));
+    }
+    let end_minute = u32::from(local_start.minute) + duration_min;
+    let available = cleaner.weekly_availability.iter().any(|window| {
+        window.weekday == local_start.weekday
+            && window.start_minute <= local_start.minute
+            && end_minute <= u32::from(window.end_minute)
+    });
+    if !available {
+        return Err((
+            "starts_at",
+            format!(
+                "the cleaner is not available for the {duration_min} minutes from then (see their weekly_availability)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that a booking starts in the future.
+///
+/// # Errors
+/// A reason a person understands.
+pub fn check_in_future(starts_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), String> {
+    if starts_at <= now {
+        return Err("must be in the future".to_owned());
+    }
+    if starts_at > now + Duration::days(365) {
+        return Err("must be within a year".to_owned());
+    }
+    Ok(())
+}
+
+/// A valid request for a booking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBooking {
+    pub idempotency_key: String,
+    pub address_id: Uuid,
+    pub service: Service,
+    pub starts_at: DateTime<Utc>,
+    pub cleaner_id: Option<Uuid>,
+    pub payment_token: String,
+}
+
+/// The raw fields of a booking request, as the wire carries them.
+#[derive(Debug, Clone, Default)]
+pub struct RawNewBooking<'a> {
+    pub idempotency_key: &'a str,
+    pub address_id: &'a str,
+    pub service: &'a str,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub cleaner_id: &'a str,
+    pub payment_token: &'a str,
+}
+
+impl NewBooking {
+    /// Validates every field at once.
+    ///
+    /// # Errors
+    /// One [`FieldError`] per broken rule.
+    pub fn parse(raw: &RawNewBooking<'_>) -> Result<Self, Vec<FieldError>> {
+        let mut validator = Validator::default();
+        let key = raw.idempotency_key.trim();
+        validator.check((1..=255).contains(&key.len()), "idempotency_key", || {
+            "the Idempotency-Key header must be 1 to 255 characters".to_owned()
+        });
+        let address_id = raw
+            .address_id
+            .parse::<Uuid>()
+            .map_err(|_| validator.fail("address_id", "must be the id of one of your addresses"))
+            .ok();
+        let service = raw
+            .service
+            .parse::<Service>()
+            .map_err(|message| validator.fail("service", message))
+            .ok();
+        if raw.starts_at.is_none() {
+            validator.fail(
+                "starts_at",
+                "is required (RFC 3339, e.g. 2030-05-17T09:00:00Z)",
+            );
+        }
+        let cleaner_id = match raw.cleaner_id.trim() {
+            "" => None,
+            text => text
+                .parse::<Uuid>()
+                .map_err(|_| validator.fail("cleaner_id", "must be a cleaner's id"))
+                .ok(),
+        };
+        validator.check(
+            !raw.payment_token.trim().is_empty(),
+            "payment_token",
+            || "is required".to_owned(),
+        );
+        let parsed = match (address_id, service, raw.starts_at) {
+            (Some(address_id), Some(service), Some(starts_at)) => Some(NewBooking {
+                idempotency_key: key.to_owned(),
+                address_id,
+                service,
+                starts_at,
+                cleaner_id,
+                payment_token: raw.payment_token.trim().to_owned(),
+            }),
+            _ => None,
+        };
+        validator.finish(parsed)
+    }
+
+    /// Returns a digest of what was asked, to tell a replay from a different request that
+    /// reuses the idempotency key.
+    pub fn fingerprint(&self) -> Vec<u8> {
+        use sha2::{Digest as _, Sha256};
+        let canonical = format!(
+            "{}|{}|{}|{}|{}",
+            self.address_id,
+            self.service,
+            self.starts_at.timestamp_micros(),
+            self.cleaner_id.map(|id| id.to_string()).unwrap_or_default(),
+            self.payment_token
+        );
+        Sha256::digest(canonical.as_bytes()).to_vec()
+    }
+}
+
+/// A stored booking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Booking {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub cleaner_id: Option<Uuid>,
+    pub address_id: Uuid,
+    pub service: Service,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub duration_min: u32,
+    pub price_cents: i64,
+    pub currency: String,
+    pub status: BookingStatus,
+    pub payment_status: String,
+    pub actual_duration_min: Option<u32>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Booking {
+    /// Returns how `user_id` (with `admin` rights or not) relates to this booking, if at all.
+    pub fn party_of(&self, user_id: Uuid, admin: bool) -> Option<Party> {
+        if admin {
+            Some(Party::Admin)
+        } else if self.customer_id == user_id {
+            Some(Party::Customer)
+        } else if self.cleaner_id == Some(user_id) {
+            Some(Party::Cleaner)
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::cleaner::AvailabilityWindow;
+
+    fn home(size_m2: u32, has_pets: bool) -> AddressInput {
+        AddressInput {
+            label: "Home".to_owned(),
+            line1: "Torstrasse 1".to_owned(),
+            city: "Berlin".to_owned(),
+            postal_code: "10119".to_owned(),
+            location: GeoPoint {
+                lat: 52.53,
+                lng: 13.40,
+            },
+            size_m2,
+            bedrooms: 2,
+            bathrooms: 1,
+            has_pets,
+        }
+    }
+
+    fn cleaner() -> ProfileInput {
+        ProfileInput {
+            bio: String::new(),
+            hourly_rate_cents: 3_000,
+            services: vec![Service::Standard],
+            home: GeoPoint {
+                lat: 52.52,
+                lng: 13.405,
+            },
+            service_radius_km: 5.0,
+            weekly_availability: vec![AvailabilityWindow {
+                weekday: 0,
+                start_minute: 9 * 60,
+                end_minute: 17 * 60,
+            }],
+            timezone: "Europe/Berlin".to_owned(),
+        }
+    }
+
+    #[test]
+    fn the_happy_path_goes_requested_confirmed_in_progress_completed() {
+        let complete = Action::Complete {
+            actual_duration_min: 130,
+        };
+        let confirmed = transition(
+            BookingStatus::Requested,
+            Action::Confirm,
+            Party::Cleaner,
+            true,
+        )
+        .unwrap();
+        let started = transition(confirmed, Action::Start, Party::Cleaner, true).unwrap();
+        let done = transition(started, complete, Party::Cleaner, true).unwrap();
+        assert_eq!(done, BookingStatus::Completed);
+    }
+
+    #[test]
+    fn illegal_transitions_name_the_status() {
+        let error = transition(
+            BookingStatus::Requested,
+            Action::Start,
+            Party::Cleaner,
+            true,
+        )
+        .unwrap_err();
+        assert_eq!(
+            error,
+            TransitionError::Illegal {
+                from: BookingStatus::Requested,
+                action: "start"
+            }
+        );
+        assert!(
+            transition(
+                BookingStatus::InProgress,
+                Action::Cancel,
+                Party::Customer,
+                true
+            )
+            .is_err()
+        );
+        assert!(transition(BookingStatus::Completed, Action::Cancel, Party::Admin, true).is_err());
+        assert!(
+            transition(
+                BookingStatus::Cancelled,
+                Action::Confirm,
+                Party::Admin,
+                true
+            )
+            .is_err()
+        );
+        // Nobody can confirm a booking no cleaner holds yet.
+        assert!(
+            transition(
+                BookingStatus::Requested,
+                Action::Confirm,
+                Party::Admin,
+                false
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn each_party_does_only_its_part() {
+        assert!(matches!(
+            transition(
+                BookingStatus::Requested,
+                Action::Confirm,
+                Party::Customer,
+                true
+            ),
+            Err(TransitionError::NotAllowed(_))
+        ));
+        assert!(matches!(
+            transition(
+                BookingStatus::Confirmed,
+                Action::Cancel,
+                Party::Cleaner,
+                true
+            ),
+            Err(TransitionError::NotAllowed(_))
+        ));
+        assert_eq!(
+            transition(
+                BookingStatus::Confirmed,
+                Action::Cancel,
+                Party::Customer,
+                true
+            ),
+            Ok(BookingStatus::Cancelled)
+        );
+        assert_eq!(
+            transition(
+                BookingStatus::Requested,
+                Action::Confirm,
+                Party::Admin,
+                true
+            ),
+            Ok(BookingStatus::Confirmed)
+        );
+    }
+
+    #[test]
+    fn completing_needs_a_plausible_duration() {
+        assert!(Action::parse("complete", 0).is_err());
+        assert!(Action::parse("complete", 1441).is_err());
+        assert_eq!(
+            Action::parse("complete", 95),
+            Ok(Action::Complete {
+                actual_duration_min: 95
+            })
+        );
+        assert!(Action::parse("dance", 0).is_err());
+    }
+
+    #[test]
+    fn bigger_homes_and_deeper_cleans_take_longer() {
+        let small = estimate_duration_min(Service::Standard, &home(40, false));
+        let large = estimate_duration_min(Service::Standard, &home(120, false));
+        let deep = estimate_duration_min(Service::Deep, &home(120, false));
+        let pets = estimate_duration_min(Service::Standard, &home(120, true));
+        assert!(
+            small < large && large < deep && large < pets,
+            "{small} {large} {deep} {pets}"
+        );
+        assert_eq!(large % 15, 0);
+        assert_eq!(
+            estimate_duration_min(Service::Standard, &home(10, false)),
+            90
+        );
+        assert_eq!(
+            estimate_duration_min(Service::MoveOut, &home(2_000, true)),
+            600
+        );
+    }
+
+    #[test]
+    fn prices_round_up_to_the_cent() {
+        assert_eq!(price_cents(90, 3_000), 4_500);
+        assert_eq!(price_cents(1, 100), 2);
+    }
+
+    #[test]
+    fn a_cleaner_fits_only_within_service_radius_and_availability() {
+        let here = GeoPoint {
+            lat: 52.53,
+            lng: 13.40,
+        };
+        let monday_ten = LocalStart {
+            weekday: 0,
+            minute: 600,
+        };
+        assert!(check_cleaner_fit(&cleaner(), Service::Standard, &here, monday_ten, 120).is_ok());
+        let (field, _) =
+            check_cleaner_fit(&cleaner(), Service::Deep, &here, monday_ten, 120).unwrap_err();
+        assert_eq!(field, "service");
+        let far = GeoPoint {
+            lat: 52.40,
+            lng: 13.06,
+        };
+        assert_eq!(
+            check_cleaner_fit(&cleaner(), Service::Standard, &far, monday_ten, 120)
+                .unwrap_err()
+                .0,
+            "address_id"
+        );
+        let too_late = LocalStart {
+            weekday: 0,
+            minute: 16 * 60,
+        };
+        assert_eq!(
+            check_cleaner_fit(&cleaner(), Service::Standard, &here, too_late, 120)
+                .unwrap_err()
+                .0,
+            "starts_at"
+        );
+        let tuesday = LocalStart {
+            weekday: 1,
+            minute: 600,
+        };
+        assert_eq!(
+            check_cleaner_fit(&cleaner(), Service::Standard, &here, tuesday, 60)
+                .unwrap_err()
+                .0,
+            "starts_at"
+        );
+    }
+
+    #[test]
+    fn a_booking_request_reports_every_bad_field() {
+        let raw = RawNewBooking {
+            idempotency_key: "",
+            address_id: "nope",
+            service: "windows",
+            starts_at: None,
+            cleaner_id: "x",
+            payment_token: " ",
+        };
+        let fields: Vec<_> = NewBooking::parse(&raw)
+            .unwrap_err()
+            .iter()
+            .map(|error| error.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "idempotency_key",
+                "address_id",
+                "service",
+                "starts_at",
+                "cleaner_id",
+                "payment_token"
+            ]
+        );
+    }
+
+    #[test]
+    fn fingerprints_tell_requests_apart() {
+        let address_id = Uuid::new_v4().to_string();
+        let raw = RawNewBooking {
+            idempotency_key: "key",
+            address_id: &address_id,
+            service: "standard",
+            starts_at: Some(Utc::now()),
+            cleaner_id: "",
+            payment_token: "tok_visa",
+        };
+        let first = NewBooking::parse(&raw).unwrap();
+        let same = NewBooking::parse(&raw).unwrap();
+        let other = NewBooking::parse(&RawNewBooking {
+            service: "deep",
+            ..raw
+        })
+        .unwrap();
+        assert_eq!(first.fingerprint(), same.fingerprint());
+        assert_ne!(first.fingerprint(), other.fingerprint());
+    }
+
+    #[test]
+    fn bookings_start_in_the_future() {
+        let now = Utc::now();
+        assert!(check_in_future(now - Duration::minutes(1), now).is_err());
+        assert!(check_in_future(now + Duration::days(400), now).is_err());
+        assert!(check_in_future(now + Duration::days(2), now).is_ok());
+    }
+}

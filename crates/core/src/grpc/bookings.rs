@@ -1,0 +1,137 @@
+//! `spruce.core.v1.BookingService`.
+
+use spruce_platform::{
+    identity::Caller,
+    paging::{Cursor, page_limit},
+    time::{from_timestamp, to_timestamp},
+};
+use spruce_proto::core::v1::{
+    Booking as WireBooking, CreateBookingRequest, GetBookingRequest, ListBookingsRequest,
+    ListBookingsResponse, TransitionBookingRequest, booking_service_server::BookingService,
+};
+use tonic::{Request, Response, Status};
+
+use super::path_id;
+use crate::{
+    bookings::Bookings,
+    domain::{
+        FieldError,
+        booking::{Action, Booking, BookingStatus, NewBooking, RawNewBooking},
+    },
+    error::CoreError,
+};
+
+/// The gRPC face of [`Bookings`].
+pub struct BookingApi {
+    bookings: Bookings,
+}
+
+impl BookingApi {
+    /// Wraps the booking use cases.
+    pub fn new(bookings: Bookings) -> Self {
+        BookingApi { bookings }
+    }
+}
+
+fn invalid(field: &'static str, message: String) -> CoreError {
+    CoreError::Validation(vec![FieldError::new(field, message)])
+}
+
+fn to_wire(booking: Booking) -> WireBooking {
+    WireBooking {
+        id: booking.id.to_string(),
+        customer_id: booking.customer_id.to_string(),
+        cleaner_id: booking
+            .cleaner_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+        address_id: booking.address_id.to_string(),
+        service: booking.service.to_string(),
+        starts_at: Some(to_timestamp(booking.starts_at)),
+        ends_at: Some(to_timestamp(booking.ends_at)),
+        duration_min: booking.duration_min,
+        price_cents: booking.price_cents,
+        currency: booking.currency,
+        status: booking.status.to_string(),
+        payment_status: booking.payment_status,
+        actual_duration_min: booking.actual_duration_min.unwrap_or(0),
+        created_at: Some(to_timestamp(booking.created_at)),
+    }
+}
+
+#[tonic::async_trait]
+impl BookingService for BookingApi {
+    async fn create_booking(
+        &self,
+        request: Request<CreateBookingRequest>,
+    ) -> Result<Response<WireBooking>, Status> {
+        let caller = Caller::read_from(request.metadata());
+        let wire = request.get_ref();
+        let raw = RawNewBooking {
+            idempotency_key: &wire.idempotency_key,
+            address_id: &wire.address_id,
+            service: &wire.service,
+            starts_at: wire.starts_at.as_ref().and_then(from_timestamp),
+            cleaner_id: &wire.cleaner_id,
+            payment_token: &wire.payment_token,
+        };
+        let new_booking = NewBooking::parse(&raw).map_err(CoreError::Validation)?;
+        Ok(Response::new(to_wire(
+            self.bookings.create(caller, new_booking).await?,
+        )))
+    }
+
+    async fn get_booking(
+        &self,
+        request: Request<GetBookingRequest>,
+    ) -> Result<Response<WireBooking>, Status> {
+        let caller = Caller::read_from(request.metadata());
+        let booking_id = path_id(&request.get_ref().booking_id)?;
+        Ok(Response::new(to_wire(
+            self.bookings.get(caller, booking_id).await?,
+        )))
+    }
+
+    async fn list_bookings(
+        &self,
+        request: Request<ListBookingsRequest>,
+    ) -> Result<Response<ListBookingsResponse>, Status> {
+        let caller = Caller::read_from(request.metadata());
+        let wire = request.get_ref();
+        let status = match wire.status.as_str() {
+            "" => None,
+            text => Some(
+                text.parse::<BookingStatus>()
+                    .map_err(|message| invalid("status", message))?,
+            ),
+        };
+        let limit = page_limit(wire.limit).map_err(|message| invalid("limit", message))?;
+        let after =
+            Cursor::from_wire(&wire.cursor).map_err(|message| invalid("cursor", message))?;
+        let (page, next) = self.bookings.list(caller, status, after, limit).await?;
+        Ok(Response::new(ListBookingsResponse {
+            bookings: page.into_iter().map(to_wire).collect(),
+            next_cursor: next.map(|cursor| cursor.encode()).unwrap_or_default(),
+        }))
+    }
+
+    async fn transition_booking(
+        &self,
+        request: Request<TransitionBookingRequest>,
+    ) -> Result<Response<WireBooking>, Status> {
+        let caller = Caller::read_from(request.metadata());
+        let wire = request.get_ref();
+        let booking_id = path_id(&wire.booking_id)?;
+        let action = Action::parse(&wire.action, wire.actual_duration_min).map_err(|message| {
+            let field = if wire.action == "complete" {
+                "actual_duration_min"
+            } else {
+                "action"
+            };
+            invalid(field, message)
+        })?;
+        Ok(Response::new(to_wire(
+            self.bookings.transition(caller, booking_id, action).await?,
+        )))
+    }
+}

@@ -1,0 +1,321 @@
+//! The `bookings` and `payments` tables.
+
+use chrono::{DateTime, Utc};
+use spruce_platform::paging::Cursor;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::violated_constraint;
+use crate::{
+    domain::{
+        booking::{Booking, BookingStatus, LocalStart},
+        cleaner::Service,
+    },
+    error::CoreError,
+};
+
+/// A booking about to be stored.
+#[derive(Debug, Clone)]
+pub struct BookingRow<'a> {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub cleaner_id: Option<Uuid>,
+    pub address_id: Uuid,
+    pub service: Service,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub duration_min: u32,
+    pub price_cents: i64,
+    pub currency: &'a str,
+    pub idempotency_key: &'a str,
+    pub request_hash: &'a [u8],
+}
+
+/// Whose bookings a list shows.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope {
+    Customer(Uuid),
+    Cleaner(Uuid),
+    Everyone,
+}
+
+const BOOKING_COLUMNS: &str = "b.id, b.customer_id, b.cleaner_id, b.address_id, b.service, b.starts_at, b.ends_at, \
+     b.duration_min, b.price_cents, b.currency, b.status, coalesce(p.status, 'none'), b.actual_duration_min, \
+     b.version, b.created_at";
+
+type Row = (
+    Uuid,
+    Uuid,
+    Option<Uuid>,
+    Uuid,
+    String,
+    DateTime<Utc>,
+    DateTime<Utc>,
+    i32,
+    i64,
+    String,
+    String,
+    String,
+    Option<i32>,
+    i64,
+    DateTime<Utc>,
+);
+
+fn into_booking(row: Row) -> Result<Booking, CoreError> {
+    let (
+        id,
+        customer_id,
+        cleaner_id,
+        address_id,
+        service,
+        starts_at,
+        ends_at,
+        duration_min,
+        price_cents,
+        currency,
+        status,
+        payment_status,
+        actual_duration_min,
+        version,
+        created_at,
+    ) = row;
+    let corrupt =
+        |what: String| CoreError::Unexpected(anyhow::anyhow!("stored booking {id}: {what}"));
+    Ok(Booking {
+        id,
+        customer_id,
+        cleaner_id,
+        address_id,
+        service: service.parse().map_err(corrupt)?,
+        starts_at,
+        ends_at,
+        duration_min: u32::try_from(duration_min).unwrap_or(0),
+        price_cents,
+        currency,
+        status: status.parse().map_err(corrupt)?,
+        payment_status,
+        actual_duration_min: actual_duration_min.and_then(|minutes| u32::try_from(minutes).ok()),
+        version,
+        created_at,
+    })
+}
+
+/// Returns the weekday (0 = Monday) and minute of the day of `at` in time zone `timezone`.
+pub async fn local_start(
+    connection: &mut PgConnection,
+    at: DateTime<Utc>,
+    timezone: &str,
+) -> Result<LocalStart, CoreError> {
+    let (weekday, minute): (i32, i32) = sqlx::query_as(
+        "SELECT extract(isodow FROM local)::int - 1, (extract(hour FROM local) * 60 + extract(minute FROM local))::int \
+         FROM (SELECT $1::timestamptz AT TIME ZONE $2 AS local) AS converted",
+    )
+    .bind(at)
+    .bind(timezone)
+    .fetch_one(connection)
+    .await?;
+    Ok(LocalStart {
+        weekday: u8::try_from(weekday).unwrap_or(0),
+        minute: u16::try_from(minute).unwrap_or(0),
+    })
+}
+
+/// Why a booking could not be inserted.
+#[derive(Debug)]
+pub enum InsertError {
+    /// The cleaner already holds an overlapping live booking.
+    SlotTaken,
+    /// The customer already used this idempotency key.
+    KeyUsed,
+    Other(CoreError),
+}
+
+/// Stores a new booking in status `requested`.
+pub async fn insert_booking(
+    connection: &mut PgConnection,
+    booking: &BookingRow<'_>,
+) -> Result<(), InsertError> {
+    let result = sqlx::query(
+        "INSERT INTO bookings (id, customer_id, cleaner_id, address_id, service, starts_at, ends_at, \
+         duration_min, price_cents, currency, status, idempotency_key, request_hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'requested', $11, $12)",
+    )
+    .bind(booking.id)
+    .bind(booking.customer_id)
+    .bind(booking.cleaner_id)
+    .bind(booking.address_id)
+    .bind(booking.service.as_str())
+    .bind(booking.starts_at)
+    .bind(booking.ends_at)
+    .bind(i32::try_from(booking.duration_min).unwrap_or(i32::MAX))
+    .bind(booking.price_cents)
+    .bind(booking.currency)
+    .bind(booking.idempotency_key)
+    .bind(booking.request_hash)
+    .execute(connection)
+    .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(error) => Err(match violated_constraint(&error) {
+            Some("bookings_no_overlap") => InsertError::SlotTaken,
+            Some("bookings_idempotency_key") => InsertError::KeyUsed,
+            _ => InsertError::Other(error.into()),
+        }),
+    }
+}
+
+/// Returns the booking a customer made with `idempotency_key`, with its request digest.
+pub async fn find_by_idempotency_key(
+    connection: &mut PgConnection,
+    customer_id: Uuid,
+    idempotency_key: &str,
+) -> Result<Option<(Booking, Vec<u8>)>, CoreError> {
+    let hash: Option<(Uuid, Vec<u8>)> = sqlx::query_as(
+        "SELECT id, request_hash FROM bookings WHERE customer_id = $1 AND idempotency_key = $2",
+    )
+    .bind(customer_id)
+    .bind(idempotency_key)
+    .fetch_optional(&mut *connection)
+    .await?;
+    let Some((id, hash)) = hash else {
+        return Ok(None);
+    };
+    let booking = find_booking(connection, id)
+        .await?
+        .ok_or(CoreError::NotFound)?;
+    Ok(Some((booking, hash)))
+}
+
+/// Returns a booking.
+pub async fn find_booking(
+    connection: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<Booking>, CoreError> {
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {BOOKING_COLUMNS} FROM bookings b LEFT JOIN payments p ON p.booking_id = b.id WHERE b.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(connection)
+    .await?;
+    row.map(into_booking).transpose()
+}
+
+/// Locks a booking's row until the transaction ends, so transitions happen one at a time.
+pub async fn lock_booking(
+    connection: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<Booking>, CoreError> {
+    let locked: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM bookings WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *connection)
+            .await?;
+    match locked {
+        Some(id) => find_booking(connection, id).await,
+        None => Ok(None),
+    }
+}
+
+/// Moves a booking to `status`, raising its version.
+pub async fn set_status(
+    connection: &mut PgConnection,
+    id: Uuid,
+    status: BookingStatus,
+    actual_duration_min: Option<u32>,
+) -> Result<(), CoreError> {
+    sqlx::query(
+        "UPDATE bookings SET status = $2, actual_duration_min = coalesce($3, actual_duration_min), \
+         version = version + 1, updated_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .bind(status.as_str())
+    .bind(actual_duration_min.and_then(|minutes| i32::try_from(minutes).ok()))
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Returns up to `limit` bookings in `scope`, newest first, after `after`.
+pub async fn list_bookings(
+    connection: &mut PgConnection,
+    scope: Scope,
+    status: Option<BookingStatus>,
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<Vec<Booking>, CoreError> {
+    let (customer, cleaner) = match scope {
+        Scope::Customer(id) => (Some(id), None),
+        Scope::Cleaner(id) => (None, Some(id)),
+        Scope::Everyone => (None, None),
+    };
+    let (after_time, after_id) = after.map_or((None, None), |cursor| {
+        (Some(cursor.created_at), Some(cursor.id))
+    });
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {BOOKING_COLUMNS} FROM bookings b LEFT JOIN payments p ON p.booking_id = b.id \
+         WHERE ($1::uuid IS NULL OR b.customer_id = $1) AND ($2::uuid IS NULL OR b.cleaner_id = $2) \
+         AND ($3::text IS NULL OR b.status = $3) \
+         AND ($4::timestamptz IS NULL OR (b.created_at, b.id) < ($4, $5)) \
+         ORDER BY b.created_at DESC, b.id DESC LIMIT $6"
+    )))
+    .bind(customer)
+    .bind(cleaner)
+    .bind(status.map(BookingStatus::as_str))
+    .bind(after_time)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(connection)
+    .await?;
+    rows.into_iter().map(into_booking).collect()
+}
+
+/// Records an authorized payment for a booking.
+pub async fn insert_payment(
+    connection: &mut PgConnection,
+    booking_id: Uuid,
+    provider: &str,
+    reference: &str,
+    amount_cents: i64,
+    currency: &str,
+) -> Result<(), CoreError> {
+    sqlx::query(
+        "INSERT INTO payments (id, booking_id, provider, provider_reference, amount_cents, currency, status) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'authorized')",
+    )
+    .bind(Uuid::new_v4())
+    .bind(booking_id)
+    .bind(provider)
+    .bind(reference)
+    .bind(amount_cents)
+    .bind(currency)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Returns the provider reference of a booking's payment.
+pub async fn payment_reference(
+    connection: &mut PgConnection,
+    booking_id: Uuid,
+) -> Result<Option<String>, CoreError> {
+    let reference =
+        sqlx::query_scalar("SELECT provider_reference FROM payments WHERE booking_id = $1")
+            .bind(booking_id)
+            .fetch_optional(connection)
+            .await?;
+    Ok(reference)
+}
+
+/// Records a payment's new status (`captured` or `released`).
+pub async fn set_payment_status(
+    connection: &mut PgConnection,
+    booking_id: Uuid,
+    status: &str,
+) -> Result<(), CoreError> {
+    sqlx::query("UPDATE payments SET status = $2, updated_at = now() WHERE booking_id = $1")
+        .bind(booking_id)
+        .bind(status)
+        .execute(connection)
+        .await?;
+    Ok(())
+}

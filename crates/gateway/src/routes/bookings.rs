@@ -1,0 +1,222 @@
+//! `/v1/bookings`: book, read, list and move bookings along their state machine.
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use spruce_platform::time::to_timestamp;
+use spruce_proto::core::v1::{
+    Booking, CreateBookingRequest, GetBookingRequest, ListBookingsRequest, TransitionBookingRequest,
+};
+
+use super::{AppState, Page, rfc3339};
+use crate::{
+    auth::AuthUser,
+    clients::request,
+    error::{ApiError, FieldProblem},
+    extract::{ApiJson, ApiQuery},
+};
+
+/// `POST /v1/bookings` body.
+#[derive(Debug, Deserialize)]
+pub(super) struct BookingBody {
+    #[serde(default)]
+    address_id: String,
+    #[serde(default)]
+    service: String,
+    /// RFC 3339, e.g. "2030-05-17T09:00:00Z".
+    #[serde(default)]
+    starts_at: String,
+    /// Absent: the matching engine assigns a cleaner.
+    #[serde(default)]
+    cleaner_id: Option<String>,
+    #[serde(default)]
+    payment_token: String,
+}
+
+/// `POST /v1/bookings/{id}/complete` body.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct TransitionBody {
+    #[serde(default)]
+    actual_duration_min: u32,
+}
+
+/// `GET /v1/bookings` query.
+#[derive(Debug, Deserialize)]
+pub(super) struct BookingQuery {
+    status: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// A booking as the mobile apps see it.
+#[derive(Debug, Serialize)]
+pub(super) struct BookingResponse {
+    id: String,
+    customer_id: String,
+    cleaner_id: Option<String>,
+    address_id: String,
+    service: String,
+    starts_at: Option<String>,
+    ends_at: Option<String>,
+    duration_min: u32,
+    price_cents: i64,
+    currency: String,
+    status: String,
+    payment_status: String,
+    actual_duration_min: Option<u32>,
+    created_at: Option<String>,
+}
+
+impl From<Booking> for BookingResponse {
+    fn from(booking: Booking) -> Self {
+        BookingResponse {
+            starts_at: booking.starts_at.as_ref().and_then(rfc3339),
+            ends_at: booking.ends_at.as_ref().and_then(rfc3339),
+            created_at: booking.created_at.as_ref().and_then(rfc3339),
+            cleaner_id: Some(booking.cleaner_id).filter(|id| !id.is_empty()),
+            actual_duration_min: Some(booking.actual_duration_min).filter(|minutes| *minutes > 0),
+            id: booking.id,
+            customer_id: booking.customer_id,
+            address_id: booking.address_id,
+            service: booking.service,
+            duration_min: booking.duration_min,
+            price_cents: booking.price_cents,
+            currency: booking.currency,
+            status: booking.status,
+            payment_status: booking.payment_status,
+        }
+    }
+}
+
+fn field_problem(field: &str, message: &str) -> ApiError {
+    ApiError::validation(vec![FieldProblem {
+        field: field.to_owned(),
+        message: message.to_owned(),
+    }])
+}
+
+/// Books a cleaning. The `Idempotency-Key` header makes retries safe: the same key and body
+/// return the same booking.
+pub(super) async fn create_booking(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<BookingBody>,
+) -> Result<(StatusCode, Json<BookingResponse>), ApiError> {
+    let idempotency_key = headers
+        .get("idempotency-key")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    if idempotency_key.trim().is_empty() {
+        return Err(ApiError::malformed(
+            "the Idempotency-Key header is required (any unique string, e.g. a UUID)",
+        ));
+    }
+    let starts_at = match body.starts_at.as_str() {
+        "" => None,
+        text => Some(
+            DateTime::parse_from_rfc3339(text)
+                .map_err(|_| {
+                    field_problem(
+                        "starts_at",
+                        "must be an RFC 3339 time, e.g. 2030-05-17T09:00:00Z",
+                    )
+                })?
+                .with_timezone(&Utc),
+        ),
+    };
+    let message = CreateBookingRequest {
+        idempotency_key,
+        address_id: body.address_id,
+        service: body.service,
+        starts_at: starts_at.map(to_timestamp),
+        cleaner_id: body.cleaner_id.unwrap_or_default(),
+        payment_token: body.payment_token,
+    };
+    let booking = state
+        .upstreams
+        .bookings
+        .clone()
+        .create_booking(request(message, Some(&caller)))
+        .await?;
+    Ok((StatusCode::CREATED, Json(booking.into_inner().into())))
+}
+
+/// Returns one booking of the caller's.
+pub(super) async fn get_booking(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    Path(booking_id): Path<String>,
+) -> Result<Json<BookingResponse>, ApiError> {
+    let message = GetBookingRequest { booking_id };
+    let booking = state
+        .upstreams
+        .bookings
+        .clone()
+        .get_booking(request(message, Some(&caller)))
+        .await?;
+    Ok(Json(booking.into_inner().into()))
+}
+
+/// Lists the caller's bookings (as customer or as cleaner), newest first.
+pub(super) async fn list_bookings(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    ApiQuery(query): ApiQuery<BookingQuery>,
+) -> Result<Json<Page<BookingResponse>>, ApiError> {
+    let message = ListBookingsRequest {
+        status: query.status.unwrap_or_default(),
+        limit: query.limit.unwrap_or(0),
+        cursor: query.cursor.unwrap_or_default(),
+    };
+    let response = state
+        .upstreams
+        .bookings
+        .clone()
+        .list_bookings(request(message, Some(&caller)))
+        .await?
+        .into_inner();
+    Ok(Json(Page::new(
+        response.bookings.into_iter().map(Into::into).collect(),
+        response.next_cursor,
+    )))
+}
+
+/// `confirm`, `start`, `complete` (with `{actual_duration_min}`) or `cancel` a booking.
+pub(super) async fn transition_booking(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    Path((booking_id, action)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<BookingResponse>, ApiError> {
+    if !["confirm", "start", "complete", "cancel"].contains(&action.as_str()) {
+        return Err(ApiError::not_found());
+    }
+    // The body is optional: only `complete` needs one.
+    let body: TransitionBody = if body.iter().all(u8::is_ascii_whitespace) {
+        TransitionBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|error| match error.classify() {
+            serde_json::error::Category::Data => field_problem("body", &error.to_string()),
+            _ => ApiError::malformed(format!("the body is not valid JSON: {error}")),
+        })?
+    };
+    let message = TransitionBookingRequest {
+        booking_id,
+        action,
+        actual_duration_min: body.actual_duration_min,
+    };
+    let booking = state
+        .upstreams
+        .bookings
+        .clone()
+        .transition_booking(request(message, Some(&caller)))
+        .await?;
+    Ok(Json(booking.into_inner().into()))
+}

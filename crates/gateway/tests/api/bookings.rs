@@ -1,0 +1,488 @@
+//! `/v1/bookings`: booking, idempotency, payments, the state machine, authorization and the
+//! no-double-booking guarantee.
+
+use chrono::{Duration, DurationRound as _, Utc};
+use futures_util::future::join_all;
+use reqwest::Response;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, problem, unique_email};
+
+/// A cleaner available 08:00–18:00 UTC every day, a customer with a home 1 km away.
+struct Scene {
+    app: TestApp,
+    customer: String,
+    cleaner: String,
+    cleaner_id: String,
+    address_id: String,
+}
+
+impl Scene {
+    async fn new() -> Self {
+        let app = TestApp::spawn().await;
+        let cleaner = app.signup_as(&unique_email(), "cleaner").await;
+        let cleaner_token = cleaner["access_token"].as_str().unwrap().to_owned();
+        let days = [
+            "monday",
+            "tuesday",
+            "wednesday",
+            "thursday",
+            "friday",
+            "saturday",
+            "sunday",
+        ];
+        let availability: Vec<Value> = days
+            .iter()
+            .map(|day| json!({"weekday": day, "start": "08:00", "end": "18:00"}))
+            .collect();
+        let profile = json!({
+            "bio": "Careful and quick.",
+            "hourly_rate_cents": 3000,
+            "services": ["standard", "deep"],
+            "home": {"lat": 52.520, "lng": 13.405},
+            "service_radius_km": 10,
+            "weekly_availability": availability,
+            "timezone": "UTC"
+        });
+        let response = app
+            .put_authorized("/v1/me/cleaner-profile", &cleaner_token, &profile)
+            .await;
+        assert_eq!(response.status(), 200);
+        let customer = app.signup(&unique_email()).await;
+        let customer_token = customer["access_token"].as_str().unwrap().to_owned();
+        let address = Self::add_address(&app, &customer_token, 52.529, 13.401).await;
+        Scene {
+            cleaner_id: cleaner["user"]["id"].as_str().unwrap().to_owned(),
+            app,
+            customer: customer_token,
+            cleaner: cleaner_token,
+            address_id: address,
+        }
+    }
+
+    async fn add_address(app: &TestApp, token: &str, lat: f64, lng: f64) -> String {
+        let body = json!({
+            "label": "Home", "line1": "Torstrasse 1", "city": "Berlin", "postal_code": "10119",
+            "lat": lat, "lng": lng, "size_m2": 70, "bedrooms": 2, "bathrooms": 1, "has_pets": false
+        });
+        let response = app.post_authorized("/v1/me/addresses", token, &body).await;
+        assert_eq!(response.status(), 201);
+        response.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Tomorrow (plus `days`) at `hour`:00 UTC.
+    fn at(days: i64, hour: i64) -> String {
+        let midnight = Utc::now().duration_trunc(Duration::days(1)).unwrap();
+        (midnight + Duration::days(1 + days) + Duration::hours(hour)).to_rfc3339()
+    }
+
+    fn booking(&self, starts_at: &str, token: &str) -> Value {
+        json!({
+            "address_id": self.address_id,
+            "service": "standard",
+            "starts_at": starts_at,
+            "cleaner_id": self.cleaner_id,
+            "payment_token": token
+        })
+    }
+
+    async fn book(&self, key: &str, body: &Value) -> Response {
+        self.app
+            .client
+            .post(format!("{}/v1/bookings", self.app.address))
+            .bearer_auth(&self.customer)
+            .header("idempotency-key", key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn act(
+        &self,
+        token: &str,
+        booking_id: &str,
+        action: &str,
+        body: Option<Value>,
+    ) -> Response {
+        let mut request = self
+            .app
+            .client
+            .post(format!(
+                "{}/v1/bookings/{booking_id}/{action}",
+                self.app.address
+            ))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn outbox(&self, routing_key: &str) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE routing_key = $1")
+            .bind(routing_key)
+            .fetch_one(self.app.core_pool.as_ref().unwrap())
+            .await
+            .unwrap()
+    }
+
+    async fn bookings_stored(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM bookings")
+            .fetch_one(self.app.core_pool.as_ref().unwrap())
+            .await
+            .unwrap()
+    }
+}
+
+async fn json_of(response: Response, status: u16) -> Value {
+    assert_eq!(response.status(), status);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_booking_goes_from_request_to_completion_with_its_payment() {
+    let scene = Scene::new().await;
+    let created = json_of(
+        scene
+            .book("key-1", &scene.booking(&Scene::at(0, 10), "tok_visa"))
+            .await,
+        201,
+    )
+    .await;
+    assert_eq!(created["status"], "requested");
+    assert_eq!(created["payment_status"], "authorized");
+    assert_eq!(created["cleaner_id"], scene.cleaner_id.as_str());
+    assert_eq!(created["currency"], "EUR");
+    // 70 m², 2 bedrooms, 1 bathroom, standard: 30 + 56 + 20 + 20 = 126 → 135 minutes at 30 €/h.
+    assert_eq!(created["duration_min"], 135);
+    assert_eq!(created["price_cents"], 6750);
+    let id = created["id"].as_str().unwrap();
+
+    let forbidden = scene.act(&scene.customer, id, "confirm", None).await;
+    problem(forbidden, 403).await;
+    let early = scene.act(&scene.cleaner, id, "start", None).await;
+    assert_eq!(
+        problem(early, 409).await["type"],
+        "urn:spruce:problem:illegal_transition"
+    );
+
+    assert_eq!(
+        json_of(scene.act(&scene.cleaner, id, "confirm", None).await, 200).await["status"],
+        "confirmed"
+    );
+    assert_eq!(
+        json_of(scene.act(&scene.cleaner, id, "start", None).await, 200).await["status"],
+        "in_progress"
+    );
+    let no_duration = scene.act(&scene.cleaner, id, "complete", None).await;
+    let body = problem(no_duration, 422).await;
+    assert_eq!(body["errors"][0]["field"], "actual_duration_min");
+    let done = json_of(
+        scene
+            .act(
+                &scene.cleaner,
+                id,
+                "complete",
+                Some(json!({"actual_duration_min": 140})),
+            )
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["payment_status"], "captured");
+    assert_eq!(done["actual_duration_min"], 140);
+
+    let too_late = scene.act(&scene.customer, id, "cancel", None).await;
+    problem(too_late, 409).await;
+    problem(scene.act(&scene.cleaner, id, "dance", None).await, 404).await;
+
+    let fetched = json_of(
+        scene
+            .app
+            .get(&format!("/v1/bookings/{id}"), Some(&scene.customer))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(fetched["status"], "completed");
+    for event in [
+        "booking.created",
+        "booking.confirmed",
+        "booking.started",
+        "booking.completed",
+    ] {
+        assert_eq!(scene.outbox(event).await, 1, "{event}");
+    }
+    scene.app.stop().await;
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_gives_the_same_booking() {
+    let scene = Scene::new().await;
+    let body = scene.booking(&Scene::at(1, 9), "tok_visa");
+    let first = json_of(scene.book("same-key", &body).await, 201).await;
+    let again = json_of(scene.book("same-key", &body).await, 201).await;
+    assert_eq!(first["id"], again["id"]);
+    assert_eq!(scene.bookings_stored().await, 1);
+    assert_eq!(scene.outbox("booking.created").await, 1);
+
+    let different = scene.booking(&Scene::at(2, 9), "tok_visa");
+    let reused = problem(scene.book("same-key", &different).await, 422).await;
+    assert_eq!(reused["errors"][0]["field"], "idempotency_key");
+
+    let missing = scene
+        .app
+        .post_authorized("/v1/bookings", &scene.customer, &body)
+        .await;
+    problem(missing, 400).await;
+    scene.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_declined_card_is_402_and_leaves_no_booking() {
+    let scene = Scene::new().await;
+    for (key, token, reason) in [
+        ("d-1", "tok_chargeDeclined", "card_declined"),
+        ("d-2", "tok_insufficientFunds", "insufficient_funds"),
+    ] {
+        let body = problem(
+            scene
+                .book(key, &scene.booking(&Scene::at(0, 11), token))
+                .await,
+            402,
+        )
+        .await;
+        assert_eq!(body["type"], "urn:spruce:problem:payment_declined");
+        assert!(body["detail"].as_str().unwrap().contains(reason), "{body}");
+    }
+    assert_eq!(scene.bookings_stored().await, 0);
+    assert_eq!(scene.outbox("payment.failed").await, 2);
+    assert_eq!(scene.outbox("booking.created").await, 0);
+
+    let unknown = problem(
+        scene
+            .book("d-3", &scene.booking(&Scene::at(0, 11), "tok_made_up"))
+            .await,
+        422,
+    )
+    .await;
+    assert_eq!(unknown["errors"][0]["field"], "payment_token");
+
+    // The slot is still free after the declines.
+    json_of(
+        scene
+            .book("d-4", &scene.booking(&Scene::at(0, 11), "tok_visa"))
+            .await,
+        201,
+    )
+    .await;
+    scene.app.stop().await;
+}
+
+#[tokio::test]
+async fn impossible_bookings_are_422_with_a_reason() {
+    let scene = Scene::new().await;
+    let field_of = |body: Value| body["errors"][0]["field"].as_str().unwrap().to_owned();
+
+    let past = scene.booking(&(Utc::now() - Duration::hours(1)).to_rfc3339(), "tok_visa");
+    assert_eq!(
+        field_of(problem(scene.book("v-1", &past).await, 422).await),
+        "starts_at"
+    );
+
+    let evening = scene.booking(&Scene::at(0, 17), "tok_visa");
+    let body = problem(scene.book("v-2", &evening).await, 422).await;
+    assert_eq!(field_of(body.clone()), "starts_at");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not available")
+    );
+
+    let mut office = scene.booking(&Scene::at(0, 10), "tok_visa");
+    office["service"] = json!("office");
+    assert_eq!(
+        field_of(problem(scene.book("v-3", &office).await, 422).await),
+        "service"
+    );
+
+    let far_address = Scene::add_address(&scene.app, &scene.customer, 48.137, 11.575).await;
+    let mut far = scene.booking(&Scene::at(0, 10), "tok_visa");
+    far["address_id"] = json!(far_address);
+    assert_eq!(
+        field_of(problem(scene.book("v-4", &far).await, 422).await),
+        "address_id"
+    );
+
+    let mut nobody = scene.booking(&Scene::at(0, 10), "tok_visa");
+    nobody["cleaner_id"] = json!(uuid::Uuid::new_v4().to_string());
+    assert_eq!(
+        field_of(problem(scene.book("v-5", &nobody).await, 422).await),
+        "cleaner_id"
+    );
+
+    let mut not_a_time = scene.booking("tomorrow at ten", "tok_visa");
+    assert_eq!(
+        field_of(problem(scene.book("v-6", &not_a_time).await, 422).await),
+        "starts_at"
+    );
+    not_a_time["starts_at"] = json!(Scene::at(0, 10));
+    not_a_time["service"] = json!("windows");
+    assert_eq!(
+        field_of(problem(scene.book("v-7", &not_a_time).await, 422).await),
+        "service"
+    );
+    assert_eq!(scene.bookings_stored().await, 0);
+    scene.app.stop().await;
+}
+
+#[tokio::test]
+async fn other_users_cannot_see_or_touch_a_booking() {
+    let scene = Scene::new().await;
+    let created = json_of(
+        scene
+            .book("a-1", &scene.booking(&Scene::at(0, 9), "tok_visa"))
+            .await,
+        201,
+    )
+    .await;
+    let id = created["id"].as_str().unwrap();
+    let stranger = scene.app.signup(&unique_email()).await;
+    let stranger = stranger["access_token"].as_str().unwrap();
+    let other_cleaner = scene.app.signup_as(&unique_email(), "cleaner").await;
+    let other_cleaner = other_cleaner["access_token"].as_str().unwrap();
+
+    for token in [stranger, other_cleaner] {
+        problem(
+            scene
+                .app
+                .get(&format!("/v1/bookings/{id}"), Some(token))
+                .await,
+            404,
+        )
+        .await;
+        problem(scene.act(token, id, "cancel", None).await, 404).await;
+        problem(scene.act(token, id, "confirm", None).await, 404).await;
+        let listed = json_of(scene.app.get("/v1/bookings", Some(token)).await, 200).await;
+        assert_eq!(listed["items"], json!([]));
+    }
+    // Its cleaner sees it; its customer sees it, filtered by status.
+    let assigned = json_of(
+        scene.app.get("/v1/bookings", Some(&scene.cleaner)).await,
+        200,
+    )
+    .await;
+    assert_eq!(assigned["items"][0]["id"], id);
+    let requested = json_of(
+        scene
+            .app
+            .get("/v1/bookings?status=requested", Some(&scene.customer))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(requested["items"][0]["id"], id);
+    let completed = json_of(
+        scene
+            .app
+            .get("/v1/bookings?status=completed", Some(&scene.customer))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(completed["items"], json!([]));
+    problem(
+        scene
+            .app
+            .get("/v1/bookings?status=lost", Some(&scene.customer))
+            .await,
+        422,
+    )
+    .await;
+
+    // Cleaners do not book, and nobody books anonymously.
+    let as_cleaner = scene
+        .app
+        .client
+        .post(format!("{}/v1/bookings", scene.app.address))
+        .bearer_auth(&scene.cleaner)
+        .header("idempotency-key", "c-1")
+        .json(&scene.booking(&Scene::at(0, 9), "tok_visa"))
+        .send()
+        .await
+        .unwrap();
+    problem(as_cleaner, 403).await;
+    problem(
+        scene.app.get(&format!("/v1/bookings/{id}"), None).await,
+        401,
+    )
+    .await;
+    problem(
+        scene
+            .app
+            .get("/v1/bookings/not-an-id", Some(&scene.customer))
+            .await,
+        404,
+    )
+    .await;
+    scene.app.stop().await;
+}
+
+#[tokio::test]
+async fn cancelling_releases_the_payment_and_the_slot() {
+    let scene = Scene::new().await;
+    let created = json_of(
+        scene
+            .book("c-1", &scene.booking(&Scene::at(0, 12), "tok_visa"))
+            .await,
+        201,
+    )
+    .await;
+    let id = created["id"].as_str().unwrap();
+    let taken = problem(
+        scene
+            .book("c-2", &scene.booking(&Scene::at(0, 13), "tok_visa"))
+            .await,
+        409,
+    )
+    .await;
+    assert_eq!(taken["type"], "urn:spruce:problem:slot_taken");
+
+    let cancelled = json_of(scene.act(&scene.customer, id, "cancel", None).await, 200).await;
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["payment_status"], "released");
+    assert_eq!(scene.outbox("booking.cancelled").await, 1);
+    json_of(
+        scene
+            .book("c-3", &scene.booking(&Scene::at(0, 13), "tok_visa"))
+            .await,
+        201,
+    )
+    .await;
+    scene.app.stop().await;
+}
+
+#[tokio::test]
+async fn fifty_simultaneous_bookings_of_one_slot_make_exactly_one_booking() {
+    let scene = Scene::new().await;
+    let body = scene.booking(&Scene::at(3, 10), "tok_visa");
+    let attempts = (0..50).map(|attempt| {
+        let key = format!("race-{attempt}");
+        let body = body.clone();
+        let scene = &scene;
+        async move { scene.book(&key, &body).await.status().as_u16() }
+    });
+    let statuses = join_all(attempts).await;
+    let created = statuses.iter().filter(|status| **status == 201).count();
+    let conflicts = statuses.iter().filter(|status| **status == 409).count();
+    assert_eq!((created, conflicts), (1, 49), "{statuses:?}");
+    assert_eq!(scene.bookings_stored().await, 1);
+    assert_eq!(scene.outbox("booking.created").await, 1);
+    scene.app.stop().await;
+}
