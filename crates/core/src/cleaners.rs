@@ -93,7 +93,8 @@ impl Cleaners {
     }
 }
 
-fn cleaner_updated(profile: &CleanerProfile) -> events::CleanerUpdated {
+/// Returns the `cleaner.updated` payload for a profile as it now is.
+pub(crate) fn cleaner_updated(profile: &CleanerProfile) -> events::CleanerUpdated {
     let details = &profile.profile;
     events::CleanerUpdated {
         cleaner_id: profile.cleaner_id.to_string(),

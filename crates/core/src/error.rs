@@ -30,6 +30,10 @@ pub enum CoreError {
     PaymentDeclined(String),
     #[error("the payment provider is unavailable, try again shortly")]
     PaymentUnavailable,
+    #[error("this booking has been reviewed already")]
+    AlreadyReviewed,
+    #[error("{0}")]
+    NotReviewable(&'static str),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -75,6 +79,12 @@ impl From<CoreError> for Status {
                 with_detail(Code::Unauthenticated, message, "unauthenticated", vec![])
             }
             CoreError::NotFound => with_detail(Code::NotFound, message, "not_found", vec![]),
+            CoreError::AlreadyReviewed => {
+                with_detail(Code::AlreadyExists, message, "already_reviewed", vec![])
+            }
+            CoreError::NotReviewable(_) => {
+                with_detail(Code::FailedPrecondition, message, "not_reviewable", vec![])
+            }
             CoreError::SlotTaken => with_detail(Code::Aborted, message, "slot_taken", vec![]),
             CoreError::IllegalTransition(_) => with_detail(
                 Code::FailedPrecondition,

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod payments;
+pub mod reviews;
 pub mod settings;
 pub mod startup;
 pub mod store;

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use spruce_platform::{bus::OutboxRelay, db, grpc::Listeners, ops::ReadinessCheck};
 use spruce_proto::core::v1::{
     address_service_server::AddressServiceServer, booking_service_server::BookingServiceServer,
-    cleaner_service_server::CleanerServiceServer, user_service_server::UserServiceServer,
+    cleaner_service_server::CleanerServiceServer, review_service_server::ReviewServiceServer,
+    user_service_server::UserServiceServer,
 };
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -16,8 +17,9 @@ use crate::{
     addresses::Addresses,
     bookings::Bookings,
     cleaners::Cleaners,
-    grpc::{AddressApi, BookingApi, CleanerApi, UserApi},
+    grpc::{AddressApi, BookingApi, CleanerApi, ReviewApi, UserApi},
     payments::{FakeProvider, PaymentProvider},
+    reviews::Reviews,
     settings::Settings,
     store::MIGRATIONS,
     tokens::TokenIssuer,
@@ -29,6 +31,7 @@ const SERVED: &[&str] = &[
     "spruce.core.v1.CleanerService",
     "spruce.core.v1.AddressService",
     "spruce.core.v1.BookingService",
+    "spruce.core.v1.ReviewService",
 ];
 
 /// A built core service, its listeners bound.
@@ -104,6 +107,9 @@ impl Application {
             .add_service(BookingServiceServer::new(BookingApi::new(Bookings::new(
                 pool.clone(),
                 self.payments,
+            ))))
+            .add_service(ReviewServiceServer::new(ReviewApi::new(Reviews::new(
+                pool.clone(),
             ))));
         let served = self
             .listeners

@@ -7,7 +7,8 @@ use spruce_platform::{identity::Caller, propagation};
 use spruce_proto::{
     core::v1::{
         address_service_client::AddressServiceClient, booking_service_client::BookingServiceClient,
-        cleaner_service_client::CleanerServiceClient, user_service_client::UserServiceClient,
+        cleaner_service_client::CleanerServiceClient, review_service_client::ReviewServiceClient,
+        user_service_client::UserServiceClient,
     },
     scheduler::v1::notification_service_client::NotificationServiceClient,
 };
@@ -25,6 +26,7 @@ pub struct Upstreams {
     pub cleaners: CleanerServiceClient<Channel>,
     pub addresses: AddressServiceClient<Channel>,
     pub bookings: BookingServiceClient<Channel>,
+    pub reviews: ReviewServiceClient<Channel>,
     pub notifications: NotificationServiceClient<Channel>,
     core: Channel,
     scheduler: Channel,
@@ -49,6 +51,7 @@ impl Upstreams {
             cleaners: CleanerServiceClient::new(core.clone()),
             addresses: AddressServiceClient::new(core.clone()),
             bookings: BookingServiceClient::new(core.clone()),
+            reviews: ReviewServiceClient::new(core.clone()),
             notifications: NotificationServiceClient::new(scheduler.clone()),
             core,
             scheduler,

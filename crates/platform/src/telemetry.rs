@@ -64,9 +64,11 @@ pub fn init(
     global::set_tracer_provider(provider.clone());
     let tracer = provider.tracer(service_name);
 
+    // lapin warns about every returned message; the outbox relay handles those itself.
+    let quiet = "lapin::returned_messages=error";
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&settings.log_level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+        .or_else(|_| EnvFilter::try_new(format!("{},{quiet}", settings.log_level)))
+        .unwrap_or_else(|_| EnvFilter::new(format!("info,{quiet}")));
     let pretty = match settings.log_format.as_str() {
         "pretty" => true,
         "json" => false,

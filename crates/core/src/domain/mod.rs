@@ -4,6 +4,7 @@
 pub mod address;
 pub mod booking;
 pub mod cleaner;
+pub mod review;
 pub mod session;
 pub mod user;
 

@@ -4,11 +4,13 @@
 mod addresses;
 mod bookings;
 mod cleaners;
+mod reviews;
 mod users;
 
 pub use addresses::AddressApi;
 pub use bookings::BookingApi;
 pub use cleaners::CleanerApi;
+pub use reviews::ReviewApi;
 pub use users::UserApi;
 
 use uuid::Uuid;

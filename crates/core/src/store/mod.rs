@@ -4,6 +4,7 @@
 pub mod addresses;
 pub mod bookings;
 pub mod cleaners;
+pub mod reviews;
 pub mod sessions;
 pub mod users;
 
@@ -24,6 +25,11 @@ pub const MIGRATIONS: &[spruce_platform::db::MigrationSource] = &[
         4,
         "bookings",
         include_str!("../../migrations/0004_bookings.sql"),
+    ),
+    (
+        5,
+        "reviews",
+        include_str!("../../migrations/0005_reviews.sql"),
     ),
 ];
 

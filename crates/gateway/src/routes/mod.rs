@@ -5,6 +5,7 @@ mod auth;
 mod bookings;
 mod cleaners;
 mod me;
+mod reviews;
 
 use axum::{
     Router,
@@ -54,10 +55,12 @@ pub fn api(state: AppState) -> Router {
             post(bookings::create_booking).get(bookings::list_bookings),
         )
         .route("/v1/bookings/{id}", get(bookings::get_booking))
+        .route("/v1/bookings/{id}/review", post(reviews::create_review))
         .route(
             "/v1/bookings/{id}/{action}",
             post(bookings::transition_booking),
         )
+        .route("/v1/cleaners/{id}/reviews", get(reviews::list_reviews))
         .route_layer(middleware::from_fn(trace_request))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {

@@ -486,3 +486,135 @@ async fn fifty_simultaneous_bookings_of_one_slot_make_exactly_one_booking() {
     assert_eq!(scene.outbox("booking.created").await, 1);
     scene.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_completed_booking_is_reviewed_once_by_its_customer_and_moves_the_rating() {
+    let scene = Scene::new().await;
+    let created = json_of(
+        scene
+            .book("r-1", &scene.booking(&Scene::at(0, 9), "tok_visa"))
+            .await,
+        201,
+    )
+    .await;
+    let id = created["id"].as_str().unwrap();
+    let review = |rating: u32| json!({"rating": rating, "comment": "Spotless, thank you!"});
+    let path = format!("/v1/bookings/{id}/review");
+
+    let early = scene
+        .app
+        .post_authorized(&path, &scene.customer, &review(5))
+        .await;
+    assert_eq!(
+        problem(early, 409).await["type"],
+        "urn:spruce:problem:not_reviewable"
+    );
+
+    json_of(scene.act(&scene.cleaner, id, "confirm", None).await, 200).await;
+    json_of(scene.act(&scene.cleaner, id, "start", None).await, 200).await;
+    json_of(
+        scene
+            .act(
+                &scene.cleaner,
+                id,
+                "complete",
+                Some(json!({"actual_duration_min": 120})),
+            )
+            .await,
+        200,
+    )
+    .await;
+
+    problem(
+        scene
+            .app
+            .post_authorized(&path, &scene.cleaner, &review(5))
+            .await,
+        403,
+    )
+    .await;
+    let stranger = scene.app.signup(&unique_email()).await;
+    problem(
+        scene
+            .app
+            .post_authorized(
+                &path,
+                stranger["access_token"].as_str().unwrap(),
+                &review(5),
+            )
+            .await,
+        404,
+    )
+    .await;
+    let zero = problem(
+        scene
+            .app
+            .post_authorized(&path, &scene.customer, &review(0))
+            .await,
+        422,
+    )
+    .await;
+    assert_eq!(zero["errors"][0]["field"], "rating");
+
+    let written = json_of(
+        scene
+            .app
+            .post_authorized(&path, &scene.customer, &review(4))
+            .await,
+        201,
+    )
+    .await;
+    assert_eq!(written["rating"], 4);
+    assert_eq!(written["customer_name"], "Ann Lee");
+    let twice = scene
+        .app
+        .post_authorized(&path, &scene.customer, &review(5))
+        .await;
+    assert_eq!(
+        problem(twice, 409).await["type"],
+        "urn:spruce:problem:already_reviewed"
+    );
+
+    let cleaner_path = format!("/v1/cleaners/{}", scene.cleaner_id);
+    let profile = json_of(
+        scene.app.get(&cleaner_path, Some(&scene.customer)).await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        (
+            profile["rating_avg"].as_f64(),
+            profile["rating_count"].as_u64()
+        ),
+        (Some(4.0), Some(1))
+    );
+    let reviews = json_of(
+        scene
+            .app
+            .get(&format!("{cleaner_path}/reviews"), Some(&scene.customer))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(reviews["items"][0]["comment"], "Spotless, thank you!");
+    assert_eq!(reviews["next_cursor"], Value::Null);
+    problem(
+        scene
+            .app
+            .get(
+                &format!("{cleaner_path}/reviews?limit=0x"),
+                Some(&scene.customer),
+            )
+            .await,
+        422,
+    )
+    .await;
+
+    assert_eq!(scene.outbox("review.created").await, 1);
+    assert_eq!(
+        scene.outbox("cleaner.updated").await,
+        2,
+        "the profile, then the new rating"
+    );
+    scene.app.stop().await;
+}

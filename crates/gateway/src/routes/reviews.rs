@@ -1,0 +1,97 @@
+//! `POST /v1/bookings/{id}/review` and `GET /v1/cleaners/{id}/reviews`.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
+use serde::{Deserialize, Serialize};
+use spruce_proto::core::v1::{CreateReviewRequest, ListReviewsRequest, Review};
+
+use super::{AppState, Page, PageQuery, rfc3339};
+use crate::{
+    auth::AuthUser,
+    clients::request,
+    error::ApiError,
+    extract::{ApiJson, ApiQuery},
+};
+
+/// `POST /v1/bookings/{id}/review` body.
+#[derive(Debug, Deserialize)]
+pub(super) struct ReviewBody {
+    /// 1..5.
+    #[serde(default)]
+    rating: u32,
+    #[serde(default)]
+    comment: String,
+}
+
+/// A review as the mobile apps see it.
+#[derive(Debug, Serialize)]
+pub(super) struct ReviewResponse {
+    booking_id: String,
+    cleaner_id: String,
+    customer_name: String,
+    rating: u32,
+    comment: String,
+    created_at: Option<String>,
+}
+
+impl From<Review> for ReviewResponse {
+    fn from(review: Review) -> Self {
+        ReviewResponse {
+            created_at: review.created_at.as_ref().and_then(rfc3339),
+            booking_id: review.booking_id,
+            cleaner_id: review.cleaner_id,
+            customer_name: review.customer_name,
+            rating: review.rating,
+            comment: review.comment,
+        }
+    }
+}
+
+/// Reviews a completed booking, once, as its customer.
+pub(super) async fn create_review(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    Path(booking_id): Path<String>,
+    ApiJson(body): ApiJson<ReviewBody>,
+) -> Result<(StatusCode, Json<ReviewResponse>), ApiError> {
+    let message = CreateReviewRequest {
+        booking_id,
+        rating: body.rating,
+        comment: body.comment,
+    };
+    let review = state
+        .upstreams
+        .reviews
+        .clone()
+        .create_review(request(message, Some(&caller)))
+        .await?;
+    Ok((StatusCode::CREATED, Json(review.into_inner().into())))
+}
+
+/// Lists a cleaner's reviews, newest first.
+pub(super) async fn list_reviews(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    Path(cleaner_id): Path<String>,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<Page<ReviewResponse>>, ApiError> {
+    let message = ListReviewsRequest {
+        cleaner_id,
+        limit: page.limit.unwrap_or(0),
+        cursor: page.cursor.unwrap_or_default(),
+    };
+    let response = state
+        .upstreams
+        .reviews
+        .clone()
+        .list_reviews(request(message, Some(&caller)))
+        .await?
+        .into_inner();
+    Ok(Json(Page::new(
+        response.reviews.into_iter().map(Into::into).collect(),
+        response.next_cursor,
+    )))
+}
