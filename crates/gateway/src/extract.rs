@@ -1,8 +1,13 @@
 //! Extractors whose rejections are problem responses: JSON bodies (400 when unreadable,
-//! 422 when the shape is wrong) and query strings (422).
+//! 422 when the shape is wrong) and query strings (422); and the client's address.
+
+use std::net::{IpAddr, SocketAddr};
 
 use axum::{
-    extract::{FromRequest, FromRequestParts, Query, Request, rejection::JsonRejection},
+    extract::{
+        ConnectInfo, FromRef, FromRequest, FromRequestParts, Query, Request,
+        rejection::JsonRejection,
+    },
     http::request::Parts,
 };
 use serde::de::DeserializeOwned;
@@ -61,5 +66,43 @@ where
                     message: rejection.body_text(),
                 }])
             })
+    }
+}
+
+/// Whether the first `X-Forwarded-For` entry names the client (behind a trusted ingress).
+#[derive(Debug, Clone, Copy)]
+pub struct TrustForwardedFor(pub bool);
+
+/// The client's IP address: the TCP peer, or the first `X-Forwarded-For` entry when the
+/// gateway runs behind an ingress it trusts.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub IpAddr);
+
+impl<S> FromRequestParts<S> for ClientAddress
+where
+    TrustForwardedFor: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if TrustForwardedFor::from_ref(state).0 {
+            let forwarded = parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.split(',').next())
+                .and_then(|first| first.trim().parse::<IpAddr>().ok());
+            if let Some(address) = forwarded {
+                return Ok(ClientAddress(address));
+            }
+        }
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(address)| {
+                address.ip()
+            });
+        Ok(ClientAddress(peer))
     }
 }

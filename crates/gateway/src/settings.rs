@@ -61,14 +61,21 @@ impl Default for RedisSettings {
 pub struct LoginThrottleSettings {
     /// Failed logins per email allowed within the window.
     pub max_failures: u32,
+    /// Failed logins per client address allowed within the window (any emails).
+    pub max_failures_per_address: u32,
     pub window_secs: u32,
+    /// Take the client address from the first `X-Forwarded-For` entry (behind a trusted
+    /// ingress) instead of the TCP peer.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for LoginThrottleSettings {
     fn default() -> Self {
         LoginThrottleSettings {
             max_failures: 5,
+            max_failures_per_address: 20,
             window_secs: 900,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -145,10 +152,14 @@ impl Validate for Settings {
                 "must start with redis:// or rediss://",
             ));
         }
-        if self.login_throttle.max_failures == 0 || self.login_throttle.window_secs == 0 {
+        let limits = &self.login_throttle;
+        if limits.max_failures == 0
+            || limits.max_failures_per_address == 0
+            || limits.window_secs == 0
+        {
             return Err(SettingsError::invalid(
                 "login_throttle",
-                "max_failures and window_secs must be positive",
+                "max_failures, max_failures_per_address and window_secs must be positive",
             ));
         }
         let environment = std::env::var("SPRUCE_ENV").unwrap_or_default();

@@ -1,5 +1,7 @@
 //! Builds the gateway from its settings and runs it.
 
+use std::net::SocketAddr;
+
 use anyhow::Context as _;
 use spruce_platform::{
     auth::TokenVerifier,
@@ -44,6 +46,7 @@ impl Application {
             verifier,
             upstreams,
             login_throttle,
+            trust_forwarded_for: settings.login_throttle.trust_forwarded_for,
         };
         let router = routes::api(state).merge(ops::router(checks));
         let listener = TcpListener::bind(settings.http.address("http")?)
@@ -64,7 +67,13 @@ impl Application {
     /// # Errors
     /// Fails when the listener fails.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        ops::serve(self.listener, self.router, shutdown).await?;
+        // The peer address feeds login throttling per client.
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await?;
         Ok(())
     }
 }

@@ -12,7 +12,7 @@ use crate::{
     auth::AuthUser,
     clients::request,
     error::{ApiError, FieldProblem},
-    extract::ApiJson,
+    extract::{ApiJson, ClientAddress},
 };
 
 /// `POST /v1/auth/signup` body.
@@ -115,13 +115,14 @@ pub(super) async fn signup(
 /// 429 for a while.
 pub(super) async fn login(
     State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Json<SessionBody>, ApiError> {
     require(&[("email", &body.email), ("password", &body.password)])?;
     let email = body.email;
     state
         .login_throttle
-        .check(&email)
+        .check(&email, address)
         .await
         .map_err(|blocked| ApiError::too_many_attempts(blocked.retry_after_secs))?;
     let message = AuthenticateRequest {
@@ -141,7 +142,7 @@ pub(super) async fn login(
         }
         Err(status) => {
             if status.code() == tonic::Code::Unauthenticated {
-                state.login_throttle.record_failure(&email).await;
+                state.login_throttle.record_failure(&email, address).await;
             }
             Err(status.into())
         }

@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use spruce_platform::{auth::TokenVerifier, identity::Role, time::from_timestamp};
 
 use crate::{
-    clients::Upstreams, error::ApiError, telemetry::trace_request, throttle::LoginThrottle,
+    clients::Upstreams, error::ApiError, extract::TrustForwardedFor, telemetry::trace_request,
+    throttle::LoginThrottle,
 };
 
 /// What every handler can reach.
@@ -27,6 +28,13 @@ pub struct AppState {
     pub verifier: TokenVerifier,
     pub upstreams: Upstreams,
     pub login_throttle: LoginThrottle,
+    pub trust_forwarded_for: bool,
+}
+
+impl FromRef<AppState> for TrustForwardedFor {
+    fn from_ref(state: &AppState) -> Self {
+        TrustForwardedFor(state.trust_forwarded_for)
+    }
 }
 
 impl FromRef<AppState> for TokenVerifier {

@@ -77,3 +77,26 @@ async fn logins_still_work_when_redis_is_down() {
     assert_eq!(login_status(&app, &email, PASSWORD).await, 200);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn twenty_failures_from_one_address_block_it_whatever_the_emails() {
+    let app = TestApp::spawn().await;
+    let victim = unique_email();
+    app.signup(&victim).await;
+    for attempt in 0..20 {
+        // A spoofed X-Forwarded-For changes nothing: the gateway does not trust it by default.
+        let response = app
+            .client
+            .post(format!("{}/v1/auth/login", app.address))
+            .header("x-forwarded-for", format!("203.0.113.{attempt}"))
+            .json(&json!({"email": unique_email(), "password": "guessing"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "attempt {attempt}");
+    }
+    let blocked = app.post("/v1/auth/login", &json!({"email": victim, "password": PASSWORD})).await;
+    assert!(blocked.headers().contains_key("retry-after"));
+    problem(blocked, 429).await;
+    app.stop().await;
+}
