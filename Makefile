@@ -2,15 +2,19 @@
 CARGO ?= cargo
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: build run test lint fmt clean
+.PHONY: build run seed test lint fmt clean
 
 ## build: compile the four service binaries (debug)
 build:
 	$(CARGO) build --bins
 
-## run: build and start core, search, scheduler and gateway in the foreground
+## run: build, seed the data set (first time only), and start the four services
 run: build
 	./scripts/run-all.sh
+
+## seed: load the curated data set into spruce_core (once; later runs change nothing)
+seed: build
+	$(or $(CARGO_TARGET_DIR),target)/debug/spruce-core seed
 
 ## test: every test, against the local PostgreSQL, RabbitMQ and Redis
 test: build

@@ -6,6 +6,9 @@ set -euo pipefail
 target_dir="${CARGO_TARGET_DIR:-target}"
 export SPRUCE__TELEMETRY__LOG_FORMAT="${SPRUCE__TELEMETRY__LOG_FORMAT:-pretty}"
 
+# The curated data set, on first run only (seeding skips a database that has it).
+"$target_dir/debug/spruce-core" seed 2>&1 | sed -u "s/^/[seed     ] /"
+
 pids=()
 stop_all() {
     trap - INT TERM EXIT

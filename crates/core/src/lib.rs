@@ -11,6 +11,7 @@ pub mod error;
 pub mod grpc;
 pub mod payments;
 pub mod reviews;
+pub mod seed;
 pub mod settings;
 pub mod startup;
 pub mod store;

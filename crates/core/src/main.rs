@@ -1,6 +1,7 @@
-//! `spruce-core serve | migrate`.
+//! `spruce-core serve | migrate | seed [--scale N]`.
 
 use spruce_core::{
+    seed,
     settings::{DEFAULTS, Settings},
     startup::Application,
     store::MIGRATIONS,
@@ -24,7 +25,14 @@ async fn main() -> anyhow::Result<()> {
                     application.run_until_stopped(shutdown::on_signal()).await
                 }
                 Some("migrate") => db::migrate(&settings.database, MIGRATIONS).await,
-                Some(other) => Err(cli::unknown_command(other, "serve or migrate")),
+                Some("seed") => {
+                    let options: Vec<String> = std::env::args().skip(2).collect();
+                    seed::run_command(&settings.database, &options).await
+                }
+                Some(other) => Err(cli::unknown_command(
+                    other,
+                    "serve, migrate or seed [--scale N]",
+                )),
             }
         },
     )

@@ -7,4 +7,5 @@ mod bookings;
 mod cleaners;
 mod helpers;
 mod notifications;
+mod seeded;
 mod throttle;

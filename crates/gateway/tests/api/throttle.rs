@@ -95,7 +95,12 @@ async fn twenty_failures_from_one_address_block_it_whatever_the_emails() {
             .unwrap();
         assert_eq!(response.status(), 401, "attempt {attempt}");
     }
-    let blocked = app.post("/v1/auth/login", &json!({"email": victim, "password": PASSWORD})).await;
+    let blocked = app
+        .post(
+            "/v1/auth/login",
+            &json!({"email": victim, "password": PASSWORD}),
+        )
+        .await;
     assert!(blocked.headers().contains_key("retry-after"));
     problem(blocked, 429).await;
     app.stop().await;

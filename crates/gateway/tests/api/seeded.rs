@@ -1,0 +1,127 @@
+//! The curated data set, used the way the README's walk-through uses it: a seeded customer
+//! books a seeded cleaner through the whole state machine and reviews them.
+
+use chrono::{Datelike as _, Duration, DurationRound as _, Utc, Weekday};
+use serde_json::{Value, json};
+use spruce_core::seed::{self, DEV_PASSWORD, SeedSize};
+
+use crate::helpers::{TestApp, problem};
+
+async fn login(app: &TestApp, email: &str) -> Value {
+    let response = app
+        .post(
+            "/v1/auth/login",
+            &json!({"email": email, "password": DEV_PASSWORD}),
+        )
+        .await;
+    assert_eq!(response.status(), 200, "{email}");
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn seeded_customer01_books_and_reviews_seeded_cleaner01() {
+    let app = TestApp::spawn().await;
+    let pool = app.core_pool.clone().unwrap();
+    let report = seed::seed(&pool, SeedSize::CURATED).await.unwrap();
+    assert!(report.written);
+    assert!(
+        !seed::seed(&pool, SeedSize::CURATED).await.unwrap().written,
+        "seeding twice changes nothing"
+    );
+    let completed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM bookings WHERE status = 'completed'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(completed >= 2_000);
+
+    let customer = login(&app, "customer01@spruce.test").await;
+    let customer_token = customer["access_token"].as_str().unwrap();
+    let cleaner = login(&app, "cleaner01@spruce.test").await;
+    let cleaner_token = cleaner["access_token"].as_str().unwrap();
+    let cleaner_id = cleaner["user"]["id"].as_str().unwrap();
+    login(&app, "admin@spruce.test").await;
+
+    // The cleaner sees their own home; the customer books right next to it.
+    let own: Value = app
+        .get(&format!("/v1/cleaners/{cleaner_id}"), Some(cleaner_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let rating_count = own["rating_count"].as_u64().unwrap();
+    assert!(rating_count > 0, "seeded reviews count towards the rating");
+    let address = json!({
+        "label": "Flat", "line1": "Torstrasse 9", "city": "Berlin", "postal_code": "10119",
+        "lat": own["home"]["lat"].as_f64().unwrap() + 0.001, "lng": own["home"]["lng"],
+        "size_m2": 55, "bedrooms": 1, "bathrooms": 1, "has_pets": false
+    });
+    let created = app
+        .post_authorized("/v1/me/addresses", customer_token, &address)
+        .await;
+    let address_id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The next weekday at 11:00 UTC is midday in Berlin, inside cleaner01's hours.
+    let mut day = Utc::now().duration_trunc(Duration::days(1)).unwrap() + Duration::days(1);
+    while matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
+        day += Duration::days(1);
+    }
+    let booking = |token: &str| {
+        json!({
+            "address_id": address_id, "service": "standard", "cleaner_id": cleaner_id,
+            "starts_at": (day + Duration::hours(11)).to_rfc3339(), "payment_token": token
+        })
+    };
+    let book = |key: &'static str, body: Value| {
+        app.client
+            .post(format!("{}/v1/bookings", app.address))
+            .bearer_auth(customer_token)
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+    };
+    problem(
+        book("seeded-declined", booking("tok_chargeDeclined"))
+            .await
+            .unwrap(),
+        402,
+    )
+    .await;
+    let response = book("seeded-1", booking("tok_visa")).await.unwrap();
+    assert_eq!(response.status(), 201);
+    let id = response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    for (action, body) in [
+        ("confirm", json!({})),
+        ("start", json!({})),
+        ("complete", json!({"actual_duration_min": 100})),
+    ] {
+        let response = app
+            .post_authorized(&format!("/v1/bookings/{id}/{action}"), cleaner_token, &body)
+            .await;
+        assert_eq!(response.status(), 200, "{action}");
+    }
+    let review = json!({"rating": 5, "comment": "Lovely work."});
+    let response = app
+        .post_authorized(
+            &format!("/v1/bookings/{id}/review"),
+            customer_token,
+            &review,
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let after: Value = app
+        .get(&format!("/v1/cleaners/{cleaner_id}"), Some(customer_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after["rating_count"].as_u64().unwrap(), rating_count + 1);
+    app.stop().await;
+}
