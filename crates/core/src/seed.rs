@@ -192,10 +192,10 @@ struct SeedCleaner {
 fn cleaner(index: u64) -> SeedCleaner {
     let mut dice = Dice::for_row(CLEANER, index);
     let mut services = vec![Service::Standard];
-    if index % 2 == 0 {
+    if index.is_multiple_of(2) {
         services.push(Service::Deep);
     }
-    if index % 3 == 0 {
+    if index.is_multiple_of(3) {
         services.push(Service::MoveOut);
     }
     if index % 4 == 1 {
