@@ -321,6 +321,76 @@ impl Bookings {
     }
 }
 
+impl Bookings {
+    /// Gives a requested booking without a cleaner to `cleaner_id` (admins only: the
+    /// matching engine calls with an admin identity). The customer keeps the quoted price.
+    #[tracing::instrument(skip_all, fields(booking_id = %booking_id, cleaner_id = %cleaner_id))]
+    pub async fn assign(
+        &self,
+        caller: Option<Caller>,
+        booking_id: Uuid,
+        cleaner_id: Uuid,
+    ) -> Result<Booking, CoreError> {
+        require_role(
+            caller,
+            Role::Admin,
+            "only the matching engine (an admin) assigns cleaners",
+        )?;
+        let mut transaction = self.pool.begin().await?;
+        let booking = bookings::lock_booking(&mut transaction, booking_id)
+            .await?
+            .ok_or(CoreError::NotFound)?;
+        if booking.status != BookingStatus::Requested || booking.cleaner_id.is_some() {
+            return Err(CoreError::IllegalTransition(format!(
+                "a {} booking{} cannot be assigned",
+                booking.status,
+                if booking.cleaner_id.is_some() {
+                    " with a cleaner"
+                } else {
+                    ""
+                }
+            )));
+        }
+        let cleaner = cleaners::find_profile(&mut transaction, cleaner_id)
+            .await?
+            .ok_or_else(|| invalid("cleaner_id", "is not a cleaner on Spruce"))?;
+        let address =
+            addresses::find_address(&mut transaction, booking.address_id, booking.customer_id)
+                .await?
+                .ok_or(CoreError::NotFound)?;
+        let local_start = bookings::local_start(
+            &mut transaction,
+            booking.starts_at,
+            &cleaner.profile.timezone,
+        )
+        .await?;
+        check_cleaner_fit(
+            &cleaner.profile,
+            booking.service,
+            &address.details.location,
+            local_start,
+            booking.duration_min,
+        )
+        .map_err(|(field, message)| invalid(field, message))?;
+        match bookings::assign_cleaner(&mut transaction, booking_id, cleaner_id).await {
+            Ok(()) => {}
+            Err(InsertError::SlotTaken) => return Err(CoreError::SlotTaken),
+            Err(InsertError::KeyUsed) => {
+                return Err(CoreError::Unexpected(anyhow::anyhow!(
+                    "unexpected key conflict"
+                )));
+            }
+            Err(InsertError::Other(error)) => return Err(error),
+        }
+        let booking = bookings::find_booking(&mut transaction, booking_id)
+            .await?
+            .ok_or(CoreError::NotFound)?;
+        record_change(&mut transaction, "booking.assigned", &booking).await?;
+        transaction.commit().await?;
+        Ok(booking)
+    }
+}
+
 /// Returns the booking an earlier request with this key made, if the request is the same.
 async fn replay(
     connection: &mut PgConnection,

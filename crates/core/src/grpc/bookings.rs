@@ -6,8 +6,9 @@ use spruce_platform::{
     time::{from_timestamp, to_timestamp},
 };
 use spruce_proto::core::v1::{
-    Booking as WireBooking, CreateBookingRequest, GetBookingRequest, ListBookingsRequest,
-    ListBookingsResponse, TransitionBookingRequest, booking_service_server::BookingService,
+    AssignBookingRequest, Booking as WireBooking, CreateBookingRequest, GetBookingRequest,
+    ListBookingsRequest, ListBookingsResponse, TransitionBookingRequest,
+    booking_service_server::BookingService,
 };
 use tonic::{Request, Response, Status};
 
@@ -61,6 +62,22 @@ fn to_wire(booking: Booking) -> WireBooking {
 
 #[tonic::async_trait]
 impl BookingService for BookingApi {
+    async fn assign_booking(
+        &self,
+        request: Request<AssignBookingRequest>,
+    ) -> Result<Response<WireBooking>, Status> {
+        let caller = Caller::read_from(request.metadata());
+        let wire = request.get_ref();
+        let booking_id = path_id(&wire.booking_id)?;
+        let cleaner_id = wire
+            .cleaner_id
+            .parse()
+            .map_err(|_| invalid("cleaner_id", "must be a cleaner's id".to_owned()))?;
+        Ok(Response::new(to_wire(
+            self.bookings.assign(caller, booking_id, cleaner_id).await?,
+        )))
+    }
+
     async fn create_booking(
         &self,
         request: Request<CreateBookingRequest>,

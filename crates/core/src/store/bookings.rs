@@ -319,3 +319,26 @@ pub async fn set_payment_status(
         .await?;
     Ok(())
 }
+
+/// Gives a booking to a cleaner, raising its version; [`InsertError::SlotTaken`] when the
+/// cleaner holds an overlapping live booking.
+pub async fn assign_cleaner(
+    connection: &mut PgConnection,
+    id: Uuid,
+    cleaner_id: Uuid,
+) -> Result<(), InsertError> {
+    let result = sqlx::query(
+        "UPDATE bookings SET cleaner_id = $2, version = version + 1, updated_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .bind(cleaner_id)
+    .execute(connection)
+    .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(error) => Err(match violated_constraint(&error) {
+            Some("bookings_no_overlap") => InsertError::SlotTaken,
+            _ => InsertError::Other(error.into()),
+        }),
+    }
+}

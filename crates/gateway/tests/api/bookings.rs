@@ -618,3 +618,66 @@ async fn a_completed_booking_is_reviewed_once_by_its_customer_and_moves_the_rati
     );
     scene.app.stop().await;
 }
+
+#[tokio::test]
+async fn the_matching_engine_assigns_a_cleaner_to_an_open_booking() {
+    use spruce_platform::identity::{Caller, Role};
+    use spruce_proto::core::v1::{
+        AssignBookingRequest, booking_service_client::BookingServiceClient,
+    };
+
+    let scene = Scene::new().await;
+    let mut open = scene.booking(&Scene::at(0, 9), "tok_visa");
+    open.as_object_mut().unwrap().remove("cleaner_id");
+    let created = json_of(scene.book("m-1", &open).await, 201).await;
+    assert_eq!(created["cleaner_id"], Value::Null);
+    assert_eq!(
+        created["price_cents"], 5625,
+        "135 minutes at the default 25 €/h"
+    );
+    let id = created["id"].as_str().unwrap();
+
+    let mut client = BookingServiceClient::connect(scene.app.core_url.clone().unwrap())
+        .await
+        .unwrap();
+    let assign = |role: Role| {
+        let mut request = tonic::Request::new(AssignBookingRequest {
+            booking_id: id.to_owned(),
+            cleaner_id: scene.cleaner_id.clone(),
+        });
+        Caller {
+            user_id: uuid::Uuid::new_v4(),
+            role,
+        }
+        .write_to(request.metadata_mut());
+        request
+    };
+    let denied = client
+        .assign_booking(assign(Role::Customer))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    let assigned = client
+        .assign_booking(assign(Role::Admin))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(assigned.cleaner_id, scene.cleaner_id);
+    assert_eq!(
+        assigned.price_cents, 5625,
+        "the customer keeps the quoted price"
+    );
+    let again = client
+        .assign_booking(assign(Role::Admin))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), tonic::Code::FailedPrecondition);
+    assert_eq!(scene.outbox("booking.assigned").await, 1);
+
+    // Now it is the cleaner's booking to confirm.
+    assert_eq!(
+        json_of(scene.act(&scene.cleaner, id, "confirm", None).await, 200).await["status"],
+        "confirmed"
+    );
+    scene.app.stop().await;
+}

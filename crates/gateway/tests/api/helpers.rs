@@ -21,6 +21,8 @@ pub(crate) struct TestApp {
     pub(crate) scheduler_pool: Option<PgPool>,
     /// Core's database, for checking what it wrote (the outbox).
     pub(crate) core_pool: Option<PgPool>,
+    /// Core's gRPC address, for calls only other services make.
+    pub(crate) core_url: Option<String>,
     databases: Vec<DatabaseSettings>,
     bus: Option<BusSettings>,
     shutdown: CancellationToken,
@@ -106,6 +108,7 @@ impl TestApp {
             client: Client::new(),
             scheduler_pool: Some(scheduler_pool),
             core_pool: Some(core_pool),
+            core_url: Some(core_url),
             databases: vec![test_database(&id, "core"), test_database(&id, "scheduler")],
             bus: Some(bus),
             shutdown,
@@ -130,6 +133,7 @@ impl TestApp {
             client: Client::new(),
             scheduler_pool: None,
             core_pool: None,
+            core_url: None,
             databases: Vec::new(),
             bus: None,
             shutdown,
