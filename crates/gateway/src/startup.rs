@@ -9,6 +9,7 @@ use spruce_platform::{
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
     clients::{Upstreams, check_health},
@@ -48,7 +49,11 @@ impl Application {
             login_throttle,
             trust_forwarded_for: settings.login_throttle.trust_forwarded_for,
         };
-        let router = routes::api(state).merge(ops::router(checks));
+        let (api, document) = routes::api(state);
+        // Swagger UI's assets are compiled in (no CDN), so /docs works offline; it also
+        // serves the document at /openapi.json.
+        let docs = SwaggerUi::new("/docs").url("/openapi.json", document);
+        let router = api.merge(docs).merge(ops::router(checks));
         let listener = TcpListener::bind(settings.http.address("http")?)
             .await
             .with_context(|| format!("failed to bind the HTTP port {}", settings.http.port))?;

@@ -16,7 +16,7 @@ use crate::{
 };
 
 /// `POST /v1/auth/signup` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct SignupBody {
     #[serde(default)]
     email: String,
@@ -29,7 +29,7 @@ pub(super) struct SignupBody {
 }
 
 /// `POST /v1/auth/login` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct LoginBody {
     #[serde(default)]
     email: String,
@@ -38,14 +38,14 @@ pub(super) struct LoginBody {
 }
 
 /// `POST /v1/auth/refresh` and `/logout` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct RefreshBody {
     #[serde(default)]
     refresh_token: String,
 }
 
 /// Tokens (and the user) after signup, login or refresh.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(super) struct SessionBody {
     user: UserBody,
     access_token: String,
@@ -84,6 +84,7 @@ fn require(fields: &[(&str, &str)]) -> Result<(), ApiError> {
 }
 
 /// Creates a customer or cleaner account and signs it in.
+#[utoipa::path(post, path = "/v1/auth/signup", tag = "auth", request_body = SignupBody, responses((status = 201, description = "the account and its first session", body = SessionBody), (status = 400, description = "malformed body", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "conflict", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub(super) async fn signup(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<SignupBody>,
@@ -113,6 +114,7 @@ pub(super) async fn signup(
 
 /// Signs in with an email and password; repeated failures for one email are refused with
 /// 429 for a while.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginBody, responses((status = 200, description = "a new session", body = SessionBody), (status = 400, description = "malformed body", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "too many failed attempts (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub(super) async fn login(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
@@ -150,6 +152,7 @@ pub(super) async fn login(
 }
 
 /// Trades a refresh token for a new pair.
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshBody, responses((status = 200, description = "a new pair; the old refresh token stops working", body = SessionBody), (status = 400, description = "malformed body", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub(super) async fn refresh(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RefreshBody>,
@@ -168,6 +171,7 @@ pub(super) async fn refresh(
 }
 
 /// Revokes the session of the given refresh token.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", request_body = RefreshBody, security(("bearer" = [])), responses((status = 204, description = "the session is revoked"), (status = 400, description = "malformed body", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub(super) async fn logout(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,

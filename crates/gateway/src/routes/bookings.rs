@@ -22,7 +22,7 @@ use crate::{
 };
 
 /// `POST /v1/bookings` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct BookingBody {
     #[serde(default)]
     address_id: String,
@@ -39,14 +39,15 @@ pub(super) struct BookingBody {
 }
 
 /// `POST /v1/bookings/{id}/complete` body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub(super) struct TransitionBody {
     #[serde(default)]
     actual_duration_min: u32,
 }
 
 /// `GET /v1/bookings` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct BookingQuery {
     status: Option<String>,
     limit: Option<u32>,
@@ -54,7 +55,7 @@ pub(super) struct BookingQuery {
 }
 
 /// A booking as the mobile apps see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(super) struct BookingResponse {
     id: String,
     customer_id: String,
@@ -102,6 +103,7 @@ fn field_problem(field: &str, message: &str) -> ApiError {
 
 /// Books a cleaning. The `Idempotency-Key` header makes retries safe: the same key and body
 /// return the same booking.
+#[utoipa::path(post, path = "/v1/bookings", tag = "bookings", request_body = BookingBody, params(("Idempotency-Key" = String, Header, description = "any unique string (a UUID); retries with the same key and body return the same booking")), security(("bearer" = [])), responses((status = 201, description = "the booking, payment authorized", body = BookingResponse), (status = 400, description = "malformed body", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 402, description = "payment declined", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "the role may not do this", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "conflict", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub(super) async fn create_booking(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
@@ -149,6 +151,7 @@ pub(super) async fn create_booking(
 }
 
 /// Returns one booking of the caller's.
+#[utoipa::path(get, path = "/v1/bookings/{id}", tag = "bookings", params(("id" = String, Path, description = "the booking id")), security(("bearer" = [])), responses((status = 200, description = "the booking", body = BookingResponse), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource (or not yours)", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub(super) async fn get_booking(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
@@ -165,6 +168,7 @@ pub(super) async fn get_booking(
 }
 
 /// Lists the caller's bookings (as customer or as cleaner), newest first.
+#[utoipa::path(get, path = "/v1/bookings", tag = "bookings", params(BookingQuery), security(("bearer" = [])), responses((status = 200, description = "the customer's own or the cleaner's assigned bookings, newest first", body = Page<BookingResponse>), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub(super) async fn list_bookings(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
@@ -189,6 +193,7 @@ pub(super) async fn list_bookings(
 }
 
 /// `confirm`, `start`, `complete` (with `{actual_duration_min}`) or `cancel` a booking.
+#[utoipa::path(post, path = "/v1/bookings/{id}/{action}", tag = "bookings", params(("id" = String, Path, description = "the booking id"), ("action" = String, Path, description = "confirm, start, complete or cancel")), request_body(content = Option<TransitionBody>, description = "only for complete: {\"actual_duration_min\": 95}"), security(("bearer" = [])), responses((status = 200, description = "the booking after the step", body = BookingResponse), (status = 400, description = "malformed body", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "the role may not do this", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource (or not yours)", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "conflict", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub(super) async fn transition_booking(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,

@@ -13,14 +13,14 @@ use super::AppState;
 use crate::{auth::AuthUser, clients::request, error::ApiError, extract::ApiJson};
 
 /// A point on the map.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, utoipa::ToSchema)]
 pub(super) struct Point {
     lat: f64,
     lng: f64,
 }
 
 /// A weekly window in the cleaner's time zone.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub(super) struct Window {
     /// "monday" .. "sunday".
     #[serde(default)]
@@ -34,7 +34,7 @@ pub(super) struct Window {
 }
 
 /// `PUT /v1/me/cleaner-profile` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct ProfileBody {
     #[serde(default)]
     bio: String,
@@ -52,7 +52,7 @@ pub(super) struct ProfileBody {
 }
 
 /// A cleaner's profile; `home` only for the cleaner themselves.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(super) struct ProfileResponse {
     id: String,
     full_name: String,
@@ -100,6 +100,7 @@ impl From<CleanerProfile> for ProfileResponse {
 }
 
 /// Creates or replaces the signed-in cleaner's profile.
+#[utoipa::path(put, path = "/v1/me/cleaner-profile", tag = "cleaners", request_body = ProfileBody, security(("bearer" = [])), responses((status = 200, description = "the profile as saved", body = ProfileResponse), (status = 400, description = "malformed body", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "the role may not do this", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub(super) async fn upsert_profile(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
@@ -135,6 +136,7 @@ pub(super) async fn upsert_profile(
 }
 
 /// Returns a cleaner's public profile.
+#[utoipa::path(get, path = "/v1/cleaners/{id}", tag = "cleaners", params(("id" = String, Path, description = "the cleaner's user id")), security(("bearer" = [])), responses((status = 200, description = "the public profile (home only for the cleaner)", body = ProfileResponse), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource (or not yours)", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub(super) async fn get_cleaner(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,

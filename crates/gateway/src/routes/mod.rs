@@ -7,19 +7,17 @@ mod cleaners;
 mod me;
 mod reviews;
 
-use axum::{
-    Router,
-    extract::FromRef,
-    middleware,
-    routing::{get, post, put},
-};
+use axum::{Router, extract::FromRef, middleware};
 use chrono::SecondsFormat;
 use serde::{Deserialize, Serialize};
 use spruce_platform::{auth::TokenVerifier, identity::Role, time::from_timestamp};
 
+use utoipa::OpenApi as _;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
 use crate::{
-    clients::Upstreams, error::ApiError, extract::TrustForwardedFor, telemetry::trace_request,
-    throttle::LoginThrottle,
+    clients::Upstreams, error::ApiError, extract::TrustForwardedFor, openapi::ApiDoc,
+    telemetry::trace_request, throttle::LoginThrottle,
 };
 
 /// What every handler can reach.
@@ -43,32 +41,29 @@ impl FromRef<AppState> for TokenVerifier {
     }
 }
 
-/// Returns the `/v1` API.
-pub fn api(state: AppState) -> Router {
-    Router::new()
-        .route("/v1/auth/signup", post(auth::signup))
-        .route("/v1/auth/login", post(auth::login))
-        .route("/v1/auth/refresh", post(auth::refresh))
-        .route("/v1/auth/logout", post(auth::logout))
-        .route("/v1/me", get(me::me))
-        .route("/v1/me/notifications", get(me::notifications))
-        .route("/v1/me/cleaner-profile", put(cleaners::upsert_profile))
-        .route(
-            "/v1/me/addresses",
-            post(addresses::create_address).get(addresses::list_addresses),
-        )
-        .route("/v1/cleaners/{id}", get(cleaners::get_cleaner))
-        .route(
-            "/v1/bookings",
-            post(bookings::create_booking).get(bookings::list_bookings),
-        )
-        .route("/v1/bookings/{id}", get(bookings::get_booking))
-        .route("/v1/bookings/{id}/review", post(reviews::create_review))
-        .route(
-            "/v1/bookings/{id}/{action}",
-            post(bookings::transition_booking),
-        )
-        .route("/v1/cleaners/{id}/reviews", get(reviews::list_reviews))
+/// Returns the `/v1` API and its OpenAPI document, both built from the same route list,
+/// so every route is documented.
+pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    let (router, document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth::signup))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(me::me))
+        .routes(routes!(me::notifications))
+        .routes(routes!(cleaners::upsert_profile))
+        .routes(routes!(
+            addresses::create_address,
+            addresses::list_addresses
+        ))
+        .routes(routes!(cleaners::get_cleaner))
+        .routes(routes!(reviews::list_reviews))
+        .routes(routes!(bookings::create_booking, bookings::list_bookings))
+        .routes(routes!(bookings::get_booking))
+        .routes(routes!(reviews::create_review))
+        .routes(routes!(bookings::transition_booking))
+        .split_for_parts();
+    let router = router
         .route_layer(middleware::from_fn(trace_request))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
@@ -78,11 +73,12 @@ pub fn api(state: AppState) -> Router {
                 "this method is not allowed here",
             )
         })
-        .with_state(state)
+        .with_state(state);
+    (router, document)
 }
 
 /// A user as the mobile apps see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserBody {
     pub id: String,
     pub email: String,
@@ -109,14 +105,15 @@ pub fn rfc3339(timestamp: &prost_types::Timestamp) -> Option<String> {
 }
 
 /// `limit` and `cursor` of a paginated list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     limit: Option<u32>,
     cursor: Option<String>,
 }
 
 /// One page of a list and the cursor of the next (absent on the last page).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     items: Vec<T>,
     next_cursor: Option<String>,

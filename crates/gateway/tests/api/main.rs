@@ -7,5 +7,6 @@ mod bookings;
 mod cleaners;
 mod helpers;
 mod notifications;
+mod openapi;
 mod seeded;
 mod throttle;
