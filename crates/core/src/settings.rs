@@ -51,14 +51,39 @@ pub struct Settings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct PaymentSettings {
-    /// `fake` (development and tests: honours the test tokens).
+    /// `fake` (development and tests: honours the test tokens) or `stripe`.
     pub provider: String,
+    pub stripe: StripeSettings,
 }
 
 impl Default for PaymentSettings {
     fn default() -> Self {
         PaymentSettings {
             provider: "fake".to_owned(),
+            stripe: StripeSettings::default(),
+        }
+    }
+}
+
+/// A Stripe-style payment API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct StripeSettings {
+    pub base_url: String,
+    /// The API secret key; use `secret_key_file` in deployments.
+    pub secret_key: SecretString,
+    pub timeout_ms: u64,
+    /// Retries after a timeout or 5xx, each with the same idempotency key.
+    pub retries: u32,
+}
+
+impl Default for StripeSettings {
+    fn default() -> Self {
+        StripeSettings {
+            base_url: "https://api.stripe.com".to_owned(),
+            secret_key: SecretString::from(""),
+            timeout_ms: 5_000,
+            retries: 2,
         }
     }
 }
@@ -112,11 +137,21 @@ impl Validate for Settings {
                 "must be positive",
             ));
         }
-        if self.payments.provider != "fake" {
-            return Err(SettingsError::invalid(
-                "payments.provider",
-                "must be fake (the only provider so far)",
-            ));
+        match self.payments.provider.as_str() {
+            "fake" => {}
+            "stripe" if self.payments.stripe.secret_key.expose_secret().is_empty() => {
+                return Err(SettingsError::invalid(
+                    "payments.stripe.secret_key",
+                    "is required with the stripe provider (or secret_key_file)",
+                ));
+            }
+            "stripe" => {}
+            _ => {
+                return Err(SettingsError::invalid(
+                    "payments.provider",
+                    "must be fake or stripe",
+                ));
+            }
         }
         let environment = std::env::var("SPRUCE_ENV").unwrap_or_default();
         let dev_key = self.auth.private_key.expose_secret() == DEV_PRIVATE_KEY_PEM;

@@ -18,7 +18,7 @@ use crate::{
     bookings::Bookings,
     cleaners::Cleaners,
     grpc::{AddressApi, BookingApi, CleanerApi, ReviewApi, UserApi},
-    payments::{FakeProvider, PaymentProvider},
+    payments::{FakeProvider, PaymentProvider, StripeProvider},
     reviews::Reviews,
     settings::Settings,
     store::MIGRATIONS,
@@ -53,8 +53,15 @@ impl Application {
         let issuer = TokenIssuer::new(&settings.auth)?;
         let pool = db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
         let listeners = Listeners::bind(&settings.grpc, &settings.http).await?;
+        let stripe = &settings.payments.stripe;
         let payments: Arc<dyn PaymentProvider> = match settings.payments.provider.as_str() {
             "fake" => Arc::new(FakeProvider),
+            "stripe" => Arc::new(StripeProvider::new(
+                &stripe.base_url,
+                stripe.secret_key.clone(),
+                std::time::Duration::from_millis(stripe.timeout_ms),
+                stripe.retries,
+            )?),
             other => anyhow::bail!("payments.provider {other:?} is not supported"),
         };
         Ok(Application {

@@ -1,7 +1,11 @@
 //! Payments behind a provider trait: authorize when a booking is made, capture when it is
 //! completed, release when it is cancelled.
 
+mod stripe;
+
 use std::{future::Future, pin::Pin};
+
+pub use stripe::StripeProvider;
 
 use uuid::Uuid;
 
