@@ -45,6 +45,23 @@ pub struct Settings {
     pub auth: AuthSettings,
     #[serde(default)]
     pub payments: PaymentSettings,
+    #[serde(default)]
+    pub outbox: OutboxSettings,
+}
+
+/// The outbox relay.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct OutboxSettings {
+    /// Publish outbox rows from this process (switched off only to measure what publishing
+    /// costs, or when a separate relay deployment does it).
+    pub relay: bool,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        OutboxSettings { relay: true }
+    }
 }
 
 /// The payment processor.

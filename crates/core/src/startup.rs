@@ -93,11 +93,14 @@ impl Application {
             self.settings.bus.clone(),
             &self.settings.database.name,
         );
-        let checks = vec![
-            ReadinessCheck::postgres(self.pool.clone()),
-            ReadinessCheck::bus(relay.status()),
-        ];
-        let relay_task = tokio::spawn(relay.run(shutdown.clone()));
+        let mut checks = vec![ReadinessCheck::postgres(self.pool.clone())];
+        let relay_task = if self.settings.outbox.relay {
+            checks.push(ReadinessCheck::bus(relay.status()));
+            Some(tokio::spawn(relay.run(shutdown.clone())))
+        } else {
+            tracing::warn!("the outbox relay is switched off: events stay in the outbox");
+            None
+        };
         let accounts = Accounts::new(
             self.pool.clone(),
             self.issuer,
@@ -123,7 +126,9 @@ impl Application {
             .serve(routes, SERVED, checks, shutdown.clone())
             .await;
         shutdown.cancel();
-        relay_task.await.ok();
+        if let Some(relay_task) = relay_task {
+            relay_task.await.ok();
+        }
         self.pool.close().await;
         served
     }

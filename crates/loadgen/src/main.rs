@@ -1,0 +1,343 @@
+//! `spruce-loadgen`: drives the gateway and reports throughput and latency percentiles.
+//!
+//! ```text
+//! spruce-loadgen get-booking    (--rate R | --concurrency C) [--seconds S] [--url U]
+//! spruce-loadgen create-booking (--rate R | --concurrency C) [--seconds S] [--url U] [--amqp A]
+//! ```
+//!
+//! Setup uses the seeded data set (`customer01@spruce.test`). Open-loop runs (`--rate`)
+//! measure each request from when it was due, so a slow server cannot hide its queueing
+//! (no coordinated omission). `create-booking` books without a cleaner (no slot conflicts)
+//! and, afterwards, counts the `booking.created` events that reached RabbitMQ.
+
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use lapin::{
+    Connection, ConnectionProperties,
+    options::{QueueBindOptions, QueueDeclareOptions, QueuePurgeOptions},
+    types::FieldTable,
+};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+/// How load is applied.
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    Rate(u64),
+    Concurrency(usize),
+}
+
+#[derive(Debug)]
+struct Options {
+    scenario: String,
+    mode: Mode,
+    seconds: u64,
+    url: String,
+    amqp: String,
+    exchange: String,
+}
+
+fn options() -> anyhow::Result<Options> {
+    let mut arguments = std::env::args().skip(1);
+    let scenario = arguments
+        .next()
+        .context("usage: spruce-loadgen get-booking|create-booking --rate R|--concurrency C")?;
+    let mut options = Options {
+        scenario,
+        mode: Mode::Concurrency(32),
+        seconds: 10,
+        url: "http://127.0.0.1:8080".to_owned(),
+        amqp: "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned(),
+        exchange: "spruce.events".to_owned(),
+    };
+    while let Some(flag) = arguments.next() {
+        let value = arguments
+            .next()
+            .with_context(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--rate" => options.mode = Mode::Rate(value.parse()?),
+            "--concurrency" => options.mode = Mode::Concurrency(value.parse()?),
+            "--seconds" => options.seconds = value.parse()?,
+            "--url" => options.url = value,
+            "--amqp" => options.amqp = value,
+            "--exchange" => options.exchange = value,
+            other => bail!("unknown option {other}"),
+        }
+    }
+    Ok(options)
+}
+
+/// One request's outcome.
+struct Sample {
+    status: u16,
+    latency: Duration,
+}
+
+/// Makes one request of the scenario.
+#[derive(Clone)]
+struct Scenario {
+    client: reqwest::Client,
+    url: String,
+    token: String,
+    kind: Kind,
+}
+
+#[derive(Clone)]
+enum Kind {
+    GetBooking { booking_id: String },
+    CreateBooking { address_id: String },
+}
+
+impl Scenario {
+    async fn call(&self, sequence: u64) -> u16 {
+        let request = match &self.kind {
+            Kind::GetBooking { booking_id } => self
+                .client
+                .get(format!("{}/v1/bookings/{booking_id}", self.url)),
+            Kind::CreateBooking { address_id } => self
+                .client
+                .post(format!("{}/v1/bookings", self.url))
+                .header(
+                    "idempotency-key",
+                    format!("loadgen-{}-{sequence}", std::process::id()),
+                )
+                .json(&booking_body(address_id)),
+        };
+        match request.bearer_auth(&self.token).send().await {
+            Ok(response) => response.status().as_u16(),
+            Err(_) => 0,
+        }
+    }
+}
+
+fn booking_body(address_id: &str) -> Value {
+    json!({
+        "address_id": address_id,
+        "service": "standard",
+        "starts_at": "2030-03-04T10:00:00Z",
+        "payment_token": "tok_visa"
+    })
+}
+
+async fn setup(options: &Options, client: &reqwest::Client) -> anyhow::Result<Scenario> {
+    let session: Value = client
+        .post(format!("{}/v1/auth/login", options.url))
+        .json(&json!({"email": "customer01@spruce.test", "password": "spruce-dev-password"}))
+        .send()
+        .await?
+        .error_for_status()
+        .context("log in as customer01 (is the data set seeded? make seed)")?
+        .json()
+        .await?;
+    let token = session["access_token"]
+        .as_str()
+        .context("no access token")?
+        .to_owned();
+    let address: Value = client
+        .post(format!("{}/v1/me/addresses", options.url))
+        .bearer_auth(&token)
+        .json(&json!({
+            "label": "Load test", "line1": "Torstrasse 1", "city": "Berlin", "postal_code": "10119",
+            "lat": 52.529, "lng": 13.401, "size_m2": 60, "bedrooms": 2, "bathrooms": 1, "has_pets": false
+        }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let address_id = address["id"].as_str().context("no address id")?.to_owned();
+    let kind = match options.scenario.as_str() {
+        "get-booking" => {
+            let booking: Value = client
+                .post(format!("{}/v1/bookings", options.url))
+                .bearer_auth(&token)
+                .header(
+                    "idempotency-key",
+                    format!("loadgen-setup-{}", uuid::Uuid::new_v4()),
+                )
+                .json(&booking_body(&address_id))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            Kind::GetBooking {
+                booking_id: booking["id"].as_str().context("no booking id")?.to_owned(),
+            }
+        }
+        "create-booking" => Kind::CreateBooking { address_id },
+        other => bail!("unknown scenario {other}"),
+    };
+    Ok(Scenario {
+        client: client.clone(),
+        url: options.url.clone(),
+        token,
+        kind,
+    })
+}
+
+async fn run(scenario: Scenario, mode: Mode, duration: Duration) -> (Vec<Sample>, Duration) {
+    let (sender, mut receiver) = mpsc::unbounded_channel::<Sample>();
+    let started = Instant::now();
+    let deadline = started + duration;
+    match mode {
+        Mode::Concurrency(workers) => {
+            let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            for _ in 0..workers {
+                let (scenario, sender, counter) =
+                    (scenario.clone(), sender.clone(), Arc::clone(&counter));
+                tokio::spawn(async move {
+                    while Instant::now() < deadline {
+                        let sequence = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let begun = Instant::now();
+                        let status = scenario.call(sequence).await;
+                        sender
+                            .send(Sample {
+                                status,
+                                latency: begun.elapsed(),
+                            })
+                            .ok();
+                    }
+                });
+            }
+        }
+        Mode::Rate(rate) => {
+            let interval = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
+            let mut sequence = 0_u64;
+            let sender = sender.clone();
+            let scenario = scenario.clone();
+            tokio::spawn(async move {
+                let mut due = Instant::now();
+                while due < deadline {
+                    tokio::time::sleep_until(due.into()).await;
+                    let (scenario, sender) = (scenario.clone(), sender.clone());
+                    let scheduled = due;
+                    tokio::spawn(async move {
+                        let status = scenario.call(sequence).await;
+                        sender
+                            .send(Sample {
+                                status,
+                                latency: scheduled.elapsed(),
+                            })
+                            .ok();
+                    });
+                    sequence += 1;
+                    due += interval;
+                }
+            });
+        }
+    }
+    drop(sender);
+    let mut samples = Vec::new();
+    while let Some(sample) = receiver.recv().await {
+        samples.push(sample);
+    }
+    (samples, started.elapsed())
+}
+
+fn report(samples: &mut [Sample], elapsed: Duration) {
+    samples.sort_by_key(|sample| sample.latency);
+    let percentile = |p: f64| {
+        let index = ((samples.len() as f64 * p).ceil() as usize).clamp(1, samples.len().max(1)) - 1;
+        samples
+            .get(index)
+            .map_or(0.0, |sample| sample.latency.as_secs_f64() * 1_000.0)
+    };
+    let mut statuses = BTreeMap::new();
+    for sample in samples.iter() {
+        *statuses.entry(sample.status).or_insert(0_u64) += 1;
+    }
+    println!(
+        "requests {} in {:.1} s = {:.0}/s; latency ms p50 {:.2} p90 {:.2} p99 {:.2} max {:.2}; statuses {statuses:?}",
+        samples.len(),
+        elapsed.as_secs_f64(),
+        samples.len() as f64 / elapsed.as_secs_f64(),
+        percentile(0.50),
+        percentile(0.90),
+        percentile(0.99),
+        percentile(1.0),
+    );
+}
+
+/// Declares (and empties) a queue that collects every `booking.created`.
+async fn counting_queue(options: &Options) -> anyhow::Result<(Connection, lapin::Channel)> {
+    let connection = Connection::connect(&options.amqp, ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    let queue = "spruce-loadgen.booking-created";
+    channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    channel
+        .queue_bind(
+            queue.into(),
+            options.exchange.as_str().into(),
+            "booking.created".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    channel
+        .queue_purge(queue.into(), QueuePurgeOptions::default())
+        .await?;
+    Ok((connection, channel))
+}
+
+async fn count_events(channel: &lapin::Channel, expected: u64) -> anyhow::Result<u64> {
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::default()
+    };
+    let mut last = u64::MAX;
+    loop {
+        let queue = channel
+            .queue_declare(
+                "spruce-loadgen.booking-created".into(),
+                passive,
+                FieldTable::default(),
+            )
+            .await?;
+        let count = u64::from(queue.message_count());
+        if count >= expected || count == last {
+            return Ok(count);
+        }
+        last = count;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let options = options()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(1_024)
+        .build()?;
+    let scenario = setup(&options, &client).await?;
+    let counting = if options.scenario == "create-booking" {
+        Some(counting_queue(&options).await?)
+    } else {
+        None
+    };
+    let (mut samples, elapsed) =
+        run(scenario, options.mode, Duration::from_secs(options.seconds)).await;
+    report(&mut samples, elapsed);
+    if let Some((connection, channel)) = counting {
+        let created = samples.iter().filter(|sample| sample.status == 201).count() as u64;
+        let events = count_events(&channel, created).await?;
+        println!("bookings created {created}; booking.created events in RabbitMQ {events}");
+        channel
+            .queue_delete("spruce-loadgen.booking-created".into(), Default::default())
+            .await
+            .ok();
+        connection.close(200, "done".into()).await.ok();
+    }
+    Ok(())
+}
