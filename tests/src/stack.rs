@@ -41,6 +41,22 @@ fn binaries_folder() -> anyhow::Result<PathBuf> {
     Ok(folder.to_path_buf())
 }
 
+/// Loads the curated data set into core's database, as `make run` does.
+async fn seed(binaries: &Path, environment: &HashMap<String, String>) -> anyhow::Result<()> {
+    let status = Command::new(binaries.join("spruce-core"))
+        .arg("seed")
+        .envs(environment)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .context("failed to run spruce-core seed")?;
+    if !status.success() {
+        bail!("spruce-core seed exited with {status}");
+    }
+    Ok(())
+}
+
 impl Stack {
     /// Starts core, search, scheduler and gateway, exporting traces to `otlp_port`, and
     /// waits until every one is ready.
@@ -101,6 +117,9 @@ impl Stack {
                 ),
             ]);
             stack.databases.push(database);
+            if service == "core" {
+                seed(&binaries, &environment).await?;
+            }
             stack.spawn(&binaries, service, &environment)?;
             grpc_urls.insert(service, format!("http://127.0.0.1:{grpc_port}"));
             ready_urls.push(format!("http://127.0.0.1:{http_port}/readyz"));

@@ -92,3 +92,135 @@ async fn signup_becomes_a_welcome_notification_in_one_trace() {
     stack.stop().await.unwrap();
     shutdown.cancel();
 }
+
+/// Logs in as a seeded user and returns the session.
+async fn login(client: &reqwest::Client, stack: &Stack, email: &str) -> Value {
+    let response = client
+        .post(format!("{}/v1/auth/login", stack.gateway_url))
+        .json(&json!({"email": email, "password": "spruce-dev-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{email}");
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn seeded_customer_books_and_reviews_a_seeded_cleaner_and_a_declined_card_books_nothing() {
+    let shutdown = CancellationToken::new();
+    let (otlp_port, _spans) = otlp::start(shutdown.clone()).await.unwrap();
+    let stack = Stack::start(otlp_port).await.unwrap();
+    let client = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", stack.gateway_url);
+
+    let customer = login(&client, &stack, "customer01@spruce.test").await;
+    let customer = customer["access_token"].as_str().unwrap().to_owned();
+    let cleaner_session = login(&client, &stack, "cleaner01@spruce.test").await;
+    let cleaner = cleaner_session["access_token"].as_str().unwrap().to_owned();
+    let cleaner_id = cleaner_session["user"]["id"].as_str().unwrap().to_owned();
+    let profile: Value = client
+        .get(url(&format!("/v1/cleaners/{cleaner_id}")))
+        .bearer_auth(&cleaner)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ratings_before = profile["rating_count"].as_u64().unwrap();
+
+    let address: Value = client
+        .post(url("/v1/me/addresses"))
+        .bearer_auth(&customer)
+        .json(&json!({
+            "label": "Flat", "line1": "Torstrasse 9", "city": "Berlin", "postal_code": "10119",
+            "lat": profile["home"]["lat"], "lng": profile["home"]["lng"],
+            "size_m2": 50, "bedrooms": 1, "bathrooms": 1, "has_pets": false
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // The next Wednesday at 11:00 UTC, midday in Berlin, inside cleaner01's hours.
+    let mut day = chrono::Utc::now().date_naive() + chrono::Days::new(1);
+    while chrono::Datelike::weekday(&day) != chrono::Weekday::Wed {
+        day = day + chrono::Days::new(1);
+    }
+    let starts_at = format!("{day}T11:00:00Z");
+    let booking = |token: &str| {
+        json!({
+            "address_id": address["id"], "service": "standard", "cleaner_id": cleaner_id,
+            "starts_at": starts_at, "payment_token": token
+        })
+    };
+    let book = |key: &str, body: Value| {
+        client
+            .post(url("/v1/bookings"))
+            .bearer_auth(&customer)
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+    };
+    let declined = book("e2e-declined", booking("tok_chargeDeclined"))
+        .await
+        .unwrap();
+    assert_eq!(declined.status(), 402);
+    let created = book("e2e-1", booking("tok_visa")).await.unwrap();
+    assert_eq!(created.status(), 201);
+    let id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mine: Value = client
+        .get(url("/v1/bookings?status=requested"))
+        .bearer_auth(&customer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        mine["items"].as_array().unwrap().len(),
+        1,
+        "the declined attempt left no booking (the history is all completed)"
+    );
+
+    for (action, body) in [
+        ("confirm", json!({})),
+        ("start", json!({})),
+        ("complete", json!({"actual_duration_min": 90})),
+    ] {
+        let response = client
+            .post(url(&format!("/v1/bookings/{id}/{action}")))
+            .bearer_auth(&cleaner)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{action}");
+    }
+    let review = client
+        .post(url(&format!("/v1/bookings/{id}/review")))
+        .bearer_auth(&customer)
+        .json(&json!({"rating": 5, "comment": "Great."}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(review.status(), 201);
+    let after: Value = client
+        .get(url(&format!("/v1/cleaners/{cleaner_id}")))
+        .bearer_auth(&customer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after["rating_count"].as_u64().unwrap(), ratings_before + 1);
+
+    stack.stop().await.unwrap();
+    shutdown.cancel();
+}

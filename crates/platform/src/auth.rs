@@ -1,6 +1,11 @@
 //! Access-token claims and their verification. Core signs tokens with its Ed25519 private
 //! key; the gateway holds only the public key and verifies them here without calling core.
 
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -30,11 +35,18 @@ pub enum TokenError {
 }
 
 /// Checks access tokens against the issuer's public key, issuer and audience.
+///
+/// Verified tokens are remembered until they expire, so a client's every request does not
+/// pay for an Ed25519 signature check again.
 #[derive(Clone)]
 pub struct TokenVerifier {
     key: DecodingKey,
     validation: Validation,
+    verified: Arc<Mutex<HashMap<String, (Caller, i64)>>>,
 }
+
+/// How many verified tokens are remembered before the memory starts over.
+const REMEMBERED_TOKENS: usize = 50_000;
 
 impl TokenVerifier {
     /// Builds a verifier from a PEM-encoded Ed25519 public key.
@@ -52,7 +64,11 @@ impl TokenVerifier {
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 5;
-        Ok(TokenVerifier { key, validation })
+        Ok(TokenVerifier {
+            key,
+            validation,
+            verified: Arc::default(),
+        })
     }
 
     /// Returns the caller a valid token names.
@@ -60,6 +76,12 @@ impl TokenVerifier {
     /// # Errors
     /// [`TokenError::Expired`] for an expired token, [`TokenError::Invalid`] for anything else.
     pub fn verify(&self, token: &str) -> Result<Caller, TokenError> {
+        let now = chrono::Utc::now().timestamp();
+        if let Some((caller, expires)) = self.remembered(token)
+            && now < expires
+        {
+            return Ok(caller);
+        }
         let data =
             decode::<AccessClaims>(token, &self.key, &self.validation).map_err(
                 |error| match error.kind() {
@@ -69,6 +91,27 @@ impl TokenVerifier {
             )?;
         let user_id: Uuid = data.claims.sub.parse().map_err(|_| TokenError::Invalid)?;
         let role: Role = data.claims.role.parse().map_err(|_| TokenError::Invalid)?;
-        Ok(Caller { user_id, role })
+        let caller = Caller { user_id, role };
+        self.remember(token, caller, data.claims.exp);
+        Ok(caller)
+    }
+
+    fn remembered(&self, token: &str) -> Option<(Caller, i64)> {
+        let verified = self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        verified.get(token).copied()
+    }
+
+    fn remember(&self, token: &str, caller: Caller, expires: i64) {
+        let mut verified = self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if verified.len() >= REMEMBERED_TOKENS {
+            verified.clear();
+        }
+        verified.insert(token.to_owned(), (caller, expires));
     }
 }

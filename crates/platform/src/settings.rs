@@ -280,6 +280,8 @@ pub struct TelemetrySettings {
     /// OTLP/gRPC endpoint; empty falls back to `OTEL_EXPORTER_OTLP_ENDPOINT`, and export is
     /// off when both are empty.
     pub otlp_endpoint: String,
+    /// Share of new traces recorded and exported (0..=1); a caller's decision is followed.
+    pub sample_ratio: f64,
 }
 
 impl Default for TelemetrySettings {
@@ -288,6 +290,7 @@ impl Default for TelemetrySettings {
             log_format: "auto".to_owned(),
             log_level: "info".to_owned(),
             otlp_endpoint: String::new(),
+            sample_ratio: 1.0,
         }
     }
 }
@@ -298,6 +301,12 @@ impl Validate for TelemetrySettings {
             return Err(SettingsError::invalid(
                 "telemetry.log_format",
                 "must be auto, json or pretty",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.sample_ratio) {
+            return Err(SettingsError::invalid(
+                "telemetry.sample_ratio",
+                "must be between 0 and 1",
             ));
         }
         Ok(())

@@ -12,12 +12,17 @@ use std::{
 
 use opentelemetry::{global, trace::TraceContextExt, trace::TracerProvider as _};
 use opentelemetry_otlp::WithExportConfig;
-use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use opentelemetry_sdk::{
+    Resource,
+    propagation::TraceContextPropagator,
+    trace::{Sampler, SdkTracerProvider},
+};
 use serde_json::{Map, Value};
 use tracing::{Dispatch, Event, Subscriber, dispatcher::WeakDispatch, field::Field};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{
     EnvFilter, Layer,
+    filter::LevelFilter,
     fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
     layer::SubscriberExt,
     registry::LookupSpan,
@@ -51,8 +56,18 @@ pub fn init(
 ) -> anyhow::Result<TelemetryGuard> {
     global::set_text_map_propagator(TraceContextPropagator::new());
     let resource = Resource::builder().with_service_name(service_name).build();
-    let mut provider = SdkTracerProvider::builder().with_resource(resource);
     let endpoint = otlp_endpoint(settings);
+    // Without an exporter nothing would read sampled spans: keep the ids (they still
+    // propagate and appear in logs) but record nothing. With one, sample new traces at
+    // `sample_ratio` and follow the caller's decision.
+    let root_sampler = if endpoint.is_some() {
+        Sampler::TraceIdRatioBased(settings.sample_ratio)
+    } else {
+        Sampler::AlwaysOff
+    };
+    let mut provider = SdkTracerProvider::builder()
+        .with_resource(resource)
+        .with_sampler(Sampler::ParentBased(Box::new(root_sampler)));
     if let Some(endpoint) = &endpoint {
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
@@ -82,10 +97,15 @@ pub fn init(
             .event_format(JsonWithTrace::new(service_name, Arc::clone(&dispatch_cell)))
             .boxed()
     };
+    // The log level filters logs only: spans exist (and carry the trace across services)
+    // whatever is logged.
     let subscriber = tracing_subscriber::registry()
-        .with(filter)
-        .with(log_layer)
-        .with(tracing_opentelemetry::layer().with_tracer(tracer));
+        .with(log_layer.with_filter(filter))
+        .with(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_filter(LevelFilter::INFO),
+        );
     let dispatch = Dispatch::new(subscriber);
     dispatch_cell.set(dispatch.downgrade()).ok();
     tracing::dispatcher::set_global_default(dispatch)?;

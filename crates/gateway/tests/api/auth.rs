@@ -4,16 +4,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use spruce_platform::auth::AccessClaims;
 
-use crate::helpers::{PASSWORD, TestApp, problem, unique_email};
-
-fn field_names(body: &Value) -> Vec<String> {
-    body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|error| error["field"].as_str().unwrap().to_owned())
-        .collect()
-}
+use crate::helpers::{PASSWORD, TestApp, field_names, problem, unique_email};
 
 #[tokio::test]
 async fn signup_returns_the_user_and_tokens_that_work() {

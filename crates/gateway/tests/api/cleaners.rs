@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use spruce_proto::events::v1::{Envelope, envelope::Payload};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, problem, unique_email};
+use crate::helpers::{TestApp, field_names, problem, unique_email};
 
 fn profile() -> Value {
     json!({
@@ -20,15 +20,6 @@ fn profile() -> Value {
         ],
         "timezone": "Europe/Berlin"
     })
-}
-
-fn field_names(body: &Value) -> Vec<String> {
-    body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|error| error["field"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 #[tokio::test]

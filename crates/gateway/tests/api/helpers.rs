@@ -261,3 +261,13 @@ pub(crate) async fn problem(response: Response, status: u16) -> Value {
 pub(crate) fn unique_email() -> String {
     format!("user-{}@example.com", Uuid::new_v4().simple())
 }
+
+/// Returns the `field` of every entry of a 422 problem's `errors`.
+pub(crate) fn field_names(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|error| error["field"].as_str().unwrap().to_owned())
+        .collect()
+}
