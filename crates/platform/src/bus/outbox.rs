@@ -32,6 +32,8 @@ const NOTIFY_CHANNEL: &str = "spruce_outbox";
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Rows taken per round.
 const BATCH_SIZE: i64 = 200;
+/// How long the relay waits after a wake-up for more rows to arrive.
+const GATHER_DELAY: Duration = Duration::from_millis(5);
 
 /// Writes `envelope` to the outbox inside the caller's transaction and wakes the relay when
 /// that transaction commits. The current span's trace context is stored with it.
@@ -150,10 +152,15 @@ impl OutboxRelay {
                 notification = listener.recv() => {
                     // A lost listener connection reconnects on the next call; polling covers
                     // the gap.
-                    if let Err(error) = notification {
+                                        if let Err(error) = notification {
                         tracing::debug!(%error, "outbox listener interrupted");
                         tokio::time::sleep(POLL_INTERVAL).await;
+                        continue;
                     }
+                                        // Under load every commit notifies: gather a few milliseconds' worth of
+                    // rows into one batch instead of publishing them one by one (at most one
+                    // round per delay, however many notifications queue up).
+                    tokio::time::sleep(GATHER_DELAY).await;
                 }
                 () = tokio::time::sleep(POLL_INTERVAL) => {}
             }
