@@ -319,9 +319,7 @@ impl Bookings {
         transaction.commit().await?;
         Ok(booking)
     }
-}
 
-impl Bookings {
     /// Gives a requested booking without a cleaner to `cleaner_id` (admins only: the
     /// matching engine calls with an admin identity). The customer keeps the quoted price.
     #[tracing::instrument(skip_all, fields(booking_id = %booking_id, cleaner_id = %cleaner_id))]
