@@ -117,8 +117,8 @@ impl Bookings {
             idempotency_key: &request.idempotency_key,
             request_hash: &fingerprint,
         };
-        match bookings::insert_booking(&mut transaction, &row).await {
-            Ok(()) => {}
+        let created_at = match bookings::insert_booking(&mut transaction, &row).await {
+            Ok(created_at) => created_at,
             Err(InsertError::SlotTaken) => return Err(CoreError::SlotTaken),
             Err(InsertError::KeyUsed) => {
                 // A concurrent request with the same key won; answer with its booking.
@@ -134,7 +134,7 @@ impl Bookings {
                 .ok_or(CoreError::NotFound);
             }
             Err(InsertError::Other(error)) => return Err(error),
-        }
+        };
         let authorization = self
             .payments
             .authorize(
@@ -162,9 +162,23 @@ impl Bookings {
             CURRENCY,
         )
         .await?;
-        let booking = bookings::find_booking(&mut transaction, booking_id)
-            .await?
-            .ok_or(CoreError::NotFound)?;
+        let booking = Booking {
+            id: booking_id,
+            customer_id: caller.user_id,
+            cleaner_id: request.cleaner_id,
+            address_id: address.id,
+            service: request.service,
+            starts_at: row.starts_at,
+            ends_at: row.ends_at,
+            duration_min,
+            price_cents: price,
+            currency: CURRENCY.to_owned(),
+            status: BookingStatus::Requested,
+            payment_status: "authorized".to_owned(),
+            actual_duration_min: None,
+            version: 1,
+            created_at,
+        };
         record_change(&mut transaction, "booking.created", &booking).await?;
         if let Err(error) = transaction.commit().await {
             // The authorization must not outlive the booking that never was.

@@ -130,15 +130,15 @@ pub enum InsertError {
     Other(CoreError),
 }
 
-/// Stores a new booking in status `requested`.
+/// Stores a new booking in status `requested`; returns when it was stored.
 pub async fn insert_booking(
     connection: &mut PgConnection,
     booking: &BookingRow<'_>,
-) -> Result<(), InsertError> {
-    let result = sqlx::query(
+) -> Result<DateTime<Utc>, InsertError> {
+    let result: Result<DateTime<Utc>, sqlx::Error> = sqlx::query_scalar(
         "INSERT INTO bookings (id, customer_id, cleaner_id, address_id, service, starts_at, ends_at, \
          duration_min, price_cents, currency, status, idempotency_key, request_hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'requested', $11, $12)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'requested', $11, $12) RETURNING created_at",
     )
     .bind(booking.id)
     .bind(booking.customer_id)
@@ -152,10 +152,10 @@ pub async fn insert_booking(
     .bind(booking.currency)
     .bind(booking.idempotency_key)
     .bind(booking.request_hash)
-    .execute(connection)
+    .fetch_one(connection)
     .await;
     match result {
-        Ok(_) => Ok(()),
+        Ok(created_at) => Ok(created_at),
         Err(error) => Err(match violated_constraint(&error) {
             Some("bookings_no_overlap") => InsertError::SlotTaken,
             Some("bookings_idempotency_key") => InsertError::KeyUsed,

@@ -45,19 +45,18 @@ pub async fn enqueue(connection: &mut PgConnection, envelope: &Envelope) -> sqlx
         .event_id
         .parse()
         .map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
+    // One round trip for the row and the notification.
     sqlx::query(
-        "INSERT INTO outbox (event_id, routing_key, payload, traceparent) VALUES ($1, $2, $3, $4)",
+        "WITH inserted AS (INSERT INTO outbox (event_id, routing_key, payload, traceparent) \
+         VALUES ($1, $2, $3, $4) RETURNING id) SELECT pg_notify($5, '') FROM inserted",
     )
     .bind(event_id)
     .bind(&envelope.r#type)
     .bind(envelope.encode_to_vec())
     .bind(propagation::current_traceparent())
+    .bind(NOTIFY_CHANNEL)
     .execute(&mut *connection)
     .await?;
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(NOTIFY_CHANNEL)
-        .execute(&mut *connection)
-        .await?;
     Ok(())
 }
 
