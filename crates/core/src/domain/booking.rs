@@ -1,8 +1,6 @@
 //! Bookings: the state machine, the duration estimate, the price, and what makes a
 //! requested slot acceptable for a cleaner.
 
-use std::{fmt, str::FromStr};
-
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
@@ -12,51 +10,14 @@ use super::{
     cleaner::{GeoPoint, ProfileInput, Service},
 };
 
-/// Where a booking is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum BookingStatus {
-    Requested,
-    Confirmed,
-    InProgress,
-    Completed,
-    Cancelled,
-}
-
-impl BookingStatus {
-    const ALL: [BookingStatus; 5] = [
-        BookingStatus::Requested,
-        BookingStatus::Confirmed,
-        BookingStatus::InProgress,
-        BookingStatus::Completed,
-        BookingStatus::Cancelled,
-    ];
-
-    /// Returns the wire spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BookingStatus::Requested => "requested",
-            BookingStatus::Confirmed => "confirmed",
-            BookingStatus::InProgress => "in_progress",
-            BookingStatus::Completed => "completed",
-            BookingStatus::Cancelled => "cancelled",
-        }
-    }
-}
-
-impl FromStr for BookingStatus {
-    type Err = String;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        BookingStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str() == value)
-            .ok_or_else(|| format!("{value:?} is not one of requested, confirmed, in_progress, completed, cancelled"))
-    }
-}
-
-impl fmt::Display for BookingStatus {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(self.as_str())
+wire_enum! {
+    /// Where a booking is in its life.
+    pub enum BookingStatus {
+        Requested => "requested",
+        Confirmed => "confirmed",
+        InProgress => "in_progress",
+        Completed => "completed",
+        Cancelled => "cancelled",
     }
 }
 

@@ -1,7 +1,5 @@
 //! Cleaner profiles: the services a cleaner offers, their rate, where they work and when.
 
-use std::{fmt, str::FromStr};
-
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -10,49 +8,13 @@ use super::{FieldError, Validator};
 /// The marketplace's currency; every price is in its cents.
 pub const CURRENCY: &str = "EUR";
 
-/// A kind of cleaning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Service {
-    Standard,
-    Deep,
-    MoveOut,
-    Office,
-}
-
-impl Service {
-    /// Every service, in display order.
-    pub const ALL: [Service; 4] = [
-        Service::Standard,
-        Service::Deep,
-        Service::MoveOut,
-        Service::Office,
-    ];
-
-    /// Returns the wire spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Service::Standard => "standard",
-            Service::Deep => "deep",
-            Service::MoveOut => "move_out",
-            Service::Office => "office",
-        }
-    }
-}
-
-impl FromStr for Service {
-    type Err = String;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Service::ALL
-            .into_iter()
-            .find(|service| service.as_str() == value)
-            .ok_or_else(|| format!("{value:?} is not one of standard, deep, move_out, office"))
-    }
-}
-
-impl fmt::Display for Service {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(self.as_str())
+wire_enum! {
+    /// A kind of cleaning.
+    pub enum Service {
+        Standard => "standard",
+        Deep => "deep",
+        MoveOut => "move_out",
+        Office => "office",
     }
 }
 

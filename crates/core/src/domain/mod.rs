@@ -1,6 +1,47 @@
 //! Core's domain: validated values and the rules about users, sessions, cleaners and
 //! addresses. No tonic, no sqlx.
 
+/// Declares an enum with a fixed wire spelling per variant, its `ALL` list, `as_str`,
+/// `FromStr` (whose error lists the accepted spellings) and `Display`.
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* pub enum $name:ident { $($variant:ident => $wire:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $($variant),+
+        }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// Returns the wire spelling.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $wire),+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+
+            fn from_str(value: &str) -> Result<Self, Self::Err> {
+                $name::ALL.iter().copied().find(|variant| variant.as_str() == value).ok_or_else(|| {
+                    let accepted: Vec<&str> = $name::ALL.iter().map(|variant| variant.as_str()).collect();
+                    format!("{value:?} is not one of {}", accepted.join(", "))
+                })
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str(self.as_str())
+            }
+        }
+    };
+}
+
 pub mod address;
 pub mod booking;
 pub mod cleaner;
