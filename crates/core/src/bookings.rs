@@ -18,7 +18,6 @@ use uuid::Uuid;
 use crate::{
     authz::{authenticated, require_role},
     domain::{
-        FieldError,
         booking::{
             Action, Booking, BookingStatus, DEFAULT_HOURLY_RATE_CENTS, NewBooking, TransitionError,
             check_cleaner_fit, check_in_future, estimate_duration_min, price_cents, transition,
@@ -33,10 +32,6 @@ use crate::{
         cleaners,
     },
 };
-
-fn invalid(field: &'static str, message: impl Into<String>) -> CoreError {
-    CoreError::Validation(vec![FieldError::new(field, message)])
-}
 
 /// The booking use cases.
 #[derive(Clone)]
@@ -73,15 +68,17 @@ impl Bookings {
         }
         let address = addresses::find_address(&mut transaction, request.address_id, caller.user_id)
             .await?
-            .ok_or_else(|| invalid("address_id", "is not one of your addresses"))?;
+            .ok_or_else(|| CoreError::invalid("address_id", "is not one of your addresses"))?;
         check_in_future(request.starts_at, Utc::now())
-            .map_err(|message| invalid("starts_at", message))?;
+            .map_err(|message| CoreError::invalid("starts_at", message))?;
         let duration_min = estimate_duration_min(request.service, &address.details);
         let hourly_rate_cents = match request.cleaner_id {
             Some(cleaner_id) => {
                 let cleaner = cleaners::find_profile(&mut transaction, cleaner_id)
                     .await?
-                    .ok_or_else(|| invalid("cleaner_id", "is not a cleaner on Spruce"))?;
+                    .ok_or_else(|| {
+                        CoreError::invalid("cleaner_id", "is not a cleaner on Spruce")
+                    })?;
                 let local_start = bookings::local_start(
                     &mut transaction,
                     request.starts_at,
@@ -95,7 +92,7 @@ impl Bookings {
                     local_start,
                     duration_min,
                 )
-                .map_err(|(field, message)| invalid(field, message))?;
+                .map_err(|(field, message)| CoreError::invalid(field, message))?;
                 cleaner.profile.hourly_rate_cents
             }
             None => DEFAULT_HOURLY_RATE_CENTS,
@@ -225,7 +222,7 @@ impl Bookings {
                 CoreError::PaymentDeclined(reason)
             }
             PaymentError::InvalidToken => {
-                invalid("payment_token", "is not a payment token we accept")
+                CoreError::invalid("payment_token", "is not a payment token we accept")
             }
             PaymentError::Unavailable(message) => {
                 tracing::warn!(%message, "payment provider unavailable");
@@ -299,21 +296,17 @@ impl Bookings {
                     "a {from} booking cannot be asked to {action}"
                 )),
             })?;
-        let payment_step = match action {
-            Action::Complete { .. } => Some("captured"),
-            Action::Cancel => Some("released"),
-            Action::Confirm | Action::Start => None,
-        };
-        if let Some(payment_status) = payment_step
+        // Completing takes the money, cancelling gives the reservation back.
+        let settles = matches!(action, Action::Complete { .. } | Action::Cancel);
+        if settles
             && let Some(reference) =
                 bookings::payment_reference(&mut transaction, booking_id).await?
         {
-            let step = if payment_status == "captured" {
-                self.payments.capture(&reference).await
-            } else {
-                self.payments.release(&reference).await
+            let (step, payment_status) = match action {
+                Action::Cancel => (self.payments.release(&reference), "released"),
+                _ => (self.payments.capture(&reference), "captured"),
             };
-            step.map_err(|error| {
+            step.await.map_err(|error| {
                 tracing::warn!(%error, "payment step failed");
                 CoreError::PaymentUnavailable
             })?;
@@ -365,7 +358,7 @@ impl Bookings {
         }
         let cleaner = cleaners::find_profile(&mut transaction, cleaner_id)
             .await?
-            .ok_or_else(|| invalid("cleaner_id", "is not a cleaner on Spruce"))?;
+            .ok_or_else(|| CoreError::invalid("cleaner_id", "is not a cleaner on Spruce"))?;
         let address =
             addresses::find_address(&mut transaction, booking.address_id, booking.customer_id)
                 .await?
@@ -383,7 +376,7 @@ impl Bookings {
             local_start,
             booking.duration_min,
         )
-        .map_err(|(field, message)| invalid(field, message))?;
+        .map_err(|(field, message)| CoreError::invalid(field, message))?;
         match bookings::assign_cleaner(&mut transaction, booking_id, cleaner_id).await {
             Ok(()) => {}
             Err(InsertError::SlotTaken) => return Err(CoreError::SlotTaken),
@@ -412,7 +405,7 @@ async fn replay(
 ) -> Result<Option<Booking>, CoreError> {
     match bookings::find_by_idempotency_key(connection, customer_id, idempotency_key).await? {
         Some((booking, hash)) if hash == fingerprint => Ok(Some(booking)),
-        Some(_) => Err(invalid(
+        Some(_) => Err(CoreError::invalid(
             "idempotency_key",
             "was already used for a different booking request; use a new key",
         )),

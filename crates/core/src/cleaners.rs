@@ -10,10 +10,7 @@ use uuid::Uuid;
 
 use crate::{
     authz::{authenticated, require_role},
-    domain::{
-        FieldError,
-        cleaner::{CURRENCY, CleanerProfile, ProfileInput},
-    },
+    domain::cleaner::{CURRENCY, CleanerProfile, ProfileInput},
     error::CoreError,
     store::cleaners,
 };
@@ -52,10 +49,10 @@ impl Cleaners {
         )?;
         let mut transaction = self.pool.begin().await?;
         if !cleaners::timezone_exists(&mut transaction, &input.timezone).await? {
-            return Err(CoreError::Validation(vec![FieldError::new(
+            return Err(CoreError::invalid(
                 "timezone",
                 format!("{:?} is not a known IANA time zone", input.timezone),
-            )]));
+            ));
         }
         cleaners::upsert_profile(&mut transaction, caller.user_id, &input, CURRENCY).await?;
         let profile = cleaners::find_profile(&mut transaction, caller.user_id)

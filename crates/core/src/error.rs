@@ -38,6 +38,13 @@ pub enum CoreError {
     Unexpected(#[from] anyhow::Error),
 }
 
+impl CoreError {
+    /// One invalid field, with a message fit for the client.
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        CoreError::Validation(vec![FieldError::new(field, message)])
+    }
+}
+
 impl From<sqlx::Error> for CoreError {
     fn from(error: sqlx::Error) -> Self {
         CoreError::Unexpected(error.into())

@@ -92,6 +92,14 @@ impl ApiError {
         }
     }
 
+    /// 422 for one invalid field.
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        ApiError::validation(vec![FieldProblem {
+            field: field.to_owned(),
+            message: message.into(),
+        }])
+    }
+
     /// Returns the HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status

@@ -12,7 +12,7 @@ use axum::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::error::{ApiError, FieldProblem};
+use crate::error::ApiError;
 
 /// A JSON body.
 #[derive(Debug, Clone, Copy, Default)]
@@ -29,10 +29,7 @@ where
         match axum::Json::<T>::from_request(request, state).await {
             Ok(axum::Json(value)) => Ok(ApiJson(value)),
             Err(JsonRejection::JsonDataError(error)) => {
-                Err(ApiError::validation(vec![FieldProblem {
-                    field: "body".to_owned(),
-                    message: error.body_text(),
-                }]))
+                Err(ApiError::invalid_field("body", error.body_text()))
             }
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::malformed(
                 "expected a JSON body with Content-Type: application/json",
@@ -60,12 +57,7 @@ where
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(value)| ApiQuery(value))
-            .map_err(|rejection| {
-                ApiError::validation(vec![FieldProblem {
-                    field: "query".to_owned(),
-                    message: rejection.body_text(),
-                }])
-            })
+            .map_err(|rejection| ApiError::invalid_field("query", rejection.body_text()))
     }
 }
 

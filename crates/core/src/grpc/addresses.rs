@@ -13,10 +13,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     addresses::Addresses,
-    domain::{
-        FieldError,
-        address::{Address, AddressInput, RawAddress},
-    },
+    domain::address::{Address, AddressInput, RawAddress},
     error::CoreError,
 };
 
@@ -52,10 +49,6 @@ fn to_wire(address: Address) -> WireAddress {
     }
 }
 
-fn invalid(field: &'static str, message: String) -> CoreError {
-    CoreError::Validation(vec![FieldError::new(field, message)])
-}
-
 #[tonic::async_trait]
 impl AddressService for AddressApi {
     async fn create_address(
@@ -88,9 +81,10 @@ impl AddressService for AddressApi {
     ) -> Result<Response<ListAddressesResponse>, Status> {
         let caller = Caller::read_from(request.metadata());
         let wire = request.get_ref();
-        let limit = page_limit(wire.limit).map_err(|message| invalid("limit", message))?;
-        let after =
-            Cursor::from_wire(&wire.cursor).map_err(|message| invalid("cursor", message))?;
+        let limit =
+            page_limit(wire.limit).map_err(|message| CoreError::invalid("limit", message))?;
+        let after = Cursor::from_wire(&wire.cursor)
+            .map_err(|message| CoreError::invalid("cursor", message))?;
         let (page, next) = self.addresses.list(caller, after, limit).await?;
         Ok(Response::new(ListAddressesResponse {
             addresses: page.into_iter().map(to_wire).collect(),

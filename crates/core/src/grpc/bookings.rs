@@ -15,10 +15,7 @@ use tonic::{Request, Response, Status};
 use super::path_id;
 use crate::{
     bookings::Bookings,
-    domain::{
-        FieldError,
-        booking::{Action, Booking, BookingStatus, NewBooking, RawNewBooking},
-    },
+    domain::booking::{Action, Booking, BookingStatus, NewBooking, RawNewBooking},
     error::CoreError,
 };
 
@@ -32,10 +29,6 @@ impl BookingApi {
     pub fn new(bookings: Bookings) -> Self {
         BookingApi { bookings }
     }
-}
-
-fn invalid(field: &'static str, message: String) -> CoreError {
-    CoreError::Validation(vec![FieldError::new(field, message)])
 }
 
 fn to_wire(booking: Booking) -> WireBooking {
@@ -72,7 +65,7 @@ impl BookingService for BookingApi {
         let cleaner_id = wire
             .cleaner_id
             .parse()
-            .map_err(|_| invalid("cleaner_id", "must be a cleaner's id".to_owned()))?;
+            .map_err(|_| CoreError::invalid("cleaner_id", "must be a cleaner's id".to_owned()))?;
         Ok(Response::new(to_wire(
             self.bookings.assign(caller, booking_id, cleaner_id).await?,
         )))
@@ -119,12 +112,13 @@ impl BookingService for BookingApi {
             "" => None,
             text => Some(
                 text.parse::<BookingStatus>()
-                    .map_err(|message| invalid("status", message))?,
+                    .map_err(|message| CoreError::invalid("status", message))?,
             ),
         };
-        let limit = page_limit(wire.limit).map_err(|message| invalid("limit", message))?;
-        let after =
-            Cursor::from_wire(&wire.cursor).map_err(|message| invalid("cursor", message))?;
+        let limit =
+            page_limit(wire.limit).map_err(|message| CoreError::invalid("limit", message))?;
+        let after = Cursor::from_wire(&wire.cursor)
+            .map_err(|message| CoreError::invalid("cursor", message))?;
         let (page, next) = self.bookings.list(caller, status, after, limit).await?;
         Ok(Response::new(ListBookingsResponse {
             bookings: page.into_iter().map(to_wire).collect(),
@@ -145,7 +139,7 @@ impl BookingService for BookingApi {
             } else {
                 "action"
             };
-            invalid(field, message)
+            CoreError::invalid(field, message)
         })?;
         Ok(Response::new(to_wire(
             self.bookings.transition(caller, booking_id, action).await?,

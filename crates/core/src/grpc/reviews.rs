@@ -13,10 +13,7 @@ use tonic::{Request, Response, Status};
 
 use super::path_id;
 use crate::{
-    domain::{
-        FieldError,
-        review::{Review, ReviewInput},
-    },
+    domain::review::{Review, ReviewInput},
     error::CoreError,
     reviews::Reviews,
 };
@@ -44,10 +41,6 @@ fn to_wire(review: Review) -> WireReview {
     }
 }
 
-fn invalid(field: &'static str, message: String) -> CoreError {
-    CoreError::Validation(vec![FieldError::new(field, message)])
-}
-
 #[tonic::async_trait]
 impl ReviewService for ReviewApi {
     async fn create_review(
@@ -71,9 +64,10 @@ impl ReviewService for ReviewApi {
         let caller = Caller::read_from(request.metadata());
         let wire = request.get_ref();
         let cleaner_id = path_id(&wire.cleaner_id)?;
-        let limit = page_limit(wire.limit).map_err(|message| invalid("limit", message))?;
-        let after =
-            Cursor::from_wire(&wire.cursor).map_err(|message| invalid("cursor", message))?;
+        let limit =
+            page_limit(wire.limit).map_err(|message| CoreError::invalid("limit", message))?;
+        let after = Cursor::from_wire(&wire.cursor)
+            .map_err(|message| CoreError::invalid("cursor", message))?;
         let (page, next) = self.reviews.list(caller, cleaner_id, after, limit).await?;
         Ok(Response::new(ListReviewsResponse {
             reviews: page.into_iter().map(to_wire).collect(),

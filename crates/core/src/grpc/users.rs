@@ -10,10 +10,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     accounts::{Accounts, Session},
-    domain::{
-        FieldError,
-        user::{NewUser, User},
-    },
+    domain::user::{NewUser, User},
     error::CoreError,
 };
 
@@ -84,9 +81,11 @@ impl UserService for UserApi {
         request: Request<GetUserRequest>,
     ) -> Result<Response<wire::User>, Status> {
         let caller = Caller::read_from(request.metadata());
-        let user_id = request.get_ref().user_id.parse().map_err(|_| {
-            CoreError::Validation(vec![FieldError::new("user_id", "must be a UUID")])
-        })?;
+        let user_id = request
+            .get_ref()
+            .user_id
+            .parse()
+            .map_err(|_| CoreError::invalid("user_id", "must be a UUID"))?;
         let user = self.accounts.get_user(caller, user_id).await?;
         Ok(Response::new(user_to_wire(user)))
     }

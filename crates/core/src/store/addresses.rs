@@ -29,8 +29,13 @@ type AddressRow = (
     DateTime<Utc>,
 );
 
-const ADDRESS_COLUMNS: &str = "id, customer_id, label, line1, city, postal_code, lat, lng, size_m2, bedrooms, \
-                               bathrooms, has_pets, created_at";
+/// The columns of an [`AddressRow`], as a literal for `concat!`.
+macro_rules! address_columns {
+    () => {
+        "id, customer_id, label, line1, city, postal_code, lat, lng, size_m2, bedrooms, bathrooms, \
+         has_pets, created_at"
+    };
+}
 
 fn into_address(row: AddressRow) -> Address {
     let (
@@ -74,11 +79,11 @@ pub async fn insert_address(
     address: &AddressInput,
 ) -> Result<Address, CoreError> {
     let count = |value: u32| i32::try_from(value).unwrap_or(i32::MAX);
-    let row: AddressRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let row: AddressRow = sqlx::query_as(concat!(
         "INSERT INTO addresses (id, customer_id, label, line1, city, postal_code, lat, lng, size_m2, \
          bedrooms, bathrooms, has_pets) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-         RETURNING {ADDRESS_COLUMNS}"
-    )))
+         RETURNING ", address_columns!()
+    ))
     .bind(Uuid::new_v4())
     .bind(customer_id)
     .bind(&address.label)
@@ -106,11 +111,13 @@ pub async fn list_addresses(
     let (after_time, after_id) = after.map_or((None, None), |cursor| {
         (Some(cursor.created_at), Some(cursor.id))
     });
-    let rows: Vec<AddressRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {ADDRESS_COLUMNS} FROM addresses WHERE customer_id = $1 \
+    let rows: Vec<AddressRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        address_columns!(),
+        " FROM addresses WHERE customer_id = $1 \
          AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3)) \
          ORDER BY created_at, id LIMIT $4"
-    )))
+    ))
     .bind(customer_id)
     .bind(after_time)
     .bind(after_id)
@@ -126,9 +133,11 @@ pub async fn find_address(
     id: Uuid,
     customer_id: Uuid,
 ) -> Result<Option<Address>, CoreError> {
-    let row: Option<AddressRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {ADDRESS_COLUMNS} FROM addresses WHERE id = $1 AND customer_id = $2"
-    )))
+    let row: Option<AddressRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        address_columns!(),
+        " FROM addresses WHERE id = $1 AND customer_id = $2"
+    ))
     .bind(id)
     .bind(customer_id)
     .fetch_optional(connection)

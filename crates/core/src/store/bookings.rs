@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use spruce_platform::paging::Cursor;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, postgres::PgRow};
 use uuid::Uuid;
 
 use super::violated_constraint;
@@ -39,9 +39,19 @@ pub enum Scope {
     Everyone,
 }
 
-const BOOKING_COLUMNS: &str = "b.id, b.customer_id, b.cleaner_id, b.address_id, b.service, b.starts_at, b.ends_at, \
-     b.duration_min, b.price_cents, b.currency, b.status, coalesce(p.status, 'none'), b.actual_duration_min, \
-     b.version, b.created_at";
+/// `SELECT` of a booking (the columns of [`Row`]) with its payment's status, then `$rest`;
+/// a literal, so the hot read paths build no SQL at run time.
+macro_rules! select_booking {
+    ($rest:literal) => {
+        concat!(
+            "SELECT b.id, b.customer_id, b.cleaner_id, b.address_id, b.service, b.starts_at, b.ends_at, ",
+            "b.duration_min, b.price_cents, b.currency, b.status, coalesce(p.status, 'none'), ",
+            "b.actual_duration_min, b.version, b.created_at, b.request_hash ",
+            "FROM bookings b LEFT JOIN payments p ON p.booking_id = b.id ",
+            $rest
+        )
+    };
+}
 
 type Row = (
     Uuid,
@@ -170,19 +180,17 @@ pub async fn find_by_idempotency_key(
     customer_id: Uuid,
     idempotency_key: &str,
 ) -> Result<Option<(Booking, Vec<u8>)>, CoreError> {
-    let hash: Option<(Uuid, Vec<u8>)> = sqlx::query_as(
-        "SELECT id, request_hash FROM bookings WHERE customer_id = $1 AND idempotency_key = $2",
-    )
+    let row = sqlx::query(select_booking!(
+        "WHERE b.customer_id = $1 AND b.idempotency_key = $2"
+    ))
     .bind(customer_id)
     .bind(idempotency_key)
-    .fetch_optional(&mut *connection)
+    .fetch_optional(connection)
     .await?;
-    let Some((id, hash)) = hash else {
-        return Ok(None);
-    };
-    let booking = find_booking(connection, id)
-        .await?
-        .ok_or(CoreError::NotFound)?;
+    let Some(row) = row else { return Ok(None) };
+    // The digest follows the booking's columns.
+    let hash: Vec<u8> = sqlx::Row::try_get(&row, 15)?;
+    let booking = into_booking(<Row as sqlx::FromRow<'_, PgRow>>::from_row(&row)?)?;
     Ok(Some((booking, hash)))
 }
 
@@ -191,29 +199,24 @@ pub async fn find_booking(
     connection: &mut PgConnection,
     id: Uuid,
 ) -> Result<Option<Booking>, CoreError> {
-    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {BOOKING_COLUMNS} FROM bookings b LEFT JOIN payments p ON p.booking_id = b.id WHERE b.id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(connection)
-    .await?;
+    let row: Option<Row> = sqlx::query_as(select_booking!("WHERE b.id = $1"))
+        .bind(id)
+        .fetch_optional(connection)
+        .await?;
     row.map(into_booking).transpose()
 }
 
-/// Locks a booking's row until the transaction ends, so transitions happen one at a time.
+/// Returns a booking and locks its row until the transaction ends, so transitions happen
+/// one at a time.
 pub async fn lock_booking(
     connection: &mut PgConnection,
     id: Uuid,
 ) -> Result<Option<Booking>, CoreError> {
-    let locked: Option<Uuid> =
-        sqlx::query_scalar("SELECT id FROM bookings WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *connection)
-            .await?;
-    match locked {
-        Some(id) => find_booking(connection, id).await,
-        None => Ok(None),
-    }
+    let row: Option<Row> = sqlx::query_as(select_booking!("WHERE b.id = $1 FOR UPDATE OF b"))
+        .bind(id)
+        .fetch_optional(connection)
+        .await?;
+    row.map(into_booking).transpose()
 }
 
 /// Moves a booking to `status`, raising its version.
@@ -251,13 +254,12 @@ pub async fn list_bookings(
     let (after_time, after_id) = after.map_or((None, None), |cursor| {
         (Some(cursor.created_at), Some(cursor.id))
     });
-    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {BOOKING_COLUMNS} FROM bookings b LEFT JOIN payments p ON p.booking_id = b.id \
-         WHERE ($1::uuid IS NULL OR b.customer_id = $1) AND ($2::uuid IS NULL OR b.cleaner_id = $2) \
+    let rows: Vec<Row> = sqlx::query_as(select_booking!(
+        "WHERE ($1::uuid IS NULL OR b.customer_id = $1) AND ($2::uuid IS NULL OR b.cleaner_id = $2) \
          AND ($3::text IS NULL OR b.status = $3) \
          AND ($4::timestamptz IS NULL OR (b.created_at, b.id) < ($4, $5)) \
          ORDER BY b.created_at DESC, b.id DESC LIMIT $6"
-    )))
+    ))
     .bind(customer)
     .bind(cleaner)
     .bind(status.map(BookingStatus::as_str))

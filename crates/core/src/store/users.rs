@@ -10,8 +10,6 @@ use crate::{domain::user::User, error::CoreError};
 
 type UserRow = (Uuid, String, String, String, DateTime<Utc>);
 
-const USER_COLUMNS: &str = "id, email, full_name, role, created_at";
-
 fn into_user((id, email, full_name, role, created_at): UserRow) -> Result<User, CoreError> {
     let role: Role = role
         .parse()
@@ -72,11 +70,10 @@ pub async fn find_credentials(
 
 /// Returns a user by id.
 pub async fn find_user(connection: &mut PgConnection, id: Uuid) -> Result<Option<User>, CoreError> {
-    let row: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(connection)
-    .await?;
+    let row: Option<UserRow> =
+        sqlx::query_as("SELECT id, email, full_name, role, created_at FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(connection)
+            .await?;
     row.map(into_user).transpose()
 }

@@ -17,7 +17,7 @@ use super::{AppState, Page, rfc3339};
 use crate::{
     auth::AuthUser,
     clients::request,
-    error::{ApiError, FieldProblem},
+    error::ApiError,
     extract::{ApiJson, ApiQuery},
 };
 
@@ -94,13 +94,6 @@ impl From<Booking> for BookingResponse {
     }
 }
 
-fn field_problem(field: &str, message: &str) -> ApiError {
-    ApiError::validation(vec![FieldProblem {
-        field: field.to_owned(),
-        message: message.to_owned(),
-    }])
-}
-
 /// Books a cleaning. The `Idempotency-Key` header makes retries safe: the same key and body
 /// return the same booking.
 #[utoipa::path(post, path = "/v1/bookings", tag = "bookings", request_body = BookingBody, params(("Idempotency-Key" = String, Header, description = "any unique string (a UUID); retries with the same key and body return the same booking")), security(("bearer" = [])), responses((status = 201, description = "the booking, payment authorized", body = BookingResponse), (status = 400, description = "malformed body", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 402, description = "payment declined", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "the role may not do this", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "conflict", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
@@ -125,7 +118,7 @@ pub(super) async fn create_booking(
         text => Some(
             DateTime::parse_from_rfc3339(text)
                 .map_err(|_| {
-                    field_problem(
+                    ApiError::invalid_field(
                         "starts_at",
                         "must be an RFC 3339 time, e.g. 2030-05-17T09:00:00Z",
                     )
@@ -208,7 +201,7 @@ pub(super) async fn transition_booking(
         TransitionBody::default()
     } else {
         serde_json::from_slice(&body).map_err(|error| match error.classify() {
-            serde_json::error::Category::Data => field_problem("body", &error.to_string()),
+            serde_json::error::Category::Data => ApiError::invalid_field("body", error.to_string()),
             _ => ApiError::malformed(format!("the body is not valid JSON: {error}")),
         })?
     };

@@ -21,11 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
-use super::{
-    Backoff, BusStatus, Envelope, QueueNames, open_channel,
-    outbox::{ATTEMPT_HEADER, header_int},
-    topology,
-};
+use super::{Backoff, BusStatus, Envelope, QueueNames, open_channel, topology};
 use crate::{
     metrics::{MESSAGING_FAILURES, MESSAGING_PROCESS_DURATION},
     propagation,
@@ -334,4 +330,18 @@ pub async fn replay_parked(settings: &BusSettings) -> anyhow::Result<usize> {
     }
     connection.close(200, "replay done".into()).await.ok();
     Ok(moved)
+}
+
+/// Header a message carries its delivery attempt in (0 for the first delivery).
+const ATTEMPT_HEADER: &str = "x-attempt";
+
+/// Reads an integer header.
+fn header_int(headers: Option<&FieldTable>, key: &str) -> Option<i64> {
+    match headers?.inner().get(key)? {
+        AMQPValue::LongLongInt(value) => Some(*value),
+        AMQPValue::LongInt(value) => Some(i64::from(*value)),
+        AMQPValue::ShortInt(value) => Some(i64::from(*value)),
+        AMQPValue::LongUInt(value) => Some(i64::from(*value)),
+        _ => None,
+    }
 }

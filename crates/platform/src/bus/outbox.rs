@@ -5,13 +5,13 @@
 //! `outbox(id bigserial, event_id uuid unique, routing_key, payload bytea, traceparent,
 //! created_at, published_at, attempts, next_attempt_at, last_error)`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use lapin::{
     BasicProperties, Channel, Confirmation,
     options::BasicPublishOptions,
-    types::{AMQPValue, FieldTable, ShortString},
+    types::{FieldTable, ShortString},
 };
 use prost::Message as _;
 use sqlx::{PgConnection, PgPool, postgres::PgListener};
@@ -135,6 +135,7 @@ impl OutboxRelay {
     ) -> anyhow::Result<()> {
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(NOTIFY_CHANNEL).await?;
+        let mut backlog_recorded: Option<Instant> = None;
         loop {
             // Noticed within a poll interval even when there is nothing to publish, so
             // readiness reports the broker as down promptly.
@@ -142,7 +143,11 @@ impl OutboxRelay {
                 anyhow::bail!("the broker connection was lost");
             }
             let relayed = self.relay_batch(channel).await?;
-            self.record_backlog().await;
+            // The backlog gauges cost a query; once a second is plenty for a scrape.
+            if backlog_recorded.is_none_or(|at| at.elapsed() >= POLL_INTERVAL) {
+                self.record_backlog().await;
+                backlog_recorded = Some(Instant::now());
+            }
             if relayed == BATCH_SIZE as usize {
                 continue;
             }
@@ -312,19 +317,5 @@ impl OutboxRelay {
                 .with_label_values(&[self.database.as_str()])
                 .set(oldest);
         }
-    }
-}
-
-/// Header a message carries its delivery attempt in (0 for the first delivery).
-pub(crate) const ATTEMPT_HEADER: &str = "x-attempt";
-
-/// Reads an integer header.
-pub(crate) fn header_int(headers: Option<&FieldTable>, key: &str) -> Option<i64> {
-    match headers?.inner().get(key)? {
-        AMQPValue::LongLongInt(value) => Some(*value),
-        AMQPValue::LongInt(value) => Some(i64::from(*value)),
-        AMQPValue::ShortInt(value) => Some(i64::from(*value)),
-        AMQPValue::LongUInt(value) => Some(i64::from(*value)),
-        _ => None,
     }
 }
