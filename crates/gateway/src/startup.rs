@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use anyhow::Context as _;
+use axum::serve::ListenerExt as _;
 use spruce_platform::{
     auth::TokenVerifier,
     ops::{self, ReadinessCheck},
@@ -76,7 +77,7 @@ impl Application {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service)
+        axum::serve(self.listener.tap_io(ops::no_delay), service)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await?;
         Ok(())

@@ -213,13 +213,18 @@ async fn run(scenario: Scenario, mode: Mode, duration: Duration) -> (Vec<Sample>
             let mut sequence = 0_u64;
             let sender = sender.clone();
             let scenario = scenario.clone();
-            tokio::spawn(async move {
+            // Paced by a thread of its own: tokio's timer ticks in whole milliseconds, which
+            // would release requests in bursts and add up to a millisecond to each latency.
+            let runtime = tokio::runtime::Handle::current();
+            std::thread::spawn(move || {
                 let mut due = Instant::now();
                 while due < deadline {
-                    tokio::time::sleep_until(due.into()).await;
+                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
                     let (scenario, sender) = (scenario.clone(), sender.clone());
                     let scheduled = due;
-                    tokio::spawn(async move {
+                    runtime.spawn(async move {
                         let status = scenario.call(sequence).await;
                         sender
                             .send(Sample {

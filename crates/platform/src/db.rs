@@ -13,6 +13,9 @@ use sqlx::{
 
 use crate::settings::DatabaseSettings;
 
+/// A pooled connection idle longer than this is pinged before it is handed out.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(10);
+
 /// One embedded migration: version, description and SQL.
 pub type MigrationSource = (i64, &'static str, &'static str);
 
@@ -57,6 +60,18 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
     let pool = PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(Duration::from_secs(5))
+        // sqlx pings every connection it hands out: one more round trip per request. Only a
+        // connection that sat idle a while (PostgreSQL may have restarted meanwhile) is
+        // checked; under load none are, and a broken one fails its query and is dropped.
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for > IDLE_BEFORE_PING {
+                    connection.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_with(connect_options(settings))
         .await
         .with_context(|| format!("failed to connect to database {}", settings.name))?;

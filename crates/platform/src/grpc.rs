@@ -10,9 +10,11 @@ use std::{
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
-use tonic::{service::Routes, transport::Server};
+use tonic::{
+    service::Routes,
+    transport::{Server, server::TcpIncoming},
+};
 use tonic_health::ServingStatus;
 use tower::{Layer, Service};
 use tracing::Instrument as _;
@@ -65,7 +67,10 @@ pub async fn serve(
         .add_routes(routes)
         .add_service(health)
         .add_service(reflection)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopping)
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            stopping,
+        )
         .await?;
     Ok(())
 }

@@ -8,10 +8,11 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::get,
+    serve::ListenerExt as _,
 };
 use serde_json::{Map, Value, json};
 use sqlx::PgPool;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::BusStatus;
@@ -115,6 +116,15 @@ async fn readiness(checks: &[ReadinessCheck]) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// Turns Nagle's algorithm off on an accepted connection. Responses are written in a few
+/// small pieces; with Nagle on, the last piece can wait for the peer's delayed ACK (40 ms on
+/// Linux), which showed as a 40 ms tail under load.
+pub fn no_delay(stream: &mut TcpStream) {
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "could not set TCP_NODELAY");
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` is cancelled, then drains open requests.
 ///
 /// # Errors
@@ -124,7 +134,7 @@ pub async fn serve(
     router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
+    axum::serve(listener.tap_io(no_delay), router)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
 }
