@@ -2,7 +2,7 @@
 CARGO ?= cargo
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: build run seed test lint fmt clean
+.PHONY: build run seed test lint fmt check clean
 
 ## build: compile the four service binaries (debug)
 build:
@@ -24,6 +24,13 @@ ifeq ($(NEXTEST),yes)
 else
 	$(CARGO) test --workspace --no-fail-fast
 endif
+
+## check: the deployment files: Helm chart (render, lint, Kubernetes 1.31 schemas), compose,
+## observability config, terraform fmt and a checkov scan
+check:
+	python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r tests/deploy/requirements.txt
+	python3 -m unittest discover -s tests/deploy -v
+	./scripts/check-terraform.sh
 
 ## lint: formatting and clippy, warnings are errors
 lint:

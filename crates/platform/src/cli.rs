@@ -1,12 +1,21 @@
 //! The shape every service binary shares: load settings, start telemetry, run one
 //! subcommand, log how it ended and flush traces.
+//!
+//! Every binary also answers `healthcheck`: it asks its own running process for
+//! `/healthz` on the ops HTTP port and exits 0 when that says 200. Container images carry no
+//! shell or curl, so Docker's and compose's health checks run the binary itself.
 
-use std::future::Future;
+use std::{
+    future::Future,
+    io::{Read as _, Write as _},
+    net::{Ipv4Addr, SocketAddr, TcpStream},
+    time::Duration,
+};
 
 use serde::de::DeserializeOwned;
 
 use crate::{
-    settings::{self, TelemetrySettings, Validate},
+    settings::{self, ListenSettings, TelemetrySettings, Validate},
     telemetry,
 };
 
@@ -14,6 +23,9 @@ use crate::{
 pub trait ServiceSettings: DeserializeOwned + Validate {
     /// Returns the logging and tracing settings.
     fn telemetry(&self) -> &TelemetrySettings;
+
+    /// Returns where the ops HTTP side (`/healthz`, `/readyz`, `/metrics`) listens.
+    fn http(&self) -> &ListenSettings;
 }
 
 /// Runs `command` (the first argument; `None` means `serve`) of `service` with settings
@@ -28,8 +40,13 @@ where
     Fut: Future<Output = anyhow::Result<()>>,
 {
     let settings: S = settings::load(built_in)?;
+    let command_name = std::env::args().nth(1);
+    if command_name.as_deref() == Some("healthcheck") {
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, settings.http().port));
+        return healthcheck(address);
+    }
     let guard = telemetry::init(service, settings.telemetry())?;
-    let result = command(settings, std::env::args().nth(1)).await;
+    let result = command(settings, command_name).await;
     if let Err(error) = &result {
         tracing::error!(
             error = format!("{error:#}"),
@@ -43,4 +60,64 @@ where
 /// The error for a subcommand the binary does not have.
 pub fn unknown_command(command: &str, expected: &str) -> anyhow::Error {
     anyhow::anyhow!("unknown command {command:?}; expected {expected}")
+}
+
+/// Asks `address` for `/healthz` and succeeds on a 200 answer within two seconds.
+///
+/// # Errors
+/// Fails when nothing answers or the answer is not 200.
+pub fn healthcheck(address: SocketAddr) -> anyhow::Result<()> {
+    let timeout = Duration::from_secs(2);
+    let mut stream = TcpStream::connect_timeout(&address, timeout)
+        .map_err(|error| anyhow::anyhow!("nothing answers on {address}: {error}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.write_all(b"GET /healthz HTTP/1.0\r\nhost: localhost\r\n\r\n")?;
+    let mut head = [0_u8; 12];
+    stream.read_exact(&mut head)?;
+    // "HTTP/1.x 200"
+    if head.ends_with(b" 200") {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "{address} answered {:?}",
+            String::from_utf8_lossy(&head).trim()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+
+    use super::*;
+
+    fn answer_once(response: &'static [u8]) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = [0_u8; 64];
+            let _ = stream.read(&mut request);
+            stream.write_all(response).unwrap();
+        });
+        address
+    }
+
+    #[test]
+    fn healthcheck_passes_on_200_only() {
+        let healthy = answer_once(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+        healthcheck(healthy).unwrap();
+        let sick = answer_once(b"HTTP/1.1 503 Service Unavailable\r\n\r\n");
+        let error = healthcheck(sick).unwrap_err().to_string();
+        assert!(error.contains("503"), "{error}");
+    }
+
+    #[test]
+    fn healthcheck_fails_when_nothing_listens() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        drop(listener);
+        assert!(healthcheck(address).is_err());
+    }
 }

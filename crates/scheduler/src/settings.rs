@@ -61,6 +61,10 @@ impl spruce_platform::cli::ServiceSettings for Settings {
     fn telemetry(&self) -> &TelemetrySettings {
         &self.telemetry
     }
+
+    fn http(&self) -> &ListenSettings {
+        &self.http
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,175 @@
+# ---------------------------------------------------------------- EKS
+
+resource "aws_iam_role" "cluster" {
+  name = "${local.name}-eks"
+  assume_role_policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Effect = "Allow", Principal = { Service = "eks.amazonaws.com" }, Action = "sts:AssumeRole" }]
+  })
+  tags = local.tags
+}
+
+resource "aws_iam_role_policy_attachment" "cluster" {
+  role       = aws_iam_role.cluster.name
+  policy_arn = "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"
+}
+
+resource "aws_eks_cluster" "main" {
+  name     = local.name
+  version  = var.kubernetes_version
+  role_arn = aws_iam_role.cluster.arn
+  vpc_config {
+    subnet_ids              = aws_subnet.private[*].id
+    endpoint_private_access = true
+    endpoint_public_access  = false
+  }
+  encryption_config {
+    resources = ["secrets"]
+    provider {
+      key_arn = aws_kms_key.main.arn
+    }
+  }
+  enabled_cluster_log_types = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+  tags                      = local.tags
+  depends_on                = [aws_iam_role_policy_attachment.cluster]
+}
+
+resource "aws_iam_role" "nodes" {
+  name = "${local.name}-nodes"
+  assume_role_policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Effect = "Allow", Principal = { Service = "ec2.amazonaws.com" }, Action = "sts:AssumeRole" }]
+  })
+  tags = local.tags
+}
+
+resource "aws_iam_role_policy_attachment" "nodes" {
+  for_each = toset([
+    "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+    "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
+    "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+  ])
+  role       = aws_iam_role.nodes.name
+  policy_arn = each.value
+}
+
+resource "aws_eks_node_group" "general" {
+  cluster_name    = aws_eks_cluster.main.name
+  node_group_name = "general"
+  node_role_arn   = aws_iam_role.nodes.arn
+  subnet_ids      = aws_subnet.private[*].id
+  instance_types  = var.node_instance_types
+  scaling_config {
+    min_size     = var.node_count.min
+    desired_size = var.node_count.desired
+    max_size     = var.node_count.max
+  }
+  update_config {
+    max_unavailable = 1
+  }
+  tags       = local.tags
+  depends_on = [aws_iam_role_policy_attachment.nodes]
+}
+
+# search's recommendation and duration models get nodes of their own (helm values:
+# search.nodeSelector workload=search and a toleration for the taint).
+resource "aws_eks_node_group" "search" {
+  cluster_name    = aws_eks_cluster.main.name
+  node_group_name = "search"
+  node_role_arn   = aws_iam_role.nodes.arn
+  subnet_ids      = aws_subnet.private[*].id
+  instance_types  = var.search_node_instance_types
+  labels          = { workload = "search" }
+  taint {
+    key    = "dedicated"
+    value  = "search"
+    effect = "NO_SCHEDULE"
+  }
+  scaling_config {
+    min_size     = var.search_node_count.min
+    desired_size = var.search_node_count.desired
+    max_size     = var.search_node_count.max
+  }
+  update_config {
+    max_unavailable = 1
+  }
+  tags       = local.tags
+  depends_on = [aws_iam_role_policy_attachment.nodes]
+}
+
+# IAM roles for service accounts: the cluster's OIDC issuer, and one role the chart's
+# service account assumes (serviceAccount.annotations eks.amazonaws.com/role-arn).
+data "tls_certificate" "oidc" {
+  url = aws_eks_cluster.main.identity[0].oidc[0].issuer
+}
+
+resource "aws_iam_openid_connect_provider" "eks" {
+  url             = aws_eks_cluster.main.identity[0].oidc[0].issuer
+  client_id_list  = ["sts.amazonaws.com"]
+  thumbprint_list = [data.tls_certificate.oidc.certificates[0].sha1_fingerprint]
+  tags            = local.tags
+}
+
+locals {
+  oidc_host = replace(aws_eks_cluster.main.identity[0].oidc[0].issuer, "https://", "")
+}
+
+resource "aws_iam_role" "spruce" {
+  name = "${local.name}-services"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Federated = aws_iam_openid_connect_provider.eks.arn }
+      Action    = "sts:AssumeRoleWithWebIdentity"
+      Condition = {
+        StringEquals = {
+          "${local.oidc_host}:sub" = "system:serviceaccount:spruce:spruce"
+          "${local.oidc_host}:aud" = "sts.amazonaws.com"
+        }
+      }
+    }]
+  })
+  tags = local.tags
+}
+
+resource "aws_iam_role_policy" "spruce_uploads" {
+  name = "uploads"
+  role = aws_iam_role.spruce.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      { Effect = "Allow", Action = ["s3:GetObject", "s3:PutObject"], Resource = "${aws_s3_bucket.uploads.arn}/*" },
+      { Effect = "Allow", Action = ["kms:Decrypt", "kms:GenerateDataKey"], Resource = aws_kms_key.main.arn },
+    ]
+  })
+}
+
+# ---------------------------------------------------------------- ECR
+
+resource "aws_ecr_repository" "service" {
+  for_each             = toset(var.services)
+  name                 = "spruce-${each.key}"
+  image_tag_mutability = "IMMUTABLE"
+  image_scanning_configuration {
+    scan_on_push = true
+  }
+  encryption_configuration {
+    encryption_type = "KMS"
+    kms_key         = aws_kms_key.main.arn
+  }
+  tags = local.tags
+}
+
+resource "aws_ecr_lifecycle_policy" "service" {
+  for_each   = aws_ecr_repository.service
+  repository = each.value.name
+  policy = jsonencode({
+    rules = [{
+      rulePriority = 1
+      description  = "keep the last 200 images"
+      selection    = { tagStatus = "any", countType = "imageCountMoreThan", countNumber = 200 }
+      action       = { type = "expire" }
+    }]
+  })
+}

@@ -1,0 +1,148 @@
+# ---------------------------------------------------------------- PostgreSQL
+
+resource "aws_db_subnet_group" "main" {
+  name       = local.name
+  subnet_ids = aws_subnet.private[*].id
+  tags       = local.tags
+}
+
+resource "aws_db_parameter_group" "main" {
+  name   = local.name
+  family = "postgres16"
+  parameter {
+    name  = "rds.force_ssl"
+    value = "1"
+  }
+  parameter {
+    name  = "log_min_duration_statement"
+    value = "250"
+  }
+  tags = local.tags
+}
+
+resource "aws_iam_role" "rds_monitoring" {
+  name = "${local.name}-rds-monitoring"
+  assume_role_policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Effect = "Allow", Principal = { Service = "monitoring.rds.amazonaws.com" }, Action = "sts:AssumeRole" }]
+  })
+  tags = local.tags
+}
+
+resource "aws_iam_role_policy_attachment" "rds_monitoring" {
+  role       = aws_iam_role.rds_monitoring.name
+  policy_arn = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+}
+
+resource "aws_db_instance" "main" {
+  #checkov:skip=CKV_AWS_157:multi-AZ is set per environment (var.db_multi_az): on in prod, off in e2e and staging for cost
+  identifier                          = local.name
+  engine                              = "postgres"
+  engine_version                      = "16.4"
+  instance_class                      = var.db_instance_class
+  allocated_storage                   = 50
+  max_allocated_storage               = 500
+  storage_encrypted                   = true
+  kms_key_id                          = aws_kms_key.main.arn
+  username                            = "spruce"
+  manage_master_user_password         = true
+  master_user_secret_kms_key_id       = aws_kms_key.main.arn
+  multi_az                            = var.db_multi_az
+  db_subnet_group_name                = aws_db_subnet_group.main.name
+  parameter_group_name                = aws_db_parameter_group.main.name
+  vpc_security_group_ids              = [aws_security_group.datastores.id]
+  publicly_accessible                 = false
+  backup_retention_period             = 14
+  deletion_protection                 = true
+  copy_tags_to_snapshot               = true
+  auto_minor_version_upgrade          = true
+  iam_database_authentication_enabled = true
+  performance_insights_enabled        = true
+  performance_insights_kms_key_id     = aws_kms_key.main.arn
+  monitoring_interval                 = 30
+  monitoring_role_arn                 = aws_iam_role.rds_monitoring.arn
+  enabled_cloudwatch_logs_exports     = ["postgresql", "upgrade"]
+  skip_final_snapshot                 = false
+  final_snapshot_identifier           = "${local.name}-final"
+  tags                                = local.tags
+}
+
+# ---------------------------------------------------------------- Redis
+
+resource "aws_elasticache_subnet_group" "main" {
+  name       = local.name
+  subnet_ids = aws_subnet.private[*].id
+}
+
+resource "random_password" "redis" {
+  length  = 48
+  special = false
+}
+
+resource "aws_elasticache_replication_group" "main" {
+  replication_group_id       = local.name
+  description                = "Spruce login throttling and caches"
+  engine                     = "redis"
+  engine_version             = "7.1"
+  node_type                  = var.redis_node_type
+  num_cache_clusters         = 2
+  automatic_failover_enabled = true
+  multi_az_enabled           = true
+  subnet_group_name          = aws_elasticache_subnet_group.main.name
+  security_group_ids         = [aws_security_group.datastores.id]
+  at_rest_encryption_enabled = true
+  kms_key_id                 = aws_kms_key.main.arn
+  transit_encryption_enabled = true
+  auth_token                 = random_password.redis.result
+  snapshot_retention_limit   = 1
+  auto_minor_version_upgrade = true
+  tags                       = local.tags
+}
+
+# ---------------------------------------------------------------- RabbitMQ
+
+resource "random_password" "mq" {
+  length  = 32
+  special = false
+}
+
+resource "aws_mq_broker" "main" {
+  broker_name                = local.name
+  engine_type                = "RabbitMQ"
+  engine_version             = "3.13"
+  host_instance_type         = var.mq_instance_type
+  deployment_mode            = var.db_multi_az ? "CLUSTER_MULTI_AZ" : "SINGLE_INSTANCE"
+  subnet_ids                 = var.db_multi_az ? aws_subnet.private[*].id : [aws_subnet.private[0].id]
+  security_groups            = [aws_security_group.datastores.id]
+  publicly_accessible        = false
+  auto_minor_version_upgrade = true
+  encryption_options {
+    kms_key_id        = aws_kms_key.main.arn
+    use_aws_owned_key = false
+  }
+  logs {
+    general = true
+  }
+  user {
+    username = "spruce"
+    password = random_password.mq.result
+  }
+  tags = local.tags
+}
+
+# Connection strings for the chart's secrets (copied to Vault or a Kubernetes Secret).
+resource "aws_secretsmanager_secret" "connections" {
+  #checkov:skip=CKV2_AWS_57:holds the MQ and Redis passwords Terraform generates; they rotate by re-applying with a new random_password, not by a Lambda
+  name                    = "${local.name}/connections"
+  kms_key_id              = aws_kms_key.main.arn
+  recovery_window_in_days = 7
+  tags                    = local.tags
+}
+
+resource "aws_secretsmanager_secret_version" "connections" {
+  secret_id = aws_secretsmanager_secret.connections.id
+  secret_string = jsonencode({
+    "amqp-url"  = "amqps://spruce:${random_password.mq.result}@${replace(aws_mq_broker.main.instances[0].endpoints[0], "amqps://", "")}"
+    "redis-url" = "rediss://:${random_password.redis.result}@${aws_elasticache_replication_group.main.primary_endpoint_address}:6379"
+  })
+}

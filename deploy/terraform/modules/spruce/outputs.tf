@@ -1,0 +1,33 @@
+output "cluster_name" {
+  value = aws_eks_cluster.main.name
+}
+
+output "database_host" {
+  value = aws_db_instance.main.address
+}
+
+output "database_master_secret_arn" {
+  value = aws_db_instance.main.master_user_secret[0].secret_arn
+}
+
+output "connections_secret_arn" {
+  value = aws_secretsmanager_secret.connections.arn
+}
+
+output "ecr_repositories" {
+  value = { for name, repository in aws_ecr_repository.service : name => repository.repository_url }
+}
+
+output "chart_bucket" {
+  value = aws_s3_bucket.charts.id
+}
+
+output "services_role_arn" {
+  description = "helm: serviceAccount.annotations.eks.amazonaws.com/role-arn"
+  value       = aws_iam_role.spruce.arn
+}
+
+output "vpc_cidr" {
+  description = "helm: networkPolicy.datastoreCIDRs"
+  value       = aws_vpc.main.cidr_block
+}

@@ -1,0 +1,83 @@
+variable "environment" {
+  description = "e2e, staging or prod"
+  type        = string
+  validation {
+    condition     = contains(["e2e", "staging", "prod"], var.environment)
+    error_message = "environment must be e2e, staging or prod"
+  }
+}
+
+variable "region" {
+  type    = string
+  default = "eu-west-1"
+}
+
+variable "vpc_cidr" {
+  type    = string
+  default = "10.0.0.0/16"
+}
+
+variable "availability_zones" {
+  type    = list(string)
+  default = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+}
+
+variable "kubernetes_version" {
+  type    = string
+  default = "1.31"
+}
+
+variable "node_instance_types" {
+  type    = list(string)
+  default = ["m6i.large"]
+}
+
+variable "node_count" {
+  type = object({ min = number, desired = number, max = number })
+}
+
+variable "search_node_instance_types" {
+  type    = list(string)
+  default = ["c6i.xlarge"]
+}
+
+variable "search_node_count" {
+  type = object({ min = number, desired = number, max = number })
+}
+
+variable "db_instance_class" {
+  type = string
+}
+
+variable "db_multi_az" {
+  type = bool
+}
+
+variable "redis_node_type" {
+  type = string
+}
+
+variable "mq_instance_type" {
+  type = string
+}
+
+variable "dns_zone_name" {
+  description = "An existing public Route 53 zone, e.g. spruce.example"
+  type        = string
+}
+
+variable "api_hostname" {
+  description = "The gateway's name in that zone, e.g. api.staging"
+  type        = string
+}
+
+variable "ingress_load_balancer_dns" {
+  description = "DNS name of the ingress controller's load balancer (empty until it exists)"
+  type        = string
+  default     = ""
+}
+
+variable "services" {
+  type    = list(string)
+  default = ["gateway", "core", "search", "scheduler"]
+}

@@ -1,0 +1,8 @@
+terraform {
+  required_version = ">= 1.10"
+  required_providers {
+    aws    = { source = "hashicorp/aws", version = "~> 5.80" }
+    random = { source = "hashicorp/random", version = "~> 3.6" }
+    tls    = { source = "hashicorp/tls", version = "~> 4.0" }
+  }
+}

@@ -1,0 +1,142 @@
+{{/* The four components, in start order. */}}
+{{- define "spruce.components" -}}
+{{- list "core" "search" "scheduler" "gateway" | toJson -}}
+{{- end -}}
+
+{{- define "spruce.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* spruce.name: (dict "root" $ "component" "core") -> <fullname>-core */}}
+{{- define "spruce.name" -}}
+{{- printf "%s-%s" (include "spruce.fullname" .root) .component -}}
+{{- end -}}
+
+{{- define "spruce.selectorLabels" -}}
+app.kubernetes.io/name: {{ .root.Chart.Name }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "spruce.labels" -}}
+{{ include "spruce.selectorLabels" . }}
+app.kubernetes.io/part-of: spruce
+app.kubernetes.io/version: {{ .root.Values.image.tag | default .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
+{{- end -}}
+
+{{- define "spruce.image" -}}
+{{- $image := .root.Values.image -}}
+{{- $repository := printf "%s-%s" $image.repositoryPrefix .component -}}
+{{- if $image.registry -}}{{- $repository = printf "%s/%s" $image.registry $repository -}}{{- end -}}
+{{- printf "%s:%s" $repository ($image.tag | default .root.Chart.AppVersion) -}}
+{{- end -}}
+
+{{- define "spruce.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}{{ include "spruce.fullname" . }}{{- else -}}default{{- end -}}
+{{- end -}}
+
+{{/* Where secret files appear: the mounted Secret, or the Vault agent's folder. */}}
+{{- define "spruce.secretDir" -}}
+{{- if eq .Values.secrets.source "vault" -}}/vault/secrets{{- else -}}/run/secrets/spruce{{- end -}}
+{{- end -}}
+
+{{/* The secrets a component reads, as a JSON list of names. */}}
+{{- define "spruce.secretNames" -}}
+{{- $values := index .root.Values .component -}}
+{{- $names := list -}}
+{{- if has .component (list "core" "search" "scheduler") -}}{{- $names = append $names "postgres-password" -}}{{- end -}}
+{{- if has .component (list "core" "scheduler") -}}{{- $names = append $names "amqp-url" -}}{{- end -}}
+{{- if eq .component "core" -}}
+{{- $names = append $names "auth-private-key" -}}
+{{- if eq (dig "payments" "provider" "fake" $values.settings) "stripe" -}}{{- $names = append $names "stripe-secret-key" -}}{{- end -}}
+{{- end -}}
+{{- if eq .component "gateway" -}}{{- $names = concat $names (list "redis-url" "auth-public-key") -}}{{- end -}}
+{{- $names | toJson -}}
+{{- end -}}
+
+{{/* Settings keys (`section.key_file`) that point at each secret file. */}}
+{{- define "spruce.secretKeys" -}}
+{{- dict "postgres-password" (list "database" "password_file") "amqp-url" (list "bus" "url_file") "redis-url" (list "redis" "url_file") "auth-private-key" (list "auth" "private_key_file") "auth-public-key" (list "auth" "public_key_file") "stripe-secret-key" (list "payments" "stripe" "secret_key_file") | toJson -}}
+{{- end -}}
+
+{{/* The merged settings of a component as a dict: shared config, the component's own,
+     the in-cluster addresses, the secret files and (scheduler) the job switches. */}}
+{{- define "spruce.settings" -}}
+{{- $root := .root -}}
+{{- $values := index $root.Values .component -}}
+{{- $settings := deepCopy $root.Values.config -}}
+{{- if eq .component "gateway" -}}
+{{- $_ := unset $settings "database" -}}
+{{- $_ := unset $settings "bus" -}}
+{{- end -}}
+{{- if eq .component "search" -}}{{- $_ := unset $settings "bus" -}}{{- end -}}
+{{- $settings = mustMergeOverwrite $settings (deepCopy ($values.settings | default dict)) -}}
+{{- if eq .component "gateway" -}}
+{{- $upstream := dict "upstream" (dict
+    "core_url" (printf "http://%s:%v" (include "spruce.name" (dict "root" $root "component" "core")) $root.Values.core.ports.grpc)
+    "search_url" (printf "http://%s:%v" (include "spruce.name" (dict "root" $root "component" "search")) $root.Values.search.ports.grpc)
+    "scheduler_url" (printf "http://%s:%v" (include "spruce.name" (dict "root" $root "component" "scheduler")) $root.Values.scheduler.ports.grpc)) -}}
+{{- $settings = mustMergeOverwrite $upstream $settings -}}
+{{- end -}}
+{{- if eq .component "scheduler" -}}
+{{- $_ := set $settings "jobs" (deepCopy $values.jobs) -}}
+{{- end -}}
+{{- $keys := include "spruce.secretKeys" . | fromJson -}}
+{{- $dir := include "spruce.secretDir" $root -}}
+{{- range $name := include "spruce.secretNames" . | fromJsonArray -}}
+{{- $path := index $keys $name -}}
+{{- $table := $settings -}}
+{{- range $section := initial $path -}}
+{{- if not (hasKey $table $section) -}}{{- $_ := set $table $section dict -}}{{- end -}}
+{{- $table = index $table $section -}}
+{{- end -}}
+{{- $_ := set $table (last $path) (printf "%s/%s" $dir $name) -}}
+{{- end -}}
+{{- $_ := set $settings "http" (dict "port" $values.ports.http) -}}
+{{- if $values.ports.grpc -}}{{- $_ := set $settings "grpc" (dict "port" $values.ports.grpc) -}}{{- end -}}
+{{- $settings | toJson -}}
+{{- end -}}
+
+{{/* Renders a dict as TOML: scalars and lists as `key = value`, dicts as [tables]. */}}
+{{- define "spruce.toml" -}}
+{{- $prefix := .prefix -}}
+{{- $scalars := dict -}}
+{{- $tables := dict -}}
+{{- range $key, $value := .values -}}
+{{- if kindIs "map" $value -}}{{- $_ := set $tables $key $value -}}{{- else -}}{{- $_ := set $scalars $key $value -}}{{- end -}}
+{{- end -}}
+{{- if and $prefix (gt (len $scalars) 0) }}
+[{{ $prefix }}]
+{{- end -}}
+{{- range $key, $value := $scalars }}
+{{ $key | quote }} = {{ toJson $value }}
+{{- end -}}
+{{- range $key, $value := $tables -}}
+{{- $name := $key | quote -}}
+{{- if $prefix -}}{{- $name = printf "%s.%s" $prefix ($key | quote) -}}{{- end -}}
+{{- include "spruce.toml" (dict "prefix" $name "values" $value) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Pod annotations asking Vault's agent to write each secret to /vault/secrets/<name>. */}}
+{{- define "spruce.vaultAnnotations" -}}
+{{- $root := .root -}}
+{{- if eq $root.Values.secrets.source "vault" }}
+vault.hashicorp.com/agent-inject: "true"
+vault.hashicorp.com/role: {{ $root.Values.secrets.vault.role | quote }}
+{{- if .job }}
+vault.hashicorp.com/agent-pre-populate-only: "true"
+{{- end }}
+{{- range $name := .names }}
+vault.hashicorp.com/agent-inject-secret-{{ $name }}: {{ index $root.Values.secrets.vault.paths $name | quote }}
+vault.hashicorp.com/agent-inject-template-{{ $name }}: |
+  {{`{{- with secret "`}}{{ index $root.Values.secrets.vault.paths $name }}{{`" -}}{{ .Data.data.`}}{{ index $root.Values.secrets.vault.fields $name }}{{` }}{{- end -}}`}}
+{{- end }}
+{{- end }}
+{{- end -}}

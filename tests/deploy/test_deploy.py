@@ -1,0 +1,260 @@
+"""Checks of the deployment files that need no cluster and no Docker engine.
+
+The Helm chart is rendered and linted with Helm's own Go SDK (helm-python-sdk), every
+rendered manifest is validated against the Kubernetes 1.31 schemas in strict mode
+(kubernetes-validate), and the compose file and observability configuration are checked for
+consistency. Run by `make check`: python3 -m unittest discover -s tests/deploy
+"""
+
+import copy
+import json
+import pathlib
+import tomllib
+import unittest
+
+import helm_python as helm
+import kubernetes_validate
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "spruce"
+KUBE_VERSION = "1.31.0"
+COMPONENTS = ["gateway", "core", "search", "scheduler"]
+ENVIRONMENTS = ["e2e", "staging", "prod"]
+# Kinds from CRDs (prometheus-operator) have no schema in kubernetes-validate.
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
+
+
+def env_values(environment):
+    return yaml.safe_load((CHART / f"values-{environment}.yaml").read_text())
+
+
+def render(values=None):
+    """Renders the chart as an install would; returns the list of manifests."""
+    chart = helm.Chart.load(str(CHART))
+    rendered = chart.render(values or {}, name="spruce", namespace="spruce", is_install=True)
+    manifests = []
+    for path, text in rendered.items():
+        if path.endswith("NOTES.txt"):
+            continue
+        for document in yaml.safe_load_all(text):
+            if document:
+                manifests.append(document)
+    return manifests
+
+
+def by_kind(manifests, kind):
+    return [m for m in manifests if m["kind"] == kind]
+
+
+def component_of(manifest):
+    return manifest["metadata"].get("labels", {}).get("app.kubernetes.io/component")
+
+
+def settings_of(manifests, component):
+    (config,) = [
+        m for m in by_kind(manifests, "ConfigMap") if m["metadata"]["name"] == f"spruce-{component}"
+    ]
+    return tomllib.loads(config["data"]["default.toml"])
+
+
+def variants():
+    """(label, values) for every combination the tests render."""
+    yield "defaults", {}
+    for environment in ENVIRONMENTS:
+        yield environment, env_values(environment)
+    for component in COMPONENTS:
+        yield f"without {component}", {component: {"enabled": False}}
+    yield "vault", {"secrets": {"source": "vault"}}
+
+
+class ChartTest(unittest.TestCase):
+    def test_lint_has_no_errors(self):
+        for label, values in variants():
+            with self.subTest(label):
+                report = helm.lint(str(CHART), values, kube_version=f"v{KUBE_VERSION}")
+                errors = [m for m in report["messages"] if m["severity"] >= 3]
+                self.assertEqual(errors, [], label)
+                self.assertEqual(report.get("errors") or [], [], label)
+
+    def test_every_manifest_is_valid_kubernetes_in_strict_mode(self):
+        for label, values in variants():
+            manifests = render(values)
+            self.assertTrue(manifests, label)
+            for manifest in manifests:
+                name = f"{label}: {manifest['kind']}/{manifest['metadata']['name']}"
+                with self.subTest(name):
+                    if manifest["kind"] in CRD_KINDS:
+                        self.assertIn("spec", manifest, name)
+                        continue
+                    kubernetes_validate.validate(manifest, KUBE_VERSION, strict=True)
+
+    def test_disabling_a_component_removes_all_of_its_resources(self):
+        everything = render()
+        for component in COMPONENTS:
+            with self.subTest(component):
+                present = [m for m in everything if component_of(m) == component]
+                kinds = {m["kind"] for m in present}
+                self.assertTrue({"Deployment", "Service", "ConfigMap"} <= kinds, kinds)
+                left = render({component: {"enabled": False}})
+                self.assertEqual([m for m in left if component_of(m) == component], [])
+                names = [m["metadata"]["name"] for m in left]
+                self.assertFalse(
+                    [n for n in names if n == f"spruce-{component}" or n.startswith(f"spruce-{component}-")],
+                    names,
+                )
+                others = {m["metadata"]["name"] for m in everything if component_of(m) in set(COMPONENTS) - {component}}
+                self.assertTrue(others <= set(names), "the other components stay")
+
+    def test_migrations_hook_runs_for_enabled_services_before_install_and_upgrade(self):
+        (job,) = [m for m in by_kind(render(), "Job")]
+        self.assertEqual(job["metadata"]["annotations"]["helm.sh/hook"], "pre-install,pre-upgrade")
+        containers = job["spec"]["template"]["spec"]["containers"]
+        self.assertEqual([c["name"] for c in containers], ["core", "search", "scheduler"])
+        self.assertTrue(all(c["args"] == ["migrate"] for c in containers))
+        (job,) = by_kind(render({"search": {"enabled": False}}), "Job")
+        self.assertEqual([c["name"] for c in job["spec"]["template"]["spec"]["containers"]], ["core", "scheduler"])
+        only_gateway = {c: {"enabled": False} for c in ["core", "search", "scheduler"]}
+        self.assertEqual(by_kind(render(only_gateway), "Job"), [])
+
+    def test_pods_are_locked_down_and_probed(self):
+        for label, values in variants():
+            for deployment in by_kind(render(values), "Deployment"):
+                with self.subTest(f"{label}: {deployment['metadata']['name']}"):
+                    pod = deployment["spec"]["template"]["spec"]
+                    self.assertTrue(pod["securityContext"]["runAsNonRoot"])
+                    (container,) = pod["containers"]
+                    security = container["securityContext"]
+                    self.assertTrue(security["readOnlyRootFilesystem"])
+                    self.assertFalse(security["allowPrivilegeEscalation"])
+                    self.assertEqual(security["capabilities"]["drop"], ["ALL"])
+                    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+                        self.assertIn(probe, container)
+                    if component_of(deployment) != "gateway":
+                        self.assertIn("grpc", container["livenessProbe"])
+                    self.assertIn("limits", container["resources"])
+
+    def test_settings_render_to_toml_the_services_read(self):
+        manifests = render({"scheduler": {"jobs": {"reminders": {"enabled": False}}}})
+        core = settings_of(manifests, "core")
+        self.assertEqual(core["database"]["password_file"], "/run/secrets/spruce/postgres-password")
+        self.assertEqual(core["auth"]["private_key_file"], "/run/secrets/spruce/auth-private-key")
+        self.assertEqual(core["grpc"]["port"], 50051)
+        gateway = settings_of(manifests, "gateway")
+        self.assertEqual(gateway["upstream"]["core_url"], "http://spruce-core:50051")
+        self.assertEqual(gateway["redis"]["url_file"], "/run/secrets/spruce/redis-url")
+        self.assertNotIn("database", gateway)
+        scheduler = settings_of(manifests, "scheduler")
+        self.assertEqual(scheduler["jobs"]["reminders"], {"enabled": False})
+        self.assertEqual(scheduler["jobs"]["matching"], {"enabled": True})
+        services = {m["metadata"]["name"] for m in by_kind(manifests, "Service")}
+        for key in ("core_url", "search_url", "scheduler_url"):
+            host = gateway["upstream"][key].split("//")[1].split(":")[0]
+            self.assertIn(host, services)
+
+    def test_stripe_key_is_mounted_only_when_stripe_is_the_provider(self):
+        prod = render(env_values("prod"))
+        self.assertIn("secret_key_file", settings_of(prod, "core")["payments"]["stripe"])
+        core = [d for d in by_kind(prod, "Deployment") if component_of(d) == "core"][0]
+        annotations = core["spec"]["template"]["metadata"]["annotations"]
+        self.assertIn("vault.hashicorp.com/agent-inject-secret-stripe-secret-key", annotations)
+        self.assertNotIn("stripe", json.dumps(settings_of(render(), "core")))
+
+    def test_vault_switch_replaces_the_secret_volume_with_agent_annotations(self):
+        for deployment in by_kind(render({"secrets": {"source": "vault"}}), "Deployment"):
+            pod = deployment["spec"]["template"]
+            self.assertEqual(pod["metadata"]["annotations"]["vault.hashicorp.com/agent-inject"], "true")
+            self.assertNotIn("secrets", [v["name"] for v in pod["spec"]["volumes"]])
+        for deployment in by_kind(render(), "Deployment"):
+            self.assertNotIn("vault.hashicorp.com/agent-inject", deployment["spec"]["template"]["metadata"]["annotations"])
+
+    def test_monitoring_resources_follow_their_switches(self):
+        self.assertFalse([m for m in render() if m["kind"] in CRD_KINDS])
+        e2e = render(env_values("e2e"))
+        self.assertEqual(len(by_kind(e2e, "ServiceMonitor")), 4)
+        (rule,) = by_kind(e2e, "PrometheusRule")
+        alerts = yaml.safe_load((ROOT / "deploy/observability/alerts.yml").read_text())
+        self.assertEqual(rule["spec"], alerts)
+        self.assertEqual(
+            (CHART / "files/alerts.yml").read_text(),
+            (ROOT / "deploy/observability/alerts.yml").read_text(),
+            "helm/spruce/files/alerts.yml is a copy of deploy/observability/alerts.yml",
+        )
+
+    def test_network_policies_deny_by_default(self):
+        manifests = render()
+        policies = by_kind(manifests, "NetworkPolicy")
+        deny = [p for p in policies if p["metadata"]["name"].endswith("default-deny")]
+        self.assertEqual(len(deny), 1)
+        self.assertEqual(deny[0]["spec"]["policyTypes"], ["Ingress", "Egress"])
+        self.assertNotIn("ingress", deny[0]["spec"])
+        self.assertEqual(len(policies), 5)
+        self.assertEqual(by_kind(render({"networkPolicy": {"enabled": False}}), "NetworkPolicy"), [])
+
+    def test_search_scales_on_cpu(self):
+        (hpa,) = by_kind(render(), "HorizontalPodAutoscaler")
+        self.assertEqual(hpa["spec"]["scaleTargetRef"]["name"], "spruce-search")
+        self.assertEqual(hpa["spec"]["metrics"][0]["resource"]["name"], "cpu")
+
+    def test_schema_refuses_bad_values(self):
+        chart = helm.Chart.load(str(CHART))
+        for bad in (
+            {"environment": "qa"},
+            {"core": {"replicas": "two"}},
+            {"secrets": {"source": "env"}},
+            {"scheduler": {"jobs": {"reminders": {"enabled": "yes"}}}},
+        ):
+            with self.subTest(json.dumps(bad)):
+                with self.assertRaises(helm.HelmError):
+                    chart.render(bad, name="spruce", namespace="spruce", is_install=True)
+
+
+class ComposeTest(unittest.TestCase):
+    def setUp(self):
+        self.compose = yaml.safe_load((ROOT / "docker/compose.yaml").read_text())
+        self.services = self.compose["services"]
+
+    def test_stack_has_every_part(self):
+        for name in ["postgres", "rabbitmq", "redis", "otel-collector", "jaeger", "prometheus", *COMPONENTS]:
+            self.assertIn(name, self.services)
+
+    def test_start_order_refers_to_services_that_exist_and_have_healthchecks(self):
+        for name, service in self.services.items():
+            depends_on = service.get("depends_on") or {}
+            if isinstance(depends_on, list):
+                depends_on = {name: {"condition": "service_started"} for name in depends_on}
+            for dependency, condition in depends_on.items():
+                with self.subTest(f"{name} -> {dependency}"):
+                    self.assertIn(dependency, self.services)
+                    if condition["condition"] == "service_healthy":
+                        self.assertIn("healthcheck", self.services[dependency])
+                        self.assertFalse(self.services[dependency]["healthcheck"].get("disable"))
+
+    def test_spruce_services_run_read_only_and_check_their_own_health(self):
+        for name in COMPONENTS:
+            service = self.services[name]
+            self.assertTrue(service["read_only"])
+            self.assertEqual(service["healthcheck"]["test"], ["CMD", "/usr/local/bin/service", "healthcheck"])
+            self.assertEqual(service["build"]["args"]["SERVICE"], name)
+
+    def test_mounted_configuration_exists(self):
+        for name, service in self.services.items():
+            for volume in service.get("volumes") or []:
+                if volume.startswith("../"):
+                    with self.subTest(f"{name}: {volume}"):
+                        self.assertTrue((ROOT / "docker" / volume.split(":")[0]).resolve().exists())
+
+    def test_prometheus_scrapes_every_service_port(self):
+        prometheus = yaml.safe_load((ROOT / "deploy/observability/prometheus.yml").read_text())
+        targets = {t for job in prometheus["scrape_configs"] for c in job["static_configs"] for t in c["targets"]}
+        values = yaml.safe_load((CHART / "values.yaml").read_text())
+        for component in COMPONENTS:
+            self.assertIn(f"{component}:{values[component]['ports']['http']}", targets)
+
+    def test_dashboard_is_valid_json_with_panels(self):
+        dashboard = json.loads((ROOT / "deploy/observability/grafana/spruce-overview.json").read_text())
+        self.assertGreaterEqual(len(dashboard["panels"]), 6)
+
+
+if __name__ == "__main__":
+    unittest.main()
