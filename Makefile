@@ -26,11 +26,11 @@ else
 endif
 
 ## check: the deployment files: Helm chart (render, lint, Kubernetes 1.31 schemas), compose,
-## observability config, terraform fmt and a checkov scan
+## observability config, terraform fmt, checkov over Terraform, the Dockerfile and the chart
 check:
 	python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r tests/deploy/requirements.txt
 	python3 -m unittest discover -s tests/deploy -v
-	./scripts/check-terraform.sh
+	./scripts/check-static.sh
 
 ## lint: formatting and clippy, warnings are errors
 lint:

@@ -1,5 +1,7 @@
 //! The scheduler's settings; every key has a local default.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use spruce_platform::settings::{
     self, BusSettings, DatabaseSettings, ListenSettings, SettingsError, TelemetrySettings, Validate,
@@ -33,6 +35,23 @@ pub struct Settings {
     pub bus: BusSettings,
     #[serde(default)]
     pub telemetry: TelemetrySettings,
+    /// Per-job switches, `[jobs.<name>] enabled = false` (the chart's `scheduler.jobs`).
+    /// A job not listed runs.
+    #[serde(default)]
+    pub jobs: BTreeMap<String, JobSettings>,
+}
+
+/// One clock job's switch.
+#[derive(Debug, Clone, Deserialize)]
+pub struct JobSettings {
+    pub enabled: bool,
+}
+
+impl Settings {
+    /// Whether the clock job `name` should run in this process.
+    pub fn job_enabled(&self, name: &str) -> bool {
+        self.jobs.get(name).is_none_or(|job| job.enabled)
+    }
 }
 
 impl Default for Settings {
@@ -77,5 +96,17 @@ mod tests {
         assert_eq!(defaults.database.name, "spruce_scheduler");
         assert_eq!(defaults.grpc.port, 50053);
         defaults.validate().unwrap();
+    }
+
+    #[test]
+    fn jobs_are_switched_off_by_name_and_run_when_not_listed() {
+        let settings: Settings = settings::from_toml(
+            "[jobs.\"reminders\"]\nenabled = false\n[jobs.matching]\nenabled = true\n",
+        )
+        .unwrap();
+        assert!(!settings.job_enabled("reminders"));
+        assert!(settings.job_enabled("matching"));
+        assert!(settings.job_enabled("expire-requests"));
+        assert!(Settings::default().job_enabled("reminders"));
     }
 }

@@ -156,15 +156,17 @@ impl OutboxRelay {
                 notification = listener.recv() => {
                     // A lost listener connection reconnects on the next call; polling covers
                     // the gap.
-                                        if let Err(error) = notification {
+                    if let Err(error) = notification {
                         tracing::debug!(%error, "outbox listener interrupted");
                         tokio::time::sleep(POLL_INTERVAL).await;
                         continue;
                     }
-                                        // Under load every commit notifies: gather a few milliseconds' worth of
-                    // rows into one batch instead of publishing them one by one (at most one
-                    // round per delay, however many notifications queue up).
+                    // Under load every commit notifies: gather a few milliseconds' worth of
+                    // rows into one batch instead of publishing them one by one, and drop the
+                    // notifications that came meanwhile (the batch covers them; left queued,
+                    // they would pile up faster than rounds consume them).
                     tokio::time::sleep(GATHER_DELAY).await;
+                    while listener.next_buffered().is_some() {}
                 }
                 () = tokio::time::sleep(POLL_INTERVAL) => {}
             }
