@@ -256,5 +256,33 @@ class ComposeTest(unittest.TestCase):
         self.assertGreaterEqual(len(dashboard["panels"]), 6)
 
 
+class WorkflowTest(unittest.TestCase):
+    def load(self, name):
+        return yaml.safe_load((ROOT / ".github/workflows" / name).read_text())
+
+    def test_ci_runs_what_the_readme_and_ci_script_run(self):
+        steps = self.load("ci.yml")["jobs"]["test"]["steps"]
+        commands = [step.get("run", "") for step in steps]
+        for command in ("make lint", "make test", "make check"):
+            self.assertIn(command, commands)
+
+    def test_cd_promotes_e2e_then_staging_then_prod(self):
+        jobs = self.load("cd.yml")["jobs"]
+        self.assertEqual(jobs["deploy-e2e"]["needs"], ["images", "chart"])
+        self.assertEqual(jobs["deploy-staging"]["needs"], "deploy-e2e")
+        self.assertEqual(jobs["deploy-prod"]["needs"], "deploy-staging")
+        for environment in ENVIRONMENTS:
+            self.assertEqual(jobs[f"deploy-{environment}"]["with"]["environment"], environment)
+            self.assertTrue((CHART / f"values-{environment}.yaml").exists())
+        matrix = jobs["images"]["strategy"]["matrix"]["service"]
+        self.assertEqual(sorted(matrix), sorted(COMPONENTS))
+
+    def test_scripts_the_workflows_call_exist(self):
+        text = (ROOT / ".github/workflows/deploy.yml").read_text()
+        self.assertIn("scripts/smoke.sh", text)
+        self.assertTrue((ROOT / "scripts/smoke.sh").exists())
+        self.assertTrue((ROOT / "docker/Dockerfile").exists())
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -20,6 +20,12 @@ provider "aws" {
   }
 }
 
+variable "deployer_role_arn" {
+  description = "The role CD assumes (created with the GitHub OIDC trust, outside this stack)"
+  type        = string
+  default     = ""
+}
+
 variable "ingress_load_balancer_dns" {
   description = "Set after the first Helm install, when the ingress controller's load balancer exists"
   type        = string
@@ -38,6 +44,7 @@ module "spruce" {
   dns_zone_name             = "spruce.example"
   api_hostname              = "api"
   ingress_load_balancer_dns = var.ingress_load_balancer_dns
+  deployer_role_arn         = var.deployer_role_arn
 }
 
 output "spruce" {

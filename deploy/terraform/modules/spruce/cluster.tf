@@ -29,9 +29,29 @@ resource "aws_eks_cluster" "main" {
       key_arn = aws_kms_key.main.arn
     }
   }
+  access_config {
+    authentication_mode = "API"
+  }
   enabled_cluster_log_types = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
   tags                      = local.tags
   depends_on                = [aws_iam_role_policy_attachment.cluster]
+}
+
+# The API endpoint is private: CD deploys from runners inside the VPC, with this role.
+resource "aws_eks_access_entry" "deployer" {
+  count         = var.deployer_role_arn == "" ? 0 : 1
+  cluster_name  = aws_eks_cluster.main.name
+  principal_arn = var.deployer_role_arn
+}
+
+resource "aws_eks_access_policy_association" "deployer" {
+  count         = var.deployer_role_arn == "" ? 0 : 1
+  cluster_name  = aws_eks_cluster.main.name
+  principal_arn = var.deployer_role_arn
+  policy_arn    = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+  access_scope {
+    type = "cluster"
+  }
 }
 
 resource "aws_iam_role" "nodes" {

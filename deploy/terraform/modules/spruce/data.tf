@@ -107,6 +107,7 @@ resource "random_password" "mq" {
 }
 
 resource "aws_mq_broker" "main" {
+  #checkov:skip=CKV_AWS_209:Amazon MQ for RabbitMQ supports only AWS-owned keys for encryption at rest
   broker_name                = local.name
   engine_type                = "RabbitMQ"
   engine_version             = "3.13"
@@ -116,9 +117,9 @@ resource "aws_mq_broker" "main" {
   security_groups            = [aws_security_group.datastores.id]
   publicly_accessible        = false
   auto_minor_version_upgrade = true
+  # RabbitMQ brokers encrypt at rest with an AWS-owned key only (customer keys are for ActiveMQ).
   encryption_options {
-    kms_key_id        = aws_kms_key.main.arn
-    use_aws_owned_key = false
+    use_aws_owned_key = true
   }
   logs {
     general = true

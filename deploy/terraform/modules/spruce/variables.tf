@@ -81,3 +81,9 @@ variable "services" {
   type    = list(string)
   default = ["gateway", "core", "search", "scheduler"]
 }
+
+variable "deployer_role_arn" {
+  description = "IAM role CD assumes to run helm (GitHub OIDC); empty: no access entry"
+  type        = string
+  default     = ""
+}
