@@ -27,6 +27,13 @@ logs=$(mktemp -d)
 
 cargo build --release --bins --quiet
 
+for port in 8080 50051 50053 9091 9093; do
+    if ss -ltnH "sport = :$port" | grep -q .; then
+        echo "bench: port $port is taken (a running make run or an earlier bench?); stop it first" >&2
+        exit 1
+    fi
+done
+
 pids=()
 stop_all() {
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -54,6 +61,10 @@ start() { # $1 = core's relay on/off
         "$bin/spruce-scheduler" serve >"$logs/scheduler.log" 2>&1 &
     pids+=("$!")
     wait_ready http://127.0.0.1:9091/readyz
+    for pid in "${pids[@]}"; do
+        state=$(ps -o stat= -p "$pid" || true)
+        [[ -n $state && $state != Z* ]] || { echo "bench: a service exited (logs in $logs)" >&2; exit 1; }
+    done
     TOKIO_WORKER_THREADS=$service_threads "$bin/spruce-gateway" serve >"$logs/gateway.log" 2>&1 &
     pids+=("$!")
     wait_ready http://127.0.0.1:8080/readyz
