@@ -27,7 +27,7 @@ endif
 
 ## check: the deployment files: Helm chart (render, lint, Kubernetes 1.31 schemas), compose,
 ## observability config, terraform fmt, checkov over Terraform, the Dockerfile and the chart
-check:
+check: build
 	python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r tests/deploy/requirements.txt
 	python3 -m unittest discover -s tests/deploy -v
 	./scripts/check-static.sh

@@ -8,7 +8,10 @@ consistency. Run by `make check`: python3 -m unittest discover -s tests/deploy
 
 import copy
 import json
+import os
 import pathlib
+import subprocess
+import tempfile
 import tomllib
 import unittest
 
@@ -207,6 +210,65 @@ class ChartTest(unittest.TestCase):
             with self.subTest(json.dumps(bad)):
                 with self.assertRaises(helm.HelmError):
                     chart.render(bad, name="spruce", namespace="spruce", is_install=True)
+
+
+def service_binary(component):
+    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
+    binary = target / "debug" / f"spruce-{component}"
+    if not binary.exists():
+        raise AssertionError(f"{binary} is missing: `make check` builds it (make build)")
+    return binary
+
+
+class RenderedSettingsLoadTest(unittest.TestCase):
+    """Each service loads the settings the chart renders for it, with the secret files, and
+    accepts them (`spruce-<service> check-config`), for the defaults and every environment."""
+
+    def test_services_accept_the_rendered_settings(self):
+        for label, values in [("defaults", {}), *((env, env_values(env)) for env in ENVIRONMENTS)]:
+            with tempfile.TemporaryDirectory() as folder:
+                folder = pathlib.Path(folder)
+                values = copy.deepcopy(values)
+                # The Secret's files, mounted where the test can write them.
+                values.setdefault("secrets", {}).update(
+                    {"source": "existingSecret", "mountPath": str(folder / "secrets")}
+                )
+                manifests = render(values)
+                (folder / "secrets").mkdir()
+                for name in ["postgres-password", "amqp-url", "redis-url", "auth-private-key",
+                             "auth-public-key", "stripe-secret-key"]:
+                    (folder / "secrets" / name).write_text(f"test-{name}")
+                (folder / "secrets" / "amqp-url").write_text("amqp://spruce:test@rabbitmq:5672/%2f")
+                (folder / "secrets" / "redis-url").write_text("redis://:test@redis:6379")
+                for component in COMPONENTS:
+                    with self.subTest(f"{label}: {component}"):
+                        config = folder / component
+                        config.mkdir()
+                        (config / "default.toml").write_text(
+                            [m for m in by_kind(manifests, "ConfigMap")
+                             if m["metadata"]["name"] == f"spruce-{component}"][0]["data"]["default.toml"]
+                        )
+                        environment = {k: v for k, v in os.environ.items() if not k.startswith("SPRUCE")}
+                        environment.update(
+                            SPRUCE_CONFIG_DIR=str(config), SPRUCE_ENV=values.get("environment", "e2e")
+                        )
+                        result = subprocess.run(
+                            [service_binary(component), "check-config"],
+                            env=environment, capture_output=True, text=True, timeout=30,
+                        )
+                        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+                        self.assertIn("configuration ok", result.stdout)
+
+    def test_a_broken_setting_is_refused(self):
+        with tempfile.TemporaryDirectory() as folder:
+            (pathlib.Path(folder) / "default.toml").write_text('[payments]\nprovider = "bogus"\n')
+            environment = {k: v for k, v in os.environ.items() if not k.startswith("SPRUCE")}
+            environment.update(SPRUCE_CONFIG_DIR=folder)
+            result = subprocess.run(
+                [service_binary("core"), "check-config"], env=environment, capture_output=True, text=True
+            )
+            self.assertNotEqual(result.returncode, 0)
+            self.assertIn("payments.provider", result.stderr)
 
 
 class ComposeTest(unittest.TestCase):

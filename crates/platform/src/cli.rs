@@ -3,7 +3,9 @@
 //!
 //! Every binary also answers `healthcheck`: it asks its own running process for
 //! `/healthz` on the ops HTTP port and exits 0 when that says 200. Container images carry no
-//! shell or curl, so Docker's and compose's health checks run the binary itself.
+//! shell or curl, so Docker's and compose's health checks run the binary itself. And
+//! `check-config`: load and validate the settings (files, secrets, environment) and exit,
+//! like `nginx -t`; the chart's tests run it on every rendered configuration.
 
 use std::{
     future::Future,
@@ -41,9 +43,17 @@ where
 {
     let settings: S = settings::load(built_in)?;
     let command_name = std::env::args().nth(1);
-    if command_name.as_deref() == Some("healthcheck") {
-        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, settings.http().port));
-        return healthcheck(address);
+    match command_name.as_deref() {
+        Some("healthcheck") => {
+            let address = SocketAddr::from((Ipv4Addr::LOCALHOST, settings.http().port));
+            return healthcheck(address);
+        }
+        // Settings loaded, secret files read and validated: nothing else to do.
+        Some("check-config") => {
+            println!("{service}: configuration ok");
+            return Ok(());
+        }
+        _ => {}
     }
     let guard = telemetry::init(service, settings.telemetry())?;
     let result = command(settings, command_name).await;

@@ -43,7 +43,7 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 
 {{/* Where secret files appear: the mounted Secret, or the Vault agent's folder. */}}
 {{- define "spruce.secretDir" -}}
-{{- if eq .Values.secrets.source "vault" -}}/vault/secrets{{- else -}}/run/secrets/spruce{{- end -}}
+{{- if eq .Values.secrets.source "vault" -}}/vault/secrets{{- else -}}{{ .Values.secrets.mountPath }}{{- end -}}
 {{- end -}}
 
 {{/* The secrets a component reads, as a JSON list of names. */}}
