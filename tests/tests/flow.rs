@@ -105,41 +105,67 @@ async fn login(client: &reqwest::Client, stack: &Stack, email: &str) -> Value {
     response.json().await.unwrap()
 }
 
+/// The gateway as the mobile app uses it: JSON in and out, a bearer token.
+struct Gateway<'a> {
+    client: &'a reqwest::Client,
+    base: &'a str,
+}
+
+impl Gateway<'_> {
+    async fn get(&self, path: &str, token: &str) -> Value {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        response.json().await.unwrap()
+    }
+
+    async fn post(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
 #[tokio::test]
 async fn seeded_customer_books_and_reviews_a_seeded_cleaner_and_a_declined_card_books_nothing() {
     let shutdown = CancellationToken::new();
     let (otlp_port, _spans) = otlp::start(shutdown.clone()).await.unwrap();
     let stack = Stack::start(otlp_port).await.unwrap();
     let client = reqwest::Client::new();
-    let url = |path: &str| format!("{}{path}", stack.gateway_url);
+    let gateway = Gateway {
+        client: &client,
+        base: &stack.gateway_url,
+    };
 
     let customer = login(&client, &stack, "customer01@spruce.test").await;
     let customer = customer["access_token"].as_str().unwrap().to_owned();
     let cleaner_session = login(&client, &stack, "cleaner01@spruce.test").await;
     let cleaner = cleaner_session["access_token"].as_str().unwrap().to_owned();
     let cleaner_id = cleaner_session["user"]["id"].as_str().unwrap().to_owned();
-    let profile: Value = client
-        .get(url(&format!("/v1/cleaners/{cleaner_id}")))
-        .bearer_auth(&cleaner)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let profile = gateway
+        .get(&format!("/v1/cleaners/{cleaner_id}"), &cleaner)
+        .await;
     let ratings_before = profile["rating_count"].as_u64().unwrap();
 
-    let address: Value = client
-        .post(url("/v1/me/addresses"))
-        .bearer_auth(&customer)
-        .json(&json!({
-            "label": "Flat", "line1": "Torstrasse 9", "city": "Berlin", "postal_code": "10119",
-            "lat": profile["home"]["lat"], "lng": profile["home"]["lng"],
-            "size_m2": 50, "bedrooms": 1, "bathrooms": 1, "has_pets": false
-        }))
-        .send()
+    let address: Value = gateway
+        .post(
+            "/v1/me/addresses",
+            &customer,
+            &json!({
+                "label": "Flat", "line1": "Torstrasse 9", "city": "Berlin", "postal_code": "10119",
+                "lat": profile["home"]["lat"], "lng": profile["home"]["lng"],
+                "size_m2": 50, "bedrooms": 1, "bathrooms": 1, "has_pets": false
+            }),
+        )
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -157,7 +183,7 @@ async fn seeded_customer_books_and_reviews_a_seeded_cleaner_and_a_declined_card_
     };
     let book = |key: &str, body: Value| {
         client
-            .post(url("/v1/bookings"))
+            .post(format!("{}/v1/bookings", gateway.base))
             .bearer_auth(&customer)
             .header("idempotency-key", key)
             .json(&body)
@@ -173,15 +199,9 @@ async fn seeded_customer_books_and_reviews_a_seeded_cleaner_and_a_declined_card_
         .as_str()
         .unwrap()
         .to_owned();
-    let mine: Value = client
-        .get(url("/v1/bookings?status=requested"))
-        .bearer_auth(&customer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mine = gateway
+        .get("/v1/bookings?status=requested", &customer)
+        .await;
     assert_eq!(
         mine["items"].as_array().unwrap().len(),
         1,
@@ -193,32 +213,22 @@ async fn seeded_customer_books_and_reviews_a_seeded_cleaner_and_a_declined_card_
         ("start", json!({})),
         ("complete", json!({"actual_duration_min": 90})),
     ] {
-        let response = client
-            .post(url(&format!("/v1/bookings/{id}/{action}")))
-            .bearer_auth(&cleaner)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let response = gateway
+            .post(&format!("/v1/bookings/{id}/{action}"), &cleaner, &body)
+            .await;
         assert_eq!(response.status(), 200, "{action}");
     }
-    let review = client
-        .post(url(&format!("/v1/bookings/{id}/review")))
-        .bearer_auth(&customer)
-        .json(&json!({"rating": 5, "comment": "Great."}))
-        .send()
-        .await
-        .unwrap();
+    let review = gateway
+        .post(
+            &format!("/v1/bookings/{id}/review"),
+            &customer,
+            &json!({"rating": 5, "comment": "Great."}),
+        )
+        .await;
     assert_eq!(review.status(), 201);
-    let after: Value = client
-        .get(url(&format!("/v1/cleaners/{cleaner_id}")))
-        .bearer_auth(&customer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let after = gateway
+        .get(&format!("/v1/cleaners/{cleaner_id}"), &customer)
+        .await;
     assert_eq!(after["rating_count"].as_u64().unwrap(), ratings_before + 1);
 
     stack.stop().await.unwrap();

@@ -16,9 +16,14 @@
 {{- printf "%s-%s" (include "spruce.fullname" .root) .component -}}
 {{- end -}}
 
+{{/* Every pod and resource of the release (takes the root context). */}}
+{{- define "spruce.releaseLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
 {{- define "spruce.selectorLabels" -}}
-app.kubernetes.io/name: {{ .root.Chart.Name }}
-app.kubernetes.io/instance: {{ .root.Release.Name }}
+{{ include "spruce.releaseLabels" .root }}
 app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
@@ -103,6 +108,11 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{- $settings | toJson -}}
 {{- end -}}
 
+{{/* A component's settings file, /etc/spruce/default.toml. */}}
+{{- define "spruce.settingsToml" -}}
+{{ include "spruce.toml" (dict "prefix" "" "values" (include "spruce.settings" . | fromJson)) }}
+{{- end -}}
+
 {{/* Renders a dict as TOML: scalars and lists as `key = value`, dicts as [tables]. */}}
 {{- define "spruce.toml" -}}
 {{- $prefix := .prefix -}}
@@ -122,6 +132,20 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{- if $prefix -}}{{- $name = printf "%s.%s" $prefix ($key | quote) -}}{{- end -}}
 {{- include "spruce.toml" (dict "prefix" $name "values" $value) -}}
 {{- end -}}
+{{- end -}}
+
+{{/* The Secret's keys `names` as files (existingSecret only; Vault's agent writes its own). */}}
+{{- define "spruce.secretVolume" -}}
+{{- if eq .root.Values.secrets.source "existingSecret" }}
+- name: secrets
+  secret:
+    secretName: {{ .root.Values.secrets.existingSecret }}
+    defaultMode: 0440
+    items:
+      {{- range $name := .names }}
+      - {key: {{ $name }}, path: {{ $name }}}
+      {{- end }}
+{{- end }}
 {{- end -}}
 
 {{/* Pod annotations asking Vault's agent to write each secret to /vault/secrets/<name>. */}}
