@@ -9,8 +9,10 @@
 #   scripts/bench.sh create     # only the POST runs (relay on and off, alternating)
 #
 # Settings for a machine whose two cores are shared by every process (see BENCHMARKS.md):
-# one tokio worker thread per service (SERVICE_THREADS; the load generator keeps its default), core's pool at 16 connections, PostgreSQL over
-# loopback without TLS. Override any of them through the environment.
+# one tokio worker thread per service (SERVICE_THREADS; the load generator keeps its
+# default), core's pool at 16 connections (POOL), PostgreSQL over loopback without TLS, three
+# runs of each kind (RUNS). Override any of them through the environment. Every load run
+# ends with the CPU the whole machine spent during it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,6 +44,23 @@ stop_all() {
 }
 trap stop_all EXIT
 
+# Runs "$@" and then prints the CPU the whole machine spent meanwhile (from /proc/stat):
+# rates on a saturated machine are noisy, CPU seconds per request much less so.
+with_cpu() {
+    local before after
+    before="$(head -1 /proc/stat) $(awk '/^ctxt/ {print $2}' /proc/stat)"
+    local start=$SECONDS
+    "$@"
+    after="$(head -1 /proc/stat) $(awk '/^ctxt/ {print $2}' /proc/stat)"
+    awk -v b="$before" -v a="$after" -v wall=$((SECONDS - start)) 'BEGIN {
+        split(b, x); split(a, y); hz = 100
+        busy = (y[2]+y[3]+y[4]+y[7]+y[8] - x[2]-x[3]-x[4]-x[7]-x[8]) / hz
+        idle = (y[5]+y[6] - x[5]-x[6]) / hz
+        steal = (y[9] - x[9]) / hz
+        printf "machine CPU over %d s: busy %.1f s, idle %.1f s, steal %.1f s, %d context switches\n", wall, busy, idle, steal, y[12] - x[12]
+    }'
+}
+
 wait_ready() {
     for _ in $(seq 1 100); do
         curl -fsS "$1" >/dev/null 2>&1 && return 0
@@ -51,11 +70,14 @@ wait_ready() {
     exit 1
 }
 
-start() { # $1 = core's relay on/off
+start() { # $1 = core's relay on/off, $2 = core's binary (default: this build's)
     stop_all
+    # Every run starts from a vacuumed database and a fresh checkpoint: otherwise the dead
+    # rows and the WAL one run leaves are cleaned up, and paid for, during the next one.
+    psql -h 127.0.0.1 -U postgres -d $core_db -qc "VACUUM (ANALYZE)" -c "CHECKPOINT"
     TOKIO_WORKER_THREADS=$service_threads SPRUCE__DATABASE__NAME=$core_db \
         SPRUCE__DATABASE__MAX_CONNECTIONS="${POOL:-16}" SPRUCE__OUTBOX__RELAY="$1" \
-        "$bin/spruce-core" serve >"$logs/core.log" 2>&1 &
+        "${2:-$bin/spruce-core}" serve >"$logs/core.log" 2>&1 &
     pids+=("$!")
     TOKIO_WORKER_THREADS=$service_threads SPRUCE__DATABASE__NAME=$scheduler_db \
         "$bin/spruce-scheduler" serve >"$logs/scheduler.log" 2>&1 &
@@ -78,21 +100,28 @@ SPRUCE__DATABASE__NAME=$core_db "$bin/spruce-core" seed >"$logs/seed.log" 2>&1
 if [[ $which == all || $which == get ]]; then
     start true
     echo "== GET /v1/bookings/{id}, 64 connections, as fast as it goes"
-    "$bin/spruce-loadgen" get-booking --concurrency 64 --seconds 10
-    for run in 1 2 3; do
+    with_cpu "$bin/spruce-loadgen" get-booking --concurrency 64 --seconds 10
+    for run in $(seq 1 "${RUNS:-3}"); do
         echo "== GET /v1/bookings/{id} at 2,000/s, open loop (run $run)"
-        "$bin/spruce-loadgen" get-booking --rate 2000 --seconds 10
+        with_cpu "$bin/spruce-loadgen" get-booking --rate 2000 --seconds 10
     done
 fi
 
 if [[ $which == all || $which == create ]]; then
     # Relay on and off alternate, so both see the same table sizes and the same machine.
-    for run in 1 2 3; do
-        for relay in true false; do
-            start $relay
-            echo "== POST /v1/bookings, 32 connections, relay $relay (run $run)"
-            "$bin/spruce-loadgen" create-booking --concurrency 32 --seconds 10
-            if [[ $relay == false ]]; then
+    # CORE_AB=/path/to/another/spruce-core adds a relay-on run of that binary to every round:
+    # an A/B of two relays under the same conditions.
+    for run in $(seq 1 "${RUNS:-3}"); do
+        for variant in true ${CORE_AB:+ab} false; do
+            if [[ $variant == ab ]]; then
+                start true "$CORE_AB"
+                echo "== POST /v1/bookings, 32 connections, relay ab (run $run)"
+            else
+                start $variant
+                echo "== POST /v1/bookings, 32 connections, relay $variant (run $run)"
+            fi
+            with_cpu "$bin/spruce-loadgen" create-booking --concurrency 32 --seconds 10
+            if [[ $variant == false ]]; then
                 # What the relay-off run left unpublished would otherwise be published
                 # during the next relay-on run and count against it.
                 stop_all

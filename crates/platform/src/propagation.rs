@@ -58,6 +58,24 @@ pub fn current_traceparent() -> Option<String> {
     current_context_fields().remove("traceparent")
 }
 
+/// Whether a stored `traceparent` belongs to a sampled trace (flag bit 0); spans of an
+/// unsampled trace are never recorded, so they need not be built.
+pub fn is_sampled(traceparent: &str) -> bool {
+    traceparent
+        .rsplit('-')
+        .next()
+        .and_then(|flags| u8::from_str_radix(flags, 16).ok())
+        .is_some_and(|flags| flags & 1 == 1)
+}
+
+/// Writes a stored `traceparent` into AMQP message headers as it is.
+pub fn traceparent_into_amqp(headers: &mut FieldTable, traceparent: &str) {
+    headers.insert(
+        ShortString::from("traceparent"),
+        AMQPValue::LongString(traceparent.into()),
+    );
+}
+
 /// Makes `span` a child of the trace a stored `traceparent` describes.
 pub fn set_parent_from_traceparent(span: &Span, traceparent: &str) {
     let fields = HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
@@ -99,5 +117,34 @@ impl Extractor for HttpCarrier<'_> {
 
     fn keys(&self) -> Vec<&str> {
         self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sampled_flag_is_read_from_the_last_field() {
+        let trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7";
+        assert!(is_sampled(&format!("{trace}-01")));
+        assert!(is_sampled(&format!("{trace}-03")));
+        assert!(!is_sampled(&format!("{trace}-00")));
+        assert!(!is_sampled(&format!("{trace}-02")));
+        assert!(!is_sampled(&format!("{trace}-zz")));
+        assert!(!is_sampled(""));
+    }
+
+    #[test]
+    fn a_stored_traceparent_goes_into_the_headers_unchanged() {
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+        let mut headers = FieldTable::default();
+        traceparent_into_amqp(&mut headers, traceparent);
+        let stored = headers.inner().get("traceparent");
+        assert_eq!(
+            stored,
+            Some(&AMQPValue::LongString(traceparent.into())),
+            "headers: {headers:?}"
+        );
     }
 }

@@ -34,6 +34,8 @@ const POLL_INTERVAL: Duration = Duration::from_secs(1);
 const BATCH_SIZE: i64 = 200;
 /// How long the relay waits after a wake-up for more rows to arrive.
 const GATHER_DELAY: Duration = Duration::from_millis(5);
+/// How often the relay looks for rows while every look finds some.
+const BUSY_POLL_INTERVAL: Duration = Duration::from_millis(5);
 
 /// Writes `envelope` to the outbox inside the caller's transaction and wakes the relay when
 /// that transaction commits. The current span's trace context is stored with it.
@@ -133,8 +135,11 @@ impl OutboxRelay {
         channel: &Channel,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<()> {
+        // Listening costs PostgreSQL a wake-up of the listening backend for every commit
+        // that writes an event. So the relay listens only while it is idle; once a wake-up
+        // found rows, it polls every BUSY_POLL_INTERVAL until a batch comes back empty.
         let mut listener = PgListener::connect_with(&self.pool).await?;
-        listener.listen(NOTIFY_CHANNEL).await?;
+        let mut listening = false;
         let mut backlog_recorded: Option<Instant> = None;
         loop {
             // Noticed within a poll interval even when there is nothing to publish, so
@@ -151,20 +156,36 @@ impl OutboxRelay {
             if relayed == BATCH_SIZE as usize {
                 continue;
             }
+            if relayed > 0 {
+                if listening {
+                    listener.unlisten(NOTIFY_CHANNEL).await?;
+                    listening = false;
+                }
+                tokio::select! {
+                    () = shutdown.cancelled() => return Ok(()),
+                    () = tokio::time::sleep(BUSY_POLL_INTERVAL) => {}
+                }
+                continue;
+            }
+            if !listening {
+                listener.listen(NOTIFY_CHANNEL).await?;
+                listening = true;
+                // A row committed between the empty batch and LISTEN notified nobody: look
+                // once more before waiting.
+                continue;
+            }
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
                 notification = listener.recv() => {
-                    // A lost listener connection reconnects on the next call; polling covers
-                    // the gap.
+                    // A lost listener connection reconnects (and listens again) on the next
+                    // call; polling covers the gap.
                     if let Err(error) = notification {
                         tracing::debug!(%error, "outbox listener interrupted");
                         tokio::time::sleep(POLL_INTERVAL).await;
                         continue;
                     }
-                    // Under load every commit notifies: gather a few milliseconds' worth of
-                    // rows into one batch instead of publishing them one by one, and drop the
-                    // notifications that came meanwhile (the batch covers them; left queued,
-                    // they would pile up faster than rounds consume them).
+                    // Gather a few milliseconds' worth of rows into the first batch, and drop
+                    // the notifications that came meanwhile (the batch covers them).
                     tokio::time::sleep(GATHER_DELAY).await;
                     while listener.next_buffered().is_some() {}
                 }
@@ -173,19 +194,24 @@ impl OutboxRelay {
         }
     }
 
-    /// Publishes one batch and returns how many rows it took. Rows the broker acked are
-    /// marked published in the same transaction that locked them; the others are pushed
-    /// back with a growing delay.
+    /// Publishes one batch and returns how many rows it took. The batch is taken and marked
+    /// published in one statement, in a transaction that commits only after the broker
+    /// answered: other relays skip the locked rows meanwhile, a crash rolls the mark back,
+    /// and the rows the broker did not ack are unmarked and pushed back with a growing delay
+    /// before the commit.
     async fn relay_batch(&self, channel: &Channel) -> anyhow::Result<usize> {
         let mut transaction = self.pool.begin().await?;
-        let rows: Vec<OutboxTuple> = sqlx::query_as(
-            "SELECT id, event_id, routing_key, payload, traceparent FROM outbox \
-             WHERE published_at IS NULL AND next_attempt_at <= now() \
-             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+        let mut rows: Vec<OutboxTuple> = sqlx::query_as(
+            "UPDATE outbox SET published_at = now() WHERE id IN ( \
+                 SELECT id FROM outbox WHERE published_at IS NULL AND next_attempt_at <= now() \
+                 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, event_id, routing_key, payload, traceparent",
         )
         .bind(BATCH_SIZE)
         .fetch_all(&mut *transaction)
         .await?;
+        // RETURNING keeps no order; publish in the order the events were written.
+        rows.sort_unstable_by_key(|row| row.0);
         let rows: Vec<OutboxRow> = rows
             .into_iter()
             .map(
@@ -213,6 +239,7 @@ impl OutboxRelay {
                 }
             }
         }
+        let sent = pending.len();
         let confirmations = join_all(
             pending
                 .into_iter()
@@ -220,11 +247,10 @@ impl OutboxRelay {
         )
         .await;
 
-        let mut acked = Vec::new();
         let mut failed = Vec::new();
         for (id, confirmation) in confirmations {
             match confirmation {
-                Ok(Confirmation::Ack(None)) => acked.push(id),
+                Ok(Confirmation::Ack(None)) => {}
                 Ok(Confirmation::Ack(Some(returned))) => {
                     failed.push((id, format!("unroutable: {}", returned.reply_text)));
                 }
@@ -236,14 +262,18 @@ impl OutboxRelay {
             }
         }
 
-        sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
-            .bind(&acked)
-            .execute(&mut *transaction)
-            .await?;
+        // Rows never handed to the broker (it failed part-way) go back untouched.
+        let unsent: Vec<i64> = rows[sent..].iter().map(|row| row.id).collect();
+        if !unsent.is_empty() {
+            sqlx::query("UPDATE outbox SET published_at = NULL WHERE id = ANY($1)")
+                .bind(&unsent)
+                .execute(&mut *transaction)
+                .await?;
+        }
         for (id, reason) in &failed {
             tracing::warn!(outbox_id = id, %reason, "event not published, will retry");
             sqlx::query(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = $2, \
+                "UPDATE outbox SET published_at = NULL, attempts = attempts + 1, last_error = $2, \
                  next_attempt_at = now() + make_interval(secs => least(power(2, attempts), 60)) \
                  WHERE id = $1",
             )
@@ -264,6 +294,19 @@ impl OutboxRelay {
         channel: &Channel,
         row: &OutboxRow,
     ) -> lapin::Result<lapin::PublisherConfirm> {
+        let mut headers = FieldTable::default();
+        let sampled = row
+            .traceparent
+            .as_deref()
+            .is_some_and(propagation::is_sampled);
+        if !sampled {
+            // Nothing would record a producer span: pass the writer's trace context on as
+            // it is, so the consumer still joins the trace.
+            if let Some(traceparent) = &row.traceparent {
+                propagation::traceparent_into_amqp(&mut headers, traceparent);
+            }
+            return self.send(channel, row, headers).await;
+        }
         let span = tracing::info_span!(
             "publish",
             otel.name = %format!("{} publish", row.routing_key),
@@ -276,30 +319,38 @@ impl OutboxRelay {
             propagation::set_parent_from_traceparent(&span, traceparent);
         }
         async {
-            let mut headers = FieldTable::default();
             propagation::inject_into_amqp(&mut headers);
-            let properties = BasicProperties::default()
-                .with_message_id(ShortString::from(row.event_id.to_string()))
-                .with_content_type(CONTENT_TYPE.into())
-                .with_type(row.routing_key.as_str().into())
-                .with_delivery_mode(2)
-                .with_headers(headers);
-            let options = BasicPublishOptions {
-                mandatory: true,
-                ..BasicPublishOptions::default()
-            };
-            channel
-                .basic_publish(
-                    self.settings.exchange.as_str().into(),
-                    row.routing_key.as_str().into(),
-                    options,
-                    &row.payload,
-                    properties,
-                )
-                .await
+            self.send(channel, row, headers).await
         }
         .instrument(span)
         .await
+    }
+
+    async fn send(
+        &self,
+        channel: &Channel,
+        row: &OutboxRow,
+        headers: FieldTable,
+    ) -> lapin::Result<lapin::PublisherConfirm> {
+        let properties = BasicProperties::default()
+            .with_message_id(ShortString::from(row.event_id.to_string()))
+            .with_content_type(CONTENT_TYPE.into())
+            .with_type(row.routing_key.as_str().into())
+            .with_delivery_mode(2)
+            .with_headers(headers);
+        let options = BasicPublishOptions {
+            mandatory: true,
+            ..BasicPublishOptions::default()
+        };
+        channel
+            .basic_publish(
+                self.settings.exchange.as_str().into(),
+                row.routing_key.as_str().into(),
+                options,
+                &row.payload,
+                properties,
+            )
+            .await
     }
 
     async fn record_backlog(&self) {
