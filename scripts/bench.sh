@@ -21,6 +21,7 @@ target_dir="${CARGO_TARGET_DIR:-target}"
 bin="$target_dir/release"
 export SPRUCE_CONFIG_DIR=/nonexistent SPRUCE_ENV=local
 service_threads="${SERVICE_THREADS:-1}"
+post_connections="${POST_CONNECTIONS:-32}"
 export SPRUCE__DATABASE__SSL_MODE="${SPRUCE__DATABASE__SSL_MODE:-disable}"
 export SPRUCE__TELEMETRY__LOG_FORMAT=json
 core_db=spruce_bench_core
@@ -75,7 +76,7 @@ start() { # $1 = core's relay on/off, $2 = core's binary (default: this build's)
     # Every run starts from a vacuumed database and a fresh checkpoint: otherwise the dead
     # rows and the WAL one run leaves are cleaned up, and paid for, during the next one.
     psql -h 127.0.0.1 -U postgres -d $core_db -qc "VACUUM (ANALYZE)" -c "CHECKPOINT"
-    TOKIO_WORKER_THREADS=$service_threads SPRUCE__DATABASE__NAME=$core_db \
+    TOKIO_WORKER_THREADS=${CORE_THREADS:-$service_threads} SPRUCE__DATABASE__NAME=$core_db \
         SPRUCE__DATABASE__MAX_CONNECTIONS="${POOL:-16}" SPRUCE__OUTBOX__RELAY="$1" \
         "${2:-$bin/spruce-core}" serve >"$logs/core.log" 2>&1 &
     pids+=("$!")
@@ -87,7 +88,7 @@ start() { # $1 = core's relay on/off, $2 = core's binary (default: this build's)
         state=$(ps -o stat= -p "$pid" || true)
         [[ -n $state && $state != Z* ]] || { echo "bench: a service exited (logs in $logs)" >&2; exit 1; }
     done
-    TOKIO_WORKER_THREADS=$service_threads "$bin/spruce-gateway" serve >"$logs/gateway.log" 2>&1 &
+    TOKIO_WORKER_THREADS=${GATEWAY_THREADS:-$service_threads} "$bin/spruce-gateway" serve >"$logs/gateway.log" 2>&1 &
     pids+=("$!")
     wait_ready http://127.0.0.1:8080/readyz
 }
@@ -115,12 +116,12 @@ if [[ $which == all || $which == create ]]; then
         for variant in true ${CORE_AB:+ab} false; do
             if [[ $variant == ab ]]; then
                 start true "$CORE_AB"
-                echo "== POST /v1/bookings, 32 connections, relay ab (run $run)"
+                echo "== POST /v1/bookings, $post_connections connections, relay ab (run $run)"
             else
                 start $variant
-                echo "== POST /v1/bookings, 32 connections, relay $variant (run $run)"
+                echo "== POST /v1/bookings, $post_connections connections, relay $variant (run $run)"
             fi
-            with_cpu "$bin/spruce-loadgen" create-booking --concurrency 32 --seconds 10
+            with_cpu "$bin/spruce-loadgen" create-booking --concurrency "$post_connections" --seconds 10
             if [[ $variant == false ]]; then
                 # What the relay-off run left unpublished would otherwise be published
                 # during the next relay-on run and count against it.

@@ -38,11 +38,16 @@ pub enum TokenError {
 ///
 /// Verified tokens are remembered until they expire, so a client's every request does not
 /// pay for an Ed25519 signature check again.
+/// Cheap to clone (the state of every request holds one): the clones share everything.
 #[derive(Clone)]
 pub struct TokenVerifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     key: DecodingKey,
     validation: Validation,
-    verified: Arc<Mutex<HashMap<String, (Caller, i64)>>>,
+    verified: Mutex<HashMap<String, (Caller, i64)>>,
 }
 
 /// How many verified tokens are remembered before the memory starts over.
@@ -65,9 +70,11 @@ impl TokenVerifier {
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 5;
         Ok(TokenVerifier {
-            key,
-            validation,
-            verified: Arc::default(),
+            inner: Arc::new(Inner {
+                key,
+                validation,
+                verified: Mutex::default(),
+            }),
         })
     }
 
@@ -82,13 +89,12 @@ impl TokenVerifier {
         {
             return Ok(caller);
         }
-        let data =
-            decode::<AccessClaims>(token, &self.key, &self.validation).map_err(
-                |error| match error.kind() {
-                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-                    _ => TokenError::Invalid,
-                },
-            )?;
+        let data = decode::<AccessClaims>(token, &self.inner.key, &self.inner.validation).map_err(
+            |error| match error.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid,
+            },
+        )?;
         let user_id: Uuid = data.claims.sub.parse().map_err(|_| TokenError::Invalid)?;
         let role: Role = data.claims.role.parse().map_err(|_| TokenError::Invalid)?;
         let caller = Caller { user_id, role };
@@ -98,6 +104,7 @@ impl TokenVerifier {
 
     fn remembered(&self, token: &str) -> Option<(Caller, i64)> {
         let verified = self
+            .inner
             .verified
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -106,6 +113,7 @@ impl TokenVerifier {
 
     fn remember(&self, token: &str, caller: Caller, expires: i64) {
         let mut verified = self
+            .inner
             .verified
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
