@@ -9,10 +9,13 @@
 #   scripts/bench.sh create     # only the POST runs (relay on and off, alternating)
 #
 # Settings for a machine whose two cores are shared by every process (see BENCHMARKS.md):
-# one tokio worker thread per service (SERVICE_THREADS; the load generator keeps its
-# default), core's pool at 16 connections (POOL), PostgreSQL over loopback without TLS, three
-# runs of each kind (RUNS). Override any of them through the environment. Every load run
-# ends with the CPU the whole machine spent during it.
+# one tokio worker thread per service (SERVICE_THREADS, or CORE_THREADS / GATEWAY_THREADS
+# for one of them; the load generator keeps its default), core's pool at 16 connections
+# (POOL), 32 connections for the POST runs (POST_CONNECTIONS), PostgreSQL over loopback
+# without TLS, three runs of each kind (RUNS). CORE_AB=/path/to/another/spruce-core adds a
+# relay-on run of that binary to every POST round, to compare two builds under the same
+# conditions. Override any of them through the environment. Every load run ends with the
+# CPU the whole machine spent during it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
