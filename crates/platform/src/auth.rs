@@ -37,8 +37,8 @@ pub enum TokenError {
 /// Checks access tokens against the issuer's public key, issuer and audience.
 ///
 /// Verified tokens are remembered until they expire, so a client's every request does not
-/// pay for an Ed25519 signature check again.
-/// Cheap to clone (the state of every request holds one): the clones share everything.
+/// pay for an Ed25519 signature check again. Cheap to clone (the state of every request
+/// holds one): the clones share everything.
 #[derive(Clone)]
 pub struct TokenVerifier {
     inner: Arc<Inner>,
