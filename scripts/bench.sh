@@ -15,7 +15,8 @@
 # without TLS, three runs of each kind (RUNS). CORE_AB=/path/to/another/spruce-core adds a
 # relay-on run of that binary to every POST round, to compare two builds under the same
 # conditions. Override any of them through the environment. Every load run ends with the
-# CPU the whole machine spent during it.
+# CPU the whole machine spent during it; the POST runs end with the publishing cost of each
+# round and of all rounds together.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +25,11 @@ target_dir="${CARGO_TARGET_DIR:-target}"
 bin="$target_dir/release"
 export SPRUCE_CONFIG_DIR=/nonexistent SPRUCE_ENV=local
 service_threads="${SERVICE_THREADS:-1}"
+core_threads="${CORE_THREADS:-$service_threads}"
+gateway_threads="${GATEWAY_THREADS:-$service_threads}"
+pool="${POOL:-16}"
 post_connections="${POST_CONNECTIONS:-32}"
+runs="${RUNS:-3}"
 export SPRUCE__DATABASE__SSL_MODE="${SPRUCE__DATABASE__SSL_MODE:-disable}"
 export SPRUCE__TELEMETRY__LOG_FORMAT=json
 core_db=spruce_bench_core
@@ -48,8 +53,8 @@ stop_all() {
 }
 trap stop_all EXIT
 
-# Runs "$@" and then prints the CPU the whole machine spent meanwhile (from /proc/stat):
-# rates on a saturated machine are noisy, CPU seconds per request much less so.
+# Runs "$@" and then prints the CPU the whole machine spent meanwhile (from /proc/stat;
+# "idle" includes I/O wait): a second view beside the rate, per request.
 with_cpu() {
     local before after
     before="$(head -1 /proc/stat) $(awk '/^ctxt/ {print $2}' /proc/stat)"
@@ -79,8 +84,8 @@ start() { # $1 = core's relay on/off, $2 = core's binary (default: this build's)
     # Every run starts from a vacuumed database and a fresh checkpoint: otherwise the dead
     # rows and the WAL one run leaves are cleaned up, and paid for, during the next one.
     psql -h 127.0.0.1 -U postgres -d $core_db -qc "VACUUM (ANALYZE)" -c "CHECKPOINT"
-    TOKIO_WORKER_THREADS=${CORE_THREADS:-$service_threads} SPRUCE__DATABASE__NAME=$core_db \
-        SPRUCE__DATABASE__MAX_CONNECTIONS="${POOL:-16}" SPRUCE__OUTBOX__RELAY="$1" \
+    TOKIO_WORKER_THREADS=$core_threads SPRUCE__DATABASE__NAME=$core_db \
+        SPRUCE__DATABASE__MAX_CONNECTIONS=$pool SPRUCE__OUTBOX__RELAY="$1" \
         "${2:-$bin/spruce-core}" serve >"$logs/core.log" 2>&1 &
     pids+=("$!")
     TOKIO_WORKER_THREADS=$service_threads SPRUCE__DATABASE__NAME=$scheduler_db \
@@ -91,7 +96,7 @@ start() { # $1 = core's relay on/off, $2 = core's binary (default: this build's)
         state=$(ps -o stat= -p "$pid" || true)
         [[ -n $state && $state != Z* ]] || { echo "bench: a service exited (logs in $logs)" >&2; exit 1; }
     done
-    TOKIO_WORKER_THREADS=${GATEWAY_THREADS:-$service_threads} "$bin/spruce-gateway" serve >"$logs/gateway.log" 2>&1 &
+    TOKIO_WORKER_THREADS=$gateway_threads "$bin/spruce-gateway" serve >"$logs/gateway.log" 2>&1 &
     pids+=("$!")
     wait_ready http://127.0.0.1:8080/readyz
 }
@@ -105,7 +110,7 @@ if [[ $which == all || $which == get ]]; then
     start true
     echo "== GET /v1/bookings/{id}, 64 connections, as fast as it goes"
     with_cpu "$bin/spruce-loadgen" get-booking --concurrency 64 --seconds 10
-    for run in $(seq 1 "${RUNS:-3}"); do
+    for run in $(seq 1 "$runs"); do
         echo "== GET /v1/bookings/{id} at 2,000/s, open loop (run $run)"
         with_cpu "$bin/spruce-loadgen" get-booking --rate 2000 --seconds 10
     done
@@ -115,16 +120,17 @@ if [[ $which == all || $which == create ]]; then
     # Relay on and off alternate, so both see the same table sizes and the same machine.
     # CORE_AB=/path/to/another/spruce-core adds a relay-on run of that binary to every round:
     # an A/B of two relays under the same conditions.
-    for run in $(seq 1 "${RUNS:-3}"); do
+    for run in $(seq 1 "$runs"); do
         for variant in true ${CORE_AB:+ab} false; do
-            if [[ $variant == ab ]]; then
-                start true "$CORE_AB"
-                echo "== POST /v1/bookings, $post_connections connections, relay ab (run $run)"
-            else
-                start $variant
-                echo "== POST /v1/bookings, $post_connections connections, relay $variant (run $run)"
-            fi
-            with_cpu "$bin/spruce-loadgen" create-booking --concurrency "$post_connections" --seconds 10
+            case $variant in
+                ab) start true "$CORE_AB" ;;
+                *) start "$variant" ;;
+            esac
+            # Kept in post.out as well, for the summary below.
+            echo "== POST /v1/bookings, $post_connections connections, relay $variant (run $run)" |
+                tee -a "$logs/post.out"
+            with_cpu "$bin/spruce-loadgen" create-booking --concurrency "$post_connections" \
+                --seconds 10 | tee -a "$logs/post.out"
             if [[ $variant == false ]]; then
                 # What the relay-off run left unpublished would otherwise be published
                 # during the next relay-on run and count against it.
@@ -134,5 +140,29 @@ if [[ $which == all || $which == create ]]; then
             fi
         done
     done
+    # Publishing cost per round (1 - on/off) and over all rounds (on the mean rates), with
+    # the machine CPU per booking; "ab" is the CORE_AB binary's relay-on run.
+    awk '
+        /^== POST/ { variant = $(NF - 2); run = $NF + 0 }
+        /^requests / && variant != "" { split($0, r, "= "); rate[run, variant] = r[2] + 0; n[run, variant] = $2 }
+        /^machine CPU/ && variant != "" { busy[run, variant] = $7; variant = "" }
+        END {
+            for (run = 1; (run, "false") in rate; run++) {
+                off = rate[run, "false"]; offs += off
+                line = sprintf("round %d: off %d/s (%d us CPU per booking)", run, off, busy[run, "false"] * 1e6 / n[run, "false"])
+                for (i = 1; i <= 2; i++) {
+                    v = i == 1 ? "true" : "ab"
+                    if (!((run, v) in rate)) continue
+                    on = rate[run, v]; sum[v] += on
+                    line = line sprintf(", %s %d/s (%d us): cost %.1f %%", v == "true" ? "on" : "ab", on, busy[run, v] * 1e6 / n[run, v], (1 - on / off) * 100)
+                }
+                print line
+            }
+            if (offs > 0) {
+                line = sprintf("all rounds: publishing cost %.1f %% on the mean rates", (1 - sum["true"] / offs) * 100)
+                if (sum["ab"] > 0) line = line sprintf(" (ab: %.1f %%)", (1 - sum["ab"] / offs) * 100)
+                print line
+            }
+        }' "$logs/post.out"
 fi
 echo "bench: service logs in $logs"
