@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::{
     authz::{authenticated, require_role},
     domain::{
+        address::Address,
         booking::{
             Action, Booking, BookingStatus, DEFAULT_HOURLY_RATE_CENTS, NewBooking, TransitionError,
             check_cleaner_fit, check_in_future, estimate_duration_min, price_cents, transition,
@@ -56,47 +57,23 @@ impl Bookings {
         let caller = require_role(caller, Role::Customer, "only customers book cleanings")?;
         let fingerprint = request.fingerprint();
         let mut transaction = self.pool.begin().await?;
-        if let Some(existing) = replay(
-            &mut transaction,
-            caller.user_id,
-            &request.idempotency_key,
-            &fingerprint,
-        )
-        .await?
-        {
-            return Ok(existing);
-        }
-        let address = addresses::find_address(&mut transaction, request.address_id, caller.user_id)
-            .await?
-            .ok_or_else(|| CoreError::invalid("address_id", "is not one of your addresses"))?;
-        check_in_future(request.starts_at, Utc::now())
-            .map_err(|message| CoreError::invalid("starts_at", message))?;
-        let duration_min = estimate_duration_min(request.service, &address.details);
-        let hourly_rate_cents = match request.cleaner_id {
-            Some(cleaner_id) => {
-                let cleaner = cleaners::find_profile(&mut transaction, cleaner_id)
+        // A repeated request is told apart at the insert (most requests are new); one that
+        // no longer passes the checks (its start has passed, say) is looked up here.
+        let (address, duration_min, hourly_rate_cents) =
+            match check_request(&mut transaction, caller.user_id, &request).await {
+                Ok(checked) => checked,
+                Err(error @ CoreError::Validation(_)) => {
+                    return replay(
+                        &mut transaction,
+                        caller.user_id,
+                        &request.idempotency_key,
+                        &fingerprint,
+                    )
                     .await?
-                    .ok_or_else(|| {
-                        CoreError::invalid("cleaner_id", "is not a cleaner on Spruce")
-                    })?;
-                let local_start = bookings::local_start(
-                    &mut transaction,
-                    request.starts_at,
-                    &cleaner.profile.timezone,
-                )
-                .await?;
-                check_cleaner_fit(
-                    &cleaner.profile,
-                    request.service,
-                    &address.details.location,
-                    local_start,
-                    duration_min,
-                )
-                .map_err(|(field, message)| CoreError::invalid(field, message))?;
-                cleaner.profile.hourly_rate_cents
-            }
-            None => DEFAULT_HOURLY_RATE_CENTS,
-        };
+                    .ok_or(error);
+                }
+                Err(error) => return Err(error),
+            };
         let price = price_cents(duration_min, hourly_rate_cents);
         let booking_id = Uuid::new_v4();
         tracing::Span::current().record("booking_id", tracing::field::display(booking_id));
@@ -115,14 +92,11 @@ impl Bookings {
             request_hash: &fingerprint,
         };
         let created_at = match bookings::insert_booking(&mut transaction, &row).await {
-            Ok(created_at) => created_at,
-            Err(InsertError::SlotTaken) => return Err(CoreError::SlotTaken),
-            Err(InsertError::KeyUsed) => {
-                // A concurrent request with the same key won; answer with its booking.
-                drop(transaction);
-                let mut connection = self.pool.acquire().await?;
+            Ok(Some(created_at)) => created_at,
+            Ok(None) => {
+                // The key was used before (or by a concurrent request, now committed).
                 return replay(
-                    &mut connection,
+                    &mut transaction,
                     caller.user_id,
                     &request.idempotency_key,
                     &fingerprint,
@@ -130,6 +104,7 @@ impl Bookings {
                 .await?
                 .ok_or(CoreError::NotFound);
             }
+            Err(InsertError::SlotTaken) => return Err(CoreError::SlotTaken),
             Err(InsertError::Other(error)) => return Err(error),
         };
         let authorization = self
@@ -380,11 +355,6 @@ impl Bookings {
         match bookings::assign_cleaner(&mut transaction, booking_id, cleaner_id).await {
             Ok(()) => {}
             Err(InsertError::SlotTaken) => return Err(CoreError::SlotTaken),
-            Err(InsertError::KeyUsed) => {
-                return Err(CoreError::Unexpected(anyhow::anyhow!(
-                    "unexpected key conflict"
-                )));
-            }
             Err(InsertError::Other(error)) => return Err(error),
         }
         let booking = bookings::find_booking(&mut transaction, booking_id)
@@ -394,6 +364,38 @@ impl Bookings {
         transaction.commit().await?;
         Ok(booking)
     }
+}
+
+/// Checks a new booking against the customer's address and the cleaner's profile; returns the
+/// address, the estimated duration in minutes and the hourly rate to charge.
+async fn check_request(
+    connection: &mut PgConnection,
+    customer_id: Uuid,
+    request: &NewBooking,
+) -> Result<(Address, u32, i64), CoreError> {
+    let address = addresses::find_address(connection, request.address_id, customer_id)
+        .await?
+        .ok_or_else(|| CoreError::invalid("address_id", "is not one of your addresses"))?;
+    check_in_future(request.starts_at, Utc::now())
+        .map_err(|message| CoreError::invalid("starts_at", message))?;
+    let duration_min = estimate_duration_min(request.service, &address.details);
+    let Some(cleaner_id) = request.cleaner_id else {
+        return Ok((address, duration_min, DEFAULT_HOURLY_RATE_CENTS));
+    };
+    let cleaner = cleaners::find_profile(connection, cleaner_id)
+        .await?
+        .ok_or_else(|| CoreError::invalid("cleaner_id", "is not a cleaner on Spruce"))?;
+    let local_start =
+        bookings::local_start(connection, request.starts_at, &cleaner.profile.timezone).await?;
+    check_cleaner_fit(
+        &cleaner.profile,
+        request.service,
+        &address.details.location,
+        local_start,
+        duration_min,
+    )
+    .map_err(|(field, message)| CoreError::invalid(field, message))?;
+    Ok((address, duration_min, cleaner.profile.hourly_rate_cents))
 }
 
 /// Returns the booking an earlier request with this key made, if the request is the same.

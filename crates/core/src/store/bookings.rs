@@ -135,20 +135,22 @@ pub async fn local_start(
 pub enum InsertError {
     /// The cleaner already holds an overlapping live booking.
     SlotTaken,
-    /// The customer already used this idempotency key.
-    KeyUsed,
     Other(CoreError),
 }
 
-/// Stores a new booking in status `requested`; returns when it was stored.
+/// Stores a new booking in status `requested`; returns when it was stored, or `None` when
+/// the customer has used its idempotency key before (nothing is stored then).
 pub async fn insert_booking(
     connection: &mut PgConnection,
     booking: &BookingRow<'_>,
-) -> Result<DateTime<Utc>, InsertError> {
-    let result: Result<DateTime<Utc>, sqlx::Error> = sqlx::query_scalar(
+) -> Result<Option<DateTime<Utc>>, InsertError> {
+    // The key's unique constraint is checked first, so a repeated request is never mistaken
+    // for a clash with its own booking's slot.
+    let result: Result<Option<DateTime<Utc>>, sqlx::Error> = sqlx::query_scalar(
         "INSERT INTO bookings (id, customer_id, cleaner_id, address_id, service, starts_at, ends_at, \
          duration_min, price_cents, currency, status, idempotency_key, request_hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'requested', $11, $12) RETURNING created_at",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'requested', $11, $12) \
+         ON CONFLICT ON CONSTRAINT bookings_idempotency_key DO NOTHING RETURNING created_at",
     )
     .bind(booking.id)
     .bind(booking.customer_id)
@@ -162,13 +164,12 @@ pub async fn insert_booking(
     .bind(booking.currency)
     .bind(booking.idempotency_key)
     .bind(booking.request_hash)
-    .fetch_one(connection)
+    .fetch_optional(connection)
     .await;
     match result {
         Ok(created_at) => Ok(created_at),
         Err(error) => Err(match violated_constraint(&error) {
             Some("bookings_no_overlap") => InsertError::SlotTaken,
-            Some("bookings_idempotency_key") => InsertError::KeyUsed,
             _ => InsertError::Other(error.into()),
         }),
     }

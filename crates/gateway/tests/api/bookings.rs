@@ -22,30 +22,12 @@ impl Scene {
         let app = TestApp::spawn().await;
         let cleaner = app.signup_as(&unique_email(), "cleaner").await;
         let cleaner_token = cleaner["access_token"].as_str().unwrap().to_owned();
-        let days = [
-            "monday",
-            "tuesday",
-            "wednesday",
-            "thursday",
-            "friday",
-            "saturday",
-            "sunday",
-        ];
-        let availability: Vec<Value> = days
-            .iter()
-            .map(|day| json!({"weekday": day, "start": "08:00", "end": "18:00"}))
-            .collect();
-        let profile = json!({
-            "bio": "Careful and quick.",
-            "hourly_rate_cents": 3000,
-            "services": ["standard", "deep"],
-            "home": {"lat": 52.520, "lng": 13.405},
-            "service_radius_km": 10,
-            "weekly_availability": availability,
-            "timezone": "UTC"
-        });
         let response = app
-            .put_authorized("/v1/me/cleaner-profile", &cleaner_token, &profile)
+            .put_authorized(
+                "/v1/me/cleaner-profile",
+                &cleaner_token,
+                &Self::profile("08:00"),
+            )
             .await;
         assert_eq!(response.status(), 200);
         let customer = app.signup(&unique_email()).await;
@@ -58,6 +40,32 @@ impl Scene {
             cleaner: cleaner_token,
             address_id: address,
         }
+    }
+
+    /// The cleaner's profile, available from `start` until 18:00 UTC every day.
+    fn profile(start: &str) -> Value {
+        let days = [
+            "monday",
+            "tuesday",
+            "wednesday",
+            "thursday",
+            "friday",
+            "saturday",
+            "sunday",
+        ];
+        let availability: Vec<Value> = days
+            .iter()
+            .map(|day| json!({"weekday": day, "start": start, "end": "18:00"}))
+            .collect();
+        json!({
+            "bio": "Careful and quick.",
+            "hourly_rate_cents": 3000,
+            "services": ["standard", "deep"],
+            "home": {"lat": 52.520, "lng": 13.405},
+            "service_radius_km": 10,
+            "weekly_availability": availability,
+            "timezone": "UTC"
+        })
     }
 
     async fn add_address(app: &TestApp, token: &str, lat: f64, lng: f64) -> String {
@@ -230,6 +238,22 @@ async fn the_same_idempotency_key_gives_the_same_booking() {
     assert_eq!(first["id"], again["id"]);
     assert_eq!(scene.bookings_stored().await, 1);
     assert_eq!(scene.outbox("booking.created").await, 1);
+
+    // A repeat is still answered when the request would no longer pass the checks: here the
+    // cleaner has since stopped working before noon.
+    let response = scene
+        .app
+        .put_authorized(
+            "/v1/me/cleaner-profile",
+            &scene.cleaner,
+            &Scene::profile("12:00"),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let late = json_of(scene.book("same-key", &body).await, 201).await;
+    assert_eq!(first["id"], late["id"]);
+    let fresh = problem(scene.book("other-key", &body).await, 422).await;
+    assert_eq!(fresh["errors"][0]["field"], "starts_at");
 
     let different = scene.booking(&Scene::at(2, 9), "tok_visa");
     let reused = problem(scene.book("same-key", &different).await, 422).await;
