@@ -11,7 +11,8 @@
 # Settings for a machine whose two cores are shared by every process (see BENCHMARKS.md):
 # one tokio worker thread per service (SERVICE_THREADS, or CORE_THREADS / GATEWAY_THREADS
 # for one of them; the load generator keeps its default), core's pool at 16 connections
-# (POOL), 32 connections for the POST runs (POST_CONNECTIONS), PostgreSQL over loopback
+# (POOL), 32 connections for the POST runs (POST_CONNECTIONS) taking turns between the 40
+# seeded customers (CUSTOMERS), PostgreSQL over loopback
 # without TLS, three runs of each kind (RUNS). CORE_AB=/path/to/another/spruce-core adds a
 # relay-on run of that binary to every POST round, to compare two builds under the same
 # conditions. Override any of them through the environment. Every load run ends with the
@@ -29,6 +30,7 @@ core_threads="${CORE_THREADS:-$service_threads}"
 gateway_threads="${GATEWAY_THREADS:-$service_threads}"
 pool="${POOL:-16}"
 post_connections="${POST_CONNECTIONS:-32}"
+customers="${CUSTOMERS:-40}"
 runs="${RUNS:-3}"
 export SPRUCE__DATABASE__SSL_MODE="${SPRUCE__DATABASE__SSL_MODE:-disable}"
 export SPRUCE__TELEMETRY__LOG_FORMAT=json
@@ -130,7 +132,7 @@ if [[ $which == all || $which == create ]]; then
             echo "== POST /v1/bookings, $post_connections connections, relay $variant (run $run)" |
                 tee -a "$logs/post.out"
             with_cpu "$bin/spruce-loadgen" create-booking --concurrency "$post_connections" \
-                --seconds 10 | tee -a "$logs/post.out"
+                --customers "$customers" --seconds 10 | tee -a "$logs/post.out"
             if [[ $variant == false ]]; then
                 # What the relay-off run left unpublished would otherwise be published
                 # during the next relay-on run and count against it.

@@ -3,12 +3,15 @@
 //! ```text
 //! spruce-loadgen get-booking    (--rate R | --concurrency C) [--seconds S] [--url U]
 //! spruce-loadgen create-booking (--rate R | --concurrency C) [--seconds S] [--url U] [--amqp A]
+//!                               [--customers N]
 //! ```
 //!
-//! Setup uses the seeded data set (`customer01@spruce.test`). Open-loop runs (`--rate`)
+//! Setup uses the seeded data set (`customer01@spruce.test` and on). Open-loop runs (`--rate`)
 //! measure each request from when it was due, so a slow server cannot hide its queueing
-//! (no coordinated omission). `create-booking` books without a cleaner (no slot conflicts)
-//! and, afterwards, counts the `booking.created` events that reached RabbitMQ.
+//! (no coordinated omission). `create-booking` books without a cleaner (no slot conflicts),
+//! taking turns between the first N customers (40 by default, the curated set's all; each
+//! adds an address of their own), and afterwards counts the `booking.created` events that
+//! reached RabbitMQ.
 
 use std::{
     collections::BTreeMap,
@@ -40,6 +43,7 @@ struct Options {
     url: String,
     amqp: String,
     exchange: String,
+    customers: u32,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -54,6 +58,7 @@ fn options() -> anyhow::Result<Options> {
         url: "http://127.0.0.1:8080".to_owned(),
         amqp: "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned(),
         exchange: "spruce.events".to_owned(),
+        customers: 40,
     };
     while let Some(flag) = arguments.next() {
         let value = arguments
@@ -66,6 +71,7 @@ fn options() -> anyhow::Result<Options> {
             "--url" => options.url = value,
             "--amqp" => options.amqp = value,
             "--exchange" => options.exchange = value,
+            "--customers" => options.customers = value.parse::<u32>()?.max(1),
             other => bail!("unknown option {other}"),
         }
     }
@@ -83,32 +89,44 @@ struct Sample {
 struct Scenario {
     client: reqwest::Client,
     url: String,
-    token: String,
+    /// The customers taking turns, never empty.
+    customers: Arc<[Customer]>,
     kind: Kind,
+}
+
+/// A logged-in customer and the address they book for.
+struct Customer {
+    token: String,
+    address_id: String,
 }
 
 #[derive(Clone)]
 enum Kind {
-    GetBooking { booking_id: String },
-    CreateBooking { address_id: String },
+    /// The first customer reads one booking of theirs.
+    GetBooking {
+        booking_id: String,
+    },
+    CreateBooking,
 }
 
 impl Scenario {
     async fn call(&self, sequence: u64) -> u16 {
+        let turn = usize::try_from(sequence).unwrap_or(0) % self.customers.len();
+        let customer = &self.customers[turn];
         let request = match &self.kind {
             Kind::GetBooking { booking_id } => self
                 .client
                 .get(format!("{}/v1/bookings/{booking_id}", self.url)),
-            Kind::CreateBooking { address_id } => self
+            Kind::CreateBooking => self
                 .client
                 .post(format!("{}/v1/bookings", self.url))
                 .header(
                     "idempotency-key",
                     format!("loadgen-{}-{sequence}", std::process::id()),
                 )
-                .json(&booking_body(address_id)),
+                .json(&booking_body(&customer.address_id)),
         };
-        match request.bearer_auth(&self.token).send().await {
+        match request.bearer_auth(&customer.token).send().await {
             Ok(response) => response.status().as_u16(),
             Err(_) => 0,
         }
@@ -127,13 +145,57 @@ fn booking_body(address_id: &str) -> Value {
 }
 
 async fn setup(options: &Options, client: &reqwest::Client) -> anyhow::Result<Scenario> {
+    let count = match options.scenario.as_str() {
+        "get-booking" => 1,
+        "create-booking" => options.customers,
+        other => bail!("unknown scenario {other}"),
+    };
+    let mut customers = Vec::new();
+    for index in 1..=count {
+        customers.push(log_in(options, client, index).await?);
+    }
+    let kind = if options.scenario == "get-booking" {
+        let booking: Value = client
+            .post(format!("{}/v1/bookings", options.url))
+            .bearer_auth(&customers[0].token)
+            .header(
+                "idempotency-key",
+                format!("loadgen-setup-{}", uuid::Uuid::new_v4()),
+            )
+            .json(&booking_body(&customers[0].address_id))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Kind::GetBooking {
+            booking_id: booking["id"].as_str().context("no booking id")?.to_owned(),
+        }
+    } else {
+        Kind::CreateBooking
+    };
+    Ok(Scenario {
+        client: client.clone(),
+        url: options.url.clone(),
+        customers: customers.into(),
+        kind,
+    })
+}
+
+/// Logs in the seeded customer number `index` and adds an address for the load test.
+async fn log_in(
+    options: &Options,
+    client: &reqwest::Client,
+    index: u32,
+) -> anyhow::Result<Customer> {
+    let email = format!("customer{index:02}@spruce.test");
     let session: Value = client
         .post(format!("{}/v1/auth/login", options.url))
-        .json(&json!({"email": "customer01@spruce.test", "password": "spruce-dev-password"}))
+        .json(&json!({"email": email, "password": "spruce-dev-password"}))
         .send()
         .await?
         .error_for_status()
-        .context("log in as customer01 (is the data set seeded? make seed)")?
+        .with_context(|| format!("log in as {email} (is the data set seeded? make seed)"))?
         .json()
         .await?;
     let token = session["access_token"]
@@ -153,34 +215,7 @@ async fn setup(options: &Options, client: &reqwest::Client) -> anyhow::Result<Sc
         .json()
         .await?;
     let address_id = address["id"].as_str().context("no address id")?.to_owned();
-    let kind = match options.scenario.as_str() {
-        "get-booking" => {
-            let booking: Value = client
-                .post(format!("{}/v1/bookings", options.url))
-                .bearer_auth(&token)
-                .header(
-                    "idempotency-key",
-                    format!("loadgen-setup-{}", uuid::Uuid::new_v4()),
-                )
-                .json(&booking_body(&address_id))
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
-            Kind::GetBooking {
-                booking_id: booking["id"].as_str().context("no booking id")?.to_owned(),
-            }
-        }
-        "create-booking" => Kind::CreateBooking { address_id },
-        other => bail!("unknown scenario {other}"),
-    };
-    Ok(Scenario {
-        client: client.clone(),
-        url: options.url.clone(),
-        token,
-        kind,
-    })
+    Ok(Customer { token, address_id })
 }
 
 async fn run(scenario: Scenario, mode: Mode, duration: Duration) -> (Vec<Sample>, Duration) {
