@@ -14,7 +14,7 @@ use lapin::{
     types::{FieldTable, ShortString},
 };
 use prost::Message as _;
-use sqlx::{PgConnection, PgPool, postgres::PgListener};
+use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use uuid::Uuid;
@@ -26,19 +26,23 @@ use crate::{
     settings::BusSettings,
 };
 
-/// The `NOTIFY` channel that wakes the relay.
-const NOTIFY_CHANNEL: &str = "spruce_outbox";
-/// How long the relay sleeps when nothing woke it.
-const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Rows taken per round.
 const BATCH_SIZE: i64 = 200;
-/// How long the relay waits after a wake-up for more rows to arrive.
-const GATHER_DELAY: Duration = Duration::from_millis(5);
-/// How often the relay looks for rows while every look finds some.
+/// How soon the relay looks again after a round that found rows.
 const BUSY_POLL_INTERVAL: Duration = Duration::from_millis(5);
+/// The longest the relay waits between looks: after rounds that found nothing, the wait
+/// doubles from [`BUSY_POLL_INTERVAL`] up to this. It bounds how long an event written after
+/// a quiet spell waits to be published.
+const IDLE_POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// How often the backlog gauges are refreshed.
+const BACKLOG_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Writes `envelope` to the outbox inside the caller's transaction and wakes the relay when
-/// that transaction commits. The current span's trace context is stored with it.
+/// Writes `envelope` to the outbox inside the caller's transaction; the relay finds it once
+/// the transaction commits. The current span's trace context is stored with it.
+///
+/// No `NOTIFY`: PostgreSQL serializes the commits of all transactions that notify (each
+/// holds one database-wide lock through its commit and WAL flush), which capped the rate of
+/// every writer. The relay polls instead.
 ///
 /// # Errors
 /// Fails when the insert fails; the caller's transaction should then roll back.
@@ -47,16 +51,14 @@ pub async fn enqueue(connection: &mut PgConnection, envelope: &Envelope) -> sqlx
         .event_id
         .parse()
         .map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
-    // One round trip for the row and the notification.
     sqlx::query(
-        "WITH inserted AS (INSERT INTO outbox (event_id, routing_key, payload, traceparent) \
-         VALUES ($1, $2, $3, $4) RETURNING id) SELECT pg_notify($5, '') FROM inserted",
+        "INSERT INTO outbox (event_id, routing_key, payload, traceparent) \
+         VALUES ($1, $2, $3, $4)",
     )
     .bind(event_id)
     .bind(&envelope.r#type)
     .bind(envelope.encode_to_vec())
     .bind(propagation::current_traceparent())
-    .bind(NOTIFY_CHANNEL)
     .execute(&mut *connection)
     .await?;
     Ok(())
@@ -135,11 +137,7 @@ impl OutboxRelay {
         channel: &Channel,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<()> {
-        // Listening costs PostgreSQL a wake-up of the listening backend for every commit
-        // that writes an event. So the relay listens only while it is idle; once a wake-up
-        // found rows, it polls every BUSY_POLL_INTERVAL until a batch comes back empty.
-        let mut listener = PgListener::connect_with(&self.pool).await?;
-        let mut listening = false;
+        let mut wait = BUSY_POLL_INTERVAL;
         let mut backlog_recorded: Option<Instant> = None;
         loop {
             // Noticed within a poll interval even when there is nothing to publish, so
@@ -149,47 +147,22 @@ impl OutboxRelay {
             }
             let relayed = self.relay_batch(channel).await?;
             // The backlog gauges cost a query; once a second is plenty for a scrape.
-            if backlog_recorded.is_none_or(|at| at.elapsed() >= POLL_INTERVAL) {
+            if backlog_recorded.is_none_or(|at| at.elapsed() >= BACKLOG_INTERVAL) {
                 self.record_backlog().await;
                 backlog_recorded = Some(Instant::now());
             }
             if relayed == BATCH_SIZE as usize {
                 continue;
             }
-            if relayed > 0 {
-                if listening {
-                    listener.unlisten(NOTIFY_CHANNEL).await?;
-                    listening = false;
-                }
-                tokio::select! {
-                    () = shutdown.cancelled() => return Ok(()),
-                    () = tokio::time::sleep(BUSY_POLL_INTERVAL) => {}
-                }
-                continue;
-            }
-            if !listening {
-                listener.listen(NOTIFY_CHANNEL).await?;
-                listening = true;
-                // A row committed between the empty batch and LISTEN notified nobody: look
-                // once more before waiting.
-                continue;
-            }
+            // Busy: look again soon. Quiet: wait longer after each empty look.
+            wait = if relayed > 0 {
+                BUSY_POLL_INTERVAL
+            } else {
+                (wait * 2).min(IDLE_POLL_INTERVAL)
+            };
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
-                notification = listener.recv() => {
-                    // A lost listener connection reconnects (and listens again) on the next
-                    // call; polling covers the gap.
-                    if let Err(error) = notification {
-                        tracing::debug!(%error, "outbox listener interrupted");
-                        tokio::time::sleep(POLL_INTERVAL).await;
-                        continue;
-                    }
-                    // Gather a few milliseconds' worth of rows into the first batch, and drop
-                    // the notifications that came meanwhile (the batch covers them).
-                    tokio::time::sleep(GATHER_DELAY).await;
-                    while listener.next_buffered().is_some() {}
-                }
-                () = tokio::time::sleep(POLL_INTERVAL) => {}
+                () = tokio::time::sleep(wait) => {}
             }
         }
     }

@@ -92,29 +92,13 @@ async fn a_row_the_broker_did_not_accept_stays_unpublished_and_is_retried() {
     test.cleanup().await;
 }
 
-/// Whether the relay's listening connection is idle after a `LISTEN` (it stops listening
-/// while busy).
-async fn relay_listens(test: &TestBus) -> Option<()> {
-    let listening: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE datname = current_database() \
-         AND state = 'idle' AND query LIKE 'LISTEN %')",
-    )
-    .fetch_one(&test.pool)
-    .await
-    .unwrap();
-    listening.then_some(())
-}
-
 #[tokio::test]
-async fn a_burst_is_published_once_in_order_and_the_relay_listens_again_afterwards() {
+async fn a_burst_is_published_once_in_order_and_a_relay_gone_quiet_still_publishes() {
     let test = TestBus::new().await;
     let mut watcher = test.watch_exchange().await;
     let shutdown = CancellationToken::new();
     let relay = OutboxRelay::new(test.pool.clone(), test.bus.clone(), "test");
     let relay_task = tokio::spawn(relay.run(shutdown.clone()));
-    eventually(Duration::from_secs(10), || relay_listens(&test))
-        .await
-        .expect("an idle relay listens");
 
     // More rows than one batch takes, committed one by one while the relay works.
     let burst: Vec<_> = (0..300).map(|_| event("test.burst")).collect();
@@ -128,9 +112,12 @@ async fn a_burst_is_published_once_in_order_and_the_relay_listens_again_afterwar
     let extra = watcher.next_message_id(Duration::from_secs(1)).await;
     assert_eq!(extra, None, "every event is published once");
 
-    eventually(Duration::from_secs(10), || relay_listens(&test))
-        .await
-        .expect("the relay listens again once the burst is over");
+    // After a quiet spell the relay looks less often, but it still looks.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let late = event("test.late");
+    test.enqueue(&late, true).await;
+    let delivered = watcher.next_message_id(Duration::from_secs(10)).await;
+    assert_eq!(delivered.as_deref(), Some(late.event_id.as_str()));
     let unpublished: i64 =
         sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
             .fetch_one(&test.pool)
