@@ -11,7 +11,7 @@ use spruce_platform::{
     paging::{Cursor, split_page},
     time::to_timestamp,
 };
-use spruce_proto::events::v1::{BookingChanged, PaymentFailed, envelope::Payload};
+use spruce_proto::events::v1::{BookingChanged, Envelope, PaymentFailed, envelope::Payload};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -125,15 +125,6 @@ impl Bookings {
                     .await);
             }
         };
-        bookings::insert_payment(
-            &mut transaction,
-            booking_id,
-            self.payments.name(),
-            &reference,
-            price,
-            CURRENCY,
-        )
-        .await?;
         let booking = Booking {
             id: booking_id,
             customer_id: caller.user_id,
@@ -151,11 +142,24 @@ impl Bookings {
             version: 1,
             created_at,
         };
-        record_change(&mut transaction, "booking.created", &booking).await?;
-        if let Err(error) = transaction.commit().await {
+        // The payment row and the event go in one statement: one round trip less per booking.
+        let stored = async {
+            bookings::insert_payment(
+                &mut transaction,
+                booking_id,
+                self.payments.name(),
+                &reference,
+                price,
+                CURRENCY,
+                &change_event("booking.created", &booking),
+            )
+            .await?;
+            transaction.commit().await.map_err(CoreError::from)
+        };
+        if let Err(error) = stored.await {
             // The authorization must not outlive the booking that never was.
             self.payments.release(&reference).await.ok();
-            return Err(error.into());
+            return Err(error);
         }
         tracing::info!(booking_id = %booking.id, "booking created");
         Ok(booking)
@@ -421,7 +425,13 @@ async fn record_change(
     event_type: &str,
     booking: &Booking,
 ) -> Result<(), CoreError> {
-    let event = bus::envelope(
+    bus::enqueue(connection, &change_event(event_type, booking)).await?;
+    Ok(())
+}
+
+/// A booking.* event with the booking as it now is.
+fn change_event(event_type: &str, booking: &Booking) -> Envelope {
+    bus::envelope(
         event_type,
         booking.id,
         booking.version,
@@ -442,7 +452,5 @@ async fn record_change(
             status: booking.status.to_string(),
             actual_duration_min: booking.actual_duration_min.unwrap_or(0),
         }),
-    );
-    bus::enqueue(connection, &event).await?;
-    Ok(())
+    )
 }

@@ -1,7 +1,10 @@
 //! The `bookings` and `payments` tables.
 
 use chrono::{DateTime, Utc};
-use spruce_platform::paging::Cursor;
+use spruce_platform::{
+    bus::{self, Envelope},
+    paging::Cursor,
+};
 use sqlx::{PgConnection, postgres::PgRow};
 use uuid::Uuid;
 
@@ -272,7 +275,8 @@ pub async fn list_bookings(
     rows.into_iter().map(into_booking).collect()
 }
 
-/// Records an authorized payment for a booking.
+/// Records an authorized payment for a booking, and `event` in the outbox in the same
+/// statement.
 pub async fn insert_payment(
     connection: &mut PgConnection,
     booking_id: Uuid,
@@ -280,11 +284,13 @@ pub async fn insert_payment(
     reference: &str,
     amount_cents: i64,
     currency: &str,
+    event: &Envelope,
 ) -> Result<(), CoreError> {
-    sqlx::query(
+    bus::enqueue_with(
+        event,
         "INSERT INTO payments (id, booking_id, provider, provider_reference, amount_cents, currency, status) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'authorized')",
-    )
+         VALUES ($5, $6, $7, $8, $9, $10, 'authorized')",
+    )?
     .bind(Uuid::new_v4())
     .bind(booking_id)
     .bind(provider)

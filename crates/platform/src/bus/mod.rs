@@ -17,7 +17,7 @@ use lapin::{Channel, Connection, ConnectionProperties, options::ConfirmSelectOpt
 use secrecy::ExposeSecret;
 
 pub use consumer::{Consumer, EventHandler, replay_parked};
-pub use outbox::{OutboxRelay, enqueue};
+pub use outbox::{OutboxRelay, enqueue, enqueue_with};
 pub use spruce_proto::events::v1::Envelope;
 pub use topology::QueueNames;
 

@@ -14,7 +14,9 @@ use lapin::{
     types::{FieldTable, ShortString},
 };
 use prost::Message as _;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{
+    AssertSqlSafe, PgConnection, PgPool, Postgres, SqlSafeStr, postgres::PgArguments, query::Query,
+};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use uuid::Uuid;
@@ -37,6 +39,10 @@ const IDLE_POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// How often the backlog gauges are refreshed.
 const BACKLOG_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The outbox row of an event; `$1`–`$4` are bound by [`with_event`].
+const OUTBOX_INSERT: &str = "INSERT INTO outbox (event_id, routing_key, payload, traceparent) \
+                             VALUES ($1, $2, $3, $4)";
+
 /// Writes `envelope` to the outbox inside the caller's transaction; the relay finds it once
 /// the transaction commits. The current span's trace context is stored with it.
 ///
@@ -47,21 +53,42 @@ const BACKLOG_INTERVAL: Duration = Duration::from_secs(1);
 /// # Errors
 /// Fails when the insert fails; the caller's transaction should then roll back.
 pub async fn enqueue(connection: &mut PgConnection, envelope: &Envelope) -> sqlx::Result<()> {
+    with_event(envelope, OUTBOX_INSERT)?
+        .execute(&mut *connection)
+        .await?;
+    Ok(())
+}
+
+/// Like [`enqueue`], and in the same statement (one round trip) the caller's own `change`:
+/// an `INSERT`, `UPDATE` or `DELETE` whose placeholders start at `$5` (`$1`–`$4` are the
+/// event's). Bind the change's values on the returned query, then execute it in the
+/// caller's transaction.
+///
+/// # Errors
+/// Fails when the envelope's event id is not a UUID.
+pub fn enqueue_with(
+    envelope: &Envelope,
+    change: &'static str,
+) -> sqlx::Result<Query<'static, Postgres, PgArguments>> {
+    // Only literals go into the statement; every value is a bound parameter.
+    let statement = format!("WITH outbox_row AS ({OUTBOX_INSERT}) {change}");
+    with_event(envelope, AssertSqlSafe(statement))
+}
+
+/// `statement` with the event's four values bound as `$1`–`$4`.
+fn with_event(
+    envelope: &Envelope,
+    statement: impl SqlSafeStr,
+) -> sqlx::Result<Query<'static, Postgres, PgArguments>> {
     let event_id: Uuid = envelope
         .event_id
         .parse()
         .map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
-    sqlx::query(
-        "INSERT INTO outbox (event_id, routing_key, payload, traceparent) \
-         VALUES ($1, $2, $3, $4)",
-    )
-    .bind(event_id)
-    .bind(&envelope.r#type)
-    .bind(envelope.encode_to_vec())
-    .bind(propagation::current_traceparent())
-    .execute(&mut *connection)
-    .await?;
-    Ok(())
+    Ok(sqlx::query(statement)
+        .bind(event_id)
+        .bind(envelope.r#type.clone())
+        .bind(envelope.encode_to_vec())
+        .bind(propagation::current_traceparent()))
 }
 
 /// Publishes committed outbox rows; several replicas can run side by side.
