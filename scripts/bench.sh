@@ -14,8 +14,8 @@
 # (POOL), 32 connections for the POST runs (POST_CONNECTIONS) taking turns between the 40
 # seeded customers (CUSTOMERS), PostgreSQL over loopback
 # without TLS, three runs of each kind (RUNS). CORE_AB=/path/to/another/spruce-core adds a
-# relay-on run of that binary to every POST round, to compare two builds under the same
-# conditions. Override any of them through the environment. Every load run ends with the
+# relay-on run of that binary to every POST round and a run of it after every GET run at
+# 2,000/s, to compare two builds under the same conditions. Override any of them through the environment. Every load run ends with the
 # CPU the whole machine spent during it; the POST runs end with the publishing cost of each
 # round and of all rounds together.
 set -euo pipefail
@@ -115,6 +115,12 @@ if [[ $which == all || $which == get ]]; then
     for run in $(seq 1 "$runs"); do
         echo "== GET /v1/bookings/{id} at 2,000/s, open loop (run $run)"
         with_cpu "$bin/spruce-loadgen" get-booking --rate 2000 --seconds 10
+        if [[ -n ${CORE_AB:-} ]]; then
+            start true "$CORE_AB"
+            echo "== GET /v1/bookings/{id} at 2,000/s, open loop, CORE_AB (run $run)"
+            with_cpu "$bin/spruce-loadgen" get-booking --rate 2000 --seconds 10
+            start true
+        fi
     done
 fi
 
