@@ -1,4 +1,4 @@
-//! `spruce-core serve | migrate | seed [--scale N]`.
+//! `spruce-core serve | migrate | seed [--scale N]`, plus `healthcheck` and `check-config` (every binary has them).
 
 use spruce_core::{
     seed,
@@ -31,7 +31,7 @@ async fn main() -> anyhow::Result<()> {
                 }
                 Some(other) => Err(cli::unknown_command(
                     other,
-                    "serve, migrate or seed [--scale N]",
+                    &["serve", "migrate", "seed [--scale N]"],
                 )),
             }
         },

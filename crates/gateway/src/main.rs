@@ -1,4 +1,4 @@
-//! `spruce-gateway serve`.
+//! `spruce-gateway serve`, plus `healthcheck` and `check-config` (every binary has them).
 
 use spruce_gateway::{
     settings::{DEFAULTS, Settings},
@@ -18,7 +18,7 @@ async fn main() -> anyhow::Result<()> {
                     tracing::info!(port = application.port(), "spruce-gateway listening");
                     application.run_until_stopped(shutdown::on_signal()).await
                 }
-                Some(other) => Err(cli::unknown_command(other, "serve")),
+                Some(other) => Err(cli::unknown_command(other, &["serve"])),
             }
         },
     )

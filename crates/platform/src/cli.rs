@@ -67,9 +67,13 @@ where
     result
 }
 
-/// The error for a subcommand the binary does not have.
-pub fn unknown_command(command: &str, expected: &str) -> anyhow::Error {
-    anyhow::anyhow!("unknown command {command:?}; expected {expected}")
+/// The error for a subcommand the binary does not have; `own` lists the binary's own
+/// subcommands (the ones every binary answers are added).
+pub fn unknown_command(command: &str, own: &[&str]) -> anyhow::Error {
+    anyhow::anyhow!(
+        "unknown command {command:?}; expected {}, healthcheck or check-config",
+        own.join(", ")
+    )
 }
 
 /// Asks `address` for `/healthz` and succeeds on a 200 answer within two seconds.
@@ -121,6 +125,15 @@ mod tests {
         let sick = answer_once(b"HTTP/1.1 503 Service Unavailable\r\n\r\n");
         let error = healthcheck(sick).unwrap_err().to_string();
         assert!(error.contains("503"), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_command_lists_every_command_the_binary_has() {
+        let error = unknown_command("serv", &["serve", "migrate"]).to_string();
+        assert_eq!(
+            error,
+            "unknown command \"serv\"; expected serve, migrate, healthcheck or check-config"
+        );
     }
 
     #[test]

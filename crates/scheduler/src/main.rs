@@ -1,4 +1,4 @@
-//! `spruce-scheduler serve | migrate | replay-parked`.
+//! `spruce-scheduler serve | migrate | replay-parked`, plus `healthcheck` and `check-config` (every binary has them).
 
 use spruce_platform::{bus, cli, db, shutdown};
 use spruce_scheduler::{
@@ -31,7 +31,7 @@ async fn main() -> anyhow::Result<()> {
                 }
                 Some(other) => Err(cli::unknown_command(
                     other,
-                    "serve, migrate or replay-parked",
+                    &["serve", "migrate", "replay-parked"],
                 )),
             }
         },

@@ -1,4 +1,4 @@
-//! `spruce-search serve | migrate`.
+//! `spruce-search serve | migrate`, plus `healthcheck` and `check-config` (every binary has them).
 
 use spruce_platform::{cli, db, shutdown};
 use spruce_search::{
@@ -23,7 +23,7 @@ async fn main() -> anyhow::Result<()> {
                     application.run_until_stopped(shutdown::on_signal()).await
                 }
                 Some("migrate") => db::migrate(&settings.database, MIGRATIONS).await,
-                Some(other) => Err(cli::unknown_command(other, "serve or migrate")),
+                Some(other) => Err(cli::unknown_command(other, &["serve", "migrate"])),
             }
         },
     )
