@@ -1,4 +1,5 @@
-//! `spruce-core serve | migrate | seed [--scale N]`, plus `healthcheck` and `check-config` (every binary has them).
+//! `spruce-core serve | migrate | seed [--scale N]`,
+//! plus `healthcheck` and `check-config` (every binary has them).
 
 use spruce_core::{
     seed,

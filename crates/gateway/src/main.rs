@@ -1,4 +1,5 @@
-//! `spruce-gateway serve`, plus `healthcheck` and `check-config` (every binary has them).
+//! `spruce-gateway serve`,
+//! plus `healthcheck` and `check-config` (every binary has them).
 
 use spruce_gateway::{
     settings::{DEFAULTS, Settings},

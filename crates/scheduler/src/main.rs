@@ -1,4 +1,5 @@
-//! `spruce-scheduler serve | migrate | replay-parked`, plus `healthcheck` and `check-config` (every binary has them).
+//! `spruce-scheduler serve | migrate | replay-parked`,
+//! plus `healthcheck` and `check-config` (every binary has them).
 
 use spruce_platform::{bus, cli, db, shutdown};
 use spruce_scheduler::{

@@ -1,4 +1,5 @@
-//! `spruce-search serve | migrate`, plus `healthcheck` and `check-config` (every binary has them).
+//! `spruce-search serve | migrate`,
+//! plus `healthcheck` and `check-config` (every binary has them).
 
 use spruce_platform::{cli, db, shutdown};
 use spruce_search::{
