@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use spruce_platform::bus::OutboxRelay;
+use spruce_platform::bus::{self, OutboxRelay};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -44,6 +44,58 @@ async fn committed_rows_are_published_and_rolled_back_rows_are_not() {
 
     shutdown.cancel();
     relay_task.await.unwrap();
+    test.cleanup().await;
+}
+
+/// How many outbox rows and `applied` rows carry `event_id`.
+async fn rows_of(test: &TestBus, event_id: Uuid) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT (SELECT count(*) FROM outbox WHERE event_id = $1), \
+                (SELECT count(*) FROM applied WHERE event_id = $1)",
+    )
+    .bind(event_id)
+    .fetch_one(&test.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_change_and_its_event_are_written_together_or_not_at_all() {
+    let test = TestBus::new().await;
+    // The change records the event's own id, so both rows can be counted by it.
+    let change = "INSERT INTO applied (event_id, event_type) VALUES ($5, $6)";
+    let id_of = |envelope: &bus::Envelope| -> Uuid { envelope.event_id.parse().unwrap() };
+    let stored = |envelope: &bus::Envelope| rows_of(&test, id_of(envelope));
+
+    for commit in [true, false] {
+        let envelope = event("test.changed");
+        let mut transaction = test.pool.begin().await.unwrap();
+        bus::enqueue_with(&envelope, change)
+            .unwrap()
+            .bind(id_of(&envelope))
+            .bind("test.changed")
+            .execute(&mut *transaction)
+            .await
+            .unwrap();
+        if commit {
+            transaction.commit().await.unwrap();
+            assert_eq!(stored(&envelope).await, (1, 1), "committed");
+        } else {
+            transaction.rollback().await.unwrap();
+            assert_eq!(stored(&envelope).await, (0, 0), "rolled back");
+        }
+    }
+
+    // A change that fails takes its event with it.
+    let envelope = event("test.failed");
+    let failed = bus::enqueue_with(&envelope, change)
+        .unwrap()
+        .bind(id_of(&envelope))
+        .bind(None::<String>)
+        .execute(&test.pool)
+        .await;
+    assert!(failed.is_err(), "event_type may not be null");
+    assert_eq!(stored(&envelope).await, (0, 0));
     test.cleanup().await;
 }
 
