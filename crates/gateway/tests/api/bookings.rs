@@ -493,6 +493,29 @@ async fn cancelling_releases_the_payment_and_the_slot() {
 }
 
 #[tokio::test]
+async fn simultaneous_repeats_of_one_request_all_get_its_one_booking() {
+    // A phone retrying over a flaky network: the same key and body, all at once. Without a
+    // cleaner, so only the key can make them clash.
+    let scene = Scene::new().await;
+    let mut body = scene.booking(&Scene::at(3, 10), "tok_visa");
+    body.as_object_mut().unwrap().remove("cleaner_id");
+    let attempts = (0..10).map(|_| {
+        let (body, scene) = (body.clone(), &scene);
+        async move { json_of(scene.book("retried", &body).await, 201).await }
+    });
+    let bookings = join_all(attempts).await;
+    assert!(
+        bookings
+            .iter()
+            .all(|booking| booking["id"] == bookings[0]["id"]),
+        "{bookings:?}"
+    );
+    assert_eq!(scene.bookings_stored().await, 1);
+    assert_eq!(scene.outbox("booking.created").await, 1);
+    scene.app.stop().await;
+}
+
+#[tokio::test]
 async fn fifty_simultaneous_bookings_of_one_slot_make_exactly_one_booking() {
     let scene = Scene::new().await;
     let body = scene.booking(&Scene::at(3, 10), "tok_visa");
