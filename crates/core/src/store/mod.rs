@@ -31,6 +31,11 @@ pub const MIGRATIONS: &[spruce_platform::db::MigrationSource] = &[
         "reviews",
         include_str!("../../migrations/0005_reviews.sql"),
     ),
+    (
+        6,
+        "booking address owner",
+        include_str!("../../migrations/0006_booking_address_owner.sql"),
+    ),
 ];
 
 /// Returns the name of the constraint `error` violated, if it is a constraint violation.

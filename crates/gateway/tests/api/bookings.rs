@@ -493,6 +493,34 @@ async fn cancelling_releases_the_payment_and_the_slot() {
 }
 
 #[tokio::test]
+async fn the_database_refuses_a_booking_at_another_customers_address() {
+    // Core checks the address's owner before it inserts; the schema holds the line too.
+    let scene = Scene::new().await;
+    let other = scene.app.signup(&unique_email()).await;
+    let other_id: uuid::Uuid = other["user"]["id"].as_str().unwrap().parse().unwrap();
+    let address_id: uuid::Uuid = scene.address_id.parse().unwrap();
+    let inserted = sqlx::query(
+        "INSERT INTO bookings (id, customer_id, address_id, service, starts_at, ends_at, \
+         duration_min, price_cents, currency, status, idempotency_key, request_hash) \
+         VALUES ($1, $2, $3, 'standard', now() + interval '1 day', \
+         now() + interval '1 day 2 hours', 120, 6000, 'EUR', 'requested', 'direct', '\\x00')",
+    )
+    .bind(uuid::Uuid::new_v4())
+    .bind(other_id)
+    .bind(address_id)
+    .execute(scene.app.core_pool.as_ref().unwrap())
+    .await;
+    let error = inserted.expect_err("another customer's address");
+    let constraint = error
+        .as_database_error()
+        .and_then(|error| error.constraint())
+        .map(str::to_owned);
+    assert_eq!(constraint.as_deref(), Some("bookings_address_of_customer"));
+    assert_eq!(scene.bookings_stored().await, 0);
+    scene.app.stop().await;
+}
+
+#[tokio::test]
 async fn simultaneous_repeats_of_one_request_all_get_its_one_booking() {
     // A phone retrying over a flaky network: the same key and body, all at once. Without a
     // cleaner, so only the key can make them clash.
