@@ -12,12 +12,12 @@
 # one tokio worker thread per service (SERVICE_THREADS, or CORE_THREADS / GATEWAY_THREADS
 # for one of them; the load generator keeps its default), core's pool at 16 connections
 # (POOL), 32 connections for the POST runs (POST_CONNECTIONS) taking turns between the 40
-# seeded customers (CUSTOMERS), PostgreSQL over loopback
-# without TLS, three runs of each kind (RUNS). CORE_AB=/path/to/another/spruce-core adds a
-# relay-on run of that binary to every POST round and a run of it after every GET run at
-# 2,000/s, to compare two builds under the same conditions. Override any of them through the environment. Every load run ends with the
-# CPU the whole machine spent during it; the POST runs end with the publishing cost of each
-# round and of all rounds together.
+# seeded customers (CUSTOMERS), PostgreSQL over loopback without TLS, three runs of each
+# kind (RUNS). CORE_AB=/path/to/another/spruce-core adds a relay-on run of that binary to
+# every POST round and a run of it after every GET run at 2,000/s, to compare two builds
+# under the same conditions. Override any of them through the environment. Every load run
+# ends with the CPU the whole machine spent during it; the POST runs end with the publishing
+# cost of each round and of all rounds together.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

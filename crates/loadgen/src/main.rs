@@ -35,9 +35,16 @@ enum Mode {
     Concurrency(usize),
 }
 
+/// What the load is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Which {
+    GetBooking,
+    CreateBooking,
+}
+
 #[derive(Debug)]
 struct Options {
-    scenario: String,
+    which: Which,
     mode: Mode,
     seconds: u64,
     url: String,
@@ -48,11 +55,14 @@ struct Options {
 
 fn options() -> anyhow::Result<Options> {
     let mut arguments = std::env::args().skip(1);
-    let scenario = arguments
-        .next()
-        .context("usage: spruce-loadgen get-booking|create-booking --rate R|--concurrency C")?;
+    let which = match arguments.next().as_deref() {
+        Some("get-booking") => Which::GetBooking,
+        Some("create-booking") => Which::CreateBooking,
+        Some(other) => bail!("unknown scenario {other}"),
+        None => bail!("usage: spruce-loadgen get-booking|create-booking --rate R|--concurrency C"),
+    };
     let mut options = Options {
-        scenario,
+        which,
         mode: Mode::Concurrency(32),
         seconds: 10,
         url: "http://127.0.0.1:8080".to_owned(),
@@ -94,10 +104,10 @@ struct Scenario {
     kind: Kind,
 }
 
-/// A logged-in customer and the address they book for.
+/// A logged-in customer and the booking they ask for, serialized once.
 struct Customer {
     token: String,
-    address_id: String,
+    booking: Vec<u8>,
 }
 
 #[derive(Clone)]
@@ -124,7 +134,8 @@ impl Scenario {
                     "idempotency-key",
                     format!("loadgen-{}-{sequence}", std::process::id()),
                 )
-                .json(&booking_body(&customer.address_id)),
+                .header("content-type", "application/json")
+                .body(customer.booking.clone()),
         };
         match request.bearer_auth(&customer.token).send().await {
             Ok(response) => response.status().as_u16(),
@@ -145,16 +156,15 @@ fn booking_body(address_id: &str) -> Value {
 }
 
 async fn setup(options: &Options, client: &reqwest::Client) -> anyhow::Result<Scenario> {
-    let count = match options.scenario.as_str() {
-        "get-booking" => 1,
-        "create-booking" => options.customers,
-        other => bail!("unknown scenario {other}"),
+    let count = match options.which {
+        Which::GetBooking => 1,
+        Which::CreateBooking => options.customers,
     };
     let mut customers = Vec::new();
     for index in 1..=count {
         customers.push(log_in(options, client, index).await?);
     }
-    let kind = if options.scenario == "get-booking" {
+    let kind = if options.which == Which::GetBooking {
         let booking: Value = client
             .post(format!("{}/v1/bookings", options.url))
             .bearer_auth(&customers[0].token)
@@ -162,7 +172,8 @@ async fn setup(options: &Options, client: &reqwest::Client) -> anyhow::Result<Sc
                 "idempotency-key",
                 format!("loadgen-setup-{}", uuid::Uuid::new_v4()),
             )
-            .json(&booking_body(&customers[0].address_id))
+            .header("content-type", "application/json")
+            .body(customers[0].booking.clone())
             .send()
             .await?
             .error_for_status()?
@@ -214,8 +225,9 @@ async fn log_in(
         .error_for_status()?
         .json()
         .await?;
-    let address_id = address["id"].as_str().context("no address id")?.to_owned();
-    Ok(Customer { token, address_id })
+    let address_id = address["id"].as_str().context("no address id")?;
+    let booking = serde_json::to_vec(&booking_body(address_id))?;
+    Ok(Customer { token, booking })
 }
 
 async fn run(scenario: Scenario, mode: Mode, duration: Duration) -> (Vec<Sample>, Duration) {
@@ -363,7 +375,7 @@ async fn main() -> anyhow::Result<()> {
         .pool_max_idle_per_host(1_024)
         .build()?;
     let scenario = setup(&options, &client).await?;
-    let counting = if options.scenario == "create-booking" {
+    let counting = if options.which == Which::CreateBooking {
         Some(counting_queue(&options).await?)
     } else {
         None
