@@ -270,21 +270,10 @@ async fn publishing_and_consuming_resume_after_the_broker_closes_every_connectio
         .collect();
     expected.sort();
     assert_eq!(applied, Some(expected), "every event applied exactly once");
-    // The consumer may apply an event before the relay has committed `published_at`.
-    let pool = test.pool.clone();
-    let all_published = eventually(Duration::from_secs(5), || {
-        let pool = pool.clone();
-        async move {
-            let unpublished: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap();
-            (unpublished == 0).then_some(())
-        }
-    })
-    .await;
-    assert!(all_published.is_some(), "every outbox row marked published");
+    assert!(
+        test.every_row_marked_published().await,
+        "every outbox row marked published"
+    );
 
     shutdown.cancel();
     consumer_task.await.unwrap();

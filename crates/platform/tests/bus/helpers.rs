@@ -100,6 +100,25 @@ impl TestBus {
         }
     }
 
+    /// Waits until the relay has marked every outbox row published. The broker routes a
+    /// message before it confirms it, so a delivered event's row is marked a moment later.
+    pub(crate) async fn every_row_marked_published(&self) -> bool {
+        let pool = self.pool.clone();
+        eventually(Duration::from_secs(5), || {
+            let pool = pool.clone();
+            async move {
+                let unpublished: i64 =
+                    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                        .fetch_one(&pool)
+                        .await
+                        .unwrap();
+                (unpublished == 0).then_some(())
+            }
+        })
+        .await
+        .is_some()
+    }
+
     /// Removes the exchange, the vhost and the database.
     pub(crate) async fn cleanup(self) {
         self.pool.close().await;

@@ -170,12 +170,10 @@ async fn a_burst_is_published_once_in_order_and_a_relay_gone_quiet_still_publish
     test.enqueue(&late, true).await;
     let delivered = watcher.next_message_id(Duration::from_secs(10)).await;
     assert_eq!(delivered.as_deref(), Some(late.event_id.as_str()));
-    let unpublished: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-            .fetch_one(&test.pool)
-            .await
-            .unwrap();
-    assert_eq!(unpublished, 0);
+    assert!(
+        test.every_row_marked_published().await,
+        "every published row is marked published"
+    );
 
     shutdown.cancel();
     relay_task.await.unwrap();
