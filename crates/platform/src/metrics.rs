@@ -78,6 +78,18 @@ pub static OUTBOX_OLDEST_AGE: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     .expect("metric registered once")
 });
 
+/// Events the outbox relay stopped publishing because no queue is bound to their routing key.
+pub static OUTBOX_PARKED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        Opts::new(
+            "outbox_parked_total",
+            "outbox events parked because no queue is bound to their routing key"
+        ),
+        &["database", "routing_key"]
+    )
+    .expect("metric registered once")
+});
+
 /// Renders every registered metric in the Prometheus text format.
 pub fn render() -> String {
     let mut buffer = Vec::new();

@@ -229,6 +229,10 @@ pub struct BusSettings {
     pub retry_delays_ms: Vec<u64>,
     /// Deletes this service's queues after this long unused (tests only; 0 keeps them).
     pub queue_expires_ms: u64,
+    /// Tries the outbox relay makes for an event that no queue is bound to before it parks
+    /// it; the first tries cover a consumer that is still starting. 10 takes about four
+    /// minutes with the relay's backoff (1, 2, 4 … 60 s).
+    pub unroutable_attempts: u32,
 }
 
 impl Default for BusSettings {
@@ -240,6 +244,7 @@ impl Default for BusSettings {
             prefetch: 32,
             retry_delays_ms: vec![1_000, 10_000, 60_000],
             queue_expires_ms: 0,
+            unroutable_attempts: 10,
         }
     }
 }
@@ -258,6 +263,12 @@ impl Validate for BusSettings {
         }
         if self.prefetch == 0 {
             return Err(SettingsError::invalid("bus.prefetch", "must be at least 1"));
+        }
+        if self.unroutable_attempts == 0 {
+            return Err(SettingsError::invalid(
+                "bus.unroutable_attempts",
+                "must be at least 1",
+            ));
         }
         if self.retry_delays_ms.contains(&0) {
             return Err(SettingsError::invalid(

@@ -36,6 +36,11 @@ pub const MIGRATIONS: &[spruce_platform::db::MigrationSource] = &[
         "booking address owner",
         include_str!("../../migrations/0006_booking_address_owner.sql"),
     ),
+    (
+        7,
+        "outbox parked",
+        include_str!("../../migrations/0007_outbox_parked.sql"),
+    ),
 ];
 
 /// Returns the name of the constraint `error` violated, if it is a constraint violation.

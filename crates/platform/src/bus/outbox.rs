@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::{Backoff, BusStatus, CONTENT_TYPE, Envelope, open_channel, topology};
 use crate::{
-    metrics::{OUTBOX_OLDEST_AGE, OUTBOX_PENDING},
+    metrics::{OUTBOX_OLDEST_AGE, OUTBOX_PARKED, OUTBOX_PENDING},
     propagation,
     settings::BusSettings,
 };
@@ -101,6 +101,23 @@ pub struct OutboxRelay {
 
 /// `(id, event_id, routing_key, payload, traceparent)` as selected.
 type OutboxTuple = (i64, Uuid, String, Vec<u8>, Option<String>);
+
+/// The rows of a batch the broker did not take, as arrays for one `UPDATE … unnest`.
+#[derive(Default)]
+struct Failed {
+    ids: Vec<i64>,
+    reasons: Vec<String>,
+    /// Returned by the broker because no queue is bound to the routing key.
+    unroutable: Vec<bool>,
+}
+
+impl Failed {
+    fn push(&mut self, id: i64, reason: String, unroutable: bool) {
+        self.ids.push(id);
+        self.reasons.push(reason);
+        self.unroutable.push(unroutable);
+    }
+}
 
 struct OutboxRow {
     id: i64,
@@ -201,9 +218,11 @@ impl OutboxRelay {
     /// before the commit.
     async fn relay_batch(&self, channel: &Channel) -> anyhow::Result<usize> {
         let mut transaction = self.pool.begin().await?;
+        // `< 'infinity'` matches the index, which leaves parked rows out (migration 0007).
         let mut rows: Vec<OutboxTuple> = sqlx::query_as(
             "UPDATE outbox SET published_at = now() WHERE id IN ( \
                  SELECT id FROM outbox WHERE published_at IS NULL AND next_attempt_at <= now() \
+                 AND next_attempt_at < 'infinity' \
                  ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) \
              RETURNING id, event_id, routing_key, payload, traceparent",
         )
@@ -247,16 +266,16 @@ impl OutboxRelay {
         )
         .await;
 
-        let mut failed = Vec::new();
+        let mut failed = Failed::default();
         for (id, confirmation) in confirmations {
             match confirmation {
                 Ok(Confirmation::Ack(None)) => {}
                 Ok(Confirmation::Ack(Some(returned))) => {
-                    failed.push((id, format!("unroutable: {}", returned.reply_text)));
+                    failed.push(id, format!("unroutable: {}", returned.reply_text), true);
                 }
-                Ok(other) => failed.push((id, format!("not confirmed: {other:?}"))),
+                Ok(other) => failed.push(id, format!("not confirmed: {other:?}"), false),
                 Err(error) => {
-                    failed.push((id, error.to_string()));
+                    failed.push(id, error.to_string(), false);
                     broker_error.get_or_insert(error);
                 }
             }
@@ -270,23 +289,56 @@ impl OutboxRelay {
                 .execute(&mut *transaction)
                 .await?;
         }
-        for (id, reason) in &failed {
-            tracing::warn!(outbox_id = id, %reason, "event not published, will retry");
-            sqlx::query(
-                "UPDATE outbox SET published_at = NULL, attempts = attempts + 1, last_error = $2, \
-                 next_attempt_at = now() + make_interval(secs => least(power(2, attempts), 60)) \
-                 WHERE id = $1",
-            )
-            .bind(id)
-            .bind(reason)
-            .execute(&mut *transaction)
-            .await?;
+        if !failed.ids.is_empty() {
+            self.push_back(&mut transaction, &failed).await?;
         }
         transaction.commit().await?;
         match broker_error {
             Some(error) => Err(error.into()),
             None => Ok(rows.len()),
         }
+    }
+
+    /// Unmarks the rows the broker did not take and sets when each is tried again: after a
+    /// delay that doubles with every try, up to a minute. An event that no queue is bound to
+    /// is parked instead once it has had its tries (`bus.unroutable_attempts`).
+    async fn push_back(
+        &self,
+        transaction: &mut PgConnection,
+        failed: &Failed,
+    ) -> anyhow::Result<()> {
+        let outcomes: Vec<(i64, String, i32, bool)> = sqlx::query_as(
+            "UPDATE outbox AS o SET published_at = NULL, attempts = o.attempts + 1, \
+                 last_error = f.reason, \
+                 next_attempt_at = CASE WHEN f.unroutable AND o.attempts + 1 >= $4 \
+                     THEN 'infinity' \
+                     ELSE now() + make_interval(secs => least(power(2, o.attempts), 60)) END \
+             FROM unnest($1::bigint[], $2::text[], $3::bool[]) AS f (id, reason, unroutable) \
+             WHERE o.id = f.id \
+             RETURNING o.id, o.routing_key, o.attempts, o.next_attempt_at = 'infinity'",
+        )
+        .bind(&failed.ids)
+        .bind(&failed.reasons)
+        .bind(&failed.unroutable)
+        .bind(i64::from(self.settings.unroutable_attempts))
+        .fetch_all(&mut *transaction)
+        .await?;
+        for (id, routing_key, attempts, parked) in outcomes {
+            if parked {
+                tracing::warn!(
+                    outbox_id = id,
+                    %routing_key,
+                    attempts,
+                    "no queue is bound to this event's routing key: parked, not retried"
+                );
+                OUTBOX_PARKED
+                    .with_label_values(&[self.database.as_str(), routing_key.as_str()])
+                    .inc();
+            } else {
+                tracing::warn!(outbox_id = id, %routing_key, attempts, "event not published, will retry");
+            }
+        }
+        Ok(())
     }
 
     async fn publish(
@@ -353,10 +405,11 @@ impl OutboxRelay {
             .await
     }
 
+    /// Parked rows are not counted: they wait for someone to listen, not for the relay.
     async fn record_backlog(&self) {
         let backlog: Result<(i64, Option<f64>), _> = sqlx::query_as(
             "SELECT count(*), extract(epoch FROM now() - min(created_at))::float8 \
-             FROM outbox WHERE published_at IS NULL",
+             FROM outbox WHERE published_at IS NULL AND next_attempt_at < 'infinity'",
         )
         .fetch_one(&self.pool)
         .await;

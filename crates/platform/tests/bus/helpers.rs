@@ -40,6 +40,11 @@ const MIGRATIONS: &[db::MigrationSource] = &[
     ),
     (
         3,
+        "outbox parked",
+        include_str!("../../../core/migrations/0007_outbox_parked.sql"),
+    ),
+    (
+        4,
         "applied",
         "CREATE TABLE applied (event_id uuid NOT NULL, event_type text NOT NULL)",
     ),
@@ -91,6 +96,8 @@ impl TestBus {
             prefetch: 8,
             retry_delays_ms: vec![200, 400],
             queue_expires_ms: 120_000,
+            // Parked after tries at about 0, 1 and 3 s.
+            unroutable_attempts: 3,
         };
         TestBus {
             pool,

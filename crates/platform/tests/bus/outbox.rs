@@ -145,6 +145,64 @@ async fn a_row_the_broker_did_not_accept_stays_unpublished_and_is_retried() {
 }
 
 #[tokio::test]
+async fn an_event_no_queue_is_bound_to_is_parked_after_its_tries_and_can_be_woken() {
+    let test = TestBus::new().await;
+    let unroutable = event("test.parked");
+    test.enqueue(&unroutable, true).await;
+    let shutdown = CancellationToken::new();
+    let relay = OutboxRelay::new(test.pool.clone(), test.bus.clone(), "test");
+    let relay_task = tokio::spawn(relay.run(shutdown.clone()));
+
+    let pool = test.pool.clone();
+    let parked = eventually(Duration::from_secs(15), || {
+        let pool = pool.clone();
+        async move {
+            let row: (i32, Option<String>, bool, bool) = sqlx::query_as(
+                "SELECT attempts, last_error, published_at IS NULL, \
+                 next_attempt_at = 'infinity' FROM outbox",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            row.3.then_some(row)
+        }
+    })
+    .await
+    .expect("the relay parked the event");
+    let (attempts, last_error, unpublished, _) = parked;
+    assert_eq!(attempts, 3, "parked after bus.unroutable_attempts tries");
+    assert!(last_error.unwrap_or_default().contains("unroutable"));
+    assert!(unpublished);
+    let counted = spruce_platform::metrics::render();
+    assert!(
+        counted.contains(r#"outbox_parked_total{database="test",routing_key="test.parked"} 1"#),
+        "{counted}"
+    );
+
+    // Parked means not retried, even once someone listens; events written later still go.
+    let mut watcher = test.watch_exchange().await;
+    let later = event("test.later");
+    test.enqueue(&later, true).await;
+    let delivered = watcher.next_message_id(Duration::from_secs(10)).await;
+    assert_eq!(delivered.as_deref(), Some(later.event_id.as_str()));
+    let extra = watcher.next_message_id(Duration::from_secs(2)).await;
+    assert_eq!(extra, None, "a parked event is not retried");
+
+    // Woken by hand (the runbook's statement), it is published.
+    sqlx::query("UPDATE outbox SET next_attempt_at = now() WHERE next_attempt_at = 'infinity'")
+        .execute(&test.pool)
+        .await
+        .unwrap();
+    let delivered = watcher.next_message_id(Duration::from_secs(10)).await;
+    assert_eq!(delivered.as_deref(), Some(unroutable.event_id.as_str()));
+    assert!(test.every_row_marked_published().await);
+
+    shutdown.cancel();
+    relay_task.await.unwrap();
+    test.cleanup().await;
+}
+
+#[tokio::test]
 async fn a_burst_is_published_once_in_order_and_a_relay_gone_quiet_still_publishes() {
     let test = TestBus::new().await;
     let mut watcher = test.watch_exchange().await;
