@@ -55,14 +55,33 @@ stop_all() {
 }
 trap stop_all EXIT
 
+# CPU ticks spent so far by each command name, summed over its processes ("name ticks").
+process_cpu() {
+    cat /proc/[0-9]*/stat 2>/dev/null | awk '{
+        # The name is in parentheses and may hold spaces: the fields follow the last ") ".
+        from = index($0, "("); to = index($0, ") ")
+        split(substr($0, to + 2), field, " ")
+        ticks[substr($0, from + 1, to - from - 1)] += field[12] + field[13]
+    } END { for (name in ticks) print name, ticks[name] }'
+}
+
 # Runs "$@" and then prints the CPU the whole machine spent meanwhile (from /proc/stat;
-# "idle" includes I/O wait): a second view beside the rate, per request.
+# "idle" includes I/O wait), and the share of it each of our processes took: a second
+# view beside the rate, per request.
 with_cpu() {
-    local before after
+    local before after processes_before
     before="$(head -1 /proc/stat) $(awk '/^ctxt/ {print $2}' /proc/stat)"
+    processes_before=$(process_cpu)
     local start=$SECONDS
     "$@"
     after="$(head -1 /proc/stat) $(awk '/^ctxt/ {print $2}' /proc/stat)"
+    # comm is cut to 15 characters: spruce-scheduler shows as spruce-schedule.
+    awk 'NR == FNR { before[$1] = $2; next } { spent[$1] = $2 - before[$1] } END {
+        split("spruce-core spruce-gateway spruce-schedule spruce-loadgen postgres beam.smp", names, " ")
+        line = "process CPU s:"
+        for (i = 1; i <= 6; i++) line = line sprintf(" %s %.2f", names[i], spent[names[i]] / 100)
+        print line
+    }' <(echo "$processes_before") <(process_cpu)
     awk -v b="$before" -v a="$after" -v wall=$((SECONDS - start)) 'BEGIN {
         split(b, x); split(a, y); hz = 100
         busy = (y[2]+y[3]+y[4]+y[7]+y[8] - x[2]-x[3]-x[4]-x[7]-x[8]) / hz
@@ -153,6 +172,9 @@ if [[ $which == all || $which == create ]]; then
     awk '
         /^== POST/ { variant = $(NF - 2); run = $NF + 0 }
         /^requests / && variant != "" { split($0, r, "= "); rate[run, variant] = r[2] + 0; n[run, variant] = $2 }
+        /^process CPU/ && variant != "" {
+            for (i = 4; i <= NF; i += 2) cpu[run, variant, $i] = $(i + 1)
+        }
         /^machine CPU/ && variant != "" { busy[run, variant] = $7; variant = "" }
         END {
             for (run = 1; (run, "false") in rate; run++) {
@@ -163,6 +185,14 @@ if [[ $which == all || $which == create ]]; then
                     if (!((run, v) in rate)) continue
                     on = rate[run, v]; sum[v] += on
                     line = line sprintf(", %s %d/s (%d us): cost %.1f %%", v == "true" ? "on" : "ab", on, busy[run, v] * 1e6 / n[run, v], (1 - on / off) * 100)
+                }
+                print line
+                # Where the relay-on run spent more CPU per booking than the relay-off run.
+                line = "  on - off, us CPU per booking:"
+                split("spruce-core postgres beam.smp spruce-gateway spruce-loadgen", names, " ")
+                for (i = 1; i <= 5; i++) {
+                    name = names[i]
+                    line = line sprintf(" %s %+d", name, (cpu[run, "true", name] / n[run, "true"] - cpu[run, "false", name] / n[run, "false"]) * 1e6)
                 }
                 print line
             }

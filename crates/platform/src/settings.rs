@@ -233,6 +233,9 @@ pub struct BusSettings {
     /// it; the first tries cover a consumer that is still starting. 10 takes about four
     /// minutes with the relay's backoff (1, 2, 4 … 60 s).
     pub unroutable_attempts: u32,
+    /// Hours the outbox relay keeps published and parked rows before deleting them (a week:
+    /// time to look into what was sent, or to wake what was parked).
+    pub outbox_retention_hours: u32,
 }
 
 impl Default for BusSettings {
@@ -245,6 +248,7 @@ impl Default for BusSettings {
             retry_delays_ms: vec![1_000, 10_000, 60_000],
             queue_expires_ms: 0,
             unroutable_attempts: 10,
+            outbox_retention_hours: 168,
         }
     }
 }
@@ -263,6 +267,12 @@ impl Validate for BusSettings {
         }
         if self.prefetch == 0 {
             return Err(SettingsError::invalid("bus.prefetch", "must be at least 1"));
+        }
+        if self.outbox_retention_hours == 0 {
+            return Err(SettingsError::invalid(
+                "bus.outbox_retention_hours",
+                "must be at least 1",
+            ));
         }
         if self.unroutable_attempts == 0 {
             return Err(SettingsError::invalid(

@@ -3,7 +3,10 @@
 //!
 //! The table (each producing service has it in its migrations):
 //! `outbox(id bigserial, event_id uuid unique, routing_key, payload bytea, traceparent,
-//! created_at, published_at, attempts, next_attempt_at, last_error)`.
+//! created_at, published_at, attempts, next_attempt_at, last_error)`. A row is waiting while
+//! `published_at` is null and `next_attempt_at` is finite; parked (no queue is bound to its
+//! routing key, see [`OutboxRelay`]) when `next_attempt_at` is `'infinity'`; published once
+//! `published_at` is set. The relay deletes published and parked rows after their retention.
 
 use std::time::{Duration, Instant};
 
@@ -38,6 +41,9 @@ const BUSY_POLL_INTERVAL: Duration = Duration::from_millis(5);
 const IDLE_POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// How often the backlog gauges are refreshed.
 const BACKLOG_INTERVAL: Duration = Duration::from_secs(1);
+/// How often rows past their retention are deleted, and how many in one statement.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+const PRUNE_BATCH: i64 = 5_000;
 
 /// The outbox row of an event; `$1`–`$4` are bound by [`with_event`].
 const OUTBOX_INSERT: &str = "INSERT INTO outbox (event_id, routing_key, payload, traceparent) \
@@ -143,8 +149,13 @@ impl OutboxRelay {
         self.status.clone()
     }
 
-    /// Relays until `shutdown` is cancelled, reconnecting to the broker with backoff.
+    /// Relays until `shutdown` is cancelled, reconnecting to the broker with backoff, and
+    /// meanwhile deletes rows past their retention (broker or not).
     pub async fn run(self, shutdown: CancellationToken) {
+        tokio::join!(self.publish_loop(&shutdown), self.prune_loop(&shutdown));
+    }
+
+    async fn publish_loop(&self, shutdown: &CancellationToken) {
         let mut backoff = Backoff::new();
         while !shutdown.is_cancelled() {
             match open_channel(&self.settings, "outbox-relay").await {
@@ -154,7 +165,7 @@ impl OutboxRelay {
                             Ok(()) => {
                                 self.status.set_connected(true);
                                 backoff.reset();
-                                self.relay_until_failure(&channel, &shutdown).await
+                                self.relay_until_failure(&channel, shutdown).await
                             }
                             Err(error) => Err(error.into()),
                         };
@@ -403,6 +414,50 @@ impl OutboxRelay {
                 properties,
             )
             .await
+    }
+
+    /// Deletes published and parked rows older than `bus.outbox_retention_hours`, once at
+    /// start and then every [`PRUNE_INTERVAL`], a batch per statement so no statement holds
+    /// many locks. Rows still waiting to be published are kept, however old.
+    async fn prune_loop(&self, shutdown: &CancellationToken) {
+        loop {
+            match self.prune().await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "outbox rows past their retention deleted"),
+                Err(error) => tracing::warn!(%error, "outbox pruning failed, will try again"),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(PRUNE_INTERVAL) => {}
+            }
+        }
+    }
+
+    async fn prune(&self) -> sqlx::Result<u64> {
+        let mut total = 0;
+        loop {
+            // Rows are in id order of writing: the first row inside the retention bounds the
+            // scan, so it reads only what it deletes and what waits to be published.
+            let deleted = sqlx::query(
+                "DELETE FROM outbox WHERE id IN ( \
+                     SELECT id FROM outbox \
+                     WHERE id < coalesce(( \
+                         SELECT id FROM outbox \
+                         WHERE created_at >= now() - make_interval(hours => $1) \
+                         ORDER BY id LIMIT 1), 9223372036854775807) \
+                     AND (published_at IS NOT NULL OR next_attempt_at = 'infinity') \
+                     ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            )
+            .bind(i32::try_from(self.settings.outbox_retention_hours).unwrap_or(i32::MAX))
+            .bind(PRUNE_BATCH)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            total += deleted;
+            if deleted < PRUNE_BATCH.unsigned_abs() {
+                return Ok(total);
+            }
+        }
     }
 
     /// Parked rows are not counted: they wait for someone to listen, not for the relay.

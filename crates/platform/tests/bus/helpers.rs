@@ -98,6 +98,7 @@ impl TestBus {
             queue_expires_ms: 120_000,
             // Parked after tries at about 0, 1 and 3 s.
             unroutable_attempts: 3,
+            ..BusSettings::default()
         };
         TestBus {
             pool,

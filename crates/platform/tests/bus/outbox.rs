@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use spruce_platform::bus::{self, OutboxRelay};
+use sqlx::AssertSqlSafe;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -196,6 +197,66 @@ async fn an_event_no_queue_is_bound_to_is_parked_after_its_tries_and_can_be_woke
     let delivered = watcher.next_message_id(Duration::from_secs(10)).await;
     assert_eq!(delivered.as_deref(), Some(unroutable.event_id.as_str()));
     assert!(test.every_row_marked_published().await);
+
+    shutdown.cancel();
+    relay_task.await.unwrap();
+    test.cleanup().await;
+}
+
+#[tokio::test]
+async fn rows_past_their_retention_are_deleted_unless_they_still_wait_to_be_published() {
+    let test = TestBus::new().await;
+    // Written eight days ago (the retention is a week): published, parked, still retrying;
+    // and a published row from today.
+    for (key, state) in [
+        (
+            "test.old_published",
+            "published_at = now() - interval '8 days'",
+        ),
+        ("test.old_parked", "next_attempt_at = 'infinity'"),
+        (
+            "test.old_retrying",
+            "next_attempt_at = now() + interval '1 hour'",
+        ),
+        ("test.new_published", "published_at = now()"),
+    ] {
+        test.enqueue(&event(key), true).await;
+        let age = if key.contains("old") {
+            "interval '8 days'"
+        } else {
+            "interval '0'"
+        };
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE outbox SET created_at = now() - {age}, {state} WHERE routing_key = '{key}'"
+        )))
+        .execute(&test.pool)
+        .await
+        .unwrap();
+    }
+
+    let shutdown = CancellationToken::new();
+    let relay = OutboxRelay::new(test.pool.clone(), test.bus.clone(), "test");
+    let relay_task = tokio::spawn(relay.run(shutdown.clone()));
+    let pool = test.pool.clone();
+    let kept = eventually(Duration::from_secs(10), || {
+        let pool = pool.clone();
+        async move {
+            let keys: Vec<String> =
+                sqlx::query_scalar("SELECT routing_key FROM outbox ORDER BY id")
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+            (keys.len() == 2).then_some(keys)
+        }
+    })
+    .await;
+    assert_eq!(
+        kept,
+        Some(vec![
+            "test.old_retrying".to_owned(),
+            "test.new_published".to_owned()
+        ])
+    );
 
     shutdown.cancel();
     relay_task.await.unwrap();
