@@ -66,8 +66,9 @@ process_cpu() {
 }
 
 # Runs "$@" and then prints the CPU the whole machine spent meanwhile (from /proc/stat;
-# "idle" includes I/O wait), and the share of it each of our processes took: a second
-# view beside the rate, per request.
+# "idle" includes I/O wait), and the share of it each long-running process took (the load
+# generator has exited by then; it is in the machine's figure): a second view beside the
+# rate, per request.
 with_cpu() {
     local before after processes_before
     before="$(head -1 /proc/stat) $(awk '/^ctxt/ {print $2}' /proc/stat)"
@@ -77,9 +78,9 @@ with_cpu() {
     after="$(head -1 /proc/stat) $(awk '/^ctxt/ {print $2}' /proc/stat)"
     # comm is cut to 15 characters: spruce-scheduler shows as spruce-schedule.
     awk 'NR == FNR { before[$1] = $2; next } { spent[$1] = $2 - before[$1] } END {
-        split("spruce-core spruce-gateway spruce-schedule spruce-loadgen postgres beam.smp", names, " ")
+        split("spruce-core spruce-gateway spruce-schedule postgres beam.smp", names, " ")
         line = "process CPU s:"
-        for (i = 1; i <= 6; i++) line = line sprintf(" %s %.2f", names[i], spent[names[i]] / 100)
+        for (i = 1; i <= 5; i++) line = line sprintf(" %s %.2f", names[i], spent[names[i]] / 100)
         print line
     }' <(echo "$processes_before") <(process_cpu)
     awk -v b="$before" -v a="$after" -v wall=$((SECONDS - start)) 'BEGIN {
@@ -105,8 +106,11 @@ start() { # $1 = core's relay on/off, $2 = core's binary (default: this build's)
     # Every run starts from a vacuumed database and a fresh checkpoint: otherwise the dead
     # rows and the WAL one run leaves are cleaned up, and paid for, during the next one.
     psql -h 127.0.0.1 -U postgres -d $core_db -qc "VACUUM (ANALYZE)" -c "CHECKPOINT"
+    # Another build runs on this build's schema: it does not migrate (an older binary
+    # refuses a database with migrations it does not know).
     TOKIO_WORKER_THREADS=$core_threads SPRUCE__DATABASE__NAME=$core_db \
         SPRUCE__DATABASE__MAX_CONNECTIONS=$pool SPRUCE__OUTBOX__RELAY="$1" \
+        SPRUCE__DATABASE__MIGRATE_ON_START=$([[ -n ${2:-} ]] && echo false || echo true) \
         "${2:-$bin/spruce-core}" serve >"$logs/core.log" 2>&1 &
     pids+=("$!")
     TOKIO_WORKER_THREADS=$service_threads SPRUCE__DATABASE__NAME=$scheduler_db \
@@ -189,8 +193,8 @@ if [[ $which == all || $which == create ]]; then
                 print line
                 # Where the relay-on run spent more CPU per booking than the relay-off run.
                 line = "  on - off, us CPU per booking:"
-                split("spruce-core postgres beam.smp spruce-gateway spruce-loadgen", names, " ")
-                for (i = 1; i <= 5; i++) {
+                split("spruce-core postgres beam.smp spruce-gateway", names, " ")
+                for (i = 1; i <= 4; i++) {
                     name = names[i]
                     line = line sprintf(" %s %+d", name, (cpu[run, "true", name] / n[run, "true"] - cpu[run, "false", name] / n[run, "false"]) * 1e6)
                 }
