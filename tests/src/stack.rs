@@ -41,11 +41,13 @@ fn binaries_folder() -> anyhow::Result<PathBuf> {
     Ok(folder.to_path_buf())
 }
 
-/// Loads the curated data set into core's database, as `make run` does.
+/// Loads the curated data set into core's still empty database, as `make run` does. Seeding
+/// brings the schema along even where services are set not to migrate at start.
 async fn seed(binaries: &Path, environment: &HashMap<String, String>) -> anyhow::Result<()> {
     let status = Command::new(binaries.join("spruce-core"))
         .arg("seed")
         .envs(environment)
+        .env("SPRUCE__DATABASE__MIGRATE_ON_START", "false")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()

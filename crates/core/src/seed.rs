@@ -323,7 +323,9 @@ pub async fn run_command(database: &DatabaseSettings, options: &[String]) -> any
         ),
         _ => anyhow::bail!("unknown seed options {options:?}; expected nothing or --scale N"),
     };
-    let pool = db::connect_and_migrate(database, MIGRATIONS).await?;
+    // The data needs the schema, whatever `database.migrate_on_start` says.
+    let pool = db::connect(database).await?;
+    db::apply_migrations(&pool, MIGRATIONS).await?;
     let report = seed(&pool, size).await?;
     if report.written {
         #[allow(clippy::cast_precision_loss)]

@@ -88,12 +88,21 @@ pub async fn connect_and_migrate(
 ) -> anyhow::Result<PgPool> {
     let pool = connect(settings).await?;
     if settings.migrate_on_start {
-        migrator(migrations)
-            .run(&pool)
-            .await
-            .context("failed to apply migrations")?;
+        apply_migrations(&pool, migrations).await?;
     }
     Ok(pool)
+}
+
+/// Applies the `migrations` that `pool`'s database has not had yet.
+///
+/// # Errors
+/// Fails when a migration fails, or when the database has had a migration that
+/// `migrations` does not hold (it belongs to a newer build).
+pub async fn apply_migrations(pool: &PgPool, migrations: &[MigrationSource]) -> anyhow::Result<()> {
+    migrator(migrations)
+        .run(pool)
+        .await
+        .context("failed to apply migrations")
 }
 
 /// Connects and applies `migrations`, for the `migrate` subcommand.
@@ -105,10 +114,7 @@ pub async fn migrate(
     migrations: &[MigrationSource],
 ) -> anyhow::Result<()> {
     let pool = connect(settings).await?;
-    migrator(migrations)
-        .run(&pool)
-        .await
-        .context("failed to apply migrations")?;
+    apply_migrations(&pool, migrations).await?;
     pool.close().await;
     Ok(())
 }
