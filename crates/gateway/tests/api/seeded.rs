@@ -125,3 +125,40 @@ async fn seeded_customer01_books_and_reviews_seeded_cleaner01() {
     assert_eq!(after["rating_count"].as_u64().unwrap(), rating_count + 1);
     app.stop().await;
 }
+
+/// Every index of core's schema, as the catalog defines it.
+async fn index_definitions(pool: &sqlx::PgPool) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_scaled_seed_loads_its_rows_and_builds_every_index_again() {
+    let app = TestApp::spawn().await;
+    let pool = app.core_pool.clone().unwrap();
+    let migrated = index_definitions(&pool).await;
+    let size = SeedSize::scaled(60);
+    let report = seed::seed(&pool, size).await.unwrap();
+    assert!(report.written);
+
+    let counts: (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM cleaner_profiles), \
+                (SELECT count(*) FROM users WHERE role = 'customer'), \
+                (SELECT count(*) FROM bookings)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        counts,
+        (60, 80, 600),
+        "cleaners, customers and bookings of --scale 60"
+    );
+    // The load drops the indexes that back no constraint and builds them afterwards.
+    assert_eq!(index_definitions(&pool).await, migrated);
+    login(&app, "customer01@spruce.test").await;
+}
