@@ -318,7 +318,7 @@ impl OutboxRelay {
         transaction: &mut PgConnection,
         failed: &Failed,
     ) -> anyhow::Result<()> {
-        let outcomes: Vec<(i64, String, i32, bool)> = sqlx::query_as(
+        let outcomes: Vec<(i64, String, i32, bool, bool)> = sqlx::query_as(
             "UPDATE outbox AS o SET published_at = NULL, attempts = o.attempts + 1, \
                  last_error = f.reason, \
                  next_attempt_at = CASE WHEN f.unroutable AND o.attempts + 1 >= $4 \
@@ -326,7 +326,8 @@ impl OutboxRelay {
                      ELSE now() + make_interval(secs => least(power(2, o.attempts), 60)) END \
              FROM unnest($1::bigint[], $2::text[], $3::bool[]) AS f (id, reason, unroutable) \
              WHERE o.id = f.id \
-             RETURNING o.id, o.routing_key, o.attempts, o.next_attempt_at = 'infinity'",
+             RETURNING o.id, o.routing_key, o.attempts, f.unroutable, \
+                 o.next_attempt_at = 'infinity'",
         )
         .bind(&failed.ids)
         .bind(&failed.reasons)
@@ -334,9 +335,11 @@ impl OutboxRelay {
         .bind(i64::from(self.settings.unroutable_attempts))
         .fetch_all(&mut *transaction)
         .await?;
-        for (id, routing_key, attempts, parked) in outcomes {
+        // Until every event type has a consumer, unroutable events are routine: they are
+        // logged quietly and counted; a broker that refuses an event is worth a warning.
+        for (id, routing_key, attempts, unroutable, parked) in outcomes {
             if parked {
-                tracing::warn!(
+                tracing::info!(
                     outbox_id = id,
                     %routing_key,
                     attempts,
@@ -345,8 +348,20 @@ impl OutboxRelay {
                 OUTBOX_PARKED
                     .with_label_values(&[self.database.as_str(), routing_key.as_str()])
                     .inc();
+            } else if unroutable {
+                tracing::debug!(
+                    outbox_id = id,
+                    %routing_key,
+                    attempts,
+                    "no queue is bound to this event's routing key yet, will retry"
+                );
             } else {
-                tracing::warn!(outbox_id = id, %routing_key, attempts, "event not published, will retry");
+                tracing::warn!(
+                    outbox_id = id,
+                    %routing_key,
+                    attempts,
+                    "event not published, will retry"
+                );
             }
         }
         Ok(())
