@@ -360,6 +360,23 @@ mod tests {
     }
 
     #[test]
+    fn the_outbox_relay_needs_a_try_and_a_retention() {
+        for (line, key) in [
+            ("unroutable_attempts = 0", "bus.unroutable_attempts"),
+            ("outbox_retention_hours = 0", "bus.outbox_retention_hours"),
+        ] {
+            let sample: Sample =
+                from_toml(&format!("[database]\nname = \"x\"\n[bus]\n{line}")).unwrap();
+            let error = sample.validate().unwrap_err();
+            assert!(error.to_string().contains(key), "{error}");
+        }
+        let defaults = BusSettings::default();
+        assert_eq!(defaults.unroutable_attempts, 10);
+        assert_eq!(defaults.outbox_retention_hours, 168);
+        defaults.validate().unwrap();
+    }
+
+    #[test]
     fn a_partial_layer_keeps_the_built_in_values_it_does_not_mention() {
         let builder = Config::builder()
             .add_source(File::from_str(
