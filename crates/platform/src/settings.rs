@@ -36,6 +36,14 @@ impl SettingsError {
     }
 }
 
+/// Refuses a count of zero for `key`.
+fn at_least_one(key: &str, value: impl Into<u64>) -> Result<(), SettingsError> {
+    if value.into() == 0 {
+        return Err(SettingsError::invalid(key, "must be at least 1"));
+    }
+    Ok(())
+}
+
 /// Settings that can check themselves after loading.
 pub trait Validate {
     /// Returns the first rule broken, naming its key.
@@ -196,12 +204,7 @@ impl Validate for DatabaseSettings {
                 "must be lowercase letters, digits, `_` or `-`",
             ));
         }
-        if self.max_connections == 0 {
-            return Err(SettingsError::invalid(
-                "database.max_connections",
-                "must be at least 1",
-            ));
-        }
+        at_least_one("database.max_connections", self.max_connections)?;
         if !["disable", "prefer", "require"].contains(&self.ssl_mode.as_str()) {
             return Err(SettingsError::invalid(
                 "database.ssl_mode",
@@ -265,21 +268,9 @@ impl Validate for BusSettings {
         if self.exchange.is_empty() {
             return Err(SettingsError::invalid("bus.exchange", "must not be empty"));
         }
-        if self.prefetch == 0 {
-            return Err(SettingsError::invalid("bus.prefetch", "must be at least 1"));
-        }
-        if self.outbox_retention_hours == 0 {
-            return Err(SettingsError::invalid(
-                "bus.outbox_retention_hours",
-                "must be at least 1",
-            ));
-        }
-        if self.unroutable_attempts == 0 {
-            return Err(SettingsError::invalid(
-                "bus.unroutable_attempts",
-                "must be at least 1",
-            ));
-        }
+        at_least_one("bus.prefetch", self.prefetch)?;
+        at_least_one("bus.outbox_retention_hours", self.outbox_retention_hours)?;
+        at_least_one("bus.unroutable_attempts", self.unroutable_attempts)?;
         if self.retry_delays_ms.contains(&0) {
             return Err(SettingsError::invalid(
                 "bus.retry_delays_ms",

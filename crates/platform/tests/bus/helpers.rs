@@ -18,12 +18,14 @@ use lapin::{
 };
 use secrecy::ExposeSecret as _;
 use spruce_platform::{
-    bus::{self, Envelope, EventHandler},
+    bus::{self, Envelope, EventHandler, OutboxRelay},
     db,
     settings::{BusSettings, DatabaseSettings},
 };
 use spruce_proto::events::v1::{UserRegistered, envelope::Payload};
 use sqlx::{PgConnection, PgPool};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// The real table definitions of the services that own them.
@@ -49,6 +51,20 @@ const MIGRATIONS: &[db::MigrationSource] = &[
         "CREATE TABLE applied (event_id uuid NOT NULL, event_type text NOT NULL)",
     ),
 ];
+
+/// An outbox relay running in the background of a test.
+pub(crate) struct RunningRelay {
+    shutdown: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl RunningRelay {
+    /// Stops the relay and waits until it has.
+    pub(crate) async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap();
+    }
+}
 
 pub(crate) struct TestBus {
     pub(crate) pool: PgPool,
@@ -108,20 +124,35 @@ impl TestBus {
         }
     }
 
+    /// Starts an outbox relay on this bus; [`RunningRelay::stop`] ends it.
+    pub(crate) fn start_relay(&self) -> RunningRelay {
+        let shutdown = CancellationToken::new();
+        let relay = OutboxRelay::new(self.pool.clone(), self.bus.clone(), "test");
+        RunningRelay {
+            task: tokio::spawn(relay.run(shutdown.clone())),
+            shutdown,
+        }
+    }
+
+    /// [`eventually`], handing `check` the test's pool for each look.
+    pub(crate) async fn eventually<T, F, Fut>(&self, limit: Duration, check: F) -> Option<T>
+    where
+        F: Fn(PgPool) -> Fut,
+        Fut: Future<Output = Option<T>>,
+    {
+        eventually(limit, || check(self.pool.clone())).await
+    }
+
     /// Waits until the relay has marked every outbox row published. The broker routes a
     /// message before it confirms it, so a delivered event's row is marked a moment later.
     pub(crate) async fn every_row_marked_published(&self) -> bool {
-        let pool = self.pool.clone();
-        eventually(Duration::from_secs(5), || {
-            let pool = pool.clone();
-            async move {
-                let unpublished: i64 =
-                    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-                        .fetch_one(&pool)
-                        .await
-                        .unwrap();
-                (unpublished == 0).then_some(())
-            }
+        self.eventually(Duration::from_secs(5), |pool| async move {
+            let unpublished: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            (unpublished == 0).then_some(())
         })
         .await
         .is_some()

@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use spruce_platform::bus::{self, OutboxRelay};
+use spruce_platform::bus;
 use sqlx::AssertSqlSafe;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::helpers::{TestBus, event, eventually};
@@ -29,9 +28,7 @@ async fn committed_rows_are_published_and_rolled_back_rows_are_not() {
     test.enqueue(&rolled_back, false).await;
     test.enqueue(&committed, true).await;
 
-    let shutdown = CancellationToken::new();
-    let relay = OutboxRelay::new(test.pool.clone(), test.bus.clone(), "test");
-    let relay_task = tokio::spawn(relay.run(shutdown.clone()));
+    let relay = test.start_relay();
 
     let first = watcher.next_message_id(Duration::from_secs(10)).await;
     assert_eq!(first.as_deref(), Some(committed.event_id.as_str()));
@@ -43,8 +40,7 @@ async fn committed_rows_are_published_and_rolled_back_rows_are_not() {
     let published = eventually(Duration::from_secs(5), || published_ids(&test)).await;
     assert_eq!(published, Some(vec![committed_id]));
 
-    shutdown.cancel();
-    relay_task.await.unwrap();
+    relay.stop().await;
     test.cleanup().await;
 }
 
@@ -108,24 +104,19 @@ async fn a_row_the_broker_did_not_accept_stays_unpublished_and_is_retried() {
     let unroutable = event("test.nobody_listens");
     test.enqueue(&unroutable, true).await;
 
-    let shutdown = CancellationToken::new();
-    let relay = OutboxRelay::new(test.pool.clone(), test.bus.clone(), "test");
-    let relay_task = tokio::spawn(relay.run(shutdown.clone()));
+    let relay = test.start_relay();
 
-    let pool = test.pool.clone();
-    let attempts = eventually(Duration::from_secs(10), || {
-        let pool = pool.clone();
-        async move {
+    let attempts = test
+        .eventually(Duration::from_secs(10), |pool| async move {
             let row: (i32, Option<String>, bool) =
                 sqlx::query_as("SELECT attempts, last_error, published_at IS NOT NULL FROM outbox")
                     .fetch_one(&pool)
                     .await
                     .unwrap();
             (row.0 >= 1).then_some(row)
-        }
-    })
-    .await
-    .expect("the relay tried to publish");
+        })
+        .await
+        .expect("the relay tried to publish");
     let (_, last_error, published) = attempts;
     assert!(
         !published,
@@ -140,8 +131,7 @@ async fn a_row_the_broker_did_not_accept_stays_unpublished_and_is_retried() {
     let published = eventually(Duration::from_secs(5), || published_ids(&test)).await;
     assert_eq!(published, Some(vec![unroutable.event_id.parse().unwrap()]));
 
-    shutdown.cancel();
-    relay_task.await.unwrap();
+    relay.stop().await;
     test.cleanup().await;
 }
 
@@ -150,14 +140,10 @@ async fn an_event_no_queue_is_bound_to_is_parked_after_its_tries_and_can_be_woke
     let test = TestBus::new().await;
     let unroutable = event("test.parked");
     test.enqueue(&unroutable, true).await;
-    let shutdown = CancellationToken::new();
-    let relay = OutboxRelay::new(test.pool.clone(), test.bus.clone(), "test");
-    let relay_task = tokio::spawn(relay.run(shutdown.clone()));
+    let relay = test.start_relay();
 
-    let pool = test.pool.clone();
-    let parked = eventually(Duration::from_secs(15), || {
-        let pool = pool.clone();
-        async move {
+    let parked = test
+        .eventually(Duration::from_secs(15), |pool| async move {
             let row: (i32, Option<String>, bool, bool) = sqlx::query_as(
                 "SELECT attempts, last_error, published_at IS NULL, \
                  next_attempt_at = 'infinity' FROM outbox",
@@ -166,10 +152,9 @@ async fn an_event_no_queue_is_bound_to_is_parked_after_its_tries_and_can_be_woke
             .await
             .unwrap();
             row.3.then_some(row)
-        }
-    })
-    .await
-    .expect("the relay parked the event");
+        })
+        .await
+        .expect("the relay parked the event");
     let (attempts, last_error, unpublished, _) = parked;
     assert_eq!(attempts, 3, "parked after bus.unroutable_attempts tries");
     assert!(last_error.unwrap_or_default().contains("unroutable"));
@@ -198,8 +183,7 @@ async fn an_event_no_queue_is_bound_to_is_parked_after_its_tries_and_can_be_woke
     assert_eq!(delivered.as_deref(), Some(unroutable.event_id.as_str()));
     assert!(test.every_row_marked_published().await);
 
-    shutdown.cancel();
-    relay_task.await.unwrap();
+    relay.stop().await;
     test.cleanup().await;
 }
 
@@ -234,22 +218,17 @@ async fn rows_past_their_retention_are_deleted_unless_they_still_wait_to_be_publ
         .unwrap();
     }
 
-    let shutdown = CancellationToken::new();
-    let relay = OutboxRelay::new(test.pool.clone(), test.bus.clone(), "test");
-    let relay_task = tokio::spawn(relay.run(shutdown.clone()));
-    let pool = test.pool.clone();
-    let kept = eventually(Duration::from_secs(10), || {
-        let pool = pool.clone();
-        async move {
+    let relay = test.start_relay();
+    let kept = test
+        .eventually(Duration::from_secs(10), |pool| async move {
             let keys: Vec<String> =
                 sqlx::query_scalar("SELECT routing_key FROM outbox ORDER BY id")
                     .fetch_all(&pool)
                     .await
                     .unwrap();
             (keys.len() == 2).then_some(keys)
-        }
-    })
-    .await;
+        })
+        .await;
     assert_eq!(
         kept,
         Some(vec![
@@ -258,8 +237,7 @@ async fn rows_past_their_retention_are_deleted_unless_they_still_wait_to_be_publ
         ])
     );
 
-    shutdown.cancel();
-    relay_task.await.unwrap();
+    relay.stop().await;
     test.cleanup().await;
 }
 
@@ -267,9 +245,7 @@ async fn rows_past_their_retention_are_deleted_unless_they_still_wait_to_be_publ
 async fn a_burst_is_published_once_in_order_and_a_relay_gone_quiet_still_publishes() {
     let test = TestBus::new().await;
     let mut watcher = test.watch_exchange().await;
-    let shutdown = CancellationToken::new();
-    let relay = OutboxRelay::new(test.pool.clone(), test.bus.clone(), "test");
-    let relay_task = tokio::spawn(relay.run(shutdown.clone()));
+    let relay = test.start_relay();
 
     // More rows than one batch takes, committed one by one while the relay works.
     let burst: Vec<_> = (0..300).map(|_| event("test.burst")).collect();
@@ -294,7 +270,6 @@ async fn a_burst_is_published_once_in_order_and_a_relay_gone_quiet_still_publish
         "every published row is marked published"
     );
 
-    shutdown.cancel();
-    relay_task.await.unwrap();
+    relay.stop().await;
     test.cleanup().await;
 }
