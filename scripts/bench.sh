@@ -13,11 +13,11 @@
 # for one of them; the load generator keeps its default), core's pool at 16 connections
 # (POOL), 32 connections for the POST runs (POST_CONNECTIONS) taking turns between the 40
 # seeded customers (CUSTOMERS), PostgreSQL over loopback without TLS, three runs of each
-# kind (RUNS). CORE_AB=/path/to/another/spruce-core adds a relay-on run of that binary to
-# every POST round and a run of it after every GET run at 2,000/s, to compare two builds
-# under the same conditions. Override any of them through the environment. Every load run
-# ends with the CPU the whole machine spent during it; the POST runs end with the publishing
-# cost of each round and of all rounds together.
+# kind (RUNS), 10 seconds each (SECONDS_PER_RUN). CORE_AB=/path/to/another/spruce-core
+# adds a relay-on run of that binary to every POST round and a run of it after every GET
+# run at 2,000/s, to compare two builds under the same conditions. Override any of them
+# through the environment. Every load run ends with the CPU the whole machine spent during
+# it; the POST runs end with the publishing cost of each round and of all rounds together.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +32,7 @@ pool="${POOL:-16}"
 post_connections="${POST_CONNECTIONS:-32}"
 customers="${CUSTOMERS:-40}"
 runs="${RUNS:-3}"
+seconds="${SECONDS_PER_RUN:-10}"
 export SPRUCE__DATABASE__SSL_MODE="${SPRUCE__DATABASE__SSL_MODE:-disable}"
 export SPRUCE__TELEMETRY__LOG_FORMAT=json
 core_db=spruce_bench_core
@@ -134,14 +135,14 @@ SPRUCE__DATABASE__NAME=$core_db "$bin/spruce-core" seed >"$logs/seed.log" 2>&1
 if [[ $which == all || $which == get ]]; then
     start true
     echo "== GET /v1/bookings/{id}, 64 connections, as fast as it goes"
-    with_cpu "$bin/spruce-loadgen" get-booking --concurrency 64 --seconds 10
+    with_cpu "$bin/spruce-loadgen" get-booking --concurrency 64 --seconds "$seconds"
     for run in $(seq 1 "$runs"); do
         echo "== GET /v1/bookings/{id} at 2,000/s, open loop (run $run)"
-        with_cpu "$bin/spruce-loadgen" get-booking --rate 2000 --seconds 10
+        with_cpu "$bin/spruce-loadgen" get-booking --rate 2000 --seconds "$seconds"
         if [[ -n ${CORE_AB:-} ]]; then
             start true "$CORE_AB"
             echo "== GET /v1/bookings/{id} at 2,000/s, open loop, CORE_AB (run $run)"
-            with_cpu "$bin/spruce-loadgen" get-booking --rate 2000 --seconds 10
+            with_cpu "$bin/spruce-loadgen" get-booking --rate 2000 --seconds "$seconds"
             start true
         fi
     done
@@ -161,7 +162,7 @@ if [[ $which == all || $which == create ]]; then
             echo "== POST /v1/bookings, $post_connections connections, relay $variant (run $run)" |
                 tee -a "$logs/post.out"
             with_cpu "$bin/spruce-loadgen" create-booking --concurrency "$post_connections" \
-                --customers "$customers" --seconds 10 | tee -a "$logs/post.out"
+                --customers "$customers" --seconds "$seconds" | tee -a "$logs/post.out"
             if [[ $variant == false ]]; then
                 # What the relay-off run left unpublished would otherwise be published
                 # during the next relay-on run and count against it.
