@@ -151,9 +151,13 @@ fi
 if [[ $which == all || $which == create ]]; then
     # Relay on and off alternate, so both see the same table sizes and the same machine.
     # CORE_AB=/path/to/another/spruce-core adds a relay-on run of that binary to every round:
-    # an A/B of two relays under the same conditions.
+    # an A/B of two relays under the same conditions. The order within a round reverses
+    # every other round, so that no variant always runs first (A/Bs showed position
+    # effects within a round; BENCHMARKS.md, session 7).
     for run in $(seq 1 "$runs"); do
-        for variant in true ${CORE_AB:+ab} false; do
+        order="true ${CORE_AB:+ab} false"
+        if ((run % 2 == 0)); then order="false ${CORE_AB:+ab} true"; fi
+        for variant in $order; do
             case $variant in
                 ab) start true "$CORE_AB" ;;
                 *) start "$variant" ;;
