@@ -161,4 +161,5 @@ async fn a_scaled_seed_loads_its_rows_and_builds_every_index_again() {
     // The load drops the indexes that back no constraint and builds them afterwards.
     assert_eq!(index_definitions(&pool).await, migrated);
     login(&app, "customer01@spruce.test").await;
+    app.stop().await;
 }

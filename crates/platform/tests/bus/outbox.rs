@@ -96,6 +96,40 @@ async fn a_change_and_its_event_are_written_together_or_not_at_all() {
     test.cleanup().await;
 }
 
+/// What the relay recorded of the only outbox row.
+struct RowState {
+    attempts: i32,
+    last_error: Option<String>,
+    published: bool,
+    /// Set aside for good: `next_attempt_at` is `'infinity'`.
+    parked: bool,
+}
+
+/// Waits up to `limit` until the only outbox row's state passes `until`, and returns it.
+async fn only_row_once(
+    test: &TestBus,
+    limit: Duration,
+    until: fn(&RowState) -> bool,
+) -> Option<RowState> {
+    test.eventually(limit, |pool| async move {
+        let (attempts, last_error, published, parked) = sqlx::query_as(
+            "SELECT attempts, last_error, published_at IS NOT NULL, \
+             next_attempt_at = 'infinity' FROM outbox",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        let row = RowState {
+            attempts,
+            last_error,
+            published,
+            parked,
+        };
+        until(&row).then_some(row)
+    })
+    .await
+}
+
 #[tokio::test]
 async fn a_row_the_broker_did_not_accept_stays_unpublished_and_is_retried() {
     let test = TestBus::new().await;
@@ -106,23 +140,14 @@ async fn a_row_the_broker_did_not_accept_stays_unpublished_and_is_retried() {
 
     let relay = test.start_relay();
 
-    let attempts = test
-        .eventually(Duration::from_secs(10), |pool| async move {
-            let row: (i32, Option<String>, bool) =
-                sqlx::query_as("SELECT attempts, last_error, published_at IS NOT NULL FROM outbox")
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap();
-            (row.0 >= 1).then_some(row)
-        })
+    let tried = only_row_once(&test, Duration::from_secs(10), |row| row.attempts >= 1)
         .await
         .expect("the relay tried to publish");
-    let (_, last_error, published) = attempts;
     assert!(
-        !published,
+        !tried.published,
         "a returned message must not be marked published"
     );
-    assert!(last_error.unwrap_or_default().contains("unroutable"));
+    assert!(tried.last_error.unwrap_or_default().contains("unroutable"));
 
     // Once someone listens, the retry goes through.
     let mut watcher = test.watch_exchange().await;
@@ -142,23 +167,15 @@ async fn an_event_no_queue_is_bound_to_is_parked_after_its_tries_and_can_be_woke
     test.enqueue(&unroutable, true).await;
     let relay = test.start_relay();
 
-    let parked = test
-        .eventually(Duration::from_secs(15), |pool| async move {
-            let row: (i32, Option<String>, bool, bool) = sqlx::query_as(
-                "SELECT attempts, last_error, published_at IS NULL, \
-                 next_attempt_at = 'infinity' FROM outbox",
-            )
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-            row.3.then_some(row)
-        })
+    let parked = only_row_once(&test, Duration::from_secs(15), |row| row.parked)
         .await
         .expect("the relay parked the event");
-    let (attempts, last_error, unpublished, _) = parked;
-    assert_eq!(attempts, 3, "parked after bus.unroutable_attempts tries");
-    assert!(last_error.unwrap_or_default().contains("unroutable"));
-    assert!(unpublished);
+    assert_eq!(
+        parked.attempts, 3,
+        "parked after bus.unroutable_attempts tries"
+    );
+    assert!(parked.last_error.unwrap_or_default().contains("unroutable"));
+    assert!(!parked.published);
     let counted = spruce_platform::metrics::render();
     assert!(
         counted.contains(r#"outbox_parked_total{database="test",routing_key="test.parked"} 1"#),
