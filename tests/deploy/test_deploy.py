@@ -143,10 +143,19 @@ class ChartTest(unittest.TestCase):
         self.assertEqual(core["database"]["password_file"], "/run/secrets/spruce/postgres-password")
         self.assertEqual(core["auth"]["private_key_file"], "/run/secrets/spruce/auth-private-key")
         self.assertEqual(core["grpc"]["port"], 50051)
+        self.assertEqual(
+            core["callers"]["service_keys"]["gateway_file"], "/run/secrets/spruce/gateway-public-key"
+        )
         gateway = settings_of(manifests, "gateway")
         self.assertEqual(gateway["upstream"]["core_url"], "http://spruce-core:50051")
         self.assertEqual(gateway["redis"]["url_file"], "/run/secrets/spruce/redis-url")
         self.assertNotIn("database", gateway)
+        self.assertEqual(gateway["identity"]["private_key_file"], "/run/secrets/spruce/gateway-private-key")
+        for component in ["gateway", "search", "scheduler"]:
+            self.assertEqual(
+                settings_of(manifests, component)["auth"]["public_key_file"],
+                "/run/secrets/spruce/auth-public-key",
+            )
         scheduler = settings_of(manifests, "scheduler")
         self.assertEqual(scheduler["jobs"]["reminders"], {"enabled": False})
         self.assertEqual(scheduler["jobs"]["matching"], {"enabled": True})
@@ -161,7 +170,8 @@ class ChartTest(unittest.TestCase):
         core = [d for d in by_kind(prod, "Deployment") if component_of(d) == "core"][0]
         annotations = core["spec"]["template"]["metadata"]["annotations"]
         self.assertIn("vault.hashicorp.com/agent-inject-secret-stripe-secret-key", annotations)
-        self.assertNotIn("stripe", json.dumps(settings_of(render(), "core")))
+        fake = {"environment": "local", "core": {"settings": {"payments": {"provider": "fake"}}}}
+        self.assertNotIn("stripe", json.dumps(settings_of(render(fake), "core")))
 
     def test_vault_switch_replaces_the_secret_volume_with_agent_annotations(self):
         for deployment in by_kind(render({"secrets": {"source": "vault"}}), "Deployment"):
@@ -235,9 +245,13 @@ class RenderedSettingsLoadTest(unittest.TestCase):
                 )
                 manifests = render(values)
                 (folder / "secrets").mkdir()
-                for name in ["postgres-password", "amqp-url", "redis-url", "auth-private-key",
-                             "auth-public-key", "stripe-secret-key"]:
+                for name in ["postgres-password", "amqp-url", "redis-url", "stripe-secret-key"]:
                     (folder / "secrets" / name).write_text(f"test-{name}")
+                # Fresh Ed25519 keys: the built-in development keys are refused here.
+                for owner in ["auth", "gateway"]:
+                    private, public = folder / "secrets" / f"{owner}-private-key", folder / "secrets" / f"{owner}-public-key"
+                    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", private], check=True)
+                    subprocess.run(["openssl", "pkey", "-in", private, "-pubout", "-out", public], check=True)
                 (folder / "secrets" / "amqp-url").write_text("amqp://spruce:test@rabbitmq:5672/%2f")
                 (folder / "secrets" / "redis-url").write_text("redis://:test@redis:6379")
                 for component in COMPONENTS:
@@ -258,6 +272,42 @@ class RenderedSettingsLoadTest(unittest.TestCase):
                         )
                         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
                         self.assertIn("configuration ok", result.stdout)
+
+    def test_a_development_key_is_refused_where_production_like_even_from_a_file(self):
+        sys_path = str(ROOT / "crates" / "platform" / "src" / "keys.rs")
+        source = pathlib.Path(sys_path).read_text()
+        dev_private = source.split('pub const CORE_PRIVATE_KEY: &str = "')[1].split('";')[0]
+        with tempfile.TemporaryDirectory() as folder:
+            folder = pathlib.Path(folder)
+            # Wrapped differently from the built-in text: recognised by the key, not the text.
+            (folder / "key.pem").write_text(dev_private.replace("\n", "\r\n") + "\n")
+            (folder / "default.toml").write_text(
+                f'[auth]\nprivate_key_file = "{folder / "key.pem"}"\n'
+                '[payments]\nprovider = "stripe"\n[payments.stripe]\nsecret_key = "sk_test"\n'
+            )
+            for environment, refused in [("prod", True), ("e2e", True), ("local", False)]:
+                with self.subTest(environment):
+                    env = {k: v for k, v in os.environ.items() if not k.startswith("SPRUCE")}
+                    env.update(SPRUCE_CONFIG_DIR=str(folder), SPRUCE_ENV=environment)
+                    result = subprocess.run(
+                        [service_binary("core"), "check-config"], env=env, capture_output=True, text=True
+                    )
+                    self.assertEqual(result.returncode != 0, refused, result.stdout + result.stderr)
+                    if refused:
+                        self.assertIn("auth.private_key", result.stderr)
+                        self.assertIn("development key", result.stderr)
+                        self.assertNotIn(dev_private.splitlines()[1], result.stderr)
+
+    def test_the_fake_payment_provider_is_refused_where_production_like(self):
+        with tempfile.TemporaryDirectory() as folder:
+            (pathlib.Path(folder) / "default.toml").write_text('[payments]\nprovider = "fake"\n')
+            env = {k: v for k, v in os.environ.items() if not k.startswith("SPRUCE")}
+            env.update(SPRUCE_CONFIG_DIR=folder, SPRUCE_ENV="staging")
+            result = subprocess.run(
+                [service_binary("core"), "check-config"], env=env, capture_output=True, text=True
+            )
+            self.assertNotEqual(result.returncode, 0)
+            self.assertIn("payments.provider", result.stderr)
 
     def test_a_broken_setting_is_refused(self):
         with tempfile.TemporaryDirectory() as folder:

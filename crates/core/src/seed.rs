@@ -315,6 +315,12 @@ fn cleaner_email(index: u64) -> String {
 /// # Errors
 /// Fails on a bad option or when the database refuses the data.
 pub async fn run_command(database: &DatabaseSettings, options: &[String]) -> anyhow::Result<()> {
+    // The data set signs everyone in with one published password, an admin included.
+    if spruce_platform::settings::production_like() {
+        anyhow::bail!(
+            "seed is refused in e2e, staging and prod (SPRUCE_ENV): its accounts share the published development password"
+        );
+    }
     let size = match options {
         [] => SeedSize::CURATED,
         [flag, n] if flag == "--scale" => SeedSize::scaled(

@@ -2,16 +2,14 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use spruce_platform::settings::{
-    self, BusSettings, DatabaseSettings, ListenSettings, SettingsError, TelemetrySettings, Validate,
+use spruce_platform::{
+    auth::TokenVerifier,
+    keys::{self, PrivateKey},
+    settings::{
+        self, BusSettings, CallerSettings, DatabaseSettings, ListenSettings, SettingsError,
+        TelemetrySettings, Validate, production_like,
+    },
 };
-
-/// The development signing key. Anyone can read it here, so it must never sign production
-/// tokens: startup refuses it when `SPRUCE_ENV` is `staging` or `prod`.
-pub const DEV_PRIVATE_KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----
-MC4CAQAwBQYDK2VwBCIEIHfcrIpsis1ZpfiTKTx4t7GarH6TX0ChNFoamJT3Leim
------END PRIVATE KEY-----
-";
 
 /// Core's built-in defaults: the first configuration layer.
 pub const DEFAULTS: &str = r#"
@@ -43,6 +41,8 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     #[serde(default)]
     pub auth: AuthSettings,
+    #[serde(default)]
+    pub callers: CallerSettings,
     #[serde(default)]
     pub payments: PaymentSettings,
     #[serde(default)]
@@ -111,11 +111,13 @@ impl Default for Settings {
     }
 }
 
-/// Token signing.
+/// Token signing: core signs users' access tokens, and verifies them on every call with the
+/// public half of the same key.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct AuthSettings {
     /// PEM-encoded Ed25519 private key (PKCS#8); use `private_key_file` in deployments.
+    /// The built-in development key is refused where production-like.
     pub private_key: SecretString,
     pub issuer: String,
     pub audience: String,
@@ -126,12 +128,39 @@ pub struct AuthSettings {
 impl Default for AuthSettings {
     fn default() -> Self {
         AuthSettings {
-            private_key: SecretString::from(DEV_PRIVATE_KEY_PEM),
+            private_key: SecretString::from(keys::dev::CORE_PRIVATE_KEY),
             issuer: "spruce".to_owned(),
             audience: "spruce-mobile".to_owned(),
             access_token_ttl_secs: 900,
             refresh_token_ttl_days: 30,
         }
+    }
+}
+
+impl AuthSettings {
+    /// Returns the signing key.
+    ///
+    /// # Errors
+    /// Names `auth.private_key` when it is not an Ed25519 key, or is the development key
+    /// where production-like.
+    pub fn signing_key(&self) -> Result<PrivateKey, SettingsError> {
+        settings::private_key("auth.private_key", &self.private_key)
+    }
+}
+
+impl Settings {
+    /// Returns the verifier of every gRPC call: users' access tokens with the public half of
+    /// core's own key, service tokens with the keys `callers.service_keys` names.
+    ///
+    /// # Errors
+    /// Names the key that is unusable.
+    pub fn verifier(&self) -> Result<TokenVerifier, SettingsError> {
+        let users = TokenVerifier::new(
+            &self.auth.signing_key()?.public_key(),
+            &self.auth.issuer,
+            &self.auth.audience,
+        );
+        self.callers.accept_services(users)
     }
 }
 
@@ -170,14 +199,13 @@ impl Validate for Settings {
                 ));
             }
         }
-        let environment = std::env::var("SPRUCE_ENV").unwrap_or_default();
-        let dev_key = self.auth.private_key.expose_secret() == DEV_PRIVATE_KEY_PEM;
-        if dev_key && ["staging", "prod", "production"].contains(&environment.as_str()) {
+        if self.payments.provider == "fake" && production_like() {
             return Err(SettingsError::invalid(
-                "auth.private_key",
-                "is the public development key; set auth.private_key_file",
+                "payments.provider",
+                "is the fake provider, refused in e2e, staging and prod",
             ));
         }
+        self.verifier()?;
         Ok(())
     }
 }

@@ -2,7 +2,12 @@
 
 use std::sync::Arc;
 
-use spruce_platform::{bus::OutboxRelay, db, grpc::Listeners, ops::ReadinessCheck};
+use spruce_platform::{
+    bus::OutboxRelay,
+    db,
+    grpc::{Access, Listeners, ServiceRpc},
+    ops::ReadinessCheck,
+};
 use spruce_proto::core::v1::{
     address_service_server::AddressServiceServer, booking_service_server::BookingServiceServer,
     cleaner_service_server::CleanerServiceServer, review_service_server::ReviewServiceServer,
@@ -34,12 +39,30 @@ const SERVED: &[&str] = &[
     "spruce.core.v1.ReviewService",
 ];
 
+/// The RPCs a service may call on its own behalf. The gateway signs anonymous clients up
+/// and in; every other call comes with the user's own access token.
+const SERVICE_RPCS: &[ServiceRpc] = &[
+    ServiceRpc {
+        caller: "gateway",
+        path: "/spruce.core.v1.UserService/Register",
+    },
+    ServiceRpc {
+        caller: "gateway",
+        path: "/spruce.core.v1.UserService/Authenticate",
+    },
+    ServiceRpc {
+        caller: "gateway",
+        path: "/spruce.core.v1.UserService/RefreshSession",
+    },
+];
+
 /// A built core service, its listeners bound.
 pub struct Application {
     listeners: Listeners,
     pool: PgPool,
     settings: Settings,
     issuer: TokenIssuer,
+    access: Access,
     payments: Arc<dyn PaymentProvider>,
 }
 
@@ -51,6 +74,11 @@ impl Application {
     /// Fails when the key, the database or a port is unusable.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let issuer = TokenIssuer::new(&settings.auth)?;
+        let access = Access {
+            verifier: settings.verifier()?,
+            service_rpcs: SERVICE_RPCS,
+            reflection: settings.grpc.reflection(),
+        };
         let pool = db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
         let listeners = Listeners::bind(&settings.grpc, &settings.http).await?;
         let stripe = &settings.payments.stripe;
@@ -70,6 +98,7 @@ impl Application {
             pool,
             settings,
             issuer,
+            access,
         })
     }
 
@@ -123,7 +152,7 @@ impl Application {
             ))));
         let served = self
             .listeners
-            .serve(routes, SERVED, checks, shutdown.clone())
+            .serve(routes, SERVED, self.access, checks, shutdown.clone())
             .await;
         shutdown.cancel();
         if let Some(relay_task) = relay_task {

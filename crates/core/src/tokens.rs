@@ -2,9 +2,8 @@
 
 use anyhow::Context as _;
 use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
-use secrecy::ExposeSecret;
-use spruce_platform::{auth::AccessClaims, identity::Role};
+use jsonwebtoken::{Algorithm, Header, encode};
+use spruce_platform::{auth::AccessClaims, identity::Role, keys::PrivateKey};
 use uuid::Uuid;
 
 use crate::settings::AuthSettings;
@@ -35,7 +34,7 @@ pub fn verify_password(password: &str, hash: Option<&str>) -> bool {
 /// Signs access tokens with core's private key.
 #[derive(Clone)]
 pub struct TokenIssuer {
-    key: EncodingKey,
+    key: PrivateKey,
     issuer: String,
     audience: String,
     ttl_secs: i64,
@@ -47,8 +46,7 @@ impl TokenIssuer {
     /// # Errors
     /// Fails when the private key is not an Ed25519 PEM key.
     pub fn new(settings: &AuthSettings) -> anyhow::Result<Self> {
-        let key = EncodingKey::from_ed_pem(settings.private_key.expose_secret().as_bytes())
-            .context("auth.private_key is not a PEM-encoded Ed25519 private key")?;
+        let key = settings.signing_key()?;
         Ok(TokenIssuer {
             key,
             issuer: settings.issuer.clone(),
@@ -76,8 +74,12 @@ impl TokenIssuer {
             iat: now,
             exp: now + self.ttl_secs,
         };
-        encode(&Header::new(Algorithm::EdDSA), &claims, &self.key)
-            .context("failed to sign access token")
+        encode(
+            &Header::new(Algorithm::EdDSA),
+            &claims,
+            self.key.encoding_key(),
+        )
+        .context("failed to sign access token")
     }
 }
 

@@ -1,4 +1,5 @@
-//! The authenticated caller, from a verified `Authorization: Bearer` access token.
+//! The authenticated caller, from a verified `Authorization: Bearer` access token. The token
+//! itself travels on to the services behind the gateway, which verify it again.
 
 use axum::{
     extract::{FromRef, FromRequestParts},
@@ -12,8 +13,19 @@ use spruce_platform::{
 use crate::error::ApiError;
 
 /// A request whose access token verified; handlers taking it are for signed-in users only.
-#[derive(Debug, Clone, Copy)]
-pub struct AuthUser(pub Caller);
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub caller: Caller,
+    token: String,
+}
+
+impl AuthUser {
+    /// Wraps `message` in an upstream request carrying the trace context and this user's
+    /// access token.
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        crate::clients::request_with_token(message, &self.token)
+    }
+}
 
 impl<S> FromRequestParts<S> for AuthUser
 where
@@ -37,13 +49,16 @@ where
                 ApiError::unauthenticated("expected Authorization: Bearer <access token>")
             })?;
         let verifier = TokenVerifier::from_ref(state);
-        let caller = verifier.verify(token).map_err(|error| match error {
+        let caller = verifier.verify_user(token).map_err(|error| match error {
             TokenError::Expired => {
                 ApiError::unauthenticated("the access token has expired; refresh it")
             }
             TokenError::Invalid => ApiError::unauthenticated("the access token is invalid"),
         })?;
         tracing::Span::current().record("user_id", tracing::field::display(caller.user_id));
-        Ok(AuthUser(caller))
+        Ok(AuthUser {
+            caller,
+            token: token.to_owned(),
+        })
     }
 }

@@ -1,9 +1,10 @@
 //! gRPC clients to the services behind the gateway. Each outgoing call carries the trace
-//! context and, for signed-in users, their identity.
+//! context and a token: a signed-in user's own access token, or, for what anonymous clients
+//! may do (sign up, log in, refresh), the gateway's short-lived service token.
 
 use std::time::Duration;
 
-use spruce_platform::{identity::Caller, propagation};
+use spruce_platform::{auth::ServiceTokenSigner, propagation};
 use spruce_proto::{
     core::v1::{
         address_service_client::AddressServiceClient, booking_service_client::BookingServiceClient,
@@ -17,7 +18,7 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-use crate::settings::UpstreamSettings;
+use crate::{error::ApiError, settings::UpstreamSettings};
 
 /// Connections to the upstream services; cheap to clone.
 #[derive(Clone)]
@@ -30,6 +31,7 @@ pub struct Upstreams {
     pub notifications: NotificationServiceClient<Channel>,
     core: Channel,
     scheduler: Channel,
+    signer: ServiceTokenSigner,
 }
 
 impl Upstreams {
@@ -37,7 +39,7 @@ impl Upstreams {
     ///
     /// # Errors
     /// Fails when a URL is invalid.
-    pub fn new(settings: &UpstreamSettings) -> anyhow::Result<Self> {
+    pub fn new(settings: &UpstreamSettings, signer: ServiceTokenSigner) -> anyhow::Result<Self> {
         let channel = |url: &str| -> anyhow::Result<Channel> {
             Ok(Endpoint::from_shared(url.to_owned())?
                 .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
@@ -55,7 +57,21 @@ impl Upstreams {
             notifications: NotificationServiceClient::new(scheduler.clone()),
             core,
             scheduler,
+            signer,
         })
+    }
+
+    /// Wraps `message` in a request carrying the trace context and the gateway's own
+    /// service token, for the calls anonymous clients make.
+    ///
+    /// # Errors
+    /// Fails (opaquely) only if the token cannot be signed.
+    pub fn as_gateway<T>(&self, message: T) -> Result<tonic::Request<T>, ApiError> {
+        let token = self
+            .signer
+            .token()
+            .map_err(|error| ApiError::internal(&error))?;
+        Ok(request_with_token(message, &token))
     }
 
     /// Returns the upstreams the gateway needs, for readiness checks.
@@ -67,12 +83,13 @@ impl Upstreams {
     }
 }
 
-/// Wraps `message` in a request carrying the trace context and the caller's identity.
-pub fn request<T>(message: T, caller: Option<&Caller>) -> tonic::Request<T> {
+/// Wraps `message` in a request carrying the trace context and `token` as its bearer.
+pub fn request_with_token<T>(message: T, token: &str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     propagation::inject_into_metadata(request.metadata_mut());
-    if let Some(caller) = caller {
-        caller.write_to(request.metadata_mut());
+    // A verified JWT is base64url and dots: always a valid metadata value.
+    if let Ok(value) = format!("Bearer {token}").parse() {
+        request.metadata_mut().insert("authorization", value);
     }
     request
 }

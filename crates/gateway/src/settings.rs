@@ -2,14 +2,13 @@
 
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
-use spruce_platform::settings::{self, ListenSettings, SettingsError, TelemetrySettings, Validate};
-
-/// The development public key matching core's development signing key. Startup refuses it
-/// when `SPRUCE_ENV` is `staging` or `prod`.
-pub const DEV_PUBLIC_KEY_PEM: &str = "-----BEGIN PUBLIC KEY-----
-MCowBQYDK2VwAyEA8+tZigaohbgU/Ls7+zJ6f5HMElcF8ZUT1G5SiSduhKo=
------END PUBLIC KEY-----
-";
+use spruce_platform::{
+    keys,
+    settings::{
+        self, IdentitySettings, ListenSettings, SettingsError, TelemetrySettings,
+        UserTokenSettings, Validate,
+    },
+};
 
 /// The gateway's built-in defaults: the first configuration layer.
 pub const DEFAULTS: &str = r#"
@@ -24,8 +23,12 @@ pub struct Settings {
     pub http: ListenSettings,
     #[serde(default)]
     pub upstream: UpstreamSettings,
+    /// Users' access tokens (core's public key).
     #[serde(default)]
-    pub auth: AuthSettings,
+    pub auth: UserTokenSettings,
+    /// The gateway's own key, for the calls anonymous clients make (sign up, log in, refresh).
+    #[serde(default = "development_identity")]
+    pub identity: IdentitySettings,
     #[serde(default)]
     pub telemetry: TelemetrySettings,
     #[serde(default)]
@@ -80,6 +83,10 @@ impl Default for LoginThrottleSettings {
     }
 }
 
+fn development_identity() -> IdentitySettings {
+    IdentitySettings::development(keys::dev::GATEWAY_PRIVATE_KEY)
+}
+
 impl Default for Settings {
     fn default() -> Self {
         settings::from_toml(DEFAULTS).expect("built-in defaults are valid")
@@ -105,26 +112,6 @@ impl Default for UpstreamSettings {
             scheduler_url: "http://127.0.0.1:50053".to_owned(),
             connect_timeout_ms: 1_000,
             request_timeout_ms: 10_000,
-        }
-    }
-}
-
-/// Access-token verification.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct AuthSettings {
-    /// PEM-encoded Ed25519 public key of core's signing key (not a secret).
-    pub public_key: String,
-    pub issuer: String,
-    pub audience: String,
-}
-
-impl Default for AuthSettings {
-    fn default() -> Self {
-        AuthSettings {
-            public_key: DEV_PUBLIC_KEY_PEM.to_owned(),
-            issuer: "spruce".to_owned(),
-            audience: "spruce-mobile".to_owned(),
         }
     }
 }
@@ -162,15 +149,8 @@ impl Validate for Settings {
                 "max_failures, max_failures_per_address and window_secs must be positive",
             ));
         }
-        let environment = std::env::var("SPRUCE_ENV").unwrap_or_default();
-        if self.auth.public_key == DEV_PUBLIC_KEY_PEM
-            && ["staging", "prod", "production"].contains(&environment.as_str())
-        {
-            return Err(SettingsError::invalid(
-                "auth.public_key",
-                "is the development key; set the production public key",
-            ));
-        }
+        self.auth.verifier()?;
+        self.identity.signer("gateway")?;
         Ok(())
     }
 }

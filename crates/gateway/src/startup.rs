@@ -4,10 +4,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context as _;
 use axum::serve::ListenerExt as _;
-use spruce_platform::{
-    auth::TokenVerifier,
-    ops::{self, ReadinessCheck},
-};
+use spruce_platform::ops::{self, ReadinessCheck};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use utoipa_swagger_ui::SwaggerUi;
@@ -31,13 +28,8 @@ impl Application {
     /// # Errors
     /// Fails when the public key, an upstream URL or the port is unusable.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let verifier = TokenVerifier::from_pem(
-            &settings.auth.public_key,
-            &settings.auth.issuer,
-            &settings.auth.audience,
-        )
-        .context("auth.public_key is not a PEM-encoded Ed25519 public key")?;
-        let upstreams = Upstreams::new(&settings.upstream)?;
+        let verifier = settings.auth.verifier()?;
+        let upstreams = Upstreams::new(&settings.upstream, settings.identity.signer("gateway")?)?;
         let checks = upstreams
             .health_targets()
             .into_iter()

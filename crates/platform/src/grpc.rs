@@ -1,6 +1,6 @@
-//! gRPC server scaffolding: the standard health service, server reflection, a span and a
-//! latency metric per call (continuing the caller's trace), and graceful shutdown that
-//! drains in-flight calls.
+//! gRPC server scaffolding: the standard health service, server reflection (a setting), a
+//! span and a latency metric per call (continuing the caller's trace), authentication of
+//! every call but health checks, and graceful shutdown that drains in-flight calls.
 
 use std::{
     pin::Pin,
@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::{
+    Code, Status,
     service::Routes,
     transport::{Server, server::TcpIncoming},
 };
@@ -20,13 +21,37 @@ use tower::{Layer, Service};
 use tracing::Instrument as _;
 
 use crate::{
+    auth::{TokenError, TokenVerifier},
+    identity::Principal,
     metrics::RPC_SERVER_DURATION,
     ops::{self, ReadinessCheck},
     propagation,
     settings::ListenSettings,
+    status::with_detail,
 };
 
-/// Serves `routes` plus health and reflection on `listener` until `shutdown` is cancelled.
+/// An RPC a service may call on its own behalf, with a service token.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceRpc {
+    /// The calling service's name, as its token's `sub` says.
+    pub caller: &'static str,
+    /// The full method path, e.g. `/spruce.core.v1.UserService/Register`.
+    pub path: &'static str,
+}
+
+/// Who may call a gRPC server: users with a valid access token on any RPC (the RPC itself
+/// then decides what their role may do), services with a valid service token only on the
+/// RPCs listed for them. Health checks are open to anyone.
+#[derive(Clone)]
+pub struct Access {
+    pub verifier: TokenVerifier,
+    pub service_rpcs: &'static [ServiceRpc],
+    /// Serve gRPC server reflection (open, like health): local development only.
+    pub reflection: bool,
+}
+
+/// Serves `routes` plus health (and reflection, if `access` allows it) on `listener` until
+/// `shutdown` is cancelled.
 ///
 /// `served` names the fully qualified services (e.g. `spruce.core.v1.UserService`) that
 /// the health service reports as serving; the whole server reports under `""` too.
@@ -37,6 +62,7 @@ pub async fn serve(
     listener: TcpListener,
     routes: Routes,
     served: &[&'static str],
+    access: Access,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let (reporter, health) = tonic_health::server::health_reporter();
@@ -45,10 +71,16 @@ pub async fn serve(
             .set_service_status(name, ServingStatus::Serving)
             .await;
     }
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(spruce_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    let reflection = if access.reflection {
+        Some(
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(spruce_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .build_v1()?,
+        )
+    } else {
+        None
+    };
     let served = served.to_vec();
     let stopping = async move {
         shutdown.cancelled().await;
@@ -64,9 +96,10 @@ pub async fn serve(
     };
     Server::builder()
         .layer(RpcTelemetryLayer)
+        .layer(AuthenticationLayer { access })
         .add_routes(routes)
         .add_service(health)
-        .add_service(reflection)
+        .add_optional_service(reflection)
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),
             stopping,
@@ -157,6 +190,111 @@ where
     }
 }
 
+/// Verifies the `authorization` token of every call but health checks (and reflection,
+/// where it is served), refuses what [`Access`] does not allow, and hands the verified
+/// [`Principal`] (and, for a user, their [`crate::identity::Caller`]) to the RPC in the
+/// request's extensions.
+#[derive(Clone)]
+struct AuthenticationLayer {
+    access: Access,
+}
+
+impl<S> Layer<S> for AuthenticationLayer {
+    type Service = Authentication<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Authentication {
+            inner,
+            access: self.access.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Authentication<S> {
+    inner: S,
+    access: Access,
+}
+
+impl Access {
+    /// Returns who may make this call, or the status refusing it.
+    fn admit(&self, path: &str, headers: &http::HeaderMap) -> Result<Option<Principal>, Status> {
+        if path.starts_with("/grpc.health.v1.Health/")
+            || (self.reflection && path.starts_with("/grpc.reflection."))
+        {
+            return Ok(None);
+        }
+        let token = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|token| !token.is_empty())
+            .ok_or_else(|| unauthenticated("a bearer token is required in authorization"))?;
+        let principal = self.verifier.verify(token).map_err(|error| match error {
+            TokenError::Expired => unauthenticated("the token has expired"),
+            TokenError::Invalid => unauthenticated("the token is invalid"),
+        })?;
+        if let Principal::Service(name) = &principal {
+            let allowed = self
+                .service_rpcs
+                .iter()
+                .any(|rpc| rpc.caller == &**name && rpc.path == path);
+            if !allowed {
+                return Err(with_detail(
+                    Code::PermissionDenied,
+                    format!("the {name} service may not call {path}"),
+                    "forbidden",
+                    vec![],
+                ));
+            }
+        }
+        Ok(Some(principal))
+    }
+}
+
+fn unauthenticated(message: &str) -> Status {
+    with_detail(Code::Unauthenticated, message, "unauthenticated", vec![])
+}
+
+impl<S, RequestBody, ResponseBody> Service<http::Request<RequestBody>> for Authentication<S>
+where
+    S: Service<http::Request<RequestBody>, Response = http::Response<ResponseBody>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    RequestBody: Send + 'static,
+    ResponseBody: Default + Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(context)
+    }
+
+    fn call(&mut self, mut request: http::Request<RequestBody>) -> Self::Future {
+        match self.access.admit(request.uri().path(), request.headers()) {
+            Err(status) => Box::pin(std::future::ready(Ok(status.into_http()))),
+            Ok(principal) => {
+                if let Some(principal) = principal {
+                    if let Principal::User(caller) = &principal {
+                        request.extensions_mut().insert(*caller);
+                    }
+                    request.extensions_mut().insert(principal);
+                }
+                // The service that was polled ready is the one that must take the call.
+                let ready = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, ready);
+                Box::pin(async move { inner.call(request).await })
+            }
+        }
+    }
+}
+
 /// The two listeners of a gRPC service: the gRPC port and the ops HTTP port.
 pub struct Listeners {
     grpc: TcpListener,
@@ -197,11 +335,12 @@ impl Listeners {
         self,
         routes: Routes,
         served: &[&'static str],
+        access: Access,
         checks: Vec<ReadinessCheck>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         let grpc = async {
-            let result = serve(self.grpc, routes, served, shutdown.clone()).await;
+            let result = serve(self.grpc, routes, served, access, shutdown.clone()).await;
             shutdown.cancel();
             result
         };

@@ -1,14 +1,11 @@
-//! The caller's identity as it travels between services: the gateway verifies the access
-//! token and forwards `x-user-id` and `x-user-role`; gRPC servers read them back here.
+//! Who is calling: a user (from their verified access token) or a service acting on its own
+//! behalf (from its verified service token). gRPC servers find it in the request's
+//! extensions, put there by the authentication layer (`crate::grpc`); nothing a caller
+//! writes in metadata is believed.
 
-use std::{fmt, str::FromStr};
+use std::{fmt, str::FromStr, sync::Arc};
 
 use uuid::Uuid;
-
-/// Metadata key carrying the authenticated user's id.
-pub const USER_ID_KEY: &str = "x-user-id";
-/// Metadata key carrying the authenticated user's role.
-pub const USER_ROLE_KEY: &str = "x-user-role";
 
 /// What a user may do in the marketplace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,48 +86,31 @@ impl Caller {
         self.user_id == owner || self.role == Role::Admin
     }
 
-    /// Writes the identity into outgoing gRPC metadata.
-    pub fn write_to(&self, metadata: &mut tonic::metadata::MetadataMap) {
-        let user_id = self.user_id.to_string();
-        if let Ok(value) = user_id.parse() {
-            metadata.insert(USER_ID_KEY, value);
-        }
-        metadata.insert(
-            USER_ROLE_KEY,
-            tonic::metadata::MetadataValue::from_static(self.role.as_str()),
-        );
+    /// Returns the user the authentication layer verified for this call, if a user called.
+    pub fn of<T>(request: &tonic::Request<T>) -> Option<Self> {
+        request.extensions().get::<Caller>().copied()
     }
+}
 
-    /// Reads the identity from incoming gRPC metadata; `None` when absent or malformed.
-    pub fn read_from(metadata: &tonic::metadata::MetadataMap) -> Option<Self> {
-        let user_id = metadata.get(USER_ID_KEY)?.to_str().ok()?.parse().ok()?;
-        let role = metadata.get(USER_ROLE_KEY)?.to_str().ok()?.parse().ok()?;
-        Some(Caller { user_id, role })
+/// A verified caller of a gRPC service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// A signed-in user, through their access token.
+    User(Caller),
+    /// A service acting on its own behalf, by name (`gateway`, `scheduler`, `search`).
+    Service(Arc<str>),
+}
+
+impl Principal {
+    /// Returns the principal the authentication layer verified for this call.
+    pub fn of<T>(request: &tonic::Request<T>) -> Option<&Self> {
+        request.extensions().get::<Principal>()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn identity_survives_a_metadata_round_trip() {
-        let caller = Caller {
-            user_id: Uuid::new_v4(),
-            role: Role::Cleaner,
-        };
-        let mut metadata = tonic::metadata::MetadataMap::new();
-        caller.write_to(&mut metadata);
-        assert_eq!(Caller::read_from(&metadata), Some(caller));
-    }
-
-    #[test]
-    fn malformed_identity_is_rejected() {
-        let mut metadata = tonic::metadata::MetadataMap::new();
-        metadata.insert(USER_ID_KEY, "not-a-uuid".parse().unwrap());
-        metadata.insert(USER_ROLE_KEY, "customer".parse().unwrap());
-        assert_eq!(Caller::read_from(&metadata), None);
-    }
 
     #[test]
     fn only_the_owner_or_an_admin_may_access() {

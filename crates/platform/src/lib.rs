@@ -8,6 +8,7 @@ pub mod cli;
 pub mod db;
 pub mod grpc;
 pub mod identity;
+pub mod keys;
 pub mod metrics;
 pub mod ops;
 pub mod paging;

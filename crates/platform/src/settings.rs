@@ -5,11 +5,16 @@
 //! variables. Any string key `foo_file` is replaced by the contents of the file it names and
 //! becomes `foo`: that is how a Kubernetes Secret mount or Vault's agent hands over secrets.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf};
 
 use config::{Config, Environment, File, FileFormat};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, de::DeserializeOwned};
+
+use crate::{
+    auth::{ServiceTokenSigner, TokenVerifier},
+    keys::{self, PrivateKey, PublicKey},
+};
 
 /// Why settings could not be loaded. Messages name the offending key and never a secret.
 #[derive(Debug, thiserror::Error)]
@@ -125,12 +130,160 @@ fn collect_secret_files(
     }
 }
 
+/// The environments that must run like production (`SPRUCE_ENV`): no built-in development
+/// keys, no fake payment provider, no seeding with the shared development password.
+pub const PRODUCTION_LIKE: [&str; 4] = ["e2e", "staging", "prod", "production"];
+
+/// Returns whether `SPRUCE_ENV` names a production-like environment (see [`PRODUCTION_LIKE`]).
+pub fn production_like() -> bool {
+    std::env::var("SPRUCE_ENV")
+        .is_ok_and(|environment| PRODUCTION_LIKE.contains(&environment.as_str()))
+}
+
+/// Reads the public key at `key`, refusing a built-in development key where production-like.
+///
+/// # Errors
+/// Names `key` when it is not an Ed25519 public key or is a development key out of place.
+pub fn public_key(key: &str, pem: &str) -> Result<PublicKey, SettingsError> {
+    let public =
+        PublicKey::from_pem(pem).map_err(|error| SettingsError::invalid(key, error.to_string()))?;
+    refuse_development_key(key, public)?;
+    Ok(public)
+}
+
+/// Reads the private key at `key`, refusing a built-in development key where production-like.
+///
+/// # Errors
+/// Names `key` when it is not an Ed25519 private key or is a development key out of place.
+pub fn private_key(key: &str, pem: &SecretString) -> Result<PrivateKey, SettingsError> {
+    let private = PrivateKey::from_pem(pem)
+        .map_err(|error| SettingsError::invalid(key, error.to_string()))?;
+    refuse_development_key(key, private.public_key())?;
+    Ok(private)
+}
+
+fn refuse_development_key(key: &str, public: PublicKey) -> Result<(), SettingsError> {
+    if public.is_development() && production_like() {
+        return Err(SettingsError::invalid(
+            key,
+            "is a built-in development key, refused in e2e, staging and prod; provide a real key (a *_file key)",
+        ));
+    }
+    Ok(())
+}
+
+/// How to verify users' access tokens (core signs them): `[auth]` of every service but core.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct UserTokenSettings {
+    /// PEM-encoded Ed25519 public key of core's signing key (not a secret).
+    pub public_key: String,
+    pub issuer: String,
+    pub audience: String,
+}
+
+impl Default for UserTokenSettings {
+    fn default() -> Self {
+        UserTokenSettings {
+            public_key: keys::dev::CORE_PUBLIC_KEY.to_owned(),
+            issuer: "spruce".to_owned(),
+            audience: "spruce-mobile".to_owned(),
+        }
+    }
+}
+
+impl UserTokenSettings {
+    /// Returns a verifier of users' access tokens.
+    ///
+    /// # Errors
+    /// Names `auth.public_key` when it is unusable here.
+    pub fn verifier(&self) -> Result<TokenVerifier, SettingsError> {
+        let key = public_key("auth.public_key", &self.public_key)?;
+        Ok(TokenVerifier::new(&key, &self.issuer, &self.audience))
+    }
+}
+
+/// The services a gRPC server accepts service tokens from: `[callers.service_keys]`, one
+/// PEM public key per service name (`gateway_file = "/path"` reads it from a file). By
+/// default every service's development key locally, and none where production-like.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct CallerSettings {
+    pub service_keys: BTreeMap<String, String>,
+}
+
+impl Default for CallerSettings {
+    fn default() -> Self {
+        if production_like() {
+            return CallerSettings {
+                service_keys: BTreeMap::new(),
+            };
+        }
+        let service_keys = [
+            ("gateway", keys::dev::GATEWAY_PUBLIC_KEY),
+            ("scheduler", keys::dev::SCHEDULER_PUBLIC_KEY),
+            ("search", keys::dev::SEARCH_PUBLIC_KEY),
+        ]
+        .into_iter()
+        .map(|(name, key)| (name.to_owned(), key.to_owned()))
+        .collect();
+        CallerSettings { service_keys }
+    }
+}
+
+impl CallerSettings {
+    /// Returns `users` also accepting the service tokens of every service named here.
+    ///
+    /// # Errors
+    /// Names the first `callers.service_keys.<name>` that is unusable here.
+    pub fn accept_services(&self, users: TokenVerifier) -> Result<TokenVerifier, SettingsError> {
+        let mut verifier = users;
+        // The loader leaves `<name>_file` beside the `<name>` it read from that file.
+        let keys = self
+            .service_keys
+            .iter()
+            .filter(|(name, _)| !name.ends_with("_file"));
+        for (name, pem) in keys {
+            let key = public_key(&format!("callers.service_keys.{name}"), pem)?;
+            verifier = verifier.accepting_service(name, &key);
+        }
+        Ok(verifier)
+    }
+}
+
+/// A service's own signing key, for the calls it makes on its own behalf: `[identity]`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct IdentitySettings {
+    /// PEM-encoded Ed25519 private key (PKCS#8); use `private_key_file` in deployments.
+    pub private_key: SecretString,
+}
+
+impl IdentitySettings {
+    /// Returns the settings holding the built-in development key `pem`.
+    pub fn development(pem: &str) -> Self {
+        IdentitySettings {
+            private_key: SecretString::from(pem),
+        }
+    }
+
+    /// Returns a signer of `service`'s tokens.
+    ///
+    /// # Errors
+    /// Names `identity.private_key` when it is unusable here.
+    pub fn signer(&self, service: &str) -> Result<ServiceTokenSigner, SettingsError> {
+        let key = private_key("identity.private_key", &self.private_key)?;
+        Ok(ServiceTokenSigner::new(service, key))
+    }
+}
+
 /// Where a server listens.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct ListenSettings {
     pub host: String,
     pub port: u16,
+    /// gRPC only: serve server reflection. Unset: on, except where production-like.
+    pub reflection: Option<bool>,
 }
 
 impl ListenSettings {
@@ -139,7 +292,13 @@ impl ListenSettings {
         ListenSettings {
             host: "0.0.0.0".to_owned(),
             port,
+            reflection: None,
         }
+    }
+
+    /// Returns whether a gRPC server should serve reflection.
+    pub fn reflection(&self) -> bool {
+        self.reflection.unwrap_or_else(|| !production_like())
     }
 
     /// Returns the socket address, or an error naming `key`.

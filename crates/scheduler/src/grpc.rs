@@ -80,7 +80,7 @@ impl NotificationService for NotificationApi {
         &self,
         request: Request<ListNotificationsRequest>,
     ) -> Result<Response<ListNotificationsResponse>, Status> {
-        let caller = Caller::read_from(request.metadata());
+        let caller = Caller::of(&request);
         Ok(Response::new(self.list(caller, request.get_ref()).await?))
     }
 }

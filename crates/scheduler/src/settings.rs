@@ -3,8 +3,12 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use spruce_platform::settings::{
-    self, BusSettings, DatabaseSettings, ListenSettings, SettingsError, TelemetrySettings, Validate,
+use spruce_platform::{
+    auth::TokenVerifier,
+    settings::{
+        self, BusSettings, CallerSettings, DatabaseSettings, ListenSettings, SettingsError,
+        TelemetrySettings, UserTokenSettings, Validate,
+    },
 };
 
 /// The scheduler's built-in defaults: the first configuration layer.
@@ -35,6 +39,12 @@ pub struct Settings {
     pub bus: BusSettings,
     #[serde(default)]
     pub telemetry: TelemetrySettings,
+    /// Users' access tokens (core's public key).
+    #[serde(default)]
+    pub auth: UserTokenSettings,
+    /// The services whose own tokens are accepted.
+    #[serde(default)]
+    pub callers: CallerSettings,
     /// Per-job switches, `[jobs.<name>] enabled = false` (the chart's `scheduler.jobs`).
     /// A job not listed runs.
     #[serde(default)]
@@ -48,6 +58,14 @@ pub struct JobSettings {
 }
 
 impl Settings {
+    /// Returns the verifier of every gRPC call.
+    ///
+    /// # Errors
+    /// Names the key that is unusable.
+    pub fn verifier(&self) -> Result<TokenVerifier, SettingsError> {
+        self.callers.accept_services(self.auth.verifier()?)
+    }
+
     /// Whether the clock job `name` should run in this process.
     pub fn job_enabled(&self, name: &str) -> bool {
         self.jobs.get(name).is_none_or(|job| job.enabled)
@@ -66,6 +84,7 @@ impl Validate for Settings {
         self.http.address("http")?;
         self.database.validate()?;
         self.bus.validate()?;
+        self.verifier()?;
         if self.bus.queue_prefix.is_empty() {
             return Err(SettingsError::invalid(
                 "bus.queue_prefix",

@@ -1,7 +1,12 @@
 //! Builds the scheduler from its settings and runs it: gRPC server, ops HTTP side, event
 //! consumer.
 
-use spruce_platform::{bus::Consumer, db, grpc::Listeners, ops::ReadinessCheck};
+use spruce_platform::{
+    bus::Consumer,
+    db,
+    grpc::{Access, Listeners},
+    ops::ReadinessCheck,
+};
 use spruce_proto::scheduler::v1::notification_service_server::NotificationServiceServer;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -16,6 +21,7 @@ pub struct Application {
     listeners: Listeners,
     pool: PgPool,
     settings: Settings,
+    access: Access,
 }
 
 impl Application {
@@ -25,12 +31,19 @@ impl Application {
     /// # Errors
     /// Fails when the database or a port is unusable.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Users call through the gateway with their own tokens; no service calls yet.
+        let access = Access {
+            verifier: settings.verifier()?,
+            service_rpcs: &[],
+            reflection: settings.grpc.reflection(),
+        };
         let pool = db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
         let listeners = Listeners::bind(&settings.grpc, &settings.http).await?;
         Ok(Application {
             listeners,
             pool,
             settings,
+            access,
         })
     }
 
@@ -67,6 +80,7 @@ impl Application {
             .serve(
                 routes,
                 &["spruce.scheduler.v1.NotificationService"],
+                self.access,
                 checks,
                 shutdown.clone(),
             )

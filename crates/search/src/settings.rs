@@ -1,8 +1,12 @@
 //! Search's settings; every key has a local default.
 
 use serde::Deserialize;
-use spruce_platform::settings::{
-    self, DatabaseSettings, ListenSettings, SettingsError, TelemetrySettings, Validate,
+use spruce_platform::{
+    auth::TokenVerifier,
+    settings::{
+        self, CallerSettings, DatabaseSettings, ListenSettings, SettingsError, TelemetrySettings,
+        UserTokenSettings, Validate,
+    },
 };
 
 /// Search's built-in defaults: the first configuration layer.
@@ -28,6 +32,22 @@ pub struct Settings {
     pub database: DatabaseSettings,
     #[serde(default)]
     pub telemetry: TelemetrySettings,
+    /// Users' access tokens (core's public key).
+    #[serde(default)]
+    pub auth: UserTokenSettings,
+    /// The services whose own tokens are accepted.
+    #[serde(default)]
+    pub callers: CallerSettings,
+}
+
+impl Settings {
+    /// Returns the verifier of every gRPC call.
+    ///
+    /// # Errors
+    /// Names the key that is unusable.
+    pub fn verifier(&self) -> Result<TokenVerifier, SettingsError> {
+        self.callers.accept_services(self.auth.verifier()?)
+    }
 }
 
 impl Default for Settings {
@@ -41,6 +61,7 @@ impl Validate for Settings {
         self.grpc.address("grpc")?;
         self.http.address("http")?;
         self.database.validate()?;
+        self.verifier()?;
         self.telemetry.validate()
     }
 }

@@ -2,7 +2,7 @@
 
 use spruce_platform::{
     db::{self, MigrationSource},
-    grpc::Listeners,
+    grpc::{Access, Listeners},
     ops::ReadinessCheck,
 };
 use sqlx::PgPool;
@@ -22,6 +22,7 @@ pub const MIGRATIONS: &[MigrationSource] = &[(
 pub struct Application {
     listeners: Listeners,
     pool: PgPool,
+    access: Access,
 }
 
 impl Application {
@@ -31,9 +32,18 @@ impl Application {
     /// # Errors
     /// Fails when the database or a port is unusable.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let access = Access {
+            verifier: settings.verifier()?,
+            service_rpcs: &[],
+            reflection: settings.grpc.reflection(),
+        };
         let pool = db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
         let listeners = Listeners::bind(&settings.grpc, &settings.http).await?;
-        Ok(Application { listeners, pool })
+        Ok(Application {
+            listeners,
+            pool,
+            access,
+        })
     }
 
     /// Returns the bound gRPC port.
@@ -54,7 +64,7 @@ impl Application {
         let checks = vec![ReadinessCheck::postgres(self.pool.clone())];
         let served = self
             .listeners
-            .serve(Routes::default(), &[], checks, shutdown)
+            .serve(Routes::default(), &[], self.access, checks, shutdown)
             .await;
         self.pool.close().await;
         served

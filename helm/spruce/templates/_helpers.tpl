@@ -51,23 +51,27 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{- if eq .Values.secrets.source "vault" -}}/vault/secrets{{- else -}}{{ .Values.secrets.mountPath }}{{- end -}}
 {{- end -}}
 
-{{/* The secrets a component reads, as a JSON list of names. */}}
+{{/* The secrets a component reads, as a JSON list of names. Users' access tokens are
+     verified everywhere with core's public key (auth-public-key); the gateway signs the calls
+     anonymous clients make with its own key, which core alone accepts (SERVICE_RPCS in
+     crates/core/src/startup.rs). */}}
 {{- define "spruce.secretNames" -}}
 {{- $values := index .root.Values .component -}}
 {{- $names := list -}}
 {{- if has .component (list "core" "search" "scheduler") -}}{{- $names = append $names "postgres-password" -}}{{- end -}}
 {{- if has .component (list "core" "scheduler") -}}{{- $names = append $names "amqp-url" -}}{{- end -}}
 {{- if eq .component "core" -}}
-{{- $names = append $names "auth-private-key" -}}
+{{- $names = concat $names (list "auth-private-key" "gateway-public-key") -}}
 {{- if eq (dig "payments" "provider" "fake" $values.settings) "stripe" -}}{{- $names = append $names "stripe-secret-key" -}}{{- end -}}
 {{- end -}}
-{{- if eq .component "gateway" -}}{{- $names = concat $names (list "redis-url" "auth-public-key") -}}{{- end -}}
+{{- if eq .component "gateway" -}}{{- $names = concat $names (list "redis-url" "auth-public-key" "gateway-private-key") -}}{{- end -}}
+{{- if has .component (list "search" "scheduler") -}}{{- $names = append $names "auth-public-key" -}}{{- end -}}
 {{- $names | toJson -}}
 {{- end -}}
 
 {{/* Settings keys (`section.key_file`) that point at each secret file. */}}
 {{- define "spruce.secretKeys" -}}
-{{- dict "postgres-password" (list "database" "password_file") "amqp-url" (list "bus" "url_file") "redis-url" (list "redis" "url_file") "auth-private-key" (list "auth" "private_key_file") "auth-public-key" (list "auth" "public_key_file") "stripe-secret-key" (list "payments" "stripe" "secret_key_file") | toJson -}}
+{{- dict "postgres-password" (list "database" "password_file") "amqp-url" (list "bus" "url_file") "redis-url" (list "redis" "url_file") "auth-private-key" (list "auth" "private_key_file") "auth-public-key" (list "auth" "public_key_file") "gateway-private-key" (list "identity" "private_key_file") "gateway-public-key" (list "callers" "service_keys" "gateway_file") "stripe-secret-key" (list "payments" "stripe" "secret_key_file") | toJson -}}
 {{- end -}}
 
 {{/* The merged settings of a component as a dict: shared config, the component's own,

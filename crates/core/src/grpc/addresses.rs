@@ -55,7 +55,7 @@ impl AddressService for AddressApi {
         &self,
         request: Request<CreateAddressRequest>,
     ) -> Result<Response<WireAddress>, Status> {
-        let caller = Caller::read_from(request.metadata());
+        let caller = Caller::of(&request);
         let wire = request.get_ref().address.clone().unwrap_or_default();
         let raw = RawAddress {
             label: &wire.label,
@@ -79,7 +79,7 @@ impl AddressService for AddressApi {
         &self,
         request: Request<ListAddressesRequest>,
     ) -> Result<Response<ListAddressesResponse>, Status> {
-        let caller = Caller::read_from(request.metadata());
+        let caller = Caller::of(&request);
         let wire = request.get_ref();
         let limit =
             page_limit(wire.limit).map_err(|message| CoreError::invalid("limit", message))?;

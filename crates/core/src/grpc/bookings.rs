@@ -59,7 +59,7 @@ impl BookingService for BookingApi {
         &self,
         request: Request<AssignBookingRequest>,
     ) -> Result<Response<WireBooking>, Status> {
-        let caller = Caller::read_from(request.metadata());
+        let caller = Caller::of(&request);
         let wire = request.get_ref();
         let booking_id = path_id(&wire.booking_id)?;
         let cleaner_id = wire
@@ -75,7 +75,7 @@ impl BookingService for BookingApi {
         &self,
         request: Request<CreateBookingRequest>,
     ) -> Result<Response<WireBooking>, Status> {
-        let caller = Caller::read_from(request.metadata());
+        let caller = Caller::of(&request);
         let wire = request.get_ref();
         let raw = RawNewBooking {
             idempotency_key: &wire.idempotency_key,
@@ -95,7 +95,7 @@ impl BookingService for BookingApi {
         &self,
         request: Request<GetBookingRequest>,
     ) -> Result<Response<WireBooking>, Status> {
-        let caller = Caller::read_from(request.metadata());
+        let caller = Caller::of(&request);
         let booking_id = path_id(&request.get_ref().booking_id)?;
         Ok(Response::new(to_wire(
             self.bookings.get(caller, booking_id).await?,
@@ -106,7 +106,7 @@ impl BookingService for BookingApi {
         &self,
         request: Request<ListBookingsRequest>,
     ) -> Result<Response<ListBookingsResponse>, Status> {
-        let caller = Caller::read_from(request.metadata());
+        let caller = Caller::of(&request);
         let wire = request.get_ref();
         let status = match wire.status.as_str() {
             "" => None,
@@ -130,7 +130,7 @@ impl BookingService for BookingApi {
         &self,
         request: Request<TransitionBookingRequest>,
     ) -> Result<Response<WireBooking>, Status> {
-        let caller = Caller::read_from(request.metadata());
+        let caller = Caller::of(&request);
         let wire = request.get_ref();
         let booking_id = path_id(&wire.booking_id)?;
         let action = Action::parse(&wire.action, wire.actual_duration_min).map_err(|message| {

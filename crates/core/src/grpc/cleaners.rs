@@ -63,7 +63,7 @@ impl CleanerService for CleanerApi {
         &self,
         request: Request<UpsertCleanerProfileRequest>,
     ) -> Result<Response<WireProfile>, Status> {
-        let caller = Caller::read_from(request.metadata());
+        let caller = Caller::of(&request);
         let wire = request.get_ref();
         let raw = RawProfile {
             bio: &wire.bio,
@@ -94,7 +94,7 @@ impl CleanerService for CleanerApi {
         &self,
         request: Request<GetCleanerRequest>,
     ) -> Result<Response<WireProfile>, Status> {
-        let caller = Caller::read_from(request.metadata());
+        let caller = Caller::of(&request);
         let cleaner_id = path_id(&request.get_ref().cleaner_id)?;
         Ok(Response::new(to_wire(
             self.cleaners.get(caller, cleaner_id).await?,

@@ -47,7 +47,7 @@ impl ReviewService for ReviewApi {
         &self,
         request: Request<CreateReviewRequest>,
     ) -> Result<Response<WireReview>, Status> {
-        let caller = Caller::read_from(request.metadata());
+        let caller = Caller::of(&request);
         let wire = request.get_ref();
         let booking_id = path_id(&wire.booking_id)?;
         let input =
@@ -61,7 +61,7 @@ impl ReviewService for ReviewApi {
         &self,
         request: Request<ListReviewsRequest>,
     ) -> Result<Response<ListReviewsResponse>, Status> {
-        let caller = Caller::read_from(request.metadata());
+        let caller = Caller::of(&request);
         let wire = request.get_ref();
         let cleaner_id = path_id(&wire.cleaner_id)?;
         let limit =

@@ -80,7 +80,7 @@ impl UserService for UserApi {
         &self,
         request: Request<GetUserRequest>,
     ) -> Result<Response<wire::User>, Status> {
-        let caller = Caller::read_from(request.metadata());
+        let caller = Caller::of(&request);
         let user_id = request
             .get_ref()
             .user_id
@@ -105,7 +105,7 @@ impl UserService for UserApi {
         &self,
         request: Request<RevokeSessionRequest>,
     ) -> Result<Response<RevokeSessionResponse>, Status> {
-        let caller = Caller::read_from(request.metadata());
+        let caller = Caller::of(&request);
         self.accounts
             .revoke(caller, &request.get_ref().refresh_token)
             .await?;

@@ -7,7 +7,6 @@ use spruce_proto::core::v1::{Address, AddressInput, CreateAddressRequest, ListAd
 use super::{AppState, Page, PageQuery, rfc3339};
 use crate::{
     auth::AuthUser,
-    clients::request,
     error::ApiError,
     extract::{ApiJson, ApiQuery},
 };
@@ -78,7 +77,7 @@ impl From<Address> for AddressResponse {
 #[utoipa::path(post, path = "/v1/me/addresses", tag = "me", request_body = AddressBody, security(("bearer" = [])), responses((status = 201, description = "the new address", body = AddressResponse), (status = 400, description = "malformed body", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "the role may not do this", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub(super) async fn create_address(
     State(state): State<AppState>,
-    AuthUser(caller): AuthUser,
+    user: AuthUser,
     ApiJson(body): ApiJson<AddressBody>,
 ) -> Result<(StatusCode, Json<AddressResponse>), ApiError> {
     let message = CreateAddressRequest {
@@ -99,7 +98,7 @@ pub(super) async fn create_address(
         .upstreams
         .addresses
         .clone()
-        .create_address(request(message, Some(&caller)))
+        .create_address(user.request(message))
         .await?;
     Ok((StatusCode::CREATED, Json(address.into_inner().into())))
 }
@@ -108,7 +107,7 @@ pub(super) async fn create_address(
 #[utoipa::path(get, path = "/v1/me/addresses", tag = "me", params(PageQuery), security(("bearer" = [])), responses((status = 200, description = "the customer's addresses, oldest first", body = Page<AddressResponse>), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "the role may not do this", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub(super) async fn list_addresses(
     State(state): State<AppState>,
-    AuthUser(caller): AuthUser,
+    user: AuthUser,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<AddressResponse>>, ApiError> {
     let message = ListAddressesRequest {
@@ -119,7 +118,7 @@ pub(super) async fn list_addresses(
         .upstreams
         .addresses
         .clone()
-        .list_addresses(request(message, Some(&caller)))
+        .list_addresses(user.request(message))
         .await?
         .into_inner();
     Ok(Json(Page::new(

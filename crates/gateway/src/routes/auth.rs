@@ -10,7 +10,6 @@ use spruce_proto::core::v1::{
 use super::{AppState, UserBody};
 use crate::{
     auth::AuthUser,
-    clients::request,
     error::{ApiError, FieldProblem},
     extract::{ApiJson, ClientAddress},
 };
@@ -104,7 +103,7 @@ pub(super) async fn signup(
         .upstreams
         .users
         .clone()
-        .register(request(message, None))
+        .register(state.upstreams.as_gateway(message)?)
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -135,7 +134,7 @@ pub(super) async fn login(
         .upstreams
         .users
         .clone()
-        .authenticate(request(message, None))
+        .authenticate(state.upstreams.as_gateway(message)?)
         .await
     {
         Ok(response) => {
@@ -165,7 +164,7 @@ pub(super) async fn refresh(
         .upstreams
         .users
         .clone()
-        .refresh_session(request(message, None))
+        .refresh_session(state.upstreams.as_gateway(message)?)
         .await?;
     Ok(Json(session_body(response.into_inner())?))
 }
@@ -174,7 +173,7 @@ pub(super) async fn refresh(
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", request_body = RefreshBody, security(("bearer" = [])), responses((status = 204, description = "the session is revoked"), (status = 400, description = "malformed body", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub(super) async fn logout(
     State(state): State<AppState>,
-    AuthUser(caller): AuthUser,
+    user: AuthUser,
     ApiJson(body): ApiJson<RefreshBody>,
 ) -> Result<StatusCode, ApiError> {
     require(&[("refresh_token", &body.refresh_token)])?;
@@ -185,7 +184,7 @@ pub(super) async fn logout(
         .upstreams
         .users
         .clone()
-        .revoke_session(request(message, Some(&caller)))
+        .revoke_session(user.request(message))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

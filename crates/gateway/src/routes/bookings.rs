@@ -16,7 +16,6 @@ use spruce_proto::core::v1::{
 use super::{AppState, Page, rfc3339};
 use crate::{
     auth::AuthUser,
-    clients::request,
     error::ApiError,
     extract::{ApiJson, ApiQuery},
 };
@@ -99,7 +98,7 @@ impl From<Booking> for BookingResponse {
 #[utoipa::path(post, path = "/v1/bookings", tag = "bookings", request_body = BookingBody, params(("Idempotency-Key" = String, Header, description = "any unique string (a UUID); retries with the same key and body return the same booking")), security(("bearer" = [])), responses((status = 201, description = "the booking, payment authorized", body = BookingResponse), (status = 400, description = "malformed body", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 402, description = "payment declined", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "the role may not do this", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "conflict", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub(super) async fn create_booking(
     State(state): State<AppState>,
-    AuthUser(caller): AuthUser,
+    user: AuthUser,
     headers: HeaderMap,
     ApiJson(body): ApiJson<BookingBody>,
 ) -> Result<(StatusCode, Json<BookingResponse>), ApiError> {
@@ -138,7 +137,7 @@ pub(super) async fn create_booking(
         .upstreams
         .bookings
         .clone()
-        .create_booking(request(message, Some(&caller)))
+        .create_booking(user.request(message))
         .await?;
     Ok((StatusCode::CREATED, Json(booking.into_inner().into())))
 }
@@ -147,7 +146,7 @@ pub(super) async fn create_booking(
 #[utoipa::path(get, path = "/v1/bookings/{id}", tag = "bookings", params(("id" = String, Path, description = "the booking id")), security(("bearer" = [])), responses((status = 200, description = "the booking", body = BookingResponse), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource (or not yours)", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub(super) async fn get_booking(
     State(state): State<AppState>,
-    AuthUser(caller): AuthUser,
+    user: AuthUser,
     Path(booking_id): Path<String>,
 ) -> Result<Json<BookingResponse>, ApiError> {
     let message = GetBookingRequest { booking_id };
@@ -155,7 +154,7 @@ pub(super) async fn get_booking(
         .upstreams
         .bookings
         .clone()
-        .get_booking(request(message, Some(&caller)))
+        .get_booking(user.request(message))
         .await?;
     Ok(Json(booking.into_inner().into()))
 }
@@ -164,7 +163,7 @@ pub(super) async fn get_booking(
 #[utoipa::path(get, path = "/v1/bookings", tag = "bookings", params(BookingQuery), security(("bearer" = [])), responses((status = 200, description = "the customer's own or the cleaner's assigned bookings, newest first", body = Page<BookingResponse>), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub(super) async fn list_bookings(
     State(state): State<AppState>,
-    AuthUser(caller): AuthUser,
+    user: AuthUser,
     ApiQuery(query): ApiQuery<BookingQuery>,
 ) -> Result<Json<Page<BookingResponse>>, ApiError> {
     let message = ListBookingsRequest {
@@ -176,7 +175,7 @@ pub(super) async fn list_bookings(
         .upstreams
         .bookings
         .clone()
-        .list_bookings(request(message, Some(&caller)))
+        .list_bookings(user.request(message))
         .await?
         .into_inner();
     Ok(Json(Page::new(
@@ -189,7 +188,7 @@ pub(super) async fn list_bookings(
 #[utoipa::path(post, path = "/v1/bookings/{id}/{action}", tag = "bookings", params(("id" = String, Path, description = "the booking id"), ("action" = String, Path, description = "confirm, start, complete or cancel")), request_body(content = Option<TransitionBody>, description = "only for complete: {\"actual_duration_min\": 95}"), security(("bearer" = [])), responses((status = 200, description = "the booking after the step", body = BookingResponse), (status = 400, description = "malformed body", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "the role may not do this", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource (or not yours)", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "conflict", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub(super) async fn transition_booking(
     State(state): State<AppState>,
-    AuthUser(caller): AuthUser,
+    user: AuthUser,
     Path((booking_id, action)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Json<BookingResponse>, ApiError> {
@@ -214,7 +213,7 @@ pub(super) async fn transition_booking(
         .upstreams
         .bookings
         .clone()
-        .transition_booking(request(message, Some(&caller)))
+        .transition_booking(user.request(message))
         .await?;
     Ok(Json(booking.into_inner().into()))
 }

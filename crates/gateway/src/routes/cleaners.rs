@@ -10,7 +10,7 @@ use spruce_proto::core::v1::{
 };
 
 use super::AppState;
-use crate::{auth::AuthUser, clients::request, error::ApiError, extract::ApiJson};
+use crate::{auth::AuthUser, error::ApiError, extract::ApiJson};
 
 /// A point on the map.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, utoipa::ToSchema)]
@@ -103,7 +103,7 @@ impl From<CleanerProfile> for ProfileResponse {
 #[utoipa::path(put, path = "/v1/me/cleaner-profile", tag = "cleaners", request_body = ProfileBody, security(("bearer" = [])), responses((status = 200, description = "the profile as saved", body = ProfileResponse), (status = 400, description = "malformed body", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "the role may not do this", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub(super) async fn upsert_profile(
     State(state): State<AppState>,
-    AuthUser(caller): AuthUser,
+    user: AuthUser,
     ApiJson(body): ApiJson<ProfileBody>,
 ) -> Result<Json<ProfileResponse>, ApiError> {
     let message = UpsertCleanerProfileRequest {
@@ -130,7 +130,7 @@ pub(super) async fn upsert_profile(
         .upstreams
         .cleaners
         .clone()
-        .upsert_cleaner_profile(request(message, Some(&caller)))
+        .upsert_cleaner_profile(user.request(message))
         .await?;
     Ok(Json(profile.into_inner().into()))
 }
@@ -139,7 +139,7 @@ pub(super) async fn upsert_profile(
 #[utoipa::path(get, path = "/v1/cleaners/{id}", tag = "cleaners", params(("id" = String, Path, description = "the cleaner's user id")), security(("bearer" = [])), responses((status = 200, description = "the public profile (home only for the cleaner)", body = ProfileResponse), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource (or not yours)", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub(super) async fn get_cleaner(
     State(state): State<AppState>,
-    AuthUser(caller): AuthUser,
+    user: AuthUser,
     Path(cleaner_id): Path<String>,
 ) -> Result<Json<ProfileResponse>, ApiError> {
     let message = GetCleanerRequest { cleaner_id };
@@ -147,7 +147,7 @@ pub(super) async fn get_cleaner(
         .upstreams
         .cleaners
         .clone()
-        .get_cleaner(request(message, Some(&caller)))
+        .get_cleaner(user.request(message))
         .await?;
     Ok(Json(profile.into_inner().into()))
 }

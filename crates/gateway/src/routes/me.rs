@@ -5,22 +5,22 @@ use serde::Serialize;
 use spruce_proto::{core::v1::GetUserRequest, scheduler::v1::ListNotificationsRequest};
 
 use super::{AppState, Page, PageQuery, UserBody, rfc3339};
-use crate::{auth::AuthUser, clients::request, error::ApiError, extract::ApiQuery};
+use crate::{auth::AuthUser, error::ApiError, extract::ApiQuery};
 
 /// Returns the signed-in user.
 #[utoipa::path(get, path = "/v1/me", tag = "me", security(("bearer" = [])), responses((status = 200, description = "the signed-in user", body = UserBody), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub(super) async fn me(
     State(state): State<AppState>,
-    AuthUser(caller): AuthUser,
+    user: AuthUser,
 ) -> Result<Json<UserBody>, ApiError> {
     let message = GetUserRequest {
-        user_id: caller.user_id.to_string(),
+        user_id: user.caller.user_id.to_string(),
     };
     let user = state
         .upstreams
         .users
         .clone()
-        .get_user(request(message, Some(&caller)))
+        .get_user(user.request(message))
         .await?;
     Ok(Json(user.into_inner().into()))
 }
@@ -40,11 +40,11 @@ pub(super) struct NotificationBody {
 #[utoipa::path(get, path = "/v1/me/notifications", tag = "me", params(PageQuery), security(("bearer" = [])), responses((status = 200, description = "what Spruce sent the user, newest first", body = Page<NotificationBody>), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub(super) async fn notifications(
     State(state): State<AppState>,
-    AuthUser(caller): AuthUser,
+    user: AuthUser,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<NotificationBody>>, ApiError> {
     let message = ListNotificationsRequest {
-        user_id: caller.user_id.to_string(),
+        user_id: user.caller.user_id.to_string(),
         limit: page.limit.unwrap_or(0),
         cursor: page.cursor.unwrap_or_default(),
     };
@@ -52,7 +52,7 @@ pub(super) async fn notifications(
         .upstreams
         .notifications
         .clone()
-        .list_notifications(request(message, Some(&caller)))
+        .list_notifications(user.request(message))
         .await?
         .into_inner();
     let items = response

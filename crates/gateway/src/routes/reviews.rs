@@ -11,7 +11,6 @@ use spruce_proto::core::v1::{CreateReviewRequest, ListReviewsRequest, Review};
 use super::{AppState, Page, PageQuery, rfc3339};
 use crate::{
     auth::AuthUser,
-    clients::request,
     error::ApiError,
     extract::{ApiJson, ApiQuery},
 };
@@ -54,7 +53,7 @@ impl From<Review> for ReviewResponse {
 #[utoipa::path(post, path = "/v1/bookings/{id}/review", tag = "bookings", params(("id" = String, Path, description = "the completed booking")), request_body = ReviewBody, security(("bearer" = [])), responses((status = 201, description = "the review; the cleaner's rating moved", body = ReviewResponse), (status = 400, description = "malformed body", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "the role may not do this", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource (or not yours)", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "conflict", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub(super) async fn create_review(
     State(state): State<AppState>,
-    AuthUser(caller): AuthUser,
+    user: AuthUser,
     Path(booking_id): Path<String>,
     ApiJson(body): ApiJson<ReviewBody>,
 ) -> Result<(StatusCode, Json<ReviewResponse>), ApiError> {
@@ -67,7 +66,7 @@ pub(super) async fn create_review(
         .upstreams
         .reviews
         .clone()
-        .create_review(request(message, Some(&caller)))
+        .create_review(user.request(message))
         .await?;
     Ok((StatusCode::CREATED, Json(review.into_inner().into())))
 }
@@ -76,7 +75,7 @@ pub(super) async fn create_review(
 #[utoipa::path(get, path = "/v1/cleaners/{id}/reviews", tag = "cleaners", params(("id" = String, Path, description = "the cleaner's user id"), PageQuery), security(("bearer" = [])), responses((status = 200, description = "the cleaner's reviews, newest first", body = Page<ReviewResponse>), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource (or not yours)", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub(super) async fn list_reviews(
     State(state): State<AppState>,
-    AuthUser(caller): AuthUser,
+    user: AuthUser,
     Path(cleaner_id): Path<String>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<ReviewResponse>>, ApiError> {
@@ -89,7 +88,7 @@ pub(super) async fn list_reviews(
         .upstreams
         .reviews
         .clone()
-        .list_reviews(request(message, Some(&caller)))
+        .list_reviews(user.request(message))
         .await?
         .into_inner();
     Ok(Json(Page::new(

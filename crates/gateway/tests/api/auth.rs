@@ -154,7 +154,7 @@ async fn me_needs_a_valid_unexpired_token() {
         exp: now - 60,
     };
     let key =
-        EncodingKey::from_ed_pem(spruce_core::settings::DEV_PRIVATE_KEY_PEM.as_bytes()).unwrap();
+        EncodingKey::from_ed_pem(spruce_platform::keys::dev::CORE_PRIVATE_KEY.as_bytes()).unwrap();
     let expired = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &key).unwrap();
     let body = problem(app.get("/v1/me", Some(&expired)).await, 401).await;
     assert!(body["detail"].as_str().unwrap().contains("expired"));

@@ -6,7 +6,7 @@ use futures_util::future::join_all;
 use reqwest::Response;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, problem, unique_email};
+use crate::helpers::{TestApp, problem, unique_email, user_token, with_token};
 
 /// A cleaner available 08:00–18:00 UTC every day, a customer with a home 1 km away.
 struct Scene {
@@ -696,7 +696,6 @@ async fn a_completed_booking_is_reviewed_once_by_its_customer_and_moves_the_rati
 
 #[tokio::test]
 async fn the_matching_engine_assigns_a_cleaner_to_an_open_booking() {
-    use spruce_platform::identity::{Caller, Role};
     use spruce_proto::core::v1::{
         AssignBookingRequest, booking_service_client::BookingServiceClient,
     };
@@ -715,25 +714,17 @@ async fn the_matching_engine_assigns_a_cleaner_to_an_open_booking() {
     let mut client = BookingServiceClient::connect(scene.app.core_url.clone().unwrap())
         .await
         .unwrap();
-    let assign = |role: Role| {
-        let mut request = tonic::Request::new(AssignBookingRequest {
+    let assign = |role: &str| {
+        let message = AssignBookingRequest {
             booking_id: id.to_owned(),
             cleaner_id: scene.cleaner_id.clone(),
-        });
-        Caller {
-            user_id: uuid::Uuid::new_v4(),
-            role,
-        }
-        .write_to(request.metadata_mut());
-        request
+        };
+        with_token(message, &user_token(role))
     };
-    let denied = client
-        .assign_booking(assign(Role::Customer))
-        .await
-        .unwrap_err();
+    let denied = client.assign_booking(assign("customer")).await.unwrap_err();
     assert_eq!(denied.code(), tonic::Code::PermissionDenied);
     let assigned = client
-        .assign_booking(assign(Role::Admin))
+        .assign_booking(assign("admin"))
         .await
         .unwrap()
         .into_inner();
@@ -742,10 +733,7 @@ async fn the_matching_engine_assigns_a_cleaner_to_an_open_booking() {
         assigned.price_cents, 5625,
         "the customer keeps the quoted price"
     );
-    let again = client
-        .assign_booking(assign(Role::Admin))
-        .await
-        .unwrap_err();
+    let again = client.assign_booking(assign("admin")).await.unwrap_err();
     assert_eq!(again.code(), tonic::Code::FailedPrecondition);
     assert_eq!(scene.outbox("booking.assigned").await, 1);
 

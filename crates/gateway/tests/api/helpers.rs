@@ -1,10 +1,12 @@
 //! Starts core, the scheduler and the gateway in-process on free ports, each service on a
 //! fresh database, all on an exchange and queues of their own.
 
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
 use spruce_platform::{
-    bus, db,
+    auth::AccessClaims,
+    bus, db, keys,
     settings::{BusSettings, DatabaseSettings, ListenSettings},
     telemetry,
 };
@@ -23,6 +25,8 @@ pub(crate) struct TestApp {
     pub(crate) core_pool: Option<PgPool>,
     /// Core's gRPC address, for calls only other services make.
     pub(crate) core_url: Option<String>,
+    /// The scheduler's gRPC address.
+    pub(crate) scheduler_url: Option<String>,
     databases: Vec<DatabaseSettings>,
     bus: Option<BusSettings>,
     shutdown: CancellationToken,
@@ -32,7 +36,47 @@ fn loopback() -> ListenSettings {
     ListenSettings {
         host: "127.0.0.1".to_owned(),
         port: 0,
+        reflection: None,
     }
+}
+
+/// Signs a token with `key` (a PKCS#8 PEM) for `claims`.
+pub(crate) fn sign(key: &str, claims: &AccessClaims, kid: Option<&str>) -> String {
+    let key = EncodingKey::from_ed_pem(key.as_bytes()).unwrap();
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = kid.map(str::to_owned);
+    jsonwebtoken::encode(&header, claims, &key).unwrap()
+}
+
+/// Returns the claims of a user's access token valid for `ttl_secs` (negative: expired).
+pub(crate) fn user_claims(user_id: Uuid, role: &str, ttl_secs: i64) -> AccessClaims {
+    let now = chrono::Utc::now().timestamp();
+    AccessClaims {
+        sub: user_id.to_string(),
+        role: role.to_owned(),
+        iss: "spruce".to_owned(),
+        aud: "spruce-mobile".to_owned(),
+        iat: now.min(now + ttl_secs),
+        exp: now + ttl_secs,
+    }
+}
+
+/// Returns an access token signed with core's development key for a new user id and `role`.
+pub(crate) fn user_token(role: &str) -> String {
+    sign(
+        keys::dev::CORE_PRIVATE_KEY,
+        &user_claims(Uuid::new_v4(), role, 600),
+        None,
+    )
+}
+
+/// Wraps `message` in a gRPC request whose bearer is `token`.
+pub(crate) fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
 }
 
 /// Returns a port nothing listens on.
@@ -109,6 +153,7 @@ impl TestApp {
             scheduler_pool: Some(scheduler_pool),
             core_pool: Some(core_pool),
             core_url: Some(core_url),
+            scheduler_url: Some(scheduler_url),
             databases: vec![test_database(&id, "core"), test_database(&id, "scheduler")],
             bus: Some(bus),
             shutdown,
@@ -134,6 +179,7 @@ impl TestApp {
             scheduler_pool: None,
             core_pool: None,
             core_url: None,
+            scheduler_url: None,
             databases: Vec::new(),
             bus: None,
             shutdown,

@@ -10,3 +10,4 @@ mod notifications;
 mod openapi;
 mod seeded;
 mod throttle;
+mod trust;

@@ -7,7 +7,7 @@ use chrono::{TimeZone as _, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, problem, unique_email};
+use crate::helpers::{TestApp, problem, unique_email, user_token};
 
 async fn page(app: &TestApp, token: &str, query: &str) -> Value {
     let response = app
@@ -123,25 +123,7 @@ async fn bad_paging_input_is_a_422() {
 async fn a_down_scheduler_is_503() {
     let app = TestApp::spawn_without_services().await;
     // Any well-signed token will do: the gateway checks it without calling core.
-    let now = Utc::now().timestamp();
-    let claims = spruce_platform::auth::AccessClaims {
-        sub: Uuid::new_v4().to_string(),
-        role: "customer".to_owned(),
-        iss: "spruce".to_owned(),
-        aud: "spruce-mobile".to_owned(),
-        iat: now,
-        exp: now + 600,
-    };
-    let key = jsonwebtoken::EncodingKey::from_ed_pem(
-        spruce_core::settings::DEV_PRIVATE_KEY_PEM.as_bytes(),
-    )
-    .unwrap();
-    let token = jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA),
-        &claims,
-        &key,
-    )
-    .unwrap();
+    let token = user_token("customer");
     let response = app.get("/v1/me/notifications", Some(&token)).await;
     assert_eq!(response.headers()["retry-after"], "5");
     problem(response, 503).await;

@@ -1,0 +1,221 @@
+//! Every gRPC call is authenticated by the service itself: identity metadata means nothing,
+//! only a token signed by a key the service's settings name does, and a service token only
+//! on the RPCs meant for that service.
+
+use spruce_platform::{auth::AccessClaims, keys};
+use spruce_proto::{
+    core::v1::{GetUserRequest, RegisterRequest, Role, user_service_client::UserServiceClient},
+    scheduler::v1::{
+        ListNotificationsRequest, notification_service_client::NotificationServiceClient,
+    },
+};
+use tonic::Code;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, sign, unique_email, user_claims, user_token, with_token};
+
+fn service_claims(name: &str) -> AccessClaims {
+    let now = chrono::Utc::now().timestamp();
+    AccessClaims {
+        sub: name.to_owned(),
+        role: "service".to_owned(),
+        iss: name.to_owned(),
+        aud: "spruce-internal".to_owned(),
+        iat: now,
+        exp: now + 300,
+    }
+}
+
+fn register() -> RegisterRequest {
+    RegisterRequest {
+        email: unique_email(),
+        password: "correct horse battery".to_owned(),
+        full_name: "Ann Lee".to_owned(),
+        role: Role::Customer.into(),
+    }
+}
+
+fn get_user(user_id: Uuid) -> GetUserRequest {
+    GetUserRequest {
+        user_id: user_id.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn forged_identity_metadata_without_a_token_is_unauthenticated() {
+    let app = TestApp::spawn().await;
+    let session = app.signup(&unique_email()).await;
+    let user_id = session["user"]["id"].as_str().unwrap();
+    let mut users = UserServiceClient::connect(app.core_url.clone().unwrap())
+        .await
+        .unwrap();
+    let mut forged = tonic::Request::new(GetUserRequest {
+        user_id: user_id.to_owned(),
+    });
+    forged
+        .metadata_mut()
+        .insert("x-user-id", user_id.parse().unwrap());
+    forged
+        .metadata_mut()
+        .insert("x-user-role", "admin".parse().unwrap());
+    let status = users.get_user(forged).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+
+    let mut notifications = NotificationServiceClient::connect(app.scheduler_url.clone().unwrap())
+        .await
+        .unwrap();
+    let mut forged = tonic::Request::new(ListNotificationsRequest {
+        user_id: user_id.to_owned(),
+        limit: 10,
+        cursor: String::new(),
+    });
+    forged
+        .metadata_mut()
+        .insert("x-user-id", user_id.parse().unwrap());
+    forged
+        .metadata_mut()
+        .insert("x-user-role", "customer".parse().unwrap());
+    let status = notifications.list_notifications(forged).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+
+    // The user's own token, forwarded as the gateway does, is what works.
+    let token = session["access_token"].as_str().unwrap();
+    let user = users
+        .get_user(with_token(get_user(user_id.parse().unwrap()), token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(user.id, user_id);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn tokens_signed_by_another_key_or_expired_are_unauthenticated() {
+    let app = TestApp::spawn().await;
+    let mut users = UserServiceClient::connect(app.core_url.clone().unwrap())
+        .await
+        .unwrap();
+    let user_id = Uuid::new_v4();
+    // A well-formed admin token, signed with the gateway's key instead of core's.
+    let foreign = sign(
+        keys::dev::GATEWAY_PRIVATE_KEY,
+        &user_claims(user_id, "admin", 600),
+        None,
+    );
+    let expired = sign(
+        keys::dev::CORE_PRIVATE_KEY,
+        &user_claims(user_id, "admin", -600),
+        None,
+    );
+    for token in [foreign.as_str(), expired.as_str(), "not-a-jwt"] {
+        let status = users
+            .get_user(with_token(get_user(user_id), token))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "{token}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_service_token_is_accepted_only_on_its_rpcs() {
+    let app = TestApp::spawn().await;
+    let mut users = UserServiceClient::connect(app.core_url.clone().unwrap())
+        .await
+        .unwrap();
+    let gateway = sign(
+        keys::dev::GATEWAY_PRIVATE_KEY,
+        &service_claims("gateway"),
+        Some("gateway"),
+    );
+    // The gateway signs anonymous clients up ...
+    let created = users
+        .register(with_token(register(), &gateway))
+        .await
+        .unwrap()
+        .into_inner();
+    let user_id: Uuid = created.user.unwrap().id.parse().unwrap();
+    // ... but may not read a user on its own behalf.
+    let status = users
+        .get_user(with_token(get_user(user_id), &gateway))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+
+    // Search is a known service, but signing users up is not among its RPCs.
+    let search = sign(
+        keys::dev::SEARCH_PRIVATE_KEY,
+        &service_claims("search"),
+        Some("search"),
+    );
+    let status = users
+        .register(with_token(register(), &search))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+
+    // A token naming the gateway but signed with another key, and an unknown service.
+    let impostor = sign(
+        keys::dev::SEARCH_PRIVATE_KEY,
+        &service_claims("gateway"),
+        Some("gateway"),
+    );
+    let stranger = sign(
+        keys::dev::SEARCH_PRIVATE_KEY,
+        &service_claims("billing"),
+        Some("billing"),
+    );
+    for token in [impostor, stranger] {
+        let status = users
+            .register(with_token(register(), &token))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated);
+    }
+    // A user's token with the service role is not a service token.
+    let pretender = sign(
+        keys::dev::CORE_PRIVATE_KEY,
+        &user_claims(user_id, "service", 600),
+        None,
+    );
+    let status = users
+        .get_user(with_token(get_user(user_id), &pretender))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn health_stays_open_to_probes() {
+    let app = TestApp::spawn().await;
+    for url in [app.core_url.clone(), app.scheduler_url.clone()] {
+        let channel = tonic::transport::Endpoint::from_shared(url.unwrap())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut health = HealthClient::new(channel);
+        let response = health
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(response.into_inner().status, 1, "SERVING");
+    }
+    // A valid user token still only gets the user's own rights.
+    let mut users = UserServiceClient::connect(app.core_url.clone().unwrap())
+        .await
+        .unwrap();
+    let status = users
+        .get_user(with_token(
+            get_user(Uuid::new_v4()),
+            &user_token("customer"),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    app.stop().await;
+}
