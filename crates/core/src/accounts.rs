@@ -1,6 +1,5 @@
 //! Signup, login, sessions: the use cases behind `UserService`, each in one transaction.
 
-use anyhow::Context as _;
 use chrono::{Duration, Utc};
 use spruce_platform::{bus, identity::Caller};
 use spruce_proto::events::v1::{UserRegistered, envelope::Payload};
@@ -14,8 +13,9 @@ use crate::{
         user::{NewUser, User},
     },
     error::CoreError,
+    passwords::{PasswordHashing, hash_password, verify_password},
     store::{sessions, users},
-    tokens::{TokenIssuer, hash_password, verify_password},
+    tokens::TokenIssuer,
 };
 
 /// The tokens handed to a client after signup, login or refresh.
@@ -32,15 +32,22 @@ pub struct Accounts {
     pool: PgPool,
     issuer: TokenIssuer,
     refresh_ttl: Duration,
+    hashing: PasswordHashing,
 }
 
 impl Accounts {
     /// Creates the use cases over `pool`.
-    pub fn new(pool: PgPool, issuer: TokenIssuer, refresh_ttl_days: i64) -> Self {
+    pub fn new(
+        pool: PgPool,
+        issuer: TokenIssuer,
+        refresh_ttl_days: i64,
+        hashing: PasswordHashing,
+    ) -> Self {
         Accounts {
             pool,
             issuer,
             refresh_ttl: Duration::days(refresh_ttl_days),
+            hashing,
         }
     }
 
@@ -49,9 +56,10 @@ impl Accounts {
     #[tracing::instrument(skip_all, fields(role = %new_user.role))]
     pub async fn register(&self, new_user: NewUser) -> Result<(User, Session), CoreError> {
         let password = new_user.password.clone();
-        let password_hash = tokio::task::spawn_blocking(move || hash_password(password.expose()))
-            .await
-            .context("password hashing task failed")??;
+        let password_hash = self
+            .hashing
+            .run(move || hash_password(password.expose()))
+            .await??;
         let mut transaction = self.pool.begin().await?;
         let user = users::insert_user(
             &mut transaction,
@@ -96,10 +104,10 @@ impl Accounts {
             None => (None, None),
         };
         let password = password.to_owned();
-        let verified =
-            tokio::task::spawn_blocking(move || verify_password(&password, hash.as_deref()))
-                .await
-                .context("password verification task failed")?;
+        let verified = self
+            .hashing
+            .run(move || verify_password(&password, hash.as_deref()))
+            .await?;
         let Some(user) = user.filter(|_| verified) else {
             return Err(CoreError::InvalidCredentials);
         };

@@ -1,6 +1,6 @@
 //! Core's error type and its single mapping to gRPC statuses.
 
-use spruce_platform::status::{internal, violation, with_detail};
+use spruce_platform::status::{unexpected, violation, with_detail};
 use tonic::{Code, Status};
 
 use crate::domain::FieldError;
@@ -30,6 +30,8 @@ pub enum CoreError {
     PaymentDeclined(String),
     #[error("the payment provider is unavailable, try again shortly")]
     PaymentUnavailable,
+    #[error("too busy to check passwords right now, try again shortly")]
+    Busy,
     #[error("this booking has been reviewed already")]
     AlreadyReviewed,
     #[error("{0}")]
@@ -108,10 +110,11 @@ impl From<CoreError> for Status {
             CoreError::PaymentUnavailable => {
                 with_detail(Code::Unavailable, message, "payment_unavailable", vec![])
             }
+            CoreError::Busy => with_detail(Code::Unavailable, message, "busy", vec![]),
             CoreError::PermissionDenied(_) => {
                 with_detail(Code::PermissionDenied, message, "forbidden", vec![])
             }
-            CoreError::Unexpected(error) => internal(&error),
+            CoreError::Unexpected(error) => unexpected(&error),
         }
     }
 }

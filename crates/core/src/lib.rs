@@ -9,6 +9,7 @@ pub mod cleaners;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod passwords;
 pub mod payments;
 pub mod reviews;
 pub mod seed;

@@ -21,8 +21,8 @@ use crate::{
         booking::{estimate_duration_min, price_cents},
         cleaner::{AvailabilityWindow, CURRENCY, GeoPoint, Service},
     },
+    passwords::hash_password,
     store::MIGRATIONS,
-    tokens::hash_password,
 };
 
 /// The password of every seeded account. Development data only.

@@ -123,6 +123,10 @@ pub struct AuthSettings {
     pub audience: String,
     pub access_token_ttl_secs: i64,
     pub refresh_token_ttl_days: i64,
+    /// Password hashes computed at once (each takes about 19 MiB); 0 means one per core.
+    pub hashing_threads: usize,
+    /// How long a signup or login waits for a hashing thread before it is refused as busy.
+    pub hashing_wait_ms: u64,
 }
 
 impl Default for AuthSettings {
@@ -133,11 +137,21 @@ impl Default for AuthSettings {
             audience: "spruce-mobile".to_owned(),
             access_token_ttl_secs: 900,
             refresh_token_ttl_days: 30,
+            hashing_threads: 0,
+            hashing_wait_ms: 2_000,
         }
     }
 }
 
 impl AuthSettings {
+    /// Returns the number of password hashing threads: the setting, or one per core.
+    pub fn hashing_threads(&self) -> usize {
+        if self.hashing_threads > 0 {
+            return self.hashing_threads;
+        }
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    }
+
     /// Returns the signing key.
     ///
     /// # Errors

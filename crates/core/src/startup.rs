@@ -23,6 +23,7 @@ use crate::{
     bookings::Bookings,
     cleaners::Cleaners,
     grpc::{AddressApi, BookingApi, CleanerApi, ReviewApi, UserApi},
+    passwords::PasswordHashing,
     payments::{FakeProvider, PaymentProvider, StripeProvider},
     reviews::Reviews,
     settings::Settings,
@@ -130,10 +131,15 @@ impl Application {
             tracing::warn!("the outbox relay is switched off: events stay in the outbox");
             None
         };
+        let hashing = PasswordHashing::new(
+            self.settings.auth.hashing_threads(),
+            std::time::Duration::from_millis(self.settings.auth.hashing_wait_ms),
+        )?;
         let accounts = Accounts::new(
             self.pool.clone(),
             self.issuer,
             self.settings.auth.refresh_token_ttl_days,
+            hashing,
         );
         let pool = &self.pool;
         let routes = Routes::new(UserServiceServer::new(UserApi::new(accounts)))

@@ -1,12 +1,14 @@
 //! Login throttling in Redis: after too many wrong passwords for one email, or from one
-//! client address, within the window, further attempts get 429 until the window ends. A
-//! successful login clears the email's count (not the address's). When Redis is unreachable
+//! client address, within the window, further attempts get 429 until the window ends. Each
+//! attempt is counted before the password is checked, so concurrent attempts cannot slip
+//! past the limit. A successful login clears the email's count and is taken back from the
+//! address's. When Redis is unreachable
 //! the throttle lets logins through (and says so in the logs) rather than locking everyone
 //! out.
 
 use std::{net::IpAddr, time::Duration};
 
-use redis::{AsyncCommands as _, Client, aio::ConnectionManager, aio::ConnectionManagerConfig};
+use redis::{Client, aio::ConnectionManager, aio::ConnectionManagerConfig};
 use secrecy::ExposeSecret as _;
 use sha2::{Digest as _, Sha256};
 
@@ -59,30 +61,39 @@ impl LoginThrottle {
         format!("{}login-failures:address:{address}", self.prefix)
     }
 
-    /// Returns whether a login for `email` from `address` may be tried now.
+    /// Counts a login attempt for `email` from `address` before the password is checked,
+    /// and returns whether it may go ahead: so a burst of concurrent attempts gets at most
+    /// the limit through, however fast it comes. Report the outcome with
+    /// [`LoginThrottle::succeeded`] or [`LoginThrottle::undecided`]; a wrong password needs
+    /// nothing more (it stays counted).
     ///
     /// # Errors
-    /// [`Blocked`] with the seconds left when either has failed too often.
-    pub async fn check(&self, email: &str, address: IpAddr) -> Result<(), Blocked> {
+    /// [`Blocked`] with the seconds left when either count is over its limit.
+    pub async fn attempt(&self, email: &str, address: IpAddr) -> Result<(), Blocked> {
         let (email_key, address_key) = (self.email_key(email), self.address_key(address));
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for key in [&email_key, &address_key] {
+            pipe.incr(key, 1)
+                .cmd("EXPIRE")
+                .arg(key)
+                .arg(self.window_secs)
+                .arg("NX")
+                .ignore()
+                .ttl(key);
+        }
         let mut redis = self.redis.clone();
-        let state: redis::RedisResult<(Option<i64>, i64, Option<i64>, i64)> = redis::pipe()
-            .get(&email_key)
-            .ttl(&email_key)
-            .get(&address_key)
-            .ttl(&address_key)
-            .query_async(&mut redis)
-            .await;
-        let (email_failures, email_ttl, address_failures, address_ttl) = match state {
-            Ok(state) => state,
+        let counted: redis::RedisResult<(i64, i64, i64, i64)> = pipe.query_async(&mut redis).await;
+        let (email_attempts, email_ttl, address_attempts, address_ttl) = match counted {
+            Ok(counted) => counted,
             Err(error) => {
                 tracing::warn!(%error, "login throttle unavailable, letting the attempt through");
                 return Ok(());
             }
         };
         let blocked_for = [
-            (email_failures.unwrap_or(0) >= self.max_per_email).then_some(email_ttl),
-            (address_failures.unwrap_or(0) >= self.max_per_address).then_some(address_ttl),
+            (email_attempts > self.max_per_email).then_some(email_ttl),
+            (address_attempts > self.max_per_address).then_some(address_ttl),
         ]
         .into_iter()
         .flatten()
@@ -95,33 +106,33 @@ impl LoginThrottle {
         }
     }
 
-    /// Counts a failed login for `email` and for `address`; each window starts with its
-    /// first failure.
-    pub async fn record_failure(&self, email: &str, address: IpAddr) {
+    /// After a successful login: clears the email's count and takes this attempt back from
+    /// the address's (which counts failures, not people signing in).
+    pub async fn succeeded(&self, email: &str, address: IpAddr) {
         let mut pipe = redis::pipe();
-        pipe.atomic();
-        for key in [self.email_key(email), self.address_key(address)] {
-            pipe.incr(&key, 1)
-                .ignore()
-                .cmd("EXPIRE")
-                .arg(&key)
-                .arg(self.window_secs)
-                .arg("NX")
-                .ignore();
-        }
-        let mut redis = self.redis.clone();
-        let counted: redis::RedisResult<()> = pipe.query_async(&mut redis).await;
-        if let Err(error) = counted {
-            tracing::warn!(%error, "cannot count a failed login");
-        }
+        pipe.del(self.email_key(email))
+            .ignore()
+            .decr(self.address_key(address), 1)
+            .ignore();
+        self.run(pipe, "cannot clear a login's attempts").await;
     }
 
-    /// Clears the failures of `email` after a successful login.
-    pub async fn reset(&self, email: &str) {
+    /// After an attempt whose password was never judged (a service was down or busy): takes
+    /// it back from both counts.
+    pub async fn undecided(&self, email: &str, address: IpAddr) {
+        let mut pipe = redis::pipe();
+        pipe.decr(self.email_key(email), 1)
+            .ignore()
+            .decr(self.address_key(address), 1)
+            .ignore();
+        self.run(pipe, "cannot take back a login attempt").await;
+    }
+
+    async fn run(&self, pipe: redis::Pipeline, failure: &'static str) {
         let mut redis = self.redis.clone();
-        let cleared: redis::RedisResult<()> = redis.del(self.email_key(email)).await;
-        if let Err(error) = cleared {
-            tracing::warn!(%error, "cannot clear failed logins");
+        let done: redis::RedisResult<()> = pipe.query_async(&mut redis).await;
+        if let Err(error) = done {
+            tracing::warn!(%error, "{failure}");
         }
     }
 }

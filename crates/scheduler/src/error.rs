@@ -1,6 +1,6 @@
 //! The scheduler's error type and its single mapping to gRPC statuses.
 
-use spruce_platform::status::{internal, violation, with_detail};
+use spruce_platform::status::{unexpected, violation, with_detail};
 use tonic::{Code, Status};
 
 /// Everything a scheduler RPC can fail with.
@@ -39,7 +39,7 @@ impl From<SchedulerError> for Status {
             SchedulerError::Unauthenticated => {
                 with_detail(Code::Unauthenticated, message, "unauthenticated", vec![])
             }
-            SchedulerError::Unexpected(error) => internal(&error),
+            SchedulerError::Unexpected(error) => unexpected(&error),
         }
     }
 }

@@ -173,14 +173,11 @@ pub fn check_cleaner_fit(
             format!("this cleaner does not offer {service} cleaning"),
         ));
     }
-    let distance = cleaner.home.distance_km(location);
-    if distance > cleaner.service_radius_km {
+    // No distance in the message: three far-away addresses would locate the cleaner's home.
+    if cleaner.home.distance_km(location) > cleaner.service_radius_km {
         return Err((
             "address_id",
-            format!(
-                "the address is {distance:.1} km from this cleaner, who travels at most {:.1} km",
-                cleaner.service_radius_km
-            ),
+            "the address is outside this cleaner's service area".to_owned(),
         ));
     }
     let end_minute = u32::from(local_start.minute) + duration_min;
@@ -543,11 +540,12 @@ mod tests {
             lat: 52.40,
             lng: 13.06,
         };
+        let (field, message) =
+            check_cleaner_fit(&cleaner(), Service::Standard, &far, monday_ten, 120).unwrap_err();
+        assert_eq!(field, "address_id");
         assert_eq!(
-            check_cleaner_fit(&cleaner(), Service::Standard, &far, monday_ten, 120)
-                .unwrap_err()
-                .0,
-            "address_id"
+            message,
+            "the address is outside this cleaner's service area"
         );
         let too_late = LocalStart {
             weekday: 0,

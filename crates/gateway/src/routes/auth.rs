@@ -123,7 +123,7 @@ pub(super) async fn login(
     let email = body.email;
     state
         .login_throttle
-        .check(&email, address)
+        .attempt(&email, address)
         .await
         .map_err(|blocked| ApiError::too_many_attempts(blocked.retry_after_secs))?;
     let message = AuthenticateRequest {
@@ -138,12 +138,15 @@ pub(super) async fn login(
         .await
     {
         Ok(response) => {
-            state.login_throttle.reset(&email).await;
+            state.login_throttle.succeeded(&email, address).await;
             Ok(Json(session_body(response.into_inner())?))
         }
         Err(status) => {
-            if status.code() == tonic::Code::Unauthenticated {
-                state.login_throttle.record_failure(&email, address).await;
+            // A wrong password stays counted; anything else did not judge the password.
+            let judged = spruce_platform::status::detail_of(&status)
+                .is_some_and(|detail| detail.reason == "invalid_credentials");
+            if !judged {
+                state.login_throttle.undecided(&email, address).await;
             }
             Err(status.into())
         }

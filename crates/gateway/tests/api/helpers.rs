@@ -101,6 +101,15 @@ impl TestApp {
 
     /// Same, with the gateway's Redis at `redis_url`.
     pub(crate) async fn spawn_with_redis(redis_url: &str) -> Self {
+        Self::spawn_configured(redis_url, None).await
+    }
+
+    /// Same, with core reaching PostgreSQL through 127.0.0.1:`port` (a [`TcpProxy`]).
+    pub(crate) async fn spawn_with_core_database_port(port: u16) -> Self {
+        Self::spawn_configured("redis://127.0.0.1:6379", Some(port)).await
+    }
+
+    async fn spawn_configured(redis_url: &str, core_database_port: Option<u16>) -> Self {
         telemetry::init_for_tests();
         let id = Uuid::new_v4().simple().to_string();
         let shutdown = CancellationToken::new();
@@ -111,10 +120,14 @@ impl TestApp {
             ..BusSettings::default()
         };
 
+        let mut core_database = test_database(&id, "core");
+        if let Some(port) = core_database_port {
+            core_database.port = port;
+        }
         let core_settings = spruce_core::settings::Settings {
             grpc: loopback(),
             http: loopback(),
-            database: test_database(&id, "core"),
+            database: core_database,
             bus: bus.clone(),
             ..spruce_core::settings::Settings::default()
         };
@@ -288,6 +301,51 @@ async fn spawn_gateway(
     let address = format!("http://127.0.0.1:{}", gateway.port());
     tokio::spawn(gateway.run_until_stopped(shutdown.clone()));
     address
+}
+
+/// A TCP proxy on a free loopback port to `target_port`, which a test can cut: open
+/// connections are closed and new ones refused, as when a database goes away.
+pub(crate) struct TcpProxy {
+    pub(crate) port: u16,
+    cut: CancellationToken,
+}
+
+impl TcpProxy {
+    pub(crate) async fn to(target_port: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = CancellationToken::new();
+        let stop = cut.clone();
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    () = stop.cancelled() => return,
+                    accepted = listener.accept() => accepted,
+                };
+                let Ok((mut inbound, _)) = accepted else {
+                    return;
+                };
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", target_port)).await
+                    else {
+                        return;
+                    };
+                    tokio::select! {
+                        () = stop.cancelled() => {}
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    }
+                });
+            }
+        });
+        TcpProxy { port, cut }
+    }
+
+    /// Closes every connection and the listening port.
+    pub(crate) fn cut(&self) {
+        self.cut.cancel();
+    }
 }
 
 /// Reads a problem response, checking its content type and status.

@@ -9,5 +9,6 @@ mod helpers;
 mod notifications;
 mod openapi;
 mod seeded;
+mod statuses;
 mod throttle;
 mod trust;

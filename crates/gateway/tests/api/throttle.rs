@@ -105,3 +105,20 @@ async fn twenty_failures_from_one_address_block_it_whatever_the_emails() {
     problem(blocked, 429).await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_concurrent_burst_of_wrong_passwords_gets_at_most_five_401s() {
+    let app = TestApp::spawn().await;
+    let email = unique_email();
+    app.signup(&email).await;
+    let attempts = (0..60).map(|_| login_status(&app, &email, "wrong password"));
+    let statuses = futures_util::future::join_all(attempts).await;
+    let unauthorized = statuses.iter().filter(|&&status| status == 401).count();
+    let throttled = statuses.iter().filter(|&&status| status == 429).count();
+    assert_eq!(unauthorized + throttled, 60, "{statuses:?}");
+    assert!(
+        unauthorized <= 5,
+        "{unauthorized} wrong passwords were checked"
+    );
+    app.stop().await;
+}

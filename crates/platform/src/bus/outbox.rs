@@ -175,10 +175,17 @@ impl OutboxRelay {
                         };
                     self.status.set_connected(false);
                     if let Err(error) = outcome {
-                        tracing::warn!(
-                            error = format!("{error:#}"),
-                            "outbox relay lost the broker, reconnecting"
-                        );
+                        if crate::status::database_unreachable_in(&error) {
+                            tracing::warn!(
+                                error = format!("{error:#}"),
+                                "outbox relay cannot reach the database, retrying"
+                            );
+                        } else {
+                            tracing::warn!(
+                                error = format!("{error:#}"),
+                                "outbox relay lost the broker, reconnecting"
+                            );
+                        }
                     }
                     connection.close(200, "relay stopping".into()).await.ok();
                 }
