@@ -35,6 +35,8 @@ pub struct Settings {
     pub redis: RedisSettings,
     #[serde(default)]
     pub login_throttle: LoginThrottleSettings,
+    #[serde(default)]
+    pub signup_throttle: SignupThrottleSettings,
 }
 
 /// Where Redis is (rate limits).
@@ -70,6 +72,25 @@ pub struct LoginThrottleSettings {
     /// Take the client address from the first `X-Forwarded-For` entry (behind a trusted
     /// ingress) instead of the TCP peer.
     pub trust_forwarded_for: bool,
+}
+
+/// When signups from one client address are refused with 429 (each costs a password hash).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SignupThrottleSettings {
+    /// Signups per client address allowed within the window. The local default leaves room
+    /// for test bursts; deployments set a strict one (the chart: 10 an hour).
+    pub max_per_address: u32,
+    pub window_secs: u32,
+}
+
+impl Default for SignupThrottleSettings {
+    fn default() -> Self {
+        SignupThrottleSettings {
+            max_per_address: 1_000,
+            window_secs: 3_600,
+        }
+    }
 }
 
 impl Default for LoginThrottleSettings {
@@ -147,6 +168,12 @@ impl Validate for Settings {
             return Err(SettingsError::invalid(
                 "login_throttle",
                 "max_failures, max_failures_per_address and window_secs must be positive",
+            ));
+        }
+        if self.signup_throttle.max_per_address == 0 || self.signup_throttle.window_secs == 0 {
+            return Err(SettingsError::invalid(
+                "signup_throttle",
+                "max_per_address and window_secs must be positive",
             ));
         }
         self.auth.verifier()?;

@@ -35,7 +35,11 @@ impl Application {
             .into_iter()
             .map(|(name, channel)| ReadinessCheck::new(name, move || check_health(channel.clone())))
             .collect();
-        let login_throttle = LoginThrottle::new(&settings.redis, &settings.login_throttle)?;
+        let login_throttle = LoginThrottle::new(
+            &settings.redis,
+            &settings.login_throttle,
+            &settings.signup_throttle,
+        )?;
         let state = AppState {
             verifier,
             upstreams,

@@ -12,7 +12,7 @@ use redis::{Client, aio::ConnectionManager, aio::ConnectionManagerConfig};
 use secrecy::ExposeSecret as _;
 use sha2::{Digest as _, Sha256};
 
-use crate::settings::{LoginThrottleSettings, RedisSettings};
+use crate::settings::{LoginThrottleSettings, RedisSettings, SignupThrottleSettings};
 
 /// Counts failed logins per email and per client address.
 #[derive(Clone)]
@@ -22,6 +22,8 @@ pub struct LoginThrottle {
     max_per_email: i64,
     max_per_address: i64,
     window_secs: i64,
+    max_signups_per_address: i64,
+    signup_window_secs: i64,
 }
 
 /// Logins are blocked for this many more seconds.
@@ -35,7 +37,11 @@ impl LoginThrottle {
     ///
     /// # Errors
     /// Fails when the Redis URL is invalid.
-    pub fn new(redis: &RedisSettings, limits: &LoginThrottleSettings) -> anyhow::Result<Self> {
+    pub fn new(
+        redis: &RedisSettings,
+        limits: &LoginThrottleSettings,
+        signups: &SignupThrottleSettings,
+    ) -> anyhow::Result<Self> {
         let client = Client::open(redis.url.expose_secret())?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_millis(redis.timeout_ms)))
@@ -47,6 +53,8 @@ impl LoginThrottle {
             max_per_email: i64::from(limits.max_failures),
             max_per_address: i64::from(limits.max_failures_per_address),
             window_secs: i64::from(limits.window_secs),
+            max_signups_per_address: i64::from(signups.max_per_address),
+            signup_window_secs: i64::from(signups.window_secs),
         })
     }
 
@@ -103,6 +111,35 @@ impl LoginThrottle {
                 retry_after_secs: u64::try_from(ttl.max(1)).unwrap_or(1),
             }),
             None => Ok(()),
+        }
+    }
+
+    /// Counts a signup from `address` and returns whether it may go ahead.
+    ///
+    /// # Errors
+    /// [`Blocked`] with the seconds left when the address is over its limit.
+    pub async fn signup_attempt(&self, address: IpAddr) -> Result<(), Blocked> {
+        let key = format!("{}signups:address:{address}", self.prefix);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .incr(&key, 1)
+            .cmd("EXPIRE")
+            .arg(&key)
+            .arg(self.signup_window_secs)
+            .arg("NX")
+            .ignore()
+            .ttl(&key);
+        let mut redis = self.redis.clone();
+        let counted: redis::RedisResult<(i64, i64)> = pipe.query_async(&mut redis).await;
+        match counted {
+            Ok((signups, ttl)) if signups > self.max_signups_per_address => Err(Blocked {
+                retry_after_secs: u64::try_from(ttl.max(1)).unwrap_or(1),
+            }),
+            Ok(_) => Ok(()),
+            Err(error) => {
+                tracing::warn!(%error, "signup throttle unavailable, letting the signup through");
+                Ok(())
+            }
         }
     }
 

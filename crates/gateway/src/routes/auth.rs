@@ -83,11 +83,17 @@ fn require(fields: &[(&str, &str)]) -> Result<(), ApiError> {
 }
 
 /// Creates a customer or cleaner account and signs it in.
-#[utoipa::path(post, path = "/v1/auth/signup", tag = "auth", request_body = SignupBody, responses((status = 201, description = "the account and its first session", body = SessionBody), (status = 400, description = "malformed body", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "conflict", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/v1/auth/signup", tag = "auth", request_body = SignupBody, responses((status = 201, description = "the account and its first session", body = SessionBody), (status = 400, description = "malformed body", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "conflict", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "too many signups from this address (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
 pub(super) async fn signup(
     State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
     ApiJson(body): ApiJson<SignupBody>,
 ) -> Result<(StatusCode, Json<SessionBody>), ApiError> {
+    state
+        .login_throttle
+        .signup_attempt(address)
+        .await
+        .map_err(|blocked| ApiError::too_many_attempts(blocked.retry_after_secs))?;
     let role = match body.role.as_str() {
         "customer" => Role::Customer,
         "cleaner" => Role::Cleaner,

@@ -101,15 +101,24 @@ impl TestApp {
 
     /// Same, with the gateway's Redis at `redis_url`.
     pub(crate) async fn spawn_with_redis(redis_url: &str) -> Self {
-        Self::spawn_configured(redis_url, None).await
+        Self::spawn_configured(redis_url, None, None).await
+    }
+
+    /// Same, with the gateway allowing `limit` signups per client address.
+    pub(crate) async fn spawn_with_signup_limit(limit: u32) -> Self {
+        Self::spawn_configured("redis://127.0.0.1:6379", None, Some(limit)).await
     }
 
     /// Same, with core reaching PostgreSQL through 127.0.0.1:`port` (a [`TcpProxy`]).
     pub(crate) async fn spawn_with_core_database_port(port: u16) -> Self {
-        Self::spawn_configured("redis://127.0.0.1:6379", Some(port)).await
+        Self::spawn_configured("redis://127.0.0.1:6379", Some(port), None).await
     }
 
-    async fn spawn_configured(redis_url: &str, core_database_port: Option<u16>) -> Self {
+    async fn spawn_configured(
+        redis_url: &str,
+        core_database_port: Option<u16>,
+        signup_limit: Option<u32>,
+    ) -> Self {
         telemetry::init_for_tests();
         let id = Uuid::new_v4().simple().to_string();
         let shutdown = CancellationToken::new();
@@ -159,7 +168,14 @@ impl TestApp {
         let scheduler_url = format!("http://127.0.0.1:{}", scheduler.grpc_port());
         tokio::spawn(scheduler.run_until_stopped(shutdown.clone()));
 
-        let address = spawn_gateway(&core_url, &scheduler_url, redis_url, &shutdown).await;
+        let address = spawn_gateway(
+            &core_url,
+            &scheduler_url,
+            redis_url,
+            signup_limit,
+            &shutdown,
+        )
+        .await;
         TestApp {
             address,
             client: Client::new(),
@@ -183,6 +199,7 @@ impl TestApp {
             &core_url,
             &scheduler_url,
             "redis://127.0.0.1:6379",
+            None,
             &shutdown,
         )
         .await;
@@ -284,6 +301,7 @@ async fn spawn_gateway(
     core_url: &str,
     scheduler_url: &str,
     redis_url: &str,
+    signup_limit: Option<u32>,
     shutdown: &CancellationToken,
 ) -> String {
     let mut settings = spruce_gateway::settings::Settings {
@@ -293,6 +311,9 @@ async fn spawn_gateway(
     settings.upstream.core_url = core_url.to_owned();
     settings.upstream.scheduler_url = scheduler_url.to_owned();
     settings.redis.url = redis_url.to_owned().into();
+    if let Some(limit) = signup_limit {
+        settings.signup_throttle.max_per_address = limit;
+    }
     // Keys of its own, so tests never share failure counts.
     settings.redis.key_prefix = format!("spruce:test:{}:", Uuid::new_v4().simple());
     let gateway = spruce_gateway::startup::Application::build(settings)

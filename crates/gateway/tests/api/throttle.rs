@@ -122,3 +122,20 @@ async fn a_concurrent_burst_of_wrong_passwords_gets_at_most_five_401s() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn signups_from_one_address_are_limited() {
+    let app = TestApp::spawn_with_signup_limit(3).await;
+    for _ in 0..3 {
+        app.signup(&unique_email()).await;
+    }
+    let refused = app
+        .post(
+            "/v1/auth/signup",
+            &json!({"email": unique_email(), "password": PASSWORD, "full_name": "Ann Lee", "role": "customer"}),
+        )
+        .await;
+    assert!(refused.headers().contains_key("retry-after"));
+    problem(refused, 429).await;
+    app.stop().await;
+}
