@@ -10,7 +10,7 @@ use crate::{
     authz::authenticated,
     domain::{
         session::{RefreshToken, TokenUse, hash_token},
-        user::{NewUser, User},
+        user::{Email, NewUser, User},
     },
     error::CoreError,
     passwords::{PasswordHashing, hash_password, verify_password},
@@ -97,8 +97,11 @@ impl Accounts {
         email: &str,
         password: &str,
     ) -> Result<(User, Session), CoreError> {
+        // A login names an account, so its email is read as signups store it; one that could
+        // never have been stored (control characters) is refused before the database.
+        let email = Email::parse(email).map_err(|message| CoreError::invalid("email", message))?;
         let mut connection = self.pool.acquire().await?;
-        let found = users::find_credentials(&mut connection, email.trim()).await?;
+        let found = users::find_credentials(&mut connection, email.as_str()).await?;
         let (user, hash) = match found {
             Some((user, hash)) => (Some(user), Some(hash)),
             None => (None, None),

@@ -49,6 +49,15 @@ impl CoreError {
 
 impl From<sqlx::Error> for CoreError {
     fn from(error: sqlx::Error) -> Self {
+        // Text PostgreSQL cannot hold (a NUL) that slipped past validation is still the
+        // client's input, not our failure.
+        let unstorable = error
+            .as_database_error()
+            .and_then(|database| database.code())
+            .is_some_and(|code| code == "22021" || code == "22P05");
+        if unstorable {
+            return CoreError::invalid("body", "holds a character that cannot be stored");
+        }
         CoreError::Unexpected(error.into())
     }
 }

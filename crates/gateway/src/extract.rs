@@ -1,8 +1,10 @@
-//! Extractors whose rejections are problem responses: JSON bodies (400 when unreadable,
-//! 422 when the shape is wrong) and query strings (422); and the client's address.
+//! Extractors whose rejections are problem responses: JSON bodies (400 when unreadable, 413
+//! when too large, 422 when the shape is wrong) and query strings (422), both refusing
+//! control characters in any text with 422 naming the field; and the client's address.
 
 use std::net::{IpAddr, SocketAddr};
 
+use axum::http::StatusCode;
 use axum::{
     extract::{
         ConnectInfo, FromRef, FromRequest, FromRequestParts, Query, Request,
@@ -11,6 +13,7 @@ use axum::{
     http::request::Parts,
 };
 use serde::de::DeserializeOwned;
+use spruce_platform::text::{CONTROL_CHARACTER_MESSAGE, is_forbidden_control};
 
 use crate::error::ApiError;
 
@@ -26,20 +29,71 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(JsonRejection::JsonDataError(error)) => {
-                Err(ApiError::invalid_field("body", error.body_text()))
+        let value = match axum::Json::<serde_json::Value>::from_request(request, state).await {
+            Ok(axum::Json(value)) => value,
+            Err(JsonRejection::MissingJsonContentType(_)) => {
+                return Err(ApiError::malformed(
+                    "expected a JSON body with Content-Type: application/json",
+                ));
             }
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::malformed(
-                "expected a JSON body with Content-Type: application/json",
-            )),
-            Err(rejection) => Err(ApiError::malformed(format!(
-                "the body is not valid JSON: {}",
-                rejection.body_text()
-            ))),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("the body is larger than {BODY_LIMIT_BYTES} bytes"),
+                ));
+            }
+            Err(rejection) => {
+                return Err(ApiError::malformed(format!(
+                    "the body is not valid JSON: {}",
+                    rejection.body_text()
+                )));
+            }
+        };
+        if let Some(field) = control_character_at(&value) {
+            return Err(ApiError::invalid_field(&field, CONTROL_CHARACTER_MESSAGE));
+        }
+        serde_json::from_value(value)
+            .map(ApiJson)
+            .map_err(|error| ApiError::invalid_field("body", error.to_string()))
+    }
+}
+
+/// The largest request body the API reads; every body it takes is a few hundred bytes.
+pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
+
+/// Returns the path (`line1`, `weekly_availability[0].start`) of the first string in `value`
+/// holding a forbidden control character, keys included.
+fn control_character_at(value: &serde_json::Value) -> Option<String> {
+    fn walk(value: &serde_json::Value, path: &str) -> Option<String> {
+        let tainted = |text: &str| text.chars().any(is_forbidden_control);
+        match value {
+            serde_json::Value::String(text) if tainted(text) => {
+                Some(if path.is_empty() { "body" } else { path }.to_owned())
+            }
+            serde_json::Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(index, item)| walk(item, &format!("{path}[{index}]"))),
+            serde_json::Value::Object(fields) => fields.iter().find_map(|(key, field)| {
+                let nested = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                if tainted(key) {
+                    return Some(if path.is_empty() {
+                        "body".to_owned()
+                    } else {
+                        path.to_owned()
+                    });
+                }
+                walk(field, &nested)
+            }),
+            _ => None,
         }
     }
+    walk(value, "")
 }
 
 /// A query string.
@@ -54,6 +108,15 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| ApiError::invalid_field("query", rejection.body_text()))?;
+        let tainted = pairs
+            .iter()
+            .find(|(_, value)| value.chars().any(is_forbidden_control));
+        if let Some((name, _)) = tainted {
+            return Err(ApiError::invalid_field(name, CONTROL_CHARACTER_MESSAGE));
+        }
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(value)| ApiQuery(value))

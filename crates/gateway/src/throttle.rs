@@ -11,6 +11,7 @@ use std::{net::IpAddr, time::Duration};
 use redis::{Client, aio::ConnectionManager, aio::ConnectionManagerConfig};
 use secrecy::ExposeSecret as _;
 use sha2::{Digest as _, Sha256};
+use spruce_platform::email::normalize_email;
 
 use crate::settings::{LoginThrottleSettings, RedisSettings, SignupThrottleSettings};
 
@@ -60,7 +61,7 @@ impl LoginThrottle {
 
     fn email_key(&self, email: &str) -> String {
         // Hashed, so the cache holds no email addresses.
-        let digest = Sha256::digest(email.trim().to_lowercase().as_bytes());
+        let digest = Sha256::digest(normalize_email(email).as_bytes());
         let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
         format!("{}login-failures:email:{hex}", self.prefix)
     }

@@ -182,10 +182,7 @@ impl ProfileInput {
     /// One [`FieldError`] per broken rule.
     pub fn parse(raw: &RawProfile<'_>) -> Result<Self, Vec<FieldError>> {
         let mut validator = Validator::default();
-        let bio = raw.bio.trim().to_owned();
-        validator.check(bio.chars().count() <= Self::MAX_BIO, "bio", || {
-            format!("must be at most {} characters", Self::MAX_BIO)
-        });
+        let bio = validator.free_text("bio", raw.bio, Self::MAX_BIO);
         validator.check(
             Self::RATE_RANGE.contains(&raw.hourly_rate_cents),
             "hourly_rate_cents",

@@ -42,6 +42,8 @@ macro_rules! wire_enum {
     };
 }
 
+use spruce_platform::text::{CONTROL_CHARACTER_MESSAGE, is_forbidden_control};
+
 pub mod address;
 pub mod booking;
 pub mod cleaner;
@@ -91,11 +93,26 @@ impl Validator {
         self.errors.extend(errors);
     }
 
-    /// Returns `raw` trimmed, recording an error when it is blank or longer than `max`.
+    /// Returns `raw` trimmed, recording an error when it is blank, longer than `max` or
+    /// holds a control character (one line of text: a name, a street).
     pub fn text(&mut self, field: &'static str, raw: &str, max: usize) -> String {
         let text = raw.trim();
         if text.is_empty() {
             self.fail(field, "is required");
+        } else if text.chars().any(char::is_control) {
+            self.fail(field, CONTROL_CHARACTER_MESSAGE);
+        } else if text.chars().count() > max {
+            self.fail(field, format!("must be at most {max} characters"));
+        }
+        text.to_owned()
+    }
+
+    /// Returns `raw` trimmed, possibly empty, recording an error when it is longer than `max`
+    /// or holds a control character other than a line break or a tab (a bio, a comment).
+    pub fn free_text(&mut self, field: &'static str, raw: &str, max: usize) -> String {
+        let text = raw.trim();
+        if text.chars().any(is_forbidden_control) {
+            self.fail(field, CONTROL_CHARACTER_MESSAGE);
         } else if text.chars().count() > max {
             self.fail(field, format!("must be at most {max} characters"));
         }

@@ -24,12 +24,7 @@ impl ReviewInput {
         validator.check((1..=5).contains(&rating), "rating", || {
             "must be a whole number from 1 to 5".to_owned()
         });
-        let comment = comment.trim().to_owned();
-        validator.check(
-            comment.chars().count() <= Self::MAX_COMMENT,
-            "comment",
-            || format!("must be at most {} characters", Self::MAX_COMMENT),
-        );
+        let comment = validator.free_text("comment", comment, Self::MAX_COMMENT);
         let review = u8::try_from(rating)
             .ok()
             .map(|rating| ReviewInput { rating, comment });

@@ -3,24 +3,25 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use spruce_platform::identity::Role;
+use spruce_platform::{email::normalize_email, identity::Role, text::CONTROL_CHARACTER_MESSAGE};
 use uuid::Uuid;
 
 use super::FieldError;
 
-/// A syntactically valid, lowercased email address.
+/// A syntactically valid email address in its one normal form (trimmed, NFKC, lowercased:
+/// `spruce_platform::email::normalize_email`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
 
 impl Email {
     const MAX_LENGTH: usize = 254;
 
-    /// Parses an email address, trimming blanks and lowercasing it.
+    /// Parses an email address into its normal form.
     ///
     /// # Errors
     /// Returns a message fit for the client when the address is not plausible.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let email = raw.trim().to_lowercase();
+        let email = normalize_email(raw);
         if email.is_empty() {
             return Err("is required".to_owned());
         }
@@ -35,7 +36,9 @@ impl Email {
             && domain.contains('.')
             && !domain.starts_with('.')
             && !domain.ends_with('.')
-            && !email.chars().any(char::is_whitespace);
+            && !email
+                .chars()
+                .any(|character| character.is_whitespace() || character.is_control());
         if !plausible {
             return Err("must be an email address".to_owned());
         }
@@ -103,7 +106,7 @@ impl FullName {
             return Err(format!("must be at most {} characters", Self::MAX_LENGTH));
         }
         if name.chars().any(char::is_control) {
-            return Err("must not contain control characters".to_owned());
+            return Err(CONTROL_CHARACTER_MESSAGE.to_owned());
         }
         Ok(FullName(name.to_owned()))
     }

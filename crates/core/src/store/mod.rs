@@ -41,6 +41,11 @@ pub const MIGRATIONS: &[spruce_platform::db::MigrationSource] = &[
         "outbox parked",
         include_str!("../../migrations/0007_outbox_parked.sql"),
     ),
+    (
+        8,
+        "email nfkc",
+        include_str!("../../migrations/0008_email_nfkc.sql"),
+    ),
 ];
 
 /// Returns the name of the constraint `error` violated, if it is a constraint violation.

@@ -7,7 +7,11 @@ mod cleaners;
 mod me;
 mod reviews;
 
-use axum::{Router, extract::FromRef, middleware};
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, FromRef},
+    middleware,
+};
 use chrono::SecondsFormat;
 use serde::{Deserialize, Serialize};
 use spruce_platform::{auth::TokenVerifier, identity::Role, time::from_timestamp};
@@ -16,8 +20,12 @@ use utoipa::OpenApi as _;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    clients::Upstreams, error::ApiError, extract::TrustForwardedFor, openapi::ApiDoc,
-    telemetry::trace_request, throttle::LoginThrottle,
+    clients::Upstreams,
+    error::ApiError,
+    extract::{BODY_LIMIT_BYTES, TrustForwardedFor},
+    openapi::ApiDoc,
+    telemetry::trace_request,
+    throttle::LoginThrottle,
 };
 
 /// What every handler can reach.
@@ -63,8 +71,9 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(reviews::create_review))
         .routes(routes!(bookings::transition_booking))
         .split_for_parts();
+    // The layers come last so that they wrap the fallbacks too: a 404 or 405 gets its span
+    // and trace_id like any routed answer.
     let router = router
-        .route_layer(middleware::from_fn(trace_request))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -73,6 +82,8 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
                 "this method is not allowed here",
             )
         })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(middleware::from_fn(trace_request))
         .with_state(state);
     (router, document)
 }

@@ -297,3 +297,29 @@ async fn a_down_core_is_503_with_retry_after() {
     assert_eq!(readiness.status(), 503);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_email_logs_in_however_it_is_spelled() {
+    let app = TestApp::spawn().await;
+    let local = format!("ann{}", uuid::Uuid::new_v4().simple());
+    app.signup(&format!("{local}@example.com")).await;
+    // Full-width letters and capitals are the same address after NFKC and lowercasing.
+    let full_width: String = local
+        .to_uppercase()
+        .chars()
+        .map(|character| match character {
+            'A'..='Z' => char::from_u32(character as u32 - 'A' as u32 + 0xFF21).unwrap(),
+            other => other,
+        })
+        .collect();
+    let response = app
+        .post(
+            "/v1/auth/login",
+            &json!({"email": format!(" {full_width}@EXAMPLE.com "), "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let session: Value = response.json().await.unwrap();
+    assert_eq!(session["user"]["email"], format!("{local}@example.com"));
+    app.stop().await;
+}

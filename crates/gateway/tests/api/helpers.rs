@@ -61,6 +61,19 @@ pub(crate) fn user_claims(user_id: Uuid, role: &str, ttl_secs: i64) -> AccessCla
     }
 }
 
+/// Returns the claims of a 5-minute service token of the service `name`.
+pub(crate) fn service_claims(name: &str) -> AccessClaims {
+    let now = chrono::Utc::now().timestamp();
+    AccessClaims {
+        sub: name.to_owned(),
+        role: "service".to_owned(),
+        iss: name.to_owned(),
+        aud: "spruce-internal".to_owned(),
+        iat: now,
+        exp: now + 300,
+    }
+}
+
 /// Returns an access token signed with core's development key for a new user id and `role`.
 pub(crate) fn user_token(role: &str) -> String {
     sign(

@@ -1,6 +1,6 @@
 //! Honest statuses: a dependency that is down is 503 with Retry-After, never 500.
 
-use crate::helpers::{TcpProxy, TestApp, problem, unique_email};
+use crate::helpers::{TcpProxy, TestApp, field_names, problem, unique_email};
 
 #[tokio::test]
 async fn a_cut_database_is_503_with_retry_after_never_500() {
@@ -18,5 +18,80 @@ async fn a_cut_database_is_503_with_retry_after_never_500() {
         let body = problem(response, 503).await;
         assert!(body["trace_id"].is_string(), "{body}");
     }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_routes_wrong_methods_and_big_bodies_are_problems_with_a_trace_id() {
+    let app = TestApp::spawn_without_services().await;
+    let body = problem(app.get("/v1/nowhere", None).await, 404).await;
+    assert!(body["trace_id"].is_string(), "{body}");
+
+    let response = app
+        .client
+        .delete(format!("{}/v1/auth/login", app.address))
+        .send()
+        .await
+        .unwrap();
+    let allow = response.headers()["allow"].to_str().unwrap().to_owned();
+    assert!(allow.contains("POST"), "{allow}");
+    let body = problem(response, 405).await;
+    assert!(body["trace_id"].is_string(), "{body}");
+
+    let huge = format!(r#"{{"email":"{}","password":"x"}}"#, "a".repeat(3 << 20));
+    let body = problem(app.post_raw("/v1/auth/login", &huge).await, 413).await;
+    assert_eq!(body["type"], "urn:spruce:problem:payload_too_large");
+    assert!(body["trace_id"].is_string(), "{body}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn control_characters_in_text_are_422_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let login = app
+        .post_raw(
+            "/v1/auth/login",
+            r#"{"email":"ann\u0000@example.com","password":"correct horse battery"}"#,
+        )
+        .await;
+    let body = problem(login, 422).await;
+    assert_eq!(field_names(&body), ["email"]);
+
+    let session = app.signup(&unique_email()).await;
+    let token = session["access_token"].as_str().unwrap();
+    let address = serde_json::json!({
+        "label": "Home", "line1": "Main St\u{7}reet 1", "city": "Berlin", "postal_code": "10115",
+        "lat": 52.5, "lng": 13.4, "size_m2": 50, "bedrooms": 1, "bathrooms": 1, "has_pets": false
+    });
+    let body = problem(
+        app.post_authorized("/v1/me/addresses", token, &address)
+            .await,
+        422,
+    )
+    .await;
+    assert_eq!(field_names(&body), ["line1"]);
+
+    // Core defends itself too: a NUL sent straight over gRPC is refused, not a 500.
+    let mut users = spruce_proto::core::v1::user_service_client::UserServiceClient::connect(
+        app.core_url.clone().unwrap(),
+    )
+    .await
+    .unwrap();
+    let gateway_token = crate::helpers::sign(
+        spruce_platform::keys::dev::GATEWAY_PRIVATE_KEY,
+        &crate::helpers::service_claims("gateway"),
+        Some("gateway"),
+    );
+    let status = users
+        .authenticate(crate::helpers::with_token(
+            spruce_proto::core::v1::AuthenticateRequest {
+                email: "ann\0@example.com".to_owned(),
+                password: "correct horse battery".to_owned(),
+            },
+            &gateway_token,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
     app.stop().await;
 }

@@ -2,7 +2,7 @@
 //! only a token signed by a key the service's settings name does, and a service token only
 //! on the RPCs meant for that service.
 
-use spruce_platform::{auth::AccessClaims, keys};
+use spruce_platform::keys;
 use spruce_proto::{
     core::v1::{GetUserRequest, RegisterRequest, Role, user_service_client::UserServiceClient},
     scheduler::v1::{
@@ -13,19 +13,9 @@ use tonic::Code;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, sign, unique_email, user_claims, user_token, with_token};
-
-fn service_claims(name: &str) -> AccessClaims {
-    let now = chrono::Utc::now().timestamp();
-    AccessClaims {
-        sub: name.to_owned(),
-        role: "service".to_owned(),
-        iss: name.to_owned(),
-        aud: "spruce-internal".to_owned(),
-        iat: now,
-        exp: now + 300,
-    }
-}
+use crate::helpers::{
+    TestApp, service_claims, sign, unique_email, user_claims, user_token, with_token,
+};
 
 fn register() -> RegisterRequest {
     RegisterRequest {
