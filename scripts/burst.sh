@@ -37,6 +37,8 @@ trap 'for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done; w
 SPRUCE__DATABASE__NAME=$database SPRUCE__OUTBOX__RELAY=false "$core" serve >"$logs/core.log" 2>&1 &
 core_pid=$!
 pids+=("$core_pid")
+# Throttle counts of its own, so earlier runs (and a running stack) do not count.
+export SPRUCE__REDIS__KEY_PREFIX="spruce:burst:$RANDOM$RANDOM:"
 if [[ ${THROTTLE:-off} == off ]]; then
     export SPRUCE__LOGIN_THROTTLE__MAX_FAILURES_PER_ADDRESS=100000
 fi
@@ -63,6 +65,7 @@ peak_file="$logs/peak"
 ) &
 sampler=$!
 
+echo "burst: logs in $logs"
 python3 - "$signups" "$logins" <<'PY'
 import collections, concurrent.futures, http.client, json, sys, time, uuid
 

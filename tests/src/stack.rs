@@ -22,6 +22,8 @@ pub struct Stack {
     children: Vec<Child>,
     databases: Vec<String>,
     exchange: String,
+    /// The gateway's Redis key prefix.
+    throttle_prefix: String,
 }
 
 /// Returns a port nothing listens on right now.
@@ -100,6 +102,7 @@ impl Stack {
             children: Vec::new(),
             databases: Vec::new(),
             exchange: format!("spruce.e2e.{id}"),
+            throttle_prefix: format!("spruce:test:{id}:"),
         };
         let mut grpc_urls = HashMap::new();
         let mut ready_urls = Vec::new();
@@ -131,6 +134,12 @@ impl Stack {
         environment.extend([
             ("SPRUCE__HTTP__HOST".to_owned(), "127.0.0.1".to_owned()),
             ("SPRUCE__HTTP__PORT".to_owned(), gateway_port.to_string()),
+            // Throttle counts of its own: a client address throttled on a running
+            // `make run` must not fail the suite, nor the suite throttle it.
+            (
+                "SPRUCE__REDIS__KEY_PREFIX".to_owned(),
+                stack.throttle_prefix.clone(),
+            ),
             (
                 "SPRUCE__UPSTREAM__CORE_URL".to_owned(),
                 grpc_urls["core"].clone(),
@@ -237,6 +246,15 @@ impl Stack {
             ..BusSettings::default()
         };
         bus::delete_exchange(&bus).await.ok();
+        let mut gateway = spruce_gateway::settings::Settings::default();
+        gateway.redis.key_prefix = self.throttle_prefix.clone();
+        if let Ok(throttle) = spruce_gateway::throttle::LoginThrottle::new(
+            &gateway.redis,
+            &gateway.login_throttle,
+            &gateway.signup_throttle,
+        ) {
+            throttle.clear().await.ok();
+        }
         if failures.is_empty() {
             Ok(())
         } else {

@@ -13,7 +13,7 @@ use crate::{
         user::{Email, NewUser, User},
     },
     error::CoreError,
-    passwords::{PasswordHashing, hash_password, verify_password},
+    passwords::PasswordHashing,
     store::{sessions, users},
     tokens::TokenIssuer,
 };
@@ -56,10 +56,7 @@ impl Accounts {
     #[tracing::instrument(skip_all, fields(role = %new_user.role))]
     pub async fn register(&self, new_user: NewUser) -> Result<(User, Session), CoreError> {
         let password = new_user.password.clone();
-        let password_hash = self
-            .hashing
-            .run(move || hash_password(password.expose()))
-            .await??;
+        let password_hash = self.hashing.hash(password.expose().to_owned()).await?;
         let mut transaction = self.pool.begin().await?;
         let user = users::insert_user(
             &mut transaction,
@@ -106,11 +103,7 @@ impl Accounts {
             Some((user, hash)) => (Some(user), Some(hash)),
             None => (None, None),
         };
-        let password = password.to_owned();
-        let verified = self
-            .hashing
-            .run(move || verify_password(&password, hash.as_deref()))
-            .await?;
+        let verified = self.hashing.verify(password.to_owned(), hash).await?;
         let Some(user) = user.filter(|_| verified) else {
             return Err(CoreError::InvalidCredentials);
         };

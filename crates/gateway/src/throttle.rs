@@ -166,6 +166,35 @@ impl LoginThrottle {
         self.run(pipe, "cannot take back a login attempt").await;
     }
 
+    /// Deletes every count this throttle keeps (every key under its prefix): lifts all
+    /// blocks at once, and lets tests leave nothing behind. Returns how many were deleted.
+    ///
+    /// # Errors
+    /// Fails when Redis does.
+    pub async fn clear(&self) -> redis::RedisResult<usize> {
+        let mut redis = self.redis.clone();
+        let mut cursor: u64 = 0;
+        let mut deleted = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{}*", self.prefix))
+                .arg("COUNT")
+                .arg(500)
+                .query_async(&mut redis)
+                .await?;
+            if !keys.is_empty() {
+                let removed: usize = redis::cmd("DEL").arg(&keys).query_async(&mut redis).await?;
+                deleted += removed;
+            }
+            if next == 0 {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
+    }
+
     async fn run(&self, pipe: redis::Pipeline, failure: &'static str) {
         let mut redis = self.redis.clone();
         let done: redis::RedisResult<()> = pipe.query_async(&mut redis).await;

@@ -29,6 +29,8 @@ pub(crate) struct TestApp {
     pub(crate) scheduler_url: Option<String>,
     databases: Vec<DatabaseSettings>,
     bus: Option<BusSettings>,
+    /// The gateway's settings, for clearing its throttle counts in Redis at the end.
+    gateway: spruce_gateway::settings::Settings,
     shutdown: CancellationToken,
 }
 
@@ -181,7 +183,7 @@ impl TestApp {
         let scheduler_url = format!("http://127.0.0.1:{}", scheduler.grpc_port());
         tokio::spawn(scheduler.run_until_stopped(shutdown.clone()));
 
-        let address = spawn_gateway(
+        let (address, gateway) = spawn_gateway(
             &core_url,
             &scheduler_url,
             redis_url,
@@ -198,6 +200,7 @@ impl TestApp {
             scheduler_url: Some(scheduler_url),
             databases: vec![test_database(&id, "core"), test_database(&id, "scheduler")],
             bus: Some(bus),
+            gateway,
             shutdown,
         }
     }
@@ -208,7 +211,7 @@ impl TestApp {
         let shutdown = CancellationToken::new();
         let core_url = format!("http://127.0.0.1:{}", closed_port());
         let scheduler_url = format!("http://127.0.0.1:{}", closed_port());
-        let address = spawn_gateway(
+        let (address, gateway) = spawn_gateway(
             &core_url,
             &scheduler_url,
             "redis://127.0.0.1:6379",
@@ -225,6 +228,7 @@ impl TestApp {
             scheduler_url: None,
             databases: Vec::new(),
             bus: None,
+            gateway,
             shutdown,
         }
     }
@@ -243,6 +247,15 @@ impl TestApp {
         if let Some(bus) = &self.bus {
             bus::delete_exchange(bus).await.ok();
         }
+        // The counts expire on their own within the hour; a test that fails first leaves
+        // them to that.
+        let throttle = spruce_gateway::throttle::LoginThrottle::new(
+            &self.gateway.redis,
+            &self.gateway.login_throttle,
+            &self.gateway.signup_throttle,
+        )
+        .unwrap();
+        throttle.clear().await.ok();
     }
 
     pub(crate) async fn post(&self, path: &str, body: &Value) -> Response {
@@ -316,7 +329,7 @@ async fn spawn_gateway(
     redis_url: &str,
     signup_limit: Option<u32>,
     shutdown: &CancellationToken,
-) -> String {
+) -> (String, spruce_gateway::settings::Settings) {
     let mut settings = spruce_gateway::settings::Settings {
         http: loopback(),
         ..spruce_gateway::settings::Settings::default()
@@ -329,12 +342,12 @@ async fn spawn_gateway(
     }
     // Keys of its own, so tests never share failure counts.
     settings.redis.key_prefix = format!("spruce:test:{}:", Uuid::new_v4().simple());
-    let gateway = spruce_gateway::startup::Application::build(settings)
+    let gateway = spruce_gateway::startup::Application::build(settings.clone())
         .await
         .expect("gateway builds");
     let address = format!("http://127.0.0.1:{}", gateway.port());
     tokio::spawn(gateway.run_until_stopped(shutdown.clone()));
-    address
+    (address, settings)
 }
 
 /// A TCP proxy on a free loopback port to `target_port`, which a test can cut: open
