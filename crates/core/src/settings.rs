@@ -64,19 +64,27 @@ impl Default for OutboxSettings {
     }
 }
 
+/// Which payment processor: `fake` (development and tests: honours the test tokens, refused
+/// where production-like) or `stripe`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PaymentProviderKind {
+    Fake,
+    Stripe,
+}
+
 /// The payment processor.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct PaymentSettings {
-    /// `fake` (development and tests: honours the test tokens) or `stripe`.
-    pub provider: String,
+    pub provider: PaymentProviderKind,
     pub stripe: StripeSettings,
 }
 
 impl Default for PaymentSettings {
     fn default() -> Self {
         PaymentSettings {
-            provider: "fake".to_owned(),
+            provider: PaymentProviderKind::Fake,
             stripe: StripeSettings::default(),
         }
     }
@@ -197,27 +205,22 @@ impl Validate for Settings {
                 "must be positive",
             ));
         }
-        match self.payments.provider.as_str() {
-            "fake" => {}
-            "stripe" if self.payments.stripe.secret_key.expose_secret().is_empty() => {
+        match self.payments.provider {
+            PaymentProviderKind::Fake if production_like() => {
+                return Err(SettingsError::invalid(
+                    "payments.provider",
+                    "is the fake provider, refused in e2e, staging and prod",
+                ));
+            }
+            PaymentProviderKind::Stripe
+                if self.payments.stripe.secret_key.expose_secret().is_empty() =>
+            {
                 return Err(SettingsError::invalid(
                     "payments.stripe.secret_key",
                     "is required with the stripe provider (or secret_key_file)",
                 ));
             }
-            "stripe" => {}
-            _ => {
-                return Err(SettingsError::invalid(
-                    "payments.provider",
-                    "must be fake or stripe",
-                ));
-            }
-        }
-        if self.payments.provider == "fake" && production_like() {
-            return Err(SettingsError::invalid(
-                "payments.provider",
-                "is the fake provider, refused in e2e, staging and prod",
-            ));
+            PaymentProviderKind::Fake | PaymentProviderKind::Stripe => {}
         }
         self.verifier()?;
         Ok(())

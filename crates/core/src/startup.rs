@@ -18,17 +18,16 @@ use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
 use crate::{
-    accounts::Accounts,
-    addresses::Addresses,
-    bookings::Bookings,
-    cleaners::Cleaners,
     grpc::{AddressApi, BookingApi, CleanerApi, ReviewApi, UserApi},
     passwords::PasswordHashing,
     payments::{FakeProvider, PaymentProvider, StripeProvider},
-    reviews::Reviews,
-    settings::Settings,
+    settings::{PaymentProviderKind, Settings},
     store::MIGRATIONS,
     tokens::TokenIssuer,
+    usecases::{
+        accounts::Accounts, addresses::Addresses, bookings::Bookings, cleaners::Cleaners,
+        reviews::Reviews,
+    },
 };
 
 /// The gRPC services core serves, as the health service names them.
@@ -83,15 +82,14 @@ impl Application {
         let pool = db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
         let listeners = Listeners::bind(&settings.grpc, &settings.http).await?;
         let stripe = &settings.payments.stripe;
-        let payments: Arc<dyn PaymentProvider> = match settings.payments.provider.as_str() {
-            "fake" => Arc::new(FakeProvider),
-            "stripe" => Arc::new(StripeProvider::new(
+        let payments: Arc<dyn PaymentProvider> = match settings.payments.provider {
+            PaymentProviderKind::Fake => Arc::new(FakeProvider),
+            PaymentProviderKind::Stripe => Arc::new(StripeProvider::new(
                 &stripe.base_url,
                 stripe.secret_key.clone(),
                 std::time::Duration::from_millis(stripe.timeout_ms),
                 stripe.retries,
             )?),
-            other => anyhow::bail!("payments.provider {other:?} is not supported"),
         };
         Ok(Application {
             payments,

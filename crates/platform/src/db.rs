@@ -1,7 +1,7 @@
 //! PostgreSQL: the pool, creating a service's database when it is missing, and migrations
 //! embedded in the binary.
 
-use std::{borrow::Cow, str::FromStr, time::Duration};
+use std::{borrow::Cow, time::Duration};
 
 use anyhow::Context as _;
 use secrecy::ExposeSecret;
@@ -11,7 +11,7 @@ use sqlx::{
     postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgSslMode},
 };
 
-use crate::settings::DatabaseSettings;
+use crate::settings::{DatabaseSettings, SslMode};
 
 /// A pooled connection idle longer than this is pinged before it is handed out.
 const IDLE_BEFORE_PING: Duration = Duration::from_secs(10);
@@ -38,7 +38,11 @@ pub fn migrator(sources: &[MigrationSource]) -> Migrator {
 
 /// Returns connection options for the configured database.
 pub fn connect_options(settings: &DatabaseSettings) -> PgConnectOptions {
-    let ssl_mode = PgSslMode::from_str(&settings.ssl_mode).unwrap_or(PgSslMode::Prefer);
+    let ssl_mode = match settings.ssl_mode {
+        SslMode::Disable => PgSslMode::Disable,
+        SslMode::Prefer => PgSslMode::Prefer,
+        SslMode::Require => PgSslMode::Require,
+    };
     PgConnectOptions::new()
         .host(&settings.host)
         .port(settings.port)

@@ -192,8 +192,8 @@ where
 
 /// Verifies the `authorization` token of every call but health checks (and reflection,
 /// where it is served), refuses what [`Access`] does not allow, and hands the verified
-/// [`Principal`] (and, for a user, their [`crate::identity::Caller`]) to the RPC in the
-/// request's extensions.
+/// [`Principal`] to the RPC in the request's extensions (where
+/// [`crate::identity::Caller::of`] finds a user).
 #[derive(Clone)]
 struct AuthenticationLayer {
     access: Access,
@@ -281,9 +281,6 @@ where
             Err(status) => Box::pin(std::future::ready(Ok(status.into_http()))),
             Ok(principal) => {
                 if let Some(principal) = principal {
-                    if let Principal::User(caller) = &principal {
-                        request.extensions_mut().insert(*caller);
-                    }
                     request.extensions_mut().insert(principal);
                 }
                 // The service that was polled ready is the one that must take the call.

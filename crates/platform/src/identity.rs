@@ -88,7 +88,10 @@ impl Caller {
 
     /// Returns the user the authentication layer verified for this call, if a user called.
     pub fn of<T>(request: &tonic::Request<T>) -> Option<Self> {
-        request.extensions().get::<Caller>().copied()
+        match Principal::of(request)? {
+            Principal::User(caller) => Some(*caller),
+            Principal::Service(_) => None,
+        }
     }
 }
 

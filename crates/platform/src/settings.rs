@@ -315,6 +315,25 @@ impl Default for ListenSettings {
     }
 }
 
+/// Whether the database connection uses TLS: `disable`, `prefer` or `require`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SslMode {
+    Disable,
+    Prefer,
+    Require,
+}
+
+/// How logs are written: `auto` (pretty on a terminal, JSON lines otherwise), `json` or
+/// `pretty`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Auto,
+    Json,
+    Pretty,
+}
+
 /// How to reach PostgreSQL.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -326,8 +345,7 @@ pub struct DatabaseSettings {
     /// The database this service owns (`spruce_core`, ...).
     pub name: String,
     pub max_connections: u32,
-    /// `disable`, `prefer` or `require`.
-    pub ssl_mode: String,
+    pub ssl_mode: SslMode,
     /// Creates the database when it does not exist (dev and tests).
     pub create_if_missing: bool,
     /// Applies migrations at start; production runs `migrate` from a Helm hook instead.
@@ -343,7 +361,7 @@ impl Default for DatabaseSettings {
             password: SecretString::from(""),
             name: String::new(),
             max_connections: 10,
-            ssl_mode: "prefer".to_owned(),
+            ssl_mode: SslMode::Prefer,
             create_if_missing: true,
             migrate_on_start: true,
         }
@@ -364,12 +382,6 @@ impl Validate for DatabaseSettings {
             ));
         }
         at_least_one("database.max_connections", self.max_connections)?;
-        if !["disable", "prefer", "require"].contains(&self.ssl_mode.as_str()) {
-            return Err(SettingsError::invalid(
-                "database.ssl_mode",
-                "must be disable, prefer or require",
-            ));
-        }
         Ok(())
     }
 }
@@ -444,8 +456,7 @@ impl Validate for BusSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct TelemetrySettings {
-    /// `auto` (pretty on a terminal, JSON otherwise), `json` or `pretty`.
-    pub log_format: String,
+    pub log_format: LogFormat,
     /// An `EnvFilter` directive; `RUST_LOG` wins when set.
     pub log_level: String,
     /// OTLP/gRPC endpoint; empty falls back to `OTEL_EXPORTER_OTLP_ENDPOINT`, and export is
@@ -458,7 +469,7 @@ pub struct TelemetrySettings {
 impl Default for TelemetrySettings {
     fn default() -> Self {
         TelemetrySettings {
-            log_format: "auto".to_owned(),
+            log_format: LogFormat::Auto,
             log_level: "info".to_owned(),
             otlp_endpoint: String::new(),
             sample_ratio: 1.0,
@@ -468,12 +479,6 @@ impl Default for TelemetrySettings {
 
 impl Validate for TelemetrySettings {
     fn validate(&self) -> Result<(), SettingsError> {
-        if !["auto", "json", "pretty"].contains(&self.log_format.as_str()) {
-            return Err(SettingsError::invalid(
-                "telemetry.log_format",
-                "must be auto, json or pretty",
-            ));
-        }
         if !(0.0..=1.0).contains(&self.sample_ratio) {
             return Err(SettingsError::invalid(
                 "telemetry.sample_ratio",

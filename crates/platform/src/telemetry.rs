@@ -29,7 +29,7 @@ use tracing_subscriber::{
     util::SubscriberInitExt,
 };
 
-use crate::settings::TelemetrySettings;
+use crate::settings::{LogFormat, TelemetrySettings};
 
 /// Flushes and shuts down the exporters when the service stops.
 #[must_use = "dropping the guard loses spans that were not exported yet"]
@@ -84,10 +84,10 @@ pub fn init(
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(format!("{},{quiet}", settings.log_level)))
         .unwrap_or_else(|_| EnvFilter::new(format!("info,{quiet}")));
-    let pretty = match settings.log_format.as_str() {
-        "pretty" => true,
-        "json" => false,
-        _ => std::io::stdout().is_terminal(),
+    let pretty = match settings.log_format {
+        LogFormat::Pretty => true,
+        LogFormat::Json => false,
+        LogFormat::Auto => std::io::stdout().is_terminal(),
     };
     let dispatch_cell = Arc::new(OnceLock::new());
     let log_layer = if pretty {

@@ -66,7 +66,7 @@ fn to_wire(notification: Notification) -> WireNotification {
     WireNotification {
         id: notification.id.to_string(),
         user_id: notification.user_id.to_string(),
-        channel: notification.channel.to_owned(),
+        channel: notification.channel.as_str().to_owned(),
         kind: notification.kind,
         subject: notification.subject,
         body: notification.body,

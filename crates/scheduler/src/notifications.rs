@@ -3,12 +3,41 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+/// How a notification reaches its user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Email,
+    Push,
+}
+
+impl Channel {
+    /// Returns the stored and wire spelling (`email`, `push`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Push => "push",
+        }
+    }
+}
+
+impl std::str::FromStr for Channel {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "email" => Ok(Channel::Email),
+            "push" => Ok(Channel::Push),
+            other => Err(format!("{other:?} is not a notification channel")),
+        }
+    }
+}
+
 /// A notification recorded for a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
     pub id: Uuid,
     pub user_id: Uuid,
-    pub channel: &'static str,
+    pub channel: Channel,
     pub kind: String,
     pub subject: String,
     pub body: String,
@@ -26,7 +55,7 @@ pub fn welcome(user_id: Uuid, full_name: &str, role: &str) -> Notification {
     Notification {
         id: Uuid::new_v4(),
         user_id,
-        channel: "email",
+        channel: Channel::Email,
         kind: "welcome".to_owned(),
         subject: "Welcome to Spruce".to_owned(),
         body,

@@ -11,6 +11,17 @@ use super::{
 };
 
 wire_enum! {
+    /// Where a booking's payment is: reserved on the card, taken, given back, or (a booking
+    /// made before payments existed) none.
+    pub enum PaymentStatus {
+        Authorized => "authorized",
+        Captured => "captured",
+        Released => "released",
+        None => "none",
+    }
+}
+
+wire_enum! {
     /// Where a booking is in its life.
     pub enum BookingStatus {
         Requested => "requested",
@@ -316,7 +327,7 @@ pub struct Booking {
     pub price_cents: i64,
     pub currency: String,
     pub status: BookingStatus,
-    pub payment_status: String,
+    pub payment_status: PaymentStatus,
     pub actual_duration_min: Option<u32>,
     pub version: i64,
     pub created_at: DateTime<Utc>,

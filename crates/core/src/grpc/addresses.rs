@@ -12,9 +12,9 @@ use spruce_proto::core::v1::{
 use tonic::{Request, Response, Status};
 
 use crate::{
-    addresses::Addresses,
     domain::address::{Address, AddressInput, RawAddress},
     error::CoreError,
+    usecases::addresses::Addresses,
 };
 
 /// The gRPC face of [`Addresses`].

@@ -14,9 +14,9 @@ use tonic::{Request, Response, Status};
 
 use super::path_id;
 use crate::{
-    bookings::Bookings,
     domain::booking::{Action, Booking, BookingStatus, NewBooking, RawNewBooking},
     error::CoreError,
+    usecases::bookings::Bookings,
 };
 
 /// The gRPC face of [`Bookings`].
@@ -47,7 +47,7 @@ fn to_wire(booking: Booking) -> WireBooking {
         price_cents: booking.price_cents,
         currency: booking.currency,
         status: booking.status.to_string(),
-        payment_status: booking.payment_status,
+        payment_status: booking.payment_status.to_string(),
         actual_duration_min: booking.actual_duration_min.unwrap_or(0),
         created_at: Some(to_timestamp(booking.created_at)),
     }

@@ -9,9 +9,9 @@ use tonic::{Request, Response, Status};
 
 use super::path_id;
 use crate::{
-    cleaners::{Cleaners, ProfileView},
     domain::cleaner::{ProfileInput, RawProfile},
     error::CoreError,
+    usecases::cleaners::{Cleaners, ProfileView},
 };
 
 /// The gRPC face of [`Cleaners`].

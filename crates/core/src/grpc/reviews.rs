@@ -15,7 +15,7 @@ use super::path_id;
 use crate::{
     domain::review::{Review, ReviewInput},
     error::CoreError,
-    reviews::Reviews,
+    usecases::reviews::Reviews,
 };
 
 /// The gRPC face of [`Reviews`].

@@ -9,9 +9,9 @@ use spruce_proto::core::v1::{
 use tonic::{Request, Response, Status};
 
 use crate::{
-    accounts::{Accounts, Session},
     domain::user::{NewUser, User},
     error::CoreError,
+    usecases::accounts::{Accounts, Session},
 };
 
 /// The gRPC face of [`Accounts`].

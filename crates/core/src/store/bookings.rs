@@ -5,13 +5,13 @@ use spruce_platform::{
     bus::{self, Envelope},
     paging::Cursor,
 };
-use sqlx::{PgConnection, postgres::PgRow};
+use sqlx::{FromRow, PgConnection, Row as _, postgres::PgRow};
 use uuid::Uuid;
 
 use super::violated_constraint;
 use crate::{
     domain::{
-        booking::{Booking, BookingStatus, LocalStart},
+        booking::{Booking, BookingStatus, LocalStart, PaymentStatus},
         cleaner::Service,
     },
     error::CoreError,
@@ -42,13 +42,14 @@ pub enum Scope {
     Everyone,
 }
 
-/// `SELECT` of a booking (the columns of [`Row`]) with its payment's status, then `$rest`;
-/// a literal, so the hot read paths build no SQL at run time.
+/// `SELECT` of a booking (the columns [`StoredBooking`] reads) with its payment's status,
+/// then `$rest`; a literal, so the hot read paths build no SQL at run time.
 macro_rules! select_booking {
     ($rest:literal) => {
         concat!(
             "SELECT b.id, b.customer_id, b.cleaner_id, b.address_id, b.service, b.starts_at, b.ends_at, ",
-            "b.duration_min, b.price_cents, b.currency, b.status, coalesce(p.status, 'none'), ",
+            "b.duration_min, b.price_cents, b.currency, b.status, ",
+            "coalesce(p.status, 'none') AS payment_status, ",
             "b.actual_duration_min, b.version, b.created_at, b.request_hash ",
             "FROM bookings b LEFT JOIN payments p ON p.booking_id = b.id ",
             $rest
@@ -56,60 +57,71 @@ macro_rules! select_booking {
     };
 }
 
-type Row = (
-    Uuid,
-    Uuid,
-    Option<Uuid>,
-    Uuid,
-    String,
-    DateTime<Utc>,
-    DateTime<Utc>,
-    i32,
-    i64,
-    String,
-    String,
-    String,
-    Option<i32>,
-    i64,
-    DateTime<Utc>,
-);
+/// A booking as [`select_booking`] reads it, by column name.
+struct StoredBooking {
+    id: Uuid,
+    customer_id: Uuid,
+    cleaner_id: Option<Uuid>,
+    address_id: Uuid,
+    service: String,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    duration_min: i32,
+    price_cents: i64,
+    currency: String,
+    status: String,
+    payment_status: String,
+    actual_duration_min: Option<i32>,
+    version: i64,
+    created_at: DateTime<Utc>,
+    request_hash: Vec<u8>,
+}
 
-fn into_booking(row: Row) -> Result<Booking, CoreError> {
-    let (
-        id,
-        customer_id,
-        cleaner_id,
-        address_id,
-        service,
-        starts_at,
-        ends_at,
-        duration_min,
-        price_cents,
-        currency,
-        status,
-        payment_status,
-        actual_duration_min,
-        version,
-        created_at,
-    ) = row;
+impl<'r> FromRow<'r, PgRow> for StoredBooking {
+    fn from_row(row: &'r PgRow) -> sqlx::Result<Self> {
+        Ok(StoredBooking {
+            id: row.try_get("id")?,
+            customer_id: row.try_get("customer_id")?,
+            cleaner_id: row.try_get("cleaner_id")?,
+            address_id: row.try_get("address_id")?,
+            service: row.try_get("service")?,
+            starts_at: row.try_get("starts_at")?,
+            ends_at: row.try_get("ends_at")?,
+            duration_min: row.try_get("duration_min")?,
+            price_cents: row.try_get("price_cents")?,
+            currency: row.try_get("currency")?,
+            status: row.try_get("status")?,
+            payment_status: row.try_get("payment_status")?,
+            actual_duration_min: row.try_get("actual_duration_min")?,
+            version: row.try_get("version")?,
+            created_at: row.try_get("created_at")?,
+            request_hash: row.try_get("request_hash")?,
+        })
+    }
+}
+
+fn into_booking(row: StoredBooking) -> Result<Booking, CoreError> {
+    let id = row.id;
     let corrupt =
         |what: String| CoreError::Unexpected(anyhow::anyhow!("stored booking {id}: {what}"));
     Ok(Booking {
         id,
-        customer_id,
-        cleaner_id,
-        address_id,
-        service: service.parse().map_err(corrupt)?,
-        starts_at,
-        ends_at,
-        duration_min: u32::try_from(duration_min).unwrap_or(0),
-        price_cents,
-        currency,
-        status: status.parse().map_err(corrupt)?,
-        payment_status,
-        actual_duration_min: actual_duration_min.and_then(|minutes| u32::try_from(minutes).ok()),
-        version,
-        created_at,
+        customer_id: row.customer_id,
+        cleaner_id: row.cleaner_id,
+        address_id: row.address_id,
+        service: row.service.parse().map_err(corrupt)?,
+        starts_at: row.starts_at,
+        ends_at: row.ends_at,
+        duration_min: u32::try_from(row.duration_min).unwrap_or(0),
+        price_cents: row.price_cents,
+        currency: row.currency,
+        status: row.status.parse().map_err(corrupt)?,
+        payment_status: row.payment_status.parse().map_err(corrupt)?,
+        actual_duration_min: row
+            .actual_duration_min
+            .and_then(|minutes| u32::try_from(minutes).ok()),
+        version: row.version,
+        created_at: row.created_at,
     })
 }
 
@@ -219,10 +231,9 @@ pub async fn find_by_idempotency_key(
     .fetch_optional(connection)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    // The digest follows the booking's columns.
-    let hash: Vec<u8> = sqlx::Row::try_get(&row, 15)?;
-    let booking = into_booking(<Row as sqlx::FromRow<'_, PgRow>>::from_row(&row)?)?;
-    Ok(Some((booking, hash)))
+    let row = StoredBooking::from_row(&row)?;
+    let hash = row.request_hash.clone();
+    Ok(Some((into_booking(row)?, hash)))
 }
 
 /// Returns a booking.
@@ -230,7 +241,7 @@ pub async fn find_booking(
     connection: &mut PgConnection,
     id: Uuid,
 ) -> Result<Option<Booking>, CoreError> {
-    let row: Option<Row> = sqlx::query_as(select_booking!("WHERE b.id = $1"))
+    let row: Option<StoredBooking> = sqlx::query_as(select_booking!("WHERE b.id = $1"))
         .bind(id)
         .fetch_optional(connection)
         .await?;
@@ -243,10 +254,11 @@ pub async fn lock_booking(
     connection: &mut PgConnection,
     id: Uuid,
 ) -> Result<Option<Booking>, CoreError> {
-    let row: Option<Row> = sqlx::query_as(select_booking!("WHERE b.id = $1 FOR UPDATE OF b"))
-        .bind(id)
-        .fetch_optional(connection)
-        .await?;
+    let row: Option<StoredBooking> =
+        sqlx::query_as(select_booking!("WHERE b.id = $1 FOR UPDATE OF b"))
+            .bind(id)
+            .fetch_optional(connection)
+            .await?;
     row.map(into_booking).transpose()
 }
 
@@ -285,7 +297,7 @@ pub async fn list_bookings(
     let (after_time, after_id) = after.map_or((None, None), |cursor| {
         (Some(cursor.created_at), Some(cursor.id))
     });
-    let rows: Vec<Row> = sqlx::query_as(select_booking!(
+    let rows: Vec<StoredBooking> = sqlx::query_as(select_booking!(
         "WHERE ($1::uuid IS NULL OR b.customer_id = $1) AND ($2::uuid IS NULL OR b.cleaner_id = $2) \
          AND ($3::text IS NULL OR b.status = $3) \
          AND ($4::timestamptz IS NULL OR (b.created_at, b.id) < ($4, $5)) \
@@ -342,15 +354,15 @@ pub async fn payment_reference(
     Ok(reference)
 }
 
-/// Records a payment's new status (`captured` or `released`).
+/// Records a payment's new status (captured or released).
 pub async fn set_payment_status(
     connection: &mut PgConnection,
     booking_id: Uuid,
-    status: &str,
+    status: PaymentStatus,
 ) -> Result<(), CoreError> {
     sqlx::query("UPDATE payments SET status = $2, updated_at = now() WHERE booking_id = $1")
         .bind(booking_id)
-        .bind(status)
+        .bind(status.as_str())
         .execute(connection)
         .await?;
     Ok(())

@@ -19,7 +19,7 @@ pub async fn insert_notification(
     )
     .bind(notification.id)
     .bind(notification.user_id)
-    .bind(notification.channel)
+    .bind(notification.channel.as_str())
     .bind(&notification.kind)
     .bind(&notification.subject)
     .bind(&notification.body)
@@ -51,18 +51,20 @@ pub async fn list_notifications(
     .bind(limit)
     .fetch_all(connection)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(id, user_id, channel, kind, subject, body, created_at)| Notification {
+    rows.into_iter()
+        .map(|(id, user_id, channel, kind, subject, body, created_at)| {
+            let channel = channel.parse().map_err(|error: String| {
+                sqlx::Error::Decode(format!("stored notification {id}: {error}").into())
+            })?;
+            Ok(Notification {
                 id,
                 user_id,
-                channel: if channel == "push" { "push" } else { "email" },
+                channel,
                 kind,
                 subject,
                 body,
                 created_at,
-            },
-        )
-        .collect())
+            })
+        })
+        .collect()
 }

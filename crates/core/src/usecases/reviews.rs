@@ -11,13 +11,13 @@ use uuid::Uuid;
 
 use crate::{
     authz::authenticated,
-    cleaners::cleaner_updated,
     domain::{
         booking::{BookingStatus, Party},
         review::{Review, ReviewInput},
     },
     error::CoreError,
     store::{bookings, cleaners, reviews, users},
+    usecases::cleaners::cleaner_updated,
 };
 
 /// The review use cases.

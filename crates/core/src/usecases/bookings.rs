@@ -20,8 +20,9 @@ use crate::{
     domain::{
         address::Address,
         booking::{
-            Action, Booking, BookingStatus, DEFAULT_HOURLY_RATE_CENTS, NewBooking, TransitionError,
-            check_cleaner_fit, check_in_future, estimate_duration_min, price_cents, transition,
+            Action, Booking, BookingStatus, DEFAULT_HOURLY_RATE_CENTS, NewBooking, PaymentStatus,
+            TransitionError, check_cleaner_fit, check_in_future, estimate_duration_min,
+            price_cents, transition,
         },
         cleaner::CURRENCY,
     },
@@ -137,7 +138,7 @@ impl Bookings {
             price_cents: price,
             currency: CURRENCY.to_owned(),
             status: BookingStatus::Requested,
-            payment_status: "authorized".to_owned(),
+            payment_status: PaymentStatus::Authorized,
             actual_duration_min: None,
             version: 1,
             created_at,
@@ -282,8 +283,8 @@ impl Bookings {
                 bookings::payment_reference(&mut transaction, booking_id).await?
         {
             let (step, payment_status) = match action {
-                Action::Cancel => (self.payments.release(&reference), "released"),
-                _ => (self.payments.capture(&reference), "captured"),
+                Action::Cancel => (self.payments.release(&reference), PaymentStatus::Released),
+                _ => (self.payments.capture(&reference), PaymentStatus::Captured),
             };
             step.await.map_err(|error| {
                 tracing::warn!(%error, "payment step failed");
