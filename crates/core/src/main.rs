@@ -1,4 +1,4 @@
-//! `spruce-core serve | migrate | seed [--scale N]`,
+//! `spruce-core serve | migrate | seed [--scale N] | replay-unrouted`,
 //! plus `healthcheck` and `check-config` (every binary has them).
 
 use spruce_core::{
@@ -7,7 +7,7 @@ use spruce_core::{
     startup::Application,
     store::MIGRATIONS,
 };
-use spruce_platform::{cli, db, shutdown};
+use spruce_platform::{bus, cli, db, shutdown};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -30,9 +30,14 @@ async fn main() -> anyhow::Result<()> {
                     let options: Vec<String> = std::env::args().skip(2).collect();
                     seed::run_command(&settings.database, &options).await
                 }
+                Some("replay-unrouted") => {
+                    let moved = bus::replay_unrouted(&settings.bus).await?;
+                    tracing::info!(moved, "unrouted events published again");
+                    Ok(())
+                }
                 Some(other) => Err(cli::unknown_command(
                     other,
-                    &["serve", "migrate", "seed [--scale N]"],
+                    &["serve", "migrate", "seed [--scale N]", "replay-unrouted"],
                 )),
             }
         },

@@ -78,12 +78,13 @@ pub static OUTBOX_OLDEST_AGE: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     .expect("metric registered once")
 });
 
-/// Events the outbox relay stopped publishing because no queue is bound to their routing key.
-pub static OUTBOX_PARKED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+/// Events the broker handed back to the outbox relay as unroutable: only possible when the
+/// exchange lacks its alternate exchange (see `bus::unrouted_name`); they are retried.
+pub static OUTBOX_RETURNED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register_int_counter_vec!(
         Opts::new(
-            "outbox_parked_total",
-            "outbox events parked because no queue is bound to their routing key"
+            "outbox_returned_total",
+            "outbox events the broker returned as unroutable (the exchange has no alternate exchange)"
         ),
         &["database", "routing_key"]
     )

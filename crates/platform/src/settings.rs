@@ -403,12 +403,8 @@ pub struct BusSettings {
     pub retry_delays_ms: Vec<u64>,
     /// Deletes this service's queues after this long unused (tests only; 0 keeps them).
     pub queue_expires_ms: u64,
-    /// Tries the outbox relay makes for an event that no queue is bound to before it parks
-    /// it; the first tries cover a consumer that is still starting. 10 takes about four
-    /// minutes with the relay's backoff (1, 2, 4 … 60 s).
-    pub unroutable_attempts: u32,
-    /// Hours the outbox relay keeps published and parked rows before deleting them (a week:
-    /// time to look into what was sent, or to wake what was parked).
+    /// Hours the outbox relay keeps published rows before deleting them (a week: time to
+    /// look into what was sent).
     pub outbox_retention_hours: u32,
 }
 
@@ -421,7 +417,6 @@ impl Default for BusSettings {
             prefetch: 32,
             retry_delays_ms: vec![1_000, 10_000, 60_000],
             queue_expires_ms: 0,
-            unroutable_attempts: 10,
             outbox_retention_hours: 168,
         }
     }
@@ -441,7 +436,6 @@ impl Validate for BusSettings {
         }
         at_least_one("bus.prefetch", self.prefetch)?;
         at_least_one("bus.outbox_retention_hours", self.outbox_retention_hours)?;
-        at_least_one("bus.unroutable_attempts", self.unroutable_attempts)?;
         if self.retry_delays_ms.contains(&0) {
             return Err(SettingsError::invalid(
                 "bus.retry_delays_ms",
@@ -515,18 +509,15 @@ mod tests {
     }
 
     #[test]
-    fn the_outbox_relay_needs_a_try_and_a_retention() {
-        for (line, key) in [
-            ("unroutable_attempts = 0", "bus.unroutable_attempts"),
-            ("outbox_retention_hours = 0", "bus.outbox_retention_hours"),
-        ] {
-            let sample: Sample =
-                from_toml(&format!("[database]\nname = \"x\"\n[bus]\n{line}")).unwrap();
-            let error = sample.validate().unwrap_err();
-            assert!(error.to_string().contains(key), "{error}");
-        }
+    fn the_outbox_relay_needs_a_retention() {
+        let sample: Sample =
+            from_toml("[database]\nname = \"x\"\n[bus]\noutbox_retention_hours = 0").unwrap();
+        let error = sample.validate().unwrap_err();
+        assert!(
+            error.to_string().contains("bus.outbox_retention_hours"),
+            "{error}"
+        );
         let defaults = BusSettings::default();
-        assert_eq!(defaults.unroutable_attempts, 10);
         assert_eq!(defaults.outbox_retention_hours, 168);
         defaults.validate().unwrap();
     }

@@ -7,7 +7,7 @@ use std::{future::Future, sync::Arc, time::Instant};
 use anyhow::{Context as _, anyhow};
 use futures_util::StreamExt as _;
 use lapin::{
-    BasicProperties, Channel, Confirmation,
+    BasicProperties, Channel, Confirmation, Connection,
     message::Delivery,
     options::{
         BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions,
@@ -97,7 +97,7 @@ impl<H: EventHandler> Consumer<H> {
             match open_channel(&self.settings, &name).await {
                 Ok((connection, channel)) => {
                     let outcome = self
-                        .consume_until_failure(&channel, &shutdown, &mut backoff)
+                        .consume_until_failure(&connection, &channel, &shutdown, &mut backoff)
                         .await;
                     self.status.set_connected(false);
                     if let Err(error) = outcome {
@@ -118,11 +118,13 @@ impl<H: EventHandler> Consumer<H> {
 
     async fn consume_until_failure(
         &self,
+        connection: &Connection,
         channel: &Channel,
         shutdown: &CancellationToken,
         backoff: &mut Backoff,
     ) -> anyhow::Result<()> {
         topology::declare_consumer_topology(
+            connection,
             channel,
             &self.settings,
             &self.names,
@@ -279,18 +281,36 @@ async fn publish_confirmed(
     payload: &[u8],
     properties: BasicProperties,
 ) -> anyhow::Result<()> {
+    publish_to_exchange_confirmed(channel, "", queue, payload, properties).await
+}
+
+/// Publishes to `exchange` with `routing_key` (mandatory) and waits for the broker's ack; a
+/// returned or refused message is an error.
+pub(super) async fn publish_to_exchange_confirmed(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    payload: &[u8],
+    properties: BasicProperties,
+) -> anyhow::Result<()> {
     let options = BasicPublishOptions {
         mandatory: true,
         ..BasicPublishOptions::default()
     };
     let confirmation = channel
-        .basic_publish("".into(), queue.into(), options, payload, properties)
+        .basic_publish(
+            exchange.into(),
+            routing_key.into(),
+            options,
+            payload,
+            properties,
+        )
         .await?
         .await?;
     match confirmation {
         Confirmation::Ack(None) => Ok(()),
         other => Err(anyhow!(
-            "broker did not accept the message for {queue}: {other:?}"
+            "broker did not accept the message for {routing_key}: {other:?}"
         )),
     }
 }

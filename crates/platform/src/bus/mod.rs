@@ -4,6 +4,7 @@
 mod consumer;
 mod outbox;
 mod topology;
+mod unrouted;
 
 use std::{
     sync::{
@@ -19,7 +20,8 @@ use secrecy::ExposeSecret;
 pub use consumer::{Consumer, EventHandler, replay_parked};
 pub use outbox::{OutboxRelay, enqueue, enqueue_with};
 pub use spruce_proto::events::v1::Envelope;
-pub use topology::QueueNames;
+pub use topology::{QueueNames, unrouted_name};
+pub use unrouted::replay_unrouted;
 
 use crate::settings::BusSettings;
 
@@ -59,16 +61,26 @@ pub fn envelope(
     }
 }
 
-/// Deletes the exchange named in `settings`; for test harnesses that made their own.
+/// Deletes the exchange named in `settings`, its alternate exchange and unrouted queue; for
+/// test harnesses that made their own.
 ///
 /// # Errors
 /// Fails when the broker cannot be reached.
 pub async fn delete_exchange(settings: &BusSettings) -> anyhow::Result<()> {
     let (connection, channel) = open_channel(settings, "teardown").await?;
+    let unrouted = unrouted_name(&settings.exchange);
+    for exchange in [settings.exchange.as_str(), unrouted.as_str()] {
+        channel
+            .exchange_delete(
+                exchange.into(),
+                lapin::options::ExchangeDeleteOptions::default(),
+            )
+            .await?;
+    }
     channel
-        .exchange_delete(
-            settings.exchange.as_str().into(),
-            lapin::options::ExchangeDeleteOptions::default(),
+        .queue_delete(
+            unrouted.as_str().into(),
+            lapin::options::QueueDeleteOptions::default(),
         )
         .await?;
     connection.close(200, "teardown done".into()).await.ok();

@@ -4,9 +4,11 @@
 //! The table (each producing service has it in its migrations):
 //! `outbox(id bigserial, event_id uuid unique, routing_key, payload bytea, traceparent,
 //! created_at, published_at, attempts, next_attempt_at, last_error)`. A row is waiting while
-//! `published_at` is null and `next_attempt_at` is finite; parked (no queue is bound to its
-//! routing key, see [`OutboxRelay`]) when `next_attempt_at` is `'infinity'`; published once
-//! `published_at` is set. The relay deletes published and parked rows after their retention.
+//! `published_at` is null; published once it is set (a confirmed publish is final: an event
+//! no queue is bound to goes to the exchange's alternate exchange, see
+//! [`super::unrouted_name`]). The relay deletes published rows after their retention. Rows
+//! with `next_attempt_at = 'infinity'` were parked by earlier versions (no alternate exchange
+//! then); they are deleted after the retention too.
 
 use std::time::{Duration, Instant};
 
@@ -26,7 +28,7 @@ use uuid::Uuid;
 
 use super::{Backoff, BusStatus, CONTENT_TYPE, Envelope, open_channel, topology};
 use crate::{
-    metrics::{OUTBOX_OLDEST_AGE, OUTBOX_PARKED, OUTBOX_PENDING},
+    metrics::{OUTBOX_OLDEST_AGE, OUTBOX_PENDING, OUTBOX_RETURNED},
     propagation,
     settings::BusSettings,
 };
@@ -117,15 +119,12 @@ type OutboxTuple = (i64, Uuid, String, Vec<u8>, Option<String>);
 struct Failed {
     ids: Vec<i64>,
     reasons: Vec<String>,
-    /// Returned by the broker because no queue is bound to the routing key.
-    unroutable: Vec<bool>,
 }
 
 impl Failed {
-    fn push(&mut self, id: i64, reason: String, unroutable: bool) {
+    fn push(&mut self, id: i64, reason: String) {
         self.ids.push(id);
         self.reasons.push(reason);
-        self.unroutable.push(unroutable);
     }
 }
 
@@ -165,7 +164,9 @@ impl OutboxRelay {
             match open_channel(&self.settings, "outbox-relay").await {
                 Ok((connection, channel)) => {
                     let outcome =
-                        match topology::declare_exchange(&channel, &self.settings.exchange).await {
+                        match topology::declare_exchange(&connection, &channel, &self.settings)
+                            .await
+                        {
                             Ok(()) => {
                                 self.status.set_connected(true);
                                 backoff.reset();
@@ -293,11 +294,15 @@ impl OutboxRelay {
             match confirmation {
                 Ok(Confirmation::Ack(None)) => {}
                 Ok(Confirmation::Ack(Some(returned))) => {
-                    failed.push(id, format!("unroutable: {}", returned.reply_text), true);
+                    let routing_key = returned.delivery.routing_key.as_str();
+                    OUTBOX_RETURNED
+                        .with_label_values(&[self.database.as_str(), routing_key])
+                        .inc();
+                    failed.push(id, format!("unroutable: {}", returned.reply_text));
                 }
-                Ok(other) => failed.push(id, format!("not confirmed: {other:?}"), false),
+                Ok(other) => failed.push(id, format!("not confirmed: {other:?}")),
                 Err(error) => {
-                    failed.push(id, error.to_string(), false);
+                    failed.push(id, error.to_string());
                     broker_error.get_or_insert(error);
                 }
             }
@@ -322,58 +327,32 @@ impl OutboxRelay {
     }
 
     /// Unmarks the rows the broker did not take and sets when each is tried again: after a
-    /// delay that doubles with every try, up to a minute. An event that no queue is bound to
-    /// is parked instead once it has had its tries (`bus.unroutable_attempts`).
+    /// delay that doubles with every try, up to a minute.
     async fn push_back(
         &self,
         transaction: &mut PgConnection,
         failed: &Failed,
     ) -> anyhow::Result<()> {
-        let outcomes: Vec<(i64, String, i32, bool, bool)> = sqlx::query_as(
+        let outcomes: Vec<(i64, String, i32, String)> = sqlx::query_as(
             "UPDATE outbox AS o SET published_at = NULL, attempts = o.attempts + 1, \
                  last_error = f.reason, \
-                 next_attempt_at = CASE WHEN f.unroutable AND o.attempts + 1 >= $4 \
-                     THEN 'infinity' \
-                     ELSE now() + make_interval(secs => least(power(2, o.attempts), 60)) END \
-             FROM unnest($1::bigint[], $2::text[], $3::bool[]) AS f (id, reason, unroutable) \
+                 next_attempt_at = now() + make_interval(secs => least(power(2, o.attempts), 60)) \
+             FROM unnest($1::bigint[], $2::text[]) AS f (id, reason) \
              WHERE o.id = f.id \
-             RETURNING o.id, o.routing_key, o.attempts, f.unroutable, \
-                 o.next_attempt_at = 'infinity'",
+             RETURNING o.id, o.routing_key, o.attempts, f.reason",
         )
         .bind(&failed.ids)
         .bind(&failed.reasons)
-        .bind(&failed.unroutable)
-        .bind(i64::from(self.settings.unroutable_attempts))
         .fetch_all(&mut *transaction)
         .await?;
-        // Until every event type has a consumer, unroutable events are routine: they are
-        // logged quietly and counted; a broker that refuses an event is worth a warning.
-        for (id, routing_key, attempts, unroutable, parked) in outcomes {
-            if parked {
-                tracing::info!(
-                    outbox_id = id,
-                    %routing_key,
-                    attempts,
-                    "no queue is bound to this event's routing key: parked, not retried"
-                );
-                OUTBOX_PARKED
-                    .with_label_values(&[self.database.as_str(), routing_key.as_str()])
-                    .inc();
-            } else if unroutable {
-                tracing::debug!(
-                    outbox_id = id,
-                    %routing_key,
-                    attempts,
-                    "no queue is bound to this event's routing key yet, will retry"
-                );
-            } else {
-                tracing::warn!(
-                    outbox_id = id,
-                    %routing_key,
-                    attempts,
-                    "event not published, will retry"
-                );
-            }
+        for (id, routing_key, attempts, reason) in outcomes {
+            tracing::warn!(
+                outbox_id = id,
+                %routing_key,
+                attempts,
+                %reason,
+                "event not published, will retry"
+            );
         }
         Ok(())
     }

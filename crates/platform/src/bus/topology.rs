@@ -1,8 +1,9 @@
-//! Declares the exchange and a consuming service's queues: the main quorum queue, retry
-//! queues whose messages return to it after a delay, and the parked queue.
+//! Declares the exchange (with its alternate exchange, where the broker keeps events no queue
+//! is bound to) and a consuming service's queues: the main quorum queue, retry queues whose
+//! messages return to it after a delay, and the parked queue.
 
 use lapin::{
-    Channel, ExchangeKind,
+    Channel, Connection, ErrorKind, ExchangeKind,
     options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions},
     types::{AMQPValue, FieldTable, ShortString},
 };
@@ -38,30 +39,104 @@ impl QueueNames {
     }
 }
 
-/// Declares the durable topic exchange.
-pub(crate) async fn declare_exchange(channel: &Channel, exchange: &str) -> lapin::Result<()> {
-    let options = ExchangeDeclareOptions {
+/// Returns the name of `exchange`'s alternate exchange and of its one queue:
+/// `<exchange>.unrouted`.
+pub fn unrouted_name(exchange: &str) -> String {
+    format!("{exchange}.unrouted")
+}
+
+/// Declares the durable topic exchange of `settings`, with its alternate exchange (fanout)
+/// and that exchange's durable quorum queue, both named by [`unrouted_name`]: an event no
+/// queue is bound to is kept there, so a confirmed publish is final.
+///
+/// An exchange declared before it had an alternate exchange cannot be given one by
+/// declaring it again (RabbitMQ refuses other arguments for an existing exchange and closes
+/// the channel). The declaration is tried on a channel of its own; when refused, the
+/// existing exchange is used as it is and a warning says how to fix it (a policy, see the
+/// README); meanwhile the relay retries events the broker returns.
+pub(crate) async fn declare_exchange(
+    connection: &Connection,
+    channel: &Channel,
+    settings: &BusSettings,
+) -> lapin::Result<()> {
+    let exchange = settings.exchange.as_str();
+    let unrouted = unrouted_name(exchange);
+    let durable = ExchangeDeclareOptions {
         durable: true,
+        ..ExchangeDeclareOptions::default()
+    };
+    channel
+        .exchange_declare(
+            unrouted.as_str().into(),
+            ExchangeKind::Fanout,
+            durable,
+            FieldTable::default(),
+        )
+        .await?;
+    declare_queue(channel, &unrouted, quorum_arguments(settings)).await?;
+    channel
+        .queue_bind(
+            unrouted.as_str().into(),
+            unrouted.as_str().into(),
+            "".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+
+    let mut arguments = FieldTable::default();
+    arguments.insert(
+        "alternate-exchange".into(),
+        AMQPValue::LongString(unrouted.as_str().into()),
+    );
+    let probe = connection.create_channel().await?;
+    match probe
+        .exchange_declare(exchange.into(), ExchangeKind::Topic, durable, arguments)
+        .await
+    {
+        Ok(()) => {
+            probe.close(200, "declared".into()).await.ok();
+        }
+        Err(error) if is_precondition_failed(&error) => {
+            tracing::warn!(
+                %exchange,
+                alternate_exchange = %unrouted,
+                "the exchange exists without its alternate exchange: events no queue is bound to are returned and retried; add the policy from the README"
+            );
+        }
+        Err(error) => return Err(error),
+    }
+    let passive = ExchangeDeclareOptions {
+        passive: true,
         ..ExchangeDeclareOptions::default()
     };
     channel
         .exchange_declare(
             exchange.into(),
             ExchangeKind::Topic,
-            options,
+            passive,
             FieldTable::default(),
         )
         .await
 }
 
+/// Whether the broker refused a declaration because the entity exists with other arguments.
+fn is_precondition_failed(error: &lapin::Error) -> bool {
+    match error.kind() {
+        ErrorKind::ProtocolError(amqp) => amqp.get_id() == 406,
+        _ => false,
+    }
+}
+
 /// Declares the exchange and every queue of `names`, binding the main queue to `routing_keys`.
 pub(crate) async fn declare_consumer_topology(
+    connection: &Connection,
     channel: &Channel,
     settings: &BusSettings,
     names: &QueueNames,
     routing_keys: &[&str],
 ) -> lapin::Result<()> {
-    declare_exchange(channel, &settings.exchange).await?;
+    declare_exchange(connection, channel, settings).await?;
 
     declare_queue(channel, &names.parked, quorum_arguments(settings)).await?;
 

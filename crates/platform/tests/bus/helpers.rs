@@ -113,7 +113,6 @@ impl TestBus {
             retry_delays_ms: vec![200, 400],
             queue_expires_ms: 120_000,
             // Parked after tries at about 0, 1 and 3 s.
-            unroutable_attempts: 3,
             ..BusSettings::default()
         };
         TestBus {
@@ -170,6 +169,44 @@ impl TestBus {
         db::drop_database(&self.database).await.ok();
     }
 
+    /// Declares the exchange as versions before the alternate exchange did: without one.
+    pub(crate) async fn declare_exchange_without_alternate(&self) {
+        let connection = self.connect().await.unwrap();
+        let channel = connection.create_channel().await.unwrap();
+        channel
+            .exchange_declare(
+                self.bus.exchange.as_str().into(),
+                lapin::ExchangeKind::Topic,
+                lapin::options::ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        connection.close(200, "declared".into()).await.ok();
+    }
+
+    /// Returns how many messages wait in the exchange's unrouted queue.
+    pub(crate) async fn unrouted_count(&self) -> u32 {
+        let connection = self.connect().await.unwrap();
+        let channel = connection.create_channel().await.unwrap();
+        let queue = channel
+            .queue_declare(
+                bus::unrouted_name(&self.bus.exchange).as_str().into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        connection.close(200, "counted".into()).await.ok();
+        queue.message_count()
+    }
+
     pub(crate) async fn connect(&self) -> lapin::Result<Connection> {
         Connection::connect(
             self.bus.url.expose_secret(),
@@ -211,8 +248,16 @@ impl TestBus {
     /// Watches everything published on the test exchange.
     pub(crate) async fn watch_exchange(&self) -> Watcher {
         let connection = self.connect().await.unwrap();
+        // Declared as the services declare it, with its alternate exchange, unless the test
+        // made it without one (the broker then refuses, closing only this channel).
+        let probe = connection.create_channel().await.unwrap();
         let channel = connection.create_channel().await.unwrap();
-        channel
+        let mut arguments = FieldTable::default();
+        arguments.insert(
+            "alternate-exchange".into(),
+            lapin::types::AMQPValue::LongString(bus::unrouted_name(&self.bus.exchange).into()),
+        );
+        probe
             .exchange_declare(
                 self.bus.exchange.as_str().into(),
                 lapin::ExchangeKind::Topic,
@@ -220,10 +265,10 @@ impl TestBus {
                     durable: true,
                     ..Default::default()
                 },
-                FieldTable::default(),
+                arguments,
             )
             .await
-            .unwrap();
+            .ok();
         let queue = channel
             .queue_declare(
                 "".into(),

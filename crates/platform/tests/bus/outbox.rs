@@ -101,8 +101,6 @@ struct RowState {
     attempts: i32,
     last_error: Option<String>,
     published: bool,
-    /// Set aside for good: `next_attempt_at` is `'infinity'`.
-    parked: bool,
 }
 
 /// Waits up to `limit` until the only outbox row's state passes `until`, and returns it.
@@ -112,18 +110,15 @@ async fn only_row_once(
     until: fn(&RowState) -> bool,
 ) -> Option<RowState> {
     test.eventually(limit, |pool| async move {
-        let (attempts, last_error, published, parked) = sqlx::query_as(
-            "SELECT attempts, last_error, published_at IS NOT NULL, \
-             next_attempt_at = 'infinity' FROM outbox",
-        )
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+        let (attempts, last_error, published) =
+            sqlx::query_as("SELECT attempts, last_error, published_at IS NOT NULL FROM outbox")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
         let row = RowState {
             attempts,
             last_error,
             published,
-            parked,
         };
         until(&row).then_some(row)
     })
@@ -133,8 +128,10 @@ async fn only_row_once(
 #[tokio::test]
 async fn a_row_the_broker_did_not_accept_stays_unpublished_and_is_retried() {
     let test = TestBus::new().await;
-    // No queue is bound to the exchange, so the broker returns the mandatory message
-    // instead of routing it.
+    // An exchange from before the alternate exchange, which cannot be given one by declaring
+    // it again: no queue is bound to it, so the broker returns the mandatory message instead
+    // of routing it.
+    test.declare_exchange_without_alternate().await;
     let unroutable = event("test.nobody_listens");
     test.enqueue(&unroutable, true).await;
 
@@ -161,44 +158,34 @@ async fn a_row_the_broker_did_not_accept_stays_unpublished_and_is_retried() {
 }
 
 #[tokio::test]
-async fn an_event_no_queue_is_bound_to_is_parked_after_its_tries_and_can_be_woken() {
+async fn an_event_no_queue_is_bound_to_waits_in_the_unrouted_queue_until_replayed() {
     let test = TestBus::new().await;
-    let unroutable = event("test.parked");
+    let unroutable = event("test.nobody_listens_yet");
     test.enqueue(&unroutable, true).await;
     let relay = test.start_relay();
 
-    let parked = only_row_once(&test, Duration::from_secs(15), |row| row.parked)
+    // The broker kept it (alternate exchange): the publish was confirmed, and is final.
+    let published = only_row_once(&test, Duration::from_secs(10), |row| row.published)
         .await
-        .expect("the relay parked the event");
-    assert_eq!(
-        parked.attempts, 3,
-        "parked after bus.unroutable_attempts tries"
-    );
-    assert!(parked.last_error.unwrap_or_default().contains("unroutable"));
-    assert!(!parked.published);
-    let counted = spruce_platform::metrics::render();
+        .expect("the relay published the event");
+    assert_eq!(published.attempts, 0, "published at the first try");
     assert!(
-        counted.contains(r#"outbox_parked_total{database="test",routing_key="test.parked"} 1"#),
-        "{counted}"
+        eventually(Duration::from_secs(5), || async {
+            (test.unrouted_count().await == 1).then_some(())
+        })
+        .await
+        .is_some(),
+        "the event waits in the unrouted queue"
     );
 
-    // Parked means not retried, even once someone listens; events written later still go.
+    // Once someone listens, replay-unrouted delivers it through the exchange.
     let mut watcher = test.watch_exchange().await;
-    let later = event("test.later");
-    test.enqueue(&later, true).await;
-    let delivered = watcher.next_message_id(Duration::from_secs(10)).await;
-    assert_eq!(delivered.as_deref(), Some(later.event_id.as_str()));
-    let extra = watcher.next_message_id(Duration::from_secs(2)).await;
-    assert_eq!(extra, None, "a parked event is not retried");
-
-    // Woken by hand (the runbook's statement), it is published.
-    sqlx::query("UPDATE outbox SET next_attempt_at = now() WHERE next_attempt_at = 'infinity'")
-        .execute(&test.pool)
-        .await
-        .unwrap();
+    let moved = bus::replay_unrouted(&test.bus).await.unwrap();
+    assert_eq!(moved, 1);
     let delivered = watcher.next_message_id(Duration::from_secs(10)).await;
     assert_eq!(delivered.as_deref(), Some(unroutable.event_id.as_str()));
-    assert!(test.every_row_marked_published().await);
+    assert_eq!(test.unrouted_count().await, 0);
+    assert_eq!(bus::replay_unrouted(&test.bus).await.unwrap(), 0);
 
     relay.stop().await;
     test.cleanup().await;
@@ -207,7 +194,8 @@ async fn an_event_no_queue_is_bound_to_is_parked_after_its_tries_and_can_be_woke
 #[tokio::test]
 async fn rows_past_their_retention_are_deleted_unless_they_still_wait_to_be_published() {
     let test = TestBus::new().await;
-    // Written eight days ago (the retention is a week): published, parked, still retrying;
+    // Written eight days ago (the retention is a week): published, parked (by versions
+    // before the alternate exchange), still retrying;
     // and a published row from today.
     for (key, state) in [
         (
