@@ -1,7 +1,10 @@
 //! Core's error type and its single mapping to gRPC statuses.
 
-use spruce_platform::status::{unexpected, violation, with_detail};
-use tonic::{Code, Status};
+use spruce_platform::{
+    reason::Reason,
+    status::{status, unexpected},
+};
+use tonic::Status;
 
 use crate::domain::FieldError;
 
@@ -42,7 +45,7 @@ pub enum CoreError {
 
 impl CoreError {
     /// One invalid field, with a message fit for the client.
-    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         CoreError::Validation(vec![FieldError::new(field, message)])
     }
 }
@@ -62,68 +65,37 @@ impl From<sqlx::Error> for CoreError {
     }
 }
 
+impl CoreError {
+    /// Returns the reason a client sees.
+    fn reason(&self) -> Reason {
+        match self {
+            CoreError::Validation(_) => Reason::ValidationFailed,
+            CoreError::EmailTaken => Reason::EmailTaken,
+            CoreError::InvalidCredentials => Reason::InvalidCredentials,
+            CoreError::InvalidRefreshToken => Reason::InvalidRefreshToken,
+            CoreError::Unauthenticated => Reason::Unauthenticated,
+            CoreError::NotFound => Reason::NotFound,
+            CoreError::PermissionDenied(_) => Reason::Forbidden,
+            CoreError::SlotTaken => Reason::SlotTaken,
+            CoreError::IllegalTransition(_) => Reason::IllegalTransition,
+            CoreError::PaymentDeclined(_) => Reason::PaymentDeclined,
+            CoreError::PaymentUnavailable => Reason::PaymentUnavailable,
+            CoreError::Busy => Reason::Busy,
+            CoreError::AlreadyReviewed => Reason::AlreadyReviewed,
+            CoreError::NotReviewable(_) => Reason::NotReviewable,
+            CoreError::Unexpected(_) => Reason::Internal,
+        }
+    }
+}
+
 impl From<CoreError> for Status {
     fn from(error: CoreError) -> Self {
+        let reason = error.reason();
         let message = error.to_string();
         match error {
-            CoreError::Validation(errors) => {
-                let violations = errors
-                    .iter()
-                    .map(|error| violation(error.field, error.message.clone()))
-                    .collect();
-                with_detail(
-                    Code::InvalidArgument,
-                    message,
-                    "validation_failed",
-                    violations,
-                )
-            }
-            CoreError::EmailTaken => {
-                with_detail(Code::AlreadyExists, message, "email_taken", vec![])
-            }
-            CoreError::InvalidCredentials => with_detail(
-                Code::Unauthenticated,
-                message,
-                "invalid_credentials",
-                vec![],
-            ),
-            CoreError::InvalidRefreshToken => with_detail(
-                Code::Unauthenticated,
-                message,
-                "invalid_refresh_token",
-                vec![],
-            ),
-            CoreError::Unauthenticated => {
-                with_detail(Code::Unauthenticated, message, "unauthenticated", vec![])
-            }
-            CoreError::NotFound => with_detail(Code::NotFound, message, "not_found", vec![]),
-            CoreError::AlreadyReviewed => {
-                with_detail(Code::AlreadyExists, message, "already_reviewed", vec![])
-            }
-            CoreError::NotReviewable(_) => {
-                with_detail(Code::FailedPrecondition, message, "not_reviewable", vec![])
-            }
-            CoreError::SlotTaken => with_detail(Code::Aborted, message, "slot_taken", vec![]),
-            CoreError::IllegalTransition(_) => with_detail(
-                Code::FailedPrecondition,
-                message,
-                "illegal_transition",
-                vec![],
-            ),
-            CoreError::PaymentDeclined(_) => with_detail(
-                Code::FailedPrecondition,
-                message,
-                "payment_declined",
-                vec![],
-            ),
-            CoreError::PaymentUnavailable => {
-                with_detail(Code::Unavailable, message, "payment_unavailable", vec![])
-            }
-            CoreError::Busy => with_detail(Code::Unavailable, message, "busy", vec![]),
-            CoreError::PermissionDenied(_) => {
-                with_detail(Code::PermissionDenied, message, "forbidden", vec![])
-            }
+            CoreError::Validation(errors) => status(reason, message, &errors),
             CoreError::Unexpected(error) => unexpected(&error),
+            _ => status(reason, message, &[]),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! RFC 9457 problem responses and the single mapping from gRPC statuses to HTTP.
+//! RFC 9457 problem responses and the single mapping from gRPC statuses to HTTP: a status's
+//! [`Reason`] (platform's one vocabulary) decides the HTTP status.
 
 use axum::{
     Json,
@@ -6,50 +7,52 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
-use spruce_platform::{status::detail_of, telemetry::current_trace_id};
-use tonic::Code;
+use spruce_platform::{
+    reason::{FieldError, Reason},
+    status::reason_of,
+    telemetry::current_trace_id,
+};
 
 /// Seconds a client should wait before retrying when a dependency is down or busy.
 const RETRY_AFTER_SECS: u64 = 5;
 
-/// One field's problem in a 422 answer.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct FieldProblem {
-    pub field: String,
-    pub message: String,
-}
-
 /// An error answered as `application/problem+json`.
 #[derive(Debug, Clone)]
 pub struct ApiError {
-    status: StatusCode,
-    reason: String,
+    reason: Reason,
     detail: String,
-    errors: Vec<FieldProblem>,
+    errors: Vec<FieldError>,
     retry_after_secs: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct ProblemBody<'a> {
-    r#type: String,
-    title: &'a str,
-    status: u16,
-    detail: &'a str,
-    #[serde(skip_serializing_if = "<[FieldProblem]>::is_empty")]
-    errors: &'a [FieldProblem],
+/// An RFC 9457 problem: the body of every error answer, and its schema in the API document.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// `urn:spruce:problem:<reason>`, e.g. `urn:spruce:problem:slot_taken`.
+    #[schema(example = "urn:spruce:problem:validation_failed")]
+    pub r#type: String,
+    /// The HTTP status's name.
+    pub title: String,
+    pub status: u16,
+    /// What went wrong, for a person.
+    pub detail: String,
+    /// For 422: one entry per invalid field.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
+    pub errors: Vec<FieldError>,
+    /// The request's trace id, for support.
     #[serde(skip_serializing_if = "Option::is_none")]
-    trace_id: Option<String>,
+    pub trace_id: Option<String>,
 }
 
 impl ApiError {
-    /// Builds an error with a stable machine-readable `reason`.
-    pub fn new(status: StatusCode, reason: &str, detail: impl Into<String>) -> Self {
+    /// Builds an error for `reason`; its HTTP status follows from the reason.
+    pub fn new(reason: Reason, detail: impl Into<String>) -> Self {
         ApiError {
-            status,
-            reason: reason.to_owned(),
+            reason,
             detail: detail.into(),
             errors: Vec::new(),
-            retry_after_secs: None,
+            retry_after_secs: reason.retry_later().then_some(RETRY_AFTER_SECS),
         }
     }
 
@@ -58,153 +61,90 @@ impl ApiError {
         ApiError {
             retry_after_secs: Some(seconds),
             ..ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_attempts",
-                "too many failed attempts, try again later",
+                Reason::TooManyAttempts,
+                "too many attempts, try again later",
             )
         }
     }
 
     /// 400: the body could not be read.
     pub fn malformed(detail: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, "malformed_request", detail)
+        ApiError::new(Reason::MalformedRequest, detail)
     }
 
     /// 401: no usable access token.
     pub fn unauthenticated(detail: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", detail)
+        ApiError::new(Reason::Unauthenticated, detail)
     }
 
     /// 500: logs the cause chain; the client learns nothing of it.
     pub fn internal(error: &anyhow::Error) -> Self {
         tracing::error!(error = format!("{error:#}"), "internal error");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "something went wrong on our side",
-        )
+        ApiError::new(Reason::Internal, "something went wrong on our side")
     }
 
     /// 404: nothing here (or nothing of yours).
     pub fn not_found() -> Self {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
+        ApiError::new(Reason::NotFound, "no such resource")
     }
 
-    /// 422 with one field problem per entry.
-    pub fn validation(errors: Vec<FieldProblem>) -> Self {
+    /// 422 with one field error per entry.
+    pub fn validation(errors: Vec<FieldError>) -> Self {
         ApiError {
             errors,
-            ..ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                "the request is invalid",
-            )
+            ..ApiError::new(Reason::ValidationFailed, "the request is invalid")
         }
     }
 
     /// 422 for one invalid field.
     pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
-        ApiError::validation(vec![FieldProblem {
-            field: field.to_owned(),
-            message: message.into(),
-        }])
+        ApiError::validation(vec![FieldError::new(field, message)])
     }
 
     /// Returns the HTTP status.
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.reason.http_status()
+    }
+
+    /// Returns the reason.
+    pub fn reason(&self) -> Reason {
+        self.reason
     }
 }
 
 impl From<tonic::Status> for ApiError {
     fn from(status: tonic::Status) -> Self {
-        let http_status = match status.code() {
-            Code::InvalidArgument | Code::OutOfRange => StatusCode::UNPROCESSABLE_ENTITY,
-            Code::NotFound => StatusCode::NOT_FOUND,
-            Code::AlreadyExists | Code::FailedPrecondition | Code::Aborted => StatusCode::CONFLICT,
-            Code::PermissionDenied => StatusCode::FORBIDDEN,
-            Code::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            Code::Ok | Code::Unknown | Code::Internal | Code::Unimplemented | Code::DataLoss => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
-        if http_status == StatusCode::INTERNAL_SERVER_ERROR {
+        let (reason, errors) = reason_of(&status);
+        if reason == Reason::Internal {
             tracing::error!(code = ?status.code(), message = status.message(), "upstream failed");
-            return ApiError::new(http_status, "internal", "something went wrong on our side");
+            return ApiError::new(reason, "something went wrong on our side");
         }
-        if http_status == StatusCode::SERVICE_UNAVAILABLE {
+        if reason.http_status() == StatusCode::SERVICE_UNAVAILABLE {
             tracing::warn!(code = ?status.code(), message = status.message(), "upstream unavailable");
-            return ApiError {
-                retry_after_secs: Some(RETRY_AFTER_SECS),
-                ..ApiError::new(
-                    http_status,
-                    "unavailable",
-                    "a service is temporarily unavailable, try again shortly",
-                )
-            };
+            return ApiError::new(
+                reason,
+                "a service is temporarily unavailable, try again shortly",
+            );
         }
-        let detail = detail_of(&status);
-        let reason = detail.as_ref().map_or_else(
-            || default_reason(http_status).to_owned(),
-            |detail| detail.reason.clone(),
-        );
-        let errors = detail
-            .map(|detail| {
-                detail
-                    .field_violations
-                    .into_iter()
-                    .map(|violation| FieldProblem {
-                        field: violation.field,
-                        message: violation.message,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        // A declined card is a precondition failure in gRPC and 402 for the mobile client.
-        let http_status = if reason == "payment_declined" {
-            StatusCode::PAYMENT_REQUIRED
-        } else {
-            http_status
-        };
-        let retry_after_secs =
-            (http_status == StatusCode::TOO_MANY_REQUESTS).then_some(RETRY_AFTER_SECS);
         ApiError {
-            status: http_status,
-            reason,
-            detail: status.message().to_owned(),
             errors,
-            retry_after_secs,
+            ..ApiError::new(reason, status.message())
         }
-    }
-}
-
-fn default_reason(status: StatusCode) -> &'static str {
-    match status {
-        StatusCode::UNPROCESSABLE_ENTITY => "validation_failed",
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::CONFLICT => "conflict",
-        StatusCode::FORBIDDEN => "forbidden",
-        StatusCode::UNAUTHORIZED => "unauthenticated",
-        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
-        _ => "error",
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ProblemBody {
+        let status = self.status();
+        let body = Problem {
             r#type: format!("urn:spruce:problem:{}", self.reason),
-            title: self.status.canonical_reason().unwrap_or("Error"),
-            status: self.status.as_u16(),
-            detail: &self.detail,
-            errors: &self.errors,
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: self.detail,
+            errors: self.errors,
             trace_id: current_trace_id(),
         };
-        let mut response = (self.status, Json(body)).into_response();
+        let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
@@ -213,7 +153,7 @@ impl IntoResponse for ApiError {
         if let Some(seconds) = self.retry_after_secs {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        if self.status == StatusCode::UNAUTHORIZED {
+        if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
@@ -222,12 +162,13 @@ impl IntoResponse for ApiError {
 
 #[cfg(test)]
 mod tests {
-    use spruce_platform::status::{violation, with_detail};
+    use spruce_platform::status::status;
+    use tonic::Code;
 
     use super::*;
 
     #[test]
-    fn statuses_map_to_the_documented_http_codes() {
+    fn statuses_without_a_reason_map_by_their_code() {
         let cases = [
             (Code::InvalidArgument, 422),
             (Code::NotFound, 404),
@@ -248,33 +189,36 @@ mod tests {
     }
 
     #[test]
-    fn field_violations_become_field_problems() {
-        let status = with_detail(
-            Code::InvalidArgument,
+    fn field_errors_and_the_reason_travel_through() {
+        let error = ApiError::from(status(
+            Reason::ValidationFailed,
             "bad",
-            "validation_failed",
-            vec![violation("email", "must be an email address")],
-        );
-        let error = ApiError::from(status);
+            &[FieldError::new("email", "must be an email address")],
+        ));
         assert_eq!(
             error.errors,
-            [FieldProblem {
-                field: "email".into(),
-                message: "must be an email address".into()
-            }]
+            [FieldError::new("email", "must be an email address")]
         );
-        assert_eq!(error.reason, "validation_failed");
+        assert_eq!(error.reason(), Reason::ValidationFailed);
     }
 
     #[test]
-    fn a_declined_payment_is_402() {
-        let status = with_detail(
-            Code::FailedPrecondition,
-            "declined",
-            "payment_declined",
-            vec![],
-        );
-        assert_eq!(ApiError::from(status).status().as_u16(), 402);
+    fn a_declined_payment_is_402_by_its_reason() {
+        let error = ApiError::from(status(Reason::PaymentDeclined, "declined", &[]));
+        assert_eq!(error.status().as_u16(), 402);
+    }
+
+    #[test]
+    fn unavailable_answers_ask_to_retry_later() {
+        for reason in [
+            Reason::Busy,
+            Reason::DatabaseUnavailable,
+            Reason::Unavailable,
+        ] {
+            let error = ApiError::from(status(reason, "down", &[]));
+            assert_eq!(error.status().as_u16(), 503);
+            assert_eq!(error.retry_after_secs, Some(RETRY_AFTER_SECS));
+        }
     }
 
     #[test]

@@ -13,7 +13,10 @@ use axum::{
     http::request::Parts,
 };
 use serde::de::DeserializeOwned;
-use spruce_platform::text::{CONTROL_CHARACTER_MESSAGE, is_forbidden_control};
+use spruce_platform::{
+    reason::Reason,
+    text::{CONTROL_CHARACTER_MESSAGE, is_forbidden_control},
+};
 
 use crate::error::ApiError;
 
@@ -38,8 +41,7 @@ where
             }
             Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 return Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
+                    Reason::PayloadTooLarge,
                     format!("the body is larger than {BODY_LIMIT_BYTES} bytes"),
                 ));
             }

@@ -1,36 +1,13 @@
 //! The OpenAPI 3.1 document, generated from the routes themselves (each handler carries
 //! its `#[utoipa::path]`), and the docs page that renders it with locally served assets.
 
-use serde::Serialize;
 use utoipa::{
-    Modify, OpenApi, ToSchema,
+    Modify, OpenApi,
     openapi::security::{Http, HttpAuthScheme, SecurityScheme},
 };
 
-/// An RFC 9457 problem, as every error is answered.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Problem {
-    /// `urn:spruce:problem:<reason>`, e.g. `urn:spruce:problem:slot_taken`.
-    #[schema(example = "urn:spruce:problem:validation_failed")]
-    pub r#type: String,
-    /// The HTTP status's name.
-    pub title: String,
-    pub status: u16,
-    /// What went wrong, for a person.
-    pub detail: String,
-    /// For 422: one entry per invalid field.
-    pub errors: Option<Vec<FieldError>>,
-    /// The request's trace id, for support.
-    pub trace_id: Option<String>,
-}
-
-/// One invalid field of a 422 problem.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FieldError {
-    /// The field in the request's spelling (`email`, `home.lat`, `idempotency_key`).
-    pub field: String,
-    pub message: String,
-}
+pub use crate::error::Problem;
+pub use spruce_platform::reason::FieldError;
 
 /// The document's fixed parts; paths and schemas come from the routes.
 #[derive(OpenApi)]

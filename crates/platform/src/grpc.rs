@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::{
-    Code, Status,
+    Status,
     service::Routes,
     transport::{Server, server::TcpIncoming},
 };
@@ -26,8 +26,9 @@ use crate::{
     metrics::RPC_SERVER_DURATION,
     ops::{self, ReadinessCheck},
     propagation,
+    reason::Reason,
     settings::ListenSettings,
-    status::with_detail,
+    status::status,
 };
 
 /// An RPC a service may call on its own behalf, with a service token.
@@ -241,11 +242,10 @@ impl Access {
                 .iter()
                 .any(|rpc| rpc.caller == &**name && rpc.path == path);
             if !allowed {
-                return Err(with_detail(
-                    Code::PermissionDenied,
+                return Err(status(
+                    Reason::Forbidden,
                     format!("the {name} service may not call {path}"),
-                    "forbidden",
-                    vec![],
+                    &[],
                 ));
             }
         }
@@ -254,7 +254,7 @@ impl Access {
 }
 
 fn unauthenticated(message: &str) -> Status {
-    with_detail(Code::Unauthenticated, message, "unauthenticated", vec![])
+    status(Reason::Unauthenticated, message, &[])
 }
 
 impl<S, RequestBody, ResponseBody> Service<http::Request<RequestBody>> for Authentication<S>

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod ops;
 pub mod paging;
 pub mod propagation;
+pub mod reason;
 pub mod settings;
 pub mod shutdown;
 pub mod status;

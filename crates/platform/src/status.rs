@@ -1,39 +1,45 @@
-//! Machine-readable details on gRPC statuses: a stable `reason` and field violations, so the
-//! gateway can answer the mobile client precisely. Servers attach them here; the gateway
-//! reads them back here.
+//! Machine-readable details on gRPC statuses: a [`Reason`] and field errors, so the gateway
+//! can answer the mobile client precisely. Servers attach them here; the gateway reads them
+//! back here.
 
 use prost::Message as _;
 use spruce_proto::common::v1::{ErrorDetail, FieldViolation};
-use tonic::{Code, Status};
+use tonic::Status;
 
-/// Builds a status carrying `reason` and `violations` in its details.
-pub fn with_detail(
-    code: Code,
-    message: impl Into<String>,
-    reason: &str,
-    violations: Vec<FieldViolation>,
-) -> Status {
+use crate::reason::{FieldError, Reason};
+
+/// Builds the status for `reason`: its gRPC code and `message`, with the reason and the
+/// field errors in its details.
+pub fn status(reason: Reason, message: impl Into<String>, errors: &[FieldError]) -> Status {
     let detail = ErrorDetail {
-        reason: reason.to_owned(),
-        field_violations: violations,
+        reason: reason.as_str().to_owned(),
+        field_violations: errors
+            .iter()
+            .map(|error| FieldViolation {
+                field: error.field.clone(),
+                message: error.message.clone(),
+            })
+            .collect(),
     };
-    Status::with_details(code, message, detail.encode_to_vec().into())
+    Status::with_details(reason.grpc_code(), message, detail.encode_to_vec().into())
 }
 
-/// Returns the details a Spruce server attached to `status`, if any.
-pub fn detail_of(status: &Status) -> Option<ErrorDetail> {
-    if status.details().is_empty() {
-        return None;
-    }
-    ErrorDetail::decode(status.details()).ok()
-}
-
-/// Builds a field violation.
-pub fn violation(field: &str, message: impl Into<String>) -> FieldViolation {
-    FieldViolation {
-        field: field.to_owned(),
-        message: message.into(),
-    }
+/// Returns what a Spruce server said in `status`: its reason (from the code alone when it
+/// carries none) and its field errors.
+pub fn reason_of(status: &Status) -> (Reason, Vec<FieldError>) {
+    let detail = (!status.details().is_empty())
+        .then(|| ErrorDetail::decode(status.details()).ok())
+        .flatten();
+    let Some(detail) = detail else {
+        return (Reason::for_code(status.code()), Vec::new());
+    };
+    let reason = Reason::parse(&detail.reason).unwrap_or_else(|| Reason::for_code(status.code()));
+    let errors = detail
+        .field_violations
+        .into_iter()
+        .map(|violation| FieldError::new(violation.field, violation.message))
+        .collect();
+    (reason, errors)
 }
 
 /// Maps an unexpected error: UNAVAILABLE (reason `database_unavailable`) when anything in its
@@ -43,11 +49,10 @@ pub fn violation(field: &str, message: impl Into<String>) -> FieldViolation {
 pub fn unexpected(error: &anyhow::Error) -> Status {
     if database_unreachable_in(error) {
         tracing::warn!(error = format!("{error:#}"), "database unavailable");
-        return with_detail(
-            Code::Unavailable,
+        return status(
+            Reason::DatabaseUnavailable,
             "the database is unavailable, try again shortly",
-            "database_unavailable",
-            vec![],
+            &[],
         );
     }
     tracing::error!(error = format!("{error:#}"), "internal error");

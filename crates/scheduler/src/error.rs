@@ -1,16 +1,16 @@
 //! The scheduler's error type and its single mapping to gRPC statuses.
 
-use spruce_platform::status::{unexpected, violation, with_detail};
-use tonic::{Code, Status};
+use spruce_platform::{
+    reason::{FieldError, Reason},
+    status::{status, unexpected},
+};
+use tonic::Status;
 
 /// Everything a scheduler RPC can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
     #[error("the request is invalid")]
-    Validation {
-        field: &'static str,
-        message: String,
-    },
+    Validation(FieldError),
     #[error("no caller identity was given")]
     Unauthenticated,
     #[error(transparent)]
@@ -27,18 +27,10 @@ impl From<SchedulerError> for Status {
     fn from(error: SchedulerError) -> Self {
         let message = error.to_string();
         match error {
-            SchedulerError::Validation {
-                field,
-                message: problem,
-            } => with_detail(
-                Code::InvalidArgument,
-                message,
-                "validation_failed",
-                vec![violation(field, problem)],
-            ),
-            SchedulerError::Unauthenticated => {
-                with_detail(Code::Unauthenticated, message, "unauthenticated", vec![])
+            SchedulerError::Validation(field) => {
+                status(Reason::ValidationFailed, message, &[field])
             }
+            SchedulerError::Unauthenticated => status(Reason::Unauthenticated, message, &[]),
             SchedulerError::Unexpected(error) => unexpected(&error),
         }
     }

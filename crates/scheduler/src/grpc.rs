@@ -2,6 +2,7 @@
 
 use spruce_platform::identity::Caller;
 use spruce_platform::paging::{Cursor, page_limit, split_page};
+use spruce_platform::reason::FieldError;
 use spruce_platform::time::to_timestamp;
 use spruce_proto::scheduler::v1::{
     ListNotificationsRequest, ListNotificationsResponse, Notification as WireNotification,
@@ -30,9 +31,8 @@ impl NotificationApi {
         request: &ListNotificationsRequest,
     ) -> Result<ListNotificationsResponse, SchedulerError> {
         let caller = caller.ok_or(SchedulerError::Unauthenticated)?;
-        let invalid = |field, message: &str| SchedulerError::Validation {
-            field,
-            message: message.to_owned(),
+        let invalid = |field: &str, message: &str| {
+            SchedulerError::Validation(FieldError::new(field, message))
         };
         let user_id: Uuid = request
             .user_id

@@ -122,7 +122,7 @@ mod tests {
         };
         let fields: Vec<_> = AddressInput::parse(&bad)
             .unwrap_err()
-            .iter()
+            .into_iter()
             .map(|error| error.field)
             .collect();
         assert_eq!(fields, ["label", "city", "lng", "size_m2", "bathrooms"]);

@@ -592,7 +592,7 @@ mod tests {
         };
         let fields: Vec<_> = NewBooking::parse(&raw)
             .unwrap_err()
-            .iter()
+            .into_iter()
             .map(|error| error.field)
             .collect();
         assert_eq!(

@@ -327,7 +327,7 @@ mod tests {
         };
         let fields: Vec<_> = ProfileInput::parse(&bad)
             .unwrap_err()
-            .iter()
+            .into_iter()
             .map(|error| error.field)
             .collect();
         assert_eq!(

@@ -51,23 +51,7 @@ pub mod review;
 pub mod session;
 pub mod user;
 
-/// One broken rule about one input field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    /// The field in the REST API's spelling.
-    pub field: &'static str,
-    pub message: String,
-}
-
-impl FieldError {
-    /// Builds a field error.
-    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
-        FieldError {
-            field,
-            message: message.into(),
-        }
-    }
-}
+pub use spruce_platform::reason::FieldError;
 
 /// Collects every broken rule of one input, so a client learns all its mistakes at once.
 #[derive(Debug, Default)]
@@ -77,7 +61,7 @@ pub struct Validator {
 
 impl Validator {
     /// Records `message` against `field`.
-    pub fn fail(&mut self, field: &'static str, message: impl Into<String>) {
+    pub fn fail(&mut self, field: &str, message: impl Into<String>) {
         self.errors.push(FieldError::new(field, message));
     }
 

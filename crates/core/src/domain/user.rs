@@ -220,7 +220,7 @@ mod tests {
     #[test]
     fn signup_reports_every_bad_field() {
         let errors = NewUser::parse("nope", "short", " ", Some(Role::Admin)).unwrap_err();
-        let fields: Vec<_> = errors.iter().map(|error| error.field).collect();
+        let fields: Vec<_> = errors.iter().map(|error| error.field.as_str()).collect();
         assert_eq!(fields, ["email", "password", "full_name", "role"]);
     }
 

@@ -2,6 +2,7 @@
 
 use axum::{Json, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
+use spruce_platform::reason::{FieldError, Reason};
 use spruce_proto::core::v1::{
     AuthResponse, AuthenticateRequest, RefreshSessionRequest, RegisterRequest,
     RevokeSessionRequest, Role,
@@ -10,7 +11,7 @@ use spruce_proto::core::v1::{
 use super::{AppState, UserBody};
 use crate::{
     auth::AuthUser,
-    error::{ApiError, FieldProblem},
+    error::ApiError,
     extract::{ApiJson, ClientAddress},
 };
 
@@ -67,13 +68,10 @@ fn session_body(response: AuthResponse) -> Result<SessionBody, ApiError> {
 }
 
 fn require(fields: &[(&str, &str)]) -> Result<(), ApiError> {
-    let missing: Vec<FieldProblem> = fields
+    let missing: Vec<FieldError> = fields
         .iter()
         .filter(|(_, value)| value.trim().is_empty())
-        .map(|(field, _)| FieldProblem {
-            field: (*field).to_owned(),
-            message: "is required".to_owned(),
-        })
+        .map(|(field, _)| FieldError::new(*field, "is required"))
         .collect();
     if missing.is_empty() {
         Ok(())
@@ -149,8 +147,8 @@ pub(super) async fn login(
         }
         Err(status) => {
             // A wrong password stays counted; anything else did not judge the password.
-            let judged = spruce_platform::status::detail_of(&status)
-                .is_some_and(|detail| detail.reason == "invalid_credentials");
+            let (reason, _) = spruce_platform::status::reason_of(&status);
+            let judged = reason == Reason::InvalidCredentials;
             if !judged {
                 state.login_throttle.undecided(&email, address).await;
             }

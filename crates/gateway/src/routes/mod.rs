@@ -14,7 +14,7 @@ use axum::{
 };
 use chrono::SecondsFormat;
 use serde::{Deserialize, Serialize};
-use spruce_platform::{auth::TokenVerifier, identity::Role, time::from_timestamp};
+use spruce_platform::{auth::TokenVerifier, identity::Role, reason::Reason, time::from_timestamp};
 
 use utoipa::OpenApi as _;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -76,11 +76,7 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let router = router
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                axum::http::StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "this method is not allowed here",
-            )
+            ApiError::new(Reason::MethodNotAllowed, "this method is not allowed here")
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(middleware::from_fn(trace_request))
