@@ -74,7 +74,7 @@ impl From<Address> for AddressResponse {
 }
 
 /// Adds an address for the signed-in customer.
-#[utoipa::path(post, path = "/v1/me/addresses", tag = "me", request_body = AddressBody, security(("bearer" = [])), responses((status = 201, description = "the new address", body = AddressResponse), (status = 400, description = "malformed body", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "the role may not do this", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/v1/me/addresses", tag = "me", request_body = AddressBody, security(("bearer" = [])), responses((status = 201, description = "the new address", body = AddressResponse), (status = 403, description = "the role may not do this")))]
 pub(super) async fn create_address(
     State(state): State<AppState>,
     user: AuthUser,
@@ -104,7 +104,7 @@ pub(super) async fn create_address(
 }
 
 /// Lists the signed-in customer's addresses, oldest first.
-#[utoipa::path(get, path = "/v1/me/addresses", tag = "me", params(PageQuery), security(("bearer" = [])), responses((status = 200, description = "the customer's addresses, oldest first", body = Page<AddressResponse>), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "the role may not do this", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/v1/me/addresses", tag = "me", params(PageQuery), security(("bearer" = [])), responses((status = 200, description = "the customer's addresses, oldest first", body = Page<AddressResponse>), (status = 403, description = "the role may not do this")))]
 pub(super) async fn list_addresses(
     State(state): State<AppState>,
     user: AuthUser,

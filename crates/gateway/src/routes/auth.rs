@@ -81,7 +81,7 @@ fn require(fields: &[(&str, &str)]) -> Result<(), ApiError> {
 }
 
 /// Creates a customer or cleaner account and signs it in.
-#[utoipa::path(post, path = "/v1/auth/signup", tag = "auth", request_body = SignupBody, responses((status = 201, description = "the account and its first session", body = SessionBody), (status = 400, description = "malformed body", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "conflict", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "too many signups from this address (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/v1/auth/signup", tag = "auth", request_body = SignupBody, responses((status = 201, description = "the account and its first session", body = SessionBody), (status = 409, description = "the email is taken"), (status = 429, description = "too many signups from this address (Retry-After)")))]
 pub(super) async fn signup(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
@@ -117,7 +117,7 @@ pub(super) async fn signup(
 
 /// Signs in with an email and password; repeated failures for one email are refused with
 /// 429 for a while.
-#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginBody, responses((status = 200, description = "a new session", body = SessionBody), (status = 400, description = "malformed body", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 429, description = "too many failed attempts (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginBody, responses((status = 200, description = "a new session", body = SessionBody), (status = 401, description = "wrong email or password"), (status = 429, description = "too many failed attempts (Retry-After)")))]
 pub(super) async fn login(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
@@ -158,7 +158,7 @@ pub(super) async fn login(
 }
 
 /// Trades a refresh token for a new pair.
-#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshBody, responses((status = 200, description = "a new pair; the old refresh token stops working", body = SessionBody), (status = 400, description = "malformed body", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshBody, responses((status = 200, description = "a new pair; the old refresh token stops working", body = SessionBody), (status = 401, description = "the refresh token is invalid, expired or revoked")))]
 pub(super) async fn refresh(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RefreshBody>,
@@ -177,7 +177,7 @@ pub(super) async fn refresh(
 }
 
 /// Revokes the session of the given refresh token.
-#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", request_body = RefreshBody, security(("bearer" = [])), responses((status = 204, description = "the session is revoked"), (status = 400, description = "malformed body", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", request_body = RefreshBody, security(("bearer" = [])), responses((status = 204, description = "the session is revoked")))]
 pub(super) async fn logout(
     State(state): State<AppState>,
     user: AuthUser,

@@ -95,7 +95,7 @@ impl From<Booking> for BookingResponse {
 
 /// Books a cleaning. The `Idempotency-Key` header makes retries safe: the same key and body
 /// return the same booking.
-#[utoipa::path(post, path = "/v1/bookings", tag = "bookings", request_body = BookingBody, params(("Idempotency-Key" = String, Header, description = "any unique string (a UUID); retries with the same key and body return the same booking")), security(("bearer" = [])), responses((status = 201, description = "the booking, payment authorized", body = BookingResponse), (status = 400, description = "malformed body", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 402, description = "payment declined", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "the role may not do this", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "conflict", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/v1/bookings", tag = "bookings", request_body = BookingBody, params(("Idempotency-Key" = String, Header, description = "any unique string (a UUID); retries with the same key and body return the same booking")), security(("bearer" = [])), responses((status = 201, description = "the booking, payment authorized", body = BookingResponse), (status = 402, description = "payment declined"), (status = 403, description = "the role may not do this"), (status = 409, description = "conflict")))]
 pub(super) async fn create_booking(
     State(state): State<AppState>,
     user: AuthUser,
@@ -143,7 +143,7 @@ pub(super) async fn create_booking(
 }
 
 /// Returns one booking of the caller's.
-#[utoipa::path(get, path = "/v1/bookings/{id}", tag = "bookings", params(("id" = String, Path, description = "the booking id")), security(("bearer" = [])), responses((status = 200, description = "the booking", body = BookingResponse), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource (or not yours)", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/v1/bookings/{id}", tag = "bookings", params(("id" = String, Path, description = "the booking id")), security(("bearer" = [])), responses((status = 200, description = "the booking", body = BookingResponse), (status = 404, description = "no such resource (or not yours)")))]
 pub(super) async fn get_booking(
     State(state): State<AppState>,
     user: AuthUser,
@@ -160,7 +160,7 @@ pub(super) async fn get_booking(
 }
 
 /// Lists the caller's bookings (as customer or as cleaner), newest first.
-#[utoipa::path(get, path = "/v1/bookings", tag = "bookings", params(BookingQuery), security(("bearer" = [])), responses((status = 200, description = "the customer's own or the cleaner's assigned bookings, newest first", body = Page<BookingResponse>), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/v1/bookings", tag = "bookings", params(BookingQuery), security(("bearer" = [])), responses((status = 200, description = "the customer's own or the cleaner's assigned bookings, newest first", body = Page<BookingResponse>)))]
 pub(super) async fn list_bookings(
     State(state): State<AppState>,
     user: AuthUser,
@@ -185,7 +185,7 @@ pub(super) async fn list_bookings(
 }
 
 /// `confirm`, `start`, `complete` (with `{actual_duration_min}`) or `cancel` a booking.
-#[utoipa::path(post, path = "/v1/bookings/{id}/{action}", tag = "bookings", params(("id" = String, Path, description = "the booking id"), ("action" = String, Path, description = "confirm, start, complete or cancel")), request_body(content = Option<TransitionBody>, description = "only for complete: {\"actual_duration_min\": 95}"), security(("bearer" = [])), responses((status = 200, description = "the booking after the step", body = BookingResponse), (status = 400, description = "malformed body", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "the role may not do this", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource (or not yours)", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "conflict", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/v1/bookings/{id}/{action}", tag = "bookings", params(("id" = String, Path, description = "the booking id"), ("action" = String, Path, description = "confirm, start, complete or cancel")), request_body(content = Option<TransitionBody>, description = "only for complete: {\"actual_duration_min\": 95}"), security(("bearer" = [])), responses((status = 200, description = "the booking after the step", body = BookingResponse), (status = 403, description = "the role may not do this"), (status = 404, description = "no such resource (or not yours)"), (status = 409, description = "conflict")))]
 pub(super) async fn transition_booking(
     State(state): State<AppState>,
     user: AuthUser,

@@ -100,7 +100,7 @@ impl From<CleanerProfile> for ProfileResponse {
 }
 
 /// Creates or replaces the signed-in cleaner's profile.
-#[utoipa::path(put, path = "/v1/me/cleaner-profile", tag = "cleaners", request_body = ProfileBody, security(("bearer" = [])), responses((status = 200, description = "the profile as saved", body = ProfileResponse), (status = 400, description = "malformed body", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "the role may not do this", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(put, path = "/v1/me/cleaner-profile", tag = "cleaners", request_body = ProfileBody, security(("bearer" = [])), responses((status = 200, description = "the profile as saved", body = ProfileResponse), (status = 403, description = "the role may not do this")))]
 pub(super) async fn upsert_profile(
     State(state): State<AppState>,
     user: AuthUser,
@@ -136,7 +136,7 @@ pub(super) async fn upsert_profile(
 }
 
 /// Returns a cleaner's public profile.
-#[utoipa::path(get, path = "/v1/cleaners/{id}", tag = "cleaners", params(("id" = String, Path, description = "the cleaner's user id")), security(("bearer" = [])), responses((status = 200, description = "the public profile (home only for the cleaner)", body = ProfileResponse), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource (or not yours)", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/v1/cleaners/{id}", tag = "cleaners", params(("id" = String, Path, description = "the cleaner's user id")), security(("bearer" = [])), responses((status = 200, description = "the public profile (home only for the cleaner)", body = ProfileResponse), (status = 404, description = "no such resource (or not yours)")))]
 pub(super) async fn get_cleaner(
     State(state): State<AppState>,
     user: AuthUser,

@@ -8,7 +8,7 @@ use super::{AppState, Page, PageQuery, UserBody, rfc3339};
 use crate::{auth::AuthUser, error::ApiError, extract::ApiQuery};
 
 /// Returns the signed-in user.
-#[utoipa::path(get, path = "/v1/me", tag = "me", security(("bearer" = [])), responses((status = 200, description = "the signed-in user", body = UserBody), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/v1/me", tag = "me", security(("bearer" = [])), responses((status = 200, description = "the signed-in user", body = UserBody)))]
 pub(super) async fn me(
     State(state): State<AppState>,
     user: AuthUser,
@@ -37,7 +37,7 @@ pub(super) struct NotificationBody {
 }
 
 /// Lists what the scheduler sent the signed-in user, newest first.
-#[utoipa::path(get, path = "/v1/me/notifications", tag = "me", params(PageQuery), security(("bearer" = [])), responses((status = 200, description = "what Spruce sent the user, newest first", body = Page<NotificationBody>), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/v1/me/notifications", tag = "me", params(PageQuery), security(("bearer" = [])), responses((status = 200, description = "what Spruce sent the user, newest first", body = Page<NotificationBody>)))]
 pub(super) async fn notifications(
     State(state): State<AppState>,
     user: AuthUser,

@@ -16,14 +16,14 @@ use chrono::SecondsFormat;
 use serde::{Deserialize, Serialize};
 use spruce_platform::{auth::TokenVerifier, identity::Role, reason::Reason, time::from_timestamp};
 
-use utoipa::OpenApi as _;
+use utoipa::{Modify as _, OpenApi as _};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     clients::Upstreams,
     error::ApiError,
     extract::{BODY_LIMIT_BYTES, TrustForwardedFor},
-    openapi::ApiDoc,
+    openapi::{ApiDoc, ProblemResponses},
     telemetry::trace_request,
     throttle::LoginThrottle,
 };
@@ -52,7 +52,7 @@ impl FromRef<AppState> for TokenVerifier {
 /// Returns the `/v1` API and its OpenAPI document, both built from the same route list,
 /// so every route is documented.
 pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
-    let (router, document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::signup))
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))
@@ -71,6 +71,7 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(reviews::create_review))
         .routes(routes!(bookings::transition_booking))
         .split_for_parts();
+    ProblemResponses.modify(&mut document);
     // The layers come last so that they wrap the fallbacks too: a 404 or 405 gets its span
     // and trace_id like any routed answer.
     let router = router

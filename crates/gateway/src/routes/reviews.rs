@@ -50,7 +50,7 @@ impl From<Review> for ReviewResponse {
 }
 
 /// Reviews a completed booking, once, as its customer.
-#[utoipa::path(post, path = "/v1/bookings/{id}/review", tag = "bookings", params(("id" = String, Path, description = "the completed booking")), request_body = ReviewBody, security(("bearer" = [])), responses((status = 201, description = "the review; the cleaner's rating moved", body = ReviewResponse), (status = 400, description = "malformed body", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "the role may not do this", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource (or not yours)", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "conflict", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/v1/bookings/{id}/review", tag = "bookings", params(("id" = String, Path, description = "the completed booking")), request_body = ReviewBody, security(("bearer" = [])), responses((status = 201, description = "the review; the cleaner's rating moved", body = ReviewResponse), (status = 403, description = "the role may not do this"), (status = 404, description = "no such resource (or not yours)"), (status = 409, description = "conflict")))]
 pub(super) async fn create_review(
     State(state): State<AppState>,
     user: AuthUser,
@@ -72,7 +72,7 @@ pub(super) async fn create_review(
 }
 
 /// Lists a cleaner's reviews, newest first.
-#[utoipa::path(get, path = "/v1/cleaners/{id}/reviews", tag = "cleaners", params(("id" = String, Path, description = "the cleaner's user id"), PageQuery), security(("bearer" = [])), responses((status = 200, description = "the cleaner's reviews, newest first", body = Page<ReviewResponse>), (status = 401, description = "no, bad or expired access token", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource (or not yours)", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input, with errors[]", body = crate::openapi::Problem, content_type = "application/problem+json"), (status = 503, description = "a service is down (Retry-After)", body = crate::openapi::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/v1/cleaners/{id}/reviews", tag = "cleaners", params(("id" = String, Path, description = "the cleaner's user id"), PageQuery), security(("bearer" = [])), responses((status = 200, description = "the cleaner's reviews, newest first", body = Page<ReviewResponse>), (status = 404, description = "no such resource (or not yours)")))]
 pub(super) async fn list_reviews(
     State(state): State<AppState>,
     user: AuthUser,

@@ -80,3 +80,45 @@ async fn the_docs_page_and_its_assets_are_served_by_the_gateway() {
     assert!(initializer.contains("/openapi.json"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn every_error_answer_is_documented_as_a_problem() {
+    let app = TestApp::spawn_without_services().await;
+    let document: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+    let problem = &document["components"]["schemas"]["Problem"];
+    for field in ["type", "title", "status", "detail"] {
+        assert!(problem["properties"][field].is_object(), "Problem.{field}");
+    }
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let responses = operation["responses"].as_object().unwrap();
+            let statuses: Vec<&str> = responses.keys().map(String::as_str).collect();
+            assert!(statuses.contains(&"503"), "{method} {path}: {statuses:?}");
+            if operation.get("security").is_some() {
+                assert!(statuses.contains(&"401"), "{method} {path}: {statuses:?}");
+            }
+            if operation.get("requestBody").is_some() {
+                for status in ["400", "413", "422"] {
+                    assert!(statuses.contains(&status), "{method} {path}: {statuses:?}");
+                }
+            }
+            for (status, response) in responses {
+                if status.starts_with('2') {
+                    continue;
+                }
+                let schema = &response["content"]["application/problem+json"]["schema"];
+                assert_eq!(
+                    schema["$ref"], "#/components/schemas/Problem",
+                    "{method} {path} {status}"
+                );
+                if status == "429" || status == "503" {
+                    assert!(
+                        response["headers"]["Retry-After"].is_object(),
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+    }
+    app.stop().await;
+}
