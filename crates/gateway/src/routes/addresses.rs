@@ -15,24 +15,54 @@ use crate::{
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct AddressBody {
     #[serde(default)]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 50,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*\S[^\x00-\x1F\x7F-\x9F]*$"
+    )]
     label: String,
     #[serde(default)]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*\S[^\x00-\x1F\x7F-\x9F]*$"
+    )]
     line1: String,
     #[serde(default)]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*\S[^\x00-\x1F\x7F-\x9F]*$"
+    )]
     city: String,
     #[serde(default)]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 20,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*\S[^\x00-\x1F\x7F-\x9F]*$"
+    )]
     postal_code: String,
     #[serde(default)]
+    #[schema(required = true, minimum = -90.0, maximum = 90.0)]
     lat: f64,
     #[serde(default)]
+    #[schema(required = true, minimum = -180.0, maximum = 180.0)]
     lng: f64,
     #[serde(default)]
+    #[schema(required = true, minimum = 10, maximum = 2000)]
     size_m2: u32,
     #[serde(default)]
+    #[schema(required = true, minimum = 0, maximum = 20)]
     bedrooms: u32,
     #[serde(default)]
+    #[schema(required = true, minimum = 1, maximum = 20)]
     bathrooms: u32,
     #[serde(default)]
+    #[schema(required = true)]
     has_pets: bool,
 }
 

@@ -19,21 +19,42 @@ use crate::{
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct SignupBody {
     #[serde(default)]
+    #[schema(required = true, format = Email, max_length = 254)]
     email: String,
     #[serde(default)]
+    #[schema(required = true, format = Password, min_length = 8, max_length = 128)]
     password: String,
     #[serde(default)]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*\S[^\x00-\x1F\x7F-\x9F]*$"
+    )]
     full_name: String,
+    /// `customer` or `cleaner` (admins are made by operators).
     #[serde(default)]
+    #[schema(required = true, value_type = SignupRole)]
     role: String,
+}
+
+/// Who signs up.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub(super) enum SignupRole {
+    Customer,
+    Cleaner,
 }
 
 /// `POST /v1/auth/login` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct LoginBody {
     #[serde(default)]
+    #[schema(required = true, format = Email, max_length = 254)]
     email: String,
     #[serde(default)]
+    #[schema(required = true, format = Password, min_length = 1)]
     password: String,
 }
 
@@ -41,6 +62,7 @@ pub(super) struct LoginBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct RefreshBody {
     #[serde(default)]
+    #[schema(required = true, min_length = 1)]
     refresh_token: String,
 }
 

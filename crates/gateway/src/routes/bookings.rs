@@ -24,23 +24,59 @@ use crate::{
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct BookingBody {
     #[serde(default)]
+    #[schema(
+        required = true,
+        pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     address_id: String,
     #[serde(default)]
+    #[schema(required = true, value_type = ServiceKind)]
     service: String,
-    /// RFC 3339, e.g. "2030-05-17T09:00:00Z".
+    /// RFC 3339, in the future and within a year, e.g. "2030-05-17T09:00:00Z".
     #[serde(default)]
+    #[schema(required = true, format = DateTime)]
     starts_at: String,
     /// Absent: the matching engine assigns a cleaner.
     #[serde(default)]
+    #[schema(
+        pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     cleaner_id: Option<String>,
+    /// `tok_visa` authorizes in development; `tok_chargeDeclined` is declined.
     #[serde(default)]
+    #[schema(required = true, min_length = 1)]
     payment_token: String,
+}
+
+/// A kind of cleaning.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub(super) enum ServiceKind {
+    Standard,
+    Deep,
+    MoveOut,
+    Office,
+}
+
+/// Where a booking is in its life.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub(super) enum BookingStatusKind {
+    Requested,
+    Confirmed,
+    InProgress,
+    Completed,
+    Cancelled,
 }
 
 /// `POST /v1/bookings/{id}/complete` body.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub(super) struct TransitionBody {
+    /// For `complete`: how long the cleaning took.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1440)]
     actual_duration_min: u32,
 }
 
@@ -48,8 +84,13 @@ pub(super) struct TransitionBody {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(super) struct BookingQuery {
+    /// Only bookings in this state.
+    #[param(value_type = Option<BookingStatusKind>, inline)]
     status: Option<String>,
+    /// Page size, 20 when absent.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 

@@ -15,39 +15,71 @@ use crate::{auth::AuthUser, error::ApiError, extract::ApiJson};
 /// A point on the map.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, utoipa::ToSchema)]
 pub(super) struct Point {
+    #[schema(minimum = -90.0, maximum = 90.0)]
     lat: f64,
+    #[schema(minimum = -180.0, maximum = 180.0)]
     lng: f64,
 }
 
 /// A weekly window in the cleaner's time zone.
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub(super) struct Window {
-    /// "monday" .. "sunday".
     #[serde(default)]
+    #[schema(required = true, value_type = Weekday)]
     weekday: String,
     /// "HH:MM".
     #[serde(default)]
+    #[schema(required = true, pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     start: String,
-    /// "HH:MM", after `start`.
+    /// "HH:MM" (up to "24:00"), after `start`.
     #[serde(default)]
+    #[schema(required = true, pattern = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")]
     end: String,
+}
+
+/// A day of the week.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub(super) enum Weekday {
+    Monday,
+    Tuesday,
+    Wednesday,
+    Thursday,
+    Friday,
+    Saturday,
+    Sunday,
 }
 
 /// `PUT /v1/me/cleaner-profile` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct ProfileBody {
+    /// Line breaks and tabs are the only control characters allowed.
     #[serde(default)]
+    #[schema(
+        max_length = 2000,
+        pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+    )]
     bio: String,
     #[serde(default)]
+    #[schema(required = true, minimum = 500, maximum = 50000)]
     hourly_rate_cents: i64,
+    /// Each at most once.
     #[serde(default)]
+    #[schema(required = true, value_type = Vec<crate::routes::bookings::ServiceKind>, min_items = 1)]
     services: Vec<String>,
+    #[schema(required = true)]
     home: Option<Point>,
     #[serde(default)]
+    #[schema(required = true, minimum = 1.0, maximum = 100.0)]
     service_radius_km: f64,
+    /// Windows of one day must not overlap.
     #[serde(default)]
+    #[schema(required = true)]
     weekly_availability: Vec<Window>,
+    /// An IANA time zone, e.g. "Europe/Berlin".
     #[serde(default)]
+    #[schema(required = true, min_length = 1)]
     timezone: String,
 }
 

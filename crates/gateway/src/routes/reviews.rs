@@ -18,10 +18,15 @@ use crate::{
 /// `POST /v1/bookings/{id}/review` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct ReviewBody {
-    /// 1..5.
     #[serde(default)]
+    #[schema(required = true, minimum = 1, maximum = 5)]
     rating: u32,
+    /// Line breaks and tabs are the only control characters allowed.
     #[serde(default)]
+    #[schema(
+        max_length = 2000,
+        pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+    )]
     comment: String,
 }
 

@@ -181,7 +181,11 @@ impl TestApp {
             .await
             .expect("scheduler builds");
         let scheduler_url = format!("http://127.0.0.1:{}", scheduler.grpc_port());
+        let scheduler_ready = format!("http://127.0.0.1:{}/readyz", scheduler.http_port());
         tokio::spawn(scheduler.run_until_stopped(shutdown.clone()));
+        // Ready means its queue is bound: an event published before that would wait in
+        // the exchange's unrouted queue, as it would on a fresh broker.
+        wait_until_ready(&scheduler_ready).await;
 
         let (address, gateway) = spawn_gateway(
             &core_url,
@@ -348,6 +352,20 @@ async fn spawn_gateway(
     let address = format!("http://127.0.0.1:{}", gateway.port());
     tokio::spawn(gateway.run_until_stopped(shutdown.clone()));
     (address, settings)
+}
+
+/// Waits up to 10 s for `url` to answer 200.
+async fn wait_until_ready(url: &str) {
+    let client = Client::new();
+    for _ in 0..200 {
+        if let Ok(response) = client.get(url).send().await
+            && response.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{url} did not become ready within 10 s");
 }
 
 /// A TCP proxy on a free loopback port to `target_port`, which a test can cut: open
