@@ -158,3 +158,31 @@ pub async fn drop_database(settings: &DatabaseSettings) -> anyhow::Result<()> {
     connection.execute(sqlx::AssertSqlSafe(statement)).await?;
     Ok(())
 }
+
+/// Declares a struct read from a query row by column name (`sqlx::FromRow` without sqlx's
+/// proc-macros, which would cost every build): each field takes the column of its name.
+///
+/// ```ignore
+/// spruce_platform::named_row! {
+///     /// A user as stored.
+///     struct StoredUser { id: Uuid, email: String }
+/// }
+/// ```
+#[macro_export]
+macro_rules! named_row {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident { $($(#[$field_meta:meta])* $field:ident : $type:ty),* $(,)? }) => {
+        $(#[$meta])*
+        $vis struct $name {
+            $($(#[$field_meta])* $field: $type),*
+        }
+
+        impl<'r> ::sqlx::FromRow<'r, ::sqlx::postgres::PgRow> for $name {
+            fn from_row(row: &'r ::sqlx::postgres::PgRow) -> ::sqlx::Result<Self> {
+                use ::sqlx::Row as _;
+                Ok($name {
+                    $($field: row.try_get(stringify!($field))?),*
+                })
+            }
+        }
+    };
+}

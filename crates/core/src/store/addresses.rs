@@ -13,23 +13,26 @@ use crate::{
     error::CoreError,
 };
 
-type AddressRow = (
-    Uuid,
-    Uuid,
-    String,
-    String,
-    String,
-    String,
-    f64,
-    f64,
-    i32,
-    i32,
-    i32,
-    bool,
-    DateTime<Utc>,
-);
+spruce_platform::named_row! {
+    /// An address as stored.
+    struct StoredAddress {
+        id: Uuid,
+        customer_id: Uuid,
+        label: String,
+        line1: String,
+        city: String,
+        postal_code: String,
+        lat: f64,
+        lng: f64,
+        size_m2: i32,
+        bedrooms: i32,
+        bathrooms: i32,
+        has_pets: bool,
+        created_at: DateTime<Utc>,
+    }
+}
 
-/// The columns of an [`AddressRow`], as a literal for `concat!`.
+/// The columns of a [`StoredAddress`], as a literal for `concat!`.
 macro_rules! address_columns {
     () => {
         "id, customer_id, label, line1, city, postal_code, lat, lng, size_m2, bedrooms, bathrooms, \
@@ -37,38 +40,26 @@ macro_rules! address_columns {
     };
 }
 
-fn into_address(row: AddressRow) -> Address {
-    let (
-        id,
-        customer_id,
-        label,
-        line1,
-        city,
-        postal_code,
-        lat,
-        lng,
-        size_m2,
-        bedrooms,
-        bathrooms,
-        has_pets,
-        created_at,
-    ) = row;
+fn into_address(row: StoredAddress) -> Address {
     let count = |value: i32| u32::try_from(value).unwrap_or(0);
     Address {
-        id,
-        customer_id,
+        id: row.id,
+        customer_id: row.customer_id,
         details: AddressInput {
-            label,
-            line1,
-            city,
-            postal_code,
-            location: GeoPoint { lat, lng },
-            size_m2: count(size_m2),
-            bedrooms: count(bedrooms),
-            bathrooms: count(bathrooms),
-            has_pets,
+            label: row.label,
+            line1: row.line1,
+            city: row.city,
+            postal_code: row.postal_code,
+            location: GeoPoint {
+                lat: row.lat,
+                lng: row.lng,
+            },
+            size_m2: count(row.size_m2),
+            bedrooms: count(row.bedrooms),
+            bathrooms: count(row.bathrooms),
+            has_pets: row.has_pets,
         },
-        created_at,
+        created_at: row.created_at,
     }
 }
 
@@ -79,7 +70,7 @@ pub async fn insert_address(
     address: &AddressInput,
 ) -> Result<Address, CoreError> {
     let count = |value: u32| i32::try_from(value).unwrap_or(i32::MAX);
-    let row: AddressRow = sqlx::query_as(concat!(
+    let row: StoredAddress = sqlx::query_as(concat!(
         "INSERT INTO addresses (id, customer_id, label, line1, city, postal_code, lat, lng, size_m2, \
          bedrooms, bathrooms, has_pets) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
          RETURNING ", address_columns!()
@@ -111,7 +102,7 @@ pub async fn list_addresses(
     let (after_time, after_id) = after.map_or((None, None), |cursor| {
         (Some(cursor.created_at), Some(cursor.id))
     });
-    let rows: Vec<AddressRow> = sqlx::query_as(concat!(
+    let rows: Vec<StoredAddress> = sqlx::query_as(concat!(
         "SELECT ",
         address_columns!(),
         " FROM addresses WHERE customer_id = $1 \
@@ -133,7 +124,7 @@ pub async fn find_address(
     id: Uuid,
     customer_id: Uuid,
 ) -> Result<Option<Address>, CoreError> {
-    let row: Option<AddressRow> = sqlx::query_as(concat!(
+    let row: Option<StoredAddress> = sqlx::query_as(concat!(
         "SELECT ",
         address_columns!(),
         " FROM addresses WHERE id = $1 AND customer_id = $2"

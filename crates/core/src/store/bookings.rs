@@ -5,7 +5,7 @@ use spruce_platform::{
     bus::{self, Envelope},
     paging::Cursor,
 };
-use sqlx::{FromRow, PgConnection, Row as _, postgres::PgRow};
+use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
 use super::violated_constraint;
@@ -57,46 +57,25 @@ macro_rules! select_booking {
     };
 }
 
-/// A booking as [`select_booking`] reads it, by column name.
-struct StoredBooking {
-    id: Uuid,
-    customer_id: Uuid,
-    cleaner_id: Option<Uuid>,
-    address_id: Uuid,
-    service: String,
-    starts_at: DateTime<Utc>,
-    ends_at: DateTime<Utc>,
-    duration_min: i32,
-    price_cents: i64,
-    currency: String,
-    status: String,
-    payment_status: String,
-    actual_duration_min: Option<i32>,
-    version: i64,
-    created_at: DateTime<Utc>,
-    request_hash: Vec<u8>,
-}
-
-impl<'r> FromRow<'r, PgRow> for StoredBooking {
-    fn from_row(row: &'r PgRow) -> sqlx::Result<Self> {
-        Ok(StoredBooking {
-            id: row.try_get("id")?,
-            customer_id: row.try_get("customer_id")?,
-            cleaner_id: row.try_get("cleaner_id")?,
-            address_id: row.try_get("address_id")?,
-            service: row.try_get("service")?,
-            starts_at: row.try_get("starts_at")?,
-            ends_at: row.try_get("ends_at")?,
-            duration_min: row.try_get("duration_min")?,
-            price_cents: row.try_get("price_cents")?,
-            currency: row.try_get("currency")?,
-            status: row.try_get("status")?,
-            payment_status: row.try_get("payment_status")?,
-            actual_duration_min: row.try_get("actual_duration_min")?,
-            version: row.try_get("version")?,
-            created_at: row.try_get("created_at")?,
-            request_hash: row.try_get("request_hash")?,
-        })
+spruce_platform::named_row! {
+    /// A booking as [`select_booking`] reads it.
+    struct StoredBooking {
+        id: Uuid,
+        customer_id: Uuid,
+        cleaner_id: Option<Uuid>,
+        address_id: Uuid,
+        service: String,
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+        duration_min: i32,
+        price_cents: i64,
+        currency: String,
+        status: String,
+        payment_status: String,
+        actual_duration_min: Option<i32>,
+        version: i64,
+        created_at: DateTime<Utc>,
+        request_hash: Vec<u8>,
     }
 }
 

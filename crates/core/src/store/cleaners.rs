@@ -58,31 +58,35 @@ pub async fn upsert_profile(
     Ok(())
 }
 
-type ProfileRow = (
-    Uuid,
-    String,
-    String,
-    i64,
-    String,
-    Vec<String>,
-    f64,
-    f64,
-    f64,
-    String,
-    String,
-    i64,
-    i32,
-    i64,
-);
+spruce_platform::named_row! {
+    /// A cleaner's profile as stored, with their name.
+    struct StoredProfile {
+        cleaner_id: Uuid,
+        full_name: String,
+        bio: String,
+        hourly_rate_cents: i64,
+        currency: String,
+        services: Vec<String>,
+        home_lat: f64,
+        home_lng: f64,
+        service_radius_km: f64,
+        weekly_availability: String,
+        timezone: String,
+        rating_sum: i64,
+        rating_count: i32,
+        version: i64,
+    }
+}
 
 /// Returns a cleaner's profile with their name, if they have one.
 pub async fn find_profile(
     connection: &mut PgConnection,
     cleaner_id: Uuid,
 ) -> Result<Option<CleanerProfile>, CoreError> {
-    let row: Option<ProfileRow> = sqlx::query_as(
+    let row: Option<StoredProfile> = sqlx::query_as(
         "SELECT p.cleaner_id, u.full_name, p.bio, p.hourly_rate_cents, p.currency, p.services, \
-         p.home_lat, p.home_lng, p.service_radius_km, p.weekly_availability::text, p.timezone, \
+         p.home_lat, p.home_lng, p.service_radius_km, \
+         p.weekly_availability::text AS weekly_availability, p.timezone, \
          p.rating_sum, p.rating_count, p.version \
          FROM cleaner_profiles p JOIN users u ON u.id = p.cleaner_id WHERE p.cleaner_id = $1",
     )
@@ -92,48 +96,38 @@ pub async fn find_profile(
     row.map(into_profile).transpose()
 }
 
-fn into_profile(row: ProfileRow) -> Result<CleanerProfile, CoreError> {
-    let (
-        cleaner_id,
-        full_name,
-        bio,
-        hourly_rate_cents,
-        currency,
-        services,
-        lat,
-        lng,
-        service_radius_km,
-        availability,
-        timezone,
-        rating_sum,
-        rating_count,
-        version,
-    ) = row;
+fn into_profile(row: StoredProfile) -> Result<CleanerProfile, CoreError> {
+    let cleaner_id = row.cleaner_id;
     let corrupt = |what: String| {
         CoreError::Unexpected(anyhow::anyhow!("stored profile {cleaner_id}: {what}"))
     };
-    let services = services
+    let services = row
+        .services
         .iter()
         .map(|name| name.parse::<Service>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(corrupt)?;
     let weekly_availability: Vec<AvailabilityWindow> =
-        serde_json::from_str(&availability).map_err(|error| corrupt(error.to_string()))?;
+        serde_json::from_str(&row.weekly_availability)
+            .map_err(|error| corrupt(error.to_string()))?;
     Ok(CleanerProfile {
         cleaner_id,
-        full_name,
+        full_name: row.full_name,
         profile: ProfileInput {
-            bio,
-            hourly_rate_cents,
+            bio: row.bio,
+            hourly_rate_cents: row.hourly_rate_cents,
             services,
-            home: GeoPoint { lat, lng },
-            service_radius_km,
+            home: GeoPoint {
+                lat: row.home_lat,
+                lng: row.home_lng,
+            },
+            service_radius_km: row.service_radius_km,
             weekly_availability,
-            timezone,
+            timezone: row.timezone,
         },
-        currency,
-        rating_sum,
-        rating_count,
-        version,
+        currency: row.currency,
+        rating_sum: row.rating_sum,
+        rating_count: row.rating_count,
+        version: row.version,
     })
 }

@@ -47,6 +47,18 @@ pub async fn insert_review(
     Ok(created_at)
 }
 
+spruce_platform::named_row! {
+    /// A review as listed, with its customer's name.
+    struct StoredReview {
+        booking_id: Uuid,
+        cleaner_id: Uuid,
+        customer_name: String,
+        rating: i16,
+        comment: String,
+        created_at: DateTime<Utc>,
+    }
+}
+
 /// Returns up to `limit` of a cleaner's reviews, newest first, after `after`.
 pub async fn list_reviews(
     connection: &mut PgConnection,
@@ -54,12 +66,12 @@ pub async fn list_reviews(
     after: Option<Cursor>,
     limit: i64,
 ) -> Result<Vec<Review>, CoreError> {
-    type Row = (Uuid, Uuid, String, i16, String, DateTime<Utc>);
     let (after_time, after_id) = after.map_or((None, None), |cursor| {
         (Some(cursor.created_at), Some(cursor.id))
     });
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT r.booking_id, r.cleaner_id, u.full_name, r.rating, r.comment, r.created_at \
+    let rows: Vec<StoredReview> = sqlx::query_as(
+        "SELECT r.booking_id, r.cleaner_id, u.full_name AS customer_name, r.rating, r.comment, \
+         r.created_at \
          FROM reviews r JOIN users u ON u.id = r.customer_id WHERE r.cleaner_id = $1 \
          AND ($2::timestamptz IS NULL OR (r.created_at, r.booking_id) < ($2, $3)) \
          ORDER BY r.created_at DESC, r.booking_id DESC LIMIT $4",
@@ -72,15 +84,13 @@ pub async fn list_reviews(
     .await?;
     Ok(rows
         .into_iter()
-        .map(
-            |(booking_id, cleaner_id, customer_name, rating, comment, created_at)| Review {
-                booking_id,
-                cleaner_id,
-                customer_name,
-                rating: u8::try_from(rating).unwrap_or(0),
-                comment,
-                created_at,
-            },
-        )
+        .map(|row| Review {
+            booking_id: row.booking_id,
+            cleaner_id: row.cleaner_id,
+            customer_name: row.customer_name,
+            rating: u8::try_from(row.rating).unwrap_or(0),
+            comment: row.comment,
+            created_at: row.created_at,
+        })
         .collect())
 }

@@ -28,37 +28,39 @@ pub async fn insert_token(
     Ok(())
 }
 
+spruce_platform::named_row! {
+    /// A refresh token's row.
+    struct TokenRow {
+        id: Uuid,
+        family_id: Uuid,
+        user_id: Uuid,
+        expires_at: DateTime<Utc>,
+        rotated_at: Option<DateTime<Utc>>,
+        revoked_at: Option<DateTime<Utc>>,
+    }
+}
+
 /// Finds a token by hash and locks its row until the transaction ends, so two concurrent
 /// refreshes with the same token cannot both rotate it.
 pub async fn find_token_for_update(
     connection: &mut PgConnection,
     token_hash: &[u8],
 ) -> Result<Option<StoredToken>, CoreError> {
-    type Row = (
-        Uuid,
-        Uuid,
-        Uuid,
-        DateTime<Utc>,
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-    );
-    let row: Option<Row> = sqlx::query_as(
+    let row: Option<TokenRow> = sqlx::query_as(
         "SELECT id, family_id, user_id, expires_at, rotated_at, revoked_at FROM refresh_tokens \
          WHERE token_hash = $1 FOR UPDATE",
     )
     .bind(token_hash)
     .fetch_optional(connection)
     .await?;
-    Ok(row.map(
-        |(id, family_id, user_id, expires_at, rotated_at, revoked_at)| StoredToken {
-            id,
-            family_id,
-            user_id,
-            expires_at,
-            rotated_at,
-            revoked_at,
-        },
-    ))
+    Ok(row.map(|row| StoredToken {
+        id: row.id,
+        family_id: row.family_id,
+        user_id: row.user_id,
+        expires_at: row.expires_at,
+        rotated_at: row.rotated_at,
+        revoked_at: row.revoked_at,
+    }))
 }
 
 /// Marks a token as used up by rotation.

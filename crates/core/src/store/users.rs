@@ -8,18 +8,41 @@ use uuid::Uuid;
 use super::violated_constraint;
 use crate::{domain::user::User, error::CoreError};
 
-type UserRow = (Uuid, String, String, String, DateTime<Utc>);
+spruce_platform::named_row! {
+    /// A user as stored, with the password hash where a query selects it.
+    struct StoredUser {
+        id: Uuid,
+        email: String,
+        full_name: String,
+        role: String,
+        created_at: DateTime<Utc>,
+    }
+}
 
-fn into_user((id, email, full_name, role, created_at): UserRow) -> Result<User, CoreError> {
-    let role: Role = role
+spruce_platform::named_row! {
+    /// A user's credentials as stored.
+    struct StoredCredentials {
+        id: Uuid,
+        email: String,
+        full_name: String,
+        role: String,
+        created_at: DateTime<Utc>,
+        password_hash: String,
+    }
+}
+
+fn into_user(row: StoredUser) -> Result<User, CoreError> {
+    let id = row.id;
+    let role: Role = row
+        .role
         .parse()
         .map_err(|error| CoreError::Unexpected(anyhow::anyhow!("stored user {id}: {error}")))?;
     Ok(User {
         id,
-        email,
-        full_name,
+        email: row.email,
+        full_name: row.full_name,
         role,
-        created_at,
+        created_at: row.created_at,
     })
 }
 
@@ -32,7 +55,7 @@ pub async fn insert_user(
     full_name: &str,
     role: Role,
 ) -> Result<User, CoreError> {
-    let row: UserRow = sqlx::query_as(
+    let row: StoredUser = sqlx::query_as(
         "INSERT INTO users (id, email, password_hash, full_name, role) VALUES ($1, $2, $3, $4, $5) \
          RETURNING id, email, full_name, role, created_at",
     )
@@ -55,22 +78,29 @@ pub async fn find_credentials(
     connection: &mut PgConnection,
     email: &str,
 ) -> Result<Option<(User, String)>, CoreError> {
-    let row: Option<(Uuid, String, String, String, DateTime<Utc>, String)> = sqlx::query_as(
+    let row: Option<StoredCredentials> = sqlx::query_as(
         "SELECT id, email, full_name, role, created_at, password_hash FROM users \
          WHERE lower(email) = lower($1)",
     )
     .bind(email)
     .fetch_optional(connection)
     .await?;
-    row.map(|(id, email, full_name, role, created_at, hash)| {
-        into_user((id, email, full_name, role, created_at)).map(|user| (user, hash))
+    row.map(|row| {
+        let user = StoredUser {
+            id: row.id,
+            email: row.email,
+            full_name: row.full_name,
+            role: row.role,
+            created_at: row.created_at,
+        };
+        into_user(user).map(|user| (user, row.password_hash))
     })
     .transpose()
 }
 
 /// Returns a user by id.
 pub async fn find_user(connection: &mut PgConnection, id: Uuid) -> Result<Option<User>, CoreError> {
-    let row: Option<UserRow> =
+    let row: Option<StoredUser> =
         sqlx::query_as("SELECT id, email, full_name, role, created_at FROM users WHERE id = $1")
             .bind(id)
             .fetch_optional(connection)

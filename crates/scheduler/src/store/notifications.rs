@@ -29,6 +29,19 @@ pub async fn insert_notification(
     Ok(())
 }
 
+spruce_platform::named_row! {
+    /// A notification as stored.
+    struct StoredNotification {
+        id: Uuid,
+        user_id: Uuid,
+        channel: String,
+        kind: String,
+        subject: String,
+        body: String,
+        created_at: DateTime<Utc>,
+    }
+}
+
 /// Returns up to `limit` of a user's notifications, newest first, after `after`.
 pub async fn list_notifications(
     connection: &mut PgConnection,
@@ -36,11 +49,10 @@ pub async fn list_notifications(
     after: Option<Cursor>,
     limit: i64,
 ) -> sqlx::Result<Vec<Notification>> {
-    type Row = (Uuid, Uuid, String, String, String, String, DateTime<Utc>);
     let (after_time, after_id) = after.map_or((None, None), |cursor| {
         (Some(cursor.created_at), Some(cursor.id))
     });
-    let rows: Vec<Row> = sqlx::query_as(
+    let rows: Vec<StoredNotification> = sqlx::query_as(
         "SELECT id, user_id, channel, kind, subject, body, created_at FROM notifications \
          WHERE user_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
          ORDER BY created_at DESC, id DESC LIMIT $4",
@@ -52,18 +64,19 @@ pub async fn list_notifications(
     .fetch_all(connection)
     .await?;
     rows.into_iter()
-        .map(|(id, user_id, channel, kind, subject, body, created_at)| {
-            let channel = channel.parse().map_err(|error: String| {
+        .map(|row| {
+            let id = row.id;
+            let channel = row.channel.parse().map_err(|error: String| {
                 sqlx::Error::Decode(format!("stored notification {id}: {error}").into())
             })?;
             Ok(Notification {
                 id,
-                user_id,
+                user_id: row.user_id,
                 channel,
-                kind,
-                subject,
-                body,
-                created_at,
+                kind: row.kind,
+                subject: row.subject,
+                body: row.body,
+                created_at: row.created_at,
             })
         })
         .collect()
