@@ -135,6 +135,9 @@ pub struct AuthSettings {
     pub hashing_threads: usize,
     /// How long a signup or login waits for a hashing thread before it is refused as busy.
     pub hashing_wait_ms: u64,
+    /// Refuse the seeded accounts' published password at signup and login; always on where
+    /// production-like (see [`AuthSettings::dev_password_refused`]).
+    pub refuse_dev_password: bool,
 }
 
 impl Default for AuthSettings {
@@ -147,11 +150,18 @@ impl Default for AuthSettings {
             refresh_token_ttl_days: 30,
             hashing_threads: 0,
             hashing_wait_ms: 2_000,
+            refuse_dev_password: false,
         }
     }
 }
 
 impl AuthSettings {
+    /// Returns whether the development password is refused: where production-like, or when
+    /// `refuse_dev_password` says so.
+    pub fn dev_password_refused(&self) -> bool {
+        self.refuse_dev_password || production_like()
+    }
+
     /// Returns the number of password hashing threads: the setting, or one per core.
     pub fn hashing_threads(&self) -> usize {
         if self.hashing_threads > 0 {

@@ -138,6 +138,10 @@ impl Application {
             self.issuer,
             self.settings.auth.refresh_token_ttl_days,
             hashing,
+            self.settings
+                .auth
+                .dev_password_refused()
+                .then_some(crate::seed::DEV_PASSWORD),
         );
         let pool = &self.pool;
         let routes = Routes::new(UserServiceServer::new(UserApi::new(accounts)))

@@ -33,6 +33,8 @@ pub struct Accounts {
     issuer: TokenIssuer,
     refresh_ttl: Duration,
     hashing: PasswordHashing,
+    /// The seeded accounts' published password, where it must not open anything.
+    refused_password: Option<&'static str>,
 }
 
 impl Accounts {
@@ -42,12 +44,14 @@ impl Accounts {
         issuer: TokenIssuer,
         refresh_ttl_days: i64,
         hashing: PasswordHashing,
+        refused_password: Option<&'static str>,
     ) -> Self {
         Accounts {
             pool,
             issuer,
             refresh_ttl: Duration::days(refresh_ttl_days),
             hashing,
+            refused_password,
         }
     }
 
@@ -56,6 +60,12 @@ impl Accounts {
     #[tracing::instrument(skip_all, fields(role = %new_user.role))]
     pub async fn register(&self, new_user: NewUser) -> Result<(User, Session), CoreError> {
         let password = new_user.password.clone();
+        if self.refused_password == Some(password.expose()) {
+            return Err(CoreError::invalid(
+                "password",
+                "is the published development password; choose another",
+            ));
+        }
         let password_hash = self.hashing.hash(password.expose().to_owned()).await?;
         let mut transaction = self.pool.begin().await?;
         let user = users::insert_user(
@@ -97,6 +107,10 @@ impl Accounts {
         // A login names an account, so its email is read as signups store it; one that could
         // never have been stored (control characters) is refused before the database.
         let email = Email::parse(email).map_err(|message| CoreError::invalid("email", message))?;
+        // Seeded data copied where it does not belong opens nothing: the password is public.
+        if self.refused_password == Some(password) {
+            return Err(CoreError::InvalidCredentials);
+        }
         let mut connection = self.pool.acquire().await?;
         let found = users::find_credentials(&mut connection, email.as_str()).await?;
         let (user, hash) = match found {

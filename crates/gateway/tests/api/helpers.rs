@@ -34,6 +34,26 @@ pub(crate) struct TestApp {
     shutdown: CancellationToken,
 }
 
+/// How a test wants its services set up.
+struct Options {
+    redis_url: String,
+    /// Core reaches PostgreSQL through this port (a [`TcpProxy`]).
+    core_database_port: Option<u16>,
+    signup_limit: Option<u32>,
+    refuse_dev_password: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            redis_url: "redis://127.0.0.1:6379".to_owned(),
+            core_database_port: None,
+            signup_limit: None,
+            refuse_dev_password: false,
+        }
+    }
+}
+
 fn loopback() -> ListenSettings {
     ListenSettings {
         host: "127.0.0.1".to_owned(),
@@ -116,24 +136,41 @@ impl TestApp {
 
     /// Same, with the gateway's Redis at `redis_url`.
     pub(crate) async fn spawn_with_redis(redis_url: &str) -> Self {
-        Self::spawn_configured(redis_url, None, None).await
+        Self::spawn_configured(Options {
+            redis_url: redis_url.to_owned(),
+            ..Options::default()
+        })
+        .await
     }
 
     /// Same, with the gateway allowing `limit` signups per client address.
     pub(crate) async fn spawn_with_signup_limit(limit: u32) -> Self {
-        Self::spawn_configured("redis://127.0.0.1:6379", None, Some(limit)).await
+        Self::spawn_configured(Options {
+            signup_limit: Some(limit),
+            ..Options::default()
+        })
+        .await
     }
 
     /// Same, with core reaching PostgreSQL through 127.0.0.1:`port` (a [`TcpProxy`]).
     pub(crate) async fn spawn_with_core_database_port(port: u16) -> Self {
-        Self::spawn_configured("redis://127.0.0.1:6379", Some(port), None).await
+        Self::spawn_configured(Options {
+            core_database_port: Some(port),
+            ..Options::default()
+        })
+        .await
     }
 
-    async fn spawn_configured(
-        redis_url: &str,
-        core_database_port: Option<u16>,
-        signup_limit: Option<u32>,
-    ) -> Self {
+    /// Same, with core refusing the development password as it does where production-like.
+    pub(crate) async fn spawn_refusing_the_dev_password() -> Self {
+        Self::spawn_configured(Options {
+            refuse_dev_password: true,
+            ..Options::default()
+        })
+        .await
+    }
+
+    async fn spawn_configured(options: Options) -> Self {
         telemetry::init_for_tests();
         let id = Uuid::new_v4().simple().to_string();
         let shutdown = CancellationToken::new();
@@ -145,16 +182,17 @@ impl TestApp {
         };
 
         let mut core_database = test_database(&id, "core");
-        if let Some(port) = core_database_port {
+        if let Some(port) = options.core_database_port {
             core_database.port = port;
         }
-        let core_settings = spruce_core::settings::Settings {
+        let mut core_settings = spruce_core::settings::Settings {
             grpc: loopback(),
             http: loopback(),
             database: core_database,
             bus: bus.clone(),
             ..spruce_core::settings::Settings::default()
         };
+        core_settings.auth.refuse_dev_password = options.refuse_dev_password;
         let core_pool = db::connect(&core_settings.database)
             .await
             .expect("core database");
@@ -190,8 +228,8 @@ impl TestApp {
         let (address, gateway) = spawn_gateway(
             &core_url,
             &scheduler_url,
-            redis_url,
-            signup_limit,
+            &options.redis_url,
+            options.signup_limit,
             &shutdown,
         )
         .await;

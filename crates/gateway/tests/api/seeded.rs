@@ -163,3 +163,26 @@ async fn a_scaled_seed_loads_its_rows_and_builds_every_index_again() {
     login(&app, "customer01@spruce.test").await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_development_password_opens_nothing_where_it_is_refused() {
+    let app = TestApp::spawn_refusing_the_dev_password().await;
+    let pool = app.core_pool.clone().unwrap();
+    seed::seed(&pool, SeedSize::CURATED).await.unwrap();
+    let login = app
+        .post(
+            "/v1/auth/login",
+            &json!({"email": "admin@spruce.test", "password": DEV_PASSWORD}),
+        )
+        .await;
+    problem(login, 401).await;
+    let signup = app
+        .post(
+            "/v1/auth/signup",
+            &json!({"email": "new@example.com", "password": DEV_PASSWORD, "full_name": "New", "role": "customer"}),
+        )
+        .await;
+    let body = problem(signup, 422).await;
+    assert_eq!(body["errors"][0]["field"], "password");
+    app.stop().await;
+}
