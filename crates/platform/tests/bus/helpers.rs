@@ -173,6 +173,18 @@ impl TestBus {
     pub(crate) async fn declare_exchange_without_alternate(&self) {
         let connection = self.connect().await.unwrap();
         let channel = connection.create_channel().await.unwrap();
+        self.declare_exchange(&channel, FieldTable::default())
+            .await
+            .unwrap();
+        connection.close(200, "declared".into()).await.ok();
+    }
+
+    /// Declares the test's durable topic exchange with `arguments` on `channel`.
+    async fn declare_exchange(
+        &self,
+        channel: &lapin::Channel,
+        arguments: FieldTable,
+    ) -> lapin::Result<()> {
         channel
             .exchange_declare(
                 self.bus.exchange.as_str().into(),
@@ -181,11 +193,9 @@ impl TestBus {
                     durable: true,
                     ..Default::default()
                 },
-                FieldTable::default(),
+                arguments,
             )
             .await
-            .unwrap();
-        connection.close(200, "declared".into()).await.ok();
     }
 
     /// Returns how many messages wait in the exchange's unrouted queue.
@@ -257,18 +267,7 @@ impl TestBus {
             "alternate-exchange".into(),
             lapin::types::AMQPValue::LongString(bus::unrouted_name(&self.bus.exchange).into()),
         );
-        probe
-            .exchange_declare(
-                self.bus.exchange.as_str().into(),
-                lapin::ExchangeKind::Topic,
-                lapin::options::ExchangeDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
-                arguments,
-            )
-            .await
-            .ok();
+        self.declare_exchange(&probe, arguments).await.ok();
         let queue = channel
             .queue_declare(
                 "".into(),
