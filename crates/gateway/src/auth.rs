@@ -6,7 +6,7 @@ use axum::{
     http::{header, request::Parts},
 };
 use spruce_platform::{
-    auth::{TokenError, TokenVerifier},
+    auth::{TokenError, TokenVerifier, bearer_token},
     identity::Caller,
 };
 
@@ -39,15 +39,9 @@ where
             .headers
             .get(header::AUTHORIZATION)
             .ok_or_else(|| ApiError::unauthenticated("an access token is required"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|token| !token.is_empty())
-            .ok_or_else(|| {
-                ApiError::unauthenticated("expected Authorization: Bearer <access token>")
-            })?;
+        let token = bearer_token(Some(header)).ok_or_else(|| {
+            ApiError::unauthenticated("expected Authorization: Bearer <access token>")
+        })?;
         let verifier = TokenVerifier::from_ref(state);
         let caller = verifier.verify_user(token).map_err(|error| match error {
             TokenError::Expired => {

@@ -46,6 +46,16 @@ pub enum TokenError {
     Invalid,
 }
 
+/// Returns the token of an `Authorization: Bearer <token>` header value, if it is one.
+pub fn bearer_token(header: Option<&http::HeaderValue>) -> Option<&str> {
+    header?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+}
+
 /// Checks tokens: users' access tokens against core's public key, issuer and audience, and
 /// service tokens against the public keys of the services named at construction.
 ///

@@ -21,7 +21,7 @@ use tower::{Layer, Service};
 use tracing::Instrument as _;
 
 use crate::{
-    auth::{TokenError, TokenVerifier},
+    auth::{TokenError, TokenVerifier, bearer_token},
     identity::Principal,
     metrics::RPC_SERVER_DURATION,
     ops::{self, ReadinessCheck},
@@ -225,12 +225,7 @@ impl Access {
         {
             return Ok(None);
         }
-        let token = headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|token| !token.is_empty())
+        let token = bearer_token(headers.get(http::header::AUTHORIZATION))
             .ok_or_else(|| unauthenticated("a bearer token is required in authorization"))?;
         let principal = self.verifier.verify(token).map_err(|error| match error {
             TokenError::Expired => unauthenticated("the token has expired"),

@@ -41,6 +41,8 @@ struct Options {
     core_database_port: Option<u16>,
     signup_limit: Option<u32>,
     refuse_dev_password: bool,
+    /// Core's `grpc.reflection` (unset: on, as locally).
+    core_reflection: Option<bool>,
 }
 
 impl Default for Options {
@@ -50,6 +52,7 @@ impl Default for Options {
             core_database_port: None,
             signup_limit: None,
             refuse_dev_password: false,
+            core_reflection: None,
         }
     }
 }
@@ -161,6 +164,15 @@ impl TestApp {
         .await
     }
 
+    /// Same, with core serving gRPC reflection or not.
+    pub(crate) async fn spawn_with_core_reflection(reflection: bool) -> Self {
+        Self::spawn_configured(Options {
+            core_reflection: Some(reflection),
+            ..Options::default()
+        })
+        .await
+    }
+
     /// Same, with core refusing the development password as it does where production-like.
     pub(crate) async fn spawn_refusing_the_dev_password() -> Self {
         Self::spawn_configured(Options {
@@ -193,6 +205,7 @@ impl TestApp {
             ..spruce_core::settings::Settings::default()
         };
         core_settings.auth.refuse_dev_password = options.refuse_dev_password;
+        core_settings.grpc.reflection = options.core_reflection;
         let core_pool = db::connect(&core_settings.database)
             .await
             .expect("core database");

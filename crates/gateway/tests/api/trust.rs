@@ -17,6 +17,14 @@ use crate::helpers::{
     TestApp, service_claims, sign, unique_email, user_claims, user_token, with_token,
 };
 
+async fn channel(url: String) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_shared(url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
 fn register() -> RegisterRequest {
     RegisterRequest {
         email: unique_email(),
@@ -181,12 +189,7 @@ async fn a_service_token_is_accepted_only_on_its_rpcs() {
 async fn health_stays_open_to_probes() {
     let app = TestApp::spawn().await;
     for url in [app.core_url.clone(), app.scheduler_url.clone()] {
-        let channel = tonic::transport::Endpoint::from_shared(url.unwrap())
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let mut health = HealthClient::new(channel);
+        let mut health = HealthClient::new(channel(url.unwrap()).await);
         let response = health
             .check(HealthCheckRequest {
                 service: String::new(),
@@ -207,5 +210,53 @@ async fn health_stays_open_to_probes() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
+    app.stop().await;
+}
+
+/// Asks core's reflection service, without a token, to list its services; the status code
+/// when refused.
+async fn reflected_services(core_url: String) -> Result<Vec<String>, Code> {
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let mut client = ServerReflectionClient::new(channel(core_url).await);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let response = client
+        .server_reflection_info(futures_util::stream::iter([request]))
+        .await;
+    let mut stream = response.map_err(|status| status.code())?.into_inner();
+    let answer = stream.message().await.map_err(|status| status.code())?;
+    match answer.and_then(|answer| answer.message_response) {
+        Some(MessageResponse::ListServicesResponse(list)) => Ok(list
+            .service
+            .into_iter()
+            .map(|service| service.name)
+            .collect()),
+        other => panic!("unexpected reflection answer {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn reflection_is_a_setting_and_open_only_where_served() {
+    let app = TestApp::spawn_with_core_reflection(true).await;
+    let services = reflected_services(app.core_url.clone().unwrap())
+        .await
+        .expect("reflection is served, without a token");
+    assert!(
+        services.contains(&"spruce.core.v1.UserService".to_owned()),
+        "{services:?}"
+    );
+    app.stop().await;
+
+    // Switched off, it is one more RPC nobody may call without a token.
+    let app = TestApp::spawn_with_core_reflection(false).await;
+    assert_eq!(
+        reflected_services(app.core_url.clone().unwrap()).await,
+        Err(Code::Unauthenticated)
+    );
     app.stop().await;
 }
