@@ -1,6 +1,8 @@
-//! What every Spruce service shares: settings, telemetry, trace propagation, the database
-//! pool and migrations, the event bus (outbox relay and consumer), the gRPC and HTTP server
-//! scaffolding, caller identity and access-token claims.
+//! What every Spruce service shares: settings (and what "production-like" refuses), keys and
+//! tokens (users' and services'), telemetry, trace propagation, the database pool and
+//! migrations, the event bus (outbox relay, consumer, unrouted events), the gRPC server
+//! scaffolding with its authentication layer, the ops HTTP side, the one vocabulary of
+//! failure reasons, email normalisation and text rules.
 
 pub mod auth;
 pub mod bus;

@@ -1,7 +1,7 @@
 //! spruce-search: geo search, recommendations and the cleaning-duration model. In this
-//! first version it runs the shared scaffolding (health, reflection, readiness, metrics) and
-//! owns its database; `spruce.search.v1.SearchService` answers UNIMPLEMENTED until its read
-//! model is built.
+//! first version it runs the shared scaffolding (health, authentication of every call,
+//! reflection where switched on, readiness, metrics) and owns its database; it serves no
+//! `spruce.search.v1.SearchService` until its read model is built.
 
 pub mod settings;
 pub mod startup;
