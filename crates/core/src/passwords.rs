@@ -209,7 +209,16 @@ fn work(queue: &Mutex<Receiver<Job>>) {
             .unwrap_or_else(PoisonError::into_inner)
             .recv_timeout(KEEP_MEMORY_WHEN_IDLE);
         match job {
-            Ok(job) => job(&mut memory),
+            // A panicking hash must not take the thread with it: the pool would shrink and,
+            // once empty, accepted jobs would wait forever. The caller sees the dropped answer.
+            Ok(job) => {
+                let outcome =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut memory)));
+                if outcome.is_err() {
+                    tracing::error!("a password hashing job panicked");
+                    memory = HashingMemory::default();
+                }
+            }
             Err(RecvTimeoutError::Timeout) => memory = HashingMemory::default(),
             Err(RecvTimeoutError::Disconnected) => return,
         }
@@ -317,6 +326,14 @@ mod tests {
         );
         assert_eq!(busy, 6);
         // Once free, the pool serves again.
+        assert_eq!(pool.run(|_| 7).await.unwrap(), 7);
+    }
+
+    #[tokio::test]
+    async fn a_job_that_panics_fails_alone_and_the_pool_keeps_its_thread() {
+        let pool = PasswordHashing::new(1, Duration::from_secs(5)).unwrap();
+        let failed = pool.run(|_| -> u8 { panic!("boom") }).await;
+        assert!(matches!(failed, Err(CoreError::Unexpected(_))));
         assert_eq!(pool.run(|_| 7).await.unwrap(), 7);
     }
 }
