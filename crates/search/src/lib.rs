@@ -3,5 +3,6 @@
 //! reflection where switched on, readiness, metrics) and owns its database; it serves no
 //! `spruce.search.v1.SearchService` until its read model is built.
 
+pub mod domain;
 pub mod settings;
 pub mod startup;

@@ -1,0 +1,139 @@
+//! Top-20 within 10 km with every filter on, over 100k and 1M cleaners spread over a city
+//! of 60 × 60 km (about Berlin's size, so a query finds thousands in its radius).
+//!
+//! `cargo bench -p spruce-search --bench search` prints criterion's mean per search, then
+//! each size's build time and the p50/p99 of 20,000 single searches timed one by one.
+
+use std::time::{Duration, Instant};
+
+use chrono::{TimeZone as _, Utc};
+use criterion::{Criterion, criterion_group, criterion_main};
+use spruce_search::domain::{
+    cleaner::{Cleaner, Services, Window},
+    index::SearchIndex,
+    query::{RawQuery, SearchQuery},
+};
+use uuid::Uuid;
+
+/// A small deterministic generator (xorshift), so every run searches the same city.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn between(&mut self, low: f64, high: f64) -> f64 {
+        low + (high - low) * self.next()
+    }
+}
+
+const SERVICES: [&str; 4] = ["standard", "deep", "move_out", "office"];
+const WORDS: [&str; 6] = ["tidy", "careful", "fast", "friendly", "thorough", "eco"];
+
+fn city(size: usize) -> Vec<Cleaner> {
+    let mut random = Random(0x5eed);
+    (0..size)
+        .map(|n| {
+            let services = SERVICES
+                .iter()
+                .copied()
+                .filter(|_| random.next() < 0.6)
+                .collect::<Vec<_>>();
+            let days: Vec<Window> = (0..7)
+                .filter(|_| random.next() < 0.7)
+                .map(|weekday| Window {
+                    weekday,
+                    start_minute: 8 * 60,
+                    end_minute: 18 * 60,
+                })
+                .collect();
+            let reviews = (random.next() * 60.0) as i64;
+            let word = WORDS[(random.next() * WORDS.len() as f64) as usize];
+            Cleaner::new(
+                Uuid::from_u128(n as u128),
+                format!("Cleaner {n}"),
+                format!("A {word} cleaner with years of experience"),
+                Services::parse(services).unwrap_or_default(),
+                (random.between(52.25, 52.79), random.between(13.0, 13.88)),
+                random.between(5.0, 25.0),
+                (random.between(1_500.0, 6_000.0)) as i64,
+                (reviews * (3 + (random.next() * 3.0) as i64).min(5), reviews),
+                chrono_tz::Europe::Berlin,
+                days,
+                Vec::new(),
+            )
+        })
+        .collect()
+}
+
+fn queries(count: usize) -> Vec<SearchQuery> {
+    let mut random = Random(0xbeef);
+    let now = Utc.with_ymd_and_hms(2030, 6, 1, 0, 0, 0).unwrap();
+    (0..count)
+        .map(|_| {
+            let raw = RawQuery {
+                lat: Some(random.between(52.35, 52.69)),
+                lng: Some(random.between(13.15, 13.73)),
+                radius_km: Some(10.0),
+                service: Some("standard".to_owned()),
+                starts_at: Some(Utc.with_ymd_and_hms(2030, 6, 3, 8, 0, 0).unwrap()),
+                duration_min: Some(150),
+                min_rating: Some(3.5),
+                max_rate_cents: Some(4_500),
+                q: Some("careful".to_owned()),
+                limit: Some(20),
+                after: None,
+            };
+            SearchQuery::parse(&raw, now).expect("a valid query")
+        })
+        .collect()
+}
+
+fn percentiles(index: &SearchIndex, queries: &[SearchQuery]) -> (Duration, Duration, f64) {
+    let mut times = Vec::with_capacity(queries.len());
+    let mut hits = 0;
+    for query in queries {
+        let started = Instant::now();
+        let page = index.search(query);
+        times.push(started.elapsed());
+        hits += page.hits.len();
+    }
+    times.sort_unstable();
+    let at = |share: f64| times[((times.len() as f64 * share) as usize).min(times.len() - 1)];
+    (at(0.50), at(0.99), hits as f64 / queries.len() as f64)
+}
+
+fn search(criterion: &mut Criterion) {
+    let queries = queries(20_000);
+    for size in [100_000, 1_000_000] {
+        let cleaners = city(size);
+        let started = Instant::now();
+        let index = SearchIndex::from_cleaners(cleaners);
+        let built = started.elapsed();
+        let (p50, p99, hits) = percentiles(&index, &queries);
+        println!(
+            "{size} cleaners: index built in {built:.2?}; one search p50 {p50:.1?}, p99 {p99:.1?}, {hits:.1} hits a page"
+        );
+        let mut next = 0;
+        criterion.bench_function(
+            &format!("top-20 within 10 km, all filters, {size}"),
+            |bench| {
+                bench.iter(|| {
+                    next = (next + 1) % queries.len();
+                    index.search(&queries[next])
+                });
+            },
+        );
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).measurement_time(Duration::from_secs(5));
+    targets = search
+}
+criterion_main!(benches);

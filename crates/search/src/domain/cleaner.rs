@@ -1,0 +1,232 @@
+//! A cleaner as the read model holds it, and the rules a search applies to one: services,
+//! availability in their own time zone, their bookings, their radius, text.
+
+use chrono::{DateTime, Datelike as _, Duration, Timelike as _, Utc};
+use chrono_tz::Tz;
+use unicode_normalization::{UnicodeNormalization as _, char::is_combining_mark};
+use uuid::Uuid;
+
+/// The kinds of cleaning, as core spells them.
+pub const SERVICES: [&str; 4] = ["standard", "deep", "move_out", "office"];
+
+/// A set of services, one bit per entry of [`SERVICES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Services(u8);
+
+impl Services {
+    /// Returns the set of the named services; `None` when a name is not a service.
+    pub fn parse<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<Self> {
+        let mut bits = 0;
+        for name in names {
+            let index = SERVICES.iter().position(|service| *service == name)?;
+            bits |= 1 << index;
+        }
+        Some(Services(bits))
+    }
+
+    /// Returns whether every service of `wanted` is in this set.
+    pub fn contains(self, wanted: Services) -> bool {
+        self.0 & wanted.0 == wanted.0
+    }
+}
+
+/// A weekly window of work: a weekday (0 = Monday) and minutes of the day, local time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub weekday: u8,
+    pub start_minute: u16,
+    pub end_minute: u16,
+}
+
+/// A cleaner of the read model.
+#[derive(Debug, Clone)]
+pub struct Cleaner {
+    pub id: Uuid,
+    pub full_name: String,
+    pub bio: String,
+    pub services: Services,
+    /// Home, as (lat, lng) in degrees.
+    pub home: (f64, f64),
+    pub service_radius_km: f64,
+    pub hourly_rate_cents: i64,
+    pub rating_sum: i64,
+    pub rating_count: i64,
+    pub timezone: Tz,
+    pub weekly_availability: Vec<Window>,
+    /// Requested, confirmed or in-progress bookings: [start, end) in UTC.
+    pub busy: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    /// `full_name` and `bio` folded for matching (see [`fold`]).
+    folded_text: String,
+}
+
+impl Cleaner {
+    /// Builds a cleaner, folding its text for matching.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: Uuid,
+        full_name: String,
+        bio: String,
+        services: Services,
+        home: (f64, f64),
+        service_radius_km: f64,
+        hourly_rate_cents: i64,
+        rating: (i64, i64),
+        timezone: Tz,
+        weekly_availability: Vec<Window>,
+        busy: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    ) -> Self {
+        let folded_text = fold(&format!("{full_name} {bio}"));
+        Cleaner {
+            id,
+            full_name,
+            bio,
+            services,
+            home,
+            service_radius_km,
+            hourly_rate_cents,
+            rating_sum: rating.0,
+            rating_count: rating.1,
+            timezone,
+            weekly_availability,
+            busy,
+            folded_text,
+        }
+    }
+
+    /// Returns the mean rating, or `None` without reviews.
+    pub fn rating_avg(&self) -> Option<f64> {
+        (self.rating_count > 0).then(|| self.rating_sum as f64 / self.rating_count as f64)
+    }
+
+    /// Returns whether the folded `needle` occurs in the cleaner's name or bio.
+    pub fn matches_text(&self, folded_needle: &str) -> bool {
+        self.folded_text.contains(folded_needle)
+    }
+
+    /// Returns whether the cleaner works all of [`starts_at`, `starts_at` + `duration_min`)
+    /// by their weekly hours in their own time zone (a window never crosses midnight, as
+    /// core's), and none of their bookings overlaps it.
+    pub fn is_free(&self, starts_at: DateTime<Utc>, duration_min: u32) -> bool {
+        self.is_free_from(
+            local_start(starts_at, self.timezone),
+            starts_at,
+            duration_min,
+        )
+    }
+
+    /// [`Cleaner::is_free`] with the start already read in the cleaner's time zone (see
+    /// [`local_start`]): a search reads it once per time zone, not once per cleaner.
+    pub fn is_free_from(
+        &self,
+        local: LocalStart,
+        starts_at: DateTime<Utc>,
+        duration_min: u32,
+    ) -> bool {
+        let end_minute = local.minute + duration_min;
+        let works = self.weekly_availability.iter().any(|window| {
+            window.weekday == local.weekday
+                && u32::from(window.start_minute) <= local.minute
+                && end_minute <= u32::from(window.end_minute)
+        });
+        let ends_at = starts_at + Duration::minutes(i64::from(duration_min));
+        works
+            && !self
+                .busy
+                .iter()
+                .any(|(start, end)| *start < ends_at && starts_at < *end)
+    }
+}
+
+/// A moment as a weekday (0 = Monday) and minute of the day in some time zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalStart {
+    pub weekday: u8,
+    pub minute: u32,
+}
+
+/// Returns `at` as a weekday and minute of the day in `timezone`.
+pub fn local_start(at: DateTime<Utc>, timezone: Tz) -> LocalStart {
+    let local = at.with_timezone(&timezone);
+    LocalStart {
+        weekday: u8::try_from(local.weekday().num_days_from_monday()).unwrap_or(u8::MAX),
+        minute: local.hour() * 60 + local.minute(),
+    }
+}
+
+/// Folds text for matching regardless of case and accents: NFKD, combining marks dropped,
+/// lowercased ("Zoë Müller" matches "zoe muller").
+pub fn fold(text: &str) -> String {
+    text.nfkd()
+        .filter(|character| !is_combining_mark(*character))
+        .collect::<String>()
+        .to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone as _;
+
+    use super::*;
+
+    fn berliner(busy: Vec<(DateTime<Utc>, DateTime<Utc>)>) -> Cleaner {
+        Cleaner::new(
+            Uuid::new_v4(),
+            "Zoë Müller".to_owned(),
+            "Gründlich und pünktlich".to_owned(),
+            Services::parse(["standard", "deep"]).unwrap(),
+            (52.52, 13.40),
+            10.0,
+            2_500,
+            (9, 2),
+            chrono_tz::Europe::Berlin,
+            vec![Window {
+                weekday: 0,
+                start_minute: 8 * 60,
+                end_minute: 18 * 60,
+            }],
+            busy,
+        )
+    }
+
+    #[test]
+    fn availability_is_read_in_the_cleaners_time_zone() {
+        let cleaner = berliner(Vec::new());
+        // Monday 2030-06-03, 07:00 UTC is 09:00 in Berlin (summer time).
+        let monday_nine = Utc.with_ymd_and_hms(2030, 6, 3, 7, 0, 0).unwrap();
+        assert!(cleaner.is_free(monday_nine, 120));
+        // 15:00 UTC is 17:00 in Berlin: two hours run past 18:00.
+        let monday_five = Utc.with_ymd_and_hms(2030, 6, 3, 15, 0, 0).unwrap();
+        assert!(!cleaner.is_free(monday_five, 120));
+        assert!(cleaner.is_free(monday_five, 60));
+        // Tuesday is not a working day.
+        assert!(!cleaner.is_free(monday_nine + Duration::days(1), 60));
+    }
+
+    #[test]
+    fn a_booking_in_the_window_makes_the_cleaner_busy() {
+        let start = Utc.with_ymd_and_hms(2030, 6, 3, 8, 0, 0).unwrap();
+        let cleaner = berliner(vec![(start, start + Duration::hours(2))]);
+        assert!(!cleaner.is_free(start - Duration::minutes(30), 60));
+        assert!(
+            cleaner.is_free(start - Duration::hours(1), 60),
+            "ends as it starts"
+        );
+        assert!(cleaner.is_free(start + Duration::hours(2), 60));
+    }
+
+    #[test]
+    fn text_matches_whatever_the_case_and_accents() {
+        let cleaner = berliner(Vec::new());
+        assert!(cleaner.matches_text(&fold("ZOE muller")));
+        assert!(cleaner.matches_text(&fold("punktlich")));
+        assert!(!cleaner.matches_text(&fold("office")));
+    }
+
+    #[test]
+    fn services_are_a_set() {
+        let offered = Services::parse(["standard", "deep"]).unwrap();
+        assert!(offered.contains(Services::parse(["deep"]).unwrap()));
+        assert!(!offered.contains(Services::parse(["office"]).unwrap()));
+        assert_eq!(Services::parse(["windows"]), None);
+    }
+}

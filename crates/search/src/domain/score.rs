@@ -1,0 +1,83 @@
+//! The ranking score of a hit, from 0 to 1, higher first:
+//!
+//! `score = 0.45 · rating + 0.35 · nearness + 0.20 · price`, where
+//! - `rating` is the Bayesian mean rating over 5: `(sum + 5 · 4.0) / (count + 5) / 5`, so a
+//!   cleaner with two 5-star reviews does not outrank one with two hundred 4.9s;
+//! - `nearness` is `1 − distance / radius` of the search, so the nearest rank first;
+//! - `price` is `1 − (rate − 5 €) / (500 € − 5 €)` over core's accepted hourly rates.
+//!
+//! Availability is a filter, not a weight: with `starts_at`, only free cleaners are hits.
+//! Ties break by id, so the order (and with it cursor paging) is stable.
+
+use super::cleaner::Cleaner;
+
+/// The rating everyone starts from, and how many reviews it counts as.
+const PRIOR_RATING: f64 = 4.0;
+const PRIOR_WEIGHT: f64 = 5.0;
+/// Core's accepted hourly rates, in cents.
+const MIN_RATE_CENTS: f64 = 500.0;
+const MAX_RATE_CENTS: f64 = 50_000.0;
+
+/// Returns the Bayesian mean rating of `cleaner`, from 0 to 5.
+pub fn bayesian_rating(cleaner: &Cleaner) -> f64 {
+    (cleaner.rating_sum as f64 + PRIOR_WEIGHT * PRIOR_RATING)
+        / (cleaner.rating_count as f64 + PRIOR_WEIGHT)
+}
+
+/// Returns the score of `cleaner` found `distance_km` away by a search of `radius_km`.
+pub fn score(cleaner: &Cleaner, distance_km: f64, radius_km: f64) -> f64 {
+    let rating = bayesian_rating(cleaner) / 5.0;
+    let nearness = (1.0 - distance_km / radius_km).clamp(0.0, 1.0);
+    let price = (1.0
+        - (cleaner.hourly_rate_cents as f64 - MIN_RATE_CENTS) / (MAX_RATE_CENTS - MIN_RATE_CENTS))
+        .clamp(0.0, 1.0);
+    0.45 * rating + 0.35 * nearness + 0.20 * price
+}
+
+/// Returns the highest score anyone `distance_km` away could have: a perfect rating at the
+/// lowest rate. A search nearest-first stops once this falls below its page's last hit.
+pub fn best_possible_score(distance_km: f64, radius_km: f64) -> f64 {
+    let nearness = (1.0 - distance_km / radius_km).clamp(0.0, 1.0);
+    0.45 + 0.35 * nearness + 0.20
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::domain::cleaner::Services;
+
+    fn rated(sum: i64, count: i64, rate: i64) -> Cleaner {
+        Cleaner::new(
+            Uuid::new_v4(),
+            String::new(),
+            String::new(),
+            Services::default(),
+            (0.0, 0.0),
+            10.0,
+            rate,
+            (sum, count),
+            chrono_tz::UTC,
+            Vec::new(),
+            Vec::new(),
+        )
+    }
+
+    #[test]
+    fn many_good_reviews_outrank_a_few_perfect_ones() {
+        let few = rated(10, 2, 2_500);
+        let many = rated(980, 200, 2_500);
+        assert!(score(&many, 1.0, 10.0) > score(&few, 1.0, 10.0));
+        assert!((bayesian_rating(&rated(0, 0, 2_500)) - PRIOR_RATING).abs() < 1e-9);
+    }
+
+    #[test]
+    fn nearer_and_cheaper_rank_higher_all_else_equal() {
+        let cleaner = rated(40, 10, 2_500);
+        assert!(score(&cleaner, 1.0, 10.0) > score(&cleaner, 5.0, 10.0));
+        assert!(score(&rated(40, 10, 2_000), 1.0, 10.0) > score(&cleaner, 1.0, 10.0));
+        let best = score(&rated(500, 100, 500), 0.0, 10.0);
+        assert!(best <= 1.0 && best > 0.95, "{best}");
+    }
+}
