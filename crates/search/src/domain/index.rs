@@ -26,7 +26,8 @@ use super::{
 
 const EARTH_RADIUS_KM: f64 = 6371.0;
 
-type Home = GeomWithData<[f64; 3], Uuid>;
+/// A home in the tree, with the slot of its cleaner.
+type Home = GeomWithData<[f64; 3], u32>;
 
 /// One cleaner found.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -46,7 +47,10 @@ pub struct Page {
 /// The cleaners and the spatial index over their homes.
 #[derive(Default)]
 pub struct SearchIndex {
-    cleaners: HashMap<Uuid, Cleaner>,
+    /// Cleaners by slot (a search reaches them from the tree without hashing).
+    cleaners: Vec<Option<Cleaner>>,
+    slots: HashMap<Uuid, u32>,
+    free: Vec<u32>,
     homes: RTree<Home>,
 }
 
@@ -61,8 +65,13 @@ fn unit_vector((lat, lng): (f64, f64)) -> [f64; 3] {
     [lat.cos() * lng.cos(), lat.cos() * lng.sin(), lat.sin()]
 }
 
-fn home_of(cleaner: &Cleaner) -> Home {
-    GeomWithData::new(unit_vector(cleaner.home), cleaner.id)
+fn home_of(cleaner: &Cleaner, slot: u32) -> Home {
+    GeomWithData::new(unit_vector(cleaner.home), slot)
+}
+
+/// The chord of the unit sphere that spans `km` of the Earth's surface.
+fn chord_of(km: f64) -> f64 {
+    2.0 * (km / (2.0 * EARTH_RADIUS_KM)).sin()
 }
 
 /// Orders hits best first: higher score, then lower id.
@@ -73,51 +82,78 @@ fn best_first(a: &Hit, b: &Hit) -> Ordering {
 impl SearchIndex {
     /// Builds the index from a snapshot at once (bulk loading packs the tree best).
     pub fn from_cleaners(cleaners: impl IntoIterator<Item = Cleaner>) -> Self {
-        let cleaners: HashMap<Uuid, Cleaner> = cleaners
-            .into_iter()
-            .map(|cleaner| (cleaner.id, cleaner))
+        let mut index = SearchIndex::default();
+        for cleaner in cleaners {
+            if let Some(&slot) = index.slots.get(&cleaner.id) {
+                index.cleaners[slot as usize] = Some(cleaner);
+                continue;
+            }
+            let slot = u32::try_from(index.cleaners.len()).expect("fewer than 4 billion cleaners");
+            index.slots.insert(cleaner.id, slot);
+            index.cleaners.push(Some(cleaner));
+        }
+        let homes = index
+            .cleaners
+            .iter()
+            .zip(0..)
+            .filter_map(|(cleaner, slot)| cleaner.as_ref().map(|cleaner| home_of(cleaner, slot)))
             .collect();
-        let homes = RTree::bulk_load(cleaners.values().map(home_of).collect());
-        SearchIndex { cleaners, homes }
+        index.homes = RTree::bulk_load(homes);
+        index
     }
 
     /// Returns how many cleaners it holds.
     pub fn len(&self) -> usize {
-        self.cleaners.len()
+        self.slots.len()
     }
 
     /// Returns whether it holds no cleaner.
     pub fn is_empty(&self) -> bool {
-        self.cleaners.is_empty()
+        self.slots.is_empty()
     }
 
     /// Returns a cleaner.
     pub fn get(&self, id: Uuid) -> Option<&Cleaner> {
-        self.cleaners.get(&id)
+        let slot = *self.slots.get(&id)?;
+        self.cleaners[slot as usize].as_ref()
     }
 
     /// Adds a cleaner, or replaces the one with its id (moving its home in the tree).
     pub fn upsert(&mut self, cleaner: Cleaner) {
-        if let Some(previous) = self.cleaners.get(&cleaner.id) {
-            self.homes.remove(&home_of(previous));
-        }
-        self.homes.insert(home_of(&cleaner));
-        self.cleaners.insert(cleaner.id, cleaner);
+        let slot = match self.slots.get(&cleaner.id) {
+            Some(&slot) => {
+                if let Some(previous) = &self.cleaners[slot as usize] {
+                    self.homes.remove(&home_of(previous, slot));
+                }
+                slot
+            }
+            None => {
+                let slot = self.free.pop().unwrap_or_else(|| {
+                    self.cleaners.push(None);
+                    u32::try_from(self.cleaners.len() - 1).expect("fewer than 4 billion cleaners")
+                });
+                self.slots.insert(cleaner.id, slot);
+                slot
+            }
+        };
+        self.homes.insert(home_of(&cleaner, slot));
+        self.cleaners[slot as usize] = Some(cleaner);
     }
 
     /// Removes a cleaner; returns it if it was there.
     pub fn remove(&mut self, id: Uuid) -> Option<Cleaner> {
-        let cleaner = self.cleaners.remove(&id)?;
-        self.homes.remove(&home_of(&cleaner));
+        let slot = self.slots.remove(&id)?;
+        let cleaner = self.cleaners[slot as usize].take()?;
+        self.homes.remove(&home_of(&cleaner, slot));
+        self.free.push(slot);
         Some(cleaner)
     }
 
     /// Returns the page of cleaners `query` asks for, through the spatial index.
     pub fn search(&self, query: &SearchQuery) -> Page {
         let mut filter = Filter::new(query);
-        // The chord of the search radius, with a hair of slack: the haversine distance
-        // decides at the edge.
-        let chord = 2.0 * (query.radius_km / (2.0 * EARTH_RADIUS_KM)).sin() * (1.0 + 1e-9);
+        // A hair of slack: the haversine distance decides at the edge.
+        let chord = chord_of(query.radius_km) * (1.0 + 1e-9);
         let mut best = TopHits::new(query.limit);
         let nearest_first = self
             .homes
@@ -133,11 +169,8 @@ impl SearchIndex {
                     break;
                 }
             }
-            if let Some(hit) = self
-                .cleaners
-                .get(&home.data)
-                .and_then(|cleaner| filter.hit(cleaner))
-            {
+            let cleaner = self.cleaners[home.data as usize].as_ref();
+            if let Some(hit) = cleaner.and_then(|cleaner| filter.hit(cleaner)) {
                 best.push(hit);
             }
         }
