@@ -248,7 +248,7 @@ impl Stack {
         bus::delete_exchange(&bus).await.ok();
         let mut gateway = spruce_gateway::settings::Settings::default();
         gateway.redis.key_prefix = self.throttle_prefix.clone();
-        if let Ok(throttle) = spruce_gateway::throttle::LoginThrottle::new(
+        if let Ok(throttle) = spruce_gateway::throttle::Throttle::new(
             &gateway.redis,
             &gateway.login_throttle,
             &gateway.signup_throttle,

@@ -187,12 +187,12 @@ impl Settings {
     /// # Errors
     /// Names the key that is unusable.
     pub fn verifier(&self) -> Result<TokenVerifier, SettingsError> {
-        let users = TokenVerifier::new(
+        Ok(TokenVerifier::new(
             &self.auth.signing_key()?.public_key(),
             &self.auth.issuer,
             &self.auth.audience,
-        );
-        self.callers.accept_services(users)
+            &self.callers.service_keys()?,
+        ))
     }
 }
 

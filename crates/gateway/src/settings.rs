@@ -176,7 +176,7 @@ impl Validate for Settings {
                 "max_per_address and window_secs must be positive",
             ));
         }
-        self.auth.verifier()?;
+        self.auth.verifier(&[])?;
         self.identity.signer("gateway")?;
         Ok(())
     }

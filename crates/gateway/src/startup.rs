@@ -13,7 +13,7 @@ use crate::{
     clients::{Upstreams, check_health},
     routes::{self, AppState},
     settings::Settings,
-    throttle::LoginThrottle,
+    throttle::Throttle,
 };
 
 /// A built gateway, its listener bound.
@@ -28,14 +28,15 @@ impl Application {
     /// # Errors
     /// Fails when the public key, an upstream URL or the port is unusable.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let verifier = settings.auth.verifier()?;
+        // Mobile clients only: no service calls the gateway.
+        let verifier = settings.auth.verifier(&[])?;
         let upstreams = Upstreams::new(&settings.upstream, settings.identity.signer("gateway")?)?;
         let checks = upstreams
             .health_targets()
             .into_iter()
             .map(|(name, channel)| ReadinessCheck::new(name, move || check_health(channel.clone())))
             .collect();
-        let login_throttle = LoginThrottle::new(
+        let throttle = Throttle::new(
             &settings.redis,
             &settings.login_throttle,
             &settings.signup_throttle,
@@ -43,7 +44,7 @@ impl Application {
         let state = AppState {
             verifier,
             upstreams,
-            login_throttle,
+            throttle,
             trust_forwarded_for: settings.login_throttle.trust_forwarded_for,
         };
         let (api, document) = routes::api(state);

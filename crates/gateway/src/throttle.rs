@@ -1,10 +1,12 @@
-//! Login throttling in Redis: after too many wrong passwords for one email, or from one
-//! client address, within the window, further attempts get 429 until the window ends. Each
-//! attempt is counted before the password is checked, so concurrent attempts cannot slip
-//! past the limit. A successful login clears the email's count and is taken back from the
-//! address's. When Redis is unreachable
-//! the throttle lets logins through (and says so in the logs) rather than locking everyone
-//! out.
+//! Throttling in Redis, counted before the work it guards, so concurrent requests cannot
+//! slip past a limit:
+//! - logins: after too many wrong passwords for one email, or from one client address,
+//!   within the window, further attempts get 429 until the window ends. A successful login
+//!   clears the email's count and is taken back from the address's;
+//! - signups: too many from one client address within the window get 429.
+//!
+//! When Redis is unreachable the throttle lets requests through (and says so in the logs)
+//! rather than locking everyone out.
 
 use std::{net::IpAddr, time::Duration};
 
@@ -15,9 +17,9 @@ use spruce_platform::email::normalize_email;
 
 use crate::settings::{LoginThrottleSettings, RedisSettings, SignupThrottleSettings};
 
-/// Counts failed logins per email and per client address.
+/// Counts logins per email and per client address, and signups per client address.
 #[derive(Clone)]
-pub struct LoginThrottle {
+pub struct Throttle {
     redis: ConnectionManager,
     prefix: String,
     max_per_email: i64,
@@ -27,13 +29,13 @@ pub struct LoginThrottle {
     signup_window_secs: i64,
 }
 
-/// Logins are blocked for this many more seconds.
+/// Requests are blocked for this many more seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Blocked {
     pub retry_after_secs: u64,
 }
 
-impl LoginThrottle {
+impl Throttle {
     /// Prepares a lazily connecting, self-reconnecting Redis client.
     ///
     /// # Errors
@@ -48,7 +50,7 @@ impl LoginThrottle {
             .set_connection_timeout(Some(Duration::from_millis(redis.timeout_ms)))
             .set_response_timeout(Some(Duration::from_millis(redis.timeout_ms)))
             .set_number_of_retries(1);
-        Ok(LoginThrottle {
+        Ok(Throttle {
             redis: ConnectionManager::new_lazy_with_config(client, config)?,
             prefix: redis.key_prefix.clone(),
             max_per_email: i64::from(limits.max_failures),
@@ -73,46 +75,24 @@ impl LoginThrottle {
     /// Counts a login attempt for `email` from `address` before the password is checked,
     /// and returns whether it may go ahead: so a burst of concurrent attempts gets at most
     /// the limit through, however fast it comes. Report the outcome with
-    /// [`LoginThrottle::succeeded`] or [`LoginThrottle::undecided`]; a wrong password needs
+    /// [`Throttle::succeeded`] or [`Throttle::undecided`]; a wrong password needs
     /// nothing more (it stays counted).
     ///
     /// # Errors
     /// [`Blocked`] with the seconds left when either count is over its limit.
     pub async fn attempt(&self, email: &str, address: IpAddr) -> Result<(), Blocked> {
-        let (email_key, address_key) = (self.email_key(email), self.address_key(address));
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        for key in [&email_key, &address_key] {
-            pipe.incr(key, 1)
-                .cmd("EXPIRE")
-                .arg(key)
-                .arg(self.window_secs)
-                .arg("NX")
-                .ignore()
-                .ttl(key);
-        }
-        let mut redis = self.redis.clone();
-        let counted: redis::RedisResult<(i64, i64, i64, i64)> = pipe.query_async(&mut redis).await;
-        let (email_attempts, email_ttl, address_attempts, address_ttl) = match counted {
-            Ok(counted) => counted,
-            Err(error) => {
-                tracing::warn!(%error, "login throttle unavailable, letting the attempt through");
-                return Ok(());
-            }
-        };
-        let blocked_for = [
-            (email_attempts > self.max_per_email).then_some(email_ttl),
-            (address_attempts > self.max_per_address).then_some(address_ttl),
-        ]
-        .into_iter()
-        .flatten()
-        .max();
-        match blocked_for {
-            Some(ttl) => Err(Blocked {
-                retry_after_secs: u64::try_from(ttl.max(1)).unwrap_or(1),
-            }),
-            None => Ok(()),
-        }
+        self.count(
+            &[
+                (self.email_key(email), self.max_per_email, self.window_secs),
+                (
+                    self.address_key(address),
+                    self.max_per_address,
+                    self.window_secs,
+                ),
+            ],
+            "login",
+        )
+        .await
     }
 
     /// Counts a signup from `address` and returns whether it may go ahead.
@@ -121,26 +101,51 @@ impl LoginThrottle {
     /// [`Blocked`] with the seconds left when the address is over its limit.
     pub async fn signup_attempt(&self, address: IpAddr) -> Result<(), Blocked> {
         let key = format!("{}signups:address:{address}", self.prefix);
+        self.count(
+            &[(key, self.max_signups_per_address, self.signup_window_secs)],
+            "signup",
+        )
+        .await
+    }
+
+    /// Adds one to each `(key, limit, window_secs)` counter in one atomic step (a window
+    /// starts with its first count) and refuses when any is over its limit, for as long as
+    /// the longest of those windows has left.
+    async fn count(&self, counters: &[(String, i64, i64)], what: &str) -> Result<(), Blocked> {
         let mut pipe = redis::pipe();
-        pipe.atomic()
-            .incr(&key, 1)
-            .cmd("EXPIRE")
-            .arg(&key)
-            .arg(self.signup_window_secs)
-            .arg("NX")
-            .ignore()
-            .ttl(&key);
+        pipe.atomic();
+        for (key, _, window_secs) in counters {
+            pipe.incr(key, 1)
+                .cmd("EXPIRE")
+                .arg(key)
+                .arg(*window_secs)
+                .arg("NX")
+                .ignore()
+                .ttl(key);
+        }
         let mut redis = self.redis.clone();
-        let counted: redis::RedisResult<(i64, i64)> = pipe.query_async(&mut redis).await;
-        match counted {
-            Ok((signups, ttl)) if signups > self.max_signups_per_address => Err(Blocked {
+        let counted: redis::RedisResult<Vec<i64>> = pipe.query_async(&mut redis).await;
+        let counted = match counted {
+            Ok(counted) => counted,
+            Err(error) => {
+                tracing::warn!(%error, what, "throttle unavailable, letting the request through");
+                return Ok(());
+            }
+        };
+        // Two values per counter: its count, then its window's seconds left.
+        let blocked_for = counters
+            .iter()
+            .zip(counted.chunks(2))
+            .filter_map(|((_, limit, _), values)| match values {
+                [count, ttl] if count > limit => Some(*ttl),
+                _ => None,
+            })
+            .max();
+        match blocked_for {
+            Some(ttl) => Err(Blocked {
                 retry_after_secs: u64::try_from(ttl.max(1)).unwrap_or(1),
             }),
-            Ok(_) => Ok(()),
-            Err(error) => {
-                tracing::warn!(%error, "signup throttle unavailable, letting the signup through");
-                Ok(())
-            }
+            None => Ok(()),
         }
     }
 

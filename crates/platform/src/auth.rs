@@ -86,45 +86,28 @@ fn validation(issuer: &str, audience: &str) -> Validation {
 }
 
 impl TokenVerifier {
-    /// Builds a verifier of users' access tokens signed by `public_key`'s private half.
-    pub fn new(public_key: &PublicKey, issuer: &str, audience: &str) -> Self {
+    /// Builds a verifier of users' access tokens signed by `public_key`'s private half,
+    /// and of the service tokens of each named service, signed by its key's private half.
+    pub fn new(
+        public_key: &PublicKey,
+        issuer: &str,
+        audience: &str,
+        services: &[(String, PublicKey)],
+    ) -> Self {
+        let services = services
+            .iter()
+            .map(|(name, key)| {
+                let checks = validation(name, SERVICE_AUDIENCE);
+                (name.clone(), (key.decoding_key(), checks))
+            })
+            .collect();
         TokenVerifier {
             inner: Arc::new(Inner {
                 users: (public_key.decoding_key(), validation(issuer, audience)),
-                services: HashMap::new(),
+                services,
                 verified: Mutex::default(),
             }),
         }
-    }
-
-    /// Builds a verifier from a PEM-encoded Ed25519 public key.
-    ///
-    /// # Errors
-    /// Fails when the PEM is not an Ed25519 public key.
-    pub fn from_pem(
-        public_key_pem: &str,
-        issuer: &str,
-        audience: &str,
-    ) -> Result<Self, crate::keys::KeyError> {
-        Ok(TokenVerifier::new(
-            &PublicKey::from_pem(public_key_pem)?,
-            issuer,
-            audience,
-        ))
-    }
-
-    /// Also accepts service tokens of the service `name`, signed by `public_key`'s private half.
-    #[must_use]
-    pub fn accepting_service(mut self, name: &str, public_key: &PublicKey) -> Self {
-        let inner = Arc::get_mut(&mut self.inner).expect("configured before first use");
-        inner.services.insert(
-            name.to_owned(),
-            (
-                public_key.decoding_key(),
-                validation(name, SERVICE_AUDIENCE),
-            ),
-        );
-        self
     }
 
     /// Returns the user a valid access token names; service tokens are refused.
@@ -300,7 +283,12 @@ mod tests {
     fn verifier() -> TokenVerifier {
         let core = private(dev::CORE_PRIVATE_KEY).public_key();
         let gateway = private(dev::GATEWAY_PRIVATE_KEY).public_key();
-        TokenVerifier::new(&core, "spruce", "spruce-mobile").accepting_service("gateway", &gateway)
+        TokenVerifier::new(
+            &core,
+            "spruce",
+            "spruce-mobile",
+            &[("gateway".to_owned(), gateway)],
+        )
     }
 
     #[test]

@@ -129,6 +129,13 @@ struct RpcTelemetry<S> {
 
 type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
+/// Returns the inner service that was polled ready, leaving a fresh clone in its place: the
+/// ready one must take the call (tower's contract), and the future must own it.
+fn take_ready<S: Clone>(inner: &mut S) -> S {
+    let fresh = inner.clone();
+    std::mem::replace(inner, fresh)
+}
+
 impl<S, RequestBody, ResponseBody> Service<http::Request<RequestBody>> for RpcTelemetry<S>
 where
     S: Service<http::Request<RequestBody>, Response = http::Response<ResponseBody>>
@@ -165,9 +172,7 @@ where
             )
         };
         propagation::set_parent_from_http(&span, request.headers());
-        // The service that was polled ready is the one that must take the call.
-        let ready = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, ready);
+        let mut inner = take_ready(&mut self.inner);
         let started = Instant::now();
         Box::pin(async move {
             let result = inner.call(request).instrument(span.clone()).await;
@@ -278,9 +283,7 @@ where
                 if let Some(principal) = principal {
                     request.extensions_mut().insert(principal);
                 }
-                // The service that was polled ready is the one that must take the call.
-                let ready = self.inner.clone();
-                let mut inner = std::mem::replace(&mut self.inner, ready);
+                let mut inner = take_ready(&mut self.inner);
                 Box::pin(async move { inner.call(request).await })
             }
         }

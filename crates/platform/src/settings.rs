@@ -105,7 +105,22 @@ fn from_builder<T: DeserializeOwned>(
             })?;
         builder = builder.set_override(key, contents.trim_end_matches(['\n', '\r']).to_owned())?;
     }
-    Ok(builder.build()?.try_deserialize()?)
+    // The `*_file` keys have done their work: without them, a map of secrets (such as
+    // `callers.service_keys`) holds only the values read.
+    let mut table: config::Map<String, config::Value> = builder.build()?.try_deserialize()?;
+    drop_secret_file_keys(&mut table);
+    Ok(config::Value::from(table).try_deserialize()?)
+}
+
+fn drop_secret_file_keys(table: &mut config::Map<String, config::Value>) {
+    table.retain(|key, value| {
+        !(key.ends_with("_file") && matches!(value.kind, config::ValueKind::String(_)))
+    });
+    for value in table.values_mut() {
+        if let config::ValueKind::Table(nested) = &mut value.kind {
+            drop_secret_file_keys(nested);
+        }
+    }
 }
 
 fn collect_secret_files(
@@ -193,13 +208,22 @@ impl Default for UserTokenSettings {
 }
 
 impl UserTokenSettings {
-    /// Returns a verifier of users' access tokens.
+    /// Returns a verifier of users' access tokens that also accepts the service tokens of
+    /// `services` (see [`CallerSettings::service_keys`]).
     ///
     /// # Errors
     /// Names `auth.public_key` when it is unusable here.
-    pub fn verifier(&self) -> Result<TokenVerifier, SettingsError> {
+    pub fn verifier(
+        &self,
+        services: &[(String, PublicKey)],
+    ) -> Result<TokenVerifier, SettingsError> {
         let key = public_key("auth.public_key", &self.public_key)?;
-        Ok(TokenVerifier::new(&key, &self.issuer, &self.audience))
+        Ok(TokenVerifier::new(
+            &key,
+            &self.issuer,
+            &self.audience,
+            services,
+        ))
     }
 }
 
@@ -232,22 +256,18 @@ impl Default for CallerSettings {
 }
 
 impl CallerSettings {
-    /// Returns `users` also accepting the service tokens of every service named here.
+    /// Returns each named service with its public key.
     ///
     /// # Errors
     /// Names the first `callers.service_keys.<name>` that is unusable here.
-    pub fn accept_services(&self, users: TokenVerifier) -> Result<TokenVerifier, SettingsError> {
-        let mut verifier = users;
-        // The loader leaves `<name>_file` beside the `<name>` it read from that file.
-        let keys = self
-            .service_keys
+    pub fn service_keys(&self) -> Result<Vec<(String, PublicKey)>, SettingsError> {
+        self.service_keys
             .iter()
-            .filter(|(name, _)| !name.ends_with("_file"));
-        for (name, pem) in keys {
-            let key = public_key(&format!("callers.service_keys.{name}"), pem)?;
-            verifier = verifier.accepting_service(name, &key);
-        }
-        Ok(verifier)
+            .map(|(name, pem)| {
+                let key = public_key(&format!("callers.service_keys.{name}"), pem)?;
+                Ok((name.clone(), key))
+            })
+            .collect()
     }
 }
 

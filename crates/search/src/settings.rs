@@ -46,7 +46,7 @@ impl Settings {
     /// # Errors
     /// Names the key that is unusable.
     pub fn verifier(&self) -> Result<TokenVerifier, SettingsError> {
-        self.callers.accept_services(self.auth.verifier()?)
+        self.auth.verifier(&self.callers.service_keys()?)
     }
 }
 

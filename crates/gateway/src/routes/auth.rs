@@ -110,7 +110,7 @@ pub(super) async fn signup(
     ApiJson(body): ApiJson<SignupBody>,
 ) -> Result<(StatusCode, Json<SessionBody>), ApiError> {
     state
-        .login_throttle
+        .throttle
         .signup_attempt(address)
         .await
         .map_err(|blocked| ApiError::too_many_attempts(blocked.retry_after_secs))?;
@@ -148,7 +148,7 @@ pub(super) async fn login(
     require(&[("email", &body.email), ("password", &body.password)])?;
     let email = body.email;
     state
-        .login_throttle
+        .throttle
         .attempt(&email, address)
         .await
         .map_err(|blocked| ApiError::too_many_attempts(blocked.retry_after_secs))?;
@@ -164,7 +164,7 @@ pub(super) async fn login(
         .await
     {
         Ok(response) => {
-            state.login_throttle.succeeded(&email, address).await;
+            state.throttle.succeeded(&email, address).await;
             Ok(Json(session_body(response.into_inner())?))
         }
         Err(status) => {
@@ -172,7 +172,7 @@ pub(super) async fn login(
             let (reason, _) = spruce_platform::status::reason_of(&status);
             let judged = reason == Reason::InvalidCredentials;
             if !judged {
-                state.login_throttle.undecided(&email, address).await;
+                state.throttle.undecided(&email, address).await;
             }
             Err(status.into())
         }

@@ -25,7 +25,7 @@ use crate::{
     extract::{BODY_LIMIT_BYTES, TrustForwardedFor},
     openapi::{ApiDoc, ProblemResponses},
     telemetry::trace_request,
-    throttle::LoginThrottle,
+    throttle::Throttle,
 };
 
 /// What every handler can reach.
@@ -33,7 +33,7 @@ use crate::{
 pub struct AppState {
     pub verifier: TokenVerifier,
     pub upstreams: Upstreams,
-    pub login_throttle: LoginThrottle,
+    pub throttle: Throttle,
     pub trust_forwarded_for: bool,
 }
 

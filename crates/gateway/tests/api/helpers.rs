@@ -304,7 +304,7 @@ impl TestApp {
         }
         // The counts expire on their own within the hour; a test that fails first leaves
         // them to that.
-        let throttle = spruce_gateway::throttle::LoginThrottle::new(
+        let throttle = spruce_gateway::throttle::Throttle::new(
             &self.gateway.redis,
             &self.gateway.login_throttle,
             &self.gateway.signup_throttle,

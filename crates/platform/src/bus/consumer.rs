@@ -7,12 +7,9 @@ use std::{future::Future, sync::Arc, time::Instant};
 use anyhow::{Context as _, anyhow};
 use futures_util::StreamExt as _;
 use lapin::{
-    BasicProperties, Channel, Confirmation, Connection,
+    Channel, Connection,
     message::Delivery,
-    options::{
-        BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions,
-        BasicQosOptions, QueueDeclareOptions,
-    },
+    options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions},
     types::{AMQPValue, FieldTable, ShortString},
 };
 use prost::Message as _;
@@ -21,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
-use super::{Backoff, BusStatus, Envelope, QueueNames, open_channel, topology};
+use super::{Backoff, BusStatus, Envelope, QueueNames, open_channel, republish, topology};
 use crate::{
     metrics::{MESSAGING_FAILURES, MESSAGING_PROCESS_DURATION},
     propagation,
@@ -266,52 +263,11 @@ impl<H: EventHandler> Consumer<H> {
             }
         };
         let properties = delivery.properties.clone().with_headers(headers);
-        publish_confirmed(channel, target, &delivery.data, properties).await?;
+        republish::publish_confirmed(channel, "", target, &delivery.data, properties).await?;
         MESSAGING_FAILURES
             .with_label_values(&[self.names.main.as_str(), outcome])
             .inc();
         Ok(outcome)
-    }
-}
-
-/// Publishes to `queue` through the default exchange and waits for the broker's ack.
-async fn publish_confirmed(
-    channel: &Channel,
-    queue: &str,
-    payload: &[u8],
-    properties: BasicProperties,
-) -> anyhow::Result<()> {
-    publish_to_exchange_confirmed(channel, "", queue, payload, properties).await
-}
-
-/// Publishes to `exchange` with `routing_key` (mandatory) and waits for the broker's ack; a
-/// returned or refused message is an error.
-pub(super) async fn publish_to_exchange_confirmed(
-    channel: &Channel,
-    exchange: &str,
-    routing_key: &str,
-    payload: &[u8],
-    properties: BasicProperties,
-) -> anyhow::Result<()> {
-    let options = BasicPublishOptions {
-        mandatory: true,
-        ..BasicPublishOptions::default()
-    };
-    let confirmation = channel
-        .basic_publish(
-            exchange.into(),
-            routing_key.into(),
-            options,
-            payload,
-            properties,
-        )
-        .await?
-        .await?;
-    match confirmation {
-        Confirmation::Ack(None) => Ok(()),
-        other => Err(anyhow!(
-            "broker did not accept the message for {routing_key}: {other:?}"
-        )),
     }
 }
 
@@ -323,31 +279,16 @@ pub(super) async fn publish_to_exchange_confirmed(
 pub async fn replay_parked(settings: &BusSettings) -> anyhow::Result<usize> {
     let names = QueueNames::new(&settings.queue_prefix, settings.retry_delays_ms.len());
     let (connection, channel) = open_channel(settings, "replay-parked").await?;
-    let passive = QueueDeclareOptions {
-        passive: true,
-        ..QueueDeclareOptions::default()
-    };
-    let parked = channel
-        .queue_declare(names.parked.as_str().into(), passive, FieldTable::default())
-        .await
-        .with_context(|| format!("queue {} does not exist", names.parked))?;
-    // Only what is parked now: a message that fails again must not loop here forever.
-    let mut moved = 0;
-    for _ in 0..parked.message_count() {
-        let Some(message) = channel
-            .basic_get(names.parked.as_str().into(), BasicGetOptions::default())
-            .await?
-        else {
-            break;
-        };
-        let delivery = &message.delivery;
+    let moved = republish::move_waiting(&channel, &names.parked, |delivery| {
         let mut headers = delivery.properties.headers().clone().unwrap_or_default();
         headers.insert(ATTEMPT_HEADER.into(), AMQPValue::LongLongInt(0));
-        let properties = delivery.properties.clone().with_headers(headers);
-        publish_confirmed(&channel, &names.main, &delivery.data, properties).await?;
-        delivery.acker.ack(BasicAckOptions::default()).await?;
-        moved += 1;
-    }
+        republish::Target {
+            exchange: String::new(),
+            routing_key: names.main.clone(),
+            properties: delivery.properties.clone().with_headers(headers),
+        }
+    })
+    .await?;
     connection.close(200, "replay done".into()).await.ok();
     Ok(moved)
 }

@@ -3,6 +3,7 @@
 
 mod consumer;
 mod outbox;
+mod republish;
 mod topology;
 mod unrouted;
 

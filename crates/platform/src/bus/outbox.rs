@@ -176,17 +176,16 @@ impl OutboxRelay {
                         };
                     self.status.set_connected(false);
                     if let Err(error) = outcome {
-                        if crate::status::database_unreachable_in(&error) {
-                            tracing::warn!(
-                                error = format!("{error:#}"),
-                                "outbox relay cannot reach the database, retrying"
-                            );
+                        let lost = if crate::status::database_unreachable_in(&error) {
+                            "the database"
                         } else {
-                            tracing::warn!(
-                                error = format!("{error:#}"),
-                                "outbox relay lost the broker, reconnecting"
-                            );
-                        }
+                            "the broker"
+                        };
+                        tracing::warn!(
+                            error = format!("{error:#}"),
+                            lost,
+                            "outbox relay lost a dependency, reconnecting"
+                        );
                     }
                     connection.close(200, "relay stopping".into()).await.ok();
                 }
