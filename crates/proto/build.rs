@@ -13,6 +13,7 @@ const FILES: &[&str] = &[
     "spruce/core/v1/addresses.proto",
     "spruce/core/v1/bookings.proto",
     "spruce/core/v1/reviews.proto",
+    "spruce/core/v1/readmodel.proto",
     "spruce/search/v1/search.proto",
     "spruce/scheduler/v1/notifications.proto",
     "spruce/events/v1/events.proto",

@@ -104,7 +104,7 @@ impl Stack {
             exchange: format!("spruce.e2e.{id}"),
             throttle_prefix: format!("spruce:test:{id}:"),
         };
-        let mut grpc_urls = HashMap::new();
+        let mut grpc_urls: HashMap<&str, String> = HashMap::new();
         let mut ready_urls = Vec::new();
         for service in ["core", "search", "scheduler"] {
             let (grpc_port, http_port) = (free_port()?, free_port()?);
@@ -121,6 +121,9 @@ impl Stack {
                     format!("{service}-{id}"),
                 ),
             ]);
+            if service == "search" {
+                environment.insert("SPRUCE__CORE__URL".to_owned(), grpc_urls["core"].clone());
+            }
             stack.databases.push(database);
             if service == "core" {
                 seed(&binaries, &environment).await?;

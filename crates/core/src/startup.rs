@@ -10,7 +10,8 @@ use spruce_platform::{
 };
 use spruce_proto::core::v1::{
     address_service_server::AddressServiceServer, booking_service_server::BookingServiceServer,
-    cleaner_service_server::CleanerServiceServer, review_service_server::ReviewServiceServer,
+    cleaner_service_server::CleanerServiceServer,
+    read_model_service_server::ReadModelServiceServer, review_service_server::ReviewServiceServer,
     user_service_server::UserServiceServer,
 };
 use sqlx::PgPool;
@@ -18,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
 use crate::{
-    grpc::{AddressApi, BookingApi, CleanerApi, ReviewApi, UserApi},
+    grpc::{AddressApi, BookingApi, CleanerApi, ReadModelApi, ReviewApi, UserApi},
     passwords::PasswordHashing,
     payments::{FakeProvider, PaymentProvider, StripeProvider},
     settings::{PaymentProviderKind, Settings},
@@ -26,7 +27,7 @@ use crate::{
     tokens::TokenIssuer,
     usecases::{
         accounts::Accounts, addresses::Addresses, bookings::Bookings, cleaners::Cleaners,
-        reviews::Reviews,
+        readmodel::ReadModels, reviews::Reviews,
     },
 };
 
@@ -37,10 +38,12 @@ const SERVED: &[&str] = &[
     "spruce.core.v1.AddressService",
     "spruce.core.v1.BookingService",
     "spruce.core.v1.ReviewService",
+    "spruce.core.v1.ReadModelService",
 ];
 
 /// The RPCs a service may call on its own behalf. The gateway signs anonymous clients up
-/// and in; every other call comes with the user's own access token.
+/// and in; search loads its read model; every other call comes with the user's own access
+/// token.
 const SERVICE_RPCS: &[ServiceRpc] = &[
     ServiceRpc {
         caller: "gateway",
@@ -53,6 +56,10 @@ const SERVICE_RPCS: &[ServiceRpc] = &[
     ServiceRpc {
         caller: "gateway",
         path: "/spruce.core.v1.UserService/RefreshSession",
+    },
+    ServiceRpc {
+        caller: "search",
+        path: "/spruce.core.v1.ReadModelService/StreamCleaners",
     },
 ];
 
@@ -157,7 +164,10 @@ impl Application {
             ))))
             .add_service(ReviewServiceServer::new(ReviewApi::new(Reviews::new(
                 pool.clone(),
-            ))));
+            ))))
+            .add_service(ReadModelServiceServer::new(ReadModelApi::new(
+                ReadModels::new(pool.clone()),
+            )));
         let served = self
             .listeners
             .serve(routes, SERVED, self.access, checks, shutdown.clone())

@@ -23,7 +23,7 @@ impl AuthUser {
     /// Wraps `message` in an upstream request carrying the trace context and this user's
     /// access token.
     pub fn request<T>(&self, message: T) -> tonic::Request<T> {
-        crate::clients::request_with_token(message, &self.token)
+        spruce_platform::grpc::request_with_token(message, &self.token)
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use spruce_platform::{auth::ServiceTokenSigner, propagation};
+use spruce_platform::{auth::ServiceTokenSigner, grpc::request_with_token};
 use spruce_proto::{
     core::v1::{
         address_service_client::AddressServiceClient, booking_service_client::BookingServiceClient,
@@ -12,6 +12,7 @@ use spruce_proto::{
         user_service_client::UserServiceClient,
     },
     scheduler::v1::notification_service_client::NotificationServiceClient,
+    search::v1::search_service_client::SearchServiceClient,
 };
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::{
@@ -29,6 +30,7 @@ pub struct Upstreams {
     pub bookings: BookingServiceClient<Channel>,
     pub reviews: ReviewServiceClient<Channel>,
     pub notifications: NotificationServiceClient<Channel>,
+    pub search: SearchServiceClient<Channel>,
     core: Channel,
     scheduler: Channel,
     signer: ServiceTokenSigner,
@@ -55,6 +57,7 @@ impl Upstreams {
             bookings: BookingServiceClient::new(core.clone()),
             reviews: ReviewServiceClient::new(core.clone()),
             notifications: NotificationServiceClient::new(scheduler.clone()),
+            search: SearchServiceClient::new(channel(&settings.search_url)?),
             core,
             scheduler,
             signer,
@@ -81,17 +84,6 @@ impl Upstreams {
             ("scheduler", self.scheduler.clone()),
         ]
     }
-}
-
-/// Wraps `message` in a request carrying the trace context and `token` as its bearer.
-pub fn request_with_token<T>(message: T, token: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    propagation::inject_into_metadata(request.metadata_mut());
-    // A verified JWT is base64url and dots: always a valid metadata value.
-    if let Ok(value) = format!("Bearer {token}").parse() {
-        request.metadata_mut().insert("authorization", value);
-    }
-    request
 }
 
 /// Asks a service's standard health endpoint whether it is serving.

@@ -27,8 +27,8 @@ pub use spruce_platform::reason::FieldError;
             (15 minutes). JSON in and out, snake_case, RFC 3339 times in UTC, money in integer \
             cents with a currency. Lists are paged with `limit` and an opaque `cursor` (pass back \
             `next_cursor`). Errors are RFC 9457 problems (`application/problem+json`). \
-            \n\nTo book: `POST /v1/me/addresses` (customer), pick a cleaner \
-            (`GET /v1/cleaners/{id}`), `POST /v1/bookings` with an `Idempotency-Key` header and \
+            \n\nTo book: `POST /v1/me/addresses` (customer), find a cleaner \
+            (`GET /v1/search/cleaners`, then `GET /v1/cleaners/{id}`), `POST /v1/bookings` with an `Idempotency-Key` header and \
             a payment token (`tok_visa` in development; `tok_chargeDeclined` shows a 402). The \
             cleaner then confirms, starts and completes it; the customer reviews it."
     ),
@@ -38,7 +38,8 @@ pub use spruce_platform::reason::FieldError;
         (name = "auth", description = "Accounts and sessions"),
         (name = "me", description = "The signed-in user"),
         (name = "cleaners", description = "Cleaner profiles and reviews"),
-        (name = "bookings", description = "Booking, the state machine, reviews")
+        (name = "bookings", description = "Booking, the state machine, reviews"),
+        (name = "search", description = "Finding cleaners")
     )
 )]
 pub struct ApiDoc;

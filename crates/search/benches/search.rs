@@ -51,7 +51,7 @@ fn city(size: usize) -> Vec<Cleaner> {
                     end_minute: 18 * 60,
                 })
                 .collect();
-            let reviews = (random.next() * 60.0) as i64;
+            let reviews = (random.next() * 60.0) as u32;
             let word = WORDS[(random.next() * WORDS.len() as f64) as usize];
             Cleaner::new(
                 Uuid::from_u128(n as u128),
@@ -61,7 +61,10 @@ fn city(size: usize) -> Vec<Cleaner> {
                 (random.between(52.25, 52.79), random.between(13.0, 13.88)),
                 random.between(5.0, 25.0),
                 (random.between(1_500.0, 6_000.0)) as i64,
-                (reviews * (3 + (random.next() * 3.0) as i64).min(5), reviews),
+                (
+                    f64::from((3 + (random.next() * 3.0) as u32).min(5)),
+                    reviews,
+                ),
                 chrono_tz::Europe::Berlin,
                 days,
                 Vec::new(),

@@ -1,8 +1,12 @@
-//! spruce-search: geo search, recommendations and the cleaning-duration model. In this
-//! first version it runs the shared scaffolding (health, authentication of every call,
-//! reflection where switched on, readiness, metrics) and owns its database; it serves no
-//! `spruce.search.v1.SearchService` until its read model is built.
+//! spruce-search: geo search over an in-memory read model of the cleaners, built from
+//! core's snapshot and kept current by events. Recommendations and the cleaning-duration
+//! model come next (issue 12); its database holds model versions.
 
 pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod live;
+pub mod metrics;
 pub mod settings;
 pub mod startup;
+pub mod wire;

@@ -3,9 +3,10 @@
 use serde::Deserialize;
 use spruce_platform::{
     auth::TokenVerifier,
+    keys,
     settings::{
-        self, CallerSettings, DatabaseSettings, ListenSettings, SettingsError, TelemetrySettings,
-        UserTokenSettings, Validate,
+        self, BusSettings, CallerSettings, DatabaseSettings, IdentitySettings, ListenSettings,
+        SettingsError, TelemetrySettings, UserTokenSettings, Validate,
     },
 };
 
@@ -19,6 +20,12 @@ port = 9092
 
 [database]
 name = "spruce_search"
+
+[bus]
+queue_prefix = "search"
+# Each replica has queues of its own (every replica needs every event); they vanish this
+# long after their replica stopped consuming.
+queue_expires_ms = 1800000
 "#;
 
 /// Everything search reads at start.
@@ -31,6 +38,8 @@ pub struct Settings {
     #[serde(default)]
     pub database: DatabaseSettings,
     #[serde(default)]
+    pub bus: BusSettings,
+    #[serde(default)]
     pub telemetry: TelemetrySettings,
     /// Users' access tokens (core's public key).
     #[serde(default)]
@@ -38,6 +47,76 @@ pub struct Settings {
     /// The services whose own tokens are accepted.
     #[serde(default)]
     pub callers: CallerSettings,
+    /// Search's own key, for the service tokens it calls core with.
+    #[serde(default = "development_identity")]
+    pub identity: IdentitySettings,
+    /// Where core is.
+    #[serde(default)]
+    pub core: CoreSettings,
+    #[serde(default)]
+    pub read_model: ReadModelSettings,
+}
+
+/// How search reaches core.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct CoreSettings {
+    pub url: String,
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for CoreSettings {
+    fn default() -> Self {
+        CoreSettings {
+            url: "http://127.0.0.1:50051".to_owned(),
+            connect_timeout_ms: 2_000,
+        }
+    }
+}
+
+/// The read model's upkeep.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ReadModelSettings {
+    /// This replica's name in its queue names (`<bus.queue_prefix>.<replica>.events`).
+    /// Empty: the `HOSTNAME` variable (the pod's name on Kubernetes), else a random name.
+    pub replica: String,
+    /// Seconds between the sweeps that forget bookings long over.
+    pub prune_interval_secs: u64,
+}
+
+impl Default for ReadModelSettings {
+    fn default() -> Self {
+        ReadModelSettings {
+            replica: String::new(),
+            prune_interval_secs: 300,
+        }
+    }
+}
+
+impl ReadModelSettings {
+    /// Returns this replica's name: the setting, else `HOSTNAME`, else a random one.
+    pub fn replica_name(&self) -> String {
+        let chosen = if self.replica.is_empty() {
+            std::env::var("HOSTNAME").unwrap_or_default()
+        } else {
+            self.replica.clone()
+        };
+        let clean: String = chosen
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .take(64)
+            .collect();
+        if clean.is_empty() {
+            uuid::Uuid::new_v4().simple().to_string()
+        } else {
+            clean
+        }
+    }
+}
+
+fn development_identity() -> IdentitySettings {
+    IdentitySettings::development(keys::dev::SEARCH_PRIVATE_KEY)
 }
 
 impl Settings {
@@ -61,7 +140,27 @@ impl Validate for Settings {
         self.grpc.address("grpc")?;
         self.http.address("http")?;
         self.database.validate()?;
+        self.bus.validate()?;
+        if self.bus.queue_prefix.is_empty() {
+            return Err(SettingsError::invalid(
+                "bus.queue_prefix",
+                "must not be empty",
+            ));
+        }
+        if self.core.url.parse::<http::Uri>().is_err() || !self.core.url.starts_with("http") {
+            return Err(SettingsError::invalid(
+                "core.url",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        if self.read_model.prune_interval_secs == 0 {
+            return Err(SettingsError::invalid(
+                "read_model.prune_interval_secs",
+                "must be positive",
+            ));
+        }
         self.verifier()?;
+        self.identity.signer("search")?;
         self.telemetry.validate()
     }
 }
@@ -86,5 +185,19 @@ mod tests {
         assert_eq!(defaults.database.name, "spruce_search");
         assert_eq!(defaults.grpc.port, 50052);
         defaults.validate().unwrap();
+    }
+
+    #[test]
+    fn replica_names_are_safe_in_queue_names() {
+        let named = ReadModelSettings {
+            replica: "search-7d9f/../x y".to_owned(),
+            ..ReadModelSettings::default()
+        };
+        assert_eq!(named.replica_name(), "search-7d9fxy");
+        let unnamed = ReadModelSettings {
+            replica: "//".to_owned(),
+            ..ReadModelSettings::default()
+        };
+        assert_eq!(unnamed.replica_name().len(), 32);
     }
 }

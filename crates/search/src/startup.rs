@@ -1,15 +1,32 @@
-//! Builds search from its settings and runs it.
+//! Builds search from its settings and runs it: gRPC server, ops HTTP side, the event
+//! consumer and the upkeep of the read model.
+
+use std::time::Duration;
 
 use spruce_platform::{
+    auth::ServiceTokenSigner,
+    bus::Consumer,
     db::{self, MigrationSource},
     grpc::{Access, Listeners},
     ops::ReadinessCheck,
+    settings::BusSettings,
+};
+use spruce_proto::{
+    core::v1::read_model_service_client::ReadModelServiceClient,
+    search::v1::search_service_server::SearchServiceServer,
 };
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
-use tonic::service::Routes;
+use tonic::{
+    service::Routes,
+    transport::{Channel, Endpoint},
+};
 
-use crate::settings::Settings;
+use crate::{
+    grpc::SearchApi,
+    live::{self, LiveModel, ReadModelEvents},
+    settings::Settings,
+};
 
 /// Embedded migrations, applied by `spruce-search migrate` and at start in development.
 pub const MIGRATIONS: &[MigrationSource] = &[(
@@ -18,31 +35,54 @@ pub const MIGRATIONS: &[MigrationSource] = &[(
     include_str!("../migrations/0001_model_versions.sql"),
 )];
 
+/// How long a stopping consumer may take to finish the event in hand.
+const CONSUMER_DRAIN: Duration = Duration::from_secs(5);
+
 /// A built search service, its listeners bound.
 pub struct Application {
     listeners: Listeners,
     pool: PgPool,
     access: Access,
+    bus: BusSettings,
+    core: Channel,
+    signer: ServiceTokenSigner,
+    prune_interval: Duration,
 }
 
 impl Application {
     /// Connects to the database (creating and migrating it where configured) and binds the
-    /// listeners; port 0 picks a free port.
+    /// listeners; port 0 picks a free port. Core is reached lazily.
     ///
     /// # Errors
-    /// Fails when the database or a port is unusable.
+    /// Fails when a key, the database or a port is unusable.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let access = Access {
             verifier: settings.verifier()?,
             service_rpcs: &[],
             reflection: settings.grpc.reflection(),
         };
+        let signer = settings.identity.signer("search")?;
+        let core = Endpoint::from_shared(settings.core.url.clone())?
+            .connect_timeout(Duration::from_millis(settings.core.connect_timeout_ms))
+            .connect_lazy();
         let pool = db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
         let listeners = Listeners::bind(&settings.grpc, &settings.http).await?;
+        let bus = BusSettings {
+            queue_prefix: format!(
+                "{}.{}",
+                settings.bus.queue_prefix,
+                settings.read_model.replica_name()
+            ),
+            ..settings.bus
+        };
         Ok(Application {
             listeners,
             pool,
             access,
+            bus,
+            core,
+            signer,
+            prune_interval: Duration::from_secs(settings.read_model.prune_interval_secs),
         })
     }
 
@@ -56,16 +96,64 @@ impl Application {
         self.listeners.http_port()
     }
 
-    /// Runs until `shutdown` is cancelled, then drains in-flight calls.
+    /// Returns the name of the queue this replica consumes.
+    pub fn queue(&self) -> String {
+        format!("{}.events", self.bus.queue_prefix)
+    }
+
+    /// Runs until `shutdown` is cancelled, then drains in-flight calls and the consumer.
     ///
     /// # Errors
     /// Fails when a server fails.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let checks = vec![ReadinessCheck::postgres(self.pool.clone())];
+        let live = LiveModel::new();
+        let consumer = Consumer::with_sink(self.bus, ReadModelEvents::new(live.clone()));
+        let subscribed = consumer.status();
+        let loaded = live.clone();
+        let checks = vec![
+            ReadinessCheck::postgres(self.pool.clone()),
+            ReadinessCheck::bus(subscribed.clone()),
+            ReadinessCheck::new("read_model", move || {
+                let ready = loaded.is_loaded();
+                async move {
+                    if ready {
+                        Ok(())
+                    } else {
+                        Err("loading the snapshot from core".to_owned())
+                    }
+                }
+            }),
+        ];
+        let mut consumer_task = tokio::spawn(consumer.run(shutdown.clone()));
+        let upkeep = tokio::spawn(live::maintain(
+            live.clone(),
+            ReadModelServiceClient::new(self.core),
+            self.signer,
+            subscribed,
+            self.prune_interval,
+            shutdown.clone(),
+        ));
+        let routes = Routes::new(SearchServiceServer::new(SearchApi::new(live)));
         let served = self
             .listeners
-            .serve(Routes::default(), &[], self.access, checks, shutdown)
+            .serve(
+                routes,
+                &["spruce.search.v1.SearchService"],
+                self.access,
+                checks,
+                shutdown.clone(),
+            )
             .await;
+        shutdown.cancel();
+        upkeep.await.ok();
+        // A consumer still waiting for the snapshot holds an unacknowledged delivery: the
+        // broker gives it to the next replica.
+        if tokio::time::timeout(CONSUMER_DRAIN, &mut consumer_task)
+            .await
+            .is_err()
+        {
+            consumer_task.abort();
+        }
         self.pool.close().await;
         served
     }

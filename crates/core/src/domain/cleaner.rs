@@ -1,9 +1,10 @@
 //! Cleaner profiles: the services a cleaner offers, their rate, where they work and when.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{FieldError, Validator};
+use super::{FieldError, Validator, booking::BookingStatus};
 
 /// The marketplace's currency; every price is in its cents.
 pub const CURRENCY: &str = "EUR";
@@ -287,6 +288,24 @@ impl CleanerProfile {
         let average = self.rating_sum as f64 / f64::from(self.rating_count);
         (average * 100.0).round() / 100.0
     }
+}
+
+/// A cleaner as another service's read model loads it: the profile and the bookings that
+/// hold the cleaner's time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CleanerState {
+    pub profile: CleanerProfile,
+    pub bookings: Vec<LiveBooking>,
+}
+
+/// A booking that is requested, confirmed or in progress and has not yet ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveBooking {
+    pub id: Uuid,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub status: BookingStatus,
+    pub version: i64,
 }
 
 #[cfg(test)]

@@ -4,12 +4,14 @@
 mod addresses;
 mod bookings;
 mod cleaners;
+mod readmodel;
 mod reviews;
 mod users;
 
 pub use addresses::AddressApi;
 pub use bookings::BookingApi;
 pub use cleaners::CleanerApi;
+pub use readmodel::ReadModelApi;
 pub use reviews::ReviewApi;
 pub use users::UserApi;
 

@@ -1,10 +1,18 @@
 //! The `cleaner_profiles` table.
 
-use sqlx::PgConnection;
+use chrono::{DateTime, Utc};
+use futures_util::{Stream, StreamExt as _};
+use sqlx::{FromRow as _, PgConnection, Row as _};
 use uuid::Uuid;
 
 use crate::{
-    domain::cleaner::{AvailabilityWindow, CleanerProfile, GeoPoint, ProfileInput, Service},
+    domain::{
+        booking::BookingStatus,
+        cleaner::{
+            AvailabilityWindow, CleanerProfile, CleanerState, GeoPoint, LiveBooking, ProfileInput,
+            Service,
+        },
+    },
     error::CoreError,
 };
 
@@ -94,6 +102,58 @@ pub async fn find_profile(
     .fetch_optional(connection)
     .await?;
     row.map(into_profile).transpose()
+}
+
+/// Streams every cleaner with a profile and their live bookings, as the connection's
+/// transaction sees them.
+pub fn stream_states(
+    connection: &mut PgConnection,
+) -> impl Stream<Item = Result<CleanerState, CoreError>> + Send + '_ {
+    sqlx::query(
+        "SELECT p.cleaner_id, u.full_name, p.bio, p.hourly_rate_cents, p.currency, p.services, \
+         p.home_lat, p.home_lng, p.service_radius_km, \
+         p.weekly_availability::text AS weekly_availability, p.timezone, \
+         p.rating_sum, p.rating_count, p.version, \
+         coalesce(b.ids, '{}') AS booking_ids, coalesce(b.starts, '{}') AS booking_starts, \
+         coalesce(b.ends, '{}') AS booking_ends, coalesce(b.statuses, '{}') AS booking_statuses, \
+         coalesce(b.versions, '{}') AS booking_versions \
+         FROM cleaner_profiles p JOIN users u ON u.id = p.cleaner_id \
+         LEFT JOIN LATERAL (SELECT array_agg(id) AS ids, array_agg(starts_at) AS starts, \
+             array_agg(ends_at) AS ends, array_agg(status) AS statuses, \
+             array_agg(version) AS versions \
+           FROM bookings WHERE cleaner_id = p.cleaner_id AND ends_at > now() \
+           AND status IN ('requested', 'confirmed', 'in_progress')) b ON true",
+    )
+    .fetch(connection)
+    .map(|row| {
+        let row = row?;
+        let profile = into_profile(StoredProfile::from_row(&row)?)?;
+        let ids: Vec<Uuid> = row.try_get("booking_ids")?;
+        let starts: Vec<DateTime<Utc>> = row.try_get("booking_starts")?;
+        let ends: Vec<DateTime<Utc>> = row.try_get("booking_ends")?;
+        let statuses: Vec<String> = row.try_get("booking_statuses")?;
+        let versions: Vec<i64> = row.try_get("booking_versions")?;
+        let bookings = ids
+            .into_iter()
+            .zip(starts)
+            .zip(ends)
+            .zip(statuses)
+            .zip(versions)
+            .map(|((((id, starts_at), ends_at), status), version)| {
+                let status = status.parse::<BookingStatus>().map_err(|error| {
+                    CoreError::Unexpected(anyhow::anyhow!("stored booking {id}: {error}"))
+                })?;
+                Ok(LiveBooking {
+                    id,
+                    starts_at,
+                    ends_at,
+                    status,
+                    version,
+                })
+            })
+            .collect::<Result<_, CoreError>>()?;
+        Ok(CleanerState { profile, bookings })
+    })
 }
 
 fn into_profile(row: StoredProfile) -> Result<CleanerProfile, CoreError> {

@@ -96,6 +96,7 @@ pub(crate) fn cleaner_updated(profile: &CleanerProfile) -> events::CleanerUpdate
     events::CleanerUpdated {
         cleaner_id: profile.cleaner_id.to_string(),
         full_name: profile.full_name.clone(),
+        bio: details.bio.clone(),
         hourly_rate_cents: details.hourly_rate_cents,
         currency: profile.currency.clone(),
         services: details.services.iter().map(ToString::to_string).collect(),

@@ -6,4 +6,5 @@ pub mod accounts;
 pub mod addresses;
 pub mod bookings;
 pub mod cleaners;
+pub mod readmodel;
 pub mod reviews;

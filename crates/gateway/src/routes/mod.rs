@@ -6,6 +6,7 @@ mod bookings;
 mod cleaners;
 mod me;
 mod reviews;
+mod search;
 
 use axum::{
     Router,
@@ -70,6 +71,7 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(bookings::get_booking))
         .routes(routes!(reviews::create_review))
         .routes(routes!(bookings::transition_booking))
+        .routes(routes!(search::search_cleaners))
         .split_for_parts();
     ProblemResponses.modify(&mut document);
     // The layers come last so that they wrap the fallbacks too: a 404 or 405 gets its span

@@ -9,17 +9,21 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, problem, unique_email, user_token, with_token};
 
 /// A cleaner available 08:00–18:00 UTC every day, a customer with a home 1 km away.
-struct Scene {
-    app: TestApp,
-    customer: String,
-    cleaner: String,
-    cleaner_id: String,
-    address_id: String,
+pub(crate) struct Scene {
+    pub(crate) app: TestApp,
+    pub(crate) customer: String,
+    pub(crate) cleaner: String,
+    pub(crate) cleaner_id: String,
+    pub(crate) address_id: String,
 }
 
 impl Scene {
     async fn new() -> Self {
-        let app = TestApp::spawn().await;
+        Self::on(TestApp::spawn().await).await
+    }
+
+    /// The scene on services already running.
+    pub(crate) async fn on(app: TestApp) -> Self {
         let cleaner = app.signup_as(&unique_email(), "cleaner").await;
         let cleaner_token = cleaner["access_token"].as_str().unwrap().to_owned();
         let response = app
@@ -43,7 +47,7 @@ impl Scene {
     }
 
     /// The cleaner's profile, available from `start` until 18:00 UTC every day.
-    fn profile(start: &str) -> Value {
+    pub(crate) fn profile(start: &str) -> Value {
         let days = [
             "monday",
             "tuesday",
@@ -68,7 +72,7 @@ impl Scene {
         })
     }
 
-    async fn add_address(app: &TestApp, token: &str, lat: f64, lng: f64) -> String {
+    pub(crate) async fn add_address(app: &TestApp, token: &str, lat: f64, lng: f64) -> String {
         let body = json!({
             "label": "Home", "line1": "Torstrasse 1", "city": "Berlin", "postal_code": "10119",
             "lat": lat, "lng": lng, "size_m2": 70, "bedrooms": 2, "bathrooms": 1, "has_pets": false
@@ -82,12 +86,12 @@ impl Scene {
     }
 
     /// Tomorrow (plus `days`) at `hour`:00 UTC.
-    fn at(days: i64, hour: i64) -> String {
+    pub(crate) fn at(days: i64, hour: i64) -> String {
         let midnight = Utc::now().duration_trunc(Duration::days(1)).unwrap();
         (midnight + Duration::days(1 + days) + Duration::hours(hour)).to_rfc3339()
     }
 
-    fn booking(&self, starts_at: &str, token: &str) -> Value {
+    pub(crate) fn booking(&self, starts_at: &str, token: &str) -> Value {
         json!({
             "address_id": self.address_id,
             "service": "standard",
@@ -97,7 +101,7 @@ impl Scene {
         })
     }
 
-    async fn book(&self, key: &str, body: &Value) -> Response {
+    pub(crate) async fn book(&self, key: &str, body: &Value) -> Response {
         self.app
             .client
             .post(format!("{}/v1/bookings", self.app.address))
@@ -109,7 +113,7 @@ impl Scene {
             .unwrap()
     }
 
-    async fn act(
+    pub(crate) async fn act(
         &self,
         token: &str,
         booking_id: &str,

@@ -1,5 +1,5 @@
-//! Starts core, the scheduler and the gateway in-process on free ports, each service on a
-//! fresh database, all on an exchange and queues of their own.
+//! Starts core, search, the scheduler and the gateway in-process on free ports, each service
+//! on a fresh database, all on an exchange and queues of their own.
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Client, Response};
@@ -27,6 +27,8 @@ pub(crate) struct TestApp {
     pub(crate) core_url: Option<String>,
     /// The scheduler's gRPC address.
     pub(crate) scheduler_url: Option<String>,
+    /// Search, for stopping and starting it again.
+    pub(crate) search: Option<SearchHandle>,
     databases: Vec<DatabaseSettings>,
     bus: Option<BusSettings>,
     /// The gateway's settings, for clearing its throttle counts in Redis at the end.
@@ -43,6 +45,9 @@ struct Options {
     refuse_dev_password: bool,
     /// Core's `grpc.reflection` (unset: on, as locally).
     core_reflection: Option<bool>,
+    /// Whether search runs (its quorum queues make a start cost a few hundred ms, so only
+    /// the tests that search start it); otherwise the gateway finds nothing at its address.
+    search: bool,
 }
 
 impl Default for Options {
@@ -53,6 +58,7 @@ impl Default for Options {
             signup_limit: None,
             refuse_dev_password: false,
             core_reflection: None,
+            search: false,
         }
     }
 }
@@ -137,7 +143,16 @@ impl TestApp {
         Self::spawn_with_redis("redis://127.0.0.1:6379").await
     }
 
-    /// Same, with the gateway's Redis at `redis_url`.
+    /// Core, search, the scheduler and the gateway.
+    pub(crate) async fn spawn_with_search() -> Self {
+        Self::spawn_configured(Options {
+            search: true,
+            ..Options::default()
+        })
+        .await
+    }
+
+    /// Core, the scheduler and the gateway, with the gateway's Redis at `redis_url`.
     pub(crate) async fn spawn_with_redis(redis_url: &str) -> Self {
         Self::spawn_configured(Options {
             redis_url: redis_url.to_owned(),
@@ -215,6 +230,16 @@ impl TestApp {
         let core_url = format!("http://127.0.0.1:{}", core.grpc_port());
         tokio::spawn(core.run_until_stopped(shutdown.clone()));
 
+        let search = if options.search {
+            Some(SearchHandle::start(&id, &core_url, &bus, &shutdown).await)
+        } else {
+            None
+        };
+        let search_url = search.as_ref().map_or_else(
+            || format!("http://127.0.0.1:{}", closed_port()),
+            |search| search.url.clone(),
+        );
+
         let scheduler_settings = spruce_scheduler::settings::Settings {
             grpc: loopback(),
             http: loopback(),
@@ -240,6 +265,7 @@ impl TestApp {
 
         let (address, gateway) = spawn_gateway(
             &core_url,
+            &search_url,
             &scheduler_url,
             &options.redis_url,
             options.signup_limit,
@@ -253,7 +279,12 @@ impl TestApp {
             core_pool: Some(core_pool),
             core_url: Some(core_url),
             scheduler_url: Some(scheduler_url),
-            databases: vec![test_database(&id, "core"), test_database(&id, "scheduler")],
+            search,
+            databases: vec![
+                test_database(&id, "core"),
+                test_database(&id, "scheduler"),
+                test_database(&id, "search"),
+            ],
             bus: Some(bus),
             gateway,
             shutdown,
@@ -266,8 +297,10 @@ impl TestApp {
         let shutdown = CancellationToken::new();
         let core_url = format!("http://127.0.0.1:{}", closed_port());
         let scheduler_url = format!("http://127.0.0.1:{}", closed_port());
+        let search_url = format!("http://127.0.0.1:{}", closed_port());
         let (address, gateway) = spawn_gateway(
             &core_url,
+            &search_url,
             &scheduler_url,
             "redis://127.0.0.1:6379",
             None,
@@ -281,6 +314,7 @@ impl TestApp {
             core_pool: None,
             core_url: None,
             scheduler_url: None,
+            search: None,
             databases: Vec::new(),
             bus: None,
             gateway,
@@ -291,6 +325,9 @@ impl TestApp {
     /// Stops the services and removes their databases and exchange.
     pub(crate) async fn stop(self) {
         self.shutdown.cancel();
+        if let Some(search) = self.search {
+            search.stop().await;
+        }
         for pool in [self.scheduler_pool, self.core_pool].into_iter().flatten() {
             pool.close().await;
         }
@@ -311,6 +348,13 @@ impl TestApp {
         )
         .unwrap();
         throttle.clear().await.ok();
+    }
+
+    /// Stops search, runs `meanwhile`, starts search again and waits until it is loaded.
+    pub(crate) async fn restart_search<F: Future<Output = ()>>(&mut self, meanwhile: F) {
+        let settings = self.search.take().expect("search runs").stop().await;
+        meanwhile.await;
+        self.search = Some(SearchHandle::restart(settings, &self.shutdown).await);
     }
 
     pub(crate) async fn post(&self, path: &str, body: &Value) -> Response {
@@ -380,6 +424,7 @@ impl TestApp {
 
 async fn spawn_gateway(
     core_url: &str,
+    search_url: &str,
     scheduler_url: &str,
     redis_url: &str,
     signup_limit: Option<u32>,
@@ -391,6 +436,7 @@ async fn spawn_gateway(
     };
     settings.upstream.core_url = core_url.to_owned();
     settings.upstream.scheduler_url = scheduler_url.to_owned();
+    settings.upstream.search_url = search_url.to_owned();
     settings.redis.url = redis_url.to_owned().into();
     if let Some(limit) = signup_limit {
         settings.signup_throttle.max_per_address = limit;
@@ -403,6 +449,81 @@ async fn spawn_gateway(
     let address = format!("http://127.0.0.1:{}", gateway.port());
     tokio::spawn(gateway.run_until_stopped(shutdown.clone()));
     (address, settings)
+}
+
+/// A running search service, on a port that stays the same when it is started again.
+pub(crate) struct SearchHandle {
+    pub(crate) url: String,
+    settings: spruce_search::settings::Settings,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl SearchHandle {
+    /// Starts search for the test `id` against core at `core_url`, and waits until its
+    /// read model is loaded.
+    async fn start(
+        id: &str,
+        core_url: &str,
+        bus: &BusSettings,
+        shutdown: &CancellationToken,
+    ) -> Self {
+        let mut settings = spruce_search::settings::Settings {
+            grpc: loopback(),
+            http: loopback(),
+            database: test_database(id, "search"),
+            bus: BusSettings {
+                queue_prefix: format!("test-{id}-search"),
+                ..bus.clone()
+            },
+            ..spruce_search::settings::Settings::default()
+        };
+        settings.core.url = core_url.to_owned();
+        settings.read_model.replica = "r1".to_owned();
+        let search = spruce_search::startup::Application::build(settings.clone())
+            .await
+            .expect("search builds");
+        // Started again, it listens where the gateway already looks.
+        settings.grpc.port = search.grpc_port();
+        settings.http.port = search.http_port();
+        Self::run(search, settings, shutdown).await
+    }
+
+    async fn run(
+        search: spruce_search::startup::Application,
+        settings: spruce_search::settings::Settings,
+        shutdown: &CancellationToken,
+    ) -> Self {
+        let url = format!("http://127.0.0.1:{}", search.grpc_port());
+        let ready = format!("http://127.0.0.1:{}/readyz", search.http_port());
+        let stop = shutdown.child_token();
+        let task = tokio::spawn(search.run_until_stopped(stop.clone()));
+        wait_until_ready(&ready).await;
+        SearchHandle {
+            url,
+            settings,
+            stop,
+            task,
+        }
+    }
+
+    /// Stops search as a crash would leave things: its queue keeps what arrives meanwhile.
+    pub(crate) async fn stop(self) -> spruce_search::settings::Settings {
+        self.stop.cancel();
+        self.task.await.ok();
+        self.settings
+    }
+
+    /// Starts a stopped search again on its old ports, and waits until it is loaded.
+    pub(crate) async fn restart(
+        settings: spruce_search::settings::Settings,
+        shutdown: &CancellationToken,
+    ) -> Self {
+        let search = spruce_search::startup::Application::build(settings.clone())
+            .await
+            .expect("search builds again");
+        Self::run(search, settings, shutdown).await
+    }
 }
 
 /// Waits up to 10 s for `url` to answer 200.

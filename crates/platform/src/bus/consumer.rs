@@ -1,6 +1,8 @@
-//! The idempotent event consumer: manual acks after the handler's transaction committed,
-//! bounded prefetch, retries through delay queues, parking after the last attempt, and an
-//! inbox (`processed_events`) that makes a redelivered event a no-op.
+//! The idempotent event consumer: manual acks after the event was applied, bounded
+//! prefetch, retries through delay queues, parking after the last attempt. Events go to an
+//! [`EventSink`]: usually an [`Inbox`], which applies each in a database transaction with
+//! a record (`processed_events`) that makes a redelivered event a no-op; a service whose
+//! state lives in memory brings a sink of its own that skips stale events by version.
 
 use std::{future::Future, sync::Arc, time::Instant};
 
@@ -42,35 +44,96 @@ pub trait EventHandler: Send + Sync + 'static {
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
 
-enum Outcome {
+/// What became of an event a sink was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
     Applied,
+    /// Seen before, or older than what is held: nothing to do.
     Duplicate,
 }
 
 /// Why an event failed: retried, or parked at once when retrying cannot help.
-enum Failure {
+#[derive(Debug)]
+pub enum Failure {
     Transient(anyhow::Error),
     Permanent(anyhow::Error),
 }
 
-/// Consumes a service's queue and hands each event to its handler exactly once.
-pub struct Consumer<H> {
+/// Where a consumer's events go.
+pub trait EventSink: Send + Sync + 'static {
+    /// The routing keys (event types) this sink wants.
+    fn routing_keys(&self) -> &'static [&'static str];
+
+    /// Applies `event` (whose id is `event_id`); the delivery is acknowledged afterwards
+    /// whatever the result, a failure being retried or parked first.
+    fn apply(
+        &self,
+        event_id: Uuid,
+        event: &Envelope,
+    ) -> impl Future<Output = Result<Outcome, Failure>> + Send;
+}
+
+/// Applies each event with an [`EventHandler`] in a transaction of `pool` that also records
+/// its id, so that each is applied once.
+pub struct Inbox<H> {
     pool: PgPool,
+    handler: H,
+}
+
+impl<H: EventHandler> EventSink for Inbox<H> {
+    fn routing_keys(&self) -> &'static [&'static str] {
+        self.handler.routing_keys()
+    }
+
+    async fn apply(&self, event_id: Uuid, envelope: &Envelope) -> Result<Outcome, Failure> {
+        let transient = |error: sqlx::Error| Failure::Transient(error.into());
+        let mut transaction = self.pool.begin().await.map_err(transient)?;
+        // Blocks on a concurrent copy of the same event until that one commits or rolls back.
+        let inserted = sqlx::query(
+            "INSERT INTO processed_events (event_id) VALUES ($1) ON CONFLICT DO NOTHING",
+        )
+        .bind(event_id)
+        .execute(&mut *transaction)
+        .await
+        .map_err(transient)?;
+        if inserted.rows_affected() == 0 {
+            tracing::debug!(event_id = %event_id, "event already processed");
+            return Ok(Outcome::Duplicate);
+        }
+        self.handler
+            .handle(&mut transaction, envelope)
+            .await
+            .map_err(Failure::Transient)?;
+        transaction.commit().await.map_err(transient)?;
+        Ok(Outcome::Applied)
+    }
+}
+
+/// Consumes a service's queue and hands each event to its sink.
+pub struct Consumer<S> {
     settings: BusSettings,
     names: QueueNames,
-    handler: Arc<H>,
+    sink: Arc<S>,
     status: BusStatus,
 }
 
-impl<H: EventHandler> Consumer<H> {
-    /// Creates a consumer for the queues of `settings.queue_prefix`.
+impl<H: EventHandler> Consumer<Inbox<H>> {
+    /// Creates a consumer for the queues of `settings.queue_prefix` that applies each event
+    /// once with `handler`, in a transaction of `pool`.
     pub fn new(pool: PgPool, settings: BusSettings, handler: H) -> Self {
+        Consumer::with_sink(settings, Inbox { pool, handler })
+    }
+}
+
+impl<S: EventSink> Consumer<S> {
+    /// Creates a consumer for the queues of `settings.queue_prefix` that hands events to
+    /// `sink`.
+    pub fn with_sink(settings: BusSettings, sink: S) -> Self {
         let names = QueueNames::new(&settings.queue_prefix, settings.retry_delays_ms.len());
         Consumer {
-            pool,
             settings,
             names,
-            handler: Arc::new(handler),
+            sink: Arc::new(sink),
             status: BusStatus::default(),
         }
     }
@@ -125,7 +188,7 @@ impl<H: EventHandler> Consumer<H> {
             channel,
             &self.settings,
             &self.names,
-            self.handler.routing_keys(),
+            self.sink.routing_keys(),
         )
         .await
         .context("failed to declare topology")?;
@@ -201,27 +264,7 @@ impl<H: EventHandler> Consumer<H> {
         let span = tracing::Span::current();
         span.record("messaging.message.id", envelope.event_id.as_str());
         span.record("event_type", envelope.r#type.as_str());
-
-        let transient = |error: sqlx::Error| Failure::Transient(error.into());
-        let mut transaction = self.pool.begin().await.map_err(transient)?;
-        // Blocks on a concurrent copy of the same event until that one commits or rolls back.
-        let inserted = sqlx::query(
-            "INSERT INTO processed_events (event_id) VALUES ($1) ON CONFLICT DO NOTHING",
-        )
-        .bind(event_id)
-        .execute(&mut *transaction)
-        .await
-        .map_err(transient)?;
-        if inserted.rows_affected() == 0 {
-            tracing::debug!(event_id = %event_id, "event already processed");
-            return Ok(Outcome::Duplicate);
-        }
-        self.handler
-            .handle(&mut transaction, &envelope)
-            .await
-            .map_err(Failure::Transient)?;
-        transaction.commit().await.map_err(transient)?;
-        Ok(Outcome::Applied)
+        self.sink.apply(event_id, &envelope).await
     }
 
     /// Sends a failed delivery to the next retry queue, or parks it; returns the outcome label.

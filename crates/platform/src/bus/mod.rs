@@ -18,7 +18,7 @@ use std::{
 use lapin::{Channel, Connection, ConnectionProperties, options::ConfirmSelectOptions};
 use secrecy::ExposeSecret;
 
-pub use consumer::{Consumer, EventHandler, replay_parked};
+pub use consumer::{Consumer, EventHandler, EventSink, Failure, Inbox, Outcome, replay_parked};
 pub use outbox::{OutboxRelay, enqueue, enqueue_with};
 pub use spruce_proto::events::v1::Envelope;
 pub use topology::{QueueNames, unrouted_name};
@@ -101,23 +101,32 @@ async fn open_channel(settings: &BusSettings, name: &str) -> lapin::Result<(Conn
 
 /// Exponential backoff between reconnection attempts, capped.
 #[derive(Debug)]
-struct Backoff {
+pub struct Backoff {
     next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff::new()
+    }
 }
 
 impl Backoff {
     const FIRST: Duration = Duration::from_millis(200);
     const MAX: Duration = Duration::from_secs(10);
 
-    fn new() -> Self {
+    /// Starts at the first delay (200 ms).
+    pub fn new() -> Self {
         Backoff { next: Self::FIRST }
     }
 
-    fn reset(&mut self) {
+    /// Starts over after a success.
+    pub fn reset(&mut self) {
         self.next = Self::FIRST;
     }
 
-    fn next_delay(&mut self) -> Duration {
+    /// Returns the delay before the next attempt: doubling, at most 10 s.
+    pub fn next_delay(&mut self) -> Duration {
         let delay = self.next;
         self.next = (self.next * 2).min(Self::MAX);
         delay

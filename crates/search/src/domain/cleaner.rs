@@ -30,6 +30,9 @@ impl Services {
     }
 }
 
+/// [start, end) in UTC.
+pub type TimeRange = (DateTime<Utc>, DateTime<Utc>);
+
 /// A weekly window of work: a weekday (0 = Monday) and minutes of the day, local time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
@@ -49,8 +52,9 @@ pub struct Cleaner {
     pub home: (f64, f64),
     pub service_radius_km: f64,
     pub hourly_rate_cents: i64,
-    pub rating_sum: i64,
-    pub rating_count: i64,
+    /// The mean of the cleaner's reviews (0 without any), as core publishes it.
+    pub rating_avg: f64,
+    pub rating_count: u32,
     pub timezone: Tz,
     pub weekly_availability: Vec<Window>,
     /// Requested, confirmed or in-progress bookings: [start, end) in UTC.
@@ -70,7 +74,7 @@ impl Cleaner {
         home: (f64, f64),
         service_radius_km: f64,
         hourly_rate_cents: i64,
-        rating: (i64, i64),
+        rating: (f64, u32),
         timezone: Tz,
         weekly_availability: Vec<Window>,
         busy: Vec<(DateTime<Utc>, DateTime<Utc>)>,
@@ -84,7 +88,7 @@ impl Cleaner {
             home,
             service_radius_km,
             hourly_rate_cents,
-            rating_sum: rating.0,
+            rating_avg: rating.0,
             rating_count: rating.1,
             timezone,
             weekly_availability,
@@ -94,8 +98,8 @@ impl Cleaner {
     }
 
     /// Returns the mean rating, or `None` without reviews.
-    pub fn rating_avg(&self) -> Option<f64> {
-        (self.rating_count > 0).then(|| self.rating_sum as f64 / self.rating_count as f64)
+    pub fn mean_rating(&self) -> Option<f64> {
+        (self.rating_count > 0).then_some(self.rating_avg)
     }
 
     /// Returns whether the folded `needle` occurs in the cleaner's name or bio.
@@ -177,7 +181,7 @@ mod tests {
             (52.52, 13.40),
             10.0,
             2_500,
-            (9, 2),
+            (4.5, 2),
             chrono_tz::Europe::Berlin,
             vec![Window {
                 weekday: 0,

@@ -140,6 +140,30 @@ impl SearchIndex {
         self.cleaners[slot as usize] = Some(cleaner);
     }
 
+    /// Changes a cleaner's bookings (nothing the tree depends on); returns whether the
+    /// cleaner is here.
+    pub fn update_busy(
+        &mut self,
+        id: Uuid,
+        change: impl FnOnce(&mut Vec<(DateTime<Utc>, DateTime<Utc>)>),
+    ) -> bool {
+        let Some(&slot) = self.slots.get(&id) else {
+            return false;
+        };
+        match self.cleaners[slot as usize].as_mut() {
+            Some(cleaner) => {
+                change(&mut cleaner.busy);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Returns every cleaner, in no particular order.
+    pub fn cleaners(&self) -> impl Iterator<Item = &Cleaner> {
+        self.cleaners.iter().flatten()
+    }
+
     /// Removes a cleaner; returns it if it was there.
     pub fn remove(&mut self, id: Uuid) -> Option<Cleaner> {
         let slot = self.slots.remove(&id)?;
@@ -215,7 +239,7 @@ impl<'q> Filter<'q> {
                 .is_none_or(|max| cleaner.hourly_rate_cents <= max)
             && query
                 .min_rating
-                .is_none_or(|min| cleaner.rating_avg().unwrap_or(0.0) >= min);
+                .is_none_or(|min| cleaner.mean_rating().unwrap_or(0.0) >= min);
         if !plain {
             return None;
         }
@@ -352,8 +376,8 @@ mod tests {
             lng in 13.1..13.7f64,
             radius in 5.0..40.0f64,
             rate in 500..50_000i64,
-            reviews in 0..50i64,
-            stars in 0..=5i64,
+            reviews in 0..50u32,
+            stars in 0..=5u32,
             services in 1..16u8,
             name in 0..4usize,
             start_hour in 6..12u16,
@@ -370,7 +394,7 @@ mod tests {
                 (lat, lng),
                 radius,
                 rate,
-                (reviews * stars, reviews),
+                (f64::from(stars), reviews),
                 chrono_tz::Europe::Berlin,
                 days.into_iter().map(|weekday| Window {
                     weekday,
@@ -482,7 +506,7 @@ mod tests {
             (52.52, 13.40),
             2.0,
             2_500,
-            (0, 0),
+            (0.0, 0),
             chrono_tz::Europe::Berlin,
             Vec::new(),
             Vec::new(),

@@ -20,8 +20,8 @@ const MAX_RATE_CENTS: f64 = 50_000.0;
 
 /// Returns the Bayesian mean rating of `cleaner`, from 0 to 5.
 pub fn bayesian_rating(cleaner: &Cleaner) -> f64 {
-    (cleaner.rating_sum as f64 + PRIOR_WEIGHT * PRIOR_RATING)
-        / (cleaner.rating_count as f64 + PRIOR_WEIGHT)
+    let count = f64::from(cleaner.rating_count);
+    (cleaner.rating_avg * count + PRIOR_WEIGHT * PRIOR_RATING) / (count + PRIOR_WEIGHT)
 }
 
 /// Returns the score of `cleaner` found `distance_km` away by a search of `radius_km`.
@@ -48,7 +48,7 @@ mod tests {
     use super::*;
     use crate::domain::cleaner::Services;
 
-    fn rated(sum: i64, count: i64, rate: i64) -> Cleaner {
+    fn rated(sum: u32, count: u32, rate: i64) -> Cleaner {
         Cleaner::new(
             Uuid::new_v4(),
             String::new(),
@@ -57,7 +57,7 @@ mod tests {
             (0.0, 0.0),
             10.0,
             rate,
-            (sum, count),
+            (f64::from(sum) / f64::from(count.max(1)), count),
             chrono_tz::UTC,
             Vec::new(),
             Vec::new(),

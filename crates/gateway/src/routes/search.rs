@@ -1,0 +1,201 @@
+//! `GET /v1/search/cleaners`.
+
+use std::str::FromStr;
+
+use axum::{Json, extract::State};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use spruce_platform::{reason::FieldError, time::to_timestamp};
+use spruce_proto::search::v1::{CleanerHit, SearchCleanersRequest};
+
+use super::{AppState, Page};
+use crate::{auth::AuthUser, error::ApiError, extract::ApiQuery};
+
+/// The query of a search, as text: each field is parsed here so that a malformed one is
+/// named (ranges are the search service's to judge).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct SearchParams {
+    /// Where the cleaning is: latitude.
+    #[param(required = true, value_type = f64, minimum = -90.0, maximum = 90.0)]
+    lat: Option<String>,
+    /// Longitude.
+    #[param(required = true, value_type = f64, minimum = -180.0, maximum = 180.0)]
+    lng: Option<String>,
+    /// Kilometres around the point; 10 when absent.
+    #[param(value_type = Option<f64>, exclusive_minimum = 0.0, maximum = 100.0)]
+    radius_km: Option<String>,
+    /// Only cleaners offering this service.
+    #[param(value_type = Option<super::bookings::ServiceKind>)]
+    service: Option<String>,
+    /// Only cleaners free from then (RFC 3339, in the future) for `duration_min`.
+    #[param(value_type = Option<String>, format = DateTime)]
+    starts_at: Option<String>,
+    /// Minutes the cleaner must be free for (with `starts_at`); 120 when absent.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 720)]
+    duration_min: Option<String>,
+    /// Lowest mean rating.
+    #[param(value_type = Option<f64>, minimum = 0.0, maximum = 5.0)]
+    min_rating: Option<String>,
+    /// Highest hourly rate, in cents.
+    #[param(value_type = Option<i64>, minimum = 1)]
+    max_rate_cents: Option<String>,
+    /// Words in the cleaner's name or bio, whatever the case and accents.
+    #[param(max_length = 100)]
+    q: Option<String>,
+    /// Page size, 20 when absent.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// A cleaner found, best first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct CleanerHitBody {
+    cleaner_id: String,
+    full_name: String,
+    /// From the searched point to the cleaner's home.
+    distance_km: f64,
+    /// The ranking score, 0 to 1 (rating with a prior, nearness, price).
+    score: f64,
+    rating_avg: f64,
+    rating_count: u32,
+    hourly_rate_cents: i64,
+}
+
+impl From<CleanerHit> for CleanerHitBody {
+    fn from(hit: CleanerHit) -> Self {
+        CleanerHitBody {
+            cleaner_id: hit.cleaner_id,
+            full_name: hit.full_name,
+            distance_km: hit.distance_km,
+            score: hit.score,
+            rating_avg: hit.rating_avg,
+            rating_count: hit.rating_count,
+            hourly_rate_cents: hit.hourly_rate_cents,
+        }
+    }
+}
+
+/// Collects every malformed field at once.
+#[derive(Default)]
+struct Fields(Vec<FieldError>);
+
+impl Fields {
+    fn number<T: FromStr>(&mut self, field: &str, text: Option<&str>, what: &str) -> Option<T> {
+        let text = text?;
+        let parsed = text.trim().parse().ok();
+        if parsed.is_none() {
+            self.0
+                .push(FieldError::new(field, format!("must be {what}")));
+        }
+        parsed
+    }
+
+    fn required<T>(&mut self, field: &str, value: Option<T>, given: bool) -> T
+    where
+        T: Default,
+    {
+        if !given {
+            self.0.push(FieldError::new(field, "is required"));
+        }
+        value.unwrap_or_default()
+    }
+}
+
+impl SearchParams {
+    fn into_request(self) -> Result<SearchCleanersRequest, ApiError> {
+        let mut fields = Fields::default();
+        let lat = fields.number::<f64>("lat", self.lat.as_deref(), "a number");
+        let lat = fields.required("lat", lat, self.lat.is_some());
+        let lng = fields.number::<f64>("lng", self.lng.as_deref(), "a number");
+        let lng = fields.required("lng", lng, self.lng.is_some());
+        let starts_at = self.starts_at.as_deref().and_then(|text| {
+            let parsed = DateTime::parse_from_rfc3339(text.trim()).ok();
+            if parsed.is_none() {
+                fields.0.push(FieldError::new(
+                    "starts_at",
+                    "must be an RFC 3339 time, e.g. 2030-06-03T09:00:00Z",
+                ));
+            }
+            parsed.map(|time| to_timestamp(time.with_timezone(&Utc)))
+        });
+        let request = SearchCleanersRequest {
+            lat,
+            lng,
+            radius_km: fields
+                .number("radius_km", self.radius_km.as_deref(), "a number")
+                .unwrap_or(0.0),
+            service: self.service.unwrap_or_default(),
+            starts_at,
+            duration_min: fields
+                .number(
+                    "duration_min",
+                    self.duration_min.as_deref(),
+                    "a whole number of minutes from 1 to 720",
+                )
+                .unwrap_or(0),
+            min_rating: fields
+                .number("min_rating", self.min_rating.as_deref(), "a number")
+                .unwrap_or(0.0),
+            max_rate_cents: fields
+                .number(
+                    "max_rate_cents",
+                    self.max_rate_cents.as_deref(),
+                    "a positive whole number",
+                )
+                .unwrap_or(0),
+            q: self.q.unwrap_or_default(),
+            limit: fields
+                .number(
+                    "limit",
+                    self.limit.as_deref(),
+                    "a whole number from 1 to 100",
+                )
+                .unwrap_or(0),
+            cursor: self.cursor.unwrap_or_default(),
+        };
+        // Zero means "not given" on the wire: say what the caller sent instead.
+        for (field, text) in [
+            ("radius_km", &self.radius_km),
+            ("duration_min", &self.duration_min),
+            ("max_rate_cents", &self.max_rate_cents),
+            ("limit", &self.limit),
+        ] {
+            let zero = text
+                .as_deref()
+                .and_then(|text| text.trim().parse::<f64>().ok())
+                .is_some_and(|value| value == 0.0);
+            if zero {
+                fields.0.push(FieldError::new(field, "must be more than 0"));
+            }
+        }
+        if fields.0.is_empty() {
+            Ok(request)
+        } else {
+            Err(ApiError::validation(fields.0))
+        }
+    }
+}
+
+/// Finds cleaners near a point, ranked by a documented score, with cursor paging.
+#[utoipa::path(get, path = "/v1/search/cleaners", tag = "search", params(SearchParams), security(("bearer" = [])), responses((status = 200, description = "cleaners best first, each with distance_km and score", body = Page<CleanerHitBody>), (status = 503, description = "search is still loading or down; retry after the Retry-After seconds")))]
+pub(super) async fn search_cleaners(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiQuery(params): ApiQuery<SearchParams>,
+) -> Result<Json<Page<CleanerHitBody>>, ApiError> {
+    let message = params.into_request()?;
+    let response = state
+        .upstreams
+        .search
+        .clone()
+        .search_cleaners(user.request(message))
+        .await?
+        .into_inner();
+    Ok(Json(Page::new(
+        response.cleaners.into_iter().map(Into::into).collect(),
+        response.next_cursor,
+    )))
+}

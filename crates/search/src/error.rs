@@ -1,0 +1,32 @@
+//! Search's error type and its single mapping to gRPC statuses.
+
+use spruce_platform::{
+    reason::{FieldError, Reason},
+    status::{status, unexpected},
+};
+use tonic::Status;
+
+/// Everything a search RPC can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("the request is invalid")]
+    Validation(Vec<FieldError>),
+    #[error("no caller identity was given")]
+    Unauthenticated,
+    #[error("the search index is still loading, try again shortly")]
+    NotReady,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<SearchError> for Status {
+    fn from(error: SearchError) -> Self {
+        let message = error.to_string();
+        match error {
+            SearchError::Validation(fields) => status(Reason::ValidationFailed, message, &fields),
+            SearchError::Unauthenticated => status(Reason::Unauthenticated, message, &[]),
+            SearchError::NotReady => status(Reason::Unavailable, message, &[]),
+            SearchError::Unexpected(error) => unexpected(&error),
+        }
+    }
+}
