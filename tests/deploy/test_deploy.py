@@ -156,6 +156,14 @@ class ChartTest(unittest.TestCase):
                 settings_of(manifests, component)["auth"]["public_key_file"],
                 "/run/secrets/spruce/auth-public-key",
             )
+        self.assertEqual(
+            core["callers"]["service_keys"]["search_file"], "/run/secrets/spruce/search-public-key"
+        )
+        search = settings_of(manifests, "search")
+        self.assertEqual(search["identity"]["private_key_file"], "/run/secrets/spruce/search-private-key")
+        self.assertEqual(search["bus"]["url_file"], "/run/secrets/spruce/amqp-url")
+        self.assertEqual(search["bus"]["exchange"], "spruce.events")
+        self.assertEqual(search["core"]["url"], "http://spruce-core:50051")
         scheduler = settings_of(manifests, "scheduler")
         self.assertEqual(scheduler["jobs"]["reminders"], {"enabled": False})
         self.assertEqual(scheduler["jobs"]["matching"], {"enabled": True})
@@ -248,7 +256,7 @@ class RenderedSettingsLoadTest(unittest.TestCase):
                 for name in ["postgres-password", "amqp-url", "redis-url", "stripe-secret-key"]:
                     (folder / "secrets" / name).write_text(f"test-{name}")
                 # Fresh Ed25519 keys: the built-in development keys are refused here.
-                for owner in ["auth", "gateway"]:
+                for owner in ["auth", "gateway", "search"]:
                     private, public = folder / "secrets" / f"{owner}-private-key", folder / "secrets" / f"{owner}-public-key"
                     subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", private], check=True)
                     subprocess.run(["openssl", "pkey", "-in", private, "-pubout", "-out", public], check=True)

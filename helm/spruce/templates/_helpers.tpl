@@ -53,25 +53,27 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 
 {{/* The secrets a component reads, as a JSON list of names. Users' access tokens are
      verified everywhere with core's public key (auth-public-key); the gateway signs the calls
-     anonymous clients make with its own key, which core alone accepts (SERVICE_RPCS in
+     anonymous clients make with its own key, and search the loading of its read model with
+     its own, which core alone accepts, each on its own RPCs (SERVICE_RPCS in
      crates/core/src/startup.rs). */}}
 {{- define "spruce.secretNames" -}}
 {{- $values := index .root.Values .component -}}
 {{- $names := list -}}
 {{- if has .component (list "core" "search" "scheduler") -}}{{- $names = append $names "postgres-password" -}}{{- end -}}
-{{- if has .component (list "core" "scheduler") -}}{{- $names = append $names "amqp-url" -}}{{- end -}}
+{{- if has .component (list "core" "search" "scheduler") -}}{{- $names = append $names "amqp-url" -}}{{- end -}}
 {{- if eq .component "core" -}}
-{{- $names = concat $names (list "auth-private-key" "gateway-public-key") -}}
+{{- $names = concat $names (list "auth-private-key" "gateway-public-key" "search-public-key") -}}
 {{- if eq (dig "payments" "provider" "fake" $values.settings) "stripe" -}}{{- $names = append $names "stripe-secret-key" -}}{{- end -}}
 {{- end -}}
 {{- if eq .component "gateway" -}}{{- $names = concat $names (list "redis-url" "auth-public-key" "gateway-private-key") -}}{{- end -}}
 {{- if has .component (list "search" "scheduler") -}}{{- $names = append $names "auth-public-key" -}}{{- end -}}
+{{- if eq .component "search" -}}{{- $names = append $names "search-private-key" -}}{{- end -}}
 {{- $names | toJson -}}
 {{- end -}}
 
 {{/* Settings keys (`section.key_file`) that point at each secret file. */}}
 {{- define "spruce.secretKeys" -}}
-{{- dict "postgres-password" (list "database" "password_file") "amqp-url" (list "bus" "url_file") "redis-url" (list "redis" "url_file") "auth-private-key" (list "auth" "private_key_file") "auth-public-key" (list "auth" "public_key_file") "gateway-private-key" (list "identity" "private_key_file") "gateway-public-key" (list "callers" "service_keys" "gateway_file") "stripe-secret-key" (list "payments" "stripe" "secret_key_file") | toJson -}}
+{{- dict "postgres-password" (list "database" "password_file") "amqp-url" (list "bus" "url_file") "redis-url" (list "redis" "url_file") "auth-private-key" (list "auth" "private_key_file") "auth-public-key" (list "auth" "public_key_file") "gateway-private-key" (list "identity" "private_key_file") "gateway-public-key" (list "callers" "service_keys" "gateway_file") "search-private-key" (list "identity" "private_key_file") "search-public-key" (list "callers" "service_keys" "search_file") "stripe-secret-key" (list "payments" "stripe" "secret_key_file") | toJson -}}
 {{- end -}}
 
 {{/* The merged settings of a component as a dict: shared config, the component's own,
@@ -84,7 +86,6 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{- $_ := unset $settings "database" -}}
 {{- $_ := unset $settings "bus" -}}
 {{- end -}}
-{{- if eq .component "search" -}}{{- $_ := unset $settings "bus" -}}{{- end -}}
 {{- $settings = mustMergeOverwrite $settings (deepCopy ($values.settings | default dict)) -}}
 {{- if eq .component "gateway" -}}
 {{- $upstream := dict "upstream" (dict
@@ -92,6 +93,10 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
     "search_url" (printf "http://%s:%v" (include "spruce.name" (dict "root" $root "component" "search")) $root.Values.search.ports.grpc)
     "scheduler_url" (printf "http://%s:%v" (include "spruce.name" (dict "root" $root "component" "scheduler")) $root.Values.scheduler.ports.grpc)) -}}
 {{- $settings = mustMergeOverwrite $upstream $settings -}}
+{{- end -}}
+{{- if eq .component "search" -}}
+{{- $core := dict "core" (dict "url" (printf "http://%s:%v" (include "spruce.name" (dict "root" $root "component" "core")) $root.Values.core.ports.grpc)) -}}
+{{- $settings = mustMergeOverwrite $core $settings -}}
 {{- end -}}
 {{- if eq .component "scheduler" -}}
 {{- $_ := set $settings "jobs" (deepCopy $values.jobs) -}}

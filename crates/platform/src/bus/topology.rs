@@ -73,7 +73,19 @@ pub(crate) async fn declare_exchange(
             FieldTable::default(),
         )
         .await?;
-    declare_queue(channel, &unrouted, quorum_arguments(settings)).await?;
+    // Every service declares this shared queue, each with its own `queue_expires_ms` (search's
+    // per-replica queues expire, the others' do not): whoever declares it first decides, and
+    // a later declaration with other arguments is refused on a channel of its own.
+    let probe = connection.create_channel().await?;
+    match declare_queue(&probe, &unrouted, quorum_arguments(settings)).await {
+        Ok(()) => {
+            probe.close(200, "declared".into()).await.ok();
+        }
+        Err(error) if is_precondition_failed(&error) => {
+            tracing::debug!(queue = %unrouted, "the unrouted queue exists with other arguments");
+        }
+        Err(error) => return Err(error),
+    }
     channel
         .queue_bind(
             unrouted.as_str().into(),
