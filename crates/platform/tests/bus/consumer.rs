@@ -9,7 +9,10 @@ use lapin::{
     types::{AMQPValue, FieldTable},
 };
 use prost::Message as _;
-use spruce_platform::bus::{Consumer, OutboxRelay, QueueNames};
+use spruce_platform::{
+    bus::{Consumer, OutboxRelay, QueueNames},
+    settings::BusSettings,
+};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -328,5 +331,46 @@ async fn replaying_parked_events_applies_them_once_the_cause_is_fixed() {
 
     shutdown.cancel();
     task.await.unwrap();
+    test.cleanup().await;
+}
+
+#[tokio::test]
+async fn consumers_whose_queues_expire_differently_share_the_exchange() {
+    let test = TestBus::new().await;
+    let shutdown = CancellationToken::new();
+    // As core and the scheduler (queues kept) beside search (per-replica queues expire):
+    // the shared unrouted queue is declared by whoever comes first.
+    let kept = BusSettings {
+        queue_expires_ms: 0,
+        queue_prefix: format!("{}-kept", test.bus.queue_prefix),
+        ..test.bus.clone()
+    };
+    let expiring = BusSettings {
+        queue_expires_ms: 60_000,
+        queue_prefix: format!("{}-expiring", test.bus.queue_prefix),
+        ..test.bus.clone()
+    };
+    let mut tasks = Vec::new();
+    for settings in [kept.clone(), expiring] {
+        let consumer = Consumer::new(test.pool.clone(), settings, Recorder::accepting());
+        let status = consumer.status();
+        tasks.push(tokio::spawn(consumer.run(shutdown.clone())));
+        wait_until_connected(&status).await;
+    }
+    shutdown.cancel();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // Queues kept forever are the test's to delete.
+    let connection = test.connect().await.unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let names = QueueNames::new(&kept.queue_prefix, kept.retry_delays_ms.len());
+    for queue in names.retries.iter().chain([&names.main, &names.parked]) {
+        channel
+            .queue_delete(queue.as_str().into(), Default::default())
+            .await
+            .ok();
+    }
+    connection.close(200, "done".into()).await.ok();
     test.cleanup().await;
 }
