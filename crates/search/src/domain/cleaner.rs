@@ -61,6 +61,8 @@ pub struct Cleaner {
     pub busy: Vec<(DateTime<Utc>, DateTime<Utc>)>,
     /// `full_name` and `bio` folded for matching (see [`fold`]).
     folded_text: String,
+    /// The [`bigram_mask`] of `folded_text`.
+    text_mask: u64,
 }
 
 impl Cleaner {
@@ -80,6 +82,7 @@ impl Cleaner {
         busy: Vec<(DateTime<Utc>, DateTime<Utc>)>,
     ) -> Self {
         let folded_text = fold(&format!("{full_name} {bio}"));
+        let text_mask = bigram_mask(&folded_text);
         Cleaner {
             id,
             full_name,
@@ -94,12 +97,19 @@ impl Cleaner {
             weekly_availability,
             busy,
             folded_text,
+            text_mask,
         }
     }
 
     /// Returns the mean rating, or `None` without reviews.
     pub fn mean_rating(&self) -> Option<f64> {
         (self.rating_count > 0).then_some(self.rating_avg)
+    }
+
+    /// Returns the [`bigram_mask`] of the cleaner's folded name and bio: a needle whose mask
+    /// has a bit this lacks cannot occur in them.
+    pub fn text_mask(&self) -> u64 {
+        self.text_mask
     }
 
     /// Returns whether the folded `needle` occurs in the cleaner's name or bio.
@@ -155,6 +165,22 @@ pub fn local_start(at: DateTime<Utc>, timezone: Tz) -> LocalStart {
         weekday: u8::try_from(local.weekday().num_days_from_monday()).unwrap_or(u8::MAX),
         minute: local.hour() * 60 + local.minute(),
     }
+}
+
+/// Returns a 64-bit set of the pairs of neighbouring characters in `text`, one bit per pair
+/// (hashed): every pair of a substring is a pair of the text, so a substring's mask is a
+/// subset of the text's.
+pub fn bigram_mask(text: &str) -> u64 {
+    let mut mask = 0;
+    let mut previous: Option<char> = None;
+    for character in text.chars() {
+        if let Some(before) = previous {
+            let pair = (u64::from(u32::from(before)) << 21) | u64::from(u32::from(character));
+            mask |= 1 << (pair.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58);
+        }
+        previous = Some(character);
+    }
+    mask
 }
 
 /// Folds text for matching regardless of case and accents: NFKD, combining marks dropped,
@@ -224,6 +250,15 @@ mod tests {
         assert!(cleaner.matches_text(&fold("ZOE muller")));
         assert!(cleaner.matches_text(&fold("punktlich")));
         assert!(!cleaner.matches_text(&fold("office")));
+    }
+
+    #[test]
+    fn a_substrings_mask_is_within_the_texts() {
+        let text = fold("Zoë Müller, gründlich und pünktlich");
+        for needle in ["zoe", "mull", "punktlich", "h und p", "e"] {
+            assert_eq!(bigram_mask(needle) & !bigram_mask(&text), 0, "{needle}");
+        }
+        assert_ne!(bigram_mask("xylophone") & !bigram_mask(&text), 0);
     }
 
     #[test]

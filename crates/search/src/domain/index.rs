@@ -1,33 +1,44 @@
-//! The search index: the read model's cleaners by id, their homes in an R-tree (rstar, which
-//! takes inserts and removals as events arrive), and the search over both.
+//! The search index: the read model's cleaners by slot, and a grid over their homes in which
+//! each cell keeps its cleaners best first by the part of the score a search cannot change
+//! (rating and price, see [`static_score`]).
 //!
-//! Homes are points on the unit sphere in three dimensions, so a straight-line (chord)
-//! distance grows with the great-circle distance. A search walks the homes nearest first and
-//! stops at its radius, or earlier: nearness is part of the score, so once the page is full
-//! and even a perfect cleaner at the current distance could not beat its last hit, nobody
-//! farther can either. The exact haversine distance filters and scores each candidate.
+//! A search is a best-first branch and bound. Every cell that may hold someone within the
+//! radius gets an upper bound: its best static score plus the nearness of its nearest
+//! possible point. Cells are taken highest bound first, and within a cell cleaners in
+//! static order, until no cell and no cleaner can beat the page's last hit. So a search
+//! looks at the few cleaners that could make the page, not at everyone near the point,
+//! whatever the filters; the exact haversine distance filters and scores each one.
+//!
+//! Cells are `CELL_DEGREES` of latitude by as much of longitude. The nearest possible point
+//! of a cell is bounded through three dimensions: the straight-line distance from the point
+//! of search to the cell's centre on the unit sphere, less the cell's reach (the longest
+//! chord from its centre to its edge), is at most the distance to anyone in it (the
+//! triangle inequality).
 
 use std::{
     cmp::Ordering,
-    collections::{BinaryHeap, HashMap},
+    collections::{BTreeMap, BinaryHeap, HashMap},
 };
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use rstar::{RTree, primitives::GeomWithData};
 use uuid::Uuid;
 
 use super::{
-    cleaner::{Cleaner, LocalStart, local_start},
+    cleaner::{Cleaner, LocalStart, Services, TimeRange, bigram_mask, local_start},
     distance_km,
     query::{Cursor, SearchQuery},
-    score::{best_possible_score, score},
+    score::{NEARNESS_WEIGHT, nearness, score, static_score},
 };
 
 const EARTH_RADIUS_KM: f64 = 6371.0;
 
-/// A home in the tree, with the slot of its cleaner.
-type Home = GeomWithData<[f64; 3], u32>;
+/// The side of a cell in degrees: about 2.2 km north to south, 1.4 km east to west in
+/// Berlin; a 1M-cleaner city of 60 × 60 km puts a few hundred in each.
+const CELL_DEGREES: f64 = 0.02;
+
+/// Slack added to every bound so that rounding never prunes a cleaner that ties.
+const BOUND_SLACK: f64 = 1e-9;
 
 /// One cleaner found.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -44,19 +55,63 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
-/// The cleaners and the spatial index over their homes.
+/// A cleaner in a cell: their static score, home, slot and what the cheap filters read,
+/// so that most cleaners are ruled out without reading the cleaner.
+#[derive(Debug, Clone, Copy)]
+struct Member {
+    static_score: f64,
+    home: [f64; 3],
+    rating: f64,
+    hourly_rate_cents: i64,
+    text_mask: u64,
+    slot: u32,
+    services: Services,
+}
+
+impl Member {
+    fn of(cleaner: &Cleaner, slot: u32) -> Self {
+        Member {
+            static_score: static_score(cleaner),
+            home: unit_vector(cleaner.home),
+            rating: cleaner.mean_rating().unwrap_or(0.0),
+            hourly_rate_cents: cleaner.hourly_rate_cents,
+            text_mask: cleaner.text_mask(),
+            slot,
+            services: cleaner.services,
+        }
+    }
+}
+
+/// A cell of the grid and its cleaners, highest static score first.
+#[derive(Debug)]
+struct Cell {
+    centre: [f64; 3],
+    /// The longest chord from the centre to any point of the cell.
+    reach: f64,
+    members: Vec<Member>,
+}
+
+type CellKey = (i32, i32);
+
+/// The cleaners and the grid over their homes.
 #[derive(Default)]
 pub struct SearchIndex {
-    /// Cleaners by slot (a search reaches them from the tree without hashing).
+    /// Cleaners by slot (a search reaches them from the grid without hashing).
     cleaners: Vec<Option<Cleaner>>,
     slots: HashMap<Uuid, u32>,
     free: Vec<u32>,
-    homes: RTree<Home>,
+    /// Occupied cells by (row, column), so a row's columns are a range.
+    cells: BTreeMap<CellKey, Cell>,
 }
 
 impl std::fmt::Debug for SearchIndex {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(formatter, "SearchIndex({} cleaners)", self.cleaners.len())
+        write!(
+            formatter,
+            "SearchIndex({} cleaners in {} cells)",
+            self.slots.len(),
+            self.cells.len()
+        )
     }
 }
 
@@ -65,13 +120,71 @@ fn unit_vector((lat, lng): (f64, f64)) -> [f64; 3] {
     [lat.cos() * lng.cos(), lat.cos() * lng.sin(), lat.sin()]
 }
 
-fn home_of(cleaner: &Cleaner, slot: u32) -> Home {
-    GeomWithData::new(unit_vector(cleaner.home), slot)
+fn chord([x1, y1, z1]: [f64; 3], [x2, y2, z2]: [f64; 3]) -> f64 {
+    ((x1 - x2).powi(2) + (y1 - y2).powi(2) + (z1 - z2).powi(2)).sqrt()
 }
 
-/// The chord of the unit sphere that spans `km` of the Earth's surface.
-fn chord_of(km: f64) -> f64 {
-    2.0 * (km / (2.0 * EARTH_RADIUS_KM)).sin()
+/// The surface distance spanned by a chord of the unit sphere.
+fn km_of_chord(chord: f64) -> f64 {
+    2.0 * EARTH_RADIUS_KM * (chord / 2.0).min(1.0).asin()
+}
+
+fn cell_of((lat, lng): (f64, f64)) -> CellKey {
+    (
+        (lat / CELL_DEGREES).floor() as i32,
+        (lng / CELL_DEGREES).floor() as i32,
+    )
+}
+
+impl Cell {
+    fn new((row, column): CellKey) -> Self {
+        let (south, west) = (
+            f64::from(row) * CELL_DEGREES,
+            f64::from(column) * CELL_DEGREES,
+        );
+        let (north, east) = (south + CELL_DEGREES, west + CELL_DEGREES);
+        let centre_point = ((south + north) / 2.0, (west + east) / 2.0);
+        let centre = unit_vector(centre_point);
+        // A small spherical rectangle is farthest from its centre at a corner; edge
+        // midpoints too, and a percent more, for safety.
+        let reach = [
+            (south, west),
+            (south, east),
+            (north, west),
+            (north, east),
+            (south, centre_point.1),
+            (north, centre_point.1),
+            (centre_point.0, west),
+            (centre_point.0, east),
+        ]
+        .into_iter()
+        .map(|corner| chord(centre, unit_vector(corner)))
+        .fold(0.0, f64::max)
+            * 1.01;
+        Cell {
+            centre,
+            reach,
+            members: Vec::new(),
+        }
+    }
+
+    /// Inserts keeping the order: highest static score first, then by slot.
+    fn insert(&mut self, member: Member) {
+        let at = self
+            .members
+            .partition_point(|held| member_order(held, &member) == Ordering::Less);
+        self.members.insert(at, member);
+    }
+
+    fn remove(&mut self, slot: u32) {
+        self.members.retain(|member| member.slot != slot);
+    }
+}
+
+fn member_order(a: &Member, b: &Member) -> Ordering {
+    b.static_score
+        .total_cmp(&a.static_score)
+        .then(a.slot.cmp(&b.slot))
 }
 
 /// Orders hits best first: higher score, then lower id.
@@ -79,8 +192,68 @@ fn best_first(a: &Hit, b: &Hit) -> Ordering {
     b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id))
 }
 
+/// A cell to visit and the best score anyone in it could have.
+struct Candidate {
+    bound: f64,
+    /// The nearness of the cell's nearest possible point.
+    nearness: f64,
+    key: CellKey,
+}
+
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Candidate {}
+
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Candidate {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.bound
+            .total_cmp(&other.bound)
+            .then(other.key.cmp(&self.key))
+    }
+}
+
+/// The column ranges that may hold someone within `radius_km` of `at`: every column when
+/// a pole is that near, two ranges across the antimeridian.
+fn column_ranges(at: (f64, f64), radius_km: f64) -> Vec<(i32, i32)> {
+    let all = vec![(i32::MIN, i32::MAX)];
+    let angle = radius_km / EARTH_RADIUS_KM;
+    let dlat = angle.to_degrees();
+    if at.0.abs() + dlat >= 89.0 {
+        return all;
+    }
+    let ratio = angle.sin() / at.0.to_radians().cos();
+    if ratio >= 1.0 {
+        return all;
+    }
+    // One cell of margin each side for rounding.
+    let dlng = ratio.asin().to_degrees() + CELL_DEGREES;
+    let (west, east) = (at.1 - dlng, at.1 + dlng);
+    let column = |lng: f64| (lng / CELL_DEGREES).floor() as i32;
+    if east - west >= 360.0 {
+        return all;
+    }
+    let mut ranges = vec![(column(west.max(-180.0)), column(east.min(180.0)))];
+    if west < -180.0 {
+        ranges.push((column(west + 360.0), column(180.0)));
+    }
+    if east > 180.0 {
+        ranges.push((column(-180.0), column(east - 360.0)));
+    }
+    ranges
+}
+
 impl SearchIndex {
-    /// Builds the index from a snapshot at once (bulk loading packs the tree best).
+    /// Builds the index from a snapshot at once.
     pub fn from_cleaners(cleaners: impl IntoIterator<Item = Cleaner>) -> Self {
         let mut index = SearchIndex::default();
         for cleaner in cleaners {
@@ -92,13 +265,20 @@ impl SearchIndex {
             index.slots.insert(cleaner.id, slot);
             index.cleaners.push(Some(cleaner));
         }
-        let homes = index
-            .cleaners
-            .iter()
-            .zip(0..)
-            .filter_map(|(cleaner, slot)| cleaner.as_ref().map(|cleaner| home_of(cleaner, slot)))
-            .collect();
-        index.homes = RTree::bulk_load(homes);
+        for (cleaner, slot) in index.cleaners.iter().zip(0..) {
+            if let Some(cleaner) = cleaner {
+                let key = cell_of(cleaner.home);
+                index
+                    .cells
+                    .entry(key)
+                    .or_insert_with(|| Cell::new(key))
+                    .members
+                    .push(Member::of(cleaner, slot));
+            }
+        }
+        for cell in index.cells.values_mut() {
+            cell.members.sort_unstable_by(member_order);
+        }
         index
     }
 
@@ -118,12 +298,30 @@ impl SearchIndex {
         self.cleaners[slot as usize].as_ref()
     }
 
-    /// Adds a cleaner, or replaces the one with its id (moving its home in the tree).
+    fn place(&mut self, cleaner: &Cleaner, slot: u32) {
+        let key = cell_of(cleaner.home);
+        self.cells
+            .entry(key)
+            .or_insert_with(|| Cell::new(key))
+            .insert(Member::of(cleaner, slot));
+    }
+
+    fn unplace(&mut self, cleaner: &Cleaner, slot: u32) {
+        let key = cell_of(cleaner.home);
+        if let Some(cell) = self.cells.get_mut(&key) {
+            cell.remove(slot);
+            if cell.members.is_empty() {
+                self.cells.remove(&key);
+            }
+        }
+    }
+
+    /// Adds a cleaner, or replaces the one with its id (moving them in the grid).
     pub fn upsert(&mut self, cleaner: Cleaner) {
         let slot = match self.slots.get(&cleaner.id) {
             Some(&slot) => {
-                if let Some(previous) = &self.cleaners[slot as usize] {
-                    self.homes.remove(&home_of(previous, slot));
+                if let Some(previous) = self.cleaners[slot as usize].take() {
+                    self.unplace(&previous, slot);
                 }
                 slot
             }
@@ -136,17 +334,13 @@ impl SearchIndex {
                 slot
             }
         };
-        self.homes.insert(home_of(&cleaner, slot));
+        self.place(&cleaner, slot);
         self.cleaners[slot as usize] = Some(cleaner);
     }
 
-    /// Changes a cleaner's bookings (nothing the tree depends on); returns whether the
+    /// Changes a cleaner's bookings (nothing the grid depends on); returns whether the
     /// cleaner is here.
-    pub fn update_busy(
-        &mut self,
-        id: Uuid,
-        change: impl FnOnce(&mut Vec<(DateTime<Utc>, DateTime<Utc>)>),
-    ) -> bool {
+    pub fn update_busy(&mut self, id: Uuid, change: impl FnOnce(&mut Vec<TimeRange>)) -> bool {
         let Some(&slot) = self.slots.get(&id) else {
             return false;
         };
@@ -168,34 +362,83 @@ impl SearchIndex {
     pub fn remove(&mut self, id: Uuid) -> Option<Cleaner> {
         let slot = self.slots.remove(&id)?;
         let cleaner = self.cleaners[slot as usize].take()?;
-        self.homes.remove(&home_of(&cleaner, slot));
+        self.unplace(&cleaner, slot);
         self.free.push(slot);
         Some(cleaner)
     }
 
-    /// Returns the page of cleaners `query` asks for, through the spatial index.
+    /// The cells that may hold someone within the query's radius, each with its bound.
+    fn candidates(&self, query: &SearchQuery) -> BinaryHeap<Candidate> {
+        let at = unit_vector(query.at);
+        let dlat = (query.radius_km / EARTH_RADIUS_KM).to_degrees() + CELL_DEGREES;
+        let row = |lat: f64| (lat / CELL_DEGREES).floor() as i32;
+        let (south, north) = (row(query.at.0 - dlat), row(query.at.0 + dlat));
+        let mut heap = BinaryHeap::new();
+        for (west, east) in column_ranges(query.at, query.radius_km) {
+            let range = self.cells.range((south, west)..=(north, east));
+            for (&key, cell) in range {
+                if key.1 < west || key.1 > east {
+                    continue;
+                }
+                let nearest_km = km_of_chord((chord(at, cell.centre) - cell.reach).max(0.0));
+                if nearest_km > query.radius_km {
+                    continue;
+                }
+                let nearness = nearness(nearest_km, query.radius_km);
+                let best_static = cell
+                    .members
+                    .first()
+                    .map_or(0.0, |member| member.static_score);
+                heap.push(Candidate {
+                    bound: best_static + NEARNESS_WEIGHT * nearness + BOUND_SLACK,
+                    nearness,
+                    key,
+                });
+            }
+        }
+        heap
+    }
+
+    /// Returns the page of cleaners `query` asks for, through the grid.
     pub fn search(&self, query: &SearchQuery) -> Page {
         let mut filter = Filter::new(query);
-        // A hair of slack: the haversine distance decides at the edge.
-        let chord = chord_of(query.radius_km) * (1.0 + 1e-9);
         let mut best = TopHits::new(query.limit);
-        let nearest_first = self
-            .homes
-            .nearest_neighbor_iter_with_distance_2(unit_vector(query.at));
-        for (home, chord_squared) in nearest_first {
-            if chord_squared > chord * chord {
+        let mut cells = self.candidates(query);
+        let at = unit_vector(query.at);
+        // A chord is shorter than its arc, so EARTH_RADIUS_KM · chord never exceeds the
+        // distance: a nearness bound without trigonometry.
+        let per_chord = NEARNESS_WEIGHT * EARTH_RADIUS_KM / query.radius_km;
+        while let Some(candidate) = cells.pop() {
+            if best
+                .worst_of_full_page()
+                .is_some_and(|worst| candidate.bound < worst.score)
+            {
                 break;
             }
-            if let Some(worst) = best.worst_of_full_page() {
-                // Nobody this far or farther scores more than a perfect cleaner here.
-                let here_km = 2.0 * EARTH_RADIUS_KM * (chord_squared.sqrt() / 2.0).min(1.0).asin();
-                if best_possible_score(here_km * (1.0 - 1e-9), query.radius_km) < worst.score {
+            let cell = &self.cells[&candidate.key];
+            let nearness_bound = NEARNESS_WEIGHT * candidate.nearness + BOUND_SLACK;
+            for member in &cell.members {
+                if best
+                    .worst_of_full_page()
+                    .is_some_and(|worst| member.static_score + nearness_bound < worst.score)
+                {
                     break;
                 }
-            }
-            let cleaner = self.cleaners[home.data as usize].as_ref();
-            if let Some(hit) = cleaner.and_then(|cleaner| filter.hit(cleaner)) {
-                best.push(hit);
+                let own_bound = member.static_score + NEARNESS_WEIGHT + BOUND_SLACK
+                    - per_chord * chord(at, member.home);
+                if best
+                    .worst_of_full_page()
+                    .is_some_and(|worst| own_bound < worst.score)
+                {
+                    continue;
+                }
+                if !filter.may_hit(member) {
+                    continue;
+                }
+                let cleaner = self.cleaners[member.slot as usize].as_ref();
+                if let Some(hit) = cleaner.and_then(|cleaner| filter.hit(cleaner)) {
+                    best.push(hit);
+                }
             }
         }
         best.into_page()
@@ -220,6 +463,7 @@ pub fn scan<'a>(cleaners: impl IntoIterator<Item = &'a Cleaner>, query: &SearchQ
 struct Filter<'q> {
     query: &'q SearchQuery,
     local_starts: Vec<(Tz, LocalStart)>,
+    text_mask: u64,
 }
 
 impl<'q> Filter<'q> {
@@ -227,7 +471,20 @@ impl<'q> Filter<'q> {
         Filter {
             query,
             local_starts: Vec::new(),
+            text_mask: bigram_mask(&query.text),
         }
+    }
+
+    /// Whether `member` passes what the grid knows of them: service, rate, rating and the
+    /// text's character pairs. False means no hit; true means [`Filter::hit`] decides.
+    fn may_hit(&self, member: &Member) -> bool {
+        let query = self.query;
+        member.services.contains(query.services)
+            && query
+                .max_rate_cents
+                .is_none_or(|max| member.hourly_rate_cents <= max)
+            && query.min_rating.is_none_or(|min| member.rating >= min)
+            && member.text_mask & self.text_mask == self.text_mask
     }
 
     /// Returns the hit `cleaner` makes, if it answers the query and comes after its cursor.
@@ -527,5 +784,58 @@ mod tests {
         // 0.01° of latitude is about 1.1 km; 0.03° about 3.3 km, past the cleaner's 2 km.
         assert_eq!(index.search(&at(52.53)).hits.len(), 1);
         assert!(index.search(&at(52.55)).hits.is_empty());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Across the antimeridian and near the poles the grid's rows and columns wrap or
+        /// span everything; the answer must still be the scan's.
+        #[test]
+        fn search_equals_a_scan_at_the_ends_of_the_map(
+            homes in prop::collection::vec((prop::sample::select(vec![-89.9, -60.0, 0.0, 60.0, 89.9]), -0.3..0.3f64, -0.4..0.4f64), 1..40),
+            centre in prop::sample::select(vec![(-89.9, 179.9), (60.0, -179.95), (0.0, 180.0), (89.9, 0.0)]),
+            offset in (-0.2..0.2f64, -0.3..0.3f64),
+            radius in 1.0..100.0f64,
+        ) {
+            let cleaners: Vec<Cleaner> = homes
+                .into_iter()
+                .map(|(band, dlat, dlng)| {
+                    let lat = (band + dlat).clamp(-90.0, 90.0);
+                    let mut lng = centre.1 + dlng;
+                    if lng > 180.0 { lng -= 360.0; }
+                    if lng < -180.0 { lng += 360.0; }
+                    Cleaner::new(
+                        Uuid::new_v4(),
+                        "Far".to_owned(),
+                        String::new(),
+                        Services::parse(["standard"]).unwrap(),
+                        (lat, lng),
+                        100.0,
+                        2_500,
+                        (4.0, 3),
+                        chrono_tz::UTC,
+                        Vec::new(),
+                        Vec::new(),
+                    )
+                })
+                .collect();
+            let index = SearchIndex::from_cleaners(cleaners.clone());
+            let mut lng = centre.1 + offset.1;
+            if lng > 180.0 { lng -= 360.0; }
+            if lng < -180.0 { lng += 360.0; }
+            let query = SearchQuery::parse(
+                &RawQuery {
+                    lat: Some((centre.0 + offset.0).clamp(-90.0, 90.0)),
+                    lng: Some(lng),
+                    radius_km: Some(radius),
+                    limit: Some(100),
+                    ..RawQuery::default()
+                },
+                Utc::now(),
+            )
+            .unwrap();
+            prop_assert_eq!(index.search(&query), scan(&cleaners, &query));
+        }
     }
 }

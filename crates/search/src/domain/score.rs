@@ -24,21 +24,27 @@ pub fn bayesian_rating(cleaner: &Cleaner) -> f64 {
     (cleaner.rating_avg * count + PRIOR_WEIGHT * PRIOR_RATING) / (count + PRIOR_WEIGHT)
 }
 
-/// Returns the score of `cleaner` found `distance_km` away by a search of `radius_km`.
-pub fn score(cleaner: &Cleaner, distance_km: f64, radius_km: f64) -> f64 {
+/// The weight of nearness in the score.
+pub const NEARNESS_WEIGHT: f64 = 0.35;
+
+/// Returns the part of `cleaner`'s score that does not depend on the search: rating and
+/// price.
+pub fn static_score(cleaner: &Cleaner) -> f64 {
     let rating = bayesian_rating(cleaner) / 5.0;
-    let nearness = (1.0 - distance_km / radius_km).clamp(0.0, 1.0);
     let price = (1.0
         - (cleaner.hourly_rate_cents as f64 - MIN_RATE_CENTS) / (MAX_RATE_CENTS - MIN_RATE_CENTS))
         .clamp(0.0, 1.0);
-    0.45 * rating + 0.35 * nearness + 0.20 * price
+    0.45 * rating + 0.20 * price
 }
 
-/// Returns the highest score anyone `distance_km` away could have: a perfect rating at the
-/// lowest rate. A search nearest-first stops once this falls below its page's last hit.
-pub fn best_possible_score(distance_km: f64, radius_km: f64) -> f64 {
-    let nearness = (1.0 - distance_km / radius_km).clamp(0.0, 1.0);
-    0.45 + 0.35 * nearness + 0.20
+/// Returns the nearness of a cleaner `distance_km` away to a search of `radius_km`, 0 to 1.
+pub fn nearness(distance_km: f64, radius_km: f64) -> f64 {
+    (1.0 - distance_km / radius_km).clamp(0.0, 1.0)
+}
+
+/// Returns the score of `cleaner` found `distance_km` away by a search of `radius_km`.
+pub fn score(cleaner: &Cleaner, distance_km: f64, radius_km: f64) -> f64 {
+    static_score(cleaner) + NEARNESS_WEIGHT * nearness(distance_km, radius_km)
 }
 
 #[cfg(test)]
