@@ -2,7 +2,7 @@
 //! of 60 × 60 km (about Berlin's size, so a query finds thousands in its radius).
 //!
 //! `cargo bench -p spruce-search --bench search` prints criterion's mean per search, then
-//! for each size: the time to build the read model (R-tree bulk load, versions, one live
+//! for each size: the time to build the read model (the grid, versions, one live
 //! booking for every tenth cleaner) from decoded cleaners, the growth of resident memory
 //! per cleaner from before the cleaners were generated (an upper bound of what the model
 //! holds: the allocator keeps some of what was freed), and the p50/p99 of 20,000 single searches

@@ -212,33 +212,22 @@ async fn load_snapshot(
         .into_inner();
     let mut builder = SnapshotBuilder::default();
     let mut skipped = 0_u64;
-    while let Some(state) = stream
+    while let Some(batch) = stream
         .message()
         .await
         .context("the snapshot stream broke")?
     {
-        let parsed = state
-            .cleaner
-            .as_ref()
-            .context("a snapshot entry without its cleaner")
-            .and_then(wire::cleaner)
-            .and_then(|cleaner| {
-                let bookings = state
-                    .bookings
-                    .iter()
-                    .map(|booking| wire::live_booking(booking, cleaner.id))
-                    .collect::<anyhow::Result<Vec<_>>>()?;
-                Ok((cleaner, bookings))
-            });
-        match parsed {
-            Ok((cleaner, bookings)) => builder.add(state.version, cleaner, bookings),
-            Err(error) => {
-                // One bad record must not keep every other cleaner unsearchable.
-                skipped += 1;
-                tracing::error!(
-                    error = format!("{error:#}"),
-                    "skipped a cleaner core sent that search cannot read"
-                );
+        for state in &batch.cleaners {
+            match wire::cleaner_state(state) {
+                Ok((cleaner, bookings)) => builder.add(state.version, cleaner, bookings),
+                Err(error) => {
+                    // One bad record must not keep every other cleaner unsearchable.
+                    skipped += 1;
+                    tracing::error!(
+                        error = format!("{error:#}"),
+                        "skipped a cleaner core sent that search cannot read"
+                    );
+                }
             }
         }
     }

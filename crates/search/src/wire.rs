@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use spruce_platform::{reason::FieldError, time::from_timestamp};
 use spruce_proto::{
-    core::v1::LiveBooking,
+    core::v1::{CleanerState, LiveBooking},
     events::v1::{BookingChanged, CleanerUpdated},
     search::v1::{CleanerHit, SearchCleanersRequest},
 };
@@ -120,7 +120,7 @@ pub fn booking(event: &BookingChanged, version: i64) -> anyhow::Result<(Uuid, Bo
 ///
 /// # Errors
 /// Names the field that does not parse.
-pub fn live_booking(live: &LiveBooking, cleaner_id: Uuid) -> anyhow::Result<(Uuid, Booking)> {
+fn live_booking(live: &LiveBooking, cleaner_id: Uuid) -> anyhow::Result<(Uuid, Booking)> {
     let id: Uuid = live.booking_id.parse().context("booking_id")?;
     Ok((
         id,
@@ -132,6 +132,25 @@ pub fn live_booking(live: &LiveBooking, cleaner_id: Uuid) -> anyhow::Result<(Uui
             version: live.version,
         },
     ))
+}
+
+/// Reads one cleaner of core's snapshot with their live bookings.
+///
+/// # Errors
+/// Names the field that does not parse.
+pub fn cleaner_state(state: &CleanerState) -> anyhow::Result<(Cleaner, Vec<(Uuid, Booking)>)> {
+    let cleaner = cleaner(
+        state
+            .cleaner
+            .as_ref()
+            .context("a snapshot entry without its cleaner")?,
+    )?;
+    let bookings = state
+        .bookings
+        .iter()
+        .map(|booking| live_booking(booking, cleaner.id))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok((cleaner, bookings))
 }
 
 /// Reads a search request as it arrived; proto3's zero values mean "not given" (a zero

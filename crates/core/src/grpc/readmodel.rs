@@ -5,7 +5,7 @@ use std::pin::Pin;
 use futures_util::{Stream, StreamExt as _};
 use spruce_platform::{identity::Principal, time::to_timestamp};
 use spruce_proto::core::v1::{
-    CleanerState as WireState, LiveBooking as WireBooking, StreamCleanersRequest,
+    CleanerBatch, CleanerState as WireState, LiveBooking as WireBooking, StreamCleanersRequest,
     read_model_service_server::ReadModelService,
 };
 use tokio_stream::wrappers::ReceiverStream;
@@ -46,7 +46,7 @@ fn to_wire(state: CleanerState) -> WireState {
     }
 }
 
-type CleanerStream = Pin<Box<dyn Stream<Item = Result<WireState, Status>> + Send>>;
+type CleanerStream = Pin<Box<dyn Stream<Item = Result<CleanerBatch, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl ReadModelService for ReadModelApi {
@@ -57,8 +57,13 @@ impl ReadModelService for ReadModelApi {
         request: Request<StreamCleanersRequest>,
     ) -> Result<Response<CleanerStream>, Status> {
         let receiver = self.read_models.stream_cleaners(Principal::of(&request))?;
-        let stream =
-            ReceiverStream::new(receiver).map(|state| state.map(to_wire).map_err(Status::from));
+        let stream = ReceiverStream::new(receiver).map(|batch| {
+            batch
+                .map(|states| CleanerBatch {
+                    cleaners: states.into_iter().map(to_wire).collect(),
+                })
+                .map_err(Status::from)
+        });
         Ok(Response::new(Box::pin(stream)))
     }
 }

@@ -8,9 +8,15 @@ use tokio::sync::mpsc;
 
 use crate::{domain::cleaner::CleanerState, error::CoreError, store::cleaners};
 
-/// Cleaners in flight between the database and a slow reader; the database cursor waits
-/// while it is full, so memory stays bounded whatever the number of cleaners.
-const STREAM_BUFFER: usize = 256;
+/// Cleaners per message.
+const BATCH: usize = 500;
+
+/// Batches in flight between the database and a slow reader; the database cursor waits
+/// while they are full, so memory stays bounded whatever the number of cleaners.
+const STREAM_BUFFER: usize = 4;
+
+/// What the cleaner stream carries: batches of cleaners, or the error that ended it.
+pub type CleanerBatches = mpsc::Receiver<Result<Vec<CleanerState>, CoreError>>;
 
 /// The read-model use cases.
 #[derive(Clone)]
@@ -33,7 +39,7 @@ impl ReadModels {
     pub fn stream_cleaners(
         &self,
         principal: Option<&Principal>,
-    ) -> Result<mpsc::Receiver<Result<CleanerState, CoreError>>, CoreError> {
+    ) -> Result<CleanerBatches, CoreError> {
         match principal {
             Some(Principal::Service(_)) => {}
             Some(Principal::User(_)) => {
@@ -56,20 +62,31 @@ impl ReadModels {
 
 async fn send_states(
     pool: &PgPool,
-    sender: &mpsc::Sender<Result<CleanerState, CoreError>>,
+    sender: &mpsc::Sender<Result<Vec<CleanerState>, CoreError>>,
 ) -> Result<(), CoreError> {
     let mut transaction = pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *transaction)
         .await?;
     let mut states = cleaners::stream_states(&mut transaction);
-    let mut sent = 0_u64;
-    while let Some(state) = states.next().await {
-        if sender.send(Ok(state?)).await.is_err() {
-            tracing::info!(sent, "the reader of the cleaner stream went away");
-            return Ok(());
+    let mut sent = 0_usize;
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        let next = states.next().await.transpose()?;
+        let last = next.is_none();
+        batch.extend(next);
+        if batch.len() == BATCH || (last && !batch.is_empty()) {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            let count = full.len();
+            if sender.send(Ok(full)).await.is_err() {
+                tracing::info!(sent, "the reader of the cleaner stream went away");
+                return Ok(());
+            }
+            sent += count;
         }
-        sent += 1;
+        if last {
+            break;
+        }
     }
     tracing::info!(sent, "streamed every cleaner");
     Ok(())

@@ -206,14 +206,11 @@ async fn brute_force(core_url: &str, query: &RawQuery) -> Vec<String> {
         .unwrap()
         .into_inner();
     let mut builder = SnapshotBuilder::default();
-    while let Some(state) = stream.message().await.unwrap() {
-        let cleaner = wire::cleaner(state.cleaner.as_ref().unwrap()).unwrap();
-        let bookings = state
-            .bookings
-            .iter()
-            .map(|booking| wire::live_booking(booking, cleaner.id).unwrap())
-            .collect();
-        builder.add(state.version, cleaner, bookings);
+    while let Some(batch) = stream.message().await.unwrap() {
+        for state in &batch.cleaners {
+            let (cleaner, bookings) = wire::cleaner_state(state).unwrap();
+            builder.add(state.version, cleaner, bookings);
+        }
     }
     let model = builder.finish();
     let query = SearchQuery::parse(

@@ -87,7 +87,7 @@ impl SnapshotBuilder {
         self.cleaners.is_empty()
     }
 
-    /// Builds the read model (the R-tree bulk-loaded).
+    /// Builds the read model (each grid cell sorted once).
     pub fn finish(self) -> ReadModel {
         ReadModel {
             index: SearchIndex::from_cleaners(self.cleaners),
