@@ -1,6 +1,17 @@
-//! Timestamps between chrono and protobuf.
+//! Timestamps between chrono and protobuf, and the weekdays as every contract spells them.
 
 use chrono::{DateTime, Utc};
+
+/// The days of the week, Monday first.
+pub const WEEKDAYS: [&str; 7] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+];
 
 /// Converts a UTC time to a protobuf timestamp.
 pub fn to_timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {

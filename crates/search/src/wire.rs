@@ -4,7 +4,10 @@
 use anyhow::{Context as _, anyhow};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use spruce_platform::{reason::FieldError, time::from_timestamp};
+use spruce_platform::{
+    reason::FieldError,
+    time::{WEEKDAYS, from_timestamp},
+};
 use spruce_proto::{
     core::v1::{CleanerState, LiveBooking},
     events::v1::{BookingChanged, CleanerUpdated},
@@ -18,16 +21,6 @@ use crate::domain::{
     query::{Cursor, RawQuery},
     readmodel::Booking,
 };
-
-const WEEKDAYS: [&str; 7] = [
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "sunday",
-];
 
 /// The statuses in which a booking holds its cleaner's time.
 const HOLDING: [&str; 3] = ["requested", "confirmed", "in_progress"];

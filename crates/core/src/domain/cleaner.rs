@@ -62,16 +62,8 @@ impl GeoPoint {
     }
 }
 
-/// The days of the week, Monday first.
-pub const WEEKDAYS: [&str; 7] = [
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "sunday",
-];
+/// The days of the week as the wire spells them, Monday first.
+pub use spruce_platform::time::WEEKDAYS;
 
 /// A weekly window in the cleaner's time zone, in minutes since midnight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
