@@ -164,6 +164,7 @@ class ChartTest(unittest.TestCase):
         self.assertEqual(search["bus"]["url_file"], "/run/secrets/spruce/amqp-url")
         self.assertEqual(search["bus"]["exchange"], "spruce.events")
         self.assertEqual(search["core"]["url"], "http://spruce-core:50051")
+        self.assertEqual(search["redis"]["url_file"], "/run/secrets/spruce/redis-url")
         scheduler = settings_of(manifests, "scheduler")
         self.assertEqual(scheduler["jobs"]["reminders"], {"enabled": False})
         self.assertEqual(scheduler["jobs"]["matching"], {"enabled": True})

@@ -61,6 +61,10 @@ const SERVICE_RPCS: &[ServiceRpc] = &[
         caller: "search",
         path: "/spruce.core.v1.ReadModelService/StreamCleaners",
     },
+    ServiceRpc {
+        caller: "search",
+        path: "/spruce.core.v1.ReadModelService/StreamBookingPairs",
+    },
 ];
 
 /// A built core service, its listeners bound.

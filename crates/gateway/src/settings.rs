@@ -1,11 +1,10 @@
 //! The gateway's settings; every key has a local default.
 
-use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use spruce_platform::{
     keys,
     settings::{
-        self, IdentitySettings, ListenSettings, SettingsError, TelemetrySettings,
+        self, IdentitySettings, ListenSettings, RedisSettings, SettingsError, TelemetrySettings,
         UserTokenSettings, Validate,
     },
 };
@@ -14,6 +13,9 @@ use spruce_platform::{
 pub const DEFAULTS: &str = r#"
 [http]
 port = 8080
+
+[redis]
+key_prefix = "spruce:gateway:"
 "#;
 
 /// Everything the gateway reads at start.
@@ -37,27 +39,6 @@ pub struct Settings {
     pub login_throttle: LoginThrottleSettings,
     #[serde(default)]
     pub signup_throttle: SignupThrottleSettings,
-}
-
-/// Where Redis is (rate limits).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct RedisSettings {
-    /// `redis://[:password@]host:port[/db]`; it can hold a password, so it is a secret.
-    pub url: SecretString,
-    /// Prefix of every key the gateway writes.
-    pub key_prefix: String,
-    pub timeout_ms: u64,
-}
-
-impl Default for RedisSettings {
-    fn default() -> Self {
-        RedisSettings {
-            url: SecretString::from("redis://127.0.0.1:6379"),
-            key_prefix: "spruce:gateway:".to_owned(),
-            timeout_ms: 500,
-        }
-    }
 }
 
 /// When repeated failed logins are refused with 429.
@@ -153,13 +134,7 @@ impl Validate for Settings {
                 ));
             }
         }
-        let redis_url = self.redis.url.expose_secret();
-        if !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://")) {
-            return Err(SettingsError::invalid(
-                "redis.url",
-                "must start with redis:// or rediss://",
-            ));
-        }
+        self.redis.validate()?;
         let limits = &self.login_throttle;
         if limits.max_failures == 0
             || limits.max_failures_per_address == 0

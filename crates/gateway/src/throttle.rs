@@ -15,7 +15,8 @@ use secrecy::ExposeSecret as _;
 use sha2::{Digest as _, Sha256};
 use spruce_platform::email::normalize_email;
 
-use crate::settings::{LoginThrottleSettings, RedisSettings, SignupThrottleSettings};
+use crate::settings::{LoginThrottleSettings, SignupThrottleSettings};
+use spruce_platform::settings::RedisSettings;
 
 /// Counts logins per email and per client address, and signups per client address.
 #[derive(Clone)]

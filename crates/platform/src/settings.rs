@@ -406,6 +406,40 @@ impl Validate for DatabaseSettings {
     }
 }
 
+/// Where Redis is (the gateway's rate limits, search's recommendation cache).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RedisSettings {
+    /// `redis://[:password@]host:port[/db]`; it can hold a password, so it is a secret.
+    pub url: SecretString,
+    /// Prefix of every key the service writes (each service's defaults set its own).
+    pub key_prefix: String,
+    pub timeout_ms: u64,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        RedisSettings {
+            url: SecretString::from("redis://127.0.0.1:6379"),
+            key_prefix: "spruce:".to_owned(),
+            timeout_ms: 500,
+        }
+    }
+}
+
+impl Validate for RedisSettings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        let url = self.url.expose_secret();
+        if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+            return Err(SettingsError::invalid(
+                "redis.url",
+                "must start with redis:// or rediss://",
+            ));
+        }
+        at_least_one("redis.timeout_ms", self.timeout_ms)
+    }
+}
+
 /// How to reach RabbitMQ and which names to use on it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]

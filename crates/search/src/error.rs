@@ -13,6 +13,8 @@ pub enum SearchError {
     Validation(Vec<FieldError>),
     #[error("no caller identity was given")]
     Unauthenticated,
+    #[error("{0}")]
+    PermissionDenied(&'static str),
     #[error("the search index is still loading, try again shortly")]
     NotReady,
     #[error(transparent)]
@@ -25,6 +27,7 @@ impl From<SearchError> for Status {
         match error {
             SearchError::Validation(fields) => status(Reason::ValidationFailed, message, &fields),
             SearchError::Unauthenticated => status(Reason::Unauthenticated, message, &[]),
+            SearchError::PermissionDenied(_) => status(Reason::Forbidden, message, &[]),
             SearchError::NotReady => status(Reason::Unavailable, message, &[]),
             SearchError::Unexpected(error) => unexpected(&error),
         }

@@ -3,23 +3,43 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use spruce_platform::identity::Principal;
+use spruce_platform::{
+    identity::{Principal, Role},
+    reason::FieldError,
+};
 use spruce_proto::search::v1::{
+    RecommendCleanersRequest, RecommendCleanersResponse, Recommendation as WireRecommendation,
     SearchCleanersRequest, SearchCleanersResponse, search_service_server::SearchService,
 };
 use tonic::{Request, Response, Status};
 
-use crate::{domain::query::SearchQuery, error::SearchError, live::LiveModel, wire};
+use crate::{
+    cache::AffinityCache,
+    domain::{
+        cleaner::Cleaner,
+        index::{Hit, SearchIndex},
+        query::SearchQuery,
+        recommend::{Reason, Recommendation, recommend},
+    },
+    error::SearchError,
+    live::LiveModel,
+    wire,
+};
 
-/// Answers searches from the live read model.
+/// The most recommendations one call returns, and how many when none is asked.
+const MAX_RECOMMENDATIONS: u32 = 50;
+const DEFAULT_RECOMMENDATIONS: u32 = 10;
+
+/// Answers searches and recommendations from the live read model.
 pub struct SearchApi {
     live: Arc<LiveModel>,
+    cache: AffinityCache,
 }
 
 impl SearchApi {
-    /// Searches `live`.
-    pub fn new(live: Arc<LiveModel>) -> Self {
-        SearchApi { live }
+    /// Serves `live`, with affinities cached in `cache`.
+    pub fn new(live: Arc<LiveModel>, cache: AffinityCache) -> Self {
+        SearchApi { live, cache }
     }
 
     fn search(
@@ -43,6 +63,94 @@ impl SearchApi {
             }
         })
     }
+
+    async fn recommend(
+        &self,
+        principal: Option<&Principal>,
+        request: &RecommendCleanersRequest,
+    ) -> Result<RecommendCleanersResponse, SearchError> {
+        let customer = match principal {
+            Some(Principal::User(caller)) if caller.role == Role::Customer => caller.user_id,
+            Some(_) => {
+                return Err(SearchError::PermissionDenied(
+                    "recommendations are for customers",
+                ));
+            }
+            None => return Err(SearchError::Unauthenticated),
+        };
+        let mut errors = Vec::new();
+        if !(-90.0..=90.0).contains(&request.lat) {
+            errors.push(FieldError::new("lat", "must be from -90 to 90"));
+        }
+        if !(-180.0..=180.0).contains(&request.lng) {
+            errors.push(FieldError::new("lng", "must be from -180 to 180"));
+        }
+        if request.limit > MAX_RECOMMENDATIONS {
+            errors.push(FieldError::new("limit", "must be from 1 to 50"));
+        }
+        if !errors.is_empty() {
+            return Err(SearchError::Validation(errors));
+        }
+        let limit = if request.limit == 0 {
+            DEFAULT_RECOMMENDATIONS
+        } else {
+            request.limit
+        } as usize;
+        let affinities = match self.cache.get(customer).await {
+            Some(cached) => cached,
+            None => {
+                let computed = self
+                    .live
+                    .read(|model| model.history().affinities(customer))?;
+                self.cache.put(customer, &computed).await;
+                computed
+            }
+        };
+        self.live.read(|model| {
+            let index = model.index();
+            RecommendCleanersResponse {
+                recommendations: recommend(index, &affinities, (request.lat, request.lng), limit)
+                    .iter()
+                    .filter_map(|item| {
+                        let cleaner = index.get(item.id)?;
+                        Some(WireRecommendation {
+                            cleaner: Some(wire::hit(
+                                &Hit {
+                                    id: item.id,
+                                    distance_km: item.distance_km,
+                                    score: item.score,
+                                },
+                                cleaner,
+                            )),
+                            reason: reason(index, item, cleaner),
+                        })
+                    })
+                    .collect(),
+            }
+        })
+    }
+}
+
+/// Says why a cleaner is recommended, in words fit for the app.
+fn reason(index: &SearchIndex, item: &Recommendation, cleaner: &Cleaner) -> String {
+    let name = &cleaner.full_name;
+    match item.reason {
+        Reason::AlsoBooked(because) => match index.get(because) {
+            Some(theirs) => format!(
+                "Customers who booked {} also booked {name}",
+                theirs.full_name
+            ),
+            None => format!("Customers with cleaners like yours also booked {name}"),
+        },
+        Reason::BookedBefore => format!("You booked {name} before"),
+        Reason::WellRatedNearby => match cleaner.mean_rating() {
+            Some(rating) => format!(
+                "Rated {rating:.1} from {} reviews, {:.1} km away",
+                cleaner.rating_count, item.distance_km
+            ),
+            None => format!("New on Spruce, {:.1} km away", item.distance_km),
+        },
+    }
 }
 
 #[tonic::async_trait]
@@ -52,6 +160,16 @@ impl SearchService for SearchApi {
         request: Request<SearchCleanersRequest>,
     ) -> Result<Response<SearchCleanersResponse>, Status> {
         let response = self.search(Principal::of(&request), request.get_ref())?;
+        Ok(Response::new(response))
+    }
+
+    async fn recommend_cleaners(
+        &self,
+        request: Request<RecommendCleanersRequest>,
+    ) -> Result<Response<RecommendCleanersResponse>, Status> {
+        let response = self
+            .recommend(Principal::of(&request), request.get_ref())
+            .await?;
         Ok(Response::new(response))
     }
 }

@@ -2,6 +2,7 @@
 //! core's snapshot and kept current by events. Recommendations and the cleaning-duration
 //! model come next (issue 12); its database holds model versions.
 
+pub mod cache;
 pub mod domain;
 pub mod error;
 pub mod grpc;

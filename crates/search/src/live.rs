@@ -15,7 +15,10 @@ use spruce_platform::{
     time::from_timestamp,
 };
 use spruce_proto::{
-    core::v1::{StreamCleanersRequest, read_model_service_client::ReadModelServiceClient},
+    core::v1::{
+        StreamBookingPairsRequest, StreamCleanersRequest,
+        read_model_service_client::ReadModelServiceClient,
+    },
     events::v1::envelope::Payload,
 };
 use tokio::sync::watch;
@@ -24,6 +27,7 @@ use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::{
+    cache::AffinityCache,
     domain::readmodel::{Applied, ReadModel, SnapshotBuilder},
     error::SearchError,
     metrics::{EVENT_LAG_SECONDS, READ_MODEL_BOOKINGS, READ_MODEL_CLEANERS, SNAPSHOT_LOAD_SECONDS},
@@ -89,15 +93,17 @@ impl LiveModel {
 }
 
 /// Applies `cleaner.updated` and `booking.*` to the model, once it is loaded (until then
-/// deliveries wait, and the queue holds the rest).
+/// deliveries wait, and the queue holds the rest); a booking change also forgets its
+/// customer's cached affinities.
 pub struct ReadModelEvents {
     live: Arc<LiveModel>,
+    cache: AffinityCache,
 }
 
 impl ReadModelEvents {
-    /// Applies events to `live`.
-    pub fn new(live: Arc<LiveModel>) -> Self {
-        ReadModelEvents { live }
+    /// Applies events to `live`, forgetting what `cache` holds for customers who booked.
+    pub fn new(live: Arc<LiveModel>, cache: AffinityCache) -> Self {
+        ReadModelEvents { live, cache }
     }
 }
 
@@ -117,8 +123,21 @@ impl EventSink for ReadModelEvents {
             }
             Some(Payload::BookingChanged(changed)) => {
                 let (id, booking) = wire::booking(changed, version).map_err(Failure::Permanent)?;
-                self.live
-                    .write(|model| model.apply_booking(id, booking, Utc::now()))
+                let (_, pair) = wire::pair(changed, version).map_err(Failure::Permanent)?;
+                let (held, counted) = self.live.write(|model| {
+                    (
+                        model.apply_booking(id, booking, Utc::now()),
+                        model.apply_pair(id, pair),
+                    )
+                });
+                if counted == Applied::Changed {
+                    self.cache.forget(pair.customer_id).await;
+                }
+                if held == Applied::Changed || counted == Applied::Changed {
+                    Applied::Changed
+                } else {
+                    Applied::Stale
+                }
             }
             other => {
                 return Err(Failure::Permanent(anyhow::anyhow!(
@@ -231,8 +250,34 @@ async fn load_snapshot(
             }
         }
     }
+    let token = signer
+        .token()
+        .context("cannot sign search's service token")?;
+    let mut stream = core
+        .stream_booking_pairs(request_with_token(StreamBookingPairsRequest {}, &token))
+        .await
+        .context("core refused the booking history")?
+        .into_inner();
+    while let Some(batch) = stream
+        .message()
+        .await
+        .context("the booking history stream broke")?
+    {
+        for pair in &batch.pairs {
+            match wire::snapshot_pair(pair) {
+                Ok((id, pair)) => builder.add_pair(id, pair),
+                Err(error) => {
+                    skipped += 1;
+                    tracing::error!(
+                        error = format!("{error:#}"),
+                        "skipped a booking core sent that search cannot read"
+                    );
+                }
+            }
+        }
+    }
     if skipped > 0 {
-        tracing::error!(skipped, "cleaners left out of the read model");
+        tracing::error!(skipped, "records left out of the read model");
     }
     Ok(builder.finish())
 }

@@ -6,7 +6,7 @@ use spruce_platform::{
     keys,
     settings::{
         self, BusSettings, CallerSettings, DatabaseSettings, IdentitySettings, ListenSettings,
-        SettingsError, TelemetrySettings, UserTokenSettings, Validate,
+        RedisSettings, SettingsError, TelemetrySettings, UserTokenSettings, Validate,
     },
 };
 
@@ -26,6 +26,9 @@ queue_prefix = "search"
 # Each replica has queues of its own (every replica needs every event); they vanish this
 # long after their replica stopped consuming.
 queue_expires_ms = 1800000
+
+[redis]
+key_prefix = "spruce:search:"
 "#;
 
 /// Everything search reads at start.
@@ -55,6 +58,27 @@ pub struct Settings {
     pub core: CoreSettings,
     #[serde(default)]
     pub read_model: ReadModelSettings,
+    /// The recommendation cache.
+    #[serde(default)]
+    pub redis: RedisSettings,
+    #[serde(default)]
+    pub recommendations: RecommendationSettings,
+}
+
+/// How recommendations are cached.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RecommendationSettings {
+    /// Seconds a customer's affinities stay cached (a booking of theirs forgets them sooner).
+    pub cache_ttl_secs: u64,
+}
+
+impl Default for RecommendationSettings {
+    fn default() -> Self {
+        RecommendationSettings {
+            cache_ttl_secs: 3_600,
+        }
+    }
 }
 
 /// How search reaches core.
@@ -156,6 +180,13 @@ impl Validate for Settings {
         if self.read_model.prune_interval_secs == 0 {
             return Err(SettingsError::invalid(
                 "read_model.prune_interval_secs",
+                "must be positive",
+            ));
+        }
+        self.redis.validate()?;
+        if self.recommendations.cache_ttl_secs == 0 {
+            return Err(SettingsError::invalid(
+                "recommendations.cache_ttl_secs",
                 "must be positive",
             ));
         }

@@ -23,6 +23,7 @@ use tonic::{
 };
 
 use crate::{
+    cache::AffinityCache,
     grpc::SearchApi,
     live::{self, LiveModel, ReadModelEvents},
     settings::Settings,
@@ -47,6 +48,7 @@ pub struct Application {
     core: Channel,
     signer: ServiceTokenSigner,
     prune_interval: Duration,
+    cache: AffinityCache,
 }
 
 impl Application {
@@ -62,6 +64,10 @@ impl Application {
             reflection: settings.grpc.reflection(),
         };
         let signer = settings.identity.signer("search")?;
+        let cache = AffinityCache::new(
+            &settings.redis,
+            Duration::from_secs(settings.recommendations.cache_ttl_secs),
+        )?;
         let core = Endpoint::from_shared(settings.core.url.clone())?
             .connect_timeout(Duration::from_millis(settings.core.connect_timeout_ms))
             .connect_lazy();
@@ -83,6 +89,7 @@ impl Application {
             core,
             signer,
             prune_interval: Duration::from_secs(settings.read_model.prune_interval_secs),
+            cache,
         })
     }
 
@@ -107,7 +114,10 @@ impl Application {
     /// Fails when a server fails.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let live = LiveModel::new();
-        let consumer = Consumer::with_sink(self.bus, ReadModelEvents::new(live.clone()));
+        let consumer = Consumer::with_sink(
+            self.bus,
+            ReadModelEvents::new(live.clone(), self.cache.clone()),
+        );
         let subscribed = consumer.status();
         let loaded = live.clone();
         let checks = vec![
@@ -133,7 +143,7 @@ impl Application {
             self.prune_interval,
             shutdown.clone(),
         ));
-        let routes = Routes::new(SearchServiceServer::new(SearchApi::new(live)));
+        let routes = Routes::new(SearchServiceServer::new(SearchApi::new(live, self.cache)));
         let served = self
             .listeners
             .serve(

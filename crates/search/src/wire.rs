@@ -9,7 +9,7 @@ use spruce_platform::{
     time::{WEEKDAYS, from_timestamp},
 };
 use spruce_proto::{
-    core::v1::{CleanerState, LiveBooking},
+    core::v1::{BookingPair, CleanerState, LiveBooking},
     events::v1::{BookingChanged, CleanerUpdated},
     search::v1::{CleanerHit, SearchCleanersRequest},
 };
@@ -20,6 +20,7 @@ use crate::domain::{
     index::Hit,
     query::{Cursor, RawQuery},
     readmodel::Booking,
+    recommend::Pair,
 };
 
 /// The statuses in which a booking holds its cleaner's time.
@@ -105,6 +106,44 @@ pub fn booking(event: &BookingChanged, version: i64) -> anyhow::Result<(Uuid, Bo
             ends_at: time(event.ends_at.as_ref(), "ends_at")?,
             holds: HOLDING.contains(&event.status.as_str()),
             version,
+        },
+    ))
+}
+
+/// Reads who booked whom from a `booking.*` payload at the envelope's `version`.
+///
+/// # Errors
+/// Names the field that does not parse.
+pub fn pair(event: &BookingChanged, version: i64) -> anyhow::Result<(Uuid, Pair)> {
+    let id: Uuid = event.booking_id.parse().context("booking_id")?;
+    let cleaner_id = if event.cleaner_id.is_empty() {
+        None
+    } else {
+        Some(event.cleaner_id.parse().context("cleaner_id")?)
+    };
+    Ok((
+        id,
+        Pair {
+            customer_id: event.customer_id.parse().context("customer_id")?,
+            cleaner_id,
+            counted: event.status != "cancelled",
+            version,
+        },
+    ))
+}
+
+/// Reads who booked whom from core's snapshot (every pair there counts).
+///
+/// # Errors
+/// Names the field that does not parse.
+pub fn snapshot_pair(pair: &BookingPair) -> anyhow::Result<(Uuid, Pair)> {
+    Ok((
+        pair.booking_id.parse().context("booking_id")?,
+        Pair {
+            customer_id: pair.customer_id.parse().context("customer_id")?,
+            cleaner_id: Some(pair.cleaner_id.parse().context("cleaner_id")?),
+            counted: true,
+            version: pair.version,
         },
     ))
 }

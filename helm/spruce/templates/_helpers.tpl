@@ -67,7 +67,7 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{- end -}}
 {{- if eq .component "gateway" -}}{{- $names = concat $names (list "redis-url" "auth-public-key" "gateway-private-key") -}}{{- end -}}
 {{- if has .component (list "search" "scheduler") -}}{{- $names = append $names "auth-public-key" -}}{{- end -}}
-{{- if eq .component "search" -}}{{- $names = append $names "search-private-key" -}}{{- end -}}
+{{- if eq .component "search" -}}{{- $names = concat $names (list "search-private-key" "redis-url") -}}{{- end -}}
 {{- $names | toJson -}}
 {{- end -}}
 

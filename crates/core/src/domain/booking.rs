@@ -32,6 +32,15 @@ wire_enum! {
     }
 }
 
+/// Who booked whom: a booking with a cleaner that was not cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BookingPair {
+    pub booking_id: Uuid,
+    pub customer_id: Uuid,
+    pub cleaner_id: Uuid,
+    pub version: i64,
+}
+
 /// What someone asks to do with a booking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {

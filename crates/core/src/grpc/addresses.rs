@@ -6,11 +6,12 @@ use spruce_platform::{
     time::to_timestamp,
 };
 use spruce_proto::core::v1::{
-    Address as WireAddress, AddressInput as WireInput, CreateAddressRequest, ListAddressesRequest,
-    ListAddressesResponse, address_service_server::AddressService,
+    Address as WireAddress, AddressInput as WireInput, CreateAddressRequest, GetAddressRequest,
+    ListAddressesRequest, ListAddressesResponse, address_service_server::AddressService,
 };
 use tonic::{Request, Response, Status};
 
+use super::path_id;
 use crate::{
     domain::address::{Address, AddressInput, RawAddress},
     error::CoreError,
@@ -90,5 +91,15 @@ impl AddressService for AddressApi {
             addresses: page.into_iter().map(to_wire).collect(),
             next_cursor: next.map(|cursor| cursor.encode()).unwrap_or_default(),
         }))
+    }
+
+    async fn get_address(
+        &self,
+        request: Request<GetAddressRequest>,
+    ) -> Result<Response<WireAddress>, Status> {
+        let caller = Caller::of(&request);
+        let id = path_id(&request.get_ref().address_id)?;
+        let address = self.addresses.get(caller, id).await?;
+        Ok(Response::new(to_wire(address)))
     }
 }

@@ -5,7 +5,8 @@ use std::pin::Pin;
 use futures_util::{Stream, StreamExt as _};
 use spruce_platform::{identity::Principal, time::to_timestamp};
 use spruce_proto::core::v1::{
-    CleanerBatch, CleanerState as WireState, LiveBooking as WireBooking, StreamCleanersRequest,
+    BookingPair as WirePair, BookingPairBatch, CleanerBatch, CleanerState as WireState,
+    LiveBooking as WireBooking, StreamBookingPairsRequest, StreamCleanersRequest,
     read_model_service_server::ReadModelService,
 };
 use tokio_stream::wrappers::ReceiverStream;
@@ -46,24 +47,52 @@ fn to_wire(state: CleanerState) -> WireState {
     }
 }
 
-type CleanerStream = Pin<Box<dyn Stream<Item = Result<CleanerBatch, Status>> + Send>>;
+type Batches<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// Turns the use case's batches into wire messages.
+fn wire_batches<T: Send + 'static, W: Send + 'static>(
+    receiver: tokio::sync::mpsc::Receiver<Result<Vec<T>, crate::error::CoreError>>,
+    wrap: fn(Vec<T>) -> W,
+) -> Batches<W> {
+    Box::pin(ReceiverStream::new(receiver).map(move |batch| batch.map(wrap).map_err(Status::from)))
+}
 
 #[tonic::async_trait]
 impl ReadModelService for ReadModelApi {
-    type StreamCleanersStream = CleanerStream;
+    type StreamCleanersStream = Batches<CleanerBatch>;
+    type StreamBookingPairsStream = Batches<BookingPairBatch>;
 
     async fn stream_cleaners(
         &self,
         request: Request<StreamCleanersRequest>,
-    ) -> Result<Response<CleanerStream>, Status> {
+    ) -> Result<Response<Self::StreamCleanersStream>, Status> {
         let receiver = self.read_models.stream_cleaners(Principal::of(&request))?;
-        let stream = ReceiverStream::new(receiver).map(|batch| {
-            batch
-                .map(|states| CleanerBatch {
-                    cleaners: states.into_iter().map(to_wire).collect(),
-                })
-                .map_err(Status::from)
-        });
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(wire_batches(receiver, |states| {
+            CleanerBatch {
+                cleaners: states.into_iter().map(to_wire).collect(),
+            }
+        })))
+    }
+
+    async fn stream_booking_pairs(
+        &self,
+        request: Request<StreamBookingPairsRequest>,
+    ) -> Result<Response<Self::StreamBookingPairsStream>, Status> {
+        let receiver = self
+            .read_models
+            .stream_booking_pairs(Principal::of(&request))?;
+        Ok(Response::new(wire_batches(receiver, |pairs| {
+            BookingPairBatch {
+                pairs: pairs
+                    .into_iter()
+                    .map(|pair| WirePair {
+                        booking_id: pair.booking_id.to_string(),
+                        customer_id: pair.customer_id.to_string(),
+                        cleaner_id: pair.cleaner_id.to_string(),
+                        version: pair.version,
+                    })
+                    .collect(),
+            }
+        })))
     }
 }

@@ -1,6 +1,7 @@
 //! The `bookings` and `payments` tables.
 
 use chrono::{DateTime, Utc};
+use futures_util::{StreamExt as _, stream::BoxStream};
 use spruce_platform::{
     bus::{self, Envelope},
     paging::Cursor,
@@ -11,7 +12,7 @@ use uuid::Uuid;
 use super::violated_constraint;
 use crate::{
     domain::{
-        booking::{Booking, BookingStatus, LocalStart, PaymentStatus},
+        booking::{Booking, BookingPair, BookingStatus, LocalStart, PaymentStatus},
         cleaner::Service,
     },
     error::CoreError,
@@ -369,4 +370,26 @@ pub async fn assign_cleaner(
             _ => InsertError::Other(error.into()),
         }),
     }
+}
+
+/// Streams every booking with a cleaner that was not cancelled, as the connection's
+/// transaction sees them.
+pub fn stream_pairs(
+    connection: &mut PgConnection,
+) -> BoxStream<'_, Result<BookingPair, CoreError>> {
+    sqlx::query_as::<_, (Uuid, Uuid, Uuid, i64)>(
+        "SELECT id, customer_id, cleaner_id, version FROM bookings \
+         WHERE cleaner_id IS NOT NULL AND status <> 'cancelled'",
+    )
+    .fetch(connection)
+    .map(|row| {
+        let (booking_id, customer_id, cleaner_id, version) = row?;
+        Ok(BookingPair {
+            booking_id,
+            customer_id,
+            cleaner_id,
+            version,
+        })
+    })
+    .boxed()
 }

@@ -1,7 +1,7 @@
 //! The `cleaner_profiles` table.
 
 use chrono::{DateTime, Utc};
-use futures_util::{Stream, StreamExt as _};
+use futures_util::{StreamExt as _, stream::BoxStream};
 use sqlx::{FromRow as _, PgConnection, Row as _};
 use uuid::Uuid;
 
@@ -108,7 +108,7 @@ pub async fn find_profile(
 /// transaction sees them.
 pub fn stream_states(
     connection: &mut PgConnection,
-) -> impl Stream<Item = Result<CleanerState, CoreError>> + Send + '_ {
+) -> BoxStream<'_, Result<CleanerState, CoreError>> {
     sqlx::query(
         "SELECT p.cleaner_id, u.full_name, p.bio, p.hourly_rate_cents, p.currency, p.services, \
          p.home_lat, p.home_lng, p.service_radius_km, \
@@ -154,6 +154,7 @@ pub fn stream_states(
             .collect::<Result<_, CoreError>>()?;
         Ok(CleanerState { profile, bookings })
     })
+    .boxed()
 }
 
 fn into_profile(row: StoredProfile) -> Result<CleanerProfile, CoreError> {

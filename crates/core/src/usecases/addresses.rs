@@ -5,6 +5,7 @@ use spruce_platform::{
     paging::{Cursor, split_page},
 };
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use crate::{
     authz::require_role,
@@ -36,6 +37,15 @@ impl Addresses {
         let caller = require_role(caller, Role::Customer, CUSTOMERS_ONLY)?;
         let mut connection = self.pool.acquire().await?;
         addresses::insert_address(&mut connection, caller.user_id, &input).await
+    }
+
+    /// Returns one of the calling customer's addresses; someone else's is not found.
+    pub async fn get(&self, caller: Option<Caller>, id: Uuid) -> Result<Address, CoreError> {
+        let caller = require_role(caller, Role::Customer, CUSTOMERS_ONLY)?;
+        let mut connection = self.pool.acquire().await?;
+        addresses::find_address(&mut connection, id, caller.user_id)
+            .await?
+            .ok_or(CoreError::NotFound)
     }
 
     /// Returns a page of the calling customer's addresses and the next page's cursor.

@@ -1,22 +1,29 @@
-//! What other services load their read models from: every cleaner as of one consistent
-//! moment, for services only.
+//! What other services load their read models from: every cleaner, and who booked whom,
+//! each as of one consistent moment, for services only.
 
-use futures_util::StreamExt as _;
+use futures_util::{StreamExt as _, stream::BoxStream};
 use spruce_platform::identity::Principal;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use tokio::sync::mpsc;
 
-use crate::{domain::cleaner::CleanerState, error::CoreError, store::cleaners};
+use crate::{
+    domain::{booking::BookingPair, cleaner::CleanerState},
+    error::CoreError,
+    store::{bookings, cleaners},
+};
 
-/// Cleaners per message.
+/// Rows per message.
 const BATCH: usize = 500;
 
 /// Batches in flight between the database and a slow reader; the database cursor waits
-/// while they are full, so memory stays bounded whatever the number of cleaners.
+/// while they are full, so memory stays bounded whatever the number of rows.
 const STREAM_BUFFER: usize = 4;
 
-/// What the cleaner stream carries: batches of cleaners, or the error that ended it.
-pub type CleanerBatches = mpsc::Receiver<Result<Vec<CleanerState>, CoreError>>;
+/// What a read-model stream carries: batches of rows, or the error that ended it.
+pub type Batches<T> = mpsc::Receiver<Result<Vec<T>, CoreError>>;
+
+/// A query that streams rows over a connection.
+type RowStream<T> = for<'c> fn(&'c mut PgConnection) -> BoxStream<'c, Result<T, CoreError>>;
 
 /// The read-model use cases.
 #[derive(Clone)]
@@ -30,16 +37,39 @@ impl ReadModels {
         ReadModels { pool }
     }
 
-    /// Starts streaming every cleaner with a profile and their live bookings from one
-    /// REPEATABLE READ snapshot. Only services may ask (which ones, the authentication
-    /// layer decides per RPC). The stream ends early when the receiver goes away.
+    /// Starts streaming every cleaner with a profile and their live bookings.
     ///
     /// # Errors
-    /// PermissionDenied for a user; a database failure arrives as the stream's last item.
+    /// See [`ReadModels::stream`].
     pub fn stream_cleaners(
         &self,
         principal: Option<&Principal>,
-    ) -> Result<CleanerBatches, CoreError> {
+    ) -> Result<Batches<CleanerState>, CoreError> {
+        self.stream(principal, cleaners::stream_states)
+    }
+
+    /// Starts streaming every booking with a cleaner that was not cancelled.
+    ///
+    /// # Errors
+    /// See [`ReadModels::stream`].
+    pub fn stream_booking_pairs(
+        &self,
+        principal: Option<&Principal>,
+    ) -> Result<Batches<BookingPair>, CoreError> {
+        self.stream(principal, bookings::stream_pairs)
+    }
+
+    /// Streams the rows of `rows` from one REPEATABLE READ snapshot, in batches. Only
+    /// services may ask (which ones, the authentication layer decides per RPC). The stream
+    /// ends early when the receiver goes away.
+    ///
+    /// # Errors
+    /// PermissionDenied for a user; a database failure arrives as the stream's last item.
+    fn stream<T: Send + 'static>(
+        &self,
+        principal: Option<&Principal>,
+        rows: RowStream<T>,
+    ) -> Result<Batches<T>, CoreError> {
         match principal {
             Some(Principal::Service(_)) => {}
             Some(Principal::User(_)) => {
@@ -52,7 +82,7 @@ impl ReadModels {
         let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
         let pool = self.pool.clone();
         tokio::spawn(async move {
-            if let Err(error) = send_states(&pool, &sender).await {
+            if let Err(error) = send_batches(&pool, rows, &sender).await {
                 sender.send(Err(error)).await.ok();
             }
         });
@@ -60,26 +90,27 @@ impl ReadModels {
     }
 }
 
-async fn send_states(
+async fn send_batches<T>(
     pool: &PgPool,
-    sender: &mpsc::Sender<Result<Vec<CleanerState>, CoreError>>,
+    rows: RowStream<T>,
+    sender: &mpsc::Sender<Result<Vec<T>, CoreError>>,
 ) -> Result<(), CoreError> {
     let mut transaction = pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *transaction)
         .await?;
-    let mut states = cleaners::stream_states(&mut transaction);
+    let mut stream = rows(&mut transaction);
     let mut sent = 0_usize;
     let mut batch = Vec::with_capacity(BATCH);
     loop {
-        let next = states.next().await.transpose()?;
+        let next = stream.next().await.transpose()?;
         let last = next.is_none();
         batch.extend(next);
         if batch.len() == BATCH || (last && !batch.is_empty()) {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
             let count = full.len();
             if sender.send(Ok(full)).await.is_err() {
-                tracing::info!(sent, "the reader of the cleaner stream went away");
+                tracing::info!(sent, "the reader of a read-model stream went away");
                 return Ok(());
             }
             sent += count;
@@ -88,6 +119,6 @@ async fn send_states(
             break;
         }
     }
-    tracing::info!(sent, "streamed every cleaner");
+    tracing::info!(sent, "streamed a read model");
     Ok(())
 }

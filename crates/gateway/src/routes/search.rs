@@ -1,4 +1,4 @@
-//! `GET /v1/search/cleaners`.
+//! `GET /v1/search/cleaners` and `GET /v1/recommendations`.
 
 use std::str::FromStr;
 
@@ -6,7 +6,10 @@ use axum::{Json, extract::State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use spruce_platform::{reason::FieldError, time::to_timestamp};
-use spruce_proto::search::v1::{CleanerHit, SearchCleanersRequest};
+use spruce_proto::{
+    core::v1::GetAddressRequest,
+    search::v1::{CleanerHit, RecommendCleanersRequest, SearchCleanersRequest},
+};
 
 use super::{AppState, Page};
 use crate::{auth::AuthUser, error::ApiError, extract::ApiQuery};
@@ -198,4 +201,92 @@ pub(super) async fn search_cleaners(
         response.cleaners.into_iter().map(Into::into).collect(),
         response.next_cursor,
     )))
+}
+
+/// `GET /v1/recommendations` query.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct RecommendationParams {
+    /// One of the customer's addresses: recommendations serve it.
+    #[param(required = true)]
+    address_id: Option<String>,
+    /// How many, 10 when absent.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 50)]
+    limit: Option<String>,
+}
+
+/// A recommended cleaner and why.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct RecommendationBody {
+    #[serde(flatten)]
+    cleaner: CleanerHitBody,
+    /// Why, in words fit for the app, e.g. "Customers who booked Ann Lee also booked Zoë Roth".
+    reason: String,
+}
+
+/// The recommendations, best first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct Recommendations {
+    items: Vec<RecommendationBody>,
+}
+
+/// Recommends cleaners for one of the customer's addresses: who customers with the same
+/// cleaners also booked, blended with rating, nearness and price.
+#[utoipa::path(get, path = "/v1/recommendations", tag = "search", params(RecommendationParams), security(("bearer" = [])), responses((status = 200, description = "cleaners best first, each with a reason", body = Recommendations), (status = 403, description = "only customers get recommendations"), (status = 404, description = "no such address of yours"), (status = 503, description = "search is still loading or down; retry after the Retry-After seconds")))]
+pub(super) async fn recommendations(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiQuery(params): ApiQuery<RecommendationParams>,
+) -> Result<Json<Recommendations>, ApiError> {
+    let mut fields = Fields::default();
+    let limit = fields
+        .number::<u32>(
+            "limit",
+            params.limit.as_deref(),
+            "a whole number from 1 to 50",
+        )
+        .unwrap_or(0);
+    if params.limit.is_some() && limit == 0 && fields.0.is_empty() {
+        fields
+            .0
+            .push(FieldError::new("limit", "must be more than 0"));
+    }
+    let Some(address_id) = params.address_id.filter(|id| !id.is_empty()) else {
+        fields.0.push(FieldError::new("address_id", "is required"));
+        return Err(ApiError::validation(fields.0));
+    };
+    if !fields.0.is_empty() {
+        return Err(ApiError::validation(fields.0));
+    }
+    let address = state
+        .upstreams
+        .addresses
+        .clone()
+        .get_address(user.request(GetAddressRequest { address_id }))
+        .await?
+        .into_inner();
+    let details = address.details.unwrap_or_default();
+    let response = state
+        .upstreams
+        .search
+        .clone()
+        .recommend_cleaners(user.request(RecommendCleanersRequest {
+            lat: details.lat,
+            lng: details.lng,
+            limit,
+        }))
+        .await?
+        .into_inner();
+    Ok(Json(Recommendations {
+        items: response
+            .recommendations
+            .into_iter()
+            .filter_map(|item| {
+                Some(RecommendationBody {
+                    cleaner: item.cleaner?.into(),
+                    reason: item.reason,
+                })
+            })
+            .collect(),
+    }))
 }

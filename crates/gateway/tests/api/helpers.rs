@@ -48,6 +48,8 @@ struct Options {
     /// Whether search runs (its quorum queues make a start cost a few hundred ms, so only
     /// the tests that search start it); otherwise the gateway finds nothing at its address.
     search: bool,
+    /// Search's Redis (the recommendation cache).
+    search_redis_url: String,
 }
 
 impl Default for Options {
@@ -59,6 +61,7 @@ impl Default for Options {
             refuse_dev_password: false,
             core_reflection: None,
             search: false,
+            search_redis_url: "redis://127.0.0.1:6379".to_owned(),
         }
     }
 }
@@ -152,6 +155,16 @@ impl TestApp {
         .await
     }
 
+    /// Core, search (its recommendation cache at `redis_url`), the scheduler and the gateway.
+    pub(crate) async fn spawn_with_search_redis(redis_url: &str) -> Self {
+        Self::spawn_configured(Options {
+            search: true,
+            search_redis_url: redis_url.to_owned(),
+            ..Options::default()
+        })
+        .await
+    }
+
     /// Core, the scheduler and the gateway, with the gateway's Redis at `redis_url`.
     pub(crate) async fn spawn_with_redis(redis_url: &str) -> Self {
         Self::spawn_configured(Options {
@@ -231,7 +244,10 @@ impl TestApp {
         tokio::spawn(core.run_until_stopped(shutdown.clone()));
 
         let search = if options.search {
-            Some(SearchHandle::start(&id, &core_url, &bus, &shutdown).await)
+            Some(
+                SearchHandle::start(&id, &core_url, &bus, &options.search_redis_url, &shutdown)
+                    .await,
+            )
         } else {
             None
         };
@@ -466,6 +482,7 @@ impl SearchHandle {
         id: &str,
         core_url: &str,
         bus: &BusSettings,
+        redis_url: &str,
         shutdown: &CancellationToken,
     ) -> Self {
         let mut settings = spruce_search::settings::Settings {
@@ -480,6 +497,9 @@ impl SearchHandle {
         };
         settings.core.url = core_url.to_owned();
         settings.read_model.replica = "r1".to_owned();
+        settings.redis.url = redis_url.to_owned().into();
+        // Keys of its own, so tests never share cached affinities.
+        settings.redis.key_prefix = format!("spruce:test:{id}:search:");
         let search = spruce_search::startup::Application::build(settings.clone())
             .await
             .expect("search builds");

@@ -8,6 +8,7 @@ mod cleaners;
 mod helpers;
 mod notifications;
 mod openapi;
+mod recommendations;
 mod search;
 mod seeded;
 mod statuses;

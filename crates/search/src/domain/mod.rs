@@ -5,6 +5,7 @@ pub mod cleaner;
 pub mod index;
 pub mod query;
 pub mod readmodel;
+pub mod recommend;
 pub mod score;
 
 /// Kilometres between two points on the Earth (haversine, mean radius 6,371 km): the same

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::{
     cleaner::{Cleaner, TimeRange},
     index::SearchIndex,
+    recommend::{History, Pair},
 };
 
 /// How long after its end a booking is still remembered (its version with it), so that a
@@ -52,6 +53,7 @@ pub struct ReadModel {
     index: SearchIndex,
     cleaner_versions: HashMap<Uuid, i64>,
     bookings: HashMap<Uuid, Booking>,
+    history: History,
 }
 
 /// Collects a snapshot, then builds the read model at once.
@@ -60,6 +62,7 @@ pub struct SnapshotBuilder {
     cleaners: Vec<Cleaner>,
     cleaner_versions: HashMap<Uuid, i64>,
     bookings: HashMap<Uuid, Booking>,
+    history: History,
 }
 
 impl SnapshotBuilder {
@@ -75,6 +78,11 @@ impl SnapshotBuilder {
         self.cleaner_versions.insert(cleaner.id, version);
         self.bookings.extend(bookings);
         self.cleaners.push(cleaner);
+    }
+
+    /// Adds who booked whom (every booking with a cleaner that was not cancelled).
+    pub fn add_pair(&mut self, booking_id: Uuid, pair: Pair) {
+        self.history.apply(booking_id, pair);
     }
 
     /// Returns how many cleaners it holds.
@@ -93,6 +101,7 @@ impl SnapshotBuilder {
             index: SearchIndex::from_cleaners(self.cleaners),
             cleaner_versions: self.cleaner_versions,
             bookings: self.bookings,
+            history: self.history,
         }
     }
 }
@@ -101,6 +110,16 @@ impl ReadModel {
     /// Returns the index searches run on.
     pub fn index(&self) -> &SearchIndex {
         &self.index
+    }
+
+    /// Returns who booked whom.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Applies who booked whom as a booking now is.
+    pub fn apply_pair(&mut self, booking_id: Uuid, pair: Pair) -> Applied {
+        self.history.apply(booking_id, pair)
     }
 
     /// Returns how many bookings it remembers.
