@@ -2,6 +2,7 @@
 //! spatial index that answers it, and the documented score that ranks the answer.
 
 pub mod cleaner;
+pub mod duration;
 pub mod index;
 pub mod query;
 pub mod readmodel;

@@ -319,7 +319,11 @@ mod tests {
             .expect("their own cleaner is there too");
         assert_eq!(own.reason, Reason::BookedBefore);
         // The two lead: the rest share no customers with them.
-        assert!(top[..2].iter().all(|item| item.id == own.id || item.id == planted.id));
+        assert!(
+            top[..2]
+                .iter()
+                .all(|item| item.id == own.id || item.id == planted.id)
+        );
     }
 
     #[test]
