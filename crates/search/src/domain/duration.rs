@@ -310,7 +310,9 @@ pub mod synthetic {
     /// `rows` completed bookings by `cleaners` cleaners of hidden speeds 0.8–1.25.
     pub fn history(rows: usize, cleaners: usize, seed: u64) -> Vec<Completed> {
         let mut random = Random(seed.max(1));
-        let speeds: Vec<f64> = (0..cleaners).map(|_| 0.8 + 0.45 * random.uniform()).collect();
+        let speeds: Vec<f64> = (0..cleaners)
+            .map(|_| 0.8 + 0.45 * random.uniform())
+            .collect();
         (0..rows)
             .map(|_| {
                 let cleaner = (random.uniform() * cleaners as f64) as usize % cleaners;
