@@ -147,7 +147,7 @@ impl DurationModel {
         if history.len() < 50 {
             return Err(TrainingError::TooFewRows(history.len()));
         }
-        let (train, holdout): (Vec<Numbered>, Vec<Numbered>) = history
+        let (train, holdout): (Vec<Numbered<'_>>, Vec<Numbered<'_>>) = history
             .iter()
             .enumerate()
             .partition(|(index, _)| index % 5 != 4);
