@@ -122,8 +122,8 @@ impl EventSink for ReadModelEvents {
                     .write(|model| model.apply_cleaner(version, cleaner))
             }
             Some(Payload::BookingChanged(changed)) => {
-                let (id, booking) = wire::booking(changed, version).map_err(Failure::Permanent)?;
-                let (_, pair) = wire::pair(changed, version).map_err(Failure::Permanent)?;
+                let (id, booking, pair) =
+                    wire::booking_change(changed, version).map_err(Failure::Permanent)?;
                 let (held, counted) = self.live.write(|model| {
                     (
                         model.apply_booking(id, booking, Utc::now()),

@@ -87,49 +87,35 @@ fn time(value: Option<&prost_types::Timestamp>, field: &str) -> anyhow::Result<D
         .ok_or_else(|| anyhow!("{field} is missing or out of range"))
 }
 
-/// Reads a booking from a `booking.*` payload at the envelope's `version`.
+/// Reads a `booking.*` payload at the envelope's `version`: the booking as it holds its
+/// cleaner's time, and who booked whom.
 ///
 /// # Errors
 /// Names the field that does not parse.
-pub fn booking(event: &BookingChanged, version: i64) -> anyhow::Result<(Uuid, Booking)> {
+pub fn booking_change(
+    event: &BookingChanged,
+    version: i64,
+) -> anyhow::Result<(Uuid, Booking, Pair)> {
     let id: Uuid = event.booking_id.parse().context("booking_id")?;
     let cleaner_id = if event.cleaner_id.is_empty() {
         None
     } else {
         Some(event.cleaner_id.parse().context("cleaner_id")?)
     };
-    Ok((
-        id,
-        Booking {
-            cleaner_id,
-            starts_at: time(event.starts_at.as_ref(), "starts_at")?,
-            ends_at: time(event.ends_at.as_ref(), "ends_at")?,
-            holds: HOLDING.contains(&event.status.as_str()),
-            version,
-        },
-    ))
-}
-
-/// Reads who booked whom from a `booking.*` payload at the envelope's `version`.
-///
-/// # Errors
-/// Names the field that does not parse.
-pub fn pair(event: &BookingChanged, version: i64) -> anyhow::Result<(Uuid, Pair)> {
-    let id: Uuid = event.booking_id.parse().context("booking_id")?;
-    let cleaner_id = if event.cleaner_id.is_empty() {
-        None
-    } else {
-        Some(event.cleaner_id.parse().context("cleaner_id")?)
+    let booking = Booking {
+        cleaner_id,
+        starts_at: time(event.starts_at.as_ref(), "starts_at")?,
+        ends_at: time(event.ends_at.as_ref(), "ends_at")?,
+        holds: HOLDING.contains(&event.status.as_str()),
+        version,
     };
-    Ok((
-        id,
-        Pair {
-            customer_id: event.customer_id.parse().context("customer_id")?,
-            cleaner_id,
-            counted: event.status != "cancelled",
-            version,
-        },
-    ))
+    let pair = Pair {
+        customer_id: event.customer_id.parse().context("customer_id")?,
+        cleaner_id,
+        counted: event.status != "cancelled",
+        version,
+    };
+    Ok((id, booking, pair))
 }
 
 /// Reads who booked whom from core's snapshot (every pair there counts).
