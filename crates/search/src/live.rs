@@ -131,7 +131,10 @@ impl EventSink for ReadModelEvents {
                     )
                 });
                 if counted == Applied::Changed {
-                    self.cache.forget(pair.customer_id).await;
+                    // In the background: a slow or unreachable Redis must not hold back the
+                    // read model (the TTL bounds a forget that fails).
+                    let cache = self.cache.clone();
+                    tokio::spawn(async move { cache.forget(pair.customer_id).await });
                 }
                 if held == Applied::Changed || counted == Applied::Changed {
                     Applied::Changed
