@@ -65,6 +65,10 @@ const SERVICE_RPCS: &[ServiceRpc] = &[
         caller: "search",
         path: "/spruce.core.v1.ReadModelService/StreamBookingPairs",
     },
+    ServiceRpc {
+        caller: "search",
+        path: "/spruce.core.v1.ReadModelService/StreamCompletedBookings",
+    },
 ];
 
 /// A built core service, its listeners bound.

@@ -17,6 +17,12 @@ pub enum SearchError {
     PermissionDenied(&'static str),
     #[error("the search index is still loading, try again shortly")]
     NotReady,
+    #[error("a retraining is running already")]
+    TrainingRunning,
+    #[error("cannot train: {0}")]
+    CannotTrain(String),
+    #[error("core is unavailable: {0}")]
+    CoreUnavailable(String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -28,7 +34,11 @@ impl From<SearchError> for Status {
             SearchError::Validation(fields) => status(Reason::ValidationFailed, message, &fields),
             SearchError::Unauthenticated => status(Reason::Unauthenticated, message, &[]),
             SearchError::PermissionDenied(_) => status(Reason::Forbidden, message, &[]),
-            SearchError::NotReady => status(Reason::Unavailable, message, &[]),
+            SearchError::NotReady | SearchError::CoreUnavailable(_) => {
+                status(Reason::Unavailable, message, &[])
+            }
+            SearchError::TrainingRunning => status(Reason::Conflict, message, &[]),
+            SearchError::CannotTrain(_) => status(Reason::Conflict, message, &[]),
             SearchError::Unexpected(error) => unexpected(&error),
         }
     }

@@ -9,7 +9,8 @@ use spruce_platform::{
 };
 use spruce_proto::search::v1::{
     RecommendCleanersRequest, RecommendCleanersResponse, Recommendation as WireRecommendation,
-    SearchCleanersRequest, SearchCleanersResponse, search_service_server::SearchService,
+    RetrainModelRequest, RetrainModelResponse, SearchCleanersRequest, SearchCleanersResponse,
+    search_service_server::SearchService,
 };
 use tonic::{Request, Response, Status};
 
@@ -23,6 +24,7 @@ use crate::{
     },
     error::SearchError,
     live::LiveModel,
+    models::Models,
     wire,
 };
 
@@ -30,16 +32,50 @@ use crate::{
 const MAX_RECOMMENDATIONS: u32 = 50;
 const DEFAULT_RECOMMENDATIONS: u32 = 10;
 
-/// Answers searches and recommendations from the live read model.
+/// Answers searches and recommendations from the live read model, and retrains the
+/// duration model.
 pub struct SearchApi {
     live: Arc<LiveModel>,
     cache: AffinityCache,
+    models: Arc<Models>,
 }
 
 impl SearchApi {
-    /// Serves `live`, with affinities cached in `cache`.
-    pub fn new(live: Arc<LiveModel>, cache: AffinityCache) -> Self {
-        SearchApi { live, cache }
+    /// Serves `live`, with affinities cached in `cache`, and `models`.
+    pub fn new(live: Arc<LiveModel>, cache: AffinityCache, models: Arc<Models>) -> Self {
+        SearchApi {
+            live,
+            cache,
+            models,
+        }
+    }
+
+    async fn retrain(
+        &self,
+        principal: Option<&Principal>,
+    ) -> Result<RetrainModelResponse, SearchError> {
+        match principal {
+            // The authentication layer lets only the services in SERVICE_RPCS call this.
+            Some(Principal::Service(_)) => {}
+            Some(Principal::User(caller)) if caller.role == Role::Admin => {}
+            Some(Principal::User(_)) => {
+                return Err(SearchError::PermissionDenied(
+                    "only admins retrain the model",
+                ));
+            }
+            None => return Err(SearchError::Unauthenticated),
+        }
+        let outcome = self.models.retrain().await?;
+        let count = |value: usize| u32::try_from(value).unwrap_or(u32::MAX);
+        Ok(RetrainModelResponse {
+            version: outcome.version,
+            promoted: outcome.promoted,
+            holdout_mae_min: outcome.holdout_mae_min,
+            current_mae_min: outcome.current_mae_min.unwrap_or(0.0),
+            rows: count(outcome.rows),
+            holdout_rows: count(outcome.holdout_rows),
+            active_version: outcome.active_version.unwrap_or(0),
+        })
     }
 
     fn search(
@@ -161,6 +197,13 @@ impl SearchService for SearchApi {
     ) -> Result<Response<SearchCleanersResponse>, Status> {
         let response = self.search(Principal::of(&request), request.get_ref())?;
         Ok(Response::new(response))
+    }
+
+    async fn retrain_model(
+        &self,
+        request: Request<RetrainModelRequest>,
+    ) -> Result<Response<RetrainModelResponse>, Status> {
+        Ok(Response::new(self.retrain(Principal::of(&request)).await?))
     }
 
     async fn recommend_cleaners(

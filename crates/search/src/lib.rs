@@ -8,6 +8,7 @@ pub mod error;
 pub mod grpc;
 pub mod live;
 pub mod metrics;
+pub mod models;
 pub mod settings;
 pub mod startup;
 pub mod wire;

@@ -1,13 +1,13 @@
 //! Builds search from its settings and runs it: gRPC server, ops HTTP side, the event
 //! consumer and the upkeep of the read model.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use spruce_platform::{
     auth::ServiceTokenSigner,
     bus::Consumer,
     db::{self, MigrationSource},
-    grpc::{Access, Listeners},
+    grpc::{Access, Listeners, ServiceRpc},
     ops::ReadinessCheck,
     settings::BusSettings,
 };
@@ -26,15 +26,29 @@ use crate::{
     cache::AffinityCache,
     grpc::SearchApi,
     live::{self, LiveModel, ReadModelEvents},
+    models::Models,
     settings::Settings,
 };
 
 /// Embedded migrations, applied by `spruce-search migrate` and at start in development.
-pub const MIGRATIONS: &[MigrationSource] = &[(
-    1,
-    "model versions",
-    include_str!("../migrations/0001_model_versions.sql"),
-)];
+pub const MIGRATIONS: &[MigrationSource] = &[
+    (
+        1,
+        "model versions",
+        include_str!("../migrations/0001_model_versions.sql"),
+    ),
+    (
+        2,
+        "model bodies",
+        include_str!("../migrations/0002_model_bodies.sql"),
+    ),
+];
+
+/// The RPCs a service may call on its own behalf: the scheduler retrains the model nightly.
+const SERVICE_RPCS: &[ServiceRpc] = &[ServiceRpc {
+    caller: "scheduler",
+    path: "/spruce.search.v1.SearchService/RetrainModel",
+}];
 
 /// How long a stopping consumer may take to finish the event in hand.
 const CONSUMER_DRAIN: Duration = Duration::from_secs(5);
@@ -60,7 +74,7 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let access = Access {
             verifier: settings.verifier()?,
-            service_rpcs: &[],
+            service_rpcs: SERVICE_RPCS,
             reflection: settings.grpc.reflection(),
         };
         let signer = settings.identity.signer("search")?;
@@ -135,15 +149,33 @@ impl Application {
             }),
         ];
         let mut consumer_task = tokio::spawn(consumer.run(shutdown.clone()));
+        let core = ReadModelServiceClient::new(self.core);
+        let models = Arc::new(Models::new(
+            self.pool.clone(),
+            core.clone(),
+            self.signer.clone(),
+        ));
+        match models.load_active().await {
+            Ok(Some(version)) => tracing::info!(version, "duration model loaded"),
+            Ok(None) => tracing::info!("no duration model trained yet"),
+            Err(error) => {
+                tracing::error!(
+                    error = format!("{error:#}"),
+                    "cannot load the duration model"
+                )
+            }
+        }
         let upkeep = tokio::spawn(live::maintain(
             live.clone(),
-            ReadModelServiceClient::new(self.core),
+            core,
             self.signer,
             subscribed,
             self.prune_interval,
             shutdown.clone(),
         ));
-        let routes = Routes::new(SearchServiceServer::new(SearchApi::new(live, self.cache)));
+        let routes = Routes::new(SearchServiceServer::new(SearchApi::new(
+            live, self.cache, models,
+        )));
         let served = self
             .listeners
             .serve(

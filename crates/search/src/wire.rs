@@ -9,7 +9,7 @@ use spruce_platform::{
     time::{WEEKDAYS, from_timestamp},
 };
 use spruce_proto::{
-    core::v1::{BookingPair, CleanerState, LiveBooking},
+    core::v1::{BookingPair, CleanerState, CompletedBooking, LiveBooking},
     events::v1::{BookingChanged, CleanerUpdated},
     search::v1::{CleanerHit, SearchCleanersRequest},
 };
@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::domain::{
     cleaner::{Cleaner, Services, Window},
+    duration::{Completed, Job},
     index::Hit,
     query::{Cursor, RawQuery},
     readmodel::Booking,
@@ -116,6 +117,25 @@ pub fn booking_change(
         version,
     };
     Ok((id, booking, pair))
+}
+
+/// Reads a completed booking from core's stream, for training.
+///
+/// # Errors
+/// Names the field that does not parse.
+pub fn completed(booking: &CompletedBooking) -> anyhow::Result<Completed> {
+    Ok(Completed {
+        job: Job {
+            service: Services::parse([booking.service.as_str()])
+                .ok_or_else(|| anyhow!("unknown service {:?}", booking.service))?,
+            size_m2: f64::from(booking.size_m2),
+            bedrooms: f64::from(booking.bedrooms),
+            bathrooms: f64::from(booking.bathrooms),
+            has_pets: booking.has_pets,
+            cleaner_id: Some(booking.cleaner_id.parse().context("cleaner_id")?),
+        },
+        actual_min: f64::from(booking.actual_duration_min),
+    })
 }
 
 /// Reads who booked whom from core's snapshot (every pair there counts).

@@ -41,6 +41,19 @@ pub struct BookingPair {
     pub version: i64,
 }
 
+/// A completed booking with its home and how long it took: what the duration model learns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedJob {
+    pub booking_id: Uuid,
+    pub cleaner_id: Uuid,
+    pub service: String,
+    pub size_m2: i32,
+    pub bedrooms: i32,
+    pub bathrooms: i32,
+    pub has_pets: bool,
+    pub actual_duration_min: i32,
+}
+
 /// What someone asks to do with a booking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {

@@ -6,7 +6,8 @@ use futures_util::{Stream, StreamExt as _};
 use spruce_platform::{identity::Principal, time::to_timestamp};
 use spruce_proto::core::v1::{
     BookingPair as WirePair, BookingPairBatch, CleanerBatch, CleanerState as WireState,
-    LiveBooking as WireBooking, StreamBookingPairsRequest, StreamCleanersRequest,
+    CompletedBooking, CompletedBookingBatch, LiveBooking as WireBooking, StreamBookingPairsRequest,
+    StreamCleanersRequest, StreamCompletedBookingsRequest,
     read_model_service_server::ReadModelService,
 };
 use tokio_stream::wrappers::ReceiverStream;
@@ -47,6 +48,11 @@ fn to_wire(state: CleanerState) -> WireState {
     }
 }
 
+/// A stored count (never negative by the schema's checks) on the wire.
+fn count(value: i32) -> u32 {
+    u32::try_from(value).unwrap_or(0)
+}
+
 type Batches<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 /// Turns the use case's batches into wire messages.
@@ -61,6 +67,31 @@ fn wire_batches<T: Send + 'static, W: Send + 'static>(
 impl ReadModelService for ReadModelApi {
     type StreamCleanersStream = Batches<CleanerBatch>;
     type StreamBookingPairsStream = Batches<BookingPairBatch>;
+    type StreamCompletedBookingsStream = Batches<CompletedBookingBatch>;
+
+    async fn stream_completed_bookings(
+        &self,
+        request: Request<StreamCompletedBookingsRequest>,
+    ) -> Result<Response<Self::StreamCompletedBookingsStream>, Status> {
+        let receiver = self.read_models.stream_completed(Principal::of(&request))?;
+        Ok(Response::new(wire_batches(receiver, |jobs| {
+            CompletedBookingBatch {
+                bookings: jobs
+                    .into_iter()
+                    .map(|job| CompletedBooking {
+                        booking_id: job.booking_id.to_string(),
+                        cleaner_id: job.cleaner_id.to_string(),
+                        service: job.service,
+                        size_m2: count(job.size_m2),
+                        bedrooms: count(job.bedrooms),
+                        bathrooms: count(job.bathrooms),
+                        has_pets: job.has_pets,
+                        actual_duration_min: count(job.actual_duration_min),
+                    })
+                    .collect(),
+            }
+        })))
+    }
 
     async fn stream_cleaners(
         &self,

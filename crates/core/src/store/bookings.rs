@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::violated_constraint;
 use crate::{
     domain::{
-        booking::{Booking, BookingPair, BookingStatus, LocalStart, PaymentStatus},
+        booking::{Booking, BookingPair, BookingStatus, CompletedJob, LocalStart, PaymentStatus},
         cleaner::Service,
     },
     error::CoreError,
@@ -389,6 +389,35 @@ pub fn stream_pairs(
             customer_id,
             cleaner_id,
             version,
+        })
+    })
+    .boxed()
+}
+
+/// Streams every completed booking with its home and actual duration, as the connection's
+/// transaction sees them.
+pub fn stream_completed(
+    connection: &mut PgConnection,
+) -> BoxStream<'_, Result<CompletedJob, CoreError>> {
+    sqlx::query_as::<_, (Uuid, Uuid, String, i32, i32, i32, bool, i32)>(
+        "SELECT b.id, b.cleaner_id, b.service, a.size_m2, a.bedrooms, a.bathrooms, a.has_pets, \
+         b.actual_duration_min FROM bookings b JOIN addresses a ON a.id = b.address_id \
+         WHERE b.status = 'completed' AND b.cleaner_id IS NOT NULL \
+         AND b.actual_duration_min IS NOT NULL",
+    )
+    .fetch(connection)
+    .map(|row| {
+        let (booking_id, cleaner_id, service, size_m2, bedrooms, bathrooms, has_pets, minutes) =
+            row?;
+        Ok(CompletedJob {
+            booking_id,
+            cleaner_id,
+            service,
+            size_m2,
+            bedrooms,
+            bathrooms,
+            has_pets,
+            actual_duration_min: minutes,
         })
     })
     .boxed()

@@ -7,7 +7,10 @@ use sqlx::{PgConnection, PgPool};
 use tokio::sync::mpsc;
 
 use crate::{
-    domain::{booking::BookingPair, cleaner::CleanerState},
+    domain::{
+        booking::{BookingPair, CompletedJob},
+        cleaner::CleanerState,
+    },
     error::CoreError,
     store::{bookings, cleaners},
 };
@@ -57,6 +60,17 @@ impl ReadModels {
         principal: Option<&Principal>,
     ) -> Result<Batches<BookingPair>, CoreError> {
         self.stream(principal, bookings::stream_pairs)
+    }
+
+    /// Starts streaming every completed booking with its home and actual duration.
+    ///
+    /// # Errors
+    /// See [`ReadModels::stream`].
+    pub fn stream_completed(
+        &self,
+        principal: Option<&Principal>,
+    ) -> Result<Batches<CompletedJob>, CoreError> {
+        self.stream(principal, bookings::stream_completed)
     }
 
     /// Streams the rows of `rows` from one REPEATABLE READ snapshot, in batches. Only

@@ -189,15 +189,26 @@ impl DurationModel {
             rows: train.len(),
             holdout_rows: holdout.len(),
         };
-        let held: Vec<Job> = holdout.iter().map(|(_, row)| row.job).collect();
-        let predicted = model.predict_many(&held);
-        model.holdout_mae_min = holdout
-            .iter()
-            .zip(predicted)
-            .map(|((_, row), predicted)| (row.actual_min - predicted).abs())
-            .sum::<f64>()
-            / holdout.len() as f64;
+        model.holdout_mae_min = model.holdout_mae(history);
         Ok(model)
+    }
+
+    /// Returns the mean absolute error in minutes on the rows of `history` that
+    /// [`DurationModel::train`] holds out (every fifth), so that two models can be compared
+    /// on the same rows.
+    pub fn holdout_mae(&self, history: &[Completed]) -> f64 {
+        let held: Vec<&Completed> = history
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| index % 5 == 4)
+            .map(|(_, row)| row)
+            .collect();
+        let jobs: Vec<Job> = held.iter().map(|row| row.job).collect();
+        held.iter()
+            .zip(self.predict_many(&jobs))
+            .map(|(row, predicted)| (row.actual_min - predicted).abs())
+            .sum::<f64>()
+            / held.len().max(1) as f64
     }
 
     /// Predicts the minutes of each job.
@@ -247,6 +258,13 @@ impl DurationModel {
     pub fn from_json(json: &str) -> serde_json::Result<Self> {
         serde_json::from_str(json)
     }
+}
+
+/// Whether a candidate whose hold-out error is `candidate_mae` may replace the serving
+/// model, whose error on the same rows is `current_mae` (`None`: nothing serves): only if it
+/// does no worse.
+pub fn should_promote(candidate_mae: f64, current_mae: Option<f64>) -> bool {
+    candidate_mae.is_finite() && current_mae.is_none_or(|current| candidate_mae <= current)
 }
 
 /// The mean absolute error of predicting each service's mean duration (the yardstick a
@@ -388,6 +406,28 @@ mod tests {
             model.predict(&stranger) > 20.0,
             "an unknown cleaner still gets an estimate"
         );
+    }
+
+    #[test]
+    fn a_worse_candidate_is_not_promoted() {
+        let history = synthetic::history(2_400, 30, 11);
+        let good = DurationModel::train(&history).unwrap();
+        // Trained on a sliver of the history, with every duration off by a random half.
+        let mut noisy = synthetic::history(60, 30, 5);
+        for (index, row) in noisy.iter_mut().enumerate() {
+            row.actual_min *= if index % 2 == 0 { 1.5 } else { 0.5 };
+        }
+        let worse = DurationModel::train(&noisy).unwrap();
+        let (good_mae, worse_mae) = (good.holdout_mae(&history), worse.holdout_mae(&history));
+        assert!(worse_mae > good_mae, "{worse_mae} against {good_mae}");
+        assert!(!should_promote(worse_mae, Some(good_mae)));
+        assert!(should_promote(good_mae, Some(worse_mae)));
+        assert!(
+            should_promote(good_mae, Some(good_mae)),
+            "as good is good enough"
+        );
+        assert!(should_promote(worse_mae, None), "anything beats nothing");
+        assert!(!should_promote(f64::NAN, None));
     }
 
     #[test]
