@@ -15,6 +15,7 @@ pub mod keys;
 pub mod metrics;
 pub mod ops;
 pub mod paging;
+pub mod pricing;
 pub mod propagation;
 pub mod reason;
 pub mod settings;

@@ -17,6 +17,10 @@ pub enum SearchError {
     PermissionDenied(&'static str),
     #[error("the search index is still loading, try again shortly")]
     NotReady,
+    #[error("no such cleaner")]
+    NotFound,
+    #[error("no duration model is trained yet, try again later")]
+    NoModel,
     #[error("a retraining is running already")]
     TrainingRunning,
     #[error("cannot train: {0}")]
@@ -34,7 +38,8 @@ impl From<SearchError> for Status {
             SearchError::Validation(fields) => status(Reason::ValidationFailed, message, &fields),
             SearchError::Unauthenticated => status(Reason::Unauthenticated, message, &[]),
             SearchError::PermissionDenied(_) => status(Reason::Forbidden, message, &[]),
-            SearchError::NotReady | SearchError::CoreUnavailable(_) => {
+            SearchError::NotFound => status(Reason::NotFound, message, &[]),
+            SearchError::NotReady | SearchError::NoModel | SearchError::CoreUnavailable(_) => {
                 status(Reason::Unavailable, message, &[])
             }
             SearchError::TrainingRunning => status(Reason::Conflict, message, &[]),

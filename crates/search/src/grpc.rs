@@ -5,19 +5,23 @@ use std::sync::Arc;
 use chrono::Utc;
 use spruce_platform::{
     identity::{Principal, Role},
+    pricing::{CURRENCY, DEFAULT_HOURLY_RATE_CENTS, billable_minutes, price_cents},
     reason::FieldError,
 };
 use spruce_proto::search::v1::{
-    RecommendCleanersRequest, RecommendCleanersResponse, Recommendation as WireRecommendation,
-    RetrainModelRequest, RetrainModelResponse, SearchCleanersRequest, SearchCleanersResponse,
+    EstimateDurationRequest, EstimateDurationResponse, RecommendCleanersRequest,
+    RecommendCleanersResponse, Recommendation as WireRecommendation, RetrainModelRequest,
+    RetrainModelResponse, SearchCleanersRequest, SearchCleanersResponse,
     search_service_server::SearchService,
 };
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
 
 use crate::{
     cache::AffinityCache,
     domain::{
-        cleaner::Cleaner,
+        cleaner::{Cleaner, Services},
+        duration::Job,
         index::{Hit, SearchIndex},
         query::SearchQuery,
         recommend::{Reason, Recommendation, recommend},
@@ -48,6 +52,72 @@ impl SearchApi {
             cache,
             models,
         }
+    }
+
+    fn estimate(
+        &self,
+        principal: Option<&Principal>,
+        request: &EstimateDurationRequest,
+    ) -> Result<EstimateDurationResponse, SearchError> {
+        principal.ok_or(SearchError::Unauthenticated)?;
+        let mut errors = Vec::new();
+        let service = Services::parse([request.service.as_str()]);
+        if service.is_none() {
+            errors.push(FieldError::new(
+                "service",
+                "must be standard, deep, move_out or office",
+            ));
+        }
+        if request.size_m2 == 0 || request.size_m2 > 10_000 {
+            errors.push(FieldError::new("size_m2", "must be from 1 to 10000"));
+        }
+        if request.bedrooms > 50 {
+            errors.push(FieldError::new("bedrooms", "must be at most 50"));
+        }
+        if request.bathrooms > 50 {
+            errors.push(FieldError::new("bathrooms", "must be at most 50"));
+        }
+        let cleaner_id = if request.cleaner_id.is_empty() {
+            None
+        } else {
+            match request.cleaner_id.parse::<Uuid>() {
+                Ok(id) => Some(id),
+                Err(_) => {
+                    errors.push(FieldError::new("cleaner_id", "must be a UUID"));
+                    None
+                }
+            }
+        };
+        let (Some(service), true) = (service, errors.is_empty()) else {
+            return Err(SearchError::Validation(errors));
+        };
+        let active = self.models.active().ok_or(SearchError::NoModel)?;
+        let rate = match cleaner_id {
+            Some(id) => self
+                .live
+                .read(|model| {
+                    model
+                        .index()
+                        .get(id)
+                        .map(|cleaner| cleaner.hourly_rate_cents)
+                })?
+                .ok_or(SearchError::NotFound)?,
+            None => DEFAULT_HOURLY_RATE_CENTS,
+        };
+        let minutes = billable_minutes(active.model.predict(&Job {
+            service,
+            size_m2: f64::from(request.size_m2),
+            bedrooms: f64::from(request.bedrooms),
+            bathrooms: f64::from(request.bathrooms),
+            has_pets: request.has_pets,
+            cleaner_id,
+        }));
+        Ok(EstimateDurationResponse {
+            estimated_duration_min: minutes,
+            price_cents: price_cents(minutes, rate),
+            currency: CURRENCY.to_owned(),
+            model_version: active.version,
+        })
     }
 
     async fn retrain(
@@ -197,6 +267,15 @@ impl SearchService for SearchApi {
     ) -> Result<Response<SearchCleanersResponse>, Status> {
         let response = self.search(Principal::of(&request), request.get_ref())?;
         Ok(Response::new(response))
+    }
+
+    async fn estimate_duration(
+        &self,
+        request: Request<EstimateDurationRequest>,
+    ) -> Result<Response<EstimateDurationResponse>, Status> {
+        Ok(Response::new(
+            self.estimate(Principal::of(&request), request.get_ref())?,
+        ))
     }
 
     async fn retrain_model(

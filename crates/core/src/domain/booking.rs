@@ -168,18 +168,10 @@ pub fn estimate_duration_min(service: Service, home: &AddressInput) -> u32 {
         + 20.0 * f64::from(home.bathrooms)
         + 10.0 * f64::from(home.bedrooms)
         + pets;
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let quarters = (minutes / 15.0).ceil() as u32;
-    (quarters * 15).clamp(60, 600)
+    billable_minutes(minutes)
 }
 
-/// The hourly rate used for bookings without a chosen cleaner, until one is assigned.
-pub const DEFAULT_HOURLY_RATE_CENTS: i64 = 2_500;
-
-/// Returns the price of `duration_min` at `hourly_rate_cents`, rounded up to the cent.
-pub fn price_cents(duration_min: u32, hourly_rate_cents: i64) -> i64 {
-    (i64::from(duration_min) * hourly_rate_cents + 59) / 60
-}
+pub use spruce_platform::pricing::{DEFAULT_HOURLY_RATE_CENTS, billable_minutes, price_cents};
 
 /// The slot's start in the cleaner's time zone: weekday (0 = Monday) and minute of the day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

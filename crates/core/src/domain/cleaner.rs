@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::{FieldError, Validator, booking::BookingStatus};
 
 /// The marketplace's currency; every price is in its cents.
-pub const CURRENCY: &str = "EUR";
+pub use spruce_platform::pricing::CURRENCY;
 
 wire_enum! {
     /// A kind of cleaning.

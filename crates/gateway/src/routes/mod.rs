@@ -73,6 +73,7 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(bookings::transition_booking))
         .routes(routes!(search::search_cleaners))
         .routes(routes!(search::recommendations))
+        .routes(routes!(search::quote))
         .split_for_parts();
     ProblemResponses.modify(&mut document);
     // The layers come last so that they wrap the fallbacks too: a 404 or 405 gets its span

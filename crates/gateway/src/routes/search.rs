@@ -1,4 +1,4 @@
-//! `GET /v1/search/cleaners` and `GET /v1/recommendations`.
+//! `GET /v1/search/cleaners`, `GET /v1/recommendations` and `POST /v1/quotes`.
 
 use std::str::FromStr;
 
@@ -8,11 +8,17 @@ use serde::{Deserialize, Serialize};
 use spruce_platform::{reason::FieldError, time::to_timestamp};
 use spruce_proto::{
     core::v1::GetAddressRequest,
-    search::v1::{CleanerHit, RecommendCleanersRequest, SearchCleanersRequest},
+    search::v1::{
+        CleanerHit, EstimateDurationRequest, RecommendCleanersRequest, SearchCleanersRequest,
+    },
 };
 
 use super::{AppState, Page};
-use crate::{auth::AuthUser, error::ApiError, extract::ApiQuery};
+use crate::{
+    auth::AuthUser,
+    error::ApiError,
+    extract::{ApiJson, ApiQuery},
+};
 
 /// The query of a search, as text: each field is parsed here so that a malformed one is
 /// named (ranges are the search service's to judge).
@@ -288,5 +294,73 @@ pub(super) async fn recommendations(
                 })
             })
             .collect(),
+    }))
+}
+
+/// `POST /v1/quotes` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(super) struct QuoteBody {
+    /// One of the customer's addresses: its size, rooms and pets count.
+    #[serde(default)]
+    #[schema(required = true)]
+    address_id: String,
+    #[serde(default)]
+    #[schema(required = true, value_type = super::bookings::ServiceKind)]
+    service: String,
+    /// The cleaner whose pace and rate count; the default rate without one.
+    #[serde(default)]
+    cleaner_id: Option<String>,
+}
+
+/// What a cleaning would take and cost.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct QuoteResponse {
+    /// In quarter hours, 60 to 600.
+    estimated_duration_min: u32,
+    price_cents: i64,
+    currency: String,
+    /// The duration model's version that estimated it.
+    model_version: i64,
+}
+
+/// Quotes a cleaning at one of the customer's addresses with the learned duration model.
+#[utoipa::path(post, path = "/v1/quotes", tag = "search", request_body = QuoteBody, security(("bearer" = [])), responses((status = 200, description = "the estimate and its price", body = QuoteResponse), (status = 403, description = "only customers get quotes"), (status = 404, description = "no such address of yours, or no such cleaner"), (status = 503, description = "search is down or has no model yet; retry after the Retry-After seconds")))]
+pub(super) async fn quote(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<QuoteBody>,
+) -> Result<Json<QuoteResponse>, ApiError> {
+    if body.address_id.is_empty() {
+        return Err(ApiError::invalid_field("address_id", "is required"));
+    }
+    let address = state
+        .upstreams
+        .addresses
+        .clone()
+        .get_address(user.request(GetAddressRequest {
+            address_id: body.address_id,
+        }))
+        .await?
+        .into_inner();
+    let home = address.details.unwrap_or_default();
+    let estimate = state
+        .upstreams
+        .search
+        .clone()
+        .estimate_duration(user.request(EstimateDurationRequest {
+            service: body.service,
+            size_m2: home.size_m2,
+            bedrooms: home.bedrooms,
+            bathrooms: home.bathrooms,
+            has_pets: home.has_pets,
+            cleaner_id: body.cleaner_id.unwrap_or_default(),
+        }))
+        .await?
+        .into_inner();
+    Ok(Json(QuoteResponse {
+        estimated_duration_min: estimate.estimated_duration_min,
+        price_cents: estimate.price_cents,
+        currency: estimate.currency,
+        model_version: estimate.model_version,
     }))
 }

@@ -6,7 +6,26 @@ use spruce_core::seed::{self, DEV_PASSWORD, SeedSize};
 use spruce_platform::keys;
 use spruce_proto::search::v1::{RetrainModelRequest, search_service_client::SearchServiceClient};
 
-use crate::helpers::{TestApp, service_claims, sign, unique_email, with_token};
+use crate::helpers::{
+    TestApp, field_names, problem, service_claims, sign, unique_email, with_token,
+};
+
+async fn login(app: &TestApp, email: &str) -> String {
+    let session: Value = app
+        .post(
+            "/v1/auth/login",
+            &json!({"email": email, "password": DEV_PASSWORD}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    session["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn quote(app: &TestApp, token: &str, body: &Value) -> reqwest::Response {
+    app.post_authorized("/v1/quotes", token, body).await
+}
 
 #[tokio::test]
 async fn a_model_trained_on_the_curated_history_is_promoted_kept_and_guarded() {
@@ -14,16 +33,18 @@ async fn a_model_trained_on_the_curated_history_is_promoted_kept_and_guarded() {
     seed::seed(app.core_pool.as_ref().unwrap(), SeedSize::CURATED)
         .await
         .unwrap();
-    let admin: Value = app
-        .post(
-            "/v1/auth/login",
-            &json!({"email": "admin@spruce.test", "password": DEV_PASSWORD}),
-        )
+    let admin = login(&app, "admin@spruce.test").await;
+    let customer01 = login(&app, "customer01@spruce.test").await;
+    let addresses: Value = app
+        .get("/v1/me/addresses", Some(&customer01))
         .await
         .json()
         .await
         .unwrap();
-    let admin = admin["access_token"].as_str().unwrap().to_owned();
+    let address = addresses["items"][0]["id"].as_str().unwrap().to_owned();
+    let standard = json!({"address_id": address, "service": "standard"});
+    // No model yet: quotes wait for one.
+    problem(quote(&app, &customer01, &standard).await, 503).await;
     let search_url = app.search.as_ref().unwrap().url.clone();
     let mut search = SearchServiceClient::connect(search_url.clone())
         .await
@@ -46,6 +67,52 @@ async fn a_model_trained_on_the_curated_history_is_promoted_kept_and_guarded() {
         "hold-out MAE {:.1} min",
         first.holdout_mae_min
     );
+    let quoted: Value = quote(&app, &customer01, &standard)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(quoted["model_version"], first.version, "{quoted}");
+    assert_eq!(quoted["currency"], "EUR");
+    let minutes = quoted["estimated_duration_min"].as_u64().unwrap();
+    assert!(
+        (60..=600).contains(&minutes) && minutes.is_multiple_of(15),
+        "{quoted}"
+    );
+    assert_eq!(
+        quoted["price_cents"].as_i64().unwrap(),
+        (minutes as i64 * 2_500 + 59) / 60,
+        "the default rate without a cleaner"
+    );
+    let deep: Value = quote(
+        &app,
+        &customer01,
+        &json!({"address_id": address, "service": "deep"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert!(
+        deep["estimated_duration_min"].as_u64().unwrap() > minutes,
+        "{deep}"
+    );
+    let body = problem(
+        quote(
+            &app,
+            &customer01,
+            &json!({"address_id": address, "service": "windows"}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(field_names(&body), ["service"]);
+    let unknown =
+        json!({"address_id": address, "service": "standard", "cleaner_id": uuid::Uuid::new_v4()});
+    problem(quote(&app, &customer01, &unknown).await, 404).await;
+    let customer02 = login(&app, "customer02@spruce.test").await;
+    problem(quote(&app, &customer02, &standard).await, 404).await;
 
     // Kept across a restart: the next candidate is compared with the stored one.
     app.restart_search(async {}).await;
@@ -61,6 +128,14 @@ async fn a_model_trained_on_the_curated_history_is_promoted_kept_and_guarded() {
         "the restarted service served version {}: {second:?}",
         first.version
     );
+    // As good as the one serving, so promoted; quotes report it at once.
+    assert!(second.promoted, "{second:?}");
+    let quoted: Value = quote(&app, &customer01, &standard)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(quoted["model_version"], second.version, "{quoted}");
 
     let customer = app.signup(&unique_email()).await["access_token"]
         .as_str()
