@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use spruce_platform::{reason::FieldError, time::to_timestamp};
 use spruce_proto::{
-    core::v1::GetAddressRequest,
+    core::v1::{AddressInput, GetAddressRequest},
     search::v1::{
         CleanerHit, EstimateDurationRequest, RecommendCleanersRequest, SearchCleanersRequest,
     },
@@ -264,14 +264,7 @@ pub(super) async fn recommendations(
     if !fields.0.is_empty() {
         return Err(ApiError::validation(fields.0));
     }
-    let address = state
-        .upstreams
-        .addresses
-        .clone()
-        .get_address(user.request(GetAddressRequest { address_id }))
-        .await?
-        .into_inner();
-    let details = address.details.unwrap_or_default();
+    let details = home_of(&state, &user, address_id).await?;
     let response = state
         .upstreams
         .search
@@ -295,6 +288,22 @@ pub(super) async fn recommendations(
             })
             .collect(),
     }))
+}
+
+/// Returns one of the caller's addresses (core answers 404 for anyone else's).
+async fn home_of(
+    state: &AppState,
+    user: &AuthUser,
+    address_id: String,
+) -> Result<AddressInput, ApiError> {
+    let address = state
+        .upstreams
+        .addresses
+        .clone()
+        .get_address(user.request(GetAddressRequest { address_id }))
+        .await?
+        .into_inner();
+    Ok(address.details.unwrap_or_default())
 }
 
 /// `POST /v1/quotes` body.
@@ -333,16 +342,7 @@ pub(super) async fn quote(
     if body.address_id.is_empty() {
         return Err(ApiError::invalid_field("address_id", "is required"));
     }
-    let address = state
-        .upstreams
-        .addresses
-        .clone()
-        .get_address(user.request(GetAddressRequest {
-            address_id: body.address_id,
-        }))
-        .await?
-        .into_inner();
-    let home = address.details.unwrap_or_default();
+    let home = home_of(&state, &user, body.address_id).await?;
     let estimate = state
         .upstreams
         .search
