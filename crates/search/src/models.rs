@@ -102,8 +102,9 @@ impl Models {
     /// does worse than the serving model on the candidate's hold-out rows.
     ///
     /// # Errors
-    /// Busy while another retraining runs; Unavailable when core cannot be reached;
-    /// Validation-free otherwise: too little history is a failed precondition.
+    /// [`SearchError::TrainingRunning`] while another retraining runs,
+    /// [`SearchError::CoreUnavailable`] when core cannot be reached,
+    /// [`SearchError::CannotTrain`] with too little history.
     pub async fn retrain(&self) -> Result<Retrained, SearchError> {
         let _running = self
             .training
