@@ -66,6 +66,16 @@ pub async fn upsert_profile(
     Ok(())
 }
 
+/// The columns of [`StoredProfile`], over `cleaner_profiles p JOIN users u`.
+macro_rules! profile_columns {
+    () => {
+        "p.cleaner_id, u.full_name, p.bio, p.hourly_rate_cents, p.currency, p.services, \
+         p.home_lat, p.home_lng, p.service_radius_km, \
+         p.weekly_availability::text AS weekly_availability, p.timezone, \
+         p.rating_sum, p.rating_count, p.version"
+    };
+}
+
 spruce_platform::named_row! {
     /// A cleaner's profile as stored, with their name.
     struct StoredProfile {
@@ -91,13 +101,11 @@ pub async fn find_profile(
     connection: &mut PgConnection,
     cleaner_id: Uuid,
 ) -> Result<Option<CleanerProfile>, CoreError> {
-    let row: Option<StoredProfile> = sqlx::query_as(
-        "SELECT p.cleaner_id, u.full_name, p.bio, p.hourly_rate_cents, p.currency, p.services, \
-         p.home_lat, p.home_lng, p.service_radius_km, \
-         p.weekly_availability::text AS weekly_availability, p.timezone, \
-         p.rating_sum, p.rating_count, p.version \
-         FROM cleaner_profiles p JOIN users u ON u.id = p.cleaner_id WHERE p.cleaner_id = $1",
-    )
+    let row: Option<StoredProfile> = sqlx::query_as(concat!(
+        "SELECT ",
+        profile_columns!(),
+        " FROM cleaner_profiles p JOIN users u ON u.id = p.cleaner_id WHERE p.cleaner_id = $1"
+    ))
     .bind(cleaner_id)
     .fetch_optional(connection)
     .await?;
@@ -109,12 +117,10 @@ pub async fn find_profile(
 pub fn stream_states(
     connection: &mut PgConnection,
 ) -> BoxStream<'_, Result<CleanerState, CoreError>> {
-    sqlx::query(
-        "SELECT p.cleaner_id, u.full_name, p.bio, p.hourly_rate_cents, p.currency, p.services, \
-         p.home_lat, p.home_lng, p.service_radius_km, \
-         p.weekly_availability::text AS weekly_availability, p.timezone, \
-         p.rating_sum, p.rating_count, p.version, \
-         coalesce(b.ids, '{}') AS booking_ids, coalesce(b.starts, '{}') AS booking_starts, \
+    sqlx::query(concat!(
+        "SELECT ",
+        profile_columns!(),
+        ", coalesce(b.ids, '{}') AS booking_ids, coalesce(b.starts, '{}') AS booking_starts, \
          coalesce(b.ends, '{}') AS booking_ends, coalesce(b.statuses, '{}') AS booking_statuses, \
          coalesce(b.versions, '{}') AS booking_versions \
          FROM cleaner_profiles p JOIN users u ON u.id = p.cleaner_id \
@@ -122,8 +128,8 @@ pub fn stream_states(
              array_agg(ends_at) AS ends, array_agg(status) AS statuses, \
              array_agg(version) AS versions \
            FROM bookings WHERE cleaner_id = p.cleaner_id AND ends_at > now() \
-           AND status IN ('requested', 'confirmed', 'in_progress')) b ON true",
-    )
+           AND status IN ('requested', 'confirmed', 'in_progress')) b ON true"
+    ))
     .fetch(connection)
     .map(|row| {
         let row = row?;

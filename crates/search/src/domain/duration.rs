@@ -135,7 +135,12 @@ fn median(values: &mut [f64]) -> f64 {
     }
 }
 
-/// A row of the history and its position (every fifth is held out).
+/// Whether the row at `index` of a history is held out of training: every fifth.
+fn held_out(index: usize) -> bool {
+    index % 5 == 4
+}
+
+/// A row of the history and its position (see [`held_out`]).
 type Numbered<'a> = (usize, &'a Completed);
 
 impl DurationModel {
@@ -150,7 +155,7 @@ impl DurationModel {
         let (train, holdout): (Vec<Numbered<'_>>, Vec<Numbered<'_>>) = history
             .iter()
             .enumerate()
-            .partition(|(index, _)| index % 5 != 4);
+            .partition(|(index, _)| !held_out(*index));
         let jobs: Vec<Job> = train.iter().map(|(_, row)| row.job).collect();
         let targets: Vec<f64> = train
             .iter()
@@ -200,7 +205,7 @@ impl DurationModel {
         let held: Vec<&Completed> = history
             .iter()
             .enumerate()
-            .filter(|(index, _)| index % 5 == 4)
+            .filter(|(index, _)| held_out(*index))
             .map(|(_, row)| row)
             .collect();
         let jobs: Vec<Job> = held.iter().map(|row| row.job).collect();
@@ -280,7 +285,7 @@ pub fn mean_per_service_mae(history: &[Completed]) -> f64 {
     for (_, row) in history
         .iter()
         .enumerate()
-        .filter(|(index, _)| index % 5 != 4)
+        .filter(|(index, _)| !held_out(*index))
     {
         let entry = sums.entry(key(&row.job)).or_insert((0.0, 0.0));
         entry.0 += row.actual_min;
@@ -289,7 +294,7 @@ pub fn mean_per_service_mae(history: &[Completed]) -> f64 {
     let held: Vec<&Completed> = history
         .iter()
         .enumerate()
-        .filter(|(index, _)| index % 5 == 4)
+        .filter(|(index, _)| held_out(*index))
         .map(|(_, row)| row)
         .collect();
     held.iter()

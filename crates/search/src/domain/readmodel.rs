@@ -85,16 +85,6 @@ impl SnapshotBuilder {
         self.history.apply(booking_id, pair);
     }
 
-    /// Returns how many cleaners it holds.
-    pub fn len(&self) -> usize {
-        self.cleaners.len()
-    }
-
-    /// Returns whether it holds no cleaner.
-    pub fn is_empty(&self) -> bool {
-        self.cleaners.is_empty()
-    }
-
     /// Builds the read model (each grid cell sorted once).
     pub fn finish(self) -> ReadModel {
         ReadModel {

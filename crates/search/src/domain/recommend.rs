@@ -117,16 +117,6 @@ impl History {
         self.by_customer.get(&customer_id)
     }
 
-    /// Returns how many bookings it counts.
-    pub fn len(&self) -> usize {
-        self.bookings.len()
-    }
-
-    /// Returns whether it counts no booking.
-    pub fn is_empty(&self) -> bool {
-        self.bookings.is_empty()
-    }
-
     /// Returns every cleaner's affinity for `customer_id`, highest first (ties by id), the
     /// customer's own cleaners included at full affinity.
     pub fn affinities(&self, customer_id: Uuid) -> Vec<Affinity> {
