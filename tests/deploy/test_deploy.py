@@ -165,6 +165,11 @@ class ChartTest(unittest.TestCase):
         self.assertEqual(search["bus"]["exchange"], "spruce.events")
         self.assertEqual(search["core"]["url"], "http://spruce-core:50051")
         self.assertEqual(search["redis"]["url_file"], "/run/secrets/spruce/redis-url")
+        # Core prices bookings through search, which knows core's tokens by core's public key.
+        self.assertEqual(core["search"]["url"], "http://spruce-search:50052")
+        self.assertEqual(
+            search["callers"]["service_keys"]["core_file"], "/run/secrets/spruce/auth-public-key"
+        )
         scheduler = settings_of(manifests, "scheduler")
         self.assertEqual(scheduler["jobs"]["reminders"], {"enabled": False})
         self.assertEqual(scheduler["jobs"]["matching"], {"enabled": True})

@@ -104,10 +104,18 @@ impl Stack {
             exchange: format!("spruce.e2e.{id}"),
             throttle_prefix: format!("spruce:test:{id}:"),
         };
-        let mut grpc_urls: HashMap<&str, String> = HashMap::new();
+        // Every port is chosen first: core and search call each other.
+        let mut grpc_ports: HashMap<&str, u16> = HashMap::new();
+        for service in ["core", "search", "scheduler"] {
+            grpc_ports.insert(service, free_port()?);
+        }
+        let grpc_urls: HashMap<&str, String> = grpc_ports
+            .iter()
+            .map(|(service, port)| (*service, format!("http://127.0.0.1:{port}")))
+            .collect();
         let mut ready_urls = Vec::new();
         for service in ["core", "search", "scheduler"] {
-            let (grpc_port, http_port) = (free_port()?, free_port()?);
+            let (grpc_port, http_port) = (grpc_ports[service], free_port()?);
             let database = format!("spruce_test_{id}_{service}");
             let mut environment = common.clone();
             environment.extend([
@@ -124,12 +132,17 @@ impl Stack {
             if service == "search" {
                 environment.insert("SPRUCE__CORE__URL".to_owned(), grpc_urls["core"].clone());
             }
+            if service == "core" {
+                environment.insert(
+                    "SPRUCE__SEARCH__URL".to_owned(),
+                    grpc_urls["search"].clone(),
+                );
+            }
             stack.databases.push(database);
             if service == "core" {
                 seed(&binaries, &environment).await?;
             }
             stack.spawn(&binaries, service, &environment)?;
-            grpc_urls.insert(service, format!("http://127.0.0.1:{grpc_port}"));
             ready_urls.push(format!("http://127.0.0.1:{http_port}/readyz"));
         }
         let gateway_port = free_port()?;

@@ -4,6 +4,7 @@
 
 pub mod authz;
 pub mod domain;
+pub mod durations;
 pub mod error;
 pub mod grpc;
 pub mod passwords;

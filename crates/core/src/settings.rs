@@ -47,6 +47,29 @@ pub struct Settings {
     pub payments: PaymentSettings,
     #[serde(default)]
     pub outbox: OutboxSettings,
+    /// Where search is: bookings are priced with its duration model's estimates.
+    #[serde(default)]
+    pub search: SearchSettings,
+}
+
+/// How core asks search's duration model.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SearchSettings {
+    pub url: String,
+    pub connect_timeout_ms: u64,
+    /// How long a booking waits for the model's estimate before the rule of thumb answers.
+    pub timeout_ms: u64,
+}
+
+impl Default for SearchSettings {
+    fn default() -> Self {
+        SearchSettings {
+            url: "http://127.0.0.1:50052".to_owned(),
+            connect_timeout_ms: 500,
+            timeout_ms: 300,
+        }
+    }
 }
 
 /// The outbox relay.
@@ -231,6 +254,13 @@ impl Validate for Settings {
                 ));
             }
             PaymentProviderKind::Fake | PaymentProviderKind::Stripe => {}
+        }
+        settings::grpc_url("search.url", &self.search.url)?;
+        if !(1..=10_000).contains(&self.search.timeout_ms) {
+            return Err(SettingsError::invalid(
+                "search.timeout_ms",
+                "must be from 1 to 10000",
+            ));
         }
         self.verifier()?;
         Ok(())

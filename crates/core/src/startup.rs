@@ -1,8 +1,9 @@
 //! Builds core from its settings and runs it: gRPC server, ops HTTP side, outbox relay.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use spruce_platform::{
+    auth::ServiceTokenSigner,
     bus::OutboxRelay,
     db,
     grpc::{Access, Listeners, ServiceRpc},
@@ -19,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
 use crate::{
+    durations::{DurationModel, SearchModel},
     grpc::{AddressApi, BookingApi, CleanerApi, ReadModelApi, ReviewApi, UserApi},
     passwords::PasswordHashing,
     payments::{FakeProvider, PaymentProvider, StripeProvider},
@@ -79,6 +81,7 @@ pub struct Application {
     issuer: TokenIssuer,
     access: Access,
     payments: Arc<dyn PaymentProvider>,
+    durations: Arc<dyn DurationModel>,
 }
 
 impl Application {
@@ -102,12 +105,21 @@ impl Application {
             PaymentProviderKind::Stripe => Arc::new(StripeProvider::new(
                 &stripe.base_url,
                 stripe.secret_key.clone(),
-                std::time::Duration::from_millis(stripe.timeout_ms),
+                Duration::from_millis(stripe.timeout_ms),
                 stripe.retries,
             )?),
         };
+        // Core calls search on its own behalf with the key it signs users' tokens with;
+        // search knows its public half as `callers.service_keys.core`.
+        let durations: Arc<dyn DurationModel> = Arc::new(SearchModel::new(
+            &settings.search.url,
+            Duration::from_millis(settings.search.connect_timeout_ms),
+            Duration::from_millis(settings.search.timeout_ms),
+            ServiceTokenSigner::new("core", settings.auth.signing_key()?),
+        )?);
         Ok(Application {
             payments,
+            durations,
             listeners,
             pool,
             settings,
@@ -146,7 +158,7 @@ impl Application {
         };
         let hashing = PasswordHashing::new(
             self.settings.auth.hashing_threads(),
-            std::time::Duration::from_millis(self.settings.auth.hashing_wait_ms),
+            Duration::from_millis(self.settings.auth.hashing_wait_ms),
         )?;
         let accounts = Accounts::new(
             self.pool.clone(),
@@ -169,6 +181,7 @@ impl Application {
             .add_service(BookingServiceServer::new(BookingApi::new(Bookings::new(
                 pool.clone(),
                 self.payments,
+                self.durations,
             ))))
             .add_service(ReviewServiceServer::new(ReviewApi::new(Reviews::new(
                 pool.clone(),

@@ -127,12 +127,7 @@ impl Validate for Settings {
             ("upstream.search_url", &self.upstream.search_url),
             ("upstream.scheduler_url", &self.upstream.scheduler_url),
         ] {
-            if url.parse::<http::Uri>().is_err() || !url.starts_with("http") {
-                return Err(SettingsError::invalid(
-                    key,
-                    "must be an http:// or https:// URL",
-                ));
-            }
+            settings::grpc_url(key, url)?;
         }
         self.redis.validate()?;
         let limits = &self.login_throttle;

@@ -155,6 +155,22 @@ pub fn production_like() -> bool {
         .is_ok_and(|environment| PRODUCTION_LIKE.contains(&environment.as_str()))
 }
 
+/// Checks that the setting `key` holds the `http://` or `https://` URL of a gRPC server.
+///
+/// # Errors
+/// Names `key` when it does not.
+pub fn grpc_url(key: &str, url: &str) -> Result<(), SettingsError> {
+    if url.parse::<http::Uri>().is_err()
+        || !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(SettingsError::invalid(
+            key,
+            "must be an http:// or https:// URL",
+        ));
+    }
+    Ok(())
+}
+
 /// Reads the public key at `key`, refusing a built-in development key where production-like.
 ///
 /// # Errors
@@ -243,7 +259,9 @@ impl Default for CallerSettings {
                 service_keys: BTreeMap::new(),
             };
         }
+        // Core signs its own service tokens with the key it signs users' tokens with.
         let service_keys = [
+            ("core", keys::dev::CORE_PUBLIC_KEY),
             ("gateway", keys::dev::GATEWAY_PUBLIC_KEY),
             ("scheduler", keys::dev::SCHEDULER_PUBLIC_KEY),
             ("search", keys::dev::SEARCH_PUBLIC_KEY),

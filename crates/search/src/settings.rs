@@ -171,12 +171,7 @@ impl Validate for Settings {
                 "must not be empty",
             ));
         }
-        if self.core.url.parse::<http::Uri>().is_err() || !self.core.url.starts_with("http") {
-            return Err(SettingsError::invalid(
-                "core.url",
-                "must be an http:// or https:// URL",
-            ));
-        }
+        settings::grpc_url("core.url", &self.core.url)?;
         if self.read_model.prune_interval_secs == 0 {
             return Err(SettingsError::invalid(
                 "read_model.prune_interval_secs",

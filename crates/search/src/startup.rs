@@ -44,11 +44,18 @@ pub const MIGRATIONS: &[MigrationSource] = &[
     ),
 ];
 
-/// The RPCs a service may call on its own behalf: the scheduler retrains the model nightly.
-const SERVICE_RPCS: &[ServiceRpc] = &[ServiceRpc {
-    caller: "scheduler",
-    path: "/spruce.search.v1.SearchService/RetrainModel",
-}];
+/// The RPCs a service may call on its own behalf: the scheduler retrains the model nightly,
+/// core prices bookings with the model's estimates.
+const SERVICE_RPCS: &[ServiceRpc] = &[
+    ServiceRpc {
+        caller: "scheduler",
+        path: "/spruce.search.v1.SearchService/RetrainModel",
+    },
+    ServiceRpc {
+        caller: "core",
+        path: "/spruce.search.v1.SearchService/EstimateDuration",
+    },
+];
 
 /// How long a stopping consumer may take to finish the event in hand.
 const CONSUMER_DRAIN: Duration = Duration::from_secs(5);

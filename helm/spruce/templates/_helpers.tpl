@@ -55,7 +55,8 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
      verified everywhere with core's public key (auth-public-key); the gateway signs the calls
      anonymous clients make with its own key, and search the loading of its read model with
      its own, which core alone accepts, each on its own RPCs (SERVICE_RPCS in
-     crates/core/src/startup.rs). */}}
+     crates/core/src/startup.rs). Core asks search's duration model with core's own key
+     (SERVICE_RPCS in crates/search/src/startup.rs). */}}
 {{- define "spruce.secretNames" -}}
 {{- $values := index .root.Values .component -}}
 {{- $names := list -}}
@@ -94,9 +95,17 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
     "scheduler_url" (printf "http://%s:%v" (include "spruce.name" (dict "root" $root "component" "scheduler")) $root.Values.scheduler.ports.grpc)) -}}
 {{- $settings = mustMergeOverwrite $upstream $settings -}}
 {{- end -}}
+{{- if eq .component "core" -}}
+{{- $search := dict "search" (dict "url" (printf "http://%s:%v" (include "spruce.name" (dict "root" $root "component" "search")) $root.Values.search.ports.grpc)) -}}
+{{- $settings = mustMergeOverwrite $search $settings -}}
+{{- end -}}
 {{- if eq .component "search" -}}
 {{- $core := dict "core" (dict "url" (printf "http://%s:%v" (include "spruce.name" (dict "root" $root "component" "core")) $root.Values.core.ports.grpc)) -}}
 {{- $settings = mustMergeOverwrite $core $settings -}}
+{{- /* Core prices bookings through search, signing its service tokens with its own key:
+     search verifies them with core's public key, the file it already reads. */ -}}
+{{- $callers := dict "callers" (dict "service_keys" (dict "core_file" (printf "%s/auth-public-key" (include "spruce.secretDir" $root)))) -}}
+{{- $settings = mustMergeOverwrite $settings $callers -}}
 {{- end -}}
 {{- if eq .component "scheduler" -}}
 {{- $_ := set $settings "jobs" (deepCopy $values.jobs) -}}

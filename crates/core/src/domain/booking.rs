@@ -152,6 +152,53 @@ pub fn transition(
     Ok(next)
 }
 
+/// Which estimate set a booking's duration and price: search's duration model, with the
+/// version that answered, or core's rule of thumb when search could not answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EstimatedBy {
+    Model { version: i64 },
+    RuleOfThumb,
+}
+
+impl EstimatedBy {
+    /// The stored and wire name: `model` or `rule_of_thumb`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EstimatedBy::Model { .. } => "model",
+            EstimatedBy::RuleOfThumb => "rule_of_thumb",
+        }
+    }
+
+    /// The model's version, when a model estimated.
+    pub fn model_version(self) -> Option<i64> {
+        match self {
+            EstimatedBy::Model { version } => Some(version),
+            EstimatedBy::RuleOfThumb => None,
+        }
+    }
+
+    /// Reads the stored pair back.
+    ///
+    /// # Errors
+    /// Says what is inconsistent.
+    pub fn from_stored(name: &str, version: Option<i64>) -> Result<Self, String> {
+        match (name, version) {
+            ("model", Some(version)) if version > 0 => Ok(EstimatedBy::Model { version }),
+            ("rule_of_thumb", None) => Ok(EstimatedBy::RuleOfThumb),
+            _ => Err(format!(
+                "estimated_by {name:?} with model_version {version:?}"
+            )),
+        }
+    }
+}
+
+/// Whether a model's estimate can be booked as it is: a whole number of quarter hours within
+/// the range the rule of thumb keeps to. Anything else means a broken model or a confused
+/// peer, and the rule of thumb is used instead.
+pub fn bookable_estimate(minutes: u32) -> bool {
+    billable_minutes(f64::from(minutes)) == minutes
+}
+
 /// The rule-of-thumb duration estimate, in minutes, until the search service's learned model
 /// replaces it: a base per service, minutes per square metre, extra time per bathroom and
 /// bedroom and for pets, rounded up to a quarter hour and kept within 1 to 10 hours.
@@ -343,6 +390,7 @@ pub struct Booking {
     pub status: BookingStatus,
     pub payment_status: PaymentStatus,
     pub actual_duration_min: Option<u32>,
+    pub estimated_by: EstimatedBy,
     pub version: i64,
     pub created_at: DateTime<Utc>,
 }
@@ -539,6 +587,30 @@ mod tests {
             estimate_duration_min(Service::MoveOut, &home(2_000, true)),
             600
         );
+    }
+
+    #[test]
+    fn what_estimated_a_booking_reads_back_as_stored() {
+        for estimated_by in [EstimatedBy::Model { version: 7 }, EstimatedBy::RuleOfThumb] {
+            assert_eq!(
+                EstimatedBy::from_stored(estimated_by.as_str(), estimated_by.model_version()),
+                Ok(estimated_by)
+            );
+        }
+        assert!(EstimatedBy::from_stored("model", None).is_err());
+        assert!(EstimatedBy::from_stored("model", Some(0)).is_err());
+        assert!(EstimatedBy::from_stored("rule_of_thumb", Some(3)).is_err());
+        assert!(EstimatedBy::from_stored("guess", None).is_err());
+    }
+
+    #[test]
+    fn only_quarter_hours_from_one_to_ten_hours_are_bookable_estimates() {
+        for minutes in [60, 75, 135, 600] {
+            assert!(bookable_estimate(minutes), "{minutes}");
+        }
+        for minutes in [0, 7, 45, 61, 615, u32::MAX] {
+            assert!(!bookable_estimate(minutes), "{minutes}");
+        }
     }
 
     #[test]

@@ -50,6 +50,8 @@ fn to_wire(booking: Booking) -> WireBooking {
         payment_status: booking.payment_status.to_string(),
         actual_duration_min: booking.actual_duration_min.unwrap_or(0),
         created_at: Some(to_timestamp(booking.created_at)),
+        estimated_by: booking.estimated_by.as_str().to_owned(),
+        model_version: booking.estimated_by.model_version().unwrap_or(0),
     }
 }
 

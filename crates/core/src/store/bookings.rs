@@ -12,7 +12,10 @@ use uuid::Uuid;
 use super::violated_constraint;
 use crate::{
     domain::{
-        booking::{Booking, BookingPair, BookingStatus, CompletedJob, LocalStart, PaymentStatus},
+        booking::{
+            Booking, BookingPair, BookingStatus, CompletedJob, EstimatedBy, LocalStart,
+            PaymentStatus,
+        },
         cleaner::Service,
     },
     error::CoreError,
@@ -29,6 +32,7 @@ pub struct BookingRow<'a> {
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     pub duration_min: u32,
+    pub estimated_by: EstimatedBy,
     pub price_cents: i64,
     pub currency: &'a str,
     pub idempotency_key: &'a str,
@@ -51,7 +55,8 @@ macro_rules! select_booking {
             "SELECT b.id, b.customer_id, b.cleaner_id, b.address_id, b.service, b.starts_at, b.ends_at, ",
             "b.duration_min, b.price_cents, b.currency, b.status, ",
             "coalesce(p.status, 'none') AS payment_status, ",
-            "b.actual_duration_min, b.version, b.created_at, b.request_hash ",
+            "b.actual_duration_min, b.estimated_by, b.model_version, b.version, b.created_at, ",
+            "b.request_hash ",
             "FROM bookings b LEFT JOIN payments p ON p.booking_id = b.id ",
             $rest
         )
@@ -74,6 +79,8 @@ spruce_platform::named_row! {
         status: String,
         payment_status: String,
         actual_duration_min: Option<i32>,
+        estimated_by: String,
+        model_version: Option<i64>,
         version: i64,
         created_at: DateTime<Utc>,
         request_hash: Vec<u8>,
@@ -100,6 +107,8 @@ fn into_booking(row: StoredBooking) -> Result<Booking, CoreError> {
         actual_duration_min: row
             .actual_duration_min
             .and_then(|minutes| u32::try_from(minutes).ok()),
+        estimated_by: EstimatedBy::from_stored(&row.estimated_by, row.model_version)
+            .map_err(corrupt)?,
         version: row.version,
         created_at: row.created_at,
     })
@@ -170,8 +179,9 @@ pub async fn insert_booking(
     // for a clash with its own booking's slot.
     let result: Result<Option<DateTime<Utc>>, sqlx::Error> = sqlx::query_scalar(
         "INSERT INTO bookings (id, customer_id, cleaner_id, address_id, service, starts_at, ends_at, \
-         duration_min, price_cents, currency, status, idempotency_key, request_hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'requested', $11, $12) \
+         duration_min, price_cents, currency, status, idempotency_key, request_hash, \
+         estimated_by, model_version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'requested', $11, $12, $13, $14) \
          ON CONFLICT ON CONSTRAINT bookings_idempotency_key DO NOTHING RETURNING created_at",
     )
     .bind(booking.id)
@@ -186,6 +196,8 @@ pub async fn insert_booking(
     .bind(booking.currency)
     .bind(booking.idempotency_key)
     .bind(booking.request_hash)
+    .bind(booking.estimated_by.as_str())
+    .bind(booking.estimated_by.model_version())
     .fetch_optional(connection)
     .await;
     match result {

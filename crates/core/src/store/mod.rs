@@ -46,6 +46,11 @@ pub const MIGRATIONS: &[spruce_platform::db::MigrationSource] = &[
         "email nfkc",
         include_str!("../../migrations/0008_email_nfkc.sql"),
     ),
+    (
+        9,
+        "booking estimate",
+        include_str!("../../migrations/0009_booking_estimate.sql"),
+    ),
 ];
 
 /// Returns the name of the constraint `error` violated, if it is a constraint violation.

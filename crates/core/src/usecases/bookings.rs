@@ -20,12 +20,13 @@ use crate::{
     domain::{
         address::Address,
         booking::{
-            Action, Booking, BookingStatus, DEFAULT_HOURLY_RATE_CENTS, NewBooking, PaymentStatus,
-            TransitionError, check_cleaner_fit, check_in_future, estimate_duration_min,
-            price_cents, transition,
+            Action, Booking, BookingStatus, DEFAULT_HOURLY_RATE_CENTS, EstimatedBy, NewBooking,
+            PaymentStatus, TransitionError, bookable_estimate, check_cleaner_fit, check_in_future,
+            estimate_duration_min, price_cents, transition,
         },
         cleaner::CURRENCY,
     },
+    durations::{DurationModel, Job},
     error::CoreError,
     payments::{PaymentError, PaymentProvider},
     store::{
@@ -40,12 +41,22 @@ use crate::{
 pub struct Bookings {
     pool: PgPool,
     payments: Arc<dyn PaymentProvider>,
+    durations: Arc<dyn DurationModel>,
 }
 
 impl Bookings {
-    /// Creates the use cases over `pool`, paying through `payments`.
-    pub fn new(pool: PgPool, payments: Arc<dyn PaymentProvider>) -> Self {
-        Bookings { pool, payments }
+    /// Creates the use cases over `pool`, paying through `payments` and estimating
+    /// durations with `durations` (the rule of thumb when it cannot answer).
+    pub fn new(
+        pool: PgPool,
+        payments: Arc<dyn PaymentProvider>,
+        durations: Arc<dyn DurationModel>,
+    ) -> Self {
+        Bookings {
+            pool,
+            payments,
+            durations,
+        }
     }
 
     /// Books a cleaning for the calling customer and authorizes its payment.
@@ -60,21 +71,32 @@ impl Bookings {
         let mut transaction = self.pool.begin().await?;
         // A repeated request is told apart at the insert (most requests are new); one that
         // no longer passes the checks (its start has passed, say) is looked up here.
-        let (address, duration_min, hourly_rate_cents) =
-            match check_request(&mut transaction, caller.user_id, &request).await {
-                Ok(checked) => checked,
-                Err(error @ CoreError::Validation(_)) => {
-                    return replay(
-                        &mut transaction,
-                        caller.user_id,
-                        &request.idempotency_key,
-                        &fingerprint,
-                    )
-                    .await?
-                    .ok_or(error);
-                }
-                Err(error) => return Err(error),
-            };
+        let checked = check_request(
+            &mut transaction,
+            self.durations.as_ref(),
+            caller.user_id,
+            &request,
+        )
+        .await;
+        let Checked {
+            address,
+            duration_min,
+            estimated_by,
+            hourly_rate_cents,
+        } = match checked {
+            Ok(checked) => checked,
+            Err(error @ CoreError::Validation(_)) => {
+                return replay(
+                    &mut transaction,
+                    caller.user_id,
+                    &request.idempotency_key,
+                    &fingerprint,
+                )
+                .await?
+                .ok_or(error);
+            }
+            Err(error) => return Err(error),
+        };
         let price = price_cents(duration_min, hourly_rate_cents);
         let booking_id = Uuid::new_v4();
         tracing::Span::current().record("booking_id", tracing::field::display(booking_id));
@@ -87,6 +109,7 @@ impl Bookings {
             starts_at: request.starts_at,
             ends_at: request.starts_at + Duration::minutes(i64::from(duration_min)),
             duration_min,
+            estimated_by,
             price_cents: price,
             currency: CURRENCY,
             idempotency_key: &request.idempotency_key,
@@ -140,6 +163,7 @@ impl Bookings {
             status: BookingStatus::Requested,
             payment_status: PaymentStatus::Authorized,
             actual_duration_min: None,
+            estimated_by,
             version: 1,
             created_at,
         };
@@ -371,25 +395,75 @@ impl Bookings {
     }
 }
 
-/// Checks a new booking against the customer's address and the cleaner's profile; returns the
-/// address, the estimated duration in minutes and the hourly rate to charge.
+/// Estimates a cleaning's duration with the model, or by the rule of thumb when the model
+/// cannot answer (search down, slow, without a model) or answers nonsense.
+async fn estimate(durations: &dyn DurationModel, job: Job<'_>) -> (u32, EstimatedBy) {
+    let fallback = || estimate_duration_min(job.service, job.home);
+    match durations.estimate(job).await {
+        Ok(estimate) if bookable_estimate(estimate.minutes) && estimate.model_version > 0 => (
+            estimate.minutes,
+            EstimatedBy::Model {
+                version: estimate.model_version,
+            },
+        ),
+        Ok(estimate) => {
+            tracing::warn!(
+                minutes = estimate.minutes,
+                model_version = estimate.model_version,
+                "the duration model's estimate is not bookable; using the rule of thumb"
+            );
+            (fallback(), EstimatedBy::RuleOfThumb)
+        }
+        Err(reason) => {
+            tracing::warn!(%reason, "no duration model answer; using the rule of thumb");
+            (fallback(), EstimatedBy::RuleOfThumb)
+        }
+    }
+}
+
+/// A new booking that passed the checks, with its estimate and the rate it is charged at.
+struct Checked {
+    address: Address,
+    duration_min: u32,
+    estimated_by: EstimatedBy,
+    hourly_rate_cents: i64,
+}
+
+/// Checks a new booking against the customer's address and the cleaner's profile, and
+/// estimates its duration (the cleaner's time must cover it).
 async fn check_request(
     connection: &mut PgConnection,
+    durations: &dyn DurationModel,
     customer_id: Uuid,
     request: &NewBooking,
-) -> Result<(Address, u32, i64), CoreError> {
+) -> Result<Checked, CoreError> {
     let address = addresses::find_address(connection, request.address_id, customer_id)
         .await?
         .ok_or_else(|| CoreError::invalid("address_id", "is not one of your addresses"))?;
     check_in_future(request.starts_at, Utc::now())
         .map_err(|message| CoreError::invalid("starts_at", message))?;
-    let duration_min = estimate_duration_min(request.service, &address.details);
-    let Some(cleaner_id) = request.cleaner_id else {
-        return Ok((address, duration_min, DEFAULT_HOURLY_RATE_CENTS));
+    let cleaner = match request.cleaner_id {
+        Some(cleaner_id) => Some(
+            cleaners::find_profile(&mut *connection, cleaner_id)
+                .await?
+                .ok_or_else(|| CoreError::invalid("cleaner_id", "is not a cleaner on Spruce"))?,
+        ),
+        None => None,
     };
-    let cleaner = cleaners::find_profile(connection, cleaner_id)
-        .await?
-        .ok_or_else(|| CoreError::invalid("cleaner_id", "is not a cleaner on Spruce"))?;
+    let job = Job {
+        service: request.service,
+        home: &address.details,
+        cleaner_id: request.cleaner_id,
+    };
+    let (duration_min, estimated_by) = estimate(durations, job).await;
+    let Some(cleaner) = cleaner else {
+        return Ok(Checked {
+            address,
+            duration_min,
+            estimated_by,
+            hourly_rate_cents: DEFAULT_HOURLY_RATE_CENTS,
+        });
+    };
     let local_start =
         bookings::local_start(connection, request.starts_at, &cleaner.profile.timezone).await?;
     check_cleaner_fit(
@@ -400,7 +474,12 @@ async fn check_request(
         duration_min,
     )
     .map_err(|(field, message)| CoreError::invalid(field, message))?;
-    Ok((address, duration_min, cleaner.profile.hourly_rate_cents))
+    Ok(Checked {
+        address,
+        duration_min,
+        estimated_by,
+        hourly_rate_cents: cleaner.profile.hourly_rate_cents,
+    })
 }
 
 /// Returns the booking an earlier request with this key made, if the request is the same.
@@ -454,4 +533,73 @@ fn change_event(event_type: &str, booking: &Booking) -> Envelope {
             actual_duration_min: booking.actual_duration_min.unwrap_or(0),
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        domain::{
+            address::AddressInput,
+            cleaner::{GeoPoint, Service},
+        },
+        durations::{EstimateFuture, ModelEstimate, NoModel},
+    };
+
+    /// A model that always gives the same answer.
+    struct Answers(Result<ModelEstimate, String>);
+
+    impl DurationModel for Answers {
+        fn estimate<'a>(&'a self, _job: Job<'a>) -> EstimateFuture<'a> {
+            let answer = self.0.clone();
+            Box::pin(async move { answer })
+        }
+    }
+
+    fn home() -> AddressInput {
+        AddressInput {
+            label: "Home".to_owned(),
+            line1: "Torstrasse 1".to_owned(),
+            city: "Berlin".to_owned(),
+            postal_code: "10119".to_owned(),
+            location: GeoPoint {
+                lat: 52.53,
+                lng: 13.40,
+            },
+            size_m2: 70,
+            bedrooms: 2,
+            bathrooms: 1,
+            has_pets: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_models_bookable_answer_is_used_and_anything_else_falls_back() {
+        let home = home();
+        let job = Job {
+            service: Service::Standard,
+            home: &home,
+            cleaner_id: None,
+        };
+        let rule = (
+            estimate_duration_min(Service::Standard, &home),
+            EstimatedBy::RuleOfThumb,
+        );
+        let answer = |minutes, model_version| {
+            Answers(Ok(ModelEstimate {
+                minutes,
+                model_version,
+            }))
+        };
+        assert_eq!(
+            estimate(&answer(105, 3), job).await,
+            (105, EstimatedBy::Model { version: 3 })
+        );
+        for broken in [answer(7, 3), answer(2_000, 3), answer(105, 0)] {
+            assert_eq!(estimate(&broken, job).await, rule);
+        }
+        let down = Answers(Err("search answered Unavailable".to_owned()));
+        assert_eq!(estimate(&down, job).await, rule);
+        assert_eq!(estimate(&NoModel, job).await, rule);
+    }
 }

@@ -110,6 +110,11 @@ pub(super) struct BookingResponse {
     status: String,
     payment_status: String,
     actual_duration_min: Option<u32>,
+    /// What estimated `duration_min` and so the price: `model` (the learned duration model)
+    /// or `rule_of_thumb` (used when the model could not answer).
+    estimated_by: String,
+    /// The duration model's version, when `estimated_by` is `model`.
+    model_version: Option<i64>,
     created_at: Option<String>,
 }
 
@@ -121,6 +126,7 @@ impl From<Booking> for BookingResponse {
             created_at: booking.created_at.as_ref().and_then(rfc3339),
             cleaner_id: Some(booking.cleaner_id).filter(|id| !id.is_empty()),
             actual_duration_min: Some(booking.actual_duration_min).filter(|minutes| *minutes > 0),
+            model_version: Some(booking.model_version).filter(|version| *version > 0),
             id: booking.id,
             customer_id: booking.customer_id,
             address_id: booking.address_id,
@@ -130,6 +136,7 @@ impl From<Booking> for BookingResponse {
             currency: booking.currency,
             status: booking.status,
             payment_status: booking.payment_status,
+            estimated_by: booking.estimated_by,
         }
     }
 }

@@ -170,8 +170,11 @@ async fn a_booking_goes_from_request_to_completion_with_its_payment() {
     assert_eq!(created["cleaner_id"], scene.cleaner_id.as_str());
     assert_eq!(created["currency"], "EUR");
     // 70 m², 2 bedrooms, 1 bathroom, standard: 30 + 56 + 20 + 20 = 126 → 135 minutes at 30 €/h.
+    // Search does not run here, so core's rule of thumb estimated it, and says so.
     assert_eq!(created["duration_min"], 135);
     assert_eq!(created["price_cents"], 6750);
+    assert_eq!(created["estimated_by"], "rule_of_thumb");
+    assert_eq!(created["model_version"], Value::Null);
     let id = created["id"].as_str().unwrap();
 
     let forbidden = scene.act(&scene.customer, id, "confirm", None).await;

@@ -232,6 +232,11 @@ impl TestApp {
             bus: bus.clone(),
             ..spruce_core::settings::Settings::default()
         };
+        // Search's port is chosen before core starts, as core prices bookings through it;
+        // when search does not run, nothing listens there and core uses its rule of thumb.
+        let search_port = closed_port();
+        let search_url = format!("http://127.0.0.1:{search_port}");
+        core_settings.search.url = search_url.clone();
         core_settings.auth.refuse_dev_password = options.refuse_dev_password;
         core_settings.grpc.reflection = options.core_reflection;
         let core_pool = db::connect(&core_settings.database)
@@ -245,16 +250,19 @@ impl TestApp {
 
         let search = if options.search {
             Some(
-                SearchHandle::start(&id, &core_url, &bus, &options.search_redis_url, &shutdown)
-                    .await,
+                SearchHandle::start(
+                    &id,
+                    search_port,
+                    &core_url,
+                    &bus,
+                    &options.search_redis_url,
+                    &shutdown,
+                )
+                .await,
             )
         } else {
             None
         };
-        let search_url = search.as_ref().map_or_else(
-            || format!("http://127.0.0.1:{}", closed_port()),
-            |search| search.url.clone(),
-        );
 
         let scheduler_settings = spruce_scheduler::settings::Settings {
             grpc: loopback(),
@@ -480,13 +488,14 @@ impl SearchHandle {
     /// read model is loaded.
     async fn start(
         id: &str,
+        port: u16,
         core_url: &str,
         bus: &BusSettings,
         redis_url: &str,
         shutdown: &CancellationToken,
     ) -> Self {
         let mut settings = spruce_search::settings::Settings {
-            grpc: loopback(),
+            grpc: ListenSettings { port, ..loopback() },
             http: loopback(),
             database: test_database(id, "search"),
             bus: BusSettings {
@@ -504,7 +513,6 @@ impl SearchHandle {
             .await
             .expect("search builds");
         // Started again, it listens where the gateway already looks.
-        settings.grpc.port = search.grpc_port();
         settings.http.port = search.http_port();
         Self::run(search, settings, shutdown).await
     }

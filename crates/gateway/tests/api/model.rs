@@ -27,6 +27,27 @@ async fn quote(app: &TestApp, token: &str, body: &Value) -> reqwest::Response {
     app.post_authorized("/v1/quotes", token, body).await
 }
 
+/// Books a standard cleaning at `address` without a cleaner, a week and `day` days away,
+/// through the gateway at `gateway`.
+async fn book(gateway: &str, token: &str, address: &str, day: i64) -> Value {
+    let starts_at = (chrono::Utc::now() + chrono::Duration::days(7 + day)).to_rfc3339();
+    let response = reqwest::Client::new()
+        .post(format!("{gateway}/v1/bookings"))
+        .bearer_auth(token)
+        .header("idempotency-key", format!("model-test-{day}"))
+        .json(&json!({
+            "address_id": address,
+            "service": "standard",
+            "starts_at": starts_at,
+            "payment_token": "tok_visa",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    response.json().await.unwrap()
+}
+
 #[tokio::test]
 async fn a_model_trained_on_the_curated_history_is_promoted_kept_and_guarded() {
     let mut app = TestApp::spawn_with_search().await;
@@ -43,8 +64,12 @@ async fn a_model_trained_on_the_curated_history_is_promoted_kept_and_guarded() {
         .unwrap();
     let address = addresses["items"][0]["id"].as_str().unwrap().to_owned();
     let standard = json!({"address_id": address, "service": "standard"});
-    // No model yet: quotes wait for one.
+    let gateway = app.address.clone();
+    // No model yet: quotes wait for one, and bookings are priced by core's rule of thumb.
     problem(quote(&app, &customer01, &standard).await, 503).await;
+    let by_rule = book(&gateway, &customer01, &address, 0).await;
+    assert_eq!(by_rule["estimated_by"], "rule_of_thumb", "{by_rule}");
+    assert_eq!(by_rule["model_version"], Value::Null);
     let search_url = app.search.as_ref().unwrap().url.clone();
     let mut search = SearchServiceClient::connect(search_url.clone())
         .await
@@ -84,6 +109,12 @@ async fn a_model_trained_on_the_curated_history_is_promoted_kept_and_guarded() {
         (minutes as i64 * 2_500 + 59) / 60,
         "the default rate without a cleaner"
     );
+    // Core now prices bookings with the model's estimate, as quoted.
+    let by_model = book(&gateway, &customer01, &address, 1).await;
+    assert_eq!(by_model["estimated_by"], "model", "{by_model}");
+    assert_eq!(by_model["model_version"], first.version);
+    assert_eq!(by_model["duration_min"], quoted["estimated_duration_min"]);
+    assert_eq!(by_model["price_cents"], quoted["price_cents"]);
     let deep: Value = quote(
         &app,
         &customer01,
@@ -114,8 +145,14 @@ async fn a_model_trained_on_the_curated_history_is_promoted_kept_and_guarded() {
     let customer02 = login(&app, "customer02@spruce.test").await;
     problem(quote(&app, &customer02, &standard).await, 404).await;
 
+    // While search is down, bookings fall back to the rule of thumb, as before the model.
     // Kept across a restart: the next candidate is compared with the stored one.
-    app.restart_search(async {}).await;
+    app.restart_search(async {
+        let while_down = book(&gateway, &customer01, &address, 2).await;
+        assert_eq!(while_down["estimated_by"], "rule_of_thumb", "{while_down}");
+        assert_eq!(while_down["duration_min"], by_rule["duration_min"]);
+    })
+    .await;
     let mut search = SearchServiceClient::connect(search_url).await.unwrap();
     let second = search
         .retrain_model(with_token(RetrainModelRequest {}, &admin))
@@ -153,6 +190,17 @@ async fn a_model_trained_on_the_curated_history_is_promoted_kept_and_guarded() {
     );
     let refused = search
         .retrain_model(with_token(RetrainModelRequest {}, &gateway))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    // Core's service token prices bookings (above), and does nothing else on search.
+    let core = sign(
+        keys::dev::CORE_PRIVATE_KEY,
+        &service_claims("core"),
+        Some("core"),
+    );
+    let refused = search
+        .retrain_model(with_token(RetrainModelRequest {}, &core))
         .await
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::PermissionDenied);
