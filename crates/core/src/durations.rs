@@ -39,16 +39,6 @@ pub trait DurationModel: Send + Sync {
     fn estimate<'a>(&'a self, job: Job<'a>) -> EstimateFuture<'a>;
 }
 
-/// No model: every booking is estimated by the rule of thumb.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoModel;
-
-impl DurationModel for NoModel {
-    fn estimate<'a>(&'a self, _job: Job<'a>) -> EstimateFuture<'a> {
-        Box::pin(async { Err("no duration model is configured".to_owned()) })
-    }
-}
-
 /// Search's `EstimateDuration`, called with core's own service token and a deadline: a
 /// booking waits at most `timeout` for the model before the rule of thumb answers.
 #[derive(Clone)]

@@ -543,7 +543,7 @@ mod tests {
             address::AddressInput,
             cleaner::{GeoPoint, Service},
         },
-        durations::{EstimateFuture, ModelEstimate, NoModel},
+        durations::{EstimateFuture, ModelEstimate},
     };
 
     /// A model that always gives the same answer.
@@ -600,6 +600,5 @@ mod tests {
         }
         let down = Answers(Err("search answered Unavailable".to_owned()));
         assert_eq!(estimate(&down, job).await, rule);
-        assert_eq!(estimate(&NoModel, job).await, rule);
     }
 }
