@@ -62,7 +62,7 @@ pub struct Cleaner {
     /// `full_name` and `bio` folded for matching (see [`fold`]).
     folded_text: String,
     /// The [`bigram_mask`] of `folded_text`.
-    text_mask: u64,
+    text_mask: u128,
 }
 
 impl Cleaner {
@@ -108,13 +108,20 @@ impl Cleaner {
 
     /// Returns the [`bigram_mask`] of the cleaner's folded name and bio: a needle whose mask
     /// has a bit this lacks cannot occur in them.
-    pub fn text_mask(&self) -> u64 {
+    pub fn text_mask(&self) -> u128 {
         self.text_mask
     }
 
-    /// Returns whether the folded `needle` occurs in the cleaner's name or bio.
-    pub fn matches_text(&self, folded_needle: &str) -> bool {
-        self.folded_text.contains(folded_needle)
+    /// Returns whether `needle` occurs in the cleaner's folded name or bio.
+    pub fn matches_text(&self, needle: &Needle<'_>) -> bool {
+        needle.finder.find(self.folded_text.as_bytes()).is_some()
+    }
+
+    /// Returns the weekdays (bit 0 = Monday) on which the cleaner works at all.
+    pub fn working_days(&self) -> u8 {
+        self.weekly_availability.iter().fold(0, |days, window| {
+            days | 1u8.checked_shl(u32::from(window.weekday)).unwrap_or(0)
+        })
     }
 
     /// Returns whether the cleaner works all of [`starts_at`, `starts_at` + `duration_min`)
@@ -167,20 +174,42 @@ pub fn local_start(at: DateTime<Utc>, timezone: Tz) -> LocalStart {
     }
 }
 
-/// Returns a 64-bit set of the pairs of neighbouring characters in `text`, one bit per pair
-/// (hashed): every pair of a substring is a pair of the text, so a substring's mask is a
-/// subset of the text's.
-pub fn bigram_mask(text: &str) -> u64 {
+/// Returns a 128-bit set of the pairs of neighbouring characters in `text`, one bit per
+/// pair (hashed): every pair of a substring is a pair of the text, so a substring's mask is
+/// a subset of the text's.
+pub fn bigram_mask(text: &str) -> u128 {
     let mut mask = 0;
     let mut previous: Option<char> = None;
     for character in text.chars() {
         if let Some(before) = previous {
             let pair = (u64::from(u32::from(before)) << 21) | u64::from(u32::from(character));
-            mask |= 1 << (pair.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58);
+            mask |= 1 << (pair.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 57);
         }
         previous = Some(character);
     }
     mask
+}
+
+/// A folded search text, prepared once for the many cleaners a search reads.
+pub struct Needle<'a> {
+    mask: u128,
+    finder: memchr::memmem::Finder<'a>,
+}
+
+impl<'a> Needle<'a> {
+    /// Prepares the already folded (see [`fold`]) `text`.
+    pub fn new(folded: &'a str) -> Self {
+        Needle {
+            mask: bigram_mask(folded),
+            finder: memchr::memmem::Finder::new(folded.as_bytes()),
+        }
+    }
+
+    /// Whether the needle may occur in a text of bigram mask `text_mask`: false means
+    /// it cannot.
+    pub fn may_occur_in(&self, text_mask: u128) -> bool {
+        text_mask & self.mask == self.mask
+    }
 }
 
 /// Folds text for matching regardless of case and accents: NFKD, combining marks dropped,
@@ -247,9 +276,11 @@ mod tests {
     #[test]
     fn text_matches_whatever_the_case_and_accents() {
         let cleaner = berliner(Vec::new());
-        assert!(cleaner.matches_text(&fold("ZOE muller")));
-        assert!(cleaner.matches_text(&fold("punktlich")));
-        assert!(!cleaner.matches_text(&fold("office")));
+        let matches = |text: &str| cleaner.matches_text(&Needle::new(&fold(text)));
+        assert!(matches("ZOE muller"));
+        assert!(matches("punktlich"));
+        assert!(matches(""));
+        assert!(!matches("office"));
     }
 
     #[test]

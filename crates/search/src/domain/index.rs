@@ -25,7 +25,7 @@ use chrono_tz::Tz;
 use uuid::Uuid;
 
 use super::{
-    cleaner::{Cleaner, LocalStart, Services, TimeRange, bigram_mask, local_start},
+    cleaner::{Cleaner, LocalStart, Needle, Services, TimeRange, local_start},
     distance_km,
     query::{Cursor, SearchQuery},
     score::{NEARNESS_WEIGHT, nearness, score, static_score},
@@ -39,6 +39,10 @@ const CELL_DEGREES: f64 = 0.02;
 
 /// Slack added to every bound so that rounding never prunes a cleaner that ties.
 const BOUND_SLACK: f64 = 1e-9;
+
+/// Relative slack on the squared chords a cleaner's distance is first checked with, so that
+/// rounding never rules out someone the exact distance lets in.
+const CHORD_SLACK: f64 = 1e-9;
 
 /// One cleaner found.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -56,16 +60,21 @@ pub struct Page {
 }
 
 /// A cleaner in a cell: their static score, home, slot and what the cheap filters read,
-/// so that most cleaners are ruled out without reading the cleaner.
+/// so that most cleaners are ruled out without reading the cleaner (a cache miss each).
 #[derive(Debug, Clone, Copy)]
 struct Member {
     static_score: f64,
     home: [f64; 3],
+    /// The squared chord of the cleaner's own service radius (see [`chord_of_km`]).
+    service_chord_sq: f64,
     rating: f64,
     hourly_rate_cents: i64,
-    text_mask: u64,
+    text_mask: u128,
     slot: u32,
     services: Services,
+    /// The weekdays they work at all, bit 0 = Monday, in `timezone`.
+    working_days: u8,
+    timezone: Tz,
 }
 
 impl Member {
@@ -73,11 +82,14 @@ impl Member {
         Member {
             static_score: static_score(cleaner),
             home: unit_vector(cleaner.home),
+            service_chord_sq: chord_of_km(cleaner.service_radius_km).powi(2),
             rating: cleaner.mean_rating().unwrap_or(0.0),
             hourly_rate_cents: cleaner.hourly_rate_cents,
             text_mask: cleaner.text_mask(),
             slot,
             services: cleaner.services,
+            working_days: cleaner.working_days(),
+            timezone: cleaner.timezone,
         }
     }
 }
@@ -120,13 +132,19 @@ fn unit_vector((lat, lng): (f64, f64)) -> [f64; 3] {
     [lat.cos() * lng.cos(), lat.cos() * lng.sin(), lat.sin()]
 }
 
-fn chord([x1, y1, z1]: [f64; 3], [x2, y2, z2]: [f64; 3]) -> f64 {
-    ((x1 - x2).powi(2) + (y1 - y2).powi(2) + (z1 - z2).powi(2)).sqrt()
+fn chord_sq([x1, y1, z1]: [f64; 3], [x2, y2, z2]: [f64; 3]) -> f64 {
+    (x1 - x2).powi(2) + (y1 - y2).powi(2) + (z1 - z2).powi(2)
 }
 
-/// The surface distance spanned by a chord of the unit sphere.
-fn km_of_chord(chord: f64) -> f64 {
-    2.0 * EARTH_RADIUS_KM * (chord / 2.0).min(1.0).asin()
+fn chord(a: [f64; 3], b: [f64; 3]) -> f64 {
+    chord_sq(a, b).sqrt()
+}
+
+/// The chord of the unit sphere spanning `km` of its surface (at most the diameter).
+fn chord_of_km(km: f64) -> f64 {
+    2.0 * (km / (2.0 * EARTH_RADIUS_KM))
+        .clamp(0.0, std::f64::consts::FRAC_PI_2)
+        .sin()
 }
 
 fn cell_of((lat, lng): (f64, f64)) -> CellKey {
@@ -374,13 +392,17 @@ impl SearchIndex {
         let row = |lat: f64| (lat / CELL_DEGREES).floor() as i32;
         let (south, north) = (row(query.at.0 - dlat), row(query.at.0 + dlat));
         let mut heap = BinaryHeap::new();
-        for (west, east) in column_ranges(query.at, query.radius_km) {
-            let range = self.cells.range((south, west)..=(north, east));
-            for (&key, cell) in range {
-                if key.1 < west || key.1 > east {
-                    continue;
-                }
-                let nearest_km = km_of_chord((chord(at, cell.centre) - cell.reach).max(0.0));
+        let ranges = column_ranges(query.at, query.radius_km);
+        let rows = (south..=north).flat_map(|row| {
+            ranges
+                .iter()
+                .map(move |&(west, east)| (row, west)..=(row, east))
+        });
+        for range in rows {
+            for (&key, cell) in self.cells.range(range) {
+                // An arc is longer than its chord: this is at most the distance to anyone in
+                // the cell, and costs no trigonometry.
+                let nearest_km = EARTH_RADIUS_KM * (chord(at, cell.centre) - cell.reach).max(0.0);
                 if nearest_km > query.radius_km {
                     continue;
                 }
@@ -401,43 +423,49 @@ impl SearchIndex {
 
     /// Returns the page of cleaners `query` asks for, through the grid.
     pub fn search(&self, query: &SearchQuery) -> Page {
-        let mut filter = Filter::new(query);
+        let needle = Needle::new(&query.text);
+        let mut filter = Filter::new(query, &needle);
         let mut best = TopHits::new(query.limit);
         let mut cells = self.candidates(query);
         let at = unit_vector(query.at);
+        let radius_chord_sq = chord_of_km(query.radius_km).powi(2) * (1.0 + CHORD_SLACK);
         // A chord is shorter than its arc, so EARTH_RADIUS_KM · chord never exceeds the
-        // distance: a nearness bound without trigonometry.
+        // distance: a nearness bound without trigonometry, compared squared.
         let per_chord = NEARNESS_WEIGHT * EARTH_RADIUS_KM / query.radius_km;
+        // The score to beat: the worst hit kept once the page and one more are found.
+        let mut threshold = f64::NEG_INFINITY;
         while let Some(candidate) = cells.pop() {
-            if best
-                .worst_of_full_page()
-                .is_some_and(|worst| candidate.bound < worst.score)
-            {
+            if candidate.bound < threshold {
                 break;
             }
             let cell = &self.cells[&candidate.key];
             let nearness_bound = NEARNESS_WEIGHT * candidate.nearness + BOUND_SLACK;
             for member in &cell.members {
-                if best
-                    .worst_of_full_page()
-                    .is_some_and(|worst| member.static_score + nearness_bound < worst.score)
-                {
+                if member.static_score + nearness_bound < threshold {
                     break;
                 }
-                let own_bound = member.static_score + NEARNESS_WEIGHT + BOUND_SLACK
-                    - per_chord * chord(at, member.home);
-                if best
-                    .worst_of_full_page()
-                    .is_some_and(|worst| own_bound < worst.score)
+                let chord_sq = chord_sq(at, member.home);
+                if chord_sq > radius_chord_sq
+                    || chord_sq > member.service_chord_sq * (1.0 + CHORD_SLACK)
                 {
+                    continue;
+                }
+                // Nearer than `headroom / per_chord`, or not worth reading.
+                let headroom = member.static_score + NEARNESS_WEIGHT + BOUND_SLACK - threshold;
+                if headroom < 0.0 || chord_sq * per_chord * per_chord > headroom * headroom {
                     continue;
                 }
                 if !filter.may_hit(member) {
                     continue;
                 }
+                // Reading the cleaner costs a cache miss or two (most of a search's time at
+                // 1M cleaners): the checks above spare most of them.
                 let cleaner = self.cleaners[member.slot as usize].as_ref();
                 if let Some(hit) = cleaner.and_then(|cleaner| filter.hit(cleaner)) {
                     best.push(hit);
+                    threshold = best
+                        .worst_of_full_page()
+                        .map_or(f64::NEG_INFINITY, |worst| worst.score);
                 }
             }
         }
@@ -448,7 +476,8 @@ impl SearchIndex {
 /// Returns the page of `cleaners` that `query` asks for, looking at every one: the
 /// reference [`SearchIndex::search`] must agree with.
 pub fn scan<'a>(cleaners: impl IntoIterator<Item = &'a Cleaner>, query: &SearchQuery) -> Page {
-    let mut filter = Filter::new(query);
+    let needle = Needle::new(&query.text);
+    let mut filter = Filter::new(query, &needle);
     let mut best = TopHits::new(query.limit);
     for cleaner in cleaners {
         if let Some(hit) = filter.hit(cleaner) {
@@ -463,28 +492,34 @@ pub fn scan<'a>(cleaners: impl IntoIterator<Item = &'a Cleaner>, query: &SearchQ
 struct Filter<'q> {
     query: &'q SearchQuery,
     local_starts: Vec<(Tz, LocalStart)>,
-    text_mask: u64,
+    needle: &'q Needle<'q>,
 }
 
 impl<'q> Filter<'q> {
-    fn new(query: &'q SearchQuery) -> Self {
+    fn new(query: &'q SearchQuery, needle: &'q Needle<'q>) -> Self {
         Filter {
             query,
             local_starts: Vec::new(),
-            text_mask: bigram_mask(&query.text),
+            needle,
         }
     }
 
-    /// Whether `member` passes what the grid knows of them: service, rate, rating and the
-    /// text's character pairs. False means no hit; true means [`Filter::hit`] decides.
-    fn may_hit(&self, member: &Member) -> bool {
+    /// Whether `member` passes what the grid knows of them: service, rate, rating, the
+    /// text's character pairs and the weekday of the start. False means no hit; true
+    /// means [`Filter::hit`] decides.
+    fn may_hit(&mut self, member: &Member) -> bool {
         let query = self.query;
-        member.services.contains(query.services)
+        let plain = member.services.contains(query.services)
             && query
                 .max_rate_cents
                 .is_none_or(|max| member.hourly_rate_cents <= max)
             && query.min_rating.is_none_or(|min| member.rating >= min)
-            && member.text_mask & self.text_mask == self.text_mask
+            && self.needle.may_occur_in(member.text_mask);
+        plain
+            && query.window.is_none_or(|(starts_at, _)| {
+                let local = self.local_start(starts_at, member.timezone);
+                member.working_days & 1u8.checked_shl(u32::from(local.weekday)).unwrap_or(0) != 0
+            })
     }
 
     /// Returns the hit `cleaner` makes, if it answers the query and comes after its cursor.
@@ -517,7 +552,7 @@ impl<'q> Filter<'q> {
             };
             best_first(&hit, &last) == Ordering::Greater
         });
-        if !after_cursor || !(query.text.is_empty() || cleaner.matches_text(&query.text)) {
+        if !after_cursor || !cleaner.matches_text(self.needle) {
             return None;
         }
         if let Some((starts_at, minutes)) = query.window {
