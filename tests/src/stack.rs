@@ -19,7 +19,12 @@ use uuid::Uuid;
 /// A running stack; dropping it kills the processes.
 pub struct Stack {
     pub gateway_url: String,
+    /// Core's gRPC address, for checks only a service may make.
+    pub core_url: String,
     children: Vec<Child>,
+    /// What each child is: its service and environment, in `children`'s order.
+    launched: Vec<(String, HashMap<String, String>)>,
+    binaries: PathBuf,
     databases: Vec<String>,
     exchange: String,
     /// The gateway's Redis key prefix.
@@ -99,7 +104,10 @@ impl Stack {
         }
         let mut stack = Stack {
             gateway_url: String::new(),
+            core_url: String::new(),
             children: Vec::new(),
+            launched: Vec::new(),
+            binaries: binaries.clone(),
             databases: Vec::new(),
             exchange: format!("spruce.e2e.{id}"),
             throttle_prefix: format!("spruce:test:{id}:"),
@@ -113,6 +121,7 @@ impl Stack {
             .iter()
             .map(|(service, port)| (*service, format!("http://127.0.0.1:{port}")))
             .collect();
+        stack.core_url = grpc_urls["core"].clone();
         let mut ready_urls = Vec::new();
         for service in ["core", "search", "scheduler"] {
             let (grpc_port, http_port) = (grpc_ports[service], free_port()?);
@@ -184,30 +193,43 @@ impl Stack {
         service: &str,
         environment: &HashMap<String, String>,
     ) -> anyhow::Result<()> {
-        let binary = binaries.join(format!("spruce-{service}"));
-        if !binary.exists() {
-            bail!(
-                "{} is missing: run `cargo build --bins` first (`make test` does)",
-                binary.display()
-            );
-        }
-        let output = || {
-            if std::env::var_os("TEST_LOG").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            }
-        };
-        let child = Command::new(&binary)
-            .arg("serve")
-            .envs(environment)
-            .stdout(output())
-            .stderr(output())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("failed to start {}", binary.display()))?;
+        let child = launch(binaries, service, environment)?;
         self.children.push(child);
+        self.launched
+            .push((service.to_owned(), environment.clone()));
         Ok(())
+    }
+
+    fn index_of(&self, service: &str) -> anyhow::Result<usize> {
+        self.launched
+            .iter()
+            .position(|(name, _)| name == service)
+            .with_context(|| format!("{service} is not in the stack"))
+    }
+
+    /// Kills `service` with SIGKILL, as a crash or an OOM kill would: no shutdown runs.
+    ///
+    /// # Errors
+    /// Fails when the service is unknown or cannot be killed.
+    pub async fn kill(&mut self, service: &str) -> anyhow::Result<()> {
+        let index = self.index_of(service)?;
+        self.children[index].kill().await?;
+        Ok(())
+    }
+
+    /// Starts a killed `service` again with its environment and waits until it is ready.
+    ///
+    /// # Errors
+    /// Fails when it cannot start or does not become ready.
+    pub async fn start_again(&mut self, service: &str) -> anyhow::Result<()> {
+        let index = self.index_of(service)?;
+        let environment = self.launched[index].1.clone();
+        self.children[index] = launch(&self.binaries, service, &environment)?;
+        let port = environment
+            .get("SPRUCE__HTTP__PORT")
+            .context("no ops port")?;
+        self.wait_until_ready(&format!("http://127.0.0.1:{port}/readyz"))
+            .await
     }
 
     async fn wait_until_ready(&mut self, url: &str) -> anyhow::Result<()> {
@@ -280,4 +302,35 @@ impl Stack {
             )
         }
     }
+}
+
+/// Starts `spruce-<service> serve` from `binaries` with `environment`.
+fn launch(
+    binaries: &Path,
+    service: &str,
+    environment: &HashMap<String, String>,
+) -> anyhow::Result<Child> {
+    let binary = binaries.join(format!("spruce-{service}"));
+    if !binary.exists() {
+        bail!(
+            "{} is missing: run `cargo build --bins` first (`make test` does)",
+            binary.display()
+        );
+    }
+    let output = || {
+        if std::env::var_os("TEST_LOG").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        }
+    };
+    let child = Command::new(&binary)
+        .arg("serve")
+        .envs(environment)
+        .stdout(output())
+        .stderr(output())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("failed to start {}", binary.display()))?;
+    Ok(child)
 }

@@ -6,6 +6,18 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use spruce_e2e::{otlp, stack::Stack};
+use spruce_platform::{grpc::request_with_token, keys, settings::IdentitySettings};
+use spruce_proto::core::v1::{
+    StreamCleanersRequest, read_model_service_client::ReadModelServiceClient,
+};
+use spruce_search::{
+    domain::{
+        index::scan,
+        query::{RawQuery, SearchQuery},
+        readmodel::SnapshotBuilder,
+    },
+    wire,
+};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -231,6 +243,165 @@ async fn seeded_customer_books_and_reviews_a_seeded_cleaner_and_a_declined_card_
         .await;
     assert_eq!(after["rating_count"].as_u64().unwrap(), ratings_before + 1);
 
+    stack.stop().await.unwrap();
+    shutdown.cancel();
+}
+
+/// The ids a scan of every cleaner in core's database finds for `query`, best first: what
+/// search must answer once it has caught up.
+async fn brute_force(core_url: &str, query: &RawQuery) -> Vec<String> {
+    let token = IdentitySettings::development(keys::dev::SEARCH_PRIVATE_KEY)
+        .signer("search")
+        .unwrap()
+        .token()
+        .unwrap();
+    let mut client = ReadModelServiceClient::connect(core_url.to_owned())
+        .await
+        .unwrap();
+    let mut stream = client
+        .stream_cleaners(request_with_token(StreamCleanersRequest {}, &token))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut builder = SnapshotBuilder::default();
+    while let Some(batch) = stream.message().await.unwrap() {
+        for state in &batch.cleaners {
+            let (cleaner, bookings) = wire::cleaner_state(state).unwrap();
+            builder.add(state.version, cleaner, bookings);
+        }
+    }
+    let model = builder.finish();
+    let query = SearchQuery::parse(query, chrono::Utc::now()).unwrap();
+    scan(model.index().cleaners(), &query)
+        .hits
+        .iter()
+        .map(|hit| hit.id.to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn search_killed_while_cleaners_and_bookings_change_answers_as_a_scan_of_core() {
+    let shutdown = CancellationToken::new();
+    let (otlp_port, _spans) = otlp::start(shutdown.clone()).await.unwrap();
+    let mut stack = Stack::start(otlp_port).await.unwrap();
+    let client = reqwest::Client::new();
+    let gateway = Gateway {
+        client: &client,
+        base: &stack.gateway_url.clone(),
+    };
+    let customer = login(&client, &stack, "customer01@spruce.test").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cleaner_session = login(&client, &stack, "cleaner01@spruce.test").await;
+    let cleaner = cleaner_session["access_token"].as_str().unwrap().to_owned();
+    let cleaner_id = cleaner_session["user"]["id"].as_str().unwrap().to_owned();
+    let profile = gateway
+        .get(&format!("/v1/cleaners/{cleaner_id}"), &cleaner)
+        .await;
+    let home = profile["home"].clone();
+    let address: Value = gateway
+        .post(
+            "/v1/me/addresses",
+            &customer,
+            &json!({
+                "label": "Flat", "line1": "Torstrasse 9", "city": "Berlin", "postal_code": "10119",
+                "lat": home["lat"], "lng": home["lng"],
+                "size_m2": 50, "bedrooms": 1, "bathrooms": 1, "has_pets": false
+            }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    // The next Wednesday at 11:00 UTC, midday in Berlin, inside cleaner01's hours.
+    let mut day = chrono::Utc::now().date_naive() + chrono::Days::new(1);
+    while chrono::Datelike::weekday(&day) != chrono::Weekday::Wed {
+        day = day + chrono::Days::new(1);
+    }
+    let starts_at = format!("{day}T11:00:00Z");
+
+    // A crash: no shutdown runs, nothing is acknowledged or flushed.
+    stack.kill("search").await.unwrap();
+    // Meanwhile cleaner01 becomes the cheapest around and gets booked for Wednesday.
+    let cheaper = json!({
+        "bio": profile["bio"], "hourly_rate_cents": 600, "services": profile["services"],
+        "home": home, "service_radius_km": profile["service_radius_km"],
+        "weekly_availability": profile["weekly_availability"], "timezone": profile["timezone"]
+    });
+    let updated = client
+        .put(format!("{}/v1/me/cleaner-profile", gateway.base))
+        .bearer_auth(&cleaner)
+        .json(&cheaper)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(updated.status(), 200, "{:?}", updated.text().await);
+    let booked = client
+        .post(format!("{}/v1/bookings", gateway.base))
+        .bearer_auth(&customer)
+        .header("idempotency-key", "e2e-kill-1")
+        .json(&json!({
+            "address_id": address["id"], "service": "standard", "cleaner_id": cleaner_id,
+            "starts_at": starts_at, "payment_token": "tok_visa"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(booked.status(), 201);
+    stack.start_again("search").await.unwrap();
+
+    let (lat, lng) = (home["lat"].as_f64().unwrap(), home["lng"].as_f64().unwrap());
+    let base = RawQuery {
+        lat: Some(lat),
+        lng: Some(lng),
+        radius_km: Some(30.0),
+        limit: Some(100),
+        ..RawQuery::default()
+    };
+    let window = RawQuery {
+        starts_at: Some(
+            chrono::DateTime::parse_from_rfc3339(&starts_at)
+                .unwrap()
+                .to_utc(),
+        ),
+        duration_min: Some(60),
+        ..base.clone()
+    };
+    let cheap = RawQuery {
+        max_rate_cents: Some(1_000),
+        ..base.clone()
+    };
+    let query = |raw: &RawQuery| {
+        let mut query = format!("lat={lat}&lng={lng}&radius_km=30&limit=100");
+        if raw.starts_at.is_some() {
+            query.push_str(&format!("&starts_at={starts_at}&duration_min=60"));
+        }
+        if let Some(max) = raw.max_rate_cents {
+            query.push_str(&format!("&max_rate_cents={max}"));
+        }
+        query
+    };
+    for (raw, holds_cleaner01) in [(&base, true), (&cheap, true), (&window, false)] {
+        let expected = brute_force(&stack.core_url, raw).await;
+        assert_eq!(
+            expected.contains(&cleaner_id),
+            holds_cleaner01,
+            "{}: {expected:?}",
+            query(raw)
+        );
+        // Ready means loaded: the answer is right at once, not eventually.
+        let searched = gateway
+            .get(&format!("/v1/search/cleaners?{}", query(raw)), &customer)
+            .await;
+        let ids: Vec<String> = searched["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{searched}"))
+            .iter()
+            .map(|hit| hit["cleaner_id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids, expected, "{}", query(raw));
+    }
     stack.stop().await.unwrap();
     shutdown.cancel();
 }

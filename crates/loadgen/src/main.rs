@@ -4,6 +4,7 @@
 //! spruce-loadgen get-booking    (--rate R | --concurrency C) [--seconds S] [--url U]
 //! spruce-loadgen create-booking (--rate R | --concurrency C) [--seconds S] [--url U] [--amqp A]
 //!                               [--customers N]
+//! spruce-loadgen search         (--rate R | --concurrency C) [--seconds S] [--url U]
 //! ```
 //!
 //! Setup uses the seeded data set (`customer01@spruce.test` and on). Open-loop runs (`--rate`)
@@ -11,7 +12,9 @@
 //! (no coordinated omission). `create-booking` books without a cleaner (no slot conflicts),
 //! taking turns between the first N customers (40 by default, the curated set's all; each
 //! adds an address of their own), and afterwards counts the `booking.created` events that
-//! reached RabbitMQ.
+//! reached RabbitMQ. `search` asks `GET /v1/search/cleaners` with every filter on, top 20
+//! within 10 km of a point that moves around central Berlin (where the seeded cleaners
+//! live) from one request to the next, for a start next week.
 
 use std::{
     collections::BTreeMap,
@@ -40,6 +43,7 @@ enum Mode {
 enum Which {
     GetBooking,
     CreateBooking,
+    Search,
 }
 
 #[derive(Debug)]
@@ -58,8 +62,11 @@ fn options() -> anyhow::Result<Options> {
     let which = match arguments.next().as_deref() {
         Some("get-booking") => Which::GetBooking,
         Some("create-booking") => Which::CreateBooking,
+        Some("search") => Which::Search,
         Some(other) => bail!("unknown scenario {other}"),
-        None => bail!("usage: spruce-loadgen get-booking|create-booking --rate R|--concurrency C"),
+        None => bail!(
+            "usage: spruce-loadgen get-booking|create-booking|search --rate R|--concurrency C"
+        ),
     };
     let mut options = Options {
         which,
@@ -117,6 +124,10 @@ enum Kind {
         booking_id: String,
     },
     CreateBooking,
+    /// Searches starting at this RFC 3339 moment.
+    Search {
+        starts_at: String,
+    },
 }
 
 impl Scenario {
@@ -136,6 +147,25 @@ impl Scenario {
                 )
                 .header("content-type", "application/json")
                 .body(customer.booking.clone()),
+            Kind::Search { starts_at } => {
+                // Points on a 10 × 10 grid over central Berlin, visited out of order.
+                let (row, column) = ((sequence * 7) % 10, (sequence * 3 + sequence / 10) % 10);
+                let lat = 52.47 + 0.01 * row as f64;
+                let lng = 13.33 + 0.015 * column as f64;
+                self.client
+                    .get(format!("{}/v1/search/cleaners", self.url))
+                    .query(&[
+                        ("lat", lat.to_string()),
+                        ("lng", lng.to_string()),
+                        ("radius_km", "10".to_owned()),
+                        ("service", "standard".to_owned()),
+                        ("starts_at", starts_at.clone()),
+                        ("duration_min", "120".to_owned()),
+                        ("min_rating", "3.5".to_owned()),
+                        ("max_rate_cents", "4500".to_owned()),
+                        ("limit", "20".to_owned()),
+                    ])
+            }
         };
         match request.bearer_auth(&customer.token).send().await {
             Ok(response) => response.status().as_u16(),
@@ -157,14 +187,22 @@ fn booking_body(address_id: &str) -> Value {
 
 async fn setup(options: &Options, client: &reqwest::Client) -> anyhow::Result<Scenario> {
     let count = match options.which {
-        Which::GetBooking => 1,
+        Which::GetBooking | Which::Search => 1,
         Which::CreateBooking => options.customers,
     };
     let mut customers = Vec::new();
     for index in 1..=count {
         customers.push(log_in(options, client, index).await?);
     }
-    let kind = if options.which == Which::GetBooking {
+    let kind = if options.which == Which::Search {
+        // Next week's Tuesday at 10:00 UTC: within most cleaners' hours.
+        let today = chrono::Utc::now().date_naive();
+        let to_monday = 7 - u64::from(chrono::Datelike::weekday(&today).num_days_from_monday());
+        let tuesday = today + chrono::Days::new(to_monday + 1);
+        Kind::Search {
+            starts_at: format!("{tuesday}T10:00:00Z"),
+        }
+    } else if options.which == Which::GetBooking {
         let booking: Value = client
             .post(format!("{}/v1/bookings", options.url))
             .bearer_auth(&customers[0].token)
