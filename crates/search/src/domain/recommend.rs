@@ -31,13 +31,35 @@ const MAX_FELLOWS: usize = 1_000;
 /// Content candidates considered besides the affine ones.
 const CONTENT_CANDIDATES: usize = 200;
 
-/// Who booked whom, kept per booking so that each counts once.
+/// Who booked whom, kept per booking so that each counts once. People are numbered as
+/// they first appear, so that a booking costs tens of bytes, not hundreds: the 100k scale
+/// set's million bookings are held for every search replica.
 #[derive(Debug, Default)]
 pub struct History {
-    bookings: HashMap<Uuid, Pair>,
-    by_customer: HashMap<Uuid, HashMap<Uuid, u32>>,
-    by_cleaner: HashMap<Uuid, HashMap<Uuid, u32>>,
+    bookings: HashMap<Uuid, Held>,
+    /// Each person's id by number, and back.
+    ids: Vec<Uuid>,
+    numbers: HashMap<Uuid, u32>,
+    /// By a customer's number: the cleaners they booked with how often, by number, sorted.
+    by_customer: Vec<Counts>,
+    /// By a cleaner's number: their customers with how often, by number, sorted.
+    by_cleaner: Vec<Counts>,
 }
+
+/// People by number with a count each, sorted by number.
+type Counts = Vec<(u32, u32)>;
+
+/// A booking as the history holds it: [`Pair`] with people by number.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    version: i64,
+    customer: u32,
+    /// [`NO_CLEANER`] until assigned.
+    cleaner: u32,
+    counted: bool,
+}
+
+const NO_CLEANER: u32 = u32::MAX;
 
 /// A booking as the history holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,16 +100,25 @@ pub struct Recommendation {
     pub reason: Reason,
 }
 
-fn add(map: &mut HashMap<Uuid, HashMap<Uuid, u32>>, key: Uuid, other: Uuid, delta: i32) {
-    let inner = map.entry(key).or_default();
-    let count = inner.entry(other).or_insert(0);
-    *count = count.saturating_add_signed(delta);
-    if *count == 0 {
-        inner.remove(&other);
-        if inner.is_empty() {
-            map.remove(&key);
+/// Adds `delta` to `other`'s count in `counts`, dropping it at zero.
+fn add(counts: &mut Counts, other: u32, delta: i32) {
+    match counts.binary_search_by_key(&other, |(number, _)| *number) {
+        Ok(at) => {
+            let count = &mut counts[at].1;
+            *count = count.saturating_add_signed(delta);
+            if *count == 0 {
+                counts.remove(at);
+            }
         }
+        Err(at) if delta > 0 => counts.insert(at, (other, delta.unsigned_abs())),
+        Err(_) => {}
     }
+}
+
+fn count_of(counts: &Counts, other: u32) -> u32 {
+    counts
+        .binary_search_by_key(&other, |(number, _)| *number)
+        .map_or(0, |at| counts[at].1)
 }
 
 impl History {
@@ -100,69 +131,117 @@ impl History {
         if let Some(held) = previous {
             self.count(held, -1);
         }
-        self.count(pair, 1);
-        self.bookings.insert(booking_id, pair);
+        let held = Held {
+            version: pair.version,
+            customer: self.number(pair.customer_id),
+            cleaner: pair.cleaner_id.map_or(NO_CLEANER, |id| self.number(id)),
+            counted: pair.counted,
+        };
+        self.count(held, 1);
+        self.bookings.insert(booking_id, held);
         Applied::Changed
     }
 
-    fn count(&mut self, pair: Pair, delta: i32) {
-        if let (true, Some(cleaner_id)) = (pair.counted, pair.cleaner_id) {
-            add(&mut self.by_customer, pair.customer_id, cleaner_id, delta);
-            add(&mut self.by_cleaner, cleaner_id, pair.customer_id, delta);
+    /// Returns the number of `id`, numbering them if new.
+    fn number(&mut self, id: Uuid) -> u32 {
+        if let Some(&number) = self.numbers.get(&id) {
+            return number;
+        }
+        let number = u32::try_from(self.ids.len()).expect("fewer than 4 billion people");
+        self.ids.push(id);
+        self.numbers.insert(id, number);
+        self.by_customer.push(Counts::new());
+        self.by_cleaner.push(Counts::new());
+        number
+    }
+
+    fn count(&mut self, held: Held, delta: i32) {
+        if held.counted && held.cleaner != NO_CLEANER {
+            add(
+                &mut self.by_customer[held.customer as usize],
+                held.cleaner,
+                delta,
+            );
+            add(
+                &mut self.by_cleaner[held.cleaner as usize],
+                held.customer,
+                delta,
+            );
         }
     }
 
-    /// Returns the cleaners `customer_id` booked, with how often.
-    pub fn booked_by(&self, customer_id: Uuid) -> Option<&HashMap<Uuid, u32>> {
-        self.by_customer.get(&customer_id)
+    /// Returns how many live bookings `customer_id` holds with `cleaner_id`.
+    pub fn times_booked(&self, customer_id: Uuid, cleaner_id: Uuid) -> u32 {
+        match (
+            self.numbers.get(&customer_id),
+            self.numbers.get(&cleaner_id),
+        ) {
+            (Some(&customer), Some(&cleaner)) => {
+                count_of(&self.by_customer[customer as usize], cleaner)
+            }
+            _ => 0,
+        }
+    }
+
+    /// The cleaners customer `number` booked.
+    fn booked(&self, number: u32) -> &Counts {
+        &self.by_customer[number as usize]
+    }
+
+    /// The customers who booked cleaner `number`.
+    fn customers(&self, number: u32) -> &Counts {
+        &self.by_cleaner[number as usize]
     }
 
     /// Returns every cleaner's affinity for `customer_id`, highest first (ties by id), the
     /// customer's own cleaners included at full affinity.
     pub fn affinities(&self, customer_id: Uuid) -> Vec<Affinity> {
-        let Some(booked) = self.by_customer.get(&customer_id) else {
+        let Some(&customer) = self.numbers.get(&customer_id) else {
             return Vec::new();
         };
-        let mut history: Vec<Uuid> = booked.keys().copied().collect();
-        history.sort_unstable();
+        let booked = self.booked(customer);
+        if booked.is_empty() {
+            return Vec::new();
+        }
+        // The bounds keep the lowest ids, so that the answer never depends on numbering.
+        let by_id = |numbers: &mut Vec<u32>| {
+            numbers.sort_unstable_by_key(|number| self.ids[*number as usize]);
+        };
+        let mut history: Vec<u32> = booked.iter().map(|(number, _)| *number).collect();
+        by_id(&mut history);
         history.truncate(MAX_HISTORY);
-        let customers_of = |cleaner: &Uuid| self.by_cleaner.get(cleaner).map_or(0, HashMap::len);
+        let customers_of = |cleaner: u32| self.customers(cleaner).len();
         // For each other cleaner: the summed similarity and the strongest source.
         let mut found: HashMap<Uuid, (f64, f64, Uuid)> = HashMap::new();
-        for source in &history {
-            let Some(fellows) = self.by_cleaner.get(source) else {
-                continue;
-            };
-            let mut fellows: Vec<Uuid> = fellows
-                .keys()
-                .copied()
-                .filter(|fellow| *fellow != customer_id)
+        for &source in &history {
+            let mut fellows: Vec<u32> = self
+                .customers(source)
+                .iter()
+                .map(|(number, _)| *number)
+                .filter(|fellow| *fellow != customer)
                 .collect();
-            fellows.sort_unstable();
+            by_id(&mut fellows);
             fellows.truncate(MAX_FELLOWS);
-            let mut co: HashMap<Uuid, u32> = HashMap::new();
-            for fellow in &fellows {
-                for other in self
-                    .by_customer
-                    .get(fellow)
-                    .into_iter()
-                    .flatten()
-                    .map(|(id, _)| id)
-                {
-                    if !booked.contains_key(other) {
-                        *co.entry(*other).or_insert(0) += 1;
+            let mut co: HashMap<u32, u32> = HashMap::new();
+            for &fellow in &fellows {
+                for &(other, _) in self.booked(fellow) {
+                    if count_of(booked, other) == 0 {
+                        *co.entry(other).or_insert(0) += 1;
                     }
                 }
             }
             let source_customers = customers_of(source) as f64;
+            let source_id = self.ids[source as usize];
             for (other, together) in co {
                 let similarity =
-                    f64::from(together) / (source_customers * customers_of(&other) as f64).sqrt();
-                let entry = found.entry(other).or_insert((0.0, 0.0, *source));
+                    f64::from(together) / (source_customers * customers_of(other) as f64).sqrt();
+                let entry = found
+                    .entry(self.ids[other as usize])
+                    .or_insert((0.0, 0.0, source_id));
                 entry.0 += similarity;
-                if similarity > entry.1 || (similarity == entry.1 && *source < entry.2) {
+                if similarity > entry.1 || (similarity == entry.1 && source_id < entry.2) {
                     entry.1 = similarity;
-                    entry.2 = *source;
+                    entry.2 = source_id;
                 }
             }
         }
@@ -174,8 +253,8 @@ impl History {
                 affinity: if best > 0.0 { sum / best } else { 0.0 },
                 because: Some(because),
             })
-            .chain(history.iter().map(|cleaner_id| Affinity {
-                cleaner_id: *cleaner_id,
+            .chain(history.iter().map(|number| Affinity {
+                cleaner_id: self.ids[*number as usize],
                 affinity: 1.0,
                 because: None,
             }))
@@ -346,12 +425,11 @@ mod tests {
         };
         assert_eq!(history.apply(booking, pair(true, 1)), Applied::Changed);
         assert_eq!(history.apply(booking, pair(true, 1)), Applied::Stale);
-        assert_eq!(
-            history.booked_by(Uuid::from_u128(1)).unwrap()[&Uuid::from_u128(2)],
-            1
-        );
+        let (customer, cleaner) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        assert_eq!(history.times_booked(customer, cleaner), 1);
         assert_eq!(history.apply(booking, pair(false, 2)), Applied::Changed);
-        assert!(history.booked_by(Uuid::from_u128(1)).is_none());
+        assert_eq!(history.times_booked(customer, cleaner), 0);
+        assert!(history.affinities(customer).is_empty());
         assert_eq!(history.apply(booking, pair(true, 1)), Applied::Stale);
     }
 }
