@@ -12,7 +12,7 @@ use spruce_search::domain::duration::{DurationModel, mean_per_service_mae, synth
 fn duration(criterion: &mut Criterion) {
     let history = synthetic::history(1_000_000, 5_000, 42);
     let started = Instant::now();
-    let model = DurationModel::train(&history).expect("trains");
+    let model = DurationModel::train(&history, None).expect("trains");
     println!(
         "1,000,000 completed bookings: trained in {:.1?}, hold-out MAE {:.1} min (mean per service {:.1} min)",
         started.elapsed(),

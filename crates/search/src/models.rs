@@ -46,14 +46,17 @@ pub struct Models {
     signer: ServiceTokenSigner,
     active: RwLock<Option<Arc<ActiveModel>>>,
     training: Mutex<()>,
+    training_threads: usize,
 }
 
 impl Models {
-    /// Versions in `pool`, training data from `core` with `signer`'s tokens.
+    /// Versions in `pool`, training data from `core` with `signer`'s tokens, trained on
+    /// `training_threads` threads.
     pub fn new(
         pool: PgPool,
         core: ReadModelServiceClient<Channel>,
         signer: ServiceTokenSigner,
+        training_threads: usize,
     ) -> Self {
         Models {
             pool,
@@ -61,6 +64,7 @@ impl Models {
             signer,
             active: RwLock::new(None),
             training: Mutex::new(()),
+            training_threads,
         }
     }
 
@@ -112,8 +116,9 @@ impl Models {
             .map_err(|_| SearchError::TrainingRunning)?;
         let history = self.history().await?;
         let current = self.active();
+        let threads = Some(self.training_threads);
         let (candidate, current_mae) = tokio::task::spawn_blocking(move || {
-            let candidate = DurationModel::train(&history)?;
+            let candidate = DurationModel::train(&history, threads)?;
             let current_mae = current.map(|active| active.model.holdout_mae(&history));
             Ok::<_, crate::domain::duration::TrainingError>((candidate, current_mae))
         })

@@ -63,6 +63,30 @@ pub struct Settings {
     pub redis: RedisSettings,
     #[serde(default)]
     pub recommendations: RecommendationSettings,
+    #[serde(default)]
+    pub model: ModelSettings,
+}
+
+/// The duration model's training.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ModelSettings {
+    /// Threads a retraining uses; 0: one fewer than the cores (at least one), so that
+    /// searches keep a core while the model trains.
+    pub training_threads: usize,
+}
+
+impl ModelSettings {
+    /// Returns the threads a retraining uses (see `training_threads`).
+    pub fn training_threads(&self) -> usize {
+        if self.training_threads > 0 {
+            return self.training_threads;
+        }
+        std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .saturating_sub(1)
+            .max(1)
+    }
 }
 
 /// How recommendations are cached.
@@ -179,6 +203,12 @@ impl Validate for Settings {
             ));
         }
         self.redis.validate()?;
+        if self.model.training_threads > 256 {
+            return Err(SettingsError::invalid(
+                "model.training_threads",
+                "must be from 0 (automatic) to 256",
+            ));
+        }
         if self.recommendations.cache_ttl_secs == 0 {
             return Err(SettingsError::invalid(
                 "recommendations.cache_ttl_secs",

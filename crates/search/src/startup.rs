@@ -69,6 +69,7 @@ pub struct Application {
     core: Channel,
     signer: ServiceTokenSigner,
     prune_interval: Duration,
+    training_threads: usize,
     cache: AffinityCache,
 }
 
@@ -110,6 +111,7 @@ impl Application {
             core,
             signer,
             prune_interval: Duration::from_secs(settings.read_model.prune_interval_secs),
+            training_threads: settings.model.training_threads(),
             cache,
         })
     }
@@ -161,6 +163,7 @@ impl Application {
             self.pool.clone(),
             core.clone(),
             self.signer.clone(),
+            self.training_threads,
         ));
         match models.load_active().await {
             Ok(Some(version)) => tracing::info!(version, "duration model loaded"),

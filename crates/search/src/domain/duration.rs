@@ -81,8 +81,9 @@ impl std::fmt::Debug for DurationModel {
     }
 }
 
-fn booster() -> GradientBooster {
+fn booster(threads: Option<usize>) -> GradientBooster {
     GradientBooster::default()
+        .set_num_threads(threads)
         .set_objective_type(ObjectiveType::SquaredLoss)
         .set_iterations(150)
         .set_learning_rate(0.15)
@@ -115,10 +116,11 @@ fn fit(
     jobs: &[Job],
     log_minutes: &[f64],
     speed: impl Fn(&Job) -> f64,
+    threads: Option<usize>,
 ) -> Result<GradientBooster, TrainingError> {
     let data = features(jobs, speed);
     let matrix = Matrix::new(&data, jobs.len(), FEATURES);
-    let mut model = booster();
+    let mut model = booster(threads);
     model
         .fit_unweighted(&matrix, log_minutes, None)
         .map_err(|error| TrainingError::Booster(error.to_string()))?;
@@ -144,11 +146,12 @@ fn held_out(index: usize) -> bool {
 type Numbered<'a> = (usize, &'a Completed);
 
 impl DurationModel {
-    /// Trains on `history`, holding out every fifth row.
+    /// Trains on `history`, holding out every fifth row, on `threads` threads (`None`: one
+    /// per core).
     ///
     /// # Errors
     /// Too few rows, or the booster refusing them.
-    pub fn train(history: &[Completed]) -> Result<Self, TrainingError> {
+    pub fn train(history: &[Completed], threads: Option<usize>) -> Result<Self, TrainingError> {
         if history.len() < 50 {
             return Err(TrainingError::TooFewRows(history.len()));
         }
@@ -163,7 +166,7 @@ impl DurationModel {
             .collect();
 
         // First pass: what a job takes without knowing who cleans it.
-        let plain = fit(&jobs, &targets, |_| f64::NAN)?;
+        let plain = fit(&jobs, &targets, |_| f64::NAN, threads)?;
         let expected = plain.predict(
             &Matrix::new(&features(&jobs, |_| f64::NAN), jobs.len(), FEATURES),
             true,
@@ -186,7 +189,7 @@ impl DurationModel {
                 .and_then(|cleaner| speeds.get(&cleaner).copied())
                 .unwrap_or(f64::NAN)
         };
-        let booster = fit(&jobs, &targets, speed_of)?;
+        let booster = fit(&jobs, &targets, speed_of, threads)?;
         let mut model = DurationModel {
             booster,
             speeds,
@@ -377,7 +380,7 @@ mod tests {
     fn the_model_learns_the_law_far_better_than_the_mean_per_service() {
         // The curated set's size: 2,400 completed bookings by 30 cleaners.
         let history = synthetic::history(2_400, 30, 11);
-        let model = DurationModel::train(&history).unwrap();
+        let model = DurationModel::train(&history, None).unwrap();
         let yardstick = mean_per_service_mae(&history);
         eprintln!(
             "hold-out MAE {:.2} min; mean per service {yardstick:.2} min",
@@ -399,7 +402,7 @@ mod tests {
     #[test]
     fn a_stored_model_predicts_the_same() {
         let history = synthetic::history(500, 10, 3);
-        let model = DurationModel::train(&history).unwrap();
+        let model = DurationModel::train(&history, None).unwrap();
         let stored = DurationModel::from_json(&model.to_json().unwrap()).unwrap();
         let jobs: Vec<Job> = history.iter().take(20).map(|row| row.job).collect();
         assert_eq!(model.predict_many(&jobs), stored.predict_many(&jobs));
@@ -416,13 +419,13 @@ mod tests {
     #[test]
     fn a_worse_candidate_is_not_promoted() {
         let history = synthetic::history(2_400, 30, 11);
-        let good = DurationModel::train(&history).unwrap();
+        let good = DurationModel::train(&history, None).unwrap();
         // Trained on a sliver of the history, with every duration off by a random half.
         let mut noisy = synthetic::history(60, 30, 5);
         for (index, row) in noisy.iter_mut().enumerate() {
             row.actual_min *= if index % 2 == 0 { 1.5 } else { 0.5 };
         }
-        let worse = DurationModel::train(&noisy).unwrap();
+        let worse = DurationModel::train(&noisy, None).unwrap();
         let (good_mae, worse_mae) = (good.holdout_mae(&history), worse.holdout_mae(&history));
         assert!(worse_mae > good_mae, "{worse_mae} against {good_mae}");
         assert!(!should_promote(worse_mae, Some(good_mae)));
@@ -438,7 +441,7 @@ mod tests {
     #[test]
     fn too_little_history_is_refused() {
         assert!(matches!(
-            DurationModel::train(&synthetic::history(10, 2, 1)),
+            DurationModel::train(&synthetic::history(10, 2, 1), None),
             Err(TrainingError::TooFewRows(10))
         ));
     }
