@@ -1,5 +1,10 @@
-//! How a cleaning is billed, the same in core (bookings) and search (quotes): a duration
-//! in quarter hours within 1 to 10 hours, at an hourly rate, in the marketplace's currency.
+//! What a cleaning is and how it is billed, the same in core (bookings) and search
+//! (searches, quotes): a kind of cleaning, a duration in quarter hours within 1 to 10 hours,
+//! at an hourly rate, in the marketplace's currency.
+
+/// The kinds of cleaning, as the wire spells them (core's `Service` has one variant each,
+/// checked by its tests).
+pub const SERVICES: [&str; 4] = ["standard", "deep", "move_out", "office"];
 
 /// The marketplace's currency; every price is in its cents.
 pub const CURRENCY: &str = "EUR";

@@ -304,6 +304,15 @@ pub struct LiveBooking {
 mod tests {
     use super::*;
 
+    #[test]
+    fn services_are_spelled_as_every_service_spells_them() {
+        let names: Vec<&str> = Service::ALL
+            .iter()
+            .map(|service| service.as_str())
+            .collect();
+        assert_eq!(names, spruce_platform::pricing::SERVICES);
+    }
+
     fn raw<'a>(services: &'a [String]) -> RawProfile<'a> {
         RawProfile {
             bio: "Ten years of tidy homes.",

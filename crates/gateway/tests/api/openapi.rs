@@ -89,6 +89,11 @@ async fn every_error_answer_is_documented_as_a_problem() {
     for field in ["type", "title", "status", "detail"] {
         assert!(problem["properties"][field].is_object(), "Problem.{field}");
     }
+    // The documented kinds of cleaning are the ones core and search know.
+    assert_eq!(
+        document["components"]["schemas"]["ServiceKind"]["enum"],
+        serde_json::json!(spruce_platform::pricing::SERVICES)
+    );
     for (path, item) in document["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
             let responses = operation["responses"].as_object().unwrap();

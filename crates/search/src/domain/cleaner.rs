@@ -6,8 +6,7 @@ use chrono_tz::Tz;
 use unicode_normalization::{UnicodeNormalization as _, char::is_combining_mark};
 use uuid::Uuid;
 
-/// The kinds of cleaning, as core spells them.
-pub const SERVICES: [&str; 4] = ["standard", "deep", "move_out", "office"];
+pub use spruce_platform::pricing::SERVICES;
 
 /// A set of services, one bit per entry of [`SERVICES`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -655,7 +655,7 @@ mod tests {
         query::{RawQuery, SearchQuery},
     };
 
-    const SERVICE_NAMES: [&str; 4] = ["standard", "deep", "move_out", "office"];
+    const SERVICE_NAMES: [&str; 4] = crate::domain::cleaner::SERVICES;
     const NAMES: [&str; 4] = ["Zoë Müller", "Ana Lima", "Jan Nowak", "Lea Weiß"];
 
     fn base() -> chrono::DateTime<Utc> {
