@@ -17,7 +17,7 @@
 
 use std::{
     cmp::Ordering,
-    collections::{BTreeMap, BinaryHeap, HashMap},
+    collections::{BTreeMap, BinaryHeap},
 };
 
 use chrono::{DateTime, Utc};
@@ -25,6 +25,7 @@ use chrono_tz::Tz;
 use uuid::Uuid;
 
 use super::{
+    IdMap,
     cleaner::{Cleaner, LocalStart, Needle, Services, TimeRange, local_start},
     distance_km,
     query::{Cursor, SearchQuery},
@@ -110,7 +111,7 @@ type CellKey = (i32, i32);
 pub struct SearchIndex {
     /// Cleaners by slot (a search reaches them from the grid without hashing).
     cleaners: Vec<Option<Cleaner>>,
-    slots: HashMap<Uuid, u32>,
+    slots: IdMap<u32>,
     free: Vec<u32>,
     /// Occupied cells by (row, column), so a row's columns are a range.
     cells: BTreeMap<CellKey, Cell>,
@@ -771,7 +772,7 @@ mod tests {
             query in query(),
         ) {
             let mut index = SearchIndex::from_cleaners(cleaners.clone());
-            let mut current: HashMap<Uuid, Cleaner> =
+            let mut current: std::collections::HashMap<Uuid, Cleaner> =
                 cleaners.iter().map(|cleaner| (cleaner.id, cleaner.clone())).collect();
             // Some cleaners move (new home, same id), some leave.
             for (old, mut new) in cleaners.iter().zip(moved) {

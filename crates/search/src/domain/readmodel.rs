@@ -6,12 +6,11 @@
 //! overtaken event is harmless, and so is every event that queued while the snapshot was
 //! read.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use super::{
+    IdMap,
     cleaner::{Cleaner, TimeRange},
     index::SearchIndex,
     recommend::{History, Pair},
@@ -51,8 +50,8 @@ pub enum Applied {
 #[derive(Debug, Default)]
 pub struct ReadModel {
     index: SearchIndex,
-    cleaner_versions: HashMap<Uuid, i64>,
-    bookings: HashMap<Uuid, Booking>,
+    cleaner_versions: IdMap<i64>,
+    bookings: IdMap<Booking>,
     history: History,
 }
 
@@ -60,8 +59,8 @@ pub struct ReadModel {
 #[derive(Debug, Default)]
 pub struct SnapshotBuilder {
     cleaners: Vec<Cleaner>,
-    cleaner_versions: HashMap<Uuid, i64>,
-    bookings: HashMap<Uuid, Booking>,
+    cleaner_versions: IdMap<i64>,
+    bookings: IdMap<Booking>,
     history: History,
 }
 

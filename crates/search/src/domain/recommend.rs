@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::{
-    distance_km,
+    IdMap, distance_km,
     index::SearchIndex,
     query::{RawQuery, SearchQuery},
     readmodel::Applied,
@@ -36,10 +36,10 @@ const CONTENT_CANDIDATES: usize = 200;
 /// set's million bookings are held for every search replica.
 #[derive(Debug, Default)]
 pub struct History {
-    bookings: HashMap<Uuid, Held>,
+    bookings: IdMap<Held>,
     /// Each person's id by number, and back.
     ids: Vec<Uuid>,
-    numbers: HashMap<Uuid, u32>,
+    numbers: IdMap<u32>,
     /// By a customer's number: the cleaners they booked with how often, by number, sorted.
     by_customer: Vec<Counts>,
     /// By a cleaner's number: their customers with how often, by number, sorted.
