@@ -146,6 +146,30 @@ impl Gateway<'_> {
     }
 }
 
+/// Adds a flat at `home` for `customer`; returns it and the next Wednesday at 11:00 UTC,
+/// midday in Berlin, inside cleaner01's hours.
+async fn flat_next_to(gateway: &Gateway<'_>, customer: &str, home: &Value) -> (Value, String) {
+    let address: Value = gateway
+        .post(
+            "/v1/me/addresses",
+            customer,
+            &json!({
+                "label": "Flat", "line1": "Torstrasse 9", "city": "Berlin", "postal_code": "10119",
+                "lat": home["lat"], "lng": home["lng"],
+                "size_m2": 50, "bedrooms": 1, "bathrooms": 1, "has_pets": false
+            }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut day = chrono::Utc::now().date_naive() + chrono::Days::new(1);
+    while chrono::Datelike::weekday(&day) != chrono::Weekday::Wed {
+        day = day + chrono::Days::new(1);
+    }
+    (address, format!("{day}T11:00:00Z"))
+}
+
 #[tokio::test]
 async fn seeded_customer_books_and_reviews_a_seeded_cleaner_and_a_declined_card_books_nothing() {
     let shutdown = CancellationToken::new();
@@ -167,26 +191,7 @@ async fn seeded_customer_books_and_reviews_a_seeded_cleaner_and_a_declined_card_
         .await;
     let ratings_before = profile["rating_count"].as_u64().unwrap();
 
-    let address: Value = gateway
-        .post(
-            "/v1/me/addresses",
-            &customer,
-            &json!({
-                "label": "Flat", "line1": "Torstrasse 9", "city": "Berlin", "postal_code": "10119",
-                "lat": profile["home"]["lat"], "lng": profile["home"]["lng"],
-                "size_m2": 50, "bedrooms": 1, "bathrooms": 1, "has_pets": false
-            }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    // The next Wednesday at 11:00 UTC, midday in Berlin, inside cleaner01's hours.
-    let mut day = chrono::Utc::now().date_naive() + chrono::Days::new(1);
-    while chrono::Datelike::weekday(&day) != chrono::Weekday::Wed {
-        day = day + chrono::Days::new(1);
-    }
-    let starts_at = format!("{day}T11:00:00Z");
+    let (address, starts_at) = flat_next_to(&gateway, &customer, &profile["home"]).await;
     let booking = |token: &str| {
         json!({
             "address_id": address["id"], "service": "standard", "cleaner_id": cleaner_id,
@@ -300,26 +305,7 @@ async fn search_killed_while_cleaners_and_bookings_change_answers_as_a_scan_of_c
         .get(&format!("/v1/cleaners/{cleaner_id}"), &cleaner)
         .await;
     let home = profile["home"].clone();
-    let address: Value = gateway
-        .post(
-            "/v1/me/addresses",
-            &customer,
-            &json!({
-                "label": "Flat", "line1": "Torstrasse 9", "city": "Berlin", "postal_code": "10119",
-                "lat": home["lat"], "lng": home["lng"],
-                "size_m2": 50, "bedrooms": 1, "bathrooms": 1, "has_pets": false
-            }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    // The next Wednesday at 11:00 UTC, midday in Berlin, inside cleaner01's hours.
-    let mut day = chrono::Utc::now().date_naive() + chrono::Days::new(1);
-    while chrono::Datelike::weekday(&day) != chrono::Weekday::Wed {
-        day = day + chrono::Days::new(1);
-    }
-    let starts_at = format!("{day}T11:00:00Z");
+    let (address, starts_at) = flat_next_to(&gateway, &customer, &home).await;
 
     // A crash: no shutdown runs, nothing is acknowledged or flushed.
     stack.kill("search").await.unwrap();

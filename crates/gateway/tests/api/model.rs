@@ -178,31 +178,28 @@ async fn a_model_trained_on_the_curated_history_is_promoted_kept_and_guarded() {
         .as_str()
         .unwrap()
         .to_owned();
-    let refused = search
-        .retrain_model(with_token(RetrainModelRequest {}, &customer))
-        .await
-        .unwrap_err();
-    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    // Only admins and the scheduler retrain: not a customer, not the gateway, and not core,
+    // whose service token prices bookings (above) and does nothing else on search.
     let gateway = sign(
         keys::dev::GATEWAY_PRIVATE_KEY,
         &service_claims("gateway"),
         Some("gateway"),
     );
-    let refused = search
-        .retrain_model(with_token(RetrainModelRequest {}, &gateway))
-        .await
-        .unwrap_err();
-    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
-    // Core's service token prices bookings (above), and does nothing else on search.
     let core = sign(
         keys::dev::CORE_PRIVATE_KEY,
         &service_claims("core"),
         Some("core"),
     );
-    let refused = search
-        .retrain_model(with_token(RetrainModelRequest {}, &core))
-        .await
-        .unwrap_err();
-    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    for (who, token) in [
+        ("a customer", customer),
+        ("the gateway", gateway),
+        ("core", core),
+    ] {
+        let refused = search
+            .retrain_model(with_token(RetrainModelRequest {}, &token))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{who}");
+    }
     app.stop().await;
 }
