@@ -4,6 +4,7 @@
 pub mod error;
 pub mod events;
 pub mod grpc;
+pub mod matching;
 pub mod notifications;
 pub mod settings;
 pub mod startup;

@@ -1,0 +1,537 @@
+//! The exact solver of the matching engine: a minimum-cost assignment of rows (open
+//! bookings) to columns (cleaners) where some pairs are forbidden.
+//!
+//! It assigns as many rows as possible and, among such assignments, the cheapest. Every row
+//! may also stay unassigned, through a column of its own costing [`Costs::unassigned_cost`]:
+//! more than any saving a different set of real pairs could make, so leaving a row out is
+//! only ever the answer when no assignment can include it.
+//!
+//! The method is the Jonker–Volgenant shortest augmenting path: each column has a price,
+//! and each row in turn is added by a Dijkstra search over the reduced costs (cost less the
+//! column's price) that ends at the first free column; the prices of the columns it settled
+//! then move so that every assigned row's column stays its cheapest. Only the pairs that
+//! exist are looked at (a heap orders the columns reached), so a sparse instance costs
+//! what its pairs cost. No heuristic decides anything: the answer is optimal.
+
+use std::{cmp::Ordering, collections::BinaryHeap, fmt};
+
+/// The allowed pairs of each row with their costs; a pair not given is forbidden.
+#[derive(Debug, Clone, Default)]
+pub struct Costs {
+    columns: usize,
+    rows: Vec<Vec<(usize, f64)>>,
+}
+
+/// Why a cost matrix was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CostsError {
+    #[error("row {row}: column {column} is outside the {columns} columns")]
+    NoSuchColumn {
+        row: usize,
+        column: usize,
+        columns: usize,
+    },
+    #[error("row {row}, column {column}: the cost must be a finite number")]
+    NotFinite { row: usize, column: usize },
+    #[error("row {row}: column {column} is given twice")]
+    Twice { row: usize, column: usize },
+}
+
+impl Costs {
+    /// No rows yet, over `columns` columns.
+    pub fn new(columns: usize) -> Self {
+        Costs {
+            columns,
+            rows: Vec::new(),
+        }
+    }
+
+    /// Adds a row with its allowed `(column, cost)` pairs.
+    ///
+    /// # Errors
+    /// A column out of range or given twice, or a cost that is not finite.
+    pub fn push_row(
+        &mut self,
+        pairs: impl IntoIterator<Item = (usize, f64)>,
+    ) -> Result<(), CostsError> {
+        let row = self.rows.len();
+        let mut pairs: Vec<(usize, f64)> = pairs.into_iter().collect();
+        pairs.sort_unstable_by_key(|(column, _)| *column);
+        for (at, &(column, cost)) in pairs.iter().enumerate() {
+            if column >= self.columns {
+                return Err(CostsError::NoSuchColumn {
+                    row,
+                    column,
+                    columns: self.columns,
+                });
+            }
+            if !cost.is_finite() {
+                return Err(CostsError::NotFinite { row, column });
+            }
+            if at > 0 && pairs[at - 1].0 == column {
+                return Err(CostsError::Twice { row, column });
+            }
+        }
+        self.rows.push(pairs);
+        Ok(())
+    }
+
+    /// A dense matrix, `None` where a pair is forbidden.
+    ///
+    /// # Errors
+    /// A cost that is not finite.
+    pub fn dense(matrix: &[Vec<Option<f64>>]) -> Result<Self, CostsError> {
+        let columns = matrix.iter().map(Vec::len).max().unwrap_or(0);
+        let mut costs = Costs::new(columns);
+        for row in matrix {
+            costs.push_row(
+                row.iter()
+                    .enumerate()
+                    .filter_map(|(column, cost)| cost.map(|cost| (column, cost))),
+            )?;
+        }
+        Ok(costs)
+    }
+
+    /// How many rows.
+    pub fn rows(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// How many columns.
+    pub fn columns(&self) -> usize {
+        self.columns
+    }
+
+    /// How many allowed pairs.
+    pub fn pairs(&self) -> usize {
+        self.rows.iter().map(Vec::len).sum()
+    }
+
+    /// The cost of the pair, if allowed.
+    pub fn cost(&self, row: usize, column: usize) -> Option<f64> {
+        let pairs = self.rows.get(row)?;
+        pairs
+            .binary_search_by_key(&column, |(held, _)| *held)
+            .ok()
+            .map(|at| pairs[at].1)
+    }
+
+    /// What leaving a row unassigned costs: more than the spread of all costs times the
+    /// rows, so no cheaper set of pairs can pay for one more row left out.
+    pub fn unassigned_cost(&self) -> f64 {
+        let (low, high) = self.rows.iter().flatten().fold(
+            (f64::INFINITY, f64::NEG_INFINITY),
+            |(low, high), (_, cost)| (low.min(*cost), high.max(*cost)),
+        );
+        if low > high {
+            return 1.0;
+        }
+        (high - low + 1.0) * (self.rows.len() as f64 + 1.0) + high.abs()
+    }
+}
+
+/// An optimal assignment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assignment {
+    /// Each row's column, `None` when it stays unassigned.
+    pub columns: Vec<Option<usize>>,
+    /// The sum of the assigned pairs' costs.
+    pub total_cost: f64,
+}
+
+impl Assignment {
+    /// How many rows stay unassigned.
+    pub fn unassigned(&self) -> usize {
+        self.columns
+            .iter()
+            .filter(|column| column.is_none())
+            .count()
+    }
+}
+
+impl fmt::Display for Assignment {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (row, column) in self.columns.iter().enumerate() {
+            match column {
+                Some(column) => writeln!(formatter, "{row},{column}")?,
+                None => writeln!(formatter, "{row},")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+const FREE: usize = usize::MAX;
+
+/// A column reached by the search, ordered so that a max-heap pops the nearest first.
+#[derive(Debug, Clone, Copy)]
+struct Reached {
+    distance: f64,
+    column: usize,
+}
+
+impl PartialEq for Reached {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Reached {}
+
+impl PartialOrd for Reached {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Reached {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .distance
+            .total_cmp(&self.distance)
+            .then(other.column.cmp(&self.column))
+    }
+}
+
+/// The solver's state: column prices and who holds each column. Column `columns + row` is
+/// `row`'s own "unassigned" column.
+struct Solver<'c> {
+    costs: &'c Costs,
+    unassigned_cost: f64,
+    price: Vec<f64>,
+    owner: Vec<usize>,
+    column_of: Vec<usize>,
+    // Per search, reset through `touched`.
+    distance: Vec<f64>,
+    from_row: Vec<usize>,
+    settled: Vec<bool>,
+    touched: Vec<usize>,
+    heap: BinaryHeap<Reached>,
+}
+
+impl Solver<'_> {
+    /// Row `row`'s pairs, its own unassigned column last.
+    fn pairs(&self, row: usize) -> impl Iterator<Item = (usize, f64)> + '_ {
+        self.costs.rows[row].iter().copied().chain(std::iter::once((
+            self.costs.columns + row,
+            self.unassigned_cost,
+        )))
+    }
+
+    fn reach(&mut self, column: usize, distance: f64, row: usize) {
+        if self.settled[column] || distance >= self.distance[column] {
+            return;
+        }
+        if self.distance[column] == f64::INFINITY {
+            self.touched.push(column);
+        }
+        self.distance[column] = distance;
+        self.from_row[column] = row;
+        self.heap.push(Reached { distance, column });
+    }
+
+    /// Adds `start` to the assignment along a shortest augmenting path.
+    fn augment(&mut self, start: usize) {
+        let first: Vec<(usize, f64)> = self.pairs(start).collect();
+        for (column, cost) in first {
+            self.reach(column, cost - self.price[column], start);
+        }
+        let mut settled_columns = Vec::new();
+        let (end, length) = loop {
+            let Some(Reached { distance, column }) = self.heap.pop() else {
+                unreachable!("every row has its own free column");
+            };
+            if self.settled[column] || distance > self.distance[column] {
+                continue;
+            }
+            self.settled[column] = true;
+            settled_columns.push(column);
+            let row = self.owner[column];
+            if row == FREE {
+                break (column, distance);
+            }
+            // The row's column is its cheapest in reduced cost, so nothing it reaches is
+            // nearer than `distance`: Dijkstra's order holds.
+            let held_cost = self.pair_cost(row, column);
+            let offset = held_cost - self.price[column] - distance;
+            let pairs: Vec<(usize, f64)> = self.pairs(row).collect();
+            for (next, cost) in pairs {
+                self.reach(next, cost - self.price[next] - offset, row);
+            }
+        };
+        for &column in &settled_columns {
+            self.price[column] += self.distance[column] - length;
+        }
+        let mut column = end;
+        loop {
+            let row = self.from_row[column];
+            let previous = self.column_of[row];
+            self.owner[column] = row;
+            self.column_of[row] = column;
+            if row == start {
+                break;
+            }
+            column = previous;
+        }
+        for column in self.touched.drain(..) {
+            self.distance[column] = f64::INFINITY;
+            self.settled[column] = false;
+        }
+        self.heap.clear();
+    }
+
+    fn pair_cost(&self, row: usize, column: usize) -> f64 {
+        if column >= self.costs.columns {
+            self.unassigned_cost
+        } else {
+            self.costs
+                .cost(row, column)
+                .expect("a held column is one of the row's pairs")
+        }
+    }
+}
+
+/// Returns an optimal assignment of `costs` (see the module's doc for what optimal means).
+pub fn solve(costs: &Costs) -> Assignment {
+    let rows = costs.rows();
+    let all_columns = costs.columns + rows;
+    let mut solver = Solver {
+        costs,
+        unassigned_cost: costs.unassigned_cost(),
+        price: vec![0.0; all_columns],
+        owner: vec![FREE; all_columns],
+        column_of: vec![FREE; rows],
+        distance: vec![f64::INFINITY; all_columns],
+        from_row: vec![FREE; all_columns],
+        settled: vec![false; all_columns],
+        touched: Vec::new(),
+        heap: BinaryHeap::new(),
+    };
+    for row in 0..rows {
+        solver.augment(row);
+    }
+    let columns: Vec<Option<usize>> = solver
+        .column_of
+        .iter()
+        .map(|&column| (column < costs.columns).then_some(column))
+        .collect();
+    let total_cost = columns
+        .iter()
+        .enumerate()
+        .filter_map(|(row, column)| column.and_then(|column| costs.cost(row, column)))
+        .sum();
+    Assignment {
+        columns,
+        total_cost,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pathfinding::{kuhn_munkres::kuhn_munkres_min, matrix::Matrix};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The best (most rows assigned, then least cost) over every assignment, by dynamic
+    /// programming over the set of columns used: exhaustive, for up to about 12 columns.
+    fn brute_force(matrix: &[Vec<Option<i64>>], columns: usize) -> (usize, i64) {
+        let mut best = vec![(0usize, 0i64); 1 << columns];
+        // best[mask] for the rows after `row`: filled from the last row up.
+        for row in (0..matrix.len()).rev() {
+            let mut next = best.clone();
+            for (mask, slot) in next.iter_mut().enumerate() {
+                let mut choice = best[mask];
+                for (column, cost) in matrix[row].iter().enumerate() {
+                    let Some(cost) = cost else { continue };
+                    if mask & (1 << column) != 0 {
+                        continue;
+                    }
+                    let (count, total) = best[mask | (1 << column)];
+                    let candidate = (count + 1, total + cost);
+                    if candidate.0 > choice.0 || (candidate.0 == choice.0 && candidate.1 < choice.1)
+                    {
+                        choice = candidate;
+                    }
+                }
+                *slot = choice;
+            }
+            best = next;
+        }
+        best[0]
+    }
+
+    /// The same with pathfinding's Kuhn–Munkres as an independent solver: each row gets a
+    /// column of its own for "unassigned", forbidden pairs a cost nothing optimal pays.
+    fn reference(matrix: &[Vec<Option<i64>>], columns: usize) -> (usize, i64) {
+        let rows = matrix.len();
+        let unassigned = 1_000_000_i64;
+        let forbidden = unassigned * (rows as i64 + 1);
+        let weights = Matrix::from_rows(matrix.iter().enumerate().map(|(row, costs)| {
+            (0..columns + rows)
+                .map(|column| match (column < columns, costs.get(column)) {
+                    (true, Some(Some(cost))) => *cost,
+                    (true, _) => forbidden,
+                    (false, _) if column - columns == row => unassigned,
+                    (false, _) => forbidden,
+                })
+                .collect::<Vec<_>>()
+        }))
+        .unwrap();
+        let (_, chosen) = kuhn_munkres_min(&weights);
+        chosen
+            .iter()
+            .enumerate()
+            .filter(|(_, column)| **column < columns)
+            .fold((0, 0), |(count, total), (row, column)| {
+                (
+                    count + 1,
+                    total + matrix[row][*column].expect("never forbidden"),
+                )
+            })
+    }
+
+    fn costs_of(matrix: &[Vec<Option<i64>>], columns: usize) -> Costs {
+        let mut costs = Costs::new(columns);
+        for row in matrix {
+            costs
+                .push_row(
+                    row.iter()
+                        .enumerate()
+                        .filter_map(|(column, cost)| cost.map(|cost| (column, cost as f64))),
+                )
+                .unwrap();
+        }
+        costs
+    }
+
+    fn check(matrix: &[Vec<Option<i64>>], columns: usize, expected: (usize, i64)) {
+        let assignment = solve(&costs_of(matrix, columns));
+        let mut used = vec![false; columns];
+        for (row, column) in assignment.columns.iter().enumerate() {
+            if let Some(column) = *column {
+                assert!(
+                    matrix[row][column].is_some(),
+                    "a forbidden pair: {row},{column}"
+                );
+                assert!(!used[column], "column {column} twice");
+                used[column] = true;
+            }
+        }
+        let assigned = matrix.len() - assignment.unassigned();
+        assert_eq!(
+            (assigned, assignment.total_cost),
+            (expected.0, expected.1 as f64),
+            "{matrix:?}"
+        );
+    }
+
+    fn matrices(
+        max_rows: usize,
+        max_columns: usize,
+        max_cost: i64,
+    ) -> impl Strategy<Value = (Vec<Vec<Option<i64>>>, usize)> {
+        (1..=max_rows, 1..=max_columns, 0.0..1.0_f64).prop_flat_map(
+            move |(rows, columns, density)| {
+                let cell = prop_oneof![
+                    ((1.0 - density).max(0.05) * 100.0) as u32 => Just(None),
+                    (density.max(0.05) * 100.0) as u32 => (0..=max_cost).prop_map(Some),
+                ];
+                (
+                    prop::collection::vec(prop::collection::vec(cell, columns), rows),
+                    Just(columns),
+                )
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn small_instances_are_solved_as_well_as_every_assignment_tried((matrix, columns) in matrices(9, 9, 20)) {
+            check(&matrix, columns, brute_force(&matrix, columns));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+
+        #[test]
+        fn larger_instances_agree_with_an_independent_solver((matrix, columns) in matrices(60, 80, 1_000)) {
+            check(&matrix, columns, reference(&matrix, columns));
+        }
+    }
+
+    #[test]
+    fn three_hundred_by_three_hundred_agree_with_an_independent_solver() {
+        // A deterministic mix: a third of the pairs forbidden, costs 0 to 9,999.
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let matrix: Vec<Vec<Option<i64>>> = (0..300)
+            .map(|_| {
+                (0..300)
+                    .map(|_| {
+                        let draw = next();
+                        (draw % 3 != 0).then_some(((draw >> 8) % 10_000) as i64)
+                    })
+                    .collect()
+            })
+            .collect();
+        check(&matrix, 300, reference(&matrix, 300));
+    }
+
+    #[test]
+    fn a_row_with_no_allowed_pair_stays_unassigned_and_more_rows_than_columns_work() {
+        let matrix = vec![
+            vec![None, None],
+            vec![Some(5), Some(1)],
+            vec![Some(2), Some(9)],
+        ];
+        let assignment = solve(&costs_of(&matrix, 2));
+        assert_eq!(assignment.columns, vec![None, Some(1), Some(0)]);
+        assert_eq!(assignment.total_cost, 3.0);
+        // Three rows want one column: one gets it, the cheapest.
+        let crowd = vec![vec![Some(4)], vec![Some(2)], vec![Some(3)]];
+        let assignment = solve(&costs_of(&crowd, 1));
+        assert_eq!(assignment.columns, vec![None, Some(0), None]);
+    }
+
+    #[test]
+    fn one_more_row_assigned_beats_any_saving() {
+        // Row 0 alone on column 0 costs 1; both rows assigned costs 1,000 + 1,000.
+        let matrix = vec![vec![Some(1), Some(1_000)], vec![Some(1_000), None]];
+        let assignment = solve(&costs_of(&matrix, 2));
+        assert_eq!(assignment.columns, vec![Some(1), Some(0)]);
+        assert_eq!(assignment.total_cost, 2_000.0);
+    }
+
+    #[test]
+    fn bad_matrices_are_refused() {
+        let mut costs = Costs::new(2);
+        assert_eq!(
+            costs.push_row([(2, 1.0)]),
+            Err(CostsError::NoSuchColumn {
+                row: 0,
+                column: 2,
+                columns: 2
+            })
+        );
+        assert_eq!(
+            costs.push_row([(0, f64::NAN)]),
+            Err(CostsError::NotFinite { row: 0, column: 0 })
+        );
+        assert_eq!(
+            costs.push_row([(1, 1.0), (1, 2.0)]),
+            Err(CostsError::Twice { row: 0, column: 1 })
+        );
+        assert_eq!(costs.rows(), 0);
+        assert_eq!(solve(&costs).columns, Vec::<Option<usize>>::new());
+    }
+}
