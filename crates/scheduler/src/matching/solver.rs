@@ -10,10 +10,9 @@
 //! and each row in turn is added by a Dijkstra search over the reduced costs (cost less the
 //! column's price) that ends at the first free column; the prices of the columns it settled
 //! then move so that every assigned row's column stays its cheapest. Only the pairs that
-//! exist are looked at (a heap orders the columns reached), so a sparse instance costs
-//! what its pairs cost. No heuristic decides anything: the answer is optimal.
+//! exist are looked at, so a sparse instance costs what its pairs cost. No heuristic decides anything: the answer is optimal.
 
-use std::{cmp::Ordering, collections::BinaryHeap, fmt};
+use std::fmt;
 
 /// The allowed pairs of each row with their costs; a pair not given is forbidden.
 #[derive(Debug, Clone, Default)]
@@ -164,36 +163,6 @@ impl fmt::Display for Assignment {
 
 const FREE: usize = usize::MAX;
 
-/// A column reached by the search, ordered so that a max-heap pops the nearest first.
-#[derive(Debug, Clone, Copy)]
-struct Reached {
-    distance: f64,
-    column: usize,
-}
-
-impl PartialEq for Reached {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Reached {}
-
-impl PartialOrd for Reached {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Reached {
-    fn cmp(&self, other: &Self) -> Ordering {
-        other
-            .distance
-            .total_cmp(&self.distance)
-            .then(other.column.cmp(&self.column))
-    }
-}
-
 /// The solver's state: column prices and who holds each column. Column `columns + row` is
 /// `row`'s own "unassigned" column.
 struct Solver<'c> {
@@ -207,7 +176,10 @@ struct Solver<'c> {
     from_row: Vec<usize>,
     settled: Vec<bool>,
     touched: Vec<usize>,
-    heap: BinaryHeap<Reached>,
+    /// Columns reached and not yet settled: the next is the nearest of them. A scan, not a
+    /// heap: a dense row reaches every column at once, and one pass over them is cheaper
+    /// than a heap entry each.
+    open: Vec<usize>,
 }
 
 impl Solver<'_> {
@@ -225,10 +197,26 @@ impl Solver<'_> {
         }
         if self.distance[column] == f64::INFINITY {
             self.touched.push(column);
+            self.open.push(column);
         }
         self.distance[column] = distance;
         self.from_row[column] = row;
-        self.heap.push(Reached { distance, column });
+    }
+
+    /// Takes the nearest open column (the lowest-numbered among equals).
+    fn nearest(&mut self) -> Option<(usize, f64)> {
+        let mut best: Option<(usize, usize, f64)> = None;
+        for (at, &column) in self.open.iter().enumerate() {
+            let distance = self.distance[column];
+            if best.is_none_or(|(_, held, nearest)| {
+                distance < nearest || (distance == nearest && column < held)
+            }) {
+                best = Some((at, column, distance));
+            }
+        }
+        let (at, column, distance) = best?;
+        self.open.swap_remove(at);
+        Some((column, distance))
     }
 
     /// Adds `start` to the assignment along a shortest augmenting path.
@@ -239,12 +227,9 @@ impl Solver<'_> {
         }
         let mut settled_columns = Vec::new();
         let (end, length) = loop {
-            let Some(Reached { distance, column }) = self.heap.pop() else {
+            let Some((column, distance)) = self.nearest() else {
                 unreachable!("every row has its own free column");
             };
-            if self.settled[column] || distance > self.distance[column] {
-                continue;
-            }
             self.settled[column] = true;
             settled_columns.push(column);
             let row = self.owner[column];
@@ -278,7 +263,7 @@ impl Solver<'_> {
             self.distance[column] = f64::INFINITY;
             self.settled[column] = false;
         }
-        self.heap.clear();
+        self.open.clear();
     }
 
     fn pair_cost(&self, row: usize, column: usize) -> f64 {
@@ -306,7 +291,7 @@ pub fn solve(costs: &Costs) -> Assignment {
         from_row: vec![FREE; all_columns],
         settled: vec![false; all_columns],
         touched: Vec::new(),
-        heap: BinaryHeap::new(),
+        open: Vec::new(),
     };
     for row in 0..rows {
         solver.augment(row);
