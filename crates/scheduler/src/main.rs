@@ -1,8 +1,10 @@
-//! `spruce-scheduler serve | migrate | replay-parked`,
+//! `spruce-scheduler serve | migrate | replay-parked | solve FILE`,
 //! plus `healthcheck` and `check-config` (every binary has them).
 
+use anyhow::Context as _;
 use spruce_platform::{bus, cli, db, shutdown};
 use spruce_scheduler::{
+    matching::solver::{Costs, solve},
     settings::{DEFAULTS, Settings},
     startup::Application,
     store::MIGRATIONS,
@@ -30,12 +32,36 @@ async fn main() -> anyhow::Result<()> {
                     tracing::info!(moved, "parked events moved back to the main queue");
                     Ok(())
                 }
+                Some("solve") => solve_file(std::env::args().nth(2)),
                 Some(other) => Err(cli::unknown_command(
                     other,
-                    &["serve", "migrate", "replay-parked"],
+                    &["serve", "migrate", "replay-parked", "solve"],
                 )),
             }
         },
     )
     .await
+}
+
+/// `solve FILE`: the optimal assignment of the CSV cost matrix in FILE (rows by columns, an
+/// empty cell for a forbidden pair), so the engine can be compared with other solvers.
+fn solve_file(path: Option<String>) -> anyhow::Result<()> {
+    let path = path.context("usage: spruce-scheduler solve FILE (a CSV cost matrix)")?;
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    let costs = Costs::from_csv(&text).with_context(|| format!("{path} is not a cost matrix"))?;
+    let started = std::time::Instant::now();
+    let assignment = solve(&costs);
+    let elapsed = started.elapsed();
+    println!("total_cost {}", assignment.total_cost);
+    println!(
+        "assigned {} of {} rows ({} columns, {} allowed pairs)",
+        costs.rows() - assignment.unassigned(),
+        costs.rows(),
+        costs.columns(),
+        costs.pairs()
+    );
+    println!("solve_time_ms {:.3}", elapsed.as_secs_f64() * 1_000.0);
+    println!("row,column");
+    print!("{assignment}");
+    Ok(())
 }

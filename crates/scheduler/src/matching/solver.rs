@@ -34,6 +34,14 @@ pub enum CostsError {
     NotFinite { row: usize, column: usize },
     #[error("row {row}: column {column} is given twice")]
     Twice { row: usize, column: usize },
+    #[error(
+        "line {line}, cell {cell}: {value:?} is not a number (leave a cell empty to forbid the pair)"
+    )]
+    NotANumber {
+        line: usize,
+        cell: usize,
+        value: String,
+    },
 }
 
 impl Costs {
@@ -88,6 +96,46 @@ impl Costs {
                     .enumerate()
                     .filter_map(|(column, cost)| cost.map(|cost| (column, cost))),
             )?;
+        }
+        Ok(costs)
+    }
+
+    /// Reads a cost matrix as CSV: one line per row, one cell per column, an empty cell for
+    /// a forbidden pair. Blank lines and lines starting with `#` are skipped; rows may have
+    /// fewer cells than the widest (the rest are forbidden).
+    ///
+    /// # Errors
+    /// A cell that is not a finite number, naming its line and cell (both from 1).
+    pub fn from_csv(text: &str) -> Result<Self, CostsError> {
+        let mut rows = Vec::new();
+        for (line, content) in text.lines().enumerate() {
+            let content = content.trim();
+            if content.is_empty() || content.starts_with('#') {
+                continue;
+            }
+            let mut row = Vec::new();
+            for (cell, value) in content.split(',').enumerate() {
+                let value = value.trim();
+                if value.is_empty() {
+                    continue;
+                }
+                let cost = value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|cost| cost.is_finite())
+                    .ok_or_else(|| CostsError::NotANumber {
+                        line: line + 1,
+                        cell: cell + 1,
+                        value: value.to_owned(),
+                    })?;
+                row.push((cell, cost));
+            }
+            rows.push((row, content.split(',').count()));
+        }
+        let columns = rows.iter().map(|(_, cells)| *cells).max().unwrap_or(0);
+        let mut costs = Costs::new(columns);
+        for (row, _) in rows {
+            costs.push_row(row)?;
         }
         Ok(costs)
     }
@@ -495,6 +543,22 @@ mod tests {
         let assignment = solve(&costs_of(&matrix, 2));
         assert_eq!(assignment.columns, vec![Some(1), Some(0)]);
         assert_eq!(assignment.total_cost, 2_000.0);
+    }
+
+    #[test]
+    fn a_csv_matrix_reads_with_empty_cells_forbidden() {
+        let costs = Costs::from_csv("# bookings by cleaners\n4, ,2\n\n1,3\n").unwrap();
+        assert_eq!((costs.rows(), costs.columns(), costs.pairs()), (2, 3, 4));
+        assert_eq!(costs.cost(0, 1), None);
+        assert_eq!(costs.cost(0, 2), Some(2.0));
+        let assignment = solve(&costs);
+        assert_eq!(assignment.columns, vec![Some(2), Some(0)]);
+        assert_eq!(assignment.to_string(), "0,2\n1,0\n");
+        assert_eq!(
+            Costs::from_csv("1,2\n3,x\n").unwrap_err().to_string(),
+            "line 2, cell 2: \"x\" is not a number (leave a cell empty to forbid the pair)"
+        );
+        assert!(Costs::from_csv("1,inf\n").is_err());
     }
 
     #[test]
