@@ -219,7 +219,11 @@ struct Solver<'c> {
     price: Vec<f64>,
     owner: Vec<usize>,
     column_of: Vec<usize>,
+    /// The cost of each row's pair with its column.
+    held_cost: Vec<f64>,
     // Per search, reset through `touched`.
+    /// The cost of the pair that reached each column.
+    via_cost: Vec<f64>,
     distance: Vec<f64>,
     from_row: Vec<usize>,
     settled: Vec<bool>,
@@ -231,15 +235,39 @@ struct Solver<'c> {
 }
 
 impl Solver<'_> {
-    /// Row `row`'s pairs, its own unassigned column last.
-    fn pairs(&self, row: usize) -> impl Iterator<Item = (usize, f64)> + '_ {
-        self.costs.rows[row].iter().copied().chain(std::iter::once((
-            self.costs.columns + row,
-            self.unassigned_cost,
-        )))
+    /// Places each row on its cheapest column where no earlier row took it. With every
+    /// price still 0 this is what a search would do for it, and no assignment of those rows
+    /// can cost less (each pays its least), so the searches after start from an optimum.
+    fn take_cheapest(&mut self) {
+        let costs = self.costs;
+        for (row, pairs) in costs.rows.iter().enumerate() {
+            let cheapest = pairs
+                .iter()
+                .min_by(|(a_column, a_cost), (b_column, b_cost)| {
+                    a_cost.total_cmp(b_cost).then(a_column.cmp(b_column))
+                });
+            if let Some(&(column, cost)) = cheapest
+                && self.owner[column] == FREE
+            {
+                self.owner[column] = row;
+                self.column_of[row] = column;
+                self.held_cost[row] = cost;
+            }
+        }
     }
 
-    fn reach(&mut self, column: usize, distance: f64, row: usize) {
+    /// Offers every pair of `row` to the search, at `offset` plus its reduced cost.
+    fn relax(&mut self, row: usize, offset: f64) {
+        let costs = self.costs;
+        for &(column, cost) in &costs.rows[row] {
+            self.reach(column, cost, cost - self.price[column] - offset, row);
+        }
+        let own = costs.columns + row;
+        let cost = self.unassigned_cost;
+        self.reach(own, cost, cost - self.price[own] - offset, row);
+    }
+
+    fn reach(&mut self, column: usize, cost: f64, distance: f64, row: usize) {
         if self.settled[column] || distance >= self.distance[column] {
             return;
         }
@@ -249,6 +277,7 @@ impl Solver<'_> {
         }
         self.distance[column] = distance;
         self.from_row[column] = row;
+        self.via_cost[column] = cost;
     }
 
     /// Takes the nearest open column (the lowest-numbered among equals).
@@ -269,10 +298,7 @@ impl Solver<'_> {
 
     /// Adds `start` to the assignment along a shortest augmenting path.
     fn augment(&mut self, start: usize) {
-        let first: Vec<(usize, f64)> = self.pairs(start).collect();
-        for (column, cost) in first {
-            self.reach(column, cost - self.price[column], start);
-        }
+        self.relax(start, 0.0);
         let mut settled_columns = Vec::new();
         let (end, length) = loop {
             let Some((column, distance)) = self.nearest() else {
@@ -286,12 +312,8 @@ impl Solver<'_> {
             }
             // The row's column is its cheapest in reduced cost, so nothing it reaches is
             // nearer than `distance`: Dijkstra's order holds.
-            let held_cost = self.pair_cost(row, column);
-            let offset = held_cost - self.price[column] - distance;
-            let pairs: Vec<(usize, f64)> = self.pairs(row).collect();
-            for (next, cost) in pairs {
-                self.reach(next, cost - self.price[next] - offset, row);
-            }
+            let offset = self.held_cost[row] - self.price[column] - distance;
+            self.relax(row, offset);
         };
         for &column in &settled_columns {
             self.price[column] += self.distance[column] - length;
@@ -302,6 +324,7 @@ impl Solver<'_> {
             let previous = self.column_of[row];
             self.owner[column] = row;
             self.column_of[row] = column;
+            self.held_cost[row] = self.via_cost[column];
             if row == start {
                 break;
             }
@@ -312,16 +335,6 @@ impl Solver<'_> {
             self.settled[column] = false;
         }
         self.open.clear();
-    }
-
-    fn pair_cost(&self, row: usize, column: usize) -> f64 {
-        if column >= self.costs.columns {
-            self.unassigned_cost
-        } else {
-            self.costs
-                .cost(row, column)
-                .expect("a held column is one of the row's pairs")
-        }
     }
 }
 
@@ -335,14 +348,19 @@ pub fn solve(costs: &Costs) -> Assignment {
         price: vec![0.0; all_columns],
         owner: vec![FREE; all_columns],
         column_of: vec![FREE; rows],
+        held_cost: vec![0.0; rows],
+        via_cost: vec![0.0; all_columns],
         distance: vec![f64::INFINITY; all_columns],
         from_row: vec![FREE; all_columns],
         settled: vec![false; all_columns],
         touched: Vec::new(),
         open: Vec::new(),
     };
+    solver.take_cheapest();
     for row in 0..rows {
-        solver.augment(row);
+        if solver.column_of[row] == FREE {
+            solver.augment(row);
+        }
     }
     let columns: Vec<Option<usize>> = solver
         .column_of
