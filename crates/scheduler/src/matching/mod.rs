@@ -1,4 +1,6 @@
-//! The matching engine, free of I/O: who should clean what. Today its exact solver; the cost
-//! model, the constraints and the stable mode come next (issue 13).
+//! The matching engine, free of I/O: who should clean what. Today its two modes: the exact
+//! cheapest assignment ([`solver`]) and a stable matching where cleaners' preferences count
+//! ([`stable`]); the cost model and the hard constraints around them come next (issue 13).
 
 pub mod solver;
+pub mod stable;
