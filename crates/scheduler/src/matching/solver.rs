@@ -188,6 +188,19 @@ pub struct Assignment {
 }
 
 impl Assignment {
+    /// Each row's column (`None`: unassigned) with the sum of their costs in `costs`.
+    pub fn of(costs: &Costs, columns: Vec<Option<usize>>) -> Self {
+        let total_cost = columns
+            .iter()
+            .enumerate()
+            .filter_map(|(row, column)| column.and_then(|column| costs.cost(row, column)))
+            .sum();
+        Assignment {
+            columns,
+            total_cost,
+        }
+    }
+
     /// How many rows stay unassigned.
     pub fn unassigned(&self) -> usize {
         self.columns
@@ -367,15 +380,7 @@ pub fn solve(costs: &Costs) -> Assignment {
         .iter()
         .map(|&column| (column < costs.columns).then_some(column))
         .collect();
-    let total_cost = columns
-        .iter()
-        .enumerate()
-        .filter_map(|(row, column)| column.and_then(|column| costs.cost(row, column)))
-        .sum();
-    Assignment {
-        columns,
-        total_cost,
-    }
+    Assignment::of(costs, columns)
 }
 
 #[cfg(test)]

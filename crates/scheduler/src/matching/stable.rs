@@ -65,15 +65,7 @@ pub fn stable(costs: &Costs, column_costs: &Costs) -> Assignment {
             columns[*row] = Some(column);
         }
     }
-    let total_cost = columns
-        .iter()
-        .enumerate()
-        .filter_map(|(row, column)| column.and_then(|column| costs.cost(row, column)))
-        .sum();
-    Assignment {
-        columns,
-        total_cost,
-    }
+    Assignment::of(costs, columns)
 }
 
 /// Counts the allowed pairs that would rather be together than with what `assignment` gave
@@ -121,16 +113,12 @@ mod tests {
     use super::*;
 
     fn costs_of(matrix: &[Vec<Option<u32>>], columns: usize) -> Costs {
-        let mut costs = Costs::new(columns);
-        for row in matrix {
-            costs
-                .push_row(
-                    row.iter()
-                        .enumerate()
-                        .filter_map(|(column, cost)| cost.map(|cost| (column, f64::from(cost)))),
-                )
-                .unwrap();
-        }
+        let matrix: Vec<Vec<Option<f64>>> = matrix
+            .iter()
+            .map(|row| row.iter().map(|cost| cost.map(f64::from)).collect())
+            .collect();
+        let costs = Costs::dense(&matrix).unwrap();
+        assert_eq!(costs.columns(), columns);
         costs
     }
 
