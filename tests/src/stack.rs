@@ -85,9 +85,12 @@ impl Stack {
                 "SPRUCE__BUS__EXCHANGE".to_owned(),
                 format!("spruce.e2e.{id}"),
             ),
+            // A stack lives seconds; its quorum queues should not outlive it by much (a few
+            // hundred left over from repeated runs slow the broker down enough that a new
+            // stack's services miss their 30 s to become ready).
             (
                 "SPRUCE__BUS__QUEUE_EXPIRES_MS".to_owned(),
-                "300000".to_owned(),
+                "60000".to_owned(),
             ),
             (
                 "SPRUCE__TELEMETRY__LOG_FORMAT".to_owned(),
