@@ -140,6 +140,11 @@ impl Costs {
         Ok(costs)
     }
 
+    /// Whether there are as many rows as columns and every pair is allowed.
+    pub fn is_complete_square(&self) -> bool {
+        self.rows.len() == self.columns && self.rows.iter().all(|row| row.len() == self.columns)
+    }
+
     /// How many rows.
     pub fn rows(&self) -> usize {
         self.rows.len()
@@ -248,6 +253,49 @@ struct Solver<'c> {
 }
 
 impl Solver<'_> {
+    /// Jonker–Volgenant's column reduction, for a square matrix with every pair allowed
+    /// only: each column's price becomes its least cost and the row with that cost takes
+    /// it if still free. Every placed row then sits on a column of reduced cost 0, its least,
+    /// which the searches keep true. Elsewhere a column left free at the end would keep a
+    /// price, and the answer could be wrong (the tests show it); in a complete square every
+    /// column ends up taken, so prices need no sign.
+    fn reduce_columns(&mut self) {
+        let costs = self.costs;
+        let mut cheapest: Vec<(f64, usize)> = vec![(f64::INFINITY, FREE); costs.columns];
+        for (row, pairs) in costs.rows.iter().enumerate() {
+            for &(column, cost) in pairs {
+                if cost < cheapest[column].0 {
+                    cheapest[column] = (cost, row);
+                }
+            }
+        }
+        for (column, (cost, row)) in cheapest.into_iter().enumerate() {
+            self.price[column] = cost;
+            if self.column_of[row] == FREE {
+                self.owner[column] = row;
+                self.column_of[row] = column;
+                self.held_cost[row] = cost;
+            }
+        }
+        // Reduction transfer: each placed row's column costs it as much as its next best,
+        // which keeps it the row's least and makes it less tempting to every other row.
+        for (row, pairs) in costs.rows.iter().enumerate() {
+            let held = self.column_of[row];
+            if held == FREE {
+                continue;
+            }
+            let next_best = pairs
+                .iter()
+                .filter(|(column, _)| *column != held)
+                .map(|&(column, cost)| cost - self.price[column])
+                .fold(f64::INFINITY, f64::min);
+            if next_best.is_finite() {
+                let reduced = self.held_cost[row] - self.price[held];
+                self.price[held] -= next_best - reduced;
+            }
+        }
+    }
+
     /// Places each row on its cheapest column where no earlier row took it. With every
     /// price still 0 this is what a search would do for it, and no assignment of those rows
     /// can cost less (each pays its least), so the searches after start from an optimum.
@@ -369,7 +417,11 @@ pub fn solve(costs: &Costs) -> Assignment {
         touched: Vec::new(),
         open: Vec::new(),
     };
-    solver.take_cheapest();
+    if costs.is_complete_square() {
+        solver.reduce_columns();
+    } else {
+        solver.take_cheapest();
+    }
     for row in 0..rows {
         if solver.column_of[row] == FREE {
             solver.augment(row);
@@ -508,6 +560,36 @@ mod tests {
         #[test]
         fn small_instances_are_solved_as_well_as_every_assignment_tried((matrix, columns) in matrices(9, 9, 20)) {
             check(&matrix, columns, brute_force(&matrix, columns));
+        }
+    }
+
+    fn complete_squares(max: usize, max_cost: i64) -> impl Strategy<Value = Vec<Vec<Option<i64>>>> {
+        (1..=max).prop_flat_map(move |size| {
+            prop::collection::vec(
+                prop::collection::vec((0..=max_cost).prop_map(Some), size),
+                size,
+            )
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn complete_squares_are_solved_as_well_as_every_assignment_tried(matrix in complete_squares(9, 20)) {
+            let size = matrix.len();
+            prop_assert!(costs_of(&matrix, size).is_complete_square());
+            check(&matrix, size, brute_force(&matrix, size));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+
+        #[test]
+        fn larger_complete_squares_agree_with_an_independent_solver(matrix in complete_squares(80, 1_000)) {
+            let size = matrix.len();
+            check(&matrix, size, reference(&matrix, size));
         }
     }
 
