@@ -233,6 +233,8 @@ const FREE: usize = usize::MAX;
 /// `row`'s own "unassigned" column.
 struct Solver<'c> {
     costs: &'c Costs,
+    /// Square with every pair allowed (see [`Costs::is_complete_square`]).
+    complete: bool,
     unassigned_cost: f64,
     price: Vec<f64>,
     owner: Vec<usize>,
@@ -317,6 +319,62 @@ impl Solver<'_> {
         }
     }
 
+    /// Relaxes `row` (see [`Solver::relax`]). In a complete square every row reaches every
+    /// column, so the same pass finds the nearest unsettled real column, returned, and
+    /// only the rows' own columns go into `open`; elsewhere `None`, and `open` holds all.
+    fn relax_all(&mut self, row: usize, offset: f64) -> Option<(usize, f64)> {
+        if !self.complete {
+            self.relax(row, offset);
+            return None;
+        }
+        let costs = self.costs;
+        let mut nearest: Option<(usize, f64)> = None;
+        for &(column, cost) in &costs.rows[row] {
+            if self.settled[column] {
+                continue;
+            }
+            let distance = cost - self.price[column] - offset;
+            if distance < self.distance[column] {
+                if self.distance[column] == f64::INFINITY {
+                    self.touched.push(column);
+                }
+                self.distance[column] = distance;
+                self.from_row[column] = row;
+                self.via_cost[column] = cost;
+            }
+            let held = self.distance[column];
+            if nearest.is_none_or(|(_, best)| held < best) {
+                nearest = Some((column, held));
+            }
+        }
+        let own = costs.columns + row;
+        let cost = self.unassigned_cost;
+        self.reach(own, cost, cost - self.price[own] - offset, row);
+        nearest
+    }
+
+    /// The next column to settle, the nearest (the lowest-numbered among equals): of those
+    /// in `open`, or `nearest_real` (complete squares) if that is no farther.
+    fn next_column(&mut self, nearest_real: Option<(usize, f64)>) -> Option<(usize, f64)> {
+        let open = self
+            .open
+            .iter()
+            .enumerate()
+            .map(|(at, &column)| (at, column, self.distance[column]))
+            .min_by(|a, b| a.2.total_cmp(&b.2).then(a.1.cmp(&b.1)));
+        match (nearest_real, open) {
+            (Some((column, distance)), Some((_, _, other))) if distance <= other => {
+                Some((column, distance))
+            }
+            (Some(real), None) => Some(real),
+            (_, Some((at, column, distance))) => {
+                self.open.swap_remove(at);
+                Some((column, distance))
+            }
+            (None, None) => None,
+        }
+    }
+
     /// Offers every pair of `row` to the search, at `offset` plus its reduced cost.
     fn relax(&mut self, row: usize, offset: f64) {
         let costs = self.costs;
@@ -341,28 +399,12 @@ impl Solver<'_> {
         self.via_cost[column] = cost;
     }
 
-    /// Takes the nearest open column (the lowest-numbered among equals).
-    fn nearest(&mut self) -> Option<(usize, f64)> {
-        let mut best: Option<(usize, usize, f64)> = None;
-        for (at, &column) in self.open.iter().enumerate() {
-            let distance = self.distance[column];
-            if best.is_none_or(|(_, held, nearest)| {
-                distance < nearest || (distance == nearest && column < held)
-            }) {
-                best = Some((at, column, distance));
-            }
-        }
-        let (at, column, distance) = best?;
-        self.open.swap_remove(at);
-        Some((column, distance))
-    }
-
     /// Adds `start` to the assignment along a shortest augmenting path.
     fn augment(&mut self, start: usize) {
-        self.relax(start, 0.0);
+        let mut nearest_real = self.relax_all(start, 0.0);
         let mut settled_columns = Vec::new();
         let (end, length) = loop {
-            let Some((column, distance)) = self.nearest() else {
+            let Some((column, distance)) = self.next_column(nearest_real) else {
                 unreachable!("every row has its own free column");
             };
             self.settled[column] = true;
@@ -374,7 +416,7 @@ impl Solver<'_> {
             // The row's column is its cheapest in reduced cost, so nothing it reaches is
             // nearer than `distance`: Dijkstra's order holds.
             let offset = self.held_cost[row] - self.price[column] - distance;
-            self.relax(row, offset);
+            nearest_real = self.relax_all(row, offset);
         };
         for &column in &settled_columns {
             self.price[column] += self.distance[column] - length;
@@ -403,8 +445,10 @@ impl Solver<'_> {
 pub fn solve(costs: &Costs) -> Assignment {
     let rows = costs.rows();
     let all_columns = costs.columns + rows;
+    let complete = costs.is_complete_square();
     let mut solver = Solver {
         costs,
+        complete,
         unassigned_cost: costs.unassigned_cost(),
         price: vec![0.0; all_columns],
         owner: vec![FREE; all_columns],
@@ -417,7 +461,7 @@ pub fn solve(costs: &Costs) -> Assignment {
         touched: Vec::new(),
         open: Vec::new(),
     };
-    if costs.is_complete_square() {
+    if complete {
         solver.reduce_columns();
     } else {
         solver.take_cheapest();
