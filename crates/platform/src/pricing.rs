@@ -1,10 +1,35 @@
-//! What a cleaning is and how it is billed, the same in core (bookings) and search
-//! (searches, quotes): a kind of cleaning, a duration in quarter hours within 1 to 10 hours,
-//! at an hourly rate, in the marketplace's currency.
+//! What a cleaning is and how it is billed, the same in core (bookings), search (searches,
+//! quotes) and the scheduler (matching): a kind of cleaning, a duration in quarter hours
+//! within 1 to 10 hours, at an hourly rate, in the marketplace's currency; and how rates and
+//! ratings compare.
 
 /// The kinds of cleaning, as the wire spells them (core's `Service` has one variant each,
 /// checked by its tests).
 pub const SERVICES: [&str; 4] = ["standard", "deep", "move_out", "office"];
+
+/// The hourly rates a cleaner may ask, in cents (core refuses others).
+pub const HOURLY_RATE_CENTS: std::ops::RangeInclusive<i64> = 500..=50_000;
+
+/// How cheap `rate_cents` is among the accepted rates: 1 at the lowest, 0 at the highest.
+pub fn cheapness(rate_cents: i64) -> f64 {
+    let (low, high) = (
+        *HOURLY_RATE_CENTS.start() as f64,
+        *HOURLY_RATE_CENTS.end() as f64,
+    );
+    (1.0 - (rate_cents as f64 - low) / (high - low)).clamp(0.0, 1.0)
+}
+
+/// The rating everyone starts from, and how many reviews it counts as, in
+/// [`bayesian_rating`].
+pub const PRIOR_RATING: f64 = 4.0;
+pub const PRIOR_WEIGHT: f64 = 5.0;
+
+/// The Bayesian mean rating, 0 to 5, of `count` reviews averaging `average`: a cleaner with
+/// two 5-star reviews does not outrank one with two hundred 4.9s.
+pub fn bayesian_rating(average: f64, count: u32) -> f64 {
+    let count = f64::from(count);
+    (average * count + PRIOR_WEIGHT * PRIOR_RATING) / (count + PRIOR_WEIGHT)
+}
 
 /// The marketplace's currency; every price is in its cents.
 pub const CURRENCY: &str = "EUR";

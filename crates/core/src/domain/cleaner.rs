@@ -163,7 +163,8 @@ pub struct RawProfile<'a> {
 
 impl ProfileInput {
     /// Rates a cleaner may ask, in cents per hour.
-    pub const RATE_RANGE: std::ops::RangeInclusive<i64> = 500..=50_000;
+    pub const RATE_RANGE: std::ops::RangeInclusive<i64> =
+        spruce_platform::pricing::HOURLY_RATE_CENTS;
     /// How far a cleaner may travel, in kilometres.
     pub const RADIUS_RANGE: std::ops::RangeInclusive<f64> = 1.0..=100.0;
     const MAX_BIO: usize = 2_000;

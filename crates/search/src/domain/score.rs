@@ -11,17 +11,12 @@
 
 use super::cleaner::Cleaner;
 
-/// The rating everyone starts from, and how many reviews it counts as.
-const PRIOR_RATING: f64 = 4.0;
-const PRIOR_WEIGHT: f64 = 5.0;
-/// Core's accepted hourly rates, in cents.
-const MIN_RATE_CENTS: f64 = 500.0;
-const MAX_RATE_CENTS: f64 = 50_000.0;
+use spruce_platform::pricing::cheapness;
 
-/// Returns the Bayesian mean rating of `cleaner`, from 0 to 5.
+/// Returns the Bayesian mean rating of `cleaner`, from 0 to 5 (see
+/// [`spruce_platform::pricing::bayesian_rating`]).
 pub fn bayesian_rating(cleaner: &Cleaner) -> f64 {
-    let count = f64::from(cleaner.rating_count);
-    (cleaner.rating_avg * count + PRIOR_WEIGHT * PRIOR_RATING) / (count + PRIOR_WEIGHT)
+    spruce_platform::pricing::bayesian_rating(cleaner.rating_avg, cleaner.rating_count)
 }
 
 /// The weight of nearness in the score.
@@ -31,10 +26,7 @@ pub const NEARNESS_WEIGHT: f64 = 0.35;
 /// price.
 pub fn static_score(cleaner: &Cleaner) -> f64 {
     let rating = bayesian_rating(cleaner) / 5.0;
-    let price = (1.0
-        - (cleaner.hourly_rate_cents as f64 - MIN_RATE_CENTS) / (MAX_RATE_CENTS - MIN_RATE_CENTS))
-        .clamp(0.0, 1.0);
-    0.45 * rating + 0.20 * price
+    0.45 * rating + 0.20 * cheapness(cleaner.hourly_rate_cents)
 }
 
 /// Returns the nearness of a cleaner `distance_km` away to a search of `radius_km`, 0 to 1.
@@ -53,6 +45,7 @@ mod tests {
 
     use super::*;
     use crate::domain::cleaner::Services;
+    use spruce_platform::pricing::PRIOR_RATING;
 
     fn rated(sum: u32, count: u32, rate: i64) -> Cleaner {
         Cleaner::new(
