@@ -1,6 +1,9 @@
-//! The matching engine, free of I/O: who should clean what. Today its two modes: the exact
-//! cheapest assignment ([`solver`]) and a stable matching where cleaners' preferences count
-//! ([`stable`]); the cost model and the hard constraints around them come next (issue 13).
+//! The matching engine, free of I/O: who should clean what. A round ([`engine::plan`])
+//! turns open bookings and their candidates into costs and solves them in one of two
+//! modes: the exact cheapest assignment ([`solver`]) or a stable matching where cleaners'
+//! preferences count ([`stable`]). The `auto-assign` job that feeds it is still to come
+//! (issue 13).
 
+pub mod engine;
 pub mod solver;
 pub mod stable;
