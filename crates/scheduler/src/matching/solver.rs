@@ -298,6 +298,63 @@ impl Solver<'_> {
         }
     }
 
+    /// Jonker–Volgenant's augmenting row reduction (complete squares of two or more, after
+    /// [`Solver::reduce_columns`]): each free row takes its least reduced-cost column,
+    /// lowering that column's price until the row's second least ties it, and whoever held
+    /// it becomes free (at once again when the price moved, later otherwise). Every placed
+    /// row keeps a least column, so the searches that follow stay exact.
+    fn reduce_free_rows(&mut self) {
+        let costs = self.costs;
+        let mut free: Vec<usize> = (0..costs.rows.len())
+            .filter(|&row| self.column_of[row] == FREE)
+            .collect();
+        // A bound on the work, whatever the prices do: rows still free when it runs out are
+        // placed by the searches, which are exact on their own.
+        let mut budget = 8 * free.len();
+        let mut at = 0;
+        while at < free.len() && budget > 0 {
+            budget -= 1;
+            let row = free[at];
+            at += 1;
+            let (mut least, mut second) = ((f64::INFINITY, FREE), (f64::INFINITY, FREE));
+            for &(column, cost) in &costs.rows[row] {
+                let reduced = cost - self.price[column];
+                if reduced < second.0 {
+                    if reduced >= least.0 {
+                        second = (reduced, column);
+                    } else {
+                        second = least;
+                        least = (reduced, column);
+                    }
+                }
+            }
+            let ((umin, mut column), usubmin) = (least, second.0);
+            if !usubmin.is_finite() {
+                continue;
+            }
+            let mut displaced = self.owner[column];
+            if umin < usubmin {
+                self.price[column] -= usubmin - umin;
+            } else if displaced != FREE {
+                column = second.1;
+                displaced = self.owner[column];
+            }
+            // A complete row holds every column, in order.
+            let cost = costs.rows[row][column].1;
+            self.owner[column] = row;
+            self.column_of[row] = column;
+            self.held_cost[row] = cost;
+            if displaced != FREE {
+                self.column_of[displaced] = FREE;
+                // Displaced by a price change: again at once; by a tie: next time round.
+                if umin < usubmin {
+                    at -= 1;
+                    free[at] = displaced;
+                }
+            }
+        }
+    }
+
     /// Places each row on its cheapest column where no earlier row took it. With every
     /// price still 0 this is what a search would do for it, and no assignment of those rows
     /// can cost less (each pays its least), so the searches after start from an optimum.
@@ -463,6 +520,10 @@ pub fn solve(costs: &Costs) -> Assignment {
     };
     if complete {
         solver.reduce_columns();
+        if rows >= 2 {
+            solver.reduce_free_rows();
+            solver.reduce_free_rows();
+        }
     } else {
         solver.take_cheapest();
     }
