@@ -411,11 +411,12 @@ impl Booking {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::domain::cleaner::AvailabilityWindow;
 
-    fn home(size_m2: u32, has_pets: bool) -> AddressInput {
+    /// A Berlin flat of `size_m2` with two bedrooms and a bathroom.
+    pub(crate) fn home(size_m2: u32, has_pets: bool) -> AddressInput {
         AddressInput {
             label: "Home".to_owned(),
             line1: "Torstrasse 1".to_owned(),

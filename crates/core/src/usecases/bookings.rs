@@ -539,10 +539,7 @@ fn change_event(event_type: &str, booking: &Booking) -> Envelope {
 mod tests {
     use super::*;
     use crate::{
-        domain::{
-            address::AddressInput,
-            cleaner::{GeoPoint, Service},
-        },
+        domain::{booking::tests::home, cleaner::Service},
         durations::{EstimateFuture, ModelEstimate},
     };
 
@@ -556,26 +553,9 @@ mod tests {
         }
     }
 
-    fn home() -> AddressInput {
-        AddressInput {
-            label: "Home".to_owned(),
-            line1: "Torstrasse 1".to_owned(),
-            city: "Berlin".to_owned(),
-            postal_code: "10119".to_owned(),
-            location: GeoPoint {
-                lat: 52.53,
-                lng: 13.40,
-            },
-            size_m2: 70,
-            bedrooms: 2,
-            bathrooms: 1,
-            has_pets: false,
-        }
-    }
-
     #[tokio::test]
     async fn the_models_bookable_answer_is_used_and_anything_else_falls_back() {
-        let home = home();
+        let home = home(70, false);
         let job = Job {
             service: Service::Standard,
             home: &home,

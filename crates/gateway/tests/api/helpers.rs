@@ -108,6 +108,11 @@ pub(crate) fn service_claims(name: &str) -> AccessClaims {
     }
 }
 
+/// Returns a service token naming `name` (its `sub`, `iss` and `kid`), signed with `key`.
+pub(crate) fn service_token(key: &str, name: &str) -> String {
+    sign(key, &service_claims(name), Some(name))
+}
+
 /// Returns an access token signed with core's development key for a new user id and `role`.
 pub(crate) fn user_token(role: &str) -> String {
     sign(

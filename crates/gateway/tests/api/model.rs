@@ -6,9 +6,7 @@ use spruce_core::seed::{self, DEV_PASSWORD, SeedSize};
 use spruce_platform::keys;
 use spruce_proto::search::v1::{RetrainModelRequest, search_service_client::SearchServiceClient};
 
-use crate::helpers::{
-    TestApp, field_names, problem, service_claims, sign, unique_email, with_token,
-};
+use crate::helpers::{TestApp, field_names, problem, service_token, unique_email, with_token};
 
 async fn login(app: &TestApp, email: &str) -> String {
     let session: Value = app
@@ -180,16 +178,8 @@ async fn a_model_trained_on_the_curated_history_is_promoted_kept_and_guarded() {
         .to_owned();
     // Only admins and the scheduler retrain: not a customer, not the gateway, and not core,
     // whose service token prices bookings (above) and does nothing else on search.
-    let gateway = sign(
-        keys::dev::GATEWAY_PRIVATE_KEY,
-        &service_claims("gateway"),
-        Some("gateway"),
-    );
-    let core = sign(
-        keys::dev::CORE_PRIVATE_KEY,
-        &service_claims("core"),
-        Some("core"),
-    );
+    let gateway = service_token(keys::dev::GATEWAY_PRIVATE_KEY, "gateway");
+    let core = service_token(keys::dev::CORE_PRIVATE_KEY, "core");
     for (who, token) in [
         ("a customer", customer),
         ("the gateway", gateway),

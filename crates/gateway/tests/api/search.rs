@@ -21,7 +21,7 @@ use spruce_search::{
 
 use crate::{
     bookings::Scene,
-    helpers::{TestApp, field_names, problem, service_claims, sign, unique_email, with_token},
+    helpers::{TestApp, field_names, problem, service_token, unique_email, with_token},
 };
 
 /// How soon a change must be searchable.
@@ -192,11 +192,7 @@ async fn a_new_cleaner_is_searchable_and_a_booked_one_is_not_until_cancelled() {
 /// Streams core's state as search's own snapshot would, and answers `query` by looking at
 /// every cleaner.
 async fn brute_force(core_url: &str, query: &RawQuery) -> Vec<String> {
-    let token = sign(
-        keys::dev::SEARCH_PRIVATE_KEY,
-        &service_claims("search"),
-        Some("search"),
-    );
+    let token = service_token(keys::dev::SEARCH_PRIVATE_KEY, "search");
     let mut client = ReadModelServiceClient::connect(core_url.to_owned())
         .await
         .unwrap();
@@ -463,11 +459,7 @@ async fn only_search_loads_core_snapshot() {
         .as_str()
         .unwrap()
         .to_owned();
-    let gateway = sign(
-        keys::dev::GATEWAY_PRIVATE_KEY,
-        &service_claims("gateway"),
-        Some("gateway"),
-    );
+    let gateway = service_token(keys::dev::GATEWAY_PRIVATE_KEY, "gateway");
     for (token, who) in [(user, "a user"), (gateway, "the gateway")] {
         let refused = client
             .stream_cleaners(with_token(StreamCleanersRequest {}, &token))

@@ -77,11 +77,8 @@ async fn control_characters_in_text_are_422_naming_the_field() {
     )
     .await
     .unwrap();
-    let gateway_token = crate::helpers::sign(
-        spruce_platform::keys::dev::GATEWAY_PRIVATE_KEY,
-        &crate::helpers::service_claims("gateway"),
-        Some("gateway"),
-    );
+    let gateway_token =
+        crate::helpers::service_token(spruce_platform::keys::dev::GATEWAY_PRIVATE_KEY, "gateway");
     let status = users
         .authenticate(crate::helpers::with_token(
             spruce_proto::core::v1::AuthenticateRequest {

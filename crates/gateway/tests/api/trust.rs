@@ -14,7 +14,7 @@ use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use uuid::Uuid;
 
 use crate::helpers::{
-    TestApp, service_claims, sign, unique_email, user_claims, user_token, with_token,
+    TestApp, service_token, sign, unique_email, user_claims, user_token, with_token,
 };
 
 async fn channel(url: String) -> tonic::transport::Channel {
@@ -122,11 +122,7 @@ async fn a_service_token_is_accepted_only_on_its_rpcs() {
     let mut users = UserServiceClient::connect(app.core_url.clone().unwrap())
         .await
         .unwrap();
-    let gateway = sign(
-        keys::dev::GATEWAY_PRIVATE_KEY,
-        &service_claims("gateway"),
-        Some("gateway"),
-    );
+    let gateway = service_token(keys::dev::GATEWAY_PRIVATE_KEY, "gateway");
     // The gateway signs anonymous clients up ...
     let created = users
         .register(with_token(register(), &gateway))
@@ -142,11 +138,7 @@ async fn a_service_token_is_accepted_only_on_its_rpcs() {
     assert_eq!(status.code(), Code::PermissionDenied);
 
     // Search is a known service, but signing users up is not among its RPCs.
-    let search = sign(
-        keys::dev::SEARCH_PRIVATE_KEY,
-        &service_claims("search"),
-        Some("search"),
-    );
+    let search = service_token(keys::dev::SEARCH_PRIVATE_KEY, "search");
     let status = users
         .register(with_token(register(), &search))
         .await
@@ -154,16 +146,8 @@ async fn a_service_token_is_accepted_only_on_its_rpcs() {
     assert_eq!(status.code(), Code::PermissionDenied);
 
     // A token naming the gateway but signed with another key, and an unknown service.
-    let impostor = sign(
-        keys::dev::SEARCH_PRIVATE_KEY,
-        &service_claims("gateway"),
-        Some("gateway"),
-    );
-    let stranger = sign(
-        keys::dev::SEARCH_PRIVATE_KEY,
-        &service_claims("billing"),
-        Some("billing"),
-    );
+    let impostor = service_token(keys::dev::SEARCH_PRIVATE_KEY, "gateway");
+    let stranger = service_token(keys::dev::SEARCH_PRIVATE_KEY, "billing");
     for token in [impostor, stranger] {
         let status = users
             .register(with_token(register(), &token))
