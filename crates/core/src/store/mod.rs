@@ -53,6 +53,18 @@ pub const MIGRATIONS: &[spruce_platform::db::MigrationSource] = &[
     ),
 ];
 
+/// Begins a read-only transaction whose every query sees the same snapshot (REPEATABLE
+/// READ): what a long stream of rows must read from.
+pub async fn begin_snapshot(
+    pool: &sqlx::PgPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *transaction)
+        .await?;
+    Ok(transaction)
+}
+
 /// Returns the name of the constraint `error` violated, if it is a constraint violation.
 pub fn violated_constraint(error: &sqlx::Error) -> Option<&str> {
     match error {

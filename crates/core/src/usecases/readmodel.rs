@@ -12,7 +12,7 @@ use crate::{
         cleaner::CleanerState,
     },
     error::CoreError,
-    store::{bookings, cleaners},
+    store::{self, bookings, cleaners},
 };
 
 /// Rows per message.
@@ -109,10 +109,7 @@ async fn send_batches<T>(
     rows: RowStream<T>,
     sender: &mpsc::Sender<Result<Vec<T>, CoreError>>,
 ) -> Result<(), CoreError> {
-    let mut transaction = pool.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *transaction)
-        .await?;
+    let mut transaction = store::begin_snapshot(pool).await?;
     let mut stream = rows(&mut transaction);
     let mut sent = 0_usize;
     let mut batch = Vec::with_capacity(BATCH);
