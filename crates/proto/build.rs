@@ -16,6 +16,7 @@ const FILES: &[&str] = &[
     "spruce/core/v1/readmodel.proto",
     "spruce/search/v1/search.proto",
     "spruce/scheduler/v1/notifications.proto",
+    "spruce/scheduler/v1/jobs.proto",
     "spruce/events/v1/events.proto",
 ];
 

@@ -138,7 +138,7 @@ class ChartTest(unittest.TestCase):
                     self.assertIn("limits", container["resources"])
 
     def test_settings_render_to_toml_the_services_read(self):
-        manifests = render({"scheduler": {"jobs": {"reminders": {"enabled": False}}}})
+        manifests = render({"scheduler": {"jobs": {"auto-assign": {"enabled": False}}}})
         core = settings_of(manifests, "core")
         self.assertEqual(core["database"]["password_file"], "/run/secrets/spruce/postgres-password")
         self.assertEqual(core["auth"]["private_key_file"], "/run/secrets/spruce/auth-private-key")
@@ -171,8 +171,23 @@ class ChartTest(unittest.TestCase):
             search["callers"]["service_keys"]["core_file"], "/run/secrets/spruce/auth-public-key"
         )
         scheduler = settings_of(manifests, "scheduler")
-        self.assertEqual(scheduler["jobs"]["reminders"], {"enabled": False})
-        self.assertEqual(scheduler["jobs"]["matching"], {"enabled": True})
+        # Switching a job off keeps its schedule.
+        self.assertEqual(
+            scheduler["jobs"]["auto-assign"],
+            {"schedule": "* * * * *", "time_zone": "UTC", "enabled": False},
+        )
+        self.assertTrue(scheduler["jobs"]["retrain-duration-model"]["enabled"])
+        # The scheduler calls core and search as itself; both know its public key.
+        self.assertEqual(scheduler["core"]["url"], "http://spruce-core:50051")
+        self.assertEqual(scheduler["search"]["url"], "http://spruce-search:50052")
+        self.assertEqual(
+            scheduler["identity"]["private_key_file"], "/run/secrets/spruce/scheduler-private-key"
+        )
+        for component in (core, search):
+            self.assertEqual(
+                component["callers"]["service_keys"]["scheduler_file"],
+                "/run/secrets/spruce/scheduler-public-key",
+            )
         services = {m["metadata"]["name"] for m in by_kind(manifests, "Service")}
         for key in ("core_url", "search_url", "scheduler_url"):
             host = gateway["upstream"][key].split("//")[1].split(":")[0]
@@ -229,7 +244,9 @@ class ChartTest(unittest.TestCase):
             {"environment": "qa"},
             {"core": {"replicas": "two"}},
             {"secrets": {"source": "env"}},
-            {"scheduler": {"jobs": {"reminders": {"enabled": "yes"}}}},
+            {"scheduler": {"jobs": {"auto-assign": {"enabled": "yes"}}}},
+            # A job the scheduler does not have (the chart's old names among them).
+            {"scheduler": {"jobs": {"reminders": {"schedule": "* * * * *", "enabled": True}}}},
         ):
             with self.subTest(json.dumps(bad)):
                 with self.assertRaises(helm.HelmError):
@@ -262,7 +279,7 @@ class RenderedSettingsLoadTest(unittest.TestCase):
                 for name in ["postgres-password", "amqp-url", "redis-url", "stripe-secret-key"]:
                     (folder / "secrets" / name).write_text(f"test-{name}")
                 # Fresh Ed25519 keys: the built-in development keys are refused here.
-                for owner in ["auth", "gateway", "search"]:
+                for owner in ["auth", "gateway", "search", "scheduler"]:
                     private, public = folder / "secrets" / f"{owner}-private-key", folder / "secrets" / f"{owner}-public-key"
                     subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", private], check=True)
                     subprocess.run(["openssl", "pkey", "-in", private, "-pubout", "-out", public], check=True)

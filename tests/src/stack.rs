@@ -141,14 +141,29 @@ impl Stack {
                     format!("{service}-{id}"),
                 ),
             ]);
-            if service == "search" {
+            if service != "core" {
                 environment.insert("SPRUCE__CORE__URL".to_owned(), grpc_urls["core"].clone());
             }
-            if service == "core" {
+            if service != "search" {
                 environment.insert(
                     "SPRUCE__SEARCH__URL".to_owned(),
                     grpc_urls["search"].clone(),
                 );
+            }
+            if service == "scheduler" {
+                // Jobs run when a test asks (POST /v1/admin/jobs/{name}/run), not on the clock.
+                environment.insert("SPRUCE__RUNNER__POLL_MS".to_owned(), "200".to_owned());
+                for job in [
+                    "booking-reminders",
+                    "expire-unconfirmed",
+                    "auto-assign",
+                    "retrain-duration-model",
+                ] {
+                    environment.insert(
+                        format!("SPRUCE__JOBS__{}__ENABLED", job.to_uppercase()),
+                        "false".to_owned(),
+                    );
+                }
             }
             stack.databases.push(database);
             if service == "core" {

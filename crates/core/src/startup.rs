@@ -44,8 +44,8 @@ const SERVED: &[&str] = &[
 ];
 
 /// The RPCs a service may call on its own behalf. The gateway signs anonymous clients up
-/// and in; search loads its read model; every other call comes with the user's own access
-/// token.
+/// and in; search loads its read model; the scheduler assigns open bookings and expires
+/// unconfirmed ones; every other call comes with the user's own access token.
 const SERVICE_RPCS: &[ServiceRpc] = &[
     ServiceRpc {
         caller: "gateway",
@@ -70,6 +70,18 @@ const SERVICE_RPCS: &[ServiceRpc] = &[
     ServiceRpc {
         caller: "search",
         path: "/spruce.core.v1.ReadModelService/StreamCompletedBookings",
+    },
+    ServiceRpc {
+        caller: "scheduler",
+        path: "/spruce.core.v1.BookingService/ListOpenBookings",
+    },
+    ServiceRpc {
+        caller: "scheduler",
+        path: "/spruce.core.v1.BookingService/AssignBooking",
+    },
+    ServiceRpc {
+        caller: "scheduler",
+        path: "/spruce.core.v1.BookingService/ExpireUnconfirmed",
     },
 ];
 

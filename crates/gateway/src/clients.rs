@@ -11,7 +11,10 @@ use spruce_proto::{
         cleaner_service_client::CleanerServiceClient, review_service_client::ReviewServiceClient,
         user_service_client::UserServiceClient,
     },
-    scheduler::v1::notification_service_client::NotificationServiceClient,
+    scheduler::v1::{
+        job_service_client::JobServiceClient,
+        notification_service_client::NotificationServiceClient,
+    },
     search::v1::search_service_client::SearchServiceClient,
 };
 use tonic::transport::{Channel, Endpoint};
@@ -30,6 +33,7 @@ pub struct Upstreams {
     pub bookings: BookingServiceClient<Channel>,
     pub reviews: ReviewServiceClient<Channel>,
     pub notifications: NotificationServiceClient<Channel>,
+    pub jobs: JobServiceClient<Channel>,
     pub search: SearchServiceClient<Channel>,
     core: Channel,
     scheduler: Channel,
@@ -57,6 +61,7 @@ impl Upstreams {
             bookings: BookingServiceClient::new(core.clone()),
             reviews: ReviewServiceClient::new(core.clone()),
             notifications: NotificationServiceClient::new(scheduler.clone()),
+            jobs: JobServiceClient::new(scheduler.clone()),
             search: SearchServiceClient::new(channel(&settings.search_url)?),
             core,
             scheduler,

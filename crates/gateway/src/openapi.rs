@@ -39,7 +39,8 @@ pub use spruce_platform::reason::FieldError;
         (name = "me", description = "The signed-in user"),
         (name = "cleaners", description = "Cleaner profiles and reviews"),
         (name = "bookings", description = "Booking, the state machine, reviews"),
-        (name = "search", description = "Finding cleaners")
+        (name = "search", description = "Finding cleaners"),
+        (name = "admin", description = "Operators: the scheduler's clock jobs (admins only)")
     )
 )]
 pub struct ApiDoc;

@@ -170,10 +170,10 @@ pub async fn drop_database(settings: &DatabaseSettings) -> anyhow::Result<()> {
 /// ```
 #[macro_export]
 macro_rules! named_row {
-    ($(#[$meta:meta])* $vis:vis struct $name:ident { $($(#[$field_meta:meta])* $field:ident : $type:ty),* $(,)? }) => {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident { $($(#[$field_meta:meta])* $field_vis:vis $field:ident : $type:ty),* $(,)? }) => {
         $(#[$meta])*
         $vis struct $name {
-            $($(#[$field_meta])* $field: $type),*
+            $($(#[$field_meta])* $field_vis $field: $type),*
         }
 
         impl<'r> ::sqlx::FromRow<'r, ::sqlx::postgres::PgRow> for $name {

@@ -314,6 +314,26 @@ impl IdentitySettings {
     }
 }
 
+/// Returns a replica's name: `configured`, else the `HOSTNAME` variable (the pod's name on
+/// Kubernetes), else a random one; at most 64 letters, digits, `-` and `_`.
+pub fn replica_name(configured: &str) -> String {
+    let chosen = if configured.is_empty() {
+        std::env::var("HOSTNAME").unwrap_or_default()
+    } else {
+        configured.to_owned()
+    };
+    let clean: String = chosen
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(64)
+        .collect();
+    if clean.is_empty() {
+        uuid::Uuid::new_v4().simple().to_string()
+    } else {
+        clean
+    }
+}
+
 /// Where a server listens.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]

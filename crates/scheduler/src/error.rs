@@ -13,6 +13,10 @@ pub enum SchedulerError {
     Validation(FieldError),
     #[error("no caller identity was given")]
     Unauthenticated,
+    #[error("{0}")]
+    PermissionDenied(&'static str),
+    #[error("no such {0}")]
+    NotFound(&'static str),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -31,6 +35,8 @@ impl From<SchedulerError> for Status {
                 status(Reason::ValidationFailed, message, &[field])
             }
             SchedulerError::Unauthenticated => status(Reason::Unauthenticated, message, &[]),
+            SchedulerError::PermissionDenied(_) => status(Reason::Forbidden, message, &[]),
+            SchedulerError::NotFound(_) => status(Reason::NotFound, message, &[]),
             SchedulerError::Unexpected(error) => unexpected(&error),
         }
     }

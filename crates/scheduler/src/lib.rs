@@ -4,8 +4,11 @@
 pub mod error;
 pub mod events;
 pub mod grpc;
+pub mod jobs;
 pub mod matching;
+pub mod metrics;
 pub mod notifications;
 pub mod settings;
 pub mod startup;
 pub mod store;
+pub mod upstream;

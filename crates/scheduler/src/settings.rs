@@ -1,13 +1,18 @@
 //! The scheduler's settings; every key has a local default.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
 
+use crate::{
+    jobs::{JOB_NAMES, assign::AssignSettings, runner::RunnerSettings, schedule::Schedule},
+    matching::engine::Mode,
+};
 use serde::Deserialize;
 use spruce_platform::{
     auth::TokenVerifier,
+    keys,
     settings::{
-        self, BusSettings, CallerSettings, DatabaseSettings, ListenSettings, SettingsError,
-        TelemetrySettings, UserTokenSettings, Validate,
+        self, BusSettings, CallerSettings, DatabaseSettings, IdentitySettings, ListenSettings,
+        SettingsError, TelemetrySettings, UserTokenSettings, Validate,
     },
 };
 
@@ -24,6 +29,25 @@ name = "spruce_scheduler"
 
 [bus]
 queue_prefix = "scheduler"
+
+[core]
+url = "http://127.0.0.1:50051"
+
+[search]
+url = "http://127.0.0.1:50052"
+
+# Clock jobs: a cron expression (five fields, or six with seconds first) read in time_zone.
+[jobs.booking-reminders]
+schedule = "*/5 * * * *"
+
+[jobs.expire-unconfirmed]
+schedule = "*/5 * * * *"
+
+[jobs.auto-assign]
+schedule = "* * * * *"
+
+[jobs.retrain-duration-model]
+schedule = "0 3 * * *"
 "#;
 
 /// Everything the scheduler reads at start.
@@ -45,16 +69,187 @@ pub struct Settings {
     /// The services whose own tokens are accepted.
     #[serde(default)]
     pub callers: CallerSettings,
-    /// Per-job switches, `[jobs.<name>] enabled = false` (the chart's `scheduler.jobs`).
-    /// A job not listed runs.
+    /// Per-job schedules and switches, `[jobs.<name>] schedule, enabled, time_zone` (the
+    /// chart's `scheduler.jobs`).
     #[serde(default)]
     pub jobs: BTreeMap<String, JobSettings>,
+    #[serde(default)]
+    pub runner: RunnerConfig,
+    /// Core: the jobs expire and assign bookings through it.
+    pub core: UpstreamSettings,
+    /// Search: candidates for matching, and the duration model's retraining.
+    pub search: UpstreamSettings,
+    /// How `auto-assign` finds candidates and decides.
+    #[serde(default)]
+    pub matching: MatchingSettings,
+    /// The scheduler's own signing key, for its calls to core and search.
+    #[serde(default = "development_identity")]
+    pub identity: IdentitySettings,
 }
 
-/// One clock job's switch.
+/// How `auto-assign` runs the matching engine: `[matching]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct MatchingSettings {
+    /// `cheapest` (least total cost) or `stable` (deferred acceptance: cleaners'
+    /// preferences count too).
+    pub mode: String,
+    /// Candidates asked of search per booking.
+    pub candidates: u32,
+    /// How far from a booking search looks (each cleaner's own radius applies too).
+    pub radius_km: f64,
+    /// Calls to search or core in flight at once.
+    pub concurrency: usize,
+}
+
+impl Default for MatchingSettings {
+    fn default() -> Self {
+        MatchingSettings {
+            mode: "cheapest".to_owned(),
+            candidates: 20,
+            radius_km: 50.0,
+            concurrency: 16,
+        }
+    }
+}
+
+impl MatchingSettings {
+    /// Returns what the job needs.
+    ///
+    /// # Errors
+    /// Names the key that is out of range.
+    pub fn assign_settings(&self) -> Result<AssignSettings, SettingsError> {
+        let mode = match self.mode.as_str() {
+            "cheapest" => Mode::Cheapest,
+            "stable" => Mode::Stable,
+            _ => {
+                return Err(SettingsError::invalid(
+                    "matching.mode",
+                    "must be \"cheapest\" or \"stable\"",
+                ));
+            }
+        };
+        if !(1..=100).contains(&self.candidates) {
+            return Err(SettingsError::invalid(
+                "matching.candidates",
+                "must be 1 to 100",
+            ));
+        }
+        if !(self.radius_km > 0.0 && self.radius_km <= 100.0) {
+            return Err(SettingsError::invalid(
+                "matching.radius_km",
+                "must be above 0 and at most 100",
+            ));
+        }
+        if !(1..=256).contains(&self.concurrency) {
+            return Err(SettingsError::invalid(
+                "matching.concurrency",
+                "must be 1 to 256",
+            ));
+        }
+        Ok(AssignSettings {
+            mode,
+            candidates: self.candidates,
+            radius_km: self.radius_km,
+            concurrency: self.concurrency,
+        })
+    }
+}
+
+/// Where another service is and how long a call to it may take.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UpstreamSettings {
+    pub url: String,
+    #[serde(default = "connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// The deadline of one call (retraining the model has its own, `retrain_timeout_ms`).
+    #[serde(default = "timeout_ms")]
+    pub timeout_ms: u64,
+    #[serde(default = "retrain_timeout_ms")]
+    pub retrain_timeout_ms: u64,
+}
+
+fn connect_timeout_ms() -> u64 {
+    2_000
+}
+
+fn timeout_ms() -> u64 {
+    10_000
+}
+
+fn retrain_timeout_ms() -> u64 {
+    900_000
+}
+
+fn development_identity() -> IdentitySettings {
+    IdentitySettings::development(keys::dev::SCHEDULER_PRIVATE_KEY)
+}
+
+/// One clock job's schedule and switch.
 #[derive(Debug, Clone, Deserialize)]
 pub struct JobSettings {
+    /// A cron expression: five fields, or six with seconds first.
+    #[serde(default)]
+    pub schedule: String,
+    /// Whether its ticks run (a manual run runs either way).
+    #[serde(default = "enabled")]
     pub enabled: bool,
+    /// The IANA zone the expression's wall-clock times are in.
+    #[serde(default = "utc")]
+    pub time_zone: String,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+fn utc() -> String {
+    "UTC".to_owned()
+}
+
+/// How clock jobs are polled and retried: `[runner]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RunnerConfig {
+    /// This replica's name in the run history. Empty: `HOSTNAME` (the pod's name), else a
+    /// random name.
+    pub replica: String,
+    /// Between two looks at each job: how late a tick may start.
+    pub poll_ms: u64,
+    /// Attempts per run before it counts as failed.
+    pub max_attempts: u32,
+    /// The wait before the second attempt, doubling after each failure.
+    pub retry_base_ms: u64,
+    /// The longest wait between attempts.
+    pub retry_max_ms: u64,
+    /// Between two pings of a running job's lock connection.
+    pub heartbeat_ms: u64,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        RunnerConfig {
+            replica: String::new(),
+            poll_ms: 1_000,
+            max_attempts: 3,
+            retry_base_ms: 1_000,
+            retry_max_ms: 60_000,
+            heartbeat_ms: 5_000,
+        }
+    }
+}
+
+impl RunnerConfig {
+    /// Returns the runner's timings.
+    pub fn runner_settings(&self) -> RunnerSettings {
+        RunnerSettings {
+            poll: Duration::from_millis(self.poll_ms),
+            max_attempts: self.max_attempts,
+            retry_base: Duration::from_millis(self.retry_base_ms),
+            retry_max: Duration::from_millis(self.retry_max_ms),
+            heartbeat: Duration::from_millis(self.heartbeat_ms),
+        }
+    }
 }
 
 impl Settings {
@@ -66,9 +261,19 @@ impl Settings {
         self.auth.verifier(&self.callers.service_keys()?)
     }
 
-    /// Whether the clock job `name` should run in this process.
-    pub fn job_enabled(&self, name: &str) -> bool {
-        self.jobs.get(name).is_none_or(|job| job.enabled)
+    /// Returns the clock job `name`'s schedule and whether its ticks run.
+    ///
+    /// # Errors
+    /// Names the job's key when it has no usable schedule.
+    pub fn job(&self, name: &str) -> Result<(Schedule, bool), SettingsError> {
+        let key = format!("jobs.{name}.schedule");
+        let job = self
+            .jobs
+            .get(name)
+            .ok_or_else(|| SettingsError::invalid(&key, "is missing"))?;
+        let schedule = Schedule::parse(&job.schedule, &job.time_zone)
+            .map_err(|problem| SettingsError::invalid(&key, problem))?;
+        Ok((schedule, job.enabled))
     }
 }
 
@@ -85,6 +290,47 @@ impl Validate for Settings {
         self.database.validate()?;
         self.bus.validate()?;
         self.verifier()?;
+        for name in self.jobs.keys() {
+            if !JOB_NAMES.contains(&name.as_str()) {
+                return Err(SettingsError::invalid(
+                    &format!("jobs.{name}"),
+                    format!("is not a job; the jobs are {}", JOB_NAMES.join(", ")),
+                ));
+            }
+        }
+        for name in JOB_NAMES {
+            self.job(name)?;
+        }
+        settings::grpc_url("core.url", &self.core.url)?;
+        settings::grpc_url("search.url", &self.search.url)?;
+        for (key, upstream) in [("core", &self.core), ("search", &self.search)] {
+            for (name, value) in [
+                ("connect_timeout_ms", upstream.connect_timeout_ms),
+                ("timeout_ms", upstream.timeout_ms),
+                ("retrain_timeout_ms", upstream.retrain_timeout_ms),
+            ] {
+                if value == 0 {
+                    return Err(SettingsError::invalid(
+                        &format!("{key}.{name}"),
+                        "must be at least 1",
+                    ));
+                }
+            }
+        }
+        self.identity.signer("scheduler")?;
+        self.matching.assign_settings()?;
+        let runner = &self.runner;
+        for (key, value) in [
+            ("runner.poll_ms", runner.poll_ms),
+            ("runner.retry_base_ms", runner.retry_base_ms),
+            ("runner.retry_max_ms", runner.retry_max_ms),
+            ("runner.heartbeat_ms", runner.heartbeat_ms),
+            ("runner.max_attempts", u64::from(runner.max_attempts)),
+        ] {
+            if value == 0 {
+                return Err(SettingsError::invalid(key, "must be at least 1"));
+            }
+        }
         if self.bus.queue_prefix.is_empty() {
             return Err(SettingsError::invalid(
                 "bus.queue_prefix",
@@ -108,6 +354,7 @@ impl spruce_platform::cli::ServiceSettings for Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jobs;
 
     #[test]
     fn the_built_in_defaults_are_this_services_and_valid() {
@@ -118,14 +365,54 @@ mod tests {
     }
 
     #[test]
-    fn jobs_are_switched_off_by_name_and_run_when_not_listed() {
-        let settings: Settings = settings::from_toml(
-            "[jobs.\"reminders\"]\nenabled = false\n[jobs.matching]\nenabled = true\n",
-        )
-        .unwrap();
-        assert!(!settings.job_enabled("reminders"));
-        assert!(settings.job_enabled("matching"));
-        assert!(settings.job_enabled("expire-requests"));
-        assert!(Settings::default().job_enabled("reminders"));
+    fn every_job_has_a_schedule_and_runs_unless_switched_off() {
+        let defaults = Settings::default();
+        for name in JOB_NAMES {
+            let (_, enabled) = defaults.job(name).unwrap();
+            assert!(enabled, "{name}");
+        }
+        let (schedule, _) = defaults.job(jobs::RETRAIN_DURATION_MODEL).unwrap();
+        assert_eq!(schedule.expression(), "0 3 * * *");
+        let mut settings = defaults.clone();
+        settings.jobs.get_mut(jobs::AUTO_ASSIGN).unwrap().enabled = false;
+        assert!(!settings.job(jobs::AUTO_ASSIGN).unwrap().1);
+    }
+
+    #[test]
+    fn unknown_jobs_and_bad_schedules_are_named() {
+        let mut settings = Settings::default();
+        settings.jobs.insert(
+            "reminders".to_owned(),
+            JobSettings {
+                schedule: "* * * * *".to_owned(),
+                enabled: true,
+                time_zone: utc(),
+            },
+        );
+        assert!(
+            settings
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("jobs.reminders")
+        );
+        let mut settings = Settings::default();
+        settings.jobs.get_mut(jobs::AUTO_ASSIGN).unwrap().schedule = "soon".to_owned();
+        assert!(
+            settings
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("jobs.auto-assign.schedule")
+        );
+        let mut settings = Settings::default();
+        settings.runner.poll_ms = 0;
+        assert!(
+            settings
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("runner.poll_ms")
+        );
     }
 }

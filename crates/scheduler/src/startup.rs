@@ -6,14 +6,25 @@ use spruce_platform::{
     db,
     grpc::{Access, Listeners},
     ops::ReadinessCheck,
+    settings,
 };
-use spruce_proto::scheduler::v1::notification_service_server::NotificationServiceServer;
+use spruce_proto::scheduler::v1::{
+    job_service_server::JobServiceServer, notification_service_server::NotificationServiceServer,
+};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
 use crate::{
-    events::SchedulerEvents, grpc::NotificationApi, settings::Settings, store::MIGRATIONS,
+    events::SchedulerEvents,
+    grpc::{JobApi, NotificationApi},
+    jobs::{
+        self,
+        runner::{Runner, ScheduledJob},
+    },
+    settings::Settings,
+    store::MIGRATIONS,
+    upstream::Upstreams,
 };
 
 /// A built scheduler, its listeners bound.
@@ -22,6 +33,7 @@ pub struct Application {
     pool: PgPool,
     settings: Settings,
     access: Access,
+    jobs: Vec<ScheduledJob>,
 }
 
 impl Application {
@@ -38,12 +50,15 @@ impl Application {
             reflection: settings.grpc.reflection(),
         };
         let pool = db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
+        let upstreams = Upstreams::new(&settings)?;
+        let jobs = jobs::catalogue(&settings, &upstreams)?;
         let listeners = Listeners::bind(&settings.grpc, &settings.http).await?;
         Ok(Application {
             listeners,
             pool,
             settings,
             access,
+            jobs,
         })
     }
 
@@ -72,14 +87,30 @@ impl Application {
             ReadinessCheck::bus(consumer.status()),
         ];
         let consumer_task = tokio::spawn(consumer.run(shutdown.clone()));
+        let runner = Runner::new(
+            self.settings.database.clone(),
+            settings::replica_name(&self.settings.runner.replica),
+            self.settings.runner.runner_settings(),
+            self.jobs.clone(),
+        );
+        // Known to ListJobs and TriggerJob from the start, not from the first poll.
+        runner.register(&mut *self.pool.acquire().await?).await?;
+        let runner_task = tokio::spawn(runner.run(shutdown.clone()));
         let routes = Routes::new(NotificationServiceServer::new(NotificationApi::new(
             self.pool.clone(),
+        )))
+        .add_service(JobServiceServer::new(JobApi::new(
+            self.pool.clone(),
+            self.jobs,
         )));
         let served = self
             .listeners
             .serve(
                 routes,
-                &["spruce.scheduler.v1.NotificationService"],
+                &[
+                    "spruce.scheduler.v1.NotificationService",
+                    "spruce.scheduler.v1.JobService",
+                ],
                 self.access,
                 checks,
                 shutdown.clone(),
@@ -87,6 +118,7 @@ impl Application {
             .await;
         shutdown.cancel();
         consumer_task.await.ok();
+        runner_task.await.ok();
         self.pool.close().await;
         served
     }

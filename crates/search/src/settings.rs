@@ -145,21 +145,7 @@ impl Default for ReadModelSettings {
 impl ReadModelSettings {
     /// Returns this replica's name: the setting, else `HOSTNAME`, else a random one.
     pub fn replica_name(&self) -> String {
-        let chosen = if self.replica.is_empty() {
-            std::env::var("HOSTNAME").unwrap_or_default()
-        } else {
-            self.replica.clone()
-        };
-        let clean: String = chosen
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-            .take(64)
-            .collect();
-        if clean.is_empty() {
-            uuid::Uuid::new_v4().simple().to_string()
-        } else {
-            clean
-        }
+        settings::replica_name(&self.replica)
     }
 }
 

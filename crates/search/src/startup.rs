@@ -44,12 +44,16 @@ pub const MIGRATIONS: &[MigrationSource] = &[
     ),
 ];
 
-/// The RPCs a service may call on its own behalf: the scheduler retrains the model nightly,
-/// core prices bookings with the model's estimates.
+/// The RPCs a service may call on its own behalf: the scheduler retrains the model nightly
+/// and finds candidates for open bookings, core prices bookings with the model's estimates.
 const SERVICE_RPCS: &[ServiceRpc] = &[
     ServiceRpc {
         caller: "scheduler",
         path: "/spruce.search.v1.SearchService/RetrainModel",
+    },
+    ServiceRpc {
+        caller: "scheduler",
+        path: "/spruce.search.v1.SearchService/SearchCleaners",
     },
     ServiceRpc {
         caller: "core",

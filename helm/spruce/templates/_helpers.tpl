@@ -63,18 +63,19 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{- if has .component (list "core" "search" "scheduler") -}}{{- $names = append $names "postgres-password" -}}{{- end -}}
 {{- if has .component (list "core" "search" "scheduler") -}}{{- $names = append $names "amqp-url" -}}{{- end -}}
 {{- if eq .component "core" -}}
-{{- $names = concat $names (list "auth-private-key" "gateway-public-key" "search-public-key") -}}
+{{- $names = concat $names (list "auth-private-key" "gateway-public-key" "search-public-key" "scheduler-public-key") -}}
 {{- if eq (dig "payments" "provider" "fake" $values.settings) "stripe" -}}{{- $names = append $names "stripe-secret-key" -}}{{- end -}}
 {{- end -}}
 {{- if eq .component "gateway" -}}{{- $names = concat $names (list "redis-url" "auth-public-key" "gateway-private-key") -}}{{- end -}}
 {{- if has .component (list "search" "scheduler") -}}{{- $names = append $names "auth-public-key" -}}{{- end -}}
-{{- if eq .component "search" -}}{{- $names = concat $names (list "search-private-key" "redis-url") -}}{{- end -}}
+{{- if eq .component "search" -}}{{- $names = concat $names (list "search-private-key" "scheduler-public-key" "redis-url") -}}{{- end -}}
+{{- if eq .component "scheduler" -}}{{- $names = append $names "scheduler-private-key" -}}{{- end -}}
 {{- $names | toJson -}}
 {{- end -}}
 
 {{/* Settings keys (`section.key_file`) that point at each secret file. */}}
 {{- define "spruce.secretKeys" -}}
-{{- dict "postgres-password" (list "database" "password_file") "amqp-url" (list "bus" "url_file") "redis-url" (list "redis" "url_file") "auth-private-key" (list "auth" "private_key_file") "auth-public-key" (list "auth" "public_key_file") "gateway-private-key" (list "identity" "private_key_file") "gateway-public-key" (list "callers" "service_keys" "gateway_file") "search-private-key" (list "identity" "private_key_file") "search-public-key" (list "callers" "service_keys" "search_file") "stripe-secret-key" (list "payments" "stripe" "secret_key_file") | toJson -}}
+{{- dict "postgres-password" (list "database" "password_file") "amqp-url" (list "bus" "url_file") "redis-url" (list "redis" "url_file") "auth-private-key" (list "auth" "private_key_file") "auth-public-key" (list "auth" "public_key_file") "gateway-private-key" (list "identity" "private_key_file") "gateway-public-key" (list "callers" "service_keys" "gateway_file") "search-private-key" (list "identity" "private_key_file") "search-public-key" (list "callers" "service_keys" "search_file") "scheduler-private-key" (list "identity" "private_key_file") "scheduler-public-key" (list "callers" "service_keys" "scheduler_file") "stripe-secret-key" (list "payments" "stripe" "secret_key_file") | toJson -}}
 {{- end -}}
 
 {{/* The merged settings of a component as a dict: shared config, the component's own,
@@ -108,6 +109,10 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{- $settings = mustMergeOverwrite $settings $callers -}}
 {{- end -}}
 {{- if eq .component "scheduler" -}}
+{{- $upstreams := dict
+    "core" (dict "url" (printf "http://%s:%v" (include "spruce.name" (dict "root" $root "component" "core")) $root.Values.core.ports.grpc))
+    "search" (dict "url" (printf "http://%s:%v" (include "spruce.name" (dict "root" $root "component" "search")) $root.Values.search.ports.grpc)) -}}
+{{- $settings = mustMergeOverwrite $upstreams $settings -}}
 {{- $_ := set $settings "jobs" (deepCopy $values.jobs) -}}
 {{- end -}}
 {{- $keys := include "spruce.secretKeys" . | fromJson -}}

@@ -104,6 +104,24 @@ pub enum Party {
     Admin,
 }
 
+impl Party {
+    /// Returns the party's name, the reason a cancellation by them gives.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Party::Customer => "customer",
+            Party::Cleaner => "cleaner",
+            Party::Admin => "admin",
+        }
+    }
+}
+
+/// A requested booking nobody confirmed is cancelled this long after it was made...
+pub const UNCONFIRMED_EXPIRES_AFTER: chrono::Duration = chrono::Duration::hours(2);
+/// ...or this long before it starts, whichever comes first.
+pub const UNCONFIRMED_EXPIRES_BEFORE_START: chrono::Duration = chrono::Duration::hours(1);
+/// The reason such a cancellation gives.
+pub const EXPIRED_UNCONFIRMED: &str = "unconfirmed";
+
 /// Why a transition was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransitionError {

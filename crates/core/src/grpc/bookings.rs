@@ -1,16 +1,18 @@
 //! `spruce.core.v1.BookingService`.
 
 use spruce_platform::{
-    identity::Caller,
+    identity::{Caller, Principal},
     paging::{Cursor, page_limit},
     time::{from_timestamp, to_timestamp},
 };
 use spruce_proto::core::v1::{
-    AssignBookingRequest, Booking as WireBooking, CreateBookingRequest, GetBookingRequest,
-    ListBookingsRequest, ListBookingsResponse, TransitionBookingRequest,
+    AssignBookingRequest, Booking as WireBooking, CreateBookingRequest, ExpireUnconfirmedRequest,
+    ExpireUnconfirmedResponse, GetBookingRequest, ListBookingsRequest, ListBookingsResponse,
+    ListOpenBookingsRequest, ListOpenBookingsResponse, OpenBooking, TransitionBookingRequest,
     booking_service_server::BookingService,
 };
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
 
 use super::path_id;
 use crate::{
@@ -28,6 +30,18 @@ impl BookingApi {
     /// Wraps the booking use cases.
     pub fn new(bookings: Bookings) -> Self {
         BookingApi { bookings }
+    }
+}
+
+/// A batch RPC's `limit`: 1..=1000, 0 for 100.
+fn batch_limit(requested: u32) -> Result<i64, CoreError> {
+    match requested {
+        0 => Ok(100),
+        1..=1_000 => Ok(i64::from(requested)),
+        _ => Err(CoreError::invalid(
+            "limit",
+            "must be at most 1000".to_owned(),
+        )),
     }
 }
 
@@ -61,16 +75,57 @@ impl BookingService for BookingApi {
         &self,
         request: Request<AssignBookingRequest>,
     ) -> Result<Response<WireBooking>, Status> {
-        let caller = Caller::of(&request);
         let wire = request.get_ref();
         let booking_id = path_id(&wire.booking_id)?;
         let cleaner_id = wire
             .cleaner_id
             .parse()
             .map_err(|_| CoreError::invalid("cleaner_id", "must be a cleaner's id".to_owned()))?;
-        Ok(Response::new(to_wire(
-            self.bookings.assign(caller, booking_id, cleaner_id).await?,
-        )))
+        let booking = self
+            .bookings
+            .assign(Principal::of(&request), booking_id, cleaner_id)
+            .await?;
+        Ok(Response::new(to_wire(booking)))
+    }
+
+    async fn list_open_bookings(
+        &self,
+        request: Request<ListOpenBookingsRequest>,
+    ) -> Result<Response<ListOpenBookingsResponse>, Status> {
+        let wire = request.get_ref();
+        let limit = batch_limit(wire.limit)?;
+        let cursor = Cursor::from_wire(&wire.cursor)
+            .map_err(|message| CoreError::invalid("cursor", message))?;
+        let (page, next) = self
+            .bookings
+            .list_open(Principal::of(&request), cursor, limit)
+            .await?;
+        Ok(Response::new(ListOpenBookingsResponse {
+            bookings: page
+                .into_iter()
+                .map(|(booking, lat, lng)| OpenBooking {
+                    booking: Some(to_wire(booking)),
+                    lat,
+                    lng,
+                })
+                .collect(),
+            next_cursor: next.map(|cursor| cursor.encode()).unwrap_or_default(),
+        }))
+    }
+
+    async fn expire_unconfirmed(
+        &self,
+        request: Request<ExpireUnconfirmedRequest>,
+    ) -> Result<Response<ExpireUnconfirmedResponse>, Status> {
+        let limit = batch_limit(request.get_ref().limit)?;
+        let (expired, more) = self
+            .bookings
+            .expire_unconfirmed(Principal::of(&request), limit)
+            .await?;
+        Ok(Response::new(ExpireUnconfirmedResponse {
+            booking_ids: expired.iter().map(Uuid::to_string).collect(),
+            more,
+        }))
     }
 
     async fn create_booking(

@@ -306,6 +306,64 @@ pub async fn list_bookings(
     rows.into_iter().map(into_booking).collect()
 }
 
+/// Returns up to `limit` requested bookings without a cleaner that start after
+/// `starting_after`, oldest request first, after `after`.
+pub async fn list_open(
+    connection: &mut PgConnection,
+    starting_after: DateTime<Utc>,
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<Vec<Booking>, CoreError> {
+    let (after_time, after_id) = after.map_or((None, None), |cursor| {
+        (Some(cursor.created_at), Some(cursor.id))
+    });
+    let rows: Vec<StoredBooking> = sqlx::query_as(select_booking!(
+        "WHERE b.status = 'requested' AND b.cleaner_id IS NULL AND b.starts_at > $1 \
+         AND ($2::timestamptz IS NULL OR (b.created_at, b.id) > ($2, $3)) \
+         ORDER BY b.created_at, b.id LIMIT $4"
+    ))
+    .bind(starting_after)
+    .bind(after_time)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(connection)
+    .await?;
+    rows.into_iter().map(into_booking).collect()
+}
+
+/// Returns each booking's address coordinates (lat, lng), by booking id.
+pub async fn locations(
+    connection: &mut PgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, f64, f64)>, CoreError> {
+    Ok(sqlx::query_as(
+        "SELECT b.id, a.lat, a.lng FROM bookings b JOIN addresses a ON a.id = b.address_id \
+         WHERE b.id = ANY($1)",
+    )
+    .bind(ids)
+    .fetch_all(connection)
+    .await?)
+}
+
+/// Returns up to `limit` requested bookings made before `made_before` or starting before
+/// `starting_before`, oldest request first.
+pub async fn due_unconfirmed(
+    connection: &mut PgConnection,
+    made_before: DateTime<Utc>,
+    starting_before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Uuid>, CoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM bookings WHERE status = 'requested' \
+         AND (created_at < $1 OR starts_at < $2) ORDER BY created_at, id LIMIT $3",
+    )
+    .bind(made_before)
+    .bind(starting_before)
+    .bind(limit)
+    .fetch_all(connection)
+    .await?)
+}
+
 /// Records an authorized payment for a booking, and `event` in the outbox in the same
 /// statement.
 pub async fn insert_payment(

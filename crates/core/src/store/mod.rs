@@ -51,6 +51,11 @@ pub const MIGRATIONS: &[spruce_platform::db::MigrationSource] = &[
         "booking estimate",
         include_str!("../../migrations/0009_booking_estimate.sql"),
     ),
+    (
+        10,
+        "requested bookings",
+        include_str!("../../migrations/0010_requested_bookings.sql"),
+    ),
 ];
 
 /// Begins a read-only transaction whose every query sees the same snapshot (REPEATABLE

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 use spruce_platform::{
     bus,
-    identity::{Caller, Role},
+    identity::{Caller, Principal, Role},
     paging::{Cursor, split_page},
     time::to_timestamp,
 };
@@ -16,13 +16,14 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::{
-    authz::{authenticated, require_role},
+    authz::{authenticated, require_admin_or_service, require_role},
     domain::{
         address::Address,
         booking::{
-            Action, Booking, BookingStatus, DEFAULT_HOURLY_RATE_CENTS, EstimatedBy, NewBooking,
-            PaymentStatus, TransitionError, bookable_estimate, check_cleaner_fit, check_in_future,
-            estimate_duration_min, price_cents, transition,
+            Action, Booking, BookingStatus, DEFAULT_HOURLY_RATE_CENTS, EXPIRED_UNCONFIRMED,
+            EstimatedBy, NewBooking, PaymentStatus, TransitionError, UNCONFIRMED_EXPIRES_AFTER,
+            UNCONFIRMED_EXPIRES_BEFORE_START, bookable_estimate, check_cleaner_fit,
+            check_in_future, estimate_duration_min, price_cents, transition,
         },
         cleaner::CURRENCY,
     },
@@ -35,6 +36,8 @@ use crate::{
         cleaners,
     },
 };
+
+const MATCHING_ONLY: &str = "only the scheduler's matching engine (or an admin) does this";
 
 /// The booking use cases.
 #[derive(Clone)]
@@ -176,7 +179,7 @@ impl Bookings {
                 &reference,
                 price,
                 CURRENCY,
-                &change_event("booking.created", &booking),
+                &change_event("booking.created", &booking, ""),
             )
             .await?;
             transaction.commit().await.map_err(CoreError::from)
@@ -300,11 +303,31 @@ impl Bookings {
                     "a {from} booking cannot be asked to {action}"
                 )),
             })?;
-        // Completing takes the money, cancelling gives the reservation back.
+        let booking = self
+            .settle_and_move(&mut transaction, booking_id, action, next)
+            .await?;
+        let reason = if action == Action::Cancel {
+            party.as_str()
+        } else {
+            ""
+        };
+        record_change(&mut transaction, action.event_type(), &booking, reason).await?;
+        transaction.commit().await?;
+        Ok(booking)
+    }
+
+    /// Takes the money on completing and gives the reservation back on cancelling, then
+    /// moves the booking to `next`; returns it as it now is.
+    async fn settle_and_move(
+        &self,
+        transaction: &mut PgConnection,
+        booking_id: Uuid,
+        action: Action,
+        next: BookingStatus,
+    ) -> Result<Booking, CoreError> {
         let settles = matches!(action, Action::Complete { .. } | Action::Cancel);
         if settles
-            && let Some(reference) =
-                bookings::payment_reference(&mut transaction, booking_id).await?
+            && let Some(reference) = bookings::payment_reference(transaction, booking_id).await?
         {
             let (step, payment_status) = match action {
                 Action::Cancel => (self.payments.release(&reference), PaymentStatus::Released),
@@ -314,7 +337,7 @@ impl Bookings {
                 tracing::warn!(%error, "payment step failed");
                 CoreError::PaymentUnavailable
             })?;
-            bookings::set_payment_status(&mut transaction, booking_id, payment_status).await?;
+            bookings::set_payment_status(transaction, booking_id, payment_status).await?;
         }
         let actual_duration_min = match action {
             Action::Complete {
@@ -322,29 +345,105 @@ impl Bookings {
             } => Some(actual_duration_min),
             _ => None,
         };
-        bookings::set_status(&mut transaction, booking_id, next, actual_duration_min).await?;
-        let booking = bookings::find_booking(&mut transaction, booking_id)
+        bookings::set_status(transaction, booking_id, next, actual_duration_min).await?;
+        bookings::find_booking(transaction, booking_id)
             .await?
-            .ok_or(CoreError::NotFound)?;
-        record_change(&mut transaction, action.event_type(), &booking).await?;
-        transaction.commit().await?;
-        Ok(booking)
+            .ok_or(CoreError::NotFound)
     }
 
-    /// Gives a requested booking without a cleaner to `cleaner_id` (admins only: the
-    /// matching engine calls with an admin identity). The customer keeps the quoted price.
+    /// Lists requested bookings without a cleaner that start at least
+    /// [`UNCONFIRMED_EXPIRES_BEFORE_START`] from now (sooner ones expire), with their
+    /// addresses' coordinates, oldest request first: the matching engine's input.
+    pub async fn list_open(
+        &self,
+        principal: Option<&Principal>,
+        after: Option<Cursor>,
+        limit: i64,
+    ) -> Result<(Vec<(Booking, f64, f64)>, Option<Cursor>), CoreError> {
+        require_admin_or_service(principal, "scheduler", MATCHING_ONLY)?;
+        let mut connection = self.pool.acquire().await?;
+        let starting_after = Utc::now() + UNCONFIRMED_EXPIRES_BEFORE_START;
+        let rows = bookings::list_open(&mut connection, starting_after, after, limit + 1).await?;
+        let (page, next) = split_page(rows, limit, |booking| Cursor {
+            created_at: booking.created_at,
+            id: booking.id,
+        });
+        let ids: Vec<Uuid> = page.iter().map(|booking| booking.id).collect();
+        let locations = bookings::locations(&mut connection, &ids).await?;
+        let located = page
+            .into_iter()
+            .filter_map(|booking| {
+                let (_, lat, lng) = *locations.iter().find(|(id, _, _)| *id == booking.id)?;
+                Some((booking, lat, lng))
+            })
+            .collect();
+        Ok((located, next))
+    }
+
+    /// Cancels up to `limit` bookings nobody confirmed in time (see
+    /// [`UNCONFIRMED_EXPIRES_AFTER`]), each in its own transaction with its payment
+    /// released and `booking.cancelled` (reason "unconfirmed"); returns their ids and
+    /// whether more were due. A booking confirmed meanwhile is left alone.
+    pub async fn expire_unconfirmed(
+        &self,
+        principal: Option<&Principal>,
+        limit: i64,
+    ) -> Result<(Vec<Uuid>, bool), CoreError> {
+        require_admin_or_service(
+            principal,
+            "scheduler",
+            "only the scheduler expires bookings",
+        )?;
+        let now = Utc::now();
+        let due = bookings::due_unconfirmed(
+            &mut *self.pool.acquire().await?,
+            now - UNCONFIRMED_EXPIRES_AFTER,
+            now + UNCONFIRMED_EXPIRES_BEFORE_START,
+            limit + 1,
+        )
+        .await?;
+        let more = i64::try_from(due.len()).unwrap_or(i64::MAX) > limit;
+        let mut expired = Vec::new();
+        for booking_id in due.into_iter().take(usize::try_from(limit).unwrap_or(0)) {
+            let mut transaction = self.pool.begin().await?;
+            let Some(booking) = bookings::lock_booking(&mut transaction, booking_id).await? else {
+                continue;
+            };
+            if booking.status != BookingStatus::Requested {
+                continue;
+            }
+            let booking = self
+                .settle_and_move(
+                    &mut transaction,
+                    booking_id,
+                    Action::Cancel,
+                    BookingStatus::Cancelled,
+                )
+                .await?;
+            record_change(
+                &mut transaction,
+                "booking.cancelled",
+                &booking,
+                EXPIRED_UNCONFIRMED,
+            )
+            .await?;
+            transaction.commit().await?;
+            tracing::info!(booking_id = %booking_id, "unconfirmed booking expired");
+            expired.push(booking_id);
+        }
+        Ok((expired, more))
+    }
+
+    /// Gives a requested booking without a cleaner to `cleaner_id` and confirms it (the
+    /// scheduler's matching engine, or an admin). The customer keeps the quoted price.
     #[tracing::instrument(skip_all, fields(booking_id = %booking_id, cleaner_id = %cleaner_id))]
     pub async fn assign(
         &self,
-        caller: Option<Caller>,
+        principal: Option<&Principal>,
         booking_id: Uuid,
         cleaner_id: Uuid,
     ) -> Result<Booking, CoreError> {
-        require_role(
-            caller,
-            Role::Admin,
-            "only the matching engine (an admin) assigns cleaners",
-        )?;
+        require_admin_or_service(principal, "scheduler", MATCHING_ONLY)?;
         let mut transaction = self.pool.begin().await?;
         let booking = bookings::lock_booking(&mut transaction, booking_id)
             .await?
@@ -386,10 +485,11 @@ impl Bookings {
             Err(InsertError::SlotTaken) => return Err(CoreError::SlotTaken),
             Err(InsertError::Other(error)) => return Err(error),
         }
+        bookings::set_status(&mut transaction, booking_id, BookingStatus::Confirmed, None).await?;
         let booking = bookings::find_booking(&mut transaction, booking_id)
             .await?
             .ok_or(CoreError::NotFound)?;
-        record_change(&mut transaction, "booking.assigned", &booking).await?;
+        record_change(&mut transaction, "booking.assigned", &booking, "").await?;
         transaction.commit().await?;
         Ok(booking)
     }
@@ -504,13 +604,14 @@ async fn record_change(
     connection: &mut PgConnection,
     event_type: &str,
     booking: &Booking,
+    reason: &str,
 ) -> Result<(), CoreError> {
-    bus::enqueue(connection, &change_event(event_type, booking)).await?;
+    bus::enqueue(connection, &change_event(event_type, booking, reason)).await?;
     Ok(())
 }
 
-/// A booking.* event with the booking as it now is.
-fn change_event(event_type: &str, booking: &Booking) -> Envelope {
+/// A booking.* event with the booking as it now is; `reason` says why it was cancelled.
+fn change_event(event_type: &str, booking: &Booking, reason: &str) -> Envelope {
     bus::envelope(
         event_type,
         booking.id,
@@ -531,6 +632,7 @@ fn change_event(event_type: &str, booking: &Booking) -> Envelope {
             currency: booking.currency.clone(),
             status: booking.status.to_string(),
             actual_duration_min: booking.actual_duration_min.unwrap_or(0),
+            reason: reason.to_owned(),
         }),
     )
 }

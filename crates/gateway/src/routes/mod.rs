@@ -1,6 +1,7 @@
 //! The REST routes under `/v1` and the state they share.
 
 mod addresses;
+mod admin;
 mod auth;
 mod bookings;
 mod cleaners;
@@ -74,6 +75,9 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(search::search_cleaners))
         .routes(routes!(search::recommendations))
         .routes(routes!(search::quote))
+        .routes(routes!(admin::list_jobs))
+        .routes(routes!(admin::run_job))
+        .routes(routes!(admin::list_runs))
         .split_for_parts();
     ProblemResponses.modify(&mut document);
     // The layers come last so that they wrap the fallbacks too: a 404 or 405 gets its span

@@ -6,7 +6,9 @@ use futures_util::future::join_all;
 use reqwest::Response;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, problem, unique_email, user_token, with_token};
+use spruce_platform::keys;
+
+use crate::helpers::{TestApp, problem, service_token, unique_email, user_token, with_token};
 
 /// A cleaner available 08:00–18:00 UTC every day, a customer with a home 1 km away.
 pub(crate) struct Scene {
@@ -18,7 +20,7 @@ pub(crate) struct Scene {
 }
 
 impl Scene {
-    async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         Self::on(TestApp::spawn().await).await
     }
 
@@ -134,7 +136,7 @@ impl Scene {
         request.send().await.unwrap()
     }
 
-    async fn outbox(&self, routing_key: &str) -> i64 {
+    pub(crate) async fn outbox(&self, routing_key: &str) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM outbox WHERE routing_key = $1")
             .bind(routing_key)
             .fetch_one(self.app.core_pool.as_ref().unwrap())
@@ -150,7 +152,7 @@ impl Scene {
     }
 }
 
-async fn json_of(response: Response, status: u16) -> Value {
+pub(crate) async fn json_of(response: Response, status: u16) -> Value {
     assert_eq!(response.status(), status);
     response.json().await.unwrap()
 }
@@ -735,12 +737,32 @@ async fn the_matching_engine_assigns_a_cleaner_to_an_open_booking() {
     };
     let denied = client.assign_booking(assign("customer")).await.unwrap_err();
     assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    // Services other than the scheduler may not assign either.
+    let as_service = |name: &str, key: &str| {
+        let message = AssignBookingRequest {
+            booking_id: id.to_owned(),
+            cleaner_id: scene.cleaner_id.clone(),
+        };
+        with_token(message, &service_token(key, name))
+    };
+    for (name, key) in [
+        ("gateway", keys::dev::GATEWAY_PRIVATE_KEY),
+        ("search", keys::dev::SEARCH_PRIVATE_KEY),
+    ] {
+        let refused = client
+            .assign_booking(as_service(name, key))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{name}");
+    }
+    // The scheduler's matching engine assigns, and that confirms the booking.
     let assigned = client
-        .assign_booking(assign("admin"))
+        .assign_booking(as_service("scheduler", keys::dev::SCHEDULER_PRIVATE_KEY))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(assigned.cleaner_id, scene.cleaner_id);
+    assert_eq!(assigned.status, "confirmed");
     assert_eq!(
         assigned.price_cents, 5625,
         "the customer keeps the quoted price"
@@ -748,11 +770,14 @@ async fn the_matching_engine_assigns_a_cleaner_to_an_open_booking() {
     let again = client.assign_booking(assign("admin")).await.unwrap_err();
     assert_eq!(again.code(), tonic::Code::FailedPrecondition);
     assert_eq!(scene.outbox("booking.assigned").await, 1);
-
-    // Now it is the cleaner's booking to confirm.
-    assert_eq!(
-        json_of(scene.act(&scene.cleaner, id, "confirm", None).await, 200).await["status"],
-        "confirmed"
-    );
+    let seen = json_of(
+        scene
+            .app
+            .get(&format!("/v1/bookings/{id}"), Some(&scene.cleaner))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(seen["status"], "confirmed", "the cleaner's booking now");
     scene.app.stop().await;
 }

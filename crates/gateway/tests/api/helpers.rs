@@ -269,7 +269,7 @@ impl TestApp {
             None
         };
 
-        let scheduler_settings = spruce_scheduler::settings::Settings {
+        let mut scheduler_settings = spruce_scheduler::settings::Settings {
             grpc: loopback(),
             http: loopback(),
             database: test_database(&id, "scheduler"),
@@ -279,6 +279,14 @@ impl TestApp {
             },
             ..spruce_scheduler::settings::Settings::default()
         };
+        scheduler_settings.core.url = core_url.clone();
+        scheduler_settings.search.url = search_url.clone();
+        scheduler_settings.runner.poll_ms = 100;
+        scheduler_settings.runner.retry_base_ms = 100;
+        // No job runs on the clock in a test; a test runs one by hand (TriggerJob).
+        for job in scheduler_settings.jobs.values_mut() {
+            job.enabled = false;
+        }
         let scheduler_pool = db::connect(&scheduler_settings.database)
             .await
             .expect("scheduler database");

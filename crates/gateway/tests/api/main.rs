@@ -6,6 +6,7 @@ mod auth;
 mod bookings;
 mod cleaners;
 mod helpers;
+mod jobs;
 mod model;
 mod notifications;
 mod openapi;

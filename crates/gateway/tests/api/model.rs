@@ -7,6 +7,7 @@ use spruce_platform::keys;
 use spruce_proto::search::v1::{RetrainModelRequest, search_service_client::SearchServiceClient};
 
 use crate::helpers::{TestApp, field_names, problem, service_token, unique_email, with_token};
+use crate::jobs::run_job;
 
 async fn login(app: &TestApp, email: &str) -> String {
     let session: Value = app
@@ -171,6 +172,16 @@ async fn a_model_trained_on_the_curated_history_is_promoted_kept_and_guarded() {
         .await
         .unwrap();
     assert_eq!(quoted["model_version"], second.version, "{quoted}");
+
+    // The nightly job retrains through the scheduler's own identity, and records how it went.
+    let run = run_job(&app, &admin, "retrain-duration-model").await;
+    assert_eq!(run["outcome"], "succeeded", "{run}");
+    assert_eq!(run["items"], second.rows);
+    let detail = run["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with(&format!("candidate version {} ", second.version + 1)),
+        "{detail}"
+    );
 
     let customer = app.signup(&unique_email()).await["access_token"]
         .as_str()

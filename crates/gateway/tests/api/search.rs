@@ -62,7 +62,7 @@ async fn all_pages(app: &TestApp, token: &str, query: &str) -> Vec<String> {
 }
 
 /// Waits up to [`FRESHNESS`] for `query` to find (or not find) `cleaner_id`.
-async fn found_within_freshness(
+pub(crate) async fn found_within_freshness(
     app: &TestApp,
     token: &str,
     query: &str,

@@ -30,8 +30,8 @@ pub struct Candidate {
     pub hourly_rate_cents: i64,
     pub rating_avg: f64,
     pub rating_count: u32,
-    /// Jobs they did or hold in the last seven days.
-    pub recent_jobs: u32,
+    /// Bookings they hold now (requested, confirmed or in progress).
+    pub held_bookings: u32,
 }
 
 /// A booking without a cleaner and its candidates.
@@ -69,7 +69,7 @@ const DISTANCE_SCALE_KM: f64 = 10.0;
 pub fn booking_cost(candidate: &Candidate) -> f64 {
     let distance = (candidate.distance_km / DISTANCE_SCALE_KM).min(1.0);
     let rating = bayesian_rating(candidate.rating_avg, candidate.rating_count) / 5.0;
-    let load = (f64::from(candidate.recent_jobs) / 10.0).min(1.0);
+    let load = (f64::from(candidate.held_bookings) / 10.0).min(1.0);
     0.5 * distance
         + 0.2 * (1.0 - cheapness(candidate.hourly_rate_cents))
         + 0.2 * (1.0 - rating)
@@ -164,7 +164,7 @@ mod tests {
             hourly_rate_cents: rate,
             rating_avg: rating.0,
             rating_count: rating.1,
-            recent_jobs: recent,
+            held_bookings: recent,
         }
     }
 
@@ -192,7 +192,7 @@ mod tests {
         );
         assert!(
             booking_cost(&Candidate {
-                recent_jobs: 0,
+                held_bookings: 0,
                 ..base.clone()
             }) < cost
         );

@@ -1,5 +1,6 @@
 //! The scheduler's SQL.
 
+pub mod jobs;
 pub mod notifications;
 
 /// Embedded migrations, applied by `spruce-scheduler migrate` and at start in development.
@@ -10,4 +11,5 @@ pub const MIGRATIONS: &[spruce_platform::db::MigrationSource] = &[
         "notifications",
         include_str!("../../migrations/0002_notifications.sql"),
     ),
+    (3, "jobs", include_str!("../../migrations/0003_jobs.sql")),
 ];

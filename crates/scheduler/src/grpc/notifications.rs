@@ -1,4 +1,4 @@
-//! `spruce.scheduler.v1.NotificationService` over tonic.
+//! `spruce.scheduler.v1.NotificationService`.
 
 use spruce_platform::identity::Caller;
 use spruce_platform::paging::{Cursor, page_limit, split_page};

@@ -1,0 +1,167 @@
+//! `/v1/admin`: the scheduler's clock jobs for operators (admins only; the scheduler
+//! refuses anyone else with 403).
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
+use serde::Serialize;
+use spruce_proto::scheduler::v1::{
+    Job, JobRun, ListJobsRequest, ListRunsRequest, TriggerJobRequest,
+};
+
+use super::{AppState, Page, PageQuery, rfc3339};
+use crate::{auth::AuthUser, error::ApiError, extract::ApiQuery};
+
+/// A clock job.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct JobBody {
+    name: String,
+    /// Cron: five fields, or six with seconds first.
+    schedule: String,
+    time_zone: String,
+    /// Whether its ticks run (a manual run runs either way).
+    enabled: bool,
+    last_tick: Option<String>,
+    /// Unset when switched off.
+    next_tick: Option<String>,
+    last_success_at: Option<String>,
+    last_run: Option<RunBody>,
+}
+
+/// One run of a job.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct RunBody {
+    id: String,
+    job: String,
+    /// `schedule` or `manual`.
+    trigger: String,
+    tick: Option<String>,
+    /// Empty while queued.
+    replica: String,
+    /// `queued`, `running`, `succeeded`, `failed` or `abandoned`.
+    outcome: String,
+    attempts: u32,
+    error: String,
+    items: u64,
+    detail: String,
+    created_at: Option<String>,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+}
+
+impl From<JobRun> for RunBody {
+    fn from(run: JobRun) -> Self {
+        RunBody {
+            tick: run.tick.as_ref().and_then(rfc3339),
+            created_at: run.created_at.as_ref().and_then(rfc3339),
+            started_at: run.started_at.as_ref().and_then(rfc3339),
+            finished_at: run.finished_at.as_ref().and_then(rfc3339),
+            id: run.id,
+            job: run.job,
+            trigger: run.trigger,
+            replica: run.replica,
+            outcome: run.outcome,
+            attempts: run.attempts,
+            error: run.error,
+            items: run.items,
+            detail: run.detail,
+        }
+    }
+}
+
+impl From<Job> for JobBody {
+    fn from(job: Job) -> Self {
+        JobBody {
+            last_tick: job.last_tick.as_ref().and_then(rfc3339),
+            next_tick: job.next_tick.as_ref().and_then(rfc3339),
+            last_success_at: job.last_success_at.as_ref().and_then(rfc3339),
+            last_run: job.last_run.map(RunBody::from),
+            name: job.name,
+            schedule: job.schedule,
+            time_zone: job.time_zone,
+            enabled: job.enabled,
+        }
+    }
+}
+
+/// The jobs' list, wrapped like every list.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct JobList {
+    items: Vec<JobBody>,
+}
+
+/// A job's name from the path: bounded before it travels further.
+fn job_name(name: &str) -> Result<String, ApiError> {
+    let plausible = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'-');
+    if plausible {
+        Ok(name.to_owned())
+    } else {
+        Err(ApiError::not_found())
+    }
+}
+
+/// Lists the clock jobs with their schedules and last runs.
+#[utoipa::path(get, path = "/v1/admin/jobs", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "every job", body = JobList), (status = 403, description = "admins only")))]
+pub(super) async fn list_jobs(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<JobList>, ApiError> {
+    let response = state
+        .upstreams
+        .jobs
+        .clone()
+        .list_jobs(user.request(ListJobsRequest {}))
+        .await?
+        .into_inner();
+    Ok(Json(JobList {
+        items: response.jobs.into_iter().map(JobBody::from).collect(),
+    }))
+}
+
+/// Queues a run of a job now; a scheduler replica picks it up within a poll.
+#[utoipa::path(post, path = "/v1/admin/jobs/{name}/run", tag = "admin", params(("name" = String, Path, description = "booking-reminders, expire-unconfirmed, auto-assign or retrain-duration-model")), security(("bearer" = [])), responses((status = 202, description = "the queued run; follow it at /v1/admin/jobs/{name}/runs", body = RunBody), (status = 403, description = "admins only"), (status = 404, description = "no such job")))]
+pub(super) async fn run_job(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(name): Path<String>,
+) -> Result<(StatusCode, Json<RunBody>), ApiError> {
+    let message = TriggerJobRequest {
+        name: job_name(&name)?,
+    };
+    let run = state
+        .upstreams
+        .jobs
+        .clone()
+        .trigger_job(user.request(message))
+        .await?
+        .into_inner();
+    Ok((StatusCode::ACCEPTED, Json(run.into())))
+}
+
+/// Lists a job's runs, newest first.
+#[utoipa::path(get, path = "/v1/admin/jobs/{name}/runs", tag = "admin", params(("name" = String, Path, description = "the job"), PageQuery), security(("bearer" = [])), responses((status = 200, description = "the job's runs, newest first", body = Page<RunBody>), (status = 403, description = "admins only"), (status = 404, description = "no such job")))]
+pub(super) async fn list_runs(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(name): Path<String>,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<Page<RunBody>>, ApiError> {
+    let message = ListRunsRequest {
+        name: job_name(&name)?,
+        limit: page.limit.unwrap_or(0),
+        cursor: page.cursor.unwrap_or_default(),
+    };
+    let response = state
+        .upstreams
+        .jobs
+        .clone()
+        .list_runs(user.request(message))
+        .await?
+        .into_inner();
+    let items = response.runs.into_iter().map(RunBody::from).collect();
+    Ok(Json(Page::new(items, response.next_cursor)))
+}

@@ -1,0 +1,7 @@
+//! The scheduler's gRPC services over tonic.
+
+mod jobs;
+mod notifications;
+
+pub use jobs::JobApi;
+pub use notifications::NotificationApi;

@@ -1,0 +1,66 @@
+//! The scheduler's calls to core and search, each with its own service token and a deadline.
+
+use std::{future::Future, time::Duration};
+
+use spruce_platform::{auth::ServiceTokenSigner, grpc::request_with_token};
+use spruce_proto::{
+    core::v1::booking_service_client::BookingServiceClient,
+    search::v1::search_service_client::SearchServiceClient,
+};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::settings::{Settings, UpstreamSettings};
+
+/// Lazily connected clients of core and search (either may start after the scheduler).
+#[derive(Clone)]
+pub struct Upstreams {
+    pub(crate) bookings: BookingServiceClient<Channel>,
+    pub(crate) search: SearchServiceClient<Channel>,
+    signer: ServiceTokenSigner,
+    pub(crate) core_timeout: Duration,
+    pub(crate) search_timeout: Duration,
+    pub(crate) retrain_timeout: Duration,
+}
+
+fn channel(settings: &UpstreamSettings) -> anyhow::Result<Channel> {
+    Ok(Endpoint::from_shared(settings.url.clone())?
+        .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
+        .connect_lazy())
+}
+
+impl Upstreams {
+    /// Reaches core and search where `settings` say, as the scheduler.
+    ///
+    /// # Errors
+    /// Fails when a URL or the signing key is unusable.
+    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+        Ok(Upstreams {
+            bookings: BookingServiceClient::new(channel(&settings.core)?),
+            search: SearchServiceClient::new(channel(&settings.search)?),
+            signer: settings.identity.signer("scheduler")?,
+            core_timeout: Duration::from_millis(settings.core.timeout_ms),
+            search_timeout: Duration::from_millis(settings.search.timeout_ms),
+            retrain_timeout: Duration::from_millis(settings.search.retrain_timeout_ms),
+        })
+    }
+
+    /// Wraps `message` with a fresh service token.
+    pub(crate) fn request<T>(&self, message: T) -> anyhow::Result<tonic::Request<T>> {
+        Ok(request_with_token(message, &self.signer.token()?))
+    }
+}
+
+/// Awaits `call` for at most `deadline`; `what` names it in the error.
+pub(crate) async fn within<T>(
+    what: &str,
+    deadline: Duration,
+    call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> anyhow::Result<T> {
+    let response = tokio::time::timeout(deadline, call)
+        .await
+        .map_err(|_| anyhow::anyhow!("{what} did not answer within {deadline:?}"))?
+        .map_err(|status| {
+            anyhow::anyhow!("{what} answered {:?}: {}", status.code(), status.message())
+        })?;
+    Ok(response.into_inner())
+}
