@@ -136,6 +136,17 @@ impl Scene {
         request.send().await.unwrap()
     }
 
+    /// The booking `id` as `token`'s holder sees it (200 expected).
+    pub(crate) async fn fetch(&self, id: &str, token: &str) -> Value {
+        json_of(
+            self.app
+                .get(&format!("/v1/bookings/{id}"), Some(token))
+                .await,
+            200,
+        )
+        .await
+    }
+
     pub(crate) async fn outbox(&self, routing_key: &str) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM outbox WHERE routing_key = $1")
             .bind(routing_key)
@@ -218,14 +229,7 @@ async fn a_booking_goes_from_request_to_completion_with_its_payment() {
     problem(too_late, 409).await;
     problem(scene.act(&scene.cleaner, id, "dance", None).await, 404).await;
 
-    let fetched = json_of(
-        scene
-            .app
-            .get(&format!("/v1/bookings/{id}"), Some(&scene.customer))
-            .await,
-        200,
-    )
-    .await;
+    let fetched = scene.fetch(id, &scene.customer).await;
     assert_eq!(fetched["status"], "completed");
     for event in [
         "booking.created",
@@ -770,14 +774,7 @@ async fn the_matching_engine_assigns_a_cleaner_to_an_open_booking() {
     let again = client.assign_booking(assign("admin")).await.unwrap_err();
     assert_eq!(again.code(), tonic::Code::FailedPrecondition);
     assert_eq!(scene.outbox("booking.assigned").await, 1);
-    let seen = json_of(
-        scene
-            .app
-            .get(&format!("/v1/bookings/{id}"), Some(&scene.cleaner))
-            .await,
-        200,
-    )
-    .await;
+    let seen = scene.fetch(id, &scene.cleaner).await;
     assert_eq!(seen["status"], "confirmed", "the cleaner's booking now");
     scene.app.stop().await;
 }

@@ -11,6 +11,23 @@ use crate::{
     search::found_within_freshness,
 };
 
+/// `name` as `GET /v1/admin/jobs` lists it.
+async fn listed(app: &TestApp, admin: &str, name: &str) -> Value {
+    let jobs: Value = app
+        .get("/v1/admin/jobs", Some(admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    jobs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|job| job["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("{name} is not listed: {jobs}"))
+}
+
 /// Queues a run of `job` by hand and waits until a replica has finished it.
 pub(crate) async fn run_job(app: &TestApp, admin: &str, job: &str) -> Value {
     let queued = app
@@ -74,18 +91,7 @@ async fn only_admins_see_and_run_jobs() {
     problem(app.get("/v1/admin/jobs", None).await, 401).await;
 
     let admin = user_token("admin");
-    let jobs: Value = app
-        .get("/v1/admin/jobs", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let retrain = jobs["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|job| job["name"] == "retrain-duration-model")
-        .expect("listed");
+    let retrain = listed(&app, &admin, "retrain-duration-model").await;
     assert_eq!(retrain["schedule"], "0 3 * * *");
     assert_eq!(retrain["time_zone"], "UTC");
     // The tests switch every job's ticks off: no next tick.
@@ -133,19 +139,7 @@ async fn a_run_whose_upstream_is_down_is_retried_then_recorded_as_failed() {
         "{run}"
     );
     assert!(run["finished_at"].is_string());
-    let jobs: Value = app
-        .get("/v1/admin/jobs", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let retrain = jobs["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|job| job["name"] == "retrain-duration-model")
-        .unwrap()
-        .clone();
+    let retrain = listed(&app, &admin, "retrain-duration-model").await;
     assert_eq!(retrain["last_run"]["id"], run["id"]);
     assert_eq!(retrain["last_success_at"], Value::Null);
     app.stop().await;
@@ -218,14 +212,7 @@ async fn unconfirmed_bookings_expire_once_and_confirmed_ones_stay() {
     assert_eq!(run["outcome"], "succeeded", "{run}");
     assert_eq!(run["items"], 1, "{run}");
     let stale_id = stale["id"].as_str().unwrap();
-    let expired = json_of(
-        scene
-            .app
-            .get(&format!("/v1/bookings/{stale_id}"), Some(&scene.customer))
-            .await,
-        200,
-    )
-    .await;
+    let expired = scene.fetch(stale_id, &scene.customer).await;
     assert_eq!(expired["status"], "cancelled");
     assert_eq!(expired["payment_status"], "released");
     assert_eq!(cancel_reasons(&scene, stale_id).await, ["unconfirmed"]);
@@ -233,14 +220,7 @@ async fn unconfirmed_bookings_expire_once_and_confirmed_ones_stay() {
         (kept_id, "confirmed"),
         (fresh["id"].as_str().unwrap(), "requested"),
     ] {
-        let booking = json_of(
-            scene
-                .app
-                .get(&format!("/v1/bookings/{id}"), Some(&scene.customer))
-                .await,
-            200,
-        )
-        .await;
+        let booking = scene.fetch(id, &scene.customer).await;
         assert_eq!(booking["status"], status);
     }
     // Again: nothing left to expire, nothing cancelled twice.
@@ -306,14 +286,7 @@ async fn auto_assign_gives_an_open_booking_a_cleaner_once_and_leaves_the_clash_o
     let mut statuses = Vec::new();
     for (booking, token) in [(&first, &scene.customer), (&second, &other_token)] {
         let id = booking["id"].as_str().unwrap();
-        let now = json_of(
-            scene
-                .app
-                .get(&format!("/v1/bookings/{id}"), Some(token))
-                .await,
-            200,
-        )
-        .await;
+        let now = scene.fetch(id, token).await;
         statuses.push((now["status"].clone(), now["cleaner_id"].clone()));
     }
     statuses.sort_by_key(|(status, _)| status.to_string());
