@@ -494,6 +494,9 @@ async fn copy(connection: &mut PgConnection, statement: &str, rows: &str) -> any
 
 const CHUNK_ROWS: u64 = 50_000;
 
+/// Every seeded user lives in Berlin.
+const SEED_ZONE: &str = "Europe/Berlin";
+
 async fn copy_users(
     connection: &mut PgConnection,
     size: SeedSize,
@@ -507,7 +510,7 @@ async fn copy_users(
     for (index, (email, full_name)) in (1_u64..).zip(admins) {
         writeln!(
             rows,
-            "{}\t{email}\t{password_hash}\t{full_name}\tadmin",
+            "{}\t{email}\t{password_hash}\t{full_name}\tadmin\t{SEED_ZONE}",
             id("admin", index)
         )?;
     }
@@ -515,7 +518,7 @@ async fn copy_users(
         let mut dice = Dice::for_row(CUSTOMER + 100, index);
         writeln!(
             rows,
-            "{}\t{}\t{password_hash}\t{}\tcustomer",
+            "{}\t{}\t{password_hash}\t{}\tcustomer\t{SEED_ZONE}",
             id("customer", index),
             customer_email(index),
             name(&mut dice)
@@ -525,7 +528,7 @@ async fn copy_users(
         let mut dice = Dice::for_row(CLEANER + 100, index);
         writeln!(
             rows,
-            "{}\t{}\t{password_hash}\t{}\tcleaner",
+            "{}\t{}\t{password_hash}\t{}\tcleaner\t{SEED_ZONE}",
             id("cleaner", index),
             cleaner_email(index),
             name(&mut dice)
@@ -533,7 +536,7 @@ async fn copy_users(
     }
     copy(
         connection,
-        "COPY users (id, email, password_hash, full_name, role) FROM STDIN",
+        "COPY users (id, email, password_hash, full_name, role, timezone) FROM STDIN",
         &rows,
     )
     .await?;

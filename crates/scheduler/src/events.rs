@@ -1,20 +1,31 @@
-//! Reactions to events from other services.
+//! Reactions to events from other services: who users are, what their bookings are, and
+//! the notifications events call for. Each runs in the inbox's transaction, so an event that
+//! arrives twice changes nothing the second time.
 
 use anyhow::{Context as _, anyhow};
-use spruce_platform::bus::{Envelope, EventHandler};
-use spruce_proto::events::v1::envelope::Payload;
+use spruce_platform::{
+    bus::{Envelope, EventHandler},
+    time::from_timestamp,
+};
+use spruce_proto::events::v1::{BookingChanged, envelope::Payload};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::{notifications, store};
+use crate::{
+    notifications::{
+        Message, Recipient,
+        templates::{self, BookingFacts},
+    },
+    store::notifications as store,
+};
 
-/// Records the notifications that events call for.
+/// Records users, bookings and the notifications events call for.
 #[derive(Debug, Default)]
 pub struct SchedulerEvents;
 
 impl EventHandler for SchedulerEvents {
     fn routing_keys(&self) -> &'static [&'static str] {
-        &["user.registered"]
+        &["user.registered", "booking.*", "payment.failed"]
     }
 
     async fn handle(&self, transaction: &mut PgConnection, event: &Envelope) -> anyhow::Result<()> {
@@ -24,11 +35,35 @@ impl EventHandler for SchedulerEvents {
                     .user_id
                     .parse()
                     .context("bad user_id in user.registered")?;
-                let welcome =
-                    notifications::welcome(user_id, &registered.full_name, &registered.role);
-                store::notifications::insert_notification(transaction, &welcome).await?;
+                let recipient = Recipient {
+                    user_id,
+                    email: registered.email.clone(),
+                    full_name: registered.full_name.clone(),
+                    role: registered.role.clone(),
+                    timezone: registered.timezone.clone(),
+                    device_token: None,
+                };
+                store::upsert_recipient(transaction, &recipient).await?;
+                let welcome = templates::welcome(user_id, &registered.full_name, &registered.role);
+                notify(transaction, &welcome).await?;
                 tracing::info!(user_id = %user_id, "welcome notification recorded");
                 Ok(())
+            }
+            Some(Payload::BookingChanged(change)) => {
+                booking_changed(transaction, event, change).await
+            }
+            Some(Payload::PaymentFailed(failed)) => {
+                let customer_id: Uuid = failed
+                    .customer_id
+                    .parse()
+                    .context("bad customer_id in payment.failed")?;
+                let message = templates::payment_failed(
+                    customer_id,
+                    &event.event_id,
+                    failed.amount_cents,
+                    &failed.currency,
+                );
+                notify(transaction, &message).await
             }
             // Only the routing keys above are bound, so anything else was misrouted.
             Some(other) => Err(anyhow!(
@@ -38,4 +73,77 @@ impl EventHandler for SchedulerEvents {
             None => Err(anyhow!("event {} has no payload", event.event_id)),
         }
     }
+}
+
+/// Keeps the booking and tells each party what concerns them.
+async fn booking_changed(
+    transaction: &mut PgConnection,
+    event: &Envelope,
+    change: &BookingChanged,
+) -> anyhow::Result<()> {
+    let facts = BookingFacts {
+        booking_id: change.booking_id.parse().context("bad booking_id")?,
+        customer_id: change.customer_id.parse().context("bad customer_id")?,
+        cleaner_id: if change.cleaner_id.is_empty() {
+            None
+        } else {
+            Some(change.cleaner_id.parse().context("bad cleaner_id")?)
+        },
+        service: change.service.clone(),
+        starts_at: change
+            .starts_at
+            .as_ref()
+            .and_then(from_timestamp)
+            .context("a booking event without starts_at")?,
+        reason: change.reason.clone(),
+    };
+    let newer =
+        store::apply_booking(transaction, &facts, &change.status, event.aggregate_version).await?;
+    if !newer {
+        // Out of date (a later change arrived first): telling it now would mislead.
+        return Ok(());
+    }
+    notify_parties(transaction, &event.r#type, &facts).await
+}
+
+/// Records what `kind` tells each party of the booking `facts`, in their own zones.
+pub async fn notify_parties(
+    transaction: &mut PgConnection,
+    kind: &str,
+    facts: &BookingFacts,
+) -> anyhow::Result<()> {
+    let audience = templates::audience(kind, facts);
+    if audience.is_empty() {
+        return Ok(());
+    }
+    let cleaner_name = match facts.cleaner_id {
+        Some(id) => store::find_recipient(transaction, id)
+            .await?
+            .map(|cleaner| cleaner.full_name),
+        None => None,
+    };
+    for (user_id, side) in audience {
+        let recipient = store::find_recipient(transaction, user_id).await?;
+        let zone = recipient
+            .as_ref()
+            .map_or("UTC", |recipient| recipient.timezone.as_str());
+        if let Some(message) =
+            templates::booking(kind, side, facts, user_id, zone, cleaner_name.as_deref())
+        {
+            store::record(
+                transaction,
+                &message,
+                &Message::channels(recipient.as_ref()),
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Records `message` on the channels its user has.
+async fn notify(transaction: &mut PgConnection, message: &Message) -> anyhow::Result<()> {
+    let recipient = store::find_recipient(transaction, message.user_id).await?;
+    store::record(transaction, message, &Message::channels(recipient.as_ref())).await?;
+    Ok(())
 }

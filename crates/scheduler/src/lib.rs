@@ -8,6 +8,7 @@ pub mod jobs;
 pub mod matching;
 pub mod metrics;
 pub mod notifications;
+pub mod retry;
 pub mod settings;
 pub mod startup;
 pub mod store;

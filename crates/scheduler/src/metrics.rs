@@ -71,3 +71,12 @@ pub static JOB_PERIOD: LazyLock<GaugeVec> = LazyLock::new(|| {
     )
     .expect("metric registered once")
 });
+
+/// Notification sends by channel and outcome (`sent`, `retried`, `failed`).
+pub static NOTIFICATIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        Opts::new("scheduler_notifications_total", "notification sends"),
+        &["channel", "outcome"]
+    )
+    .expect("metric registered once")
+});

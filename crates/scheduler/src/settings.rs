@@ -1,10 +1,15 @@
 //! The scheduler's settings; every key has a local default.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use secrecy::SecretString;
 
 use crate::{
     jobs::{JOB_NAMES, assign::AssignSettings, runner::RunnerSettings, schedule::Schedule},
     matching::engine::Mode,
+    notifications::delivery::{
+        DeliverySettings, HttpPushSender, LogSender, Sender, Senders, SmtpSender, SmtpSettings,
+    },
 };
 use serde::Deserialize;
 use spruce_platform::{
@@ -79,12 +84,187 @@ pub struct Settings {
     pub core: UpstreamSettings,
     /// Search: candidates for matching, and the duration model's retraining.
     pub search: UpstreamSettings,
+    /// Email: `transport = "smtp"` sends through an SMTP server, `"log"` (the local
+    /// default) writes each email to the log.
+    #[serde(default)]
+    pub email: EmailSettings,
+    /// Push: `provider = "http"` posts to an FCM HTTP v1–style API, `"log"` (the local
+    /// default) writes each push to the log.
+    #[serde(default)]
+    pub push: PushSettings,
+    /// How recorded notifications are sent and retried.
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
+    /// How long before a booking `booking-reminders` reminds its parties.
+    #[serde(default)]
+    pub reminders: ReminderSettings,
     /// How `auto-assign` finds candidates and decides.
     #[serde(default)]
     pub matching: MatchingSettings,
     /// The scheduler's own signing key, for its calls to core and search.
     #[serde(default = "development_identity")]
     pub identity: IdentitySettings,
+}
+
+/// `[email]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct EmailSettings {
+    pub transport: String,
+    pub host: String,
+    pub port: u16,
+    /// `none` (a local relay), `starttls` or `tls`.
+    pub tls: String,
+    pub username: String,
+    /// Or `password_file`.
+    pub password: SecretString,
+    pub from: String,
+    pub timeout_ms: u64,
+}
+
+impl Default for EmailSettings {
+    fn default() -> Self {
+        EmailSettings {
+            transport: "log".to_owned(),
+            host: "127.0.0.1".to_owned(),
+            port: 25,
+            tls: "none".to_owned(),
+            username: String::new(),
+            password: SecretString::from(""),
+            from: "Spruce <no-reply@spruce.example>".to_owned(),
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+/// `[push]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PushSettings {
+    pub provider: String,
+    /// e.g. `https://fcm.googleapis.com/v1/projects/<project>/messages:send`.
+    pub url: String,
+    /// The provider's bearer token; or `token_file`.
+    pub token: SecretString,
+    pub timeout_ms: u64,
+}
+
+impl Default for PushSettings {
+    fn default() -> Self {
+        PushSettings {
+            provider: "log".to_owned(),
+            url: String::new(),
+            token: SecretString::from(""),
+            timeout_ms: 5_000,
+        }
+    }
+}
+
+/// `[delivery]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DeliveryConfig {
+    pub poll_ms: u64,
+    pub batch: u32,
+    pub concurrency: u32,
+    pub max_attempts: u32,
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    pub lease_secs: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            poll_ms: 500,
+            batch: 50,
+            concurrency: 8,
+            max_attempts: 5,
+            retry_base_ms: 2_000,
+            retry_max_ms: 600_000,
+            lease_secs: 60,
+        }
+    }
+}
+
+impl DeliveryConfig {
+    /// Returns the worker's settings.
+    pub fn delivery_settings(&self) -> DeliverySettings {
+        DeliverySettings {
+            poll: Duration::from_millis(self.poll_ms),
+            batch: i64::from(self.batch),
+            concurrency: self.concurrency as usize,
+            max_attempts: self.max_attempts,
+            retry_base: Duration::from_millis(self.retry_base_ms),
+            retry_max: Duration::from_millis(self.retry_max_ms),
+            lease: Duration::from_secs(self.lease_secs),
+        }
+    }
+}
+
+/// `[reminders]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ReminderSettings {
+    /// Bookings starting within this many hours are reminded (once).
+    pub lead_hours: u32,
+}
+
+impl Default for ReminderSettings {
+    fn default() -> Self {
+        ReminderSettings { lead_hours: 24 }
+    }
+}
+
+impl Settings {
+    /// Returns each channel's provider.
+    ///
+    /// # Errors
+    /// Names the key that is unusable.
+    pub fn senders(&self) -> Result<Senders, SettingsError> {
+        let email: Arc<dyn Sender> = match self.email.transport.as_str() {
+            "log" => Arc::new(LogSender { channel: "email" }),
+            "smtp" => Arc::new(
+                SmtpSender::new(&SmtpSettings {
+                    host: self.email.host.clone(),
+                    port: self.email.port,
+                    tls: self.email.tls.clone(),
+                    username: self.email.username.clone(),
+                    password: self.email.password.clone(),
+                    from: self.email.from.clone(),
+                    timeout: Duration::from_millis(self.email.timeout_ms),
+                })
+                .map_err(|error| SettingsError::invalid("email", format!("{error:#}")))?,
+            ),
+            _ => {
+                return Err(SettingsError::invalid(
+                    "email.transport",
+                    "must be \"smtp\" or \"log\"",
+                ));
+            }
+        };
+        let push: Arc<dyn Sender> = match self.push.provider.as_str() {
+            "log" => Arc::new(LogSender { channel: "push" }),
+            "http" => {
+                settings::grpc_url("push.url", &self.push.url)?;
+                Arc::new(
+                    HttpPushSender::new(
+                        &self.push.url,
+                        self.push.token.clone(),
+                        Duration::from_millis(self.push.timeout_ms),
+                    )
+                    .map_err(|error| SettingsError::invalid("push", format!("{error:#}")))?,
+                )
+            }
+            _ => {
+                return Err(SettingsError::invalid(
+                    "push.provider",
+                    "must be \"http\" or \"log\"",
+                ));
+            }
+        };
+        Ok(Senders { email, push })
+    }
 }
 
 /// How `auto-assign` runs the matching engine: `[matching]`.
@@ -319,6 +499,21 @@ impl Validate for Settings {
         }
         self.identity.signer("scheduler")?;
         self.matching.assign_settings()?;
+        self.senders()?;
+        let delivery = &self.delivery;
+        for (key, value) in [
+            ("delivery.poll_ms", delivery.poll_ms),
+            ("delivery.batch", u64::from(delivery.batch)),
+            ("delivery.concurrency", u64::from(delivery.concurrency)),
+            ("delivery.max_attempts", u64::from(delivery.max_attempts)),
+            ("delivery.retry_base_ms", delivery.retry_base_ms),
+            ("delivery.lease_secs", delivery.lease_secs),
+            ("reminders.lead_hours", u64::from(self.reminders.lead_hours)),
+        ] {
+            if value == 0 {
+                return Err(SettingsError::invalid(key, "must be at least 1"));
+            }
+        }
         let runner = &self.runner;
         for (key, value) in [
             ("runner.poll_ms", runner.poll_ms),

@@ -22,6 +22,7 @@ use crate::{
         self,
         runner::{Runner, ScheduledJob},
     },
+    notifications::delivery::{self, Senders},
     settings::Settings,
     store::MIGRATIONS,
     upstream::Upstreams,
@@ -34,6 +35,7 @@ pub struct Application {
     settings: Settings,
     access: Access,
     jobs: Vec<ScheduledJob>,
+    senders: Senders,
 }
 
 impl Application {
@@ -51,7 +53,8 @@ impl Application {
         };
         let pool = db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
         let upstreams = Upstreams::new(&settings)?;
-        let jobs = jobs::catalogue(&settings, &upstreams)?;
+        let jobs = jobs::catalogue(&settings, &upstreams, &pool)?;
+        let senders = settings.senders()?;
         let listeners = Listeners::bind(&settings.grpc, &settings.http).await?;
         Ok(Application {
             listeners,
@@ -59,6 +62,7 @@ impl Application {
             settings,
             access,
             jobs,
+            senders,
         })
     }
 
@@ -96,6 +100,12 @@ impl Application {
         // Known to ListJobs and TriggerJob from the start, not from the first poll.
         runner.register(&mut *self.pool.acquire().await?).await?;
         let runner_task = tokio::spawn(runner.run(shutdown.clone()));
+        let delivery_task = tokio::spawn(delivery::run(
+            self.pool.clone(),
+            self.senders,
+            self.settings.delivery.delivery_settings(),
+            shutdown.clone(),
+        ));
         let routes = Routes::new(NotificationServiceServer::new(NotificationApi::new(
             self.pool.clone(),
         )))
@@ -119,6 +129,7 @@ impl Application {
         shutdown.cancel();
         consumer_task.await.ok();
         runner_task.await.ok();
+        delivery_task.await.ok();
         self.pool.close().await;
         served
     }

@@ -124,6 +124,22 @@ pub struct NewUser {
     pub password: Password,
     pub full_name: FullName,
     pub role: Role,
+    /// An IANA zone; `UTC` when the signup names none.
+    pub timezone: String,
+}
+
+/// Returns `raw` when it names an IANA time zone (`Europe/Berlin`), `UTC` when empty.
+///
+/// # Errors
+/// A message fit for the client.
+pub fn time_zone(raw: &str) -> Result<String, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok("UTC".to_owned());
+    }
+    raw.parse::<chrono_tz::Tz>()
+        .map(|zone| zone.name().to_owned())
+        .map_err(|_| "must be an IANA time zone such as Europe/Berlin".to_owned())
 }
 
 impl NewUser {
@@ -137,6 +153,7 @@ impl NewUser {
         password: &str,
         full_name: &str,
         role: Option<Role>,
+        timezone: &str,
     ) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
         let email =
@@ -145,6 +162,8 @@ impl NewUser {
             .map_err(|message| errors.push(FieldError::new("password", message)));
         let full_name = FullName::parse(full_name)
             .map_err(|message| errors.push(FieldError::new("full_name", message)));
+        let timezone = time_zone(timezone)
+            .map_err(|message| errors.push(FieldError::new("timezone", message)));
         let role = match role {
             Some(role @ (Role::Customer | Role::Cleaner)) => Some(role),
             _ => {
@@ -152,13 +171,16 @@ impl NewUser {
                 None
             }
         };
-        match (email, password, full_name, role) {
-            (Ok(email), Ok(password), Ok(full_name), Some(role)) if errors.is_empty() => {
+        match (email, password, full_name, role, timezone) {
+            (Ok(email), Ok(password), Ok(full_name), Some(role), Ok(timezone))
+                if errors.is_empty() =>
+            {
                 Ok(NewUser {
                     email,
                     password,
                     full_name,
                     role,
+                    timezone,
                 })
             }
             _ => Err(errors),
@@ -173,6 +195,7 @@ pub struct User {
     pub email: String,
     pub full_name: String,
     pub role: Role,
+    pub timezone: String,
     pub created_at: DateTime<Utc>,
 }
 
@@ -219,9 +242,13 @@ mod tests {
 
     #[test]
     fn signup_reports_every_bad_field() {
-        let errors = NewUser::parse("nope", "short", " ", Some(Role::Admin)).unwrap_err();
+        let errors =
+            NewUser::parse("nope", "short", " ", Some(Role::Admin), "Mars/Olympus").unwrap_err();
         let fields: Vec<_> = errors.iter().map(|error| error.field.as_str()).collect();
-        assert_eq!(fields, ["email", "password", "full_name", "role"]);
+        assert_eq!(
+            fields,
+            ["email", "password", "full_name", "timezone", "role"]
+        );
     }
 
     #[test]
@@ -231,9 +258,12 @@ mod tests {
             "long enough",
             "Ann Lee",
             Some(Role::Cleaner),
+            "",
         )
         .unwrap();
         assert_eq!(user.full_name.as_str(), "Ann Lee");
         assert_eq!(user.role, Role::Cleaner);
+        assert_eq!(user.timezone, "UTC", "no zone given");
+        assert_eq!(time_zone(" Europe/Berlin ").unwrap(), "Europe/Berlin");
     }
 }

@@ -33,6 +33,7 @@ fn user_to_wire(user: User) -> wire::User {
         full_name: user.full_name,
         role: wire::Role::from(user.role).into(),
         created_at: Some(to_timestamp(user.created_at)),
+        timezone: user.timezone,
     }
 }
 
@@ -59,6 +60,7 @@ impl UserService for UserApi {
             &request.password,
             &request.full_name,
             Role::from_proto(request.role),
+            &request.timezone,
         )
         .map_err(CoreError::Validation)?;
         Ok(auth_response(self.accounts.register(new_user).await?))

@@ -56,6 +56,11 @@ pub const MIGRATIONS: &[spruce_platform::db::MigrationSource] = &[
         "requested bookings",
         include_str!("../../migrations/0010_requested_bookings.sql"),
     ),
+    (
+        11,
+        "user timezone",
+        include_str!("../../migrations/0011_user_timezone.sql"),
+    ),
 ];
 
 /// Begins a read-only transaction whose every query sees the same snapshot (REPEATABLE

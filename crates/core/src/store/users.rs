@@ -15,6 +15,7 @@ spruce_platform::named_row! {
         email: String,
         full_name: String,
         role: String,
+        timezone: String,
         created_at: DateTime<Utc>,
     }
 }
@@ -26,6 +27,7 @@ spruce_platform::named_row! {
         email: String,
         full_name: String,
         role: String,
+        timezone: String,
         created_at: DateTime<Utc>,
         password_hash: String,
     }
@@ -42,6 +44,7 @@ fn into_user(row: StoredUser) -> Result<User, CoreError> {
         email: row.email,
         full_name: row.full_name,
         role,
+        timezone: row.timezone,
         created_at: row.created_at,
     })
 }
@@ -54,16 +57,18 @@ pub async fn insert_user(
     password_hash: &str,
     full_name: &str,
     role: Role,
+    timezone: &str,
 ) -> Result<User, CoreError> {
     let row: StoredUser = sqlx::query_as(
-        "INSERT INTO users (id, email, password_hash, full_name, role) VALUES ($1, $2, $3, $4, $5) \
-         RETURNING id, email, full_name, role, created_at",
+        "INSERT INTO users (id, email, password_hash, full_name, role, timezone) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, email, full_name, role, timezone, created_at",
     )
     .bind(id)
     .bind(email)
     .bind(password_hash)
     .bind(full_name)
     .bind(role.as_str())
+    .bind(timezone)
     .fetch_one(connection)
     .await
     .map_err(|error| match violated_constraint(&error) {
@@ -79,7 +84,7 @@ pub async fn find_credentials(
     email: &str,
 ) -> Result<Option<(User, String)>, CoreError> {
     let row: Option<StoredCredentials> = sqlx::query_as(
-        "SELECT id, email, full_name, role, created_at, password_hash FROM users \
+        "SELECT id, email, full_name, role, timezone, created_at, password_hash FROM users \
          WHERE lower(email) = lower($1)",
     )
     .bind(email)
@@ -91,6 +96,7 @@ pub async fn find_credentials(
             email: row.email,
             full_name: row.full_name,
             role: row.role,
+            timezone: row.timezone,
             created_at: row.created_at,
         };
         into_user(user).map(|user| (user, row.password_hash))
@@ -100,10 +106,11 @@ pub async fn find_credentials(
 
 /// Returns a user by id.
 pub async fn find_user(connection: &mut PgConnection, id: Uuid) -> Result<Option<User>, CoreError> {
-    let row: Option<StoredUser> =
-        sqlx::query_as("SELECT id, email, full_name, role, created_at FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(connection)
-            .await?;
+    let row: Option<StoredUser> = sqlx::query_as(
+        "SELECT id, email, full_name, role, timezone, created_at FROM users WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(connection)
+    .await?;
     row.map(into_user).transpose()
 }

@@ -75,6 +75,7 @@ impl Accounts {
             &password_hash,
             new_user.full_name.as_str(),
             new_user.role,
+            &new_user.timezone,
         )
         .await?;
         let event = bus::envelope(
@@ -86,6 +87,7 @@ impl Accounts {
                 email: user.email.clone(),
                 full_name: user.full_name.clone(),
                 role: user.role.as_str().to_owned(),
+                timezone: user.timezone.clone(),
             }),
         );
         bus::enqueue(&mut transaction, &event).await?;

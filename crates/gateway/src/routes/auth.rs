@@ -36,6 +36,11 @@ pub(super) struct SignupBody {
     #[serde(default)]
     #[schema(required = true, value_type = SignupRole)]
     role: String,
+    /// The IANA zone the user reads times in (the device's, e.g. `Europe/Berlin`);
+    /// notifications show times in it. `UTC` when left out.
+    #[serde(default)]
+    #[schema(max_length = 64, example = "Europe/Berlin")]
+    timezone: String,
 }
 
 /// Who signs up.
@@ -124,6 +129,7 @@ pub(super) async fn signup(
         password: body.password,
         full_name: body.full_name,
         role: role.into(),
+        timezone: body.timezone,
     };
     let response = state
         .upstreams

@@ -1,11 +1,18 @@
 //! `/v1/me` and what belongs to the signed-in user.
 
-use axum::{Json, extract::State};
-use serde::Serialize;
-use spruce_proto::{core::v1::GetUserRequest, scheduler::v1::ListNotificationsRequest};
+use axum::{Json, extract::State, http::StatusCode};
+use serde::{Deserialize, Serialize};
+use spruce_proto::{
+    core::v1::GetUserRequest,
+    scheduler::v1::{ListNotificationsRequest, RegisterDeviceRequest},
+};
 
 use super::{AppState, Page, PageQuery, UserBody, rfc3339};
-use crate::{auth::AuthUser, error::ApiError, extract::ApiQuery};
+use crate::{
+    auth::AuthUser,
+    error::ApiError,
+    extract::{ApiJson, ApiQuery},
+};
 
 /// Returns the signed-in user.
 #[utoipa::path(get, path = "/v1/me", tag = "me", security(("bearer" = [])), responses((status = 200, description = "the signed-in user", body = UserBody)))]
@@ -33,7 +40,38 @@ pub(super) struct NotificationBody {
     kind: String,
     subject: String,
     body: String,
+    /// `pending`, `sending`, `sent`, `failed` or `not_sent`.
+    delivery: String,
     created_at: Option<String>,
+}
+
+/// `PUT /v1/me/device` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(super) struct DeviceBody {
+    /// The push provider's token for this device; empty to stop push notifications.
+    #[serde(default)]
+    #[schema(required = true, max_length = 4096)]
+    device_token: String,
+}
+
+/// Registers the signed-in user's device for push notifications (one device per user; the
+/// newest wins). Without one, notifications come by email only.
+#[utoipa::path(put, path = "/v1/me/device", tag = "me", request_body = DeviceBody, security(("bearer" = [])), responses((status = 204, description = "registered (or, with an empty token, removed)"), (status = 422, description = "the token is not plausible")))]
+pub(super) async fn register_device(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<DeviceBody>,
+) -> Result<StatusCode, ApiError> {
+    let message = RegisterDeviceRequest {
+        device_token: body.device_token,
+    };
+    state
+        .upstreams
+        .notifications
+        .clone()
+        .register_device(user.request(message))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Lists what the scheduler sent the signed-in user, newest first.
@@ -65,6 +103,7 @@ pub(super) async fn notifications(
             kind: notification.kind,
             subject: notification.subject,
             body: notification.body,
+            delivery: notification.delivery,
         })
         .collect();
     Ok(Json(Page::new(items, response.next_cursor)))

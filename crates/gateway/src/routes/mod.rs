@@ -61,6 +61,7 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::logout))
         .routes(routes!(me::me))
         .routes(routes!(me::notifications))
+        .routes(routes!(me::register_device))
         .routes(routes!(cleaners::upsert_profile))
         .routes(routes!(
             addresses::create_address,
@@ -100,6 +101,8 @@ pub struct UserBody {
     pub email: String,
     pub full_name: String,
     pub role: &'static str,
+    /// The IANA zone the user reads times in.
+    pub timezone: String,
     pub created_at: Option<String>,
 }
 
@@ -111,6 +114,7 @@ impl From<spruce_proto::core::v1::User> for UserBody {
             id: user.id,
             email: user.email,
             full_name: user.full_name,
+            timezone: user.timezone,
         }
     }
 }

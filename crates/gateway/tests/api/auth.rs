@@ -21,6 +21,18 @@ async fn signup_returns_the_user_and_tokens_that_work() {
     let me: Value = me.json().await.unwrap();
     assert_eq!(me["id"], session["user"]["id"]);
     assert_eq!(me["full_name"], "Ann Lee");
+    assert_eq!(me["timezone"], "UTC", "no zone given");
+
+    let zoned = app
+        .post(
+            "/v1/auth/signup",
+            &json!({"email": unique_email(), "password": PASSWORD, "full_name": "Ann Lee",
+                    "role": "customer", "timezone": "Europe/Berlin"}),
+        )
+        .await;
+    assert_eq!(zoned.status(), 201);
+    let zoned: Value = zoned.json().await.unwrap();
+    assert_eq!(zoned["user"]["timezone"], "Europe/Berlin");
     app.stop().await;
 }
 
@@ -45,6 +57,21 @@ async fn signup_rejects_bad_fields_with_field_errors() {
         .post("/v1/auth/signup", &json!({"email": unique_email(), "password": PASSWORD, "full_name": "Ann", "role": "admin"}))
         .await;
     assert_eq!(field_names(&problem(response, 422).await), ["role"]);
+
+    for zone in [
+        "Mars/Olympus",
+        "Europe/Berlin; DROP TABLE users",
+        &"A".repeat(200),
+    ] {
+        let response = app
+            .post("/v1/auth/signup", &json!({"email": unique_email(), "password": PASSWORD, "full_name": "Ann", "role": "customer", "timezone": zone}))
+            .await;
+        assert_eq!(
+            field_names(&problem(response, 422).await),
+            ["timezone"],
+            "{zone}"
+        );
+    }
     app.stop().await;
 }
 

@@ -50,6 +50,8 @@ struct Options {
     search: bool,
     /// Search's Redis (the recommendation cache).
     search_redis_url: String,
+    /// Where the scheduler sends email (an [`SmtpSink`]); unset: to its log.
+    smtp_port: Option<u16>,
 }
 
 impl Default for Options {
@@ -62,6 +64,7 @@ impl Default for Options {
             core_reflection: None,
             search: false,
             search_redis_url: "redis://127.0.0.1:6379".to_owned(),
+            smtp_port: None,
         }
     }
 }
@@ -155,6 +158,15 @@ impl TestApp {
     pub(crate) async fn spawn_with_search() -> Self {
         Self::spawn_configured(Options {
             search: true,
+            ..Options::default()
+        })
+        .await
+    }
+
+    /// Core, the scheduler (sending email to 127.0.0.1:`smtp_port`) and the gateway.
+    pub(crate) async fn spawn_with_smtp(smtp_port: u16) -> Self {
+        Self::spawn_configured(Options {
+            smtp_port: Some(smtp_port),
             ..Options::default()
         })
         .await
@@ -283,6 +295,13 @@ impl TestApp {
         scheduler_settings.search.url = search_url.clone();
         scheduler_settings.runner.poll_ms = 100;
         scheduler_settings.runner.retry_base_ms = 100;
+        scheduler_settings.delivery.poll_ms = 100;
+        // Tests book tomorrow: remind two days ahead so that tomorrow is always due.
+        scheduler_settings.reminders.lead_hours = 48;
+        if let Some(port) = options.smtp_port {
+            scheduler_settings.email.transport = "smtp".to_owned();
+            scheduler_settings.email.port = port;
+        }
         // No job runs on the clock in a test; a test runs one by hand (TriggerJob).
         for job in scheduler_settings.jobs.values_mut() {
             job.enabled = false;
@@ -652,4 +671,61 @@ pub(crate) fn field_names(body: &Value) -> Vec<String> {
         .iter()
         .map(|error| error["field"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// A real SMTP server (`scripts/smtp-sink.py`, aiosmtpd) that keeps what it receives.
+pub(crate) struct SmtpSink {
+    pub(crate) port: u16,
+    file: std::path::PathBuf,
+    _process: tokio::process::Child,
+}
+
+impl SmtpSink {
+    /// Starts the server on a free port and waits until it listens.
+    pub(crate) async fn start() -> Self {
+        use tokio::io::AsyncBufReadExt as _;
+
+        let port = closed_port();
+        let file = std::env::temp_dir().join(format!("spruce-smtp-{}.jsonl", Uuid::new_v4()));
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/smtp-sink.py");
+        let mut process = tokio::process::Command::new("python3")
+            .arg(script)
+            .arg(port.to_string())
+            .arg(&file)
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("python3 runs scripts/smtp-sink.py (make test installs aiosmtpd)");
+        let stdout = process.stdout.take().unwrap();
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let ready = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("the SMTP sink starts within 20 s")
+            .unwrap();
+        assert_eq!(
+            ready.as_deref(),
+            Some("ready"),
+            "the SMTP sink did not start (is aiosmtpd installed?)"
+        );
+        SmtpSink {
+            port,
+            file,
+            _process: process,
+        }
+    }
+
+    /// Every message received so far: `{"from", "to", "data"}`.
+    pub(crate) fn messages(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.file)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        std::fs::remove_file(&self.file).ok();
+    }
 }

@@ -4,10 +4,14 @@
 use std::time::Duration;
 
 use chrono::{TimeZone as _, Utc};
-use serde_json::Value;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, problem, unique_email, user_token};
+use crate::{
+    bookings::{Scene, json_of},
+    helpers::{PASSWORD, SmtpSink, TestApp, field_names, problem, unique_email, user_token},
+    jobs::run_job,
+};
 
 async fn page(app: &TestApp, token: &str, query: &str) -> Value {
     let response = app
@@ -128,4 +132,224 @@ async fn a_down_scheduler_is_503() {
     assert_eq!(response.headers()["retry-after"], "5");
     problem(response, 503).await;
     app.stop().await;
+}
+
+/// Waits up to 10 s for `done` to hold of the user's notifications; returns them then.
+async fn wait_for_notifications(
+    app: &TestApp,
+    token: &str,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let mut items = Vec::new();
+    for _ in 0..200 {
+        items = page(app, token, "?limit=100").await["items"]
+            .as_array()
+            .unwrap()
+            .clone();
+        if done(&items) {
+            return items;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the notifications never got there: {items:?}");
+}
+
+/// Signs up a customer reading times in `zone`; returns (token, email).
+async fn customer_in(app: &TestApp, zone: &str) -> (String, String) {
+    let email = unique_email();
+    let response = app
+        .post(
+            "/v1/auth/signup",
+            &json!({"email": email, "password": PASSWORD, "full_name": "Cora Customer",
+                    "role": "customer", "timezone": zone}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let session: Value = response.json().await.unwrap();
+    (session["access_token"].as_str().unwrap().to_owned(), email)
+}
+
+/// Books the scene's cleaner tomorrow at 09:00 UTC for `token`'s holder and has the
+/// cleaner confirm it; returns the booking's id.
+async fn confirmed_booking(scene: &Scene, token: &str, key: &str) -> String {
+    let address = Scene::add_address(&scene.app, token, 52.529, 13.401).await;
+    let mut body = scene.booking(&Scene::at(0, 9), "tok_visa");
+    body["address_id"] = json!(address);
+    let response = scene
+        .app
+        .client
+        .post(format!("{}/v1/bookings", scene.app.address))
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let booking = json_of(response, 201).await;
+    let id = booking["id"].as_str().unwrap().to_owned();
+    json_of(scene.act(&scene.cleaner, &id, "confirm", None).await, 200).await;
+    id
+}
+
+#[tokio::test]
+async fn a_reminder_reaches_each_party_by_email_once_with_the_start_in_their_zone() {
+    let sink = SmtpSink::start().await;
+    let scene = Scene::on(TestApp::spawn_with_smtp(sink.port).await).await;
+    let (customer, email) = customer_in(&scene.app, "Europe/Berlin").await;
+    confirmed_booking(&scene, &customer, "remind-1").await;
+    let admin = user_token("admin");
+    // The scheduler learns of the confirmation through the bus: run until it is reminded.
+    let mut reminded = 0;
+    for _ in 0..50 {
+        let run = run_job(&scene.app, &admin, "booking-reminders").await;
+        assert_eq!(run["outcome"], "succeeded", "{run}");
+        reminded = run["items"].as_u64().unwrap();
+        if reminded > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(reminded, 1);
+
+    let reminders = || -> Vec<Value> {
+        sink.messages()
+            .into_iter()
+            .filter(|message| message["data"].as_str().unwrap().contains("is tomorrow"))
+            .collect()
+    };
+    for _ in 0..200 {
+        if reminders().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let reminders = reminders();
+    assert_eq!(reminders.len(), 2, "{reminders:?}");
+    let to_customer = reminders
+        .iter()
+        .find(|message| message["to"] == json!([email]))
+        .expect("the customer's reminder");
+    // The body is quoted-printable: undo its soft line breaks.
+    let data = to_customer["data"]
+        .as_str()
+        .unwrap()
+        .replace("=\r\n", "")
+        .replace("=\n", "");
+    assert!(
+        data.contains("Subject: Your cleaning is tomorrow"),
+        "{data}"
+    );
+    // Tomorrow 09:00 UTC, read in Berlin.
+    let tomorrow = (Utc::now() + chrono::Duration::days(1)).format("%A %-d %B %Y");
+    assert!(data.contains(&format!("{tomorrow}, 10:00 CET")), "{data}");
+    assert!(
+        data.contains("From: Spruce <no-reply@spruce.example>"),
+        "{data}"
+    );
+    // The cleaner signed up without a zone: UTC.
+    let to_cleaner = reminders
+        .iter()
+        .find(|message| message["to"] != json!([email]))
+        .unwrap();
+    let cleaner_data = to_cleaner["data"]
+        .as_str()
+        .unwrap()
+        .replace("=\r\n", "")
+        .replace("=\n", "");
+    assert!(cleaner_data.contains("09:00 UTC"), "{cleaner_data}");
+
+    // Once: another run reminds nobody, and the customer's reminder shows as sent.
+    let again = run_job(&scene.app, &admin, "booking-reminders").await;
+    assert_eq!(again["items"], 0);
+    let items = wait_for_notifications(&scene.app, &customer, |items| {
+        items
+            .iter()
+            .any(|item| item["kind"] == "booking.reminder" && item["delivery"] == "sent")
+    })
+    .await;
+    let kinds: Vec<_> = items
+        .iter()
+        .map(|item| item["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|kind| **kind == "booking.reminder")
+            .count(),
+        1,
+        "{kinds:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        sink.messages()
+            .iter()
+            .filter(|message| message["data"].as_str().unwrap().contains("is tomorrow"))
+            .count(),
+        2,
+        "nobody reminded twice"
+    );
+    scene.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_user_with_a_device_also_gets_push_and_sees_each_delivery() {
+    let scene = Scene::new().await;
+    let (customer, _) = customer_in(&scene.app, "Europe/Berlin").await;
+    // The welcome came before any device: email only.
+    wait_for_notifications(&scene.app, &customer, |items| {
+        items.iter().any(|item| item["kind"] == "welcome")
+    })
+    .await;
+    for bad in [
+        json!({"device_token": "spaces are not a token"}),
+        json!({"device_token": "x".repeat(5000)}),
+    ] {
+        let response = scene
+            .app
+            .put_authorized("/v1/me/device", &customer, &bad)
+            .await;
+        assert_eq!(field_names(&problem(response, 422).await), ["device_token"]);
+    }
+    let response = scene
+        .app
+        .client
+        .put(format!("{}/v1/me/device", scene.app.address))
+        .json(&json!({"device_token": "fcm-token-1"}))
+        .send()
+        .await
+        .unwrap();
+    problem(response, 401).await;
+    let registered = scene
+        .app
+        .put_authorized(
+            "/v1/me/device",
+            &customer,
+            &json!({"device_token": "fcm-token-1"}),
+        )
+        .await;
+    assert_eq!(registered.status(), 204);
+
+    confirmed_booking(&scene, &customer, "push-1").await;
+    let items = wait_for_notifications(&scene.app, &customer, |items| {
+        items
+            .iter()
+            .filter(|item| item["kind"] == "booking.confirmed" && item["delivery"] == "sent")
+            .count()
+            == 2
+    })
+    .await;
+    let mut channels: Vec<_> = items
+        .iter()
+        .filter(|item| item["kind"] == "booking.confirmed")
+        .map(|item| item["channel"].as_str().unwrap())
+        .collect();
+    channels.sort_unstable();
+    assert_eq!(channels, ["email", "push"]);
+    let welcome: Vec<_> = items
+        .iter()
+        .filter(|item| item["kind"] == "welcome")
+        .collect();
+    assert_eq!(welcome.len(), 1);
+    assert_eq!(welcome[0]["channel"], "email");
+    scene.app.stop().await;
 }

@@ -31,6 +31,7 @@ fn register() -> RegisterRequest {
         password: "correct horse battery".to_owned(),
         full_name: "Ann Lee".to_owned(),
         role: Role::Customer.into(),
+        timezone: String::new(),
     }
 }
 

@@ -339,6 +339,7 @@ pub(crate) fn event(event_type: &str) -> Envelope {
             email: "ann@example.com".to_owned(),
             full_name: "Ann".to_owned(),
             role: "customer".to_owned(),
+            timezone: "UTC".to_owned(),
         }),
     )
 }

@@ -6,6 +6,7 @@ use spruce_platform::reason::FieldError;
 use spruce_platform::time::to_timestamp;
 use spruce_proto::scheduler::v1::{
     ListNotificationsRequest, ListNotificationsResponse, Notification as WireNotification,
+    RegisterDeviceRequest, RegisterDeviceResponse,
     notification_service_server::NotificationService,
 };
 use sqlx::PgPool;
@@ -71,11 +72,42 @@ fn to_wire(notification: Notification) -> WireNotification {
         subject: notification.subject,
         body: notification.body,
         created_at: Some(to_timestamp(notification.created_at)),
+        delivery: notification.delivery.as_str().to_owned(),
+    }
+}
+
+impl NotificationApi {
+    async fn set_device(&self, caller: Option<Caller>, token: &str) -> Result<(), SchedulerError> {
+        let caller = caller.ok_or(SchedulerError::Unauthenticated)?;
+        let plausible = token.len() <= 4_096 && token.chars().all(|c| c.is_ascii_graphic());
+        if !plausible {
+            return Err(SchedulerError::Validation(FieldError::new(
+                "device_token",
+                "must be at most 4096 printable ASCII characters",
+            )));
+        }
+        let token = (!token.is_empty()).then_some(token);
+        let mut connection = self.pool.acquire().await?;
+        if store::notifications::set_device(&mut connection, caller.user_id, token).await? {
+            Ok(())
+        } else {
+            Err(SchedulerError::NotFound("user"))
+        }
     }
 }
 
 #[tonic::async_trait]
 impl NotificationService for NotificationApi {
+    async fn register_device(
+        &self,
+        request: Request<RegisterDeviceRequest>,
+    ) -> Result<Response<RegisterDeviceResponse>, Status> {
+        let caller = Caller::of(&request);
+        self.set_device(caller, &request.get_ref().device_token)
+            .await?;
+        Ok(Response::new(RegisterDeviceResponse {}))
+    }
+
     async fn list_notifications(
         &self,
         request: Request<ListNotificationsRequest>,

@@ -5,6 +5,7 @@ use std::{future::Future, pin::Pin, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use spruce_platform::settings::SettingsError;
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::{settings::Settings, upstream::Upstreams};
@@ -12,6 +13,7 @@ use runner::ScheduledJob;
 
 pub mod assign;
 pub mod expire;
+pub mod reminders;
 pub mod retrain;
 pub mod runner;
 pub mod schedule;
@@ -42,6 +44,7 @@ pub const JOB_NAMES: &[&str] = &[
 pub fn catalogue(
     settings: &Settings,
     upstreams: &Upstreams,
+    pool: &PgPool,
 ) -> Result<Vec<ScheduledJob>, SettingsError> {
     let job = |name: &'static str, job: Arc<dyn Job>| {
         let (schedule, enabled) = settings.job(name)?;
@@ -53,6 +56,13 @@ pub fn catalogue(
         })
     };
     Ok(vec![
+        job(
+            BOOKING_REMINDERS,
+            Arc::new(reminders::BookingReminders::new(
+                pool.clone(),
+                chrono::Duration::hours(i64::from(settings.reminders.lead_hours)),
+            )),
+        )?,
         job(
             AUTO_ASSIGN,
             Arc::new(assign::AutoAssign::new(

@@ -26,6 +26,7 @@ use uuid::Uuid;
 use super::{Job, Outcome, RunContext, RunReport, schedule::Schedule};
 use crate::{
     metrics,
+    retry::backoff,
     store::jobs::{self as store, Finish},
 };
 
@@ -295,7 +296,7 @@ async fn execute(
                     break (Outcome::Failed, RunReport::default(), Some(error));
                 }
                 store::record_attempt(connection, run_id, attempt, &error).await?;
-                let wait = backoff(settings, attempt);
+                let wait = backoff(settings.retry_base, settings.retry_max, attempt);
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
                     () = shutdown.cancelled() => {}
@@ -331,16 +332,6 @@ fn record(job: &str, outcome: Outcome, items: u64) {
     metrics::JOB_ITEMS.with_label_values(&[job]).inc_by(items);
 }
 
-/// The wait after failed attempt `attempt` (from 1): `retry_base`, doubling, at most
-/// `retry_max`.
-fn backoff(settings: &RunnerSettings, attempt: u32) -> Duration {
-    let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-    settings
-        .retry_base
-        .saturating_mul(factor)
-        .min(settings.retry_max)
-}
-
 /// Pings `connection` every `every`; returns only when a ping fails.
 async fn heartbeat(connection: &mut PgConnection, every: Duration) -> anyhow::Error {
     loop {
@@ -348,26 +339,5 @@ async fn heartbeat(connection: &mut PgConnection, every: Duration) -> anyhow::Er
         if let Err(error) = connection.ping().await {
             return error.into();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retries_back_off_exponentially_up_to_a_cap() {
-        let settings = RunnerSettings {
-            poll: Duration::from_secs(1),
-            max_attempts: 10,
-            retry_base: Duration::from_secs(1),
-            retry_max: Duration::from_secs(30),
-            heartbeat: Duration::from_secs(5),
-        };
-        let waits: Vec<u64> = (1..=7)
-            .map(|attempt| backoff(&settings, attempt).as_secs())
-            .collect();
-        assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30]);
-        assert_eq!(backoff(&settings, 200).as_secs(), 30);
     }
 }

@@ -12,4 +12,9 @@ pub const MIGRATIONS: &[spruce_platform::db::MigrationSource] = &[
         include_str!("../../migrations/0002_notifications.sql"),
     ),
     (3, "jobs", include_str!("../../migrations/0003_jobs.sql")),
+    (
+        4,
+        "delivery",
+        include_str!("../../migrations/0004_delivery.sql"),
+    ),
 ];

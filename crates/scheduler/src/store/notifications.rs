@@ -1,4 +1,4 @@
-//! The `notifications` table.
+//! The `notifications`, `recipients` and `bookings` tables.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -6,27 +6,33 @@ use uuid::Uuid;
 
 use spruce_platform::paging::Cursor;
 
-use crate::notifications::Notification;
+use crate::notifications::{Channel, Message, Notification, Recipient, templates::BookingFacts};
 
-/// Records a notification.
-pub async fn insert_notification(
+/// Records `message` once per channel; a notification recorded before (the same event
+/// again) is left as it is. Returns how many were new.
+pub async fn record(
     connection: &mut PgConnection,
-    notification: &Notification,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO notifications (id, user_id, channel, kind, subject, body, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(notification.id)
-    .bind(notification.user_id)
-    .bind(notification.channel.as_str())
-    .bind(&notification.kind)
-    .bind(&notification.subject)
-    .bind(&notification.body)
-    .bind(notification.created_at)
-    .execute(connection)
-    .await?;
-    Ok(())
+    message: &Message,
+    channels: &[Channel],
+) -> sqlx::Result<u64> {
+    let mut recorded = 0;
+    for channel in channels {
+        let done = sqlx::query(
+            "INSERT INTO notifications (id, user_id, channel, kind, subject, body, dedupe_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING",
+        )
+        .bind(Uuid::new_v4())
+        .bind(message.user_id)
+        .bind(channel.as_str())
+        .bind(&message.kind)
+        .bind(&message.subject)
+        .bind(&message.body)
+        .bind(message.dedupe_key(*channel))
+        .execute(&mut *connection)
+        .await?;
+        recorded += done.rows_affected();
+    }
+    Ok(recorded)
 }
 
 spruce_platform::named_row! {
@@ -38,6 +44,7 @@ spruce_platform::named_row! {
         kind: String,
         subject: String,
         body: String,
+        delivery: String,
         created_at: DateTime<Utc>,
     }
 }
@@ -53,7 +60,8 @@ pub async fn list_notifications(
         (Some(cursor.created_at), Some(cursor.id))
     });
     let rows: Vec<StoredNotification> = sqlx::query_as(
-        "SELECT id, user_id, channel, kind, subject, body, created_at FROM notifications \
+        "SELECT id, user_id, channel, kind, subject, body, delivery, created_at \
+         FROM notifications \
          WHERE user_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
          ORDER BY created_at DESC, id DESC LIMIT $4",
     )
@@ -66,18 +74,261 @@ pub async fn list_notifications(
     rows.into_iter()
         .map(|row| {
             let id = row.id;
-            let channel = row.channel.parse().map_err(|error: String| {
+            let bad = |error: String| {
                 sqlx::Error::Decode(format!("stored notification {id}: {error}").into())
-            })?;
+            };
             Ok(Notification {
                 id,
                 user_id: row.user_id,
-                channel,
+                channel: row.channel.parse().map_err(bad)?,
                 kind: row.kind,
                 subject: row.subject,
                 body: row.body,
+                delivery: row.delivery.parse().map_err(bad)?,
                 created_at: row.created_at,
             })
         })
         .collect()
+}
+
+/// Stores who a new user is (again, if the event comes twice).
+pub async fn upsert_recipient(
+    connection: &mut PgConnection,
+    recipient: &Recipient,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO recipients (user_id, email, full_name, role, timezone) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id) DO UPDATE SET email = $2, \
+         full_name = $3, role = $4, timezone = $5, updated_at = now()",
+    )
+    .bind(recipient.user_id)
+    .bind(&recipient.email)
+    .bind(&recipient.full_name)
+    .bind(&recipient.role)
+    .bind(&recipient.timezone)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+spruce_platform::named_row! {
+    /// A recipient as stored.
+    struct StoredRecipient {
+        user_id: Uuid,
+        email: String,
+        full_name: String,
+        role: String,
+        timezone: String,
+        device_token: Option<String>,
+    }
+}
+
+/// Returns a recipient, `None` before their user.registered arrived.
+pub async fn find_recipient(
+    connection: &mut PgConnection,
+    user_id: Uuid,
+) -> sqlx::Result<Option<Recipient>> {
+    let row: Option<StoredRecipient> = sqlx::query_as(
+        "SELECT user_id, email, full_name, role, timezone, device_token FROM recipients \
+         WHERE user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(connection)
+    .await?;
+    Ok(row.map(|row| Recipient {
+        user_id: row.user_id,
+        email: row.email,
+        full_name: row.full_name,
+        role: row.role,
+        timezone: row.timezone,
+        device_token: row.device_token,
+    }))
+}
+
+/// Sets (or, with `None`, clears) a user's push device; false when the user is unknown.
+pub async fn set_device(
+    connection: &mut PgConnection,
+    user_id: Uuid,
+    token: Option<&str>,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE recipients SET device_token = $2, updated_at = now() WHERE user_id = $1",
+    )
+    .bind(user_id)
+    .bind(token)
+    .execute(connection)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Keeps `facts` with `status` as the booking's state unless a newer version is held;
+/// returns whether it was newer.
+pub async fn apply_booking(
+    connection: &mut PgConnection,
+    facts: &BookingFacts,
+    status: &str,
+    version: i64,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO bookings (id, customer_id, cleaner_id, service, starts_at, status, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET \
+         customer_id = $2, cleaner_id = $3, service = $4, starts_at = $5, status = $6, \
+         version = $7 WHERE bookings.version < $7",
+    )
+    .bind(facts.booking_id)
+    .bind(facts.customer_id)
+    .bind(facts.cleaner_id)
+    .bind(&facts.service)
+    .bind(facts.starts_at)
+    .bind(status)
+    .bind(version)
+    .execute(connection)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+spruce_platform::named_row! {
+    /// A booking of the mirror.
+    struct StoredBooking {
+        id: Uuid,
+        customer_id: Uuid,
+        cleaner_id: Option<Uuid>,
+        service: String,
+        starts_at: DateTime<Utc>,
+    }
+}
+
+/// Takes up to `limit` confirmed bookings starting before `until` (and after now) whose
+/// reminders are not recorded yet, marking them reminded: the caller records the reminders
+/// in the same transaction.
+pub async fn take_due_reminders(
+    connection: &mut PgConnection,
+    until: DateTime<Utc>,
+    limit: i64,
+) -> sqlx::Result<Vec<BookingFacts>> {
+    let rows: Vec<StoredBooking> = sqlx::query_as(
+        "UPDATE bookings SET reminded_at = now() WHERE id IN ( \
+             SELECT id FROM bookings WHERE status = 'confirmed' AND reminded_at IS NULL \
+             AND starts_at > now() AND starts_at <= $1 ORDER BY starts_at LIMIT $2 \
+             FOR UPDATE SKIP LOCKED) \
+         RETURNING id, customer_id, cleaner_id, service, starts_at",
+    )
+    .bind(until)
+    .bind(limit)
+    .fetch_all(connection)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| BookingFacts {
+            booking_id: row.id,
+            customer_id: row.customer_id,
+            cleaner_id: row.cleaner_id,
+            service: row.service,
+            starts_at: row.starts_at,
+            reason: String::new(),
+        })
+        .collect())
+}
+
+/// A notification claimed for sending, with where it goes.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub id: Uuid,
+    pub channel: Channel,
+    pub subject: String,
+    pub body: String,
+    /// Attempts including this one.
+    pub attempts: u32,
+    /// The recipient's address for the channel; `None` when it is unknown.
+    pub address: Option<String>,
+}
+
+spruce_platform::named_row! {
+    /// A claimed notification as read.
+    struct StoredOutgoing {
+        id: Uuid,
+        channel: String,
+        subject: String,
+        body: String,
+        attempts: i32,
+        email: Option<String>,
+        device_token: Option<String>,
+    }
+}
+
+/// Claims up to `limit` notifications due for sending (and any whose sender's lease ran
+/// out) for `lease_secs`.
+pub async fn claim_due(
+    connection: &mut PgConnection,
+    limit: i64,
+    lease_secs: f64,
+) -> sqlx::Result<Vec<Outgoing>> {
+    let rows: Vec<StoredOutgoing> = sqlx::query_as(
+        "WITH claimed AS ( \
+             UPDATE notifications SET delivery = 'sending', attempts = attempts + 1, \
+             lease_until = now() + make_interval(secs => $2) \
+             WHERE id IN (SELECT id FROM notifications \
+                          WHERE (delivery = 'pending' AND next_attempt_at <= now()) \
+                             OR (delivery = 'sending' AND lease_until < now()) \
+                          ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, user_id, channel, subject, body, attempts) \
+         SELECT c.id, c.channel, c.subject, c.body, c.attempts, r.email, r.device_token \
+         FROM claimed c LEFT JOIN recipients r ON r.user_id = c.user_id",
+    )
+    .bind(limit)
+    .bind(lease_secs)
+    .fetch_all(connection)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            let channel: Channel = row
+                .channel
+                .parse()
+                .map_err(|error: String| sqlx::Error::Decode(error.into()))?;
+            let address = match channel {
+                Channel::Email => row.email,
+                Channel::Push => row.device_token,
+            };
+            Ok(Outgoing {
+                id: row.id,
+                channel,
+                subject: row.subject,
+                body: row.body,
+                attempts: u32::try_from(row.attempts).unwrap_or(0),
+                address,
+            })
+        })
+        .collect()
+}
+
+/// Records that a notification went out.
+pub async fn mark_sent(connection: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE notifications SET delivery = 'sent', sent_at = now(), lease_until = NULL, \
+         last_error = NULL WHERE id = $1",
+    )
+    .bind(id)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Records a failed attempt: tried again at `retry_at`, or (`None`) given up.
+pub async fn mark_failed(
+    connection: &mut PgConnection,
+    id: Uuid,
+    error: &str,
+    retry_at: Option<DateTime<Utc>>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE notifications SET delivery = CASE WHEN $3::timestamptz IS NULL THEN 'failed' \
+         ELSE 'pending' END, next_attempt_at = coalesce($3, next_attempt_at), \
+         lease_until = NULL, last_error = $2 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(error)
+    .bind(retry_at)
+    .execute(connection)
+    .await?;
+    Ok(())
 }

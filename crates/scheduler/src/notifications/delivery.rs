@@ -1,0 +1,308 @@
+//! Sending recorded notifications: one provider per channel behind [`Sender`], and the
+//! worker that claims due notifications (any replica; a claim is a lease, so a replica that
+//! dies mid-send leaves its claim to another), sends them and records the outcome, retrying
+//! with backoff.
+
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+
+use chrono::Utc;
+use futures_util::{StreamExt as _, stream};
+use lettre::{
+    AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor,
+    message::{Mailbox, header::ContentType},
+    transport::smtp::authentication::Credentials,
+};
+use secrecy::{ExposeSecret as _, SecretString};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use super::Channel;
+use crate::{
+    metrics,
+    retry::backoff,
+    store::notifications::{self as store, Outgoing},
+};
+
+/// Why a send failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// Worth trying again (a timeout, a 5xx, a busy server).
+    Retryable(String),
+    /// Trying again cannot help (a refused address, a 4xx).
+    Permanent(String),
+}
+
+/// A boxed send, so providers can be chosen at run time.
+pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SendError>> + Send + 'a>>;
+
+/// One channel's provider.
+pub trait Sender: Send + Sync {
+    /// Sends `subject` and `body` to `address` (an email address, a device token).
+    fn send<'a>(&'a self, address: &'a str, subject: &'a str, body: &'a str) -> SendFuture<'a>;
+}
+
+/// Writes each notification to the log instead of sending it (development).
+#[derive(Debug, Default)]
+pub struct LogSender {
+    pub channel: &'static str,
+}
+
+impl Sender for LogSender {
+    fn send<'a>(&'a self, address: &'a str, subject: &'a str, body: &'a str) -> SendFuture<'a> {
+        Box::pin(async move {
+            tracing::info!(
+                channel = self.channel,
+                address,
+                subject,
+                body,
+                "notification (logged, not sent)"
+            );
+            Ok(())
+        })
+    }
+}
+
+/// Email over SMTP.
+pub struct SmtpSender {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+/// How to reach an SMTP server.
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    /// `none` (plain, for a local relay), `starttls` or `tls`.
+    pub tls: String,
+    pub username: String,
+    pub password: SecretString,
+    /// The sender, e.g. `Spruce <no-reply@spruce.example>`.
+    pub from: String,
+    pub timeout: Duration,
+}
+
+impl SmtpSender {
+    /// Connects lazily to the server `settings` name.
+    ///
+    /// # Errors
+    /// Fails when the TLS mode or the sender address is not usable.
+    pub fn new(settings: &SmtpSettings) -> anyhow::Result<Self> {
+        let builder = match settings.tls.as_str() {
+            "none" => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host),
+            "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&settings.host)?,
+            "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&settings.host)?,
+            other => anyhow::bail!("email.tls {other:?} is not none, starttls or tls"),
+        };
+        let mut builder = builder.port(settings.port).timeout(Some(settings.timeout));
+        if !settings.username.is_empty() {
+            builder = builder.credentials(Credentials::new(
+                settings.username.clone(),
+                settings.password.expose_secret().to_owned(),
+            ));
+        }
+        Ok(SmtpSender {
+            transport: builder.build(),
+            from: settings.from.parse()?,
+        })
+    }
+}
+
+impl Sender for SmtpSender {
+    fn send<'a>(&'a self, address: &'a str, subject: &'a str, body: &'a str) -> SendFuture<'a> {
+        Box::pin(async move {
+            let to: Mailbox = address.parse().map_err(|error| {
+                SendError::Permanent(format!("bad address {address:?}: {error}"))
+            })?;
+            let email = lettre::Message::builder()
+                .from(self.from.clone())
+                .to(to)
+                .subject(subject)
+                .header(ContentType::TEXT_PLAIN)
+                .body(body.to_owned())
+                .map_err(|error| SendError::Permanent(error.to_string()))?;
+            self.transport
+                .send(email)
+                .await
+                .map(|_| ())
+                .map_err(|error| {
+                    if error.is_permanent() {
+                        SendError::Permanent(error.to_string())
+                    } else {
+                        SendError::Retryable(error.to_string())
+                    }
+                })
+        })
+    }
+}
+
+/// Push through an HTTP provider API, FCM HTTP v1 style: `POST url` with a bearer token and
+/// `{"message": {"token": …, "notification": {"title": …, "body": …}}}`.
+pub struct HttpPushSender {
+    client: reqwest::Client,
+    url: String,
+    token: SecretString,
+}
+
+impl HttpPushSender {
+    /// Posts to `url` with `token`, giving up on a call after `timeout`.
+    ///
+    /// # Errors
+    /// Fails when the HTTP client cannot be built.
+    pub fn new(url: &str, token: SecretString, timeout: Duration) -> anyhow::Result<Self> {
+        Ok(HttpPushSender {
+            client: reqwest::Client::builder().timeout(timeout).build()?,
+            url: url.to_owned(),
+            token,
+        })
+    }
+}
+
+impl Sender for HttpPushSender {
+    fn send<'a>(&'a self, address: &'a str, subject: &'a str, body: &'a str) -> SendFuture<'a> {
+        Box::pin(async move {
+            let message = serde_json::json!({
+                "message": {"token": address, "notification": {"title": subject, "body": body}}
+            });
+            let response = self
+                .client
+                .post(&self.url)
+                .bearer_auth(self.token.expose_secret())
+                .json(&message)
+                .send()
+                .await
+                .map_err(|error| SendError::Retryable(format!("push provider: {error}")))?;
+            let status = response.status();
+            if status.is_success() {
+                return Ok(());
+            }
+            let mut text = response.text().await.unwrap_or_default();
+            text.truncate(300);
+            let error = format!("push provider answered {status}: {text}");
+            if status.is_server_error() || status.as_u16() == 429 {
+                Err(SendError::Retryable(error))
+            } else {
+                Err(SendError::Permanent(error))
+            }
+        })
+    }
+}
+
+/// The provider of each channel.
+#[derive(Clone)]
+pub struct Senders {
+    pub email: Arc<dyn Sender>,
+    pub push: Arc<dyn Sender>,
+}
+
+/// How the worker claims and retries.
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    pub poll: Duration,
+    /// Notifications claimed at once.
+    pub batch: i64,
+    /// Sends in flight at once.
+    pub concurrency: usize,
+    pub max_attempts: u32,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// How long a claim holds before another replica may take the notification over.
+    pub lease: Duration,
+}
+
+/// Sends due notifications until `shutdown`.
+pub async fn run(
+    pool: PgPool,
+    senders: Senders,
+    settings: DeliverySettings,
+    shutdown: CancellationToken,
+) {
+    loop {
+        match deliver_due(&pool, &senders, &settings).await {
+            // A full batch: more may be waiting.
+            Ok(sent) if sent as i64 >= settings.batch => continue,
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(error = %format!("{error:#}"), "notification delivery failed");
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(settings.poll) => {}
+        }
+    }
+}
+
+/// Claims one batch of due notifications, sends them and records each outcome; returns
+/// how many it claimed.
+///
+/// # Errors
+/// Fails when the database does.
+pub async fn deliver_due(
+    pool: &PgPool,
+    senders: &Senders,
+    settings: &DeliverySettings,
+) -> anyhow::Result<usize> {
+    let claimed = {
+        let mut connection = pool.acquire().await?;
+        store::claim_due(
+            &mut connection,
+            settings.batch,
+            settings.lease.as_secs_f64(),
+        )
+        .await?
+    };
+    let count = claimed.len();
+    let outcomes: Vec<_> = stream::iter(claimed)
+        .map(|outgoing| async move {
+            let result = send(senders, &outgoing).await;
+            (outgoing, result)
+        })
+        .buffer_unordered(settings.concurrency.max(1))
+        .collect()
+        .await;
+    let mut connection = pool.acquire().await?;
+    for (outgoing, result) in outcomes {
+        let channel = outgoing.channel.as_str();
+        match result {
+            Ok(()) => {
+                store::mark_sent(&mut connection, outgoing.id).await?;
+                metrics::NOTIFICATIONS
+                    .with_label_values(&[channel, "sent"])
+                    .inc();
+            }
+            Err(SendError::Retryable(error)) if outgoing.attempts < settings.max_attempts => {
+                let wait = backoff(settings.retry_base, settings.retry_max, outgoing.attempts);
+                let retry_at = Utc::now() + chrono::Duration::from_std(wait)?;
+                store::mark_failed(&mut connection, outgoing.id, &error, Some(retry_at)).await?;
+                metrics::NOTIFICATIONS
+                    .with_label_values(&[channel, "retried"])
+                    .inc();
+            }
+            Err(SendError::Retryable(error) | SendError::Permanent(error)) => {
+                tracing::warn!(notification = %outgoing.id, channel, error = %error, "notification given up");
+                store::mark_failed(&mut connection, outgoing.id, &error, None).await?;
+                metrics::NOTIFICATIONS
+                    .with_label_values(&[channel, "failed"])
+                    .inc();
+            }
+        }
+    }
+    Ok(count)
+}
+
+async fn send(senders: &Senders, outgoing: &Outgoing) -> Result<(), SendError> {
+    let Some(address) = outgoing.address.as_deref() else {
+        // The user's user.registered (or device) has not arrived yet.
+        return Err(SendError::Retryable(
+            "the recipient is not known yet".to_owned(),
+        ));
+    };
+    let sender = match outgoing.channel {
+        Channel::Email => &senders.email,
+        Channel::Push => &senders.push,
+    };
+    sender
+        .send(address, &outgoing.subject, &outgoing.body)
+        .await
+}

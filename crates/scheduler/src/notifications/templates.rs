@@ -1,0 +1,243 @@
+//! One template per event and role: who is told what, with times in their own zone.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use uuid::Uuid;
+
+use super::Message;
+
+/// A booking as its event tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookingFacts {
+    pub booking_id: Uuid,
+    pub customer_id: Uuid,
+    pub cleaner_id: Option<Uuid>,
+    pub service: String,
+    pub starts_at: DateTime<Utc>,
+    /// Why it was cancelled: "customer", "cleaner", "admin" or "unconfirmed".
+    pub reason: String,
+}
+
+/// Which side of a booking someone is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Customer,
+    Cleaner,
+}
+
+/// Who hears of a booking event: `kind` is the routing key (or `booking.reminder`).
+pub fn audience(kind: &str, facts: &BookingFacts) -> Vec<(Uuid, Side)> {
+    let customer = Some((facts.customer_id, Side::Customer));
+    let cleaner = facts.cleaner_id.map(|id| (id, Side::Cleaner));
+    let who = match kind {
+        // The cleaner confirmed it themselves; completing is theirs too.
+        "booking.confirmed" | "booking.completed" => [customer, None],
+        "booking.assigned" | "booking.reminder" => [customer, cleaner],
+        // Whoever cancelled knows; the other side is told.
+        "booking.cancelled" => match facts.reason.as_str() {
+            "customer" => [cleaner, None],
+            "cleaner" => [customer, None],
+            _ => [customer, cleaner],
+        },
+        _ => [None, None],
+    };
+    who.into_iter().flatten().collect()
+}
+
+/// `time` as a reader in `zone` reads it: "Tuesday 1 December 2026, 10:00 CET". An unknown
+/// zone reads as UTC.
+pub fn local_time(time: DateTime<Utc>, zone: &str) -> String {
+    let zone: Tz = zone.parse().unwrap_or(Tz::UTC);
+    time.with_timezone(&zone)
+        .format("%A %-d %B %Y, %H:%M %Z")
+        .to_string()
+}
+
+fn service_name(service: &str) -> &str {
+    match service {
+        "standard" => "standard cleaning",
+        "deep" => "deep cleaning",
+        "move_out" => "move-out cleaning",
+        "office" => "office cleaning",
+        other => other,
+    }
+}
+
+/// What `side` is told of the booking event `kind`, with the start in `zone`;
+/// `cleaner_name` when known. `None` for events nobody is told of.
+pub fn booking(
+    kind: &str,
+    side: Side,
+    facts: &BookingFacts,
+    recipient: Uuid,
+    zone: &str,
+    cleaner_name: Option<&str>,
+) -> Option<Message> {
+    let when = local_time(facts.starts_at, zone);
+    let what = service_name(&facts.service);
+    let cleaner = cleaner_name.unwrap_or("your cleaner");
+    let (subject, body) = match (kind, side) {
+        ("booking.confirmed", Side::Customer) => (
+            "Your cleaning is confirmed".to_owned(),
+            format!("{cleaner} confirmed your {what} on {when}."),
+        ),
+        ("booking.assigned", Side::Customer) => (
+            "We found you a cleaner".to_owned(),
+            format!("{cleaner} will do your {what} on {when}. It is confirmed."),
+        ),
+        ("booking.assigned", Side::Cleaner) => (
+            "You have a new booking".to_owned(),
+            format!("You were booked for a {what} on {when}."),
+        ),
+        ("booking.cancelled", Side::Customer) => (
+            "Your cleaning was cancelled".to_owned(),
+            match facts.reason.as_str() {
+                "unconfirmed" => format!(
+                    "Nobody could confirm your {what} on {when} in time, so we cancelled it \
+                     and released your payment."
+                ),
+                _ => format!("Your {what} on {when} was cancelled; your payment was released."),
+            },
+        ),
+        ("booking.cancelled", Side::Cleaner) => (
+            "A booking was cancelled".to_owned(),
+            format!("The {what} on {when} was cancelled."),
+        ),
+        ("booking.completed", Side::Customer) => (
+            "How was your cleaning?".to_owned(),
+            format!("{cleaner} finished your {what}. Leave a review in the app."),
+        ),
+        ("booking.reminder", Side::Customer) => (
+            "Your cleaning is tomorrow".to_owned(),
+            format!("Reminder: {cleaner} comes for your {what} on {when}."),
+        ),
+        ("booking.reminder", Side::Cleaner) => (
+            "Your booking is tomorrow".to_owned(),
+            format!("Reminder: you have a {what} on {when}."),
+        ),
+        _ => return None,
+    };
+    Some(Message {
+        user_id: recipient,
+        kind: kind.to_owned(),
+        about: facts.booking_id.to_string(),
+        subject,
+        body,
+    })
+}
+
+/// The welcome a new user gets.
+pub fn welcome(user_id: Uuid, full_name: &str, role: &str) -> Message {
+    let body = match role {
+        "cleaner" => format!(
+            "Hi {full_name}, welcome to Spruce! Complete your cleaner profile to start receiving bookings."
+        ),
+        _ => format!("Hi {full_name}, welcome to Spruce! Book your first cleaning in a few taps."),
+    };
+    Message {
+        user_id,
+        kind: "welcome".to_owned(),
+        about: user_id.to_string(),
+        subject: "Welcome to Spruce".to_owned(),
+        body,
+    }
+}
+
+/// What a customer whose card was declined is told; `about` is the event's id (no booking
+/// exists).
+pub fn payment_failed(
+    customer_id: Uuid,
+    about: &str,
+    amount_cents: i64,
+    currency: &str,
+) -> Message {
+    Message {
+        user_id: customer_id,
+        kind: "payment.failed".to_owned(),
+        about: about.to_owned(),
+        subject: "Your payment did not go through".to_owned(),
+        body: format!(
+            "Your card was declined for {}.{:02} {currency}, so the booking was not made. \
+             Try another card.",
+            amount_cents / 100,
+            amount_cents % 100
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(reason: &str) -> BookingFacts {
+        BookingFacts {
+            booking_id: Uuid::new_v4(),
+            customer_id: Uuid::new_v4(),
+            cleaner_id: Some(Uuid::new_v4()),
+            service: "deep".to_owned(),
+            starts_at: "2026-12-01T09:00:00Z".parse().unwrap(),
+            reason: reason.to_owned(),
+        }
+    }
+
+    #[test]
+    fn times_read_in_the_readers_zone() {
+        let start: DateTime<Utc> = "2026-12-01T09:00:00Z".parse().unwrap();
+        assert_eq!(
+            local_time(start, "Europe/Berlin"),
+            "Tuesday 1 December 2026, 10:00 CET"
+        );
+        assert_eq!(
+            local_time(start, "nowhere"),
+            "Tuesday 1 December 2026, 09:00 UTC"
+        );
+    }
+
+    #[test]
+    fn each_side_hears_what_concerns_them() {
+        let by_customer = facts("customer");
+        assert_eq!(
+            audience("booking.cancelled", &by_customer),
+            [(by_customer.cleaner_id.unwrap(), Side::Cleaner)]
+        );
+        let expired = BookingFacts {
+            cleaner_id: None,
+            ..facts("unconfirmed")
+        };
+        assert_eq!(
+            audience("booking.cancelled", &expired),
+            [(expired.customer_id, Side::Customer)]
+        );
+        let assigned = facts("");
+        assert_eq!(audience("booking.assigned", &assigned).len(), 2);
+        assert!(audience("booking.started", &assigned).is_empty());
+        let message = booking(
+            "booking.assigned",
+            Side::Customer,
+            &assigned,
+            assigned.customer_id,
+            "Europe/Berlin",
+            Some("Bea Clean"),
+        )
+        .unwrap();
+        assert_eq!(
+            message.body,
+            "Bea Clean will do your deep cleaning on Tuesday 1 December 2026, 10:00 CET. It is confirmed."
+        );
+        assert_eq!(message.about, assigned.booking_id.to_string());
+        let expired_message = booking(
+            "booking.cancelled",
+            Side::Customer,
+            &expired,
+            expired.customer_id,
+            "UTC",
+            None,
+        )
+        .unwrap();
+        assert!(expired_message.body.contains("in time"));
+        assert_eq!(
+            payment_failed(Uuid::new_v4(), "event", 5_625, "EUR").body,
+            "Your card was declined for 56.25 EUR, so the booking was not made. Try another card."
+        );
+    }
+}
