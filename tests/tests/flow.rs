@@ -171,7 +171,8 @@ async fn flat_next_to(gateway: &Gateway<'_>, customer: &str, home: &Value) -> (V
 }
 
 #[tokio::test]
-async fn seeded_customer_books_and_reviews_a_seeded_cleaner_and_a_declined_card_books_nothing() {
+async fn seeded_customer_books_and_reviews_a_seeded_cleaner_a_declined_card_books_nothing_and_auto_assign_fills_an_open_booking()
+ {
     let shutdown = CancellationToken::new();
     let (otlp_port, _spans) = otlp::start(shutdown.clone()).await.unwrap();
     let stack = Stack::start(otlp_port).await.unwrap();
@@ -247,6 +248,69 @@ async fn seeded_customer_books_and_reviews_a_seeded_cleaner_and_a_declined_card_
         .get(&format!("/v1/cleaners/{cleaner_id}"), &customer)
         .await;
     assert_eq!(after["rating_count"].as_u64().unwrap(), ratings_before + 1);
+
+    // A booking without a cleaner: the admin runs auto-assign, the matching engine gives it
+    // a cleaner, core confirms it, and the customer is told.
+    let week_later = (chrono::DateTime::parse_from_rfc3339(&starts_at).unwrap()
+        + chrono::Duration::days(7))
+    .to_rfc3339();
+    let open = json!({
+        "address_id": address["id"], "service": "standard", "starts_at": week_later,
+        "payment_token": "tok_visa"
+    });
+    let created = book("e2e-open", open).await.unwrap();
+    assert_eq!(created.status(), 201);
+    let open_id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let admin = login(&client, &stack, "admin@spruce.test").await;
+    let admin = admin["access_token"].as_str().unwrap().to_owned();
+    let queued = gateway
+        .post("/v1/admin/jobs/auto-assign/run", &admin, &json!({}))
+        .await;
+    assert_eq!(queued.status(), 202);
+    let run_id = queued.json::<Value>().await.unwrap()["id"].clone();
+    let mut run = Value::Null;
+    for _ in 0..300 {
+        let runs = gateway.get("/v1/admin/jobs/auto-assign/runs", &admin).await;
+        run = runs["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|run| run["id"] == run_id)
+            .cloned()
+            .unwrap();
+        if !matches!(run["outcome"].as_str(), Some("queued" | "running")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(run["outcome"], "succeeded", "{run}");
+    assert!(run["items"].as_u64().unwrap() >= 1, "{run}");
+    let assigned = gateway
+        .get(&format!("/v1/bookings/{open_id}"), &customer)
+        .await;
+    assert_eq!(assigned["status"], "confirmed", "{assigned}");
+    assert!(assigned["cleaner_id"].is_string(), "{assigned}");
+    let mut told = false;
+    for _ in 0..100 {
+        let notifications = gateway
+            .get("/v1/me/notifications?limit=100", &customer)
+            .await;
+        told = notifications["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|item| {
+                item["kind"] == "booking.assigned" && item["subject"] == "We found you a cleaner"
+            });
+        if told {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(told, "the customer is told of the assignment");
 
     stack.stop().await.unwrap();
     shutdown.cancel();
