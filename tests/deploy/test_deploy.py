@@ -177,6 +177,15 @@ class ChartTest(unittest.TestCase):
             {"schedule": "* * * * *", "time_zone": "UTC", "enabled": False},
         )
         self.assertTrue(scheduler["jobs"]["retrain-duration-model"]["enabled"])
+        # Email through SMTP with its password from the Secret; push only where configured.
+        self.assertEqual(scheduler["email"]["transport"], "smtp")
+        self.assertEqual(scheduler["email"]["password_file"], "/run/secrets/spruce/smtp-password")
+        self.assertNotIn("token_file", scheduler["push"])
+        pushing = settings_of(
+            render({"scheduler": {"settings": {"push": {"provider": "http", "url": "https://fcm.googleapis.com/v1/projects/spruce/messages:send"}}}}),
+            "scheduler",
+        )
+        self.assertEqual(pushing["push"]["token_file"], "/run/secrets/spruce/push-token")
         # The scheduler calls core and search as itself; both know its public key.
         self.assertEqual(scheduler["core"]["url"], "http://spruce-core:50051")
         self.assertEqual(scheduler["search"]["url"], "http://spruce-search:50052")
@@ -276,7 +285,7 @@ class RenderedSettingsLoadTest(unittest.TestCase):
                 )
                 manifests = render(values)
                 (folder / "secrets").mkdir()
-                for name in ["postgres-password", "amqp-url", "redis-url", "stripe-secret-key"]:
+                for name in ["postgres-password", "amqp-url", "redis-url", "stripe-secret-key", "smtp-password", "push-token"]:
                     (folder / "secrets" / name).write_text(f"test-{name}")
                 # Fresh Ed25519 keys: the built-in development keys are refused here.
                 for owner in ["auth", "gateway", "search", "scheduler"]:

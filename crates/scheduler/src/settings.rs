@@ -223,6 +223,12 @@ impl Settings {
     /// Names the key that is unusable.
     pub fn senders(&self) -> Result<Senders, SettingsError> {
         let email: Arc<dyn Sender> = match self.email.transport.as_str() {
+            "log" if settings::production_like() => {
+                return Err(SettingsError::invalid(
+                    "email.transport",
+                    "is \"log\", which sends nothing; production-like environments need \"smtp\"",
+                ));
+            }
             "log" => Arc::new(LogSender { channel: "email" }),
             "smtp" => Arc::new(
                 SmtpSender::new(&SmtpSettings {
@@ -608,6 +614,25 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("runner.poll_ms")
+        );
+        let mut settings = Settings::default();
+        settings.email.transport = "carrier-pigeon".to_owned();
+        assert!(
+            settings
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("email.transport")
+        );
+        let mut settings = Settings::default();
+        settings.push.provider = "http".to_owned();
+        settings.push.url = "not a url".to_owned();
+        assert!(
+            settings
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("push.url")
         );
     }
 }

@@ -69,13 +69,17 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{- if eq .component "gateway" -}}{{- $names = concat $names (list "redis-url" "auth-public-key" "gateway-private-key") -}}{{- end -}}
 {{- if has .component (list "search" "scheduler") -}}{{- $names = append $names "auth-public-key" -}}{{- end -}}
 {{- if eq .component "search" -}}{{- $names = concat $names (list "search-private-key" "scheduler-public-key" "redis-url") -}}{{- end -}}
-{{- if eq .component "scheduler" -}}{{- $names = append $names "scheduler-private-key" -}}{{- end -}}
+{{- if eq .component "scheduler" -}}
+{{- $names = append $names "scheduler-private-key" -}}
+{{- if dig "email" "username" "" $values.settings -}}{{- $names = append $names "smtp-password" -}}{{- end -}}
+{{- if eq (dig "push" "provider" "log" $values.settings) "http" -}}{{- $names = append $names "push-token" -}}{{- end -}}
+{{- end -}}
 {{- $names | toJson -}}
 {{- end -}}
 
 {{/* Settings keys (`section.key_file`) that point at each secret file. */}}
 {{- define "spruce.secretKeys" -}}
-{{- dict "postgres-password" (list "database" "password_file") "amqp-url" (list "bus" "url_file") "redis-url" (list "redis" "url_file") "auth-private-key" (list "auth" "private_key_file") "auth-public-key" (list "auth" "public_key_file") "gateway-private-key" (list "identity" "private_key_file") "gateway-public-key" (list "callers" "service_keys" "gateway_file") "search-private-key" (list "identity" "private_key_file") "search-public-key" (list "callers" "service_keys" "search_file") "scheduler-private-key" (list "identity" "private_key_file") "scheduler-public-key" (list "callers" "service_keys" "scheduler_file") "stripe-secret-key" (list "payments" "stripe" "secret_key_file") | toJson -}}
+{{- dict "postgres-password" (list "database" "password_file") "amqp-url" (list "bus" "url_file") "redis-url" (list "redis" "url_file") "auth-private-key" (list "auth" "private_key_file") "auth-public-key" (list "auth" "public_key_file") "gateway-private-key" (list "identity" "private_key_file") "gateway-public-key" (list "callers" "service_keys" "gateway_file") "search-private-key" (list "identity" "private_key_file") "search-public-key" (list "callers" "service_keys" "search_file") "scheduler-private-key" (list "identity" "private_key_file") "scheduler-public-key" (list "callers" "service_keys" "scheduler_file") "stripe-secret-key" (list "payments" "stripe" "secret_key_file") "smtp-password" (list "email" "password_file") "push-token" (list "push" "token_file") | toJson -}}
 {{- end -}}
 
 {{/* The merged settings of a component as a dict: shared config, the component's own,
