@@ -78,7 +78,7 @@ echo "services ready after $(($(date +%s) - started)) s (search loads the scale 
 
 admin=$(curl -fsS -X POST localhost:8080/v1/auth/login -H 'content-type: application/json' \
     -d '{"email":"admin@spruce.test","password":"spruce-dev-password"}' | jq -r .access_token)
-for job in expire-unconfirmed auto-assign booking-reminders retrain-duration-model; do
+for job in ${JOBS:-expire-unconfirmed auto-assign booking-reminders retrain-duration-model}; do
     run_id=$(curl -fsS -X POST "localhost:8080/v1/admin/jobs/$job/run" -H "authorization: Bearer $admin" | jq -r .id)
     while true; do
         run=$(curl -fsS "localhost:8080/v1/admin/jobs/$job/runs?limit=5" -H "authorization: Bearer $admin" |

@@ -252,6 +252,7 @@ pub fn hit(hit: &Hit, cleaner: &Cleaner) -> CleanerHit {
         rating_count: cleaner.rating_count,
         hourly_rate_cents: cleaner.hourly_rate_cents,
         held_bookings: u32::try_from(cleaner.busy.len()).unwrap_or(u32::MAX),
+        timezone: cleaner.timezone.name().to_owned(),
     }
 }
 

@@ -1,18 +1,25 @@
 //! `/v1/admin`: the scheduler's clock jobs for operators (admins only; the scheduler
 //! refuses anyone else with 403).
 
+use std::collections::BTreeMap;
+
 use axum::{
     Json,
+    body::Bytes,
     extract::{Path, State},
     http::StatusCode,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use spruce_proto::scheduler::v1::{
     Job, JobRun, ListJobsRequest, ListRunsRequest, TriggerJobRequest,
 };
 
 use super::{AppState, Page, PageQuery, rfc3339};
-use crate::{auth::AuthUser, error::ApiError, extract::ApiQuery};
+use crate::{
+    auth::AuthUser,
+    error::ApiError,
+    extract::{ApiQuery, optional_json},
+};
 
 /// A clock job.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -49,6 +56,7 @@ pub(super) struct RunBody {
     created_at: Option<String>,
     started_at: Option<String>,
     finished_at: Option<String>,
+    options: BTreeMap<String, String>,
 }
 
 impl From<JobRun> for RunBody {
@@ -67,6 +75,7 @@ impl From<JobRun> for RunBody {
             error: run.error,
             items: run.items,
             detail: run.detail,
+            options: run.options.into_iter().collect(),
         }
     }
 }
@@ -90,6 +99,16 @@ impl From<Job> for JobBody {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(super) struct JobList {
     items: Vec<JobBody>,
+}
+
+/// `POST /v1/admin/jobs/{name}/run` body, optional.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RunRequest {
+    /// What this run should do differently; auto-assign takes `mode`: `cheapest` or
+    /// `stable`. Other jobs take none.
+    #[serde(default)]
+    options: BTreeMap<String, String>,
 }
 
 /// A job's name from the path: bounded before it travels further.
@@ -123,14 +142,29 @@ pub(super) async fn list_jobs(
 }
 
 /// Queues a run of a job now; a scheduler replica picks it up within a poll.
-#[utoipa::path(post, path = "/v1/admin/jobs/{name}/run", tag = "admin", params(("name" = String, Path, description = "booking-reminders, expire-unconfirmed, auto-assign or retrain-duration-model")), security(("bearer" = [])), responses((status = 202, description = "the queued run; follow it at /v1/admin/jobs/{name}/runs", body = RunBody), (status = 403, description = "admins only"), (status = 404, description = "no such job")))]
+#[utoipa::path(post, path = "/v1/admin/jobs/{name}/run", tag = "admin", params(("name" = String, Path, description = "booking-reminders, expire-unconfirmed, auto-assign or retrain-duration-model")), request_body(content = Option<RunRequest>, description = "optional: {\"options\": {\"mode\": \"stable\"}}"), security(("bearer" = [])), responses((status = 202, description = "the queued run; follow it at /v1/admin/jobs/{name}/runs", body = RunBody), (status = 403, description = "admins only"), (status = 404, description = "no such job")))]
 pub(super) async fn run_job(
     State(state): State<AppState>,
     user: AuthUser,
     Path(name): Path<String>,
+    body: Bytes,
 ) -> Result<(StatusCode, Json<RunBody>), ApiError> {
+    let name = job_name(&name)?;
+    let body: RunRequest = optional_json(&body)?;
+    if body.options.len() > 16
+        || body
+            .options
+            .iter()
+            .any(|(name, value)| name.len() > 64 || value.len() > 256)
+    {
+        return Err(ApiError::invalid_field(
+            "options",
+            "at most 16 options, names up to 64 and values up to 256 characters",
+        ));
+    }
     let message = TriggerJobRequest {
-        name: job_name(&name)?,
+        name,
+        options: body.options.into_iter().collect(),
     };
     let run = state
         .upstreams

@@ -17,7 +17,7 @@ use super::{AppState, Page, rfc3339};
 use crate::{
     auth::AuthUser,
     error::ApiError,
-    extract::{ApiJson, ApiQuery},
+    extract::{ApiJson, ApiQuery, optional_json},
 };
 
 /// `POST /v1/bookings` body.
@@ -244,14 +244,7 @@ pub(super) async fn transition_booking(
         return Err(ApiError::not_found());
     }
     // The body is optional: only `complete` needs one.
-    let body: TransitionBody = if body.iter().all(u8::is_ascii_whitespace) {
-        TransitionBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|error| match error.classify() {
-            serde_json::error::Category::Data => ApiError::invalid_field("body", error.to_string()),
-            _ => ApiError::malformed(format!("the body is not valid JSON: {error}")),
-        })?
-    };
+    let body: TransitionBody = optional_json(&body)?;
     let message = TransitionBookingRequest {
         booking_id,
         action,

@@ -7,7 +7,7 @@ use spruce_proto::events::v1::{Envelope, envelope::Payload};
 
 use crate::{
     bookings::{Scene, json_of},
-    helpers::{TestApp, problem, unique_email, user_token},
+    helpers::{TestApp, field_names, problem, unique_email, user_token},
     search::found_within_freshness,
 };
 
@@ -30,12 +30,13 @@ async fn listed(app: &TestApp, admin: &str, name: &str) -> Value {
 
 /// Queues a run of `job` by hand and waits until a replica has finished it.
 pub(crate) async fn run_job(app: &TestApp, admin: &str, job: &str) -> Value {
+    run_job_with(app, admin, job, &json!({})).await
+}
+
+/// Same, with the request `body` (its options).
+async fn run_job_with(app: &TestApp, admin: &str, job: &str, body: &Value) -> Value {
     let queued = app
-        .post_authorized(
-            &format!("/v1/admin/jobs/{job}/run"),
-            admin,
-            &serde_json::json!({}),
-        )
+        .post_authorized(&format!("/v1/admin/jobs/{job}/run"), admin, body)
         .await;
     assert_eq!(queued.status(), 202);
     let queued: Value = queued.json().await.unwrap();
@@ -116,6 +117,42 @@ async fn only_admins_see_and_run_jobs() {
         )
         .await;
     }
+    // Options are the job's to accept: retraining takes none, auto-assign only a mode.
+    for (job, body) in [
+        (
+            "retrain-duration-model",
+            json!({"options": {"mode": "stable"}}),
+        ),
+        ("auto-assign", json!({"options": {"mode": "greedy"}})),
+        ("auto-assign", json!({"options": {"radius": "5"}})),
+    ] {
+        let response = app
+            .post_authorized(&format!("/v1/admin/jobs/{job}/run"), &admin, &body)
+            .await;
+        assert_eq!(
+            field_names(&problem(response, 422).await),
+            ["options"],
+            "{body}"
+        );
+    }
+    let unknown_field = app
+        .post_authorized(
+            "/v1/admin/jobs/auto-assign/run",
+            &admin,
+            &json!({"mode": "stable"}),
+        )
+        .await;
+    problem(unknown_field, 422).await;
+    let malformed = app
+        .client
+        .post(format!("{}/v1/admin/jobs/auto-assign/run", app.address))
+        .bearer_auth(&admin)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    problem(malformed, 400).await;
     let bad_page = app
         .get(
             "/v1/admin/jobs/retrain-duration-model/runs?limit=1000",
@@ -273,14 +310,21 @@ async fn auto_assign_gives_an_open_booking_a_cleaner_once_and_leaves_the_clash_o
         .unwrap();
     let second = json_of(response, 201).await;
 
-    let run = run_job(&scene.app, &admin, "auto-assign").await;
+    // This run in stable mode: cleaners' preferences count too.
+    let run = run_job_with(
+        &scene.app,
+        &admin,
+        "auto-assign",
+        &json!({"options": {"mode": "stable"}}),
+    )
+    .await;
     assert_eq!(run["outcome"], "succeeded", "{run}");
     assert_eq!(run["items"], 1, "{run}");
+    assert_eq!(run["options"], json!({"mode": "stable"}));
+    let detail = run["detail"].as_str().unwrap();
     assert!(
-        run["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("cheapest: assigned 1 of 2 open bookings"),
+        detail.starts_with("stable: assigned 1 of 2 open bookings")
+            && detail.contains(", 0 blocking pairs;"),
         "{run}"
     );
     let mut statuses = Vec::new();

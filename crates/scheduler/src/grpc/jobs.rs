@@ -16,7 +16,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     error::SchedulerError,
-    jobs::{Run, runner::ScheduledJob},
+    jobs::{Options, Run, runner::ScheduledJob},
     store::jobs as store,
 };
 
@@ -75,11 +75,23 @@ impl JobApi {
         Ok(ListJobsResponse { jobs })
     }
 
-    async fn trigger(&self, caller: Option<Caller>, name: &str) -> Result<Run, SchedulerError> {
+    async fn trigger(
+        &self,
+        caller: Option<Caller>,
+        request: &TriggerJobRequest,
+    ) -> Result<Run, SchedulerError> {
         let caller = admin(caller)?;
-        let job = self.known(name)?;
+        let job = self.known(&request.name)?;
+        let options: Options = request
+            .options
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        job.job
+            .check_options(&options)
+            .map_err(|message| SchedulerError::Validation(FieldError::new("options", message)))?;
         let mut connection = self.pool.acquire().await?;
-        let run = store::queue_manual(&mut connection, job.name).await?;
+        let run = store::queue_manual(&mut connection, job.name, &options).await?;
         tracing::info!(job = job.name, run_id = %run.id, by = %caller.user_id, "job run queued by hand");
         Ok(run)
     }
@@ -135,6 +147,7 @@ fn to_wire(run: Run) -> WireRun {
         created_at: Some(to_timestamp(run.created_at)),
         started_at: run.started_at.map(to_timestamp),
         finished_at: run.finished_at.map(to_timestamp),
+        options: run.options.into_iter().collect(),
     }
 }
 
@@ -152,7 +165,7 @@ impl JobService for JobApi {
         request: Request<TriggerJobRequest>,
     ) -> Result<Response<WireRun>, Status> {
         let caller = Caller::of(&request);
-        let run = self.trigger(caller, &request.get_ref().name).await?;
+        let run = self.trigger(caller, request.get_ref()).await?;
         Ok(Response::new(to_wire(run)))
     }
 

@@ -5,6 +5,12 @@
 //! refuses (the cleaner was booked meanwhile, the booking was cancelled) is skipped: the
 //! booking is open again at the next tick.
 
+use std::time::Instant;
+
+use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
+use chrono_tz::Tz;
+use spruce_platform::time::from_timestamp;
+
 use anyhow::Context as _;
 use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 use spruce_proto::{
@@ -14,7 +20,7 @@ use spruce_proto::{
 use tonic::Code;
 use uuid::Uuid;
 
-use super::{Job, JobFuture, RunContext, RunReport};
+use super::{Job, JobFuture, Options, RunContext, RunReport};
 use crate::{
     matching::engine::{Candidate, Mode, OpenBooking, plan},
     upstream::{Upstreams, within},
@@ -113,10 +119,17 @@ impl AutoAssign {
                 status.message()
             ),
         };
+        let starts_at = booking
+            .starts_at
+            .as_ref()
+            .and_then(from_timestamp)
+            .context("an open booking without starts_at")?;
         Ok(hits
             .into_iter()
             .filter_map(|hit| {
+                let zone: Tz = hit.timezone.parse().ok()?;
                 Some(Candidate {
+                    day: local_day(starts_at, zone),
                     cleaner_id: hit.cleaner_id.parse().ok()?,
                     distance_km: hit.distance_km,
                     hourly_rate_cents: hit.hourly_rate_cents,
@@ -178,10 +191,39 @@ impl AutoAssign {
     }
 }
 
+/// `time`'s date in `zone`, as days since 1970-01-01.
+fn local_day(time: DateTime<Utc>, zone: Tz) -> i32 {
+    let date = time.with_timezone(&zone).date_naive();
+    date.num_days_from_ce()
+        - NaiveDate::from_ymd_opt(1970, 1, 1)
+            .expect("a date")
+            .num_days_from_ce()
+}
+
+/// A run's `mode` option, else `default`.
+fn mode(options: &Options, default: Mode) -> Result<Mode, String> {
+    match options.get("mode").map(String::as_str) {
+        None => Ok(default),
+        Some("cheapest") => Ok(Mode::Cheapest),
+        Some("stable") => Ok(Mode::Stable),
+        Some(other) => Err(format!("mode {other:?} is not \"cheapest\" or \"stable\"")),
+    }
+}
+
 impl Job for AutoAssign {
-    fn run(&self, _context: RunContext) -> JobFuture<'_> {
+    fn check_options(&self, options: &Options) -> Result<(), String> {
+        if let Some(name) = options.keys().find(|name| *name != "mode") {
+            return Err(format!("auto-assign takes only \"mode\" (got {name:?})"));
+        }
+        mode(options, self.settings.mode).map(|_| ())
+    }
+
+    fn run(&self, context: RunContext) -> JobFuture<'_> {
         Box::pin(async move {
+            let mode = mode(&context.options, self.settings.mode).map_err(anyhow::Error::msg)?;
+            let started = Instant::now();
             let open = self.open_bookings().await?;
+            let listed = started.elapsed();
             let open_count = open.len();
             let concurrency = self.settings.concurrency.max(1);
             let with_candidates: Vec<OpenBooking> = stream::iter(open)
@@ -193,7 +235,9 @@ impl Job for AutoAssign {
                 .iter()
                 .filter(|booking| booking.candidates.is_empty())
                 .count();
-            let round = plan(&with_candidates, self.settings.mode);
+            let searched = started.elapsed();
+            let round = plan(&with_candidates, mode);
+            let solved = started.elapsed();
             let outcomes: Vec<bool> = stream::iter(round.assigned.clone())
                 .map(|(booking_id, cleaner_id)| self.assign(booking_id, cleaner_id))
                 .buffer_unordered(concurrency)
@@ -201,7 +245,8 @@ impl Job for AutoAssign {
                 .await?;
             let assigned = outcomes.iter().filter(|done| **done).count();
             let refused = outcomes.len() - assigned;
-            let mode = match self.settings.mode {
+            let done = started.elapsed();
+            let mode = match mode {
                 Mode::Cheapest => "cheapest",
                 Mode::Stable => "stable",
             };
@@ -210,13 +255,38 @@ impl Job for AutoAssign {
                 detail: Some(format!(
                     "{mode}: assigned {assigned} of {} open bookings ({without_candidates} \
                      without a candidate, {} unmatched, {refused} refused by core); total cost \
-                     {:.3}, {} blocking pairs",
+                     {:.3}, {} blocking pairs; listed in {:.2} s, candidates {:.2} s, solved \
+                     {:.2} s, assigned {:.2} s",
                     open_count,
                     round.unassigned.len(),
                     round.total_cost,
-                    round.blocking_pairs
+                    round.blocking_pairs,
+                    listed.as_secs_f64(),
+                    (searched - listed).as_secs_f64(),
+                    (solved - searched).as_secs_f64(),
+                    (done - solved).as_secs_f64(),
                 )),
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bookings_day_is_the_cleaners_local_date() {
+        let late: DateTime<Utc> = "2026-11-30T23:30:00Z".parse().unwrap();
+        let utc = local_day(late, Tz::UTC);
+        // Already 1 December in Berlin.
+        assert_eq!(local_day(late, chrono_tz::Europe::Berlin), utc + 1);
+        assert_eq!(
+            local_day("1970-01-02T00:00:00Z".parse().unwrap(), Tz::UTC),
+            1
+        );
+        assert_eq!(mode(&Options::new(), Mode::Stable), Ok(Mode::Stable));
+        let stable: Options = [("mode".to_owned(), "stable".to_owned())].into();
+        assert_eq!(mode(&stable, Mode::Cheapest), Ok(Mode::Stable));
     }
 }

@@ -1,7 +1,7 @@
 //! Clock jobs: what a job is, its runs, and the runner that makes every tick run once
 //! across replicas.
 
-use std::{future::Future, pin::Pin, sync::Arc};
+use std::{collections::BTreeMap, future::Future, pin::Pin, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use spruce_platform::settings::SettingsError;
@@ -90,14 +90,19 @@ pub struct RunReport {
     pub detail: Option<String>,
 }
 
+/// What a manual run was asked to do differently, by name.
+pub type Options = BTreeMap<String, String>;
+
 /// The run a job is asked to do.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RunContext {
     pub run_id: Uuid,
     /// The tick it runs for (a manual run's tick is when it was asked for).
     pub tick: DateTime<Utc>,
     /// Which attempt this is, from 1.
     pub attempt: u32,
+    /// A manual run's options (checked by [`Job::check_options`] when it was queued).
+    pub options: Options,
 }
 
 /// A boxed run, so jobs can be chosen at run time.
@@ -108,6 +113,17 @@ pub type JobFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<RunReport>> 
 pub trait Job: Send + Sync {
     /// Does one run.
     fn run(&self, context: RunContext) -> JobFuture<'_>;
+
+    /// Checks a manual run's options before it is queued; most jobs take none.
+    ///
+    /// # Errors
+    /// Says what is wrong, for the admin who asked.
+    fn check_options(&self, options: &Options) -> Result<(), String> {
+        match options.keys().next() {
+            None => Ok(()),
+            Some(name) => Err(format!("this job takes no options (got {name:?})")),
+        }
+    }
 }
 
 /// How a run came about.
@@ -183,6 +199,7 @@ pub struct Run {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    pub options: Options,
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use sqlx::{Connection as _, PgConnection};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{Job, Outcome, RunContext, RunReport, schedule::Schedule};
+use super::{Job, Options, Outcome, RunContext, RunReport, schedule::Schedule};
 use crate::{
     metrics,
     retry::backoff,
@@ -227,19 +227,19 @@ async fn run_locked(
         );
     }
     while !shutdown.is_cancelled() {
-        let (run_id, tick) =
+        let (run_id, tick, options) =
             if let Some(queued) = store::claim_queued(connection, job.name, replica).await? {
                 queued
             } else if let Some(tick) = due.take() {
                 match store::claim_tick(connection, job.name, tick, replica).await? {
-                    Some(run_id) => (run_id, tick),
+                    Some(run_id) => (run_id, tick, Options::new()),
                     // Another replica ran this tick before this one got the lock.
                     None => break,
                 }
             } else {
                 break;
             };
-        execute(connection, job, settings, run_id, tick, shutdown).await?;
+        execute(connection, job, settings, (run_id, tick, options), shutdown).await?;
     }
     Ok(())
 }
@@ -249,8 +249,7 @@ async fn execute(
     connection: &mut PgConnection,
     job: &ScheduledJob,
     settings: &RunnerSettings,
-    run_id: Uuid,
-    tick: DateTime<Utc>,
+    (run_id, tick, options): (Uuid, DateTime<Utc>, Options),
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let name = job.name;
@@ -265,6 +264,7 @@ async fn execute(
             run_id,
             tick,
             attempt,
+            options: options.clone(),
         };
         let result = tokio::select! {
             result = job.job.run(context) => result,

@@ -374,7 +374,9 @@ async fn failed_attempts_are_retried_and_manual_runs_are_queued_for_any_replica(
     let mut connection = database.pool.acquire().await.unwrap();
     let mut queued = BTreeMap::new();
     for job in ["recovers", "broken"] {
-        let run = store::queue_manual(&mut connection, job).await.unwrap();
+        let run = store::queue_manual(&mut connection, job, &super::Options::new())
+            .await
+            .unwrap();
         assert_eq!(run.outcome, Outcome::Queued);
         assert_eq!(run.trigger, Trigger::Manual);
         queued.insert(job, run.id);

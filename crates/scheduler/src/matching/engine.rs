@@ -4,8 +4,10 @@
 //! The hard constraints (service offered, within the cleaner's radius, free in their own
 //! time zone, no overlap with their bookings) decide who is a candidate at all: search's
 //! read model applies them when the `auto-assign` job asks it, and core checks them again
-//! when it assigns. Within a round a cleaner takes at most one booking, so two bookings
-//! given to one cleaner can never overlap; their next one waits for the next tick.
+//! when it assigns. Within a round a cleaner takes at most one booking per day of their
+//! own (the booking's date in their time zone): their availability windows lie within a
+//! day, so two bookings given to one cleaner in a round never overlap. A second booking
+//! the same day waits for the next tick.
 //!
 //! A booking's cost for a candidate, lower is better, each part from 0 to 1:
 //! `0.5 · distance / 10 km + 0.2 · (1 − cheapness) + 0.2 · (1 − rating / 5) + 0.1 · load`,
@@ -32,6 +34,8 @@ pub struct Candidate {
     pub rating_count: u32,
     /// Bookings they hold now (requested, confirmed or in progress).
     pub held_bookings: u32,
+    /// The booking's date in the cleaner's time zone, as days since 1970-01-01.
+    pub day: i32,
 }
 
 /// A booking without a cleaner and its candidates.
@@ -83,20 +87,21 @@ pub fn cleaner_cost(distance_km: f64, duration_min: u32) -> f64 {
 
 /// Decides one round.
 pub fn plan(bookings: &[OpenBooking], mode: Mode) -> Round {
-    let mut cleaners: Vec<Uuid> = bookings
+    // One column per cleaner and day of theirs.
+    let mut cleaners: Vec<(Uuid, i32)> = bookings
         .iter()
         .flat_map(|booking| {
             booking
                 .candidates
                 .iter()
-                .map(|candidate| candidate.cleaner_id)
+                .map(|candidate| (candidate.cleaner_id, candidate.day))
         })
         .collect();
     cleaners.sort_unstable();
     cleaners.dedup();
-    let column = |id: Uuid| {
+    let column = |candidate: &Candidate| {
         cleaners
-            .binary_search(&id)
+            .binary_search(&(candidate.cleaner_id, candidate.day))
             .expect("every candidate has a column")
     };
     let mut costs = Costs::new(cleaners.len());
@@ -107,7 +112,7 @@ pub fn plan(bookings: &[OpenBooking], mode: Mode) -> Round {
         let mut mine = Vec::new();
         let mut their = Vec::new();
         for candidate in &booking.candidates {
-            let at = column(candidate.cleaner_id);
+            let at = column(candidate);
             if seen.contains(&at) || !candidate.distance_km.is_finite() {
                 continue;
             }
@@ -133,7 +138,7 @@ pub fn plan(bookings: &[OpenBooking], mode: Mode) -> Round {
     let mut unassigned = Vec::new();
     for (booking, column) in bookings.iter().zip(&assignment.columns) {
         match column {
-            Some(column) => assigned.push((booking.booking_id, cleaners[*column])),
+            Some(column) => assigned.push((booking.booking_id, cleaners[*column].0)),
             None => unassigned.push(booking.booking_id),
         }
     }
@@ -165,6 +170,7 @@ mod tests {
             rating_avg: rating.0,
             rating_count: rating.1,
             held_bookings: recent,
+            day: 0,
         }
     }
 
@@ -223,6 +229,20 @@ mod tests {
         // Three bookings, two cleaners: one waits for the next tick.
         let round = plan(&[booking(1), booking(2), booking(3)], Mode::Cheapest);
         assert_eq!((round.assigned.len(), round.unassigned.len()), (2, 1));
+        // On different days of theirs, one cleaner takes both.
+        let on_day = |n: u128, day: i32| OpenBooking {
+            booking_id: Uuid::from_u128(200 + n),
+            duration_min: 120,
+            candidates: vec![Candidate {
+                day,
+                ..candidate(1, 2.0, 3_000, (4.8, 30), 0)
+            }],
+        };
+        let round = plan(
+            &[on_day(1, 10), on_day(2, 11), on_day(3, 11)],
+            Mode::Cheapest,
+        );
+        assert_eq!((round.assigned.len(), round.unassigned.len()), (2, 1));
         // No candidates: unassigned, and nothing breaks.
         let lonely = OpenBooking {
             booking_id: Uuid::from_u128(9),
@@ -238,14 +258,17 @@ mod tests {
             (lists in prop::collection::vec(
                 prop::collection::vec((1..=cleaners, 0.0..15.0f64, 500..6_000i64, 1.0..5.0f64, 0..50u32, 0..12u32), 0..6),
                 count),
+             days in prop::collection::vec(0..3i32,
+                count),
              durations in prop::collection::vec(60..600u32, count))
             -> Vec<OpenBooking>
         {
-            lists.into_iter().zip(durations).enumerate().map(|(n, (list, duration_min))| OpenBooking {
+            lists.into_iter().zip(durations).zip(days).enumerate().map(|(n, ((list, duration_min), day))| OpenBooking {
                 booking_id: Uuid::from_u128(1_000 + n as u128),
                 duration_min,
+                // A booking's day is the same for all its candidates here (one zone).
                 candidates: list.into_iter().map(|(cleaner, distance, rate, avg, count, recent)|
-                    candidate(cleaner, distance, rate, (avg, count), recent)).collect(),
+                    Candidate { day, ..candidate(cleaner, distance, rate, (avg, count), recent) }).collect(),
             }).collect()
         }
     }
@@ -259,11 +282,12 @@ mod tests {
             let stable = plan(&bookings, Mode::Stable);
             for round in [&cheapest, &stable] {
                 prop_assert_eq!(round.assigned.len() + round.unassigned.len(), bookings.len());
-                let mut cleaners: Vec<Uuid> = round.assigned.iter().map(|(_, cleaner)| *cleaner).collect();
-                cleaners.sort_unstable();
-                let before = cleaners.len();
-                cleaners.dedup();
-                prop_assert_eq!(cleaners.len(), before, "a cleaner twice in one round");
+                let day_of = |booking_id: &Uuid| bookings.iter().find(|booking| booking.booking_id == *booking_id).unwrap().candidates[0].day;
+                let mut cleaner_days: Vec<(Uuid, i32)> = round.assigned.iter().map(|(booking, cleaner)| (*cleaner, day_of(booking))).collect();
+                cleaner_days.sort_unstable();
+                let before = cleaner_days.len();
+                cleaner_days.dedup();
+                prop_assert_eq!(cleaner_days.len(), before, "a cleaner twice on one day in one round");
                 for (booking_id, cleaner_id) in &round.assigned {
                     let booking = bookings.iter().find(|booking| booking.booking_id == *booking_id).unwrap();
                     prop_assert!(booking.candidates.iter().any(|candidate| candidate.cleaner_id == *cleaner_id));

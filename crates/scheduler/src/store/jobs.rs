@@ -6,13 +6,13 @@ use uuid::Uuid;
 
 use spruce_platform::paging::Cursor;
 
-use crate::jobs::{Outcome, Run, Trigger};
+use crate::jobs::{Options, Outcome, Run, Trigger};
 
 /// The columns [`StoredRun`] reads; a literal, so no SQL is built at run time.
 macro_rules! run_columns {
     () => {
         "id, job, trigger, tick, replica, outcome, attempts, error, items, detail, created_at, \
-         started_at, finished_at"
+         started_at, finished_at, options"
     };
 }
 
@@ -111,33 +111,47 @@ pub async fn claim_tick(
     .await
 }
 
-/// Starts the oldest queued manual run of `job`, if any.
+/// Starts the oldest queued manual run of `job`, if any: its id, tick and options.
 pub async fn claim_queued(
     connection: &mut PgConnection,
     job: &str,
     replica: &str,
-) -> sqlx::Result<Option<(Uuid, DateTime<Utc>)>> {
-    sqlx::query_as(
+) -> sqlx::Result<Option<(Uuid, DateTime<Utc>, Options)>> {
+    let claimed: Option<(Uuid, DateTime<Utc>, String)> = sqlx::query_as(
         "UPDATE job_runs SET outcome = 'running', replica = $2, started_at = now() \
          WHERE id = (SELECT id FROM job_runs WHERE job = $1 AND outcome = 'queued' \
                      ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-         RETURNING id, tick",
+         RETURNING id, tick, options",
     )
     .bind(job)
     .bind(replica)
     .fetch_optional(connection)
-    .await
+    .await?;
+    claimed
+        .map(|(id, tick, options)| {
+            let options = serde_json::from_str(&options)
+                .map_err(|error| sqlx::Error::Decode(format!("run {id}: {error}").into()))?;
+            Ok((id, tick, options))
+        })
+        .transpose()
 }
 
-/// Queues a manual run of `job` for the next replica free to run it.
-pub async fn queue_manual(connection: &mut PgConnection, job: &str) -> sqlx::Result<Run> {
+/// Queues a manual run of `job` with `options` for the next replica free to run it.
+pub async fn queue_manual(
+    connection: &mut PgConnection,
+    job: &str,
+    options: &Options,
+) -> sqlx::Result<Run> {
+    let options =
+        serde_json::to_string(options).map_err(|error| sqlx::Error::Encode(error.into()))?;
     let row: StoredRun = sqlx::query_as(concat!(
-        "INSERT INTO job_runs (id, job, trigger, tick, outcome) \
-         VALUES ($1, $2, 'manual', now(), 'queued') RETURNING ",
+        "INSERT INTO job_runs (id, job, trigger, tick, outcome, options) \
+         VALUES ($1, $2, 'manual', now(), 'queued', $3) RETURNING ",
         run_columns!()
     ))
     .bind(Uuid::new_v4())
     .bind(job)
+    .bind(options)
     .fetch_one(connection)
     .await?;
     row.into_run()
@@ -209,6 +223,7 @@ spruce_platform::named_row! {
         created_at: DateTime<Utc>,
         started_at: Option<DateTime<Utc>>,
         finished_at: Option<DateTime<Utc>>,
+        options: String,
     }
 }
 
@@ -230,6 +245,7 @@ impl StoredRun {
             created_at: self.created_at,
             started_at: self.started_at,
             finished_at: self.finished_at,
+            options: serde_json::from_str(&self.options).map_err(|error| bad(error.to_string()))?,
         })
     }
 }

@@ -17,4 +17,9 @@ pub const MIGRATIONS: &[spruce_platform::db::MigrationSource] = &[
         "delivery",
         include_str!("../../migrations/0004_delivery.sql"),
     ),
+    (
+        5,
+        "run options",
+        include_str!("../../migrations/0005_run_options.sql"),
+    ),
 ];
