@@ -81,6 +81,10 @@ const SERVICE_RPCS: &[ServiceRpc] = &[
     },
     ServiceRpc {
         caller: "scheduler",
+        path: "/spruce.core.v1.BookingService/AssignBookings",
+    },
+    ServiceRpc {
+        caller: "scheduler",
         path: "/spruce.core.v1.BookingService/ExpireUnconfirmed",
     },
 ];

@@ -284,7 +284,8 @@ pub struct MatchingSettings {
     pub candidates: u32,
     /// How far from a booking search looks (each cleaner's own radius applies too).
     pub radius_km: f64,
-    /// Calls to search or core in flight at once.
+    /// Batch calls to search (500 queries each) or core (250 assignments each) in flight
+    /// at once.
     pub concurrency: usize,
 }
 
@@ -294,7 +295,7 @@ impl Default for MatchingSettings {
             mode: "cheapest".to_owned(),
             candidates: 20,
             radius_km: 50.0,
-            concurrency: 16,
+            concurrency: 4,
         }
     }
 }
@@ -327,10 +328,10 @@ impl MatchingSettings {
                 "must be above 0 and at most 100",
             ));
         }
-        if !(1..=256).contains(&self.concurrency) {
+        if !(1..=64).contains(&self.concurrency) {
             return Err(SettingsError::invalid(
                 "matching.concurrency",
-                "must be 1 to 256",
+                "must be 1 to 64",
             ));
         }
         Ok(AssignSettings {

@@ -11,7 +11,8 @@ use spruce_platform::{
 use spruce_proto::search::v1::{
     EstimateDurationRequest, EstimateDurationResponse, RecommendCleanersRequest,
     RecommendCleanersResponse, Recommendation as WireRecommendation, RetrainModelRequest,
-    RetrainModelResponse, SearchCleanersRequest, SearchCleanersResponse,
+    RetrainModelResponse, SearchCleanersBatchRequest, SearchCleanersBatchResponse,
+    SearchCleanersBatchResult, SearchCleanersRequest, SearchCleanersResponse,
     search_service_server::SearchService,
 };
 use tonic::{Request, Response, Status};
@@ -24,6 +25,7 @@ use crate::{
         duration::Job,
         index::{Hit, SearchIndex},
         query::SearchQuery,
+        readmodel::ReadModel,
         recommend::{Reason, Recommendation, recommend},
     },
     error::SearchError,
@@ -154,20 +156,54 @@ impl SearchApi {
         request: &SearchCleanersRequest,
     ) -> Result<SearchCleanersResponse, SearchError> {
         principal.ok_or(SearchError::Unauthenticated)?;
-        let raw = wire::raw_query(request).map_err(|field| SearchError::Validation(vec![field]))?;
-        let query = SearchQuery::parse(&raw, Utc::now()).map_err(SearchError::Validation)?;
-        self.live.read(|model| {
-            let index = model.index();
-            let page = index.search(&query);
-            SearchCleanersResponse {
-                cleaners: page
-                    .hits
-                    .iter()
-                    .filter_map(|hit| index.get(hit.id).map(|cleaner| wire::hit(hit, cleaner)))
-                    .collect(),
-                next_cursor: page.next.map(wire::encode_cursor).unwrap_or_default(),
+        let query = parse_query(request)?;
+        self.live.read(|model| answer(model, &query))
+    }
+
+    /// Many searches under one read of the model, off the async workers: a batch of a
+    /// thousand takes a core for a while.
+    async fn search_batch(
+        &self,
+        principal: Option<&Principal>,
+        request: SearchCleanersBatchRequest,
+    ) -> Result<SearchCleanersBatchResponse, SearchError> {
+        match principal {
+            // The authentication layer lets only the services in SERVICE_RPCS call this.
+            Some(Principal::Service(_)) => {}
+            Some(Principal::User(_)) => {
+                return Err(SearchError::PermissionDenied(
+                    "only services search in batches",
+                ));
             }
+            None => return Err(SearchError::Unauthenticated),
+        }
+        if request.queries.is_empty() || request.queries.len() > 1_000 {
+            return Err(SearchError::Validation(vec![FieldError::new(
+                "queries",
+                "must hold 1 to 1000 queries",
+            )]));
+        }
+        let live = self.live.clone();
+        tokio::task::spawn_blocking(move || {
+            let queries: Vec<_> = request.queries.iter().map(parse_query).collect();
+            live.read(|model| SearchCleanersBatchResponse {
+                results: queries
+                    .iter()
+                    .map(|query| match query {
+                        Ok(query) => SearchCleanersBatchResult {
+                            response: Some(answer(model, query)),
+                            error: String::new(),
+                        },
+                        Err(error) => SearchCleanersBatchResult {
+                            response: None,
+                            error: error.to_string(),
+                        },
+                    })
+                    .collect(),
+            })
         })
+        .await
+        .map_err(|error| SearchError::Unexpected(error.into()))?
     }
 
     async fn recommend(
@@ -269,6 +305,17 @@ impl SearchService for SearchApi {
         Ok(Response::new(response))
     }
 
+    async fn search_cleaners_batch(
+        &self,
+        request: Request<SearchCleanersBatchRequest>,
+    ) -> Result<Response<SearchCleanersBatchResponse>, Status> {
+        let principal = Principal::of(&request).cloned();
+        Ok(Response::new(
+            self.search_batch(principal.as_ref(), request.into_inner())
+                .await?,
+        ))
+    }
+
     async fn estimate_duration(
         &self,
         request: Request<EstimateDurationRequest>,
@@ -293,5 +340,25 @@ impl SearchService for SearchApi {
             .recommend(Principal::of(&request), request.get_ref())
             .await?;
         Ok(Response::new(response))
+    }
+}
+
+/// A wire query, checked.
+fn parse_query(request: &SearchCleanersRequest) -> Result<SearchQuery, SearchError> {
+    let raw = wire::raw_query(request).map_err(|field| SearchError::Validation(vec![field]))?;
+    SearchQuery::parse(&raw, Utc::now()).map_err(SearchError::Validation)
+}
+
+/// One page of `query`'s answer from `model`.
+fn answer(model: &ReadModel, query: &SearchQuery) -> SearchCleanersResponse {
+    let index = model.index();
+    let page = index.search(query);
+    SearchCleanersResponse {
+        cleaners: page
+            .hits
+            .iter()
+            .filter_map(|hit| index.get(hit.id).map(|cleaner| wire::hit(hit, cleaner)))
+            .collect(),
+        next_cursor: page.next.map(wire::encode_cursor).unwrap_or_default(),
     }
 }

@@ -53,7 +53,7 @@ const SERVICE_RPCS: &[ServiceRpc] = &[
     },
     ServiceRpc {
         caller: "scheduler",
-        path: "/spruce.search.v1.SearchService/SearchCleaners",
+        path: "/spruce.search.v1.SearchService/SearchCleanersBatch",
     },
     ServiceRpc {
         caller: "core",

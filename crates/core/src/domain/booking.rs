@@ -245,6 +245,21 @@ pub struct LocalStart {
     pub minute: u16,
 }
 
+impl LocalStart {
+    /// Returns the weekday (0 = Monday) and minute of the day of `at` in the IANA zone
+    /// `timezone`; `None` for a zone chrono-tz does not know.
+    pub fn of(at: DateTime<Utc>, timezone: &str) -> Option<Self> {
+        use chrono::{Datelike as _, Timelike as _};
+
+        let zone: chrono_tz::Tz = timezone.parse().ok()?;
+        let local = at.with_timezone(&zone);
+        Some(LocalStart {
+            weekday: u8::try_from(local.weekday().num_days_from_monday()).ok()?,
+            minute: u16::try_from(local.hour() * 60 + local.minute()).ok()?,
+        })
+    }
+}
+
 /// Checks that `cleaner` can take a booking at `location` for `service`, starting at
 /// `local_start` (their time zone) for `duration_min`.
 ///

@@ -6,7 +6,8 @@ use spruce_platform::{
     time::{from_timestamp, to_timestamp},
 };
 use spruce_proto::core::v1::{
-    AssignBookingRequest, Booking as WireBooking, CreateBookingRequest, ExpireUnconfirmedRequest,
+    AssignBookingRequest, AssignBookingsRequest, AssignBookingsResponse, AssignmentResult,
+    Booking as WireBooking, CreateBookingRequest, ExpireUnconfirmedRequest,
     ExpireUnconfirmedResponse, GetBookingRequest, ListBookingsRequest, ListBookingsResponse,
     ListOpenBookingsRequest, ListOpenBookingsResponse, OpenBooking, TransitionBookingRequest,
     booking_service_server::BookingService,
@@ -86,6 +87,55 @@ impl BookingService for BookingApi {
             .assign(Principal::of(&request), booking_id, cleaner_id)
             .await?;
         Ok(Response::new(to_wire(booking)))
+    }
+
+    async fn assign_bookings(
+        &self,
+        request: Request<AssignBookingsRequest>,
+    ) -> Result<Response<AssignBookingsResponse>, Status> {
+        let wire = request.get_ref();
+        if wire.pairs.is_empty() || wire.pairs.len() > 500 {
+            return Err(CoreError::invalid("pairs", "must hold 1 to 500 pairs".to_owned()).into());
+        }
+        let mut pairs = Vec::with_capacity(wire.pairs.len());
+        for pair in &wire.pairs {
+            let booking_id = path_id(&pair.booking_id)?;
+            let cleaner_id = pair.cleaner_id.parse().map_err(|_| {
+                CoreError::invalid("cleaner_id", "must be a cleaner's id".to_owned())
+            })?;
+            pairs.push((booking_id, cleaner_id));
+        }
+        let outcomes = self
+            .bookings
+            .assign_many(Principal::of(&request), &pairs)
+            .await?;
+        let results = pairs
+            .iter()
+            .zip(outcomes)
+            .map(|(&(booking_id, cleaner_id), outcome)| {
+                let (outcome, message) = match outcome {
+                    Ok(_) => ("assigned", String::new()),
+                    Err(error) => {
+                        let message = error.to_string();
+                        let outcome = match error {
+                            CoreError::SlotTaken => "slot_taken",
+                            CoreError::IllegalTransition(_) => "not_open",
+                            CoreError::Validation(_) => "does_not_fit",
+                            CoreError::NotFound => "not_found",
+                            _ => "error",
+                        };
+                        (outcome, message)
+                    }
+                };
+                AssignmentResult {
+                    booking_id: booking_id.to_string(),
+                    cleaner_id: cleaner_id.to_string(),
+                    outcome: outcome.to_owned(),
+                    message,
+                }
+            })
+            .collect();
+        Ok(Response::new(AssignBookingsResponse { results }))
     }
 
     async fn list_open_bookings(

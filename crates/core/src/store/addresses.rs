@@ -118,6 +118,22 @@ pub async fn list_addresses(
     Ok(rows.into_iter().map(into_address).collect())
 }
 
+/// Returns the addresses `ids`, whoever owns them (the caller checks the owner).
+pub async fn find_addresses(
+    connection: &mut PgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<Address>, CoreError> {
+    let rows: Vec<StoredAddress> = sqlx::query_as(concat!(
+        "SELECT ",
+        address_columns!(),
+        " FROM addresses WHERE id = ANY($1)"
+    ))
+    .bind(ids)
+    .fetch_all(connection)
+    .await?;
+    Ok(rows.into_iter().map(into_address).collect())
+}
+
 /// Returns one of a customer's addresses.
 pub async fn find_address(
     connection: &mut PgConnection,

@@ -418,19 +418,91 @@ pub async fn set_payment_status(
     Ok(())
 }
 
-/// Gives a booking to a cleaner, raising its version; [`InsertError::SlotTaken`] when the
-/// cleaner holds an overlapping live booking.
-pub async fn assign_cleaner(
+/// Takes the booking-time lock of each of `cleaners` (sorted, so that two transactions
+/// taking several never wait on each other in a circle).
+pub async fn claim_cleaners_time(
     connection: &mut PgConnection,
-    id: Uuid,
-    cleaner_id: Uuid,
-) -> Result<(), InsertError> {
-    claim_cleaner_time(&mut *connection, Some(cleaner_id)).await?;
-    let result = sqlx::query(
-        "UPDATE bookings SET cleaner_id = $2, version = version + 1, updated_at = now() WHERE id = $1",
+    cleaners: &[Uuid],
+) -> Result<(), CoreError> {
+    let mut sorted = cleaners.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended(c::text, 0)) \
+         FROM unnest($1::uuid[]) WITH ORDINALITY AS t(c, n) ORDER BY n",
     )
-    .bind(id)
-    .bind(cleaner_id)
+    .bind(&sorted)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Returns the bookings `ids` and locks their rows until the transaction ends.
+pub async fn lock_bookings(
+    connection: &mut PgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<Booking>, CoreError> {
+    let rows: Vec<StoredBooking> = sqlx::query_as(select_booking!(
+        "WHERE b.id = ANY($1) ORDER BY b.id FOR UPDATE OF b"
+    ))
+    .bind(ids)
+    .fetch_all(connection)
+    .await?;
+    rows.into_iter().map(into_booking).collect()
+}
+
+/// Returns the bookings `ids`.
+pub async fn find_bookings(
+    connection: &mut PgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<Booking>, CoreError> {
+    let rows: Vec<StoredBooking> = sqlx::query_as(select_booking!("WHERE b.id = ANY($1)"))
+        .bind(ids)
+        .fetch_all(connection)
+        .await?;
+    rows.into_iter().map(into_booking).collect()
+}
+
+/// A booking to give a cleaner, with its time: (booking, cleaner, start, end).
+pub type TimedPair = (Uuid, Uuid, DateTime<Utc>, DateTime<Utc>);
+
+/// Of `pairs`, returns the bookings whose cleaner already holds a live booking overlapping
+/// that time.
+pub async fn clashing(
+    connection: &mut PgConnection,
+    pairs: &[TimedPair],
+) -> Result<Vec<Uuid>, CoreError> {
+    let column = |pick: fn(&TimedPair) -> Uuid| pairs.iter().map(pick).collect::<Vec<_>>();
+    let starts: Vec<DateTime<Utc>> = pairs.iter().map(|pair| pair.2).collect();
+    let ends: Vec<DateTime<Utc>> = pairs.iter().map(|pair| pair.3).collect();
+    Ok(sqlx::query_scalar(
+        "SELECT p.booking FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[]) \
+         AS p(booking, cleaner, starts_at, ends_at) WHERE EXISTS (SELECT 1 FROM bookings x \
+         WHERE x.cleaner_id = p.cleaner AND x.status IN ('requested', 'confirmed', 'in_progress') \
+         AND tstzrange(x.starts_at, x.ends_at) && tstzrange(p.starts_at, p.ends_at))",
+    )
+    .bind(column(|pair| pair.0))
+    .bind(column(|pair| pair.1))
+    .bind(starts)
+    .bind(ends)
+    .fetch_all(connection)
+    .await?)
+}
+
+/// Gives each (booking, cleaner) of `pairs` its cleaner and confirms it, in one statement.
+pub async fn assign_and_confirm(
+    connection: &mut PgConnection,
+    pairs: &[(Uuid, Uuid)],
+) -> Result<(), InsertError> {
+    let bookings: Vec<Uuid> = pairs.iter().map(|pair| pair.0).collect();
+    let cleaners: Vec<Uuid> = pairs.iter().map(|pair| pair.1).collect();
+    let result = sqlx::query(
+        "UPDATE bookings b SET cleaner_id = p.cleaner, status = 'confirmed', \
+         version = b.version + 1, updated_at = now() \
+         FROM unnest($1::uuid[], $2::uuid[]) AS p(booking, cleaner) WHERE b.id = p.booking",
+    )
+    .bind(bookings)
+    .bind(cleaners)
     .execute(connection)
     .await;
     match result {

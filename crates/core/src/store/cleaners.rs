@@ -97,6 +97,22 @@ spruce_platform::named_row! {
 }
 
 /// Returns a cleaner's profile with their name, if they have one.
+/// Returns the profiles of `cleaner_ids` that exist.
+pub async fn find_profiles(
+    connection: &mut PgConnection,
+    cleaner_ids: &[Uuid],
+) -> Result<Vec<CleanerProfile>, CoreError> {
+    let rows: Vec<StoredProfile> = sqlx::query_as(concat!(
+        "SELECT ",
+        profile_columns!(),
+        " FROM cleaner_profiles p JOIN users u ON u.id = p.cleaner_id WHERE p.cleaner_id = ANY($1)"
+    ))
+    .bind(cleaner_ids)
+    .fetch_all(connection)
+    .await?;
+    rows.into_iter().map(into_profile).collect()
+}
+
 pub async fn find_profile(
     connection: &mut PgConnection,
     cleaner_id: Uuid,

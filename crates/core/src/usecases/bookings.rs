@@ -21,9 +21,9 @@ use crate::{
         address::Address,
         booking::{
             Action, Booking, BookingStatus, DEFAULT_HOURLY_RATE_CENTS, EXPIRED_UNCONFIRMED,
-            EstimatedBy, NewBooking, PaymentStatus, TransitionError, UNCONFIRMED_EXPIRES_AFTER,
-            UNCONFIRMED_EXPIRES_BEFORE_START, bookable_estimate, check_cleaner_fit,
-            check_in_future, estimate_duration_min, price_cents, transition,
+            EstimatedBy, LocalStart, NewBooking, PaymentStatus, TransitionError,
+            UNCONFIRMED_EXPIRES_AFTER, UNCONFIRMED_EXPIRES_BEFORE_START, bookable_estimate,
+            check_cleaner_fit, check_in_future, estimate_duration_min, price_cents, transition,
         },
         cleaner::CURRENCY,
     },
@@ -443,55 +443,127 @@ impl Bookings {
         booking_id: Uuid,
         cleaner_id: Uuid,
     ) -> Result<Booking, CoreError> {
+        let mut outcomes = self
+            .assign_many(principal, &[(booking_id, cleaner_id)])
+            .await?;
+        outcomes.pop().expect("one outcome per pair")
+    }
+
+    /// Gives each requested booking without a cleaner of `pairs` its cleaner and confirms
+    /// it, all in one transaction: a few queries for the whole batch, not a few per pair.
+    /// Each pair gets its own answer; a refused pair (not open, the cleaner does not fit or
+    /// is booked then, also by an earlier pair of the batch) leaves the others be.
+    #[tracing::instrument(skip_all, fields(pairs = pairs.len()))]
+    pub async fn assign_many(
+        &self,
+        principal: Option<&Principal>,
+        pairs: &[(Uuid, Uuid)],
+    ) -> Result<Vec<Result<Booking, CoreError>>, CoreError> {
         require_admin_or_service(principal, "scheduler", MATCHING_ONLY)?;
+        let booking_ids: Vec<Uuid> = pairs.iter().map(|pair| pair.0).collect();
+        let cleaner_ids: Vec<Uuid> = pairs.iter().map(|pair| pair.1).collect();
         let mut transaction = self.pool.begin().await?;
-        let booking = bookings::lock_booking(&mut transaction, booking_id)
-            .await?
-            .ok_or(CoreError::NotFound)?;
-        if booking.status != BookingStatus::Requested || booking.cleaner_id.is_some() {
-            return Err(CoreError::IllegalTransition(format!(
-                "a {} booking{} cannot be assigned",
-                booking.status,
-                if booking.cleaner_id.is_some() {
-                    " with a cleaner"
-                } else {
-                    ""
+        // Bookings made for these cleaners meanwhile wait for this transaction.
+        bookings::claim_cleaners_time(&mut transaction, &cleaner_ids).await?;
+        let found = bookings::lock_bookings(&mut transaction, &booking_ids).await?;
+        let profiles = cleaners::find_profiles(&mut transaction, &cleaner_ids).await?;
+        let address_ids: Vec<Uuid> = found.iter().map(|booking| booking.address_id).collect();
+        let addresses = addresses::find_addresses(&mut transaction, &address_ids).await?;
+        let times: Vec<_> = pairs
+            .iter()
+            .filter_map(|&(booking_id, cleaner_id)| {
+                let booking = found.iter().find(|booking| booking.id == booking_id)?;
+                Some((booking_id, cleaner_id, booking.starts_at, booking.ends_at))
+            })
+            .collect();
+        let clashing = bookings::clashing(&mut transaction, &times).await?;
+        let mut accepted: Vec<(Uuid, Uuid)> = Vec::new();
+        let mut checks = Vec::with_capacity(pairs.len());
+        for &(booking_id, cleaner_id) in pairs {
+            let check = (|| {
+                let booking = found
+                    .iter()
+                    .find(|booking| booking.id == booking_id)
+                    .ok_or(CoreError::NotFound)?;
+                if booking.status != BookingStatus::Requested || booking.cleaner_id.is_some() {
+                    return Err(CoreError::IllegalTransition(format!(
+                        "a {} booking{} cannot be assigned",
+                        booking.status,
+                        if booking.cleaner_id.is_some() {
+                            " with a cleaner"
+                        } else {
+                            ""
+                        }
+                    )));
                 }
-            )));
+                let cleaner = profiles
+                    .iter()
+                    .find(|profile| profile.cleaner_id == cleaner_id)
+                    .ok_or_else(|| {
+                        CoreError::invalid("cleaner_id", "is not a cleaner on Spruce")
+                    })?;
+                let address = addresses
+                    .iter()
+                    .find(|address| {
+                        address.id == booking.address_id
+                            && address.customer_id == booking.customer_id
+                    })
+                    .ok_or(CoreError::NotFound)?;
+                let local_start = LocalStart::of(booking.starts_at, &cleaner.profile.timezone)
+                    .ok_or_else(|| CoreError::invalid("cleaner_id", "has an unknown time zone"))?;
+                check_cleaner_fit(
+                    &cleaner.profile,
+                    booking.service,
+                    &address.details.location,
+                    local_start,
+                    booking.duration_min,
+                )
+                .map_err(|(field, message)| CoreError::invalid(field, message))?;
+                // Booked then already, or by an earlier pair of this batch.
+                let taken_in_batch = accepted.iter().any(|&(other, other_cleaner)| {
+                    other_cleaner == cleaner_id
+                        && found.iter().any(|taken| {
+                            taken.id == other
+                                && taken.starts_at < booking.ends_at
+                                && booking.starts_at < taken.ends_at
+                        })
+                });
+                if clashing.contains(&booking_id) || taken_in_batch {
+                    return Err(CoreError::SlotTaken);
+                }
+                Ok(())
+            })();
+            if check.is_ok() {
+                accepted.push((booking_id, cleaner_id));
+            }
+            checks.push(check);
         }
-        let cleaner = cleaners::find_profile(&mut transaction, cleaner_id)
-            .await?
-            .ok_or_else(|| CoreError::invalid("cleaner_id", "is not a cleaner on Spruce"))?;
-        let address =
-            addresses::find_address(&mut transaction, booking.address_id, booking.customer_id)
-                .await?
-                .ok_or(CoreError::NotFound)?;
-        let local_start = bookings::local_start(
-            &mut transaction,
-            booking.starts_at,
-            &cleaner.profile.timezone,
-        )
-        .await?;
-        check_cleaner_fit(
-            &cleaner.profile,
-            booking.service,
-            &address.details.location,
-            local_start,
-            booking.duration_min,
-        )
-        .map_err(|(field, message)| CoreError::invalid(field, message))?;
-        match bookings::assign_cleaner(&mut transaction, booking_id, cleaner_id).await {
-            Ok(()) => {}
-            Err(InsertError::SlotTaken) => return Err(CoreError::SlotTaken),
-            Err(InsertError::Other(error)) => return Err(error),
+        if !accepted.is_empty() {
+            match bookings::assign_and_confirm(&mut transaction, &accepted).await {
+                Ok(()) => {}
+                Err(InsertError::SlotTaken) => return Err(CoreError::SlotTaken),
+                Err(InsertError::Other(error)) => return Err(error),
+            }
         }
-        bookings::set_status(&mut transaction, booking_id, BookingStatus::Confirmed, None).await?;
-        let booking = bookings::find_booking(&mut transaction, booking_id)
-            .await?
-            .ok_or(CoreError::NotFound)?;
-        record_change(&mut transaction, "booking.assigned", &booking, "").await?;
+        let accepted_ids: Vec<Uuid> = accepted.iter().map(|pair| pair.0).collect();
+        let assigned = bookings::find_bookings(&mut transaction, &accepted_ids).await?;
+        for booking in &assigned {
+            record_change(&mut transaction, "booking.assigned", booking, "").await?;
+        }
         transaction.commit().await?;
-        Ok(booking)
+        Ok(pairs
+            .iter()
+            .zip(checks)
+            .map(|(&(booking_id, _), check)| {
+                check.and_then(|()| {
+                    assigned
+                        .iter()
+                        .find(|booking| booking.id == booking_id)
+                        .cloned()
+                        .ok_or(CoreError::NotFound)
+                })
+            })
+            .collect())
     }
 }
 

@@ -778,3 +778,69 @@ async fn the_matching_engine_assigns_a_cleaner_to_an_open_booking() {
     assert_eq!(seen["status"], "confirmed", "the cleaner's booking now");
     scene.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_batch_of_assignments_answers_each_pair_and_never_double_books() {
+    use spruce_proto::core::v1::{
+        AssignBookingRequest, AssignBookingsRequest, booking_service_client::BookingServiceClient,
+    };
+
+    let scene = Scene::new().await;
+    let mut open = scene.booking(&Scene::at(0, 9), "tok_visa");
+    open.as_object_mut().unwrap().remove("cleaner_id");
+    let first = json_of(scene.book("batch-1", &open).await, 201).await;
+    let second = json_of(scene.book("batch-2", &open).await, 201).await;
+    let confirmed = json_of(
+        scene
+            .book("batch-3", &scene.booking(&Scene::at(1, 9), "tok_visa"))
+            .await,
+        201,
+    )
+    .await;
+    let pair = |booking: &Value| AssignBookingRequest {
+        booking_id: booking["id"].as_str().unwrap().to_owned(),
+        cleaner_id: scene.cleaner_id.clone(),
+    };
+    let scheduler = service_token(keys::dev::SCHEDULER_PRIVATE_KEY, "scheduler");
+    let mut client = BookingServiceClient::connect(scene.app.core_url.clone().unwrap())
+        .await
+        .unwrap();
+    let request = AssignBookingsRequest {
+        pairs: vec![pair(&first), pair(&second), pair(&confirmed)],
+    };
+    let results = client
+        .assign_bookings(with_token(request, &scheduler))
+        .await
+        .unwrap()
+        .into_inner()
+        .results;
+    let outcomes: Vec<&str> = results
+        .iter()
+        .map(|result| result.outcome.as_str())
+        .collect();
+    // The same hour twice: the second pair clashes with the first; the third has a cleaner.
+    assert_eq!(outcomes, ["assigned", "slot_taken", "not_open"]);
+    assert_eq!(scene.outbox("booking.assigned").await, 1);
+    let second = scene
+        .fetch(second["id"].as_str().unwrap(), &scene.customer)
+        .await;
+    assert_eq!(second["status"], "requested");
+    assert_eq!(second["cleaner_id"], Value::Null);
+    // Only the scheduler (or an admin), and 1 to 500 pairs.
+    let refused = client
+        .assign_bookings(with_token(
+            AssignBookingsRequest {
+                pairs: vec![pair(&second)],
+            },
+            &user_token("customer"),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    let empty = client
+        .assign_bookings(with_token(AssignBookingsRequest::default(), &scheduler))
+        .await
+        .unwrap_err();
+    assert_eq!(empty.code(), tonic::Code::InvalidArgument);
+    scene.app.stop().await;
+}

@@ -14,10 +14,12 @@ use spruce_platform::time::from_timestamp;
 use anyhow::Context as _;
 use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 use spruce_proto::{
-    core::v1::{AssignBookingRequest, Booking, ListOpenBookingsRequest, OpenBooking as WireOpen},
-    search::v1::SearchCleanersRequest,
+    core::v1::{
+        AssignBookingRequest, AssignBookingsRequest, ListOpenBookingsRequest,
+        OpenBooking as WireOpen,
+    },
+    search::v1::{SearchCleanersBatchRequest, SearchCleanersRequest},
 };
-use tonic::Code;
 use uuid::Uuid;
 
 use super::{Job, JobFuture, Options, RunContext, RunReport};
@@ -28,6 +30,10 @@ use crate::{
 
 /// Open bookings asked of core per page.
 const PAGE: u32 = 1_000;
+/// Queries per `SearchCleanersBatch` call.
+const SEARCH_BATCH: usize = 500;
+/// Pairs per `AssignBookings` call (one transaction in core).
+const ASSIGN_BATCH: usize = 250;
 /// The most open bookings one run considers; the rest wait for the next tick.
 const MAX_OPEN: usize = 20_000;
 
@@ -39,7 +45,7 @@ pub struct AssignSettings {
     pub candidates: u32,
     /// How far from the booking search looks; each cleaner's own radius applies too.
     pub radius_km: f64,
-    /// Calls to search or core in flight at once.
+    /// Batch calls to search or core in flight at once.
     pub concurrency: usize,
 }
 
@@ -82,112 +88,109 @@ impl AutoAssign {
         }
     }
 
-    /// Search's candidates for `open`; none when search finds the booking unsearchable
-    /// (it starts too soon, say).
-    async fn candidates(
-        &self,
-        booking: &Booking,
-        (lat, lng): (f64, f64),
-    ) -> anyhow::Result<Vec<Candidate>> {
-        let message = SearchCleanersRequest {
-            lat,
-            lng,
-            radius_km: self.settings.radius_km,
-            service: booking.service.clone(),
-            starts_at: booking.starts_at,
-            duration_min: booking.duration_min,
-            limit: self.settings.candidates,
-            ..SearchCleanersRequest::default()
-        };
+    /// `open` as the engine takes it, each with search's candidates (none when search
+    /// finds the booking unsearchable: it starts too soon, say), in one batch call.
+    async fn with_candidates(&self, open: Vec<WireOpen>) -> anyhow::Result<Vec<OpenBooking>> {
+        let mut bookings = Vec::with_capacity(open.len());
+        let mut queries = Vec::with_capacity(open.len());
+        for open in open {
+            let booking = open
+                .booking
+                .context("core listed an open booking without the booking")?;
+            queries.push(SearchCleanersRequest {
+                lat: open.lat,
+                lng: open.lng,
+                radius_km: self.settings.radius_km,
+                service: booking.service.clone(),
+                starts_at: booking.starts_at,
+                duration_min: booking.duration_min,
+                limit: self.settings.candidates,
+                ..SearchCleanersRequest::default()
+            });
+            bookings.push(booking);
+        }
         let mut search = self.upstreams.search.clone();
-        let request = self.upstreams.request(message)?;
-        let found = tokio::time::timeout(
+        let request = self
+            .upstreams
+            .request(SearchCleanersBatchRequest { queries })?;
+        let answer = within(
+            "search's SearchCleanersBatch",
             self.upstreams.search_timeout,
-            search.search_cleaners(request),
+            search.search_cleaners_batch(request),
         )
-        .await
-        .map_err(|_| anyhow::anyhow!("search's SearchCleaners did not answer in time"))?;
-        let hits = match found {
-            Ok(response) => response.into_inner().cleaners,
-            Err(status) if status.code() == Code::InvalidArgument => {
-                tracing::info!(booking_id = %booking.id, message = status.message(), "booking not searchable; skipped");
-                Vec::new()
-            }
-            Err(status) => anyhow::bail!(
-                "search's SearchCleaners answered {:?}: {}",
-                status.code(),
-                status.message()
-            ),
-        };
-        let starts_at = booking
-            .starts_at
-            .as_ref()
-            .and_then(from_timestamp)
-            .context("an open booking without starts_at")?;
-        Ok(hits
+        .await?;
+        anyhow::ensure!(
+            answer.results.len() == bookings.len(),
+            "search answered {} of {} queries",
+            answer.results.len(),
+            bookings.len()
+        );
+        bookings
             .into_iter()
-            .filter_map(|hit| {
-                let zone: Tz = hit.timezone.parse().ok()?;
-                Some(Candidate {
-                    day: local_day(starts_at, zone),
-                    cleaner_id: hit.cleaner_id.parse().ok()?,
-                    distance_km: hit.distance_km,
-                    hourly_rate_cents: hit.hourly_rate_cents,
-                    rating_avg: hit.rating_avg,
-                    rating_count: hit.rating_count,
-                    held_bookings: hit.held_bookings,
+            .zip(answer.results)
+            .map(|(booking, result)| {
+                if !result.error.is_empty() {
+                    tracing::info!(booking_id = %booking.id, error = %result.error, "booking not searchable; skipped");
+                }
+                let starts_at = booking
+                    .starts_at
+                    .as_ref()
+                    .and_then(from_timestamp)
+                    .context("an open booking without starts_at")?;
+                let hits = result.response.map(|response| response.cleaners);
+                let candidates = hits
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|hit| {
+                        let zone: Tz = hit.timezone.parse().ok()?;
+                        Some(Candidate {
+                            day: local_day(starts_at, zone),
+                            cleaner_id: hit.cleaner_id.parse().ok()?,
+                            distance_km: hit.distance_km,
+                            hourly_rate_cents: hit.hourly_rate_cents,
+                            rating_avg: hit.rating_avg,
+                            rating_count: hit.rating_count,
+                            held_bookings: hit.held_bookings,
+                        })
+                    })
+                    .collect();
+                Ok(OpenBooking {
+                    booking_id: booking.id.parse()?,
+                    duration_min: booking.duration_min,
+                    candidates,
                 })
             })
-            .collect())
+            .collect()
     }
 
-    /// `open` as the engine takes it, with search's candidates.
-    async fn with_candidates(&self, open: WireOpen) -> anyhow::Result<OpenBooking> {
-        let booking = open
-            .booking
-            .as_ref()
-            .context("core listed an open booking without the booking")?;
-        Ok(OpenBooking {
-            booking_id: booking.id.parse()?,
-            duration_min: booking.duration_min,
-            candidates: self.candidates(booking, (open.lat, open.lng)).await?,
-        })
-    }
-
-    /// Asks core to assign one pair; `Ok(false)` when core refuses it for a reason the
-    /// next tick may not have (a conflict).
-    async fn assign(&self, booking_id: Uuid, cleaner_id: Uuid) -> anyhow::Result<bool> {
+    /// Asks core to assign a batch of pairs; returns how many it assigned (the rest it
+    /// refused, for reasons the next tick may not have: a conflict, a cancellation).
+    async fn assign(&self, pairs: Vec<(Uuid, Uuid)>) -> anyhow::Result<usize> {
         let mut bookings = self.upstreams.bookings.clone();
-        let request = self.upstreams.request(AssignBookingRequest {
-            booking_id: booking_id.to_string(),
-            cleaner_id: cleaner_id.to_string(),
+        let request = self.upstreams.request(AssignBookingsRequest {
+            pairs: pairs
+                .iter()
+                .map(|(booking_id, cleaner_id)| AssignBookingRequest {
+                    booking_id: booking_id.to_string(),
+                    cleaner_id: cleaner_id.to_string(),
+                })
+                .collect(),
         })?;
-        let answer = tokio::time::timeout(
+        let answer = within(
+            "core's AssignBookings",
             self.upstreams.core_timeout,
-            bookings.assign_booking(request),
+            bookings.assign_bookings(request),
         )
-        .await
-        .map_err(|_| anyhow::anyhow!("core's AssignBooking did not answer in time"))?;
-        match answer {
-            Ok(_) => Ok(true),
-            Err(status)
-                if matches!(
-                    status.code(),
-                    Code::Aborted
-                        | Code::FailedPrecondition
-                        | Code::InvalidArgument
-                        | Code::NotFound
-                ) =>
-            {
-                tracing::info!(booking_id = %booking_id, cleaner_id = %cleaner_id, code = ?status.code(), message = status.message(), "assignment refused; next tick");
-                Ok(false)
+        .await?;
+        let mut assigned = 0;
+        for result in answer.results {
+            if result.outcome == "assigned" {
+                assigned += 1;
+            } else {
+                tracing::info!(booking_id = %result.booking_id, cleaner_id = %result.cleaner_id, outcome = %result.outcome, message = %result.message, "assignment refused; next tick");
             }
-            Err(status) => anyhow::bail!(
-                "core's AssignBooking answered {:?}: {}",
-                status.code(),
-                status.message()
-            ),
         }
+        Ok(assigned)
     }
 }
 
@@ -226,11 +229,15 @@ impl Job for AutoAssign {
             let listed = started.elapsed();
             let open_count = open.len();
             let concurrency = self.settings.concurrency.max(1);
-            let with_candidates: Vec<OpenBooking> = stream::iter(open)
-                .map(|open| self.with_candidates(open))
+            let chunks: Vec<Vec<WireOpen>> = open.chunks(SEARCH_BATCH).map(<[_]>::to_vec).collect();
+            let with_candidates: Vec<OpenBooking> = stream::iter(chunks)
+                .map(|chunk| self.with_candidates(chunk))
                 .buffered(concurrency)
-                .try_collect()
-                .await?;
+                .try_collect::<Vec<Vec<OpenBooking>>>()
+                .await?
+                .into_iter()
+                .flatten()
+                .collect();
             let without_candidates = with_candidates
                 .iter()
                 .filter(|booking| booking.candidates.is_empty())
@@ -238,13 +245,19 @@ impl Job for AutoAssign {
             let searched = started.elapsed();
             let round = plan(&with_candidates, mode);
             let solved = started.elapsed();
-            let outcomes: Vec<bool> = stream::iter(round.assigned.clone())
-                .map(|(booking_id, cleaner_id)| self.assign(booking_id, cleaner_id))
+            let batches: Vec<Vec<(Uuid, Uuid)>> = round
+                .assigned
+                .chunks(ASSIGN_BATCH)
+                .map(<[_]>::to_vec)
+                .collect();
+            let assigned: usize = stream::iter(batches)
+                .map(|batch| self.assign(batch))
                 .buffer_unordered(concurrency)
-                .try_collect()
-                .await?;
-            let assigned = outcomes.iter().filter(|done| **done).count();
-            let refused = outcomes.len() - assigned;
+                .try_collect::<Vec<usize>>()
+                .await?
+                .into_iter()
+                .sum();
+            let refused = round.assigned.len() - assigned;
             let done = started.elapsed();
             let mode = match mode {
                 Mode::Cheapest => "cheapest",
