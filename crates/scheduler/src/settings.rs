@@ -8,7 +8,7 @@ use crate::{
     jobs::{JOB_NAMES, assign::AssignSettings, runner::RunnerSettings, schedule::Schedule},
     matching::engine::Mode,
     notifications::delivery::{
-        DeliverySettings, HttpPushSender, LogSender, Sender, Senders, SmtpSender, SmtpSettings,
+        DeliverySettings, HttpPushSender, LogSender, Sender, Senders, SmtpSender,
     },
 };
 use serde::Deserialize;
@@ -106,7 +106,7 @@ pub struct Settings {
     pub identity: IdentitySettings,
 }
 
-/// `[email]`.
+/// `[email]`: how to reach the SMTP server.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct EmailSettings {
@@ -118,6 +118,7 @@ pub struct EmailSettings {
     pub username: String,
     /// Or `password_file`.
     pub password: SecretString,
+    /// The sender, e.g. `Spruce <no-reply@spruce.example>`.
     pub from: String,
     pub timeout_ms: u64,
 }
@@ -231,16 +232,8 @@ impl Settings {
             }
             "log" => Arc::new(LogSender { channel: "email" }),
             "smtp" => Arc::new(
-                SmtpSender::new(&SmtpSettings {
-                    host: self.email.host.clone(),
-                    port: self.email.port,
-                    tls: self.email.tls.clone(),
-                    username: self.email.username.clone(),
-                    password: self.email.password.clone(),
-                    from: self.email.from.clone(),
-                    timeout: Duration::from_millis(self.email.timeout_ms),
-                })
-                .map_err(|error| SettingsError::invalid("email", format!("{error:#}")))?,
+                SmtpSender::new(&self.email)
+                    .map_err(|error| SettingsError::invalid("email", format!("{error:#}")))?,
             ),
             _ => {
                 return Err(SettingsError::invalid(

@@ -20,6 +20,7 @@ use super::Channel;
 use crate::{
     metrics,
     retry::backoff,
+    settings::EmailSettings,
     store::notifications::{self as store, Outgoing},
 };
 
@@ -68,33 +69,21 @@ pub struct SmtpSender {
     from: Mailbox,
 }
 
-/// How to reach an SMTP server.
-#[derive(Debug, Clone)]
-pub struct SmtpSettings {
-    pub host: String,
-    pub port: u16,
-    /// `none` (plain, for a local relay), `starttls` or `tls`.
-    pub tls: String,
-    pub username: String,
-    pub password: SecretString,
-    /// The sender, e.g. `Spruce <no-reply@spruce.example>`.
-    pub from: String,
-    pub timeout: Duration,
-}
-
 impl SmtpSender {
     /// Connects lazily to the server `settings` name.
     ///
     /// # Errors
     /// Fails when the TLS mode or the sender address is not usable.
-    pub fn new(settings: &SmtpSettings) -> anyhow::Result<Self> {
+    pub fn new(settings: &EmailSettings) -> anyhow::Result<Self> {
         let builder = match settings.tls.as_str() {
             "none" => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host),
             "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&settings.host)?,
             "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&settings.host)?,
             other => anyhow::bail!("email.tls {other:?} is not none, starttls or tls"),
         };
-        let mut builder = builder.port(settings.port).timeout(Some(settings.timeout));
+        let mut builder = builder
+            .port(settings.port)
+            .timeout(Some(Duration::from_millis(settings.timeout_ms)));
         if !settings.username.is_empty() {
             builder = builder.credentials(Credentials::new(
                 settings.username.clone(),
