@@ -485,6 +485,11 @@ impl Bookings {
                     .iter()
                     .find(|booking| booking.id == booking_id)
                     .ok_or(CoreError::NotFound)?;
+                if accepted.iter().any(|&(taken, _)| taken == booking_id) {
+                    return Err(CoreError::IllegalTransition(
+                        "the booking is in this batch twice".to_owned(),
+                    ));
+                }
                 if booking.status != BookingStatus::Requested || booking.cleaner_id.is_some() {
                     return Err(CoreError::IllegalTransition(format!(
                         "a {} booking{} cannot be assigned",

@@ -806,7 +806,7 @@ async fn a_batch_of_assignments_answers_each_pair_and_never_double_books() {
         .await
         .unwrap();
     let request = AssignBookingsRequest {
-        pairs: vec![pair(&first), pair(&second), pair(&confirmed)],
+        pairs: vec![pair(&first), pair(&second), pair(&confirmed), pair(&first)],
     };
     let results = client
         .assign_bookings(with_token(request, &scheduler))
@@ -818,8 +818,9 @@ async fn a_batch_of_assignments_answers_each_pair_and_never_double_books() {
         .iter()
         .map(|result| result.outcome.as_str())
         .collect();
-    // The same hour twice: the second pair clashes with the first; the third has a cleaner.
-    assert_eq!(outcomes, ["assigned", "slot_taken", "not_open"]);
+    // The same hour twice: the second pair clashes with the first; the third has a cleaner;
+    // the fourth repeats the first.
+    assert_eq!(outcomes, ["assigned", "slot_taken", "not_open", "not_open"]);
     assert_eq!(scene.outbox("booking.assigned").await, 1);
     let second = scene
         .fetch(second["id"].as_str().unwrap(), &scene.customer)
