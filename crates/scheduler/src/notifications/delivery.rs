@@ -206,7 +206,7 @@ pub async fn run(
     settings: DeliverySettings,
     shutdown: CancellationToken,
 ) {
-    loop {
+    while !shutdown.is_cancelled() {
         match deliver_due(&pool, &senders, &settings).await {
             // A full batch: more may be waiting.
             Ok(sent) if sent as i64 >= settings.batch => continue,
