@@ -18,6 +18,14 @@ pub struct Cursor {
 }
 
 impl Cursor {
+    /// Splits an optional cursor into the two query parameters a keyset page binds
+    /// (`(created_at, id) < ($n, $n+1)`, both NULL for the first page).
+    pub fn bind_parts(after: Option<Cursor>) -> (Option<DateTime<Utc>>, Option<Uuid>) {
+        after.map_or((None, None), |cursor| {
+            (Some(cursor.created_at), Some(cursor.id))
+        })
+    }
+
     /// Encodes the cursor as an opaque string.
     pub fn encode(&self) -> String {
         let raw = format!("{}|{}", self.created_at.timestamp_micros(), self.id);

@@ -99,9 +99,7 @@ pub async fn list_addresses(
     after: Option<Cursor>,
     limit: i64,
 ) -> Result<Vec<Address>, CoreError> {
-    let (after_time, after_id) = after.map_or((None, None), |cursor| {
-        (Some(cursor.created_at), Some(cursor.id))
-    });
+    let (after_time, after_id) = Cursor::bind_parts(after);
     let rows: Vec<StoredAddress> = sqlx::query_as(concat!(
         "SELECT ",
         address_columns!(),

@@ -12,10 +12,7 @@ use uuid::Uuid;
 use super::violated_constraint;
 use crate::{
     domain::{
-        booking::{
-            Booking, BookingPair, BookingStatus, CompletedJob, EstimatedBy, LocalStart,
-            PaymentStatus,
-        },
+        booking::{Booking, BookingPair, BookingStatus, CompletedJob, EstimatedBy, PaymentStatus},
         cleaner::Service,
     },
     error::CoreError,
@@ -111,26 +108,6 @@ fn into_booking(row: StoredBooking) -> Result<Booking, CoreError> {
             .map_err(corrupt)?,
         version: row.version,
         created_at: row.created_at,
-    })
-}
-
-/// Returns the weekday (0 = Monday) and minute of the day of `at` in time zone `timezone`.
-pub async fn local_start(
-    connection: &mut PgConnection,
-    at: DateTime<Utc>,
-    timezone: &str,
-) -> Result<LocalStart, CoreError> {
-    let (weekday, minute): (i32, i32) = sqlx::query_as(
-        "SELECT extract(isodow FROM local)::int - 1, (extract(hour FROM local) * 60 + extract(minute FROM local))::int \
-         FROM (SELECT $1::timestamptz AT TIME ZONE $2 AS local) AS converted",
-    )
-    .bind(at)
-    .bind(timezone)
-    .fetch_one(connection)
-    .await?;
-    Ok(LocalStart {
-        weekday: u8::try_from(weekday).unwrap_or(0),
-        minute: u16::try_from(minute).unwrap_or(0),
     })
 }
 
@@ -286,9 +263,7 @@ pub async fn list_bookings(
         Scope::Cleaner(id) => (None, Some(id)),
         Scope::Everyone => (None, None),
     };
-    let (after_time, after_id) = after.map_or((None, None), |cursor| {
-        (Some(cursor.created_at), Some(cursor.id))
-    });
+    let (after_time, after_id) = Cursor::bind_parts(after);
     let rows: Vec<StoredBooking> = sqlx::query_as(select_booking!(
         "WHERE ($1::uuid IS NULL OR b.customer_id = $1) AND ($2::uuid IS NULL OR b.cleaner_id = $2) \
          AND ($3::text IS NULL OR b.status = $3) \
@@ -314,9 +289,7 @@ pub async fn list_open(
     after: Option<Cursor>,
     limit: i64,
 ) -> Result<Vec<Booking>, CoreError> {
-    let (after_time, after_id) = after.map_or((None, None), |cursor| {
-        (Some(cursor.created_at), Some(cursor.id))
-    });
+    let (after_time, after_id) = Cursor::bind_parts(after);
     let rows: Vec<StoredBooking> = sqlx::query_as(select_booking!(
         "WHERE b.status = 'requested' AND b.cleaner_id IS NULL AND b.starts_at > $1 \
          AND ($2::timestamptz IS NULL OR (b.created_at, b.id) > ($2, $3)) \

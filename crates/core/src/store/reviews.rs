@@ -66,9 +66,7 @@ pub async fn list_reviews(
     after: Option<Cursor>,
     limit: i64,
 ) -> Result<Vec<Review>, CoreError> {
-    let (after_time, after_id) = after.map_or((None, None), |cursor| {
-        (Some(cursor.created_at), Some(cursor.id))
-    });
+    let (after_time, after_id) = Cursor::bind_parts(after);
     let rows: Vec<StoredReview> = sqlx::query_as(
         "SELECT r.booking_id, r.cleaner_id, u.full_name AS customer_name, r.rating, r.comment, \
          r.created_at \

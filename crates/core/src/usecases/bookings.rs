@@ -641,8 +641,8 @@ async fn check_request(
             hourly_rate_cents: DEFAULT_HOURLY_RATE_CENTS,
         });
     };
-    let local_start =
-        bookings::local_start(connection, request.starts_at, &cleaner.profile.timezone).await?;
+    let local_start = LocalStart::of(request.starts_at, &cleaner.profile.timezone)
+        .ok_or_else(|| CoreError::invalid("cleaner_id", "has an unknown time zone"))?;
     check_cleaner_fit(
         &cleaner.profile,
         request.service,

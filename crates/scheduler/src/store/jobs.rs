@@ -257,9 +257,7 @@ pub async fn list_runs(
     after: Option<Cursor>,
     limit: i64,
 ) -> sqlx::Result<Vec<Run>> {
-    let (after_time, after_id) = after.map_or((None, None), |cursor| {
-        (Some(cursor.created_at), Some(cursor.id))
-    });
+    let (after_time, after_id) = Cursor::bind_parts(after);
     let rows: Vec<StoredRun> = sqlx::query_as(concat!(
         "SELECT ",
         run_columns!(),

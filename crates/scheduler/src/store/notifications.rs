@@ -56,9 +56,7 @@ pub async fn list_notifications(
     after: Option<Cursor>,
     limit: i64,
 ) -> sqlx::Result<Vec<Notification>> {
-    let (after_time, after_id) = after.map_or((None, None), |cursor| {
-        (Some(cursor.created_at), Some(cursor.id))
-    });
+    let (after_time, after_id) = Cursor::bind_parts(after);
     let rows: Vec<StoredNotification> = sqlx::query_as(
         "SELECT id, user_id, channel, kind, subject, body, delivery, created_at \
          FROM notifications \
