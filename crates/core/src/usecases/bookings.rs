@@ -552,9 +552,11 @@ impl Bookings {
         }
         let accepted_ids: Vec<Uuid> = accepted.iter().map(|pair| pair.0).collect();
         let assigned = bookings::find_bookings(&mut transaction, &accepted_ids).await?;
-        for booking in &assigned {
-            record_change(&mut transaction, "booking.assigned", booking, "").await?;
-        }
+        let events: Vec<Envelope> = assigned
+            .iter()
+            .map(|booking| change_event("booking.assigned", booking, ""))
+            .collect();
+        bus::enqueue_many(&mut transaction, &events).await?;
         transaction.commit().await?;
         Ok(pairs
             .iter()

@@ -19,7 +19,7 @@ use lapin::{Channel, Connection, ConnectionProperties, options::ConfirmSelectOpt
 use secrecy::ExposeSecret;
 
 pub use consumer::{Consumer, EventHandler, EventSink, Failure, Inbox, Outcome, replay_parked};
-pub use outbox::{OutboxRelay, enqueue, enqueue_with};
+pub use outbox::{OutboxRelay, enqueue, enqueue_many, enqueue_with};
 pub use spruce_proto::events::v1::Envelope;
 pub use topology::{QueueNames, unrouted_name};
 pub use unrouted::replay_unrouted;

@@ -71,6 +71,47 @@ pub async fn enqueue(connection: &mut PgConnection, envelope: &Envelope) -> sqlx
     Ok(())
 }
 
+/// Writes every one of `envelopes` to the outbox in one statement (see [`enqueue`]): a
+/// batch of changes costs one round trip for its events, not one each.
+///
+/// # Errors
+/// Fails when an event id is not a UUID or the insert fails; the caller's transaction
+/// should then roll back.
+pub async fn enqueue_many(
+    connection: &mut PgConnection,
+    envelopes: &[Envelope],
+) -> sqlx::Result<()> {
+    if envelopes.is_empty() {
+        return Ok(());
+    }
+    let ids = envelopes
+        .iter()
+        .map(|envelope| envelope.event_id.parse::<Uuid>())
+        .collect::<Result<Vec<Uuid>, _>>()
+        .map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
+    let types: Vec<&str> = envelopes
+        .iter()
+        .map(|envelope| envelope.r#type.as_str())
+        .collect();
+    let payloads: Vec<Vec<u8>> = envelopes
+        .iter()
+        .map(prost::Message::encode_to_vec)
+        .collect();
+    let traceparent = propagation::current_traceparent();
+    sqlx::query(
+        "INSERT INTO outbox (event_id, routing_key, payload, traceparent) \
+         SELECT id, routing_key, payload, $4 FROM unnest($1::uuid[], $2::text[], $3::bytea[]) \
+         AS e(id, routing_key, payload)",
+    )
+    .bind(ids)
+    .bind(types)
+    .bind(payloads)
+    .bind(traceparent)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
 /// Like [`enqueue`], and in the same statement (one round trip) the caller's own `change`:
 /// an `INSERT`, `UPDATE` or `DELETE` whose placeholders start at `$5` (`$1`–`$4` are the
 /// event's). Bind the change's values on the returned query, then execute it in the

@@ -194,6 +194,26 @@ impl AutoAssign {
     }
 }
 
+/// `pairs` (booking, cleaner) in batches of about `size`, all of a cleaner's pairs in one
+/// batch. Core locks the cleaners of a batch for its transaction, so batches in flight
+/// together then never wait for each other (chunks in the engine's order shared cleaners,
+/// and waiting on each other's locks was most of the time assigning took).
+fn batches_by_cleaner(mut pairs: Vec<(Uuid, Uuid)>, size: usize) -> Vec<Vec<(Uuid, Uuid)>> {
+    pairs.sort_unstable_by_key(|&(booking, cleaner)| (cleaner, booking));
+    let mut batches: Vec<Vec<(Uuid, Uuid)>> = Vec::new();
+    for pair in pairs {
+        match batches.last_mut() {
+            Some(batch)
+                if batch.len() < size || batch.last().is_some_and(|last| last.1 == pair.1) =>
+            {
+                batch.push(pair);
+            }
+            _ => batches.push(vec![pair]),
+        }
+    }
+    batches
+}
+
 /// `time`'s date in `zone`, as days since 1970-01-01.
 fn local_day(time: DateTime<Utc>, zone: Tz) -> i32 {
     let date = time.with_timezone(&zone).date_naive();
@@ -245,11 +265,7 @@ impl Job for AutoAssign {
             let searched = started.elapsed();
             let round = plan(&with_candidates, mode);
             let solved = started.elapsed();
-            let batches: Vec<Vec<(Uuid, Uuid)>> = round
-                .assigned
-                .chunks(ASSIGN_BATCH)
-                .map(<[_]>::to_vec)
-                .collect();
+            let batches = batches_by_cleaner(round.assigned.clone(), ASSIGN_BATCH);
             let assigned: usize = stream::iter(batches)
                 .map(|batch| self.assign(batch))
                 .buffer_unordered(concurrency)
@@ -287,6 +303,36 @@ impl Job for AutoAssign {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cleaners_pairs_stay_in_one_batch() {
+        let cleaners: Vec<Uuid> = (0..7).map(|_| Uuid::new_v4()).collect();
+        // Cleaner 0 has five bookings, the others one each.
+        let pairs: Vec<(Uuid, Uuid)> = (0..11usize)
+            .map(|n| (Uuid::new_v4(), cleaners[n.saturating_sub(4)]))
+            .collect();
+        let batches = batches_by_cleaner(pairs.clone(), 3);
+        let mut all: Vec<(Uuid, Uuid)> = batches.concat();
+        all.sort_unstable();
+        let mut expected = pairs;
+        expected.sort_unstable();
+        assert_eq!(all, expected, "every pair once");
+        for cleaner in &cleaners {
+            let holding = batches
+                .iter()
+                .filter(|batch| batch.iter().any(|pair| pair.1 == *cleaner))
+                .count();
+            assert_eq!(holding, 1, "a cleaner's pairs in one batch");
+        }
+        // A batch grows past its size only to keep a cleaner's pairs together.
+        for batch in batches.iter().filter(|batch| batch.len() > 3) {
+            assert!(
+                batch[2..].iter().all(|pair| pair.1 == batch[2].1),
+                "{batch:?}"
+            );
+        }
+        assert!(batches.len() >= 3);
+    }
 
     #[test]
     fn a_bookings_day_is_the_cleaners_local_date() {

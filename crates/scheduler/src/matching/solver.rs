@@ -12,7 +12,7 @@
 //! then move so that every assigned row's column stays its cheapest. Only the pairs that
 //! exist are looked at, so a sparse instance costs what its pairs cost. No heuristic decides anything: the answer is optimal.
 
-use std::fmt;
+use std::{cmp::Ordering, collections::BinaryHeap, fmt};
 
 /// The allowed pairs of each row with their costs; a pair not given is forbidden.
 #[derive(Debug, Clone, Default)]
@@ -160,6 +160,11 @@ impl Costs {
         self.rows.iter().map(Vec::len).sum()
     }
 
+    /// The allowed pairs of `row` as (column, cost), by column; none for a row not there.
+    pub fn pairs_of(&self, row: usize) -> &[(usize, f64)] {
+        self.rows.get(row).map_or(&[], Vec::as_slice)
+    }
+
     /// The cost of the pair, if allowed.
     pub fn cost(&self, row: usize, column: usize) -> Option<f64> {
         let pairs = self.rows.get(row)?;
@@ -248,10 +253,43 @@ struct Solver<'c> {
     from_row: Vec<usize>,
     settled: Vec<bool>,
     touched: Vec<usize>,
-    /// Columns reached and not yet settled: the next is the nearest of them. A scan, not a
-    /// heap: a dense row reaches every column at once, and one pass over them is cheaper
-    /// than a heap entry each.
-    open: Vec<usize>,
+    /// Columns reached and not yet settled, nearest first. A column whose distance
+    /// shrank is in it again; the stale entry is skipped when it comes up. In a complete
+    /// square only the rows' own columns go in (the real ones are found by one pass, see
+    /// [`Solver::relax_all`]); elsewhere a search over thousands of contended columns
+    /// takes each in a logarithm, not a scan of all it reached.
+    open: BinaryHeap<Reached>,
+}
+
+/// A column reached by a search at `distance`, ordered so that a max-heap yields the
+/// nearest first, then the lowest-numbered.
+#[derive(Debug, Clone, Copy)]
+struct Reached {
+    distance: f64,
+    column: usize,
+}
+
+impl PartialEq for Reached {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Reached {}
+
+impl PartialOrd for Reached {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Reached {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .distance
+            .total_cmp(&self.distance)
+            .then(other.column.cmp(&self.column))
+    }
 }
 
 impl Solver<'_> {
@@ -413,19 +451,19 @@ impl Solver<'_> {
     /// The next column to settle, the nearest (the lowest-numbered among equals): of those
     /// in `open`, or `nearest_real` (complete squares) if that is no farther.
     fn next_column(&mut self, nearest_real: Option<(usize, f64)>) -> Option<(usize, f64)> {
-        let open = self
-            .open
-            .iter()
-            .enumerate()
-            .map(|(at, &column)| (at, column, self.distance[column]))
-            .min_by(|a, b| a.2.total_cmp(&b.2).then(a.1.cmp(&b.1)));
-        match (nearest_real, open) {
-            (Some((column, distance)), Some((_, _, other))) if distance <= other => {
+        while let Some(top) = self.open.peek() {
+            if !self.settled[top.column] && top.distance == self.distance[top.column] {
+                break;
+            }
+            self.open.pop();
+        }
+        match (nearest_real, self.open.peek()) {
+            (Some((column, distance)), Some(other)) if distance <= other.distance => {
                 Some((column, distance))
             }
             (Some(real), None) => Some(real),
-            (_, Some((at, column, distance))) => {
-                self.open.swap_remove(at);
+            (_, Some(&Reached { distance, column })) => {
+                self.open.pop();
                 Some((column, distance))
             }
             (None, None) => None,
@@ -449,8 +487,8 @@ impl Solver<'_> {
         }
         if self.distance[column] == f64::INFINITY {
             self.touched.push(column);
-            self.open.push(column);
         }
+        self.open.push(Reached { distance, column });
         self.distance[column] = distance;
         self.from_row[column] = row;
         self.via_cost[column] = cost;
@@ -516,7 +554,7 @@ pub fn solve(costs: &Costs) -> Assignment {
         from_row: vec![FREE; all_columns],
         settled: vec![false; all_columns],
         touched: Vec::new(),
-        open: Vec::new(),
+        open: BinaryHeap::new(),
     };
     if complete {
         solver.reduce_columns();

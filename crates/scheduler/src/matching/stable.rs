@@ -81,15 +81,16 @@ pub fn blocking_pairs(costs: &Costs, column_costs: &Costs, assignment: &Assignme
     for row in 0..costs.rows() {
         let current = assignment.columns[row]
             .and_then(|column| costs.cost(row, column).map(|cost| (cost, column)));
-        for (column, held_by) in holder.iter().enumerate() {
-            let (Some(cost), Some(their_cost)) =
-                (costs.cost(row, column), column_costs.cost(row, column))
-            else {
+        // Only the row's own pairs can block: a scan of every column for each row cost
+        // seconds on a round of 10,000 bookings.
+        for &(column, cost) in costs.pairs_of(row) {
+            let Some(their_cost) = column_costs.cost(row, column) else {
                 continue;
             };
             if Some(column) == assignment.columns[row] {
                 continue;
             }
+            let held_by = holder[column];
             let row_would = current.is_none_or(|held| prefers((cost, column), held));
             let column_would = held_by.is_none_or(|held| {
                 let kept = (

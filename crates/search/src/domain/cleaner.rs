@@ -116,11 +116,19 @@ impl Cleaner {
         needle.finder.find(self.folded_text.as_bytes()).is_some()
     }
 
-    /// Returns the weekdays (bit 0 = Monday) on which the cleaner works at all.
-    pub fn working_days(&self) -> u8 {
-        self.weekly_availability.iter().fold(0, |days, window| {
-            days | 1u8.checked_shl(u32::from(window.weekday)).unwrap_or(0)
-        })
+    /// Returns, for each weekday (0 = Monday), the span that holds all of that day's
+    /// windows (see [`DaySpan`]).
+    pub fn day_spans(&self) -> [DaySpan; 7] {
+        let mut spans = [DaySpan::EMPTY; 7];
+        for window in &self.weekly_availability {
+            if let Some(span) = spans.get_mut(usize::from(window.weekday)) {
+                let start = u8::try_from(window.start_minute / 15).unwrap_or(u8::MAX);
+                let end = u8::try_from(window.end_minute.div_ceil(15)).unwrap_or(u8::MAX);
+                span.start = span.start.min(start);
+                span.end = span.end.max(end);
+            }
+        }
+        spans
     }
 
     /// Returns whether the cleaner works all of [`starts_at`, `starts_at` + `duration_min`)
@@ -154,6 +162,36 @@ impl Cleaner {
                 .busy
                 .iter()
                 .any(|(start, end)| *start < ends_at && starts_at < *end)
+    }
+}
+
+/// The earliest start and the latest end of a cleaner's windows on one weekday, in
+/// quarter hours rounded outwards: a time that does not fit in it fits in none of that
+/// day's windows, so a search rules it out without reading the cleaner's hours. A day
+/// without work has an empty span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DaySpan {
+    start: u8,
+    end: u8,
+}
+
+impl DaySpan {
+    pub const EMPTY: DaySpan = DaySpan {
+        start: u8::MAX,
+        end: 0,
+    };
+
+    /// Widens this span to hold `other` too.
+    pub fn widen(&mut self, other: DaySpan) {
+        self.start = self.start.min(other.start);
+        self.end = self.end.max(other.end);
+    }
+
+    /// Whether `duration_min` from `minute` of the day may fit: false means it fits in
+    /// no window of the day; true means [`Cleaner::is_free_from`] decides.
+    pub fn may_hold(self, minute: u32, duration_min: u32) -> bool {
+        u32::from(self.start) * 15 <= minute
+            && minute.saturating_add(duration_min) <= u32::from(self.end) * 15
     }
 }
 
@@ -258,6 +296,32 @@ mod tests {
         assert!(cleaner.is_free(monday_five, 60));
         // Tuesday is not a working day.
         assert!(!cleaner.is_free(monday_nine + Duration::days(1), 60));
+    }
+
+    #[test]
+    fn a_days_span_holds_every_window_of_the_day() {
+        let mut cleaner = berliner(Vec::new());
+        cleaner.weekly_availability = vec![
+            Window {
+                weekday: 0,
+                start_minute: 8 * 60 + 10,
+                end_minute: 12 * 60,
+            },
+            Window {
+                weekday: 0,
+                start_minute: 14 * 60,
+                end_minute: 17 * 60 + 50,
+            },
+        ];
+        let monday = cleaner.day_spans()[0];
+        // Rounded outwards to quarter hours: 08:00 to 18:00.
+        assert!(monday.may_hold(8 * 60, 60));
+        assert!(monday.may_hold(17 * 60, 60));
+        assert!(!monday.may_hold(7 * 60 + 59, 60));
+        assert!(!monday.may_hold(17 * 60 + 1, 60));
+        // Over the lunch break it may hold; the windows themselves decide.
+        assert!(monday.may_hold(11 * 60, 180));
+        assert!(!cleaner.day_spans()[1].may_hold(9 * 60, 30));
     }
 
     #[test]

@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 use super::{
     IdMap,
-    cleaner::{Cleaner, LocalStart, Needle, Services, TimeRange, local_start},
+    cleaner::{Cleaner, DaySpan, LocalStart, Needle, Services, TimeRange, local_start},
     distance_km,
     query::{Cursor, SearchQuery},
     score::{NEARNESS_WEIGHT, nearness, score, static_score},
@@ -73,8 +73,8 @@ struct Member {
     text_mask: u128,
     slot: u32,
     services: Services,
-    /// The weekdays they work at all, bit 0 = Monday, in `timezone`.
-    working_days: u8,
+    /// When they may work on each weekday (0 = Monday), in `timezone`.
+    day_spans: [DaySpan; 7],
     timezone: Tz,
 }
 
@@ -89,7 +89,7 @@ impl Member {
             text_mask: cleaner.text_mask(),
             slot,
             services: cleaner.services,
-            working_days: cleaner.working_days(),
+            day_spans: cleaner.day_spans(),
             timezone: cleaner.timezone,
         }
     }
@@ -101,7 +101,20 @@ struct Cell {
     centre: [f64; 3],
     /// The longest chord from the centre to any point of the cell.
     reach: f64,
+    /// What a search reads of the cell before its members (see [`Cell::summarize`]).
+    summary: CellSummary,
     members: Vec<Member>,
+}
+
+/// A cell's members summed up, so that a search can bound or skip the cell without
+/// reading them: their best static score, and when they all share a time zone, the union
+/// of their hours each weekday (a search for a time nobody there may work, a Sunday say,
+/// then skips the cell).
+#[derive(Debug, Clone, Copy)]
+struct CellSummary {
+    best_static: f64,
+    zone: Option<Tz>,
+    day_spans: [DaySpan; 7],
 }
 
 type CellKey = (i32, i32);
@@ -183,8 +196,32 @@ impl Cell {
         Cell {
             centre,
             reach,
+            summary: CellSummary {
+                best_static: 0.0,
+                zone: None,
+                day_spans: [DaySpan::EMPTY; 7],
+            },
             members: Vec::new(),
         }
+    }
+
+    /// Sums the members up again, after a change.
+    fn summarize(&mut self) {
+        let zone = self.members.first().map(|member| member.timezone);
+        let mut day_spans = [DaySpan::EMPTY; 7];
+        for member in &self.members {
+            for (span, theirs) in day_spans.iter_mut().zip(member.day_spans) {
+                span.widen(theirs);
+            }
+        }
+        self.summary = CellSummary {
+            best_static: self
+                .members
+                .first()
+                .map_or(0.0, |member| member.static_score),
+            zone: zone.filter(|zone| self.members.iter().all(|member| member.timezone == *zone)),
+            day_spans,
+        };
     }
 
     /// Inserts keeping the order: highest static score first, then by slot.
@@ -193,10 +230,12 @@ impl Cell {
             .members
             .partition_point(|held| member_order(held, &member) == Ordering::Less);
         self.members.insert(at, member);
+        self.summarize();
     }
 
     fn remove(&mut self, slot: u32) {
         self.members.retain(|member| member.slot != slot);
+        self.summarize();
     }
 }
 
@@ -297,6 +336,7 @@ impl SearchIndex {
         }
         for cell in index.cells.values_mut() {
             cell.members.sort_unstable_by(member_order);
+            cell.summarize();
         }
         index
     }
@@ -387,7 +427,7 @@ impl SearchIndex {
     }
 
     /// The cells that may hold someone within the query's radius, each with its bound.
-    fn candidates(&self, query: &SearchQuery) -> BinaryHeap<Candidate> {
+    fn candidates(&self, query: &SearchQuery, filter: &mut Filter<'_>) -> BinaryHeap<Candidate> {
         let at = unit_vector(query.at);
         let dlat = (query.radius_km / EARTH_RADIUS_KM).to_degrees() + CELL_DEGREES;
         let row = |lat: f64| (lat / CELL_DEGREES).floor() as i32;
@@ -407,13 +447,12 @@ impl SearchIndex {
                 if nearest_km > query.radius_km {
                     continue;
                 }
+                if !filter.may_hit_any(&cell.summary) {
+                    continue;
+                }
                 let nearness = nearness(nearest_km, query.radius_km);
-                let best_static = cell
-                    .members
-                    .first()
-                    .map_or(0.0, |member| member.static_score);
                 heap.push(Candidate {
-                    bound: best_static + NEARNESS_WEIGHT * nearness + BOUND_SLACK,
+                    bound: cell.summary.best_static + NEARNESS_WEIGHT * nearness + BOUND_SLACK,
                     nearness,
                     key,
                 });
@@ -427,7 +466,7 @@ impl SearchIndex {
         let needle = Needle::new(&query.text);
         let mut filter = Filter::new(query, &needle);
         let mut best = TopHits::new(query.limit);
-        let mut cells = self.candidates(query);
+        let mut cells = self.candidates(query, &mut filter);
         let at = unit_vector(query.at);
         let radius_chord_sq = chord_of_km(query.radius_km).powi(2) * (1.0 + CHORD_SLACK);
         // A chord is shorter than its arc, so EARTH_RADIUS_KM · chord never exceeds the
@@ -505,9 +544,22 @@ impl<'q> Filter<'q> {
         }
     }
 
+    /// Whether anyone summed up in `summary` may be free for the query's window: false
+    /// means nobody in the cell is.
+    fn may_hit_any(&mut self, summary: &CellSummary) -> bool {
+        let (Some((starts_at, minutes)), Some(zone)) = (self.query.window, summary.zone) else {
+            return true;
+        };
+        let local = self.local_start(starts_at, zone);
+        summary
+            .day_spans
+            .get(usize::from(local.weekday))
+            .is_some_and(|span| span.may_hold(local.minute, minutes))
+    }
+
     /// Whether `member` passes what the grid knows of them: service, rate, rating, the
-    /// text's character pairs and the weekday of the start. False means no hit; true
-    /// means [`Filter::hit`] decides.
+    /// text's character pairs and whether the window fits the span of their hours that
+    /// weekday. False means no hit; true means [`Filter::hit`] decides.
     fn may_hit(&mut self, member: &Member) -> bool {
         let query = self.query;
         let plain = member.services.contains(query.services)
@@ -517,9 +569,12 @@ impl<'q> Filter<'q> {
             && query.min_rating.is_none_or(|min| member.rating >= min)
             && self.needle.may_occur_in(member.text_mask);
         plain
-            && query.window.is_none_or(|(starts_at, _)| {
+            && query.window.is_none_or(|(starts_at, minutes)| {
                 let local = self.local_start(starts_at, member.timezone);
-                member.working_days & 1u8.checked_shl(u32::from(local.weekday)).unwrap_or(0) != 0
+                member
+                    .day_spans
+                    .get(usize::from(local.weekday))
+                    .is_some_and(|span| span.may_hold(local.minute, minutes))
             })
     }
 
@@ -677,6 +732,14 @@ mod tests {
             length in 2..10u16,
             days in prop::collection::vec(0..7u8, 2..7),
             busy_hours in prop::collection::vec(0..(7 * 24i64), 0..4),
+            // Mostly one zone, so that cells can be skipped by their hours; sometimes
+            // another, so that cells of mixed zones are searched too.
+            zone in prop::sample::select(vec![
+                chrono_tz::Europe::Berlin,
+                chrono_tz::Europe::Berlin,
+                chrono_tz::Europe::Berlin,
+                chrono_tz::Asia::Tokyo,
+            ]),
         ) -> Cleaner {
             let offered = (0..4).filter(|bit| services & (1 << bit) != 0).map(|bit| SERVICE_NAMES[bit]);
             Cleaner::new(
@@ -688,7 +751,7 @@ mod tests {
                 radius,
                 rate,
                 (f64::from(stars), reviews),
-                chrono_tz::Europe::Berlin,
+                zone,
                 days.into_iter().map(|weekday| Window {
                     weekday,
                     start_minute: start_hour * 60,
