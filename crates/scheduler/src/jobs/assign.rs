@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 use spruce_platform::time::from_timestamp;
 
 use anyhow::Context as _;
-use futures_util::{StreamExt as _, TryStreamExt as _, stream};
+use futures_util::{Stream, StreamExt as _, TryStreamExt as _, stream};
 use spruce_proto::{
     core::v1::{
         AssignBookingRequest, AssignBookingsRequest, ListOpenBookingsRequest,
@@ -64,28 +64,32 @@ impl AutoAssign {
         }
     }
 
-    async fn open_bookings(&self) -> anyhow::Result<Vec<WireOpen>> {
-        let mut open = Vec::new();
-        let mut cursor = String::new();
-        loop {
-            let mut bookings = self.upstreams.bookings.clone();
-            let request = self.upstreams.request(ListOpenBookingsRequest {
-                limit: PAGE,
-                cursor,
-            })?;
-            let page = within(
-                "core's ListOpenBookings",
-                self.upstreams.core_timeout,
-                bookings.list_open_bookings(request),
-            )
-            .await?;
-            open.extend(page.bookings);
-            if page.next_cursor.is_empty() || open.len() >= MAX_OPEN {
-                open.truncate(MAX_OPEN);
-                return Ok(open);
-            }
-            cursor = page.next_cursor;
-        }
+    /// Core's open bookings, page by page, up to [`MAX_OPEN`] in all.
+    fn open_bookings(&self) -> impl Stream<Item = anyhow::Result<Vec<WireOpen>>> + '_ {
+        stream::try_unfold(
+            (Some(String::new()), 0usize),
+            move |(cursor, listed)| async move {
+                let Some(cursor) = cursor.filter(|_| listed < MAX_OPEN) else {
+                    return Ok(None);
+                };
+                let mut bookings = self.upstreams.bookings.clone();
+                let request = self.upstreams.request(ListOpenBookingsRequest {
+                    limit: PAGE,
+                    cursor,
+                })?;
+                let page = within(
+                    "core's ListOpenBookings",
+                    self.upstreams.core_timeout,
+                    bookings.list_open_bookings(request),
+                )
+                .await?;
+                let mut open = page.bookings;
+                open.truncate(MAX_OPEN - listed);
+                let listed = listed + open.len();
+                let next = (!page.next_cursor.is_empty()).then_some(page.next_cursor);
+                Ok(Some((open, (next, listed))))
+            },
+        )
     }
 
     /// `open` as the engine takes it, each with search's candidates (none when search
@@ -245,19 +249,26 @@ impl Job for AutoAssign {
         Box::pin(async move {
             let mode = mode(&context.options, self.settings.mode).map_err(anyhow::Error::msg)?;
             let started = Instant::now();
-            let open = self.open_bookings().await?;
-            let listed = started.elapsed();
-            let open_count = open.len();
             let concurrency = self.settings.concurrency.max(1);
-            let chunks: Vec<Vec<WireOpen>> = open.chunks(SEARCH_BATCH).map(<[_]>::to_vec).collect();
-            let with_candidates: Vec<OpenBooking> = stream::iter(chunks)
-                .map(|chunk| self.with_candidates(chunk))
-                .buffered(concurrency)
+            // Search works on one page while core lists the next.
+            let with_candidates: Vec<OpenBooking> = self
+                .open_bookings()
+                .map_ok(|page| {
+                    let chunks: Vec<anyhow::Result<Vec<WireOpen>>> = page
+                        .chunks(SEARCH_BATCH)
+                        .map(|chunk| Ok(chunk.to_vec()))
+                        .collect();
+                    stream::iter(chunks)
+                })
+                .try_flatten()
+                .map_ok(|chunk| self.with_candidates(chunk))
+                .try_buffered(concurrency)
                 .try_collect::<Vec<Vec<OpenBooking>>>()
                 .await?
                 .into_iter()
                 .flatten()
                 .collect();
+            let open_count = with_candidates.len();
             let without_candidates = with_candidates
                 .iter()
                 .filter(|booking| booking.candidates.is_empty())
@@ -284,14 +295,13 @@ impl Job for AutoAssign {
                 detail: Some(format!(
                     "{mode}: assigned {assigned} of {} open bookings ({without_candidates} \
                      without a candidate, {} unmatched, {refused} refused by core); total cost \
-                     {:.3}, {} blocking pairs; listed in {:.2} s, candidates {:.2} s, solved \
-                     {:.2} s, assigned {:.2} s",
+                     {:.3}, {} blocking pairs; listed with candidates in {:.2} s, solved {:.2} \
+                     s, assigned {:.2} s",
                     open_count,
                     round.unassigned.len(),
                     round.total_cost,
                     round.blocking_pairs,
-                    listed.as_secs_f64(),
-                    (searched - listed).as_secs_f64(),
+                    searched.as_secs_f64(),
                     (solved - searched).as_secs_f64(),
                     (done - solved).as_secs_f64(),
                 )),
