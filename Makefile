@@ -25,7 +25,7 @@ else
 	$(CARGO) test --workspace --no-fail-fast
 endif
 
-## check: the deployment files: Helm chart (render, lint, Kubernetes 1.31 schemas), compose,
+## check: the deployment files: Helm chart (render, lint, Kubernetes 1.33 schemas), compose,
 ## observability config, terraform fmt, checkov over Terraform, the Dockerfile and the chart
 check: build
 	python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r tests/deploy/requirements.txt

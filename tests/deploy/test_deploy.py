@@ -1,7 +1,7 @@
 """Checks of the deployment files that need no cluster and no Docker engine.
 
 The Helm chart is rendered and linted with Helm's own Go SDK (helm-python-sdk), every
-rendered manifest is validated against the Kubernetes 1.31 schemas in strict mode
+rendered manifest is validated against the Kubernetes 1.33 schemas in strict mode
 (kubernetes-validate), and the compose file and observability configuration are checked for
 consistency. Run by `make check`: python3 -m unittest discover -s tests/deploy
 """
@@ -10,6 +10,7 @@ import copy
 import json
 import os
 import pathlib
+import re
 import subprocess
 import tempfile
 import tomllib
@@ -21,7 +22,7 @@ import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "spruce"
-KUBE_VERSION = "1.31.0"
+KUBE_VERSION = "1.33.0"
 COMPONENTS = ["gateway", "core", "search", "scheduler"]
 ENVIRONMENTS = ["e2e", "staging", "prod"]
 # Kinds from CRDs (prometheus-operator) have no schema in kubernetes-validate.
@@ -219,10 +220,75 @@ class ChartTest(unittest.TestCase):
         for deployment in by_kind(render(), "Deployment"):
             self.assertNotIn("vault.hashicorp.com/agent-inject", deployment["spec"]["template"]["metadata"]["annotations"])
 
+    def test_every_release_pod_can_reach_dns_and_its_datastores_under_the_policies(self):
+        # Default deny selects every pod with the release labels, the migrations hook's too.
+        for label, values in variants():
+            manifests = render(values)
+            policies = by_kind(manifests, "NetworkPolicy")
+            vault = (values.get("secrets") or {}).get("source") == "vault"
+            pods = [(m["metadata"]["name"], m["spec"]["template"]) for m in manifests if m["kind"] in ("Deployment", "Job")]
+            self.assertTrue(any(name.endswith("migrations") for name, _ in pods), label)
+            for name, pod in pods:
+                labels = pod["metadata"]["labels"]
+                selecting = [
+                    policy
+                    for policy in policies
+                    if all(labels.get(key) == value for key, value in policy["spec"]["podSelector"]["matchLabels"].items())
+                ]
+                if not selecting:
+                    continue
+                egress = [
+                    rule for policy in selecting if "Egress" in policy["spec"]["policyTypes"] for rule in policy["spec"].get("egress", [])
+                ]
+
+                def allows(port, peer_matches, protocol="TCP"):
+                    return any(
+                        any(p["port"] == port and p.get("protocol", "TCP") == protocol for p in rule.get("ports", []))
+                        and any(peer_matches(peer) for peer in rule.get("to", []))
+                        for rule in egress
+                    )
+
+                def kube_system(peer):
+                    return peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name") == "kube-system"
+
+                with self.subTest(f"{label}: {name}"):
+                    self.assertTrue(allows(53, kube_system, "UDP"), "DNS")
+                    self.assertTrue(allows(5432, lambda peer: "ipBlock" in peer), "PostgreSQL")
+                    if vault:
+                        self.assertTrue(allows(8200, lambda peer: "ipBlock" in peer), "Vault")
+
+    def test_grpc_ports_admit_only_their_callers(self):
+        expected = {"core": {"gateway", "scheduler", "search"}, "search": {"gateway", "scheduler", "core"}, "scheduler": {"gateway"}}
+        policies = {p["metadata"]["name"]: p for p in by_kind(render(), "NetworkPolicy")}
+        values = yaml.safe_load((CHART / "values.yaml").read_text())
+        for component, callers in expected.items():
+            grpc = values[component]["ports"]["grpc"]
+            rules = [r for r in policies[f"spruce-{component}"]["spec"]["ingress"] if any(p["port"] == grpc for p in r["ports"])]
+            allowed = {peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for rule in rules for peer in rule["from"]}
+            self.assertEqual(allowed, callers, component)
+
+    def test_the_ingress_publishes_the_api_and_docs_only(self):
+        for label, values in variants():
+            for ingress in by_kind(render(values), "Ingress"):
+                with self.subTest(label):
+                    paths = [p["path"] for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+                    self.assertIn("/v1", paths)
+                    self.assertTrue(set(paths) <= {"/v1", "/docs", "/openapi.json"}, paths)
+        (prod,) = by_kind(render(env_values("prod")), "Ingress")
+        self.assertEqual([p["path"] for p in prod["spec"]["rules"][0]["http"]["paths"]], ["/v1"])
+
     def test_monitoring_resources_follow_their_switches(self):
         self.assertFalse([m for m in render() if m["kind"] in CRD_KINDS])
-        e2e = render(env_values("e2e"))
+        # Switched on, but the cluster's API is unknown (an offline render serves only
+        # Kubernetes' own APIs): nothing that would fail the release.
+        self.assertFalse([m for m in render(env_values("e2e")) if m["kind"] in CRD_KINDS])
+        values = env_values("e2e")
+        values["monitoring"]["assumeAPI"] = True
+        e2e = render(values)
         self.assertEqual(len(by_kind(e2e, "ServiceMonitor")), 4)
+        for monitor in by_kind(e2e, "ServiceMonitor") + by_kind(e2e, "PrometheusRule"):
+            # What kube-prometheus-stack selects by default.
+            self.assertEqual(monitor["metadata"]["labels"]["release"], "kube-prometheus-stack")
         (rule,) = by_kind(e2e, "PrometheusRule")
         alerts = yaml.safe_load((ROOT / "deploy/observability/alerts.yml").read_text())
         self.assertEqual(rule["spec"], alerts)
@@ -239,7 +305,8 @@ class ChartTest(unittest.TestCase):
         self.assertEqual(len(deny), 1)
         self.assertEqual(deny[0]["spec"]["policyTypes"], ["Ingress", "Egress"])
         self.assertNotIn("ingress", deny[0]["spec"])
-        self.assertEqual(len(policies), 5)
+        # Default deny, one per component, one for the migrations hook's pods.
+        self.assertEqual(len(policies), 6)
         self.assertEqual(by_kind(render({"networkPolicy": {"enabled": False}}), "NetworkPolicy"), [])
 
     def test_search_scales_on_cpu(self):
@@ -293,7 +360,9 @@ class RenderedSettingsLoadTest(unittest.TestCase):
                     subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", private], check=True)
                     subprocess.run(["openssl", "pkey", "-in", private, "-pubout", "-out", public], check=True)
                 (folder / "secrets" / "amqp-url").write_text("amqp://spruce:test@rabbitmq:5672/%2f")
-                (folder / "secrets" / "redis-url").write_text("redis://:test@redis:6379")
+                # What each environment's Terraform writes: ElastiCache with TLS in AWS.
+                scheme = "redis" if label == "defaults" else "rediss"
+                (folder / "secrets" / "redis-url").write_text(f"{scheme}://:test@redis:6379")
                 for component in COMPONENTS:
                     with self.subTest(f"{label}: {component}"):
                         config = folder / component
@@ -389,6 +458,23 @@ class ComposeTest(unittest.TestCase):
             self.assertEqual(service["healthcheck"]["test"], ["CMD", "/usr/local/bin/service", "healthcheck"])
             self.assertEqual(service["build"]["args"]["SERVICE"], name)
 
+    def test_each_image_is_built_by_one_service_only(self):
+        # `up --build` builds every service's image in parallel: two services building one
+        # tag fail the first `up` on a fresh machine. A service reusing a built image must
+        # not be pulled (no registry has it).
+        built = {}
+        for name, service in self.services.items():
+            if "build" in service:
+                tag = service.get("image", f"spruce-{name}")
+                with self.subTest(name):
+                    self.assertNotIn(tag, built, f"{name} and {built.get(tag)} both build {tag}")
+                built[tag] = name
+        for name, service in self.services.items():
+            if "build" not in service and service.get("image") in built:
+                with self.subTest(name):
+                    self.assertEqual(service.get("pull_policy"), "never", f"{name} reuses {service['image']}")
+        self.assertIn("spruce-core:local", built)
+
     def test_mounted_configuration_exists(self):
         for name, service in self.services.items():
             for volume in service.get("volumes") or []:
@@ -406,6 +492,43 @@ class ComposeTest(unittest.TestCase):
     def test_dashboard_is_valid_json_with_panels(self):
         dashboard = json.loads((ROOT / "deploy/observability/grafana/spruce-overview.json").read_text())
         self.assertGreaterEqual(len(dashboard["panels"]), 6)
+
+
+class TerraformTest(unittest.TestCase):
+    MODULE = ROOT / "deploy/terraform/modules/spruce"
+
+    def test_the_cluster_runs_the_kubernetes_the_chart_is_validated_against(self):
+        variables = (self.MODULE / "variables.tf").read_text()
+        default = re.search(r'variable "kubernetes_version" \{[^}]*default\s*=\s*"([0-9.]+)"', variables)
+        self.assertIsNotNone(default)
+        self.assertEqual(default.group(1), ".".join(KUBE_VERSION.split(".")[:2]))
+        # EKS standard support ends about 14 months after a release; 1.33 came out in 2025.
+        self.assertGreaterEqual(tuple(map(int, default.group(1).split("."))), (1, 33))
+
+    def test_the_cluster_enforces_network_policies(self):
+        cluster = (self.MODULE / "cluster.tf").read_text()
+        addon = re.search(r'resource "aws_eks_addon" "vpc_cni" \{(.*?)\n\}', cluster, re.S)
+        self.assertIsNotNone(addon, "the vpc-cni add-on")
+        self.assertIn('addon_name                  = "vpc-cni"', addon.group(1))
+        self.assertIn('enableNetworkPolicy = "true"', addon.group(1))
+
+    def test_cd_can_reach_and_use_the_private_api(self):
+        cluster = (self.MODULE / "cluster.tf").read_text()
+        association = re.search(r'resource "aws_eks_access_policy_association" "deployer" \{(.*?)\n\}', cluster, re.S)
+        self.assertIn("depends_on = [aws_eks_access_entry.deployer]", association.group(1))
+        rule = re.search(r'resource "aws_vpc_security_group_ingress_rule" "api_from_deploy_runners" \{(.*?)\n\}', cluster, re.S)
+        self.assertIsNotNone(rule)
+        self.assertIn("cluster_security_group_id", rule.group(1))
+        for environment in ENVIRONMENTS:
+            stack = (ROOT / f"deploy/terraform/envs/{environment}/main.tf").read_text()
+            self.assertRegex(stack, r"deploy_runner_security_group_ids\s*=\s*var\.deploy_runner_security_group_ids")
+
+    def test_database_engines_pin_their_major_only(self):
+        # Minor versions upgrade themselves; a pinned minor drifts from the running one.
+        data = (self.MODULE / "data.tf").read_text()
+        postgres = re.search(r'engine\s*=\s*"postgres"\s*\n(?:\s*#.*\n)*\s*engine_version\s*=\s*"([^"]+)"', data)
+        self.assertIsNotNone(postgres)
+        self.assertRegex(postgres.group(1), r"^[0-9]+$")
 
 
 class WorkflowTest(unittest.TestCase):
@@ -428,6 +551,37 @@ class WorkflowTest(unittest.TestCase):
             self.assertTrue((CHART / f"values-{environment}.yaml").exists())
         matrix = jobs["images"]["strategy"]["matrix"]["service"]
         self.assertEqual(sorted(matrix), sorted(COMPONENTS))
+
+    def test_cd_deploys_only_what_ci_passed(self):
+        workflow = yaml.load((ROOT / ".github/workflows/cd.yml").read_text(), Loader=yaml.BaseLoader)
+        trigger = workflow["on"]["workflow_run"]
+        self.assertEqual(trigger["workflows"], [self.load("ci.yml")["name"]])
+        self.assertEqual(trigger["branches"], ["main"])
+        self.assertNotIn("push", workflow["on"])
+        jobs = workflow["jobs"]
+        for name in ("images", "chart"):
+            self.assertIn("workflow_run.conclusion == 'success'", jobs[name]["if"])
+        for environment in ENVIRONMENTS:
+            self.assertIn("workflow_run.head_sha", jobs[f"deploy-{environment}"]["with"]["image-tag"])
+
+    def test_environments_deploy_one_at_a_time_each_without_waiting_for_the_others(self):
+        self.assertNotIn("concurrency", self.load("cd.yml"))
+        deploy = self.load("deploy.yml")["jobs"]["deploy"]
+        self.assertIn("inputs.environment", deploy["concurrency"]["group"])
+        self.assertFalse(deploy["concurrency"]["cancel-in-progress"])
+
+    def test_a_rerun_skips_pushing_an_image_tag_that_exists(self):
+        steps = self.load("cd.yml")["jobs"]["images"]["steps"]
+        (push,) = [step for step in steps if step.get("uses", "").startswith("docker/build-push-action")]
+        self.assertIn("steps.pushed.outputs.exists != 'true'", push["if"])
+        (probe,) = [step for step in steps if step.get("id") == "pushed"]
+        self.assertIn("aws ecr describe-images", probe["run"])
+
+    def test_the_image_sets_no_setting_the_chart_could_not_override(self):
+        # Environment variables outrank the chart's config files (README, "Settings").
+        lines = (ROOT / "docker/Dockerfile").read_text().splitlines()
+        instructions = [line for line in lines if not line.lstrip().startswith("#")]
+        self.assertFalse([line for line in instructions if "SPRUCE__" in line])
 
     def test_scripts_the_workflows_call_exist(self):
         text = (ROOT / ".github/workflows/deploy.yml").read_text()

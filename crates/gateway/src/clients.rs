@@ -36,7 +36,6 @@ pub struct Upstreams {
     pub jobs: JobServiceClient<Channel>,
     pub search: SearchServiceClient<Channel>,
     core: Channel,
-    scheduler: Channel,
     signer: ServiceTokenSigner,
 }
 
@@ -61,10 +60,9 @@ impl Upstreams {
             bookings: BookingServiceClient::new(core.clone()),
             reviews: ReviewServiceClient::new(core.clone()),
             notifications: NotificationServiceClient::new(scheduler.clone()),
-            jobs: JobServiceClient::new(scheduler.clone()),
+            jobs: JobServiceClient::new(scheduler),
             search: SearchServiceClient::new(channel(&settings.search_url)?),
             core,
-            scheduler,
             signer,
         })
     }
@@ -82,12 +80,12 @@ impl Upstreams {
         Ok(request_with_token(message, &token))
     }
 
-    /// Returns the upstreams the gateway needs, for readiness checks.
-    pub fn health_targets(&self) -> [(&'static str, Channel); 2] {
-        [
-            ("core", self.core.clone()),
-            ("scheduler", self.scheduler.clone()),
-        ]
+    /// Returns the upstreams the gateway is not ready without, for readiness checks: core
+    /// alone, which almost every route needs. Search and the scheduler serve a few routes
+    /// each; when one is down those routes answer 503 with Retry-After and the rest go
+    /// on, rather than every gateway pod leaving its Service with it.
+    pub fn health_targets(&self) -> [(&'static str, Channel); 1] {
+        [("core", self.core.clone())]
     }
 }
 

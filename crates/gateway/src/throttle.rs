@@ -8,10 +8,9 @@
 //! When Redis is unreachable the throttle lets requests through (and says so in the logs)
 //! rather than locking everyone out.
 
-use std::{net::IpAddr, time::Duration};
+use std::net::IpAddr;
 
-use redis::{Client, aio::ConnectionManager, aio::ConnectionManagerConfig};
-use secrecy::ExposeSecret as _;
+use redis::aio::ConnectionManager;
 use sha2::{Digest as _, Sha256};
 use spruce_platform::email::normalize_email;
 
@@ -46,13 +45,8 @@ impl Throttle {
         limits: &LoginThrottleSettings,
         signups: &SignupThrottleSettings,
     ) -> anyhow::Result<Self> {
-        let client = Client::open(redis.url.expose_secret())?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_millis(redis.timeout_ms)))
-            .set_response_timeout(Some(Duration::from_millis(redis.timeout_ms)))
-            .set_number_of_retries(1);
         Ok(Throttle {
-            redis: ConnectionManager::new_lazy_with_config(client, config)?,
+            redis: spruce_platform::redis::connect(redis)?,
             prefix: redis.key_prefix.clone(),
             max_per_email: i64::from(limits.max_failures),
             max_per_address: i64::from(limits.max_failures_per_address),

@@ -18,6 +18,7 @@ pub mod paging;
 pub mod pricing;
 pub mod propagation;
 pub mod reason;
+pub mod redis;
 pub mod settings;
 pub mod shutdown;
 pub mod status;

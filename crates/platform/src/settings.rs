@@ -448,8 +448,12 @@ impl Validate for DatabaseSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct RedisSettings {
-    /// `redis://[:password@]host:port[/db]`; it can hold a password, so it is a secret.
+    /// `redis://[:password@]host:port[/db]`, or `rediss://` for TLS; it can hold a
+    /// password, so it is a secret.
     pub url: SecretString,
+    /// PEM of the CA that signed a `rediss://` server's certificate, when it is not one the
+    /// system or webpki trusts (`ca_file` names a file holding it, as for every setting).
+    pub ca: Option<String>,
     /// Prefix of every key the service writes (each service's defaults set its own).
     pub key_prefix: String,
     pub timeout_ms: u64,
@@ -459,6 +463,7 @@ impl Default for RedisSettings {
     fn default() -> Self {
         RedisSettings {
             url: SecretString::from("redis://127.0.0.1:6379"),
+            ca: None,
             key_prefix: "spruce:".to_owned(),
             timeout_ms: 500,
         }
@@ -472,6 +477,20 @@ impl Validate for RedisSettings {
             return Err(SettingsError::invalid(
                 "redis.url",
                 "must start with redis:// or rediss://",
+            ));
+        }
+        // The client the service would open (no connection yet): a scheme this build cannot
+        // serve (rediss:// without TLS, say) fails here, in `check-config`, not at start.
+        if let Err(error) = redis::Client::open(url) {
+            return Err(SettingsError::invalid(
+                "redis.url",
+                format!("cannot be opened ({:?})", error.kind()),
+            ));
+        }
+        if self.ca.is_some() && !url.starts_with("rediss://") {
+            return Err(SettingsError::invalid(
+                "redis.ca",
+                "is only used with a rediss:// URL",
             ));
         }
         at_least_one("redis.timeout_ms", self.timeout_ms)
@@ -612,6 +631,22 @@ mod tests {
         let defaults = BusSettings::default();
         assert_eq!(defaults.outbox_retention_hours, 168);
         defaults.validate().unwrap();
+    }
+
+    #[test]
+    fn a_redis_ca_goes_with_a_rediss_url_only() {
+        let tls = RedisSettings {
+            url: SecretString::from("rediss://cache.internal:6379"),
+            ca: Some("-----BEGIN CERTIFICATE-----".to_owned()),
+            ..RedisSettings::default()
+        };
+        tls.validate().unwrap();
+        let plain = RedisSettings {
+            url: SecretString::from("redis://cache.internal:6379"),
+            ..tls
+        };
+        let error = plain.validate().unwrap_err();
+        assert!(error.to_string().contains("redis.ca"), "{error}");
     }
 
     #[test]

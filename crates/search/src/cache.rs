@@ -4,8 +4,7 @@
 
 use std::time::Duration;
 
-use redis::{AsyncCommands as _, Client, aio::ConnectionManager, aio::ConnectionManagerConfig};
-use secrecy::ExposeSecret as _;
+use redis::{AsyncCommands as _, aio::ConnectionManager};
 use spruce_platform::settings::RedisSettings;
 use uuid::Uuid;
 
@@ -28,14 +27,8 @@ impl AffinityCache {
     /// # Errors
     /// Fails when the URL is malformed.
     pub fn new(settings: &RedisSettings, ttl: Duration) -> anyhow::Result<Self> {
-        let client = Client::open(settings.url.expose_secret())?;
-        let timeout = Duration::from_millis(settings.timeout_ms);
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1);
         Ok(AffinityCache {
-            redis: ConnectionManager::new_lazy_with_config(client, config)?,
+            redis: spruce_platform::redis::connect(settings)?,
             prefix: settings.key_prefix.clone(),
             ttl,
         })

@@ -199,3 +199,35 @@ checkov.io/skip2: CKV_K8S_43=Images are tagged with the commit in ECR repositori
 checkov.io/skip3: CKV_K8S_15=IfNotPresent is safe with immutable commit tags and avoids a registry round trip per pod start
 checkov.io/skip4: CKV_K8S_38=The token is mounted only when secrets.source is vault - the Vault agent logs in with it
 {{- end -}}
+
+{{/* Egress every pod of the release needs: DNS, the datastores (PostgreSQL, RabbitMQ,
+Redis) and the OpenTelemetry collector, and Vault where the secrets come from it. */}}
+{{- define "spruce.egressToDatastores" -}}
+{{- $np := .Values.networkPolicy -}}
+# DNS
+- to:
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: kube-system
+  ports:
+    - {port: 53, protocol: UDP}
+    - {port: 53, protocol: TCP}
+# Datastores and the OpenTelemetry collector.
+- to:
+    {{- range $cidr := $np.datastoreCIDRs }}
+    - ipBlock: {cidr: {{ $cidr }}}
+    {{- end }}
+  ports:
+    {{- range $port := $np.datastorePorts }}
+    - {port: {{ $port }}, protocol: TCP}
+    {{- end }}
+{{- if eq .Values.secrets.source "vault" }}
+# Vault, for the agent that writes the secret files.
+- to:
+    {{- range $cidr := $np.vault.cidrs }}
+    - ipBlock: {cidr: {{ $cidr }}}
+    {{- end }}
+  ports:
+    - {port: {{ $np.vault.port }}, protocol: TCP}
+{{- end }}
+{{- end -}}

@@ -52,6 +52,9 @@ struct Options {
     search_redis_url: String,
     /// Where the scheduler sends email (an [`SmtpSink`]); unset: to its log.
     smtp_port: Option<u16>,
+    /// The gateway is given a scheduler address where nothing listens (the scheduler
+    /// still runs, for its database and queues to be cleaned up as usual).
+    scheduler_unreachable: bool,
 }
 
 impl Default for Options {
@@ -65,6 +68,7 @@ impl Default for Options {
             search: false,
             search_redis_url: "redis://127.0.0.1:6379".to_owned(),
             smtp_port: None,
+            scheduler_unreachable: false,
         }
     }
 }
@@ -186,6 +190,15 @@ impl TestApp {
     pub(crate) async fn spawn_with_redis(redis_url: &str) -> Self {
         Self::spawn_configured(Options {
             redis_url: redis_url.to_owned(),
+            ..Options::default()
+        })
+        .await
+    }
+
+    /// Core and the gateway, which finds no scheduler at the address it was given.
+    pub(crate) async fn spawn_with_scheduler_unreachable() -> Self {
+        Self::spawn_configured(Options {
+            scheduler_unreachable: true,
             ..Options::default()
         })
         .await
@@ -319,10 +332,15 @@ impl TestApp {
         // the exchange's unrouted queue, as it would on a fresh broker.
         wait_until_ready(&scheduler_ready).await;
 
+        let gateways_scheduler = if options.scheduler_unreachable {
+            format!("http://127.0.0.1:{}", closed_port())
+        } else {
+            scheduler_url.clone()
+        };
         let (address, gateway) = spawn_gateway(
             &core_url,
             &search_url,
-            &scheduler_url,
+            &gateways_scheduler,
             &options.redis_url,
             options.signup_limit,
             &shutdown,

@@ -124,13 +124,21 @@ async fn bad_paging_input_is_a_422() {
 }
 
 #[tokio::test]
-async fn a_down_scheduler_is_503() {
-    let app = TestApp::spawn_without_services().await;
-    // Any well-signed token will do: the gateway checks it without calling core.
-    let token = user_token("customer");
-    let response = app.get("/v1/me/notifications", Some(&token)).await;
+async fn a_down_scheduler_fails_its_own_routes_only_and_the_gateway_stays_ready() {
+    let app = TestApp::spawn_with_scheduler_unreachable().await;
+    // Most routes need core alone: the gateway stays in its Service.
+    let readiness = app.get("/readyz", None).await;
+    assert_eq!(readiness.status(), 200);
+    let ann = app.signup(&unique_email()).await;
+    let token = ann["access_token"].as_str().unwrap();
+    assert_eq!(app.get("/v1/me", Some(token)).await.status(), 200);
+    // The scheduler's routes say so, and when to try again.
+    let response = app.get("/v1/me/notifications", Some(token)).await;
     assert_eq!(response.headers()["retry-after"], "5");
-    problem(response, 503).await;
+    assert_eq!(
+        problem(response, 503).await["type"],
+        "urn:spruce:problem:unavailable"
+    );
     app.stop().await;
 }
 

@@ -1,6 +1,8 @@
 //! The event bus against the real PostgreSQL and RabbitMQ: each test has its own database,
-//! exchange and queues (and, where it closes connections, its own virtual host).
+//! exchange and queues (and, where it closes connections, its own virtual host). And Redis
+//! over TLS, against a redis-server of its own.
 
 mod consumer;
 mod helpers;
 mod outbox;
+mod redis_tls;

@@ -26,6 +26,12 @@ variable "deployer_role_arn" {
   default     = ""
 }
 
+variable "deploy_runner_security_group_ids" {
+  description = "Security groups of this environment's self-hosted CD runners (inside the VPC)"
+  type        = list(string)
+  default     = []
+}
+
 variable "ingress_load_balancer_dns" {
   description = "Set after the first Helm install, when the ingress controller's load balancer exists"
   type        = string
@@ -33,18 +39,19 @@ variable "ingress_load_balancer_dns" {
 }
 
 module "spruce" {
-  source                    = "../../modules/spruce"
-  environment               = "e2e"
-  node_count                = { min = 2, desired = 2, max = 4 }
-  search_node_count         = { min = 1, desired = 1, max = 2 }
-  db_instance_class         = "db.t4g.medium"
-  db_multi_az               = false
-  redis_node_type           = "cache.t4g.small"
-  mq_instance_type          = "mq.t3.micro"
-  dns_zone_name             = "spruce.example"
-  api_hostname              = "api.e2e"
-  ingress_load_balancer_dns = var.ingress_load_balancer_dns
-  deployer_role_arn         = var.deployer_role_arn
+  source                           = "../../modules/spruce"
+  environment                      = "e2e"
+  node_count                       = { min = 2, desired = 2, max = 4 }
+  search_node_count                = { min = 1, desired = 1, max = 2 }
+  db_instance_class                = "db.t4g.medium"
+  db_multi_az                      = false
+  redis_node_type                  = "cache.t4g.small"
+  mq_instance_type                 = "mq.t3.micro"
+  dns_zone_name                    = "spruce.example"
+  api_hostname                     = "api.e2e"
+  ingress_load_balancer_dns        = var.ingress_load_balancer_dns
+  deployer_role_arn                = var.deployer_role_arn
+  deploy_runner_security_group_ids = var.deploy_runner_security_group_ids
 }
 
 output "spruce" {

@@ -26,6 +26,12 @@ variable "deployer_role_arn" {
   default     = ""
 }
 
+variable "deploy_runner_security_group_ids" {
+  description = "Security groups of this environment's self-hosted CD runners (inside the VPC)"
+  type        = list(string)
+  default     = []
+}
+
 variable "ingress_load_balancer_dns" {
   description = "Set after the first Helm install, when the ingress controller's load balancer exists"
   type        = string
@@ -33,18 +39,19 @@ variable "ingress_load_balancer_dns" {
 }
 
 module "spruce" {
-  source                    = "../../modules/spruce"
-  environment               = "staging"
-  node_count                = { min = 3, desired = 3, max = 6 }
-  search_node_count         = { min = 1, desired = 2, max = 4 }
-  db_instance_class         = "db.m6g.large"
-  db_multi_az               = false
-  redis_node_type           = "cache.m6g.large"
-  mq_instance_type          = "mq.m5.large"
-  dns_zone_name             = "spruce.example"
-  api_hostname              = "api.staging"
-  ingress_load_balancer_dns = var.ingress_load_balancer_dns
-  deployer_role_arn         = var.deployer_role_arn
+  source                           = "../../modules/spruce"
+  environment                      = "staging"
+  node_count                       = { min = 3, desired = 3, max = 6 }
+  search_node_count                = { min = 1, desired = 2, max = 4 }
+  db_instance_class                = "db.m6g.large"
+  db_multi_az                      = false
+  redis_node_type                  = "cache.m6g.large"
+  mq_instance_type                 = "mq.m5.large"
+  dns_zone_name                    = "spruce.example"
+  api_hostname                     = "api.staging"
+  ingress_load_balancer_dns        = var.ingress_load_balancer_dns
+  deployer_role_arn                = var.deployer_role_arn
+  deploy_runner_security_group_ids = var.deploy_runner_security_group_ids
 }
 
 output "spruce" {

@@ -52,6 +52,32 @@ resource "aws_eks_access_policy_association" "deployer" {
   access_scope {
     type = "cluster"
   }
+  # The entry must exist first, or the association can fail on a fresh apply.
+  depends_on = [aws_eks_access_entry.deployer]
+}
+
+# The API endpoint is private and its security group admits only the cluster itself: the
+# CD runners' own security groups must be let in, or `helm upgrade` cannot connect.
+resource "aws_vpc_security_group_ingress_rule" "api_from_deploy_runners" {
+  for_each                     = toset(var.deploy_runner_security_group_ids)
+  security_group_id            = aws_eks_cluster.main.vpc_config[0].cluster_security_group_id
+  referenced_security_group_id = each.value
+  ip_protocol                  = "tcp"
+  from_port                    = 443
+  to_port                      = 443
+  description                  = "CD runners to the Kubernetes API"
+  tags                         = local.tags
+}
+
+# The VPC CNI enforces NetworkPolicies only with its network policy agent switched on;
+# without it the chart's policies are accepted and do nothing.
+resource "aws_eks_addon" "vpc_cni" {
+  cluster_name                = aws_eks_cluster.main.name
+  addon_name                  = "vpc-cni"
+  resolve_conflicts_on_create = "OVERWRITE"
+  resolve_conflicts_on_update = "OVERWRITE"
+  configuration_values        = jsonencode({ enableNetworkPolicy = "true" })
+  tags                        = local.tags
 }
 
 resource "aws_iam_role" "nodes" {

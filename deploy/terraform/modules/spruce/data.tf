@@ -34,11 +34,13 @@ resource "aws_iam_role_policy_attachment" "rds_monitoring" {
   policy_arn = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 }
 
+# engine_version is the major only: minor versions upgrade themselves
+# (auto_minor_version_upgrade), and a pinned minor would then differ from the running one.
 resource "aws_db_instance" "main" {
   #checkov:skip=CKV_AWS_157:multi-AZ is set per environment (var.db_multi_az): on in prod, off in e2e and staging for cost
   identifier                          = local.name
   engine                              = "postgres"
-  engine_version                      = "16.4"
+  engine_version                      = "16"
   instance_class                      = var.db_instance_class
   allocated_storage                   = 50
   max_allocated_storage               = 500

@@ -22,9 +22,11 @@ variable "availability_zones" {
   default = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
 }
 
+# EKS's standard support: 1.31 is past even its extended support. The chart is validated
+# against this version's schemas (tests/deploy, KUBE_VERSION): raise both together.
 variable "kubernetes_version" {
   type    = string
-  default = "1.31"
+  default = "1.33"
 }
 
 variable "node_instance_types" {
@@ -86,4 +88,10 @@ variable "deployer_role_arn" {
   description = "IAM role CD assumes to run helm (GitHub OIDC); empty: no access entry"
   type        = string
   default     = ""
+}
+
+variable "deploy_runner_security_group_ids" {
+  description = "Security groups of the self-hosted CD runners inside the VPC, allowed to the private EKS API endpoint on 443"
+  type        = list(string)
+  default     = []
 }

@@ -1,0 +1,37 @@
+//! Redis as every service reaches it: one lazily connecting, self-reconnecting connection
+//! whose connects and responses are bounded by `redis.timeout_ms`, over TLS for a
+//! `rediss://` URL.
+
+use std::time::Duration;
+
+use redis::{
+    Client, TlsCertificates,
+    aio::{ConnectionManager, ConnectionManagerConfig},
+};
+use secrecy::ExposeSecret as _;
+
+use crate::settings::RedisSettings;
+
+/// Prepares the connection; nothing is contacted yet, so a service starts without Redis.
+///
+/// # Errors
+/// Fails when the URL is malformed.
+pub fn connect(settings: &RedisSettings) -> anyhow::Result<ConnectionManager> {
+    let url = settings.url.expose_secret();
+    let client = match &settings.ca {
+        Some(ca) => Client::build_with_tls(
+            url,
+            TlsCertificates {
+                client_tls: None,
+                root_cert: Some(ca.as_bytes().to_vec()),
+            },
+        )?,
+        None => Client::open(url)?,
+    };
+    let timeout = Duration::from_millis(settings.timeout_ms);
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(1);
+    Ok(ConnectionManager::new_lazy_with_config(client, config)?)
+}
