@@ -148,7 +148,7 @@ class ChartTest(unittest.TestCase):
             core["callers"]["service_keys"]["gateway_file"], "/run/secrets/spruce/gateway-public-key"
         )
         gateway = settings_of(manifests, "gateway")
-        self.assertEqual(gateway["upstream"]["core_url"], "http://spruce-core:50051")
+        self.assertEqual(gateway["upstream"]["core_url"], "http://spruce-core-headless:50051")
         self.assertEqual(gateway["redis"]["url_file"], "/run/secrets/spruce/redis-url")
         self.assertNotIn("database", gateway)
         self.assertEqual(gateway["identity"]["private_key_file"], "/run/secrets/spruce/gateway-private-key")
@@ -164,10 +164,10 @@ class ChartTest(unittest.TestCase):
         self.assertEqual(search["identity"]["private_key_file"], "/run/secrets/spruce/search-private-key")
         self.assertEqual(search["bus"]["url_file"], "/run/secrets/spruce/amqp-url")
         self.assertEqual(search["bus"]["exchange"], "spruce.events")
-        self.assertEqual(search["core"]["url"], "http://spruce-core:50051")
+        self.assertEqual(search["core"]["url"], "http://spruce-core-headless:50051")
         self.assertEqual(search["redis"]["url_file"], "/run/secrets/spruce/redis-url")
         # Core prices bookings through search, which knows core's tokens by core's public key.
-        self.assertEqual(core["search"]["url"], "http://spruce-search:50052")
+        self.assertEqual(core["search"]["url"], "http://spruce-search-headless:50052")
         self.assertEqual(
             search["callers"]["service_keys"]["core_file"], "/run/secrets/spruce/auth-public-key"
         )
@@ -188,8 +188,8 @@ class ChartTest(unittest.TestCase):
         )
         self.assertEqual(pushing["push"]["token_file"], "/run/secrets/spruce/push-token")
         # The scheduler calls core and search as itself; both know its public key.
-        self.assertEqual(scheduler["core"]["url"], "http://spruce-core:50051")
-        self.assertEqual(scheduler["search"]["url"], "http://spruce-search:50052")
+        self.assertEqual(scheduler["core"]["url"], "http://spruce-core-headless:50051")
+        self.assertEqual(scheduler["search"]["url"], "http://spruce-search-headless:50052")
         self.assertEqual(
             scheduler["identity"]["private_key_file"], "/run/secrets/spruce/scheduler-private-key"
         )
@@ -256,6 +256,29 @@ class ChartTest(unittest.TestCase):
                     self.assertTrue(allows(5432, lambda peer: "ipBlock" in peer), "PostgreSQL")
                     if vault:
                         self.assertTrue(allows(8200, lambda peer: "ipBlock" in peer), "Vault")
+
+    def test_callers_reach_grpc_through_headless_services(self):
+        # A ClusterIP would pin each caller's one HTTP/2 connection to one pod; a headless
+        # name resolves to every ready pod, and the callers balance over them.
+        manifests = render()
+        services = {s["metadata"]["name"]: s for s in by_kind(manifests, "Service")}
+        urls = [
+            *settings_of(manifests, "gateway")["upstream"].values(),
+            settings_of(manifests, "core")["search"]["url"],
+            settings_of(manifests, "search")["core"]["url"],
+            settings_of(manifests, "scheduler")["core"]["url"],
+            settings_of(manifests, "scheduler")["search"]["url"],
+        ]
+        urls = [url for url in urls if isinstance(url, str) and url.startswith("http")]
+        self.assertEqual(len(urls), 7)
+        for url in urls:
+            with self.subTest(url):
+                host, port = url.removeprefix("http://").split(":")
+                service = services[host]
+                self.assertEqual(service["spec"]["clusterIP"], "None")
+                self.assertEqual([p["port"] for p in service["spec"]["ports"]], [int(port)])
+                component = service["spec"]["selector"]["app.kubernetes.io/component"]
+                self.assertEqual(host, f"spruce-{component}-headless")
 
     def test_grpc_ports_admit_only_their_callers(self):
         expected = {"core": {"gateway", "scheduler", "search"}, "search": {"gateway", "scheduler", "core"}, "scheduler": {"gateway"}}
@@ -551,6 +574,17 @@ class WorkflowTest(unittest.TestCase):
             self.assertTrue((CHART / f"values-{environment}.yaml").exists())
         matrix = jobs["images"]["strategy"]["matrix"]["service"]
         self.assertEqual(sorted(matrix), sorted(COMPONENTS))
+
+    def test_ci_can_run_rabbitmqctl_as_the_runners_user(self):
+        # The bus tests call rabbitmqctl without sudo; Debian's wrapper refuses that.
+        steps = self.load("ci.yml")["jobs"]["test"]["steps"]
+        (rabbitmq,) = [step for step in steps if step.get("name") == "RabbitMQ"]
+        script = rabbitmq["run"]
+        self.assertIn("ln -sf /usr/lib/rabbitmq/bin/rabbitmqctl /usr/local/bin/rabbitmqctl", script)
+        self.assertIn("/var/lib/rabbitmq/.erlang.cookie", script)
+        self.assertIn('"$HOME/.erlang.cookie"', script)
+        last = script.strip().splitlines()[-1]
+        self.assertTrue(last.startswith("rabbitmqctl"), "checked as the runner's user, without sudo")
 
     def test_cd_deploys_only_what_ci_passed(self):
         workflow = yaml.load((ROOT / ".github/workflows/cd.yml").read_text(), Loader=yaml.BaseLoader)

@@ -8,7 +8,7 @@ use spruce_platform::{auth::ServiceTokenSigner, grpc::request_with_token};
 use spruce_proto::search::v1::{
     EstimateDurationRequest, search_service_client::SearchServiceClient,
 };
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::domain::{address::AddressInput, cleaner::Service};
@@ -59,9 +59,13 @@ impl SearchModel {
         timeout: Duration,
         signer: ServiceTokenSigner,
     ) -> anyhow::Result<Self> {
-        let channel = Endpoint::from_shared(url.to_owned())?
-            .connect_timeout(connect_timeout)
-            .connect_lazy();
+        let channel = spruce_platform::upstream::channel(
+            url,
+            spruce_platform::upstream::Timeouts {
+                connect: connect_timeout,
+                request: None,
+            },
+        )?;
         Ok(SearchModel {
             client: SearchServiceClient::new(channel),
             signer,

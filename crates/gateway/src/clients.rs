@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use spruce_platform::{auth::ServiceTokenSigner, grpc::request_with_token};
+use spruce_platform::{auth::ServiceTokenSigner, grpc::request_with_token, upstream};
 use spruce_proto::{
     core::v1::{
         address_service_client::AddressServiceClient, booking_service_client::BookingServiceClient,
@@ -17,7 +17,7 @@ use spruce_proto::{
     },
     search::v1::search_service_client::SearchServiceClient,
 };
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -45,12 +45,11 @@ impl Upstreams {
     /// # Errors
     /// Fails when a URL is invalid.
     pub fn new(settings: &UpstreamSettings, signer: ServiceTokenSigner) -> anyhow::Result<Self> {
-        let channel = |url: &str| -> anyhow::Result<Channel> {
-            Ok(Endpoint::from_shared(url.to_owned())?
-                .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
-                .timeout(Duration::from_millis(settings.request_timeout_ms))
-                .connect_lazy())
+        let timeouts = upstream::Timeouts {
+            connect: Duration::from_millis(settings.connect_timeout_ms),
+            request: Some(Duration::from_millis(settings.request_timeout_ms)),
         };
+        let channel = |url: &str| upstream::channel(url, timeouts);
         let core = channel(&settings.core_url)?;
         let scheduler = channel(&settings.scheduler_url)?;
         Ok(Upstreams {

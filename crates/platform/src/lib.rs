@@ -25,3 +25,4 @@ pub mod status;
 pub mod telemetry;
 pub mod text;
 pub mod time;
+pub mod upstream;

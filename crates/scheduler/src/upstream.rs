@@ -7,7 +7,7 @@ use spruce_proto::{
     core::v1::booking_service_client::BookingServiceClient,
     search::v1::search_service_client::SearchServiceClient,
 };
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::settings::{Settings, UpstreamSettings};
 
@@ -23,9 +23,11 @@ pub struct Upstreams {
 }
 
 fn channel(settings: &UpstreamSettings) -> anyhow::Result<Channel> {
-    Ok(Endpoint::from_shared(settings.url.clone())?
-        .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
-        .connect_lazy())
+    let timeouts = spruce_platform::upstream::Timeouts {
+        connect: Duration::from_millis(settings.connect_timeout_ms),
+        request: None,
+    };
+    spruce_platform::upstream::channel(&settings.url, timeouts)
 }
 
 impl Upstreams {

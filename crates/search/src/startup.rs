@@ -17,10 +17,7 @@ use spruce_proto::{
 };
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
-use tonic::{
-    service::Routes,
-    transport::{Channel, Endpoint},
-};
+use tonic::{service::Routes, transport::Channel};
 
 use crate::{
     cache::AffinityCache,
@@ -94,9 +91,13 @@ impl Application {
             &settings.redis,
             Duration::from_secs(settings.recommendations.cache_ttl_secs),
         )?;
-        let core = Endpoint::from_shared(settings.core.url.clone())?
-            .connect_timeout(Duration::from_millis(settings.core.connect_timeout_ms))
-            .connect_lazy();
+        let core = spruce_platform::upstream::channel(
+            &settings.core.url,
+            spruce_platform::upstream::Timeouts {
+                connect: Duration::from_millis(settings.core.connect_timeout_ms),
+                request: None,
+            },
+        )?;
         let pool = db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
         let listeners = Listeners::bind(&settings.grpc, &settings.http).await?;
         let bus = BusSettings {

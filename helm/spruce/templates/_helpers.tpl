@@ -95,17 +95,17 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{- $settings = mustMergeOverwrite $settings (deepCopy ($values.settings | default dict)) -}}
 {{- if eq .component "gateway" -}}
 {{- $upstream := dict "upstream" (dict
-    "core_url" (printf "http://%s:%v" (include "spruce.name" (dict "root" $root "component" "core")) $root.Values.core.ports.grpc)
-    "search_url" (printf "http://%s:%v" (include "spruce.name" (dict "root" $root "component" "search")) $root.Values.search.ports.grpc)
-    "scheduler_url" (printf "http://%s:%v" (include "spruce.name" (dict "root" $root "component" "scheduler")) $root.Values.scheduler.ports.grpc)) -}}
+    "core_url" (include "spruce.grpcUrl" (dict "root" $root "component" "core"))
+    "search_url" (include "spruce.grpcUrl" (dict "root" $root "component" "search"))
+    "scheduler_url" (include "spruce.grpcUrl" (dict "root" $root "component" "scheduler"))) -}}
 {{- $settings = mustMergeOverwrite $upstream $settings -}}
 {{- end -}}
 {{- if eq .component "core" -}}
-{{- $search := dict "search" (dict "url" (printf "http://%s:%v" (include "spruce.name" (dict "root" $root "component" "search")) $root.Values.search.ports.grpc)) -}}
+{{- $search := dict "search" (dict "url" (include "spruce.grpcUrl" (dict "root" $root "component" "search"))) -}}
 {{- $settings = mustMergeOverwrite $search $settings -}}
 {{- end -}}
 {{- if eq .component "search" -}}
-{{- $core := dict "core" (dict "url" (printf "http://%s:%v" (include "spruce.name" (dict "root" $root "component" "core")) $root.Values.core.ports.grpc)) -}}
+{{- $core := dict "core" (dict "url" (include "spruce.grpcUrl" (dict "root" $root "component" "core"))) -}}
 {{- $settings = mustMergeOverwrite $core $settings -}}
 {{- /* Core prices bookings through search, signing its service tokens with its own key:
      search verifies them with core's public key, the file it already reads. */ -}}
@@ -114,8 +114,8 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{- end -}}
 {{- if eq .component "scheduler" -}}
 {{- $upstreams := dict
-    "core" (dict "url" (printf "http://%s:%v" (include "spruce.name" (dict "root" $root "component" "core")) $root.Values.core.ports.grpc))
-    "search" (dict "url" (printf "http://%s:%v" (include "spruce.name" (dict "root" $root "component" "search")) $root.Values.search.ports.grpc)) -}}
+    "core" (dict "url" (include "spruce.grpcUrl" (dict "root" $root "component" "core")))
+    "search" (dict "url" (include "spruce.grpcUrl" (dict "root" $root "component" "search"))) -}}
 {{- $settings = mustMergeOverwrite $upstreams $settings -}}
 {{- $_ := set $settings "jobs" (deepCopy $values.jobs) -}}
 {{- end -}}
@@ -230,4 +230,11 @@ Redis) and the OpenTelemetry collector, and Vault where the secrets come from it
   ports:
     - {port: {{ $np.vault.port }}, protocol: TCP}
 {{- end }}
+{{- end -}}
+
+{{/* A service's gRPC URL for its callers: the headless Service, whose name resolves to
+every ready pod, so that callers balance over the replicas (one HTTP/2 connection through a
+ClusterIP would pin each caller to one pod). */}}
+{{- define "spruce.grpcUrl" -}}
+{{- printf "http://%s-headless:%v" (include "spruce.name" .) (index .root.Values .component).ports.grpc -}}
 {{- end -}}
