@@ -512,6 +512,17 @@ class ComposeTest(unittest.TestCase):
         for component in COMPONENTS:
             self.assertIn(f"{component}:{values[component]['ports']['http']}", targets)
 
+    def test_alerts_and_dashboard_read_metrics_every_broker_has(self):
+        # Amazon MQ has no Prometheus endpoint: no rule or panel may need the broker's own.
+        texts = {
+            "alerts": (ROOT / "deploy/observability/alerts.yml").read_text(),
+            "dashboard": (ROOT / "deploy/observability/grafana/spruce-overview.json").read_text(),
+        }
+        for name, text in texts.items():
+            with self.subTest(name):
+                self.assertNotIn("rabbitmq_", text)
+        self.assertIn("messaging_queue_messages_ready", texts["alerts"])
+
     def test_dashboard_is_valid_json_with_panels(self):
         dashboard = json.loads((ROOT / "deploy/observability/grafana/spruce-overview.json").read_text())
         self.assertGreaterEqual(len(dashboard["panels"]), 6)

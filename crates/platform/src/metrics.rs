@@ -57,6 +57,19 @@ pub static MESSAGING_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .expect("metric registered once")
 });
 
+/// Messages ready in a consumer's queue and in its parked queue, as the consumer last asked
+/// the broker (every replica reports the same queue: take the max).
+pub static MESSAGING_QUEUE_READY: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register_int_gauge_vec!(
+        Opts::new(
+            "messaging_queue_messages_ready",
+            "messages waiting in a consumer's queue"
+        ),
+        &["queue"]
+    )
+    .expect("metric registered once")
+});
+
 /// Outbox rows not yet confirmed by the broker.
 pub static OUTBOX_PENDING: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     register_int_gauge_vec!(

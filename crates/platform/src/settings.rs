@@ -517,6 +517,10 @@ pub struct BusSettings {
     /// Hours the outbox relay keeps published rows before deleting them (a week: time to
     /// look into what was sent).
     pub outbox_retention_hours: u32,
+    /// How often a consumer reports how many messages wait in its queue and its parked
+    /// queue (`messaging_queue_messages_ready`): the broker's own metrics are not there
+    /// everywhere (Amazon MQ has no Prometheus endpoint).
+    pub queue_stats_ms: u64,
 }
 
 impl Default for BusSettings {
@@ -529,6 +533,7 @@ impl Default for BusSettings {
             retry_delays_ms: vec![1_000, 10_000, 60_000],
             queue_expires_ms: 0,
             outbox_retention_hours: 168,
+            queue_stats_ms: 15_000,
         }
     }
 }
@@ -546,6 +551,7 @@ impl Validate for BusSettings {
             return Err(SettingsError::invalid("bus.exchange", "must not be empty"));
         }
         at_least_one("bus.prefetch", self.prefetch)?;
+        at_least_one("bus.queue_stats_ms", self.queue_stats_ms)?;
         at_least_one("bus.outbox_retention_hours", self.outbox_retention_hours)?;
         if self.retry_delays_ms.contains(&0) {
             return Err(SettingsError::invalid(

@@ -4,7 +4,11 @@
 //! a record (`processed_events`) that makes a redelivered event a no-op; a service whose
 //! state lives in memory brings a sink of its own that skips stale events by version.
 
-use std::{future::Future, sync::Arc, time::Instant};
+use std::{
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use anyhow::{Context as _, anyhow};
 use futures_util::StreamExt as _;
@@ -22,7 +26,7 @@ use uuid::Uuid;
 
 use super::{Backoff, BusStatus, Envelope, QueueNames, open_channel, republish, topology};
 use crate::{
-    metrics::{MESSAGING_FAILURES, MESSAGING_PROCESS_DURATION},
+    metrics::{MESSAGING_FAILURES, MESSAGING_PROCESS_DURATION, MESSAGING_QUEUE_READY},
     propagation,
     settings::BusSettings,
 };
@@ -206,9 +210,15 @@ impl<S: EventSink> Consumer<S> {
         self.status.set_connected(true);
         backoff.reset();
         tracing::info!(queue = %self.names.main, "consuming events");
+        let mut stats = tokio::time::interval(Duration::from_millis(self.settings.queue_stats_ms));
+        stats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let next = tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
+                _ = stats.tick() => {
+                    self.report_waiting(channel).await?;
+                    continue;
+                }
                 next = deliveries.next() => next,
             };
             match next {
@@ -217,6 +227,18 @@ impl<S: EventSink> Consumer<S> {
                 None => return Err(anyhow!("the broker cancelled the consumer")),
             }
         }
+    }
+
+    /// Sets `messaging_queue_messages_ready` for the queue and its parked queue: the alerts
+    /// on parked events and consumer lag read it, wherever the broker runs.
+    async fn report_waiting(&self, channel: &Channel) -> lapin::Result<()> {
+        for queue in [&self.names.main, &self.names.parked] {
+            let waiting = republish::waiting_in(channel, queue).await?;
+            MESSAGING_QUEUE_READY
+                .with_label_values(&[queue.as_str()])
+                .set(i64::from(waiting));
+        }
+        Ok(())
     }
 
     /// Handles one delivery and acknowledges it. Only broker errors are returned: they mean

@@ -47,6 +47,21 @@ pub(super) struct Target {
     pub(super) properties: BasicProperties,
 }
 
+/// How many messages are ready in `queue` (a passive declare: nothing is created).
+///
+/// # Errors
+/// Fails when `queue` does not exist (the broker then closes the channel).
+pub(super) async fn waiting_in(channel: &Channel, queue: &str) -> lapin::Result<u32> {
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::default()
+    };
+    Ok(channel
+        .queue_declare(queue.into(), passive, FieldTable::default())
+        .await?
+        .message_count())
+}
+
 /// Moves every message waiting in `queue` now to where `target` says, each confirmed before
 /// it leaves `queue`; returns how many moved. Only what waits at the start moves: a message
 /// that comes back to `queue` is not tried twice in one run.
@@ -58,15 +73,9 @@ pub(super) async fn move_waiting(
     queue: &str,
     target: impl Fn(&Delivery) -> Target,
 ) -> anyhow::Result<usize> {
-    let passive = QueueDeclareOptions {
-        passive: true,
-        ..QueueDeclareOptions::default()
-    };
-    let waiting = channel
-        .queue_declare(queue.into(), passive, FieldTable::default())
+    let waiting = waiting_in(channel, queue)
         .await
-        .with_context(|| format!("queue {queue} does not exist"))?
-        .message_count();
+        .with_context(|| format!("queue {queue} does not exist"))?;
     let mut moved = 0;
     for _ in 0..waiting {
         let Some(message) = channel

@@ -11,6 +11,7 @@ use lapin::{
 use prost::Message as _;
 use spruce_platform::{
     bus::{Consumer, OutboxRelay, QueueNames},
+    metrics::MESSAGING_QUEUE_READY,
     settings::BusSettings,
 };
 use tokio_util::sync::CancellationToken;
@@ -167,6 +168,15 @@ async fn a_failing_event_is_retried_then_parked_with_its_error_and_the_queue_kee
         "the healthy event must not wait behind the poison one"
     );
 
+    // The consumer reports its parked queue (the alert on parked events reads this).
+    let reported = eventually(Duration::from_secs(15), || async {
+        let waiting = MESSAGING_QUEUE_READY
+            .with_label_values(&[names.parked.as_str()])
+            .get();
+        (waiting > 0).then_some(waiting)
+    })
+    .await;
+    assert_eq!(reported, Some(1), "one event parked, and reported");
     let parked = first_parked(&test, &names, Duration::from_secs(15))
         .await
         .expect("the poison event was parked");
