@@ -557,6 +557,54 @@ class TerraformTest(unittest.TestCase):
             stack = (ROOT / f"deploy/terraform/envs/{environment}/main.tf").read_text()
             self.assertRegex(stack, r"deploy_runner_security_group_ids\s*=\s*var\.deploy_runner_security_group_ids")
 
+    def test_the_deploy_takes_what_only_terraform_knows_from_its_outputs(self):
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("terraform_values", ROOT / "scripts/terraform_values.py")
+        script = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(script)
+        outputs_tf = (self.MODULE / "outputs.tf").read_text()
+        read = ["database_host", "ecr_repositories", "services_role_arn", "vpc_cidr"]
+        for name in read:
+            self.assertIn(f'output "{name}"', outputs_tf)
+        registry = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+        outputs = {
+            "spruce": {
+                "value": {
+                    "database_host": "spruce-e2e.abcdef.eu-west-1.rds.amazonaws.com",
+                    "ecr_repositories": {c: f"{registry}/spruce-{c}" for c in COMPONENTS},
+                    "services_role_arn": "arn:aws:iam::123456789012:role/spruce-e2e-services",
+                    "vpc_cidr": "10.20.0.0/16",
+                    "cluster_name": "spruce-e2e",
+                }
+            }
+        }
+        generated = script.values(outputs)
+        for environment in ENVIRONMENTS:
+            with self.subTest(environment):
+                own = env_values(environment)
+                # No placeholder where Terraform knows the answer.
+                self.assertNotIn("host", (own.get("config") or {}).get("database") or {})
+                self.assertFalse((own.get("image") or {}).get("registry"))
+                values = copy.deepcopy(own)
+                for key, value in generated.items():
+                    values[key] = {**(values.get(key) or {}), **value}
+                manifests = render(values)
+                self.assertEqual(settings_of(manifests, "core")["database"]["host"], outputs["spruce"]["value"]["database_host"])
+                for deployment in by_kind(manifests, "Deployment"):
+                    self.assertTrue(deployment["spec"]["template"]["spec"]["containers"][0]["image"].startswith(f"{registry}/spruce-"))
+                (account,) = [a for a in by_kind(manifests, "ServiceAccount") if a["metadata"]["name"] == "spruce"]
+                self.assertEqual(account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"], outputs["spruce"]["value"]["services_role_arn"])
+        steps = yaml.safe_load((ROOT / ".github/workflows/deploy.yml").read_text())["jobs"]["deploy"]["steps"]
+        scripts = "\n".join(step.get("run", "") for step in steps)
+        self.assertIn("output -json > out/terraform.json", scripts)
+        self.assertIn("scripts/terraform_values.py out/terraform.json > out/terraform-values.json", scripts)
+        self.assertLess(scripts.index("values-${{ inputs.environment }}.yaml"), scripts.index("-f out/terraform-values.json"))
+        with self.assertRaises(ValueError):
+            mixed = copy.deepcopy(outputs)
+            mixed["spruce"]["value"]["ecr_repositories"]["core"] = "999.dkr.ecr.us-east-1.amazonaws.com/spruce-core"
+            script.values(mixed)
+
     def test_database_engines_pin_their_major_only(self):
         # Minor versions upgrade themselves; a pinned minor drifts from the running one.
         data = (self.MODULE / "data.tf").read_text()
