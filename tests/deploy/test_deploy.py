@@ -605,6 +605,20 @@ class TerraformTest(unittest.TestCase):
             mixed["spruce"]["value"]["ecr_repositories"]["core"] = "999.dkr.ecr.us-east-1.amazonaws.com/spruce-core"
             script.values(mixed)
 
+    def test_the_log_bucket_accepts_access_logs_and_flow_logs(self):
+        storage = (self.MODULE / "storage.tf").read_text()
+        # S3 refuses to deliver access logs into a bucket with SSE-KMS default encryption.
+        logs = re.search(r'resource "aws_s3_bucket_server_side_encryption_configuration" "logs" \{(.*?)\n\}', storage, re.S)
+        self.assertIsNotNone(logs)
+        self.assertIn('sse_algorithm = "AES256"', logs.group(1))
+        shared = re.search(r'resource "aws_s3_bucket_server_side_encryption_configuration" "all" \{(.*?)\n\}', storage, re.S)
+        self.assertNotIn("aws_s3_bucket.logs", shared.group(1))
+        self.assertNotIn("local.buckets", shared.group(1))
+        policy = re.search(r'resource "aws_s3_bucket_policy" "logs" \{(.*?)\n\}', storage, re.S)
+        self.assertIsNotNone(policy)
+        for principal in ("logging.s3.amazonaws.com", "delivery.logs.amazonaws.com"):
+            self.assertIn(principal, policy.group(1))
+
     def test_database_engines_pin_their_major_only(self):
         # Minor versions upgrade themselves; a pinned minor drifts from the running one.
         data = (self.MODULE / "data.tf").read_text()

@@ -47,6 +47,8 @@ resource "aws_flow_log" "main" {
   log_destination_type = "s3"
   log_destination      = aws_s3_bucket.logs.arn
   tags                 = local.tags
+  # The bucket policy lets the delivery service write.
+  depends_on = [aws_s3_bucket_policy.logs]
 }
 
 resource "aws_subnet" "private" {

@@ -5,6 +5,7 @@ resource "aws_s3_bucket" "logs" {
   #checkov:skip=CKV2_AWS_62:nothing consumes bucket events; reads and writes are audited through access logs and CloudTrail
   #checkov:skip=CKV_AWS_144:versioned and encrypted in one region; a second region is not in the plan yet (recovery uses versions and backups)
   #checkov:skip=CKV_AWS_18:this is the access-log bucket itself; logging it into itself would loop
+  #checkov:skip=CKV_AWS_145:S3 server access logging refuses a KMS-encrypted target bucket; SSE-S3 (aws_s3_bucket_server_side_encryption_configuration.logs) is what AWS supports here
   bucket = "${local.name}-logs-${data.aws_caller_identity.current.account_id}"
   tags   = local.tags
 }
@@ -51,7 +52,7 @@ resource "aws_s3_bucket_versioning" "all" {
 }
 
 resource "aws_s3_bucket_server_side_encryption_configuration" "all" {
-  for_each = local.buckets
+  for_each = { charts = aws_s3_bucket.charts.id, uploads = aws_s3_bucket.uploads.id }
   bucket   = each.value
   rule {
     apply_server_side_encryption_by_default {
@@ -60,6 +61,70 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "all" {
     }
     bucket_key_enabled = true
   }
+}
+
+# S3 server access logs can be delivered only to a bucket encrypted with S3-managed keys
+# (SSE-KMS targets are refused), so the log bucket uses SSE-S3; the flow logs then need no
+# grant on the KMS key either.
+resource "aws_s3_bucket_server_side_encryption_configuration" "logs" {
+  bucket = aws_s3_bucket.logs.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+# Who may write into the log bucket: S3's log delivery (access logs of this account's
+# buckets) and CloudWatch Logs' delivery (the VPC's flow logs), nobody over plain HTTP.
+resource "aws_s3_bucket_policy" "logs" {
+  bucket = aws_s3_bucket.logs.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "S3AccessLogs"
+        Effect    = "Allow"
+        Principal = { Service = "logging.s3.amazonaws.com" }
+        Action    = "s3:PutObject"
+        Resource  = "${aws_s3_bucket.logs.arn}/s3/*"
+        Condition = {
+          StringEquals = { "aws:SourceAccount" = data.aws_caller_identity.current.account_id }
+        }
+      },
+      {
+        Sid       = "FlowLogsWrite"
+        Effect    = "Allow"
+        Principal = { Service = "delivery.logs.amazonaws.com" }
+        Action    = "s3:PutObject"
+        Resource  = "${aws_s3_bucket.logs.arn}/AWSLogs/${data.aws_caller_identity.current.account_id}/*"
+        Condition = {
+          StringEquals = {
+            "aws:SourceAccount" = data.aws_caller_identity.current.account_id
+            "s3:x-amz-acl"      = "bucket-owner-full-control"
+          }
+        }
+      },
+      {
+        Sid       = "FlowLogsAcl"
+        Effect    = "Allow"
+        Principal = { Service = "delivery.logs.amazonaws.com" }
+        Action    = ["s3:GetBucketAcl", "s3:ListBucket"]
+        Resource  = aws_s3_bucket.logs.arn
+        Condition = {
+          StringEquals = { "aws:SourceAccount" = data.aws_caller_identity.current.account_id }
+        }
+      },
+      {
+        Sid       = "TLSOnly"
+        Effect    = "Deny"
+        Principal = "*"
+        Action    = "s3:*"
+        Resource  = [aws_s3_bucket.logs.arn, "${aws_s3_bucket.logs.arn}/*"]
+        Condition = { Bool = { "aws:SecureTransport" = "false" } }
+      },
+    ]
+  })
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "all" {
