@@ -7,6 +7,7 @@ consistency. Run by `make check`: python3 -m unittest discover -s tests/deploy
 """
 
 import copy
+import importlib.util
 import json
 import os
 import pathlib
@@ -558,8 +559,6 @@ class TerraformTest(unittest.TestCase):
             self.assertRegex(stack, r"deploy_runner_security_group_ids\s*=\s*var\.deploy_runner_security_group_ids")
 
     def test_the_deploy_takes_what_only_terraform_knows_from_its_outputs(self):
-        import importlib.util
-
         spec = importlib.util.spec_from_file_location("terraform_values", ROOT / "scripts/terraform_values.py")
         script = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(script)

@@ -135,14 +135,9 @@ async fn claim_cleaner_time(
         // A booking without a cleaner holds no slot.
         return Ok(());
     };
-    // Core's only other advisory lock is sqlx's, around migrations: a clash of keys would
-    // at worst make one booking wait for a migration.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
-        .bind(cleaner_id)
-        .execute(connection)
+    claim_cleaners_time(connection, &[cleaner_id])
         .await
-        .map_err(|error| InsertError::Other(error.into()))?;
-    Ok(())
+        .map_err(InsertError::Other)
 }
 
 /// Stores a new booking in status `requested`; returns when it was stored, or `None` when
@@ -391,8 +386,9 @@ pub async fn set_payment_status(
     Ok(())
 }
 
-/// Takes the booking-time lock of each of `cleaners` (sorted, so that two transactions
-/// taking several never wait on each other in a circle).
+/// Takes the booking-time lock of each of `cleaners` (see [`claim_cleaner_time`]; sorted,
+/// so that two transactions taking several never wait on each other in a circle). The one
+/// place the lock's key is made: a booking and an assignment must take the same lock.
 pub async fn claim_cleaners_time(
     connection: &mut PgConnection,
     cleaners: &[Uuid],
@@ -400,6 +396,8 @@ pub async fn claim_cleaners_time(
     let mut sorted = cleaners.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
+    // Core's only other advisory lock is sqlx's, around migrations: a clash of keys would
+    // at worst make one booking wait for a migration.
     sqlx::query(
         "SELECT pg_advisory_xact_lock(hashtextextended(c::text, 0)) \
          FROM unnest($1::uuid[]) WITH ORDINALITY AS t(c, n) ORDER BY n",

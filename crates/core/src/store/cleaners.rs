@@ -96,7 +96,6 @@ spruce_platform::named_row! {
     }
 }
 
-/// Returns a cleaner's profile with their name, if they have one.
 /// Returns the profiles of `cleaner_ids` that exist.
 pub async fn find_profiles(
     connection: &mut PgConnection,
@@ -113,6 +112,7 @@ pub async fn find_profiles(
     rows.into_iter().map(into_profile).collect()
 }
 
+/// Returns a cleaner's profile with their name, if they have one.
 pub async fn find_profile(
     connection: &mut PgConnection,
     cleaner_id: Uuid,

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use spruce_platform::{
     bus,
     identity::{Caller, Principal, Role},
@@ -514,8 +514,7 @@ impl Bookings {
                             && address.customer_id == booking.customer_id
                     })
                     .ok_or(CoreError::NotFound)?;
-                let local_start = LocalStart::of(booking.starts_at, &cleaner.profile.timezone)
-                    .ok_or_else(|| CoreError::invalid("cleaner_id", "has an unknown time zone"))?;
+                let local_start = local_start(booking.starts_at, &cleaner.profile.timezone)?;
                 check_cleaner_fit(
                     &cleaner.profile,
                     booking.service,
@@ -643,8 +642,7 @@ async fn check_request(
             hourly_rate_cents: DEFAULT_HOURLY_RATE_CENTS,
         });
     };
-    let local_start = LocalStart::of(request.starts_at, &cleaner.profile.timezone)
-        .ok_or_else(|| CoreError::invalid("cleaner_id", "has an unknown time zone"))?;
+    let local_start = local_start(request.starts_at, &cleaner.profile.timezone)?;
     check_cleaner_fit(
         &cleaner.profile,
         request.service,
@@ -679,6 +677,12 @@ async fn replay(
 }
 
 /// Writes a booking.* event with the booking as it now is.
+/// `at` in the cleaner's time zone, as their availability is written.
+fn local_start(at: DateTime<Utc>, timezone: &str) -> Result<LocalStart, CoreError> {
+    LocalStart::of(at, timezone)
+        .ok_or_else(|| CoreError::invalid("cleaner_id", "has an unknown time zone"))
+}
+
 async fn record_change(
     connection: &mut PgConnection,
     event_type: &str,

@@ -86,9 +86,8 @@ pub async fn enqueue_many(
     }
     let ids = envelopes
         .iter()
-        .map(|envelope| envelope.event_id.parse::<Uuid>())
-        .collect::<Result<Vec<Uuid>, _>>()
-        .map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
+        .map(event_id)
+        .collect::<sqlx::Result<Vec<Uuid>>>()?;
     let types: Vec<&str> = envelopes
         .iter()
         .map(|envelope| envelope.r#type.as_str())
@@ -133,15 +132,19 @@ fn with_event(
     envelope: &Envelope,
     statement: impl SqlSafeStr,
 ) -> sqlx::Result<Query<'static, Postgres, PgArguments>> {
-    let event_id: Uuid = envelope
-        .event_id
-        .parse()
-        .map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
     Ok(sqlx::query(statement)
-        .bind(event_id)
+        .bind(event_id(envelope)?)
         .bind(envelope.r#type.clone())
         .bind(envelope.encode_to_vec())
         .bind(propagation::current_traceparent()))
+}
+
+/// The envelope's event id, the outbox row's key.
+fn event_id(envelope: &Envelope) -> sqlx::Result<Uuid> {
+    envelope
+        .event_id
+        .parse()
+        .map_err(|error| sqlx::Error::Encode(Box::new(error)))
 }
 
 /// Publishes committed outbox rows; several replicas can run side by side.

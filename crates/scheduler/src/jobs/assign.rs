@@ -276,7 +276,8 @@ impl Job for AutoAssign {
             let searched = started.elapsed();
             let round = plan(&with_candidates, mode);
             let solved = started.elapsed();
-            let batches = batches_by_cleaner(round.assigned.clone(), ASSIGN_BATCH);
+            let planned = round.assigned.len();
+            let batches = batches_by_cleaner(round.assigned, ASSIGN_BATCH);
             let assigned: usize = stream::iter(batches)
                 .map(|batch| self.assign(batch))
                 .buffer_unordered(concurrency)
@@ -284,7 +285,7 @@ impl Job for AutoAssign {
                 .await?
                 .into_iter()
                 .sum();
-            let refused = round.assigned.len() - assigned;
+            let refused = planned - assigned;
             let done = started.elapsed();
             let mode = match mode {
                 Mode::Cheapest => "cheapest",

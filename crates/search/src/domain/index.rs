@@ -547,14 +547,20 @@ impl<'q> Filter<'q> {
     /// Whether anyone summed up in `summary` may be free for the query's window: false
     /// means nobody in the cell is.
     fn may_hit_any(&mut self, summary: &CellSummary) -> bool {
-        let (Some((starts_at, minutes)), Some(zone)) = (self.query.window, summary.zone) else {
-            return true;
-        };
-        let local = self.local_start(starts_at, zone);
-        summary
-            .day_spans
-            .get(usize::from(local.weekday))
-            .is_some_and(|span| span.may_hold(local.minute, minutes))
+        match summary.zone {
+            Some(zone) => self.window_may_fit(zone, &summary.day_spans),
+            None => true,
+        }
+    }
+
+    /// Whether the query's window (if any) may fit `day_spans`, read in `zone`.
+    fn window_may_fit(&mut self, zone: Tz, day_spans: &[DaySpan; 7]) -> bool {
+        self.query.window.is_none_or(|(starts_at, minutes)| {
+            let local = self.local_start(starts_at, zone);
+            day_spans
+                .get(usize::from(local.weekday))
+                .is_some_and(|span| span.may_hold(local.minute, minutes))
+        })
     }
 
     /// Whether `member` passes what the grid knows of them: service, rate, rating, the
@@ -568,14 +574,7 @@ impl<'q> Filter<'q> {
                 .is_none_or(|max| member.hourly_rate_cents <= max)
             && query.min_rating.is_none_or(|min| member.rating >= min)
             && self.needle.may_occur_in(member.text_mask);
-        plain
-            && query.window.is_none_or(|(starts_at, minutes)| {
-                let local = self.local_start(starts_at, member.timezone);
-                member
-                    .day_spans
-                    .get(usize::from(local.weekday))
-                    .is_some_and(|span| span.may_hold(local.minute, minutes))
-            })
+        plain && self.window_may_fit(member.timezone, &member.day_spans)
     }
 
     /// Returns the hit `cleaner` makes, if it answers the query and comes after its cursor.
