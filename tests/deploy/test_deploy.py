@@ -618,6 +618,19 @@ class TerraformTest(unittest.TestCase):
         for principal in ("logging.s3.amazonaws.com", "delivery.logs.amazonaws.com"):
             self.assertIn(principal, policy.group(1))
 
+    def test_environments_share_one_registry_and_create_no_repository(self):
+        # Repositories of one name in two environment stacks of one account collide.
+        for path in sorted((ROOT / "deploy/terraform").rglob("*.tf")):
+            if path.parent.name != "registry":
+                self.assertNotIn('resource "aws_ecr_repository"', path.read_text(), path)
+        registry = (ROOT / "deploy/terraform/registry/main.tf").read_text()
+        self.assertIn('resource "aws_ecr_repository" "service"', registry)
+        self.assertIn('name                 = "spruce-${each.key}"', registry)
+        self.assertIn('data "aws_ecr_repository" "service"', (self.MODULE / "cluster.tf").read_text())
+        # CD pushes to the names the registry creates.
+        push = yaml.safe_load((ROOT / ".github/workflows/cd.yml").read_text())["jobs"]["images"]["steps"]
+        self.assertIn("/spruce-${{ matrix.service }}:", json.dumps(push))
+
     def test_database_engines_pin_their_major_only(self):
         # Minor versions upgrade themselves; a pinned minor drifts from the running one.
         data = (self.MODULE / "data.tf").read_text()

@@ -193,29 +193,10 @@ resource "aws_iam_role_policy" "spruce_uploads" {
 
 # ---------------------------------------------------------------- ECR
 
-resource "aws_ecr_repository" "service" {
-  for_each             = toset(var.services)
-  name                 = "spruce-${each.key}"
-  image_tag_mutability = "IMMUTABLE"
-  image_scanning_configuration {
-    scan_on_push = true
-  }
-  encryption_configuration {
-    encryption_type = "KMS"
-    kms_key         = aws_kms_key.main.arn
-  }
-  tags = local.tags
-}
-
-resource "aws_ecr_lifecycle_policy" "service" {
-  for_each   = aws_ecr_repository.service
-  repository = each.value.name
-  policy = jsonencode({
-    rules = [{
-      rulePriority = 1
-      description  = "keep the last 200 images"
-      selection    = { tagStatus = "any", countType = "imageCountMoreThan", countNumber = 200 }
-      action       = { type = "expire" }
-    }]
-  })
+# The images live in the account's one registry (deploy/terraform/registry, applied once
+# before any environment): CD pushes each commit once and every environment pulls it. The
+# nodes' AmazonEC2ContainerRegistryReadOnly policy covers them.
+data "aws_ecr_repository" "service" {
+  for_each = toset(var.services)
+  name     = "spruce-${each.key}"
 }

@@ -15,7 +15,7 @@ output "connections_secret_arn" {
 }
 
 output "ecr_repositories" {
-  value = { for name, repository in aws_ecr_repository.service : name => repository.repository_url }
+  value = { for name, repository in data.aws_ecr_repository.service : name => repository.repository_url }
 }
 
 output "chart_bucket" {
