@@ -2,7 +2,7 @@
 CARGO ?= cargo
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: build run seed test lint fmt check clean
+.PHONY: build run seed test lint fmt check compose-check clean
 
 ## build: compile the four service binaries (debug)
 build:
@@ -31,6 +31,11 @@ check: build
 	python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r tests/deploy/requirements.txt
 	python3 -m unittest discover -s tests/deploy -v
 	./scripts/check-static.sh
+
+## compose-check: make every image from Debian packages (no registry needed), run the compose
+## stack and the smoke test and README walk-throughs against it (root; installs Docker)
+compose-check:
+	./scripts/compose-check.sh
 
 ## lint: formatting and clippy, warnings are errors
 lint:

@@ -142,7 +142,8 @@ class ChartTest(unittest.TestCase):
     def test_settings_render_to_toml_the_services_read(self):
         manifests = render({"scheduler": {"jobs": {"auto-assign": {"enabled": False}}}})
         core = settings_of(manifests, "core")
-        self.assertEqual(core["database"]["password_file"], "/run/secrets/spruce/postgres-password")
+        self.assertEqual(core["database"]["password_file"], "/run/secrets/spruce-database/core")
+        self.assertEqual(core["database"]["user"], "spruce_core")
         self.assertEqual(core["auth"]["private_key_file"], "/run/secrets/spruce/auth-private-key")
         self.assertEqual(core["grpc"]["port"], 50051)
         self.assertEqual(
@@ -203,6 +204,35 @@ class ChartTest(unittest.TestCase):
         for key in ("core_url", "search_url", "scheduler_url"):
             host = gateway["upstream"][key].split("//")[1].split(":")[0]
             self.assertIn(host, services)
+
+    def test_each_service_logs_in_as_its_own_user_with_a_password_that_can_rotate(self):
+        # The database Secret is mounted without subPath (the kubelet refreshes such files)
+        # in every secrets mode, each service seeing its own key only.
+        for source in ("existingSecret", "vault"):
+            manifests = render({"secrets": {"source": source}})
+            pods = {d["metadata"]["name"]: d["spec"]["template"]["spec"] for d in by_kind(manifests, "Deployment")}
+            (job,) = [j for j in by_kind(manifests, "Job") if "migrations" in j["metadata"]["name"]]
+            pods["migrations"] = job["spec"]["template"]["spec"]
+            for name, pod in pods.items():
+                with self.subTest(f"{source}: {name}"):
+                    component = name.removeprefix("spruce-")
+                    volumes = {v["name"]: v for v in pod["volumes"] if v["name"].startswith("database")}
+                    if component == "gateway":
+                        self.assertEqual(volumes, {})
+                        continue
+                    for container in pod["containers"]:
+                        # A migrations container is named for its service.
+                        own = container["name"] if component == "migrations" else component
+                        (mount,) = [m for m in container["volumeMounts"] if m["name"].startswith("database")]
+                        self.assertNotIn("subPath", mount)
+                        self.assertEqual(mount["mountPath"], "/run/secrets/spruce-database")
+                        secret = volumes[mount["name"]]["secret"]
+                        self.assertEqual(secret["secretName"], "spruce-database")
+                        self.assertEqual([item["key"] for item in secret["items"]], [own])
+            for component in ("core", "search", "scheduler"):
+                database = settings_of(manifests, component)["database"]
+                self.assertEqual(database["user"], f"spruce_{component}")
+                self.assertEqual(database["password_file"], f"/run/secrets/spruce-database/{component}")
 
     def test_stripe_key_is_mounted_only_when_stripe_is_the_provider(self):
         prod = render(env_values("prod"))
@@ -372,11 +402,15 @@ class RenderedSettingsLoadTest(unittest.TestCase):
                 values = copy.deepcopy(values)
                 # The Secret's files, mounted where the test can write them.
                 values.setdefault("secrets", {}).update(
-                    {"source": "existingSecret", "mountPath": str(folder / "secrets")}
+                    {"source": "existingSecret", "mountPath": str(folder / "secrets"),
+                     "database": {"secretName": "spruce-database", "mountPath": str(folder / "database")}}
                 )
                 manifests = render(values)
                 (folder / "secrets").mkdir()
-                for name in ["postgres-password", "amqp-url", "redis-url", "stripe-secret-key", "smtp-password", "push-token"]:
+                (folder / "database").mkdir()
+                for component in ("core", "search", "scheduler"):
+                    (folder / "database" / component).write_text(f"test-{component}-password")
+                for name in ["amqp-url", "redis-url", "stripe-secret-key", "smtp-password", "push-token"]:
                     (folder / "secrets" / name).write_text(f"test-{name}")
                 # Fresh Ed25519 keys: the built-in development keys are refused here.
                 for owner in ["auth", "gateway", "search", "scheduler"]:
@@ -498,6 +532,28 @@ class ComposeTest(unittest.TestCase):
                 with self.subTest(name):
                     self.assertEqual(service.get("pull_policy"), "never", f"{name} reuses {service['image']}")
         self.assertIn("spruce-core:local", built)
+
+    def test_each_service_is_told_where_its_upstreams_are(self):
+        # Every in-cluster address the chart gives a service (core.url, upstream.search_url,
+        # ...) has its SPRUCE__ variable in compose: the built-in default is 127.0.0.1.
+        manifests = render({})
+        for component in COMPONENTS:
+            found = []
+
+            def walk(prefix, table):
+                for key, value in table.items():
+                    if isinstance(value, dict):
+                        walk(prefix + [key], value)
+                    elif isinstance(value, str) and value.startswith("http://spruce-"):
+                        found.append("SPRUCE__" + "__".join(p.upper() for p in prefix + [key]))
+
+            walk([], settings_of(manifests, component))
+            environment = self.services[component]["environment"]
+            with self.subTest(component):
+                self.assertTrue(found)
+                for variable in found:
+                    self.assertIn(variable, environment)
+                    self.assertRegex(environment[variable], r"^http://(core|search|scheduler):\d+$")
 
     def test_mounted_configuration_exists(self):
         for name, service in self.services.items():
@@ -630,6 +686,46 @@ class TerraformTest(unittest.TestCase):
         # CD pushes to the names the registry creates.
         push = yaml.safe_load((ROOT / ".github/workflows/cd.yml").read_text())["jobs"]["images"]["steps"]
         self.assertIn("/spruce-${{ matrix.service }}:", json.dumps(push))
+
+    def test_the_platform_stack_installs_what_the_chart_expects(self):
+        platform = (ROOT / "deploy/terraform/platform/main.tf").read_text()
+        releases = dict(re.findall(r'resource "helm_release" "\w+" \{\n  name\s+= "([^"]+)"\n  namespace\s+= "([^"]+)"', platform))
+        # ServiceMonitors and the PrometheusRule carry the operator's release label.
+        self.assertEqual(releases.get("kube-prometheus-stack"), "monitoring")
+        # The network policies admit the ingress controller from its namespace.
+        self.assertEqual(releases.get("ingress-nginx"), "ingress-nginx")
+        self.assertIn("cert-manager", releases)
+        issuer = yaml.safe_load(
+            (ROOT / "deploy/terraform/platform/charts/cluster-issuer/templates/clusterissuer.yaml")
+            .read_text().replace("{{ required \"email\" .Values.email | quote }}", "x")
+            .replace("{{ .Values.ingressClass | quote }}", "nginx")
+        )
+        self.assertIn('addon_name                  = "metrics-server"', (self.MODULE / "cluster.tf").read_text())
+        for environment in ENVIRONMENTS:
+            with self.subTest(environment):
+                values = env_values(environment)
+                values.setdefault("monitoring", {})["assumeAPI"] = True  # as once the operator is in
+                manifests = render(values)
+                monitors = by_kind(manifests, "ServiceMonitor") + by_kind(manifests, "PrometheusRule")
+                self.assertTrue(monitors)
+                for monitor in monitors:
+                    self.assertEqual(monitor["metadata"]["labels"].get("release"), "kube-prometheus-stack")
+                (ingress,) = by_kind(manifests, "Ingress")
+                self.assertTrue(ingress["spec"]["tls"])
+                self.assertEqual(ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"], issuer["metadata"]["name"])
+
+    def test_the_platform_stack_gives_each_service_its_own_database_user(self):
+        platform = (ROOT / "deploy/terraform/platform/main.tf").read_text()
+        self.assertIn('services    = ["core", "search", "scheduler"]', platform)
+        self.assertIn('name     = "spruce_${each.key}"', platform)
+        # The master password as RDS holds it now, never a copy that its rotation outdates.
+        self.assertIn("data.aws_db_instance.main.master_user_secret[0].secret_arn", platform)
+        self.assertRegex(platform, r'password\s+= jsondecode\(data\.aws_secretsmanager_secret_version\.master\.secret_string\)')
+        secret = re.search(r'resource "kubernetes_secret" "database" \{(.*?)\n\}', platform, re.S).group(1)
+        values = yaml.safe_load((CHART / "values.yaml").read_text())
+        self.assertIn(f'name      = "{values["secrets"]["database"]["secretName"]}"', secret)
+        self.assertIn("for service in local.services : service => random_password.database[service].result", secret)
+        self.assertIn("keepers  = { generation = var.database_password_generation }", platform)
 
     def test_database_engines_pin_their_major_only(self):
         # Minor versions upgrade themselves; a pinned minor drifts from the running one.

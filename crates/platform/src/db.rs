@@ -79,7 +79,41 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
         .connect_with(connect_options(settings))
         .await
         .with_context(|| format!("failed to connect to database {}", settings.name))?;
+    if let Some(path) = &settings.password_path {
+        tokio::spawn(follow_password_file(
+            pool.clone(),
+            settings.clone(),
+            path.clone(),
+            Duration::from_millis(settings.password_recheck_ms),
+        ));
+    }
     Ok(pool)
+}
+
+/// Gives `pool` the password `path` holds whenever it changes, until the pool is closed.
+/// A file that cannot be read keeps the last password (the mount may be mid-update).
+async fn follow_password_file(
+    pool: PgPool,
+    settings: DatabaseSettings,
+    path: std::path::PathBuf,
+    every: Duration,
+) {
+    let mut current = settings.password.expose_secret().to_owned();
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !pool.is_closed() {
+        ticks.tick().await;
+        // A few bytes from a mounted file: not worth a blocking-pool hop.
+        let Ok(contents) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let password = contents.trim_end_matches(['\n', '\r']);
+        if !password.is_empty() && password != current {
+            pool.set_connect_options(connect_options(&settings).password(password));
+            password.clone_into(&mut current);
+            tracing::info!(path = %path.display(), "database password changed; new connections use it");
+        }
+    }
 }
 
 /// Connects, and applies `migrations` when the settings ask for it at start.

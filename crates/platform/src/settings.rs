@@ -103,6 +103,10 @@ fn from_builder<T: DeserializeOwned>(
                 path: path.clone(),
                 source,
             })?;
+        if key == "database.password" {
+            // The pool reads it again for new connections, so a rotated password arrives.
+            builder = builder.set_override("database.password_path", path.clone())?;
+        }
         builder = builder.set_override(key, contents.trim_end_matches(['\n', '\r']).to_owned())?;
     }
     // The `*_file` keys have done their work: without them, a map of secrets (such as
@@ -400,6 +404,14 @@ pub struct DatabaseSettings {
     pub port: u16,
     pub user: String,
     pub password: SecretString,
+    /// The file `password` was read from (`password_file`), set by the loader: the pool
+    /// reads it again and new connections use what it holds then, so a password rotated
+    /// in the Secret or Vault reaches a running service (see `db::connect`).
+    pub password_path: Option<std::path::PathBuf>,
+    /// How often that file is read again. Kubernetes refreshes a mounted Secret within
+    /// about a minute, so a rotation reaches new connections within that and this; open
+    /// connections stay logged in.
+    pub password_recheck_ms: u64,
     /// The database this service owns (`spruce_core`, ...).
     pub name: String,
     pub max_connections: u32,
@@ -417,6 +429,8 @@ impl Default for DatabaseSettings {
             port: 5432,
             user: "postgres".to_owned(),
             password: SecretString::from(""),
+            password_path: None,
+            password_recheck_ms: 15_000,
             name: String::new(),
             max_connections: 10,
             ssl_mode: SslMode::Prefer,
@@ -440,6 +454,7 @@ impl Validate for DatabaseSettings {
             ));
         }
         at_least_one("database.max_connections", self.max_connections)?;
+        at_least_one("database.password_recheck_ms", self.password_recheck_ms)?;
         Ok(())
     }
 }
@@ -691,6 +706,11 @@ mod tests {
         );
         let sample: Sample = from_toml(&toml).unwrap();
         assert_eq!(sample.database.password.expose_secret(), "hunter2-secret");
+        // The pool follows the file (a rotated password); other secrets are read once.
+        assert_eq!(
+            sample.database.password_path.as_deref(),
+            Some(file.as_path())
+        );
         assert!(!format!("{sample:?}").contains("hunter2"));
         std::fs::remove_dir_all(directory).unwrap();
     }

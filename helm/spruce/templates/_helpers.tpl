@@ -60,7 +60,6 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{- define "spruce.secretNames" -}}
 {{- $values := index .root.Values .component -}}
 {{- $names := list -}}
-{{- if has .component (list "core" "search" "scheduler") -}}{{- $names = append $names "postgres-password" -}}{{- end -}}
 {{- if has .component (list "core" "search" "scheduler") -}}{{- $names = append $names "amqp-url" -}}{{- end -}}
 {{- if eq .component "core" -}}
 {{- $names = concat $names (list "auth-private-key" "gateway-public-key" "search-public-key" "scheduler-public-key") -}}
@@ -79,7 +78,7 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 
 {{/* Settings keys (`section.key_file`) that point at each secret file. */}}
 {{- define "spruce.secretKeys" -}}
-{{- dict "postgres-password" (list "database" "password_file") "amqp-url" (list "bus" "url_file") "redis-url" (list "redis" "url_file") "auth-private-key" (list "auth" "private_key_file") "auth-public-key" (list "auth" "public_key_file") "gateway-private-key" (list "identity" "private_key_file") "gateway-public-key" (list "callers" "service_keys" "gateway_file") "search-private-key" (list "identity" "private_key_file") "search-public-key" (list "callers" "service_keys" "search_file") "scheduler-private-key" (list "identity" "private_key_file") "scheduler-public-key" (list "callers" "service_keys" "scheduler_file") "stripe-secret-key" (list "payments" "stripe" "secret_key_file") "smtp-password" (list "email" "password_file") "push-token" (list "push" "token_file") | toJson -}}
+{{- dict "amqp-url" (list "bus" "url_file") "redis-url" (list "redis" "url_file") "auth-private-key" (list "auth" "private_key_file") "auth-public-key" (list "auth" "public_key_file") "gateway-private-key" (list "identity" "private_key_file") "gateway-public-key" (list "callers" "service_keys" "gateway_file") "search-private-key" (list "identity" "private_key_file") "search-public-key" (list "callers" "service_keys" "search_file") "scheduler-private-key" (list "identity" "private_key_file") "scheduler-public-key" (list "callers" "service_keys" "scheduler_file") "stripe-secret-key" (list "payments" "stripe" "secret_key_file") "smtp-password" (list "email" "password_file") "push-token" (list "push" "token_file") | toJson -}}
 {{- end -}}
 
 {{/* The merged settings of a component as a dict: shared config, the component's own,
@@ -130,6 +129,12 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{- end -}}
 {{- $_ := set $table (last $path) (printf "%s/%s" $dir $name) -}}
 {{- end -}}
+{{- if has .component (list "core" "search" "scheduler") -}}
+{{- /* Each service logs in as its own database user, with the password the database
+     Secret holds for it (see "spruce.databaseVolume"). */ -}}
+{{- $database := dict "user" (printf "spruce_%s" .component) "password_file" (printf "%s/%s" $root.Values.secrets.database.mountPath .component) -}}
+{{- $_ := set $settings "database" (mustMergeOverwrite $database ($settings.database | default dict)) -}}
+{{- end -}}
 {{- $_ := set $settings "http" (dict "port" $values.ports.http) -}}
 {{- if $values.ports.grpc -}}{{- $_ := set $settings "grpc" (dict "port" $values.ports.grpc) -}}{{- end -}}
 {{- $settings | toJson -}}
@@ -173,6 +178,18 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
       - {key: {{ $name }}, path: {{ $name }}}
       {{- end }}
 {{- end }}
+{{- end -}}
+
+{{/* A component's database password as a file, from the Secret the platform stack writes
+     in every environment (deploy/terraform/platform). No subPath: the kubelet refreshes
+     the file when the Secret changes, and the service reads it again. */}}
+{{- define "spruce.databaseVolume" }}
+- name: database-{{ .component }}
+  secret:
+    secretName: {{ .root.Values.secrets.database.secretName }}
+    defaultMode: 0440
+    items:
+      - {key: {{ .component }}, path: {{ .component }}}
 {{- end -}}
 
 {{/* Pod annotations asking Vault's agent to write each secret to /vault/secrets/<name>. */}}

@@ -80,6 +80,17 @@ resource "aws_eks_addon" "vpc_cni" {
   tags                        = local.tags
 }
 
+# The HPAs scale on CPU, which only metrics-server reports (an EKS community add-on). It
+# needs nodes to run on.
+resource "aws_eks_addon" "metrics_server" {
+  cluster_name                = aws_eks_cluster.main.name
+  addon_name                  = "metrics-server"
+  resolve_conflicts_on_create = "OVERWRITE"
+  resolve_conflicts_on_update = "OVERWRITE"
+  tags                        = local.tags
+  depends_on                  = [aws_eks_node_group.general]
+}
+
 resource "aws_iam_role" "nodes" {
   name = "${local.name}-nodes"
   assume_role_policy = jsonencode({

@@ -1,0 +1,182 @@
+//! A rotated database password reaches a running pool: a PostgreSQL cluster of the test's
+//! own that checks passwords (scram-sha-256; the machine's own trusts everyone), a role
+//! whose password changes under a pool that reads its `password_file` again.
+
+use std::{
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use secrecy::SecretString;
+use spruce_platform::{
+    db,
+    settings::{DatabaseSettings, SslMode},
+};
+use sqlx::{Connection as _, Executor as _, PgConnection, postgres::PgConnectOptions};
+use uuid::Uuid;
+
+const ADMIN_PASSWORD: &str = "admin-password";
+
+/// A PostgreSQL cluster with password authentication, stopped and removed on drop.
+struct PasswordCluster {
+    child: Child,
+    folder: PathBuf,
+    port: u16,
+}
+
+/// The newest `initdb` of the machine's PostgreSQL (Debian and Ubuntu keep each major's
+/// programs under /usr/lib/postgresql/<major>/bin, on GitHub's runners too).
+fn postgres_bin() -> PathBuf {
+    let mut majors: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL's programs under /usr/lib/postgresql")
+        .filter_map(|entry| entry.ok().map(|entry| entry.path().join("bin")))
+        .filter(|bin| bin.join("initdb").exists())
+        .collect();
+    majors.sort_by_key(|bin| {
+        bin.parent()
+            .and_then(|major| major.file_name()?.to_str()?.parse::<u32>().ok())
+    });
+    majors.pop().expect("an initdb under /usr/lib/postgresql")
+}
+
+/// initdb and postgres refuse root: as root, run them as the postgres user.
+fn as_cluster_owner(program: PathBuf) -> Command {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.starts_with(b"0\n"));
+    if root {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(program);
+        command
+    } else {
+        Command::new(program)
+    }
+}
+
+impl PasswordCluster {
+    async fn start() -> Self {
+        let folder = std::env::temp_dir().join(format!("spruce-pg-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&folder).expect("a temporary folder");
+        let pwfile = folder.join("admin");
+        std::fs::write(&pwfile, ADMIN_PASSWORD).unwrap();
+        let _ = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&folder)
+            .status();
+        let bin = postgres_bin();
+        let status = as_cluster_owner(bin.join("initdb"))
+            .args(["-U", "postgres", "--auth=scram-sha-256", "-D"])
+            .arg(folder.join("data"))
+            .arg(format!("--pwfile={}", pwfile.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("initdb runs");
+        assert!(status.success(), "initdb");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = as_cluster_owner(bin.join("postgres"))
+            .arg("-D")
+            .arg(folder.join("data"))
+            .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
+            .arg("-k")
+            .arg(&folder)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("postgres starts");
+        let cluster = PasswordCluster {
+            child,
+            folder,
+            port,
+        };
+        for _ in 0..100 {
+            if cluster.admin().await.is_ok() {
+                return cluster;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the test's PostgreSQL did not start");
+    }
+
+    async fn admin(&self) -> Result<PgConnection, sqlx::Error> {
+        PgConnection::connect_with(
+            &PgConnectOptions::new()
+                .host("127.0.0.1")
+                .port(self.port)
+                .username("postgres")
+                .password(ADMIN_PASSWORD)
+                .database("postgres"),
+        )
+        .await
+    }
+}
+
+impl Drop for PasswordCluster {
+    fn drop(&mut self) {
+        // SIGTERM through kill(1): runuser passes it on, and postgres shuts down smartly.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.folder);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_logs_in_with_the_password_its_file_holds_after_a_rotation() {
+    let cluster = PasswordCluster::start().await;
+    let mut admin = cluster.admin().await.unwrap();
+    admin
+        .execute("CREATE ROLE spruce_rotating LOGIN PASSWORD 'first-password'")
+        .await
+        .unwrap();
+    let file = cluster.folder.join("database-password");
+    std::fs::write(&file, "first-password\n").unwrap();
+    let settings = DatabaseSettings {
+        host: "127.0.0.1".to_owned(),
+        port: cluster.port,
+        user: "spruce_rotating".to_owned(),
+        password: SecretString::from("first-password"),
+        password_path: Some(file.clone()),
+        password_recheck_ms: 50,
+        name: "postgres".to_owned(),
+        max_connections: 2,
+        ssl_mode: SslMode::Disable,
+        create_if_missing: false,
+        migrate_on_start: false,
+    };
+    let pool = db::connect(&settings).await.unwrap();
+    let mut open = pool.acquire().await.unwrap();
+    sqlx::query("SELECT 1").execute(&mut *open).await.unwrap();
+
+    // Rotated in PostgreSQL, not yet in the file: a new connection is refused, and the one
+    // already open keeps working.
+    admin
+        .execute("ALTER ROLE spruce_rotating PASSWORD 'second-password'")
+        .await
+        .unwrap();
+    let refused = tokio::time::timeout(Duration::from_secs(10), pool.acquire()).await;
+    assert!(
+        matches!(refused, Ok(Err(_)) | Err(_)),
+        "a new connection logged in with the old password"
+    );
+    sqlx::query("SELECT 1").execute(&mut *open).await.unwrap();
+
+    // The Secret's file changes: new connections log in with the new password.
+    std::fs::write(&file, "second-password\n").unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut fresh = pool
+        .acquire()
+        .await
+        .expect("a connection with the rotated password");
+    sqlx::query("SELECT 1").execute(&mut *fresh).await.unwrap();
+    drop((open, fresh));
+    pool.close().await;
+}
