@@ -7,8 +7,9 @@
 #   spruce-{core,search,scheduler,gateway}:local      docker/Dockerfile's `prebuilt` target, with
 #                                   the release binaries built here by cargo (the Dockerfile's
 #                                   builder stage needs the public Rust image)
-# Bases that exist are kept (REBUILD_BASES=1 makes them again); the services are rebuilt
-# each time. Prints each image's size. Needs root (debootstrap) and a running dockerd:
+# The debootstrap base is kept once made (REBUILD_BASES=1 makes it again); the other images
+# are built each time, from Docker's layer cache where nothing changed. Prints each image's
+# size. Needs root (debootstrap) and a running dockerd:
 # scripts/compose-check.sh installs and starts what is missing, then calls this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,10 +31,8 @@ if [[ "${REBUILD_BASES:-0}" == 1 ]] || ! has_image spruce-local/debian:bookworm;
 fi
 
 base_image() { # name dockerfile
-    if [[ "${REBUILD_BASES:-0}" == 1 ]] || ! has_image "spruce-local/$1:bookworm"; then
-        echo "local-images: spruce-local/$1:bookworm"
-        docker build -q -f "docker/local/$2" -t "spruce-local/$1:bookworm" docker/local >/dev/null
-    fi
+    echo "local-images: spruce-local/$1:bookworm"
+    docker build -q -f "docker/local/$2" -t "spruce-local/$1:bookworm" docker/local >/dev/null
 }
 base_image runtime runtime.Dockerfile
 base_image postgres postgres.Dockerfile
