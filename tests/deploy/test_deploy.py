@@ -417,10 +417,15 @@ class RenderedSettingsLoadTest(unittest.TestCase):
                     private, public = folder / "secrets" / f"{owner}-private-key", folder / "secrets" / f"{owner}-public-key"
                     subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", private], check=True)
                     subprocess.run(["openssl", "pkey", "-in", private, "-pubout", "-out", public], check=True)
-                (folder / "secrets" / "amqp-url").write_text("amqp://spruce:test@rabbitmq:5672/%2f")
-                # What each environment's Terraform writes: ElastiCache with TLS in AWS.
-                scheme = "redis" if label == "defaults" else "rediss"
-                (folder / "secrets" / "redis-url").write_text(f"{scheme}://:test@redis:6379")
+                # What each environment's Terraform writes (data.tf, the connections secret):
+                # Amazon MQ and ElastiCache, both with TLS, in AWS.
+                if label == "defaults":
+                    amqp, redis = "amqp://spruce:test@rabbitmq:5672/%2f", "redis://:test@redis:6379"
+                else:
+                    amqp = "amqps://spruce:test@b-1234.mq.eu-west-1.amazonaws.com:5671"
+                    redis = "rediss://:test@master.spruce-e2e.abc123.euw1.cache.amazonaws.com:6379"
+                (folder / "secrets" / "amqp-url").write_text(amqp)
+                (folder / "secrets" / "redis-url").write_text(redis)
                 for component in COMPONENTS:
                     with self.subTest(f"{label}: {component}"):
                         config = folder / component

@@ -406,7 +406,7 @@ pub struct DatabaseSettings {
     pub password: SecretString,
     /// The file `password` was read from (`password_file`), set by the loader: the pool
     /// reads it again and new connections use what it holds then, so a password rotated
-    /// in the Secret or Vault reaches a running service (see `db::connect`).
+    /// in the mounted Secret reaches a running service (see `db::connect`).
     pub password_path: Option<std::path::PathBuf>,
     /// How often that file is read again. Kubernetes refreshes a mounted Secret within
     /// about a minute, so a rotation reaches new connections within that and this; open
