@@ -732,6 +732,17 @@ class TerraformTest(unittest.TestCase):
         self.assertIn("for service in local.services : service => random_password.database[service].result", secret)
         self.assertIn("keepers  = { generation = var.database_password_generation }", platform)
 
+    def test_the_cd_role_is_made_once_and_may_do_what_the_workflows_do(self):
+        bootstrap = (ROOT / "deploy/terraform/bootstrap/main.tf").read_text()
+        self.assertIn('url            = "https://token.actions.githubusercontent.com"', bootstrap)
+        # Only the named repository's workflows, never any repository on GitHub.
+        self.assertIn('"token.actions.githubusercontent.com:sub" = "repo:${var.github_repository}:*"', bootstrap)
+        self.assertIn("repository/spruce-*", bootstrap)
+        self.assertIn('"eks:DescribeCluster"', bootstrap)
+        self.assertIn('output "cd_role_arn"', bootstrap)
+        for workflow in ("cd.yml", "deploy.yml"):
+            self.assertIn("role-to-assume: ${{ vars.AWS_CD_ROLE_ARN }}", (ROOT / ".github/workflows" / workflow).read_text())
+
     def test_database_engines_pin_their_major_only(self):
         # Minor versions upgrade themselves; a pinned minor drifts from the running one.
         data = (self.MODULE / "data.tf").read_text()

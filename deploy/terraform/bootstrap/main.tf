@@ -74,3 +74,94 @@ resource "aws_s3_bucket_lifecycle_configuration" "state" {
     }
   }
 }
+
+# ---------------------------------------------------------------- the role CD assumes
+
+variable "github_repository" {
+  description = "The repository whose workflows may deploy, owner/name"
+  type        = string
+}
+
+# GitHub's workflows log in with their OIDC token; no AWS keys are stored anywhere.
+resource "aws_iam_openid_connect_provider" "github" {
+  url            = "https://token.actions.githubusercontent.com"
+  client_id_list = ["sts.amazonaws.com"]
+  # IAM trusts GitHub's issuer through its own CA list; the argument is still required.
+  thumbprint_list = ["6938fd4d98bab03faadb97b34396831e3780aea1", "1c58a3a8518e8759bf075b76b750d4f2df264fcd"]
+}
+
+locals {
+  account = data.aws_caller_identity.current.account_id
+  region  = "eu-west-1"
+}
+
+resource "aws_iam_role" "cd" {
+  name = "spruce-cd"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Federated = aws_iam_openid_connect_provider.github.arn }
+      Action    = "sts:AssumeRoleWithWebIdentity"
+      Condition = {
+        StringEquals = { "token.actions.githubusercontent.com:aud" = "sts.amazonaws.com" }
+        StringLike   = { "token.actions.githubusercontent.com:sub" = "repo:${var.github_repository}:*" }
+      }
+    }]
+  })
+}
+
+# What cd.yml and deploy.yml do: push images, publish the chart, read each environment's
+# Terraform outputs, and reach its cluster (Kubernetes rights come from the access entry
+# each environment's stack gives this role).
+resource "aws_iam_role_policy" "cd" {
+  name = "deploy"
+  role = aws_iam_role.cd.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      { Sid = "RegistryLogin", Effect = "Allow", Action = "ecr:GetAuthorizationToken", Resource = "*" },
+      {
+        Sid    = "PushImages"
+        Effect = "Allow"
+        Action = [
+          "ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
+          "ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:BatchGetImage", "ecr:DescribeImages",
+        ]
+        Resource = "arn:aws:ecr:${local.region}:${local.account}:repository/spruce-*"
+      },
+      {
+        Sid      = "Charts"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject", "s3:PutObject", "s3:ListBucket"]
+        Resource = ["arn:aws:s3:::spruce-*-charts-${local.account}", "arn:aws:s3:::spruce-*-charts-${local.account}/*"]
+      },
+      {
+        Sid      = "ReadState"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject", "s3:ListBucket"]
+        Resource = [aws_s3_bucket.state.arn, "${aws_s3_bucket.state.arn}/*"]
+      },
+      {
+        Sid      = "EncryptedObjects"
+        Effect   = "Allow"
+        Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
+        Resource = "arn:aws:kms:${local.region}:${local.account}:key/*"
+        Condition = {
+          StringEquals = { "kms:ViaService" = ["s3.${local.region}.amazonaws.com", "ecr.${local.region}.amazonaws.com"] }
+        }
+      },
+      {
+        Sid      = "FindClusters"
+        Effect   = "Allow"
+        Action   = "eks:DescribeCluster"
+        Resource = "arn:aws:eks:${local.region}:${local.account}:cluster/spruce-*"
+      },
+    ]
+  })
+}
+
+output "cd_role_arn" {
+  description = "GitHub variable AWS_CD_ROLE_ARN, and deployer_role_arn of each environment"
+  value       = aws_iam_role.cd.arn
+}

@@ -29,8 +29,10 @@ resource "aws_eks_cluster" "main" {
       key_arn = aws_kms_key.main.arn
     }
   }
+  # Whoever applies this stack is a cluster admin: they apply deploy/terraform/platform.
   access_config {
-    authentication_mode = "API"
+    authentication_mode                         = "API"
+    bootstrap_cluster_creator_admin_permissions = true
   }
   enabled_cluster_log_types = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
   tags                      = local.tags
