@@ -75,6 +75,11 @@ const SERVICE_RPCS: &[ServiceRpc] = &[
         caller: "scheduler",
         path: "/spruce.core.v1.BookingService/ListOpenBookings",
     },
+    // Where a notification goes, for a user the scheduler has not heard of.
+    ServiceRpc {
+        caller: "scheduler",
+        path: "/spruce.core.v1.UserService/GetUser",
+    },
     ServiceRpc {
         caller: "scheduler",
         path: "/spruce.core.v1.BookingService/AssignBooking",

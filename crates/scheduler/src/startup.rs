@@ -1,6 +1,8 @@
 //! Builds the scheduler from its settings and runs it: gRPC server, ops HTTP side, event
 //! consumer.
 
+use std::sync::Arc;
+
 use spruce_platform::{
     bus::Consumer,
     db,
@@ -36,6 +38,7 @@ pub struct Application {
     access: Access,
     jobs: Vec<ScheduledJob>,
     senders: Senders,
+    upstreams: Upstreams,
 }
 
 impl Application {
@@ -63,6 +66,7 @@ impl Application {
             access,
             jobs,
             senders,
+            upstreams,
         })
     }
 
@@ -103,6 +107,7 @@ impl Application {
         let delivery_task = tokio::spawn(delivery::run(
             self.pool.clone(),
             self.senders,
+            Arc::new(self.upstreams),
             self.settings.delivery.delivery_settings(),
             shutdown.clone(),
         ));

@@ -2,19 +2,30 @@
 
 use std::{future::Future, time::Duration};
 
-use spruce_platform::{auth::ServiceTokenSigner, grpc::request_with_token};
+use spruce_platform::{auth::ServiceTokenSigner, grpc::request_with_token, identity::Role};
 use spruce_proto::{
-    core::v1::booking_service_client::BookingServiceClient,
+    core::v1::{
+        GetUserRequest, booking_service_client::BookingServiceClient,
+        user_service_client::UserServiceClient,
+    },
     search::v1::search_service_client::SearchServiceClient,
 };
-use tonic::transport::Channel;
+use tonic::{Code, transport::Channel};
+use uuid::Uuid;
 
-use crate::settings::{Settings, UpstreamSettings};
+use crate::{
+    notifications::{
+        Recipient,
+        delivery::{Directory, LookupFuture},
+    },
+    settings::{Settings, UpstreamSettings},
+};
 
 /// Lazily connected clients of core and search (either may start after the scheduler).
 #[derive(Clone)]
 pub struct Upstreams {
     pub(crate) bookings: BookingServiceClient<Channel>,
+    users: UserServiceClient<Channel>,
     pub(crate) search: SearchServiceClient<Channel>,
     signer: ServiceTokenSigner,
     pub(crate) core_timeout: Duration,
@@ -36,8 +47,10 @@ impl Upstreams {
     /// # Errors
     /// Fails when a URL or the signing key is unusable.
     pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+        let core = channel(&settings.core)?;
         Ok(Upstreams {
-            bookings: BookingServiceClient::new(channel(&settings.core)?),
+            bookings: BookingServiceClient::new(core.clone()),
+            users: UserServiceClient::new(core),
             search: SearchServiceClient::new(channel(&settings.search)?),
             signer: settings.identity.signer("scheduler")?,
             core_timeout: Duration::from_millis(settings.core.timeout_ms),
@@ -49,6 +62,48 @@ impl Upstreams {
     /// Wraps `message` with a fresh service token.
     pub(crate) fn request<T>(&self, message: T) -> anyhow::Result<tonic::Request<T>> {
         Ok(request_with_token(message, &self.signer.token()?))
+    }
+}
+
+/// Core's user as a recipient, asked as the scheduler.
+impl Directory for Upstreams {
+    fn find(&self, user_id: Uuid) -> LookupFuture<'_> {
+        Box::pin(async move {
+            let request = self
+                .request(GetUserRequest {
+                    user_id: user_id.to_string(),
+                })
+                .map_err(|error| format!("{error:#}"))?;
+            let mut users = self.users.clone();
+            let call = users.get_user(request);
+            let user = match tokio::time::timeout(self.core_timeout, call).await {
+                Err(_) => {
+                    return Err(format!(
+                        "core did not answer within {:?}",
+                        self.core_timeout
+                    ));
+                }
+                Ok(Err(status)) if status.code() == Code::NotFound => return Ok(None),
+                Ok(Err(status)) => {
+                    return Err(format!(
+                        "core answered {:?}: {}",
+                        status.code(),
+                        status.message()
+                    ));
+                }
+                Ok(Ok(response)) => response.into_inner(),
+            };
+            Ok(Some(Recipient {
+                user_id,
+                email: user.email,
+                full_name: user.full_name,
+                role: Role::from_proto(user.role)
+                    .map_or("customer", Role::as_str)
+                    .to_owned(),
+                timezone: user.timezone,
+                device_token: None,
+            }))
+        })
     }
 }
 

@@ -1,6 +1,6 @@
 //! `spruce.core.v1.UserService`.
 
-use spruce_platform::identity::{Caller, Role};
+use spruce_platform::identity::{Caller, Principal, Role};
 use spruce_platform::time::to_timestamp;
 use spruce_proto::core::v1::{
     self as wire, AuthResponse, AuthenticateRequest, GetUserRequest, RefreshSessionRequest,
@@ -82,13 +82,15 @@ impl UserService for UserApi {
         &self,
         request: Request<GetUserRequest>,
     ) -> Result<Response<wire::User>, Status> {
-        let caller = Caller::of(&request);
         let user_id = request
             .get_ref()
             .user_id
             .parse()
             .map_err(|_| CoreError::invalid("user_id", "must be a UUID"))?;
-        let user = self.accounts.get_user(caller, user_id).await?;
+        let user = self
+            .accounts
+            .get_user(Principal::of(&request), user_id)
+            .await?;
         Ok(Response::new(user_to_wire(user)))
     }
 

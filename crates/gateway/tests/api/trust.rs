@@ -137,6 +137,19 @@ async fn a_service_token_is_accepted_only_on_its_rpcs() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
+    // The scheduler may: a notification for a user it has not heard of goes where core says.
+    let scheduler = service_token(keys::dev::SCHEDULER_PRIVATE_KEY, "scheduler");
+    let found = users
+        .get_user(with_token(get_user(user_id), &scheduler))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.id, user_id.to_string());
+    let status = users
+        .get_user(with_token(get_user(Uuid::new_v4()), &scheduler))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
 
     // Search is a known service, but signing users up is not among its RPCs.
     let search = service_token(keys::dev::SEARCH_PRIVATE_KEY, "search");

@@ -16,7 +16,9 @@ use secrecy::{ExposeSecret as _, SecretString};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use super::Channel;
+use uuid::Uuid;
+
+use super::{Channel, Recipient};
 use crate::{
     metrics,
     retry::backoff,
@@ -177,6 +179,19 @@ impl Sender for HttpPushSender {
     }
 }
 
+/// A lookup future, boxed so the directory can be chosen at run time.
+pub type LookupFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<Recipient>, String>> + Send + 'a>>;
+
+/// Where to find a user the scheduler has not heard of: one whose `user.registered` it never
+/// saw (the seeded data set, or a signup before its queue existed). Core, in production
+/// ([`crate::upstream::Upstreams`]).
+pub trait Directory: Send + Sync {
+    /// The user as a recipient; `Ok(None)` when there is no such user; `Err` when it could
+    /// not be asked (worth trying again).
+    fn find(&self, user_id: Uuid) -> LookupFuture<'_>;
+}
+
 /// The provider of each channel.
 #[derive(Clone)]
 pub struct Senders {
@@ -203,11 +218,12 @@ pub struct DeliverySettings {
 pub async fn run(
     pool: PgPool,
     senders: Senders,
+    directory: Arc<dyn Directory>,
     settings: DeliverySettings,
     shutdown: CancellationToken,
 ) {
     while !shutdown.is_cancelled() {
-        match deliver_due(&pool, &senders, &settings).await {
+        match deliver_due(&pool, &senders, &*directory, &settings).await {
             // A full batch: more may be waiting.
             Ok(sent) if sent as i64 >= settings.batch => continue,
             Ok(_) => {}
@@ -230,6 +246,7 @@ pub async fn run(
 pub async fn deliver_due(
     pool: &PgPool,
     senders: &Senders,
+    directory: &dyn Directory,
     settings: &DeliverySettings,
 ) -> anyhow::Result<usize> {
     let claimed = {
@@ -244,7 +261,10 @@ pub async fn deliver_due(
     let count = claimed.len();
     let outcomes: Vec<_> = stream::iter(claimed)
         .map(|outgoing| async move {
-            let result = send(senders, &outgoing).await;
+            let result = match address_of(pool, directory, &outgoing).await {
+                Ok(address) => send(senders, &outgoing, &address).await,
+                Err(error) => Err(error),
+            };
             (outgoing, result)
         })
         .buffer_unordered(settings.concurrency.max(1))
@@ -280,13 +300,38 @@ pub async fn deliver_due(
     Ok(count)
 }
 
-async fn send(senders: &Senders, outgoing: &Outgoing) -> Result<(), SendError> {
-    let Some(address) = outgoing.address.as_deref() else {
-        // The user's user.registered (or device) has not arrived yet.
+/// Where `outgoing` goes: the recipient's address as stored, or, for an email to a user the
+/// scheduler has not heard of, the one `directory` knows (kept as the recipient).
+async fn address_of(
+    pool: &PgPool,
+    directory: &dyn Directory,
+    outgoing: &Outgoing,
+) -> Result<String, SendError> {
+    if let Some(address) = &outgoing.address {
+        return Ok(address.clone());
+    }
+    if outgoing.channel != Channel::Email {
+        // A device token arrives only with the user's own device registration.
         return Err(SendError::Retryable(
-            "the recipient is not known yet".to_owned(),
+            "the recipient's device is not known yet".to_owned(),
         ));
+    }
+    let recipient = directory
+        .find(outgoing.user_id)
+        .await
+        .map_err(|error| SendError::Retryable(format!("looking up the recipient: {error}")))?
+        .ok_or_else(|| SendError::Permanent("no such user".to_owned()))?;
+    let stored = async {
+        let mut connection = pool.acquire().await?;
+        store::insert_recipient_if_missing(&mut connection, &recipient).await
     };
+    stored
+        .await
+        .map_err(|error| SendError::Retryable(format!("keeping the recipient: {error}")))?;
+    Ok(recipient.email)
+}
+
+async fn send(senders: &Senders, outgoing: &Outgoing, address: &str) -> Result<(), SendError> {
     let sender = match outgoing.channel {
         Channel::Email => &senders.email,
         Channel::Push => &senders.push,

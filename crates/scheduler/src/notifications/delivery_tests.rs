@@ -18,7 +18,10 @@ use uuid::Uuid;
 
 use super::{
     Channel, Message, Recipient,
-    delivery::{DeliverySettings, HttpPushSender, LogSender, Senders, deliver_due},
+    delivery::{
+        DeliverySettings, Directory, HttpPushSender, LogSender, LookupFuture, SendFuture, Sender,
+        Senders, deliver_due,
+    },
 };
 use crate::store::{MIGRATIONS, notifications as store};
 
@@ -161,6 +164,39 @@ async fn state_of(pool: &PgPool, user_id: Uuid) -> (String, i32, Option<String>)
         .unwrap()
 }
 
+/// Core's part, for these tests: the users it knows, or (`down`) no answer at all. The real
+/// lookup, through core's GetUser as the scheduler, is tested end to end (tests/flow.rs) and
+/// at core's boundary (the gateway's trust tests).
+#[derive(Default)]
+struct Users {
+    known: Vec<Recipient>,
+    down: bool,
+}
+
+impl Directory for Users {
+    fn find(&self, user_id: Uuid) -> LookupFuture<'_> {
+        let found = self.known.iter().find(|r| r.user_id == user_id).cloned();
+        let down = self.down;
+        Box::pin(async move {
+            if down {
+                return Err("core did not answer".to_owned());
+            }
+            Ok(found)
+        })
+    }
+}
+
+/// An email provider that keeps the addresses it sent to.
+#[derive(Default)]
+struct Outbox(Mutex<Vec<String>>);
+
+impl Sender for Outbox {
+    fn send<'a>(&'a self, address: &'a str, _: &'a str, _: &'a str) -> SendFuture<'a> {
+        self.0.lock().unwrap().push(address.to_owned());
+        Box::pin(async { Ok(()) })
+    }
+}
+
 fn senders(push_url: &str) -> Senders {
     Senders {
         email: Arc::new(LogSender { channel: "email" }),
@@ -182,7 +218,7 @@ async fn a_5xx_is_retried_and_a_4xx_is_given_up_and_recorded() {
     let flaky = StandIn::start(&[503]).await;
     let user = recorded_push(&pool).await;
     assert_eq!(
-        deliver_due(&pool, &senders(&flaky.url), &settings())
+        deliver_due(&pool, &senders(&flaky.url), &Users::default(), &settings())
             .await
             .unwrap(),
         1
@@ -191,7 +227,7 @@ async fn a_5xx_is_retried_and_a_4xx_is_given_up_and_recorded() {
     assert_eq!((delivery.as_str(), attempts), ("pending", 1));
     assert!(error.unwrap().contains("503"));
     assert_eq!(
-        deliver_due(&pool, &senders(&flaky.url), &settings())
+        deliver_due(&pool, &senders(&flaky.url), &Users::default(), &settings())
             .await
             .unwrap(),
         1
@@ -208,7 +244,7 @@ async fn a_5xx_is_retried_and_a_4xx_is_given_up_and_recorded() {
     );
     // Nothing left to send.
     assert_eq!(
-        deliver_due(&pool, &senders(&flaky.url), &settings())
+        deliver_due(&pool, &senders(&flaky.url), &Users::default(), &settings())
             .await
             .unwrap(),
         0
@@ -216,9 +252,14 @@ async fn a_5xx_is_retried_and_a_4xx_is_given_up_and_recorded() {
 
     let refusing = StandIn::start(&[400]).await;
     let user = recorded_push(&pool).await;
-    deliver_due(&pool, &senders(&refusing.url), &settings())
-        .await
-        .unwrap();
+    deliver_due(
+        &pool,
+        &senders(&refusing.url),
+        &Users::default(),
+        &settings(),
+    )
+    .await
+    .unwrap();
     let (delivery, attempts, error) = state_of(&pool, user).await;
     assert_eq!((delivery.as_str(), attempts), ("failed", 1));
     assert!(
@@ -226,9 +267,14 @@ async fn a_5xx_is_retried_and_a_4xx_is_given_up_and_recorded() {
         "the provider's answer is kept"
     );
     assert_eq!(
-        deliver_due(&pool, &senders(&refusing.url), &settings())
-            .await
-            .unwrap(),
+        deliver_due(
+            &pool,
+            &senders(&refusing.url),
+            &Users::default(),
+            &settings()
+        )
+        .await
+        .unwrap(),
         0
     );
 
@@ -236,13 +282,95 @@ async fn a_5xx_is_retried_and_a_4xx_is_given_up_and_recorded() {
     let down = StandIn::start(&[502, 502, 502, 502]).await;
     let user = recorded_push(&pool).await;
     for _ in 0..3 {
-        deliver_due(&pool, &senders(&down.url), &settings())
+        deliver_due(&pool, &senders(&down.url), &Users::default(), &settings())
             .await
             .unwrap();
     }
     let (delivery, attempts, _) = state_of(&pool, user).await;
     assert_eq!((delivery.as_str(), attempts), ("failed", 3));
 
+    pool.close().await;
+    db::drop_database(&database).await.ok();
+}
+
+#[tokio::test]
+async fn an_email_to_a_user_never_heard_of_goes_where_core_says() {
+    let (database, pool) = database().await;
+    let outbox = Arc::new(Outbox::default());
+    let senders = Senders {
+        email: outbox.clone(),
+        push: Arc::new(LogSender { channel: "push" }),
+    };
+    // No user.registered reached the scheduler: no recipient is stored.
+    let user_id = Uuid::new_v4();
+    let message = Message {
+        user_id,
+        kind: "booking.created".to_owned(),
+        about: Uuid::new_v4().to_string(),
+        subject: "A new booking request".to_owned(),
+        body: "Ann asks for Monday.".to_owned(),
+    };
+    let mut connection = pool.acquire().await.unwrap();
+    store::record(&mut connection, &message, &[Channel::Email])
+        .await
+        .unwrap();
+    let ann = Recipient {
+        user_id,
+        email: "ann@example.com".to_owned(),
+        full_name: "Ann".to_owned(),
+        role: "cleaner".to_owned(),
+        timezone: "Europe/Berlin".to_owned(),
+        device_token: None,
+    };
+
+    // Core cannot be asked: tried again later, nothing sent.
+    let down = Users {
+        known: vec![ann.clone()],
+        down: true,
+    };
+    deliver_due(&pool, &senders, &down, &settings())
+        .await
+        .unwrap();
+    let (delivery, attempts, error) = state_of(&pool, user_id).await;
+    assert_eq!((delivery.as_str(), attempts), ("pending", 1));
+    assert!(error.unwrap().contains("core did not answer"));
+    assert!(outbox.0.lock().unwrap().is_empty());
+
+    // Core knows the user: sent to their address, and they are a recipient from now on.
+    let core = Users {
+        known: vec![ann.clone()],
+        down: false,
+    };
+    deliver_due(&pool, &senders, &core, &settings())
+        .await
+        .unwrap();
+    assert_eq!(state_of(&pool, user_id).await.0, "sent");
+    assert_eq!(*outbox.0.lock().unwrap(), ["ann@example.com"]);
+    let kept = store::find_recipient(&mut connection, user_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (kept.email.as_str(), kept.timezone.as_str()),
+        ("ann@example.com", "Europe/Berlin")
+    );
+
+    // A user core does not know is given up at once.
+    let stranger = Message {
+        user_id: Uuid::new_v4(),
+        ..message
+    };
+    store::record(&mut connection, &stranger, &[Channel::Email])
+        .await
+        .unwrap();
+    deliver_due(&pool, &senders, &core, &settings())
+        .await
+        .unwrap();
+    let (delivery, attempts, error) = state_of(&pool, stranger.user_id).await;
+    assert_eq!((delivery.as_str(), attempts), ("failed", 1));
+    assert_eq!(error.as_deref(), Some("no such user"));
+
+    drop(connection);
     pool.close().await;
     db::drop_database(&database).await.ok();
 }

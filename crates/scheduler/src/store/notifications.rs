@@ -109,6 +109,26 @@ pub async fn upsert_recipient(
     Ok(())
 }
 
+/// Keeps `recipient` unless one is already known: what core answered may be older than a
+/// user event the consumer stored meanwhile.
+pub async fn insert_recipient_if_missing(
+    connection: &mut PgConnection,
+    recipient: &Recipient,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO recipients (user_id, email, full_name, role, timezone) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id) DO NOTHING",
+    )
+    .bind(recipient.user_id)
+    .bind(&recipient.email)
+    .bind(&recipient.full_name)
+    .bind(&recipient.role)
+    .bind(&recipient.timezone)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
 spruce_platform::named_row! {
     /// A recipient as stored.
     struct StoredRecipient {
@@ -232,6 +252,7 @@ pub async fn take_due_reminders(
 #[derive(Debug, Clone)]
 pub struct Outgoing {
     pub id: Uuid,
+    pub user_id: Uuid,
     pub channel: Channel,
     pub subject: String,
     pub body: String,
@@ -245,6 +266,7 @@ spruce_platform::named_row! {
     /// A claimed notification as read.
     struct StoredOutgoing {
         id: Uuid,
+        user_id: Uuid,
         channel: String,
         subject: String,
         body: String,
@@ -270,7 +292,7 @@ pub async fn claim_due(
                              OR (delivery = 'sending' AND lease_until < now()) \
                           ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) \
              RETURNING id, user_id, channel, subject, body, attempts) \
-         SELECT c.id, c.channel, c.subject, c.body, c.attempts, r.email, r.device_token \
+         SELECT c.id, c.user_id, c.channel, c.subject, c.body, c.attempts, r.email, r.device_token \
          FROM claimed c LEFT JOIN recipients r ON r.user_id = c.user_id",
     )
     .bind(limit)
@@ -289,6 +311,7 @@ pub async fn claim_due(
             };
             Ok(Outgoing {
                 id: row.id,
+                user_id: row.user_id,
                 channel,
                 subject: row.subject,
                 body: row.body,
