@@ -17,7 +17,9 @@ command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v jq >/dev/null || missing+=(jq)
 if ((${#missing[@]})); then
     echo "compose-check: installing ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    # Stale package lists on a new machine: refresh them once and try again.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \
+        || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; }
 fi
 if ! docker info >/dev/null 2>&1; then
     echo "compose-check: starting dockerd (log: /var/log/spruce-dockerd.log)"
