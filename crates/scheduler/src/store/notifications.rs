@@ -94,19 +94,14 @@ pub async fn upsert_recipient(
     connection: &mut PgConnection,
     recipient: &Recipient,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    write_recipient(
+        connection,
+        recipient,
         "INSERT INTO recipients (user_id, email, full_name, role, timezone) \
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id) DO UPDATE SET email = $2, \
          full_name = $3, role = $4, timezone = $5, updated_at = now()",
     )
-    .bind(recipient.user_id)
-    .bind(&recipient.email)
-    .bind(&recipient.full_name)
-    .bind(&recipient.role)
-    .bind(&recipient.timezone)
-    .execute(connection)
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Keeps `recipient` unless one is already known: what core answered may be older than a
@@ -115,17 +110,29 @@ pub async fn insert_recipient_if_missing(
     connection: &mut PgConnection,
     recipient: &Recipient,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    write_recipient(
+        connection,
+        recipient,
         "INSERT INTO recipients (user_id, email, full_name, role, timezone) \
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id) DO NOTHING",
     )
-    .bind(recipient.user_id)
-    .bind(&recipient.email)
-    .bind(&recipient.full_name)
-    .bind(&recipient.role)
-    .bind(&recipient.timezone)
-    .execute(connection)
-    .await?;
+    .await
+}
+
+/// Runs `statement` with the recipient's fields as $1..$5.
+async fn write_recipient(
+    connection: &mut PgConnection,
+    recipient: &Recipient,
+    statement: &'static str,
+) -> sqlx::Result<()> {
+    sqlx::query(statement)
+        .bind(recipient.user_id)
+        .bind(&recipient.email)
+        .bind(&recipient.full_name)
+        .bind(&recipient.role)
+        .bind(&recipient.timezone)
+        .execute(connection)
+        .await?;
     Ok(())
 }
 
