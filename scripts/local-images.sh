@@ -50,5 +50,8 @@ for service in "${SERVICES[@]}"; do
         -t "spruce-$service:local" "$context" >/dev/null
 done
 
+# The images these replaced, left untagged: each run would otherwise keep ~160 MB more.
+docker image prune -f >/dev/null
+
 docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' \
     | grep -E '^(spruce-local/|spruce-(core|search|scheduler|gateway):local )' | sort
