@@ -84,22 +84,17 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
             pool.clone(),
             settings.clone(),
             path.clone(),
-            Duration::from_millis(settings.password_recheck_ms),
         ));
     }
     Ok(pool)
 }
 
-/// Gives `pool` the password `path` holds whenever it changes, until the pool is closed.
-/// A file that cannot be read keeps the last password (the mount may be mid-update).
-async fn follow_password_file(
-    pool: PgPool,
-    settings: DatabaseSettings,
-    path: std::path::PathBuf,
-    every: Duration,
-) {
+/// Gives `pool` the password `path` holds whenever it changes (read every
+/// `password_recheck_ms`), until the pool is closed. A file that cannot be read keeps the
+/// last password (the mount may be mid-update).
+async fn follow_password_file(pool: PgPool, settings: DatabaseSettings, path: std::path::PathBuf) {
     let mut current = settings.password.expose_secret().to_owned();
-    let mut ticks = tokio::time::interval(every);
+    let mut ticks = tokio::time::interval(Duration::from_millis(settings.password_recheck_ms));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !pool.is_closed() {
         ticks.tick().await;

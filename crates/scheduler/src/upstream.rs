@@ -75,23 +75,14 @@ impl Directory for Upstreams {
                 })
                 .map_err(|error| format!("{error:#}"))?;
             let mut users = self.users.clone();
-            let call = users.get_user(request);
-            let user = match tokio::time::timeout(self.core_timeout, call).await {
-                Err(_) => {
-                    return Err(format!(
-                        "core did not answer within {:?}",
-                        self.core_timeout
-                    ));
-                }
-                Ok(Err(status)) if status.code() == Code::NotFound => return Ok(None),
-                Ok(Err(status)) => {
-                    return Err(format!(
-                        "core answered {:?}: {}",
-                        status.code(),
-                        status.message()
-                    ));
-                }
-                Ok(Ok(response)) => response.into_inner(),
+            let what = "core's GetUser";
+            let answer = answered(what, self.core_timeout, users.get_user(request))
+                .await
+                .map_err(|error| format!("{error:#}"))?;
+            let user = match answer {
+                Ok(user) => user,
+                Err(status) if status.code() == Code::NotFound => return Ok(None),
+                Err(status) => return Err(format!("{:#}", refused(what, &status))),
             };
             Ok(Some(Recipient {
                 user_id,
@@ -113,11 +104,25 @@ pub(crate) async fn within<T>(
     deadline: Duration,
     call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 ) -> anyhow::Result<T> {
-    let response = tokio::time::timeout(deadline, call)
+    answered(what, deadline, call)
+        .await?
+        .map_err(|status| refused(what, &status))
+}
+
+/// Like [`within`], but the status of a call that answered stays a status, for a caller
+/// that tells some apart; only no answer in time is an error.
+async fn answered<T>(
+    what: &str,
+    deadline: Duration,
+    call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> anyhow::Result<Result<T, tonic::Status>> {
+    let answer = tokio::time::timeout(deadline, call)
         .await
-        .map_err(|_| anyhow::anyhow!("{what} did not answer within {deadline:?}"))?
-        .map_err(|status| {
-            anyhow::anyhow!("{what} answered {:?}: {}", status.code(), status.message())
-        })?;
-    Ok(response.into_inner())
+        .map_err(|_| anyhow::anyhow!("{what} did not answer within {deadline:?}"))?;
+    Ok(answer.map(tonic::Response::into_inner))
+}
+
+/// The error for `what` answering `status`.
+fn refused(what: &str, status: &tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{what} answered {:?}: {}", status.code(), status.message())
 }

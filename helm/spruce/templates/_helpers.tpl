@@ -3,6 +3,12 @@
 {{- list "core" "search" "scheduler" "gateway" | toJson -}}
 {{- end -}}
 
+{{/* The services behind the gateway: each serves gRPC (with a headless Service), owns a
+     database and talks to the broker. */}}
+{{- define "spruce.backends" -}}
+{{- list "core" "search" "scheduler" | toJson -}}
+{{- end -}}
+
 {{- define "spruce.fullname" -}}
 {{- if contains .Chart.Name .Release.Name -}}
 {{- .Release.Name | trunc 50 | trimSuffix "-" -}}
@@ -60,7 +66,7 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{- define "spruce.secretNames" -}}
 {{- $values := index .root.Values .component -}}
 {{- $names := list -}}
-{{- if has .component (list "core" "search" "scheduler") -}}{{- $names = append $names "amqp-url" -}}{{- end -}}
+{{- if has .component (include "spruce.backends" .root | fromJsonArray) -}}{{- $names = append $names "amqp-url" -}}{{- end -}}
 {{- if eq .component "core" -}}
 {{- $names = concat $names (list "auth-private-key" "gateway-public-key" "search-public-key" "scheduler-public-key") -}}
 {{- if eq (dig "payments" "provider" "fake" $values.settings) "stripe" -}}{{- $names = append $names "stripe-secret-key" -}}{{- end -}}
@@ -129,7 +135,7 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{- end -}}
 {{- $_ := set $table (last $path) (printf "%s/%s" $dir $name) -}}
 {{- end -}}
-{{- if has .component (list "core" "search" "scheduler") -}}
+{{- if has .component (include "spruce.backends" .root | fromJsonArray) -}}
 {{- /* Each service logs in as its own database user, with the password the database
      Secret holds for it (see "spruce.databaseVolume"). */ -}}
 {{- $database := dict "user" (printf "spruce_%s" .component) "password_file" (printf "%s/%s" $root.Values.secrets.database.mountPath .component) -}}

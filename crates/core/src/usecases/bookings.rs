@@ -676,13 +676,13 @@ async fn replay(
     }
 }
 
-/// Writes a booking.* event with the booking as it now is.
 /// `at` in the cleaner's time zone, as their availability is written.
 fn local_start(at: DateTime<Utc>, timezone: &str) -> Result<LocalStart, CoreError> {
     LocalStart::of(at, timezone)
         .ok_or_else(|| CoreError::invalid("cleaner_id", "has an unknown time zone"))
 }
 
+/// Writes a booking.* event with the booking as it now is.
 async fn record_change(
     connection: &mut PgConnection,
     event_type: &str,

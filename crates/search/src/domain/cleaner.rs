@@ -122,10 +122,10 @@ impl Cleaner {
         let mut spans = [DaySpan::EMPTY; 7];
         for window in &self.weekly_availability {
             if let Some(span) = spans.get_mut(usize::from(window.weekday)) {
-                let start = u8::try_from(window.start_minute / 15).unwrap_or(u8::MAX);
-                let end = u8::try_from(window.end_minute.div_ceil(15)).unwrap_or(u8::MAX);
-                span.start = span.start.min(start);
-                span.end = span.end.max(end);
+                span.widen(DaySpan {
+                    start: u8::try_from(window.start_minute / 15).unwrap_or(u8::MAX),
+                    end: u8::try_from(window.end_minute.div_ceil(15)).unwrap_or(u8::MAX),
+                });
             }
         }
         spans
