@@ -61,7 +61,7 @@ pub struct Cleaner {
     /// `full_name` and `bio` folded for matching (see [`fold`]).
     folded_text: String,
     /// The [`bigram_mask`] of `folded_text`.
-    text_mask: u128,
+    text_mask: u64,
 }
 
 impl Cleaner {
@@ -107,7 +107,7 @@ impl Cleaner {
 
     /// Returns the [`bigram_mask`] of the cleaner's folded name and bio: a needle whose mask
     /// has a bit this lacks cannot occur in them.
-    pub fn text_mask(&self) -> u128 {
+    pub fn text_mask(&self) -> u64 {
         self.text_mask
     }
 
@@ -227,16 +227,16 @@ pub fn local_start(at: DateTime<Utc>, timezone: Tz) -> LocalStart {
     }
 }
 
-/// Returns a 128-bit set of the pairs of neighbouring characters in `text`, one bit per
+/// Returns a 64-bit set of the pairs of neighbouring characters in `text`, one bit per
 /// pair (hashed): every pair of a substring is a pair of the text, so a substring's mask is
 /// a subset of the text's.
-pub fn bigram_mask(text: &str) -> u128 {
+pub fn bigram_mask(text: &str) -> u64 {
     let mut mask = 0;
     let mut previous: Option<char> = None;
     for character in text.chars() {
         if let Some(before) = previous {
             let pair = (u64::from(u32::from(before)) << 21) | u64::from(u32::from(character));
-            mask |= 1 << (pair.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 57);
+            mask |= 1 << (pair.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58);
         }
         previous = Some(character);
     }
@@ -245,7 +245,7 @@ pub fn bigram_mask(text: &str) -> u128 {
 
 /// A folded search text, prepared once for the many cleaners a search reads.
 pub struct Needle<'a> {
-    mask: u128,
+    mask: u64,
     finder: memchr::memmem::Finder<'a>,
 }
 
@@ -258,10 +258,10 @@ impl<'a> Needle<'a> {
         }
     }
 
-    /// Whether the needle may occur in a text of bigram mask `text_mask`: false means
-    /// it cannot.
-    pub fn may_occur_in(&self, text_mask: u128) -> bool {
-        text_mask & self.mask == self.mask
+    /// The [`bigram_mask`] of the needle: it may occur only in a text whose mask holds
+    /// every bit of it.
+    pub fn mask(&self) -> u64 {
+        self.mask
     }
 }
 

@@ -60,39 +60,70 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
-/// A cleaner in a cell: their static score, home, slot and what the cheap filters read,
-/// so that most cleaners are ruled out without reading the cleaner (a cache miss each).
+/// A cleaner in a cell: their static score, home and what the cheap filters read, so that
+/// most cleaners are ruled out without reading the cleaner (a cache miss each). A search
+/// walks thousands of members, so they are kept to a cache line: the numbers are `f32`,
+/// each rounded the way that can only let more cleaners through (the static score, rating
+/// and service radius up; the home within [`HOME_ERROR`], which every distance check
+/// allows for), and [`Filter::hit`] then decides exactly on the cleaner.
 #[derive(Debug, Clone, Copy)]
 struct Member {
-    static_score: f64,
-    home: [f64; 3],
-    /// The squared chord of the cleaner's own service radius (see [`chord_of_km`]).
-    service_chord_sq: f64,
-    rating: f64,
-    hourly_rate_cents: i64,
-    text_mask: u128,
+    home: [f32; 3],
+    static_score: f32,
+    /// The chord of the cleaner's own service radius (see [`chord_of_km`]).
+    service_chord: f32,
+    rating: f32,
+    /// The hourly rate, or `i32::MAX` for any above it.
+    hourly_rate_cents: i32,
     slot: u32,
+    text_mask: u64,
     services: Services,
     /// When they may work on each weekday (0 = Monday), in `timezone`.
     day_spans: [DaySpan; 7],
     timezone: Tz,
 }
 
+/// How far a member's `f32` home may be from the cleaner's, as a chord of the unit sphere
+/// (each coordinate is within 2⁻²⁴ of the exact one: about 0.7 m at most; 1.3 m allowed).
+const HOME_ERROR: f64 = 2e-7;
+
+/// Returns `value` as an `f32` no smaller than it.
+fn f32_up(value: f64) -> f32 {
+    let rounded = value as f32;
+    if f64::from(rounded) < value {
+        rounded.next_up()
+    } else {
+        rounded
+    }
+}
+
 impl Member {
     fn of(cleaner: &Cleaner, slot: u32) -> Self {
         Member {
-            static_score: static_score(cleaner),
-            home: unit_vector(cleaner.home),
-            service_chord_sq: chord_of_km(cleaner.service_radius_km).powi(2),
-            rating: cleaner.mean_rating().unwrap_or(0.0),
-            hourly_rate_cents: cleaner.hourly_rate_cents,
-            text_mask: cleaner.text_mask(),
+            home: unit_vector(cleaner.home).map(|coordinate| coordinate as f32),
+            static_score: f32_up(static_score(cleaner)),
+            service_chord: f32_up(chord_of_km(cleaner.service_radius_km) * (1.0 + CHORD_SLACK)),
+            rating: f32_up(cleaner.mean_rating().unwrap_or(0.0)),
+            hourly_rate_cents: i32::try_from(cleaner.hourly_rate_cents).unwrap_or(i32::MAX),
             slot,
+            text_mask: cleaner.text_mask(),
             services: cleaner.services,
             day_spans: cleaner.day_spans(),
             timezone: cleaner.timezone,
         }
     }
+
+    /// The squared chord from `at` to the member's home, to be compared with limits
+    /// widened by [`HOME_ERROR`] (see [`widened_sq`]).
+    fn chord_sq(&self, at: [f64; 3]) -> f64 {
+        chord_sq(at, self.home.map(f64::from))
+    }
+}
+
+/// Returns the square of `chord` widened by [`HOME_ERROR`]: a member whose squared chord
+/// exceeds it is surely farther than `chord`.
+fn widened_sq(chord: f64) -> f64 {
+    (chord + HOME_ERROR).powi(2)
 }
 
 /// A cell of the grid and its cleaners, highest static score first.
@@ -218,7 +249,7 @@ impl Cell {
             best_static: self
                 .members
                 .first()
-                .map_or(0.0, |member| member.static_score),
+                .map_or(0.0, |member| f64::from(member.static_score)),
             zone: zone.filter(|zone| self.members.iter().all(|member| member.timezone == *zone)),
             day_spans,
         };
@@ -488,13 +519,14 @@ impl SearchIndex {
     pub fn search(&self, query: &SearchQuery) -> Page {
         let needle = Needle::new(&query.text);
         let mut filter = Filter::new(query, &needle);
+        let plain = PlainFilter::new(query, &needle);
         let mut best = TopHits::new(query.limit);
         let mut cells = self.candidates(query, &mut filter);
         let at = unit_vector(query.at);
-        let radius_chord_sq = chord_of_km(query.radius_km).powi(2) * (1.0 + CHORD_SLACK);
+        let radius_chord_sq = widened_sq(chord_of_km(query.radius_km) * (1.0 + CHORD_SLACK));
         // A chord is shorter than its arc, so EARTH_RADIUS_KM · chord never exceeds the
         // distance: a nearness bound without trigonometry, compared squared.
-        let per_chord = NEARNESS_WEIGHT * EARTH_RADIUS_KM / query.radius_km;
+        let chord_per_score = query.radius_km / (NEARNESS_WEIGHT * EARTH_RADIUS_KM);
         // The score to beat: the worst hit kept once the page and one more are found.
         let mut threshold = f64::NEG_INFINITY;
         let mut pending = Pending::default();
@@ -511,21 +543,26 @@ impl SearchIndex {
             let cell = &self.cells[&candidate.key];
             let nearness_bound = NEARNESS_WEIGHT * candidate.nearness + BOUND_SLACK;
             for member in &cell.members {
-                if member.static_score + nearness_bound < threshold {
+                let static_score = f64::from(member.static_score);
+                if static_score + nearness_bound < threshold {
                     break;
                 }
-                let chord_sq = chord_sq(at, member.home);
+                // Most members fail here (all of them but 3 % in the benchmark's query).
+                if !plain.admits(member) {
+                    continue;
+                }
+                let chord_sq = member.chord_sq(at);
                 if chord_sq > radius_chord_sq
-                    || chord_sq > member.service_chord_sq * (1.0 + CHORD_SLACK)
+                    || chord_sq > widened_sq(f64::from(member.service_chord))
                 {
                     continue;
                 }
-                // Nearer than `headroom / per_chord`, or not worth reading.
-                let headroom = member.static_score + NEARNESS_WEIGHT + BOUND_SLACK - threshold;
-                if headroom < 0.0 || chord_sq * per_chord * per_chord > headroom * headroom {
+                // Nearer than the chord the headroom buys, or not worth reading.
+                let headroom = static_score + NEARNESS_WEIGHT + BOUND_SLACK - threshold;
+                if headroom < 0.0 || chord_sq > widened_sq(headroom * chord_per_score) {
                     continue;
                 }
-                if !filter.may_hit(member) {
+                if !filter.window_may_fit(member.timezone, &member.day_spans) {
                     continue;
                 }
                 if pending.add(member.slot) {
@@ -613,20 +650,6 @@ impl<'q> Filter<'q> {
         })
     }
 
-    /// Whether `member` passes what the grid knows of them: service, rate, rating, the
-    /// text's character pairs and whether the window fits the span of their hours that
-    /// weekday. False means no hit; true means [`Filter::hit`] decides.
-    fn may_hit(&mut self, member: &Member) -> bool {
-        let query = self.query;
-        let plain = member.services.contains(query.services)
-            && query
-                .max_rate_cents
-                .is_none_or(|max| member.hourly_rate_cents <= max)
-            && query.min_rating.is_none_or(|min| member.rating >= min)
-            && self.needle.may_occur_in(member.text_mask);
-        plain && self.window_may_fit(member.timezone, &member.day_spans)
-    }
-
     /// Returns the hit `cleaner` makes, if it answers the query and comes after its cursor.
     fn hit(&mut self, cleaner: &Cleaner) -> Option<Hit> {
         let query = self.query;
@@ -676,6 +699,35 @@ impl<'q> Filter<'q> {
         let local = local_start(starts_at, timezone);
         self.local_starts.push((timezone, local));
         local
+    }
+}
+
+/// The checks a member's own fields decide (service, rate, rating and the text's
+/// character pairs), with what the query leaves out made to admit everyone. They are done
+/// without branching, since a search does them thousands of times and most fail; `false`
+/// means no hit, `true` that the distance, the hours and then [`Filter::hit`] decide.
+struct PlainFilter {
+    services: Services,
+    max_rate_cents: i64,
+    min_rating: f64,
+    text_mask: u64,
+}
+
+impl PlainFilter {
+    fn new(query: &SearchQuery, needle: &Needle<'_>) -> Self {
+        PlainFilter {
+            services: query.services,
+            max_rate_cents: query.max_rate_cents.unwrap_or(i64::MAX),
+            min_rating: query.min_rating.unwrap_or(f64::NEG_INFINITY),
+            text_mask: needle.mask(),
+        }
+    }
+
+    fn admits(&self, member: &Member) -> bool {
+        member.services.contains(self.services)
+            & (i64::from(member.hourly_rate_cents) <= self.max_rate_cents)
+            & (f64::from(member.rating) >= self.min_rating)
+            & (member.text_mask & self.text_mask == self.text_mask)
     }
 }
 
@@ -898,6 +950,70 @@ mod tests {
             }
             prop_assert_eq!(index.len(), current.len());
             prop_assert_eq!(index.search(&query), scan(current.values(), &query));
+        }
+    }
+
+    #[test]
+    fn a_member_is_a_cache_line_at_most() {
+        assert!(std::mem::size_of::<Member>() <= 64);
+    }
+
+    #[test]
+    fn rounding_up_to_f32_never_lowers() {
+        for value in [
+            0.0,
+            1e-9,
+            0.1,
+            3.5,
+            3.7,
+            4.999_999_9,
+            0.631_234_567_89,
+            1e-3 / 3.0,
+        ] {
+            assert!(f64::from(f32_up(value)) >= value, "{value}");
+            assert!(f64::from(f32_up(value)) - value <= value * 1e-7, "{value}");
+        }
+    }
+
+    /// The rounded fields of a member must never rule out a cleaner exactly at a limit:
+    /// the search radius, their own radius, the lowest rating and the highest rate asked.
+    #[test]
+    fn cleaners_exactly_at_every_limit_are_found() {
+        let at = (52.601_234_567, 13.398_765_432);
+        for n in 0..200 {
+            let step = f64::from(n);
+            let home = (52.52 + step * 0.000_713, 13.3 + step * 0.001_357);
+            let distance = crate::domain::distance_km(at, home);
+            let cleaner = Cleaner::new(
+                Uuid::new_v4(),
+                "Edge".to_owned(),
+                "exactly".to_owned(),
+                Services::parse(["standard"]).unwrap(),
+                home,
+                distance,
+                3_333,
+                (3.7, 3),
+                chrono_tz::Europe::Berlin,
+                Vec::new(),
+                Vec::new(),
+            );
+            let index = SearchIndex::from_cleaners([cleaner.clone()]);
+            let query = SearchQuery::parse(
+                &RawQuery {
+                    lat: Some(at.0),
+                    lng: Some(at.1),
+                    radius_km: Some(distance),
+                    min_rating: Some(3.7),
+                    max_rate_cents: Some(3_333),
+                    q: Some("exact".to_owned()),
+                    ..RawQuery::default()
+                },
+                Utc::now(),
+            )
+            .unwrap();
+            let found = index.search(&query);
+            assert_eq!(found, scan([&cleaner], &query), "{home:?}");
+            assert_eq!(found.hits.len(), 1, "{home:?}");
         }
     }
 
