@@ -17,7 +17,7 @@
 
 use std::{
     cmp::Ordering,
-    collections::{BTreeMap, BinaryHeap},
+    collections::{BinaryHeap, HashMap},
 };
 
 use chrono::{DateTime, Utc};
@@ -157,8 +157,63 @@ pub struct SearchIndex {
     cleaners: Vec<Option<Cleaner>>,
     slots: IdMap<u32>,
     free: Vec<u32>,
-    /// Occupied cells by (row, column), so a row's columns are a range.
-    cells: BTreeMap<CellKey, Cell>,
+    cells: Grid,
+}
+
+/// The occupied cells, in one array sorted by (row, column): a row's columns are a slice,
+/// and the cells a search bounds lie side by side in memory. A cell is added or dropped
+/// only when the first cleaner moves in or the last one out.
+#[derive(Default)]
+struct Grid {
+    cells: Vec<(CellKey, Cell)>,
+}
+
+impl Grid {
+    fn position(&self, key: CellKey) -> Result<usize, usize> {
+        self.cells.binary_search_by(|(held, _)| held.cmp(&key))
+    }
+
+    fn len(&self) -> usize {
+        self.cells.len()
+    }
+
+    /// Returns the cell at `key`, made empty if there was none.
+    fn cell_mut(&mut self, key: CellKey) -> &mut Cell {
+        let at = match self.position(key) {
+            Ok(at) => at,
+            Err(at) => {
+                self.cells.insert(at, (key, Cell::new(key)));
+                at
+            }
+        };
+        &mut self.cells[at].1
+    }
+
+    /// Changes the cell at `key`, if any, and drops it if that left it empty.
+    fn change(&mut self, key: CellKey, change: impl FnOnce(&mut Cell)) {
+        if let Ok(at) = self.position(key) {
+            change(&mut self.cells[at].1);
+            if self.cells[at].1.members.is_empty() {
+                self.cells.remove(at);
+            }
+        }
+    }
+
+    /// The cells of `row` from column `west` to column `east`.
+    fn row(&self, row: i32, (west, east): (i32, i32)) -> &[(CellKey, Cell)] {
+        let from = self.cells.partition_point(|(key, _)| *key < (row, west));
+        let to = self.cells.partition_point(|(key, _)| *key <= (row, east));
+        &self.cells[from..to.max(from)]
+    }
+}
+
+impl FromIterator<(CellKey, Cell)> for Grid {
+    /// Builds the grid from cells in any order.
+    fn from_iter<T: IntoIterator<Item = (CellKey, Cell)>>(cells: T) -> Self {
+        let mut cells: Vec<(CellKey, Cell)> = cells.into_iter().collect();
+        cells.sort_unstable_by_key(|(key, _)| *key);
+        Grid { cells }
+    }
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -305,28 +360,29 @@ impl Pending {
 }
 
 /// A cell to visit and the best score anyone in it could have.
-struct Candidate {
+struct Candidate<'a> {
     bound: f64,
     /// The nearness of the cell's nearest possible point.
     nearness: f64,
     key: CellKey,
+    cell: &'a Cell,
 }
 
-impl PartialEq for Candidate {
+impl PartialEq for Candidate<'_> {
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other) == Ordering::Equal
     }
 }
 
-impl Eq for Candidate {}
+impl Eq for Candidate<'_> {}
 
-impl PartialOrd for Candidate {
+impl PartialOrd for Candidate<'_> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl Ord for Candidate {
+impl Ord for Candidate<'_> {
     fn cmp(&self, other: &Self) -> Ordering {
         self.bound
             .total_cmp(&other.bound)
@@ -377,21 +433,22 @@ impl SearchIndex {
             index.slots.insert(cleaner.id, slot);
             index.cleaners.push(Some(cleaner));
         }
+        let mut cells: HashMap<CellKey, Cell> = HashMap::new();
         for (cleaner, slot) in index.cleaners.iter().zip(0..) {
             if let Some(cleaner) = cleaner {
                 let key = cell_of(cleaner.home);
-                index
-                    .cells
+                cells
                     .entry(key)
                     .or_insert_with(|| Cell::new(key))
                     .members
                     .push(Member::of(cleaner, slot));
             }
         }
-        for cell in index.cells.values_mut() {
+        for cell in cells.values_mut() {
             cell.members.sort_unstable_by(member_order);
             cell.summarize();
         }
+        index.cells = cells.into_iter().collect();
         index
     }
 
@@ -412,21 +469,14 @@ impl SearchIndex {
     }
 
     fn place(&mut self, cleaner: &Cleaner, slot: u32) {
-        let key = cell_of(cleaner.home);
         self.cells
-            .entry(key)
-            .or_insert_with(|| Cell::new(key))
+            .cell_mut(cell_of(cleaner.home))
             .insert(Member::of(cleaner, slot));
     }
 
     fn unplace(&mut self, cleaner: &Cleaner, slot: u32) {
-        let key = cell_of(cleaner.home);
-        if let Some(cell) = self.cells.get_mut(&key) {
-            cell.remove(slot);
-            if cell.members.is_empty() {
-                self.cells.remove(&key);
-            }
-        }
+        self.cells
+            .change(cell_of(cleaner.home), |cell| cell.remove(slot));
     }
 
     /// Adds a cleaner, or replaces the one with its id (moving them in the grid).
@@ -481,20 +531,20 @@ impl SearchIndex {
     }
 
     /// The cells that may hold someone within the query's radius, each with its bound.
-    fn candidates(&self, query: &SearchQuery, filter: &mut Filter<'_>) -> BinaryHeap<Candidate> {
+    fn candidates(
+        &self,
+        query: &SearchQuery,
+        filter: &mut Filter<'_>,
+    ) -> BinaryHeap<Candidate<'_>> {
         let at = unit_vector(query.at);
         let dlat = (query.radius_km / EARTH_RADIUS_KM).to_degrees() + CELL_DEGREES;
         let row = |lat: f64| (lat / CELL_DEGREES).floor() as i32;
         let (south, north) = (row(query.at.0 - dlat), row(query.at.0 + dlat));
-        let mut heap = BinaryHeap::new();
+        let mut candidates = Vec::new();
         let ranges = column_ranges(query.at, query.radius_km);
-        let rows = (south..=north).flat_map(|row| {
-            ranges
-                .iter()
-                .map(move |&(west, east)| (row, west)..=(row, east))
-        });
-        for range in rows {
-            for (&key, cell) in self.cells.range(range) {
+        let rows = (south..=north).flat_map(|row| ranges.iter().map(move |&range| (row, range)));
+        for (row, range) in rows {
+            for (key, cell) in self.cells.row(row, range) {
                 // An arc is longer than its chord: this is at most the distance to anyone in
                 // the cell, and costs no trigonometry.
                 let nearest_km = EARTH_RADIUS_KM * (chord(at, cell.centre) - cell.reach).max(0.0);
@@ -505,14 +555,15 @@ impl SearchIndex {
                     continue;
                 }
                 let nearness = nearness(nearest_km, query.radius_km);
-                heap.push(Candidate {
+                candidates.push(Candidate {
                     bound: cell.summary.best_static + NEARNESS_WEIGHT * nearness + BOUND_SLACK,
                     nearness,
-                    key,
+                    key: *key,
+                    cell,
                 });
             }
         }
-        heap
+        BinaryHeap::from(candidates)
     }
 
     /// Returns the page of cleaners `query` asks for, through the grid.
@@ -540,7 +591,7 @@ impl SearchIndex {
                     break;
                 }
             }
-            let cell = &self.cells[&candidate.key];
+            let cell = candidate.cell;
             let nearness_bound = NEARNESS_WEIGHT * candidate.nearness + BOUND_SLACK;
             for member in &cell.members {
                 let static_score = f64::from(member.static_score);
