@@ -99,13 +99,12 @@ async fn follow_password_file(pool: PgPool, settings: DatabaseSettings, path: st
     while !pool.is_closed() {
         ticks.tick().await;
         // A few bytes from a mounted file: not worth a blocking-pool hop.
-        let Ok(contents) = std::fs::read_to_string(&path) else {
+        let Ok(password) = crate::settings::read_secret_file(&path) else {
             continue;
         };
-        let password = contents.trim_end_matches(['\n', '\r']);
         if !password.is_empty() && password != current {
-            pool.set_connect_options(connect_options(&settings).password(password));
-            password.clone_into(&mut current);
+            pool.set_connect_options(connect_options(&settings).password(&password));
+            current = password;
             tracing::info!(path = %path.display(), "database password changed; new connections use it");
         }
     }

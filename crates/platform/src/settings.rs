@@ -97,23 +97,32 @@ fn from_builder<T: DeserializeOwned>(
     collect_secret_files("", &table, &mut secret_files);
     let mut builder = builder;
     for (key, path) in secret_files {
-        let contents =
-            std::fs::read_to_string(&path).map_err(|source| SettingsError::SecretFile {
-                key: key.clone(),
-                path: path.clone(),
-                source,
-            })?;
+        let contents = read_secret_file(&path).map_err(|source| SettingsError::SecretFile {
+            key: key.clone(),
+            path: path.clone(),
+            source,
+        })?;
         if key == "database.password" {
             // The pool reads it again for new connections, so a rotated password arrives.
             builder = builder.set_override("database.password_path", path.clone())?;
         }
-        builder = builder.set_override(key, contents.trim_end_matches(['\n', '\r']).to_owned())?;
+        builder = builder.set_override(key, contents)?;
     }
     // The `*_file` keys have done their work: without them, a map of secrets (such as
     // `callers.service_keys`) holds only the values read.
     let mut table: config::Map<String, config::Value> = builder.build()?.try_deserialize()?;
     drop_secret_file_keys(&mut table);
     Ok(config::Value::from(table).try_deserialize()?)
+}
+
+/// Reads a secret from a mounted file, without the line ending an editor or `echo` leaves.
+///
+/// # Errors
+/// When the file cannot be read.
+pub(crate) fn read_secret_file(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
+    let mut contents = std::fs::read_to_string(path)?;
+    contents.truncate(contents.trim_end_matches(['\n', '\r']).len());
+    Ok(contents)
 }
 
 fn drop_secret_file_keys(table: &mut config::Map<String, config::Value>) {

@@ -70,7 +70,8 @@ pub struct Page {
 struct Member {
     home: [f32; 3],
     static_score: f32,
-    /// The chord of the cleaner's own service radius (see [`chord_of_km`]).
+    /// The chord of the cleaner's own service radius (see [`chord_of_km`]), with
+    /// `CHORD_SLACK`.
     service_chord: f32,
     rating: f32,
     /// The hourly rate, or `i32::MAX` for any above it.
@@ -582,14 +583,12 @@ impl SearchIndex {
         let mut threshold = f64::NEG_INFINITY;
         let mut pending = Pending::default();
         while let Some(candidate) = cells.pop() {
+            // The cleaners still pending may raise the score to beat past this cell.
+            if candidate.bound >= threshold && !pending.is_empty() {
+                threshold = self.confirm(&mut pending, &mut filter, &mut best);
+            }
             if candidate.bound < threshold {
                 break;
-            }
-            if !pending.is_empty() {
-                threshold = self.confirm(&mut pending, &mut filter, &mut best);
-                if candidate.bound < threshold {
-                    break;
-                }
             }
             let cell = candidate.cell;
             let nearness_bound = NEARNESS_WEIGHT * candidate.nearness + BOUND_SLACK;
