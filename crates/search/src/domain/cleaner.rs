@@ -112,10 +112,12 @@ impl Cleaner {
     }
 
     /// Returns whether `needle` occurs in the cleaner's folded name or bio.
-    /// Reads a word of each part of the cleaner a search checks (its text, hours and
-    /// bookings live apart from it), so that they are in the cache when it does.
+    /// Reads every field a search checks, and the first and last byte of the text and a
+    /// word of the hours and bookings (they live apart from the cleaner), so that they are
+    /// in the cache when it does.
     pub fn touch(&self) -> u64 {
-        let text = self.folded_text.as_bytes().first().copied().unwrap_or(0);
+        let text = self.folded_text.as_bytes();
+        let text = text.first().copied().unwrap_or(0) ^ text.last().copied().unwrap_or(0);
         let hours = self
             .weekly_availability
             .first()
@@ -126,6 +128,11 @@ impl Cleaner {
             ^ busy as u64
             ^ self.hourly_rate_cents as u64
             ^ self.id.as_u64_pair().0
+            ^ self.home.0.to_bits()
+            ^ self.service_radius_km.to_bits()
+            ^ self.rating_avg.to_bits()
+            ^ u64::from(self.rating_count)
+            ^ self.timezone as u64
     }
 
     pub fn matches_text(&self, needle: &Needle<'_>) -> bool {

@@ -60,29 +60,48 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
-/// A cleaner in a cell: their static score, home and what the cheap filters read, so that
-/// most cleaners are ruled out without reading the cleaner (a cache miss each). A search
-/// walks thousands of members, so they are kept to a cache line: the numbers are `f32`,
-/// each rounded the way that can only let more cleaners through (the static score, rating
-/// and service radius up; the home within [`HOME_ERROR`], which every distance check
-/// allows for), and [`Filter::hit`] then decides exactly on the cleaner.
+/// A cleaner in a cell, in two parts kept in two arrays in the same order: the [`Key`] a
+/// search reads of every member it walks, and the [`Spot`] it reads of the few whose key
+/// admits them. Together they rule out most cleaners without reading the cleaner (a cache
+/// miss each). Their numbers are rounded the way that can only let more cleaners through,
+/// and [`Filter::hit`] then decides exactly on the cleaner.
 #[derive(Debug, Clone, Copy)]
 struct Member {
-    home: [f32; 3],
-    static_score: f32,
-    /// The chord of the cleaner's own service radius (see [`chord_of_km`]), with
-    /// `CHORD_SLACK`.
-    service_chord: f32,
-    rating: f32,
-    /// The hourly rate, or `i32::MAX` for any above it.
-    hourly_rate_cents: i32,
-    slot: u32,
+    key: Key,
+    spot: Spot,
+}
+
+/// What a search reads of every member it walks (thousands at 1M cleaners, most of them
+/// ruled out here), in 16 bytes, so that four share a cache line.
+#[derive(Debug, Clone, Copy)]
+struct Key {
     text_mask: u64,
+    /// Rounded up to an `f32`.
+    static_score: f32,
+    /// The hourly rate in cents, between 0 and `u16::MAX` (see [`PlainFilter`]).
+    rate: u16,
+    /// The mean rating in fiftieths of a star, rounded up.
+    rating: u8,
     services: Services,
+}
+
+/// What a search reads of a member whose key admits them: where they are, how far they
+/// go and when they may work.
+#[derive(Debug, Clone, Copy)]
+struct Spot {
+    /// The home as a unit vector, within [`HOME_ERROR`].
+    home: [f32; 3],
+    /// The chord of the cleaner's own service radius (see [`chord_of_km`]), with
+    /// `CHORD_SLACK`, rounded up.
+    service_chord: f32,
+    slot: u32,
     /// When they may work on each weekday (0 = Monday), in `timezone`.
     day_spans: [DaySpan; 7],
     timezone: Tz,
 }
+
+/// How many fiftieths of a star a [`Key`]'s rating counts in.
+const RATING_STEPS: f64 = 50.0;
 
 /// How far a member's `f32` home may be from the cleaner's, as a chord of the unit sphere
 /// (each coordinate is within 2⁻²⁴ of the exact one: about 0.7 m at most; 1.3 m allowed).
@@ -98,22 +117,35 @@ fn f32_up(value: f64) -> f32 {
     }
 }
 
+/// Returns `rate` clamped to what a [`Key`] holds.
+fn key_rate(rate: i64) -> u16 {
+    u16::try_from(rate.max(0)).unwrap_or(u16::MAX)
+}
+
 impl Member {
     fn of(cleaner: &Cleaner, slot: u32) -> Self {
+        let rating = (cleaner.mean_rating().unwrap_or(0.0) * RATING_STEPS).ceil();
         Member {
-            home: unit_vector(cleaner.home).map(|coordinate| coordinate as f32),
-            static_score: f32_up(static_score(cleaner)),
-            service_chord: f32_up(chord_of_km(cleaner.service_radius_km) * (1.0 + CHORD_SLACK)),
-            rating: f32_up(cleaner.mean_rating().unwrap_or(0.0)),
-            hourly_rate_cents: i32::try_from(cleaner.hourly_rate_cents).unwrap_or(i32::MAX),
-            slot,
-            text_mask: cleaner.text_mask(),
-            services: cleaner.services,
-            day_spans: cleaner.day_spans(),
-            timezone: cleaner.timezone,
+            key: Key {
+                text_mask: cleaner.text_mask(),
+                static_score: f32_up(static_score(cleaner)),
+                rate: key_rate(cleaner.hourly_rate_cents),
+                // Saturating: a rating above 5.1 stars reads as 5.1.
+                rating: rating as u8,
+                services: cleaner.services,
+            },
+            spot: Spot {
+                home: unit_vector(cleaner.home).map(|coordinate| coordinate as f32),
+                service_chord: f32_up(chord_of_km(cleaner.service_radius_km) * (1.0 + CHORD_SLACK)),
+                slot,
+                day_spans: cleaner.day_spans(),
+                timezone: cleaner.timezone,
+            },
         }
     }
+}
 
+impl Spot {
     /// The squared chord from `at` to the member's home, to be compared with limits
     /// widened by [`HOME_ERROR`] (see [`widened_sq`]).
     fn chord_sq(&self, at: [f64; 3]) -> f64 {
@@ -127,7 +159,8 @@ fn widened_sq(chord: f64) -> f64 {
     (chord + HOME_ERROR).powi(2)
 }
 
-/// A cell of the grid and its cleaners, highest static score first.
+/// A cell of the grid and its cleaners, highest static score first, then by slot: the
+/// keys and the spots of its members in two arrays in that order.
 #[derive(Debug)]
 struct Cell {
     centre: [f64; 3],
@@ -135,7 +168,8 @@ struct Cell {
     reach: f64,
     /// What a search reads of the cell before its members (see [`Cell::summarize`]).
     summary: CellSummary,
-    members: Vec<Member>,
+    keys: Vec<Key>,
+    spots: Vec<Spot>,
 }
 
 /// A cell's members summed up, so that a search can bound or skip the cell without
@@ -161,50 +195,54 @@ pub struct SearchIndex {
     cells: Grid,
 }
 
-/// The occupied cells, in one array sorted by (row, column): a row's columns are a slice,
-/// and the cells a search bounds lie side by side in memory. A cell is added or dropped
-/// only when the first cleaner moves in or the last one out.
+/// The occupied cells, sorted by (row, column): a row's columns are a slice, and the cells
+/// a search bounds lie side by side in memory. Their keys are an array of their own, small
+/// enough to stay in the cache, that a search looks its rows up in. A cell is added or
+/// dropped only when the first cleaner moves in or the last one out.
 #[derive(Default)]
 struct Grid {
-    cells: Vec<(CellKey, Cell)>,
+    keys: Vec<CellKey>,
+    cells: Vec<Cell>,
 }
 
 impl Grid {
-    fn position(&self, key: CellKey) -> Result<usize, usize> {
-        self.cells.binary_search_by(|(held, _)| held.cmp(&key))
-    }
-
     fn len(&self) -> usize {
         self.cells.len()
     }
 
     /// Returns the cell at `key`, made empty if there was none.
     fn cell_mut(&mut self, key: CellKey) -> &mut Cell {
-        let at = match self.position(key) {
+        let at = match self.keys.binary_search(&key) {
             Ok(at) => at,
             Err(at) => {
-                self.cells.insert(at, (key, Cell::new(key)));
+                self.keys.insert(at, key);
+                self.cells.insert(at, Cell::new(key));
                 at
             }
         };
-        &mut self.cells[at].1
+        &mut self.cells[at]
     }
 
     /// Changes the cell at `key`, if any, and drops it if that left it empty.
     fn change(&mut self, key: CellKey, change: impl FnOnce(&mut Cell)) {
-        if let Ok(at) = self.position(key) {
-            change(&mut self.cells[at].1);
-            if self.cells[at].1.members.is_empty() {
+        if let Ok(at) = self.keys.binary_search(&key) {
+            change(&mut self.cells[at]);
+            if self.cells[at].keys.is_empty() {
+                self.keys.remove(at);
                 self.cells.remove(at);
             }
         }
     }
 
-    /// The cells of `row` from column `west` to column `east`.
-    fn row(&self, row: i32, (west, east): (i32, i32)) -> &[(CellKey, Cell)] {
-        let from = self.cells.partition_point(|(key, _)| *key < (row, west));
-        let to = self.cells.partition_point(|(key, _)| *key <= (row, east));
-        &self.cells[from..to.max(from)]
+    /// The cells of `row` from column `west` to column `east`, with their keys.
+    fn row(&self, row: i32, (west, east): (i32, i32)) -> impl Iterator<Item = (CellKey, &Cell)> {
+        let from = self.keys.partition_point(|key| *key < (row, west));
+        let to = self.keys.partition_point(|key| *key <= (row, east));
+        let range = from..to.max(from);
+        self.keys[range.clone()]
+            .iter()
+            .copied()
+            .zip(&self.cells[range])
     }
 }
 
@@ -213,7 +251,8 @@ impl FromIterator<(CellKey, Cell)> for Grid {
     fn from_iter<T: IntoIterator<Item = (CellKey, Cell)>>(cells: T) -> Self {
         let mut cells: Vec<(CellKey, Cell)> = cells.into_iter().collect();
         cells.sort_unstable_by_key(|(key, _)| *key);
-        Grid { cells }
+        let (keys, cells) = cells.into_iter().unzip();
+        Grid { keys, cells }
     }
 }
 
@@ -288,25 +327,38 @@ impl Cell {
                 zone: None,
                 day_spans: [DaySpan::EMPTY; 7],
             },
-            members: Vec::new(),
+            keys: Vec::new(),
+            spots: Vec::new(),
         }
+    }
+
+    /// Returns the cell at `key` holding `members`, in any order.
+    fn with(key: CellKey, mut members: Vec<Member>) -> Self {
+        members.sort_unstable_by(member_order);
+        let mut cell = Cell::new(key);
+        (cell.keys, cell.spots) = members
+            .into_iter()
+            .map(|member| (member.key, member.spot))
+            .unzip();
+        cell.summarize();
+        cell
     }
 
     /// Sums the members up again, after a change.
     fn summarize(&mut self) {
-        let zone = self.members.first().map(|member| member.timezone);
+        let zone = self.spots.first().map(|spot| spot.timezone);
         let mut day_spans = [DaySpan::EMPTY; 7];
-        for member in &self.members {
-            for (span, theirs) in day_spans.iter_mut().zip(member.day_spans) {
+        for spot in &self.spots {
+            for (span, theirs) in day_spans.iter_mut().zip(spot.day_spans) {
                 span.widen(theirs);
             }
         }
         self.summary = CellSummary {
             best_static: self
-                .members
+                .keys
                 .first()
-                .map_or(0.0, |member| f64::from(member.static_score)),
-            zone: zone.filter(|zone| self.members.iter().all(|member| member.timezone == *zone)),
+                .map_or(0.0, |key| f64::from(key.static_score)),
+            zone: zone.filter(|zone| self.spots.iter().all(|spot| spot.timezone == *zone)),
             day_spans,
         };
     }
@@ -314,22 +366,32 @@ impl Cell {
     /// Inserts keeping the order: highest static score first, then by slot.
     fn insert(&mut self, member: Member) {
         let at = self
-            .members
-            .partition_point(|held| member_order(held, &member) == Ordering::Less);
-        self.members.insert(at, member);
+            .keys
+            .iter()
+            .zip(&self.spots)
+            .position(|(&key, &spot)| {
+                member_order(&Member { key, spot }, &member) != Ordering::Less
+            })
+            .unwrap_or(self.keys.len());
+        self.keys.insert(at, member.key);
+        self.spots.insert(at, member.spot);
         self.summarize();
     }
 
     fn remove(&mut self, slot: u32) {
-        self.members.retain(|member| member.slot != slot);
+        if let Some(at) = self.spots.iter().position(|spot| spot.slot == slot) {
+            self.keys.remove(at);
+            self.spots.remove(at);
+        }
         self.summarize();
     }
 }
 
 fn member_order(a: &Member, b: &Member) -> Ordering {
-    b.static_score
-        .total_cmp(&a.static_score)
-        .then(a.slot.cmp(&b.slot))
+    b.key
+        .static_score
+        .total_cmp(&a.key.static_score)
+        .then(a.spot.slot.cmp(&b.spot.slot))
 }
 
 /// Orders hits best first: higher score, then lower id.
@@ -348,15 +410,69 @@ struct Pending {
 }
 
 impl Pending {
-    fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Adds a slot; returns whether the batch is full.
     fn add(&mut self, slot: u32) -> bool {
         self.slots[self.len] = slot;
         self.len += 1;
         self.len == PENDING
+    }
+}
+
+/// How many members of a cell a search checks at once (see [`Admitted`]).
+const CHUNK: usize = 32;
+
+/// The members of a cell whose keys admit them, by their place in the cell. Their spots
+/// are read only then, a few dozen together, so that the cache misses on them overlap.
+struct Admitted {
+    places: [u32; 2 * CHUNK],
+    len: usize,
+}
+
+impl Default for Admitted {
+    fn default() -> Self {
+        Admitted {
+            places: [0; 2 * CHUNK],
+            len: 0,
+        }
+    }
+}
+
+impl Admitted {
+    /// Checks the keys from place `from` on, a chunk of `CHUNK` at a time without
+    /// branching, until `CHUNK` are admitted or a chunk starts with a member not `worth`
+    /// reading (nobody after them is: the keys are best first). Returns where to go on
+    /// from: the end of the keys once nobody after is worth reading.
+    fn gather(
+        &mut self,
+        keys: &[Key],
+        mut from: usize,
+        plain: &PlainFilter,
+        worth: impl Fn(&Key) -> bool,
+    ) -> usize {
+        self.len = 0;
+        while self.len < CHUNK {
+            let chunk = &keys[from..keys.len().min(from + CHUNK)];
+            if !chunk.first().is_some_and(&worth) {
+                return keys.len();
+            }
+            for (place, key) in (from as u32..).zip(chunk) {
+                self.places[self.len] = place;
+                self.len += usize::from(plain.admits(key) & worth(key));
+            }
+            from += chunk.len();
+        }
+        from
+    }
+
+    /// Touches the spots of the members admitted, then returns them with their keys.
+    fn touch<'a>(&'a self, cell: &'a Cell) -> impl Iterator<Item = (&'a Key, &'a Spot)> {
+        let places = self.places[..self.len].iter().map(|&place| place as usize);
+        let mut touched = 0;
+        for place in places.clone() {
+            touched ^= cell.spots[place].slot;
+        }
+        std::hint::black_box(touched);
+        places.map(|place| (&cell.keys[place], &cell.spots[place]))
     }
 }
 
@@ -434,22 +550,19 @@ impl SearchIndex {
             index.slots.insert(cleaner.id, slot);
             index.cleaners.push(Some(cleaner));
         }
-        let mut cells: HashMap<CellKey, Cell> = HashMap::new();
+        let mut cells: HashMap<CellKey, Vec<Member>> = HashMap::new();
         for (cleaner, slot) in index.cleaners.iter().zip(0..) {
             if let Some(cleaner) = cleaner {
-                let key = cell_of(cleaner.home);
                 cells
-                    .entry(key)
-                    .or_insert_with(|| Cell::new(key))
-                    .members
+                    .entry(cell_of(cleaner.home))
+                    .or_default()
                     .push(Member::of(cleaner, slot));
             }
         }
-        for cell in cells.values_mut() {
-            cell.members.sort_unstable_by(member_order);
-            cell.summarize();
-        }
-        index.cells = cells.into_iter().collect();
+        index.cells = cells
+            .into_iter()
+            .map(|(key, members)| (key, Cell::with(key, members)))
+            .collect();
         index
     }
 
@@ -559,7 +672,7 @@ impl SearchIndex {
                 candidates.push(Candidate {
                     bound: cell.summary.best_static + NEARNESS_WEIGHT * nearness + BOUND_SLACK,
                     nearness,
-                    key: *key,
+                    key,
                     cell,
                 });
             }
@@ -571,7 +684,7 @@ impl SearchIndex {
     pub fn search(&self, query: &SearchQuery) -> Page {
         let needle = Needle::new(&query.text);
         let mut filter = Filter::new(query, &needle);
-        let plain = PlainFilter::new(query, &needle);
+        let plain = &PlainFilter::new(query, &needle);
         let mut best = TopHits::new(query.limit);
         let mut cells = self.candidates(query, &mut filter);
         let at = unit_vector(query.at);
@@ -583,40 +696,52 @@ impl SearchIndex {
         let mut threshold = f64::NEG_INFINITY;
         let mut pending = Pending::default();
         while let Some(candidate) = cells.pop() {
-            // The cleaners still pending may raise the score to beat past this cell.
-            if candidate.bound >= threshold && !pending.is_empty() {
+            // Reading the cleaners still pending may raise the score to beat past this cell:
+            // worth a round of reads once they are at least half a batch.
+            if candidate.bound >= threshold && pending.len >= PENDING / 2 {
                 threshold = self.confirm(&mut pending, &mut filter, &mut best);
             }
             if candidate.bound < threshold {
                 break;
             }
             let cell = candidate.cell;
+            // The first keys of the next cell, asked for now (a prefetch: nothing waits
+            // for them) so that they are on their way while this cell is walked.
+            if let Some(next) = cells.peek() {
+                for place in (0..next.cell.keys.len().min(4 * CHUNK)).step_by(4) {
+                    prefetch_index::prefetch_index(&next.cell.keys, place);
+                }
+            }
             let nearness_bound = NEARNESS_WEIGHT * candidate.nearness + BOUND_SLACK;
-            for member in &cell.members {
-                let static_score = f64::from(member.static_score);
-                if static_score + nearness_bound < threshold {
-                    break;
-                }
+            let mut admitted = Admitted::default();
+            let mut from = 0;
+            while from < cell.keys.len() {
+                let to_beat = threshold;
                 // Most members fail here (all of them but 3 % in the benchmark's query).
-                if !plain.admits(member) {
-                    continue;
-                }
-                let chord_sq = member.chord_sq(at);
-                if chord_sq > radius_chord_sq
-                    || chord_sq > widened_sq(f64::from(member.service_chord))
-                {
-                    continue;
-                }
-                // Nearer than the chord the headroom buys, or not worth reading.
-                let headroom = static_score + NEARNESS_WEIGHT + BOUND_SLACK - threshold;
-                if headroom < 0.0 || chord_sq > widened_sq(headroom * chord_per_score) {
-                    continue;
-                }
-                if !filter.window_may_fit(member.timezone, &member.day_spans) {
-                    continue;
-                }
-                if pending.add(member.slot) {
-                    threshold = self.confirm(&mut pending, &mut filter, &mut best);
+                from = admitted.gather(&cell.keys, from, plain, move |key| {
+                    f64::from(key.static_score) + nearness_bound >= to_beat
+                });
+                for (key, spot) in admitted.touch(cell) {
+                    let static_score = f64::from(key.static_score);
+                    let chord_sq = spot.chord_sq(at);
+                    if chord_sq > radius_chord_sq
+                        || chord_sq > widened_sq(f64::from(spot.service_chord))
+                    {
+                        continue;
+                    }
+                    // Nearer than the chord the headroom buys, or not worth reading.
+                    let headroom = static_score + NEARNESS_WEIGHT + BOUND_SLACK - threshold;
+                    if headroom < 0.0 || chord_sq > widened_sq(headroom * chord_per_score) {
+                        continue;
+                    }
+                    if !filter.window_may_fit(spot.timezone, &spot.day_spans) {
+                        continue;
+                    }
+                    // The cleaner's first cache line, on its way before the batch is read.
+                    prefetch_index::prefetch_index(&self.cleaners, spot.slot as usize);
+                    if pending.add(spot.slot) {
+                        threshold = self.confirm(&mut pending, &mut filter, &mut best);
+                    }
                 }
             }
         }
@@ -752,32 +877,39 @@ impl<'q> Filter<'q> {
     }
 }
 
-/// The checks a member's own fields decide (service, rate, rating and the text's
-/// character pairs), with what the query leaves out made to admit everyone. They are done
-/// without branching, since a search does them thousands of times and most fail; `false`
-/// means no hit, `true` that the distance, the hours and then [`Filter::hit`] decide.
+/// The checks a member's [`Key`] decides (service, rate, rating and the text's character
+/// pairs), with what the query leaves out made to admit everyone. They are done without
+/// branching, since a search does them thousands of times and most fail; `false` means no
+/// hit, `true` that the distance, the hours and then [`Filter::hit`] decide.
+///
+/// The limits are made what a key holds the same way as the key's own numbers, so that
+/// they can only let more through: a rate at most the limit stays at most the clamped
+/// limit, and a rating at least the limit, multiplied and rounded up, stays at least the
+/// limit multiplied (capped at what a key can hold).
 struct PlainFilter {
     services: Services,
-    max_rate_cents: i64,
-    min_rating: f64,
+    max_rate: u16,
+    min_rating: u8,
     text_mask: u64,
 }
 
 impl PlainFilter {
     fn new(query: &SearchQuery, needle: &Needle<'_>) -> Self {
+        let min_rating = query.min_rating.map_or(0.0, |min| min * RATING_STEPS);
         PlainFilter {
             services: query.services,
-            max_rate_cents: query.max_rate_cents.unwrap_or(i64::MAX),
-            min_rating: query.min_rating.unwrap_or(f64::NEG_INFINITY),
+            max_rate: query.max_rate_cents.map_or(u16::MAX, key_rate),
+            // Rounded down and saturating, so at most the multiplied limit.
+            min_rating: min_rating.clamp(0.0, f64::from(u8::MAX)).floor() as u8,
             text_mask: needle.mask(),
         }
     }
 
-    fn admits(&self, member: &Member) -> bool {
-        member.services.contains(self.services)
-            & (i64::from(member.hourly_rate_cents) <= self.max_rate_cents)
-            & (f64::from(member.rating) >= self.min_rating)
-            & (member.text_mask & self.text_mask == self.text_mask)
+    fn admits(&self, key: &Key) -> bool {
+        key.services.contains(self.services)
+            & (key.rate <= self.max_rate)
+            & (key.rating >= self.min_rating)
+            & (key.text_mask & self.text_mask == self.text_mask)
     }
 }
 
@@ -1004,8 +1136,8 @@ mod tests {
     }
 
     #[test]
-    fn a_member_is_a_cache_line_at_most() {
-        assert!(std::mem::size_of::<Member>() <= 64);
+    fn four_keys_share_a_cache_line() {
+        assert_eq!(std::mem::size_of::<Key>(), 16);
     }
 
     #[test]
