@@ -1157,6 +1157,59 @@ mod tests {
         }
     }
 
+    /// A key holds rates up to `u16::MAX` cents and ratings to 5.1 stars; beyond, the
+    /// search must still tell the rates apart on the cleaner.
+    #[test]
+    fn rates_and_ratings_beyond_what_a_key_holds_are_decided_exactly() {
+        let at = (52.52, 13.4);
+        let cleaners: Vec<Cleaner> = [(65_535, 5.0), (70_000, 5.0), (100_000, 5.0), (70_001, 0.0)]
+            .into_iter()
+            .map(|(rate, stars)| {
+                Cleaner::new(
+                    Uuid::new_v4(),
+                    format!("Rate {rate}"),
+                    String::new(),
+                    Services::parse(["standard"]).unwrap(),
+                    at,
+                    10.0,
+                    rate,
+                    (stars, 10),
+                    chrono_tz::Europe::Berlin,
+                    Vec::new(),
+                    Vec::new(),
+                )
+            })
+            .collect();
+        let index = SearchIndex::from_cleaners(cleaners.clone());
+        for (max_rate_cents, min_rating, expected) in [
+            (70_000, None, 2),
+            (69_999, None, 1),
+            (70_001, Some(4.9), 2),
+            (1_000_000, None, 4),
+            (1_000_000, Some(5.0), 3),
+        ] {
+            let query = SearchQuery::parse(
+                &RawQuery {
+                    lat: Some(at.0),
+                    lng: Some(at.1),
+                    radius_km: Some(5.0),
+                    min_rating,
+                    max_rate_cents: Some(max_rate_cents),
+                    ..RawQuery::default()
+                },
+                Utc::now(),
+            )
+            .unwrap();
+            let found = index.search(&query);
+            assert_eq!(found, scan(&cleaners, &query), "{max_rate_cents}");
+            assert_eq!(
+                found.hits.len(),
+                expected,
+                "{max_rate_cents} {min_rating:?}"
+            );
+        }
+    }
+
     /// The rounded fields of a member must never rule out a cleaner exactly at a limit:
     /// the search radius, their own radius, the lowest rating and the highest rate asked.
     #[test]
