@@ -111,7 +111,6 @@ impl Cleaner {
         self.text_mask
     }
 
-    /// Returns whether `needle` occurs in the cleaner's folded name or bio.
     /// Reads every field a search checks, and the first and last byte of the text and a
     /// word of the hours and bookings (they live apart from the cleaner), so that they are
     /// in the cache when it does.
@@ -135,6 +134,7 @@ impl Cleaner {
             ^ self.timezone as u64
     }
 
+    /// Returns whether `needle` occurs in the cleaner's folded name or bio.
     pub fn matches_text(&self, needle: &Needle<'_>) -> bool {
         needle.finder.find(self.folded_text.as_bytes()).is_some()
     }

@@ -334,7 +334,7 @@ impl Cell {
 
     /// Returns the cell at `key` holding `members`, in any order.
     fn with(key: CellKey, mut members: Vec<Member>) -> Self {
-        members.sort_unstable_by(member_order);
+        members.sort_unstable_by(|a, b| member_order((&a.key, &a.spot), (&b.key, &b.spot)));
         let mut cell = Cell::new(key);
         (cell.keys, cell.spots) = members
             .into_iter()
@@ -369,9 +369,7 @@ impl Cell {
             .keys
             .iter()
             .zip(&self.spots)
-            .position(|(&key, &spot)| {
-                member_order(&Member { key, spot }, &member) != Ordering::Less
-            })
+            .position(|held| member_order(held, (&member.key, &member.spot)) != Ordering::Less)
             .unwrap_or(self.keys.len());
         self.keys.insert(at, member.key);
         self.spots.insert(at, member.spot);
@@ -387,11 +385,12 @@ impl Cell {
     }
 }
 
-fn member_order(a: &Member, b: &Member) -> Ordering {
-    b.key
+/// Orders members best first: highest static score, then lowest slot.
+fn member_order((a_key, a_spot): (&Key, &Spot), (b_key, b_spot): (&Key, &Spot)) -> Ordering {
+    b_key
         .static_score
-        .total_cmp(&a.key.static_score)
-        .then(a.spot.slot.cmp(&b.spot.slot))
+        .total_cmp(&a_key.static_score)
+        .then(a_spot.slot.cmp(&b_spot.slot))
 }
 
 /// Orders hits best first: higher score, then lower id.
@@ -417,6 +416,9 @@ impl Pending {
         self.len == PENDING
     }
 }
+
+/// How many keys share a cache line.
+const KEYS_A_LINE: usize = 64 / std::mem::size_of::<Key>();
 
 /// How many members of a cell a search checks at once (see [`Admitted`]).
 const CHUNK: usize = 32;
@@ -708,7 +710,8 @@ impl SearchIndex {
             // The first keys of the next cell, asked for now (a prefetch: nothing waits
             // for them) so that they are on their way while this cell is walked.
             if let Some(next) = cells.peek() {
-                for place in (0..next.cell.keys.len().min(4 * CHUNK)).step_by(4) {
+                let first = next.cell.keys.len().min(4 * CHUNK);
+                for place in (0..first).step_by(KEYS_A_LINE) {
                     prefetch_index::prefetch_index(&next.cell.keys, place);
                 }
             }
