@@ -7,7 +7,9 @@
 //! possible point. Cells are taken highest bound first, and within a cell cleaners in
 //! static order, until no cell and no cleaner can beat the page's last hit. So a search
 //! looks at the few cleaners that could make the page, not at everyone near the point,
-//! whatever the filters; the exact haversine distance filters and scores each one.
+//! whatever the filters; the exact haversine distance filters and scores each one. The
+//! page's last hit is first expected from what the cells hold, and the cleaners are read
+//! (their text, hours and bookings decide) only once the walk has stopped, all together.
 //!
 //! Cells are `CELL_DEGREES` of latitude by as much of longitude. The nearest possible point
 //! of a cell is bounded through three dimensions: the straight-line distance from the point
@@ -398,25 +400,6 @@ fn best_first(a: &Hit, b: &Hit) -> Ordering {
     b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id))
 }
 
-/// How many cleaners a search reads together (see [`SearchIndex::confirm`]).
-const PENDING: usize = 8;
-
-/// The slots of cleaners that passed every check their cell can make, to be read together.
-#[derive(Default)]
-struct Pending {
-    slots: [u32; PENDING],
-    len: usize,
-}
-
-impl Pending {
-    /// Adds a slot; returns whether the batch is full.
-    fn add(&mut self, slot: u32) -> bool {
-        self.slots[self.len] = slot;
-        self.len += 1;
-        self.len == PENDING
-    }
-}
-
 /// How many keys share a cache line.
 const KEYS_A_LINE: usize = 64 / std::mem::size_of::<Key>();
 
@@ -441,29 +424,33 @@ impl Default for Admitted {
 
 impl Admitted {
     /// Checks the keys from place `from` on, a chunk of `CHUNK` at a time without
-    /// branching, until `CHUNK` are admitted or a chunk starts with a member not `worth`
-    /// reading (nobody after them is: the keys are best first). Returns where to go on
-    /// from: the end of the keys once nobody after is worth reading.
+    /// branching, until `CHUNK` are admitted or a member is not `worth` reading (nobody
+    /// after them is: the keys are best first, and `worth` looks at the static score
+    /// alone). Returns where to go on from, and whether that is the first member not worth
+    /// reading.
     fn gather(
         &mut self,
         keys: &[Key],
         mut from: usize,
         plain: &PlainFilter,
         worth: impl Fn(&Key) -> bool,
-    ) -> usize {
+    ) -> (usize, bool) {
         self.len = 0;
-        while self.len < CHUNK {
+        while self.len < CHUNK && from < keys.len() {
             let chunk = &keys[from..keys.len().min(from + CHUNK)];
-            if !chunk.first().is_some_and(&worth) {
-                return keys.len();
-            }
+            let mut worthy = 0;
             for (place, key) in (from as u32..).zip(chunk) {
+                let worth = worth(key);
                 self.places[self.len] = place;
-                self.len += usize::from(plain.admits(key) & worth(key));
+                self.len += usize::from(plain.admits(key) & worth);
+                worthy += usize::from(worth);
             }
-            from += chunk.len();
+            from += worthy;
+            if worthy < chunk.len() {
+                return (from, true);
+            }
         }
-        from
+        (from, false)
     }
 
     /// Touches the spots of the members admitted, then returns them with their keys.
@@ -478,13 +465,14 @@ impl Admitted {
     }
 }
 
-/// A cell to visit and the best score anyone in it could have.
+/// A cell to visit from its member `from` on, and the best score any of them could have.
 struct Candidate<'a> {
     bound: f64,
     /// The nearness of the cell's nearest possible point.
     nearness: f64,
     key: CellKey,
     cell: &'a Cell,
+    from: usize,
 }
 
 impl PartialEq for Candidate<'_> {
@@ -676,6 +664,7 @@ impl SearchIndex {
                     nearness,
                     key,
                     cell,
+                    from: 0,
                 });
             }
         }
@@ -683,84 +672,194 @@ impl SearchIndex {
     }
 
     /// Returns the page of cleaners `query` asks for, through the grid.
+    ///
+    /// Reading a cleaner costs cache misses (the cleaner, then its text, hours and
+    /// bookings: most of a search's time at 1M cleaners), so a search reads them late and
+    /// together. Each member its cell lets through gets bounds on its score from its spot
+    /// alone, and the score to beat is set as if every such member will prove a hit: the
+    /// page's worth of best lower bounds (see [`Walk`]). When no cell can beat that, the
+    /// members that might are read at once. Those that prove no hit (their text, hours or
+    /// bookings rule them out) lower the score to beat again, and the walk goes on from
+    /// where it stopped.
     pub fn search(&self, query: &SearchQuery) -> Page {
         let needle = Needle::new(&query.text);
         let mut filter = Filter::new(query, &needle);
-        let plain = &PlainFilter::new(query, &needle);
-        let mut best = TopHits::new(query.limit);
-        let mut cells = self.candidates(query, &mut filter);
-        let at = unit_vector(query.at);
-        let radius_chord_sq = widened_sq(chord_of_km(query.radius_km) * (1.0 + CHORD_SLACK));
-        // A chord is shorter than its arc, so EARTH_RADIUS_KM · chord never exceeds the
-        // distance: a nearness bound without trigonometry, compared squared.
-        let chord_per_score = query.radius_km / (NEARNESS_WEIGHT * EARTH_RADIUS_KM);
-        // The score to beat: the worst hit kept once the page and one more are found.
-        let mut threshold = f64::NEG_INFINITY;
-        let mut pending = Pending::default();
-        while let Some(candidate) = cells.pop() {
-            // Reading the cleaners still pending may raise the score to beat past this cell:
-            // worth a round of reads once they are at least half a batch.
-            if candidate.bound >= threshold && pending.len >= PENDING / 2 {
-                threshold = self.confirm(&mut pending, &mut filter, &mut best);
+        let cells = self.candidates(query, &mut filter);
+        let mut walk = Walk {
+            index: self,
+            query,
+            filter,
+            plain: PlainFilter::new(query, &needle),
+            cells,
+            best: TopHits::new(query.limit),
+            floor: Floor::new(query.limit),
+            unread: Vec::new(),
+            set_aside: Vec::new(),
+            unread_cap: query.limit.saturating_add(1).min(MAX_LIMIT) * 2 + CHUNK,
+            at: unit_vector(query.at),
+            radius_chord_sq: widened_sq(chord_of_km(query.radius_km) * (1.0 + CHORD_SLACK)),
+        };
+        loop {
+            walk.walk_cells();
+            let walked = walk
+                .cells
+                .peek()
+                .is_none_or(|cell| cell.bound < walk.floor.score_to_beat());
+            if walked && walk.unread.is_empty() {
+                return walk.best.into_page();
             }
-            if candidate.bound < threshold {
-                break;
+            walk.read();
+        }
+    }
+}
+
+/// The most hits a page can ask for that a search plans its reading for; a larger limit
+/// is read in rounds of this many.
+const MAX_LIMIT: usize = 128;
+
+/// A member whose spot lets them through: their score lies between `low` and `high`, and
+/// reading the cleaner decides whether they are a hit.
+#[derive(Debug, Clone, Copy)]
+struct Tentative {
+    low: f64,
+    high: f64,
+    slot: u32,
+}
+
+/// A search under way (see [`SearchIndex::search`]).
+struct Walk<'i, 'q> {
+    index: &'i SearchIndex,
+    query: &'q SearchQuery,
+    filter: Filter<'q>,
+    plain: PlainFilter,
+    /// The cells, or the rest of cells, still to walk, best bound on top.
+    cells: BinaryHeap<Candidate<'i>>,
+    /// The hits read so far.
+    best: TopHits,
+    /// The scores of `best` and the lower bounds of `unread`.
+    floor: Floor,
+    /// Members let through and not read yet.
+    unread: Vec<Tentative>,
+    /// Members let through whose best possible score was below the score to beat when
+    /// they were found: they matter only if reading others lowers it.
+    set_aside: Vec<Tentative>,
+    /// How many members may wait in `unread` and `set_aside` together: a walk that
+    /// finds more reads them first, so a search's memory stays bounded.
+    unread_cap: usize,
+    at: [f64; 3],
+    radius_chord_sq: f64,
+}
+
+impl Walk<'_, '_> {
+    /// Walks the cells best bound first, until none can beat the score to beat or enough
+    /// members wait to be read.
+    fn walk_cells(&mut self) {
+        while let Some(candidate) = self.cells.peek() {
+            if candidate.bound < self.floor.score_to_beat()
+                || self.unread.len() + self.set_aside.len() >= self.unread_cap
+            {
+                return;
             }
-            let cell = candidate.cell;
+            let candidate = self.cells.pop().expect("a cell was peeked");
             // The first keys of the next cell, asked for now (a prefetch: nothing waits
             // for them) so that they are on their way while this cell is walked.
-            if let Some(next) = cells.peek() {
-                let first = next.cell.keys.len().min(4 * CHUNK);
-                for place in (0..first).step_by(KEYS_A_LINE) {
+            if let Some(next) = self.cells.peek() {
+                let first = next.cell.keys.len().min(next.from + 4 * CHUNK);
+                for place in (next.from..first).step_by(KEYS_A_LINE) {
                     prefetch_index::prefetch_index(&next.cell.keys, place);
                 }
             }
             let nearness_bound = NEARNESS_WEIGHT * candidate.nearness + BOUND_SLACK;
+            let cell = candidate.cell;
             let mut admitted = Admitted::default();
-            let mut from = 0;
-            while from < cell.keys.len() {
-                let to_beat = threshold;
+            let mut from = candidate.from;
+            let mut stopped = false;
+            while !stopped
+                && from < cell.keys.len()
+                && self.unread.len() + self.set_aside.len() < self.unread_cap
+            {
+                let to_beat = self.floor.score_to_beat();
                 // Most members fail here (all of them but 3 % in the benchmark's query).
-                from = admitted.gather(&cell.keys, from, plain, move |key| {
+                (from, stopped) = admitted.gather(&cell.keys, from, &self.plain, move |key| {
                     f64::from(key.static_score) + nearness_bound >= to_beat
                 });
                 for (key, spot) in admitted.touch(cell) {
-                    let static_score = f64::from(key.static_score);
-                    let chord_sq = spot.chord_sq(at);
-                    if chord_sq > radius_chord_sq
-                        || chord_sq > widened_sq(f64::from(spot.service_chord))
-                    {
-                        continue;
-                    }
-                    // Nearer than the chord the headroom buys, or not worth reading.
-                    let headroom = static_score + NEARNESS_WEIGHT + BOUND_SLACK - threshold;
-                    if headroom < 0.0 || chord_sq > widened_sq(headroom * chord_per_score) {
-                        continue;
-                    }
-                    if !filter.window_may_fit(spot.timezone, &spot.day_spans) {
-                        continue;
-                    }
-                    // The cleaner's first cache line, on its way before the batch is read.
-                    prefetch_index::prefetch_index(&self.cleaners, spot.slot as usize);
-                    if pending.add(spot.slot) {
-                        threshold = self.confirm(&mut pending, &mut filter, &mut best);
-                    }
+                    self.consider(key, spot);
                 }
             }
+            // The members not worth reading yet: worth it again if reading lowers the
+            // score to beat.
+            if let Some(key) = cell.keys.get(from) {
+                self.cells.push(Candidate {
+                    bound: f64::from(key.static_score) + nearness_bound,
+                    from,
+                    ..candidate
+                });
+            }
         }
-        self.confirm(&mut pending, &mut filter, &mut best);
-        best.into_page()
     }
 
-    /// Reads the pending cleaners, keeps those that are hits and returns the score to beat
-    /// now. Reading a cleaner costs cache misses (the cleaner, then its text and hours:
-    /// most of a search's time at 1M cleaners); touching all of them first lets those
-    /// misses overlap instead of waiting on each in turn.
-    fn confirm(&self, pending: &mut Pending, filter: &mut Filter<'_>, best: &mut TopHits) -> f64 {
+    /// Bounds the score of a member the cell's key let through, from their spot, and
+    /// keeps them to be read unless their spot rules them out.
+    fn consider(&mut self, key: &Key, spot: &Spot) {
+        let chord_sq = spot.chord_sq(self.at);
+        if chord_sq > self.radius_chord_sq || chord_sq > widened_sq(f64::from(spot.service_chord)) {
+            return;
+        }
+        if !self.filter.window_may_fit(spot.timezone, &spot.day_spans) {
+            return;
+        }
+        let chord = chord_sq.sqrt();
+        let radius_km = self.query.radius_km;
+        // The key's static score is rounded up to an f32, so the f32 below it is below
+        // the exact one.
+        let static_score = f64::from(key.static_score);
+        let tentative = Tentative {
+            low: f64::from(key.static_score.next_down())
+                + NEARNESS_WEIGHT * nearness(km_at_most(chord + HOME_ERROR), radius_km)
+                - BOUND_SLACK,
+            high: static_score
+                + NEARNESS_WEIGHT * nearness(km_at_least(chord - HOME_ERROR), radius_km)
+                + BOUND_SLACK,
+            slot: spot.slot,
+        };
+        // Surely better than the last hit of the page before, so on that page.
+        if self
+            .query
+            .after
+            .is_some_and(|cursor| tentative.low > cursor.score)
+        {
+            return;
+        }
+        self.keep(tentative);
+    }
+
+    /// Keeps a member let through: to be read if they may beat the score to beat, else
+    /// set aside.
+    fn keep(&mut self, tentative: Tentative) {
+        if tentative.high < self.floor.score_to_beat() {
+            self.set_aside.push(tentative);
+            return;
+        }
+        // The cleaner's first cache line, on its way before they are read.
+        prefetch_index::prefetch_index(&self.index.cleaners, tentative.slot as usize);
+        self.floor.push(tentative.low);
+        self.unread.push(tentative);
+    }
+
+    /// Reads together the members waiting that may beat the score to beat, and keeps
+    /// their hits. The score to beat is then the hits' alone; the members set aside that
+    /// may beat it wait to be read again, the others are dropped.
+    fn read(&mut self) {
+        let to_beat = self.floor.score_to_beat();
+        let (to_read, rest): (Vec<Tentative>, Vec<Tentative>) = std::mem::take(&mut self.unread)
+            .into_iter()
+            .partition(|tentative| tentative.high >= to_beat);
+        self.set_aside.extend(rest);
         let cleaners = || {
-            pending.slots[..pending.len]
+            to_read
                 .iter()
-                .filter_map(|&slot| self.cleaners[slot as usize].as_ref())
+                .filter_map(|tentative| self.index.cleaners[tentative.slot as usize].as_ref())
         };
         let mut touched = 0u64;
         for cleaner in cleaners() {
@@ -768,13 +867,96 @@ impl SearchIndex {
         }
         std::hint::black_box(touched);
         for cleaner in cleaners() {
-            if let Some(hit) = filter.hit(cleaner) {
-                best.push(hit);
+            if let Some(hit) = self.filter.hit(cleaner) {
+                self.best.push(hit);
             }
         }
-        pending.len = 0;
-        best.worst_of_full_page()
-            .map_or(f64::NEG_INFINITY, |worst| worst.score)
+        self.floor = Floor::new(self.query.limit);
+        for score in self.best.scores() {
+            self.floor.push(score);
+        }
+        // Kept again, they raise the score to beat as they come: compared with the hits'
+        // alone, so that none is dropped that a later one set aside.
+        let to_beat = self.floor.score_to_beat();
+        for tentative in std::mem::take(&mut self.set_aside) {
+            if tentative.high >= to_beat {
+                self.keep(tentative);
+            }
+        }
+    }
+}
+
+/// At least the distance in km between two points whose chord of the unit sphere is at
+/// least `chord` (an arc is longer than its chord).
+fn km_at_least(chord: f64) -> f64 {
+    EARTH_RADIUS_KM * chord.max(0.0)
+}
+
+/// At most the distance in km between two points whose chord of the unit sphere is at
+/// most `chord`: the arc is 2·asin(chord / 2), and asin y ≤ y + y³/4 for 0 ≤ y ≤ 1/2, so
+/// it is at most chord + chord³/16 up to a chord of 1 (6,371 km); beyond, no bound.
+fn km_at_most(chord: f64) -> f64 {
+    if chord > 1.0 {
+        return f64::INFINITY;
+    }
+    EARTH_RADIUS_KM * (chord + chord.powi(3) / 16.0)
+}
+
+/// The best scores a page's worth of cleaners reach or are expected to, and one more:
+/// the score to beat is the lowest of them once there are that many.
+struct Floor {
+    limit: usize,
+    /// Up to `limit + 1` scores, the lowest on top.
+    heap: BinaryHeap<Lowest>,
+}
+
+/// A score ordered so that the lower is the greater: a max-heap keeps the lowest on top.
+struct Lowest(f64);
+
+impl PartialEq for Lowest {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Lowest {}
+
+impl PartialOrd for Lowest {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Lowest {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.0.total_cmp(&self.0)
+    }
+}
+
+impl Floor {
+    fn new(limit: usize) -> Self {
+        Floor {
+            limit,
+            heap: BinaryHeap::with_capacity(limit.saturating_add(2).min(MAX_LIMIT)),
+        }
+    }
+
+    fn push(&mut self, score: f64) {
+        self.heap.push(Lowest(score));
+        if self.heap.len() > self.limit.saturating_add(1) {
+            self.heap.pop();
+        }
+    }
+
+    /// The score anyone must reach to make the page or be the hit after it.
+    fn score_to_beat(&self) -> f64 {
+        if self.heap.len() > self.limit {
+            self.heap
+                .peek()
+                .map_or(f64::NEG_INFINITY, |lowest| lowest.0)
+        } else {
+            f64::NEG_INFINITY
+        }
     }
 }
 
@@ -961,13 +1143,9 @@ impl TopHits {
         }
     }
 
-    /// Returns the worst hit kept, once the page and the hit after it are found.
-    fn worst_of_full_page(&self) -> Option<Hit> {
-        if self.heap.len() > self.limit {
-            self.heap.peek().map(|ranked| ranked.0)
-        } else {
-            None
-        }
+    /// The scores of the hits kept.
+    fn scores(&self) -> impl Iterator<Item = f64> {
+        self.heap.iter().map(|ranked| ranked.0.score)
     }
 
     fn into_page(self) -> Page {
@@ -1286,6 +1464,77 @@ mod tests {
         // 0.01° of latitude is about 1.1 km; 0.03° about 3.3 km, past the cleaner's 2 km.
         assert_eq!(index.search(&at(52.53)).hits.len(), 1);
         assert!(index.search(&at(52.55)).hits.is_empty());
+    }
+
+    #[test]
+    fn cleaners_that_prove_no_hit_when_read_let_the_walk_go_on() {
+        // At the point, rated 4 stars: cleaners whose text holds every pair of characters
+        // of "abc" but not "abc" itself, so that only reading them rules them out. In the
+        // next cell north, 2 km away, rated a little better: three booked over the window,
+        // then the two hits. A search expects the first ones to be hits and sets the
+        // others aside as unable to beat them; reading the first must bring the others
+        // back, the booked ones first, and then the hits. With 60 at the point, more than
+        // a search keeps waiting, it reads them in rounds.
+        let starts_at = base() + Duration::hours(10);
+        let cleaner = |n: u32, text: &str, lat: f64, stars: f64, busy: bool| {
+            Cleaner::new(
+                Uuid::from_u128(u128::from(n)),
+                format!("Cleaner {n}"),
+                text.to_owned(),
+                Services::parse(["standard"]).unwrap(),
+                (lat, 13.41),
+                20.0,
+                2_500,
+                (stars, 40),
+                chrono_tz::Europe::Berlin,
+                vec![Window {
+                    weekday: 0,
+                    start_minute: 8 * 60,
+                    end_minute: 18 * 60,
+                }],
+                if busy {
+                    vec![(starts_at, starts_at + Duration::hours(1))]
+                } else {
+                    Vec::new()
+                },
+            )
+        };
+        for failing in [3, 60] {
+            let mut cleaners: Vec<Cleaner> = (0..failing)
+                .map(|n| cleaner(n, "ab bc", 52.5395, 4.0, false))
+                .collect();
+            cleaners.extend(
+                (100..103)
+                    .map(|n| cleaner(n, "abc", 52.5570 + f64::from(n - 100) * 1e-4, 4.2, true)),
+            );
+            cleaners.extend(
+                (200..202)
+                    .map(|n| cleaner(n, "abc", 52.5575 + f64::from(n - 200) * 1e-4, 4.1, false)),
+            );
+            let index = SearchIndex::from_cleaners(cleaners.clone());
+            let query = SearchQuery::parse(
+                &RawQuery {
+                    lat: Some(52.5395),
+                    lng: Some(13.41),
+                    radius_km: Some(10.0),
+                    starts_at: Some(starts_at),
+                    duration_min: Some(60),
+                    q: Some("abc".to_owned()),
+                    limit: Some(1),
+                    ..RawQuery::default()
+                },
+                base(),
+            )
+            .unwrap();
+            let page = index.search(&query);
+            assert_eq!(page, scan(&cleaners, &query), "{failing} failing");
+            assert_eq!(page.hits[0].id, Uuid::from_u128(200), "{failing} failing");
+            let mut whole = query.clone();
+            whole.limit = usize::MAX;
+            let found = all_pages(query, |query| index.search(query));
+            assert_eq!(found, scan(&cleaners, &whole).hits, "{failing} failing");
+            assert_eq!(found.len(), 2, "{failing} failing");
+        }
     }
 
     proptest! {
