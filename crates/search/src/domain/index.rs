@@ -36,9 +36,11 @@ use super::{
 
 const EARTH_RADIUS_KM: f64 = 6371.0;
 
-/// The side of a cell in degrees: about 2.2 km north to south, 1.4 km east to west in
-/// Berlin; a 1M-cleaner city of 60 × 60 km puts a few hundred in each.
-const CELL_DEGREES: f64 = 0.02;
+/// The side of a cell in degrees: about 3.3 km north to south, 2 km east to west in
+/// Berlin; a 1M-cleaner city of 60 × 60 km puts about 1,900 in each, a 100k one 190. (At
+/// 0.02° a 100k search took a sixth longer, bounding and visiting more cells; a 1M search
+/// took as long.)
+const CELL_DEGREES: f64 = 0.03;
 
 /// Slack added to every bound so that rounding never prunes a cleaner that ties.
 const BOUND_SLACK: f64 = 1e-9;
@@ -1501,22 +1503,37 @@ mod tests {
                 },
             )
         };
+        // The southern edge of a row of cells near Berlin: the point is just south of it,
+        // the others 2 km north of it.
+        let edge = (52.54 / CELL_DEGREES).ceil() * CELL_DEGREES;
+        let point = edge - 0.0005;
+        const { assert!(CELL_DEGREES > 0.019, "the others must fit in the next row") };
         for failing in [3, 120] {
             let mut cleaners: Vec<Cleaner> = (0..failing)
-                .map(|n| cleaner(n, "ab bc", 52.5395, 4.0, false))
+                .map(|n| cleaner(n, "ab bc", point, 4.0, false))
                 .collect();
-            cleaners.extend(
-                (100..103)
-                    .map(|n| cleaner(n, "abc", 52.5570 + f64::from(n - 100) * 1e-4, 4.2, true)),
-            );
-            cleaners.extend(
-                (200..202)
-                    .map(|n| cleaner(n, "abc", 52.5575 + f64::from(n - 200) * 1e-4, 4.1, false)),
-            );
+            cleaners.extend((100..103).map(|n| {
+                cleaner(
+                    n,
+                    "abc",
+                    edge + 0.0175 + f64::from(n - 100) * 1e-4,
+                    4.2,
+                    true,
+                )
+            }));
+            cleaners.extend((200..202).map(|n| {
+                cleaner(
+                    n,
+                    "abc",
+                    edge + 0.018 + f64::from(n - 200) * 1e-4,
+                    4.1,
+                    false,
+                )
+            }));
             let index = SearchIndex::from_cleaners(cleaners.clone());
             let query = SearchQuery::parse(
                 &RawQuery {
-                    lat: Some(52.5395),
+                    lat: Some(point),
                     lng: Some(13.41),
                     radius_km: Some(10.0),
                     starts_at: Some(starts_at),
