@@ -847,7 +847,7 @@ impl Walk<'_, '_> {
         }
         // The cleaner's first cache line, on its way before they are read.
         prefetch_index::prefetch_index(&self.index.cleaners, tentative.slot as usize);
-        self.floor.push(tentative.low);
+        self.floor.push(Lowest(tentative.low));
         self.unread.push(tentative);
     }
 
@@ -872,12 +872,12 @@ impl Walk<'_, '_> {
         std::hint::black_box(touched);
         for cleaner in cleaners() {
             if let Some(hit) = self.filter.hit(cleaner) {
-                self.best.push(hit);
+                self.best.push(Ranked(hit));
             }
         }
         self.floor = Floor::new(self.query.limit);
         for score in self.best.scores() {
-            self.floor.push(score);
+            self.floor.push(Lowest(score));
         }
         // Kept again, they raise the score to beat as they come: compared with the hits'
         // alone, so that none is dropped that a later one set aside.
@@ -908,11 +908,7 @@ fn km_at_most(chord: f64) -> f64 {
 
 /// The best scores a page's worth of cleaners reach or are expected to, and one more:
 /// the score to beat is the lowest of them once there are that many.
-struct Floor {
-    limit: usize,
-    /// Up to `limit + 1` scores, the lowest on top.
-    heap: BinaryHeap<Lowest>,
-}
+type Floor = Kept<Lowest>;
 
 /// A score ordered so that the lower is the greater: a max-heap keeps the lowest on top.
 struct Lowest(f64);
@@ -938,29 +934,10 @@ impl Ord for Lowest {
 }
 
 impl Floor {
-    fn new(limit: usize) -> Self {
-        Floor {
-            limit,
-            heap: BinaryHeap::with_capacity(limit.saturating_add(2).min(MAX_LIMIT)),
-        }
-    }
-
-    fn push(&mut self, score: f64) {
-        self.heap.push(Lowest(score));
-        if self.heap.len() > self.limit.saturating_add(1) {
-            self.heap.pop();
-        }
-    }
-
     /// The score anyone must reach to make the page or be the hit after it.
     fn score_to_beat(&self) -> f64 {
-        if self.heap.len() > self.limit {
-            self.heap
-                .peek()
-                .map_or(f64::NEG_INFINITY, |lowest| lowest.0)
-        } else {
-            f64::NEG_INFINITY
-        }
+        self.worst_of_full()
+            .map_or(f64::NEG_INFINITY, |lowest| lowest.0)
     }
 }
 
@@ -972,7 +949,7 @@ pub fn scan<'a>(cleaners: impl IntoIterator<Item = &'a Cleaner>, query: &SearchQ
     let mut best = TopHits::new(query.limit);
     for cleaner in cleaners {
         if let Some(hit) = filter.hit(cleaner) {
-            best.push(hit);
+            best.push(Ranked(hit));
         }
     }
     best.into_page()
@@ -1102,12 +1079,37 @@ impl PlainFilter {
     }
 }
 
-/// The best `limit` hits so far, and one more to tell whether a next page exists.
-struct TopHits {
+/// The best `limit` items so far, and one more to tell whether a next page exists; an
+/// item's order makes the worse the greater.
+struct Kept<T> {
     limit: usize,
-    /// Up to `limit + 1` hits, the worst of them on top.
-    heap: BinaryHeap<Ranked>,
+    /// Up to `limit + 1` items, the worst of them on top.
+    heap: BinaryHeap<T>,
 }
+
+impl<T: Ord> Kept<T> {
+    fn new(limit: usize) -> Self {
+        Kept {
+            limit,
+            heap: BinaryHeap::with_capacity(limit.saturating_add(1).min(1_024)),
+        }
+    }
+
+    fn push(&mut self, item: T) {
+        self.heap.push(item);
+        if self.heap.len() > self.limit.saturating_add(1) {
+            self.heap.pop();
+        }
+    }
+
+    /// The worst item kept, once the page and the one after it are.
+    fn worst_of_full(&self) -> Option<&T> {
+        self.heap.peek().filter(|_| self.heap.len() > self.limit)
+    }
+}
+
+/// The best hits so far (see [`Kept`]).
+type TopHits = Kept<Ranked>;
 
 /// A hit ordered so that the worse is the greater: a max-heap keeps the worst on top.
 struct Ranked(Hit);
@@ -1133,20 +1135,6 @@ impl Ord for Ranked {
 }
 
 impl TopHits {
-    fn new(limit: usize) -> Self {
-        TopHits {
-            limit,
-            heap: BinaryHeap::with_capacity(limit.saturating_add(1).min(1_024)),
-        }
-    }
-
-    fn push(&mut self, hit: Hit) {
-        self.heap.push(Ranked(hit));
-        if self.heap.len() > self.limit.saturating_add(1) {
-            self.heap.pop();
-        }
-    }
-
     /// The scores of the hits kept.
     fn scores(&self) -> impl Iterator<Item = f64> {
         self.heap.iter().map(|ranked| ranked.0.score)
