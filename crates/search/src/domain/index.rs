@@ -702,11 +702,7 @@ impl SearchIndex {
             radius_chord_sq: widened_sq(chord_of_km(query.radius_km) * (1.0 + CHORD_SLACK)),
         };
         loop {
-            walk.walk_cells();
-            let walked = walk
-                .cells
-                .peek()
-                .is_none_or(|cell| cell.bound < walk.floor.score_to_beat());
+            let walked = walk.walk_cells();
             if walked && walk.unread.is_empty() {
                 return walk.best.into_page();
             }
@@ -756,14 +752,15 @@ struct Walk<'i, 'q> {
 }
 
 impl Walk<'_, '_> {
-    /// Walks the cells best bound first, until none can beat the score to beat or enough
-    /// members wait to be read.
-    fn walk_cells(&mut self) {
+    /// Walks the cells best bound first, until none can beat the score to beat (then
+    /// returns true) or enough members wait to be read (false).
+    fn walk_cells(&mut self) -> bool {
         while let Some(candidate) = self.cells.peek() {
-            if candidate.bound < self.floor.score_to_beat()
-                || self.unread.len() + self.set_aside.len() >= self.unread_cap
-            {
-                return;
+            if candidate.bound < self.floor.score_to_beat() {
+                return true;
+            }
+            if self.waiting_is_full() {
+                return false;
             }
             let candidate = self.cells.pop().expect("a cell was peeked");
             // The first keys of the next cell, asked for now (a prefetch: nothing waits
@@ -779,10 +776,7 @@ impl Walk<'_, '_> {
             let mut admitted = Admitted::default();
             let mut from = candidate.from;
             let mut stopped = false;
-            while !stopped
-                && from < cell.keys.len()
-                && self.unread.len() + self.set_aside.len() < self.unread_cap
-            {
+            while !stopped && from < cell.keys.len() && !self.waiting_is_full() {
                 let to_beat = self.floor.score_to_beat();
                 // Most members fail here (all of them but 3 % in the benchmark's query).
                 (from, stopped) = admitted.gather(&cell.keys, from, &self.plain, move |key| {
@@ -802,6 +796,12 @@ impl Walk<'_, '_> {
                 });
             }
         }
+        true
+    }
+
+    /// Whether as many members wait to be read or set aside as a search keeps.
+    fn waiting_is_full(&self) -> bool {
+        self.unread.len() + self.set_aside.len() >= self.unread_cap
     }
 
     /// Bounds the score of a member the cell's key let through, from their spot, and
