@@ -163,17 +163,36 @@ fn widened_sq(chord: f64) -> f64 {
     (chord + HOME_ERROR).powi(2)
 }
 
-/// A cell of the grid and its cleaners, highest static score first, then by slot: the
-/// keys and the spots of its members in two arrays in that order.
+/// A cell of the grid and its cleaners: cut into parts (see [`Cell::split`]), and in each
+/// part highest static score first, then by slot; the keys and the spots of its members in
+/// two arrays in that order.
 #[derive(Debug)]
 struct Cell {
     centre: [f64; 3],
     /// The longest chord from the centre to any point of the cell.
     reach: f64,
+    /// The south-west corner, in degrees.
+    corner: (f64, f64),
+    /// The cell is cut into `split` × `split` parts, row by row from the south-west.
+    split: usize,
+    /// Where each part's members end in `keys` and `spots` (each starts where the one
+    /// before ends).
+    parts: Vec<Part>,
     /// What a search reads of the cell before its members (see [`Cell::summarize`]).
     summary: CellSummary,
     keys: Vec<Key>,
     spots: Vec<Spot>,
+}
+
+/// A part of a cell: its centre and reach, as a cell's, where its members end, and the
+/// best static score among them (kept here so that a search bounds the part without
+/// reading its keys, a cache miss each).
+#[derive(Debug, Clone, Copy)]
+struct Part {
+    centre: [f64; 3],
+    reach: f64,
+    end: u32,
+    best_static: f32,
 }
 
 /// A cell's members summed up, so that a search can bound or skip the cell without
@@ -238,15 +257,11 @@ impl Grid {
         }
     }
 
-    /// The cells of `row` from column `west` to column `east`, with their keys.
-    fn row(&self, row: i32, (west, east): (i32, i32)) -> impl Iterator<Item = (CellKey, &Cell)> {
+    /// The cells of `row` from column `west` to column `east`.
+    fn row(&self, row: i32, (west, east): (i32, i32)) -> &[Cell] {
         let from = self.keys.partition_point(|key| *key < (row, west));
         let to = self.keys.partition_point(|key| *key <= (row, east));
-        let range = from..to.max(from);
-        self.keys[range.clone()]
-            .iter()
-            .copied()
-            .zip(&self.cells[range])
+        &self.cells[from..to.max(from)]
     }
 }
 
@@ -298,34 +313,52 @@ fn cell_of((lat, lng): (f64, f64)) -> CellKey {
     )
 }
 
+/// Returns the centre of the rectangle of `height` × `width` degrees whose south-west
+/// corner is `(south, west)`, and its reach: the longest chord from the centre to any of
+/// its points.
+fn rectangle((south, west): (f64, f64), (height, width): (f64, f64)) -> ([f64; 3], f64) {
+    let (north, east) = (south + height, west + width);
+    let centre_point = ((south + north) / 2.0, (west + east) / 2.0);
+    let centre = unit_vector(centre_point);
+    // A small spherical rectangle is farthest from its centre at a corner; edge midpoints
+    // too, and a percent more, for safety.
+    let reach = [
+        (south, west),
+        (south, east),
+        (north, west),
+        (north, east),
+        (south, centre_point.1),
+        (north, centre_point.1),
+        (centre_point.0, west),
+        (centre_point.0, east),
+    ]
+    .into_iter()
+    .map(|corner| chord(centre, unit_vector(corner)))
+    .fold(0.0, f64::max)
+        * 1.01;
+    (centre, reach)
+}
+
+/// How many members a part of a cell holds at least: a cell of n is cut into
+/// ⌊√(n / this)⌋ parts a side, up to 4 × 4. In the 1M benchmark city a cell holds about
+/// 1,900 and is cut into 3 × 3 (a search there took a tenth less time than with whole cells,
+/// and as long with 2 × 2 or 4 × 4: more parts rule out more members unread, but each
+/// part walked costs a heap pop and the cache misses of a new place in memory).
+const MEMBERS_A_PART: usize = 200;
+
 impl Cell {
     fn new((row, column): CellKey) -> Self {
-        let (south, west) = (
+        let corner = (
             f64::from(row) * CELL_DEGREES,
             f64::from(column) * CELL_DEGREES,
         );
-        let (north, east) = (south + CELL_DEGREES, west + CELL_DEGREES);
-        let centre_point = ((south + north) / 2.0, (west + east) / 2.0);
-        let centre = unit_vector(centre_point);
-        // A small spherical rectangle is farthest from its centre at a corner; edge
-        // midpoints too, and a percent more, for safety.
-        let reach = [
-            (south, west),
-            (south, east),
-            (north, west),
-            (north, east),
-            (south, centre_point.1),
-            (north, centre_point.1),
-            (centre_point.0, west),
-            (centre_point.0, east),
-        ]
-        .into_iter()
-        .map(|corner| chord(centre, unit_vector(corner)))
-        .fold(0.0, f64::max)
-            * 1.01;
-        Cell {
+        let (centre, reach) = rectangle(corner, (CELL_DEGREES, CELL_DEGREES));
+        let mut cell = Cell {
             centre,
             reach,
+            corner,
+            split: 1,
+            parts: Vec::new(),
             summary: CellSummary {
                 best_static: 0.0,
                 zone: None,
@@ -333,19 +366,109 @@ impl Cell {
             },
             keys: Vec::new(),
             spots: Vec::new(),
+        };
+        cell.cut(1);
+        cell
+    }
+
+    /// How many parts a side a cell of `members` is cut into: the more members, the more
+    /// parts, so that a part's nearest point bounds the nearness of its members closely
+    /// enough (in a 1M city a cell holds about 1,900).
+    fn split_for(members: usize) -> usize {
+        // Integer square root, up to 4.
+        (1..=4)
+            .take_while(|split| split * split * MEMBERS_A_PART <= members)
+            .last()
+            .unwrap_or(1)
+    }
+
+    /// Makes the cell's parts `split` a side, with no members.
+    fn cut(&mut self, split: usize) {
+        let side = CELL_DEGREES / split as f64;
+        self.split = split;
+        self.parts = (0..split * split)
+            .map(|part| {
+                let corner = (
+                    self.corner.0 + (part / split) as f64 * side,
+                    self.corner.1 + (part % split) as f64 * side,
+                );
+                let (centre, reach) = rectangle(corner, (side, side));
+                Part {
+                    centre,
+                    reach,
+                    end: 0,
+                    best_static: 0.0,
+                }
+            })
+            .collect();
+    }
+
+    /// Returns the part whose rectangle holds `spot`'s home (within its rounding: a
+    /// part's reach has room for it).
+    fn part_of(&self, spot: &Spot) -> usize {
+        let [x, y, z] = spot.home.map(f64::from);
+        let lat = z.clamp(-1.0, 1.0).asin().to_degrees();
+        let mut lng = y.atan2(x).to_degrees();
+        // The antimeridian: 180° east is 180° west.
+        if lng - self.corner.1 > 180.0 {
+            lng -= 360.0;
+        } else if self.corner.1 - lng > 180.0 {
+            lng += 360.0;
         }
+        let side = CELL_DEGREES / self.split as f64;
+        let last = (self.split - 1) as f64;
+        let row = ((lat - self.corner.0) / side).floor().clamp(0.0, last) as usize;
+        let column = ((lng - self.corner.1) / side).floor().clamp(0.0, last) as usize;
+        row * self.split + column
+    }
+
+    /// Where the members of `part` lie in `keys` and `spots`.
+    fn range(&self, part: usize) -> std::ops::Range<usize> {
+        let start = part
+            .checked_sub(1)
+            .map_or(0, |before| self.parts[before].end);
+        start as usize..self.parts[part].end as usize
     }
 
     /// Returns the cell at `key` holding `members`, in any order.
-    fn with(key: CellKey, mut members: Vec<Member>) -> Self {
-        members.sort_unstable_by(|a, b| member_order((&a.key, &a.spot), (&b.key, &b.spot)));
+    fn with(key: CellKey, members: Vec<Member>) -> Self {
         let mut cell = Cell::new(key);
-        (cell.keys, cell.spots) = members
-            .into_iter()
-            .map(|member| (member.key, member.spot))
-            .unzip();
-        cell.summarize();
+        cell.hold(members);
         cell
+    }
+
+    /// Makes the cell hold `members` alone, cut into as many parts as they call for.
+    fn hold(&mut self, members: Vec<Member>) {
+        self.cut(Self::split_for(members.len()));
+        let mut members: Vec<(usize, Member)> = members
+            .into_iter()
+            .map(|member| (self.part_of(&member.spot), member))
+            .collect();
+        members.sort_unstable_by(|(a_part, a), (b_part, b)| {
+            a_part
+                .cmp(b_part)
+                .then_with(|| member_order((&a.key, &a.spot), (&b.key, &b.spot)))
+        });
+        for (part, _) in &members {
+            self.parts[*part].end += 1;
+        }
+        for part in 1..self.parts.len() {
+            self.parts[part].end += self.parts[part - 1].end;
+        }
+        (self.keys, self.spots) = members
+            .into_iter()
+            .map(|(_, member)| (member.key, member.spot))
+            .unzip();
+        self.summarize();
+    }
+
+    /// Returns every member, in the cell's order.
+    fn members(&mut self) -> Vec<Member> {
+        std::mem::take(&mut self.keys)
+            .into_iter()
+            .zip(std::mem::take(&mut self.spots))
+            .map(|(key, spot)| Member { key, spot })
+            .collect()
     }
 
     /// Sums the members up again, after a change.
@@ -357,33 +480,63 @@ impl Cell {
                 span.widen(theirs);
             }
         }
+        for part in 0..self.parts.len() {
+            let first = self.keys.get(self.range(part)).and_then(<[Key]>::first);
+            self.parts[part].best_static = first.map_or(0.0, |key| key.static_score);
+        }
+        let best_static = self
+            .parts
+            .iter()
+            .map(|part| f64::from(part.best_static))
+            .fold(0.0, f64::max);
         self.summary = CellSummary {
-            best_static: self
-                .keys
-                .first()
-                .map_or(0.0, |key| f64::from(key.static_score)),
+            best_static,
             zone: zone.filter(|zone| self.spots.iter().all(|spot| spot.timezone == *zone)),
             day_spans,
         };
     }
 
-    /// Inserts keeping the order: highest static score first, then by slot.
+    /// Inserts keeping the order: by part, then highest static score first, then by slot;
+    /// cut again into more parts if its members now call for them.
     fn insert(&mut self, member: Member) {
-        let at = self
-            .keys
-            .iter()
-            .zip(&self.spots)
-            .position(|held| member_order(held, (&member.key, &member.spot)) != Ordering::Less)
-            .unwrap_or(self.keys.len());
+        if Self::split_for(self.keys.len() + 1) > self.split {
+            let mut members = self.members();
+            members.push(member);
+            self.hold(members);
+            return;
+        }
+        let part = self.part_of(&member.spot);
+        let range = self.range(part);
+        let at = range.start
+            + self.keys[range.clone()]
+                .iter()
+                .zip(&self.spots[range.clone()])
+                .position(|held| member_order(held, (&member.key, &member.spot)) != Ordering::Less)
+                .unwrap_or(range.len());
         self.keys.insert(at, member.key);
         self.spots.insert(at, member.spot);
+        for part in &mut self.parts[part..] {
+            part.end += 1;
+        }
         self.summarize();
     }
 
+    /// Removes the member in `slot`; cut again into fewer parts once it holds less than
+    /// half of what its parts call for.
     fn remove(&mut self, slot: u32) {
         if let Some(at) = self.spots.iter().position(|spot| spot.slot == slot) {
             self.keys.remove(at);
             self.spots.remove(at);
+            for part in &mut self.parts {
+                if part.end as usize > at {
+                    part.end -= 1;
+                }
+            }
+        }
+        if Self::split_for(self.keys.len() * 2) < self.split {
+            let members = self.members();
+            self.hold(members);
+            return;
         }
         self.summarize();
     }
@@ -437,22 +590,32 @@ impl Admitted {
         plain: &PlainFilter,
         worth: impl Fn(&Key) -> bool,
     ) -> (usize, bool) {
-        self.len = 0;
-        while self.len < CHUNK && from < keys.len() {
+        // A local count and a bit per member of a chunk: no store waits on the one before.
+        let mut len = 0;
+        let mut stopped = false;
+        while len < CHUNK && from < keys.len() {
             let chunk = &keys[from..keys.len().min(from + CHUNK)];
+            let mut admitted = 0u32;
             let mut worthy = 0;
-            for (place, key) in (from as u32..).zip(chunk) {
+            for (bit, key) in chunk.iter().enumerate() {
                 let worth = worth(key);
-                self.places[self.len] = place;
-                self.len += usize::from(plain.admits(key) & worth);
+                admitted |= u32::from(plain.admits(key) & worth) << bit;
                 worthy += usize::from(worth);
+            }
+            while admitted != 0 {
+                // Fewer than `CHUNK` were held before this chunk, so this is in bounds.
+                self.places[len % (2 * CHUNK)] = from as u32 + admitted.trailing_zeros();
+                len += 1;
+                admitted &= admitted - 1;
             }
             from += worthy;
             if worthy < chunk.len() {
-                return (from, true);
+                stopped = true;
+                break;
             }
         }
-        (from, false)
+        self.len = len;
+        (from, stopped)
     }
 
     /// Touches the spots of the members admitted, then returns them with their keys.
@@ -467,35 +630,59 @@ impl Admitted {
     }
 }
 
-/// A cell to visit from its member `from` on, and the best score any of them could have.
+/// A cell to cut into its parts, or a part of one to visit from its member `from` on, and
+/// the best score any of them could have.
+#[derive(Clone, Copy)]
 struct Candidate<'a> {
     bound: f64,
-    /// The nearness of the cell's nearest possible point.
+    /// The nearness of the cell's or the part's nearest possible point.
     nearness: f64,
-    key: CellKey,
     cell: &'a Cell,
+    /// The part, or `None` for a cell still to be cut into its parts.
+    part: Option<usize>,
     from: usize,
 }
 
-impl PartialEq for Candidate<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
+/// The candidates still to walk, best bound first. The heap holds each bound with the
+/// candidate's place in `candidates`, in 16 bytes that compare as one number, so that its
+/// pops (a few dozen a search) move little and compare cheaply.
+struct Frontier<'a> {
+    heap: BinaryHeap<u128>,
+    candidates: Vec<Candidate<'a>>,
 }
 
-impl Eq for Candidate<'_> {}
-
-impl PartialOrd for Candidate<'_> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
+impl<'a> Frontier<'a> {
+    fn with_capacity(capacity: usize) -> Self {
+        Frontier {
+            heap: BinaryHeap::with_capacity(capacity),
+            candidates: Vec::with_capacity(capacity),
+        }
     }
-}
 
-impl Ord for Candidate<'_> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.bound
-            .total_cmp(&other.bound)
-            .then(other.key.cmp(&self.key))
+    fn push(&mut self, candidate: Candidate<'a>) {
+        let place = u32::try_from(self.candidates.len()).expect("fewer than 4 billion candidates");
+        // The bits of an f64 made to order as the numbers do (as `f64::total_cmp`).
+        let bits = candidate.bound.to_bits();
+        let ordered = if bits >> 63 == 1 {
+            !bits
+        } else {
+            bits | 1 << 63
+        };
+        self.heap
+            .push(u128::from(ordered) << 64 | u128::from(place));
+        self.candidates.push(candidate);
+    }
+
+    fn peek(&self) -> Option<&Candidate<'a>> {
+        self.heap
+            .peek()
+            .map(|&entry| &self.candidates[entry as u32 as usize])
+    }
+
+    fn pop(&mut self) -> Option<Candidate<'a>> {
+        self.heap
+            .pop()
+            .map(|entry| self.candidates[entry as u32 as usize])
     }
 }
 
@@ -637,20 +824,16 @@ impl SearchIndex {
     }
 
     /// The cells that may hold someone within the query's radius, each with its bound.
-    fn candidates(
-        &self,
-        query: &SearchQuery,
-        filter: &mut Filter<'_>,
-    ) -> BinaryHeap<Candidate<'_>> {
+    fn candidates(&self, query: &SearchQuery, filter: &mut Filter<'_>) -> Frontier<'_> {
         let at = unit_vector(query.at);
         let dlat = (query.radius_km / EARTH_RADIUS_KM).to_degrees() + CELL_DEGREES;
         let row = |lat: f64| (lat / CELL_DEGREES).floor() as i32;
         let (south, north) = (row(query.at.0 - dlat), row(query.at.0 + dlat));
-        let mut candidates = Vec::new();
+        let mut candidates = Frontier::with_capacity(256);
         let ranges = column_ranges(query.at, query.radius_km);
         let rows = (south..=north).flat_map(|row| ranges.iter().map(move |&range| (row, range)));
         for (row, range) in rows {
-            for (key, cell) in self.cells.row(row, range) {
+            for cell in self.cells.row(row, range) {
                 // An arc is longer than its chord: this is at most the distance to anyone in
                 // the cell, and costs no trigonometry.
                 let nearest_km = EARTH_RADIUS_KM * (chord(at, cell.centre) - cell.reach).max(0.0);
@@ -664,13 +847,13 @@ impl SearchIndex {
                 candidates.push(Candidate {
                     bound: cell.summary.best_static + NEARNESS_WEIGHT * nearness + BOUND_SLACK,
                     nearness,
-                    key,
                     cell,
+                    part: (cell.parts.len() == 1).then_some(0),
                     from: 0,
                 });
             }
         }
-        BinaryHeap::from(candidates)
+        candidates
     }
 
     /// Returns the page of cleaners `query` asks for, through the grid.
@@ -731,7 +914,7 @@ struct Walk<'i, 'q> {
     filter: Filter<'q>,
     plain: PlainFilter,
     /// The cells, or the rest of cells, still to walk, best bound on top.
-    cells: BinaryHeap<Candidate<'i>>,
+    cells: Frontier<'i>,
     /// The hits read so far.
     best: TopHits,
     /// The scores of `best` and the lower bounds of `unread`.
@@ -751,7 +934,7 @@ struct Walk<'i, 'q> {
     radius_chord_sq: f64,
 }
 
-impl Walk<'_, '_> {
+impl<'i> Walk<'i, '_> {
     /// Walks the cells best bound first, until none can beat the score to beat (then
     /// returns true) or enough members wait to be read (false).
     fn walk_cells(&mut self) -> bool {
@@ -763,6 +946,11 @@ impl Walk<'_, '_> {
                 return false;
             }
             let candidate = self.cells.pop().expect("a cell was peeked");
+            let cell = candidate.cell;
+            let Some(part) = candidate.part else {
+                self.cut(&candidate);
+                continue;
+            };
             // The first keys of the next cell, asked for now (a prefetch: nothing waits
             // for them) so that they are on their way while this cell is walked.
             if let Some(next) = self.cells.peek() {
@@ -772,14 +960,14 @@ impl Walk<'_, '_> {
                 }
             }
             let nearness_bound = NEARNESS_WEIGHT * candidate.nearness + BOUND_SLACK;
-            let cell = candidate.cell;
+            let keys = &cell.keys[..cell.range(part).end];
             let mut admitted = Admitted::default();
             let mut from = candidate.from;
             let mut stopped = false;
-            while !stopped && from < cell.keys.len() && !self.waiting_is_full() {
+            while !stopped && from < keys.len() && !self.waiting_is_full() {
                 let to_beat = self.floor.score_to_beat();
                 // Most members fail here (all of them but 3 % in the benchmark's query).
-                (from, stopped) = admitted.gather(&cell.keys, from, &self.plain, move |key| {
+                (from, stopped) = admitted.gather(keys, from, &self.plain, move |key| {
                     f64::from(key.static_score) + nearness_bound >= to_beat
                 });
                 for (key, spot) in admitted.touch(cell) {
@@ -788,7 +976,7 @@ impl Walk<'_, '_> {
             }
             // The members not worth reading yet: worth it again if reading lowers the
             // score to beat.
-            if let Some(key) = cell.keys.get(from) {
+            if let Some(key) = keys.get(from) {
                 self.cells.push(Candidate {
                     bound: f64::from(key.static_score) + nearness_bound,
                     from,
@@ -797,6 +985,33 @@ impl Walk<'_, '_> {
             }
         }
         true
+    }
+
+    /// Puts the parts of a candidate cell that may hold someone within the radius in its
+    /// place, each with its own bound.
+    fn cut(&mut self, candidate: &Candidate<'i>) {
+        let cell = candidate.cell;
+        for part in 0..cell.parts.len() {
+            let range = cell.range(part);
+            if range.is_empty() {
+                continue;
+            }
+            let nearest_km = EARTH_RADIUS_KM
+                * (chord(self.at, cell.parts[part].centre) - cell.parts[part].reach).max(0.0);
+            if nearest_km > self.query.radius_km {
+                continue;
+            }
+            let nearness = nearness(nearest_km, self.query.radius_km);
+            self.cells.push(Candidate {
+                bound: f64::from(cell.parts[part].best_static)
+                    + NEARNESS_WEIGHT * nearness
+                    + BOUND_SLACK,
+                nearness,
+                part: Some(part),
+                from: range.start,
+                ..*candidate
+            });
+        }
     }
 
     /// Whether as many members wait to be read or set aside as a search keeps.
@@ -1097,6 +1312,10 @@ impl<T: Ord> Kept<T> {
     }
 
     fn push(&mut self, item: T) {
+        // Full, and no better than the worst: it would be pushed only to be dropped.
+        if self.heap.len() > self.limit && self.heap.peek().is_some_and(|worst| item >= *worst) {
+            return;
+        }
         self.heap.push(item);
         if self.heap.len() > self.limit.saturating_add(1) {
             self.heap.pop();
@@ -1306,6 +1525,92 @@ mod tests {
             }
             prop_assert_eq!(index.len(), current.len());
             prop_assert_eq!(index.search(&query), scan(current.values(), &query));
+        }
+    }
+
+    /// Where [`crowded`] puts a point: in a box of about 4.5 × 2.7 km around a cell of the
+    /// grid in Berlin, or of 5.5 × 5.5 km across the antimeridian on the equator.
+    fn crowded() -> impl Strategy<Value = (f64, f64)> {
+        prop_oneof![
+            (52.495..52.535f64, 13.395..13.435f64),
+            (-0.025..0.025f64, 179.975..180.025f64)
+                .prop_map(|(lat, lng)| { (lat, if lng > 180.0 { lng - 360.0 } else { lng }) }),
+        ]
+    }
+
+    /// Cleaners of [`cleaner`] crowded into a few cells, so that thousands share a cell and
+    /// its parts.
+    fn crowded_cleaners(count: std::ops::Range<usize>) -> impl Strategy<Value = Vec<Cleaner>> {
+        (
+            any::<bool>(),
+            prop::collection::vec((cleaner(), crowded(), crowded()), count),
+        )
+            .prop_map(|(in_berlin, cleaners)| {
+                cleaners
+                    .into_iter()
+                    .map(|(mut cleaner, berlin, equator)| {
+                        cleaner.home = if in_berlin { berlin } else { equator };
+                        cleaner
+                    })
+                    .collect()
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(16))]
+
+        /// Cells of many members are cut into up to 4 × 4 parts, each bounded on its own
+        /// (see [`Cell::split_for`]); cleaners are added one by one (the cell cut again as
+        /// it fills), moved and removed (cut again as it empties).
+        #[test]
+        fn cells_cut_into_parts_search_as_a_scan(
+            cleaners in crowded_cleaners(0..4_000),
+            moved in crowded_cleaners(0..300),
+            removed in 0..4_000usize,
+            query in query(),
+            at in crowded(),
+            radius_km in 0.2..5.0f64,
+        ) {
+            // Near the cleaners: both in Berlin, or both on the equator.
+            let at = match cleaners.first() {
+                Some(first) if (first.home.0 > 10.0) != (at.0 > 10.0) => first.home,
+                _ => at,
+            };
+            let query = SearchQuery { at, radius_km, ..query };
+            let built = SearchIndex::from_cleaners(cleaners.clone());
+            prop_assert_eq!(built.search(&query), scan(&cleaners, &query));
+            let mut index = SearchIndex::default();
+            for cleaner in &cleaners {
+                index.upsert(cleaner.clone());
+            }
+            prop_assert_eq!(index.search(&query), scan(&cleaners, &query));
+            let mut current: std::collections::HashMap<Uuid, Cleaner> =
+                cleaners.iter().map(|cleaner| (cleaner.id, cleaner.clone())).collect();
+            for (old, mut new) in cleaners.iter().zip(moved) {
+                new.id = old.id;
+                index.upsert(new.clone());
+                current.insert(new.id, new);
+            }
+            for cleaner in cleaners.iter().take(removed) {
+                prop_assert!(index.remove(cleaner.id).is_some());
+                current.remove(&cleaner.id);
+            }
+            prop_assert_eq!(index.search(&query), scan(current.values(), &query));
+        }
+    }
+
+    #[test]
+    fn cells_are_cut_by_how_many_they_hold() {
+        for (members, split) in [
+            (0, 1),
+            (799, 1),
+            (800, 2),
+            (1_799, 2),
+            (1_800, 3),
+            (3_200, 4),
+            (1_000_000, 4),
+        ] {
+            assert_eq!(Cell::split_for(members), split, "{members}");
         }
     }
 
