@@ -13,6 +13,10 @@
 //!   not slowed in the others, so this is the spread of the searches themselves;
 //! - of a fixed loop of arithmetic as long as the median search, timed as often: what the
 //!   machine alone adds to a job of that length, searching nothing.
+//!
+//! `SIZES` (sizes by commas) and `QUERIES` (how many) make a shorter run: for an A/B in
+//! instructions, which the machine's noise does not touch, `SIZES=1000000 QUERIES=1000
+//! valgrind --tool=callgrind --toggle-collect='*SearchIndex::search*' target/release/deps/search-<hash> --test`.
 
 use std::time::{Duration, Instant};
 
@@ -192,8 +196,18 @@ fn machine_alone(length: Duration, count: usize) -> (Duration, Duration) {
 }
 
 fn search(criterion: &mut Criterion) {
-    let queries = queries(20_000);
-    for size in [100_000, 1_000_000] {
+    // `SIZES=1000000 QUERIES=1000` (say) for a shorter run, under valgrind for one.
+    let setting = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    let queries = queries(setting("QUERIES").map_or(20_000, |count| {
+        count.parse().expect("QUERIES is a number of queries")
+    }));
+    let sizes: Vec<usize> = setting("SIZES").map_or(vec![100_000, 1_000_000], |sizes| {
+        sizes
+            .split(',')
+            .map(|size| size.parse().expect("SIZES is a list of sizes, by commas"))
+            .collect()
+    });
+    for size in sizes {
         let before = resident_bytes();
         let cleaners = city(size);
         let started = Instant::now();

@@ -27,6 +27,11 @@ impl Services {
     pub fn contains(self, wanted: Services) -> bool {
         self.0 & wanted.0 == wanted.0
     }
+
+    /// Returns the set as bits, bit `i` for `SERVICES[i]`.
+    pub fn bits(self) -> u8 {
+        self.0
+    }
 }
 
 /// [start, end) in UTC.

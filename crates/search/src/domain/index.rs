@@ -82,11 +82,38 @@ struct Key {
     text_mask: u64,
     /// Rounded up to an `f32`.
     static_score: f32,
-    /// The hourly rate in cents, between 0 and `u16::MAX` (see [`PlainFilter`]).
-    rate: u16,
-    /// The mean rating in fiftieths of a star, rounded up.
-    rating: u8,
-    services: Services,
+    /// The rate, the rating and the services (see [`Plain`]).
+    plain: Plain,
+}
+
+/// A member's rate, rating and services in one word, laid out so that a query's limits
+/// are checked with one subtraction (see [`PlainFilter::admits`]):
+/// - bits 0–15: the hourly rate in cents, between 0 and `u16::MAX`;
+/// - bit 16: 0 (a guard: the borrow of the rate's check stops there);
+/// - bits 17–24: 255 less the mean rating in fiftieths of a star, rounded up (what the
+///   rating lacks of 5.1 stars);
+/// - bit 25: 0 (the guard of the rating's check);
+/// - bits 26–31: the services, bit 26 + i for `SERVICES[i]`.
+#[derive(Debug, Clone, Copy)]
+struct Plain(u32);
+
+const RATE_GUARD: u32 = 1 << 16;
+const LACK_SHIFT: u32 = 17;
+const LACK_GUARD: u32 = 1 << 25;
+const SERVICES_SHIFT: u32 = 26;
+const _: () = assert!(
+    crate::domain::cleaner::SERVICES.len() <= 6,
+    "the services fit in 6 bits"
+);
+
+impl Plain {
+    fn new(rate: u16, rating: u8, services: Services) -> Self {
+        Plain(
+            u32::from(rate)
+                | u32::from(u8::MAX - rating) << LACK_SHIFT
+                | u32::from(services.bits()) << SERVICES_SHIFT,
+        )
+    }
 }
 
 /// What a search reads of a member whose key admits them: where they are, how far they
@@ -133,10 +160,12 @@ impl Member {
             key: Key {
                 text_mask: cleaner.text_mask(),
                 static_score: f32_up(static_score(cleaner)),
-                rate: key_rate(cleaner.hourly_rate_cents),
-                // Saturating: a rating above 5.1 stars reads as 5.1.
-                rating: rating as u8,
-                services: cleaner.services,
+                plain: Plain::new(
+                    key_rate(cleaner.hourly_rate_cents),
+                    // Saturating: a rating above 5.1 stars reads as 5.1.
+                    rating as u8,
+                    cleaner.services,
+                ),
             },
             spot: Spot {
                 home: unit_vector(cleaner.home).map(|coordinate| coordinate as f32),
@@ -595,12 +624,16 @@ impl Admitted {
         let mut stopped = false;
         while len < CHUNK && from < keys.len() {
             let chunk = &keys[from..keys.len().min(from + CHUNK)];
+            // The keys are best first, so those worth reading are the chunk's first: all
+            // of it when its last is.
+            let worthy = if chunk.last().is_some_and(&worth) {
+                chunk.len()
+            } else {
+                chunk.partition_point(&worth)
+            };
             let mut admitted = 0u32;
-            let mut worthy = 0;
-            for (bit, key) in chunk.iter().enumerate() {
-                let worth = worth(key);
-                admitted |= u32::from(plain.admits(key) & worth) << bit;
-                worthy += usize::from(worth);
+            for (bit, key) in chunk[..worthy].iter().enumerate() {
+                admitted |= u32::from(plain.admits(key)) << bit;
             }
             while admitted != 0 {
                 // Fewer than `CHUNK` were held before this chunk, so this is in bounds.
@@ -870,6 +903,7 @@ impl SearchIndex {
         let needle = Needle::new(&query.text);
         let mut filter = Filter::new(query, &needle);
         let cells = self.candidates(query, &mut filter);
+        let unread_cap = query.limit.saturating_add(1).min(MAX_LIMIT) * 8 + 2 * CHUNK;
         let mut walk = Walk {
             index: self,
             query,
@@ -878,9 +912,9 @@ impl SearchIndex {
             cells,
             best: TopHits::new(query.limit),
             floor: Floor::new(query.limit),
-            unread: Vec::new(),
-            set_aside: Vec::new(),
-            unread_cap: query.limit.saturating_add(1).min(MAX_LIMIT) * 8 + 2 * CHUNK,
+            unread: Vec::with_capacity(unread_cap),
+            set_aside: Vec::with_capacity(unread_cap),
+            unread_cap,
             at: unit_vector(query.at),
             radius_chord_sq: widened_sq(chord_of_km(query.radius_km) * (1.0 + CHORD_SLACK)),
         };
@@ -1072,10 +1106,14 @@ impl<'i> Walk<'i, '_> {
     /// may beat it wait to be read again, the others are dropped.
     fn read(&mut self) {
         let to_beat = self.floor.score_to_beat();
-        let (to_read, rest): (Vec<Tentative>, Vec<Tentative>) = std::mem::take(&mut self.unread)
-            .into_iter()
-            .partition(|tentative| tentative.high >= to_beat);
-        self.set_aside.extend(rest);
+        let mut to_read = std::mem::take(&mut self.unread);
+        to_read.retain(|tentative| {
+            let may_beat = tentative.high >= to_beat;
+            if !may_beat {
+                self.set_aside.push(*tentative);
+            }
+            may_beat
+        });
         let cleaners = || {
             to_read
                 .iter()
@@ -1098,6 +1136,9 @@ impl<'i> Walk<'i, '_> {
         // Kept again, they raise the score to beat as they come: compared with the hits'
         // alone, so that none is dropped that a later one set aside.
         let to_beat = self.floor.score_to_beat();
+        // `unread` is empty: it takes back its room.
+        to_read.clear();
+        self.unread = to_read;
         for tentative in std::mem::take(&mut self.set_aside) {
             if tentative.high >= to_beat {
                 self.keep(tentative);
@@ -1269,29 +1310,45 @@ impl<'q> Filter<'q> {
 /// limit, and a rating at least the limit, multiplied and rounded up, stays at least the
 /// limit multiplied (capped at what a key can hold).
 struct PlainFilter {
-    services: Services,
-    max_rate: u16,
-    min_rating: u8,
+    /// The largest rate and the most a rating may lack, laid out as in [`Plain`], with
+    /// both guard bits set.
+    limits: u32,
+    /// The services asked for, laid out as in [`Plain`].
+    services: u32,
     text_mask: u64,
 }
 
 impl PlainFilter {
     fn new(query: &SearchQuery, needle: &Needle<'_>) -> Self {
         let min_rating = query.min_rating.map_or(0.0, |min| min * RATING_STEPS);
+        // Rounded down and saturating, so at most the multiplied limit.
+        let min_rating = min_rating.clamp(0.0, f64::from(u8::MAX)).floor() as u8;
+        let max_rate = query.max_rate_cents.map_or(u16::MAX, key_rate);
+        Self::with(max_rate, min_rating, query.services, needle.mask())
+    }
+
+    /// The filter of keys with at most `max_rate`, at least `min_rating`, every service of
+    /// `services` and every bit of `text_mask`.
+    fn with(max_rate: u16, min_rating: u8, services: Services, text_mask: u64) -> Self {
         PlainFilter {
-            services: query.services,
-            max_rate: query.max_rate_cents.map_or(u16::MAX, key_rate),
-            // Rounded down and saturating, so at most the multiplied limit.
-            min_rating: min_rating.clamp(0.0, f64::from(u8::MAX)).floor() as u8,
-            text_mask: needle.mask(),
+            limits: u32::from(max_rate)
+                | RATE_GUARD
+                | u32::from(u8::MAX - min_rating) << LACK_SHIFT
+                | LACK_GUARD,
+            services: Plain::new(0, u8::MAX, services).0,
+            text_mask,
         }
     }
 
+    /// Subtracting the key's word from the limits leaves a guard bit set when the field
+    /// below it did not borrow: the rate is at most the largest, and the rating lacks at
+    /// most what it may (it is at least the least). The bits above the guards are left
+    /// over; the services and the text are checked as sets.
     fn admits(&self, key: &Key) -> bool {
-        key.services.contains(self.services)
-            & (key.rate <= self.max_rate)
-            & (key.rating >= self.min_rating)
-            & (key.text_mask & self.text_mask == self.text_mask)
+        let guards = RATE_GUARD | LACK_GUARD;
+        let plain = (self.limits.wrapping_sub(key.plain.0) & guards) ^ guards
+            | (!key.plain.0 & self.services);
+        (u64::from(plain) | (!key.text_mask & self.text_mask)) == 0
     }
 }
 
@@ -1611,6 +1668,44 @@ mod tests {
             (1_000_000, 4),
         ] {
             assert_eq!(Cell::split_for(members), split, "{members}");
+        }
+    }
+
+    /// The packed check of [`PlainFilter::admits`] against the three checks it stands for,
+    /// at and around every edge of the fields.
+    #[test]
+    fn one_subtraction_checks_rate_rating_and_services() {
+        let rates = [0, 1, 2, 4_499, 4_500, 4_501, u16::MAX - 1, u16::MAX];
+        let ratings = [0, 1, 174, 175, 176, u8::MAX - 1, u8::MAX];
+        for (rate, max_rate) in rates.into_iter().flat_map(|a| rates.map(|b| (a, b))) {
+            for (rating, min_rating) in ratings.into_iter().flat_map(|a| ratings.map(|b| (a, b))) {
+                for (offered, wanted) in (0..16u8).flat_map(|a| (0..16u8).map(move |b| (a, b))) {
+                    let names = |bits: u8| {
+                        (0..4)
+                            .filter(move |bit| bits & (1 << bit) != 0)
+                            .map(|bit| SERVICE_NAMES[bit])
+                    };
+                    let (offered, wanted) = (
+                        Services::parse(names(offered)).unwrap(),
+                        Services::parse(names(wanted)).unwrap(),
+                    );
+                    let key = Key {
+                        text_mask: 0b1011,
+                        static_score: 0.5,
+                        plain: Plain::new(rate, rating, offered),
+                    };
+                    let filter =
+                        |text_mask| PlainFilter::with(max_rate, min_rating, wanted, text_mask);
+                    let expected =
+                        rate <= max_rate && rating >= min_rating && offered.contains(wanted);
+                    assert_eq!(
+                        filter(0b11).admits(&key),
+                        expected,
+                        "{rate} {max_rate} {rating} {min_rating} {offered:?} {wanted:?}"
+                    );
+                    assert!(!filter(0b111).admits(&key));
+                }
+            }
         }
     }
 
