@@ -192,12 +192,12 @@ fn widened_sq(chord: f64) -> f64 {
     (chord + HOME_ERROR).powi(2)
 }
 
-/// A cell of the grid and its cleaners: cut into parts (see [`Cell::split`]), and in each
+/// A cell of the grid and its cleaners: cut into parts (see [`Cell::split_for`]), and in each
 /// part highest static score first, then by slot; the keys and the spots of its members in
 /// two arrays in that order.
 ///
 /// What a search reads of every cell in reach (its centre, reach and summary) comes first
-/// and fills one cache line: a 1M search bounds over a hundred cells, which are seldom
+/// and fills one cache line: a 1M search looks at about a hundred cells, seldom
 /// still in the cache from the search before.
 #[derive(Debug)]
 #[repr(C, align(64))]
@@ -376,9 +376,10 @@ fn rectangle((south, west): (f64, f64), (height, width): (f64, f64)) -> ([f64; 3
 
 /// How many members a part of a cell holds at least: a cell of n is cut into
 /// ⌊√(n / this)⌋ parts a side, up to 4 × 4. In the 1M benchmark city a cell holds about
-/// 1,900 and is cut into 3 × 3 (a search there took a tenth less time than with whole cells,
-/// and as long with 2 × 2 or 4 × 4: more parts rule out more members unread, but each
-/// part walked costs a heap pop and the cache misses of a new place in memory).
+/// 1,900 and is cut into 3 × 3 (a search there took about a tenth less time than with whole
+/// cells, and a few percent less than with 2 × 2 or 4 × 4: more parts rule out more members
+/// unread, but each part walked costs a heap pop and the cache misses of a new place in
+/// memory).
 const MEMBERS_A_PART: usize = 200;
 
 impl Cell {
@@ -1548,6 +1549,31 @@ mod tests {
         }
     }
 
+    /// Moves the first of `cleaners` to the homes of `moved` (same id, new home and all),
+    /// then removes the first `removed` of them; returns the cleaners the index should
+    /// hold, by id.
+    fn move_and_remove(
+        index: &mut SearchIndex,
+        cleaners: &[Cleaner],
+        moved: Vec<Cleaner>,
+        removed: usize,
+    ) -> Result<HashMap<Uuid, Cleaner>, TestCaseError> {
+        let mut current: HashMap<Uuid, Cleaner> = cleaners
+            .iter()
+            .map(|cleaner| (cleaner.id, cleaner.clone()))
+            .collect();
+        for (old, mut new) in cleaners.iter().zip(moved) {
+            new.id = old.id;
+            index.upsert(new.clone());
+            current.insert(new.id, new);
+        }
+        for cleaner in cleaners.iter().take(removed) {
+            prop_assert!(index.remove(cleaner.id).is_some());
+            current.remove(&cleaner.id);
+        }
+        Ok(current)
+    }
+
     proptest! {
         // Over these strategies about two queries in three find someone, eight cleaners on
         // average (measured while writing them), so paging is exercised too.
@@ -1575,18 +1601,7 @@ mod tests {
             query in query(),
         ) {
             let mut index = SearchIndex::from_cleaners(cleaners.clone());
-            let mut current: std::collections::HashMap<Uuid, Cleaner> =
-                cleaners.iter().map(|cleaner| (cleaner.id, cleaner.clone())).collect();
-            // Some cleaners move (new home, same id), some leave.
-            for (old, mut new) in cleaners.iter().zip(moved) {
-                new.id = old.id;
-                index.upsert(new.clone());
-                current.insert(new.id, new);
-            }
-            for cleaner in cleaners.iter().take(removed) {
-                prop_assert!(index.remove(cleaner.id).is_some());
-                current.remove(&cleaner.id);
-            }
+            let current = move_and_remove(&mut index, &cleaners, moved, removed)?;
             prop_assert_eq!(index.len(), current.len());
             prop_assert_eq!(index.search(&query), scan(current.values(), &query));
         }
@@ -1648,17 +1663,7 @@ mod tests {
                 index.upsert(cleaner.clone());
             }
             prop_assert_eq!(index.search(&query), scan(&cleaners, &query));
-            let mut current: std::collections::HashMap<Uuid, Cleaner> =
-                cleaners.iter().map(|cleaner| (cleaner.id, cleaner.clone())).collect();
-            for (old, mut new) in cleaners.iter().zip(moved) {
-                new.id = old.id;
-                index.upsert(new.clone());
-                current.insert(new.id, new);
-            }
-            for cleaner in cleaners.iter().take(removed) {
-                prop_assert!(index.remove(cleaner.id).is_some());
-                current.remove(&cleaner.id);
-            }
+            let current = move_and_remove(&mut index, &cleaners, moved, removed)?;
             prop_assert_eq!(index.search(&query), scan(current.values(), &query));
         }
     }
