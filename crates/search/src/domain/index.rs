@@ -15,7 +15,8 @@
 //! of a cell is bounded through three dimensions: the straight-line distance from the point
 //! of search to the cell's centre on the unit sphere, less the cell's reach (the longest
 //! chord from its centre to its edge), is at most the distance to anyone in it (the
-//! triangle inequality).
+//! triangle inequality). A cell of many members is cut into parts, each bounded the same way
+//! once the walk reaches the cell, so that a crowded cell's far parts are left sooner.
 
 use std::{
     cmp::Ordering,
