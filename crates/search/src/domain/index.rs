@@ -203,31 +203,53 @@ fn widened_sq(chord: f64) -> f64 {
 #[derive(Debug)]
 #[repr(C, align(64))]
 struct Cell {
-    centre: [f64; 3],
-    /// The longest chord from the centre to any point of the cell.
-    reach: f64,
+    area: Area,
     /// What a search reads of the cell before its members (see [`Cell::summarize`]).
     summary: CellSummary,
     /// The south-west corner, in degrees.
     corner: (f64, f64),
-    /// The cell is cut into `split` × `split` parts, row by row from the south-west.
-    split: usize,
-    /// Where each part's members end in `keys` and `spots` (each starts where the one
-    /// before ends).
+    /// The parts, a square number of them (see [`Cell::split`]), row by row from the
+    /// south-west, and where each one's members end in `keys` and `spots` (each starts
+    /// where the one before ends).
     parts: Vec<Part>,
     keys: Vec<Key>,
     spots: Vec<Spot>,
 }
 
-/// A part of a cell: its centre and reach, as a cell's, where its members end, and the
-/// best static score among them (kept here so that a search bounds the part without
-/// reading its keys, a cache miss each).
+/// A part of a cell: its area, where its members end, and the best static score among
+/// them (kept here so that a search bounds the part without reading its keys, a cache miss
+/// each).
 #[derive(Debug, Clone, Copy)]
 struct Part {
-    centre: [f64; 3],
-    reach: f64,
+    area: Area,
     end: u32,
     best_static: f32,
+}
+
+/// A cell's or a part's rectangle, as a search bounds the distance to anyone in it.
+#[derive(Debug, Clone, Copy)]
+#[repr(C)]
+struct Area {
+    /// The centre, as a unit vector.
+    centre: [f64; 3],
+    /// The longest chord from the centre to any point of the rectangle.
+    reach: f64,
+}
+
+impl Area {
+    /// Returns the nearness (see [`nearness`]) of the area's nearest possible point to a
+    /// search at `at` (a unit vector) of `radius_km`, or `None` when all of it is beyond
+    /// the radius. An arc is longer than its chord, so this is at least anyone's in it,
+    /// and costs no trigonometry.
+    fn nearness(&self, at: [f64; 3], radius_km: f64) -> Option<f64> {
+        let nearest_km = EARTH_RADIUS_KM * (chord(at, self.centre) - self.reach).max(0.0);
+        (nearest_km <= radius_km).then(|| nearness(nearest_km, radius_km))
+    }
+}
+
+/// The part of a bound that nearness adds: its weight in the score, and the slack.
+fn nearness_bound(nearness: f64) -> f64 {
+    NEARNESS_WEIGHT * nearness + BOUND_SLACK
 }
 
 /// A cell's members summed up, so that a search can bound or skip the cell without
@@ -349,10 +371,9 @@ fn cell_of((lat, lng): (f64, f64)) -> CellKey {
     )
 }
 
-/// Returns the centre of the rectangle of `height` × `width` degrees whose south-west
-/// corner is `(south, west)`, and its reach: the longest chord from the centre to any of
-/// its points.
-fn rectangle((south, west): (f64, f64), (height, width): (f64, f64)) -> ([f64; 3], f64) {
+/// Returns the area of the rectangle of `height` × `width` degrees whose south-west corner
+/// is `(south, west)`.
+fn rectangle((south, west): (f64, f64), (height, width): (f64, f64)) -> Area {
     let (north, east) = (south + height, west + width);
     let centre_point = ((south + north) / 2.0, (west + east) / 2.0);
     let centre = unit_vector(centre_point);
@@ -372,7 +393,7 @@ fn rectangle((south, west): (f64, f64), (height, width): (f64, f64)) -> ([f64; 3
     .map(|corner| chord(centre, unit_vector(corner)))
     .fold(0.0, f64::max)
         * 1.01;
-    (centre, reach)
+    Area { centre, reach }
 }
 
 /// How many members a part of a cell holds at least: a cell of n is cut into
@@ -389,12 +410,9 @@ impl Cell {
             f64::from(row) * CELL_DEGREES,
             f64::from(column) * CELL_DEGREES,
         );
-        let (centre, reach) = rectangle(corner, (CELL_DEGREES, CELL_DEGREES));
         let mut cell = Cell {
-            centre,
-            reach,
+            area: rectangle(corner, (CELL_DEGREES, CELL_DEGREES)),
             corner,
-            split: 1,
             parts: Vec::new(),
             summary: CellSummary {
                 best_static: 0.0,
@@ -419,20 +437,22 @@ impl Cell {
             .unwrap_or(1)
     }
 
+    /// How many parts a side the cell is cut into.
+    fn split(&self) -> usize {
+        self.parts.len().isqrt()
+    }
+
     /// Makes the cell's parts `split` a side, with no members.
     fn cut(&mut self, split: usize) {
         let side = CELL_DEGREES / split as f64;
-        self.split = split;
         self.parts = (0..split * split)
             .map(|part| {
                 let corner = (
                     self.corner.0 + (part / split) as f64 * side,
                     self.corner.1 + (part % split) as f64 * side,
                 );
-                let (centre, reach) = rectangle(corner, (side, side));
                 Part {
-                    centre,
-                    reach,
+                    area: rectangle(corner, (side, side)),
                     end: 0,
                     best_static: 0.0,
                 }
@@ -452,11 +472,12 @@ impl Cell {
         } else if self.corner.1 - lng > 180.0 {
             lng += 360.0;
         }
-        let side = CELL_DEGREES / self.split as f64;
-        let last = (self.split - 1) as f64;
+        let split = self.split();
+        let side = CELL_DEGREES / split as f64;
+        let last = (split - 1) as f64;
         let row = ((lat - self.corner.0) / side).floor().clamp(0.0, last) as usize;
         let column = ((lng - self.corner.1) / side).floor().clamp(0.0, last) as usize;
-        row * self.split + column
+        row * split + column
     }
 
     /// Where the members of `part` lie in `keys` and `spots`.
@@ -536,7 +557,7 @@ impl Cell {
     /// Inserts keeping the order: by part, then highest static score first, then by slot;
     /// cut again into more parts if its members now call for them.
     fn insert(&mut self, member: Member) {
-        if Self::split_for(self.keys.len() + 1) > self.split {
+        if Self::split_for(self.keys.len() + 1) > self.split() {
             let mut members = self.members();
             members.push(member);
             self.hold(members);
@@ -570,7 +591,7 @@ impl Cell {
                 }
             }
         }
-        if Self::split_for(self.keys.len() * 2) < self.split {
+        if Self::split_for(self.keys.len() * 2) < self.split() {
             let members = self.members();
             self.hold(members);
             return;
@@ -875,18 +896,14 @@ impl SearchIndex {
         let rows = (south..=north).flat_map(|row| ranges.iter().map(move |&range| (row, range)));
         for (row, range) in rows {
             for cell in self.cells.row(row, range) {
-                // An arc is longer than its chord: this is at most the distance to anyone in
-                // the cell, and costs no trigonometry.
-                let nearest_km = EARTH_RADIUS_KM * (chord(at, cell.centre) - cell.reach).max(0.0);
-                if nearest_km > query.radius_km {
+                let Some(nearness) = cell.area.nearness(at, query.radius_km) else {
                     continue;
-                }
+                };
                 if !filter.may_hit_any(&cell.summary) {
                     continue;
                 }
-                let nearness = nearness(nearest_km, query.radius_km);
                 candidates.push(Candidate {
-                    bound: cell.summary.best_static + NEARNESS_WEIGHT * nearness + BOUND_SLACK,
+                    bound: cell.summary.best_static + nearness_bound(nearness),
                     nearness,
                     cell,
                     part: None,
@@ -955,7 +972,7 @@ struct Walk<'i, 'q> {
     query: &'q SearchQuery,
     filter: Filter<'q>,
     plain: PlainFilter,
-    /// The cells, or the rest of cells, still to walk, best bound on top.
+    /// The cells, parts of cells and rests of parts still to walk, best bound on top.
     cells: Frontier<'i>,
     /// The hits read so far.
     best: TopHits,
@@ -990,7 +1007,7 @@ impl<'i> Walk<'i, '_> {
             let candidate = self.cells.pop().expect("a cell was peeked");
             let cell = candidate.cell;
             // A cell of one part is walked at once (`from` is 0, where its part starts).
-            let Some(part) = candidate.part.or((cell.split == 1).then_some(0)) else {
+            let Some(part) = candidate.part.or((cell.parts.len() == 1).then_some(0)) else {
                 self.cut(&candidate);
                 continue;
             };
@@ -1002,7 +1019,7 @@ impl<'i> Walk<'i, '_> {
                     prefetch_index::prefetch_index(&next.cell.keys, place);
                 }
             }
-            let nearness_bound = NEARNESS_WEIGHT * candidate.nearness + BOUND_SLACK;
+            let nearness_bound = nearness_bound(candidate.nearness);
             let keys = &cell.keys[..cell.range(part).end];
             let mut admitted = Admitted::default();
             let mut from = candidate.from;
@@ -1039,16 +1056,14 @@ impl<'i> Walk<'i, '_> {
             if range.is_empty() {
                 continue;
             }
-            let nearest_km = EARTH_RADIUS_KM
-                * (chord(self.at, cell.parts[part].centre) - cell.parts[part].reach).max(0.0);
-            if nearest_km > self.query.radius_km {
+            let Some(nearness) = cell.parts[part]
+                .area
+                .nearness(self.at, self.query.radius_km)
+            else {
                 continue;
-            }
-            let nearness = nearness(nearest_km, self.query.radius_km);
+            };
             self.cells.push(Candidate {
-                bound: f64::from(cell.parts[part].best_static)
-                    + NEARNESS_WEIGHT * nearness
-                    + BOUND_SLACK,
+                bound: f64::from(cell.parts[part].best_static) + nearness_bound(nearness),
                 nearness,
                 part: Some(part),
                 from: range.start,
@@ -1608,7 +1623,7 @@ mod tests {
         }
     }
 
-    /// Where [`crowded`] puts a point: in a box of about 4.5 × 2.7 km around a cell of the
+    /// Where a crowded cleaner lives: in a box of about 4.5 × 2.7 km around a cell of the
     /// grid in Berlin, or of 5.5 × 5.5 km across the antimeridian on the equator.
     fn crowded() -> impl Strategy<Value = (f64, f64)> {
         prop_oneof![
