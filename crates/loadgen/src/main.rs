@@ -3,7 +3,7 @@
 //! ```text
 //! spruce-loadgen get-booking    (--rate R | --concurrency C) [--seconds S] [--url U]
 //! spruce-loadgen create-booking (--rate R | --concurrency C) [--seconds S] [--url U] [--amqp A]
-//!                               [--customers N]
+//!                               [--customers N] [--exchange E]
 //! spruce-loadgen search         (--rate R | --concurrency C) [--seconds S] [--url U]
 //! ```
 //!
@@ -57,16 +57,29 @@ struct Options {
     customers: u32,
 }
 
-fn options() -> anyhow::Result<Options> {
+/// What `--help` prints, and what a wrong command line is answered with.
+const USAGE: &str = "\
+usage: spruce-loadgen get-booking|create-booking|search [options]
+  --rate R          open loop: R requests a second, each timed from when it was due
+  --concurrency C   closed loop: C requests in flight (the default, 32)
+  --seconds S       how long to run (10)
+  --url U           the gateway (http://127.0.0.1:8080)
+  --customers N     create-booking: how many seeded customers take turns (40)
+  --amqp A          create-booking: RabbitMQ, to count the events (amqp://guest:guest@127.0.0.1:5672/%2f)
+  --exchange E      create-booking: the exchange the events go to (spruce.events)";
+
+/// Returns the options of the command line, or `None` when it asks for help.
+fn options() -> anyhow::Result<Option<Options>> {
+    if std::env::args().any(|argument| argument == "--help" || argument == "-h") {
+        return Ok(None);
+    }
     let mut arguments = std::env::args().skip(1);
     let which = match arguments.next().as_deref() {
         Some("get-booking") => Which::GetBooking,
         Some("create-booking") => Which::CreateBooking,
         Some("search") => Which::Search,
-        Some(other) => bail!("unknown scenario {other}"),
-        None => bail!(
-            "usage: spruce-loadgen get-booking|create-booking|search --rate R|--concurrency C"
-        ),
+        Some(other) => bail!("unknown scenario {other}\n{USAGE}"),
+        None => bail!("{USAGE}"),
     };
     let mut options = Options {
         which,
@@ -80,19 +93,24 @@ fn options() -> anyhow::Result<Options> {
     while let Some(flag) = arguments.next() {
         let value = arguments
             .next()
-            .with_context(|| format!("{flag} needs a value"))?;
+            .with_context(|| format!("{flag} needs a value\n{USAGE}"))?;
+        let number = || {
+            value
+                .parse::<u64>()
+                .with_context(|| format!("{flag} takes a whole number, not {value:?}"))
+        };
         match flag.as_str() {
-            "--rate" => options.mode = Mode::Rate(value.parse()?),
-            "--concurrency" => options.mode = Mode::Concurrency(value.parse()?),
-            "--seconds" => options.seconds = value.parse()?,
+            "--rate" => options.mode = Mode::Rate(number()?),
+            "--concurrency" => options.mode = Mode::Concurrency(usize::try_from(number()?)?),
+            "--seconds" => options.seconds = number()?,
             "--url" => options.url = value,
             "--amqp" => options.amqp = value,
             "--exchange" => options.exchange = value,
-            "--customers" => options.customers = value.parse::<u32>()?.max(1),
-            other => bail!("unknown option {other}"),
+            "--customers" => options.customers = u32::try_from(number()?)?.max(1),
+            other => bail!("unknown option {other}\n{USAGE}"),
         }
     }
-    Ok(options)
+    Ok(Some(options))
 }
 
 /// One request's outcome.
@@ -408,7 +426,10 @@ async fn count_events(channel: &lapin::Channel, expected: u64) -> anyhow::Result
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let options = options()?;
+    let Some(options) = options()? else {
+        println!("{USAGE}");
+        return Ok(());
+    };
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(1_024)
         .build()?;
