@@ -93,6 +93,10 @@ impl Stack {
                 "60000".to_owned(),
             ),
             (
+                "SPRUCE__BUS__UNROUTED_EXPIRES_MS".to_owned(),
+                "60000".to_owned(),
+            ),
+            (
                 "SPRUCE__TELEMETRY__LOG_FORMAT".to_owned(),
                 "json".to_owned(),
             ),

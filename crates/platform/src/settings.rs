@@ -536,8 +536,13 @@ pub struct BusSettings {
     pub prefetch: u16,
     /// Delay before each retry of a failed event; its length is the number of retries.
     pub retry_delays_ms: Vec<u64>,
-    /// Deletes this service's queues after this long unused (tests only; 0 keeps them).
+    /// Deletes this service's queues after this long unused (0 keeps them): search's
+    /// per-replica queues, and tests'.
     pub queue_expires_ms: u64,
+    /// Deletes the exchange's unrouted queue (shared by every service) after this long
+    /// unused: for tests, whose exchanges are their own. 0, the default, keeps it, since it
+    /// holds the events no queue was bound to until they are replayed.
+    pub unrouted_expires_ms: u64,
     /// Hours the outbox relay keeps published rows before deleting them (a week: time to
     /// look into what was sent).
     pub outbox_retention_hours: u32,
@@ -556,6 +561,7 @@ impl Default for BusSettings {
             prefetch: 32,
             retry_delays_ms: vec![1_000, 10_000, 60_000],
             queue_expires_ms: 0,
+            unrouted_expires_ms: 0,
             outbox_retention_hours: 168,
             queue_stats_ms: 15_000,
         }

@@ -247,6 +247,7 @@ impl TestApp {
         let bus = BusSettings {
             exchange: format!("spruce.test.{id}"),
             queue_expires_ms: 120_000,
+            unrouted_expires_ms: 120_000,
             retry_delays_ms: vec![200],
             ..BusSettings::default()
         };

@@ -73,16 +73,27 @@ pub(crate) async fn declare_exchange(
             FieldTable::default(),
         )
         .await?;
-    // Every service declares this shared queue, each with its own `queue_expires_ms` (search's
-    // per-replica queues expire, the others' do not): whoever declares it first decides, and
-    // a later declaration with other arguments is refused on a channel of its own.
+    // Every service declares this shared queue the same way, whatever its own queues'
+    // expiry (search's per-replica queues expire): it holds events until they are replayed,
+    // so it expires only where `unrouted_expires_ms` says (tests). One declared otherwise
+    // (by a version that gave it search's expiry) is refused on a channel of its own and
+    // used as it is.
     let probe = connection.create_channel().await?;
-    match declare_queue(&probe, &unrouted, quorum_arguments(settings)).await {
+    match declare_queue(
+        &probe,
+        &unrouted,
+        quorum_arguments(settings.unrouted_expires_ms),
+    )
+    .await
+    {
         Ok(()) => {
             probe.close(200, "declared".into()).await.ok();
         }
         Err(error) if is_precondition_failed(&error) => {
-            tracing::debug!(queue = %unrouted, "the unrouted queue exists with other arguments");
+            tracing::warn!(
+                queue = %unrouted,
+                "the unrouted queue exists with other arguments (an older version may have made it expire, losing what it holds): used as it is; delete it while it is empty and the services declare it again"
+            );
         }
         Err(error) => return Err(error),
     }
@@ -150,9 +161,14 @@ pub(crate) async fn declare_consumer_topology(
 ) -> lapin::Result<()> {
     declare_exchange(connection, channel, settings).await?;
 
-    declare_queue(channel, &names.parked, quorum_arguments(settings)).await?;
+    declare_queue(
+        channel,
+        &names.parked,
+        quorum_arguments(settings.queue_expires_ms),
+    )
+    .await?;
 
-    let mut main = quorum_arguments(settings);
+    let mut main = quorum_arguments(settings.queue_expires_ms);
     dead_letter_to(&mut main, &names.parked);
     main.insert(
         "x-delivery-limit".into(),
@@ -172,7 +188,7 @@ pub(crate) async fn declare_consumer_topology(
     }
 
     for (retry, delay_ms) in names.retries.iter().zip(&settings.retry_delays_ms) {
-        let mut arguments = quorum_arguments(settings);
+        let mut arguments = quorum_arguments(settings.queue_expires_ms);
         dead_letter_to(&mut arguments, &names.main);
         let ttl = i64::try_from(*delay_ms).unwrap_or(i64::MAX);
         arguments.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
@@ -181,14 +197,15 @@ pub(crate) async fn declare_consumer_topology(
     Ok(())
 }
 
-fn quorum_arguments(settings: &BusSettings) -> FieldTable {
+/// The arguments of a quorum queue deleted after `expires_ms` unused (0: never).
+fn quorum_arguments(expires_ms: u64) -> FieldTable {
     let mut arguments = FieldTable::default();
     arguments.insert(
         "x-queue-type".into(),
         AMQPValue::LongString("quorum".into()),
     );
-    if settings.queue_expires_ms > 0 {
-        let expires = i64::try_from(settings.queue_expires_ms).unwrap_or(i64::MAX);
+    if expires_ms > 0 {
+        let expires = i64::try_from(expires_ms).unwrap_or(i64::MAX);
         arguments.insert("x-expires".into(), AMQPValue::LongLongInt(expires));
     }
     arguments

@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use lapin::{
     BasicProperties,
-    options::{BasicGetOptions, BasicPublishOptions},
+    options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions},
     types::{AMQPValue, FieldTable},
 };
 use prost::Message as _;
 use spruce_platform::{
-    bus::{Consumer, OutboxRelay, QueueNames},
+    bus::{self, Consumer, OutboxRelay, QueueNames},
     metrics::MESSAGING_QUEUE_READY,
     settings::BusSettings,
 };
@@ -345,23 +345,25 @@ async fn replaying_parked_events_applies_them_once_the_cause_is_fixed() {
 }
 
 #[tokio::test]
-async fn consumers_whose_queues_expire_differently_share_the_exchange() {
+async fn consumers_whose_queues_expire_differently_share_the_exchange_and_its_unrouted_queue() {
     let test = TestBus::new().await;
     let shutdown = CancellationToken::new();
-    // As core and the scheduler (queues kept) beside search (per-replica queues expire):
-    // the shared unrouted queue is declared by whoever comes first.
-    let kept = BusSettings {
-        queue_expires_ms: 0,
-        queue_prefix: format!("{}-kept", test.bus.queue_prefix),
-        ..test.bus.clone()
-    };
+    // As search (per-replica queues expire) started before core and the scheduler (queues
+    // kept), with the shared unrouted queue kept as in a deployment.
     let expiring = BusSettings {
         queue_expires_ms: 60_000,
+        unrouted_expires_ms: 0,
         queue_prefix: format!("{}-expiring", test.bus.queue_prefix),
         ..test.bus.clone()
     };
+    let kept = BusSettings {
+        queue_expires_ms: 0,
+        unrouted_expires_ms: 0,
+        queue_prefix: format!("{}-kept", test.bus.queue_prefix),
+        ..test.bus.clone()
+    };
     let mut tasks = Vec::new();
-    for settings in [kept.clone(), expiring] {
+    for settings in [expiring, kept.clone()] {
         let consumer = Consumer::new(test.pool.clone(), settings, Recorder::accepting());
         let status = consumer.status();
         tasks.push(tokio::spawn(consumer.run(shutdown.clone())));
@@ -371,9 +373,10 @@ async fn consumers_whose_queues_expire_differently_share_the_exchange() {
     for task in tasks {
         task.await.unwrap();
     }
-    // Queues kept forever are the test's to delete.
     let connection = test.connect().await.unwrap();
     let channel = connection.create_channel().await.unwrap();
+    // Queues kept forever are the test's to delete, before anything here may fail (the
+    // unrouted queue goes with the exchange, at cleanup).
     let names = QueueNames::new(&kept.queue_prefix, kept.retry_delays_ms.len());
     for queue in names.retries.iter().chain([&names.main, &names.parked]) {
         channel
@@ -381,6 +384,24 @@ async fn consumers_whose_queues_expire_differently_share_the_exchange() {
             .await
             .ok();
     }
+    // The unrouted queue does not expire although search declared it first: declaring it
+    // again without an expiry is refused (and the channel closed) if it had one.
+    let mut arguments = FieldTable::default();
+    arguments.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    channel
+        .queue_declare(
+            bus::unrouted_name(&kept.exchange).as_str().into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..QueueDeclareOptions::default()
+            },
+            arguments,
+        )
+        .await
+        .expect("the unrouted queue was declared without an expiry");
     connection.close(200, "done".into()).await.ok();
     test.cleanup().await;
 }

@@ -112,6 +112,7 @@ impl TestBus {
             prefetch: 8,
             retry_delays_ms: vec![200, 400],
             queue_expires_ms: 120_000,
+            unrouted_expires_ms: 120_000,
             queue_stats_ms: 200,
             // Parked after tries at about 0, 1 and 3 s.
             ..BusSettings::default()
