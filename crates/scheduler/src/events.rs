@@ -1,5 +1,6 @@
 //! Reactions to events from other services: who users are, what their bookings are, and
-//! the notifications events call for. Each runs in the inbox's transaction, so an event that
+//! the notifications events call for (a welcome, a booking's changes, a declined card, a
+//! review for its cleaner). Each runs in the inbox's transaction, so an event that
 //! arrives twice changes nothing the second time.
 
 use anyhow::{Context as _, anyhow};
@@ -14,7 +15,7 @@ use uuid::Uuid;
 use crate::{
     notifications::{
         Message, Recipient,
-        templates::{self, BookingFacts},
+        templates::{self, BookingFacts, ReviewFacts},
     },
     store::notifications as store,
 };
@@ -25,7 +26,12 @@ pub struct SchedulerEvents;
 
 impl EventHandler for SchedulerEvents {
     fn routing_keys(&self) -> &'static [&'static str] {
-        &["user.registered", "booking.*", "payment.failed"]
+        &[
+            "user.registered",
+            "booking.*",
+            "payment.failed",
+            "review.created",
+        ]
     }
 
     async fn handle(&self, transaction: &mut PgConnection, event: &Envelope) -> anyhow::Result<()> {
@@ -64,6 +70,17 @@ impl EventHandler for SchedulerEvents {
                     &failed.currency,
                 );
                 notify(transaction, &message).await
+            }
+            Some(Payload::ReviewCreated(review)) => {
+                let facts = ReviewFacts {
+                    booking_id: review.booking_id.parse().context("bad booking_id")?,
+                    cleaner_id: review.cleaner_id.parse().context("bad cleaner_id")?,
+                    rating: review.rating,
+                    comment: &review.comment,
+                    rating_avg: review.rating_avg,
+                    rating_count: review.rating_count,
+                };
+                notify(transaction, &templates::review_received(&facts)).await
             }
             // Only the routing keys above are bound, so anything else was misrouted.
             Some(other) => Err(anyhow!(

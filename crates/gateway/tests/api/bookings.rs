@@ -8,7 +8,10 @@ use serde_json::{Value, json};
 
 use spruce_platform::keys;
 
-use crate::helpers::{TestApp, problem, service_token, unique_email, user_token, with_token};
+use crate::{
+    helpers::{TestApp, problem, service_token, unique_email, user_token, with_token},
+    notifications::wait_for_notifications,
+};
 
 /// A cleaner available 08:00–18:00 UTC every day, a customer with a home 1 km away.
 pub(crate) struct Scene {
@@ -581,7 +584,8 @@ async fn fifty_simultaneous_bookings_of_one_slot_make_exactly_one_booking() {
 }
 
 #[tokio::test]
-async fn a_completed_booking_is_reviewed_once_by_its_customer_and_moves_the_rating() {
+async fn a_completed_booking_is_reviewed_once_by_its_customer_moves_the_rating_and_tells_the_cleaner()
+ {
     let scene = Scene::new().await;
     let created = json_of(
         scene
@@ -708,6 +712,20 @@ async fn a_completed_booking_is_reviewed_once_by_its_customer_and_moves_the_rati
         scene.outbox("cleaner.updated").await,
         2,
         "the profile, then the new rating"
+    );
+    // The scheduler tells the cleaner, through the bus.
+    let told = wait_for_notifications(&scene.app, &scene.cleaner, |items| {
+        items.iter().any(|item| item["kind"] == "review.created")
+    })
+    .await;
+    let told = told
+        .iter()
+        .find(|item| item["kind"] == "review.created")
+        .unwrap();
+    assert_eq!(told["subject"], "A new review: 4 of 5 stars");
+    assert_eq!(
+        told["body"],
+        "A customer gave your cleaning 4 of 5 stars: \u{201c}Spotless, thank you!\u{201d}. Your rating is now 4.0 from 1 review."
     );
     scene.app.stop().await;
 }

@@ -143,7 +143,7 @@ async fn a_down_scheduler_fails_its_own_routes_only_and_the_gateway_stays_ready(
 }
 
 /// Waits up to 10 s for `done` to hold of the user's notifications; returns them then.
-async fn wait_for_notifications(
+pub(crate) async fn wait_for_notifications(
     app: &TestApp,
     token: &str,
     done: impl Fn(&[Value]) -> bool,

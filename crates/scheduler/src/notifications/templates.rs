@@ -165,6 +165,50 @@ pub fn payment_failed(
     }
 }
 
+/// How much of a review's comment a notification quotes (a push message must stay short).
+const QUOTED_COMMENT_CHARS: usize = 280;
+
+/// A review as its event tells it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReviewFacts<'a> {
+    pub booking_id: Uuid,
+    pub cleaner_id: Uuid,
+    pub rating: u32,
+    pub comment: &'a str,
+    /// The cleaner's rating with this review.
+    pub rating_avg: f64,
+    pub rating_count: u32,
+}
+
+/// What a cleaner is told of a review of their work: the stars, the comment (its first
+/// `QUOTED_COMMENT_CHARS` characters) and their rating now.
+pub fn review_received(review: &ReviewFacts<'_>) -> Message {
+    let comment = review.comment.trim();
+    let quote = if comment.is_empty() {
+        String::new()
+    } else if comment.chars().count() > QUOTED_COMMENT_CHARS {
+        let start: String = comment.chars().take(QUOTED_COMMENT_CHARS).collect();
+        format!(": \u{201c}{}\u{2026}\u{201d}", start.trim_end())
+    } else {
+        format!(": \u{201c}{comment}\u{201d}")
+    };
+    let reviews = if review.rating_count == 1 {
+        "review"
+    } else {
+        "reviews"
+    };
+    Message {
+        user_id: review.cleaner_id,
+        kind: "review.created".to_owned(),
+        about: review.booking_id.to_string(),
+        subject: format!("A new review: {} of 5 stars", review.rating),
+        body: format!(
+            "A customer gave your cleaning {} of 5 stars{quote}. Your rating is now {:.1} from {} {reviews}.",
+            review.rating, review.rating_avg, review.rating_count
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +222,48 @@ mod tests {
             starts_at: "2026-12-01T09:00:00Z".parse().unwrap(),
             reason: reason.to_owned(),
         }
+    }
+
+    #[test]
+    fn a_review_tells_the_cleaner_the_stars_the_comment_and_their_rating() {
+        let review = ReviewFacts {
+            booking_id: Uuid::new_v4(),
+            cleaner_id: Uuid::new_v4(),
+            rating: 4,
+            comment: " Spotless, thank you! ",
+            rating_avg: 4.25,
+            rating_count: 4,
+        };
+        let message = review_received(&review);
+        assert_eq!(message.user_id, review.cleaner_id);
+        assert_eq!(message.about, review.booking_id.to_string());
+        assert_eq!(message.subject, "A new review: 4 of 5 stars");
+        assert_eq!(
+            message.body,
+            "A customer gave your cleaning 4 of 5 stars: \u{201c}Spotless, thank you!\u{201d}. Your rating is now 4.2 from 4 reviews."
+        );
+        let silent = review_received(&ReviewFacts {
+            comment: "",
+            rating_count: 1,
+            rating_avg: 5.0,
+            rating: 5,
+            ..review.clone()
+        });
+        assert_eq!(
+            silent.body,
+            "A customer gave your cleaning 5 of 5 stars. Your rating is now 5.0 from 1 review."
+        );
+        let long = "é".repeat(2_000);
+        let quoted = review_received(&ReviewFacts {
+            comment: &long,
+            ..review
+        });
+        assert!(
+            quoted
+                .body
+                .contains(&format!("\u{201c}{}\u{2026}\u{201d}", "é".repeat(280)))
+        );
+        assert!(quoted.body.chars().count() < 400, "{}", quoted.body);
     }
 
     #[test]
