@@ -231,7 +231,7 @@ mod tests {
             cleaner_id: Uuid::new_v4(),
             rating: 4,
             comment: " Spotless, thank you! ",
-            rating_avg: 4.25,
+            rating_avg: 4.4,
             rating_count: 4,
         };
         let message = review_received(&review);
@@ -240,7 +240,7 @@ mod tests {
         assert_eq!(message.subject, "A new review: 4 of 5 stars");
         assert_eq!(
             message.body,
-            "A customer gave your cleaning 4 of 5 stars: \u{201c}Spotless, thank you!\u{201d}. Your rating is now 4.2 from 4 reviews."
+            "A customer gave your cleaning 4 of 5 stars: \u{201c}Spotless, thank you!\u{201d}. Your rating is now 4.4 from 4 reviews."
         );
         let silent = review_received(&ReviewFacts {
             comment: "",
