@@ -94,23 +94,26 @@ fn options() -> anyhow::Result<Option<Options>> {
         let value = arguments
             .next()
             .with_context(|| format!("{flag} needs a value\n{USAGE}"))?;
-        let number = || {
-            value
-                .parse::<u64>()
-                .with_context(|| format!("{flag} takes a whole number, not {value:?}"))
-        };
         match flag.as_str() {
-            "--rate" => options.mode = Mode::Rate(number()?),
-            "--concurrency" => options.mode = Mode::Concurrency(usize::try_from(number()?)?),
-            "--seconds" => options.seconds = number()?,
+            "--rate" => options.mode = Mode::Rate(number(&flag, &value)?),
+            "--concurrency" => options.mode = Mode::Concurrency(number(&flag, &value)?),
+            "--seconds" => options.seconds = number(&flag, &value)?,
             "--url" => options.url = value,
             "--amqp" => options.amqp = value,
             "--exchange" => options.exchange = value,
-            "--customers" => options.customers = u32::try_from(number()?)?.max(1),
+            "--customers" => options.customers = number::<u32>(&flag, &value)?.max(1),
             other => bail!("unknown option {other}\n{USAGE}"),
         }
     }
     Ok(Some(options))
+}
+
+/// Returns the whole number `flag` was given, or an error naming the flag.
+fn number<T: std::str::FromStr>(flag: &str, value: &str) -> anyhow::Result<T> {
+    value
+        .parse()
+        .ok()
+        .with_context(|| format!("{flag} takes a whole number, not {value:?}"))
 }
 
 /// One request's outcome.

@@ -430,11 +430,7 @@ impl Cell {
     /// parts, so that a part's nearest point bounds the nearness of its members closely
     /// enough (in a 1M city a cell holds about 1,900).
     fn split_for(members: usize) -> usize {
-        // Integer square root, up to 4.
-        (1..=4)
-            .take_while(|split| split * split * MEMBERS_A_PART <= members)
-            .last()
-            .unwrap_or(1)
+        (members / MEMBERS_A_PART).isqrt().clamp(1, 4)
     }
 
     /// How many parts a side the cell is cut into.
@@ -1019,7 +1015,7 @@ impl<'i> Walk<'i, '_> {
                     prefetch_index::prefetch_index(&next.cell.keys, place);
                 }
             }
-            let nearness_bound = nearness_bound(candidate.nearness);
+            let near = nearness_bound(candidate.nearness);
             let keys = &cell.keys[..cell.range(part).end];
             let mut admitted = Admitted::default();
             let mut from = candidate.from;
@@ -1028,7 +1024,7 @@ impl<'i> Walk<'i, '_> {
                 let to_beat = self.floor.score_to_beat();
                 // Most members fail here (all of them but 3 % in the benchmark's query).
                 (from, stopped) = admitted.gather(keys, from, &self.plain, move |key| {
-                    f64::from(key.static_score) + nearness_bound >= to_beat
+                    f64::from(key.static_score) + near >= to_beat
                 });
                 for (key, spot) in admitted.touch(cell) {
                     self.consider(key, spot);
@@ -1038,7 +1034,7 @@ impl<'i> Walk<'i, '_> {
             // score to beat.
             if let Some(key) = keys.get(from) {
                 self.cells.push(Candidate {
-                    bound: f64::from(key.static_score) + nearness_bound,
+                    bound: f64::from(key.static_score) + near,
                     from,
                     ..candidate
                 });
