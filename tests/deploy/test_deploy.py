@@ -444,6 +444,21 @@ class RenderedSettingsLoadTest(unittest.TestCase):
                         )
                         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
                         self.assertIn("configuration ok", result.stdout)
+                        if component != "scheduler" or label == "defaults":
+                            continue
+                        # Push to the log would write device tokens and messages there and
+                        # call them sent: refused where production-like.
+                        rendered = (config / "default.toml").read_text()
+                        self.assertIn('provider = "http"', rendered)
+                        (config / "default.toml").write_text(
+                            rendered.replace('provider = "http"', 'provider = "log"')
+                        )
+                        result = subprocess.run(
+                            [service_binary(component), "check-config"],
+                            env=environment, capture_output=True, text=True, timeout=30,
+                        )
+                        self.assertNotEqual(result.returncode, 0, result.stdout)
+                        self.assertIn("push.provider", result.stderr)
 
     def test_a_development_key_is_refused_where_production_like_even_from_a_file(self):
         sys_path = str(ROOT / "crates" / "platform" / "src" / "keys.rs")

@@ -231,6 +231,9 @@ async fn seeded_customer_books_and_reviews_a_seeded_cleaner_a_declined_card_book
         ("start", json!({})),
         ("complete", json!({"actual_duration_min": 90})),
     ] {
+        if action == "start" {
+            stack.bring_forward(&id).await.unwrap();
+        }
         let response = gateway
             .post(&format!("/v1/bookings/{id}/{action}"), &cleaner, &body)
             .await;
@@ -326,7 +329,7 @@ async fn brute_force(core_url: &str, query: &RawQuery) -> Vec<String> {
     let token = IdentitySettings::development(keys::dev::SEARCH_PRIVATE_KEY)
         .signer("search")
         .unwrap()
-        .token()
+        .token("core")
         .unwrap();
     let mut client = ReadModelServiceClient::connect(core_url.to_owned())
         .await

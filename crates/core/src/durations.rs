@@ -77,7 +77,10 @@ impl SearchModel {
 impl DurationModel for SearchModel {
     fn estimate<'a>(&'a self, job: Job<'a>) -> EstimateFuture<'a> {
         Box::pin(async move {
-            let token = self.signer.token().map_err(|error| error.to_string())?;
+            let token = self
+                .signer
+                .token("search")
+                .map_err(|error| error.to_string())?;
             let home = job.home;
             let request = request_with_token(
                 EstimateDurationRequest {

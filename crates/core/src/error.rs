@@ -29,8 +29,14 @@ pub enum CoreError {
     SlotTaken,
     #[error("{0}")]
     IllegalTransition(String),
-    #[error("the payment was declined ({0})")]
-    PaymentDeclined(String),
+    #[error("{0}")]
+    TooEarly(String),
+    #[error("{0}")]
+    LimitReached(String),
+    /// The card issuer's reason stays in the logs and the `payment.failed` event: told to
+    /// the client, it would help whoever tests stolen cards.
+    #[error("the payment was declined; try another card")]
+    PaymentDeclined,
     #[error("the payment provider is unavailable, try again shortly")]
     PaymentUnavailable,
     #[error("too busy to check passwords right now, try again shortly")]
@@ -78,7 +84,9 @@ impl CoreError {
             CoreError::PermissionDenied(_) => Reason::Forbidden,
             CoreError::SlotTaken => Reason::SlotTaken,
             CoreError::IllegalTransition(_) => Reason::IllegalTransition,
-            CoreError::PaymentDeclined(_) => Reason::PaymentDeclined,
+            CoreError::TooEarly(_) => Reason::TooEarly,
+            CoreError::LimitReached(_) => Reason::Conflict,
+            CoreError::PaymentDeclined => Reason::PaymentDeclined,
             CoreError::PaymentUnavailable => Reason::PaymentUnavailable,
             CoreError::Busy => Reason::Busy,
             CoreError::AlreadyReviewed => Reason::AlreadyReviewed,

@@ -7,6 +7,7 @@ pub mod domain;
 pub mod durations;
 pub mod error;
 pub mod grpc;
+pub mod metrics;
 pub mod passwords;
 pub mod payments;
 pub mod seed;

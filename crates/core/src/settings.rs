@@ -215,6 +215,7 @@ impl Settings {
             &self.auth.issuer,
             &self.auth.audience,
             &self.callers.service_keys()?,
+            "core",
         ))
     }
 }

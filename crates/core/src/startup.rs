@@ -33,6 +33,9 @@ use crate::{
     },
 };
 
+/// How often expired refresh tokens are deleted.
+const SESSION_PRUNING_EVERY: Duration = Duration::from_secs(3_600);
+
 /// The gRPC services core serves, as the health service names them.
 const SERVED: &[&str] = &[
     "spruce.core.v1.UserService",
@@ -191,6 +194,11 @@ impl Application {
                 .dev_password_refused()
                 .then_some(crate::seed::DEV_PASSWORD),
         );
+        let pruning = tokio::spawn(
+            accounts
+                .clone()
+                .prune_expired_sessions(SESSION_PRUNING_EVERY, shutdown.clone()),
+        );
         let pool = &self.pool;
         let routes = Routes::new(UserServiceServer::new(UserApi::new(accounts)))
             .add_service(CleanerServiceServer::new(CleanerApi::new(Cleaners::new(
@@ -218,6 +226,7 @@ impl Application {
         if let Some(relay_task) = relay_task {
             relay_task.await.ok();
         }
+        pruning.await.ok();
         self.pool.close().await;
         served
     }

@@ -67,14 +67,14 @@ impl Upstreams {
     }
 
     /// Wraps `message` in a request carrying the trace context and the gateway's own
-    /// service token, for the calls anonymous clients make.
+    /// service token (addressed to core), for the calls anonymous clients make.
     ///
     /// # Errors
     /// Fails (opaquely) only if the token cannot be signed.
     pub fn as_gateway<T>(&self, message: T) -> Result<tonic::Request<T>, ApiError> {
         let token = self
             .signer
-            .token()
+            .token("core")
             .map_err(|error| ApiError::internal(&error))?;
         Ok(request_with_token(message, &token))
     }

@@ -1,6 +1,7 @@
 //! Extractors whose rejections are problem responses: JSON bodies (400 when unreadable, 413
 //! when too large, 422 when the shape is wrong) and query strings (422), both refusing
-//! control characters in any text with 422 naming the field; and the client's address.
+//! control and invisible format characters in any text with 422 naming the field; and the
+//! client's address.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -15,7 +16,7 @@ use axum::{
 use serde::de::DeserializeOwned;
 use spruce_platform::{
     reason::Reason,
-    text::{CONTROL_CHARACTER_MESSAGE, is_forbidden_control},
+    text::{FORBIDDEN_CHARACTER_MESSAGE, is_forbidden_character},
 };
 
 use crate::error::ApiError;
@@ -53,7 +54,7 @@ where
             }
         };
         if let Some(field) = control_character_at(&value) {
-            return Err(ApiError::invalid_field(&field, CONTROL_CHARACTER_MESSAGE));
+            return Err(ApiError::invalid_field(&field, FORBIDDEN_CHARACTER_MESSAGE));
         }
         serde_json::from_value(value)
             .map(ApiJson)
@@ -68,7 +69,7 @@ pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 /// holding a forbidden control character, keys included.
 fn control_character_at(value: &serde_json::Value) -> Option<String> {
     fn walk(value: &serde_json::Value, path: &str) -> Option<String> {
-        let tainted = |text: &str| text.chars().any(is_forbidden_control);
+        let tainted = |text: &str| text.chars().any(is_forbidden_character);
         match value {
             serde_json::Value::String(text) if tainted(text) => {
                 Some(if path.is_empty() { "body" } else { path }.to_owned())
@@ -130,9 +131,9 @@ where
             .map_err(|rejection| ApiError::invalid_field("query", rejection.body_text()))?;
         let tainted = pairs
             .iter()
-            .find(|(_, value)| value.chars().any(is_forbidden_control));
+            .find(|(_, value)| value.chars().any(is_forbidden_character));
         if let Some((name, _)) = tainted {
-            return Err(ApiError::invalid_field(name, CONTROL_CHARACTER_MESSAGE));
+            return Err(ApiError::invalid_field(name, FORBIDDEN_CHARACTER_MESSAGE));
         }
         Query::<T>::from_request_parts(parts, state)
             .await
@@ -141,33 +142,45 @@ where
     }
 }
 
-/// Whether the first `X-Forwarded-For` entry names the client (behind a trusted ingress).
+/// How many proxies in front of the gateway append to `X-Forwarded-For`.
 #[derive(Debug, Clone, Copy)]
-pub struct TrustForwardedFor(pub bool);
+pub struct TrustedProxies(pub u32);
 
-/// The client's IP address: the TCP peer, or the first `X-Forwarded-For` entry when the
-/// gateway runs behind an ingress it trusts.
+/// The client's IP address: the TCP peer, or, behind `n` trusted proxies, the
+/// `X-Forwarded-For` entry `n` from the right (see [`client_from_forwarded_for`]).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddress(pub IpAddr);
 
+/// Returns the client's address in an `X-Forwarded-For` value written behind
+/// `trusted_proxies` proxies: each appends the address it saw, so the last `trusted_proxies`
+/// entries are theirs and the one they saw first is the client; the entries before it are
+/// whatever the client sent. With fewer entries than proxies, the first is the best known.
+/// `None` when no proxy is trusted, or the entry is not an address.
+pub fn client_from_forwarded_for(header: &str, trusted_proxies: u32) -> Option<IpAddr> {
+    let skip = usize::try_from(trusted_proxies).ok()?.checked_sub(1)?;
+    let entries: Vec<&str> = header.split(',').map(str::trim).collect();
+    let index = entries.len().saturating_sub(1).saturating_sub(skip);
+    entries.get(index)?.parse().ok()
+}
+
 impl<S> FromRequestParts<S> for ClientAddress
 where
-    TrustForwardedFor: FromRef<S>,
+    TrustedProxies: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        if TrustForwardedFor::from_ref(state).0 {
-            let forwarded = parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| value.split(',').next())
-                .and_then(|first| first.trim().parse::<IpAddr>().ok());
-            if let Some(address) = forwarded {
-                return Ok(ClientAddress(address));
-            }
+        let TrustedProxies(trusted_proxies) = TrustedProxies::from_ref(state);
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",");
+        if let Some(address) = client_from_forwarded_for(&forwarded, trusted_proxies) {
+            return Ok(ClientAddress(address));
         }
         let peer = parts
             .extensions
@@ -176,5 +189,30 @@ where
                 address.ip()
             });
         Ok(ClientAddress(peer))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_is_read_from_the_right_past_the_trusted_proxies() {
+        let client = |header: &str, proxies| {
+            client_from_forwarded_for(header, proxies).map(|address| address.to_string())
+        };
+        // The client wrote 6.6.6.6 itself; the ingress appended the address it saw.
+        let header = "6.6.6.6, 203.0.113.7";
+        assert_eq!(client(header, 1).as_deref(), Some("203.0.113.7"));
+        // Behind a load balancer and an ingress: the balancer's own entry is skipped.
+        assert_eq!(
+            client("6.6.6.6, 203.0.113.7, 10.0.0.5", 2).as_deref(),
+            Some("203.0.113.7")
+        );
+        assert_eq!(client("203.0.113.7", 3).as_deref(), Some("203.0.113.7"));
+        // No proxy trusted: the header means nothing.
+        assert_eq!(client(header, 0), None);
+        assert_eq!(client("", 1), None);
+        assert_eq!(client("6.6.6.6, not-an-address", 1), None);
     }
 }

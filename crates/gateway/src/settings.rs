@@ -39,6 +39,38 @@ pub struct Settings {
     pub login_throttle: LoginThrottleSettings,
     #[serde(default)]
     pub signup_throttle: SignupThrottleSettings,
+    #[serde(default)]
+    pub payment_throttle: PaymentThrottleSettings,
+    /// How many proxies the gateway runs behind that each append the address they saw to
+    /// `X-Forwarded-For` (the load balancer, the ingress). The client is the entry this many
+    /// from the right; 0 (the default) takes the TCP peer and ignores the header, which a
+    /// client can write anything into.
+    #[serde(default)]
+    pub trusted_proxies: u32,
+}
+
+/// When booking attempts are refused with 429 after declined cards: card testers try many
+/// cards fast, customers seldom more than a few.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PaymentThrottleSettings {
+    /// Declined payments per customer allowed within the window.
+    pub max_declines: u32,
+    /// Declined payments per client address allowed within the window (any customers). The
+    /// local default leaves room for load tests from one machine; deployments set a strict
+    /// one (the chart: 10 an hour).
+    pub max_declines_per_address: u32,
+    pub window_secs: u32,
+}
+
+impl Default for PaymentThrottleSettings {
+    fn default() -> Self {
+        PaymentThrottleSettings {
+            max_declines: 5,
+            max_declines_per_address: 1_000,
+            window_secs: 3_600,
+        }
+    }
 }
 
 /// When repeated failed logins are refused with 429.
@@ -50,9 +82,6 @@ pub struct LoginThrottleSettings {
     /// Failed logins per client address allowed within the window (any emails).
     pub max_failures_per_address: u32,
     pub window_secs: u32,
-    /// Take the client address from the first `X-Forwarded-For` entry (behind a trusted
-    /// ingress) instead of the TCP peer.
-    pub trust_forwarded_for: bool,
 }
 
 /// When signups from one client address are refused with 429 (each costs a password hash).
@@ -80,7 +109,6 @@ impl Default for LoginThrottleSettings {
             max_failures: 5,
             max_failures_per_address: 20,
             window_secs: 900,
-            trust_forwarded_for: false,
         }
     }
 }
@@ -140,13 +168,29 @@ impl Validate for Settings {
                 "max_failures, max_failures_per_address and window_secs must be positive",
             ));
         }
+        let payments = &self.payment_throttle;
+        if payments.max_declines == 0
+            || payments.max_declines_per_address == 0
+            || payments.window_secs == 0
+        {
+            return Err(SettingsError::invalid(
+                "payment_throttle",
+                "max_declines, max_declines_per_address and window_secs must be positive",
+            ));
+        }
+        if self.trusted_proxies > 10 {
+            return Err(SettingsError::invalid(
+                "trusted_proxies",
+                "must be at most 10 (the proxies in front of the gateway)",
+            ));
+        }
         if self.signup_throttle.max_per_address == 0 || self.signup_throttle.window_secs == 0 {
             return Err(SettingsError::invalid(
                 "signup_throttle",
                 "max_per_address and window_secs must be positive",
             ));
         }
-        self.auth.verifier(&[])?;
+        self.auth.verifier(&[], "gateway")?;
         self.identity.signer("gateway")?;
         Ok(())
     }

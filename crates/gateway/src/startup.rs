@@ -29,23 +29,19 @@ impl Application {
     /// Fails when the public key, an upstream URL or the port is unusable.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         // Mobile clients only: no service calls the gateway.
-        let verifier = settings.auth.verifier(&[])?;
+        let verifier = settings.auth.verifier(&[], "gateway")?;
         let upstreams = Upstreams::new(&settings.upstream, settings.identity.signer("gateway")?)?;
         let checks = upstreams
             .health_targets()
             .into_iter()
             .map(|(name, channel)| ReadinessCheck::new(name, move || check_health(channel.clone())))
             .collect();
-        let throttle = Throttle::new(
-            &settings.redis,
-            &settings.login_throttle,
-            &settings.signup_throttle,
-        )?;
+        let throttle = Throttle::new(&settings)?;
         let state = AppState {
             verifier,
             upstreams,
             throttle,
-            trust_forwarded_for: settings.login_throttle.trust_forwarded_for,
+            trusted_proxies: settings.trusted_proxies,
         };
         let (api, document) = routes::api(state);
         // Swagger UI's assets are compiled in (no CDN), so /docs works offline; it also

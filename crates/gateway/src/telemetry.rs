@@ -3,13 +3,15 @@
 
 use std::time::Instant;
 
-use axum::{extract::MatchedPath, extract::Request, middleware::Next, response::Response};
+use axum::{
+    extract::MatchedPath, extract::Request, http::Method, middleware::Next, response::Response,
+};
 use spruce_platform::{metrics::HTTP_SERVER_DURATION, propagation};
 use tracing::Instrument as _;
 
 /// Wraps one request in a span and measures it.
 pub async fn trace_request(request: Request, next: Next) -> Response {
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -29,10 +31,43 @@ pub async fn trace_request(request: Request, next: Next) -> Response {
     let status = response.status().as_u16();
     span.record("http.response.status_code", status);
     HTTP_SERVER_DURATION
-        .with_label_values(&[method.as_str(), route.as_str(), &status.to_string()])
+        .with_label_values(&[method, route.as_str(), &status.to_string()])
         .observe(started.elapsed().as_secs_f64());
     if response.status().is_server_error() {
         tracing::warn!(parent: &span, status, "request failed");
     }
     response
+}
+
+/// Returns the method's name for spans and metrics: one of HTTP's own, or `OTHER` for a
+/// method a client made up, so that no client can add label values (series) at will.
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::PATCH, "PATCH"),
+        (Method::DELETE, "DELETE"),
+        (Method::HEAD, "HEAD"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::TRACE, "TRACE"),
+        (Method::CONNECT, "CONNECT"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(known, _)| known == method)
+        .map_or("OTHER", |(_, name)| name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn made_up_methods_are_labelled_other() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::DELETE), "DELETE");
+        let invented = Method::from_bytes(b"BREW").unwrap();
+        assert_eq!(method_label(&invented), "OTHER");
+    }
 }

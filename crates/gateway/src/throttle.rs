@@ -3,7 +3,10 @@
 //! - logins: after too many wrong passwords for one email, or from one client address,
 //!   within the window, further attempts get 429 until the window ends. A successful login
 //!   clears the email's count and is taken back from the address's;
-//! - signups: too many from one client address within the window get 429.
+//! - signups: too many from one client address within the window get 429;
+//! - declined payments: after too many for one customer, or from one client address, within
+//!   the window, further booking attempts get 429 (card testing). An attempt is counted
+//!   before it is made and taken back unless its card was declined.
 //!
 //! When Redis is unreachable the throttle lets requests through (and says so in the logs)
 //! rather than locking everyone out.
@@ -14,8 +17,9 @@ use redis::aio::ConnectionManager;
 use sha2::{Digest as _, Sha256};
 use spruce_platform::email::normalize_email;
 
-use crate::settings::{LoginThrottleSettings, SignupThrottleSettings};
-use spruce_platform::settings::RedisSettings;
+use uuid::Uuid;
+
+use crate::settings::{PaymentThrottleSettings, Settings};
 
 /// Counts logins per email and per client address, and signups per client address.
 #[derive(Clone)]
@@ -27,6 +31,7 @@ pub struct Throttle {
     window_secs: i64,
     max_signups_per_address: i64,
     signup_window_secs: i64,
+    payments: PaymentThrottleSettings,
 }
 
 /// Requests are blocked for this many more seconds.
@@ -36,23 +41,22 @@ pub struct Blocked {
 }
 
 impl Throttle {
-    /// Prepares a lazily connecting, self-reconnecting Redis client.
+    /// Prepares a lazily connecting, self-reconnecting Redis client with the gateway's
+    /// limits.
     ///
     /// # Errors
     /// Fails when the Redis URL is invalid.
-    pub fn new(
-        redis: &RedisSettings,
-        limits: &LoginThrottleSettings,
-        signups: &SignupThrottleSettings,
-    ) -> anyhow::Result<Self> {
+    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+        let (logins, signups) = (&settings.login_throttle, &settings.signup_throttle);
         Ok(Throttle {
-            redis: spruce_platform::redis::connect(redis)?,
-            prefix: redis.key_prefix.clone(),
-            max_per_email: i64::from(limits.max_failures),
-            max_per_address: i64::from(limits.max_failures_per_address),
-            window_secs: i64::from(limits.window_secs),
+            redis: spruce_platform::redis::connect(&settings.redis)?,
+            prefix: settings.redis.key_prefix.clone(),
+            max_per_email: i64::from(logins.max_failures),
+            max_per_address: i64::from(logins.max_failures_per_address),
+            window_secs: i64::from(logins.window_secs),
             max_signups_per_address: i64::from(signups.max_per_address),
             signup_window_secs: i64::from(signups.window_secs),
+            payments: settings.payment_throttle.clone(),
         })
     }
 
@@ -101,6 +105,44 @@ impl Throttle {
             "signup",
         )
         .await
+    }
+
+    fn decline_keys(&self, customer_id: Uuid, address: IpAddr) -> [String; 2] {
+        [
+            format!("{}payment-declines:customer:{customer_id}", self.prefix),
+            format!("{}payment-declines:address:{address}", self.prefix),
+        ]
+    }
+
+    /// Counts a payment attempt by `customer_id` from `address` as if it were declined, and
+    /// returns whether it may go ahead; a burst of concurrent attempts so gets at most the
+    /// limit through. Take it back with [`Throttle::not_declined`] unless it was declined.
+    ///
+    /// # Errors
+    /// [`Blocked`] with the seconds left when either count is over its limit.
+    pub async fn payment_attempt(&self, customer_id: Uuid, address: IpAddr) -> Result<(), Blocked> {
+        let [customer, client] = self.decline_keys(customer_id, address);
+        let window = i64::from(self.payments.window_secs);
+        self.count(
+            &[
+                (customer, i64::from(self.payments.max_declines), window),
+                (
+                    client,
+                    i64::from(self.payments.max_declines_per_address),
+                    window,
+                ),
+            ],
+            "payment",
+        )
+        .await
+    }
+
+    /// After a payment attempt whose card was not declined: takes it back from both counts.
+    pub async fn not_declined(&self, customer_id: Uuid, address: IpAddr) {
+        let [customer, client] = self.decline_keys(customer_id, address);
+        let mut pipe = redis::pipe();
+        pipe.decr(customer, 1).ignore().decr(client, 1).ignore();
+        self.run(pipe, "cannot take back a payment attempt").await;
     }
 
     /// Adds one to each `(key, limit, window_secs)` counter in one atomic step (a window

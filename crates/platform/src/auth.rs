@@ -18,13 +18,12 @@ use crate::{
 
 /// The `role` claim of a service token.
 pub const SERVICE_ROLE: &str = "service";
-/// The `aud` claim of a service token.
-pub const SERVICE_AUDIENCE: &str = "spruce-internal";
 /// How long a service token is valid.
 const SERVICE_TOKEN_TTL_SECS: i64 = 300;
 
 /// The claims of a Spruce token: a user's access token, or a service token (`sub` and
-/// `iss` the service's name, `role` = `service`).
+/// `iss` the service's name, `role` = `service`, `aud` the name of the service called, so
+/// that a token sent to one service cannot be replayed at another).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AccessClaims {
     /// The user id, or the service's name.
@@ -57,7 +56,8 @@ pub fn bearer_token(header: Option<&http::HeaderValue>) -> Option<&str> {
 }
 
 /// Checks tokens: users' access tokens against core's public key, issuer and audience, and
-/// service tokens against the public keys of the services named at construction.
+/// service tokens against the public keys of the services named at construction, addressed
+/// to this service by name.
 ///
 /// Verified tokens are remembered until they expire, so a client's every request does not
 /// pay for an Ed25519 signature check again. Cheap to clone: the clones share everything.
@@ -87,17 +87,19 @@ fn validation(issuer: &str, audience: &str) -> Validation {
 
 impl TokenVerifier {
     /// Builds a verifier of users' access tokens signed by `public_key`'s private half,
-    /// and of the service tokens of each named service, signed by its key's private half.
+    /// and of the service tokens of each named service, signed by its key's private half
+    /// and addressed to `own_name` (the service that verifies).
     pub fn new(
         public_key: &PublicKey,
         issuer: &str,
         audience: &str,
         services: &[(String, PublicKey)],
+        own_name: &str,
     ) -> Self {
         let services = services
             .iter()
             .map(|(name, key)| {
-                let checks = validation(name, SERVICE_AUDIENCE);
+                let checks = validation(name, own_name);
                 (name.clone(), (key.decoding_key(), checks))
             })
             .collect();
@@ -198,7 +200,8 @@ fn decode_claims(
 }
 
 /// Signs the short-lived service tokens a service sends when it calls another on its own
-/// behalf. A token is reused until half its life is gone. Cheap to clone.
+/// behalf, one per service called. A token is reused until half its life is gone. Cheap to
+/// clone.
 #[derive(Clone)]
 pub struct ServiceTokenSigner {
     inner: Arc<SignerInner>,
@@ -207,7 +210,8 @@ pub struct ServiceTokenSigner {
 struct SignerInner {
     name: String,
     key: PrivateKey,
-    current: Mutex<Option<(String, i64)>>,
+    /// Per audience, the current token and when to renew it.
+    current: Mutex<HashMap<String, (String, i64)>>,
 }
 
 impl ServiceTokenSigner {
@@ -222,18 +226,18 @@ impl ServiceTokenSigner {
         }
     }
 
-    /// Returns a valid service token.
+    /// Returns a valid service token for calling the service `audience`.
     ///
     /// # Errors
     /// Fails only if signing fails.
-    pub fn token(&self) -> anyhow::Result<String> {
+    pub fn token(&self, audience: &str) -> anyhow::Result<String> {
         let now = chrono::Utc::now().timestamp();
         let mut current = self
             .inner
             .current
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some((token, renew_at)) = current.as_ref()
+        if let Some((token, renew_at)) = current.get(audience)
             && now < *renew_at
         {
             return Ok(token.clone());
@@ -243,7 +247,7 @@ impl ServiceTokenSigner {
             sub: name.clone(),
             role: SERVICE_ROLE.to_owned(),
             iss: name.clone(),
-            aud: SERVICE_AUDIENCE.to_owned(),
+            aud: audience.to_owned(),
             iat: now,
             exp: now + SERVICE_TOKEN_TTL_SECS,
         };
@@ -251,7 +255,10 @@ impl ServiceTokenSigner {
         header.kid = Some(name.clone());
         let token = encode(&header, &claims, self.inner.key.encoding_key())
             .map_err(|error| anyhow::anyhow!("failed to sign a service token: {error}"))?;
-        *current = Some((token.clone(), now + SERVICE_TOKEN_TTL_SECS / 2));
+        current.insert(
+            audience.to_owned(),
+            (token.clone(), now + SERVICE_TOKEN_TTL_SECS / 2),
+        );
         Ok(token)
     }
 }
@@ -288,6 +295,7 @@ mod tests {
             "spruce",
             "spruce-mobile",
             &[("gateway".to_owned(), gateway)],
+            "core",
         )
     }
 
@@ -314,8 +322,8 @@ mod tests {
     fn service_tokens_verify_for_named_services_only() {
         let verifier = verifier();
         let gateway = ServiceTokenSigner::new("gateway", private(dev::GATEWAY_PRIVATE_KEY));
-        let token = gateway.token().unwrap();
-        assert_eq!(gateway.token().unwrap(), token, "reused while fresh");
+        let token = gateway.token("core").unwrap();
+        assert_eq!(gateway.token("core").unwrap(), token, "reused while fresh");
         assert_eq!(
             verifier.verify(&token).unwrap(),
             Principal::Service("gateway".into())
@@ -326,11 +334,23 @@ mod tests {
         ));
         // A service the verifier does not name, and a named service with the wrong key.
         let search = ServiceTokenSigner::new("search", private(dev::SEARCH_PRIVATE_KEY));
-        assert!(verifier.verify(&search.token().unwrap()).is_err());
+        assert!(verifier.verify(&search.token("core").unwrap()).is_err());
         let impostor = ServiceTokenSigner::new("gateway", private(dev::SEARCH_PRIVATE_KEY));
-        assert!(verifier.verify(&impostor.token().unwrap()).is_err());
+        assert!(verifier.verify(&impostor.token("core").unwrap()).is_err());
         // Core's user key cannot mint a service token either.
         let core = ServiceTokenSigner::new("gateway", private(dev::CORE_PRIVATE_KEY));
-        assert!(verifier.verify(&core.token().unwrap()).is_err());
+        assert!(verifier.verify(&core.token("core").unwrap()).is_err());
+    }
+
+    #[test]
+    fn a_service_token_for_one_service_is_refused_by_another() {
+        let verifier = verifier();
+        let gateway = ServiceTokenSigner::new("gateway", private(dev::GATEWAY_PRIVATE_KEY));
+        let for_search = gateway.token("search").unwrap();
+        assert_ne!(for_search, gateway.token("core").unwrap());
+        assert!(matches!(
+            verifier.verify(&for_search),
+            Err(TokenError::Invalid)
+        ));
     }
 }

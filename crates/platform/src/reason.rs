@@ -21,6 +21,7 @@ pub enum Reason {
     EmailTaken,
     SlotTaken,
     IllegalTransition,
+    TooEarly,
     AlreadyReviewed,
     NotReviewable,
     Conflict,
@@ -100,6 +101,12 @@ const TABLE: &[(Reason, &str, Code, StatusCode)] = &[
     (
         Reason::IllegalTransition,
         "illegal_transition",
+        Code::FailedPrecondition,
+        StatusCode::CONFLICT,
+    ),
+    (
+        Reason::TooEarly,
+        "too_early",
         Code::FailedPrecondition,
         StatusCode::CONFLICT,
     ),

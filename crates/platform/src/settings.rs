@@ -237,14 +237,16 @@ impl Default for UserTokenSettings {
 }
 
 impl UserTokenSettings {
-    /// Returns a verifier of users' access tokens that also accepts the service tokens of
-    /// `services` (see [`CallerSettings::service_keys`]).
+    /// Returns a verifier of users' access tokens for the service `own_name` that also
+    /// accepts the service tokens of `services` (see [`CallerSettings::service_keys`])
+    /// addressed to it.
     ///
     /// # Errors
     /// Names `auth.public_key` when it is unusable here.
     pub fn verifier(
         &self,
         services: &[(String, PublicKey)],
+        own_name: &str,
     ) -> Result<TokenVerifier, SettingsError> {
         let key = public_key("auth.public_key", &self.public_key)?;
         Ok(TokenVerifier::new(
@@ -252,6 +254,7 @@ impl UserTokenSettings {
             &self.issuer,
             &self.audience,
             services,
+            own_name,
         ))
     }
 }

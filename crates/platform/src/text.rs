@@ -1,15 +1,32 @@
 //! Which characters text input may hold. Control characters have no business in a name, an
 //! address or a comment (a NUL cannot even be stored in PostgreSQL text); line breaks and
-//! tabs are the exception, in free text such as a bio or a review.
+//! tabs are the exception, in free text such as a bio or a review. Invisible format
+//! characters (Unicode's category Cf: bidirectional overrides, zero-width spaces and joiners,
+//! byte-order marks) are refused everywhere: they make one name look like another, or a
+//! review read backwards.
 
-/// Returns whether `character` is refused in any text field: a control character other
-/// than a line break or a tab.
-pub fn is_forbidden_control(character: char) -> bool {
-    character.is_control() && !matches!(character, '\n' | '\r' | '\t')
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
+
+/// Returns whether `character` is an invisible format character (category Cf).
+fn is_format(character: char) -> bool {
+    character.general_category() == GeneralCategory::Format
 }
 
-/// The message for a field holding a forbidden control character.
-pub const CONTROL_CHARACTER_MESSAGE: &str = "must not contain control characters";
+/// Returns whether `character` is refused in any text field: a control character other
+/// than a line break or a tab, or a format character.
+pub fn is_forbidden_character(character: char) -> bool {
+    (character.is_control() && !matches!(character, '\n' | '\r' | '\t')) || is_format(character)
+}
+
+/// Returns whether `character` is refused in one line of text (a name, a street): any
+/// control character, line breaks included, or a format character.
+pub fn is_forbidden_in_line(character: char) -> bool {
+    character.is_control() || is_format(character)
+}
+
+/// The message for a field holding a forbidden character.
+pub const FORBIDDEN_CHARACTER_MESSAGE: &str =
+    "must not contain control characters or invisible formatting characters";
 
 #[cfg(test)]
 mod tests {
@@ -17,11 +34,31 @@ mod tests {
 
     #[test]
     fn line_breaks_and_tabs_are_the_only_control_characters_allowed() {
-        for allowed in ['a', ' ', 'é', '\n', '\r', '\t'] {
-            assert!(!is_forbidden_control(allowed), "{allowed:?}");
+        for allowed in ['a', ' ', 'é', '\n', '\r', '\t', '€', '😀'] {
+            assert!(!is_forbidden_character(allowed), "{allowed:?}");
         }
         for refused in ['\0', '\u{7}', '\u{1b}', '\u{7f}', '\u{85}'] {
-            assert!(is_forbidden_control(refused), "{refused:?}");
+            assert!(is_forbidden_character(refused), "{refused:?}");
+        }
+        assert!(is_forbidden_in_line('\n') && !is_forbidden_in_line('a'));
+    }
+
+    #[test]
+    fn bidi_overrides_and_zero_width_characters_are_refused() {
+        // Right-to-left override and isolate, zero-width space, non-joiner and joiner, word
+        // joiner, byte-order mark, an invisible tag.
+        for refused in [
+            '\u{202e}',
+            '\u{2067}',
+            '\u{200b}',
+            '\u{200c}',
+            '\u{200d}',
+            '\u{2060}',
+            '\u{feff}',
+            '\u{e0041}',
+        ] {
+            assert!(is_forbidden_character(refused), "{refused:?}");
+            assert!(is_forbidden_in_line(refused), "{refused:?}");
         }
     }
 }

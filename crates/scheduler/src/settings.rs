@@ -243,6 +243,13 @@ impl Settings {
             }
         };
         let push: Arc<dyn Sender> = match self.push.provider.as_str() {
+            // It would write device tokens and messages to the logs and call them sent.
+            "log" if settings::production_like() => {
+                return Err(SettingsError::invalid(
+                    "push.provider",
+                    "is \"log\", which sends nothing; production-like environments need \"http\"",
+                ));
+            }
             "log" => Arc::new(LogSender { channel: "push" }),
             "http" => {
                 settings::grpc_url("push.url", &self.push.url)?;
@@ -438,7 +445,8 @@ impl Settings {
     /// # Errors
     /// Names the key that is unusable.
     pub fn verifier(&self) -> Result<TokenVerifier, SettingsError> {
-        self.auth.verifier(&self.callers.service_keys()?)
+        self.auth
+            .verifier(&self.callers.service_keys()?, "scheduler")
     }
 
     /// Returns the clock job `name`'s schedule and whether its ticks run.

@@ -59,9 +59,14 @@ impl Upstreams {
         })
     }
 
-    /// Wraps `message` with a fresh service token.
-    pub(crate) fn request<T>(&self, message: T) -> anyhow::Result<tonic::Request<T>> {
-        Ok(request_with_token(message, &self.signer.token()?))
+    /// Wraps `message` for core with a fresh service token addressed to it.
+    pub(crate) fn to_core<T>(&self, message: T) -> anyhow::Result<tonic::Request<T>> {
+        Ok(request_with_token(message, &self.signer.token("core")?))
+    }
+
+    /// Wraps `message` for search with a fresh service token addressed to it.
+    pub(crate) fn to_search<T>(&self, message: T) -> anyhow::Result<tonic::Request<T>> {
+        Ok(request_with_token(message, &self.signer.token("search")?))
     }
 }
 
@@ -70,7 +75,7 @@ impl Directory for Upstreams {
     fn find(&self, user_id: Uuid) -> LookupFuture<'_> {
         Box::pin(async move {
             let request = self
-                .request(GetUserRequest {
+                .to_core(GetUserRequest {
                     user_id: user_id.to_string(),
                 })
                 .map_err(|error| format!("{error:#}"))?;

@@ -225,7 +225,7 @@ async fn load_snapshot(
     signer: &ServiceTokenSigner,
 ) -> anyhow::Result<ReadModel> {
     let token = signer
-        .token()
+        .token("core")
         .context("cannot sign search's service token")?;
     let mut stream = core
         .stream_cleaners(request_with_token(StreamCleanersRequest {}, &token))
@@ -254,7 +254,7 @@ async fn load_snapshot(
         }
     }
     let token = signer
-        .token()
+        .token("core")
         .context("cannot sign search's service token")?;
     let mut stream = core
         .stream_booking_pairs(request_with_token(StreamBookingPairsRequest {}, &token))

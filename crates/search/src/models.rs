@@ -179,7 +179,7 @@ impl Models {
 
     /// Streams every completed booking from core.
     async fn history(&self) -> Result<Vec<Completed>, SearchError> {
-        let token = self.signer.token().map_err(SearchError::Unexpected)?;
+        let token = self.signer.token("core").map_err(SearchError::Unexpected)?;
         let unavailable =
             |status: tonic::Status| SearchError::CoreUnavailable(status.message().to_owned());
         let mut stream = self

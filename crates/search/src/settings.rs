@@ -159,7 +159,7 @@ impl Settings {
     /// # Errors
     /// Names the key that is unusable.
     pub fn verifier(&self) -> Result<TokenVerifier, SettingsError> {
-        self.auth.verifier(&self.callers.service_keys()?)
+        self.auth.verifier(&self.callers.service_keys()?, "search")
     }
 }
 

@@ -5,6 +5,9 @@ use uuid::Uuid;
 
 use super::{FieldError, Validator, cleaner::GeoPoint};
 
+/// A customer's addresses at most.
+pub const MAX_ADDRESSES: i64 = 20;
+
 /// A validated address.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AddressInput {

@@ -72,10 +72,10 @@ impl Action {
         match name {
             "confirm" => Ok(Action::Confirm),
             "start" => Ok(Action::Start),
-            "complete" if (1..=24 * 60).contains(&actual_duration_min) => Ok(Action::Complete {
+            "complete" if actual_duration_min > 0 => Ok(Action::Complete {
                 actual_duration_min,
             }),
-            "complete" => Err("actual_duration_min must be between 1 and 1440".to_owned()),
+            "complete" => Err("is required to complete a booking (minutes, e.g. 95)".to_owned()),
             "cancel" => Ok(Action::Cancel),
             other => Err(format!(
                 "{other:?} is not one of confirm, start, complete, cancel"
@@ -168,6 +168,68 @@ pub fn transition(
         _ => return Err(TransitionError::Illegal { from, action: name }),
     };
     Ok(next)
+}
+
+/// A cleaning can be started this long before it is due, not earlier.
+pub const START_WINDOW_BEFORE: Duration = Duration::minutes(30);
+/// The shortest cleaning a completion may report, in minutes.
+pub const MIN_ACTUAL_DURATION_MIN: u32 = 15;
+/// The longest cleaning a completion may report, in minutes, whatever the estimate.
+pub const MAX_ACTUAL_DURATION_MIN: u32 = 12 * 60;
+/// A completion may report at most this many times the estimate.
+pub const MAX_ACTUAL_TO_ESTIMATE: u32 = 3;
+
+/// Why the clock or the reported duration refuses a step the state machine allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimingError {
+    /// Started more than [`START_WINDOW_BEFORE`] before `starts_at`.
+    TooEarly { starts_at: DateTime<Utc> },
+    /// The reported duration lies outside [`plausible_durations`].
+    ImplausibleDuration { min: u32, max: u32 },
+}
+
+/// Returns the actual durations a completion of a booking estimated at `estimate_min` may
+/// report: from [`MIN_ACTUAL_DURATION_MIN`] to [`MAX_ACTUAL_TO_ESTIMATE`] times the
+/// estimate, and never over [`MAX_ACTUAL_DURATION_MIN`]. Only such completions are charged
+/// and teach the duration model.
+pub fn plausible_durations(estimate_min: u32) -> std::ops::RangeInclusive<u32> {
+    let max = estimate_min
+        .saturating_mul(MAX_ACTUAL_TO_ESTIMATE)
+        .clamp(MIN_ACTUAL_DURATION_MIN, MAX_ACTUAL_DURATION_MIN);
+    MIN_ACTUAL_DURATION_MIN..=max
+}
+
+/// Checks the rules of time on a step: a cleaning starts no earlier than
+/// [`START_WINDOW_BEFORE`] its start, and a completion reports a plausible duration for its
+/// estimate. Other actions pass.
+///
+/// # Errors
+/// [`TimingError`] saying which rule refused.
+pub fn check_timing(
+    action: Action,
+    starts_at: DateTime<Utc>,
+    estimate_min: u32,
+    now: DateTime<Utc>,
+) -> Result<(), TimingError> {
+    match action {
+        Action::Start if now < starts_at - START_WINDOW_BEFORE => {
+            Err(TimingError::TooEarly { starts_at })
+        }
+        Action::Complete {
+            actual_duration_min,
+        } => {
+            let plausible = plausible_durations(estimate_min);
+            if plausible.contains(&actual_duration_min) {
+                Ok(())
+            } else {
+                Err(TimingError::ImplausibleDuration {
+                    min: *plausible.start(),
+                    max: *plausible.end(),
+                })
+            }
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Which estimate set a booking's duration and price: search's duration model, with the
@@ -590,9 +652,8 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn completing_needs_a_plausible_duration() {
+    fn completing_needs_a_duration() {
         assert!(Action::parse("complete", 0).is_err());
-        assert!(Action::parse("complete", 1441).is_err());
         assert_eq!(
             Action::parse("complete", 95),
             Ok(Action::Complete {
@@ -600,6 +661,49 @@ pub(crate) mod tests {
             })
         );
         assert!(Action::parse("dance", 0).is_err());
+    }
+
+    #[test]
+    fn a_cleaning_starts_from_half_an_hour_before_it_is_due() {
+        let starts_at = Utc::now() + Duration::days(1);
+        let at = |before: Duration| check_timing(Action::Start, starts_at, 120, starts_at - before);
+        assert_eq!(
+            at(Duration::days(1)),
+            Err(TimingError::TooEarly { starts_at })
+        );
+        assert_eq!(
+            at(Duration::minutes(31)),
+            Err(TimingError::TooEarly { starts_at })
+        );
+        assert_eq!(at(Duration::minutes(30)), Ok(()));
+        assert_eq!(at(Duration::minutes(-90)), Ok(()));
+        // Other steps do not look at the clock.
+        for action in [Action::Confirm, Action::Cancel] {
+            assert_eq!(
+                check_timing(action, starts_at, 120, starts_at - Duration::days(6)),
+                Ok(())
+            );
+        }
+    }
+
+    #[test]
+    fn a_completion_reports_between_a_quarter_hour_and_three_estimates_and_at_most_twelve_hours() {
+        let complete = |minutes| Action::Complete {
+            actual_duration_min: minutes,
+        };
+        let now = Utc::now();
+        let check = |minutes, estimate| check_timing(complete(minutes), now, estimate, now);
+        let refused = |min, max| Err(TimingError::ImplausibleDuration { min, max });
+        assert_eq!(check(14, 120), refused(15, 360));
+        assert_eq!(check(15, 120), Ok(()));
+        assert_eq!(check(360, 120), Ok(()));
+        assert_eq!(check(361, 120), refused(15, 360));
+        assert_eq!(check(1_440, 120), refused(15, 360));
+        // A long estimate is capped at 12 hours, a tiny one still allows a quarter hour.
+        assert_eq!(check(721, 600), refused(15, 720));
+        assert_eq!(check(720, 600), Ok(()));
+        assert_eq!(plausible_durations(4), 15..=15);
+        assert_eq!(plausible_durations(u32::MAX), 15..=720);
     }
 
     #[test]

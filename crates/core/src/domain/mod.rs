@@ -42,7 +42,9 @@ macro_rules! wire_enum {
     };
 }
 
-use spruce_platform::text::{CONTROL_CHARACTER_MESSAGE, is_forbidden_control};
+use spruce_platform::text::{
+    FORBIDDEN_CHARACTER_MESSAGE, is_forbidden_character, is_forbidden_in_line,
+};
 
 pub mod address;
 pub mod booking;
@@ -78,13 +80,13 @@ impl Validator {
     }
 
     /// Returns `raw` trimmed, recording an error when it is blank, longer than `max` or
-    /// holds a control character (one line of text: a name, a street).
+    /// holds a control or format character (one line of text: a name, a street).
     pub fn text(&mut self, field: &'static str, raw: &str, max: usize) -> String {
         let text = raw.trim();
         if text.is_empty() {
             self.fail(field, "is required");
-        } else if text.chars().any(char::is_control) {
-            self.fail(field, CONTROL_CHARACTER_MESSAGE);
+        } else if text.chars().any(is_forbidden_in_line) {
+            self.fail(field, FORBIDDEN_CHARACTER_MESSAGE);
         } else if text.chars().count() > max {
             self.fail(field, format!("must be at most {max} characters"));
         }
@@ -92,11 +94,12 @@ impl Validator {
     }
 
     /// Returns `raw` trimmed, possibly empty, recording an error when it is longer than `max`
-    /// or holds a control character other than a line break or a tab (a bio, a comment).
+    /// or holds a control character other than a line break or a tab, or a format character (a
+    /// bio, a comment).
     pub fn free_text(&mut self, field: &'static str, raw: &str, max: usize) -> String {
         let text = raw.trim();
-        if text.chars().any(is_forbidden_control) {
-            self.fail(field, CONTROL_CHARACTER_MESSAGE);
+        if text.chars().any(is_forbidden_character) {
+            self.fail(field, FORBIDDEN_CHARACTER_MESSAGE);
         } else if text.chars().count() > max {
             self.fail(field, format!("must be at most {max} characters"));
         }

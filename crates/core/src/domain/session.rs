@@ -6,6 +6,9 @@ use rand::RngCore as _;
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
+/// A user's live sessions at most: a new one beyond it ends the one used longest ago.
+pub const MAX_LIVE_SESSIONS: i64 = 20;
+
 /// A freshly minted refresh token: the secret for the client, the hash for the database.
 #[derive(Clone)]
 pub struct RefreshToken {

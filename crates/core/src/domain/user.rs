@@ -3,7 +3,11 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use spruce_platform::{email::normalize_email, identity::Role, text::CONTROL_CHARACTER_MESSAGE};
+use spruce_platform::{
+    email::normalize_email,
+    identity::Role,
+    text::{FORBIDDEN_CHARACTER_MESSAGE, is_forbidden_in_line},
+};
 use uuid::Uuid;
 
 use super::FieldError;
@@ -105,8 +109,8 @@ impl FullName {
         if name.chars().count() > Self::MAX_LENGTH {
             return Err(format!("must be at most {} characters", Self::MAX_LENGTH));
         }
-        if name.chars().any(char::is_control) {
-            return Err(CONTROL_CHARACTER_MESSAGE.to_owned());
+        if name.chars().any(is_forbidden_in_line) {
+            return Err(FORBIDDEN_CHARACTER_MESSAGE.to_owned());
         }
         Ok(FullName(name.to_owned()))
     }

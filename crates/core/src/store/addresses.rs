@@ -92,6 +92,23 @@ pub async fn insert_address(
     Ok(into_address(row))
 }
 
+/// Locks the customer's user row until the transaction ends and returns how many addresses
+/// they have.
+pub async fn lock_and_count(
+    connection: &mut PgConnection,
+    customer_id: Uuid,
+) -> Result<i64, CoreError> {
+    sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(customer_id)
+        .execute(&mut *connection)
+        .await?;
+    let count = sqlx::query_scalar("SELECT count(*) FROM addresses WHERE customer_id = $1")
+        .bind(customer_id)
+        .fetch_one(connection)
+        .await?;
+    Ok(count)
+}
+
 /// Returns up to `limit` of a customer's addresses, oldest first, after `after`.
 pub async fn list_addresses(
     connection: &mut PgConnection,

@@ -1,7 +1,7 @@
 //! The `bookings` and `payments` tables.
 
 use chrono::{DateTime, Utc};
-use futures_util::{StreamExt as _, stream::BoxStream};
+use futures_util::{StreamExt as _, TryStreamExt as _, stream::BoxStream};
 use spruce_platform::{
     bus::{self, Envelope},
     paging::Cursor,
@@ -12,7 +12,10 @@ use uuid::Uuid;
 use super::violated_constraint;
 use crate::{
     domain::{
-        booking::{Booking, BookingPair, BookingStatus, CompletedJob, EstimatedBy, PaymentStatus},
+        booking::{
+            Booking, BookingPair, BookingStatus, CompletedJob, EstimatedBy, PaymentStatus,
+            plausible_durations,
+        },
         cleaner::Service,
     },
     error::CoreError,
@@ -508,19 +511,29 @@ pub fn stream_pairs(
 }
 
 /// Streams every completed booking with its home and actual duration, as the connection's
-/// transaction sees them.
+/// transaction sees them; a completion whose duration is not plausible for its estimate
+/// (stored before completions were checked) is left out, so it teaches the model nothing.
 pub fn stream_completed(
     connection: &mut PgConnection,
 ) -> BoxStream<'_, Result<CompletedJob, CoreError>> {
-    sqlx::query_as::<_, (Uuid, Uuid, String, i32, i32, i32, bool, i32)>(
+    sqlx::query_as::<_, (Uuid, Uuid, String, i32, i32, i32, bool, i32, i32)>(
         "SELECT b.id, b.cleaner_id, b.service, a.size_m2, a.bedrooms, a.bathrooms, a.has_pets, \
-         b.actual_duration_min FROM bookings b JOIN addresses a ON a.id = b.address_id \
+         b.actual_duration_min, b.duration_min FROM bookings b \
+         JOIN addresses a ON a.id = b.address_id \
          WHERE b.status = 'completed' AND b.cleaner_id IS NOT NULL \
          AND b.actual_duration_min IS NOT NULL",
     )
     .fetch(connection)
+    .try_filter(|row| {
+        let (minutes, estimate) = (row.7, row.8);
+        let plausible = u32::try_from(minutes).is_ok_and(|minutes| {
+            u32::try_from(estimate)
+                .is_ok_and(|estimate| plausible_durations(estimate).contains(&minutes))
+        });
+        std::future::ready(plausible)
+    })
     .map(|row| {
-        let (booking_id, cleaner_id, service, size_m2, bedrooms, bathrooms, has_pets, minutes) =
+        let (booking_id, cleaner_id, service, size_m2, bedrooms, bathrooms, has_pets, minutes, _) =
             row?;
         Ok(CompletedJob {
             booking_id,

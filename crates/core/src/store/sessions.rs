@@ -85,3 +85,39 @@ pub async fn revoke_family(
     .await?;
     Ok(())
 }
+
+/// Revokes the user's live sessions (families whose current token is neither rotated,
+/// revoked nor expired) beyond the `keep` most recently used; returns how many.
+pub async fn revoke_beyond(
+    connection: &mut PgConnection,
+    user_id: Uuid,
+    keep: i64,
+) -> Result<u64, CoreError> {
+    let revoked = sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = now() WHERE revoked_at IS NULL AND family_id IN ( \
+           SELECT family_id FROM refresh_tokens WHERE user_id = $1 AND revoked_at IS NULL \
+           AND rotated_at IS NULL AND expires_at > now() ORDER BY created_at DESC OFFSET $2)",
+    )
+    .bind(user_id)
+    .bind(keep)
+    .execute(connection)
+    .await?;
+    Ok(revoked.rows_affected())
+}
+
+/// Deletes up to `limit` refresh tokens that expired before `before`; returns how many.
+pub async fn delete_expired(
+    connection: &mut PgConnection,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> Result<u64, CoreError> {
+    let deleted = sqlx::query(
+        "DELETE FROM refresh_tokens WHERE id IN ( \
+           SELECT id FROM refresh_tokens WHERE expires_at < $1 LIMIT $2)",
+    )
+    .bind(before)
+    .bind(limit)
+    .execute(connection)
+    .await?;
+    Ok(deleted.rows_affected())
+}

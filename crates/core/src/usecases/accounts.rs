@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::{
     authz::authenticated,
     domain::{
-        session::{RefreshToken, TokenUse, hash_token},
+        session::{MAX_LIVE_SESSIONS, RefreshToken, TokenUse, hash_token},
         user::{Email, NewUser, User},
     },
     error::CoreError,
@@ -204,6 +204,43 @@ impl Accounts {
         Ok(())
     }
 
+    /// Deletes the refresh tokens that expired over a day ago, a batch at a time, every
+    /// `every` until `shutdown`: they open nothing, and would otherwise pile up forever.
+    pub async fn prune_expired_sessions(
+        self,
+        every: std::time::Duration,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        const BATCH: i64 = 1_000;
+        loop {
+            let before = Utc::now() - Duration::days(1);
+            loop {
+                let deleted = async {
+                    let mut connection = self.pool.acquire().await?;
+                    sessions::delete_expired(&mut connection, before, BATCH).await
+                }
+                .await;
+                match deleted {
+                    Ok(count) if count > 0 => {
+                        tracing::info!(count, "expired refresh tokens deleted");
+                        if count < u64::try_from(BATCH).unwrap_or(0) {
+                            break;
+                        }
+                    }
+                    Ok(_) => break,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot delete expired refresh tokens");
+                        break;
+                    }
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(every) => {}
+            }
+        }
+    }
+
     async fn open_session(
         &self,
         connection: &mut PgConnection,
@@ -219,6 +256,8 @@ impl Accounts {
             Utc::now() + self.refresh_ttl,
         )
         .await?;
+        // A new session beyond the limit ends the one used longest ago.
+        sessions::revoke_beyond(connection, user.id, MAX_LIVE_SESSIONS).await?;
         Ok(Session {
             access_token: self.issuer.issue(user.id, user.role)?,
             refresh_token: refresh.secret,

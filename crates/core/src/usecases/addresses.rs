@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::{
     authz::require_role,
-    domain::address::{Address, AddressInput},
+    domain::address::{Address, AddressInput, MAX_ADDRESSES},
     error::CoreError,
     store::addresses,
 };
@@ -35,8 +35,17 @@ impl Addresses {
         input: AddressInput,
     ) -> Result<Address, CoreError> {
         let caller = require_role(caller, Role::Customer, CUSTOMERS_ONLY)?;
-        let mut connection = self.pool.acquire().await?;
-        addresses::insert_address(&mut connection, caller.user_id, &input).await
+        let mut transaction = self.pool.begin().await?;
+        // Counted under the customer's lock, so concurrent requests cannot pass the limit.
+        let held = addresses::lock_and_count(&mut transaction, caller.user_id).await?;
+        if held >= MAX_ADDRESSES {
+            return Err(CoreError::LimitReached(format!(
+                "a customer keeps at most {MAX_ADDRESSES} addresses"
+            )));
+        }
+        let address = addresses::insert_address(&mut transaction, caller.user_id, &input).await?;
+        transaction.commit().await?;
+        Ok(address)
     }
 
     /// Returns one of the calling customer's addresses; someone else's is not found.

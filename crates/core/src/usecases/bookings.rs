@@ -21,14 +21,16 @@ use crate::{
         address::Address,
         booking::{
             Action, Booking, BookingStatus, DEFAULT_HOURLY_RATE_CENTS, EXPIRED_UNCONFIRMED,
-            EstimatedBy, LocalStart, NewBooking, PaymentStatus, TransitionError,
-            UNCONFIRMED_EXPIRES_AFTER, UNCONFIRMED_EXPIRES_BEFORE_START, bookable_estimate,
-            check_cleaner_fit, check_in_future, estimate_duration_min, price_cents, transition,
+            EstimatedBy, LocalStart, NewBooking, PaymentStatus, START_WINDOW_BEFORE, TimingError,
+            TransitionError, UNCONFIRMED_EXPIRES_AFTER, UNCONFIRMED_EXPIRES_BEFORE_START,
+            bookable_estimate, check_cleaner_fit, check_in_future, check_timing,
+            estimate_duration_min, price_cents, transition,
         },
         cleaner::CURRENCY,
     },
     durations::{DurationModel, Job},
     error::CoreError,
+    metrics::{PAYMENTS_AUTHORIZED, PAYMENTS_DECLINED},
     payments::{PaymentError, PaymentProvider},
     store::{
         addresses,
@@ -144,7 +146,10 @@ impl Bookings {
             )
             .await;
         let reference = match authorization {
-            Ok(reference) => reference,
+            Ok(reference) => {
+                PAYMENTS_AUTHORIZED.inc();
+                reference
+            }
             Err(error) => {
                 transaction.rollback().await?;
                 return Err(self
@@ -221,12 +226,14 @@ impl Bookings {
                     bus::enqueue(&mut transaction, &event).await?;
                     transaction.commit().await
                 };
+                PAYMENTS_DECLINED.inc();
+                tracing::info!(%customer_id, %reason, "payment declined");
                 if let Err(error) = recorded.await {
                     return CoreError::Unexpected(
                         anyhow::Error::new(error).context("failed to record payment.failed"),
                     );
                 }
-                CoreError::PaymentDeclined(reason)
+                CoreError::PaymentDeclined
             }
             PaymentError::InvalidToken => {
                 CoreError::invalid("payment_token", "is not a payment token we accept")
@@ -303,6 +310,19 @@ impl Bookings {
                     "a {from} booking cannot be asked to {action}"
                 )),
             })?;
+        check_timing(action, booking.starts_at, booking.duration_min, Utc::now()).map_err(
+            |error| match error {
+                TimingError::TooEarly { starts_at } => CoreError::TooEarly(format!(
+                    "the cleaning can be started from {} minutes before it is due ({})",
+                    START_WINDOW_BEFORE.num_minutes(),
+                    starts_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                )),
+                TimingError::ImplausibleDuration { min, max } => CoreError::invalid(
+                    "actual_duration_min",
+                    format!("must be between {min} and {max} minutes for this booking"),
+                ),
+            },
+        )?;
         let booking = self
             .settle_and_move(&mut transaction, booking_id, action, next)
             .await?;

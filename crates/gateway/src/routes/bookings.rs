@@ -8,7 +8,7 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use spruce_platform::time::to_timestamp;
+use spruce_platform::{reason::Reason, status::reason_of, time::to_timestamp};
 use spruce_proto::core::v1::{
     Booking, CreateBookingRequest, GetBookingRequest, ListBookingsRequest, TransitionBookingRequest,
 };
@@ -17,7 +17,7 @@ use super::{AppState, Page, rfc3339};
 use crate::{
     auth::AuthUser,
     error::ApiError,
-    extract::{ApiJson, ApiQuery, optional_json},
+    extract::{ApiJson, ApiQuery, ClientAddress, optional_json},
 };
 
 /// `POST /v1/bookings` body.
@@ -74,9 +74,10 @@ pub(super) enum BookingStatusKind {
 /// `POST /v1/bookings/{id}/complete` body.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub(super) struct TransitionBody {
-    /// For `complete`: how long the cleaning took.
+    /// For `complete`: how long the cleaning took, from 15 minutes to 3 times the booking's
+    /// `duration_min`, and at most 12 hours.
     #[serde(default)]
-    #[schema(minimum = 1, maximum = 1440)]
+    #[schema(minimum = 15, maximum = 720)]
     actual_duration_min: u32,
 }
 
@@ -143,10 +144,11 @@ impl From<Booking> for BookingResponse {
 
 /// Books a cleaning. The `Idempotency-Key` header makes retries safe: the same key and body
 /// return the same booking.
-#[utoipa::path(post, path = "/v1/bookings", tag = "bookings", request_body = BookingBody, params(("Idempotency-Key" = String, Header, description = "any unique string (a UUID); retries with the same key and body return the same booking")), security(("bearer" = [])), responses((status = 201, description = "the booking, payment authorized", body = BookingResponse), (status = 402, description = "payment declined"), (status = 403, description = "the role may not do this"), (status = 409, description = "conflict")))]
+#[utoipa::path(post, path = "/v1/bookings", tag = "bookings", request_body = BookingBody, params(("Idempotency-Key" = String, Header, description = "any unique string (a UUID); retries with the same key and body return the same booking")), security(("bearer" = [])), responses((status = 201, description = "the booking, payment authorized", body = BookingResponse), (status = 402, description = "payment declined (no reason is given)"), (status = 403, description = "the role may not do this"), (status = 409, description = "conflict"), (status = 429, description = "too many declined payments for this customer or from this address (Retry-After)")))]
 pub(super) async fn create_booking(
     State(state): State<AppState>,
     user: AuthUser,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
     ApiJson(body): ApiJson<BookingBody>,
 ) -> Result<(StatusCode, Json<BookingResponse>), ApiError> {
@@ -181,13 +183,25 @@ pub(super) async fn create_booking(
         cleaner_id: body.cleaner_id.unwrap_or_default(),
         payment_token: body.payment_token,
     };
-    let booking = state
+    let customer_id = user.caller.user_id;
+    if let Err(blocked) = state.throttle.payment_attempt(customer_id, address).await {
+        // A refused attempt is no decline: only declines fill the window.
+        state.throttle.not_declined(customer_id, address).await;
+        return Err(ApiError::too_many_attempts(blocked.retry_after_secs));
+    }
+    let created = state
         .upstreams
         .bookings
         .clone()
         .create_booking(user.request(message))
-        .await?;
-    Ok((StatusCode::CREATED, Json(booking.into_inner().into())))
+        .await;
+    let declined = created
+        .as_ref()
+        .is_err_and(|status| reason_of(status).0 == Reason::PaymentDeclined);
+    if !declined {
+        state.throttle.not_declined(customer_id, address).await;
+    }
+    Ok((StatusCode::CREATED, Json(created?.into_inner().into())))
 }
 
 /// Returns one booking of the caller's.
@@ -233,6 +247,7 @@ pub(super) async fn list_bookings(
 }
 
 /// `confirm`, `start`, `complete` (with `{actual_duration_min}`) or `cancel` a booking.
+/// `start` is refused (409 `too_early`) until 30 minutes before the booking starts.
 #[utoipa::path(post, path = "/v1/bookings/{id}/{action}", tag = "bookings", params(("id" = String, Path, description = "the booking id"), ("action" = String, Path, description = "confirm, start, complete or cancel")), request_body(content = Option<TransitionBody>, description = "only for complete: {\"actual_duration_min\": 95}"), security(("bearer" = [])), responses((status = 200, description = "the booking after the step", body = BookingResponse), (status = 403, description = "the role may not do this"), (status = 404, description = "no such resource (or not yours)"), (status = 409, description = "conflict")))]
 pub(super) async fn transition_booking(
     State(state): State<AppState>,

@@ -54,7 +54,8 @@ pub(super) enum Weekday {
 /// `PUT /v1/me/cleaner-profile` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct ProfileBody {
-    /// Line breaks and tabs are the only control characters allowed.
+    /// Line breaks and tabs are the only control characters allowed; format characters
+    /// (bidirectional overrides, zero-width ones) are refused.
     #[serde(default)]
     #[schema(
         max_length = 2000,

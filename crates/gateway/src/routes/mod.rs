@@ -24,7 +24,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     clients::Upstreams,
     error::ApiError,
-    extract::{BODY_LIMIT_BYTES, TrustForwardedFor},
+    extract::{BODY_LIMIT_BYTES, TrustedProxies},
     openapi::{ApiDoc, ProblemResponses},
     telemetry::trace_request,
     throttle::Throttle,
@@ -36,12 +36,12 @@ pub struct AppState {
     pub verifier: TokenVerifier,
     pub upstreams: Upstreams,
     pub throttle: Throttle,
-    pub trust_forwarded_for: bool,
+    pub trusted_proxies: u32,
 }
 
-impl FromRef<AppState> for TrustForwardedFor {
+impl FromRef<AppState> for TrustedProxies {
     fn from_ref(state: &AppState) -> Self {
-        TrustForwardedFor(state.trust_forwarded_for)
+        TrustedProxies(state.trusted_proxies)
     }
 }
 

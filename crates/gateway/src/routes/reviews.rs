@@ -21,7 +21,8 @@ pub(super) struct ReviewBody {
     #[serde(default)]
     #[schema(required = true, minimum = 1, maximum = 5)]
     rating: u32,
-    /// Line breaks and tabs are the only control characters allowed.
+    /// Line breaks and tabs are the only control characters allowed; format characters
+    /// (bidirectional overrides, zero-width ones) are refused.
     #[serde(default)]
     #[schema(
         max_length = 2000,

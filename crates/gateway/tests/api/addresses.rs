@@ -129,3 +129,33 @@ async fn only_customers_have_addresses() {
     problem(app.get("/v1/me/addresses", None).await, 401).await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_customer_keeps_at_most_twenty_addresses_even_asking_all_at_once() {
+    let app = TestApp::spawn().await;
+    let customer = app.signup(&unique_email()).await;
+    let token = customer["access_token"].as_str().unwrap();
+    let attempts = (0..25).map(|index| {
+        let app = &app;
+        async move {
+            let body = address(&format!("Place {index}"));
+            app.post_authorized("/v1/me/addresses", token, &body)
+                .await
+                .status()
+                .as_u16()
+        }
+    });
+    let mut statuses = futures_util::future::join_all(attempts).await;
+    statuses.sort_unstable();
+    assert_eq!(statuses, [[201; 20].as_slice(), &[409; 5]].concat());
+    let refused = app
+        .post_authorized("/v1/me/addresses", token, &address("One more"))
+        .await;
+    let body = problem(refused, 409).await;
+    assert_eq!(body["type"], "urn:spruce:problem:conflict");
+    assert!(
+        body["detail"].as_str().unwrap().contains("at most 20"),
+        "{body}"
+    );
+    app.stop().await;
+}

@@ -350,3 +350,91 @@ async fn an_email_logs_in_however_it_is_spelled() {
     assert_eq!(session["user"]["email"], format!("{local}@example.com"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_user_keeps_twenty_live_sessions_and_the_least_recently_used_ends_first() {
+    let app = TestApp::spawn().await;
+    let email = unique_email();
+    let first = app.signup(&email).await;
+    let second = login(&app, &email).await;
+    // The first session is used again: the second is now the one used longest ago.
+    let refreshed = app
+        .post(
+            "/v1/auth/refresh",
+            &json!({"refresh_token": first["refresh_token"]}),
+        )
+        .await;
+    let first: Value = refreshed.json().await.unwrap();
+    for _ in 0..19 {
+        login(&app, &email).await;
+    }
+    let ended = app
+        .post(
+            "/v1/auth/refresh",
+            &json!({"refresh_token": second["refresh_token"]}),
+        )
+        .await;
+    problem(ended, 401).await;
+    let kept = app
+        .post(
+            "/v1/auth/refresh",
+            &json!({"refresh_token": first["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(kept.status(), 200);
+    let live: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT family_id) FROM refresh_tokens WHERE revoked_at IS NULL \
+         AND rotated_at IS NULL AND expires_at > now()",
+    )
+    .fetch_one(app.core_pool.as_ref().unwrap())
+    .await
+    .unwrap();
+    assert_eq!(live, 20);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn expired_refresh_tokens_are_deleted_and_live_ones_kept() {
+    let app = TestApp::spawn().await;
+    let session = app.signup(&unique_email()).await;
+    let pool = app.core_pool.as_ref().unwrap();
+    sqlx::query(
+        "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, expires_at) \
+         SELECT gen_random_uuid(), gen_random_uuid(), user_id, sha256(random()::text::bytea), \
+         now() - interval '2 days' FROM refresh_tokens, generate_series(1, 3)",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    let mut connection = pool.acquire().await.unwrap();
+    let before = chrono::Utc::now() - chrono::Duration::days(1);
+    let deleted = spruce_core::store::sessions::delete_expired(&mut connection, before, 2)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 2, "a batch at a time");
+    let deleted = spruce_core::store::sessions::delete_expired(&mut connection, before, 2)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1);
+    // The pool closes at stop() only once every connection is back.
+    drop(connection);
+    let refreshed = app
+        .post(
+            "/v1/auth/refresh",
+            &json!({"refresh_token": session["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(refreshed.status(), 200);
+    app.stop().await;
+}
+
+async fn login(app: &TestApp, email: &str) -> Value {
+    let response = app
+        .post(
+            "/v1/auth/login",
+            &json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}

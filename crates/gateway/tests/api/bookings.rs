@@ -150,6 +150,12 @@ impl Scene {
         .await
     }
 
+    /// Moves the booking `id` to start in ten minutes, as if the days until it had passed,
+    /// so that its cleaner may start it.
+    pub(crate) async fn bring_forward(&self, id: &str) {
+        bring_forward(self.app.core_pool.as_ref().unwrap(), id).await;
+    }
+
     pub(crate) async fn outbox(&self, routing_key: &str) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM outbox WHERE routing_key = $1")
             .bind(routing_key)
@@ -164,6 +170,19 @@ impl Scene {
             .await
             .unwrap()
     }
+}
+
+/// Moves the booking `id` in core's database to start in ten minutes, keeping its length.
+pub(crate) async fn bring_forward(core: &sqlx::PgPool, id: &str) {
+    let moved = sqlx::query(
+        "UPDATE bookings SET starts_at = now() + interval '10 minutes', \
+         ends_at = now() + interval '10 minutes' + (ends_at - starts_at) WHERE id = $1::uuid",
+    )
+    .bind(id)
+    .execute(core)
+    .await
+    .unwrap();
+    assert_eq!(moved.rows_affected(), 1);
 }
 
 pub(crate) async fn json_of(response: Response, status: u16) -> Value {
@@ -205,6 +224,17 @@ async fn a_booking_goes_from_request_to_completion_with_its_payment() {
         json_of(scene.act(&scene.cleaner, id, "confirm", None).await, 200).await["status"],
         "confirmed"
     );
+    // A day before it is due, the cleaning cannot be started (nor so completed and charged).
+    let day_early = scene.act(&scene.cleaner, id, "start", None).await;
+    assert_eq!(
+        problem(day_early, 409).await["type"],
+        "urn:spruce:problem:too_early"
+    );
+    assert_eq!(
+        scene.fetch(id, &scene.customer).await["status"],
+        "confirmed"
+    );
+    scene.bring_forward(id).await;
     assert_eq!(
         json_of(scene.act(&scene.cleaner, id, "start", None).await, 200).await["status"],
         "in_progress"
@@ -212,6 +242,34 @@ async fn a_booking_goes_from_request_to_completion_with_its_payment() {
     let no_duration = scene.act(&scene.cleaner, id, "complete", None).await;
     let body = problem(no_duration, 422).await;
     assert_eq!(body["errors"][0]["field"], "actual_duration_min");
+    // A day, or a few minutes, for a 135-minute estimate: refused, and nothing is captured.
+    for minutes in [1_440, 406, 14] {
+        let implausible = scene
+            .act(
+                &scene.cleaner,
+                id,
+                "complete",
+                Some(json!({"actual_duration_min": minutes})),
+            )
+            .await;
+        let body = problem(implausible, 422).await;
+        assert_eq!(
+            body["errors"][0]["field"], "actual_duration_min",
+            "{minutes}"
+        );
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("between 15 and 405 minutes"),
+            "{body}"
+        );
+    }
+    let still = scene.fetch(id, &scene.customer).await;
+    assert_eq!(
+        (still["status"].as_str(), still["payment_status"].as_str()),
+        (Some("in_progress"), Some("authorized"))
+    );
     let done = json_of(
         scene
             .act(
@@ -298,7 +356,12 @@ async fn a_declined_card_is_402_and_leaves_no_booking() {
         )
         .await;
         assert_eq!(body["type"], "urn:spruce:problem:payment_declined");
-        assert!(body["detail"].as_str().unwrap().contains(reason), "{body}");
+        // The issuer's reason would tell a card tester which cards are live.
+        assert!(!body["detail"].as_str().unwrap().contains(reason), "{body}");
+        assert_eq!(
+            body["detail"], "the payment was declined; try another card",
+            "{body}"
+        );
     }
     assert_eq!(scene.bookings_stored().await, 0);
     assert_eq!(scene.outbox("payment.failed").await, 2);
@@ -321,6 +384,70 @@ async fn a_declined_card_is_402_and_leaves_no_booking() {
         201,
     )
     .await;
+    scene.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_customer_declined_five_times_within_the_hour_is_throttled_with_retry_after() {
+    // Five per customer (the default) and ten per client address (the chart's).
+    let scene = Scene::on(TestApp::spawn_with_payment_limits(5, 10).await).await;
+    for attempt in 0..5 {
+        if attempt == 3 {
+            // An accepted card does not count: this books, and two declines are left.
+            json_of(
+                scene
+                    .book("card-ok", &scene.booking(&Scene::at(0, 9), "tok_visa"))
+                    .await,
+                201,
+            )
+            .await;
+        }
+        let body = scene.booking(&Scene::at(0, 14), "tok_chargeDeclined");
+        let declined = scene.book(&format!("card-{attempt}"), &body).await;
+        problem(declined, 402).await;
+    }
+    // After the fifth decline within the hour even a good card waits.
+    for (key, token) in [("card-6", "tok_chargeDeclined"), ("card-7", "tok_visa")] {
+        let throttled = scene
+            .book(key, &scene.booking(&Scene::at(0, 14), token))
+            .await;
+        let retry_after: u64 = throttled.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=3_600).contains(&retry_after), "{retry_after}");
+        assert_eq!(
+            problem(throttled, 429).await["type"],
+            "urn:spruce:problem:too_many_attempts"
+        );
+    }
+    assert_eq!(scene.outbox("payment.failed").await, 5, "no sixth attempt");
+    assert_eq!(scene.bookings_stored().await, 1);
+
+    // Other customers from the same address share its limit of 10 declines.
+    let mut statuses = Vec::new();
+    for customer in 0..2 {
+        let other = scene.app.signup(&unique_email()).await;
+        let token = other["access_token"].as_str().unwrap().to_owned();
+        let address = Scene::add_address(&scene.app, &token, 52.529, 13.401).await;
+        let mut body = scene.booking(&Scene::at(1, 10), "tok_chargeDeclined");
+        body["address_id"] = address.into();
+        for attempt in 0..5 {
+            let response = scene
+                .app
+                .client
+                .post(format!("{}/v1/bookings", scene.app.address))
+                .bearer_auth(&token)
+                .header("idempotency-key", format!("other-{customer}-{attempt}"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            statuses.push(response.status().as_u16());
+        }
+    }
+    assert_eq!(statuses, [[402; 5], [429; 5]].concat());
     scene.app.stop().await;
 }
 
@@ -545,7 +672,8 @@ async fn the_database_refuses_a_booking_at_another_customers_address() {
 async fn simultaneous_repeats_of_one_request_all_get_its_one_booking() {
     // A phone retrying over a flaky network: the same key and body, all at once. Without a
     // cleaner, so only the key can make them clash.
-    let scene = Scene::new().await;
+    // Each attempt in flight counts against the customer's declined-payment limit.
+    let scene = Scene::on(TestApp::spawn_with_payment_limits(100, 100).await).await;
     let mut body = scene.booking(&Scene::at(3, 10), "tok_visa");
     body.as_object_mut().unwrap().remove("cleaner_id");
     let attempts = (0..10).map(|_| {
@@ -566,7 +694,8 @@ async fn simultaneous_repeats_of_one_request_all_get_its_one_booking() {
 
 #[tokio::test]
 async fn fifty_simultaneous_bookings_of_one_slot_make_exactly_one_booking() {
-    let scene = Scene::new().await;
+    // Each attempt in flight counts against the customer's declined-payment limit.
+    let scene = Scene::on(TestApp::spawn_with_payment_limits(100, 100).await).await;
     let body = scene.booking(&Scene::at(3, 10), "tok_visa");
     let attempts = (0..50).map(|attempt| {
         let key = format!("race-{attempt}");
@@ -608,6 +737,7 @@ async fn a_completed_booking_is_reviewed_once_by_its_customer_moves_the_rating_a
     );
 
     json_of(scene.act(&scene.cleaner, id, "confirm", None).await, 200).await;
+    scene.bring_forward(id).await;
     json_of(scene.act(&scene.cleaner, id, "start", None).await, 200).await;
     json_of(
         scene
@@ -765,7 +895,7 @@ async fn the_matching_engine_assigns_a_cleaner_to_an_open_booking() {
             booking_id: id.to_owned(),
             cleaner_id: scene.cleaner_id.clone(),
         };
-        with_token(message, &service_token(key, name))
+        with_token(message, &service_token(key, name, "core"))
     };
     for (name, key) in [
         ("gateway", keys::dev::GATEWAY_PRIVATE_KEY),
@@ -819,7 +949,7 @@ async fn a_batch_of_assignments_answers_each_pair_and_never_double_books() {
         booking_id: booking["id"].as_str().unwrap().to_owned(),
         cleaner_id: scene.cleaner_id.clone(),
     };
-    let scheduler = service_token(keys::dev::SCHEDULER_PRIVATE_KEY, "scheduler");
+    let scheduler = service_token(keys::dev::SCHEDULER_PRIVATE_KEY, "scheduler", "core");
     let mut client = BookingServiceClient::connect(scene.app.core_url.clone().unwrap())
         .await
         .unwrap();

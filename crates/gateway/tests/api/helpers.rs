@@ -42,6 +42,8 @@ struct Options {
     /// Core reaches PostgreSQL through this port (a [`TcpProxy`]).
     core_database_port: Option<u16>,
     signup_limit: Option<u32>,
+    /// The gateway's declined payments allowed per customer and per client address.
+    payment_limits: Option<(u32, u32)>,
     refuse_dev_password: bool,
     /// Core's `grpc.reflection` (unset: on, as locally).
     core_reflection: Option<bool>,
@@ -63,6 +65,7 @@ impl Default for Options {
             redis_url: "redis://127.0.0.1:6379".to_owned(),
             core_database_port: None,
             signup_limit: None,
+            payment_limits: None,
             refuse_dev_password: false,
             core_reflection: None,
             search: false,
@@ -102,22 +105,24 @@ pub(crate) fn user_claims(user_id: Uuid, role: &str, ttl_secs: i64) -> AccessCla
     }
 }
 
-/// Returns the claims of a 5-minute service token of the service `name`.
-pub(crate) fn service_claims(name: &str) -> AccessClaims {
+/// Returns the claims of a 5-minute service token of the service `name` for calling the
+/// service `audience`.
+pub(crate) fn service_claims(name: &str, audience: &str) -> AccessClaims {
     let now = chrono::Utc::now().timestamp();
     AccessClaims {
         sub: name.to_owned(),
         role: "service".to_owned(),
         iss: name.to_owned(),
-        aud: "spruce-internal".to_owned(),
+        aud: audience.to_owned(),
         iat: now,
         exp: now + 300,
     }
 }
 
-/// Returns a service token naming `name` (its `sub`, `iss` and `kid`), signed with `key`.
-pub(crate) fn service_token(key: &str, name: &str) -> String {
-    sign(key, &service_claims(name), Some(name))
+/// Returns a service token naming `name` (its `sub`, `iss` and `kid`) for calling
+/// `audience`, signed with `key`.
+pub(crate) fn service_token(key: &str, name: &str, audience: &str) -> String {
+    sign(key, &service_claims(name, audience), Some(name))
 }
 
 /// Returns an access token signed with core's development key for a new user id and `role`.
@@ -199,6 +204,17 @@ impl TestApp {
     pub(crate) async fn spawn_with_scheduler_unreachable() -> Self {
         Self::spawn_configured(Options {
             scheduler_unreachable: true,
+            ..Options::default()
+        })
+        .await
+    }
+
+    /// Same, with the gateway allowing `per_customer` declined payments per customer and
+    /// `per_address` per client address (in flight included: each attempt counts until it
+    /// is known not to be declined).
+    pub(crate) async fn spawn_with_payment_limits(per_customer: u32, per_address: u32) -> Self {
+        Self::spawn_configured(Options {
+            payment_limits: Some((per_customer, per_address)),
             ..Options::default()
         })
         .await
@@ -344,6 +360,7 @@ impl TestApp {
             &gateways_scheduler,
             &options.redis_url,
             options.signup_limit,
+            options.payment_limits,
             &shutdown,
         )
         .await;
@@ -378,6 +395,7 @@ impl TestApp {
             &search_url,
             &scheduler_url,
             "redis://127.0.0.1:6379",
+            None,
             None,
             &shutdown,
         )
@@ -416,12 +434,7 @@ impl TestApp {
         }
         // The counts expire on their own within the hour; a test that fails first leaves
         // them to that.
-        let throttle = spruce_gateway::throttle::Throttle::new(
-            &self.gateway.redis,
-            &self.gateway.login_throttle,
-            &self.gateway.signup_throttle,
-        )
-        .unwrap();
+        let throttle = spruce_gateway::throttle::Throttle::new(&self.gateway).unwrap();
         throttle.clear().await.ok();
     }
 
@@ -503,6 +516,7 @@ async fn spawn_gateway(
     scheduler_url: &str,
     redis_url: &str,
     signup_limit: Option<u32>,
+    payment_limits: Option<(u32, u32)>,
     shutdown: &CancellationToken,
 ) -> (String, spruce_gateway::settings::Settings) {
     let mut settings = spruce_gateway::settings::Settings {
@@ -515,6 +529,10 @@ async fn spawn_gateway(
     settings.redis.url = redis_url.to_owned().into();
     if let Some(limit) = signup_limit {
         settings.signup_throttle.max_per_address = limit;
+    }
+    if let Some((per_customer, per_address)) = payment_limits {
+        settings.payment_throttle.max_declines = per_customer;
+        settings.payment_throttle.max_declines_per_address = per_address;
     }
     // Keys of its own, so tests never share failure counts.
     settings.redis.key_prefix = format!("spruce:test:{}:", Uuid::new_v4().simple());

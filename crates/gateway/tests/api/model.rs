@@ -189,8 +189,8 @@ async fn a_model_trained_on_the_curated_history_is_promoted_kept_and_guarded() {
         .to_owned();
     // Only admins and the scheduler retrain: not a customer, not the gateway, and not core,
     // whose service token prices bookings (above) and does nothing else on search.
-    let gateway = service_token(keys::dev::GATEWAY_PRIVATE_KEY, "gateway");
-    let core = service_token(keys::dev::CORE_PRIVATE_KEY, "core");
+    let gateway = service_token(keys::dev::GATEWAY_PRIVATE_KEY, "gateway", "search");
+    let core = service_token(keys::dev::CORE_PRIVATE_KEY, "core", "search");
     for (who, token) in [
         ("a customer", customer),
         ("the gateway", gateway),

@@ -192,7 +192,7 @@ async fn a_new_cleaner_is_searchable_and_a_booked_one_is_not_until_cancelled() {
 /// Streams core's state as search's own snapshot would, and answers `query` by looking at
 /// every cleaner.
 async fn brute_force(core_url: &str, query: &RawQuery) -> Vec<String> {
-    let token = service_token(keys::dev::SEARCH_PRIVATE_KEY, "search");
+    let token = service_token(keys::dev::SEARCH_PRIVATE_KEY, "search", "core");
     let mut client = ReadModelServiceClient::connect(core_url.to_owned())
         .await
         .unwrap();
@@ -459,7 +459,7 @@ async fn only_search_loads_core_snapshot() {
         .as_str()
         .unwrap()
         .to_owned();
-    let gateway = service_token(keys::dev::GATEWAY_PRIVATE_KEY, "gateway");
+    let gateway = service_token(keys::dev::GATEWAY_PRIVATE_KEY, "gateway", "core");
     for (token, who) in [(user, "a user"), (gateway, "the gateway")] {
         let refused = client
             .stream_cleaners(with_token(StreamCleanersRequest {}, &token))

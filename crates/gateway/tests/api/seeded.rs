@@ -5,7 +5,10 @@ use chrono::{Datelike as _, Duration, DurationRound as _, Utc, Weekday};
 use serde_json::{Value, json};
 use spruce_core::seed::{self, DEV_PASSWORD, SeedSize};
 
-use crate::helpers::{TestApp, problem};
+use crate::{
+    bookings::bring_forward,
+    helpers::{TestApp, problem},
+};
 
 async fn login(app: &TestApp, email: &str) -> Value {
     let response = app
@@ -102,6 +105,9 @@ async fn seeded_customer01_books_and_reviews_seeded_cleaner01() {
         ("start", json!({})),
         ("complete", json!({"actual_duration_min": 100})),
     ] {
+        if action == "start" {
+            bring_forward(app.core_pool.as_ref().unwrap(), &id).await;
+        }
         let response = app
             .post_authorized(&format!("/v1/bookings/{id}/{action}"), cleaner_token, &body)
             .await;

@@ -46,7 +46,7 @@ async fn unknown_routes_wrong_methods_and_big_bodies_are_problems_with_a_trace_i
 }
 
 #[tokio::test]
-async fn control_characters_in_text_are_422_naming_the_field() {
+async fn control_and_format_characters_in_text_are_422_naming_the_field() {
     let app = TestApp::spawn().await;
     let login = app
         .post_raw(
@@ -71,14 +71,33 @@ async fn control_characters_in_text_are_422_naming_the_field() {
     .await;
     assert_eq!(field_names(&body), ["line1"]);
 
+    // Invisible format characters: a right-to-left override in a name, a zero-width space
+    // in a query.
+    let spoofed = serde_json::json!({
+        "email": unique_email(), "password": "correct horse battery",
+        "full_name": "Ann \u{202e}eeL", "role": "customer"
+    });
+    let body = problem(app.post("/v1/auth/signup", &spoofed).await, 422).await;
+    assert_eq!(field_names(&body), ["full_name"]);
+    let body = problem(
+        app.get("/v1/bookings?status=requested%E2%80%8B", Some(token))
+            .await,
+        422,
+    )
+    .await;
+    assert_eq!(field_names(&body), ["status"]);
+
     // Core defends itself too: a NUL sent straight over gRPC is refused, not a 500.
     let mut users = spruce_proto::core::v1::user_service_client::UserServiceClient::connect(
         app.core_url.clone().unwrap(),
     )
     .await
     .unwrap();
-    let gateway_token =
-        crate::helpers::service_token(spruce_platform::keys::dev::GATEWAY_PRIVATE_KEY, "gateway");
+    let gateway_token = crate::helpers::service_token(
+        spruce_platform::keys::dev::GATEWAY_PRIVATE_KEY,
+        "gateway",
+        "core",
+    );
     let status = users
         .authenticate(crate::helpers::with_token(
             spruce_proto::core::v1::AuthenticateRequest {

@@ -123,7 +123,7 @@ async fn a_service_token_is_accepted_only_on_its_rpcs() {
     let mut users = UserServiceClient::connect(app.core_url.clone().unwrap())
         .await
         .unwrap();
-    let gateway = service_token(keys::dev::GATEWAY_PRIVATE_KEY, "gateway");
+    let gateway = service_token(keys::dev::GATEWAY_PRIVATE_KEY, "gateway", "core");
     // The gateway signs anonymous clients up ...
     let created = users
         .register(with_token(register(), &gateway))
@@ -138,7 +138,7 @@ async fn a_service_token_is_accepted_only_on_its_rpcs() {
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
     // The scheduler may: a notification for a user it has not heard of goes where core says.
-    let scheduler = service_token(keys::dev::SCHEDULER_PRIVATE_KEY, "scheduler");
+    let scheduler = service_token(keys::dev::SCHEDULER_PRIVATE_KEY, "scheduler", "core");
     let found = users
         .get_user(with_token(get_user(user_id), &scheduler))
         .await
@@ -152,17 +152,20 @@ async fn a_service_token_is_accepted_only_on_its_rpcs() {
     assert_eq!(status.code(), Code::NotFound);
 
     // Search is a known service, but signing users up is not among its RPCs.
-    let search = service_token(keys::dev::SEARCH_PRIVATE_KEY, "search");
+    let search = service_token(keys::dev::SEARCH_PRIVATE_KEY, "search", "core");
     let status = users
         .register(with_token(register(), &search))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
 
-    // A token naming the gateway but signed with another key, and an unknown service.
-    let impostor = service_token(keys::dev::SEARCH_PRIVATE_KEY, "gateway");
-    let stranger = service_token(keys::dev::SEARCH_PRIVATE_KEY, "billing");
-    for token in [impostor, stranger] {
+    // A token naming the gateway but signed with another key, an unknown service, and the
+    // gateway's real token for search replayed at core.
+    let impostor = service_token(keys::dev::SEARCH_PRIVATE_KEY, "gateway", "core");
+    let stranger = service_token(keys::dev::SEARCH_PRIVATE_KEY, "billing", "core");
+    let replayed = service_token(keys::dev::GATEWAY_PRIVATE_KEY, "gateway", "search");
+    let shared = service_token(keys::dev::GATEWAY_PRIVATE_KEY, "gateway", "spruce-internal");
+    for token in [impostor, stranger, replayed, shared] {
         let status = users
             .register(with_token(register(), &token))
             .await

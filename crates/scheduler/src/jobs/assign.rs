@@ -73,7 +73,7 @@ impl AutoAssign {
                     return Ok(None);
                 };
                 let mut bookings = self.upstreams.bookings.clone();
-                let request = self.upstreams.request(ListOpenBookingsRequest {
+                let request = self.upstreams.to_core(ListOpenBookingsRequest {
                     limit: PAGE,
                     cursor,
                 })?;
@@ -116,7 +116,7 @@ impl AutoAssign {
         let mut search = self.upstreams.search.clone();
         let request = self
             .upstreams
-            .request(SearchCleanersBatchRequest { queries })?;
+            .to_search(SearchCleanersBatchRequest { queries })?;
         let answer = within(
             "search's SearchCleanersBatch",
             self.upstreams.search_timeout,
@@ -171,7 +171,7 @@ impl AutoAssign {
     /// refused, for reasons the next tick may not have: a conflict, a cancellation).
     async fn assign(&self, pairs: Vec<(Uuid, Uuid)>) -> anyhow::Result<usize> {
         let mut bookings = self.upstreams.bookings.clone();
-        let request = self.upstreams.request(AssignBookingsRequest {
+        let request = self.upstreams.to_core(AssignBookingsRequest {
             pairs: pairs
                 .iter()
                 .map(|(booking_id, cleaner_id)| AssignBookingRequest {

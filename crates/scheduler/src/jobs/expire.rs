@@ -31,7 +31,7 @@ impl Job for ExpireUnconfirmed {
                 let mut bookings = self.upstreams.bookings.clone();
                 let request = self
                     .upstreams
-                    .request(ExpireUnconfirmedRequest { limit: BATCH })?;
+                    .to_core(ExpireUnconfirmedRequest { limit: BATCH })?;
                 let batch = within(
                     "core's ExpireUnconfirmed",
                     self.upstreams.core_timeout,

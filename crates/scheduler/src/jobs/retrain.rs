@@ -23,7 +23,7 @@ impl Job for RetrainDurationModel {
     fn run(&self, _context: RunContext) -> JobFuture<'_> {
         Box::pin(async move {
             let mut search = self.upstreams.search.clone();
-            let request = self.upstreams.request(RetrainModelRequest {})?;
+            let request = self.upstreams.to_search(RetrainModelRequest {})?;
             let outcome = within(
                 "search's RetrainModel",
                 self.upstreams.retrain_timeout,
