@@ -180,15 +180,17 @@ class ChartTest(unittest.TestCase):
             {"schedule": "* * * * *", "time_zone": "UTC", "enabled": False},
         )
         self.assertTrue(scheduler["jobs"]["retrain-duration-model"]["enabled"])
-        # Email through SMTP with its password from the Secret; push only where configured.
+        # Email through SMTP with its password from the Secret; push through the HTTP
+        # provider with its token from the Secret (the log provider needs none).
         self.assertEqual(scheduler["email"]["transport"], "smtp")
         self.assertEqual(scheduler["email"]["password_file"], "/run/secrets/spruce/smtp-password")
-        self.assertNotIn("token_file", scheduler["push"])
-        pushing = settings_of(
-            render({"scheduler": {"settings": {"push": {"provider": "http", "url": "https://fcm.googleapis.com/v1/projects/spruce/messages:send"}}}}),
+        self.assertEqual(scheduler["push"]["provider"], "http")
+        self.assertEqual(scheduler["push"]["token_file"], "/run/secrets/spruce/push-token")
+        logging = settings_of(
+            render({"scheduler": {"settings": {"push": {"provider": "log"}}}}),
             "scheduler",
         )
-        self.assertEqual(pushing["push"]["token_file"], "/run/secrets/spruce/push-token")
+        self.assertNotIn("token_file", logging["push"])
         # The scheduler calls core and search as itself; both know its public key.
         self.assertEqual(scheduler["core"]["url"], "http://spruce-core-headless:50051")
         self.assertEqual(scheduler["search"]["url"], "http://spruce-search-headless:50052")
@@ -449,9 +451,9 @@ class RenderedSettingsLoadTest(unittest.TestCase):
                         # Push to the log would write device tokens and messages there and
                         # call them sent: refused where production-like.
                         rendered = (config / "default.toml").read_text()
-                        self.assertIn('provider = "http"', rendered)
+                        self.assertIn('"provider" = "http"', rendered)
                         (config / "default.toml").write_text(
-                            rendered.replace('provider = "http"', 'provider = "log"')
+                            rendered.replace('"provider" = "http"', '"provider" = "log"')
                         )
                         result = subprocess.run(
                             [service_binary(component), "check-config"],

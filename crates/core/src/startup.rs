@@ -35,6 +35,8 @@ use crate::{
 
 /// How often expired refresh tokens are deleted.
 const SESSION_PRUNING_EVERY: Duration = Duration::from_secs(3_600);
+/// How often stale booking holds and unconfirmed payment steps are looked for.
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 /// The gRPC services core serves, as the health service names them.
 const SERVED: &[&str] = &[
@@ -199,6 +201,12 @@ impl Application {
                 .clone()
                 .prune_expired_sessions(SESSION_PRUNING_EVERY, shutdown.clone()),
         );
+        let bookings = Bookings::new(self.pool.clone(), self.payments, self.durations);
+        let sweeping = tokio::spawn(
+            bookings
+                .clone()
+                .sweep_until_stopped(SWEEP_EVERY, shutdown.clone()),
+        );
         let pool = &self.pool;
         let routes = Routes::new(UserServiceServer::new(UserApi::new(accounts)))
             .add_service(CleanerServiceServer::new(CleanerApi::new(Cleaners::new(
@@ -207,11 +215,7 @@ impl Application {
             .add_service(AddressServiceServer::new(AddressApi::new(Addresses::new(
                 pool.clone(),
             ))))
-            .add_service(BookingServiceServer::new(BookingApi::new(Bookings::new(
-                pool.clone(),
-                self.payments,
-                self.durations,
-            ))))
+            .add_service(BookingServiceServer::new(BookingApi::new(bookings)))
             .add_service(ReviewServiceServer::new(ReviewApi::new(Reviews::new(
                 pool.clone(),
             ))))
@@ -227,6 +231,7 @@ impl Application {
             relay_task.await.ok();
         }
         pruning.await.ok();
+        sweeping.await.ok();
         self.pool.close().await;
         served
     }

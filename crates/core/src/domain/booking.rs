@@ -11,15 +11,24 @@ use super::{
 };
 
 wire_enum! {
-    /// Where a booking's payment is: reserved on the card, taken, given back, or (a booking
-    /// made before payments existed) none.
+    /// Where a booking's payment is: reserved on the card, being taken, taken, being given
+    /// back, given back, or (a booking made before payments existed) none. The pending
+    /// states last until the provider confirms the step; core asks again until it does.
     pub enum PaymentStatus {
         Authorized => "authorized",
+        CapturePending => "capture_pending",
         Captured => "captured",
+        ReleasePending => "release_pending",
         Released => "released",
         None => "none",
     }
 }
+
+/// A hold (a booking whose payment step has not finished) older than this is released by
+/// the sweeper, and its authorization, if one was made, voided.
+pub const HOLD_EXPIRES_AFTER: Duration = Duration::minutes(2);
+/// A capture or release the provider has not confirmed is asked again this long after.
+pub const SETTLEMENT_RETRY_AFTER: Duration = Duration::minutes(1);
 
 wire_enum! {
     /// Where a booking is in its life.

@@ -143,11 +143,14 @@ async fn claim_cleaner_time(
         .map_err(InsertError::Other)
 }
 
-/// Stores a new booking in status `requested`; returns when it was stored, or `None` when
-/// the customer has used its idempotency key before (nothing is stored then).
-pub async fn insert_booking(
+/// Holds a new booking's slot: stores it in status `pending_payment` with the payment token
+/// it will be authorized with (see [`confirm_hold`], [`drop_hold`] and [`stale_holds`]);
+/// returns when it was stored, or `None` when the customer has used its idempotency key
+/// before (nothing is stored then).
+pub async fn insert_hold(
     connection: &mut PgConnection,
     booking: &BookingRow<'_>,
+    payment_token: &str,
 ) -> Result<Option<DateTime<Utc>>, InsertError> {
     claim_cleaner_time(&mut *connection, booking.cleaner_id).await?;
     // The key's unique constraint is checked first, so a repeated request is never mistaken
@@ -155,8 +158,8 @@ pub async fn insert_booking(
     let result: Result<Option<DateTime<Utc>>, sqlx::Error> = sqlx::query_scalar(
         "INSERT INTO bookings (id, customer_id, cleaner_id, address_id, service, starts_at, ends_at, \
          duration_min, price_cents, currency, status, idempotency_key, request_hash, \
-         estimated_by, model_version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'requested', $11, $12, $13, $14) \
+         estimated_by, model_version, payment_token) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending_payment', $11, $12, $13, $14, $15) \
          ON CONFLICT ON CONSTRAINT bookings_idempotency_key DO NOTHING RETURNING created_at",
     )
     .bind(booking.id)
@@ -173,6 +176,7 @@ pub async fn insert_booking(
     .bind(booking.request_hash)
     .bind(booking.estimated_by.as_str())
     .bind(booking.estimated_by.model_version())
+    .bind(payment_token)
     .fetch_optional(connection)
     .await;
     match result {
@@ -184,12 +188,109 @@ pub async fn insert_booking(
     }
 }
 
-/// Returns the booking a customer made with `idempotency_key`, with its request digest.
+/// An authorization the provider gave for a booking.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthorizedPayment<'a> {
+    pub booking_id: Uuid,
+    pub provider: &'a str,
+    pub reference: &'a str,
+    pub amount_cents: i64,
+    pub currency: &'a str,
+}
+
+/// Turns the hold of `payment`'s booking into a `requested` booking with its authorized
+/// payment, and `event` in the outbox; returns `false` (and changes nothing) when the hold
+/// is gone (the sweeper released it meanwhile).
+pub async fn confirm_hold(
+    connection: &mut PgConnection,
+    payment: &AuthorizedPayment<'_>,
+    event: &Envelope,
+) -> Result<bool, CoreError> {
+    let confirmed = sqlx::query(
+        "UPDATE bookings SET status = 'requested', payment_token = NULL, updated_at = now() \
+         WHERE id = $1 AND status = 'pending_payment'",
+    )
+    .bind(payment.booking_id)
+    .execute(&mut *connection)
+    .await?;
+    if confirmed.rows_affected() != 1 {
+        return Ok(false);
+    }
+    // The payment row and the event go in one statement: one round trip less per booking.
+    bus::enqueue_with(
+        event,
+        "INSERT INTO payments (id, booking_id, provider, provider_reference, amount_cents, currency, status) \
+         VALUES ($5, $6, $7, $8, $9, $10, 'authorized')",
+    )?
+    .bind(Uuid::new_v4())
+    .bind(payment.booking_id)
+    .bind(payment.provider)
+    .bind(payment.reference)
+    .bind(payment.amount_cents)
+    .bind(payment.currency)
+    .execute(connection)
+    .await?;
+    Ok(true)
+}
+
+/// Deletes the hold `booking_id`, if it is still one; returns whether it was.
+pub async fn drop_hold(connection: &mut PgConnection, booking_id: Uuid) -> Result<bool, CoreError> {
+    let dropped = sqlx::query("DELETE FROM bookings WHERE id = $1 AND status = 'pending_payment'")
+        .bind(booking_id)
+        .execute(connection)
+        .await?;
+    Ok(dropped.rows_affected() == 1)
+}
+
+/// A hold whose payment step never finished: what the sweeper needs to undo it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleHold {
+    pub booking_id: Uuid,
+    pub amount_cents: i64,
+    pub currency: String,
+    pub payment_token: String,
+}
+
+/// Returns up to `limit` holds made before `before`, oldest first.
+pub async fn stale_holds(
+    connection: &mut PgConnection,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<StaleHold>, CoreError> {
+    let rows: Vec<(Uuid, i64, String, Option<String>)> = sqlx::query_as(
+        "SELECT id, price_cents, currency, payment_token FROM bookings \
+         WHERE status = 'pending_payment' AND created_at < $1 ORDER BY created_at LIMIT $2",
+    )
+    .bind(before)
+    .bind(limit)
+    .fetch_all(connection)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(booking_id, amount_cents, currency, token)| StaleHold {
+            booking_id,
+            amount_cents,
+            currency,
+            payment_token: token.unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// What an earlier request with an idempotency key left.
+#[derive(Debug)]
+pub enum Earlier {
+    /// Its booking, and the digest of its request.
+    Booking(Booking, Vec<u8>),
+    /// Its hold, still waiting for the payment step, and the digest of its request.
+    Held(Vec<u8>),
+}
+
+/// Returns what a customer's earlier request with `idempotency_key` left, if anything.
 pub async fn find_by_idempotency_key(
     connection: &mut PgConnection,
     customer_id: Uuid,
     idempotency_key: &str,
-) -> Result<Option<(Booking, Vec<u8>)>, CoreError> {
+) -> Result<Option<Earlier>, CoreError> {
     let row = sqlx::query(select_booking!(
         "WHERE b.customer_id = $1 AND b.idempotency_key = $2"
     ))
@@ -200,7 +301,10 @@ pub async fn find_by_idempotency_key(
     let Some(row) = row else { return Ok(None) };
     let row = StoredBooking::from_row(&row)?;
     let hash = row.request_hash.clone();
-    Ok(Some((into_booking(row)?, hash)))
+    if row.status == "pending_payment" {
+        return Ok(Some(Earlier::Held(hash)));
+    }
+    Ok(Some(Earlier::Booking(into_booking(row)?, hash)))
 }
 
 /// Returns a booking.
@@ -208,10 +312,12 @@ pub async fn find_booking(
     connection: &mut PgConnection,
     id: Uuid,
 ) -> Result<Option<Booking>, CoreError> {
-    let row: Option<StoredBooking> = sqlx::query_as(select_booking!("WHERE b.id = $1"))
-        .bind(id)
-        .fetch_optional(connection)
-        .await?;
+    let row: Option<StoredBooking> = sqlx::query_as(select_booking!(
+        "WHERE b.id = $1 AND b.status <> 'pending_payment'"
+    ))
+    .bind(id)
+    .fetch_optional(connection)
+    .await?;
     row.map(into_booking).transpose()
 }
 
@@ -221,11 +327,12 @@ pub async fn lock_booking(
     connection: &mut PgConnection,
     id: Uuid,
 ) -> Result<Option<Booking>, CoreError> {
-    let row: Option<StoredBooking> =
-        sqlx::query_as(select_booking!("WHERE b.id = $1 FOR UPDATE OF b"))
-            .bind(id)
-            .fetch_optional(connection)
-            .await?;
+    let row: Option<StoredBooking> = sqlx::query_as(select_booking!(
+        "WHERE b.id = $1 AND b.status <> 'pending_payment' FOR UPDATE OF b"
+    ))
+    .bind(id)
+    .fetch_optional(connection)
+    .await?;
     row.map(into_booking).transpose()
 }
 
@@ -264,7 +371,7 @@ pub async fn list_bookings(
     let (after_time, after_id) = Cursor::bind_parts(after);
     let rows: Vec<StoredBooking> = sqlx::query_as(select_booking!(
         "WHERE ($1::uuid IS NULL OR b.customer_id = $1) AND ($2::uuid IS NULL OR b.cleaner_id = $2) \
-         AND ($3::text IS NULL OR b.status = $3) \
+         AND ($3::text IS NULL OR b.status = $3) AND b.status <> 'pending_payment' \
          AND ($4::timestamptz IS NULL OR (b.created_at, b.id) < ($4, $5)) \
          ORDER BY b.created_at DESC, b.id DESC LIMIT $6"
     ))
@@ -335,58 +442,69 @@ pub async fn due_unconfirmed(
     .await?)
 }
 
-/// Records an authorized payment for a booking, and `event` in the outbox in the same
-/// statement.
-pub async fn insert_payment(
+/// Returns the provider reference of a booking's payment and where it is.
+pub async fn find_payment(
     connection: &mut PgConnection,
     booking_id: Uuid,
-    provider: &str,
-    reference: &str,
-    amount_cents: i64,
-    currency: &str,
-    event: &Envelope,
-) -> Result<(), CoreError> {
-    bus::enqueue_with(
-        event,
-        "INSERT INTO payments (id, booking_id, provider, provider_reference, amount_cents, currency, status) \
-         VALUES ($5, $6, $7, $8, $9, $10, 'authorized')",
-    )?
-    .bind(Uuid::new_v4())
-    .bind(booking_id)
-    .bind(provider)
-    .bind(reference)
-    .bind(amount_cents)
-    .bind(currency)
-    .execute(connection)
-    .await?;
-    Ok(())
-}
-
-/// Returns the provider reference of a booking's payment.
-pub async fn payment_reference(
-    connection: &mut PgConnection,
-    booking_id: Uuid,
-) -> Result<Option<String>, CoreError> {
-    let reference =
-        sqlx::query_scalar("SELECT provider_reference FROM payments WHERE booking_id = $1")
+) -> Result<Option<(String, PaymentStatus)>, CoreError> {
+    let row: Option<(String, String)> =
+        sqlx::query_as("SELECT provider_reference, status FROM payments WHERE booking_id = $1")
             .bind(booking_id)
             .fetch_optional(connection)
             .await?;
-    Ok(reference)
+    row.map(|(reference, status)| Ok((reference, parse_payment_status(booking_id, &status)?)))
+        .transpose()
 }
 
-/// Records a payment's new status (captured or released).
+fn parse_payment_status(booking_id: Uuid, status: &str) -> Result<PaymentStatus, CoreError> {
+    status.parse().map_err(|what: String| {
+        CoreError::Unexpected(anyhow::anyhow!("payment of {booking_id}: {what}"))
+    })
+}
+
+/// Moves a booking's payment from `from` to `to`; returns whether it was at `from`.
 pub async fn set_payment_status(
     connection: &mut PgConnection,
     booking_id: Uuid,
-    status: PaymentStatus,
-) -> Result<(), CoreError> {
-    sqlx::query("UPDATE payments SET status = $2, updated_at = now() WHERE booking_id = $1")
-        .bind(booking_id)
-        .bind(status.as_str())
-        .execute(connection)
-        .await?;
-    Ok(())
+    from: PaymentStatus,
+    to: PaymentStatus,
+) -> Result<bool, CoreError> {
+    let moved = sqlx::query(
+        "UPDATE payments SET status = $3, updated_at = now() WHERE booking_id = $1 AND status = $2",
+    )
+    .bind(booking_id)
+    .bind(from.as_str())
+    .bind(to.as_str())
+    .execute(connection)
+    .await?;
+    Ok(moved.rows_affected() == 1)
+}
+
+/// Returns up to `limit` payments waiting for a capture or release asked before `before`:
+/// (booking, provider reference, status).
+pub async fn unsettled_payments(
+    connection: &mut PgConnection,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<(Uuid, String, PaymentStatus)>, CoreError> {
+    let rows: Vec<(Uuid, String, String)> = sqlx::query_as(
+        "SELECT booking_id, provider_reference, status FROM payments \
+         WHERE status IN ('capture_pending', 'release_pending') AND updated_at < $1 \
+         ORDER BY updated_at LIMIT $2",
+    )
+    .bind(before)
+    .bind(limit)
+    .fetch_all(connection)
+    .await?;
+    rows.into_iter()
+        .map(|(booking_id, reference, status)| {
+            Ok((
+                booking_id,
+                reference,
+                parse_payment_status(booking_id, &status)?,
+            ))
+        })
+        .collect()
 }
 
 /// Takes the booking-time lock of each of `cleaners` (see [`claim_cleaner_time`]; sorted,
@@ -417,7 +535,7 @@ pub async fn lock_bookings(
     ids: &[Uuid],
 ) -> Result<Vec<Booking>, CoreError> {
     let rows: Vec<StoredBooking> = sqlx::query_as(select_booking!(
-        "WHERE b.id = ANY($1) ORDER BY b.id FOR UPDATE OF b"
+        "WHERE b.id = ANY($1) AND b.status <> 'pending_payment' ORDER BY b.id FOR UPDATE OF b"
     ))
     .bind(ids)
     .fetch_all(connection)
@@ -430,10 +548,12 @@ pub async fn find_bookings(
     connection: &mut PgConnection,
     ids: &[Uuid],
 ) -> Result<Vec<Booking>, CoreError> {
-    let rows: Vec<StoredBooking> = sqlx::query_as(select_booking!("WHERE b.id = ANY($1)"))
-        .bind(ids)
-        .fetch_all(connection)
-        .await?;
+    let rows: Vec<StoredBooking> = sqlx::query_as(select_booking!(
+        "WHERE b.id = ANY($1) AND b.status <> 'pending_payment'"
+    ))
+    .bind(ids)
+    .fetch_all(connection)
+    .await?;
     rows.into_iter().map(into_booking).collect()
 }
 
@@ -452,7 +572,8 @@ pub async fn clashing(
     Ok(sqlx::query_scalar(
         "SELECT p.booking FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[]) \
          AS p(booking, cleaner, starts_at, ends_at) WHERE EXISTS (SELECT 1 FROM bookings x \
-         WHERE x.cleaner_id = p.cleaner AND x.status IN ('requested', 'confirmed', 'in_progress') \
+         WHERE x.cleaner_id = p.cleaner \
+         AND x.status IN ('pending_payment', 'requested', 'confirmed', 'in_progress') \
          AND tstzrange(x.starts_at, x.ends_at) && tstzrange(p.starts_at, p.ends_at))",
     )
     .bind(column(|pair| pair.0))
@@ -488,14 +609,14 @@ pub async fn assign_and_confirm(
     }
 }
 
-/// Streams every booking with a cleaner that was not cancelled, as the connection's
+/// Streams every booking with a cleaner that was not cancelled (nor is a hold), as the connection's
 /// transaction sees them.
 pub fn stream_pairs(
     connection: &mut PgConnection,
 ) -> BoxStream<'_, Result<BookingPair, CoreError>> {
     sqlx::query_as::<_, (Uuid, Uuid, Uuid, i64)>(
         "SELECT id, customer_id, cleaner_id, version FROM bookings \
-         WHERE cleaner_id IS NOT NULL AND status <> 'cancelled'",
+         WHERE cleaner_id IS NOT NULL AND status NOT IN ('cancelled', 'pending_payment')",
     )
     .fetch(connection)
     .map(|row| {

@@ -61,6 +61,11 @@ pub const MIGRATIONS: &[spruce_platform::db::MigrationSource] = &[
         "user timezone",
         include_str!("../../migrations/0011_user_timezone.sql"),
     ),
+    (
+        12,
+        "payment holds",
+        include_str!("../../migrations/0012_payment_holds.sql"),
+    ),
 ];
 
 /// Begins a read-only transaction whose every query sees the same snapshot (REPEATABLE

@@ -1,6 +1,7 @@
 //! Bookings: the use cases behind `BookingService`. Each change and its event commit in one
-//! transaction; the payment provider is called inside it, so a declined or failed payment
-//! leaves no booking behind.
+//! short transaction; the payment provider and search are called between transactions,
+//! never inside one, so a slow provider holds no database connection. A declined payment
+//! leaves no booking behind, and a step a crash interrupts is finished by the sweeper.
 
 use std::sync::Arc;
 
@@ -21,10 +22,11 @@ use crate::{
         address::Address,
         booking::{
             Action, Booking, BookingStatus, DEFAULT_HOURLY_RATE_CENTS, EXPIRED_UNCONFIRMED,
-            EstimatedBy, LocalStart, NewBooking, PaymentStatus, START_WINDOW_BEFORE, TimingError,
-            TransitionError, UNCONFIRMED_EXPIRES_AFTER, UNCONFIRMED_EXPIRES_BEFORE_START,
-            bookable_estimate, check_cleaner_fit, check_in_future, check_timing,
-            estimate_duration_min, price_cents, transition,
+            EstimatedBy, HOLD_EXPIRES_AFTER, LocalStart, NewBooking, PaymentStatus,
+            SETTLEMENT_RETRY_AFTER, START_WINDOW_BEFORE, TimingError, TransitionError,
+            UNCONFIRMED_EXPIRES_AFTER, UNCONFIRMED_EXPIRES_BEFORE_START, bookable_estimate,
+            check_cleaner_fit, check_in_future, check_timing, estimate_duration_min, price_cents,
+            transition,
         },
         cleaner::CURRENCY,
     },
@@ -34,7 +36,7 @@ use crate::{
     payments::{PaymentError, PaymentProvider},
     store::{
         addresses,
-        bookings::{self, BookingRow, InsertError, Scope},
+        bookings::{self, AuthorizedPayment, BookingRow, Earlier, InsertError, Scope, StaleHold},
         cleaners,
     },
 };
@@ -64,7 +66,11 @@ impl Bookings {
         }
     }
 
-    /// Books a cleaning for the calling customer and authorizes its payment.
+    /// Books a cleaning for the calling customer and authorizes its payment. No transaction
+    /// stays open across a remote call: the request is checked and quoted first, the slot is
+    /// held in one short transaction, the card is authorized outside any, and a second short
+    /// transaction confirms the hold or drops it. A hold whose second step never comes (a
+    /// crash) is released by [`Bookings::sweep`].
     #[tracing::instrument(skip_all, fields(booking_id = tracing::field::Empty))]
     pub async fn create(
         &self,
@@ -73,11 +79,18 @@ impl Bookings {
     ) -> Result<Booking, CoreError> {
         let caller = require_role(caller, Role::Customer, "only customers book cleanings")?;
         let fingerprint = request.fingerprint();
-        let mut transaction = self.pool.begin().await?;
+        let replayed = || {
+            replay(
+                &self.pool,
+                caller.user_id,
+                &request.idempotency_key,
+                &fingerprint,
+            )
+        };
         // A repeated request is told apart at the insert (most requests are new); one that
         // no longer passes the checks (its start has passed, say) is looked up here.
         let checked = check_request(
-            &mut transaction,
+            &self.pool,
             self.durations.as_ref(),
             caller.user_id,
             &request,
@@ -90,16 +103,7 @@ impl Bookings {
             hourly_rate_cents,
         } = match checked {
             Ok(checked) => checked,
-            Err(error @ CoreError::Validation(_)) => {
-                return replay(
-                    &mut transaction,
-                    caller.user_id,
-                    &request.idempotency_key,
-                    &fingerprint,
-                )
-                .await?
-                .ok_or(error);
-            }
+            Err(error @ CoreError::Validation(_)) => return replayed().await?.ok_or(error),
             Err(error) => return Err(error),
         };
         let price = price_cents(duration_min, hourly_rate_cents);
@@ -120,19 +124,16 @@ impl Bookings {
             idempotency_key: &request.idempotency_key,
             request_hash: &fingerprint,
         };
-        let created_at = match bookings::insert_booking(&mut transaction, &row).await {
+        let held = async {
+            let mut transaction = self.pool.begin().await?;
+            let held = bookings::insert_hold(&mut transaction, &row, &request.payment_token).await;
+            transaction.commit().await?;
+            Ok::<_, CoreError>(held)
+        };
+        let created_at = match held.await? {
             Ok(Some(created_at)) => created_at,
-            Ok(None) => {
-                // The key was used before (or by a concurrent request, now committed).
-                return replay(
-                    &mut transaction,
-                    caller.user_id,
-                    &request.idempotency_key,
-                    &fingerprint,
-                )
-                .await?
-                .ok_or(CoreError::NotFound);
-            }
+            // The key was used before (or by a concurrent request, now committed).
+            Ok(None) => return replayed().await?.ok_or(CoreError::NotFound),
             Err(InsertError::SlotTaken) => return Err(CoreError::SlotTaken),
             Err(InsertError::Other(error)) => return Err(error),
         };
@@ -151,9 +152,14 @@ impl Bookings {
                 reference
             }
             Err(error) => {
-                transaction.rollback().await?;
+                let hold = StaleHold {
+                    booking_id,
+                    amount_cents: price,
+                    currency: CURRENCY.to_owned(),
+                    payment_token: request.payment_token.clone(),
+                };
                 return Err(self
-                    .payment_refused(caller.user_id, request.cleaner_id, price, error)
+                    .payment_refused(&hold, caller.user_id, request.cleaner_id, error)
                     .await);
             }
         };
@@ -175,74 +181,93 @@ impl Bookings {
             version: 1,
             created_at,
         };
-        // The payment row and the event go in one statement: one round trip less per booking.
-        let stored = async {
-            bookings::insert_payment(
-                &mut transaction,
-                booking_id,
-                self.payments.name(),
-                &reference,
-                price,
-                CURRENCY,
-                &change_event("booking.created", &booking, ""),
-            )
-            .await?;
-            transaction.commit().await.map_err(CoreError::from)
+        let payment = AuthorizedPayment {
+            booking_id,
+            provider: self.payments.name(),
+            reference: &reference,
+            amount_cents: price,
+            currency: CURRENCY,
         };
-        if let Err(error) = stored.await {
-            // The authorization must not outlive the booking that never was.
-            self.payments.release(&reference).await.ok();
-            return Err(error);
+        let confirmed = async {
+            let mut transaction = self.pool.begin().await?;
+            let event = change_event("booking.created", &booking, "");
+            let confirmed = bookings::confirm_hold(&mut transaction, &payment, &event).await?;
+            transaction.commit().await?;
+            Ok::<_, CoreError>(confirmed)
+        };
+        match confirmed.await {
+            Ok(true) => {
+                tracing::info!(booking_id = %booking.id, "booking created");
+                Ok(booking)
+            }
+            outcome => {
+                // The hold is gone (the sweeper took it) or could not be confirmed: the
+                // authorization must not outlive the booking that never was.
+                self.payments.release(&reference).await.ok();
+                Err(outcome.err().unwrap_or(CoreError::PaymentUnavailable))
+            }
         }
-        tracing::info!(booking_id = %booking.id, "booking created");
-        Ok(booking)
     }
 
-    /// Records `payment.failed` for a declined card and turns the provider's answer into
-    /// the client's error.
+    /// Drops the hold of a booking whose card was not authorized, recording `payment.failed`
+    /// with it for a declined card, and turns the provider's answer into the client's error.
+    /// A provider that did not answer may still have authorized: that is voided now if it
+    /// can be, or else by [`Bookings::sweep`].
     async fn payment_refused(
         &self,
+        hold: &StaleHold,
         customer_id: Uuid,
         cleaner_id: Option<Uuid>,
-        amount_cents: i64,
         error: PaymentError,
     ) -> CoreError {
-        match error {
-            PaymentError::Declined(reason) => {
-                let event = bus::envelope(
-                    "payment.failed",
-                    customer_id,
-                    1,
-                    Payload::PaymentFailed(PaymentFailed {
-                        customer_id: customer_id.to_string(),
-                        cleaner_id: cleaner_id.map(|id| id.to_string()).unwrap_or_default(),
-                        amount_cents,
-                        currency: CURRENCY.to_owned(),
-                        reason: reason.clone(),
-                    }),
-                );
-                let recorded = async {
-                    let mut transaction = self.pool.begin().await?;
-                    bus::enqueue(&mut transaction, &event).await?;
-                    transaction.commit().await
-                };
-                PAYMENTS_DECLINED.inc();
-                tracing::info!(%customer_id, %reason, "payment declined");
-                if let Err(error) = recorded.await {
-                    return CoreError::Unexpected(
-                        anyhow::Error::new(error).context("failed to record payment.failed"),
-                    );
-                }
-                CoreError::PaymentDeclined
-            }
+        let booking_id = hold.booking_id;
+        let declined = match error {
+            PaymentError::Declined(reason) => reason,
             PaymentError::InvalidToken => {
-                CoreError::invalid("payment_token", "is not a payment token we accept")
+                if let Err(error) = self.drop_hold(booking_id, None).await {
+                    return error;
+                }
+                return CoreError::invalid("payment_token", "is not a payment token we accept");
             }
             PaymentError::Unavailable(message) => {
                 tracing::warn!(%message, "payment provider unavailable");
-                CoreError::PaymentUnavailable
+                // It may have authorized all the same: void that now if it answers, so the
+                // slot is free for the customer's retry, or leave the hold to the sweeper.
+                if let Err(error) = self.void_and_drop(hold).await {
+                    return error;
+                }
+                return CoreError::PaymentUnavailable;
             }
+        };
+        PAYMENTS_DECLINED.inc();
+        tracing::info!(%customer_id, reason = %declined, "payment declined");
+        let event = bus::envelope(
+            "payment.failed",
+            customer_id,
+            1,
+            Payload::PaymentFailed(PaymentFailed {
+                customer_id: customer_id.to_string(),
+                cleaner_id: cleaner_id.map(|id| id.to_string()).unwrap_or_default(),
+                amount_cents: hold.amount_cents,
+                currency: CURRENCY.to_owned(),
+                reason: declined,
+            }),
+        );
+        match self.drop_hold(booking_id, Some(&event)).await {
+            Ok(()) => CoreError::PaymentDeclined,
+            Err(error) => error,
         }
+    }
+
+    /// Deletes the hold `booking_id`, with `event` in the outbox in the same transaction.
+    async fn drop_hold(&self, booking_id: Uuid, event: Option<&Envelope>) -> Result<(), CoreError> {
+        let mut transaction = self.pool.begin().await?;
+        bookings::drop_hold(&mut transaction, booking_id).await?;
+        if let Some(event) = event {
+            bus::enqueue(&mut transaction, event).await?;
+        }
+        transaction.commit().await?;
+        Ok(())
     }
 
     /// Returns a booking its customer, its cleaner or an admin may see.
@@ -287,7 +312,8 @@ impl Bookings {
     }
 
     /// Moves a booking along its state machine; completing captures the payment, cancelling
-    /// releases it.
+    /// releases it. The move and its event commit first; the provider is asked after, outside
+    /// any transaction (see [`Bookings::settle`]).
     #[tracing::instrument(skip_all, fields(booking_id = %booking_id))]
     pub async fn transition(
         &self,
@@ -323,52 +349,134 @@ impl Bookings {
                 ),
             },
         )?;
-        let booking = self
-            .settle_and_move(&mut transaction, booking_id, action, next)
-            .await?;
         let reason = if action == Action::Cancel {
             party.as_str()
         } else {
             ""
         };
-        record_change(&mut transaction, action.event_type(), &booking, reason).await?;
+        let settlement = move_booking(&mut transaction, booking_id, action, next, reason).await?;
         transaction.commit().await?;
-        Ok(booking)
-    }
-
-    /// Takes the money on completing and gives the reservation back on cancelling, then
-    /// moves the booking to `next`; returns it as it now is.
-    async fn settle_and_move(
-        &self,
-        transaction: &mut PgConnection,
-        booking_id: Uuid,
-        action: Action,
-        next: BookingStatus,
-    ) -> Result<Booking, CoreError> {
-        let settles = matches!(action, Action::Complete { .. } | Action::Cancel);
-        if settles
-            && let Some(reference) = bookings::payment_reference(transaction, booking_id).await?
-        {
-            let (step, payment_status) = match action {
-                Action::Cancel => (self.payments.release(&reference), PaymentStatus::Released),
-                _ => (self.payments.capture(&reference), PaymentStatus::Captured),
-            };
-            step.await.map_err(|error| {
-                tracing::warn!(%error, "payment step failed");
-                CoreError::PaymentUnavailable
-            })?;
-            bookings::set_payment_status(transaction, booking_id, payment_status).await?;
+        if let Some(settlement) = settlement {
+            self.settle(booking_id, &settlement).await;
         }
-        let actual_duration_min = match action {
-            Action::Complete {
-                actual_duration_min,
-            } => Some(actual_duration_min),
-            _ => None,
-        };
-        bookings::set_status(transaction, booking_id, next, actual_duration_min).await?;
-        bookings::find_booking(transaction, booking_id)
+        let mut connection = self.pool.acquire().await?;
+        bookings::find_booking(&mut connection, booking_id)
             .await?
             .ok_or(CoreError::NotFound)
+    }
+
+    /// Asks the provider for a capture or release already recorded as pending, and records
+    /// the answer; a failure leaves it pending for [`Bookings::sweep`] to ask again. Returns
+    /// whether it is settled.
+    async fn settle(&self, booking_id: Uuid, settlement: &Settlement) -> bool {
+        let (step, done) = match settlement.pending {
+            PaymentStatus::CapturePending => (
+                self.payments.capture(&settlement.reference),
+                PaymentStatus::Captured,
+            ),
+            _ => (
+                self.payments.release(&settlement.reference),
+                PaymentStatus::Released,
+            ),
+        };
+        if let Err(error) = step.await {
+            tracing::warn!(%booking_id, %error, "payment step failed; it will be asked again");
+            return false;
+        }
+        let recorded = async {
+            let mut connection = self.pool.acquire().await?;
+            bookings::set_payment_status(&mut connection, booking_id, settlement.pending, done)
+                .await
+        };
+        match recorded.await {
+            Ok(_) => true,
+            Err(error) => {
+                tracing::warn!(%booking_id, %error, "cannot record a payment step; it will be asked again");
+                false
+            }
+        }
+    }
+
+    /// Finishes what a crash or an unreachable provider left half done: releases holds
+    /// older than [`HOLD_EXPIRES_AFTER`] (voiding any authorization made for them) and asks
+    /// again for captures and releases pending longer than [`SETTLEMENT_RETRY_AFTER`], up to
+    /// `limit` of each; returns how many of each it finished.
+    ///
+    /// # Errors
+    /// When the database cannot be read.
+    pub async fn sweep(&self, limit: i64) -> Result<(usize, usize), CoreError> {
+        let now = Utc::now();
+        let (holds, unsettled) = {
+            let mut connection = self.pool.acquire().await?;
+            let holds =
+                bookings::stale_holds(&mut connection, now - HOLD_EXPIRES_AFTER, limit).await?;
+            let unsettled =
+                bookings::unsettled_payments(&mut connection, now - SETTLEMENT_RETRY_AFTER, limit)
+                    .await?;
+            (holds, unsettled)
+        };
+        let mut released = 0;
+        for hold in holds {
+            if self.void_and_drop(&hold).await? {
+                tracing::info!(booking_id = %hold.booking_id, "stale hold released");
+                released += 1;
+            }
+        }
+        let mut settled = 0;
+        for (booking_id, reference, pending) in unsettled {
+            if self
+                .settle(booking_id, &Settlement { reference, pending })
+                .await
+            {
+                settled += 1;
+            }
+        }
+        Ok((released, settled))
+    }
+
+    /// Voids whatever authorization was made for `hold` and drops it; returns `false` (and
+    /// keeps the hold for a later sweep) when the provider cannot say.
+    async fn void_and_drop(&self, hold: &StaleHold) -> Result<bool, CoreError> {
+        // The same idempotency key gives back the authorization the lost request made, if it
+        // made one; a decline means there is nothing to void.
+        let voided = match self
+            .payments
+            .authorize(
+                hold.amount_cents,
+                &hold.currency,
+                &hold.payment_token,
+                &hold.booking_id.to_string(),
+            )
+            .await
+        {
+            Ok(reference) => self.payments.release(&reference).await,
+            Err(PaymentError::Declined(_) | PaymentError::InvalidToken) => Ok(()),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = voided {
+            tracing::warn!(booking_id = %hold.booking_id, %error, "cannot void a hold yet");
+            return Ok(false);
+        }
+        self.drop_hold(hold.booking_id, None).await?;
+        Ok(true)
+    }
+
+    /// Runs [`Bookings::sweep`] every `every` until `shutdown`.
+    pub async fn sweep_until_stopped(
+        self,
+        every: std::time::Duration,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        const BATCH: i64 = 100;
+        loop {
+            if let Err(error) = self.sweep(BATCH).await {
+                tracing::warn!(%error, "cannot sweep holds and payments");
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(every) => {}
+            }
+        }
     }
 
     /// Lists requested bookings without a cleaner that start at least
@@ -432,22 +540,18 @@ impl Bookings {
             if booking.status != BookingStatus::Requested {
                 continue;
             }
-            let booking = self
-                .settle_and_move(
-                    &mut transaction,
-                    booking_id,
-                    Action::Cancel,
-                    BookingStatus::Cancelled,
-                )
-                .await?;
-            record_change(
+            let settlement = move_booking(
                 &mut transaction,
-                "booking.cancelled",
-                &booking,
+                booking_id,
+                Action::Cancel,
+                BookingStatus::Cancelled,
                 EXPIRED_UNCONFIRMED,
             )
             .await?;
             transaction.commit().await?;
+            if let Some(settlement) = settlement {
+                self.settle(booking_id, &settlement).await;
+            }
             tracing::info!(booking_id = %booking_id, "unconfirmed booking expired");
             expired.push(booking_id);
         }
@@ -628,25 +732,32 @@ struct Checked {
 }
 
 /// Checks a new booking against the customer's address and the cleaner's profile, and
-/// estimates its duration (the cleaner's time must cover it).
+/// estimates its duration (the cleaner's time must cover it). The rows are read first and
+/// the connection given back before search is asked for the estimate.
 async fn check_request(
-    connection: &mut PgConnection,
+    pool: &PgPool,
     durations: &dyn DurationModel,
     customer_id: Uuid,
     request: &NewBooking,
 ) -> Result<Checked, CoreError> {
-    let address = addresses::find_address(connection, request.address_id, customer_id)
-        .await?
-        .ok_or_else(|| CoreError::invalid("address_id", "is not one of your addresses"))?;
-    check_in_future(request.starts_at, Utc::now())
-        .map_err(|message| CoreError::invalid("starts_at", message))?;
-    let cleaner = match request.cleaner_id {
-        Some(cleaner_id) => Some(
-            cleaners::find_profile(&mut *connection, cleaner_id)
-                .await?
-                .ok_or_else(|| CoreError::invalid("cleaner_id", "is not a cleaner on Spruce"))?,
-        ),
-        None => None,
+    let (address, cleaner) = {
+        let mut connection = pool.acquire().await?;
+        let address = addresses::find_address(&mut connection, request.address_id, customer_id)
+            .await?
+            .ok_or_else(|| CoreError::invalid("address_id", "is not one of your addresses"))?;
+        check_in_future(request.starts_at, Utc::now())
+            .map_err(|message| CoreError::invalid("starts_at", message))?;
+        let cleaner = match request.cleaner_id {
+            Some(cleaner_id) => Some(
+                cleaners::find_profile(&mut connection, cleaner_id)
+                    .await?
+                    .ok_or_else(|| {
+                        CoreError::invalid("cleaner_id", "is not a cleaner on Spruce")
+                    })?,
+            ),
+            None => None,
+        };
+        (address, cleaner)
     };
     let job = Job {
         service: request.service,
@@ -679,20 +790,91 @@ async fn check_request(
     })
 }
 
+/// A capture or release recorded as pending, to ask the provider for.
+struct Settlement {
+    reference: String,
+    pending: PaymentStatus,
+}
+
+/// Moves a locked booking to `next` with its event (`reason` for a cancellation), marking
+/// its authorized payment capture- or release-pending when the action completes or cancels
+/// it; returns that step, for the provider to be asked once the transaction commits.
+async fn move_booking(
+    transaction: &mut PgConnection,
+    booking_id: Uuid,
+    action: Action,
+    next: BookingStatus,
+    reason: &str,
+) -> Result<Option<Settlement>, CoreError> {
+    let pending = match action {
+        Action::Complete { .. } => Some(PaymentStatus::CapturePending),
+        Action::Cancel => Some(PaymentStatus::ReleasePending),
+        Action::Confirm | Action::Start => None,
+    };
+    let mut settlement = None;
+    if let Some(pending) = pending
+        && let Some((reference, PaymentStatus::Authorized)) =
+            bookings::find_payment(transaction, booking_id).await?
+    {
+        bookings::set_payment_status(transaction, booking_id, PaymentStatus::Authorized, pending)
+            .await?;
+        settlement = Some(Settlement { reference, pending });
+    }
+    let actual_duration_min = match action {
+        Action::Complete {
+            actual_duration_min,
+        } => Some(actual_duration_min),
+        _ => None,
+    };
+    bookings::set_status(transaction, booking_id, next, actual_duration_min).await?;
+    let booking = bookings::find_booking(transaction, booking_id)
+        .await?
+        .ok_or(CoreError::NotFound)?;
+    record_change(transaction, action.event_type(), &booking, reason).await?;
+    Ok(settlement)
+}
+
+/// How long a repeated request waits for the same request's payment step to finish.
+const HELD_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Returns the booking an earlier request with this key made, if the request is the same.
+/// While that request's payment step is still under way, waits for it (up to
+/// [`HELD_WAIT`]), holding no connection in between.
 async fn replay(
-    connection: &mut PgConnection,
+    pool: &PgPool,
     customer_id: Uuid,
     idempotency_key: &str,
     fingerprint: &[u8],
 ) -> Result<Option<Booking>, CoreError> {
-    match bookings::find_by_idempotency_key(connection, customer_id, idempotency_key).await? {
-        Some((booking, hash)) if hash == fingerprint => Ok(Some(booking)),
-        Some(_) => Err(CoreError::invalid(
+    let reused = || {
+        CoreError::invalid(
             "idempotency_key",
             "was already used for a different booking request; use a new key",
-        )),
-        None => Ok(None),
+        )
+    };
+    let started = tokio::time::Instant::now();
+    let mut seen_held = false;
+    loop {
+        let earlier = {
+            let mut connection = pool.acquire().await?;
+            bookings::find_by_idempotency_key(&mut connection, customer_id, idempotency_key).await?
+        };
+        match earlier {
+            Some(Earlier::Booking(booking, hash)) if hash == fingerprint => {
+                return Ok(Some(booking));
+            }
+            Some(Earlier::Held(hash)) if hash == fingerprint => {
+                if started.elapsed() >= HELD_WAIT {
+                    return Err(CoreError::PaymentUnavailable);
+                }
+                seen_held = true;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Some(_) => return Err(reused()),
+            // The hold waited for was dropped (the card was refused): asking again decides.
+            None if seen_held => return Err(CoreError::PaymentUnavailable),
+            None => return Ok(None),
+        }
     }
 }
 

@@ -109,6 +109,8 @@ pub(super) struct BookingResponse {
     price_cents: i64,
     currency: String,
     status: String,
+    /// `authorized`, `capture_pending`, `captured`, `release_pending`, `released` (or `none`):
+    /// the pending ones last until the payment provider confirms the step.
     payment_status: String,
     actual_duration_min: Option<u32>,
     /// What estimated `duration_min` and so the price: `model` (the learned duration model)

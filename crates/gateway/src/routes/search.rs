@@ -237,7 +237,8 @@ pub(super) struct Recommendations {
 }
 
 /// Recommends cleaners for one of the customer's addresses: who customers with the same
-/// cleaners also booked, blended with rating, nearness and price.
+/// cleaners also booked (two cleaners count as booked together once at least 3 other
+/// customers booked both), blended with rating, nearness and price.
 #[utoipa::path(get, path = "/v1/recommendations", tag = "search", params(RecommendationParams), security(("bearer" = [])), responses((status = 200, description = "cleaners best first, each with a reason", body = Recommendations), (status = 403, description = "only customers get recommendations"), (status = 404, description = "no such address of yours"), (status = 503, description = "search is still loading or down; retry after the Retry-After seconds")))]
 pub(super) async fn recommendations(
     State(state): State<AppState>,

@@ -44,6 +44,8 @@ struct Options {
     signup_limit: Option<u32>,
     /// The gateway's declined payments allowed per customer and per client address.
     payment_limits: Option<(u32, u32)>,
+    /// Core pays through a Stripe-style API at this URL instead of the fake provider.
+    stripe_url: Option<String>,
     refuse_dev_password: bool,
     /// Core's `grpc.reflection` (unset: on, as locally).
     core_reflection: Option<bool>,
@@ -66,6 +68,7 @@ impl Default for Options {
             core_database_port: None,
             signup_limit: None,
             payment_limits: None,
+            stripe_url: None,
             refuse_dev_password: false,
             core_reflection: None,
             search: false,
@@ -220,6 +223,17 @@ impl TestApp {
         .await
     }
 
+    /// Same, with core paying through the Stripe-style API at `url`.
+    pub(crate) async fn spawn_with_stripe(url: &str) -> Self {
+        Self::spawn_configured(Options {
+            stripe_url: Some(url.to_owned()),
+            // Many bookings at once from one customer, each counted while in flight.
+            payment_limits: Some((1_000, 1_000)),
+            ..Options::default()
+        })
+        .await
+    }
+
     /// Same, with the gateway allowing `limit` signups per client address.
     pub(crate) async fn spawn_with_signup_limit(limit: u32) -> Self {
         Self::spawn_configured(Options {
@@ -286,6 +300,11 @@ impl TestApp {
         core_settings.search.url = search_url.clone();
         core_settings.auth.refuse_dev_password = options.refuse_dev_password;
         core_settings.grpc.reflection = options.core_reflection;
+        if let Some(url) = &options.stripe_url {
+            core_settings.payments.provider = spruce_core::settings::PaymentProviderKind::Stripe;
+            core_settings.payments.stripe.base_url = url.clone();
+            core_settings.payments.stripe.secret_key = "sk_test_stand_in".into();
+        }
         let core_pool = db::connect(&core_settings.database)
             .await
             .expect("core database");

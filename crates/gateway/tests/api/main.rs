@@ -10,6 +10,7 @@ mod jobs;
 mod model;
 mod notifications;
 mod openapi;
+mod payments;
 mod recommendations;
 mod search;
 mod seeded;

@@ -5,7 +5,9 @@
 //! Similarity of two cleaners is the cosine of their customer sets:
 //! `co(x, y) / sqrt(customers(x) · customers(y))`. A customer's affinity for a cleaner is
 //! the sum of that cleaner's similarities to the cleaners the customer booked; the reason
-//! names the most similar one. The blend is `0.5 · content + 0.5 · affinity / best
+//! names the most similar one. Two cleaners are similar only when at least
+//! [`MIN_FELLOWS_TOGETHER`] other customers booked both, so that no recommendation tells of
+//! one other customer's bookings. The blend is `0.5 · content + 0.5 · affinity / best
 //! affinity`, where content is the search score over a 25 km radius; cleaners the customer
 //! booked before count as fully affine. A customer with no history gets the content
 //! ranking: well rated, near and fair.
@@ -28,6 +30,9 @@ pub const RADIUS_KM: f64 = 25.0;
 /// and fellow customers per cleaner.
 const MAX_HISTORY: usize = 50;
 const MAX_FELLOWS: usize = 1_000;
+/// Two cleaners count as booked together only when at least this many other customers
+/// booked both: fewer would let a recommendation reveal what one named person booked.
+pub const MIN_FELLOWS_TOGETHER: u32 = 3;
 /// Content candidates considered besides the affine ones.
 const CONTENT_CANDIDATES: usize = 200;
 
@@ -233,6 +238,9 @@ impl History {
             let source_customers = customers_of(source) as f64;
             let source_id = self.ids[source as usize];
             for (other, together) in co {
+                if together < MIN_FELLOWS_TOGETHER {
+                    continue;
+                }
                 let similarity =
                     f64::from(together) / (source_customers * customers_of(other) as f64).sqrt();
                 let entry = found
@@ -393,6 +401,29 @@ mod tests {
                 .iter()
                 .all(|item| item.id == own.id || item.id == planted.id)
         );
+    }
+
+    #[test]
+    fn fewer_than_three_other_customers_booking_both_reveal_nothing() {
+        let index =
+            SearchIndex::from_cleaners((1..=4).map(|n| cleaner(n, 52.50 + n as f64 * 0.001)));
+        for fellows in [1_u128, 2, 3] {
+            let mut history = History::default();
+            for customer in 0..fellows {
+                booked(&mut history, 100 + customer, 1);
+                booked(&mut history, 100 + customer, 2);
+            }
+            booked(&mut history, 999, 1);
+            let affinities = history.affinities(Uuid::from_u128(999));
+            let told = recommend(&index, &affinities, (52.50, 13.40), 4)
+                .iter()
+                .any(|item| item.reason == Reason::AlsoBooked(Uuid::from_u128(1)));
+            assert_eq!(told, fellows >= 3, "{fellows} fellows");
+            let ranked_for_it = affinities
+                .iter()
+                .any(|affinity| affinity.cleaner_id == Uuid::from_u128(2));
+            assert_eq!(ranked_for_it, fellows >= 3, "{fellows} fellows");
+        }
     }
 
     #[test]
