@@ -131,6 +131,9 @@ impl Dice {
 const CUSTOMER: u64 = 1;
 const CLEANER: u64 = 2;
 const BOOKING: u64 = 3;
+/// The dice of a cleaner's public point, apart from theirs, so that adding it changed no
+/// other row.
+const AREA: u64 = 4;
 
 const FIRST_NAMES: &[&str] = &[
     "Anna", "Ben", "Clara", "David", "Elif", "Finn", "Greta", "Hassan", "Ida", "Jonas", "Kaja",
@@ -685,22 +688,26 @@ async fn copy_cleaner_profiles(
             .map(|service| service.as_str())
             .collect();
         let availability = serde_json::to_string(&cleaner.availability)?;
+        let mut dice = Dice::for_row(AREA, index);
+        let area = cleaner.home.displaced(dice.unit(), dice.unit());
         writeln!(
             rows,
-            "{}\tExperienced and reliable, cleaning Berlin homes since {}.\t{}\t{CURRENCY}\t{{{}}}\t{}\t{}\t{}\t{availability}\tEurope/Berlin",
+            "{}\tExperienced and reliable, cleaning Berlin homes since {}.\t{}\t{CURRENCY}\t{{{}}}\t{}\t{}\t{}\t{}\t{}\t{availability}\tEurope/Berlin",
             id("cleaner", index),
             2015 + index % 9,
             cleaner.hourly_rate_cents,
             services.join(","),
             cleaner.home.lat,
             cleaner.home.lng,
+            area.lat,
+            area.lng,
             cleaner.radius_km,
         )?;
     }
     copy(
         connection,
         "COPY cleaner_profiles (cleaner_id, bio, hourly_rate_cents, currency, services, home_lat, home_lng, \
-         service_radius_km, weekly_availability, timezone) FROM STDIN",
+         area_lat, area_lng, service_radius_km, weekly_availability, timezone) FROM STDIN",
         &rows,
     )
     .await?;

@@ -41,12 +41,33 @@ pub struct Settings {
     pub signup_throttle: SignupThrottleSettings,
     #[serde(default)]
     pub payment_throttle: PaymentThrottleSettings,
+    #[serde(default)]
+    pub search_throttle: SearchThrottleSettings,
     /// How many proxies the gateway runs behind that each append the address they saw to
     /// `X-Forwarded-For` (the load balancer, the ingress). The client is the entry this many
     /// from the right; 0 (the default) takes the TCP peer and ignores the header, which a
     /// client can write anything into.
     #[serde(default)]
     pub trusted_proxies: u32,
+}
+
+/// When searches and recommendations are refused with 429: many searches from one user
+/// could narrow down where a cleaner is, and cost CPU.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SearchThrottleSettings {
+    /// Searches and recommendation requests per user allowed within the window.
+    pub max_per_user: u32,
+    pub window_secs: u32,
+}
+
+impl Default for SearchThrottleSettings {
+    fn default() -> Self {
+        SearchThrottleSettings {
+            max_per_user: 600,
+            window_secs: 60,
+        }
+    }
 }
 
 /// When booking attempts are refused with 429 after declined cards: card testers try many
@@ -176,6 +197,12 @@ impl Validate for Settings {
             return Err(SettingsError::invalid(
                 "payment_throttle",
                 "max_declines, max_declines_per_address and window_secs must be positive",
+            ));
+        }
+        if self.search_throttle.max_per_user == 0 || self.search_throttle.window_secs == 0 {
+            return Err(SettingsError::invalid(
+                "search_throttle",
+                "max_per_user and window_secs must be positive",
             ));
         }
         if self.trusted_proxies > 10 {

@@ -4,6 +4,7 @@
 //!   within the window, further attempts get 429 until the window ends. A successful login
 //!   clears the email's count and is taken back from the address's;
 //! - signups: too many from one client address within the window get 429;
+//! - searches and recommendations: too many from one user within the window get 429;
 //! - declined payments: after too many for one customer, or from one client address, within
 //!   the window, further booking attempts get 429 (card testing). An attempt is counted
 //!   before it is made and taken back unless its card was declined.
@@ -19,7 +20,7 @@ use spruce_platform::email::normalize_email;
 
 use uuid::Uuid;
 
-use crate::settings::{PaymentThrottleSettings, Settings};
+use crate::settings::{PaymentThrottleSettings, SearchThrottleSettings, Settings};
 
 /// Counts logins per email and per client address, and signups per client address.
 #[derive(Clone)]
@@ -32,6 +33,7 @@ pub struct Throttle {
     max_signups_per_address: i64,
     signup_window_secs: i64,
     payments: PaymentThrottleSettings,
+    searches: SearchThrottleSettings,
 }
 
 /// Requests are blocked for this many more seconds.
@@ -57,6 +59,7 @@ impl Throttle {
             max_signups_per_address: i64::from(signups.max_per_address),
             signup_window_secs: i64::from(signups.window_secs),
             payments: settings.payment_throttle.clone(),
+            searches: settings.search_throttle.clone(),
         })
     }
 
@@ -105,6 +108,20 @@ impl Throttle {
             "signup",
         )
         .await
+    }
+
+    /// Counts a search (or recommendation request) by `user_id` and returns whether it may
+    /// go ahead.
+    ///
+    /// # Errors
+    /// [`Blocked`] with the seconds left when the user is over the limit.
+    pub async fn search_attempt(&self, user_id: Uuid) -> Result<(), Blocked> {
+        let key = format!("{}searches:user:{user_id}", self.prefix);
+        let (limit, window) = (
+            i64::from(self.searches.max_per_user),
+            i64::from(self.searches.window_secs),
+        );
+        self.count(&[(key, limit, window)], "search").await
     }
 
     fn decline_keys(&self, customer_id: Uuid, address: IpAddr) -> [String; 2] {

@@ -47,7 +47,7 @@ pub fn cleaner(event: &CleanerUpdated) -> anyhow::Result<Cleaner> {
     let id: Uuid = event.cleaner_id.parse().context("cleaner_id")?;
     let services = Services::parse(event.services.iter().map(String::as_str))
         .ok_or_else(|| anyhow!("unknown service in {:?}", event.services))?;
-    let home = event.home.as_ref().context("home is missing")?;
+    let area = event.area.as_ref().context("area is missing")?;
     let timezone: Tz = event
         .timezone
         .parse()
@@ -72,7 +72,7 @@ pub fn cleaner(event: &CleanerUpdated) -> anyhow::Result<Cleaner> {
         event.full_name.clone(),
         event.bio.clone(),
         services,
-        (home.lat, home.lng),
+        (area.lat, area.lng),
         event.service_radius_km,
         event.hourly_rate_cents,
         (event.rating_avg, event.rating_count),
@@ -241,12 +241,13 @@ fn decode_cursor(text: &str) -> Option<Cursor> {
     })
 }
 
-/// Returns a hit as the RPC answers it.
+/// Returns a hit as the RPC answers it, its distance (to the cleaner's public point, never
+/// the home) rounded to 100 m.
 pub fn hit(hit: &Hit, cleaner: &Cleaner) -> CleanerHit {
     CleanerHit {
         cleaner_id: hit.id.to_string(),
         full_name: cleaner.full_name.clone(),
-        distance_km: (hit.distance_km * 1_000.0).round() / 1_000.0,
+        distance_km: (hit.distance_km * 10.0).round() / 10.0,
         score: hit.score,
         rating_avg: cleaner.rating_avg,
         rating_count: cleaner.rating_count,

@@ -26,6 +26,12 @@ pub struct GeoPoint {
     pub lng: f64,
 }
 
+/// The point customers see a cleaner at (search's filter, ranking and distances) lies at
+/// least this far from the home, in km: 300 m, and room for what rounding hides...
+pub const AREA_MIN_KM: f64 = 0.32;
+/// ...and at most this far.
+pub const AREA_MAX_KM: f64 = 0.8;
+
 impl GeoPoint {
     /// Accepts latitudes in [-90, 90] and longitudes in [-180, 180].
     ///
@@ -48,6 +54,26 @@ impl GeoPoint {
         } else {
             Err(errors)
         }
+    }
+
+    /// Returns the point `distance_km` away towards `bearing` (radians clockwise from
+    /// north), on the flat approximation that holds within a few kilometres.
+    pub fn moved(&self, bearing: f64, distance_km: f64) -> GeoPoint {
+        const KM_PER_DEGREE: f64 = 111.195;
+        GeoPoint {
+            lat: self.lat + distance_km / KM_PER_DEGREE * bearing.cos(),
+            lng: self.lng
+                + distance_km / (KM_PER_DEGREE * self.lat.to_radians().cos()) * bearing.sin(),
+        }
+    }
+
+    /// Returns the point customers see a cleaner living here at: between
+    /// [`AREA_MIN_KM`] and [`AREA_MAX_KM`] away, spread evenly over that ring by two draws
+    /// in [0, 1): `turn` the direction, `spread` the distance.
+    pub fn displaced(&self, turn: f64, spread: f64) -> GeoPoint {
+        let (inner, outer) = (AREA_MIN_KM.powi(2), AREA_MAX_KM.powi(2));
+        let distance_km = (inner + spread * (outer - inner)).sqrt();
+        self.moved(turn * std::f64::consts::TAU, distance_km)
     }
 
     /// Returns the great-circle distance to `other` in kilometres.
@@ -265,6 +291,9 @@ pub struct CleanerProfile {
     pub cleaner_id: Uuid,
     pub full_name: String,
     pub profile: ProfileInput,
+    /// Where customers see the cleaner: see [`GeoPoint::displaced`]. The home never leaves
+    /// core.
+    pub area: GeoPoint,
     pub currency: String,
     pub rating_sum: i64,
     pub rating_count: i32,
@@ -413,12 +442,39 @@ mod tests {
     }
 
     #[test]
+    fn a_displaced_point_lies_on_the_ring_and_every_direction_is_drawn() {
+        let home = GeoPoint {
+            lat: 52.52,
+            lng: 13.405,
+        };
+        let mut quadrants = [0_u32; 4];
+        for step in 0..400 {
+            let (turn, spread) = (f64::from(step) / 400.0, f64::from(step * 37 % 400) / 400.0);
+            let area = home.displaced(turn, spread);
+            let distance = home.distance_km(&area);
+            assert!(
+                (AREA_MIN_KM - 0.001..=AREA_MAX_KM + 0.001).contains(&distance),
+                "{distance}"
+            );
+            let index = usize::from(area.lat > home.lat) * 2 + usize::from(area.lng > home.lng);
+            quadrants[index] += 1;
+        }
+        assert!(quadrants.iter().all(|count| *count > 80), "{quadrants:?}");
+        // The same draws give the same point: fixed until the home moves.
+        assert_eq!(home.displaced(0.3, 0.6), home.displaced(0.3, 0.6));
+    }
+
+    #[test]
     fn ratings_average_to_two_decimals() {
         let services = vec!["standard".to_owned()];
         let profile = CleanerProfile {
             cleaner_id: Uuid::new_v4(),
             full_name: "Ann".to_owned(),
             profile: ProfileInput::parse(&raw(&services)).unwrap(),
+            area: GeoPoint {
+                lat: 52.5,
+                lng: 13.4,
+            },
             currency: CURRENCY.to_owned(),
             rating_sum: 14,
             rating_count: 3,

@@ -27,10 +27,13 @@ pub async fn timezone_exists(connection: &mut PgConnection, name: &str) -> Resul
 }
 
 /// Creates or replaces a cleaner's profile, raising its version.
+/// Stores a cleaner's profile; `area` becomes their public point when the profile is new or
+/// the home moved, and is ignored otherwise (the point stays where it was).
 pub async fn upsert_profile(
     connection: &mut PgConnection,
     cleaner_id: Uuid,
     profile: &ProfileInput,
+    area: GeoPoint,
     currency: &str,
 ) -> Result<(), CoreError> {
     let services: Vec<&str> = profile
@@ -42,11 +45,15 @@ pub async fn upsert_profile(
         .map_err(|error| CoreError::Unexpected(error.into()))?;
     sqlx::query(
         "INSERT INTO cleaner_profiles (cleaner_id, bio, hourly_rate_cents, currency, services, \
-         home_lat, home_lng, service_radius_km, weekly_availability, timezone) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10) \
+         home_lat, home_lng, service_radius_km, weekly_availability, timezone, area_lat, area_lng) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12) \
          ON CONFLICT (cleaner_id) DO UPDATE SET bio = EXCLUDED.bio, \
          hourly_rate_cents = EXCLUDED.hourly_rate_cents, currency = EXCLUDED.currency, \
          services = EXCLUDED.services, home_lat = EXCLUDED.home_lat, home_lng = EXCLUDED.home_lng, \
+         area_lat = CASE WHEN (cleaner_profiles.home_lat, cleaner_profiles.home_lng) \
+           = (EXCLUDED.home_lat, EXCLUDED.home_lng) THEN cleaner_profiles.area_lat ELSE EXCLUDED.area_lat END, \
+         area_lng = CASE WHEN (cleaner_profiles.home_lat, cleaner_profiles.home_lng) \
+           = (EXCLUDED.home_lat, EXCLUDED.home_lng) THEN cleaner_profiles.area_lng ELSE EXCLUDED.area_lng END, \
          service_radius_km = EXCLUDED.service_radius_km, \
          weekly_availability = EXCLUDED.weekly_availability, timezone = EXCLUDED.timezone, \
          version = cleaner_profiles.version + 1, updated_at = now()",
@@ -61,6 +68,8 @@ pub async fn upsert_profile(
     .bind(profile.service_radius_km)
     .bind(availability)
     .bind(&profile.timezone)
+    .bind(area.lat)
+    .bind(area.lng)
     .execute(connection)
     .await?;
     Ok(())
@@ -70,7 +79,7 @@ pub async fn upsert_profile(
 macro_rules! profile_columns {
     () => {
         "p.cleaner_id, u.full_name, p.bio, p.hourly_rate_cents, p.currency, p.services, \
-         p.home_lat, p.home_lng, p.service_radius_km, \
+         p.home_lat, p.home_lng, p.area_lat, p.area_lng, p.service_radius_km, \
          p.weekly_availability::text AS weekly_availability, p.timezone, \
          p.rating_sum, p.rating_count, p.version"
     };
@@ -87,6 +96,8 @@ spruce_platform::named_row! {
         services: Vec<String>,
         home_lat: f64,
         home_lng: f64,
+        area_lat: f64,
+        area_lng: f64,
         service_radius_km: f64,
         weekly_availability: String,
         timezone: String,
@@ -207,6 +218,10 @@ fn into_profile(row: StoredProfile) -> Result<CleanerProfile, CoreError> {
             service_radius_km: row.service_radius_km,
             weekly_availability,
             timezone: row.timezone,
+        },
+        area: GeoPoint {
+            lat: row.area_lat,
+            lng: row.area_lng,
         },
         currency: row.currency,
         rating_sum: row.rating_sum,

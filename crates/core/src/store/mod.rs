@@ -66,6 +66,11 @@ pub const MIGRATIONS: &[spruce_platform::db::MigrationSource] = &[
         "payment holds",
         include_str!("../../migrations/0012_payment_holds.sql"),
     ),
+    (
+        13,
+        "cleaner area",
+        include_str!("../../migrations/0013_cleaner_area.sql"),
+    ),
 ];
 
 /// Begins a read-only transaction whose every query sees the same snapshot (REPEATABLE

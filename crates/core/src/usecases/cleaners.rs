@@ -54,7 +54,12 @@ impl Cleaners {
                 format!("{:?} is not a known IANA time zone", input.timezone),
             ));
         }
-        cleaners::upsert_profile(&mut transaction, caller.user_id, &input, CURRENCY).await?;
+        let area = {
+            use rand::Rng as _;
+            let mut random = rand::rng();
+            input.home.displaced(random.random(), random.random())
+        };
+        cleaners::upsert_profile(&mut transaction, caller.user_id, &input, area, CURRENCY).await?;
         let profile = cleaners::find_profile(&mut transaction, caller.user_id)
             .await?
             .ok_or(CoreError::NotFound)?;
@@ -100,9 +105,9 @@ pub(crate) fn cleaner_updated(profile: &CleanerProfile) -> events::CleanerUpdate
         hourly_rate_cents: details.hourly_rate_cents,
         currency: profile.currency.clone(),
         services: details.services.iter().map(ToString::to_string).collect(),
-        home: Some(events::GeoPoint {
-            lat: details.home.lat,
-            lng: details.home.lng,
+        area: Some(events::GeoPoint {
+            lat: profile.area.lat,
+            lng: profile.area.lng,
         }),
         service_radius_km: details.service_radius_km,
         weekly_availability: details

@@ -31,8 +31,8 @@ pub(super) struct SearchParams {
     /// Longitude.
     #[param(required = true, value_type = f64, minimum = -180.0, maximum = 180.0)]
     lng: Option<String>,
-    /// Kilometres around the point; 10 when absent.
-    #[param(value_type = Option<f64>, exclusive_minimum = 0.0, maximum = 100.0)]
+    /// Kilometres around the point, 1 to 100; 10 when absent.
+    #[param(value_type = Option<f64>, minimum = 1.0, maximum = 100.0)]
     radius_km: Option<String>,
     /// Only cleaners offering this service.
     #[param(value_type = Option<super::bookings::ServiceKind>)]
@@ -64,7 +64,8 @@ pub(super) struct SearchParams {
 pub(super) struct CleanerHitBody {
     cleaner_id: String,
     full_name: String,
-    /// From the searched point to the cleaner's home.
+    /// From the searched point to the cleaner's public point (300 to 800 m from their home,
+    /// which is never shown), rounded to 0.1 km.
     distance_km: f64,
     /// The ranking score, 0 to 1 (rating with a prior, nearness, price).
     score: f64,
@@ -189,13 +190,14 @@ impl SearchParams {
 }
 
 /// Finds cleaners near a point, ranked by a documented score, with cursor paging.
-#[utoipa::path(get, path = "/v1/search/cleaners", tag = "search", params(SearchParams), security(("bearer" = [])), responses((status = 200, description = "cleaners best first, each with distance_km and score", body = Page<CleanerHitBody>), (status = 503, description = "search is still loading or down; retry after the Retry-After seconds")))]
+#[utoipa::path(get, path = "/v1/search/cleaners", tag = "search", params(SearchParams), security(("bearer" = [])), responses((status = 200, description = "cleaners best first, each with distance_km and score", body = Page<CleanerHitBody>), (status = 429, description = "too many searches by this user (Retry-After)"), (status = 503, description = "search is still loading or down; retry after the Retry-After seconds")))]
 pub(super) async fn search_cleaners(
     State(state): State<AppState>,
     user: AuthUser,
     ApiQuery(params): ApiQuery<SearchParams>,
 ) -> Result<Json<Page<CleanerHitBody>>, ApiError> {
     let message = params.into_request()?;
+    throttle_search(&state, &user).await?;
     let response = state
         .upstreams
         .search
@@ -207,6 +209,15 @@ pub(super) async fn search_cleaners(
         response.cleaners.into_iter().map(Into::into).collect(),
         response.next_cursor,
     )))
+}
+
+/// Counts a search or recommendation request against the user's limit.
+async fn throttle_search(state: &AppState, user: &AuthUser) -> Result<(), ApiError> {
+    state
+        .throttle
+        .search_attempt(user.caller.user_id)
+        .await
+        .map_err(|blocked| ApiError::too_many_attempts(blocked.retry_after_secs))
 }
 
 /// `GET /v1/recommendations` query.
@@ -239,7 +250,7 @@ pub(super) struct Recommendations {
 /// Recommends cleaners for one of the customer's addresses: who customers with the same
 /// cleaners also booked (two cleaners count as booked together once at least 3 other
 /// customers booked both), blended with rating, nearness and price.
-#[utoipa::path(get, path = "/v1/recommendations", tag = "search", params(RecommendationParams), security(("bearer" = [])), responses((status = 200, description = "cleaners best first, each with a reason", body = Recommendations), (status = 403, description = "only customers get recommendations"), (status = 404, description = "no such address of yours"), (status = 503, description = "search is still loading or down; retry after the Retry-After seconds")))]
+#[utoipa::path(get, path = "/v1/recommendations", tag = "search", params(RecommendationParams), security(("bearer" = [])), responses((status = 200, description = "cleaners best first, each with a reason", body = Recommendations), (status = 403, description = "only customers get recommendations"), (status = 404, description = "no such address of yours"), (status = 429, description = "too many searches by this user (Retry-After)"), (status = 503, description = "search is still loading or down; retry after the Retry-After seconds")))]
 pub(super) async fn recommendations(
     State(state): State<AppState>,
     user: AuthUser,
@@ -265,6 +276,7 @@ pub(super) async fn recommendations(
     if !fields.0.is_empty() {
         return Err(ApiError::validation(fields.0));
     }
+    throttle_search(&state, &user).await?;
     let details = home_of(&state, &user, address_id).await?;
     let response = state
         .upstreams

@@ -46,6 +46,8 @@ struct Options {
     payment_limits: Option<(u32, u32)>,
     /// Core pays through a Stripe-style API at this URL instead of the fake provider.
     stripe_url: Option<String>,
+    /// Searches per user a minute; unset: more than any test makes (tests poll searches).
+    search_limit: Option<u32>,
     refuse_dev_password: bool,
     /// Core's `grpc.reflection` (unset: on, as locally).
     core_reflection: Option<bool>,
@@ -69,6 +71,7 @@ impl Default for Options {
             signup_limit: None,
             payment_limits: None,
             stripe_url: None,
+            search_limit: None,
             refuse_dev_password: false,
             core_reflection: None,
             search: false,
@@ -218,6 +221,16 @@ impl TestApp {
     pub(crate) async fn spawn_with_payment_limits(per_customer: u32, per_address: u32) -> Self {
         Self::spawn_configured(Options {
             payment_limits: Some((per_customer, per_address)),
+            ..Options::default()
+        })
+        .await
+    }
+
+    /// Search and the rest, with the gateway allowing `limit` searches per user a minute.
+    pub(crate) async fn spawn_with_search_limit(limit: u32) -> Self {
+        Self::spawn_configured(Options {
+            search: true,
+            search_limit: Some(limit),
             ..Options::default()
         })
         .await
@@ -377,9 +390,7 @@ impl TestApp {
             &core_url,
             &search_url,
             &gateways_scheduler,
-            &options.redis_url,
-            options.signup_limit,
-            options.payment_limits,
+            &options,
             &shutdown,
         )
         .await;
@@ -413,9 +424,7 @@ impl TestApp {
             &core_url,
             &search_url,
             &scheduler_url,
-            "redis://127.0.0.1:6379",
-            None,
-            None,
+            &Options::default(),
             &shutdown,
         )
         .await;
@@ -533,9 +542,7 @@ async fn spawn_gateway(
     core_url: &str,
     search_url: &str,
     scheduler_url: &str,
-    redis_url: &str,
-    signup_limit: Option<u32>,
-    payment_limits: Option<(u32, u32)>,
+    options: &Options,
     shutdown: &CancellationToken,
 ) -> (String, spruce_gateway::settings::Settings) {
     let mut settings = spruce_gateway::settings::Settings {
@@ -545,11 +552,12 @@ async fn spawn_gateway(
     settings.upstream.core_url = core_url.to_owned();
     settings.upstream.scheduler_url = scheduler_url.to_owned();
     settings.upstream.search_url = search_url.to_owned();
-    settings.redis.url = redis_url.to_owned().into();
-    if let Some(limit) = signup_limit {
+    settings.redis.url = options.redis_url.clone().into();
+    if let Some(limit) = options.signup_limit {
         settings.signup_throttle.max_per_address = limit;
     }
-    if let Some((per_customer, per_address)) = payment_limits {
+    settings.search_throttle.max_per_user = options.search_limit.unwrap_or(1_000_000);
+    if let Some((per_customer, per_address)) = options.payment_limits {
         settings.payment_throttle.max_declines = per_customer;
         settings.payment_throttle.max_declines_per_address = per_address;
     }

@@ -11,6 +11,7 @@ mod model;
 mod notifications;
 mod openapi;
 mod payments;
+mod privacy;
 mod recommendations;
 mod search;
 mod seeded;

@@ -52,8 +52,9 @@ pub struct Cleaner {
     pub full_name: String,
     pub bio: String,
     pub services: Services,
-    /// Home, as (lat, lng) in degrees.
-    pub home: (f64, f64),
+    /// Where customers see the cleaner, as (lat, lng) in degrees: core's point 320-800 m
+    /// from the home (which search never learns), fixed until the home moves.
+    pub area: (f64, f64),
     pub service_radius_km: f64,
     pub hourly_rate_cents: i64,
     /// The mean of the cleaner's reviews (0 without any), as core publishes it.
@@ -77,7 +78,7 @@ impl Cleaner {
         full_name: String,
         bio: String,
         services: Services,
-        home: (f64, f64),
+        area: (f64, f64),
         service_radius_km: f64,
         hourly_rate_cents: i64,
         rating: (f64, u32),
@@ -92,7 +93,7 @@ impl Cleaner {
             full_name,
             bio,
             services,
-            home,
+            area,
             service_radius_km,
             hourly_rate_cents,
             rating_avg: rating.0,
@@ -132,7 +133,7 @@ impl Cleaner {
             ^ busy as u64
             ^ self.hourly_rate_cents as u64
             ^ self.id.as_u64_pair().0
-            ^ self.home.0.to_bits()
+            ^ self.area.0.to_bits()
             ^ self.service_radius_km.to_bits()
             ^ self.rating_avg.to_bits()
             ^ u64::from(self.rating_count)

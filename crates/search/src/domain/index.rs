@@ -1,4 +1,4 @@
-//! The search index: the read model's cleaners by slot, and a grid over their homes in which
+//! The search index: the read model's cleaners by slot, and a grid over their areas in which
 //! each cell keeps its cleaners best first by the part of the score a search cannot change
 //! (rating and price, see [`static_score`]).
 //!
@@ -121,8 +121,8 @@ impl Plain {
 /// go and when they may work.
 #[derive(Debug, Clone, Copy)]
 struct Spot {
-    /// The home as a unit vector, within [`HOME_ERROR`].
-    home: [f32; 3],
+    /// The area as a unit vector, within [`AREA_ERROR`].
+    area: [f32; 3],
     /// The chord of the cleaner's own service radius (see [`chord_of_km`]), with
     /// `CHORD_SLACK`, rounded up.
     service_chord: f32,
@@ -135,9 +135,9 @@ struct Spot {
 /// How many fiftieths of a star a [`Key`]'s rating counts in.
 const RATING_STEPS: f64 = 50.0;
 
-/// How far a member's `f32` home may be from the cleaner's, as a chord of the unit sphere
+/// How far a member's `f32` area may be from the cleaner's, as a chord of the unit sphere
 /// (each coordinate is within 2⁻²⁴ of the exact one: about 0.7 m at most; 1.3 m allowed).
-const HOME_ERROR: f64 = 2e-7;
+const AREA_ERROR: f64 = 2e-7;
 
 /// Returns `value` as an `f32` no smaller than it.
 fn f32_up(value: f64) -> f32 {
@@ -169,7 +169,7 @@ impl Member {
                 ),
             },
             spot: Spot {
-                home: unit_vector(cleaner.home).map(|coordinate| coordinate as f32),
+                area: unit_vector(cleaner.area).map(|coordinate| coordinate as f32),
                 service_chord: f32_up(chord_of_km(cleaner.service_radius_km) * (1.0 + CHORD_SLACK)),
                 slot,
                 day_spans: cleaner.day_spans(),
@@ -180,17 +180,17 @@ impl Member {
 }
 
 impl Spot {
-    /// The squared chord from `at` to the member's home, to be compared with limits
-    /// widened by [`HOME_ERROR`] (see [`widened_sq`]).
+    /// The squared chord from `at` to the member's area, to be compared with limits
+    /// widened by [`AREA_ERROR`] (see [`widened_sq`]).
     fn chord_sq(&self, at: [f64; 3]) -> f64 {
-        chord_sq(at, self.home.map(f64::from))
+        chord_sq(at, self.area.map(f64::from))
     }
 }
 
-/// Returns the square of `chord` widened by [`HOME_ERROR`]: a member whose squared chord
+/// Returns the square of `chord` widened by [`AREA_ERROR`]: a member whose squared chord
 /// exceeds it is surely farther than `chord`.
 fn widened_sq(chord: f64) -> f64 {
-    (chord + HOME_ERROR).powi(2)
+    (chord + AREA_ERROR).powi(2)
 }
 
 /// A cell of the grid and its cleaners: cut into parts (see [`Cell::split_for`]), and in each
@@ -266,7 +266,7 @@ struct CellSummary {
 
 type CellKey = (i32, i32);
 
-/// The cleaners and the grid over their homes.
+/// The cleaners and the grid over their areas.
 #[derive(Default)]
 pub struct SearchIndex {
     /// Cleaners by slot (a search reaches them from the grid without hashing).
@@ -456,10 +456,10 @@ impl Cell {
             .collect();
     }
 
-    /// Returns the part whose rectangle holds `spot`'s home (within its rounding: a
+    /// Returns the part whose rectangle holds `spot`'s area (within its rounding: a
     /// part's reach has room for it).
     fn part_of(&self, spot: &Spot) -> usize {
-        let [x, y, z] = spot.home.map(f64::from);
+        let [x, y, z] = spot.area.map(f64::from);
         let lat = z.clamp(-1.0, 1.0).asin().to_degrees();
         let mut lng = y.atan2(x).to_degrees();
         // The antimeridian: 180° east is 180° west.
@@ -791,7 +791,7 @@ impl SearchIndex {
         for (cleaner, slot) in index.cleaners.iter().zip(0..) {
             if let Some(cleaner) = cleaner {
                 cells
-                    .entry(cell_of(cleaner.home))
+                    .entry(cell_of(cleaner.area))
                     .or_default()
                     .push(Member::of(cleaner, slot));
             }
@@ -821,13 +821,13 @@ impl SearchIndex {
 
     fn place(&mut self, cleaner: &Cleaner, slot: u32) {
         self.cells
-            .cell_mut(cell_of(cleaner.home))
+            .cell_mut(cell_of(cleaner.area))
             .insert(Member::of(cleaner, slot));
     }
 
     fn unplace(&mut self, cleaner: &Cleaner, slot: u32) {
         self.cells
-            .change(cell_of(cleaner.home), |cell| cell.remove(slot));
+            .change(cell_of(cleaner.area), |cell| cell.remove(slot));
     }
 
     /// Adds a cleaner, or replaces the one with its id (moving them in the grid).
@@ -1090,10 +1090,10 @@ impl<'i> Walk<'i, '_> {
         let static_score = f64::from(key.static_score);
         let tentative = Tentative {
             low: f64::from(key.static_score.next_down())
-                + NEARNESS_WEIGHT * nearness(km_at_most(chord + HOME_ERROR), radius_km)
+                + NEARNESS_WEIGHT * nearness(km_at_most(chord + AREA_ERROR), radius_km)
                 - BOUND_SLACK,
             high: static_score
-                + NEARNESS_WEIGHT * nearness(km_at_least(chord - HOME_ERROR), radius_km)
+                + NEARNESS_WEIGHT * nearness(km_at_least(chord - AREA_ERROR), radius_km)
                 + BOUND_SLACK,
             slot: spot.slot,
         };
@@ -1281,7 +1281,7 @@ impl<'q> Filter<'q> {
         if !plain {
             return None;
         }
-        let distance = distance_km(query.at, cleaner.home);
+        let distance = distance_km(query.at, cleaner.area);
         if distance > query.radius_km || distance > cleaner.service_radius_km {
             return None;
         }
@@ -1561,7 +1561,7 @@ mod tests {
         }
     }
 
-    /// Moves the first of `cleaners` to the homes of `moved` (same id, new home and all),
+    /// Moves the first of `cleaners` to the areas of `moved` (same id, new area and all),
     /// then removes the first `removed` of them; returns the cleaners the index should
     /// hold, by id.
     fn move_and_remove(
@@ -1640,7 +1640,7 @@ mod tests {
                 cleaners
                     .into_iter()
                     .map(|(mut cleaner, berlin, equator)| {
-                        cleaner.home = if in_berlin { berlin } else { equator };
+                        cleaner.area = if in_berlin { berlin } else { equator };
                         cleaner
                     })
                     .collect()
@@ -1664,7 +1664,7 @@ mod tests {
         ) {
             // Near the cleaners: both in Berlin, or both on the equator.
             let at = match cleaners.first() {
-                Some(first) if (first.home.0 > 10.0) != (at.0 > 10.0) => first.home,
+                Some(first) if (first.area.0 > 10.0) != (at.0 > 10.0) => first.area,
                 _ => at,
             };
             let query = SearchQuery { at, radius_km, ..query };
@@ -1821,14 +1821,14 @@ mod tests {
         let at = (52.601_234_567, 13.398_765_432);
         for n in 0..200 {
             let step = f64::from(n);
-            let home = (52.52 + step * 0.000_713, 13.3 + step * 0.001_357);
-            let distance = crate::domain::distance_km(at, home);
+            let area = (52.52 + step * 0.000_713, 13.3 + step * 0.001_357);
+            let distance = crate::domain::distance_km(at, area);
             let cleaner = Cleaner::new(
                 Uuid::new_v4(),
                 "Edge".to_owned(),
                 "exactly".to_owned(),
                 Services::parse(["standard"]).unwrap(),
-                home,
+                area,
                 distance,
                 3_333,
                 (3.7, 3),
@@ -1851,8 +1851,8 @@ mod tests {
             )
             .unwrap();
             let found = index.search(&query);
-            assert_eq!(found, scan([&cleaner], &query), "{home:?}");
-            assert_eq!(found.hits.len(), 1, "{home:?}");
+            assert_eq!(found, scan([&cleaner], &query), "{area:?}");
+            assert_eq!(found.hits.len(), 1, "{area:?}");
         }
     }
 
@@ -1982,12 +1982,12 @@ mod tests {
         /// span everything; the answer must still be the scan's.
         #[test]
         fn search_equals_a_scan_at_the_ends_of_the_map(
-            homes in prop::collection::vec((prop::sample::select(vec![-89.9, -60.0, 0.0, 60.0, 89.9]), -0.3..0.3f64, -0.4..0.4f64), 1..40),
+            areas in prop::collection::vec((prop::sample::select(vec![-89.9, -60.0, 0.0, 60.0, 89.9]), -0.3..0.3f64, -0.4..0.4f64), 1..40),
             centre in prop::sample::select(vec![(-89.9, 179.9), (60.0, -179.95), (0.0, 180.0), (89.9, 0.0)]),
             offset in (-0.2..0.2f64, -0.3..0.3f64),
             radius in 1.0..100.0f64,
         ) {
-            let cleaners: Vec<Cleaner> = homes
+            let cleaners: Vec<Cleaner> = areas
                 .into_iter()
                 .map(|(band, dlat, dlng)| {
                     let lat = (band + dlat).clamp(-90.0, 90.0);

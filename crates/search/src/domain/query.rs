@@ -8,6 +8,9 @@ use super::cleaner::{Services, fold};
 
 /// The largest search radius, in km.
 pub const MAX_RADIUS_KM: f64 = 100.0;
+/// The smallest search radius, in km: narrower circles would only help to corner a
+/// cleaner's public point.
+pub const MIN_RADIUS_KM: f64 = 1.0;
 /// The longest cleaning a search can ask for, in minutes (12 h).
 pub const MAX_DURATION_MIN: u32 = 12 * 60;
 /// The largest page.
@@ -71,8 +74,8 @@ impl SearchQuery {
             fail("lng", "is required, from -180 to 180");
         }
         let radius_km = raw.radius_km.unwrap_or(10.0);
-        if !(radius_km > 0.0 && radius_km <= MAX_RADIUS_KM) {
-            fail("radius_km", "must be more than 0 and at most 100");
+        if !(MIN_RADIUS_KM..=MAX_RADIUS_KM).contains(&radius_km) {
+            fail("radius_km", "must be from 1 to 100");
         }
         let services = match raw.service.as_deref() {
             None => Some(Services::default()),

@@ -307,7 +307,7 @@ pub fn recommend(
         let Some(cleaner) = index.get(affinity.cleaner_id) else {
             continue;
         };
-        let distance = distance_km(at, cleaner.home);
+        let distance = distance_km(at, cleaner.area);
         if distance > RADIUS_KM || distance > cleaner.service_radius_km {
             continue;
         }
