@@ -67,7 +67,8 @@ async fn signup_becomes_a_welcome_notification_in_one_trace() {
     }
     let welcome = welcome.expect("a welcome notification within 5 s of signup");
     assert_eq!(welcome["kind"], "welcome");
-    assert!(welcome["body"].as_str().unwrap().contains("Erin"));
+    // It carries the verification code: that goes to the mailbox, never back through the API.
+    assert_eq!(welcome["body"], "Sent to your email address only.");
 
     let mut trace = Vec::new();
     let wanted = |trace: &[otlp::ReceivedSpan], service: &str, name_part: &str| {
@@ -342,8 +343,9 @@ async fn brute_force(core_url: &str, query: &RawQuery) -> Vec<String> {
     let mut builder = SnapshotBuilder::default();
     while let Some(batch) = stream.message().await.unwrap() {
         for state in &batch.cleaners {
-            let (cleaner, bookings) = wire::cleaner_state(state).unwrap();
-            builder.add(state.version, cleaner, bookings);
+            if let Some((cleaner, bookings)) = wire::cleaner_state(state).unwrap() {
+                builder.add(state.version, cleaner, bookings);
+            }
         }
     }
     let model = builder.finish();

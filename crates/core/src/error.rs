@@ -33,6 +33,12 @@ pub enum CoreError {
     TooEarly(String),
     #[error("{0}")]
     LimitReached(String),
+    #[error("too many wrong codes, or the code expired; ask for a new one")]
+    TooManyTries,
+    #[error("the email address is verified already")]
+    AlreadyVerified,
+    #[error("verify your email address first (see the code we sent)")]
+    EmailUnverified,
     /// The card issuer's reason stays in the logs and the `payment.failed` event: told to
     /// the client, it would help whoever tests stolen cards.
     #[error("the payment was declined; try another card")]
@@ -86,6 +92,9 @@ impl CoreError {
             CoreError::IllegalTransition(_) => Reason::IllegalTransition,
             CoreError::TooEarly(_) => Reason::TooEarly,
             CoreError::LimitReached(_) => Reason::Conflict,
+            CoreError::TooManyTries => Reason::TooManyAttempts,
+            CoreError::AlreadyVerified => Reason::Conflict,
+            CoreError::EmailUnverified => Reason::EmailUnverified,
             CoreError::PaymentDeclined => Reason::PaymentDeclined,
             CoreError::PaymentUnavailable => Reason::PaymentUnavailable,
             CoreError::Busy => Reason::Busy,

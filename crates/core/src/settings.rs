@@ -161,6 +161,9 @@ pub struct AuthSettings {
     /// Refuse the seeded accounts' published password at signup and login; always on where
     /// production-like (see [`AuthSettings::dev_password_refused`]).
     pub refuse_dev_password: bool,
+    /// Customers book, and cleaners are found and booked, only once their email is
+    /// verified. May be false only where not production-like (tests, local tries).
+    pub require_verified_email: bool,
 }
 
 impl Default for AuthSettings {
@@ -174,6 +177,7 @@ impl Default for AuthSettings {
             hashing_threads: 0,
             hashing_wait_ms: 2_000,
             refuse_dev_password: false,
+            require_verified_email: true,
         }
     }
 }
@@ -231,6 +235,12 @@ impl Validate for Settings {
             return Err(SettingsError::invalid(
                 "auth.access_token_ttl_secs",
                 "must be positive",
+            ));
+        }
+        if !self.auth.require_verified_email && production_like() {
+            return Err(SettingsError::invalid(
+                "auth.require_verified_email",
+                "may be false only outside e2e, staging and prod",
             ));
         }
         if self.auth.refresh_token_ttl_days <= 0 {

@@ -64,6 +64,19 @@ const SERVICE_RPCS: &[ServiceRpc] = &[
         caller: "gateway",
         path: "/spruce.core.v1.UserService/RefreshSession",
     },
+    // A verification link opened without signing in.
+    ServiceRpc {
+        caller: "gateway",
+        path: "/spruce.core.v1.UserService/VerifyEmail",
+    },
+    ServiceRpc {
+        caller: "gateway",
+        path: "/spruce.core.v1.UserService/RequestPasswordReset",
+    },
+    ServiceRpc {
+        caller: "gateway",
+        path: "/spruce.core.v1.UserService/ResetPassword",
+    },
     ServiceRpc {
         caller: "search",
         path: "/spruce.core.v1.ReadModelService/StreamCleaners",
@@ -201,7 +214,10 @@ impl Application {
                 .clone()
                 .prune_expired_sessions(SESSION_PRUNING_EVERY, shutdown.clone()),
         );
-        let bookings = Bookings::new(self.pool.clone(), self.payments, self.durations);
+        let mut bookings = Bookings::new(self.pool.clone(), self.payments, self.durations);
+        if !self.settings.auth.require_verified_email {
+            bookings = bookings.without_email_verification();
+        }
         let sweeping = tokio::spawn(
             bookings
                 .clone()

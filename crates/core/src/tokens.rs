@@ -36,11 +36,11 @@ impl TokenIssuer {
         self.ttl_secs
     }
 
-    /// Signs an access token for `user_id` acting as `role`.
+    /// Signs an access token for `user_id` acting as `role` in the session `session_id`.
     ///
     /// # Errors
     /// Fails only if signing fails.
-    pub fn issue(&self, user_id: Uuid, role: Role) -> anyhow::Result<String> {
+    pub fn issue(&self, user_id: Uuid, role: Role, session_id: Uuid) -> anyhow::Result<String> {
         let now = chrono::Utc::now().timestamp();
         let claims = AccessClaims {
             sub: user_id.to_string(),
@@ -49,6 +49,7 @@ impl TokenIssuer {
             aud: self.audience.clone(),
             iat: now,
             exp: now + self.ttl_secs,
+            sid: Some(session_id.to_string()),
         };
         encode(
             &Header::new(Algorithm::EdDSA),

@@ -2,7 +2,7 @@
 //! itself travels on to the services behind the gateway, which verify it again.
 
 use axum::{
-    extract::{FromRef, FromRequestParts},
+    extract::{FromRef, FromRequestParts, OptionalFromRequestParts},
     http::{header, request::Parts},
 };
 use spruce_platform::{
@@ -54,5 +54,27 @@ where
             caller,
             token: token.to_owned(),
         })
+    }
+}
+
+/// A request without an `Authorization` header is anonymous (`None`); one with a header is
+/// verified like any other, and refused when the token is bad.
+impl<S> OptionalFromRequestParts<S> for AuthUser
+where
+    TokenVerifier: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        if !parts.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(None);
+        }
+        <AuthUser as FromRequestParts<S>>::from_request_parts(parts, state)
+            .await
+            .map(Some)
     }
 }

@@ -43,6 +43,8 @@ pub struct Settings {
     pub payment_throttle: PaymentThrottleSettings,
     #[serde(default)]
     pub search_throttle: SearchThrottleSettings,
+    #[serde(default)]
+    pub password_reset_throttle: PasswordResetThrottleSettings,
     /// How many proxies the gateway runs behind that each append the address they saw to
     /// `X-Forwarded-For` (the load balancer, the ingress). The client is the entry this many
     /// from the right; 0 (the default) takes the TCP peer and ignores the header, which a
@@ -66,6 +68,27 @@ impl Default for SearchThrottleSettings {
         SearchThrottleSettings {
             max_per_user: 600,
             window_secs: 60,
+        }
+    }
+}
+
+/// When password reset requests are refused with 429: each sends an email.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PasswordResetThrottleSettings {
+    /// Requests per email (known or not, alike) within the window.
+    pub max_per_email: u32,
+    /// Requests per client address within the window.
+    pub max_per_address: u32,
+    pub window_secs: u32,
+}
+
+impl Default for PasswordResetThrottleSettings {
+    fn default() -> Self {
+        PasswordResetThrottleSettings {
+            max_per_email: 3,
+            max_per_address: 20,
+            window_secs: 3_600,
         }
     }
 }
@@ -203,6 +226,13 @@ impl Validate for Settings {
             return Err(SettingsError::invalid(
                 "search_throttle",
                 "max_per_user and window_secs must be positive",
+            ));
+        }
+        let resets = &self.password_reset_throttle;
+        if resets.max_per_email == 0 || resets.max_per_address == 0 || resets.window_secs == 0 {
+            return Err(SettingsError::invalid(
+                "password_reset_throttle",
+                "max_per_email, max_per_address and window_secs must be positive",
             ));
         }
         if self.trusted_proxies > 10 {

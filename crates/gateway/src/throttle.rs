@@ -5,6 +5,8 @@
 //!   clears the email's count and is taken back from the address's;
 //! - signups: too many from one client address within the window get 429;
 //! - searches and recommendations: too many from one user within the window get 429;
+//! - verification emails asked for again, and password reset requests (per email and per
+//!   client address): a few an hour;
 //! - declined payments: after too many for one customer, or from one client address, within
 //!   the window, further booking attempts get 429 (card testing). An attempt is counted
 //!   before it is made and taken back unless its card was declined.
@@ -20,7 +22,9 @@ use spruce_platform::email::normalize_email;
 
 use uuid::Uuid;
 
-use crate::settings::{PaymentThrottleSettings, SearchThrottleSettings, Settings};
+use crate::settings::{
+    PasswordResetThrottleSettings, PaymentThrottleSettings, SearchThrottleSettings, Settings,
+};
 
 /// Counts logins per email and per client address, and signups per client address.
 #[derive(Clone)]
@@ -34,6 +38,7 @@ pub struct Throttle {
     signup_window_secs: i64,
     payments: PaymentThrottleSettings,
     searches: SearchThrottleSettings,
+    resets: PasswordResetThrottleSettings,
 }
 
 /// Requests are blocked for this many more seconds.
@@ -60,6 +65,7 @@ impl Throttle {
             signup_window_secs: i64::from(signups.window_secs),
             payments: settings.payment_throttle.clone(),
             searches: settings.search_throttle.clone(),
+            resets: settings.password_reset_throttle.clone(),
         })
     }
 
@@ -122,6 +128,35 @@ impl Throttle {
             i64::from(self.searches.window_secs),
         );
         self.count(&[(key, limit, window)], "search").await
+    }
+
+    /// Counts a request for another verification email by `user_id`: 5 an hour.
+    ///
+    /// # Errors
+    /// [`Blocked`] with the seconds left when over the limit.
+    pub async fn verification_resend(&self, user_id: Uuid) -> Result<(), Blocked> {
+        let key = format!("{}verification-resends:user:{user_id}", self.prefix);
+        self.count(&[(key, 5, 3_600)], "verification resend").await
+    }
+
+    /// Counts a password reset request for `email` (known or not, alike) from `address`.
+    ///
+    /// # Errors
+    /// [`Blocked`] with the seconds left when either is over its limit.
+    pub async fn password_reset(&self, email: &str, address: IpAddr) -> Result<(), Blocked> {
+        let digest = Sha256::digest(normalize_email(email).as_bytes());
+        let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+        let by_email = format!("{}password-resets:email:{hex}", self.prefix);
+        let by_address = format!("{}password-resets:address:{address}", self.prefix);
+        let window = i64::from(self.resets.window_secs);
+        self.count(
+            &[
+                (by_email, i64::from(self.resets.max_per_email), window),
+                (by_address, i64::from(self.resets.max_per_address), window),
+            ],
+            "password reset",
+        )
+        .await
     }
 
     fn decline_keys(&self, customer_id: Uuid, address: IpAddr) -> [String; 2] {

@@ -34,6 +34,9 @@ pub struct AccessClaims {
     pub aud: String,
     pub iat: i64,
     pub exp: i64,
+    /// A user's session (the refresh token family the access token was issued with).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// Why a token was refused; callers answer 401 (UNAUTHENTICATED) for all of them.
@@ -148,7 +151,16 @@ impl TokenVerifier {
         let claims = decode_claims(token, key, validation)?;
         let user_id: Uuid = claims.sub.parse().map_err(|_| TokenError::Invalid)?;
         let role: Role = claims.role.parse().map_err(|_| TokenError::Invalid)?;
-        Ok((Principal::User(Caller { user_id, role }), claims.exp))
+        let session_id = match claims.sid.as_deref() {
+            Some(sid) => Some(sid.parse().map_err(|_| TokenError::Invalid)?),
+            None => None,
+        };
+        let caller = Caller {
+            user_id,
+            role,
+            session_id,
+        };
+        Ok((Principal::User(caller), claims.exp))
     }
 
     fn decode_service(&self, token: &str, service: String) -> Result<(Principal, i64), TokenError> {
@@ -250,6 +262,7 @@ impl ServiceTokenSigner {
             aud: audience.to_owned(),
             iat: now,
             exp: now + SERVICE_TOKEN_TTL_SECS,
+            sid: None,
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(name.clone());
@@ -283,6 +296,7 @@ mod tests {
             aud: "spruce-mobile".to_owned(),
             iat: now,
             exp: now + exp_in,
+            sid: None,
         };
         encode(&Header::new(Algorithm::EdDSA), &claims, key.encoding_key()).unwrap()
     }

@@ -78,6 +78,8 @@ impl Role {
 pub struct Caller {
     pub user_id: Uuid,
     pub role: Role,
+    /// The session the access token was issued for, when it names one.
+    pub session_id: Option<Uuid>,
 }
 
 impl Caller {
@@ -121,17 +123,20 @@ mod tests {
         let stranger = Caller {
             user_id: Uuid::new_v4(),
             role: Role::Customer,
+            session_id: None,
         };
         let admin = Caller {
             user_id: Uuid::new_v4(),
             role: Role::Admin,
+            session_id: None,
         };
         assert!(!stranger.may_access(owner));
         assert!(admin.may_access(owner));
         assert!(
             Caller {
                 user_id: owner,
-                role: Role::Customer
+                role: Role::Customer,
+                session_id: None,
             }
             .may_access(owner)
         );

@@ -22,6 +22,7 @@ pub enum Reason {
     SlotTaken,
     IllegalTransition,
     TooEarly,
+    EmailUnverified,
     AlreadyReviewed,
     NotReviewable,
     Conflict,
@@ -109,6 +110,12 @@ const TABLE: &[(Reason, &str, Code, StatusCode)] = &[
         "too_early",
         Code::FailedPrecondition,
         StatusCode::CONFLICT,
+    ),
+    (
+        Reason::EmailUnverified,
+        "email_unverified",
+        Code::PermissionDenied,
+        StatusCode::FORBIDDEN,
     ),
     (
         Reason::AlreadyReviewed,

@@ -1,6 +1,7 @@
 //! Reactions to events from other services: who users are, what their bookings are, and
-//! the notifications events call for (a welcome, a booking's changes, a declined card, a
-//! review for its cleaner). Each runs in the inbox's transaction, so an event that
+//! the notifications events call for (the welcome with its verification code, codes asked
+//! for again, password resets and changes, a booking's changes, a declined card, a review
+//! for its cleaner). Each runs in the inbox's transaction, so an event that
 //! arrives twice changes nothing the second time.
 
 use anyhow::{Context as _, anyhow};
@@ -21,17 +22,28 @@ use crate::{
 };
 
 /// Records users, bookings and the notifications events call for.
-#[derive(Debug, Default)]
-pub struct SchedulerEvents;
+#[derive(Debug)]
+pub struct SchedulerEvents {
+    /// Where emailed links point: the app's address (`links.app_url`).
+    app_url: String,
+}
+
+impl SchedulerEvents {
+    /// Handles events, writing links to `app_url`.
+    pub fn new(app_url: &str) -> Self {
+        SchedulerEvents {
+            app_url: app_url.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    fn link(&self, page: &str, token: &str) -> String {
+        format!("{}/{page}?token={token}", self.app_url)
+    }
+}
 
 impl EventHandler for SchedulerEvents {
     fn routing_keys(&self) -> &'static [&'static str] {
-        &[
-            "user.registered",
-            "booking.*",
-            "payment.failed",
-            "review.created",
-        ]
+        &["user.*", "booking.*", "payment.failed", "review.created"]
     }
 
     async fn handle(&self, transaction: &mut PgConnection, event: &Envelope) -> anyhow::Result<()> {
@@ -49,11 +61,50 @@ impl EventHandler for SchedulerEvents {
                     timezone: registered.timezone.clone(),
                     device_token: None,
                 };
+                // The welcome is the verification email that follows.
                 store::upsert_recipient(transaction, &recipient).await?;
-                let welcome = templates::welcome(user_id, &registered.full_name, &registered.role);
-                notify(transaction, &welcome).await?;
-                tracing::info!(user_id = %user_id, "welcome notification recorded");
                 Ok(())
+            }
+            Some(Payload::VerificationRequested(requested)) => {
+                let user_id: Uuid = requested
+                    .user_id
+                    .parse()
+                    .context("bad user_id in user.verification_requested")?;
+                let message = templates::verification(&templates::Verification {
+                    user_id,
+                    full_name: &requested.full_name,
+                    role: &requested.role,
+                    code: &requested.code,
+                    link: self.link("verify-email", &requested.token),
+                    first: requested.first,
+                    about: &event.event_id,
+                });
+                notify(transaction, &message).await?;
+                tracing::info!(user_id = %user_id, first = requested.first, "verification email recorded");
+                Ok(())
+            }
+            Some(Payload::PasswordResetRequested(requested)) => {
+                let user_id: Uuid = requested
+                    .user_id
+                    .parse()
+                    .context("bad user_id in user.password_reset_requested")?;
+                let link = self.link("reset-password", &requested.token);
+                notify(
+                    transaction,
+                    &templates::password_reset(user_id, &event.event_id, &link),
+                )
+                .await
+            }
+            Some(Payload::PasswordChanged(changed)) => {
+                let user_id: Uuid = changed
+                    .user_id
+                    .parse()
+                    .context("bad user_id in user.password_changed")?;
+                notify(
+                    transaction,
+                    &templates::password_changed(user_id, &event.event_id),
+                )
+                .await
             }
             Some(Payload::BookingChanged(change)) => {
                 booking_changed(transaction, event, change).await
@@ -147,12 +198,7 @@ pub async fn notify_parties(
         if let Some(message) =
             templates::booking(kind, side, facts, user_id, zone, cleaner_name.as_deref())
         {
-            store::record(
-                transaction,
-                &message,
-                &Message::channels(recipient.as_ref()),
-            )
-            .await?;
+            store::record(transaction, &message, &message.channels(recipient.as_ref())).await?;
         }
     }
     Ok(())
@@ -161,6 +207,6 @@ pub async fn notify_parties(
 /// Records `message` on the channels its user has.
 async fn notify(transaction: &mut PgConnection, message: &Message) -> anyhow::Result<()> {
     let recipient = store::find_recipient(transaction, message.user_id).await?;
-    store::record(transaction, message, &Message::channels(recipient.as_ref())).await?;
+    store::record(transaction, message, &message.channels(recipient.as_ref())).await?;
     Ok(())
 }

@@ -104,6 +104,26 @@ pub struct Settings {
     /// The scheduler's own signing key, for its calls to core and search.
     #[serde(default = "development_identity")]
     pub identity: IdentitySettings,
+    /// Where emailed links point.
+    #[serde(default)]
+    pub links: LinkSettings,
+}
+
+/// `[links]`: emailed links (email verification, password reset) open
+/// `{app_url}/verify-email?token=…` and `{app_url}/reset-password?token=…`, pages (or app
+/// links) that post the token to the API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LinkSettings {
+    pub app_url: String,
+}
+
+impl Default for LinkSettings {
+    fn default() -> Self {
+        LinkSettings {
+            app_url: "https://app.spruce.example".to_owned(),
+        }
+    }
 }
 
 /// `[email]`: how to reach the SMTP server.
@@ -478,6 +498,15 @@ impl Validate for Settings {
         self.database.validate()?;
         self.bus.validate()?;
         self.verifier()?;
+        let app_url = &self.links.app_url;
+        if !(app_url.starts_with("https://") || app_url.starts_with("http://"))
+            || app_url.contains(char::is_whitespace)
+        {
+            return Err(SettingsError::invalid(
+                "links.app_url",
+                "must be an http(s) address, e.g. https://app.spruce.example",
+            ));
+        }
         for name in self.jobs.keys() {
             if !JOB_NAMES.contains(&name.as_str()) {
                 return Err(SettingsError::invalid(

@@ -88,7 +88,7 @@ impl Application {
         let consumer = Consumer::new(
             self.pool.clone(),
             self.settings.bus.clone(),
-            SchedulerEvents,
+            SchedulerEvents::new(&self.settings.links.app_url),
         );
         let checks = vec![
             ReadinessCheck::postgres(self.pool.clone()),

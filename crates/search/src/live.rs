@@ -116,6 +116,13 @@ impl EventSink for ReadModelEvents {
         self.live.wait_until_loaded().await;
         let version = event.aggregate_version;
         let applied = match &event.payload {
+            Some(Payload::CleanerUpdated(updated)) if !updated.listed => {
+                let id = updated
+                    .cleaner_id
+                    .parse()
+                    .map_err(|error| Failure::Permanent(anyhow::anyhow!("cleaner_id: {error}")))?;
+                self.live.write(|model| model.withdraw_cleaner(version, id))
+            }
             Some(Payload::CleanerUpdated(updated)) => {
                 let cleaner = wire::cleaner(updated).map_err(Failure::Permanent)?;
                 self.live
@@ -241,7 +248,8 @@ async fn load_snapshot(
     {
         for state in &batch.cleaners {
             match wire::cleaner_state(state) {
-                Ok((cleaner, bookings)) => builder.add(state.version, cleaner, bookings),
+                Ok(Some((cleaner, bookings))) => builder.add(state.version, cleaner, bookings),
+                Ok(None) => {}
                 Err(error) => {
                     // One bad record must not keep every other cleaner unsearchable.
                     skipped += 1;

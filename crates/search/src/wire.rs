@@ -172,23 +172,29 @@ fn live_booking(live: &LiveBooking, cleaner_id: Uuid) -> anyhow::Result<(Uuid, B
     ))
 }
 
-/// Reads one cleaner of core's snapshot with their live bookings.
+/// One cleaner of core's snapshot with their live bookings.
+pub type SnapshotEntry = (Cleaner, Vec<(Uuid, Booking)>);
+
+/// Reads one cleaner of core's snapshot with their live bookings; `None` for a cleaner
+/// not listed (email not verified), whom nobody finds until a `cleaner.updated` lists them.
 ///
 /// # Errors
 /// Names the field that does not parse.
-pub fn cleaner_state(state: &CleanerState) -> anyhow::Result<(Cleaner, Vec<(Uuid, Booking)>)> {
-    let cleaner = cleaner(
-        state
-            .cleaner
-            .as_ref()
-            .context("a snapshot entry without its cleaner")?,
-    )?;
+pub fn cleaner_state(state: &CleanerState) -> anyhow::Result<Option<SnapshotEntry>> {
+    let profile = state
+        .cleaner
+        .as_ref()
+        .context("a snapshot entry without its cleaner")?;
+    if !profile.listed {
+        return Ok(None);
+    }
+    let cleaner = cleaner(profile)?;
     let bookings = state
         .bookings
         .iter()
         .map(|booking| live_booking(booking, cleaner.id))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok((cleaner, bookings))
+    Ok(Some((cleaner, bookings)))
 }
 
 /// Reads a search request as it arrived; proto3's zero values mean "not given" (a zero

@@ -298,6 +298,8 @@ pub struct CleanerProfile {
     pub rating_sum: i64,
     pub rating_count: i32,
     pub version: i64,
+    /// Whether customers may find and book the cleaner: their email is verified.
+    pub listed: bool,
 }
 
 impl CleanerProfile {
@@ -479,6 +481,7 @@ mod tests {
             rating_sum: 14,
             rating_count: 3,
             version: 1,
+            listed: true,
         };
         assert!((profile.rating_avg() - 4.67).abs() < 1e-9);
     }

@@ -50,6 +50,7 @@ pub mod address;
 pub mod booking;
 pub mod cleaner;
 pub mod review;
+pub mod secret;
 pub mod session;
 pub mod user;
 

@@ -201,6 +201,8 @@ pub struct User {
     pub role: Role,
     pub timezone: String,
     pub created_at: DateTime<Utc>,
+    /// Whether the user proved the email is theirs (see `domain::secret`).
+    pub email_verified: bool,
 }
 
 #[cfg(test)]

@@ -3,15 +3,19 @@
 use spruce_platform::identity::{Caller, Principal, Role};
 use spruce_platform::time::to_timestamp;
 use spruce_proto::core::v1::{
-    self as wire, AuthResponse, AuthenticateRequest, GetUserRequest, RefreshSessionRequest,
-    RegisterRequest, RevokeSessionRequest, RevokeSessionResponse, user_service_server::UserService,
+    self as wire, AuthResponse, AuthenticateRequest, ChangePasswordRequest, ChangePasswordResponse,
+    EndSessionRequest, EndSessionResponse, GetUserRequest, ListSessionsRequest,
+    ListSessionsResponse, RefreshSessionRequest, RegisterRequest, RequestPasswordResetRequest,
+    RequestPasswordResetResponse, ResendVerificationRequest, ResendVerificationResponse,
+    ResetPasswordRequest, ResetPasswordResponse, RevokeSessionRequest, RevokeSessionResponse,
+    SessionInfo, VerifyEmailRequest, user_service_server::UserService,
 };
 use tonic::{Request, Response, Status};
 
 use crate::{
     domain::user::{NewUser, User},
     error::CoreError,
-    usecases::accounts::{Accounts, Session},
+    usecases::accounts::{Accounts, EmailProof, Session},
 };
 
 /// The gRPC face of [`Accounts`].
@@ -34,6 +38,7 @@ fn user_to_wire(user: User) -> wire::User {
         role: wire::Role::from(user.role).into(),
         created_at: Some(to_timestamp(user.created_at)),
         timezone: user.timezone,
+        email_verified: user.email_verified,
     }
 }
 
@@ -63,7 +68,9 @@ impl UserService for UserApi {
             &request.timezone,
         )
         .map_err(CoreError::Validation)?;
-        Ok(auth_response(self.accounts.register(new_user).await?))
+        Ok(auth_response(
+            self.accounts.register(new_user, &request.device).await?,
+        ))
     }
 
     async fn authenticate(
@@ -73,7 +80,7 @@ impl UserService for UserApi {
         let request = request.into_inner();
         Ok(auth_response(
             self.accounts
-                .authenticate(&request.email, &request.password)
+                .authenticate(&request.email, &request.password, &request.device)
                 .await?,
         ))
     }
@@ -114,5 +121,109 @@ impl UserService for UserApi {
             .revoke(caller, &request.get_ref().refresh_token)
             .await?;
         Ok(Response::new(RevokeSessionResponse {}))
+    }
+
+    async fn verify_email(
+        &self,
+        request: Request<VerifyEmailRequest>,
+    ) -> Result<Response<wire::User>, Status> {
+        let wire = request.get_ref();
+        let proof = match (wire.code.trim(), wire.token.trim()) {
+            ("", "") => {
+                return Err(CoreError::invalid("code", "is required (or the link's token)").into());
+            }
+            (code, "") => EmailProof::Code(code),
+            ("", token) => EmailProof::Token(token),
+            _ => {
+                return Err(
+                    CoreError::invalid("token", "give the code or the token, not both").into(),
+                );
+            }
+        };
+        let user = self
+            .accounts
+            .verify_email(Principal::of(&request), proof)
+            .await?;
+        Ok(Response::new(user_to_wire(user)))
+    }
+
+    async fn resend_verification(
+        &self,
+        request: Request<ResendVerificationRequest>,
+    ) -> Result<Response<ResendVerificationResponse>, Status> {
+        self.accounts
+            .resend_verification(Caller::of(&request))
+            .await?;
+        Ok(Response::new(ResendVerificationResponse {}))
+    }
+
+    async fn request_password_reset(
+        &self,
+        request: Request<RequestPasswordResetRequest>,
+    ) -> Result<Response<RequestPasswordResetResponse>, Status> {
+        self.accounts
+            .request_password_reset(&request.get_ref().email);
+        Ok(Response::new(RequestPasswordResetResponse {}))
+    }
+
+    async fn reset_password(
+        &self,
+        request: Request<ResetPasswordRequest>,
+    ) -> Result<Response<ResetPasswordResponse>, Status> {
+        let wire = request.get_ref();
+        self.accounts
+            .reset_password(&wire.token, &wire.new_password)
+            .await?;
+        Ok(Response::new(ResetPasswordResponse {}))
+    }
+
+    async fn change_password(
+        &self,
+        request: Request<ChangePasswordRequest>,
+    ) -> Result<Response<ChangePasswordResponse>, Status> {
+        let wire = request.get_ref();
+        self.accounts
+            .change_password(
+                Caller::of(&request),
+                &wire.current_password,
+                &wire.new_password,
+            )
+            .await?;
+        Ok(Response::new(ChangePasswordResponse {}))
+    }
+
+    async fn list_sessions(
+        &self,
+        request: Request<ListSessionsRequest>,
+    ) -> Result<Response<ListSessionsResponse>, Status> {
+        let (sessions, current) = self.accounts.sessions(Caller::of(&request)).await?;
+        Ok(Response::new(ListSessionsResponse {
+            sessions: sessions
+                .into_iter()
+                .map(|session| SessionInfo {
+                    id: session.id.to_string(),
+                    current: Some(session.id) == current,
+                    device: session.device,
+                    created_at: Some(to_timestamp(session.created_at)),
+                    last_used_at: Some(to_timestamp(session.last_used_at)),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn end_session(
+        &self,
+        request: Request<EndSessionRequest>,
+    ) -> Result<Response<EndSessionResponse>, Status> {
+        // Not a session id is no session of theirs.
+        let session_id = request
+            .get_ref()
+            .session_id
+            .parse()
+            .map_err(|_| CoreError::NotFound)?;
+        self.accounts
+            .end_session(Caller::of(&request), session_id)
+            .await?;
+        Ok(Response::new(EndSessionResponse {}))
     }
 }

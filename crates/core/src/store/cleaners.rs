@@ -81,7 +81,7 @@ macro_rules! profile_columns {
         "p.cleaner_id, u.full_name, p.bio, p.hourly_rate_cents, p.currency, p.services, \
          p.home_lat, p.home_lng, p.area_lat, p.area_lng, p.service_radius_km, \
          p.weekly_availability::text AS weekly_availability, p.timezone, \
-         p.rating_sum, p.rating_count, p.version"
+         p.rating_sum, p.rating_count, p.version, u.email_verified_at IS NOT NULL AS listed"
     };
 }
 
@@ -104,6 +104,7 @@ spruce_platform::named_row! {
         rating_sum: i64,
         rating_count: i32,
         version: i64,
+        listed: bool,
     }
 }
 
@@ -227,5 +228,21 @@ fn into_profile(row: StoredProfile) -> Result<CleanerProfile, CoreError> {
         rating_sum: row.rating_sum,
         rating_count: row.rating_count,
         version: row.version,
+        listed: row.listed,
     })
+}
+
+/// Raises a cleaner's profile version, for an event that tells a change outside the
+/// profile (their email verified); returns whether they have a profile.
+pub async fn touch_profile(
+    connection: &mut PgConnection,
+    cleaner_id: Uuid,
+) -> Result<bool, CoreError> {
+    let touched = sqlx::query(
+        "UPDATE cleaner_profiles SET version = version + 1, updated_at = now() WHERE cleaner_id = $1",
+    )
+    .bind(cleaner_id)
+    .execute(connection)
+    .await?;
+    Ok(touched.rows_affected() == 1)
 }

@@ -5,6 +5,7 @@ pub mod addresses;
 pub mod bookings;
 pub mod cleaners;
 pub mod reviews;
+pub mod secrets;
 pub mod sessions;
 pub mod users;
 
@@ -70,6 +71,11 @@ pub const MIGRATIONS: &[spruce_platform::db::MigrationSource] = &[
         13,
         "cleaner area",
         include_str!("../../migrations/0013_cleaner_area.sql"),
+    ),
+    (
+        14,
+        "account recovery",
+        include_str!("../../migrations/0014_account_recovery.sql"),
     ),
 ];
 

@@ -6,23 +6,27 @@ use uuid::Uuid;
 
 use crate::{domain::session::StoredToken, error::CoreError};
 
-/// Stores a refresh token's hash in `family_id`.
+/// Stores a refresh token's hash in `family_id`; a family goes on with the device its
+/// first token named (`device` counts for a new family only).
 pub async fn insert_token(
     connection: &mut PgConnection,
     family_id: Uuid,
     user_id: Uuid,
     token_hash: &[u8],
     expires_at: DateTime<Utc>,
+    device: &str,
 ) -> Result<(), CoreError> {
     sqlx::query(
-        "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, expires_at) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, expires_at, device) \
+         VALUES ($1, $2, $3, $4, $5, coalesce((SELECT device FROM refresh_tokens \
+           WHERE family_id = $2 ORDER BY created_at LIMIT 1), $6))",
     )
     .bind(Uuid::new_v4())
     .bind(family_id)
     .bind(user_id)
     .bind(token_hash)
     .bind(expires_at)
+    .bind(device)
     .execute(connection)
     .await?;
     Ok(())
@@ -120,4 +124,73 @@ pub async fn delete_expired(
     .execute(connection)
     .await?;
     Ok(deleted.rows_affected())
+}
+
+/// A live session as its user sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub id: Uuid,
+    pub device: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+}
+
+/// Returns the user's live sessions (families whose current token is neither rotated,
+/// revoked nor expired), the most recently used first.
+pub async fn list_live(
+    connection: &mut PgConnection,
+    user_id: Uuid,
+) -> Result<Vec<SessionRow>, CoreError> {
+    let rows: Vec<(Uuid, String, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT family_id, min(device), min(created_at), max(created_at) FROM refresh_tokens \
+         WHERE user_id = $1 AND family_id IN (SELECT family_id FROM refresh_tokens \
+           WHERE user_id = $1 AND revoked_at IS NULL AND rotated_at IS NULL AND expires_at > now()) \
+         GROUP BY family_id ORDER BY max(created_at) DESC",
+    )
+    .bind(user_id)
+    .fetch_all(connection)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, device, created_at, last_used_at)| SessionRow {
+            id,
+            device,
+            created_at,
+            last_used_at,
+        })
+        .collect())
+}
+
+/// Revokes the user's session `family_id`; returns whether it was theirs and live.
+pub async fn revoke_session(
+    connection: &mut PgConnection,
+    user_id: Uuid,
+    family_id: Uuid,
+) -> Result<bool, CoreError> {
+    let revoked = sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = now() \
+         WHERE user_id = $1 AND family_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(family_id)
+    .execute(connection)
+    .await?;
+    Ok(revoked.rows_affected() > 0)
+}
+
+/// Revokes every session of the user but `keep` (every one when `None`).
+pub async fn revoke_all_but(
+    connection: &mut PgConnection,
+    user_id: Uuid,
+    keep: Option<Uuid>,
+) -> Result<(), CoreError> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL \
+         AND ($2::uuid IS NULL OR family_id <> $2)",
+    )
+    .bind(user_id)
+    .bind(keep)
+    .execute(connection)
+    .await?;
+    Ok(())
 }

@@ -17,6 +17,7 @@ spruce_platform::named_row! {
         role: String,
         timezone: String,
         created_at: DateTime<Utc>,
+        email_verified_at: Option<DateTime<Utc>>,
     }
 }
 
@@ -29,6 +30,7 @@ spruce_platform::named_row! {
         role: String,
         timezone: String,
         created_at: DateTime<Utc>,
+        email_verified_at: Option<DateTime<Utc>>,
         password_hash: String,
     }
 }
@@ -46,10 +48,19 @@ fn into_user(row: StoredUser) -> Result<User, CoreError> {
         role,
         timezone: row.timezone,
         created_at: row.created_at,
+        email_verified: row.email_verified_at.is_some(),
     })
 }
 
-/// Inserts a user; [`CoreError::EmailTaken`] when the email is in use.
+/// The columns of [`StoredUser`].
+macro_rules! user_columns {
+    () => {
+        "id, email, full_name, role, timezone, created_at, email_verified_at"
+    };
+}
+
+/// Inserts a user, its email not yet verified; [`CoreError::EmailTaken`] when the email is
+/// in use.
 pub async fn insert_user(
     connection: &mut PgConnection,
     id: Uuid,
@@ -59,10 +70,11 @@ pub async fn insert_user(
     role: Role,
     timezone: &str,
 ) -> Result<User, CoreError> {
-    let row: StoredUser = sqlx::query_as(
+    let row: StoredUser = sqlx::query_as(concat!(
         "INSERT INTO users (id, email, password_hash, full_name, role, timezone) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, email, full_name, role, timezone, created_at",
-    )
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING ",
+        user_columns!()
+    ))
     .bind(id)
     .bind(email)
     .bind(password_hash)
@@ -83,10 +95,11 @@ pub async fn find_credentials(
     connection: &mut PgConnection,
     email: &str,
 ) -> Result<Option<(User, String)>, CoreError> {
-    let row: Option<StoredCredentials> = sqlx::query_as(
-        "SELECT id, email, full_name, role, timezone, created_at, password_hash FROM users \
-         WHERE lower(email) = lower($1)",
-    )
+    let row: Option<StoredCredentials> = sqlx::query_as(concat!(
+        "SELECT ",
+        user_columns!(),
+        ", password_hash FROM users WHERE lower(email) = lower($1)"
+    ))
     .bind(email)
     .fetch_optional(connection)
     .await?;
@@ -98,6 +111,7 @@ pub async fn find_credentials(
             role: row.role,
             timezone: row.timezone,
             created_at: row.created_at,
+            email_verified_at: row.email_verified_at,
         };
         into_user(user).map(|user| (user, row.password_hash))
     })
@@ -106,9 +120,54 @@ pub async fn find_credentials(
 
 /// Returns a user by id.
 pub async fn find_user(connection: &mut PgConnection, id: Uuid) -> Result<Option<User>, CoreError> {
-    let row: Option<StoredUser> = sqlx::query_as(
-        "SELECT id, email, full_name, role, timezone, created_at FROM users WHERE id = $1",
+    let row: Option<StoredUser> = sqlx::query_as(concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(connection)
+    .await?;
+    row.map(into_user).transpose()
+}
+
+/// Returns a user's password hash.
+pub async fn password_hash(
+    connection: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<String>, CoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(connection)
+            .await?,
     )
+}
+
+/// Replaces a user's password hash.
+pub async fn set_password_hash(
+    connection: &mut PgConnection,
+    id: Uuid,
+    password_hash: &str,
+) -> Result<(), CoreError> {
+    sqlx::query("UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(password_hash)
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
+/// Marks a user's email verified (kept as it was when it already is) and returns the user.
+pub async fn mark_email_verified(
+    connection: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<User>, CoreError> {
+    let row: Option<StoredUser> = sqlx::query_as(concat!(
+        "UPDATE users SET email_verified_at = coalesce(email_verified_at, now()), \
+         updated_at = now() WHERE id = $1 RETURNING ",
+        user_columns!()
+    ))
     .bind(id)
     .fetch_optional(connection)
     .await?;

@@ -3,23 +3,80 @@
 use chrono::{Duration, Utc};
 use spruce_platform::{
     bus,
-    identity::{Caller, Principal},
+    identity::{Caller, Principal, Role},
+    time::to_timestamp,
 };
-use spruce_proto::events::v1::{UserRegistered, envelope::Payload};
+use spruce_proto::events::v1::{
+    PasswordChanged, PasswordResetRequested, UserRegistered, VerificationRequested,
+    envelope::Payload,
+};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::{
     authz::authenticated,
     domain::{
+        secret::{CodeCheck, NewSecret, Purpose},
         session::{MAX_LIVE_SESSIONS, RefreshToken, TokenUse, hash_token},
-        user::{Email, NewUser, User},
+        user::{Email, NewUser, Password, User},
     },
     error::CoreError,
     passwords::PasswordHashing,
-    store::{sessions, users},
+    store::{
+        secrets,
+        sessions::{self, SessionRow},
+        users,
+    },
     tokens::TokenIssuer,
+    usecases::cleaners,
 };
+
+/// How a user proves an email is theirs.
+#[derive(Debug, Clone, Copy)]
+pub enum EmailProof<'a> {
+    /// The six digits, by the signed-in user.
+    Code(&'a str),
+    /// The link's token, by anyone holding it.
+    Token(&'a str),
+}
+
+/// Draws a verification code and link for `user` (ending earlier ones) and records the
+/// email that carries them; `first` for the one sent at signup.
+async fn send_verification(
+    transaction: &mut PgConnection,
+    user: &User,
+    first: bool,
+) -> Result<(), CoreError> {
+    let secret = NewSecret::generate(Purpose::VerifyEmail, Utc::now());
+    secrets::replace(transaction, user.id, Purpose::VerifyEmail, &secret).await?;
+    let event = bus::envelope(
+        "user.verification_requested",
+        user.id,
+        1,
+        Payload::VerificationRequested(VerificationRequested {
+            user_id: user.id.to_string(),
+            code: secret.code.clone().unwrap_or_default(),
+            token: secret.token.clone(),
+            expires_at: Some(to_timestamp(secret.expires_at)),
+            first,
+            full_name: user.full_name.clone(),
+            role: user.role.as_str().to_owned(),
+        }),
+    );
+    bus::enqueue(transaction, &event).await?;
+    Ok(())
+}
+
+/// A client's self-description cut to what a session list shows: 100 characters, no
+/// control or format characters.
+fn device_name(raw: &str) -> String {
+    raw.chars()
+        .filter(|character| !spruce_platform::text::is_forbidden_in_line(*character))
+        .take(100)
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
 
 /// The tokens handed to a client after signup, login or refresh.
 #[derive(Debug, Clone)]
@@ -61,7 +118,11 @@ impl Accounts {
     /// Creates a user, records `user.registered` in the outbox and opens a session, all in
     /// one transaction.
     #[tracing::instrument(skip_all, fields(role = %new_user.role))]
-    pub async fn register(&self, new_user: NewUser) -> Result<(User, Session), CoreError> {
+    pub async fn register(
+        &self,
+        new_user: NewUser,
+        device: &str,
+    ) -> Result<(User, Session), CoreError> {
         let password = new_user.password.clone();
         if self.refused_password == Some(password.expose()) {
             return Err(CoreError::invalid(
@@ -94,8 +155,10 @@ impl Accounts {
             }),
         );
         bus::enqueue(&mut transaction, &event).await?;
+        // The first email is the verification email.
+        send_verification(&mut transaction, &user, true).await?;
         let session = self
-            .open_session(&mut transaction, &user, Uuid::new_v4())
+            .open_session(&mut transaction, &user, Uuid::new_v4(), device)
             .await?;
         transaction.commit().await?;
         tracing::info!(user_id = %user.id, "user registered");
@@ -108,6 +171,7 @@ impl Accounts {
         &self,
         email: &str,
         password: &str,
+        device: &str,
     ) -> Result<(User, Session), CoreError> {
         // A login names an account, so its email is read as signups store it; one that could
         // never have been stored (control characters) is refused before the database.
@@ -128,7 +192,7 @@ impl Accounts {
         };
         let mut transaction = self.pool.begin().await?;
         let session = self
-            .open_session(&mut transaction, &user, Uuid::new_v4())
+            .open_session(&mut transaction, &user, Uuid::new_v4(), device)
             .await?;
         transaction.commit().await?;
         Ok((user, session))
@@ -179,7 +243,7 @@ impl Accounts {
             .ok_or(CoreError::InvalidRefreshToken)?;
         sessions::mark_rotated(&mut transaction, stored.id).await?;
         let session = self
-            .open_session(&mut transaction, &user, stored.family_id)
+            .open_session(&mut transaction, &user, stored.family_id, "")
             .await?;
         transaction.commit().await?;
         Ok((user, session))
@@ -201,6 +265,248 @@ impl Accounts {
             sessions::revoke_family(&mut transaction, stored.family_id).await?;
         }
         transaction.commit().await?;
+        Ok(())
+    }
+
+    /// Confirms an email: the caller's own with the emailed `code`, or anyone's with the
+    /// link's `token`; returns the user.
+    ///
+    /// # Errors
+    /// A wrong, expired or used secret is a validation error naming the field; after
+    /// [`MAX_CODE_TRIES`] wrong codes the code stops working ([`CoreError::TooManyTries`]).
+    #[tracing::instrument(skip_all)]
+    pub async fn verify_email(
+        &self,
+        principal: Option<&Principal>,
+        proof: EmailProof<'_>,
+    ) -> Result<User, CoreError> {
+        let mut transaction = self.pool.begin().await?;
+        let secret = match proof {
+            EmailProof::Token(token) => {
+                secrets::find_by_token(&mut transaction, Purpose::VerifyEmail, &hash_token(token))
+                    .await?
+                    .ok_or_else(|| {
+                        CoreError::invalid("token", "is not a valid, unused verification link")
+                    })?
+            }
+            EmailProof::Code(code) => {
+                let caller = match principal {
+                    Some(Principal::User(caller)) => *caller,
+                    _ => return Err(CoreError::Unauthenticated),
+                };
+                let wrong = || CoreError::invalid("code", "is not the code we sent");
+                let secret =
+                    secrets::find_live(&mut transaction, caller.user_id, Purpose::VerifyEmail)
+                        .await?
+                        .ok_or_else(wrong)?;
+                match secret.check_code(code, Utc::now()) {
+                    CodeCheck::Right => secret,
+                    CodeCheck::Wrong => {
+                        secrets::count_failure(&mut transaction, secret.id).await?;
+                        transaction.commit().await?;
+                        return Err(wrong());
+                    }
+                    CodeCheck::Spent => return Err(CoreError::TooManyTries),
+                }
+            }
+        };
+        secrets::use_up(&mut transaction, secret.id).await?;
+        let user = users::mark_email_verified(&mut transaction, secret.user_id)
+            .await?
+            .ok_or(CoreError::NotFound)?;
+        if user.role == Role::Cleaner {
+            // Search lists them from now on.
+            cleaners::announce(&mut transaction, user.id).await?;
+        }
+        transaction.commit().await?;
+        tracing::info!(user_id = %user.id, "email verified");
+        Ok(user)
+    }
+
+    /// Sends the caller a new verification code and link; the earlier ones stop working.
+    ///
+    /// # Errors
+    /// [`CoreError::AlreadyVerified`] when there is nothing to verify.
+    pub async fn resend_verification(&self, caller: Option<Caller>) -> Result<(), CoreError> {
+        let caller = authenticated(caller)?;
+        let mut transaction = self.pool.begin().await?;
+        let user = users::find_user(&mut transaction, caller.user_id)
+            .await?
+            .ok_or(CoreError::NotFound)?;
+        if user.email_verified {
+            return Err(CoreError::AlreadyVerified);
+        }
+        send_verification(&mut transaction, &user, false).await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// Emails a reset link to `email` when it belongs to a user. Answers at once and alike
+    /// whether it does or not: the lookup and the email happen after the answer, so neither
+    /// the answer nor its timing tells whether an account exists.
+    pub fn request_password_reset(&self, email: &str) {
+        let Ok(email) = Email::parse(email) else {
+            return;
+        };
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            let sent = async {
+                let mut transaction = pool.begin().await?;
+                let Some((user, _)) =
+                    users::find_credentials(&mut transaction, email.as_str()).await?
+                else {
+                    return Ok::<_, CoreError>(());
+                };
+                let secret = NewSecret::generate(Purpose::ResetPassword, Utc::now());
+                secrets::replace(&mut transaction, user.id, Purpose::ResetPassword, &secret)
+                    .await?;
+                let event = bus::envelope(
+                    "user.password_reset_requested",
+                    user.id,
+                    1,
+                    Payload::PasswordResetRequested(PasswordResetRequested {
+                        user_id: user.id.to_string(),
+                        token: secret.token.clone(),
+                        expires_at: Some(to_timestamp(secret.expires_at)),
+                    }),
+                );
+                bus::enqueue(&mut transaction, &event).await?;
+                transaction.commit().await?;
+                tracing::info!(user_id = %user.id, "password reset requested");
+                Ok(())
+            };
+            if let Err(error) = sent.await {
+                tracing::warn!(%error, "cannot send a password reset");
+            }
+        });
+    }
+
+    /// Sets a new password with a reset link's `token`, ends every session of the user and
+    /// tells them by email.
+    ///
+    /// # Errors
+    /// A wrong, expired or used token, or a password that breaks the rules, name their field.
+    #[tracing::instrument(skip_all)]
+    pub async fn reset_password(&self, token: &str, new_password: &str) -> Result<(), CoreError> {
+        let password = self.acceptable_password(new_password)?;
+        let password_hash = self.hashing.hash(password.expose().to_owned()).await?;
+        let mut transaction = self.pool.begin().await?;
+        let secret =
+            secrets::find_by_token(&mut transaction, Purpose::ResetPassword, &hash_token(token))
+                .await?
+                .ok_or_else(|| CoreError::invalid("token", "is not a valid, unused reset link"))?;
+        secrets::use_up(&mut transaction, secret.id).await?;
+        self.replace_password(&mut transaction, secret.user_id, &password_hash, None)
+            .await?;
+        transaction.commit().await?;
+        tracing::info!(user_id = %secret.user_id, "password reset");
+        Ok(())
+    }
+
+    /// Sets the caller's new password, given the current one, and ends their other sessions.
+    ///
+    /// # Errors
+    /// A wrong current password, or a new one that breaks the rules, name their field.
+    #[tracing::instrument(skip_all)]
+    pub async fn change_password(
+        &self,
+        caller: Option<Caller>,
+        current_password: &str,
+        new_password: &str,
+    ) -> Result<(), CoreError> {
+        let caller = authenticated(caller)?;
+        let password = self.acceptable_password(new_password)?;
+        let stored = {
+            let mut connection = self.pool.acquire().await?;
+            users::password_hash(&mut connection, caller.user_id).await?
+        };
+        if !self
+            .hashing
+            .verify(current_password.to_owned(), stored)
+            .await?
+        {
+            return Err(CoreError::invalid(
+                "current_password",
+                "is not your password",
+            ));
+        }
+        let password_hash = self.hashing.hash(password.expose().to_owned()).await?;
+        let mut transaction = self.pool.begin().await?;
+        self.replace_password(
+            &mut transaction,
+            caller.user_id,
+            &password_hash,
+            caller.session_id,
+        )
+        .await?;
+        transaction.commit().await?;
+        tracing::info!(user_id = %caller.user_id, "password changed");
+        Ok(())
+    }
+
+    /// Returns the caller's live sessions, the most recently used first, and which one the
+    /// call came from.
+    pub async fn sessions(
+        &self,
+        caller: Option<Caller>,
+    ) -> Result<(Vec<SessionRow>, Option<Uuid>), CoreError> {
+        let caller = authenticated(caller)?;
+        let mut connection = self.pool.acquire().await?;
+        let live = sessions::list_live(&mut connection, caller.user_id).await?;
+        Ok((live, caller.session_id))
+    }
+
+    /// Ends one of the caller's sessions.
+    ///
+    /// # Errors
+    /// [`CoreError::NotFound`] for a session that is not theirs, or is over.
+    pub async fn end_session(
+        &self,
+        caller: Option<Caller>,
+        session_id: Uuid,
+    ) -> Result<(), CoreError> {
+        let caller = authenticated(caller)?;
+        let mut connection = self.pool.acquire().await?;
+        if sessions::revoke_session(&mut connection, caller.user_id, session_id).await? {
+            Ok(())
+        } else {
+            Err(CoreError::NotFound)
+        }
+    }
+
+    /// Checks a new password against the rules (and the published development password).
+    fn acceptable_password(&self, raw: &str) -> Result<Password, CoreError> {
+        let password =
+            Password::parse(raw).map_err(|message| CoreError::invalid("new_password", message))?;
+        if self.refused_password == Some(password.expose()) {
+            return Err(CoreError::invalid(
+                "new_password",
+                "is the published development password; choose another",
+            ));
+        }
+        Ok(password)
+    }
+
+    /// Stores a new password hash, ends every session but `keep`, and records
+    /// `user.password_changed` so the user is told.
+    async fn replace_password(
+        &self,
+        transaction: &mut PgConnection,
+        user_id: Uuid,
+        password_hash: &str,
+        keep: Option<Uuid>,
+    ) -> Result<(), CoreError> {
+        users::set_password_hash(transaction, user_id, password_hash).await?;
+        sessions::revoke_all_but(transaction, user_id, keep).await?;
+        let event = bus::envelope(
+            "user.password_changed",
+            user_id,
+            1,
+            Payload::PasswordChanged(PasswordChanged {
+                user_id: user_id.to_string(),
+            }),
+        );
+        bus::enqueue(transaction, &event).await?;
         Ok(())
     }
 
@@ -241,11 +547,14 @@ impl Accounts {
         }
     }
 
+    /// Opens a session in `family_id` (a new one, or the next token of one being rotated,
+    /// which keeps its first `device`).
     async fn open_session(
         &self,
         connection: &mut PgConnection,
         user: &User,
         family_id: Uuid,
+        device: &str,
     ) -> Result<Session, CoreError> {
         let refresh = RefreshToken::generate();
         sessions::insert_token(
@@ -254,12 +563,13 @@ impl Accounts {
             user.id,
             &refresh.hash,
             Utc::now() + self.refresh_ttl,
+            &device_name(device),
         )
         .await?;
         // A new session beyond the limit ends the one used longest ago.
         sessions::revoke_beyond(connection, user.id, MAX_LIVE_SESSIONS).await?;
         Ok(Session {
-            access_token: self.issuer.issue(user.id, user.role)?,
+            access_token: self.issuer.issue(user.id, user.role, family_id)?,
             refresh_token: refresh.secret,
             expires_in: self.issuer.ttl_secs(),
         })

@@ -37,7 +37,7 @@ use crate::{
     store::{
         addresses,
         bookings::{self, AuthorizedPayment, BookingRow, Earlier, InsertError, Scope, StaleHold},
-        cleaners,
+        cleaners, users,
     },
 };
 
@@ -49,6 +49,8 @@ pub struct Bookings {
     pool: PgPool,
     payments: Arc<dyn PaymentProvider>,
     durations: Arc<dyn DurationModel>,
+    /// Customers book, and cleaners are booked, only with a verified email.
+    require_verified_email: bool,
 }
 
 impl Bookings {
@@ -63,7 +65,15 @@ impl Bookings {
             pool,
             payments,
             durations,
+            require_verified_email: true,
         }
+    }
+
+    /// Lets people without a verified email book and be booked (where not production-like).
+    #[must_use]
+    pub fn without_email_verification(mut self) -> Self {
+        self.require_verified_email = false;
+        self
     }
 
     /// Books a cleaning for the calling customer and authorizes its payment. No transaction
@@ -94,6 +104,7 @@ impl Bookings {
             self.durations.as_ref(),
             caller.user_id,
             &request,
+            self.require_verified_email,
         )
         .await;
         let Checked {
@@ -739,9 +750,18 @@ async fn check_request(
     durations: &dyn DurationModel,
     customer_id: Uuid,
     request: &NewBooking,
+    require_verified_email: bool,
 ) -> Result<Checked, CoreError> {
     let (address, cleaner) = {
         let mut connection = pool.acquire().await?;
+        if require_verified_email {
+            let verified = users::find_user(&mut connection, customer_id)
+                .await?
+                .is_some_and(|customer| customer.email_verified);
+            if !verified {
+                return Err(CoreError::EmailUnverified);
+            }
+        }
         let address = addresses::find_address(&mut connection, request.address_id, customer_id)
             .await?
             .ok_or_else(|| CoreError::invalid("address_id", "is not one of your addresses"))?;
@@ -751,8 +771,9 @@ async fn check_request(
             Some(cleaner_id) => Some(
                 cleaners::find_profile(&mut connection, cleaner_id)
                     .await?
+                    .filter(|cleaner| cleaner.listed || !require_verified_email)
                     .ok_or_else(|| {
-                        CoreError::invalid("cleaner_id", "is not a cleaner on Spruce")
+                        CoreError::invalid("cleaner_id", "is not a cleaner taking bookings")
                     })?,
             ),
             None => None,

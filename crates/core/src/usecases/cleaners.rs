@@ -5,7 +5,7 @@ use spruce_platform::{
     identity::{Caller, Role},
 };
 use spruce_proto::events::v1::{self as events, envelope::Payload};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::{
@@ -63,13 +63,7 @@ impl Cleaners {
         let profile = cleaners::find_profile(&mut transaction, caller.user_id)
             .await?
             .ok_or(CoreError::NotFound)?;
-        let event = bus::envelope(
-            "cleaner.updated",
-            profile.cleaner_id,
-            profile.version,
-            Payload::CleanerUpdated(cleaner_updated(&profile)),
-        );
-        bus::enqueue(&mut transaction, &event).await?;
+        bus::enqueue(&mut transaction, &updated_event(&profile)).await?;
         transaction.commit().await?;
         Ok(ProfileView {
             profile,
@@ -93,6 +87,32 @@ impl Cleaners {
             profile,
         })
     }
+}
+
+/// Records `cleaner.updated` for a change outside the profile (the cleaner's email
+/// verified), raising its version, when the cleaner has a profile.
+pub(crate) async fn announce(
+    connection: &mut PgConnection,
+    cleaner_id: Uuid,
+) -> Result<(), CoreError> {
+    if !cleaners::touch_profile(connection, cleaner_id).await? {
+        return Ok(());
+    }
+    let profile = cleaners::find_profile(connection, cleaner_id)
+        .await?
+        .ok_or(CoreError::NotFound)?;
+    bus::enqueue(connection, &updated_event(&profile)).await?;
+    Ok(())
+}
+
+/// The `cleaner.updated` event for a profile as it now is.
+fn updated_event(profile: &CleanerProfile) -> spruce_platform::bus::Envelope {
+    bus::envelope(
+        "cleaner.updated",
+        profile.cleaner_id,
+        profile.version,
+        Payload::CleanerUpdated(cleaner_updated(profile)),
+    )
 }
 
 /// Returns the `cleaner.updated` payload for a profile as it now is.
@@ -122,5 +142,6 @@ pub(crate) fn cleaner_updated(profile: &CleanerProfile) -> events::CleanerUpdate
         timezone: details.timezone.clone(),
         rating_avg: profile.rating_avg(),
         rating_count: u32::try_from(profile.rating_count).unwrap_or(0),
+        listed: profile.listed,
     }
 }

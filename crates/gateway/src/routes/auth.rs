@@ -1,6 +1,11 @@
-//! `/v1/auth/*`: signup, login, refresh, logout.
+//! `/v1/auth/*`: signup, login, refresh, logout (verification and recovery are in
+//! `account`).
 
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderMap, StatusCode, header},
+};
 use serde::{Deserialize, Serialize};
 use spruce_platform::reason::{FieldError, Reason};
 use spruce_proto::core::v1::{
@@ -71,7 +76,8 @@ pub(super) struct RefreshBody {
     refresh_token: String,
 }
 
-/// Tokens (and the user) after signup, login or refresh.
+/// Tokens (and the user) after signup, login or refresh. A new user's `email_verified` is
+/// false until they enter the code emailed to them (`POST /v1/auth/verify-email`).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(super) struct SessionBody {
     user: UserBody,
@@ -94,7 +100,18 @@ fn session_body(response: AuthResponse) -> Result<SessionBody, ApiError> {
     })
 }
 
-fn require(fields: &[(&str, &str)]) -> Result<(), ApiError> {
+/// What the client says it is (its User-Agent), for the session list; core shortens it.
+fn device(headers: &HeaderMap) -> String {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .chars()
+        .take(200)
+        .collect()
+}
+
+pub(super) fn require(fields: &[(&str, &str)]) -> Result<(), ApiError> {
     let missing: Vec<FieldError> = fields
         .iter()
         .filter(|(_, value)| value.trim().is_empty())
@@ -112,6 +129,7 @@ fn require(fields: &[(&str, &str)]) -> Result<(), ApiError> {
 pub(super) async fn signup(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<SignupBody>,
 ) -> Result<(StatusCode, Json<SessionBody>), ApiError> {
     state
@@ -130,6 +148,7 @@ pub(super) async fn signup(
         full_name: body.full_name,
         role: role.into(),
         timezone: body.timezone,
+        device: device(&headers),
     };
     let response = state
         .upstreams
@@ -149,6 +168,7 @@ pub(super) async fn signup(
 pub(super) async fn login(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Json<SessionBody>, ApiError> {
     require(&[("email", &body.email), ("password", &body.password)])?;
@@ -161,6 +181,7 @@ pub(super) async fn login(
     let message = AuthenticateRequest {
         email: email.clone(),
         password: body.password,
+        device: device(&headers),
     };
     match state
         .upstreams

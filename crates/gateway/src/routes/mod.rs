@@ -1,5 +1,6 @@
 //! The REST routes under `/v1` and the state they share.
 
+mod account;
 mod addresses;
 mod admin;
 mod auth;
@@ -59,6 +60,13 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))
         .routes(routes!(auth::logout))
+        .routes(routes!(account::verify_email))
+        .routes(routes!(account::resend_verification))
+        .routes(routes!(account::request_password_reset))
+        .routes(routes!(account::confirm_password_reset))
+        .routes(routes!(account::change_password))
+        .routes(routes!(account::list_sessions))
+        .routes(routes!(account::end_session))
         .routes(routes!(me::me))
         .routes(routes!(me::notifications))
         .routes(routes!(me::register_device))
@@ -103,6 +111,9 @@ pub struct UserBody {
     pub role: &'static str,
     /// The IANA zone the user reads times in.
     pub timezone: String,
+    /// Whether the user entered the code (or opened the link) emailed at signup. Until
+    /// then a customer cannot book, and a cleaner is neither found nor booked.
+    pub email_verified: bool,
     pub created_at: Option<String>,
 }
 
@@ -115,6 +126,7 @@ impl From<spruce_proto::core::v1::User> for UserBody {
             email: user.email,
             full_name: user.full_name,
             timezone: user.timezone,
+            email_verified: user.email_verified,
         }
     }
 }

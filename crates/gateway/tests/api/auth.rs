@@ -179,6 +179,7 @@ async fn me_needs_a_valid_unexpired_token() {
         aud: "spruce-mobile".to_owned(),
         iat: now - 960,
         exp: now - 60,
+        sid: None,
     };
     let key =
         EncodingKey::from_ed_pem(spruce_platform::keys::dev::CORE_PRIVATE_KEY.as_bytes()).unwrap();

@@ -108,6 +108,7 @@ pub(crate) fn user_claims(user_id: Uuid, role: &str, ttl_secs: i64) -> AccessCla
         aud: "spruce-mobile".to_owned(),
         iat: now.min(now + ttl_secs),
         exp: now + ttl_secs,
+        sid: None,
     }
 }
 
@@ -122,6 +123,7 @@ pub(crate) fn service_claims(name: &str, audience: &str) -> AccessClaims {
         aud: audience.to_owned(),
         iat: now,
         exp: now + 300,
+        sid: None,
     }
 }
 
@@ -221,6 +223,16 @@ impl TestApp {
     pub(crate) async fn spawn_with_payment_limits(per_customer: u32, per_address: u32) -> Self {
         Self::spawn_configured(Options {
             payment_limits: Some((per_customer, per_address)),
+            ..Options::default()
+        })
+        .await
+    }
+
+    /// Search and the rest, the scheduler sending email to the SMTP server on `smtp_port`.
+    pub(crate) async fn spawn_with_search_and_smtp(smtp_port: u16) -> Self {
+        Self::spawn_configured(Options {
+            search: true,
+            smtp_port: Some(smtp_port),
             ..Options::default()
         })
         .await
@@ -526,7 +538,24 @@ impl TestApp {
     }
 
     /// Signs up a user with `role` and returns the session body.
+    /// Signs a user up with [`PASSWORD`] and marks their email verified, as if they had
+    /// entered the emailed code (see [`TestApp::signup_unverified`]).
     pub(crate) async fn signup_as(&self, email: &str, role: &str) -> Value {
+        let session = self.signup_unverified(email, role).await;
+        self.mark_verified(&session).await;
+        session
+    }
+
+    /// Marks the email of the user a signup `session` names verified in core's database, as
+    /// if they had entered the emailed code (before their profile is written, it lists them).
+    pub(crate) async fn mark_verified(&self, session: &Value) {
+        if let Some(core) = &self.core_pool {
+            mark_verified(core, session["user"]["id"].as_str().unwrap()).await;
+        }
+    }
+
+    /// Signs a user up with [`PASSWORD`], their email not yet verified.
+    pub(crate) async fn signup_unverified(&self, email: &str, role: &str) -> Value {
         let response = self
             .post(
                 "/v1/auth/signup",
@@ -536,6 +565,15 @@ impl TestApp {
         assert_eq!(response.status(), 201);
         response.json().await.unwrap()
     }
+}
+
+/// Marks the email of the user `user_id` verified in core's database `core`.
+pub(crate) async fn mark_verified(core: &PgPool, user_id: &str) {
+    sqlx::query("UPDATE users SET email_verified_at = now() WHERE id = $1::uuid")
+        .bind(user_id)
+        .execute(core)
+        .await
+        .unwrap();
 }
 
 async fn spawn_gateway(
@@ -557,6 +595,8 @@ async fn spawn_gateway(
         settings.signup_throttle.max_per_address = limit;
     }
     settings.search_throttle.max_per_user = options.search_limit.unwrap_or(1_000_000);
+    // Every test's requests come from one address.
+    settings.password_reset_throttle.max_per_address = 10_000;
     if let Some((per_customer, per_address)) = options.payment_limits {
         settings.payment_throttle.max_declines = per_customer;
         settings.payment_throttle.max_declines_per_address = per_address;

@@ -1,6 +1,7 @@
 //! The gateway's REST API over real HTTP, calling a real spruce-core over real gRPC, on
 //! a fresh database and a private exchange per test.
 
+mod account;
 mod addresses;
 mod auth;
 mod bookings;

@@ -87,12 +87,20 @@ async fn notifications_are_paged_newest_first_and_only_the_users_own() {
     let everything = page(&app, token, "?limit=100").await;
     assert_eq!(
         subjects(&everything),
-        ["Welcome to Spruce", "third", "second", "first"]
+        [
+            "Welcome to Spruce: confirm your email",
+            "third",
+            "second",
+            "first"
+        ]
     );
     assert_eq!(everything["next_cursor"], Value::Null);
 
     let first = page(&app, token, "?limit=2").await;
-    assert_eq!(subjects(&first), ["Welcome to Spruce", "third"]);
+    assert_eq!(
+        subjects(&first),
+        ["Welcome to Spruce: confirm your email", "third"]
+    );
     let cursor = first["next_cursor"]
         .as_str()
         .expect("a further page")
@@ -174,6 +182,7 @@ async fn customer_in(app: &TestApp, zone: &str) -> (String, String) {
         .await;
     assert_eq!(response.status(), 201);
     let session: Value = response.json().await.unwrap();
+    app.mark_verified(&session).await;
     (session["access_token"].as_str().unwrap().to_owned(), email)
 }
 

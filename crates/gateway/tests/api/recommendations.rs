@@ -21,6 +21,7 @@ async fn person(app: &TestApp, name: &str, role: &str) -> (String, String) {
         .await;
     assert_eq!(response.status(), 201);
     let body: Value = response.json().await.unwrap();
+    app.mark_verified(&body).await;
     (
         body["access_token"].as_str().unwrap().to_owned(),
         body["user"]["id"].as_str().unwrap().to_owned(),

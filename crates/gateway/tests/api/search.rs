@@ -204,8 +204,9 @@ async fn brute_force(core_url: &str, query: &RawQuery) -> Vec<String> {
     let mut builder = SnapshotBuilder::default();
     while let Some(batch) = stream.message().await.unwrap() {
         for state in &batch.cleaners {
-            let (cleaner, bookings) = wire::cleaner_state(state).unwrap();
-            builder.add(state.version, cleaner, bookings);
+            if let Some((cleaner, bookings)) = wire::cleaner_state(state).unwrap() {
+                builder.add(state.version, cleaner, bookings);
+            }
         }
     }
     let model = builder.finish();
@@ -263,6 +264,7 @@ async fn search_restarted_while_things_change_answers_as_a_scan_of_core() {
     let first_id = first["id"].as_str().unwrap().to_owned();
     let repriced = cleaners[0].clone();
     let client = scene.app.client.clone();
+    let core = scene.app.core_pool.clone().unwrap();
     scene
         .app
         .restart_search(async {
@@ -276,6 +278,7 @@ async fn search_restarted_while_things_change_answers_as_a_scan_of_core() {
                 .json::<Value>()
                 .await
                 .unwrap();
+            crate::helpers::mark_verified(&core, newcomer["user"]["id"].as_str().unwrap()).await;
             let put = |token: String, profile: Value| {
                 let client = client.clone();
                 let url = format!("{app_address}/v1/me/cleaner-profile");

@@ -103,6 +103,7 @@ async fn control_and_format_characters_in_text_are_422_naming_the_field() {
             spruce_proto::core::v1::AuthenticateRequest {
                 email: "ann\0@example.com".to_owned(),
                 password: "correct horse battery".to_owned(),
+                device: String::new(),
             },
             &gateway_token,
         ))

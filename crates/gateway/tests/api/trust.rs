@@ -32,6 +32,7 @@ fn register() -> RegisterRequest {
         full_name: "Ann Lee".to_owned(),
         role: Role::Customer.into(),
         timezone: String::new(),
+        device: String::new(),
     }
 }
 

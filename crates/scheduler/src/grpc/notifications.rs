@@ -13,7 +13,11 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::{error::SchedulerError, notifications::Notification, store};
+use crate::{
+    error::SchedulerError,
+    notifications::{Notification, SENT_BY_EMAIL, carries_secret},
+    store,
+};
 
 /// Serves users their notifications.
 pub struct NotificationApi {
@@ -68,9 +72,13 @@ fn to_wire(notification: Notification) -> WireNotification {
         id: notification.id.to_string(),
         user_id: notification.user_id.to_string(),
         channel: notification.channel.as_str().to_owned(),
+        body: if carries_secret(&notification.kind) {
+            SENT_BY_EMAIL.to_owned()
+        } else {
+            notification.body
+        },
         kind: notification.kind,
         subject: notification.subject,
-        body: notification.body,
         created_at: Some(to_timestamp(notification.created_at)),
         delivery: notification.delivery.as_str().to_owned(),
     }

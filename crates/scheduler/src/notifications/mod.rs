@@ -110,6 +110,20 @@ pub struct Recipient {
     pub device_token: Option<String>,
 }
 
+/// Returns whether messages of `kind` carry a one-time secret (a verification code, a
+/// reset link). They go by email only, and the notifications API never shows their body:
+/// whoever holds an account's tokens is not necessarily the owner of its email, which is
+/// what the secret must prove.
+pub fn carries_secret(kind: &str) -> bool {
+    matches!(
+        kind,
+        "welcome" | "account.verify_email" | "account.password_reset"
+    )
+}
+
+/// What the notifications API shows instead of a body that carries a secret.
+pub const SENT_BY_EMAIL: &str = "Sent to your email address only.";
+
 /// What to tell one user, before it is split by channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
@@ -124,8 +138,12 @@ pub struct Message {
 }
 
 impl Message {
-    /// The channels it goes out on: email always, push too when the user has a device.
-    pub fn channels(recipient: Option<&Recipient>) -> Vec<Channel> {
+    /// The channels it goes out on: email always, push too when the user has a device,
+    /// except for messages that carry a secret (codes and links stay off lock screens).
+    pub fn channels(&self, recipient: Option<&Recipient>) -> Vec<Channel> {
+        if carries_secret(&self.kind) {
+            return vec![Channel::Email];
+        }
         match recipient.and_then(|recipient| recipient.device_token.as_ref()) {
             Some(_) => vec![Channel::Email, Channel::Push],
             None => vec![Channel::Email],
@@ -149,7 +167,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn users_with_a_device_also_get_push() {
+    fn users_with_a_device_also_get_push_but_account_emails_stay_email() {
         let mut recipient = Recipient {
             user_id: Uuid::new_v4(),
             email: "ann@example.com".to_owned(),
@@ -158,13 +176,25 @@ mod tests {
             timezone: "UTC".to_owned(),
             device_token: None,
         };
-        assert_eq!(Message::channels(Some(&recipient)), [Channel::Email]);
-        assert_eq!(Message::channels(None), [Channel::Email]);
+        let message = |kind: &str| Message {
+            user_id: recipient.user_id,
+            kind: kind.to_owned(),
+            about: "x".to_owned(),
+            subject: "s".to_owned(),
+            body: "b".to_owned(),
+        };
+        let confirmed = message("booking.confirmed");
+        assert_eq!(confirmed.channels(Some(&recipient)), [Channel::Email]);
+        assert_eq!(confirmed.channels(None), [Channel::Email]);
         recipient.device_token = Some("device-1".to_owned());
         assert_eq!(
-            Message::channels(Some(&recipient)),
+            confirmed.channels(Some(&recipient)),
             [Channel::Email, Channel::Push]
         );
+        // Codes and links never go to a lock screen.
+        for kind in ["welcome", "account.password_reset", "account.verify_email"] {
+            assert_eq!(message(kind).channels(Some(&recipient)), [Channel::Email]);
+        }
         for delivery in [
             Delivery::Pending,
             Delivery::Sending,

@@ -126,20 +126,87 @@ pub fn booking(
     })
 }
 
-/// The welcome a new user gets.
-pub fn welcome(user_id: Uuid, full_name: &str, role: &str) -> Message {
-    let body = match role {
-        "cleaner" => format!(
-            "Hi {full_name}, welcome to Spruce! Complete your cleaner profile to start receiving bookings."
-        ),
-        _ => format!("Hi {full_name}, welcome to Spruce! Book your first cleaning in a few taps."),
+/// A code and link to confirm an email with, as the user gets them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification<'a> {
+    pub user_id: Uuid,
+    pub full_name: &'a str,
+    pub role: &'a str,
+    pub code: &'a str,
+    /// The link's full address.
+    pub link: String,
+    /// The one sent at signup: the welcome.
+    pub first: bool,
+    /// What it is about (the event's id), for a code asked for again.
+    pub about: &'a str,
+}
+
+/// The email that asks a user to confirm their address: at signup it is the welcome.
+/// Email only: a code has no place on a lock screen.
+pub fn verification(facts: &Verification<'_>) -> Message {
+    let Verification {
+        user_id,
+        full_name,
+        code,
+        link,
+        ..
+    } = facts;
+    let proof = format!("Your code is {code}; or open {link}. Both work once, for 30 minutes.");
+    let (kind, about, subject, body) = if facts.first {
+        let next = match facts.role {
+            "cleaner" => {
+                "Confirm your email, then complete your cleaner profile to start receiving bookings."
+            }
+            _ => "Confirm your email, then book your first cleaning in a few taps.",
+        };
+        (
+            "welcome",
+            user_id.to_string(),
+            "Welcome to Spruce: confirm your email",
+            format!("Hi {full_name}, welcome to Spruce! {next} {proof}"),
+        )
+    } else {
+        (
+            "account.verify_email",
+            facts.about.to_owned(),
+            "Your Spruce code",
+            format!("Hi {full_name}, here is a new code to confirm your email. {proof}"),
+        )
     };
     Message {
-        user_id,
-        kind: "welcome".to_owned(),
-        about: user_id.to_string(),
-        subject: "Welcome to Spruce".to_owned(),
+        user_id: *user_id,
+        kind: kind.to_owned(),
+        about,
+        subject: subject.to_owned(),
         body,
+    }
+}
+
+/// The email with a password reset link; `about` is the event's id.
+pub fn password_reset(user_id: Uuid, about: &str, link: &str) -> Message {
+    Message {
+        user_id,
+        kind: "account.password_reset".to_owned(),
+        about: about.to_owned(),
+        subject: "Reset your Spruce password".to_owned(),
+        body: format!(
+            "Someone (we hope you) asked to reset your password. Open {link} within 30 minutes \
+             to choose a new one; it works once. If it was not you, ignore this email: your \
+             password stays as it is."
+        ),
+    }
+}
+
+/// What a user whose password changed is told; `about` is the event's id.
+pub fn password_changed(user_id: Uuid, about: &str) -> Message {
+    Message {
+        user_id,
+        kind: "account.password_changed".to_owned(),
+        about: about.to_owned(),
+        subject: "Your Spruce password was changed".to_owned(),
+        body: "Your password was just changed, and your other sessions ended. If it was not \
+               you, reset your password now and write to support."
+            .to_owned(),
     }
 }
 

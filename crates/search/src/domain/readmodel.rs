@@ -141,6 +141,21 @@ impl ReadModel {
         Applied::Changed
     }
 
+    /// Takes a cleaner out of search at `version` (their email is not verified, or they left):
+    /// nobody finds or is recommended them until a newer profile lists them again.
+    pub fn withdraw_cleaner(&mut self, version: i64, id: Uuid) -> Applied {
+        if self
+            .cleaner_versions
+            .get(&id)
+            .is_some_and(|held| version <= *held)
+        {
+            return Applied::Stale;
+        }
+        self.cleaner_versions.insert(id, version);
+        self.index.remove(id);
+        Applied::Changed
+    }
+
     /// Applies a booking as it now is.
     pub fn apply_booking(&mut self, id: Uuid, booking: Booking, now: DateTime<Utc>) -> Applied {
         let previous = self.bookings.get(&id).copied();
