@@ -21,3 +21,6 @@ CREATE INDEX account_secrets_live ON account_secrets (user_id, purpose) WHERE us
 
 -- What the client said it is when a session began (its User-Agent, shortened).
 ALTER TABLE refresh_tokens ADD COLUMN device text NOT NULL DEFAULT '';
+
+-- A deleted account stays as a tombstone (bookings and reviews point at it).
+ALTER TABLE users ADD COLUMN deleted_at timestamptz;

@@ -224,20 +224,23 @@ impl Application {
                 .sweep_until_stopped(SWEEP_EVERY, shutdown.clone()),
         );
         let pool = &self.pool;
-        let routes = Routes::new(UserServiceServer::new(UserApi::new(accounts)))
-            .add_service(CleanerServiceServer::new(CleanerApi::new(Cleaners::new(
-                pool.clone(),
-            ))))
-            .add_service(AddressServiceServer::new(AddressApi::new(Addresses::new(
-                pool.clone(),
-            ))))
-            .add_service(BookingServiceServer::new(BookingApi::new(bookings)))
-            .add_service(ReviewServiceServer::new(ReviewApi::new(Reviews::new(
-                pool.clone(),
-            ))))
-            .add_service(ReadModelServiceServer::new(ReadModelApi::new(
-                ReadModels::new(pool.clone()),
-            )));
+        let routes = Routes::new(UserServiceServer::new(UserApi::new(
+            accounts,
+            bookings.clone(),
+        )))
+        .add_service(CleanerServiceServer::new(CleanerApi::new(Cleaners::new(
+            pool.clone(),
+        ))))
+        .add_service(AddressServiceServer::new(AddressApi::new(Addresses::new(
+            pool.clone(),
+        ))))
+        .add_service(BookingServiceServer::new(BookingApi::new(bookings)))
+        .add_service(ReviewServiceServer::new(ReviewApi::new(Reviews::new(
+            pool.clone(),
+        ))))
+        .add_service(ReadModelServiceServer::new(ReadModelApi::new(
+            ReadModels::new(pool.clone()),
+        )));
         let served = self
             .listeners
             .serve(routes, SERVED, self.access, checks, shutdown.clone())

@@ -10,7 +10,7 @@ use spruce_platform::{
     identity::Caller,
 };
 
-use crate::error::ApiError;
+use crate::{error::ApiError, throttle::Throttle};
 
 /// A request whose access token verified; handlers taking it are for signed-in users only.
 #[derive(Debug, Clone)]
@@ -30,6 +30,7 @@ impl AuthUser {
 impl<S> FromRequestParts<S> for AuthUser
 where
     TokenVerifier: FromRef<S>,
+    Throttle: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = ApiError;
@@ -49,6 +50,10 @@ where
             }
             TokenError::Invalid => ApiError::unauthenticated("the access token is invalid"),
         })?;
+        // A deleted account's tokens stop at once, not when they expire.
+        if Throttle::from_ref(state).is_revoked(caller.user_id).await {
+            return Err(ApiError::unauthenticated("the account no longer exists"));
+        }
         tracing::Span::current().record("user_id", tracing::field::display(caller.user_id));
         Ok(AuthUser {
             caller,
@@ -62,6 +67,7 @@ where
 impl<S> OptionalFromRequestParts<S> for AuthUser
 where
     TokenVerifier: FromRef<S>,
+    Throttle: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = ApiError;

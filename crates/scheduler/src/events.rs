@@ -95,6 +95,19 @@ impl EventHandler for SchedulerEvents {
                 )
                 .await
             }
+            Some(Payload::UserDeleted(deleted)) => {
+                let user_id: Uuid = deleted
+                    .user_id
+                    .parse()
+                    .context("bad user_id in user.deleted")?;
+                let full_name = store::find_recipient(transaction, user_id)
+                    .await?
+                    .map(|recipient| recipient.full_name)
+                    .unwrap_or_default();
+                store::forget_user(transaction, user_id, &full_name, "a former user").await?;
+                tracing::info!(user_id = %user_id, "deleted user forgotten");
+                Ok(())
+            }
             Some(Payload::PasswordChanged(changed)) => {
                 let user_id: Uuid = changed
                     .user_id

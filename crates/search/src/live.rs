@@ -92,7 +92,7 @@ impl LiveModel {
     }
 }
 
-/// Applies `cleaner.updated` and `booking.*` to the model, once it is loaded (until then
+/// Applies `cleaner.updated`, `booking.*` and `user.deleted` to the model, once it is loaded (until then
 /// deliveries wait, and the queue holds the rest); a booking change also forgets its
 /// customer's cached affinities.
 pub struct ReadModelEvents {
@@ -109,7 +109,7 @@ impl ReadModelEvents {
 
 impl EventSink for ReadModelEvents {
     fn routing_keys(&self) -> &'static [&'static str] {
-        &["cleaner.updated", "booking.*"]
+        &["cleaner.updated", "booking.*", "user.deleted"]
     }
 
     async fn apply(&self, _event_id: Uuid, event: &Envelope) -> Result<Outcome, Failure> {
@@ -127,6 +127,20 @@ impl EventSink for ReadModelEvents {
                 let cleaner = wire::cleaner(updated).map_err(Failure::Permanent)?;
                 self.live
                     .write(|model| model.apply_cleaner(version, cleaner))
+            }
+            Some(Payload::UserDeleted(deleted)) => {
+                let id: Uuid = deleted
+                    .user_id
+                    .parse()
+                    .map_err(|error| Failure::Permanent(anyhow::anyhow!("user_id: {error}")))?;
+                let cache = self.cache.clone();
+                tokio::spawn(async move { cache.forget(id).await });
+                if deleted.role != "cleaner" {
+                    return Ok(Outcome::Applied);
+                }
+                // Gone for good: no later profile version may list them again.
+                self.live
+                    .write(|model| model.withdraw_cleaner(i64::MAX, id))
             }
             Some(Payload::BookingChanged(changed)) => {
                 let (id, booking, pair) =

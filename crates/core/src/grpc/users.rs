@@ -4,7 +4,8 @@ use spruce_platform::identity::{Caller, Principal, Role};
 use spruce_platform::time::to_timestamp;
 use spruce_proto::core::v1::{
     self as wire, AuthResponse, AuthenticateRequest, ChangePasswordRequest, ChangePasswordResponse,
-    EndSessionRequest, EndSessionResponse, GetUserRequest, ListSessionsRequest,
+    DeleteUserRequest, DeleteUserResponse, EndSessionRequest, EndSessionResponse,
+    ExportUserRequest, ExportUserResponse, GetUserRequest, ListSessionsRequest,
     ListSessionsResponse, RefreshSessionRequest, RegisterRequest, RequestPasswordResetRequest,
     RequestPasswordResetResponse, ResendVerificationRequest, ResendVerificationResponse,
     ResetPasswordRequest, ResetPasswordResponse, RevokeSessionRequest, RevokeSessionResponse,
@@ -15,18 +16,23 @@ use tonic::{Request, Response, Status};
 use crate::{
     domain::user::{NewUser, User},
     error::CoreError,
-    usecases::accounts::{Accounts, EmailProof, Session},
+    usecases::{
+        accounts::{Accounts, EmailProof, Session},
+        bookings::Bookings,
+    },
 };
 
 /// The gRPC face of [`Accounts`].
 pub struct UserApi {
     accounts: Accounts,
+    /// For cancelling a leaving user's bookings.
+    bookings: Bookings,
 }
 
 impl UserApi {
-    /// Wraps the account use cases.
-    pub fn new(accounts: Accounts) -> Self {
-        UserApi { accounts }
+    /// Wraps the account use cases, with the booking ones a deletion needs.
+    pub fn new(accounts: Accounts, bookings: Bookings) -> Self {
+        UserApi { accounts, bookings }
     }
 }
 
@@ -225,5 +231,27 @@ impl UserService for UserApi {
             .end_session(Caller::of(&request), session_id)
             .await?;
         Ok(Response::new(EndSessionResponse {}))
+    }
+
+    async fn export_user(
+        &self,
+        request: Request<ExportUserRequest>,
+    ) -> Result<Response<ExportUserResponse>, Status> {
+        let json = self.accounts.export(Caller::of(&request)).await?;
+        Ok(Response::new(ExportUserResponse { json }))
+    }
+
+    async fn delete_user(
+        &self,
+        request: Request<DeleteUserRequest>,
+    ) -> Result<Response<DeleteUserResponse>, Status> {
+        self.accounts
+            .delete(
+                Caller::of(&request),
+                &request.get_ref().password,
+                &self.bookings,
+            )
+            .await?;
+        Ok(Response::new(DeleteUserResponse {}))
     }
 }

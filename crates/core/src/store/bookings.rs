@@ -669,3 +669,15 @@ pub fn stream_completed(
     })
     .boxed()
 }
+
+/// Returns the ids of the bookings a user is party to (customer or cleaner) that can still
+/// be cancelled: requested or confirmed.
+pub async fn open_of(connection: &mut PgConnection, user_id: Uuid) -> Result<Vec<Uuid>, CoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM bookings WHERE (customer_id = $1 OR cleaner_id = $1) \
+         AND status IN ('requested', 'confirmed')",
+    )
+    .bind(user_id)
+    .fetch_all(connection)
+    .await?)
+}

@@ -4,6 +4,7 @@
 pub mod addresses;
 pub mod bookings;
 pub mod cleaners;
+pub mod export;
 pub mod reviews;
 pub mod secrets;
 pub mod sessions;

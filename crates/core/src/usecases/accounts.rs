@@ -7,7 +7,7 @@ use spruce_platform::{
     time::to_timestamp,
 };
 use spruce_proto::events::v1::{
-    PasswordChanged, PasswordResetRequested, UserRegistered, VerificationRequested,
+    PasswordChanged, PasswordResetRequested, UserDeleted, UserRegistered, VerificationRequested,
     envelope::Payload,
 };
 use sqlx::{PgConnection, PgPool};
@@ -23,12 +23,12 @@ use crate::{
     error::CoreError,
     passwords::PasswordHashing,
     store::{
-        secrets,
+        export, secrets,
         sessions::{self, SessionRow},
         users,
     },
     tokens::TokenIssuer,
-    usecases::cleaners,
+    usecases::{bookings::Bookings, cleaners},
 };
 
 /// How a user proves an email is theirs.
@@ -472,6 +472,58 @@ impl Accounts {
         } else {
             Err(CoreError::NotFound)
         }
+    }
+
+    /// Returns everything core holds about the caller, as one JSON document.
+    pub async fn export(&self, caller: Option<Caller>) -> Result<String, CoreError> {
+        let caller = authenticated(caller)?;
+        let mut connection = self.pool.acquire().await?;
+        export::user_document(&mut connection, caller.user_id).await
+    }
+
+    /// Deletes the caller's account, given their password: cancels their open bookings
+    /// through `bookings` (payments released), erases their personal data (a tombstone
+    /// stays for the bookings), ends every session and records `user.deleted`.
+    ///
+    /// # Errors
+    /// A wrong password names its field; nothing is changed then.
+    #[tracing::instrument(skip_all)]
+    pub async fn delete(
+        &self,
+        caller: Option<Caller>,
+        password: &str,
+        bookings: &Bookings,
+    ) -> Result<(), CoreError> {
+        let caller = authenticated(caller)?;
+        let user = {
+            let mut connection = self.pool.acquire().await?;
+            users::find_user(&mut connection, caller.user_id)
+                .await?
+                .ok_or(CoreError::NotFound)?
+        };
+        let stored = {
+            let mut connection = self.pool.acquire().await?;
+            users::password_hash(&mut connection, caller.user_id).await?
+        };
+        if !self.hashing.verify(password.to_owned(), stored).await? {
+            return Err(CoreError::invalid("password", "is not your password"));
+        }
+        let cancelled = bookings.cancel_all_of(user.id).await?;
+        let mut transaction = self.pool.begin().await?;
+        export::erase_person(&mut transaction, user.id, &user.email, &user.full_name).await?;
+        let event = bus::envelope(
+            "user.deleted",
+            user.id,
+            1,
+            Payload::UserDeleted(UserDeleted {
+                user_id: user.id.to_string(),
+                role: user.role.as_str().to_owned(),
+            }),
+        );
+        bus::enqueue(&mut transaction, &event).await?;
+        transaction.commit().await?;
+        tracing::info!(user_id = %user.id, cancelled, "account deleted");
+        Ok(())
     }
 
     /// Checks a new password against the rules (and the published development password).

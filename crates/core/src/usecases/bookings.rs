@@ -41,6 +41,9 @@ use crate::{
     },
 };
 
+/// The reason a cancellation gives when a party deleted their account.
+pub const ACCOUNT_DELETED: &str = "account_deleted";
+
 const MATCHING_ONLY: &str = "only the scheduler's matching engine (or an admin) does this";
 
 /// The booking use cases.
@@ -488,6 +491,39 @@ impl Bookings {
                 () = tokio::time::sleep(every) => {}
             }
         }
+    }
+
+    /// Cancels every open booking `user_id` is party to (they are leaving), each with its
+    /// payment released and `booking.cancelled` (reason `account_deleted`); returns how many.
+    pub async fn cancel_all_of(&self, user_id: Uuid) -> Result<usize, CoreError> {
+        let open = bookings::open_of(&mut *self.pool.acquire().await?, user_id).await?;
+        let mut cancelled = 0;
+        for booking_id in open {
+            let mut transaction = self.pool.begin().await?;
+            let Some(booking) = bookings::lock_booking(&mut transaction, booking_id).await? else {
+                continue;
+            };
+            if !matches!(
+                booking.status,
+                BookingStatus::Requested | BookingStatus::Confirmed
+            ) {
+                continue;
+            }
+            let settlement = move_booking(
+                &mut transaction,
+                booking_id,
+                Action::Cancel,
+                BookingStatus::Cancelled,
+                ACCOUNT_DELETED,
+            )
+            .await?;
+            transaction.commit().await?;
+            if let Some(settlement) = settlement {
+                self.settle(booking_id, &settlement).await;
+            }
+            cancelled += 1;
+        }
+        Ok(cancelled)
     }
 
     /// Lists requested bookings without a cleaner that start at least

@@ -1,5 +1,5 @@
 //! Account recovery and care: verifying the email, resetting and changing the password,
-//! and the user's sessions.
+//! the user's sessions, and their data: export and deletion.
 
 use axum::{
     Json,
@@ -7,9 +7,14 @@ use axum::{
     http::StatusCode,
 };
 use serde::{Deserialize, Serialize};
-use spruce_proto::core::v1::{
-    ChangePasswordRequest, EndSessionRequest, ListSessionsRequest, RequestPasswordResetRequest,
-    ResendVerificationRequest, ResetPasswordRequest, VerifyEmailRequest,
+use serde_json::Value;
+use spruce_proto::{
+    core::v1::{
+        ChangePasswordRequest, DeleteUserRequest, EndSessionRequest, ExportUserRequest,
+        ListSessionsRequest, RequestPasswordResetRequest, ResendVerificationRequest,
+        ResetPasswordRequest, VerifyEmailRequest,
+    },
+    scheduler::v1::ExportNotificationsRequest,
 };
 
 use super::{AppState, UserBody, auth::require, rfc3339};
@@ -260,5 +265,74 @@ pub(super) async fn end_session(
         .clone()
         .end_session(user.request(EndSessionRequest { session_id }))
         .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Everything Spruce holds about the signed-in user, gathered from every service.
+#[utoipa::path(get, path = "/v1/me/export", tag = "me", security(("bearer" = [])), responses((status = 200, description = "one JSON object: user, addresses, cleaner_profile, bookings, reviews_written, reviews_received, sessions (core); recipient with the device token, notifications (the scheduler); exported_at", body = Object), (status = 503, description = "a service holding some of it is down: nothing partial is answered")))]
+pub(super) async fn export(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<Value>, ApiError> {
+    let (mut users, mut notifications) = (
+        state.upstreams.users.clone(),
+        state.upstreams.notifications.clone(),
+    );
+    let (core, scheduler) = tokio::join!(
+        users.export_user(user.request(ExportUserRequest {})),
+        notifications.export_notifications(user.request(ExportNotificationsRequest {})),
+    );
+    let unreadable = |what: &str| {
+        ApiError::from(tonic::Status::internal(format!(
+            "{what} answered an export that is not a JSON object"
+        )))
+    };
+    let mut document: serde_json::Map<String, Value> =
+        serde_json::from_str(&core?.into_inner().json).map_err(|_| unreadable("core"))?;
+    let held: serde_json::Map<String, Value> = serde_json::from_str(&scheduler?.into_inner().json)
+        .map_err(|_| unreadable("the scheduler"))?;
+    document.extend(held);
+    document.insert(
+        "exported_at".to_owned(),
+        Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+    );
+    Ok(Json(Value::Object(document)))
+}
+
+/// `DELETE /v1/me` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(super) struct DeleteAccountBody {
+    #[serde(default)]
+    #[schema(required = true, format = Password, min_length = 1)]
+    password: String,
+}
+
+/// How long a deleted account's access tokens are refused: longer than any lives.
+const REVOKED_FOR_SECS: u64 = 3_600;
+
+/// Deletes the signed-in user's account, given their password. Open bookings are
+/// cancelled and their payments released; personal data is erased (bookings stay for
+/// accounting, naming a deleted user); sign-in and every token stop working at once; every
+/// service forgets the user (`user.deleted`).
+#[utoipa::path(delete, path = "/v1/me", tag = "me", request_body = DeleteAccountBody, security(("bearer" = [])), responses((status = 204, description = "deleted"), (status = 422, description = "the password is wrong")))]
+pub(super) async fn delete_account(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<DeleteAccountBody>,
+) -> Result<StatusCode, ApiError> {
+    require(&[("password", &body.password)])?;
+    let message = DeleteUserRequest {
+        password: body.password,
+    };
+    state
+        .upstreams
+        .users
+        .clone()
+        .delete_user(user.request(message))
+        .await?;
+    state
+        .throttle
+        .revoke_user(user.caller.user_id, REVOKED_FOR_SECS)
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -46,6 +46,12 @@ impl FromRef<AppState> for TrustedProxies {
     }
 }
 
+impl FromRef<AppState> for Throttle {
+    fn from_ref(state: &AppState) -> Self {
+        state.throttle.clone()
+    }
+}
+
 impl FromRef<AppState> for TokenVerifier {
     fn from_ref(state: &AppState) -> Self {
         state.verifier.clone()
@@ -67,7 +73,8 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(account::change_password))
         .routes(routes!(account::list_sessions))
         .routes(routes!(account::end_session))
-        .routes(routes!(me::me))
+        .routes(routes!(account::export))
+        .routes(routes!(me::me, account::delete_account))
         .routes(routes!(me::notifications))
         .routes(routes!(me::register_device))
         .routes(routes!(cleaners::upsert_profile))

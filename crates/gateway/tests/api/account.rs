@@ -383,3 +383,170 @@ async fn changing_the_password_needs_the_current_one_and_ends_the_other_sessions
     assert_eq!(refresh(&app, &fresh).await, 401);
     app.stop().await;
 }
+
+/// Counts the rows of every table of every service's database in which `needle` appears in
+/// any text, JSON or binary column.
+async fn rows_holding(app: &TestApp, needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for settings in &app.databases {
+        let pool = spruce_platform::db::connect(settings).await.unwrap();
+        let columns: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT table_name::text, column_name::text, data_type::text \
+             FROM information_schema.columns WHERE table_schema = 'public' \
+             AND data_type IN ('text', 'character varying', 'json', 'jsonb', 'bytea', 'ARRAY')",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        for (table, column, kind) in columns {
+            let test = if kind == "bytea" {
+                format!("position(convert_to($1, 'UTF8') in \"{column}\") > 0")
+            } else {
+                format!("position($1 in \"{column}\"::text) > 0")
+            };
+            let sql = format!("SELECT count(*) FROM \"{table}\" WHERE {test}");
+            let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(needle)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            if count > 0 {
+                found.push(format!("{}.{table}.{column}: {count}", settings.name));
+            }
+        }
+        pool.close().await;
+    }
+    found
+}
+
+/// Signs up a verified user called `name`; returns the session.
+async fn named(app: &TestApp, email: &str, name: &str, role: &str) -> Value {
+    let response = app
+        .post(
+            "/v1/auth/signup",
+            &json!({"email": email, "password": PASSWORD, "full_name": name, "role": role}),
+        )
+        .await;
+    let session = json_of(response, 201).await;
+    app.mark_verified(&session).await;
+    session
+}
+
+#[tokio::test]
+async fn export_holds_everything_and_deletion_forgets_the_person_in_every_service() {
+    let scene = Scene::on(TestApp::spawn_with_search().await).await;
+    let app = &scene.app;
+    let email = unique_email();
+    let name = format!(
+        "Quentin Q{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let session = named(app, &email, &name, "customer").await;
+    let token = session["access_token"].as_str().unwrap().to_owned();
+    let address = Scene::add_address(app, &token, 52.529, 13.401).await;
+    let mut body = scene.booking(&Scene::at(0, 10), "tok_visa");
+    body["address_id"] = address.clone().into();
+    let booked = app
+        .client
+        .post(format!("{}/v1/bookings", app.address))
+        .bearer_auth(&token)
+        .header("idempotency-key", "leaving")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let booking = json_of(booked, 201).await;
+    let booking_id = booking["id"].as_str().unwrap();
+
+    // The export holds the profile, the address, the booking and the notifications.
+    let started = Instant::now();
+    let exported = loop {
+        let exported = json_of(app.get("/v1/me/export", Some(&token)).await, 200).await;
+        if exported["notifications"]
+            .as_array()
+            .is_some_and(|items| !items.is_empty())
+            || started.elapsed() > Duration::from_secs(5)
+        {
+            break exported;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(exported["user"]["email"], email.as_str());
+    assert_eq!(exported["user"]["full_name"], name.as_str());
+    assert_eq!(exported["addresses"][0]["id"], address.as_str());
+    assert_eq!(exported["addresses"][0]["line1"], "Torstrasse 1");
+    assert_eq!(exported["bookings"][0]["id"], booking_id);
+    assert_eq!(exported["recipient"]["email"], email.as_str());
+    assert_eq!(exported["notifications"][0]["kind"], "welcome");
+    assert!(exported["exported_at"].is_string());
+    assert!(
+        !rows_holding(app, &email).await.is_empty(),
+        "the test can see the email"
+    );
+
+    // A cleaner leaves too: search drops them.
+    let cleaner_email = unique_email();
+    let cleaner_name = format!("Xaver X{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let cleaner = named(app, &cleaner_email, &cleaner_name, "cleaner").await;
+    let cleaner_token = cleaner["access_token"].as_str().unwrap();
+    let cleaner_id = cleaner["user"]["id"].as_str().unwrap();
+    let mut profile = Scene::profile("08:00");
+    profile["home"] = json!({"lat": 52.40, "lng": 13.20});
+    let response = app
+        .put_authorized("/v1/me/cleaner-profile", cleaner_token, &profile)
+        .await;
+    assert_eq!(response.status(), 200);
+    let near = "lat=52.40&lng=13.20&radius_km=3";
+    assert!(found_within_freshness(app, &token, near, cleaner_id, true).await);
+
+    // The wrong password deletes nothing.
+    let delete = |token: String, password: &'static str| async move {
+        app.client
+            .delete(format!("{}/v1/me", app.address))
+            .bearer_auth(token)
+            .json(&json!({"password": password}))
+            .send()
+            .await
+            .unwrap()
+    };
+    let wrong = problem(delete(token.clone(), "not my password").await, 422).await;
+    assert_eq!(field_names(&wrong), ["password"]);
+    assert_eq!(delete(token.clone(), PASSWORD).await.status(), 204);
+
+    // Sign-in, the access token and the refresh token stop at once.
+    problem(login(app, &email, PASSWORD).await, 401).await;
+    problem(app.get("/v1/me", Some(&token)).await, 401).await;
+    assert_eq!(refresh(app, &session).await, 401);
+    // The open booking was cancelled and its payment released; the cleaner still sees it.
+    let kept = scene.fetch(booking_id, &scene.cleaner).await;
+    assert_eq!(
+        (kept["status"].as_str(), kept["payment_status"].as_str()),
+        (Some("cancelled"), Some("released"))
+    );
+
+    assert_eq!(
+        delete(cleaner_token.to_owned(), PASSWORD).await.status(),
+        204
+    );
+    let customer = scene.customer.clone();
+    assert!(found_within_freshness(app, &customer, near, cleaner_id, false).await);
+
+    // Neither person's name nor email is left in any table of any service, once the
+    // scheduler has heard.
+    let started = Instant::now();
+    loop {
+        let mut left = Vec::new();
+        for needle in [&email, &name, &cleaner_email, &cleaner_name] {
+            left.extend(rows_holding(app, needle).await);
+        }
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still held: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    scene.app.stop().await;
+}

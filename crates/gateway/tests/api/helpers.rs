@@ -29,7 +29,8 @@ pub(crate) struct TestApp {
     pub(crate) scheduler_url: Option<String>,
     /// Search, for stopping and starting it again.
     pub(crate) search: Option<SearchHandle>,
-    databases: Vec<DatabaseSettings>,
+    /// Every service's database.
+    pub(crate) databases: Vec<DatabaseSettings>,
     bus: Option<BusSettings>,
     /// The gateway's settings, for clearing its throttle counts in Redis at the end.
     gateway: spruce_gateway::settings::Settings,

@@ -5,9 +5,9 @@ use spruce_platform::paging::{Cursor, page_limit, split_page};
 use spruce_platform::reason::FieldError;
 use spruce_platform::time::to_timestamp;
 use spruce_proto::scheduler::v1::{
-    ListNotificationsRequest, ListNotificationsResponse, Notification as WireNotification,
-    RegisterDeviceRequest, RegisterDeviceResponse,
-    notification_service_server::NotificationService,
+    ExportNotificationsRequest, ExportNotificationsResponse, ListNotificationsRequest,
+    ListNotificationsResponse, Notification as WireNotification, RegisterDeviceRequest,
+    RegisterDeviceResponse, notification_service_server::NotificationService,
 };
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::{
     error::SchedulerError,
-    notifications::{Notification, SENT_BY_EMAIL, carries_secret},
+    notifications::{Notification, SECRET_KINDS, SENT_BY_EMAIL, carries_secret},
     store,
 };
 
@@ -122,5 +122,22 @@ impl NotificationService for NotificationApi {
     ) -> Result<Response<ListNotificationsResponse>, Status> {
         let caller = Caller::of(&request);
         Ok(Response::new(self.list(caller, request.get_ref()).await?))
+    }
+
+    async fn export_notifications(
+        &self,
+        request: Request<ExportNotificationsRequest>,
+    ) -> Result<Response<ExportNotificationsResponse>, Status> {
+        let caller = Caller::of(&request).ok_or(SchedulerError::Unauthenticated)?;
+        let mut connection = self.pool.acquire().await.map_err(SchedulerError::from)?;
+        let json = store::notifications::export(
+            &mut connection,
+            caller.user_id,
+            SECRET_KINDS,
+            SENT_BY_EMAIL,
+        )
+        .await
+        .map_err(SchedulerError::from)?;
+        Ok(Response::new(ExportNotificationsResponse { json }))
     }
 }

@@ -115,11 +115,11 @@ pub struct Recipient {
 /// whoever holds an account's tokens is not necessarily the owner of its email, which is
 /// what the secret must prove.
 pub fn carries_secret(kind: &str) -> bool {
-    matches!(
-        kind,
-        "welcome" | "account.verify_email" | "account.password_reset"
-    )
+    SECRET_KINDS.contains(&kind)
 }
+
+/// The kinds of message that carry a one-time secret (see [`carries_secret`]).
+pub const SECRET_KINDS: &[&str] = &["welcome", "account.verify_email", "account.password_reset"];
 
 /// What the notifications API shows instead of a body that carries a secret.
 pub const SENT_BY_EMAIL: &str = "Sent to your email address only.";

@@ -360,3 +360,58 @@ pub async fn mark_failed(
     .await?;
     Ok(())
 }
+
+/// Returns what the scheduler holds about `user_id` as a JSON object: `recipient` (email,
+/// name, zone, device token) and `notifications` (bodies of the `secret_kinds` read
+/// `redacted`).
+pub async fn export(
+    connection: &mut PgConnection,
+    user_id: Uuid,
+    secret_kinds: &[&str],
+    redacted: &str,
+) -> sqlx::Result<String> {
+    sqlx::query_scalar(
+        "SELECT json_build_object( \
+           'recipient', (SELECT row_to_json(r) FROM (SELECT email, full_name, role, timezone, \
+               device_token, updated_at FROM recipients WHERE user_id = $1) r), \
+           'notifications', (SELECT coalesce(json_agg(n ORDER BY n.created_at), '[]') FROM ( \
+               SELECT id, channel, kind, subject, \
+               CASE WHEN kind = ANY($3) THEN $2 ELSE body END AS body, delivery, created_at \
+               FROM notifications WHERE user_id = $1) n) \
+         )::text",
+    )
+    .bind(user_id)
+    .bind(redacted)
+    .bind(secret_kinds)
+    .fetch_one(connection)
+    .await
+}
+
+/// Forgets a user who deleted their account: who they are, their device, every
+/// notification to them, and their name in what others were told (replaced by `instead`).
+pub async fn forget_user(
+    connection: &mut PgConnection,
+    user_id: Uuid,
+    full_name: &str,
+    instead: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM notifications WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *connection)
+        .await?;
+    sqlx::query("DELETE FROM recipients WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *connection)
+        .await?;
+    if !full_name.trim().is_empty() {
+        sqlx::query(
+            "UPDATE notifications SET subject = replace(subject, $1, $2), \
+             body = replace(body, $1, $2) WHERE position($1 in subject) > 0 OR position($1 in body) > 0",
+        )
+        .bind(full_name)
+        .bind(instead)
+        .execute(connection)
+        .await?;
+    }
+    Ok(())
+}
