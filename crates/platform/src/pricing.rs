@@ -44,6 +44,35 @@ pub fn billable_minutes(minutes: f64) -> u32 {
     (quarters * 15).clamp(60, 600)
 }
 
+/// A home as an estimate reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Home {
+    pub size_m2: u32,
+    pub bedrooms: u32,
+    pub bathrooms: u32,
+    pub has_pets: bool,
+}
+
+/// The rule-of-thumb duration, in minutes, of cleaning `home` with `service` (one of
+/// [`SERVICES`]; anything else reads as standard): a base per service, minutes per square
+/// metre, extra time per bathroom and bedroom and for pets, billed in quarter hours
+/// ([`billable_minutes`]). What answers until a learned model can.
+pub fn rule_of_thumb_minutes(service: &str, home: Home) -> u32 {
+    let (base, per_m2) = match service {
+        "deep" => (60.0, 1.4),
+        "move_out" => (90.0, 1.6),
+        "office" => (30.0, 0.6),
+        _ => (30.0, 0.8),
+    };
+    let pets = if home.has_pets { 15.0 } else { 0.0 };
+    let minutes = base
+        + per_m2 * f64::from(home.size_m2)
+        + 20.0 * f64::from(home.bathrooms)
+        + 10.0 * f64::from(home.bedrooms)
+        + pets;
+    billable_minutes(minutes)
+}
+
 /// Returns the price of `duration_min` at `hourly_rate_cents`, rounded up to the cent.
 pub fn price_cents(duration_min: u32, hourly_rate_cents: i64) -> i64 {
     (i64::from(duration_min) * hourly_rate_cents + 59) / 60

@@ -19,8 +19,6 @@ pub enum SearchError {
     NotReady,
     #[error("no such cleaner")]
     NotFound,
-    #[error("no duration model is trained yet, try again later")]
-    NoModel,
     #[error("a retraining is running already")]
     TrainingRunning,
     #[error("cannot train: {0}")]
@@ -39,7 +37,7 @@ impl From<SearchError> for Status {
             SearchError::Unauthenticated => status(Reason::Unauthenticated, message, &[]),
             SearchError::PermissionDenied(_) => status(Reason::Forbidden, message, &[]),
             SearchError::NotFound => status(Reason::NotFound, message, &[]),
-            SearchError::NotReady | SearchError::NoModel | SearchError::CoreUnavailable(_) => {
+            SearchError::NotReady | SearchError::CoreUnavailable(_) => {
                 status(Reason::Unavailable, message, &[])
             }
             SearchError::TrainingRunning => status(Reason::Conflict, message, &[]),

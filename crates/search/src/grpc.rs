@@ -5,7 +5,10 @@ use std::sync::Arc;
 use chrono::Utc;
 use spruce_platform::{
     identity::{Principal, Role},
-    pricing::{CURRENCY, DEFAULT_HOURLY_RATE_CENTS, billable_minutes, price_cents},
+    pricing::{
+        CURRENCY, DEFAULT_HOURLY_RATE_CENTS, Home, billable_minutes, price_cents,
+        rule_of_thumb_minutes,
+    },
     reason::FieldError,
 };
 use spruce_proto::search::v1::{
@@ -93,7 +96,6 @@ impl SearchApi {
         let (Some(service), true) = (service, errors.is_empty()) else {
             return Err(SearchError::Validation(errors));
         };
-        let active = self.models.active().ok_or(SearchError::NoModel)?;
         let rate = match cleaner_id {
             Some(id) => self
                 .live
@@ -106,19 +108,40 @@ impl SearchApi {
                 .ok_or(SearchError::NotFound)?,
             None => DEFAULT_HOURLY_RATE_CENTS,
         };
-        let minutes = billable_minutes(active.model.predict(&Job {
-            service,
-            size_m2: f64::from(request.size_m2),
-            bedrooms: f64::from(request.bedrooms),
-            bathrooms: f64::from(request.bathrooms),
-            has_pets: request.has_pets,
-            cleaner_id,
-        }));
+        // Until a model exists, the rule of thumb core books with answers.
+        let (minutes, model_version, estimated_by) = match self.models.active() {
+            Some(active) => (
+                billable_minutes(active.model.predict(&Job {
+                    service,
+                    size_m2: f64::from(request.size_m2),
+                    bedrooms: f64::from(request.bedrooms),
+                    bathrooms: f64::from(request.bathrooms),
+                    has_pets: request.has_pets,
+                    cleaner_id,
+                })),
+                active.version,
+                "model",
+            ),
+            None => (
+                rule_of_thumb_minutes(
+                    &request.service,
+                    Home {
+                        size_m2: request.size_m2,
+                        bedrooms: request.bedrooms,
+                        bathrooms: request.bathrooms,
+                        has_pets: request.has_pets,
+                    },
+                ),
+                0,
+                "rule_of_thumb",
+            ),
+        };
         Ok(EstimateDurationResponse {
             estimated_duration_min: minutes,
             price_cents: price_cents(minutes, rate),
             currency: CURRENCY.to_owned(),
-            model_version: active.version,
+            model_version,
+            estimated_by: estimated_by.to_owned(),
         })
     }
 
@@ -143,7 +166,8 @@ impl SearchApi {
             version: outcome.version,
             promoted: outcome.promoted,
             holdout_mae_min: outcome.holdout_mae_min,
-            current_mae_min: outcome.current_mae_min.unwrap_or(0.0),
+            current_mae_min: outcome.current_mae_min,
+            refusal: outcome.refusal.clone().unwrap_or_default(),
             rows: count(outcome.rows),
             holdout_rows: count(outcome.holdout_rows),
             active_version: outcome.active_version.unwrap_or(0),

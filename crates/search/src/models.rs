@@ -15,7 +15,10 @@ use tokio::sync::Mutex;
 use tonic::transport::Channel;
 
 use crate::{
-    domain::duration::{Completed, DurationModel, FEATURE_NAMES, should_promote},
+    domain::duration::{
+        Completed, DurationModel, FEATURE_NAMES, MAX_PANEL_SHIFT, panel, panel_shift,
+        rule_of_thumb, should_promote,
+    },
     error::SearchError,
     wire,
 };
@@ -27,7 +30,7 @@ pub struct ActiveModel {
 }
 
 /// What a retraining did.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Retrained {
     pub version: i64,
     pub promoted: bool,
@@ -37,6 +40,8 @@ pub struct Retrained {
     pub rows: usize,
     pub holdout_rows: usize,
     pub active_version: Option<i64>,
+    /// Why the candidate was not promoted.
+    pub refusal: Option<String>,
 }
 
 /// The versions and the one serving.
@@ -117,21 +122,48 @@ impl Models {
         let history = self.history().await?;
         let current = self.active();
         let threads = Some(self.training_threads);
-        let (candidate, current_mae) = tokio::task::spawn_blocking(move || {
+        let (candidate, current_mae, shift) = tokio::task::spawn_blocking(move || {
             let candidate = DurationModel::train(&history, threads)?;
-            let current_mae = current.map(|active| active.model.holdout_mae(&history));
-            Ok::<_, crate::domain::duration::TrainingError>((candidate, current_mae))
+            let current_mae = current
+                .as_ref()
+                .map(|active| active.model.holdout_mae(&history));
+            let panel = panel();
+            let reference: Vec<f64> = match &current {
+                Some(active) => active.model.predict_many(&panel),
+                None => panel
+                    .iter()
+                    .map(|job| f64::from(rule_of_thumb(job)))
+                    .collect(),
+            };
+            let shift = panel_shift(&candidate.predict_many(&panel), &reference);
+            Ok::<_, crate::domain::duration::TrainingError>((candidate, current_mae, shift))
         })
         .await
         .map_err(|error| SearchError::Unexpected(error.into()))?
         .map_err(|error| SearchError::CannotTrain(error.to_string()))?;
-        let promoted = should_promote(candidate.holdout_mae_min, current_mae);
+        let refusal = if !should_promote(candidate.holdout_mae_min, current_mae) {
+            Some(format!(
+                "its hold-out MAE {:.1} min is worse than the serving model's",
+                candidate.holdout_mae_min
+            ))
+        } else if shift > MAX_PANEL_SHIFT {
+            Some(format!(
+                "it moves the panel's quotes without a cleaner by {:.0}% on average (at most {:.0}%)",
+                shift * 100.0,
+                MAX_PANEL_SHIFT * 100.0
+            ))
+        } else {
+            None
+        };
+        let promoted = refusal.is_none();
         let body = candidate
             .to_json()
             .map_err(|error| SearchError::Unexpected(error.into()))?;
         let metrics = json!({
             "holdout_mae_min": candidate.holdout_mae_min,
             "current_mae_min": current_mae,
+            "panel_shift": shift,
+            "refusal": refusal,
             "rows": candidate.rows,
             "holdout_rows": candidate.holdout_rows,
         });
@@ -163,6 +195,7 @@ impl Models {
             rows: candidate.rows,
             holdout_rows: candidate.holdout_rows,
             active_version: None,
+            refusal,
         };
         if promoted {
             self.serve(ActiveModel {

@@ -21,6 +21,7 @@ use tonic::{service::Routes, transport::Channel};
 
 use crate::{
     cache::AffinityCache,
+    error::SearchError,
     grpc::SearchApi,
     live::{self, LiveModel, ReadModelEvents},
     models::Models,
@@ -172,7 +173,10 @@ impl Application {
         ));
         match models.load_active().await {
             Ok(Some(version)) => tracing::info!(version, "duration model loaded"),
-            Ok(None) => tracing::info!("no duration model trained yet"),
+            Ok(None) => {
+                tracing::info!("no duration model trained yet: training a first one");
+                tokio::spawn(train_first(models.clone(), shutdown.clone()));
+            }
             Err(error) => {
                 tracing::error!(
                     error = format!("{error:#}"),
@@ -213,5 +217,34 @@ impl Application {
         }
         self.pool.close().await;
         served
+    }
+}
+
+/// Trains a first duration model in the background, so that quotes come from a model
+/// soon after a fresh start rather than after the nightly job. Core may still be starting:
+/// it asks a few times; with too little history it leaves it to the nightly job.
+async fn train_first(models: Arc<Models>, shutdown: CancellationToken) {
+    for attempt in 1..=10_u32 {
+        match models.retrain().await {
+            Ok(outcome) => {
+                tracing::info!(
+                    version = outcome.version,
+                    promoted = outcome.promoted,
+                    "first duration model trained"
+                );
+                return;
+            }
+            Err(SearchError::CoreUnavailable(reason)) => {
+                tracing::info!(attempt, %reason, "core not ready for the first training yet");
+            }
+            Err(error) => {
+                tracing::info!(%error, "no first duration model");
+                return;
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(u64::from(attempt) * 3)) => {}
+        }
     }
 }

@@ -288,23 +288,19 @@ pub fn bookable_estimate(minutes: u32) -> bool {
     billable_minutes(f64::from(minutes)) == minutes
 }
 
-/// The rule-of-thumb duration estimate, in minutes, until the search service's learned model
-/// replaces it: a base per service, minutes per square metre, extra time per bathroom and
-/// bedroom and for pets, rounded up to a quarter hour and kept within 1 to 10 hours.
+/// The rule-of-thumb duration estimate, in minutes, for when search's learned model cannot
+/// answer: [`spruce_platform::pricing::rule_of_thumb_minutes`], the one rule search quotes
+/// with too.
 pub fn estimate_duration_min(service: Service, home: &AddressInput) -> u32 {
-    let (base, per_m2) = match service {
-        Service::Standard => (30.0, 0.8),
-        Service::Deep => (60.0, 1.4),
-        Service::MoveOut => (90.0, 1.6),
-        Service::Office => (30.0, 0.6),
-    };
-    let pets = if home.has_pets { 15.0 } else { 0.0 };
-    let minutes = base
-        + per_m2 * f64::from(home.size_m2)
-        + 20.0 * f64::from(home.bathrooms)
-        + 10.0 * f64::from(home.bedrooms)
-        + pets;
-    billable_minutes(minutes)
+    spruce_platform::pricing::rule_of_thumb_minutes(
+        service.as_str(),
+        spruce_platform::pricing::Home {
+            size_m2: home.size_m2,
+            bedrooms: home.bedrooms,
+            bathrooms: home.bathrooms,
+            has_pets: home.has_pets,
+        },
+    )
 }
 
 pub use spruce_platform::pricing::{DEFAULT_HOURLY_RATE_CENTS, billable_minutes, price_cents};

@@ -341,12 +341,16 @@ pub(super) struct QuoteResponse {
     estimated_duration_min: u32,
     price_cents: i64,
     currency: String,
-    /// The duration model's version that estimated it.
-    model_version: i64,
+    /// What estimated it: `model` (the learned duration model) or `rule_of_thumb` (before
+    /// any model is trained).
+    estimated_by: String,
+    /// The duration model's version that estimated it; null for the rule of thumb.
+    model_version: Option<i64>,
 }
 
-/// Quotes a cleaning at one of the customer's addresses with the learned duration model.
-#[utoipa::path(post, path = "/v1/quotes", tag = "search", request_body = QuoteBody, security(("bearer" = [])), responses((status = 200, description = "the estimate and its price", body = QuoteResponse), (status = 403, description = "only customers get quotes"), (status = 404, description = "no such address of yours, or no such cleaner"), (status = 503, description = "search is down or has no model yet; retry after the Retry-After seconds")))]
+/// Quotes a cleaning at one of the customer's addresses with the learned duration model (or,
+/// before one is trained, the rule of thumb bookings use too).
+#[utoipa::path(post, path = "/v1/quotes", tag = "search", request_body = QuoteBody, security(("bearer" = [])), responses((status = 200, description = "the estimate and its price", body = QuoteResponse), (status = 403, description = "only customers get quotes"), (status = 404, description = "no such address of yours, or no such cleaner"), (status = 503, description = "search is down; retry after the Retry-After seconds")))]
 pub(super) async fn quote(
     State(state): State<AppState>,
     user: AuthUser,
@@ -374,6 +378,7 @@ pub(super) async fn quote(
         estimated_duration_min: estimate.estimated_duration_min,
         price_cents: estimate.price_cents,
         currency: estimate.currency,
-        model_version: estimate.model_version,
+        estimated_by: estimate.estimated_by,
+        model_version: Some(estimate.model_version).filter(|version| *version > 0),
     }))
 }

@@ -64,11 +64,24 @@ async fn a_model_trained_on_the_curated_history_is_promoted_kept_and_guarded() {
     let address = addresses["items"][0]["id"].as_str().unwrap().to_owned();
     let standard = json!({"address_id": address, "service": "standard"});
     let gateway = app.address.clone();
-    // No model yet: quotes wait for one, and bookings are priced by core's rule of thumb.
-    problem(quote(&app, &customer01, &standard).await, 503).await;
+    // No model yet: quotes and bookings both come from the one rule of thumb.
+    let quoted_by_rule: Value = quote(&app, &customer01, &standard)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        quoted_by_rule["estimated_by"], "rule_of_thumb",
+        "{quoted_by_rule}"
+    );
+    assert_eq!(quoted_by_rule["model_version"], Value::Null);
     let by_rule = book(&gateway, &customer01, &address, 0).await;
     assert_eq!(by_rule["estimated_by"], "rule_of_thumb", "{by_rule}");
     assert_eq!(by_rule["model_version"], Value::Null);
+    assert_eq!(
+        by_rule["duration_min"],
+        quoted_by_rule["estimated_duration_min"]
+    );
     let search_url = app.search.as_ref().unwrap().url.clone();
     let mut search = SearchServiceClient::connect(search_url.clone())
         .await
@@ -160,7 +173,7 @@ async fn a_model_trained_on_the_curated_history_is_promoted_kept_and_guarded() {
         .into_inner();
     assert!(second.version > first.version);
     assert!(
-        (second.current_mae_min - first.holdout_mae_min).abs() < 1e-9,
+        (second.current_mae_min.unwrap() - first.holdout_mae_min).abs() < 1e-9,
         "the restarted service served version {}: {second:?}",
         first.version
     );

@@ -31,19 +31,20 @@ impl Job for RetrainDurationModel {
             )
             .await?;
             let verdict = if outcome.promoted {
-                "promoted"
+                "promoted".to_owned()
             } else {
-                "kept the serving model"
+                format!("not promoted ({})", outcome.refusal)
             };
+            let against = outcome.current_mae_min.map_or_else(
+                || " (no model served before)".to_owned(),
+                |current| format!(" against {current:.1}"),
+            );
             Ok(RunReport {
                 items: u64::from(outcome.rows),
                 detail: Some(format!(
-                    "candidate version {} {verdict}: hold-out MAE {:.1} min against {:.1}; \
+                    "candidate version {} {verdict}: hold-out MAE {:.1} min{against}; \
                      serving version {}",
-                    outcome.version,
-                    outcome.holdout_mae_min,
-                    outcome.current_mae_min,
-                    outcome.active_version
+                    outcome.version, outcome.holdout_mae_min, outcome.active_version
                 )),
             })
         })

@@ -4,15 +4,20 @@
 //!
 //! Durations scale with a cleaner's pace, so the model learns the logarithm of minutes.
 //! Training runs twice: a first model without speed gives each job an expected duration;
-//! a cleaner's speed is the median of their actual over expected durations (training rows
-//! only); the second model adds it. A fifth of the rows (every fifth) are held out, and the
-//! mean absolute error on them, in minutes, decides whether a model may replace another.
+//! a cleaner's speed is the mean log of their jobs' paces (actual over expected, clipped),
+//! shrunk toward the population's 1 by how few jobs they have; the second model adds it,
+//! each training row seeing its cleaner's speed from their other rows only. A fifth of the
+//! rows (every fifth) are held out, and the mean absolute error on them, in minutes, and
+//! what quotes a new cleaner would get on a fixed panel of homes ([`panel_shift`]) decide
+//! whether a model may replace another.
 
 use std::collections::HashMap;
 
 use forust_ml::{GradientBooster, Matrix, objective::ObjectiveType};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use spruce_platform::pricing::billable_minutes;
 
 use super::cleaner::{SERVICES, Services};
 
@@ -93,8 +98,8 @@ fn booster(threads: Option<usize>) -> GradientBooster {
         .set_parallel(true)
 }
 
-/// Column-major features of `jobs`, the speed column from `speed`.
-fn features(jobs: &[Job], speed: impl Fn(&Job) -> f64) -> Vec<f64> {
+/// Column-major features of `jobs`, the speed column from `speeds` (one per job).
+fn features(jobs: &[Job], speeds: &[f64]) -> Vec<f64> {
     let mut columns = vec![0.0; jobs.len() * FEATURES];
     let rows = jobs.len();
     for (row, job) in jobs.iter().enumerate() {
@@ -107,7 +112,7 @@ fn features(jobs: &[Job], speed: impl Fn(&Job) -> f64) -> Vec<f64> {
         columns[(base + 1) * rows + row] = job.bedrooms;
         columns[(base + 2) * rows + row] = job.bathrooms;
         columns[(base + 3) * rows + row] = f64::from(u8::from(job.has_pets));
-        columns[(base + 4) * rows + row] = speed(job);
+        columns[(base + 4) * rows + row] = speeds[row];
     }
     columns
 }
@@ -115,26 +120,16 @@ fn features(jobs: &[Job], speed: impl Fn(&Job) -> f64) -> Vec<f64> {
 fn fit(
     jobs: &[Job],
     log_minutes: &[f64],
-    speed: impl Fn(&Job) -> f64,
+    speeds: &[f64],
     threads: Option<usize>,
 ) -> Result<GradientBooster, TrainingError> {
-    let data = features(jobs, speed);
+    let data = features(jobs, speeds);
     let matrix = Matrix::new(&data, jobs.len(), FEATURES);
     let mut model = booster(threads);
     model
         .fit_unweighted(&matrix, log_minutes, None)
         .map_err(|error| TrainingError::Booster(error.to_string()))?;
     Ok(model)
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_unstable_by(f64::total_cmp);
-    let middle = values.len() / 2;
-    if values.len().is_multiple_of(2) {
-        (values[middle - 1] + values[middle]) / 2.0
-    } else {
-        values[middle]
-    }
 }
 
 /// Whether the row at `index` of a history is held out of training: every fifth.
@@ -145,9 +140,28 @@ fn held_out(index: usize) -> bool {
 /// A row of the history and its position (see [`held_out`]).
 type Numbered<'a> = (usize, &'a Completed);
 
+/// How many of a cleaner's own jobs weigh as much as the population's pace in their speed:
+/// a cleaner with one job is mostly the population, one with fifty mostly themselves.
+const SPEED_PRIOR_JOBS: f64 = 5.0;
+/// A job counts at most this many times faster or slower than expected, in speeds and in
+/// the targets, so that one wild row moves neither a cleaner nor the model much.
+const MAX_PACE_FACTOR: f64 = 2.0;
+
+/// A cleaner's speed from the sum of the logs of their jobs' paces and the number of jobs,
+/// shrunk toward the population's 1 (empirical Bayes with [`SPEED_PRIOR_JOBS`]).
+fn shrunk_speed(log_pace_sum: f64, jobs: f64) -> f64 {
+    (log_pace_sum / (jobs + SPEED_PRIOR_JOBS)).exp()
+}
+
 impl DurationModel {
     /// Trains on `history`, holding out every fifth row, on `threads` threads (`None`: one
     /// per core).
+    ///
+    /// A first model without speeds says what each job takes; a job's pace is its actual
+    /// over that, clipped to [`MAX_PACE_FACTOR`] either way (and so are the targets). A
+    /// training row's speed comes from its cleaner's other rows only (out of fold), shrunk
+    /// toward 1, so rows of cleaners with little history teach the model what a new
+    /// cleaner (speed 1) takes.
     ///
     /// # Errors
     /// Too few rows, or the booster refusing them.
@@ -166,30 +180,46 @@ impl DurationModel {
             .collect();
 
         // First pass: what a job takes without knowing who cleans it.
-        let plain = fit(&jobs, &targets, |_| f64::NAN, threads)?;
+        let population = vec![1.0; jobs.len()];
+        let plain = fit(&jobs, &targets, &population, threads)?;
         let expected = plain.predict(
-            &Matrix::new(&features(&jobs, |_| f64::NAN), jobs.len(), FEATURES),
+            &Matrix::new(&features(&jobs, &population), jobs.len(), FEATURES),
             true,
         );
-        let mut ratios: HashMap<Uuid, Vec<f64>> = HashMap::new();
-        for ((job, target), expected) in jobs.iter().zip(&targets).zip(expected) {
+        let limit = MAX_PACE_FACTOR.ln();
+        let paces: Vec<f64> = targets
+            .iter()
+            .zip(&expected)
+            .map(|(target, expected)| (target - expected).clamp(-limit, limit))
+            .collect();
+        let mut totals: HashMap<Uuid, (f64, f64)> = HashMap::new();
+        for (job, pace) in jobs.iter().zip(&paces) {
             if let Some(cleaner) = job.cleaner_id {
-                ratios
-                    .entry(cleaner)
-                    .or_default()
-                    .push((target - expected).exp());
+                let total = totals.entry(cleaner).or_insert((0.0, 0.0));
+                total.0 += pace;
+                total.1 += 1.0;
             }
         }
-        let speeds: HashMap<Uuid, f64> = ratios
-            .into_iter()
-            .map(|(cleaner, mut ratios)| (cleaner, median(&mut ratios)))
+        // Out of fold: each row's speed leaves the row itself out.
+        let row_speeds: Vec<f64> = jobs
+            .iter()
+            .zip(&paces)
+            .map(|(job, pace)| {
+                job.cleaner_id
+                    .and_then(|cleaner| totals.get(&cleaner))
+                    .map_or(1.0, |(sum, count)| shrunk_speed(sum - pace, count - 1.0))
+            })
             .collect();
-        let speed_of = |job: &Job| {
-            job.cleaner_id
-                .and_then(|cleaner| speeds.get(&cleaner).copied())
-                .unwrap_or(f64::NAN)
-        };
-        let booster = fit(&jobs, &targets, speed_of, threads)?;
+        let robust_targets: Vec<f64> = expected
+            .iter()
+            .zip(&paces)
+            .map(|(expected, pace)| expected + pace)
+            .collect();
+        let booster = fit(&jobs, &robust_targets, &row_speeds, threads)?;
+        let speeds: HashMap<Uuid, f64> = totals
+            .into_iter()
+            .map(|(cleaner, (sum, count))| (cleaner, shrunk_speed(sum, count)))
+            .collect();
         let mut model = DurationModel {
             booster,
             speeds,
@@ -219,13 +249,18 @@ impl DurationModel {
             / held.len().max(1) as f64
     }
 
+    /// Returns the speed the model knows for a job's cleaner: theirs, or the population's 1
+    /// for a cleaner without history and a job without a cleaner.
+    fn speed(&self, job: &Job) -> f64 {
+        job.cleaner_id
+            .and_then(|cleaner| self.speeds.get(&cleaner).copied())
+            .unwrap_or(1.0)
+    }
+
     /// Predicts the minutes of each job.
     pub fn predict_many(&self, jobs: &[Job]) -> Vec<f64> {
-        let data = features(jobs, |job| {
-            job.cleaner_id
-                .and_then(|cleaner| self.speeds.get(&cleaner).copied())
-                .unwrap_or(f64::NAN)
-        });
+        let speeds: Vec<f64> = jobs.iter().map(|job| self.speed(job)).collect();
+        let data = features(jobs, &speeds);
         self.booster
             .predict(&Matrix::new(&data, jobs.len(), FEATURES), false)
             .into_iter()
@@ -236,11 +271,7 @@ impl DurationModel {
     /// Predicts the minutes of one job: the trees walked on one row, without the batch
     /// path's allocation per tree.
     pub fn predict(&self, job: &Job) -> f64 {
-        let speed = job
-            .cleaner_id
-            .and_then(|cleaner| self.speeds.get(&cleaner).copied())
-            .unwrap_or(f64::NAN);
-        let row = features(std::slice::from_ref(job), |_| speed);
+        let row = features(std::slice::from_ref(job), &[self.speed(job)]);
         let booster = &self.booster;
         let trees = &booster.trees[..booster.prediction_iteration.unwrap_or(booster.trees.len())];
         let log_minutes = booster.base_score
@@ -266,6 +297,83 @@ impl DurationModel {
     pub fn from_json(json: &str) -> serde_json::Result<Self> {
         serde_json::from_str(json)
     }
+}
+
+/// A candidate may move the quotes of the panel's homes, for a new cleaner or none, at most
+/// this much on average from what serves now (the model, or the rule of thumb before any).
+pub const MAX_PANEL_SHIFT: f64 = 0.25;
+
+/// The fixed panel of homes (every service, small to large, with and without pets) whose
+/// quotes without a cleaner a candidate must keep near what serves now.
+pub fn panel() -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for name in SERVICES {
+        let service = Services::parse([name]).expect("a known service");
+        for (size_m2, bedrooms, bathrooms) in [
+            (30.0, 1.0, 1.0),
+            (55.0, 1.0, 1.0),
+            (75.0, 2.0, 1.0),
+            (110.0, 3.0, 2.0),
+            (160.0, 4.0, 3.0),
+        ] {
+            for has_pets in [false, true] {
+                jobs.push(Job {
+                    service,
+                    size_m2,
+                    bedrooms,
+                    bathrooms,
+                    has_pets,
+                    cleaner_id: None,
+                });
+            }
+        }
+    }
+    jobs
+}
+
+/// The rule-of-thumb minutes of `job` (platform's, which core books with): what quotes
+/// before any model.
+pub fn rule_of_thumb(job: &Job) -> u32 {
+    let service = SERVICES
+        .iter()
+        .find(|name| Services::parse([**name]).is_some_and(|one| job.service.contains(one)))
+        .copied()
+        .unwrap_or("standard");
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let count = |value: f64| value.max(0.0) as u32;
+    spruce_platform::pricing::rule_of_thumb_minutes(
+        service,
+        spruce_platform::pricing::Home {
+            size_m2: count(job.size_m2),
+            bedrooms: count(job.bedrooms),
+            bathrooms: count(job.bathrooms),
+            has_pets: job.has_pets,
+        },
+    )
+}
+
+/// The relative move of each `candidate` quote from its `reference` quote (minutes, one
+/// per panel job), both billed in quarter hours.
+pub fn panel_shifts(candidate: &[f64], reference: &[f64]) -> Vec<f64> {
+    candidate
+        .iter()
+        .zip(reference)
+        .map(|(candidate, reference)| {
+            let (candidate, reference) = (
+                f64::from(billable_minutes(*candidate)),
+                f64::from(billable_minutes(*reference)),
+            );
+            (candidate - reference).abs() / reference
+        })
+        .collect()
+}
+
+/// The mean relative move of `candidate` quotes from `reference` quotes over the panel
+/// (see [`panel_shifts`]): what [`MAX_PANEL_SHIFT`] bounds. A learned model may rightly
+/// differ from the rule of thumb on a home or two; a broken one moves them all.
+pub fn panel_shift(candidate: &[f64], reference: &[f64]) -> f64 {
+    let shifts = panel_shifts(candidate, reference);
+    shifts.iter().sum::<f64>() / shifts.len().max(1) as f64
 }
 
 /// Whether a candidate whose hold-out error is `candidate_mae` may replace the serving
@@ -397,6 +505,53 @@ mod tests {
             model.holdout_mae_min
         );
         assert_eq!((model.rows, model.holdout_rows), (1_920, 480));
+    }
+
+    #[test]
+    fn a_first_model_keeps_panel_quotes_near_the_rule_of_thumb() {
+        let model = DurationModel::train(&synthetic::history(2_400, 30, 11), None).unwrap();
+        let panel = panel();
+        let rule: Vec<f64> = panel
+            .iter()
+            .map(|job| f64::from(rule_of_thumb(job)))
+            .collect();
+        let shift = panel_shift(&model.predict_many(&panel), &rule);
+        assert!(shift <= MAX_PANEL_SHIFT, "{shift}");
+        // A model that quotes twice the rule of thumb is refused.
+        let doubled: Vec<f64> = rule.iter().map(|minutes| minutes * 2.0).collect();
+        assert!(panel_shift(&doubled, &rule) > MAX_PANEL_SHIFT);
+    }
+
+    #[test]
+    fn thirty_one_job_cleaners_and_a_day_long_row_barely_move_quotes_without_a_cleaner() {
+        let curated = synthetic::history(2_400, 30, 11);
+        let before = DurationModel::train(&curated, None).unwrap();
+        // Thirty new cleaners with one completion each, one of them at 1,440 minutes.
+        let mut grown = curated.clone();
+        for (index, row) in synthetic::history(30, 30, 97).into_iter().enumerate() {
+            let actual_min = if index == 0 { 1_440.0 } else { row.actual_min };
+            grown.push(Completed {
+                job: Job {
+                    cleaner_id: Some(Uuid::from_u128(10_000 + index as u128)),
+                    ..row.job
+                },
+                actual_min,
+            });
+        }
+        let after = DurationModel::train(&grown, None).unwrap();
+        let panel = panel();
+        let shifts = panel_shifts(&after.predict_many(&panel), &before.predict_many(&panel));
+        let largest = shifts.iter().copied().fold(0.0, f64::max);
+        assert!(largest <= 0.20, "a quote without a cleaner moved {largest}");
+        let new_cleaner = Job {
+            cleaner_id: Some(Uuid::from_u128(10_000)),
+            ..panel[4]
+        };
+        let quoted = after.predict(&new_cleaner);
+        let without = after.predict(&panel[4]);
+        assert!(quoted < without * 1.5, "{quoted} against {without}");
+        let mae = after.holdout_mae(&curated);
+        assert!(mae <= 17.0, "hold-out MAE on the curated history {mae}");
     }
 
     #[test]
