@@ -149,21 +149,25 @@ async fn slow_authorizations_hold_no_database_connection_and_every_booking_ends_
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let mut latencies = Vec::new();
-        for _ in 0..20 {
-            let asked = Instant::now();
-            let me = scene.app.get("/v1/me", Some(&scene.customer)).await;
-            assert_eq!(me.status(), 200);
-            let listed = scene.app.get("/v1/bookings", Some(&scene.cleaner)).await;
-            assert_eq!(listed.status(), 200);
-            latencies.push(asked.elapsed());
+        for _ in 0..50 {
+            for (path, token) in [
+                ("/v1/me", &scene.customer),
+                ("/v1/bookings", &scene.cleaner),
+            ] {
+                let asked = Instant::now();
+                let response = scene.app.get(path, Some(token)).await;
+                assert_eq!(response.status(), 200);
+                latencies.push(asked.elapsed());
+            }
         }
         // The reads were answered while every payment was still waiting.
         assert_eq!(provider.in_flight.load(Ordering::SeqCst), 30);
         latencies.sort_unstable();
+        // Measured, not asserted (BENCHMARKS.md): run with --no-capture to see it.
         eprintln!(
-            "reads while 30 payments wait: p50 {:?}, max {:?}",
+            "100 reads while 30 payments wait: p50 {:?}, p99 {:?}",
             latencies[latencies.len() / 2],
-            latencies[latencies.len() - 1]
+            latencies[latencies.len() * 99 / 100]
         );
     };
     let (statuses, ()) = tokio::join!(all, reads);
