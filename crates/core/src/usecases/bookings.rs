@@ -499,31 +499,43 @@ impl Bookings {
         let open = bookings::open_of(&mut *self.pool.acquire().await?, user_id).await?;
         let mut cancelled = 0;
         for booking_id in open {
-            let mut transaction = self.pool.begin().await?;
-            let Some(booking) = bookings::lock_booking(&mut transaction, booking_id).await? else {
-                continue;
-            };
-            if !matches!(
-                booking.status,
-                BookingStatus::Requested | BookingStatus::Confirmed
-            ) {
-                continue;
+            let open = [BookingStatus::Requested, BookingStatus::Confirmed];
+            if self.cancel_if(booking_id, &open, ACCOUNT_DELETED).await? {
+                cancelled += 1;
             }
-            let settlement = move_booking(
-                &mut transaction,
-                booking_id,
-                Action::Cancel,
-                BookingStatus::Cancelled,
-                ACCOUNT_DELETED,
-            )
-            .await?;
-            transaction.commit().await?;
-            if let Some(settlement) = settlement {
-                self.settle(booking_id, &settlement).await;
-            }
-            cancelled += 1;
         }
         Ok(cancelled)
+    }
+
+    /// Cancels `booking_id` when it is still in one of the `statuses`, in its own
+    /// transaction with `booking.cancelled` (`reason`), then releases its payment; returns
+    /// whether it did.
+    async fn cancel_if(
+        &self,
+        booking_id: Uuid,
+        statuses: &[BookingStatus],
+        reason: &str,
+    ) -> Result<bool, CoreError> {
+        let mut transaction = self.pool.begin().await?;
+        let Some(booking) = bookings::lock_booking(&mut transaction, booking_id).await? else {
+            return Ok(false);
+        };
+        if !statuses.contains(&booking.status) {
+            return Ok(false);
+        }
+        let settlement = move_booking(
+            &mut transaction,
+            booking_id,
+            Action::Cancel,
+            BookingStatus::Cancelled,
+            reason,
+        )
+        .await?;
+        transaction.commit().await?;
+        if let Some(settlement) = settlement {
+            self.settle(booking_id, &settlement).await;
+        }
+        Ok(true)
     }
 
     /// Lists requested bookings without a cleaner that start at least
@@ -580,27 +592,14 @@ impl Bookings {
         let more = i64::try_from(due.len()).unwrap_or(i64::MAX) > limit;
         let mut expired = Vec::new();
         for booking_id in due.into_iter().take(usize::try_from(limit).unwrap_or(0)) {
-            let mut transaction = self.pool.begin().await?;
-            let Some(booking) = bookings::lock_booking(&mut transaction, booking_id).await? else {
-                continue;
-            };
-            if booking.status != BookingStatus::Requested {
-                continue;
+            // A booking confirmed meanwhile is left alone.
+            if self
+                .cancel_if(booking_id, &[BookingStatus::Requested], EXPIRED_UNCONFIRMED)
+                .await?
+            {
+                tracing::info!(booking_id = %booking_id, "unconfirmed booking expired");
+                expired.push(booking_id);
             }
-            let settlement = move_booking(
-                &mut transaction,
-                booking_id,
-                Action::Cancel,
-                BookingStatus::Cancelled,
-                EXPIRED_UNCONFIRMED,
-            )
-            .await?;
-            transaction.commit().await?;
-            if let Some(settlement) = settlement {
-                self.settle(booking_id, &settlement).await;
-            }
-            tracing::info!(booking_id = %booking_id, "unconfirmed booking expired");
-            expired.push(booking_id);
         }
         Ok((expired, more))
     }
