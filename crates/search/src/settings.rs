@@ -68,12 +68,24 @@ pub struct Settings {
 }
 
 /// The duration model's training.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct ModelSettings {
     /// Threads a retraining uses; 0: one fewer than the cores (at least one), so that
     /// searches keep a core while the model trains.
     pub training_threads: usize,
+    /// Train a first model at start when none is stored (and core has enough completed
+    /// bookings), rather than waiting for the nightly job.
+    pub train_at_start: bool,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        ModelSettings {
+            training_threads: 0,
+            train_at_start: true,
+        }
+    }
 }
 
 impl ModelSettings {

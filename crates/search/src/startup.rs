@@ -72,6 +72,7 @@ pub struct Application {
     signer: ServiceTokenSigner,
     prune_interval: Duration,
     training_threads: usize,
+    train_at_start: bool,
     cache: AffinityCache,
 }
 
@@ -118,6 +119,7 @@ impl Application {
             signer,
             prune_interval: Duration::from_secs(settings.read_model.prune_interval_secs),
             training_threads: settings.model.training_threads(),
+            train_at_start: settings.model.train_at_start,
             cache,
         })
     }
@@ -173,10 +175,11 @@ impl Application {
         ));
         match models.load_active().await {
             Ok(Some(version)) => tracing::info!(version, "duration model loaded"),
-            Ok(None) => {
+            Ok(None) if self.train_at_start => {
                 tracing::info!("no duration model trained yet: training a first one");
                 tokio::spawn(train_first(models.clone(), shutdown.clone()));
             }
+            Ok(None) => tracing::info!("no duration model trained yet"),
             Err(error) => {
                 tracing::error!(
                     error = format!("{error:#}"),

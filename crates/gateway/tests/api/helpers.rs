@@ -481,7 +481,17 @@ impl TestApp {
 
     /// Stops search, runs `meanwhile`, starts search again and waits until it is loaded.
     pub(crate) async fn restart_search<F: Future<Output = ()>>(&mut self, meanwhile: F) {
-        let settings = self.search.take().expect("search runs").stop().await;
+        self.restart_search_with(meanwhile, |_| {}).await;
+    }
+
+    /// Same, with search's settings changed by `change` for the new start.
+    pub(crate) async fn restart_search_with<F: Future<Output = ()>>(
+        &mut self,
+        meanwhile: F,
+        change: impl FnOnce(&mut spruce_search::settings::Settings),
+    ) {
+        let mut settings = self.search.take().expect("search runs").stop().await;
+        change(&mut settings);
         meanwhile.await;
         self.search = Some(SearchHandle::restart(settings, &self.shutdown).await);
     }
@@ -643,6 +653,8 @@ impl SearchHandle {
         };
         settings.core.url = core_url.to_owned();
         settings.read_model.replica = "r1".to_owned();
+        // Tests train models when they mean to (one restarts search to see a first one).
+        settings.model.train_at_start = false;
         settings.redis.url = redis_url.to_owned().into();
         // Keys of its own, so tests never share cached affinities.
         settings.redis.key_prefix = format!("spruce:test:{id}:search:");

@@ -217,3 +217,46 @@ async fn a_model_trained_on_the_curated_history_is_promoted_kept_and_guarded() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn search_started_without_a_model_trains_a_first_one_from_core_history() {
+    let mut app = TestApp::spawn_with_search().await;
+    seed::seed(app.core_pool.as_ref().unwrap(), SeedSize::CURATED)
+        .await
+        .unwrap();
+    let customer01 = login(&app, "customer01@spruce.test").await;
+    let addresses: Value = app
+        .get("/v1/me/addresses", Some(&customer01))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let standard = json!({"address_id": addresses["items"][0]["id"], "service": "standard"});
+    let before: Value = quote(&app, &customer01, &standard)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(before["estimated_by"], "rule_of_thumb", "{before}");
+
+    app.restart_search_with(async {}, |settings| settings.model.train_at_start = true)
+        .await;
+    let started = std::time::Instant::now();
+    let quoted = loop {
+        let quoted: Value = quote(&app, &customer01, &standard)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if quoted["estimated_by"] == "model" {
+            break quoted;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "no first model: {quoted}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(quoted["model_version"], 1);
+    app.stop().await;
+}
