@@ -20,7 +20,8 @@ use uuid::Uuid;
 use crate::helpers::{Recorder, TestBus, event, eventually};
 
 async fn wait_until_connected(status: &spruce_platform::bus::BusStatus) {
-    let connected = eventually(Duration::from_secs(10), || async {
+    // Generous: reconnecting backs off, and a loaded 2-core machine runs dozens of tests.
+    let connected = eventually(Duration::from_secs(30), || async {
         status.is_connected().then_some(())
     })
     .await;
