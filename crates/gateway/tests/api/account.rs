@@ -96,6 +96,25 @@ async fn verification_gates_booking_and_search_and_refuses_wrong_expired_and_six
         listed["items"][0]["body"],
         "Sent to your email address only."
     );
+    // Once sent, the scheduler keeps no copy of the code either.
+    let scheduler = app.scheduler_pool.as_ref().unwrap();
+    let started = Instant::now();
+    loop {
+        let kept: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM notifications WHERE position($1 in body) > 0")
+                .bind(&code)
+                .fetch_one(scheduler)
+                .await
+                .unwrap();
+        if kept == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the code stays stored"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // It cannot book.
     let address = Scene::add_address(app, &token, 52.529, 13.401).await;

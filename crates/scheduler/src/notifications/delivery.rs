@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use uuid::Uuid;
 
-use super::{Channel, Recipient};
+use super::{Channel, Recipient, SECRET_KINDS, SENT_BY_EMAIL};
 use crate::{
     metrics,
     retry::backoff,
@@ -276,6 +276,8 @@ pub async fn deliver_due(
         match result {
             Ok(()) => {
                 store::mark_sent(&mut connection, outgoing.id).await?;
+                store::forget_secret(&mut connection, outgoing.id, SECRET_KINDS, SENT_BY_EMAIL)
+                    .await?;
                 metrics::NOTIFICATIONS
                     .with_label_values(&[channel, "sent"])
                     .inc();
@@ -291,6 +293,8 @@ pub async fn deliver_due(
             Err(SendError::Retryable(error) | SendError::Permanent(error)) => {
                 tracing::warn!(notification = %outgoing.id, channel, error = %error, "notification given up");
                 store::mark_failed(&mut connection, outgoing.id, &error, None).await?;
+                store::forget_secret(&mut connection, outgoing.id, SECRET_KINDS, SENT_BY_EMAIL)
+                    .await?;
                 metrics::NOTIFICATIONS
                     .with_label_values(&[channel, "failed"])
                     .inc();

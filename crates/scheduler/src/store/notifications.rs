@@ -341,6 +341,24 @@ pub async fn mark_sent(connection: &mut PgConnection, id: Uuid) -> sqlx::Result<
     Ok(())
 }
 
+/// Replaces the body of notification `id` with `instead` when its kind is one of
+/// `secret_kinds`: once an email with a code or link is sent (or given up), the secret has
+/// no reason to stay.
+pub async fn forget_secret(
+    connection: &mut PgConnection,
+    id: Uuid,
+    secret_kinds: &[&str],
+    instead: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE notifications SET body = $3 WHERE id = $1 AND kind = ANY($2)")
+        .bind(id)
+        .bind(secret_kinds)
+        .bind(instead)
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
 /// Records a failed attempt: tried again at `retry_at`, or (`None`) given up.
 pub async fn mark_failed(
     connection: &mut PgConnection,
