@@ -69,11 +69,12 @@ impl Throttle {
         })
     }
 
-    fn email_key(&self, email: &str) -> String {
-        // Hashed, so the cache holds no email addresses.
+    /// The key of a count about `email` named `what`: the email hashed, so that the cache
+    /// holds no email addresses.
+    fn email_key(&self, what: &str, email: &str) -> String {
         let digest = Sha256::digest(normalize_email(email).as_bytes());
         let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
-        format!("{}login-failures:email:{hex}", self.prefix)
+        format!("{}{what}:email:{hex}", self.prefix)
     }
 
     fn address_key(&self, address: IpAddr) -> String {
@@ -91,7 +92,11 @@ impl Throttle {
     pub async fn attempt(&self, email: &str, address: IpAddr) -> Result<(), Blocked> {
         self.count(
             &[
-                (self.email_key(email), self.max_per_email, self.window_secs),
+                (
+                    self.email_key("login-failures", email),
+                    self.max_per_email,
+                    self.window_secs,
+                ),
                 (
                     self.address_key(address),
                     self.max_per_address,
@@ -144,9 +149,7 @@ impl Throttle {
     /// # Errors
     /// [`Blocked`] with the seconds left when either is over its limit.
     pub async fn password_reset(&self, email: &str, address: IpAddr) -> Result<(), Blocked> {
-        let digest = Sha256::digest(normalize_email(email).as_bytes());
-        let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
-        let by_email = format!("{}password-resets:email:{hex}", self.prefix);
+        let by_email = self.email_key("password-resets", email);
         let by_address = format!("{}password-resets:address:{address}", self.prefix);
         let window = i64::from(self.resets.window_secs);
         self.count(
@@ -269,7 +272,7 @@ impl Throttle {
     /// the address's (which counts failures, not people signing in).
     pub async fn succeeded(&self, email: &str, address: IpAddr) {
         let mut pipe = redis::pipe();
-        pipe.del(self.email_key(email))
+        pipe.del(self.email_key("login-failures", email))
             .ignore()
             .decr(self.address_key(address), 1)
             .ignore();
@@ -280,7 +283,7 @@ impl Throttle {
     /// it back from both counts.
     pub async fn undecided(&self, email: &str, address: IpAddr) {
         let mut pipe = redis::pipe();
-        pipe.decr(self.email_key(email), 1)
+        pipe.decr(self.email_key("login-failures", email), 1)
             .ignore()
             .decr(self.address_key(address), 1)
             .ignore();

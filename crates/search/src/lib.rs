@@ -1,6 +1,6 @@
 //! spruce-search: geo search over an in-memory read model of the cleaners, built from
-//! core's snapshot and kept current by events. Recommendations and the cleaning-duration
-//! model come next (issue 12); its database holds model versions.
+//! core's snapshot and kept current by events; recommendations; and the cleaning-duration
+//! model and quotes, whose versions its database holds.
 
 pub mod cache;
 pub mod domain;

@@ -416,20 +416,8 @@ impl Accounts {
     ) -> Result<(), CoreError> {
         let caller = authenticated(caller)?;
         let password = self.acceptable_password(new_password)?;
-        let stored = {
-            let mut connection = self.pool.acquire().await?;
-            users::password_hash(&mut connection, caller.user_id).await?
-        };
-        if !self
-            .hashing
-            .verify(current_password.to_owned(), stored)
-            .await?
-        {
-            return Err(CoreError::invalid(
-                "current_password",
-                "is not your password",
-            ));
-        }
+        self.check_password(caller.user_id, current_password, "current_password")
+            .await?;
         let password_hash = self.hashing.hash(password.expose().to_owned()).await?;
         let mut transaction = self.pool.begin().await?;
         self.replace_password(
@@ -501,13 +489,7 @@ impl Accounts {
                 .await?
                 .ok_or(CoreError::NotFound)?
         };
-        let stored = {
-            let mut connection = self.pool.acquire().await?;
-            users::password_hash(&mut connection, caller.user_id).await?
-        };
-        if !self.hashing.verify(password.to_owned(), stored).await? {
-            return Err(CoreError::invalid("password", "is not your password"));
-        }
+        self.check_password(user.id, password, "password").await?;
         let cancelled = bookings.cancel_all_of(user.id).await?;
         let mut transaction = self.pool.begin().await?;
         export::erase_person(&mut transaction, user.id, &user.email, &user.full_name).await?;
@@ -524,6 +506,25 @@ impl Accounts {
         transaction.commit().await?;
         tracing::info!(user_id = %user.id, cancelled, "account deleted");
         Ok(())
+    }
+
+    /// Checks that `password` is `user_id`'s, naming `field` when it is not. No connection
+    /// is held while the hash is checked.
+    async fn check_password(
+        &self,
+        user_id: Uuid,
+        password: &str,
+        field: &str,
+    ) -> Result<(), CoreError> {
+        let stored = {
+            let mut connection = self.pool.acquire().await?;
+            users::password_hash(&mut connection, user_id).await?
+        };
+        if self.hashing.verify(password.to_owned(), stored).await? {
+            Ok(())
+        } else {
+            Err(CoreError::invalid(field, "is not your password"))
+        }
     }
 
     /// Checks a new password against the rules (and the published development password).

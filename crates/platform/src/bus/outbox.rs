@@ -39,7 +39,7 @@ const BATCH_SIZE: i64 = 200;
 /// batch). Every round costs a transaction and a burst to the broker whatever its size, so
 /// under load a longer gathering delay means fewer, fuller rounds: at 1,500 events/s, 25 ms
 /// gathers about 40 events a round where 5 ms gathered 8 (a small gain, measured in
-/// BENCHMARKS.md, session 7). While the relay is busy, an event waits at most this long.
+/// BENCHMARKS.md). While the relay is busy, an event waits at most this long.
 const BUSY_POLL_INTERVAL: Duration = Duration::from_millis(25);
 /// The longest the relay waits between looks: after rounds that found nothing, the wait
 /// doubles from [`BUSY_POLL_INTERVAL`] up to this. It bounds how long an event written after
