@@ -155,7 +155,7 @@ if [[ $which == all || $which == create ]]; then
     # CORE_AB=/path/to/another/spruce-core adds a relay-on run of that binary to every round:
     # an A/B of two relays under the same conditions. The order within a round reverses
     # every other round, so that no variant always runs first (A/Bs showed position
-    # effects within a round; BENCHMARKS.md, session 7).
+    # effects within a round; see BENCHMARKS.md).
     for run in $(seq 1 "$runs"); do
         order="true ${CORE_AB:+ab} false"
         if ((run % 2 == 0)); then order="false ${CORE_AB:+ab} true"; fi
