@@ -229,6 +229,61 @@ impl Stack {
             .with_context(|| format!("{service} is not in the stack"))
     }
 
+    /// Starts one more gateway beside the stack's own, with the same settings and
+    /// `overrides`, and waits until it is ready; returns the replica's number (for
+    /// [`Stack::terminate`] and [`Stack::restart`]) and its URL.
+    ///
+    /// # Errors
+    /// Fails when it cannot start or does not become ready.
+    pub async fn add_gateway(
+        &mut self,
+        overrides: &[(&str, &str)],
+    ) -> anyhow::Result<(usize, String)> {
+        let index = self.index_of("gateway")?;
+        let mut environment = self.launched[index].1.clone();
+        let port = free_port()?;
+        environment.insert("SPRUCE__HTTP__PORT".to_owned(), port.to_string());
+        for (key, value) in overrides {
+            environment.insert((*key).to_owned(), (*value).to_owned());
+        }
+        self.spawn(&self.binaries.clone(), "gateway", &environment)?;
+        let url = format!("http://127.0.0.1:{port}");
+        self.wait_until_ready(&format!("{url}/readyz")).await?;
+        Ok((self.children.len() - 1, url))
+    }
+
+    /// Sends replica `index` SIGTERM, as Kubernetes does, and waits up to 20 s for it to
+    /// exit; returns whether it exited 0.
+    ///
+    /// # Errors
+    /// Fails when it cannot be signalled or does not exit in time.
+    pub async fn terminate(&mut self, index: usize) -> anyhow::Result<bool> {
+        let child = self.children.get_mut(index).context("no such replica")?;
+        let pid = child.id().context("the replica has exited")?;
+        Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await?;
+        let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+            .await
+            .context("the replica ignored SIGTERM for 20 s")??;
+        Ok(status.success())
+    }
+
+    /// Starts replica `index` again with its environment and waits until it is ready.
+    ///
+    /// # Errors
+    /// Fails when it cannot start or does not become ready.
+    pub async fn restart(&mut self, index: usize) -> anyhow::Result<()> {
+        let (service, environment) = self.launched.get(index).context("no such replica")?.clone();
+        self.children[index] = launch(&self.binaries, &service, &environment)?;
+        let port = environment
+            .get("SPRUCE__HTTP__PORT")
+            .context("no ops port")?;
+        self.wait_until_ready(&format!("http://127.0.0.1:{port}/readyz"))
+            .await
+    }
+
     /// Kills `service` with SIGKILL, as a crash or an OOM kill would: no shutdown runs.
     ///
     /// # Errors
@@ -245,13 +300,7 @@ impl Stack {
     /// Fails when it cannot start or does not become ready.
     pub async fn start_again(&mut self, service: &str) -> anyhow::Result<()> {
         let index = self.index_of(service)?;
-        let environment = self.launched[index].1.clone();
-        self.children[index] = launch(&self.binaries, service, &environment)?;
-        let port = environment
-            .get("SPRUCE__HTTP__PORT")
-            .context("no ops port")?;
-        self.wait_until_ready(&format!("http://127.0.0.1:{port}/readyz"))
-            .await
+        self.restart(index).await
     }
 
     async fn wait_until_ready(&mut self, url: &str) -> anyhow::Result<()> {
@@ -309,6 +358,10 @@ impl Stack {
     pub async fn stop(mut self) -> anyhow::Result<()> {
         let mut failures = Vec::new();
         for child in &mut self.children {
+            // A replica a test stopped and did not start again.
+            if child.try_wait()?.is_some() {
+                continue;
+            }
             let Some(pid) = child.id() else { continue };
             Command::new("kill")
                 .args(["-TERM", &pid.to_string()])

@@ -464,3 +464,125 @@ async fn search_killed_while_cleaners_and_bookings_change_answers_as_a_scan_of_c
     stack.stop().await.unwrap();
     shutdown.cancel();
 }
+
+/// What an ingress controller does with a Service's endpoints: sends each request to a
+/// replica whose `/readyz` answered 200 at its last probe (every 100 ms), round robin.
+struct Balancer {
+    replicas: Vec<String>,
+    ready: std::sync::Mutex<Vec<bool>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl Balancer {
+    fn pick(&self) -> Option<usize> {
+        let ready = self.ready.lock().unwrap().clone();
+        let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        (0..ready.len())
+            .map(|offset| (start + offset) % ready.len())
+            .find(|index| ready[*index])
+    }
+
+    async fn probe_until(&self, stop: CancellationToken) {
+        let client = reqwest::Client::new();
+        while !stop.is_cancelled() {
+            for (index, url) in self.replicas.iter().enumerate() {
+                let ready = matches!(
+                    client
+                        .get(format!("{url}/readyz"))
+                        .timeout(Duration::from_millis(500))
+                        .send()
+                        .await,
+                    Ok(response) if response.status().is_success()
+                );
+                self.ready.lock().unwrap()[index] = ready;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_rolling_restart_of_the_gateway_under_steady_load_fails_no_request() {
+    let shutdown = CancellationToken::new();
+    let (otlp_port, _spans) = otlp::start(shutdown.clone()).await.unwrap();
+    let mut stack = Stack::start(otlp_port).await.unwrap();
+    let client = reqwest::Client::new();
+    let token = login(&client, &stack, "customer01@spruce.test").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Two replicas that drain as the chart configures them, at a test's scale: after
+    // SIGTERM they answer 503 on /readyz and keep serving for 1.5 s, then stop accepting.
+    let drain = [("SPRUCE__HTTP__DRAIN_MS", "1500")];
+    let (first, first_url) = stack.add_gateway(&drain).await.unwrap();
+    let (second, second_url) = stack.add_gateway(&drain).await.unwrap();
+    let balancer = std::sync::Arc::new(Balancer {
+        replicas: vec![first_url, second_url],
+        ready: std::sync::Mutex::new(vec![true, true]),
+        next: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let stop = CancellationToken::new();
+    tokio::spawn({
+        let balancer = std::sync::Arc::clone(&balancer);
+        let stop = stop.clone();
+        async move { balancer.probe_until(stop).await }
+    });
+    // Steady load: four clients in a loop, each request to a ready replica.
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let (balancer, stop, token) = (
+            std::sync::Arc::clone(&balancer),
+            stop.clone(),
+            token.clone(),
+        );
+        clients.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let (mut served, mut failed) = ([0_u32; 2], Vec::new());
+            while !stop.is_cancelled() {
+                let Some(index) = balancer.pick() else {
+                    failed.push("no replica ready".to_owned());
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                match client
+                    .get(format!("{}/v1/me", balancer.replicas[index]))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                {
+                    Ok(response) if response.status() == 200 => served[index] += 1,
+                    Ok(response) => failed.push(format!("replica {index}: {}", response.status())),
+                    Err(error) => failed.push(format!("replica {index}: {error}")),
+                }
+            }
+            (served, failed)
+        }));
+    }
+
+    // The rolling restart: each replica in turn is signalled, exits, and starts again.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for replica in [first, second] {
+        assert!(
+            stack.terminate(replica).await.unwrap(),
+            "a replica exits 0 after draining"
+        );
+        stack.restart(replica).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    stop.cancel();
+    let (mut served, mut failed) = ([0_u32; 2], Vec::new());
+    for client in clients {
+        let (by_replica, failures) = client.await.unwrap();
+        served[0] += by_replica[0];
+        served[1] += by_replica[1];
+        failed.extend(failures);
+    }
+    assert!(failed.is_empty(), "{} failed: {failed:?}", failed.len());
+    assert!(
+        served[0] > 0 && served[1] > 0,
+        "both replicas served: {served:?}"
+    );
+
+    stack.stop().await.unwrap();
+    shutdown.cancel();
+}

@@ -1,4 +1,4 @@
-//! `spruce-core serve | migrate | seed [--scale N] | replay-unrouted`,
+//! `spruce-core serve | migrate | seed [--scale N] [--password-file PATH] | replay-unrouted`,
 //! plus `healthcheck` and `check-config` (every binary has them).
 
 use spruce_core::{
@@ -7,25 +7,28 @@ use spruce_core::{
     startup::Application,
     store::MIGRATIONS,
 };
-use spruce_platform::{bus, cli, db, shutdown};
+use spruce_platform::{bus, cli, shutdown};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     cli::run(
         "spruce-core",
         DEFAULTS,
+        MIGRATIONS,
         |settings: Settings, command| async move {
             match command.as_deref() {
                 None | Some("serve") => {
+                    let drain = settings.http.drain();
                     let application = Application::build(settings).await?;
                     tracing::info!(
                         grpc_port = application.grpc_port(),
                         http_port = application.http_port(),
                         "spruce-core listening"
                     );
-                    application.run_until_stopped(shutdown::on_signal()).await
+                    application
+                        .run_until_stopped(shutdown::on_signal(drain))
+                        .await
                 }
-                Some("migrate") => db::migrate(&settings.database, MIGRATIONS).await,
                 Some("seed") => {
                     let options: Vec<String> = std::env::args().skip(2).collect();
                     seed::run_command(&settings.database, &options).await
@@ -37,7 +40,12 @@ async fn main() -> anyhow::Result<()> {
                 }
                 Some(other) => Err(cli::unknown_command(
                     other,
-                    &["serve", "migrate", "seed [--scale N]", "replay-unrouted"],
+                    &[
+                        "serve",
+                        "migrate",
+                        "seed [--scale N] [--password-file PATH]",
+                        "replay-unrouted",
+                    ],
                 )),
             }
         },

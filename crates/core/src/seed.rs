@@ -328,24 +328,25 @@ fn cleaner_email(index: u64) -> String {
 /// # Errors
 /// Fails on a bad option or when the database refuses the data.
 pub async fn run_command(database: &DatabaseSettings, options: &[String]) -> anyhow::Result<()> {
-    // The data set signs everyone in with one published password, an admin included.
-    if spruce_platform::settings::production_like() {
+    let (size, password_file) = seed_options(options)?;
+    let environment = std::env::var("SPRUCE_ENV").unwrap_or_default();
+    if !seed_allowed(&environment, password_file.is_some()) {
         anyhow::bail!(
-            "seed is refused in e2e, staging and prod (SPRUCE_ENV): its accounts share the published development password"
+            "seed is refused in staging and prod, and in e2e without --password-file (SPRUCE_ENV): its accounts share one password"
         );
     }
-    let size = match options {
-        [] => SeedSize::CURATED,
-        [flag, n] if flag == "--scale" => SeedSize::scaled(
-            n.parse()
-                .map_err(|_| anyhow::anyhow!("--scale needs a number of cleaners, not {n:?}"))?,
-        ),
-        _ => anyhow::bail!("unknown seed options {options:?}; expected nothing or --scale N"),
+    let password = match &password_file {
+        Some(path) => spruce_platform::settings::read_secret_file(std::path::Path::new(path))
+            .with_context(|| format!("cannot read the password file {path}"))?,
+        None => DEV_PASSWORD.to_owned(),
     };
+    if password.len() < 12 {
+        anyhow::bail!("the seeded accounts' password must be at least 12 characters");
+    }
     // The data needs the schema, whatever `database.migrate_on_start` says.
     let pool = db::connect(database).await?;
     db::apply_migrations(&pool, MIGRATIONS).await?;
-    let report = seed(&pool, size).await?;
+    let report = seed_with_password(&pool, size, &password).await?;
     if report.written {
         #[allow(clippy::cast_precision_loss)]
         let rate = report.rows as f64 / report.seconds.max(0.001);
@@ -353,7 +354,12 @@ pub async fn run_command(database: &DatabaseSettings, options: &[String]) -> any
             rows = report.rows,
             seconds = report.seconds,
             rows_per_second = rate.round(),
-            "seeded; every account's password is {DEV_PASSWORD}"
+            "seeded; every account has the same password ({})",
+            if password_file.is_some() {
+                "the file's"
+            } else {
+                DEV_PASSWORD
+            }
         );
     } else {
         tracing::info!("the data set is there already; nothing seeded");
@@ -362,11 +368,56 @@ pub async fn run_command(database: &DatabaseSettings, options: &[String]) -> any
     Ok(())
 }
 
-/// Loads the data set unless it is there already (`admin@spruce.test` exists).
+/// The data set signs everyone in with one password, an admin included: the published
+/// development one, or (e2e only, for the end-to-end suite) a secret one from a file.
+/// Staging and prod hold real people's accounts and never take it.
+fn seed_allowed(environment: &str, password_file: bool) -> bool {
+    !spruce_platform::settings::PRODUCTION_LIKE.contains(&environment)
+        || (password_file && environment == "e2e")
+}
+
+/// `[--scale N] [--password-file PATH]`.
+fn seed_options(options: &[String]) -> anyhow::Result<(SeedSize, Option<String>)> {
+    let mut size = SeedSize::CURATED;
+    let mut password_file = None;
+    let mut rest = options.iter();
+    while let Some(flag) = rest.next() {
+        let value = rest
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--scale" => {
+                size = SeedSize::scaled(value.parse().map_err(|_| {
+                    anyhow::anyhow!("--scale needs a number of cleaners, not {value:?}")
+                })?);
+            }
+            "--password-file" => password_file = Some(value.clone()),
+            _ => anyhow::bail!(
+                "unknown seed option {flag:?}; expected --scale N and --password-file PATH"
+            ),
+        }
+    }
+    Ok((size, password_file))
+}
+
+/// Loads the data set with the development password unless it is there already.
 ///
 /// # Errors
 /// Fails when the database refuses the data.
 pub async fn seed(pool: &PgPool, size: SeedSize) -> anyhow::Result<SeedReport> {
+    seed_with_password(pool, size, DEV_PASSWORD).await
+}
+
+/// Loads the data set, every account with `password`, unless it is there already
+/// (`admin@spruce.test` exists).
+///
+/// # Errors
+/// Fails when the database refuses the data.
+pub async fn seed_with_password(
+    pool: &PgPool,
+    size: SeedSize,
+    password: &str,
+) -> anyhow::Result<SeedReport> {
     let started = Instant::now();
     let mut connection = pool.acquire().await?;
     let seeded: bool =
@@ -380,7 +431,8 @@ pub async fn seed(pool: &PgPool, size: SeedSize) -> anyhow::Result<SeedReport> {
             seconds: 0.0,
         });
     }
-    let password_hash = tokio::task::spawn_blocking(|| hash_password(DEV_PASSWORD)).await??;
+    let password = password.to_owned();
+    let password_hash = tokio::task::spawn_blocking(move || hash_password(&password)).await??;
     let mut transaction = sqlx::Connection::begin(&mut *connection).await?;
     if size != SeedSize::CURATED {
         // Generated data is consistent by construction; skipping the per-row foreign-key
@@ -727,6 +779,37 @@ async fn copy_cleaner_profiles(
 
 #[cfg(test)]
 mod tests {
+    use super::{SeedSize, seed_allowed, seed_options};
+
+    #[test]
+    fn seed_takes_a_secret_password_in_e2e_and_nothing_in_staging_or_prod() {
+        assert!(seed_allowed("local", false));
+        assert!(seed_allowed("", false));
+        assert!(
+            !seed_allowed("e2e", false),
+            "e2e never takes the published password"
+        );
+        assert!(seed_allowed("e2e", true));
+        for environment in ["staging", "prod", "production"] {
+            assert!(!seed_allowed(environment, true), "{environment}");
+        }
+    }
+
+    #[test]
+    fn seed_options_are_read_in_any_order_and_refused_when_unknown_or_incomplete() {
+        let options = |words: &[&str]| {
+            seed_options(&words.iter().map(|w| (*w).to_owned()).collect::<Vec<_>>())
+        };
+        assert_eq!(options(&[]).unwrap(), (SeedSize::CURATED, None));
+        assert_eq!(
+            options(&["--password-file", "/p", "--scale", "3"]).unwrap(),
+            (SeedSize::scaled(3), Some("/p".to_owned()))
+        );
+        assert!(options(&["--scale"]).is_err());
+        assert!(options(&["--scale", "many"]).is_err());
+        assert!(options(&["--verbose", "1"]).is_err());
+    }
+
     use super::*;
 
     #[test]

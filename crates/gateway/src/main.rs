@@ -12,12 +12,16 @@ async fn main() -> anyhow::Result<()> {
     cli::run(
         "spruce-gateway",
         DEFAULTS,
+        &[],
         |settings: Settings, command| async move {
             match command.as_deref() {
                 None | Some("serve") => {
+                    let drain = settings.http.drain();
                     let application = Application::build(settings).await?;
                     tracing::info!(port = application.port(), "spruce-gateway listening");
-                    application.run_until_stopped(shutdown::on_signal()).await
+                    application
+                        .run_until_stopped(shutdown::on_signal(drain))
+                        .await
                 }
                 Some(other) => Err(cli::unknown_command(other, &["serve"])),
             }

@@ -5,7 +5,10 @@
 //! `/healthz` on the ops HTTP port and exits 0 when that says 200. Container images carry no
 //! shell or curl, so Docker's and compose's health checks run the binary itself. And
 //! `check-config`: load and validate the settings (files, secrets, environment) and exit,
-//! like `nginx -t`; the chart's tests run it on every rendered configuration.
+//! like `nginx -t`; the chart's tests run it on every rendered configuration. A service
+//! with a database also answers `migrate`, which reads only the `[database]` and
+//! `[telemetry]` settings: the migrations Job holds the database password and no other
+//! secret.
 
 use std::{
     future::Future,
@@ -17,7 +20,10 @@ use std::{
 use serde::de::DeserializeOwned;
 
 use crate::{
-    settings::{self, ListenSettings, TelemetrySettings, Validate},
+    db::{self, MigrationSource},
+    settings::{
+        self, DatabaseSettings, ListenSettings, SettingsError, TelemetrySettings, Validate,
+    },
     telemetry,
 };
 
@@ -30,19 +36,50 @@ pub trait ServiceSettings: DeserializeOwned + Validate {
     fn http(&self) -> &ListenSettings;
 }
 
+/// What `migrate` reads: the database and how to log, nothing else.
+#[derive(serde::Deserialize)]
+struct MigrateSettings {
+    #[serde(default)]
+    database: DatabaseSettings,
+    #[serde(default)]
+    telemetry: TelemetrySettings,
+}
+
+impl Validate for MigrateSettings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        self.database.validate()
+    }
+}
+
 /// Runs `command` (the first argument; `None` means `serve`) of `service` with settings
-/// layered over `built_in`.
+/// layered over `built_in`; `migrate` applies `migrations` (a service without a database
+/// passes none, and has no `migrate`).
 ///
 /// # Errors
 /// Returns the settings error or what the command failed with, after logging it.
-pub async fn run<S, F, Fut>(service: &'static str, built_in: &str, command: F) -> anyhow::Result<()>
+pub async fn run<S, F, Fut>(
+    service: &'static str,
+    built_in: &str,
+    migrations: &[MigrationSource],
+    command: F,
+) -> anyhow::Result<()>
 where
     S: ServiceSettings,
     F: FnOnce(S, Option<String>) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
-    let settings: S = settings::load(built_in)?;
     let command_name = std::env::args().nth(1);
+    if command_name.as_deref() == Some("migrate") && !migrations.is_empty() {
+        let settings: MigrateSettings = settings::load(built_in)?;
+        let guard = telemetry::init(service, &settings.telemetry)?;
+        let result = db::migrate(&settings.database, migrations).await;
+        if let Err(error) = &result {
+            tracing::error!(error = format!("{error:#}"), "{service} migrate failed");
+        }
+        guard.shutdown();
+        return result;
+    }
+    let settings: S = settings::load(built_in)?;
     match command_name.as_deref() {
         Some("healthcheck") => {
             let address = SocketAddr::from((Ipv4Addr::LOCALHOST, settings.http().port));

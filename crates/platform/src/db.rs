@@ -42,15 +42,21 @@ pub fn connect_options(settings: &DatabaseSettings) -> PgConnectOptions {
         SslMode::Disable => PgSslMode::Disable,
         SslMode::Prefer => PgSslMode::Prefer,
         SslMode::Require => PgSslMode::Require,
+        SslMode::VerifyFull => PgSslMode::VerifyFull,
     };
-    PgConnectOptions::new()
+    let options = PgConnectOptions::new()
         .host(&settings.host)
         .port(settings.port)
         .username(&settings.user)
         .password(settings.password.expose_secret())
         .database(&settings.name)
         .ssl_mode(ssl_mode)
-        .log_statements(tracing::log::LevelFilter::Trace)
+        .log_statements(tracing::log::LevelFilter::Trace);
+    if settings.ssl_root_cert.is_empty() {
+        options
+    } else {
+        options.ssl_root_cert(&settings.ssl_root_cert)
+    }
 }
 
 /// Connects to the service's database, creating it first when allowed and missing.
@@ -79,33 +85,43 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
         .connect_with(connect_options(settings))
         .await
         .with_context(|| format!("failed to connect to database {}", settings.name))?;
-    if let Some(path) = &settings.password_path {
-        tokio::spawn(follow_password_file(
-            pool.clone(),
-            settings.clone(),
-            path.clone(),
-        ));
+    if settings.password_path.is_some() || settings.user_path.is_some() {
+        tokio::spawn(follow_login_files(pool.clone(), settings.clone()));
     }
     Ok(pool)
 }
 
-/// Gives `pool` the password `path` holds whenever it changes (read every
-/// `password_recheck_ms`), until the pool is closed. A file that cannot be read keeps the
-/// last password (the mount may be mid-update).
-async fn follow_password_file(pool: PgPool, settings: DatabaseSettings, path: std::path::PathBuf) {
-    let mut current = settings.password.expose_secret().to_owned();
+/// Gives `pool` the user and password their files hold whenever they change (read every
+/// `password_recheck_ms`), until the pool is closed; open connections stay logged in. A
+/// file that cannot be read, or is empty, keeps the last value (the mount may be
+/// mid-update). The kubelet swaps a Secret's files together, so a rotation to the other
+/// user arrives with its password.
+async fn follow_login_files(pool: PgPool, settings: DatabaseSettings) {
+    // A few bytes from a mounted file: not worth a blocking-pool hop.
+    let read = |path: &Option<std::path::PathBuf>, last: &str| {
+        path.as_deref()
+            .and_then(|path| crate::settings::read_secret_file(path).ok())
+            .filter(|value| !value.is_empty())
+            .unwrap_or_else(|| last.to_owned())
+    };
+    let mut user = settings.user.clone();
+    let mut password = settings.password.expose_secret().to_owned();
     let mut ticks = tokio::time::interval(Duration::from_millis(settings.password_recheck_ms));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !pool.is_closed() {
         ticks.tick().await;
-        // A few bytes from a mounted file: not worth a blocking-pool hop.
-        let Ok(password) = crate::settings::read_secret_file(&path) else {
-            continue;
-        };
-        if !password.is_empty() && password != current {
-            pool.set_connect_options(connect_options(&settings).password(&password));
-            current = password;
-            tracing::info!(path = %path.display(), "database password changed; new connections use it");
+        let (new_user, new_password) = (
+            read(&settings.user_path, &user),
+            read(&settings.password_path, &password),
+        );
+        if new_user != user || new_password != password {
+            pool.set_connect_options(
+                connect_options(&settings)
+                    .username(&new_user)
+                    .password(&new_password),
+            );
+            tracing::info!(user = %new_user, "database login changed; new connections use it");
+            (user, password) = (new_user, new_password);
         }
     }
 }

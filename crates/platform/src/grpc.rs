@@ -96,8 +96,12 @@ pub async fn serve(
     };
     let served = served.to_vec();
     let stopping = async move {
-        shutdown.cancelled().await;
-        // Tell load balancers and probes first, then stop accepting and drain.
+        // Tell load balancers and probes first (as soon as the process drains), then stop
+        // accepting and finish the calls in flight.
+        tokio::select! {
+            () = crate::shutdown::draining() => {}
+            () = shutdown.cancelled() => {}
+        }
         reporter
             .set_service_status("", ServingStatus::NotServing)
             .await;
@@ -106,6 +110,7 @@ pub async fn serve(
                 .set_service_status(name, ServingStatus::NotServing)
                 .await;
         }
+        shutdown.cancelled().await;
     };
     Server::builder()
         .layer(RpcTelemetryLayer)

@@ -70,6 +70,20 @@ pub static MESSAGING_QUEUE_READY: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     .expect("metric registered once")
 });
 
+/// 1 while a bus client (the outbox relay of a database, or a consumer's queue) holds a
+/// working broker connection, 0 while it reconnects. Readiness leaves the broker out (the
+/// outbox and the queues ride out an outage), so this is how an outage shows.
+pub static MESSAGING_BROKER_CONNECTED: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register_int_gauge_vec!(
+        Opts::new(
+            "messaging_broker_connected",
+            "1 while a bus client is connected to the broker"
+        ),
+        &["client"]
+    )
+    .expect("metric registered once")
+});
+
 /// Outbox rows not yet confirmed by the broker.
 pub static OUTBOX_PENDING: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     register_int_gauge_vec!(

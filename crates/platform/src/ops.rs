@@ -1,5 +1,10 @@
 //! The operational HTTP side of every service: `/healthz` (the process is alive), `/readyz`
-//! (its dependencies answer) and `/metrics` (Prometheus).
+//! (it can serve: what it cannot answer without is up, and it is not draining after a
+//! shutdown signal) and `/metrics` (Prometheus).
+//!
+//! The broker is not among the checks of a running service: the outbox holds events and
+//! the queues hold deliveries while it is away, so a broker outage leaves every service
+//! serving, and shows as `messaging_broker_connected` 0 (alert `SpruceBrokerDisconnected`).
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
@@ -55,15 +60,17 @@ impl ReadinessCheck {
         })
     }
 
-    /// Ready when the event bus connection is up.
-    pub fn bus(status: BusStatus) -> Self {
+    /// Ready once a consumer has been connected (its queues declared and bound) at least
+    /// once since it started: an event published before then would miss this service's
+    /// queue. A later broker outage does not make it unready.
+    pub fn subscribed(status: BusStatus) -> Self {
         ReadinessCheck::new("rabbitmq", move || {
-            let connected = status.is_connected();
+            let subscribed = status.has_connected();
             async move {
-                if connected {
+                if subscribed {
                     Ok(())
                 } else {
-                    Err("not connected".to_owned())
+                    Err("queues not bound yet".to_owned())
                 }
             }
         })
@@ -93,6 +100,10 @@ pub fn router(checks: Vec<ReadinessCheck>) -> Router {
 }
 
 async fn readiness(checks: &[ReadinessCheck]) -> Response {
+    if crate::shutdown::is_draining() {
+        let body = json!({"status": "draining", "checks": {}});
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    }
     let results = futures_util::future::join_all(checks.iter().map(ReadinessCheck::run)).await;
     let mut report = Map::new();
     let mut ready = true;

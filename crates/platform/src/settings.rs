@@ -102,9 +102,9 @@ fn from_builder<T: DeserializeOwned>(
             path: path.clone(),
             source,
         })?;
-        if key == "database.password" {
-            // The pool reads it again for new connections, so a rotated password arrives.
-            builder = builder.set_override("database.password_path", path.clone())?;
+        if key == "database.password" || key == "database.user" {
+            // The pool reads them again for new connections, so a rotated login arrives.
+            builder = builder.set_override(format!("{key}_path"), path.clone())?;
         }
         builder = builder.set_override(key, contents)?;
     }
@@ -119,7 +119,7 @@ fn from_builder<T: DeserializeOwned>(
 ///
 /// # Errors
 /// When the file cannot be read.
-pub(crate) fn read_secret_file(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
+pub fn read_secret_file(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
     let mut contents = std::fs::read_to_string(path)?;
     contents.truncate(contents.trim_end_matches(['\n', '\r']).len());
     Ok(contents)
@@ -358,6 +358,10 @@ pub struct ListenSettings {
     pub port: u16,
     /// gRPC only: serve server reflection. Unset: on, except where production-like.
     pub reflection: Option<bool>,
+    /// Ops HTTP only: after a shutdown signal, how long the service stays up answering 503
+    /// on `/readyz` (and NOT_SERVING on gRPC health) before it stops accepting, so that
+    /// callers and load balancers move away first (`crate::shutdown`).
+    pub drain_ms: u64,
 }
 
 impl ListenSettings {
@@ -367,7 +371,13 @@ impl ListenSettings {
             host: "0.0.0.0".to_owned(),
             port,
             reflection: None,
+            drain_ms: 0,
         }
+    }
+
+    /// Returns how long to drain after a shutdown signal.
+    pub fn drain(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.drain_ms)
     }
 
     /// Returns whether a gRPC server should serve reflection.
@@ -389,13 +399,16 @@ impl Default for ListenSettings {
     }
 }
 
-/// Whether the database connection uses TLS: `disable`, `prefer` or `require`.
+/// Whether the database connection uses TLS: `disable`, `prefer`, `require` (encrypted,
+/// server not verified) or `verify-full` (the server's certificate chains to
+/// `database.ssl_root_cert` and names the host).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum SslMode {
     Disable,
     Prefer,
     Require,
+    VerifyFull,
 }
 
 /// How logs are written: `auto` (pretty on a terminal, JSON lines otherwise), `json` or
@@ -415,6 +428,10 @@ pub struct DatabaseSettings {
     pub host: String,
     pub port: u16,
     pub user: String,
+    /// The file `user` was read from (`user_file`), set by the loader: where every
+    /// service has two database users that take turns at a password rotation, the mounted
+    /// Secret names the one in use, and the pool reads it again with the password.
+    pub user_path: Option<std::path::PathBuf>,
     pub password: SecretString,
     /// The file `password` was read from (`password_file`), set by the loader: the pool
     /// reads it again and new connections use what it holds then, so a password rotated
@@ -428,6 +445,9 @@ pub struct DatabaseSettings {
     pub name: String,
     pub max_connections: u32,
     pub ssl_mode: SslMode,
+    /// PEM file of the certificate authorities `verify-full` trusts (on AWS, the RDS CA
+    /// bundle); empty: the system's.
+    pub ssl_root_cert: String,
     /// Creates the database when it does not exist (dev and tests).
     pub create_if_missing: bool,
     /// Applies migrations at start; production runs `migrate` from a Helm hook instead.
@@ -440,12 +460,14 @@ impl Default for DatabaseSettings {
             host: "127.0.0.1".to_owned(),
             port: 5432,
             user: "postgres".to_owned(),
+            user_path: None,
             password: SecretString::from(""),
             password_path: None,
             password_recheck_ms: 15_000,
             name: String::new(),
             max_connections: 10,
             ssl_mode: SslMode::Prefer,
+            ssl_root_cert: String::new(),
             create_if_missing: true,
             migrate_on_start: true,
         }
@@ -467,6 +489,12 @@ impl Validate for DatabaseSettings {
         }
         at_least_one("database.max_connections", self.max_connections)?;
         at_least_one("database.password_recheck_ms", self.password_recheck_ms)?;
+        if !self.ssl_root_cert.is_empty() && !std::path::Path::new(&self.ssl_root_cert).is_file() {
+            return Err(SettingsError::invalid(
+                "database.ssl_root_cert",
+                "is not a readable file",
+            ));
+        }
         Ok(())
     }
 }

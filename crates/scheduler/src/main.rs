@@ -2,7 +2,7 @@
 //! plus `healthcheck` and `check-config` (every binary has them).
 
 use anyhow::Context as _;
-use spruce_platform::{bus, cli, db, shutdown};
+use spruce_platform::{bus, cli, shutdown};
 use spruce_scheduler::{
     matching::solver::{Costs, solve},
     settings::{DEFAULTS, Settings},
@@ -15,18 +15,21 @@ async fn main() -> anyhow::Result<()> {
     cli::run(
         "spruce-scheduler",
         DEFAULTS,
+        MIGRATIONS,
         |settings: Settings, command| async move {
             match command.as_deref() {
                 None | Some("serve") => {
+                    let drain = settings.http.drain();
                     let application = Application::build(settings).await?;
                     tracing::info!(
                         grpc_port = application.grpc_port(),
                         http_port = application.http_port(),
                         "spruce-scheduler listening"
                     );
-                    application.run_until_stopped(shutdown::on_signal()).await
+                    application
+                        .run_until_stopped(shutdown::on_signal(drain))
+                        .await
                 }
-                Some("migrate") => db::migrate(&settings.database, MIGRATIONS).await,
                 Some("replay-parked") => {
                     let moved = bus::replay_parked(&settings.bus).await?;
                     tracing::info!(moved, "parked events moved back to the main queue");

@@ -92,7 +92,7 @@ impl Application {
         );
         let checks = vec![
             ReadinessCheck::postgres(self.pool.clone()),
-            ReadinessCheck::bus(consumer.status()),
+            ReadinessCheck::subscribed(consumer.status()),
         ];
         let consumer_task = tokio::spawn(consumer.run(shutdown.clone()));
         let runner = Runner::new(

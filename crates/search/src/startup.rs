@@ -153,7 +153,7 @@ impl Application {
         let loaded = live.clone();
         let checks = vec![
             ReadinessCheck::postgres(self.pool.clone()),
-            ReadinessCheck::bus(subscribed.clone()),
+            ReadinessCheck::subscribed(subscribed.clone()),
             ReadinessCheck::new("read_model", move || {
                 let ready = loaded.is_loaded();
                 async move {

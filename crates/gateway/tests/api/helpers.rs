@@ -32,6 +32,10 @@ pub(crate) struct TestApp {
     /// Every service's database.
     pub(crate) databases: Vec<DatabaseSettings>,
     bus: Option<BusSettings>,
+    /// The RabbitMQ vhost of this test alone, when it takes the broker away.
+    vhost: Option<String>,
+    /// Core's ops HTTP side (`/readyz`, `/metrics`).
+    pub(crate) core_ops_url: Option<String>,
     /// The gateway's settings, for clearing its throttle counts in Redis at the end.
     gateway: spruce_gateway::settings::Settings,
     shutdown: CancellationToken,
@@ -62,6 +66,8 @@ struct Options {
     /// The gateway is given a scheduler address where nothing listens (the scheduler
     /// still runs, for its database and queues to be cleaned up as usual).
     scheduler_unreachable: bool,
+    /// The services use a RabbitMQ vhost of their own, which the test can take away.
+    own_vhost: bool,
 }
 
 impl Default for Options {
@@ -79,6 +85,7 @@ impl Default for Options {
             search_redis_url: "redis://127.0.0.1:6379".to_owned(),
             smtp_port: None,
             scheduler_unreachable: false,
+            own_vhost: false,
         }
     }
 }
@@ -86,8 +93,7 @@ impl Default for Options {
 fn loopback() -> ListenSettings {
     ListenSettings {
         host: "127.0.0.1".to_owned(),
-        port: 0,
-        reflection: None,
+        ..ListenSettings::default()
     }
 }
 
@@ -261,6 +267,16 @@ impl TestApp {
     }
 
     /// Same, with the gateway allowing `limit` signups per client address.
+    /// Services on a RabbitMQ vhost of their own: [`TestApp::take_broker_away`] and
+    /// [`TestApp::bring_broker_back`] then cut and restore their broker alone.
+    pub(crate) async fn spawn_on_own_vhost() -> Self {
+        Self::spawn_configured(Options {
+            own_vhost: true,
+            ..Options::default()
+        })
+        .await
+    }
+
     pub(crate) async fn spawn_with_signup_limit(limit: u32) -> Self {
         Self::spawn_configured(Options {
             signup_limit: Some(limit),
@@ -300,13 +316,20 @@ impl TestApp {
         telemetry::init_for_tests();
         let id = Uuid::new_v4().simple().to_string();
         let shutdown = CancellationToken::new();
-        let bus = BusSettings {
+        let mut bus = BusSettings {
             exchange: format!("spruce.test.{id}"),
             queue_expires_ms: 120_000,
             unrouted_expires_ms: 120_000,
             retry_delays_ms: vec![200],
             ..BusSettings::default()
         };
+        let vhost = options.own_vhost.then(|| {
+            let vhost = format!("spruce-test-{id}");
+            rabbitmqctl(&["add_vhost", &vhost]);
+            rabbitmqctl(&["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"]);
+            bus.url = format!("amqp://guest:guest@127.0.0.1:5672/{vhost}").into();
+            vhost
+        });
 
         let mut core_database = test_database(&id, "core");
         if let Some(port) = options.core_database_port {
@@ -338,6 +361,7 @@ impl TestApp {
             .await
             .expect("core builds");
         let core_url = format!("http://127.0.0.1:{}", core.grpc_port());
+        let core_ops_url = format!("http://127.0.0.1:{}", core.http_port());
         tokio::spawn(core.run_until_stopped(shutdown.clone()));
 
         let search = if options.search {
@@ -421,6 +445,8 @@ impl TestApp {
                 test_database(&id, "search"),
             ],
             bus: Some(bus),
+            vhost,
+            core_ops_url: Some(core_ops_url),
             gateway,
             shutdown,
         }
@@ -451,6 +477,8 @@ impl TestApp {
             search: None,
             databases: Vec::new(),
             bus: None,
+            vhost: None,
+            core_ops_url: None,
             gateway,
             shutdown,
         }
@@ -470,13 +498,34 @@ impl TestApp {
         for database in &self.databases {
             db::drop_database(database).await.ok();
         }
-        if let Some(bus) = &self.bus {
+        if let Some(vhost) = &self.vhost {
+            rabbitmqctl(&["delete_vhost", vhost]);
+        } else if let Some(bus) = &self.bus {
             bus::delete_exchange(bus).await.ok();
         }
         // The counts expire on their own within the hour; a test that fails first leaves
         // them to that.
         let throttle = spruce_gateway::throttle::Throttle::new(&self.gateway).unwrap();
         throttle.clear().await.ok();
+    }
+
+    /// Takes the broker away from this test's services, as an outage would: their
+    /// connections are closed and new ones refused (no permission on their vhost).
+    pub(crate) fn take_broker_away(&self) {
+        let vhost = self.vhost.as_deref().expect("spawned on its own vhost");
+        rabbitmqctl(&["clear_permissions", "-p", vhost, "guest"]);
+        rabbitmqctl(&[
+            "close_all_connections",
+            "-p",
+            vhost,
+            "test takes the broker away",
+        ]);
+    }
+
+    /// Gives the broker back: the services' reconnects succeed again.
+    pub(crate) fn bring_broker_back(&self) {
+        let vhost = self.vhost.as_deref().expect("spawned on its own vhost");
+        rabbitmqctl(&["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"]);
     }
 
     /// Stops search, runs `meanwhile`, starts search again and waits until it is loaded.
@@ -704,6 +753,20 @@ impl SearchHandle {
 }
 
 /// Waits up to 10 s for `url` to answer 200.
+/// Runs `rabbitmqctl` with `arguments`; panics when it fails.
+fn rabbitmqctl(arguments: &[&str]) {
+    let output = std::process::Command::new("rabbitmqctl")
+        .arg("-q")
+        .args(arguments)
+        .output()
+        .expect("rabbitmqctl runs");
+    assert!(
+        output.status.success(),
+        "rabbitmqctl {arguments:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 async fn wait_until_ready(url: &str) {
     let client = Client::new();
     for _ in 0..200 {

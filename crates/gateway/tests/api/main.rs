@@ -5,6 +5,7 @@ mod account;
 mod addresses;
 mod auth;
 mod bookings;
+mod broker;
 mod cleaners;
 mod helpers;
 mod jobs;

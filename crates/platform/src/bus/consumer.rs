@@ -134,15 +134,16 @@ impl<S: EventSink> Consumer<S> {
     /// `sink`.
     pub fn with_sink(settings: BusSettings, sink: S) -> Self {
         let names = QueueNames::new(&settings.queue_prefix, settings.retry_delays_ms.len());
+        let status = BusStatus::new(&names.main);
         Consumer {
             settings,
             names,
             sink: Arc::new(sink),
-            status: BusStatus::default(),
+            status,
         }
     }
 
-    /// Returns the consumer's broker connection status, for readiness.
+    /// Returns the consumer's broker connection status.
     pub fn status(&self) -> BusStatus {
         self.status.clone()
     }

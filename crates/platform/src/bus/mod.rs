@@ -29,18 +29,45 @@ use crate::settings::BusSettings;
 /// `content_type` of every event message.
 pub const CONTENT_TYPE: &str = "application/x-protobuf";
 
-/// Whether a bus client currently holds a working broker connection; readiness reads it.
-#[derive(Debug, Clone, Default)]
-pub struct BusStatus(Arc<AtomicBool>);
+/// Whether a bus client holds a working broker connection now, and whether it ever did
+/// (a consumer's queues are then declared and bound). Reported as the gauge
+/// `messaging_broker_connected{client}`.
+#[derive(Debug, Clone)]
+pub struct BusStatus {
+    client: Arc<str>,
+    connected: Arc<AtomicBool>,
+    ever: Arc<AtomicBool>,
+}
 
 impl BusStatus {
+    fn new(client: &str) -> Self {
+        let status = BusStatus {
+            client: client.into(),
+            connected: Arc::default(),
+            ever: Arc::default(),
+        };
+        status.set_connected(false);
+        status
+    }
+
     /// Returns whether the connection is up.
     pub fn is_connected(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    /// Returns whether the client has been connected at least once since it started.
+    pub fn has_connected(&self) -> bool {
+        self.ever.load(Ordering::Relaxed)
     }
 
     fn set_connected(&self, connected: bool) {
-        self.0.store(connected, Ordering::Relaxed);
+        self.connected.store(connected, Ordering::Relaxed);
+        if connected {
+            self.ever.store(true, Ordering::Relaxed);
+        }
+        crate::metrics::MESSAGING_BROKER_CONNECTED
+            .with_label_values(&[&*self.client])
+            .set(i64::from(connected));
     }
 }
 

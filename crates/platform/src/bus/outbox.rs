@@ -186,12 +186,12 @@ impl OutboxRelay {
         OutboxRelay {
             pool,
             settings,
-            status: BusStatus::default(),
+            status: BusStatus::new(&format!("outbox:{database}")),
             database: database.to_owned(),
         }
     }
 
-    /// Returns the relay's broker connection status, for readiness.
+    /// Returns the relay's broker connection status.
     pub fn status(&self) -> BusStatus {
         self.status.clone()
     }

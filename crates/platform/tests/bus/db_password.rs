@@ -151,6 +151,7 @@ async fn a_pool_logs_in_with_the_password_its_file_holds_after_a_rotation() {
         ssl_mode: SslMode::Disable,
         create_if_missing: false,
         migrate_on_start: false,
+        ..DatabaseSettings::default()
     };
     let pool = db::connect(&settings).await.unwrap();
     let mut open = pool.acquire().await.unwrap();
@@ -178,5 +179,87 @@ async fn a_pool_logs_in_with_the_password_its_file_holds_after_a_rotation() {
         .expect("a connection with the rotated password");
     sqlx::query("SELECT 1").execute(&mut *fresh).await.unwrap();
     drop((open, fresh));
+    pool.close().await;
+}
+
+/// Logs in through a fresh connection with what the pool would use now; returns the user.
+async fn fresh_login(pool: &sqlx::PgPool) -> Result<String, sqlx::Error> {
+    let mut connection = PgConnection::connect_with(&pool.connect_options()).await?;
+    let user: String = sqlx::query_scalar("SELECT current_user::text")
+        .fetch_one(&mut connection)
+        .await?;
+    connection.close().await?;
+    Ok(user)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_users_taking_turns_rotate_a_password_without_a_moment_when_logins_fail() {
+    let cluster = PasswordCluster::start().await;
+    let mut admin = cluster.admin().await.unwrap();
+    // As the platform stack makes them: two login users per service, the one in use named
+    // by the Secret's `<service>-user` file beside its password.
+    admin
+        .execute("CREATE ROLE spruce_turns_a LOGIN PASSWORD 'password-1'; CREATE ROLE spruce_turns_b LOGIN PASSWORD 'unused'")
+        .await
+        .unwrap();
+    let (user_file, password_file) = (
+        cluster.folder.join("core-user"),
+        cluster.folder.join("core"),
+    );
+    std::fs::write(&user_file, "spruce_turns_a\n").unwrap();
+    std::fs::write(&password_file, "password-1\n").unwrap();
+    let settings = DatabaseSettings {
+        host: "127.0.0.1".to_owned(),
+        port: cluster.port,
+        user: "spruce_turns_a".to_owned(),
+        user_path: Some(user_file.clone()),
+        password: SecretString::from("password-1"),
+        password_path: Some(password_file.clone()),
+        password_recheck_ms: 50,
+        name: "postgres".to_owned(),
+        max_connections: 2,
+        ssl_mode: SslMode::Disable,
+        create_if_missing: false,
+        migrate_on_start: false,
+        ..DatabaseSettings::default()
+    };
+    let pool = db::connect(&settings).await.unwrap();
+    assert_eq!(fresh_login(&pool).await.unwrap(), "spruce_turns_a");
+
+    // A rotation: the idle user gets the new password first; logins go on as before while
+    // the Secret still names the other; then the Secret's files change together.
+    for (generation, user) in [
+        (2, "spruce_turns_b"),
+        (3, "spruce_turns_a"),
+        (4, "spruce_turns_b"),
+    ] {
+        let password = format!("password-{generation}");
+        let rotate = format!("ALTER ROLE {user} PASSWORD '{password}'");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(rotate))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        assert_ne!(
+            fresh_login(&pool).await.unwrap(),
+            user,
+            "not switched yet, still logging in"
+        );
+        std::fs::write(&user_file, format!("{user}\n")).unwrap();
+        std::fs::write(&password_file, format!("{password}\n")).unwrap();
+        let mut switched = false;
+        for _ in 0..100 {
+            // Every login in between succeeds, with one user or the other.
+            if fresh_login(&pool)
+                .await
+                .expect("no failed login during a rotation")
+                == user
+            {
+                switched = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(switched, "new connections log in as {user}");
+    }
     pool.close().await;
 }
