@@ -2,7 +2,7 @@
 CARGO ?= cargo
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: build run seed test lint fmt check compose-check clean
+.PHONY: build run seed test lint fmt check compose-check e2e clean
 
 ## build: compile the four service binaries (debug)
 build:
@@ -31,6 +31,12 @@ check: build
 	python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r tests/deploy/requirements.txt
 	python3 -m unittest discover -s tests/deploy -v
 	./scripts/check-static.sh
+
+## e2e: the end-to-end suite (the mobile journeys on the curated data) against a running
+## Spruce: make e2e BASE_URL=http://localhost:8080 (CD runs it against e2e)
+e2e:
+	@test -n "$(BASE_URL)" || { echo "usage: make e2e BASE_URL=http://localhost:8080" >&2; exit 2; }
+	python3 scripts/e2e.py "$(BASE_URL)"
 
 ## compose-check: make every image from Debian packages (no registry needed), run the compose
 ## stack and the smoke test and README walk-throughs against it (root; installs Docker)

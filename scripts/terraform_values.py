@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Helm values only Terraform knows, from an environment stack's `terraform output -json`:
-the database host, the ECR registry, the services' IAM role and the VPC CIDR (the network
-policies' datastores). CD passes the result after the environment's values file, so the
+the database host, the ECR registry, the services' IAM role, the VPC CIDR (the network
+policies' datastores and Vault) and the API's host name. CD passes the result after the environment's values file, so the
 values files hold no placeholder for them.
 
     terraform -chdir=deploy/terraform/envs/e2e output -json > terraform.json
@@ -23,7 +23,11 @@ def values(outputs):
         "config": {"database": {"host": spruce["database_host"]}},
         "image": {"registry": registries.pop()},
         "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": spruce["services_role_arn"]}},
-        "networkPolicy": {"datastoreCIDRs": [spruce["vpc_cidr"]]},
+        "networkPolicy": {
+            "datastoreCIDRs": [spruce["vpc_cidr"]],
+            "vault": {"cidrs": [spruce["vpc_cidr"]], "port": 8200},
+        },
+        "gateway": {"ingress": {"host": spruce["api_host"]}},
     }
 
 

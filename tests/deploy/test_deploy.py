@@ -143,7 +143,9 @@ class ChartTest(unittest.TestCase):
         manifests = render({"scheduler": {"jobs": {"auto-assign": {"enabled": False}}}})
         core = settings_of(manifests, "core")
         self.assertEqual(core["database"]["password_file"], "/run/secrets/spruce-database/core")
-        self.assertEqual(core["database"]["user"], "spruce_core")
+        self.assertEqual(core["database"]["user_file"], "/run/secrets/spruce-database/core-user")
+        self.assertEqual(core["database"]["ssl_mode"], "verify-full")
+        self.assertEqual(core["database"]["ssl_root_cert"], "/etc/spruce-database-ca/ca.pem")
         self.assertEqual(core["auth"]["private_key_file"], "/run/secrets/spruce/auth-private-key")
         self.assertEqual(core["grpc"]["port"], 50051)
         self.assertEqual(
@@ -225,16 +227,150 @@ class ChartTest(unittest.TestCase):
                     for container in pod["containers"]:
                         # A migrations container is named for its service.
                         own = container["name"] if component == "migrations" else component
-                        (mount,) = [m for m in container["volumeMounts"] if m["name"].startswith("database")]
+                        mounts = [m for m in container["volumeMounts"] if m["name"].startswith("database")]
+                        (mount,) = [m for m in mounts if m["name"] != "database-ca"]
                         self.assertNotIn("subPath", mount)
                         self.assertEqual(mount["mountPath"], "/run/secrets/spruce-database")
                         secret = volumes[mount["name"]]["secret"]
                         self.assertEqual(secret["secretName"], "spruce-database")
-                        self.assertEqual([item["key"] for item in secret["items"]], [own])
+                        # The password and the user in use (two take turns at a rotation).
+                        self.assertEqual([item["key"] for item in secret["items"]], [own, f"{own}-user"])
+                        (ca,) = [m for m in mounts if m["name"] == "database-ca"]
+                        self.assertEqual(volumes["database-ca"]["configMap"]["name"], "spruce-database-ca")
             for component in ("core", "search", "scheduler"):
                 database = settings_of(manifests, component)["database"]
-                self.assertEqual(database["user"], f"spruce_{component}")
+                self.assertEqual(database["user_file"], f"/run/secrets/spruce-database/{component}-user")
                 self.assertEqual(database["password_file"], f"/run/secrets/spruce-database/{component}")
+
+    def test_the_migrations_job_mounts_the_database_login_and_nothing_else(self):
+        # A key missing from another secret must not stop a release: the Job reads the
+        # database section alone, from the database Secret alone.
+        for label, values in variants():
+            manifests = render(values)
+            jobs = [j for j in by_kind(manifests, "Job") if j["metadata"]["name"].endswith("-migrations")]
+            if not jobs:
+                continue
+            (job,) = jobs
+            with self.subTest(label):
+                pod = job["spec"]["template"]
+                self.assertNotIn("vault.hashicorp.com/agent-inject", (pod["metadata"].get("annotations") or {}))
+                self.assertFalse(pod["spec"]["automountServiceAccountToken"])
+                for volume in pod["spec"]["volumes"]:
+                    if "secret" in volume:
+                        self.assertEqual(volume["secret"]["secretName"], "spruce-database", volume["name"])
+                for config in by_kind(manifests, "ConfigMap"):
+                    if config["metadata"]["name"].endswith("-migrations"):
+                        settings = tomllib.loads(config["data"]["default.toml"])
+                        self.assertEqual(set(settings), {"database", "telemetry"})
+
+    def test_pods_drain_before_they_stop(self):
+        for label, values in variants():
+            manifests = render(values)
+            for deployment in by_kind(manifests, "Deployment"):
+                with self.subTest(f"{label}: {deployment['metadata']['name']}"):
+                    pod = deployment["spec"]["template"]["spec"]
+                    (container,) = [c for c in pod["containers"] if c["name"] == component_of(deployment)]
+                    # The kubelet's own sleep: the image has no shell for an exec hook.
+                    self.assertEqual(container["lifecycle"]["preStop"], {"sleep": {"seconds": 5}})
+                    drain = settings_of(manifests, component_of(deployment))["http"]["drain_ms"]
+                    self.assertEqual(drain, 5000)
+                    self.assertGreaterEqual(pod["terminationGracePeriodSeconds"], 5 + drain / 1000 + 10)
+        with self.assertRaises(helm.HelmError):
+            render({"shutdown": {"preStopSeconds": 20, "drainMs": 5000, "terminationGracePeriodSeconds": 30}})
+
+    def test_each_component_reads_its_own_secrets_from_vault_with_its_own_identity(self):
+        for environment in ENVIRONMENTS:
+            manifests = render(env_values(environment))
+            accounts = {a["metadata"]["name"] for a in by_kind(manifests, "ServiceAccount")}
+            readers = {}
+            for deployment in by_kind(manifests, "Deployment"):
+                component = component_of(deployment)
+                with self.subTest(f"{environment}: {component}"):
+                    template = deployment["spec"]["template"]
+                    self.assertEqual(template["spec"]["serviceAccountName"], f"spruce-{component}")
+                    self.assertIn(f"spruce-{component}", accounts)
+                    annotations = template["metadata"]["annotations"]
+                    self.assertEqual(annotations["vault.hashicorp.com/role"], f"spruce-{component}")
+                    paths = {
+                        key.removeprefix("vault.hashicorp.com/agent-inject-secret-"): value
+                        for key, value in annotations.items()
+                        if key.startswith("vault.hashicorp.com/agent-inject-secret-")
+                    }
+                    for name, path in paths.items():
+                        self.assertEqual(path, f"secret/data/{environment}/{name}")
+                    readers[component] = set(paths)
+            # The gateway never sees a private key but its own; only core signs users' tokens.
+            self.assertEqual({c for c, names in readers.items() if "auth-private-key" in names}, {"core"})
+            self.assertNotIn("stripe-secret-key", readers["gateway"])
+            self.assertEqual(self.vault_policies(environment), readers)
+
+    @staticmethod
+    def vault_policies(environment):
+        """What deploy/terraform/vault grants each component: the names its policy reads."""
+        stack = (ROOT / "deploy/terraform/vault/main.tf").read_text()
+        block = re.search(r"secrets = \{\n(.*?)\n  \}", stack, re.S).group(1)
+        granted = {}
+        for line in block.splitlines():
+            match = re.match(r'\s*(\w+)\s*=\s*\[(.*)\]', line)
+            if match:
+                granted[match.group(1)] = set(re.findall(r'"([^"]+)"', match.group(2)))
+        return granted
+
+    def test_every_secret_a_release_mounts_is_made_by_terraform_or_the_readme(self):
+        readme = (ROOT / "README.md").read_text()
+        step = readme[readme.index("\n**The secrets in Vault**"):]
+        step = step[: step.index("\n\n**", 10)]
+        steps = readme[readme.index("**AWS, from an empty account"):readme.index("\n**The secrets in Vault**")]
+        platform = (ROOT / "deploy/terraform/platform/main.tf").read_text()
+        vault_stack = (ROOT / "deploy/terraform/vault/main.tf").read_text()
+        written_by_terraform = set(re.findall(r'vault_kv_secret_v2" "(\w+)"', vault_stack))
+        for environment in ENVIRONMENTS:
+            manifests = render(env_values(environment))
+            with self.subTest(environment):
+                for deployment in by_kind(manifests, "Deployment") + by_kind(manifests, "Job"):
+                    template = deployment["spec"]["template"]
+                    annotations = template["metadata"].get("annotations") or {}
+                    for key, path in annotations.items():
+                        if not key.startswith("vault.hashicorp.com/agent-inject-secret-"):
+                            continue
+                        name = path.rsplit("/", 1)[1]
+                        made = name.replace("-", "_") in written_by_terraform
+                        self.assertTrue(made or f"secret/{environment}/{name}" in step.replace("<env>", environment), name)
+                    for volume in template["spec"]["volumes"]:
+                        if volume.get("secret", {}).get("secretName") == "spruce-e2e-seed":
+                            # The e2e seed Job's password: the README's step 9 makes it.
+                            self.assertIn("create secret generic\n   spruce-e2e-seed --from-literal=password=", steps)
+                            self.assertEqual([i["key"] for i in volume["secret"]["items"]], ["password"])
+                        elif "secret" in volume:
+                            self.assertEqual(volume["secret"]["secretName"], "spruce-database")
+                            for item in volume["secret"]["items"]:
+                                # The platform stack writes <service> and <service>-user.
+                                self.assertRegex(item["key"], r"^(core|search|scheduler)(-user)?$")
+                            self.assertIn('name      = "spruce-database"', platform)
+                        if "configMap" in volume and volume["name"] == "database-ca":
+                            self.assertIn(f'name      = "{volume["configMap"]["name"]}"', platform)
+
+    def test_the_scheduler_reaches_its_smtp_relay_and_push_provider(self):
+        for environment in ENVIRONMENTS:
+            manifests = render(env_values(environment))
+            email = settings_of(manifests, "scheduler")["email"]
+            with self.subTest(environment):
+                self.assertNotIn("spruce.example", email["host"])
+                (policy,) = [p for p in by_kind(manifests, "NetworkPolicy") if p["metadata"]["name"] == "spruce-scheduler"]
+                ports = {port["port"] for rule in policy["spec"]["egress"] for port in rule.get("ports", [])}
+                self.assertIn(email["port"], ports)
+                self.assertIn(443, ports)
+
+    def test_search_runs_on_its_node_pool_in_every_environment(self):
+        for environment in ENVIRONMENTS:
+            manifests = render(env_values(environment))
+            (search,) = [d for d in by_kind(manifests, "Deployment") if component_of(d) == "search"]
+            pod = search["spec"]["template"]["spec"]
+            with self.subTest(environment):
+                self.assertEqual(pod["nodeSelector"], {"workload": "search"})
+                self.assertIn({"key": "dedicated", "operator": "Equal", "value": "search", "effect": "NoSchedule"}, pod["tolerations"])
+        module = (ROOT / "deploy/terraform/modules/spruce/cluster.tf").read_text()
+        self.assertIn('labels          = { workload = "search" }', module)
 
     def test_stripe_key_is_mounted_only_when_stripe_is_the_provider(self):
         prod = render(env_values("prod"))
@@ -365,10 +501,18 @@ class ChartTest(unittest.TestCase):
         self.assertEqual(len(policies), 6)
         self.assertEqual(by_kind(render({"networkPolicy": {"enabled": False}}), "NetworkPolicy"), [])
 
-    def test_search_scales_on_cpu(self):
+    def test_autoscalers_measure_the_service_container_alone(self):
         (hpa,) = by_kind(render(), "HorizontalPodAutoscaler")
         self.assertEqual(hpa["spec"]["scaleTargetRef"]["name"], "spruce-search")
-        self.assertEqual(hpa["spec"]["metrics"][0]["resource"]["name"], "cpu")
+        for environment in ENVIRONMENTS:
+            for hpa in by_kind(render(env_values(environment)), "HorizontalPodAutoscaler"):
+                with self.subTest(f"{environment}: {hpa['metadata']['name']}"):
+                    (metric,) = hpa["spec"]["metrics"]
+                    # Vault's agent sidecar has a CPU request of its own: a pod-level
+                    # utilisation would count it.
+                    self.assertEqual(metric["type"], "ContainerResource")
+                    self.assertEqual(metric["containerResource"]["name"], "cpu")
+                    self.assertEqual(metric["containerResource"]["container"], component_of(hpa))
 
     def test_schema_refuses_bad_values(self):
         chart = helm.Chart.load(str(CHART))
@@ -405,13 +549,17 @@ class RenderedSettingsLoadTest(unittest.TestCase):
                 # The Secret's files, mounted where the test can write them.
                 values.setdefault("secrets", {}).update(
                     {"source": "existingSecret", "mountPath": str(folder / "secrets"),
-                     "database": {"secretName": "spruce-database", "mountPath": str(folder / "database")}}
+                     "database": {"secretName": "spruce-database", "mountPath": str(folder / "database"),
+                                  "caConfigMap": "spruce-database-ca", "caMountPath": str(folder / "ca")}}
                 )
                 manifests = render(values)
                 (folder / "secrets").mkdir()
                 (folder / "database").mkdir()
+                (folder / "ca").mkdir()
+                (folder / "ca" / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
                 for component in ("core", "search", "scheduler"):
                     (folder / "database" / component).write_text(f"test-{component}-password")
+                    (folder / "database" / f"{component}-user").write_text(f"spruce_{component}_a")
                 for name in ["amqp-url", "redis-url", "stripe-secret-key", "smtp-password", "push-token"]:
                     (folder / "secrets" / name).write_text(f"test-{name}")
                 # Fresh Ed25519 keys: the built-in development keys are refused here.
@@ -641,7 +789,7 @@ class TerraformTest(unittest.TestCase):
         script = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(script)
         outputs_tf = (self.MODULE / "outputs.tf").read_text()
-        read = ["database_host", "ecr_repositories", "services_role_arn", "vpc_cidr"]
+        read = ["database_host", "ecr_repositories", "services_role_arn", "vpc_cidr", "api_host"]
         for name in read:
             self.assertIn(f'output "{name}"', outputs_tf)
         registry = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
@@ -653,6 +801,7 @@ class TerraformTest(unittest.TestCase):
                     "services_role_arn": "arn:aws:iam::123456789012:role/spruce-e2e-services",
                     "vpc_cidr": "10.20.0.0/16",
                     "cluster_name": "spruce-e2e",
+                    "api_host": "api.e2e.example.org",
                 }
             }
         }
@@ -670,8 +819,11 @@ class TerraformTest(unittest.TestCase):
                 self.assertEqual(settings_of(manifests, "core")["database"]["host"], outputs["spruce"]["value"]["database_host"])
                 for deployment in by_kind(manifests, "Deployment"):
                     self.assertTrue(deployment["spec"]["template"]["spec"]["containers"][0]["image"].startswith(f"{registry}/spruce-"))
-                (account,) = [a for a in by_kind(manifests, "ServiceAccount") if a["metadata"]["name"] == "spruce"]
-                self.assertEqual(account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"], outputs["spruce"]["value"]["services_role_arn"])
+                for account in by_kind(manifests, "ServiceAccount"):
+                    if account["metadata"]["name"] != "spruce-migrations":
+                        self.assertEqual(account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"], outputs["spruce"]["value"]["services_role_arn"])
+                (ingress,) = by_kind(manifests, "Ingress")
+                self.assertEqual(ingress["spec"]["rules"][0]["host"], "api.e2e.example.org")
         steps = yaml.safe_load((ROOT / ".github/workflows/deploy.yml").read_text())["jobs"]["deploy"]["steps"]
         scripts = "\n".join(step.get("run", "") for step in steps)
         self.assertIn("output -json > out/terraform.json", scripts)
@@ -736,29 +888,152 @@ class TerraformTest(unittest.TestCase):
                 self.assertTrue(ingress["spec"]["tls"])
                 self.assertEqual(ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"], issuer["metadata"]["name"])
 
-    def test_the_platform_stack_gives_each_service_its_own_database_user(self):
+    def test_the_platform_stack_gives_each_service_two_database_users_taking_turns(self):
         platform = (ROOT / "deploy/terraform/platform/main.tf").read_text()
         self.assertIn('services    = ["core", "search", "scheduler"]', platform)
         self.assertIn('name     = "spruce_${each.key}"', platform)
+        self.assertIn('for pair in setproduct(local.services, ["a", "b"])', platform)
+        # The owner role owns the database; the users log in and act as it.
+        self.assertIn("owner    = postgresql_role.service[each.key].name", platform)
+        self.assertIn("assume_role         = postgresql_role.service[each.value.service].name", platform)
         # The master password as RDS holds it now, never a copy that its rotation outdates.
         self.assertIn("data.aws_db_instance.main.master_user_secret[0].secret_arn", platform)
-        self.assertRegex(platform, r'password\s+= jsondecode\(data\.aws_secretsmanager_secret_version\.master\.secret_string\)')
-        secret = re.search(r'resource "kubernetes_secret" "database" \{(.*?)\n\}', platform, re.S).group(1)
+        self.assertRegex(platform, r'password\s+= jsondecode\(ephemeral\.aws_secretsmanager_secret_version\.master\.secret_string\)')
+        secret = re.search(r'resource "kubernetes_secret_v1" "database" \{(.*?)\n\}', platform, re.S).group(1)
         values = yaml.safe_load((CHART / "values.yaml").read_text())
         self.assertIn(f'name      = "{values["secrets"]["database"]["secretName"]}"', secret)
-        self.assertIn("for service in local.services : service => random_password.database[service].result", secret)
-        self.assertIn("keepers  = { generation = var.database_password_generation }", platform)
+        self.assertIn('"${service}-user" => "spruce_${service}_${local.active_slot}"', secret)
+        self.assertIn("data_wo_revision = local.generation", secret)
+        # Which user a generation rotates, as Terraform computes it: the other keeps working.
+        for generation, active, versions in ((1, "a", (1, 0)), (2, "b", (1, 2)), (3, "a", (3, 2)), (6, "b", (5, 6))):
+            slot = "a" if generation % 2 == 1 else "b"
+            a = generation if generation % 2 == 1 else generation - 1
+            b = generation if generation % 2 == 0 else generation - 1
+            self.assertEqual((slot, (a, b)), (active, versions))
+        self.assertIn('active_slot  = local.generation % 2 == 1 ? "a" : "b"', platform)
 
-    def test_the_cd_role_is_made_once_and_may_do_what_the_workflows_do(self):
+    def test_no_password_is_kept_in_terraform_state_where_a_write_only_argument_exists(self):
+        platform = (ROOT / "deploy/terraform/platform/main.tf").read_text()
+        vault = (ROOT / "deploy/terraform/vault/main.tf").read_text()
+        data = (self.MODULE / "data.tf").read_text()
+        self.assertIn('ephemeral "random_password" "database"', platform)
+        self.assertNotIn('resource "random_password"', platform)
+        self.assertIn("password_wo         = ephemeral.random_password.database[each.key].result", platform)
+        self.assertNotIn('data "aws_secretsmanager_secret_version"', platform)
+        self.assertIn("data_wo = merge(", platform)
+        self.assertNotRegex(vault, r"\n\s+data_json\s+=")
+        self.assertEqual(vault.count("data_json_wo "), 2)
+        self.assertIn("secret_string_wo = jsonencode(", data)
+        self.assertNotRegex(data, r"\n\s+secret_string\s+=")
+
+    def test_each_environment_has_a_deploy_role_only_its_own_jobs_can_assume(self):
         bootstrap = (ROOT / "deploy/terraform/bootstrap/main.tf").read_text()
         self.assertIn('url            = "https://token.actions.githubusercontent.com"', bootstrap)
-        # Only the named repository's workflows, never any repository on GitHub.
-        self.assertIn('"token.actions.githubusercontent.com:sub" = "repo:${var.github_repository}:*"', bootstrap)
-        self.assertIn("repository/spruce-*", bootstrap)
-        self.assertIn('"eks:DescribeCluster"', bootstrap)
-        self.assertIn('output "cd_role_arn"', bootstrap)
-        for workflow in ("cd.yml", "deploy.yml"):
-            self.assertIn("role-to-assume: ${{ vars.AWS_CD_ROLE_ARN }}", (ROOT / ".github/workflows" / workflow).read_text())
+        # Exact subjects, never a wildcard: a branch's workflow cannot pass for an environment.
+        self.assertNotIn('"repo:${var.github_repository}:*"', bootstrap)
+        self.assertNotIn("StringLike", bootstrap.split('data "aws_iam_policy_document" "trust"')[1].split("\n}\n")[0])
+        self.assertIn('"repo:${var.github_repository}:environment:${environment}"', bootstrap)
+        self.assertIn('publish_subject = "repo:${var.github_repository}:ref:refs/heads/main"', bootstrap)
+        self.assertIn('test     = "StringEquals"\n      variable = "token.actions.githubusercontent.com:sub"', bootstrap)
+        deploy = re.search(r'resource "aws_iam_role_policy" "deploy" \{(.*?)\n\}', bootstrap, re.S).group(1)
+        # That environment's state object and cluster, nothing else.
+        self.assertIn('Resource = "${aws_s3_bucket.state.arn}/${each.key}/terraform.tfstate"', deploy)
+        self.assertIn(':cluster/spruce-${each.key}"', deploy)
+        self.assertNotIn("ecr:", deploy)
+        self.assertNotIn("${aws_s3_bucket.state.arn}/*", bootstrap)
+        publish = re.search(r'resource "aws_iam_role_policy" "publish" \{(.*?)\n\}', bootstrap, re.S).group(1)
+        self.assertNotIn("state", publish)
+        self.assertNotIn("eks:", publish)
+        # Kubernetes rights: admin of the namespace spruce alone.
+        cluster = (self.MODULE / "cluster.tf").read_text()
+        association = re.search(r'resource "aws_eks_access_policy_association" "deployer" \{(.*?)\n\}', cluster, re.S).group(1)
+        self.assertNotIn("ClusterAdmin", association)
+        self.assertIn('type       = "namespace"', association)
+        self.assertIn('namespaces = ["spruce"]', association)
+        # The workflows assume them: publishing on main, deploying in the environment.
+        cd = (ROOT / ".github/workflows/cd.yml").read_text()
+        self.assertEqual(cd.count("role-to-assume: ${{ vars.AWS_PUBLISH_ROLE_ARN }}"), 2)
+        deploy_yml = yaml.safe_load((ROOT / ".github/workflows/deploy.yml").read_text())["jobs"]["deploy"]
+        self.assertEqual(deploy_yml["environment"], "${{ inputs.environment }}")
+        self.assertIn("role-to-assume: ${{ vars.AWS_DEPLOY_ROLE_ARN }}", (ROOT / ".github/workflows/deploy.yml").read_text())
+
+    def test_the_state_bucket_is_named_with_the_account_and_given_to_every_backend(self):
+        bootstrap = (ROOT / "deploy/terraform/bootstrap/main.tf").read_text()
+        self.assertIn('bucket = "spruce-terraform-state-${data.aws_caller_identity.current.account_id}"', bootstrap)
+        for path in sorted((ROOT / "deploy/terraform").rglob("*.tf")):
+            backend = re.search(r'backend "s3" \{(.*?)\n  \}', path.read_text(), re.S)
+            if backend:
+                with self.subTest(str(path.relative_to(ROOT))):
+                    self.assertNotIn("bucket", backend.group(1))
+        steps = yaml.safe_load((ROOT / ".github/workflows/deploy.yml").read_text())["jobs"]["deploy"]["steps"]
+        self.assertIn('-backend-config="bucket=spruce-terraform-state-$account"', json.dumps(steps).replace('\\"', '"'))
+
+    def test_applying_an_environment_again_keeps_every_value_the_steps_set(self):
+        for environment in ENVIRONMENTS:
+            stack = (ROOT / f"deploy/terraform/envs/{environment}/main.tf").read_text()
+            tfvars = (ROOT / f"deploy/terraform/envs/{environment}/terraform.tfvars").read_text()
+            with self.subTest(environment):
+                variables = re.findall(r'variable "(\w+)" \{(.*?)\n\}', stack, re.S)
+                self.assertTrue(variables)
+                for name, body in variables:
+                    # No default to fall back to: a value left out is an error, not a reset.
+                    self.assertNotIn("default", body, name)
+                    self.assertRegex(tfvars, rf"(?m)^{name}\s+=", name)
+        cluster = (self.MODULE / "cluster.tf").read_text()
+        self.assertEqual(cluster.count("ignore_changes = [scaling_config[0].desired_size]"), 2)
+
+    def test_the_platform_stack_logs_in_to_the_cluster_for_each_call(self):
+        platform = (ROOT / "deploy/terraform/platform/main.tf").read_text()
+        self.assertNotIn("aws_eks_cluster_auth", platform)
+        self.assertEqual(platform.count('command     = "aws"'), 2)
+        self.assertIn('exec_args              = ["eks", "get-token", "--cluster-name", local.name', platform)
+
+    def test_nodes_follow_pods(self):
+        platform = (ROOT / "deploy/terraform/platform/main.tf").read_text()
+        cluster = (self.MODULE / "cluster.tf").read_text()
+        self.assertIn('resource "helm_release" "cluster_autoscaler"', platform)
+        self.assertIn("autoDiscovery = { clusterName = local.name }", platform)
+        self.assertIn('"eks.amazonaws.com/role-arn" = data.aws_iam_role.cluster_autoscaler.arn', platform)
+        self.assertIn('name               = "${local.name}-cluster-autoscaler"', cluster)
+        self.assertIn('cluster-autoscaler = ["system:serviceaccount:kube-system:cluster-autoscaler"]', cluster)
+        # It may resize this cluster's node groups alone.
+        self.assertIn('"aws:ResourceTag/k8s.io/cluster-autoscaler/${local.name}" = "owned"', cluster)
+
+    def test_the_platform_stack_installs_vault_highly_available_and_self_unsealing(self):
+        platform = (ROOT / "deploy/terraform/platform/main.tf").read_text()
+        vault = re.search(r'resource "helm_release" "vault" \{(.*?)\n\}\n', platform, re.S).group(1)
+        for needle in ("enabled  = true\n        replicas = 3", "storage \"raft\"", "seal \"awskms\"",
+                       "kms_key_id = \"${data.aws_kms_key.vault.id}\"", "injector = { enabled = true",
+                       "\"eks.amazonaws.com/role-arn\" = data.aws_iam_role.vault.arn"):
+            self.assertIn(needle, vault)
+        cluster = (self.MODULE / "cluster.tf").read_text()
+        self.assertIn('vault              = ["system:serviceaccount:vault:vault"]', cluster)
+        self.assertIn('Action   = ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"]\n      Resource = aws_kms_key.vault.arn', cluster)
+        stack = (ROOT / "deploy/terraform/vault/main.tf").read_text()
+        self.assertIn('type = "kubernetes"', stack)
+        self.assertIn('bound_service_account_names      = ["spruce-${each.key}"]', stack)
+        self.assertIn('bound_service_account_namespaces = ["spruce"]', stack)
+        self.assertIn('path \\"${vault_mount.kv.path}/data/${local.environment}/${name}\\"', stack)
+
+    def test_clients_keep_their_own_address_through_the_load_balancer(self):
+        platform = (ROOT / "deploy/terraform/platform/main.tf").read_text()
+        self.assertIn('externalTrafficPolicy = "Local"', platform)
+        # ingress-nginx is the one hop in front of the gateway, and only it may reach it.
+        for environment in ENVIRONMENTS:
+            manifests = render(env_values(environment))
+            self.assertEqual(settings_of(manifests, "gateway")["trusted_proxies"], 1)
+            (policy,) = [p for p in by_kind(manifests, "NetworkPolicy") if p["metadata"]["name"] == "spruce-gateway"]
+            sources = policy["spec"]["ingress"][0]["from"]
+            self.assertEqual(sources, [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}])
+
+    def test_services_verify_the_database_certificate(self):
+        platform = (ROOT / "deploy/terraform/platform/main.tf").read_text()
+        self.assertIn("https://truststore.pki.rds.amazonaws.com/eu-west-1/eu-west-1-bundle.pem", platform)
+        self.assertIn('data = { "ca.pem" = data.http.rds_ca.response_body }', platform)
+        for environment in ENVIRONMENTS:
+            database = settings_of(render(env_values(environment)), "core")["database"]
+            self.assertEqual(database["ssl_mode"], "verify-full")
+            self.assertTrue(database["ssl_root_cert"].endswith("/ca.pem"))
 
     def test_database_engines_pin_their_major_only(self):
         # Minor versions upgrade themselves; a pinned minor drifts from the running one.
@@ -780,9 +1055,9 @@ class WorkflowTest(unittest.TestCase):
 
     def test_cd_promotes_e2e_then_staging_then_prod(self):
         jobs = self.load("cd.yml")["jobs"]
-        self.assertEqual(jobs["deploy-e2e"]["needs"], ["images", "chart"])
-        self.assertEqual(jobs["deploy-staging"]["needs"], "deploy-e2e")
-        self.assertEqual(jobs["deploy-prod"]["needs"], "deploy-staging")
+        self.assertEqual(jobs["deploy-e2e"]["needs"], ["gate", "images", "chart"])
+        self.assertEqual(jobs["deploy-staging"]["needs"], ["gate", "deploy-e2e"])
+        self.assertEqual(jobs["deploy-prod"]["needs"], ["gate", "deploy-staging"])
         for environment in ENVIRONMENTS:
             self.assertEqual(jobs[f"deploy-{environment}"]["with"]["environment"], environment)
             self.assertTrue((CHART / f"values-{environment}.yaml").exists())
@@ -792,7 +1067,7 @@ class WorkflowTest(unittest.TestCase):
     def test_ci_can_run_rabbitmqctl_as_the_runners_user(self):
         # The bus tests call rabbitmqctl without sudo; Debian's wrapper refuses that.
         steps = self.load("ci.yml")["jobs"]["test"]["steps"]
-        (rabbitmq,) = [step for step in steps if step.get("name") == "RabbitMQ"]
+        (rabbitmq,) = [step for step in steps if step.get("name") == "programs the tests start"]
         script = rabbitmq["run"]
         self.assertIn("ln -sf /usr/lib/rabbitmq/bin/rabbitmqctl /usr/local/bin/rabbitmqctl", script)
         self.assertIn("/var/lib/rabbitmq/.erlang.cookie", script)
@@ -800,17 +1075,51 @@ class WorkflowTest(unittest.TestCase):
         last = script.strip().splitlines()[-1]
         self.assertTrue(last.startswith("rabbitmqctl"), "checked as the runner's user, without sudo")
 
-    def test_cd_deploys_only_what_ci_passed(self):
+    def test_cd_deploys_only_what_ci_passed_on_a_push_to_this_repositorys_main(self):
         workflow = yaml.load((ROOT / ".github/workflows/cd.yml").read_text(), Loader=yaml.BaseLoader)
         trigger = workflow["on"]["workflow_run"]
         self.assertEqual(trigger["workflows"], [self.load("ci.yml")["name"]])
         self.assertEqual(trigger["branches"], ["main"])
         self.assertNotIn("push", workflow["on"])
         jobs = workflow["jobs"]
-        for name in ("images", "chart"):
-            self.assertIn("workflow_run.conclusion == 'success'", jobs[name]["if"])
+        gate = jobs["gate"]["if"]
+        for condition in ("github.event.workflow_run.conclusion == 'success'",
+                          "github.event.workflow_run.event == 'push'",
+                          "github.event.workflow_run.head_repository.full_name == github.repository",
+                          "github.event_name == 'workflow_dispatch' && github.ref == 'refs/heads/main'"):
+            self.assertIn(condition, gate)
+        # A manual run still needs CI green on the commit.
+        (tested,) = jobs["gate"]["steps"]
+        self.assertIn("--workflow ci.yml --commit \"$SHA\"", tested["run"])
+        self.assertIn("--status success", tested["run"])
+        for name, job in jobs.items():
+            if name != "gate":
+                needs = job["needs"] if isinstance(job["needs"], list) else [job["needs"]]
+                self.assertIn("gate", needs, name)
         for environment in ENVIRONMENTS:
-            self.assertIn("workflow_run.head_sha", jobs[f"deploy-{environment}"]["with"]["image-tag"])
+            self.assertEqual(jobs[f"deploy-{environment}"]["with"]["image-tag"], "${{ needs.gate.outputs.sha }}")
+
+    def test_ci_installs_every_program_the_tests_start(self):
+        # What GitHub's ubuntu-24.04 image has without an install step, and from where.
+        preinstalled = {"chown": "coreutils", "id": "coreutils", "kill": "procps", "runuser": "util-linux",
+                        "python3": "actions/setup-python", "initdb": "the image's PostgreSQL",
+                        "postgres": "the image's PostgreSQL"}
+        packages = {"redis-server": "redis-server", "rabbitmqctl": "rabbitmq-server", "openssl": "openssl"}
+        started = set()
+        for path in list((ROOT / "crates").rglob("*.rs")) + list((ROOT / "tests").rglob("*.rs")):
+            started.update(re.findall(r'Command::new\("([^"]+)"\)', path.read_text()))
+        # db_password.rs runs PostgreSQL's own programs by path.
+        started.update({"initdb", "postgres"})
+        steps = self.load("ci.yml")["jobs"]["test"]["steps"]
+        script = "\n".join(step.get("run", "") for step in steps)
+        installed = set(re.search(r"apt-get install -y -q ([^\n]+)", script).group(1).split())
+        for program in sorted(started):
+            with self.subTest(program):
+                self.assertTrue(program in preinstalled or program in packages, f"{program}: add it to ci.yml and here")
+                if program in packages:
+                    self.assertIn(packages[program], installed)
+        self.assertIn("redis-server", started, "the Redis TLS test starts its own")
+        self.assertNotIn("redis", self.load("ci.yml")["jobs"]["test"].get("services", {}), "6379 is the runner's own Redis")
 
     def test_environments_deploy_one_at_a_time_each_without_waiting_for_the_others(self):
         self.assertNotIn("concurrency", self.load("cd.yml"))
@@ -833,8 +1142,12 @@ class WorkflowTest(unittest.TestCase):
 
     def test_scripts_the_workflows_call_exist(self):
         text = (ROOT / ".github/workflows/deploy.yml").read_text()
-        self.assertIn("scripts/smoke.sh", text)
-        self.assertTrue((ROOT / "scripts/smoke.sh").exists())
+        # The end-to-end suite after the e2e release, against the environment's own host.
+        self.assertIn('make e2e BASE_URL="${{ vars.API_BASE_URL }}"', text)
+        self.assertNotIn("spruce.example", text)
+        self.assertIn('python3 scripts/e2e.py "$(BASE_URL)"', (ROOT / "Makefile").read_text())
+        self.assertTrue((ROOT / "scripts/e2e.py").exists())
+        self.assertIn("scripts/e2e.py", (ROOT / "scripts/compose-check.sh").read_text())
         self.assertTrue((ROOT / "docker/Dockerfile").exists())
 
 

@@ -11,6 +11,14 @@ use spruce_platform::{bus, cli, shutdown};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // The data set needs the database alone (the e2e seed Job holds no other secret).
+    if std::env::args().nth(1).as_deref() == Some("seed") {
+        let options: Vec<String> = std::env::args().skip(2).collect();
+        return cli::with_database("spruce-core", DEFAULTS, |database| async move {
+            seed::run_command(&database, &options).await
+        })
+        .await;
+    }
     cli::run(
         "spruce-core",
         DEFAULTS,
@@ -28,10 +36,6 @@ async fn main() -> anyhow::Result<()> {
                     application
                         .run_until_stopped(shutdown::on_signal(drain))
                         .await
-                }
-                Some("seed") => {
-                    let options: Vec<String> = std::env::args().skip(2).collect();
-                    seed::run_command(&settings.database, &options).await
                 }
                 Some("replay-unrouted") => {
                     let moved = bus::replay_unrouted(&settings.bus).await?;

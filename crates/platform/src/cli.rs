@@ -7,8 +7,8 @@
 //! `check-config`: load and validate the settings (files, secrets, environment) and exit,
 //! like `nginx -t`; the chart's tests run it on every rendered configuration. A service
 //! with a database also answers `migrate`, which reads only the `[database]` and
-//! `[telemetry]` settings: the migrations Job holds the database password and no other
-//! secret.
+//! `[telemetry]` settings (see [`with_database`]): the migrations Job holds the database
+//! login and no other secret.
 
 use std::{
     future::Future,
@@ -36,7 +36,7 @@ pub trait ServiceSettings: DeserializeOwned + Validate {
     fn http(&self) -> &ListenSettings;
 }
 
-/// What `migrate` reads: the database and how to log, nothing else.
+/// What a database-only command reads: the database and how to log, nothing else.
 #[derive(serde::Deserialize)]
 struct MigrateSettings {
     #[serde(default)]
@@ -70,14 +70,10 @@ where
 {
     let command_name = std::env::args().nth(1);
     if command_name.as_deref() == Some("migrate") && !migrations.is_empty() {
-        let settings: MigrateSettings = settings::load(built_in)?;
-        let guard = telemetry::init(service, &settings.telemetry)?;
-        let result = db::migrate(&settings.database, migrations).await;
-        if let Err(error) = &result {
-            tracing::error!(error = format!("{error:#}"), "{service} migrate failed");
-        }
-        guard.shutdown();
-        return result;
+        return with_database(service, built_in, |database| async move {
+            db::migrate(&database, migrations).await
+        })
+        .await;
     }
     let settings: S = settings::load(built_in)?;
     match command_name.as_deref() {
@@ -94,6 +90,34 @@ where
     }
     let guard = telemetry::init(service, settings.telemetry())?;
     let result = command(settings, command_name).await;
+    if let Err(error) = &result {
+        tracing::error!(
+            error = format!("{error:#}"),
+            "{service} stopped with an error"
+        );
+    }
+    guard.shutdown();
+    result
+}
+
+/// Runs a command that needs the database alone (`migrate`, core's `seed`) with the
+/// `[database]` and `[telemetry]` settings layered over `built_in`: the Jobs that run them
+/// hold the database login and no other secret.
+///
+/// # Errors
+/// Returns the settings error or what `command` failed with, after logging it.
+pub async fn with_database<F, Fut>(
+    service: &'static str,
+    built_in: &str,
+    command: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce(DatabaseSettings) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let settings: MigrateSettings = settings::load(built_in)?;
+    let guard = telemetry::init(service, &settings.telemetry)?;
+    let result = command(settings.database).await;
     if let Err(error) = &result {
         tracing::error!(
             error = format!("{error:#}"),

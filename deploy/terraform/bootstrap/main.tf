@@ -1,9 +1,12 @@
 # Applied once per AWS account, with local state, before any environment: the bucket that
-# holds every environment's Terraform state (locking with S3 lock files, Terraform >= 1.10).
+# holds every environment's Terraform state (locking with S3 lock files, Terraform >= 1.10),
+# named with the account id (bucket names are global), and the roles GitHub's workflows
+# assume: one that publishes images and charts from main, and one per environment that
+# deploys there and nowhere else.
 terraform {
   required_version = ">= 1.10"
   required_providers {
-    aws = { source = "hashicorp/aws", version = "~> 5.80" }
+    aws = { source = "hashicorp/aws", version = "~> 5.100" }
   }
 }
 
@@ -32,7 +35,7 @@ resource "aws_s3_bucket" "state" {
   #checkov:skip=CKV2_AWS_62:nothing consumes bucket events; reads and writes are audited through access logs and CloudTrail
   #checkov:skip=CKV_AWS_144:versioned and encrypted in one region; a second region is not in the plan yet (recovery uses versions and backups)
   #checkov:skip=CKV_AWS_18:created before any log bucket exists (bootstrap); state access is audited by CloudTrail
-  bucket = "spruce-terraform-state"
+  bucket = "spruce-terraform-state-${data.aws_caller_identity.current.account_id}"
 }
 
 resource "aws_s3_bucket_public_access_block" "state" {
@@ -75,11 +78,21 @@ resource "aws_s3_bucket_lifecycle_configuration" "state" {
   }
 }
 
-# ---------------------------------------------------------------- the role CD assumes
+# ---------------------------------------------------------------- the roles CD assumes
 
 variable "github_repository" {
   description = "The repository whose workflows may deploy, owner/name"
   type        = string
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.github_repository))
+    error_message = "github_repository is owner/name"
+  }
+}
+
+variable "environments" {
+  description = "The environments, each with a GitHub environment of the same name"
+  type        = list(string)
+  default     = ["e2e", "staging", "prod"]
 }
 
 # GitHub's workflows log in with their OIDC token; no AWS keys are stored anywhere.
@@ -93,30 +106,43 @@ resource "aws_iam_openid_connect_provider" "github" {
 locals {
   account = data.aws_caller_identity.current.account_id
   region  = "eu-west-1"
+  # The subject GitHub's token carries: a job of a GitHub environment says so (and only a
+  # job the environment's protection rules let run gets it); any other job names its ref.
+  publish_subject = "repo:${var.github_repository}:ref:refs/heads/main"
+  deploy_subjects = { for environment in var.environments : environment => "repo:${var.github_repository}:environment:${environment}" }
 }
 
-resource "aws_iam_role" "cd" {
-  name = "spruce-cd"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Federated = aws_iam_openid_connect_provider.github.arn }
-      Action    = "sts:AssumeRoleWithWebIdentity"
-      Condition = {
-        StringEquals = { "token.actions.githubusercontent.com:aud" = "sts.amazonaws.com" }
-        StringLike   = { "token.actions.githubusercontent.com:sub" = "repo:${var.github_repository}:*" }
-      }
-    }]
-  })
+data "aws_iam_policy_document" "trust" {
+  for_each = merge({ publish = local.publish_subject }, local.deploy_subjects)
+  statement {
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+    principals {
+      type        = "Federated"
+      identifiers = [aws_iam_openid_connect_provider.github.arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:sub"
+      values   = [each.value]
+    }
+  }
 }
 
-# What cd.yml and deploy.yml do: push images, publish the chart, read each environment's
-# Terraform outputs, and reach its cluster (Kubernetes rights come from the access entry
-# each environment's stack gives this role).
-resource "aws_iam_role_policy" "cd" {
-  name = "deploy"
-  role = aws_iam_role.cd.id
+# cd.yml's images and chart jobs, on main only: push to the registry and the chart
+# repositories. No cluster, no state.
+resource "aws_iam_role" "publish" {
+  name               = "spruce-cd-publish"
+  assume_role_policy = data.aws_iam_policy_document.trust["publish"].json
+}
+
+resource "aws_iam_role_policy" "publish" {
+  name = "publish"
+  role = aws_iam_role.publish.id
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [
@@ -137,12 +163,6 @@ resource "aws_iam_role_policy" "cd" {
         Resource = ["arn:aws:s3:::spruce-*-charts-${local.account}", "arn:aws:s3:::spruce-*-charts-${local.account}/*"]
       },
       {
-        Sid      = "ReadState"
-        Effect   = "Allow"
-        Action   = ["s3:GetObject", "s3:ListBucket"]
-        Resource = [aws_s3_bucket.state.arn, "${aws_s3_bucket.state.arn}/*"]
-      },
-      {
         Sid      = "EncryptedObjects"
         Effect   = "Allow"
         Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
@@ -151,17 +171,69 @@ resource "aws_iam_role_policy" "cd" {
           StringEquals = { "kms:ViaService" = ["s3.${local.region}.amazonaws.com", "ecr.${local.region}.amazonaws.com"] }
         }
       },
+    ]
+  })
+}
+
+# deploy.yml, one role per environment: read that environment's Terraform outputs (its
+# state object alone) and find its cluster. Its Kubernetes rights come from the access
+# entry the environment's stack gives it, scoped to the namespace spruce.
+resource "aws_iam_role" "deploy" {
+  for_each           = local.deploy_subjects
+  name               = "spruce-cd-${each.key}"
+  assume_role_policy = data.aws_iam_policy_document.trust[each.key].json
+}
+
+resource "aws_iam_role_policy" "deploy" {
+  for_each = local.deploy_subjects
+  name     = "deploy"
+  role     = aws_iam_role.deploy[each.key].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
       {
-        Sid      = "FindClusters"
+        Sid      = "ReadOwnState"
+        Effect   = "Allow"
+        Action   = "s3:GetObject"
+        Resource = "${aws_s3_bucket.state.arn}/${each.key}/terraform.tfstate"
+      },
+      {
+        Sid       = "ListOwnState"
+        Effect    = "Allow"
+        Action    = "s3:ListBucket"
+        Resource  = aws_s3_bucket.state.arn
+        Condition = { StringLike = { "s3:prefix" = ["${each.key}/*"] } }
+      },
+      {
+        Sid      = "DecryptState"
+        Effect   = "Allow"
+        Action   = "kms:Decrypt"
+        Resource = aws_kms_key.state.arn
+        Condition = {
+          StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" }
+        }
+      },
+      {
+        Sid      = "FindCluster"
         Effect   = "Allow"
         Action   = "eks:DescribeCluster"
-        Resource = "arn:aws:eks:${local.region}:${local.account}:cluster/spruce-*"
+        Resource = "arn:aws:eks:${local.region}:${local.account}:cluster/spruce-${each.key}"
       },
     ]
   })
 }
 
-output "cd_role_arn" {
-  description = "GitHub variable AWS_CD_ROLE_ARN, and deployer_role_arn of each environment"
-  value       = aws_iam_role.cd.arn
+output "state_bucket" {
+  description = "Every other stack's backend: terraform init -backend-config=bucket=<this>"
+  value       = aws_s3_bucket.state.id
+}
+
+output "publish_role_arn" {
+  description = "GitHub variable AWS_PUBLISH_ROLE_ARN (cd.yml's images and chart jobs)"
+  value       = aws_iam_role.publish.arn
+}
+
+output "deploy_role_arns" {
+  description = "Per environment: the GitHub environment's variable AWS_DEPLOY_ROLE_ARN, and deployer_role_arn in envs/<env>/terraform.tfvars"
+  value       = { for environment, role in aws_iam_role.deploy : environment => role.arn }
 }

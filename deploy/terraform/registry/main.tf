@@ -4,15 +4,15 @@
 # their stacks never create repositories of one name twice.
 terraform {
   required_version = ">= 1.10"
+  # terraform init -backend-config=bucket=spruce-terraform-state-<account id>
   backend "s3" {
-    bucket       = "spruce-terraform-state"
     key          = "registry/terraform.tfstate"
     region       = "eu-west-1"
     encrypt      = true
     use_lockfile = true
   }
   required_providers {
-    aws = { source = "hashicorp/aws", version = "~> 5.80" }
+    aws = { source = "hashicorp/aws", version = "~> 5.100" }
   }
 }
 

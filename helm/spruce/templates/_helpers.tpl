@@ -48,8 +48,15 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{- printf "%s:%s" $repository ($image.tag | default .root.Chart.AppVersion) -}}
 {{- end -}}
 
+{{/* A component's own ServiceAccount (takes root and component): Vault's Kubernetes auth
+     binds each to a role of its own. */}}
 {{- define "spruce.serviceAccountName" -}}
-{{- if .Values.serviceAccount.create -}}{{ include "spruce.fullname" . }}{{- else -}}default{{- end -}}
+{{- if .root.Values.serviceAccount.create -}}{{ include "spruce.name" . }}{{- else -}}default{{- end -}}
+{{- end -}}
+
+{{/* The Vault KV path (v2 API) of a secret `name` in this environment. */}}
+{{- define "spruce.vaultPath" -}}
+{{- printf "%s/data/%s/%s" .root.Values.secrets.vault.mount .root.Values.environment .name -}}
 {{- end -}}
 
 {{/* Where secret files appear: the mounted Secret, or the Vault agent's folder. */}}
@@ -138,10 +145,15 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{- if has .component (include "spruce.backends" .root | fromJsonArray) -}}
 {{- /* Each service logs in as its own database user, with the password the database
      Secret holds for it (see "spruce.databaseVolume"). */ -}}
-{{- $database := dict "user" (printf "spruce_%s" .component) "password_file" (printf "%s/%s" $root.Values.secrets.database.mountPath .component) -}}
-{{- $_ := set $settings "database" (mustMergeOverwrite $database ($settings.database | default dict)) -}}
+{{- $mount := $root.Values.secrets.database.mountPath -}}
+{{- $database := dict "user_file" (printf "%s/%s-user" $mount .component) "password_file" (printf "%s/%s" $mount .component) -}}
+{{- $database = mustMergeOverwrite $database ($settings.database | default dict) -}}
+{{- if and (eq (toString $database.ssl_mode) "verify-full") $root.Values.secrets.database.caConfigMap -}}
+{{- $_ := set $database "ssl_root_cert" (printf "%s/ca.pem" $root.Values.secrets.database.caMountPath) -}}
 {{- end -}}
-{{- $_ := set $settings "http" (dict "port" $values.ports.http) -}}
+{{- $_ := set $settings "database" $database -}}
+{{- end -}}
+{{- $_ := set $settings "http" (dict "port" $values.ports.http "drain_ms" $root.Values.shutdown.drainMs) -}}
 {{- if $values.ports.grpc -}}{{- $_ := set $settings "grpc" (dict "port" $values.ports.grpc) -}}{{- end -}}
 {{- $settings | toJson -}}
 {{- end -}}
@@ -149,6 +161,13 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{/* A component's settings file, /etc/spruce/default.toml. */}}
 {{- define "spruce.settingsToml" -}}
 {{ include "spruce.toml" (dict "prefix" "" "values" (include "spruce.settings" . | fromJson)) }}
+{{- end -}}
+
+{{/* What `migrate` reads: the database and telemetry sections alone (it needs no other
+     secret, and the migrations Job mounts none). */}}
+{{- define "spruce.migrateSettingsToml" -}}
+{{- $settings := include "spruce.settings" . | fromJson -}}
+{{ include "spruce.toml" (dict "prefix" "" "values" (pick $settings "database" "telemetry")) }}
 {{- end -}}
 
 {{/* Renders a dict as TOML: scalars and lists as `key = value`, dicts as [tables]. */}}
@@ -196,21 +215,40 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
     defaultMode: 0440
     items:
       - {key: {{ .component }}, path: {{ .component }}}
+      - {key: {{ .component }}-user, path: {{ .component }}-user}
 {{- end -}}
 
-{{/* Pod annotations asking Vault's agent to write each secret to /vault/secrets/<name>. */}}
+{{/* The database's CA bundle as a file (secrets.database.caConfigMap), once per pod. */}}
+{{- define "spruce.databaseCaVolume" }}
+{{- if .Values.secrets.database.caConfigMap }}
+- name: database-ca
+  configMap:
+    name: {{ .Values.secrets.database.caConfigMap }}
+    items:
+      - {key: ca.pem, path: ca.pem}
+{{- end }}
+{{- end -}}
+
+{{/* Where a backend's database login and the CA bundle are mounted. */}}
+{{- define "spruce.databaseMounts" }}
+- {name: database-{{ .component }}, mountPath: {{ .root.Values.secrets.database.mountPath }}, readOnly: true}
+{{- if .root.Values.secrets.database.caConfigMap }}
+- {name: database-ca, mountPath: {{ .root.Values.secrets.database.caMountPath }}, readOnly: true}
+{{- end }}
+{{- end -}}
+
+{{/* Pod annotations asking Vault's agent to write each secret to /vault/secrets/<name>,
+     logged in as the component's own role. */}}
 {{- define "spruce.vaultAnnotations" -}}
 {{- $root := .root -}}
 {{- if eq $root.Values.secrets.source "vault" }}
 vault.hashicorp.com/agent-inject: "true"
-vault.hashicorp.com/role: {{ $root.Values.secrets.vault.role | quote }}
-{{- if .job }}
-vault.hashicorp.com/agent-pre-populate-only: "true"
-{{- end }}
+vault.hashicorp.com/role: {{ printf "%s-%s" $root.Values.secrets.vault.rolePrefix .component | quote }}
 {{- range $name := .names }}
-vault.hashicorp.com/agent-inject-secret-{{ $name }}: {{ index $root.Values.secrets.vault.paths $name | quote }}
+{{- $path := include "spruce.vaultPath" (dict "root" $root "name" $name) }}
+vault.hashicorp.com/agent-inject-secret-{{ $name }}: {{ $path | quote }}
 vault.hashicorp.com/agent-inject-template-{{ $name }}: |
-  {{`{{- with secret "`}}{{ index $root.Values.secrets.vault.paths $name }}{{`" -}}{{ .Data.data.`}}{{ index $root.Values.secrets.vault.fields $name }}{{` }}{{- end -}}`}}
+  {{`{{- with secret "`}}{{ $path }}{{`" -}}{{ .Data.data.value }}{{- end -}}`}}
 {{- end }}
 {{- end }}
 {{- end -}}

@@ -1,15 +1,16 @@
 # Spruce's prod environment. Bootstrap order: README, "Deploying".
 terraform {
   required_version = ">= 1.10"
+  # The bucket is named with the account id (bootstrap's output state_bucket):
+  #   terraform init -backend-config=bucket=spruce-terraform-state-<account id>
   backend "s3" {
-    bucket       = "spruce-terraform-state"
     key          = "prod/terraform.tfstate"
     region       = "eu-west-1"
     encrypt      = true
     use_lockfile = true
   }
   required_providers {
-    aws = { source = "hashicorp/aws", version = "~> 5.80" }
+    aws = { source = "hashicorp/aws", version = "~> 5.100" }
   }
 }
 
@@ -20,22 +21,30 @@ provider "aws" {
   }
 }
 
+# Every variable is set in terraform.tfvars beside this file, committed: an apply with
+# one new value never resets the others.
 variable "deployer_role_arn" {
-  description = "The role CD assumes (created with the GitHub OIDC trust, outside this stack)"
+  description = "The role deploy.yml assumes for this environment (bootstrap's deploy_role_arns)"
   type        = string
-  default     = ""
+  validation {
+    condition     = can(regex("^arn:aws:iam::[0-9]{12}:role/spruce-cd-", var.deployer_role_arn))
+    error_message = "deployer_role_arn is bootstrap's deploy_role_arns entry for this environment"
+  }
 }
 
 variable "deploy_runner_security_group_ids" {
   description = "Security groups of this environment's self-hosted CD runners (inside the VPC)"
   type        = list(string)
-  default     = []
 }
 
 variable "ingress_load_balancer_dns" {
-  description = "Set after the first Helm install, when the ingress controller's load balancer exists"
+  description = "The ingress controller's load balancer, once the platform stack made it (empty before)"
   type        = string
-  default     = ""
+}
+
+variable "dns_zone_name" {
+  description = "An existing public Route 53 zone, e.g. spruce.example"
+  type        = string
 }
 
 module "spruce" {
@@ -47,7 +56,7 @@ module "spruce" {
   db_multi_az                      = true
   redis_node_type                  = "cache.r6g.large"
   mq_instance_type                 = "mq.m5.large"
-  dns_zone_name                    = "spruce.example"
+  dns_zone_name                    = var.dns_zone_name
   api_hostname                     = "api"
   ingress_load_balancer_dns        = var.ingress_load_balancer_dns
   deployer_role_arn                = var.deployer_role_arn

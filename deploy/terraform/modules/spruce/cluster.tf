@@ -50,9 +50,12 @@ resource "aws_eks_access_policy_association" "deployer" {
   count         = var.deployer_role_arn == "" ? 0 : 1
   cluster_name  = aws_eks_cluster.main.name
   principal_arn = var.deployer_role_arn
-  policy_arn    = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+  # Admin of the namespace spruce alone (the platform stack creates it): what a Helm
+  # release of the chart needs, and nothing in kube-system, vault or any other namespace.
+  policy_arn = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminPolicy"
   access_scope {
-    type = "cluster"
+    type       = "namespace"
+    namespaces = ["spruce"]
   }
   # The entry must exist first, or the association can fail on a fresh apply.
   depends_on = [aws_eks_access_entry.deployer]
@@ -126,6 +129,11 @@ resource "aws_eks_node_group" "general" {
   update_config {
     max_unavailable = 1
   }
+  # The cluster autoscaler (platform stack) sets the size between min and max; an apply
+  # must not reset it.
+  lifecycle {
+    ignore_changes = [scaling_config[0].desired_size]
+  }
   tags       = local.tags
   depends_on = [aws_iam_role_policy_attachment.nodes]
 }
@@ -152,6 +160,11 @@ resource "aws_eks_node_group" "search" {
   update_config {
     max_unavailable = 1
   }
+  # The cluster autoscaler (platform stack) sets the size between min and max; an apply
+  # must not reset it.
+  lifecycle {
+    ignore_changes = [scaling_config[0].desired_size]
+  }
   tags       = local.tags
   depends_on = [aws_iam_role_policy_attachment.nodes]
 }
@@ -173,23 +186,131 @@ locals {
   oidc_host = replace(aws_eks_cluster.main.identity[0].oidc[0].issuer, "https://", "")
 }
 
+# Who may assume a role through the cluster's OIDC issuer: the ServiceAccounts listed.
+data "aws_iam_policy_document" "irsa" {
+  for_each = {
+    services           = [for service in var.services : "system:serviceaccount:spruce:spruce-${service}"]
+    cluster-autoscaler = ["system:serviceaccount:kube-system:cluster-autoscaler"]
+    vault              = ["system:serviceaccount:vault:vault"]
+  }
+  statement {
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+    principals {
+      type        = "Federated"
+      identifiers = [aws_iam_openid_connect_provider.eks.arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "${local.oidc_host}:sub"
+      values   = each.value
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "${local.oidc_host}:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+  }
+}
+
+# The chart's component ServiceAccounts (spruce-<component>).
 resource "aws_iam_role" "spruce" {
-  name = "${local.name}-services"
-  assume_role_policy = jsonencode({
+  name               = "${local.name}-services"
+  assume_role_policy = data.aws_iam_policy_document.irsa["services"].json
+  tags               = local.tags
+}
+
+# ---------------------------------------------------------------- nodes follow pods
+
+# The cluster autoscaler (platform stack) grows and shrinks both node groups between their
+# min and max as pods wait or nodes idle. EKS tags a managed node group's Auto Scaling
+# group k8s.io/cluster-autoscaler/enabled and k8s.io/cluster-autoscaler/<cluster>, which it
+# discovers them by; it may change only groups so tagged.
+resource "aws_iam_role" "cluster_autoscaler" {
+  name               = "${local.name}-cluster-autoscaler"
+  assume_role_policy = data.aws_iam_policy_document.irsa["cluster-autoscaler"].json
+  tags               = local.tags
+}
+
+resource "aws_iam_role_policy" "cluster_autoscaler" {
+  #checkov:skip=CKV_AWS_355:EKS names the node groups' Auto Scaling groups itself; scaling is limited to this cluster's groups by their tag (condition), and the Describe calls take no resource
+  name = "autoscale"
+  role = aws_iam_role.cluster_autoscaler.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid    = "Discover"
+        Effect = "Allow"
+        Action = [
+          "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeAutoScalingInstances",
+          "autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeScalingActivities",
+          "autoscaling:DescribeTags", "ec2:DescribeImages", "ec2:DescribeInstanceTypes",
+          "ec2:DescribeLaunchTemplateVersions", "ec2:GetInstanceTypesFromInstanceRequirements",
+        ]
+        Resource = "*"
+      },
+      {
+        Sid      = "OwnNodeGroups"
+        Effect   = "Allow"
+        Action   = "eks:DescribeNodegroup"
+        Resource = "arn:aws:eks:${var.region}:${data.aws_caller_identity.current.account_id}:nodegroup/${local.name}/*/*"
+      },
+      {
+        Sid      = "ScaleOwnGroups"
+        Effect   = "Allow"
+        Action   = ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"]
+        Resource = "*"
+        Condition = {
+          StringEquals = { "aws:ResourceTag/k8s.io/cluster-autoscaler/${local.name}" = "owned" }
+        }
+      },
+    ]
+  })
+}
+
+# ---------------------------------------------------------------- Vault
+
+# Vault (platform stack) unseals itself with this key: no unseal keys for a person to keep,
+# and a restarted pod rejoins the raft cluster on its own.
+resource "aws_kms_key" "vault" {
+  description             = "${local.name}: Vault auto-unseal"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
+      Sid       = "AccountAdministers"
       Effect    = "Allow"
-      Principal = { Federated = aws_iam_openid_connect_provider.eks.arn }
-      Action    = "sts:AssumeRoleWithWebIdentity"
-      Condition = {
-        StringEquals = {
-          "${local.oidc_host}:sub" = "system:serviceaccount:spruce:spruce"
-          "${local.oidc_host}:aud" = "sts.amazonaws.com"
-        }
-      }
+      Principal = { AWS = "arn:aws:iam::${data.aws_caller_identity.current.account_id}:root" }
+      Action    = "kms:*"
+      Resource  = "*"
     }]
   })
   tags = local.tags
+}
+
+resource "aws_kms_alias" "vault" {
+  name          = "alias/${local.name}-vault"
+  target_key_id = aws_kms_key.vault.key_id
+}
+
+resource "aws_iam_role" "vault" {
+  name               = "${local.name}-vault"
+  assume_role_policy = data.aws_iam_policy_document.irsa["vault"].json
+  tags               = local.tags
+}
+
+resource "aws_iam_role_policy" "vault" {
+  name = "unseal"
+  role = aws_iam_role.vault.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect   = "Allow"
+      Action   = ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"]
+      Resource = aws_kms_key.vault.arn
+    }]
+  })
 }
 
 resource "aws_iam_role_policy" "spruce_uploads" {

@@ -142,9 +142,11 @@ resource "aws_secretsmanager_secret" "connections" {
   tags                    = local.tags
 }
 
+# Write-only: the version in the state holds no copy of the connection strings.
 resource "aws_secretsmanager_secret_version" "connections" {
-  secret_id = aws_secretsmanager_secret.connections.id
-  secret_string = jsonencode({
+  secret_id                = aws_secretsmanager_secret.connections.id
+  secret_string_wo_version = 1
+  secret_string_wo = jsonencode({
     "amqp-url"  = "amqps://spruce:${random_password.mq.result}@${replace(aws_mq_broker.main.instances[0].endpoints[0], "amqps://", "")}"
     "redis-url" = "rediss://:${random_password.redis.result}@${aws_elasticache_replication_group.main.primary_endpoint_address}:6379"
   })

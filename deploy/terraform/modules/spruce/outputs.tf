@@ -31,3 +31,16 @@ output "vpc_cidr" {
   description = "helm: networkPolicy.datastoreCIDRs"
   value       = aws_vpc.main.cidr_block
 }
+
+output "api_host" {
+  description = "helm: gateway.ingress.host"
+  value       = "${var.api_hostname}.${var.dns_zone_name}"
+}
+
+output "cluster_autoscaler_role_arn" {
+  value = aws_iam_role.cluster_autoscaler.arn
+}
+
+output "vault_role_arn" {
+  value = aws_iam_role.vault.arn
+}

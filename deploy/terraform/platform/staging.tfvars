@@ -1,0 +1,4 @@
+# The platform stack's settings for staging: terraform apply -var-file=staging.tfvars in the
+# workspace staging. Committed, so that every apply uses all of them.
+acme_email                   = "ops@spruce.example" # Let's Encrypt's contact for expiry warnings
+database_password_generation = 1                    # raise by one to rotate the database passwords
