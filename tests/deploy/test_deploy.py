@@ -950,6 +950,10 @@ class TerraformTest(unittest.TestCase):
         self.assertNotIn("ClusterAdmin", association)
         self.assertIn('type       = "namespace"', association)
         self.assertIn('namespaces = ["spruce"]', association)
+        # ...which covers the Prometheus operator's kinds the chart renders too.
+        platform = (ROOT / "deploy/terraform/platform/main.tf").read_text()
+        self.assertIn('labels = { "rbac.authorization.k8s.io/aggregate-to-admin" = "true" }', platform)
+        self.assertIn('resources  = ["servicemonitors", "prometheusrules"]', platform)
         # The workflows assume them: publishing on main, deploying in the environment.
         cd = (ROOT / ".github/workflows/cd.yml").read_text()
         self.assertEqual(cd.count("role-to-assume: ${{ vars.AWS_PUBLISH_ROLE_ARN }}"), 2)

@@ -88,8 +88,18 @@ where
         }
         _ => {}
     }
-    let guard = telemetry::init(service, settings.telemetry())?;
-    let result = command(settings, command_name).await;
+    let telemetry = settings.telemetry().clone();
+    traced(service, &telemetry, command(settings, command_name)).await
+}
+
+/// Runs `work` with telemetry started, logs how it ended and flushes traces.
+async fn traced(
+    service: &'static str,
+    telemetry: &TelemetrySettings,
+    work: impl Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    let guard = telemetry::init(service, telemetry)?;
+    let result = work.await;
     if let Err(error) = &result {
         tracing::error!(
             error = format!("{error:#}"),
@@ -116,16 +126,7 @@ where
     Fut: Future<Output = anyhow::Result<()>>,
 {
     let settings: MigrateSettings = settings::load(built_in)?;
-    let guard = telemetry::init(service, &settings.telemetry)?;
-    let result = command(settings.database).await;
-    if let Err(error) = &result {
-        tracing::error!(
-            error = format!("{error:#}"),
-            "{service} stopped with an error"
-        );
-    }
-    guard.shutdown();
-    result
+    traced(service, &settings.telemetry, command(settings.database)).await
 }
 
 /// The error for a subcommand the binary does not have; `own` lists the binary's own

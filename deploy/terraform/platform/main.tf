@@ -351,6 +351,21 @@ resource "postgresql_database" "service" {
   owner    = postgresql_role.service[each.key].name
 }
 
+# CD's deploy role is admin of the namespace spruce alone (envs/<env>: its access entry).
+# Kubernetes' admin role covers the built-in kinds; this adds the Prometheus operator's,
+# which the chart's ServiceMonitors and PrometheusRule are.
+resource "kubernetes_cluster_role_v1" "monitoring_admin" {
+  metadata {
+    name   = "spruce-monitoring-admin"
+    labels = { "rbac.authorization.k8s.io/aggregate-to-admin" = "true" }
+  }
+  rule {
+    api_groups = ["monitoring.coreos.com"]
+    resources  = ["servicemonitors", "prometheusrules"]
+    verbs      = ["get", "list", "watch", "create", "update", "patch", "delete"]
+  }
+}
+
 resource "kubernetes_namespace" "spruce" {
   metadata {
     name = "spruce"

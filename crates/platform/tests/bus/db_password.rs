@@ -105,6 +105,24 @@ impl PasswordCluster {
         panic!("the test's PostgreSQL did not start");
     }
 
+    /// A service's settings for logging in to this cluster as `user` with `password`,
+    /// checking its files every 50 ms once a test names them.
+    fn login(&self, user: &str, password: &str) -> DatabaseSettings {
+        DatabaseSettings {
+            host: "127.0.0.1".to_owned(),
+            port: self.port,
+            user: user.to_owned(),
+            password: SecretString::from(password.to_owned()),
+            password_recheck_ms: 50,
+            name: "postgres".to_owned(),
+            max_connections: 2,
+            ssl_mode: SslMode::Disable,
+            create_if_missing: false,
+            migrate_on_start: false,
+            ..DatabaseSettings::default()
+        }
+    }
+
     async fn admin(&self) -> Result<PgConnection, sqlx::Error> {
         PgConnection::connect_with(
             &PgConnectOptions::new()
@@ -140,18 +158,8 @@ async fn a_pool_logs_in_with_the_password_its_file_holds_after_a_rotation() {
     let file = cluster.folder.join("database-password");
     std::fs::write(&file, "first-password\n").unwrap();
     let settings = DatabaseSettings {
-        host: "127.0.0.1".to_owned(),
-        port: cluster.port,
-        user: "spruce_rotating".to_owned(),
-        password: SecretString::from("first-password"),
         password_path: Some(file.clone()),
-        password_recheck_ms: 50,
-        name: "postgres".to_owned(),
-        max_connections: 2,
-        ssl_mode: SslMode::Disable,
-        create_if_missing: false,
-        migrate_on_start: false,
-        ..DatabaseSettings::default()
+        ..cluster.login("spruce_rotating", "first-password")
     };
     let pool = db::connect(&settings).await.unwrap();
     let mut open = pool.acquire().await.unwrap();
@@ -209,19 +217,9 @@ async fn two_users_taking_turns_rotate_a_password_without_a_moment_when_logins_f
     std::fs::write(&user_file, "spruce_turns_a\n").unwrap();
     std::fs::write(&password_file, "password-1\n").unwrap();
     let settings = DatabaseSettings {
-        host: "127.0.0.1".to_owned(),
-        port: cluster.port,
-        user: "spruce_turns_a".to_owned(),
         user_path: Some(user_file.clone()),
-        password: SecretString::from("password-1"),
         password_path: Some(password_file.clone()),
-        password_recheck_ms: 50,
-        name: "postgres".to_owned(),
-        max_connections: 2,
-        ssl_mode: SslMode::Disable,
-        create_if_missing: false,
-        migrate_on_start: false,
-        ..DatabaseSettings::default()
+        ..cluster.login("spruce_turns_a", "password-1")
     };
     let pool = db::connect(&settings).await.unwrap();
     assert_eq!(fresh_login(&pool).await.unwrap(), "spruce_turns_a");
