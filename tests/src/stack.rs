@@ -31,6 +31,17 @@ pub struct Stack {
     throttle_prefix: String,
 }
 
+/// A replica [`Stack::add_replica`] started.
+#[derive(Debug, Clone)]
+pub struct Replica {
+    /// Its number, for [`Stack::terminate`] and [`Stack::restart`].
+    pub index: usize,
+    /// Its HTTP side (the gateway's API; a service's `/healthz`, `/readyz`, `/metrics`).
+    pub http: String,
+    /// Its gRPC address (not the gateway).
+    pub grpc: Option<String>,
+}
+
 /// Returns a port nothing listens on right now.
 fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -229,44 +240,77 @@ impl Stack {
             .with_context(|| format!("{service} is not in the stack"))
     }
 
-    /// Starts one more gateway beside the stack's own, with the same settings and
-    /// `overrides`, and waits until it is ready; returns the replica's number (for
-    /// [`Stack::terminate`] and [`Stack::restart`]) and its URL.
+    /// Starts one more replica of `service` beside the stack's own, with the same settings
+    /// on ports of its own and `overrides`, and waits until it is ready; returns the
+    /// replica's number (for [`Stack::terminate`] and [`Stack::restart`]) and the URLs of
+    /// its HTTP side and (not the gateway) its gRPC port.
     ///
     /// # Errors
     /// Fails when it cannot start or does not become ready.
-    pub async fn add_gateway(
+    pub async fn add_replica(
         &mut self,
+        service: &str,
         overrides: &[(&str, &str)],
-    ) -> anyhow::Result<(usize, String)> {
-        let index = self.index_of("gateway")?;
+    ) -> anyhow::Result<Replica> {
+        let index = self.index_of(service)?;
         let mut environment = self.launched[index].1.clone();
-        let port = free_port()?;
-        environment.insert("SPRUCE__HTTP__PORT".to_owned(), port.to_string());
+        let http = free_port()?;
+        environment.insert("SPRUCE__HTTP__PORT".to_owned(), http.to_string());
+        let grpc = if service == "gateway" {
+            None
+        } else {
+            let port = free_port()?;
+            environment.insert("SPRUCE__GRPC__PORT".to_owned(), port.to_string());
+            Some(format!("http://127.0.0.1:{port}"))
+        };
         for (key, value) in overrides {
             environment.insert((*key).to_owned(), (*value).to_owned());
         }
-        self.spawn(&self.binaries.clone(), "gateway", &environment)?;
-        let url = format!("http://127.0.0.1:{port}");
-        self.wait_until_ready(&format!("{url}/readyz")).await?;
-        Ok((self.children.len() - 1, url))
+        self.spawn(&self.binaries.clone(), service, &environment)?;
+        let http = format!("http://127.0.0.1:{http}");
+        self.wait_until_ready(&format!("{http}/readyz")).await?;
+        Ok(Replica {
+            index: self.children.len() - 1,
+            http,
+            grpc,
+        })
     }
 
-    /// Sends replica `index` SIGTERM, as Kubernetes does, and waits up to 20 s for it to
-    /// exit; returns whether it exited 0.
+    /// Sends replica `index` SIGTERM, as Kubernetes does, without waiting.
     ///
     /// # Errors
-    /// Fails when it cannot be signalled or does not exit in time.
-    pub async fn terminate(&mut self, index: usize) -> anyhow::Result<bool> {
-        let child = self.children.get_mut(index).context("no such replica")?;
-        let pid = child.id().context("the replica has exited")?;
+    /// Fails when it has exited or cannot be signalled.
+    pub async fn signal_stop(&self, index: usize) -> anyhow::Result<()> {
+        let pid = self
+            .children
+            .get(index)
+            .and_then(Child::id)
+            .context("the replica has exited")?;
         Command::new("kill")
             .args(["-TERM", &pid.to_string()])
             .status()
             .await?;
+        Ok(())
+    }
+
+    /// Sends replica `index` SIGTERM and waits for it to exit; returns whether it exited 0.
+    ///
+    /// # Errors
+    /// Fails when it cannot be signalled or does not exit within 20 s.
+    pub async fn terminate(&mut self, index: usize) -> anyhow::Result<bool> {
+        self.signal_stop(index).await?;
+        self.wait_for_exit(index).await
+    }
+
+    /// Waits up to 20 s for replica `index` to exit; returns whether it exited 0.
+    ///
+    /// # Errors
+    /// Fails when it does not exit in time.
+    pub async fn wait_for_exit(&mut self, index: usize) -> anyhow::Result<bool> {
+        let child = self.children.get_mut(index).context("no such replica")?;
         let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
             .await
-            .context("the replica ignored SIGTERM for 20 s")??;
+            .context("the replica did not exit within 20 s")??;
         Ok(status.success())
     }
 

@@ -514,10 +514,10 @@ async fn a_rolling_restart_of_the_gateway_under_steady_load_fails_no_request() {
     // Two replicas that drain as the chart configures them, at a test's scale: after
     // SIGTERM they answer 503 on /readyz and keep serving for 1.5 s, then stop accepting.
     let drain = [("SPRUCE__HTTP__DRAIN_MS", "1500")];
-    let (first, first_url) = stack.add_gateway(&drain).await.unwrap();
-    let (second, second_url) = stack.add_gateway(&drain).await.unwrap();
+    let first = stack.add_replica("gateway", &drain).await.unwrap();
+    let second = stack.add_replica("gateway", &drain).await.unwrap();
     let balancer = std::sync::Arc::new(Balancer {
-        replicas: vec![first_url, second_url],
+        replicas: vec![first.http.clone(), second.http.clone()],
         ready: std::sync::Mutex::new(vec![true, true]),
         next: std::sync::atomic::AtomicUsize::new(0),
     });
@@ -561,7 +561,7 @@ async fn a_rolling_restart_of_the_gateway_under_steady_load_fails_no_request() {
 
     // The rolling restart: each replica in turn is signalled, exits, and starts again.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    for replica in [first, second] {
+    for replica in [first.index, second.index] {
         assert!(
             stack.terminate(replica).await.unwrap(),
             "a replica exits 0 after draining"
@@ -582,6 +582,61 @@ async fn a_rolling_restart_of_the_gateway_under_steady_load_fails_no_request() {
         served[0] > 0 && served[1] > 0,
         "both replicas served: {served:?}"
     );
+
+    stack.stop().await.unwrap();
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_service_told_to_stop_says_so_on_grpc_health_and_readyz_while_it_still_serves() {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+
+    let shutdown = CancellationToken::new();
+    let (otlp_port, _spans) = otlp::start(shutdown.clone()).await.unwrap();
+    let mut stack = Stack::start(otlp_port).await.unwrap();
+    // A second core on the same database, as a Deployment's second pod.
+    let core = stack
+        .add_replica("core", &[("SPRUCE__HTTP__DRAIN_MS", "3000")])
+        .await
+        .unwrap();
+    let grpc = core.grpc.clone().unwrap();
+    let status = || async {
+        let channel = tonic::transport::Channel::from_shared(grpc.clone())?
+            .connect()
+            .await?;
+        let mut health = HealthClient::new(channel);
+        let answer = health.check(HealthCheckRequest::default()).await?;
+        anyhow::Ok(answer.into_inner().status())
+    };
+    assert_eq!(status().await.unwrap(), ServingStatus::Serving);
+
+    stack.signal_stop(core.index).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Draining: callers and probes are told, and it still answers them.
+    assert_eq!(status().await.unwrap(), ServingStatus::NotServing);
+    let client = reqwest::Client::new();
+    let ready = client
+        .get(format!("{}/readyz", core.http))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    assert_eq!(ready.json::<Value>().await.unwrap()["status"], "draining");
+    let alive = client
+        .get(format!("{}/healthz", core.http))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        alive.status(),
+        200,
+        "the liveness probe must not restart it meanwhile"
+    );
+    // Then it stops accepting and exits 0.
+    assert!(stack.wait_for_exit(core.index).await.unwrap());
+    assert!(status().await.is_err(), "nothing listens after the drain");
 
     stack.stop().await.unwrap();
     shutdown.cancel();
