@@ -276,17 +276,8 @@ resource "aws_kms_key" "vault" {
   description             = "${local.name}: Vault auto-unseal"
   enable_key_rotation     = true
   deletion_window_in_days = 30
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Sid       = "AccountAdministers"
-      Effect    = "Allow"
-      Principal = { AWS = "arn:aws:iam::${data.aws_caller_identity.current.account_id}:root" }
-      Action    = "kms:*"
-      Resource  = "*"
-    }]
-  })
-  tags = local.tags
+  policy                  = local.account_administers_key
+  tags                    = local.tags
 }
 
 resource "aws_kms_alias" "vault" {

@@ -10,11 +10,9 @@ locals {
 
 data "aws_caller_identity" "current" {}
 
-resource "aws_kms_key" "main" {
-  description             = "${local.name}: encryption of data at rest"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy = jsonencode({
+# The key policy of every key here: the account administers it through IAM.
+locals {
+  account_administers_key = jsonencode({
     Version = "2012-10-17"
     Statement = [{
       Sid       = "AccountAdministers"
@@ -24,7 +22,14 @@ resource "aws_kms_key" "main" {
       Resource  = "*"
     }]
   })
-  tags = local.tags
+}
+
+resource "aws_kms_key" "main" {
+  description             = "${local.name}: encryption of data at rest"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = local.account_administers_key
+  tags                    = local.tags
 }
 
 # ---------------------------------------------------------------- network
