@@ -19,7 +19,8 @@ use crate::{
     domain::{
         address::AddressInput,
         booking::{estimate_duration_min, price_cents},
-        cleaner::{AvailabilityWindow, CURRENCY, GeoPoint, Service},
+        cleaner::{AvailabilityWindow, CURRENCY, Service},
+        geo::GeoPoint,
     },
     passwords::hash_password,
     store::MIGRATIONS,

@@ -56,7 +56,7 @@ impl Application {
         };
         let pool = db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
         let upstreams = Upstreams::new(&settings)?;
-        let jobs = jobs::catalogue(&settings, &upstreams, &pool)?;
+        let jobs = catalogue(&settings, &upstreams, &pool)?;
         let senders = settings.senders()?;
         let listeners = Listeners::bind(&settings.grpc, &settings.http).await?;
         Ok(Application {
@@ -138,4 +138,48 @@ impl Application {
         self.pool.close().await;
         served
     }
+}
+
+/// The jobs this replica runs, with their schedules and switches from `settings`.
+///
+/// # Errors
+/// Names the job whose schedule is unusable.
+fn catalogue(
+    settings: &Settings,
+    upstreams: &Upstreams,
+    pool: &PgPool,
+) -> Result<Vec<ScheduledJob>, settings::SettingsError> {
+    let job = |name: &'static str, job: Arc<dyn jobs::Job>| {
+        let (schedule, enabled) = settings.job(name)?;
+        Ok::<_, settings::SettingsError>(ScheduledJob {
+            name,
+            schedule,
+            enabled,
+            job,
+        })
+    };
+    Ok(vec![
+        job(
+            jobs::BOOKING_REMINDERS,
+            Arc::new(jobs::reminders::BookingReminders::new(
+                pool.clone(),
+                chrono::Duration::hours(i64::from(settings.reminders.lead_hours)),
+            )),
+        )?,
+        job(
+            jobs::AUTO_ASSIGN,
+            Arc::new(jobs::assign::AutoAssign::new(
+                upstreams.clone(),
+                settings.matching.assign_settings()?,
+            )),
+        )?,
+        job(
+            jobs::EXPIRE_UNCONFIRMED,
+            Arc::new(jobs::expire::ExpireUnconfirmed::new(upstreams.clone())),
+        )?,
+        job(
+            jobs::RETRAIN_DURATION_MODEL,
+            Arc::new(jobs::retrain::RetrainDurationModel::new(upstreams.clone())),
+        )?,
+    ])
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{FieldError, Validator, cleaner::GeoPoint};
+use super::{FieldError, Validator, geo::GeoPoint};
 
 /// A customer's addresses at most.
 pub const MAX_ADDRESSES: i64 = 20;

@@ -7,7 +7,8 @@ use uuid::Uuid;
 use super::{
     FieldError, Validator,
     address::AddressInput,
-    cleaner::{GeoPoint, ProfileInput, Service},
+    cleaner::{CleanerProfile, ProfileInput, Service},
+    geo::GeoPoint,
 };
 
 wire_enum! {
@@ -508,6 +509,24 @@ impl Booking {
             None
         }
     }
+}
+
+/// A cleaner as another service's read model loads it: the profile and the bookings that
+/// hold the cleaner's time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CleanerState {
+    pub profile: CleanerProfile,
+    pub bookings: Vec<LiveBooking>,
+}
+
+/// A booking that is requested, confirmed or in progress and has not yet ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveBooking {
+    pub id: Uuid,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub status: BookingStatus,
+    pub version: i64,
 }
 
 #[cfg(test)]

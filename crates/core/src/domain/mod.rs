@@ -49,6 +49,7 @@ use spruce_platform::text::{
 pub mod address;
 pub mod booking;
 pub mod cleaner;
+pub mod geo;
 pub mod review;
 pub mod secret;
 pub mod session;

@@ -14,7 +14,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::{
-    domain::cleaner::CleanerState,
+    domain::booking::CleanerState,
     usecases::{cleaners::cleaner_updated, readmodel::ReadModels},
 };
 

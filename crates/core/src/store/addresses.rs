@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::{
     domain::{
         address::{Address, AddressInput},
-        cleaner::GeoPoint,
+        geo::GeoPoint,
     },
     error::CoreError,
 };

@@ -7,11 +7,9 @@ use uuid::Uuid;
 
 use crate::{
     domain::{
-        booking::BookingStatus,
-        cleaner::{
-            AvailabilityWindow, CleanerProfile, CleanerState, GeoPoint, LiveBooking, ProfileInput,
-            Service,
-        },
+        booking::{BookingStatus, CleanerState, LiveBooking},
+        cleaner::{AvailabilityWindow, CleanerProfile, ProfileInput, Service},
+        geo::GeoPoint,
     },
     error::CoreError,
 };

@@ -7,10 +7,7 @@ use sqlx::{PgConnection, PgPool};
 use tokio::sync::mpsc;
 
 use crate::{
-    domain::{
-        booking::{BookingPair, CompletedJob},
-        cleaner::CleanerState,
-    },
+    domain::booking::{BookingPair, CleanerState, CompletedJob},
     error::CoreError,
     store::{self, bookings, cleaners},
 };

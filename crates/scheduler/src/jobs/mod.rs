@@ -1,15 +1,10 @@
 //! Clock jobs: what a job is, its runs, and the runner that makes every tick run once
 //! across replicas.
 
-use std::{collections::BTreeMap, future::Future, pin::Pin, sync::Arc};
+use std::{collections::BTreeMap, future::Future, pin::Pin};
 
 use chrono::{DateTime, Utc};
-use spruce_platform::settings::SettingsError;
-use sqlx::PgPool;
 use uuid::Uuid;
-
-use crate::{settings::Settings, upstream::Upstreams};
-use runner::ScheduledJob;
 
 pub mod assign;
 pub mod expire;
@@ -36,50 +31,6 @@ pub const JOB_NAMES: &[&str] = &[
     AUTO_ASSIGN,
     RETRAIN_DURATION_MODEL,
 ];
-
-/// The jobs this replica runs, with their schedules and switches from `settings`.
-///
-/// # Errors
-/// Names the job whose schedule is unusable.
-pub fn catalogue(
-    settings: &Settings,
-    upstreams: &Upstreams,
-    pool: &PgPool,
-) -> Result<Vec<ScheduledJob>, SettingsError> {
-    let job = |name: &'static str, job: Arc<dyn Job>| {
-        let (schedule, enabled) = settings.job(name)?;
-        Ok::<_, SettingsError>(ScheduledJob {
-            name,
-            schedule,
-            enabled,
-            job,
-        })
-    };
-    Ok(vec![
-        job(
-            BOOKING_REMINDERS,
-            Arc::new(reminders::BookingReminders::new(
-                pool.clone(),
-                chrono::Duration::hours(i64::from(settings.reminders.lead_hours)),
-            )),
-        )?,
-        job(
-            AUTO_ASSIGN,
-            Arc::new(assign::AutoAssign::new(
-                upstreams.clone(),
-                settings.matching.assign_settings()?,
-            )),
-        )?,
-        job(
-            EXPIRE_UNCONFIRMED,
-            Arc::new(expire::ExpireUnconfirmed::new(upstreams.clone())),
-        )?,
-        job(
-            RETRAIN_DURATION_MODEL,
-            Arc::new(retrain::RetrainDurationModel::new(upstreams.clone())),
-        )?,
-    ])
-}
 
 /// What a job did in one run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -9,6 +9,14 @@ pub mod readmodel;
 pub mod recommend;
 pub mod score;
 
+/// What applying an event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Changed,
+    /// At or below the version held, or about a booking long over.
+    Stale,
+}
+
 /// A map keyed by ids core made (never by a client's choice), hashed with foldhash: the
 /// read model loads millions of them, and SipHash was a third of the load's CPU.
 pub type IdMap<V> = std::collections::HashMap<uuid::Uuid, V, foldhash::fast::RandomState>;

@@ -9,6 +9,7 @@
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
+pub use super::Applied;
 use super::{
     IdMap,
     cleaner::{Cleaner, TimeRange},
@@ -36,14 +37,6 @@ impl Booking {
         let cleaner_id = self.cleaner_id.filter(|_| self.holds)?;
         Some((cleaner_id, (self.starts_at, self.ends_at)))
     }
-}
-
-/// What applying an event did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Applied {
-    Changed,
-    /// At or below the version held, or about a booking long over.
-    Stale,
 }
 
 /// The searchable cleaners and what keeps them current.

@@ -17,10 +17,9 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::{
-    IdMap, distance_km,
+    Applied, IdMap, distance_km,
     index::SearchIndex,
     query::{RawQuery, SearchQuery},
-    readmodel::Applied,
     score::score,
 };
 
