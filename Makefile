@@ -43,10 +43,11 @@ e2e:
 compose-check:
 	./scripts/compose-check.sh
 
-## lint: formatting and clippy, warnings are errors
+## lint: formatting, clippy (warnings are errors), and no import cycles between modules
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	python3 scripts/import-cycles.py crates/*/src tests/src
 
 ## fmt: format the code
 fmt:

@@ -8,8 +8,9 @@ use crate::{
     jobs::{JOB_NAMES, assign::AssignSettings, runner::RunnerSettings, schedule::Schedule},
     matching::engine::Mode,
     notifications::delivery::{
-        DeliverySettings, HttpPushSender, LogSender, Sender, Senders, SmtpSender,
+        DeliverySettings, EmailSettings, HttpPushSender, LogSender, Sender, Senders, SmtpSender,
     },
+    upstream::UpstreamSettings,
 };
 use serde::Deserialize;
 use spruce_platform::{
@@ -122,38 +123,6 @@ impl Default for LinkSettings {
     fn default() -> Self {
         LinkSettings {
             app_url: "https://app.spruce.example".to_owned(),
-        }
-    }
-}
-
-/// `[email]`: how to reach the SMTP server.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct EmailSettings {
-    pub transport: String,
-    pub host: String,
-    pub port: u16,
-    /// `none` (a local relay), `starttls` or `tls`.
-    pub tls: String,
-    pub username: String,
-    /// Or `password_file`.
-    pub password: SecretString,
-    /// The sender, e.g. `Spruce <no-reply@spruce.example>`.
-    pub from: String,
-    pub timeout_ms: u64,
-}
-
-impl Default for EmailSettings {
-    fn default() -> Self {
-        EmailSettings {
-            transport: "log".to_owned(),
-            host: "127.0.0.1".to_owned(),
-            port: 25,
-            tls: "none".to_owned(),
-            username: String::new(),
-            password: SecretString::from(""),
-            from: "Spruce <no-reply@spruce.example>".to_owned(),
-            timeout_ms: 10_000,
         }
     }
 }
@@ -361,31 +330,6 @@ impl MatchingSettings {
             concurrency: self.concurrency,
         })
     }
-}
-
-/// Where another service is and how long a call to it may take.
-#[derive(Debug, Clone, Deserialize)]
-pub struct UpstreamSettings {
-    pub url: String,
-    #[serde(default = "connect_timeout_ms")]
-    pub connect_timeout_ms: u64,
-    /// The deadline of one call (retraining the model has its own, `retrain_timeout_ms`).
-    #[serde(default = "timeout_ms")]
-    pub timeout_ms: u64,
-    #[serde(default = "retrain_timeout_ms")]
-    pub retrain_timeout_ms: u64,
-}
-
-fn connect_timeout_ms() -> u64 {
-    2_000
-}
-
-fn timeout_ms() -> u64 {
-    10_000
-}
-
-fn retrain_timeout_ms() -> u64 {
-    900_000
 }
 
 fn development_identity() -> IdentitySettings {

@@ -55,7 +55,7 @@ impl Application {
             reflection: settings.grpc.reflection(),
         };
         let pool = db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
-        let upstreams = Upstreams::new(&settings)?;
+        let upstreams = Upstreams::new(&settings.core, &settings.search, &settings.identity)?;
         let jobs = catalogue(&settings, &upstreams, &pool)?;
         let senders = settings.senders()?;
         let listeners = Listeners::bind(&settings.grpc, &settings.http).await?;

@@ -2,7 +2,10 @@
 
 use std::{future::Future, time::Duration};
 
-use spruce_platform::{auth::ServiceTokenSigner, grpc::request_with_token, identity::Role};
+use serde::Deserialize;
+use spruce_platform::{
+    auth::ServiceTokenSigner, grpc::request_with_token, identity::Role, settings::IdentitySettings,
+};
 use spruce_proto::{
     core::v1::{
         GetUserRequest, booking_service_client::BookingServiceClient,
@@ -13,13 +16,35 @@ use spruce_proto::{
 use tonic::{Code, transport::Channel};
 use uuid::Uuid;
 
-use crate::{
-    notifications::{
-        Recipient,
-        delivery::{Directory, LookupFuture},
-    },
-    settings::{Settings, UpstreamSettings},
+use crate::notifications::{
+    Recipient,
+    delivery::{Directory, LookupFuture},
 };
+
+/// Where another service is and how long a call to it may take.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UpstreamSettings {
+    pub url: String,
+    #[serde(default = "connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// The deadline of one call (retraining the model has its own, `retrain_timeout_ms`).
+    #[serde(default = "timeout_ms")]
+    pub timeout_ms: u64,
+    #[serde(default = "retrain_timeout_ms")]
+    pub retrain_timeout_ms: u64,
+}
+
+fn connect_timeout_ms() -> u64 {
+    2_000
+}
+
+fn timeout_ms() -> u64 {
+    10_000
+}
+
+fn retrain_timeout_ms() -> u64 {
+    900_000
+}
 
 /// Lazily connected clients of core and search (either may start after the scheduler).
 #[derive(Clone)]
@@ -42,20 +67,24 @@ fn channel(settings: &UpstreamSettings) -> anyhow::Result<Channel> {
 }
 
 impl Upstreams {
-    /// Reaches core and search where `settings` say, as the scheduler.
+    /// Reaches `core` and `search`, as the scheduler (`identity`).
     ///
     /// # Errors
     /// Fails when a URL or the signing key is unusable.
-    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
-        let core = channel(&settings.core)?;
+    pub fn new(
+        core: &UpstreamSettings,
+        search: &UpstreamSettings,
+        identity: &IdentitySettings,
+    ) -> anyhow::Result<Self> {
+        let core_channel = channel(core)?;
         Ok(Upstreams {
-            bookings: BookingServiceClient::new(core.clone()),
-            users: UserServiceClient::new(core),
-            search: SearchServiceClient::new(channel(&settings.search)?),
-            signer: settings.identity.signer("scheduler")?,
-            core_timeout: Duration::from_millis(settings.core.timeout_ms),
-            search_timeout: Duration::from_millis(settings.search.timeout_ms),
-            retrain_timeout: Duration::from_millis(settings.search.retrain_timeout_ms),
+            bookings: BookingServiceClient::new(core_channel.clone()),
+            users: UserServiceClient::new(core_channel),
+            search: SearchServiceClient::new(channel(search)?),
+            signer: identity.signer("scheduler")?,
+            core_timeout: Duration::from_millis(core.timeout_ms),
+            search_timeout: Duration::from_millis(search.timeout_ms),
+            retrain_timeout: Duration::from_millis(search.retrain_timeout_ms),
         })
     }
 

@@ -13,6 +13,7 @@ use lettre::{
     transport::smtp::authentication::Credentials,
 };
 use secrecy::{ExposeSecret as _, SecretString};
+use serde::Deserialize;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
@@ -22,9 +23,40 @@ use super::{Channel, Recipient, SECRET_KINDS, SENT_BY_EMAIL};
 use crate::{
     metrics,
     retry::backoff,
-    settings::EmailSettings,
     store::notifications::{self as store, Outgoing},
 };
+
+/// `[email]`: how to reach the SMTP server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct EmailSettings {
+    pub transport: String,
+    pub host: String,
+    pub port: u16,
+    /// `none` (a local relay), `starttls` or `tls`.
+    pub tls: String,
+    pub username: String,
+    /// Or `password_file`.
+    pub password: SecretString,
+    /// The sender, e.g. `Spruce <no-reply@spruce.example>`.
+    pub from: String,
+    pub timeout_ms: u64,
+}
+
+impl Default for EmailSettings {
+    fn default() -> Self {
+        EmailSettings {
+            transport: "log".to_owned(),
+            host: "127.0.0.1".to_owned(),
+            port: 25,
+            tls: "none".to_owned(),
+            username: String::new(),
+            password: SecretString::from(""),
+            from: "Spruce <no-reply@spruce.example>".to_owned(),
+            timeout_ms: 10_000,
+        }
+    }
+}
 
 /// Why a send failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
