@@ -43,11 +43,11 @@ e2e:
 compose-check:
 	./scripts/compose-check.sh
 
-## lint: formatting, clippy (warnings are errors), and no import cycles between modules
+## lint: formatting, clippy (warnings are errors), no file over 800 lines, no import cycles
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	python3 scripts/import-cycles.py crates/*/src tests/src
+	python3 scripts/code-shape.py crates/*/src tests/src
 
 ## fmt: format the code
 fmt:

@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::{
-    bookings::{Scene, json_of},
-    helpers::{PASSWORD, SmtpSink, TestApp, field_names, problem, unique_email},
+    helpers::{PASSWORD, TestApp, field_names, problem, unique_email},
+    scene::{Scene, json_of},
     search::found_within_freshness,
+    stand_ins::SmtpSink,
 };
 
 /// The text of the newest email to `address` whose text holds `holding`, waiting up to

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use crate::{
-    bookings::{Scene, json_of},
     helpers::TestApp,
+    scene::{Scene, json_of},
 };
 
 /// Outbox rows the relay has not published yet.

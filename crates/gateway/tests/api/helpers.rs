@@ -14,6 +14,8 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::search_handle::SearchHandle;
+
 pub(crate) const PASSWORD: &str = "correct horse battery";
 
 pub(crate) struct TestApp {
@@ -44,7 +46,7 @@ pub(crate) struct TestApp {
 /// How a test wants its services set up.
 struct Options {
     redis_url: String,
-    /// Core reaches PostgreSQL through this port (a [`TcpProxy`]).
+    /// Core reaches PostgreSQL through this port (a [`crate::stand_ins::TcpProxy`]).
     core_database_port: Option<u16>,
     signup_limit: Option<u32>,
     /// The gateway's declined payments allowed per customer and per client address.
@@ -61,7 +63,7 @@ struct Options {
     search: bool,
     /// Search's Redis (the recommendation cache).
     search_redis_url: String,
-    /// Where the scheduler sends email (an [`SmtpSink`]); unset: to its log.
+    /// Where the scheduler sends email (an [`crate::stand_ins::SmtpSink`]); unset: to its log.
     smtp_port: Option<u16>,
     /// The gateway is given a scheduler address where nothing listens (the scheduler
     /// still runs, for its database and queues to be cleaned up as usual).
@@ -90,7 +92,7 @@ impl Default for Options {
     }
 }
 
-fn loopback() -> ListenSettings {
+pub(crate) fn loopback() -> ListenSettings {
     ListenSettings {
         host: "127.0.0.1".to_owned(),
         ..ListenSettings::default()
@@ -164,7 +166,7 @@ pub(crate) fn closed_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-fn test_database(id: &str, service: &str) -> DatabaseSettings {
+pub(crate) fn test_database(id: &str, service: &str) -> DatabaseSettings {
     DatabaseSettings {
         name: format!("spruce_test_{id}_{service}"),
         max_connections: 5,
@@ -285,7 +287,7 @@ impl TestApp {
         .await
     }
 
-    /// Same, with core reaching PostgreSQL through 127.0.0.1:`port` (a [`TcpProxy`]).
+    /// Same, with core reaching PostgreSQL through 127.0.0.1:`port` (a [`crate::stand_ins::TcpProxy`]).
     pub(crate) async fn spawn_with_core_database_port(port: u16) -> Self {
         Self::spawn_configured(Options {
             core_database_port: Some(port),
@@ -671,88 +673,6 @@ async fn spawn_gateway(
     (address, settings)
 }
 
-/// A running search service, on a port that stays the same when it is started again.
-pub(crate) struct SearchHandle {
-    pub(crate) url: String,
-    settings: spruce_search::settings::Settings,
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl SearchHandle {
-    /// Starts search for the test `id` against core at `core_url`, and waits until its
-    /// read model is loaded.
-    async fn start(
-        id: &str,
-        port: u16,
-        core_url: &str,
-        bus: &BusSettings,
-        redis_url: &str,
-        shutdown: &CancellationToken,
-    ) -> Self {
-        let mut settings = spruce_search::settings::Settings {
-            grpc: ListenSettings { port, ..loopback() },
-            http: loopback(),
-            database: test_database(id, "search"),
-            bus: BusSettings {
-                queue_prefix: format!("test-{id}-search"),
-                ..bus.clone()
-            },
-            ..spruce_search::settings::Settings::default()
-        };
-        settings.core.url = core_url.to_owned();
-        settings.read_model.replica = "r1".to_owned();
-        // Tests train models when they mean to (one restarts search to see a first one).
-        settings.model.train_at_start = false;
-        settings.redis.url = redis_url.to_owned().into();
-        // Keys of its own, so tests never share cached affinities.
-        settings.redis.key_prefix = format!("spruce:test:{id}:search:");
-        let search = spruce_search::startup::Application::build(settings.clone())
-            .await
-            .expect("search builds");
-        // Started again, it listens where the gateway already looks.
-        settings.http.port = search.http_port();
-        Self::run(search, settings, shutdown).await
-    }
-
-    async fn run(
-        search: spruce_search::startup::Application,
-        settings: spruce_search::settings::Settings,
-        shutdown: &CancellationToken,
-    ) -> Self {
-        let url = format!("http://127.0.0.1:{}", search.grpc_port());
-        let ready = format!("http://127.0.0.1:{}/readyz", search.http_port());
-        let stop = shutdown.child_token();
-        let task = tokio::spawn(search.run_until_stopped(stop.clone()));
-        wait_until_ready(&ready).await;
-        SearchHandle {
-            url,
-            settings,
-            stop,
-            task,
-        }
-    }
-
-    /// Stops search as a crash would leave things: its queue keeps what arrives meanwhile.
-    pub(crate) async fn stop(self) -> spruce_search::settings::Settings {
-        self.stop.cancel();
-        self.task.await.ok();
-        self.settings
-    }
-
-    /// Starts a stopped search again on its old ports, and waits until it is loaded.
-    pub(crate) async fn restart(
-        settings: spruce_search::settings::Settings,
-        shutdown: &CancellationToken,
-    ) -> Self {
-        let search = spruce_search::startup::Application::build(settings.clone())
-            .await
-            .expect("search builds again");
-        Self::run(search, settings, shutdown).await
-    }
-}
-
-/// Waits up to 10 s for `url` to answer 200.
 /// Runs `rabbitmqctl` with `arguments`; panics when it fails.
 fn rabbitmqctl(arguments: &[&str]) {
     let output = std::process::Command::new("rabbitmqctl")
@@ -767,7 +687,8 @@ fn rabbitmqctl(arguments: &[&str]) {
     );
 }
 
-async fn wait_until_ready(url: &str) {
+/// Waits up to 10 s for `url` to answer 200.
+pub(crate) async fn wait_until_ready(url: &str) {
     let client = Client::new();
     for _ in 0..200 {
         if let Ok(response) = client.get(url).send().await
@@ -778,51 +699,6 @@ async fn wait_until_ready(url: &str) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     panic!("{url} did not become ready within 10 s");
-}
-
-/// A TCP proxy on a free loopback port to `target_port`, which a test can cut: open
-/// connections are closed and new ones refused, as when a database goes away.
-pub(crate) struct TcpProxy {
-    pub(crate) port: u16,
-    cut: CancellationToken,
-}
-
-impl TcpProxy {
-    pub(crate) async fn to(target_port: u16) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let cut = CancellationToken::new();
-        let stop = cut.clone();
-        tokio::spawn(async move {
-            loop {
-                let accepted = tokio::select! {
-                    () = stop.cancelled() => return,
-                    accepted = listener.accept() => accepted,
-                };
-                let Ok((mut inbound, _)) = accepted else {
-                    return;
-                };
-                let stop = stop.clone();
-                tokio::spawn(async move {
-                    let Ok(mut outbound) =
-                        tokio::net::TcpStream::connect(("127.0.0.1", target_port)).await
-                    else {
-                        return;
-                    };
-                    tokio::select! {
-                        () = stop.cancelled() => {}
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                    }
-                });
-            }
-        });
-        TcpProxy { port, cut }
-    }
-
-    /// Closes every connection and the listening port.
-    pub(crate) fn cut(&self) {
-        self.cut.cancel();
-    }
 }
 
 /// Reads a problem response, checking its content type and status.
@@ -851,61 +727,4 @@ pub(crate) fn field_names(body: &Value) -> Vec<String> {
         .iter()
         .map(|error| error["field"].as_str().unwrap().to_owned())
         .collect()
-}
-
-/// A real SMTP server (`scripts/smtp-sink.py`, aiosmtpd) that keeps what it receives.
-pub(crate) struct SmtpSink {
-    pub(crate) port: u16,
-    file: std::path::PathBuf,
-    _process: tokio::process::Child,
-}
-
-impl SmtpSink {
-    /// Starts the server on a free port and waits until it listens.
-    pub(crate) async fn start() -> Self {
-        use tokio::io::AsyncBufReadExt as _;
-
-        let port = closed_port();
-        let file = std::env::temp_dir().join(format!("spruce-smtp-{}.jsonl", Uuid::new_v4()));
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/smtp-sink.py");
-        let mut process = tokio::process::Command::new("python3")
-            .arg(script)
-            .arg(port.to_string())
-            .arg(&file)
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("python3 runs scripts/smtp-sink.py (make test installs aiosmtpd)");
-        let stdout = process.stdout.take().unwrap();
-        let mut lines = tokio::io::BufReader::new(stdout).lines();
-        let ready = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
-            .await
-            .expect("the SMTP sink starts within 20 s")
-            .unwrap();
-        assert_eq!(
-            ready.as_deref(),
-            Some("ready"),
-            "the SMTP sink did not start (is aiosmtpd installed?)"
-        );
-        SmtpSink {
-            port,
-            file,
-            _process: process,
-        }
-    }
-
-    /// Every message received so far: `{"from", "to", "data"}`.
-    pub(crate) fn messages(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.file)
-            .unwrap_or_default()
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap())
-            .collect()
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        std::fs::remove_file(&self.file).ok();
-    }
 }

@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 use spruce_proto::events::v1::{Envelope, envelope::Payload};
 
 use crate::{
-    bookings::{Scene, json_of},
     helpers::{TestApp, field_names, problem, unique_email, user_token},
+    scene::{Scene, json_of},
     search::found_within_freshness,
 };
 

@@ -8,9 +8,10 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
-    bookings::{Scene, json_of},
-    helpers::{PASSWORD, SmtpSink, TestApp, field_names, problem, unique_email, user_token},
+    helpers::{PASSWORD, TestApp, field_names, problem, unique_email, user_token},
     jobs::run_job,
+    scene::{Scene, json_of},
+    stand_ins::SmtpSink,
 };
 
 async fn page(app: &TestApp, token: &str, query: &str) -> Value {

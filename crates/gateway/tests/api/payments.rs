@@ -24,8 +24,8 @@ use spruce_core::{
 };
 
 use crate::{
-    bookings::{Scene, json_of},
     helpers::TestApp,
+    scene::{Scene, json_of},
 };
 
 /// What the stand-in was asked, and how it behaves.

@@ -4,8 +4,8 @@
 use serde_json::Value;
 
 use crate::{
-    bookings::Scene,
     helpers::{TestApp, field_names, problem},
+    scene::Scene,
     search::found_within_freshness,
 };
 

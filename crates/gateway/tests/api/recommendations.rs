@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::{
-    bookings::Scene,
     helpers::{PASSWORD, TestApp, closed_port, field_names, problem, unique_email},
+    scene::Scene,
 };
 
 /// Signs up a user with a name of their own; returns (token, id).

@@ -20,8 +20,8 @@ use spruce_search::{
 };
 
 use crate::{
-    bookings::Scene,
     helpers::{TestApp, field_names, problem, service_token, unique_email, with_token},
+    scene::Scene,
 };
 
 /// How soon a change must be searchable.

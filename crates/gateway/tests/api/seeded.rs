@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 use spruce_core::seed::{self, DEV_PASSWORD, SeedSize};
 
 use crate::{
-    bookings::bring_forward,
     helpers::{TestApp, problem},
+    scene::bring_forward,
 };
 
 async fn login(app: &TestApp, email: &str) -> Value {

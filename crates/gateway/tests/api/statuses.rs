@@ -1,6 +1,9 @@
 //! Honest statuses: a dependency that is down is 503 with Retry-After, never 500.
 
-use crate::helpers::{TcpProxy, TestApp, field_names, problem, unique_email};
+use crate::{
+    helpers::{TestApp, field_names, problem, unique_email},
+    stand_ins::TcpProxy,
+};
 
 #[tokio::test]
 async fn a_cut_database_is_503_with_retry_after_never_500() {

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Fails when a crate's modules import each other in a cycle (`make lint` runs it).
+"""The code's shape, checked by `make lint`: no Rust file over 800 lines, and no two modules
+of a crate that import each other, directly or around a loop.
 
 A module depends on another when its code (comments and its `mod tests` aside) names it
 through `crate::…`, `super::…` or `self::…`: in a `use` tree or in a path. A module and its
 own ancestors or descendants never count as a cycle.
 
-    scripts/import-cycles.py crates/*/src tests/src
+    scripts/code-shape.py crates/*/src tests/src     (sources: every .rs under crates/ and tests/)
 """
 
 import pathlib
@@ -101,15 +102,23 @@ def cycles(edges):
     return groups
 
 
+MAX_LINES = 800
+
+
 def main():
     failed = False
+    for path in sorted(pathlib.Path(".").glob("crates/**/*.rs")) + sorted(pathlib.Path(".").glob("tests/**/*.rs")):
+        lines = len(path.read_text().splitlines())
+        if lines > MAX_LINES:
+            print(f"{path}: {lines} lines; split it along its ideas (at most {MAX_LINES})")
+            failed = True
     for source in map(pathlib.Path, sys.argv[1:]):
         for group in cycles(dependencies(modules(source))):
             print(f"{source}: these modules import each other in a cycle: {', '.join(group)}")
             failed = True
     if failed:
         sys.exit(1)
-    print(f"import-cycles: none in {len(sys.argv) - 1} crates")
+    print(f"code-shape: no file over {MAX_LINES} lines, no import cycle in {len(sys.argv) - 1} crates")
 
 
 if __name__ == "__main__":
