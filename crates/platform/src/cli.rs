@@ -38,14 +38,14 @@ pub trait ServiceSettings: DeserializeOwned + Validate {
 
 /// What a database-only command reads: the database and how to log, nothing else.
 #[derive(serde::Deserialize)]
-struct MigrateSettings {
+struct DatabaseCommandSettings {
     #[serde(default)]
     database: DatabaseSettings,
     #[serde(default)]
     telemetry: TelemetrySettings,
 }
 
-impl Validate for MigrateSettings {
+impl Validate for DatabaseCommandSettings {
     fn validate(&self) -> Result<(), SettingsError> {
         self.database.validate()
     }
@@ -125,7 +125,7 @@ where
     F: FnOnce(DatabaseSettings) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
-    let settings: MigrateSettings = settings::load(built_in)?;
+    let settings: DatabaseCommandSettings = settings::load(built_in)?;
     traced(service, &settings.telemetry, command(settings.database)).await
 }
 

@@ -47,16 +47,7 @@ impl Scene {
 
     /// The cleaner's profile, available from `start` until 18:00 UTC every day.
     pub(crate) fn profile(start: &str) -> Value {
-        let days = [
-            "monday",
-            "tuesday",
-            "wednesday",
-            "thursday",
-            "friday",
-            "saturday",
-            "sunday",
-        ];
-        let availability: Vec<Value> = days
+        let availability: Vec<Value> = spruce_platform::time::WEEKDAYS
             .iter()
             .map(|day| json!({"weekday": day, "start": start, "end": "18:00"}))
             .collect();
