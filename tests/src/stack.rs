@@ -22,6 +22,8 @@ pub struct Stack {
     /// Core's gRPC address, for checks only a service may make.
     pub core_url: String,
     children: Vec<Child>,
+    /// The folder holding each child's output, `<index>-<service>.log`.
+    logs: PathBuf,
     /// What each child is: its service and environment, in `children`'s order.
     launched: Vec<(String, HashMap<String, String>)>,
     binaries: PathBuf,
@@ -42,10 +44,20 @@ pub struct Replica {
     pub grpc: Option<String>,
 }
 
-/// Returns a port nothing listens on right now.
+/// Returns a port nothing listens on right now, chosen at random below Linux's ephemeral
+/// range (32768 and up). A port the kernel handed out for `:0` is also the kind it hands
+/// to outgoing connections, so a parallel test's connection to PostgreSQL could take it
+/// before the service binds it, and the service would exit at start.
 fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
+    use std::hash::{BuildHasher as _, RandomState};
+    for attempt in 0_u64..200 {
+        let draw = RandomState::new().hash_one((std::process::id(), attempt));
+        let port = 20_000 + u16::try_from(draw % 12_000)?;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no free port between 20000 and 32000")
 }
 
 /// The folder holding the workspace's binaries (`target/debug`), found from this test's own
@@ -124,6 +136,7 @@ impl Stack {
             gateway_url: String::new(),
             core_url: String::new(),
             children: Vec::new(),
+            logs: std::env::temp_dir().join(format!("spruce-stack-{id}")),
             launched: Vec::new(),
             binaries: binaries.clone(),
             databases: Vec::new(),
@@ -226,7 +239,8 @@ impl Stack {
         service: &str,
         environment: &HashMap<String, String>,
     ) -> anyhow::Result<()> {
-        let child = launch(binaries, service, environment)?;
+        let log = log_file(&self.logs, self.children.len(), service);
+        let child = launch(binaries, service, environment, &log)?;
         self.children.push(child);
         self.launched
             .push((service.to_owned(), environment.clone()));
@@ -320,7 +334,8 @@ impl Stack {
     /// Fails when it cannot start or does not become ready.
     pub async fn restart(&mut self, index: usize) -> anyhow::Result<()> {
         let (service, environment) = self.launched.get(index).context("no such replica")?.clone();
-        self.children[index] = launch(&self.binaries, &service, &environment)?;
+        let log = log_file(&self.logs, index, &service);
+        self.children[index] = launch(&self.binaries, &service, &environment, &log)?;
         let port = environment
             .get("SPRUCE__HTTP__PORT")
             .context("no ops port")?;
@@ -355,9 +370,14 @@ impl Stack {
             {
                 return Ok(());
             }
-            for child in &mut self.children {
+            for (index, child) in self.children.iter_mut().enumerate() {
                 if let Some(status) = child.try_wait()? {
-                    bail!("a service exited early with {status}; rerun with TEST_LOG=1 to see why");
+                    let service = &self.launched[index].0;
+                    let output = std::fs::read_to_string(log_file(&self.logs, index, service))
+                        .unwrap_or_default();
+                    let lines: Vec<&str> = output.lines().collect();
+                    let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+                    bail!("{service} exited early with {status}; its last lines:\n{tail}");
                 }
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -421,6 +441,7 @@ impl Stack {
                 }
             }
         }
+        std::fs::remove_dir_all(&self.logs).ok();
         for name in &self.databases {
             let settings = DatabaseSettings {
                 name: name.clone(),
@@ -449,11 +470,18 @@ impl Stack {
     }
 }
 
-/// Starts `spruce-<service> serve` from `binaries` with `environment`.
+/// Where the child at `index` in a stack writes its output.
+fn log_file(logs: &Path, index: usize, service: &str) -> PathBuf {
+    logs.join(format!("{index}-{service}.log"))
+}
+
+/// Starts `spruce-<service> serve` from `binaries` with `environment`, its output going to
+/// `log` (or to the test's own with `TEST_LOG` set).
 fn launch(
     binaries: &Path,
     service: &str,
     environment: &HashMap<String, String>,
+    log: &Path,
 ) -> anyhow::Result<Child> {
     let binary = binaries.join(format!("spruce-{service}"));
     if !binary.exists() {
@@ -462,18 +490,20 @@ fn launch(
             binary.display()
         );
     }
-    let output = || {
-        if std::env::var_os("TEST_LOG").is_some() {
-            Stdio::inherit()
-        } else {
-            Stdio::null()
+    let (stdout, stderr) = if std::env::var_os("TEST_LOG").is_some() {
+        (Stdio::inherit(), Stdio::inherit())
+    } else {
+        if let Some(folder) = log.parent() {
+            std::fs::create_dir_all(folder)?;
         }
+        let file = std::fs::File::create(log)?;
+        (Stdio::from(file.try_clone()?), Stdio::from(file))
     };
     let child = Command::new(&binary)
         .arg("serve")
         .envs(environment)
-        .stdout(output())
-        .stderr(output())
+        .stdout(stdout)
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("failed to start {}", binary.display()))?;
