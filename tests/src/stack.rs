@@ -13,6 +13,7 @@ use spruce_platform::{
     bus, db,
     settings::{BusSettings, DatabaseSettings},
 };
+use spruce_testkit::{TestDb, free_port, try_eventually};
 use tokio::process::{Child, Command};
 use uuid::Uuid;
 
@@ -27,7 +28,8 @@ pub struct Stack {
     /// What each child is: its service and environment, in `children`'s order.
     launched: Vec<(String, HashMap<String, String>)>,
     binaries: PathBuf,
-    databases: Vec<String>,
+    /// Each service's database, dropped with the stack.
+    databases: Vec<TestDb>,
     exchange: String,
     /// The gateway's Redis key prefix.
     throttle_prefix: String,
@@ -42,22 +44,6 @@ pub struct Replica {
     pub http: String,
     /// Its gRPC address (not the gateway).
     pub grpc: Option<String>,
-}
-
-/// Returns a port nothing listens on right now, chosen at random below Linux's ephemeral
-/// range (32768 and up). A port the kernel handed out for `:0` is also the kind it hands
-/// to outgoing connections, so a parallel test's connection to PostgreSQL could take it
-/// before the service binds it, and the service would exit at start.
-fn free_port() -> anyhow::Result<u16> {
-    use std::hash::{BuildHasher as _, RandomState};
-    for attempt in 0_u64..200 {
-        let draw = RandomState::new().hash_one((std::process::id(), attempt));
-        let port = 20_000 + u16::try_from(draw % 12_000)?;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return Ok(port);
-        }
-    }
-    bail!("no free port between 20000 and 32000")
 }
 
 /// The folder holding the workspace's binaries (`target/debug`), found from this test's own
@@ -146,7 +132,7 @@ impl Stack {
         // Every port is chosen first: core and search call each other.
         let mut grpc_ports: HashMap<&str, u16> = HashMap::new();
         for service in ["core", "search", "scheduler"] {
-            grpc_ports.insert(service, free_port()?);
+            grpc_ports.insert(service, free_port());
         }
         let grpc_urls: HashMap<&str, String> = grpc_ports
             .iter()
@@ -155,15 +141,18 @@ impl Stack {
         stack.core_url = grpc_urls["core"].clone();
         let mut ready_urls = Vec::new();
         for service in ["core", "search", "scheduler"] {
-            let (grpc_port, http_port) = (grpc_ports[service], free_port()?);
-            let database = format!("spruce_test_{id}_{service}");
+            let (grpc_port, http_port) = (grpc_ports[service], free_port());
+            let database = TestDb::new(service);
             let mut environment = common.clone();
             environment.extend([
                 ("SPRUCE__GRPC__HOST".to_owned(), "127.0.0.1".to_owned()),
                 ("SPRUCE__GRPC__PORT".to_owned(), grpc_port.to_string()),
                 ("SPRUCE__HTTP__HOST".to_owned(), "127.0.0.1".to_owned()),
                 ("SPRUCE__HTTP__PORT".to_owned(), http_port.to_string()),
-                ("SPRUCE__DATABASE__NAME".to_owned(), database.clone()),
+                (
+                    "SPRUCE__DATABASE__NAME".to_owned(),
+                    database.name().to_owned(),
+                ),
                 (
                     "SPRUCE__BUS__QUEUE_PREFIX".to_owned(),
                     format!("{service}-{id}"),
@@ -200,7 +189,7 @@ impl Stack {
             stack.spawn(&binaries, service, &environment)?;
             ready_urls.push(format!("http://127.0.0.1:{http_port}/readyz"));
         }
-        let gateway_port = free_port()?;
+        let gateway_port = free_port();
         let mut environment = common;
         environment.extend([
             ("SPRUCE__HTTP__HOST".to_owned(), "127.0.0.1".to_owned()),
@@ -268,12 +257,12 @@ impl Stack {
     ) -> anyhow::Result<Replica> {
         let index = self.index_of(service)?;
         let mut environment = self.launched[index].1.clone();
-        let http = free_port()?;
+        let http = free_port();
         environment.insert("SPRUCE__HTTP__PORT".to_owned(), http.to_string());
         let grpc = if service == "gateway" {
             None
         } else {
-            let port = free_port()?;
+            let port = free_port();
             environment.insert("SPRUCE__GRPC__PORT".to_owned(), port.to_string());
             Some(format!("http://127.0.0.1:{port}"))
         };
@@ -362,27 +351,42 @@ impl Stack {
         self.restart(index).await
     }
 
+    /// Waits up to 30 s for `url` to answer 200, failing at once when a service exits.
     async fn wait_until_ready(&mut self, url: &str) -> anyhow::Result<()> {
         let client = reqwest::Client::new();
-        for _ in 0..300 {
-            if let Ok(response) = client.get(url).send().await
-                && response.status().is_success()
-            {
-                return Ok(());
-            }
-            for (index, child) in self.children.iter_mut().enumerate() {
-                if let Some(status) = child.try_wait()? {
-                    let service = &self.launched[index].0;
-                    let output = std::fs::read_to_string(log_file(&self.logs, index, service))
-                        .unwrap_or_default();
-                    let lines: Vec<&str> = output.lines().collect();
-                    let tail = lines[lines.len().saturating_sub(15)..].join("\n");
-                    bail!("{service} exited early with {status}; its last lines:\n{tail}");
+        let (children, launched, logs) = (&mut self.children, &self.launched, &self.logs);
+        // Ok(None): ready; Ok(Some(why)): a service exited; Err: not yet.
+        let answer = try_eventually(Duration::from_secs(30), || {
+            let exited = children
+                .iter_mut()
+                .enumerate()
+                .find_map(|(index, child)| Some((index, child.try_wait().ok()??)));
+            let exited = exited.map(|(index, status)| {
+                let service = &launched[index].0;
+                let output =
+                    std::fs::read_to_string(log_file(logs, index, service)).unwrap_or_default();
+                let lines: Vec<&str> = output.lines().collect();
+                let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+                format!("{service} exited early with {status}; its last lines:\n{tail}")
+            });
+            let client = client.clone();
+            async move {
+                if exited.is_some() {
+                    return Ok(exited);
+                }
+                match client.get(url).send().await {
+                    Ok(response) if response.status().is_success() => Ok(None),
+                    Ok(response) => Err(response.status().to_string()),
+                    Err(error) => Err(error.to_string()),
                 }
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        })
+        .await;
+        match answer {
+            Ok(None) => Ok(()),
+            Ok(Some(exited)) => bail!(exited),
+            Err(seen) => bail!("{url} did not become ready within 30 s: {seen}"),
         }
-        bail!("{url} did not become ready within 30 s")
     }
 
     /// Moves the booking `booking_id` in core's database to start in ten minutes, keeping
@@ -391,13 +395,13 @@ impl Stack {
     /// # Errors
     /// Fails when core's database cannot be reached or holds no such booking.
     pub async fn bring_forward(&self, booking_id: &str) -> anyhow::Result<()> {
-        let name = self
+        let core = self
             .databases
             .iter()
-            .find(|name| name.ends_with("_core"))
+            .find(|database| database.name().ends_with("_core"))
             .context("the stack has no core database")?;
         let settings = DatabaseSettings {
-            name: name.clone(),
+            name: core.name().to_owned(),
             ..DatabaseSettings::default()
         };
         let pool = db::connect(&settings).await?;
@@ -410,7 +414,7 @@ impl Stack {
         .await?;
         pool.close().await;
         if moved.rows_affected() != 1 {
-            bail!("no booking {booking_id} in {name}");
+            bail!("no booking {booking_id} in {}", core.name());
         }
         Ok(())
     }
@@ -442,13 +446,6 @@ impl Stack {
             }
         }
         std::fs::remove_dir_all(&self.logs).ok();
-        for name in &self.databases {
-            let settings = DatabaseSettings {
-                name: name.clone(),
-                ..DatabaseSettings::default()
-            };
-            db::drop_database(&settings).await.ok();
-        }
         let bus = BusSettings {
             exchange: self.exchange.clone(),
             ..BusSettings::default()

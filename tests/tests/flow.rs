@@ -18,6 +18,7 @@ use spruce_search::{
     },
     wire,
 };
+use spruce_testkit::{eventually, try_eventually};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -70,23 +71,21 @@ async fn signup_becomes_a_welcome_notification_in_one_trace() {
     // It carries the verification code: that goes to the mailbox, never back through the API.
     assert_eq!(welcome["body"], "Sent to your email address only.");
 
-    let mut trace = Vec::new();
     let wanted = |trace: &[otlp::ReceivedSpan], service: &str, name_part: &str| {
         trace
             .iter()
             .any(|span| span.service == service && span.name.contains(name_part))
     };
-    for _ in 0..100 {
-        trace = spans.of_trace(&trace_id);
-        if wanted(&trace, "spruce-gateway", "POST /v1/auth/signup")
+    let trace = try_eventually(Duration::from_secs(10), || {
+        let trace = spans.of_trace(&trace_id);
+        let whole = wanted(&trace, "spruce-gateway", "POST /v1/auth/signup")
             && wanted(&trace, "spruce-core", "UserService/Register")
             && wanted(&trace, "spruce-core", "publish")
-            && wanted(&trace, "spruce-scheduler", "process")
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            && wanted(&trace, "spruce-scheduler", "process");
+        async move { if whole { Ok(trace) } else { Err(trace) } }
+    })
+    .await
+    .unwrap_or_else(|partial| partial);
     assert!(
         wanted(&trace, "spruce-gateway", "POST /v1/auth/signup"),
         "{trace:#?}"
@@ -275,21 +274,26 @@ async fn seeded_customer_books_and_reviews_a_seeded_cleaner_a_declined_card_book
         .await;
     assert_eq!(queued.status(), 202);
     let run_id = queued.json::<Value>().await.unwrap()["id"].clone();
-    let mut run = Value::Null;
-    for _ in 0..300 {
-        let runs = gateway.get("/v1/admin/jobs/auto-assign/runs", &admin).await;
-        run = runs["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|run| run["id"] == run_id)
-            .cloned()
-            .unwrap();
-        if !matches!(run["outcome"].as_str(), Some("queued" | "running")) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let run = eventually(
+        "the auto-assign run's end",
+        Duration::from_secs(30),
+        || async {
+            let runs = gateway.get("/v1/admin/jobs/auto-assign/runs", &admin).await;
+            let run = runs["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|run| run["id"] == run_id)
+                .cloned()
+                .unwrap();
+            if matches!(run["outcome"].as_str(), Some("queued" | "running")) {
+                Err(run)
+            } else {
+                Ok(run)
+            }
+        },
+    )
+    .await;
     assert_eq!(run["outcome"], "succeeded", "{run}");
     assert!(run["items"].as_u64().unwrap() >= 1, "{run}");
     let assigned = gateway
@@ -297,28 +301,28 @@ async fn seeded_customer_books_and_reviews_a_seeded_cleaner_a_declined_card_book
         .await;
     assert_eq!(assigned["status"], "confirmed", "{assigned}");
     assert!(assigned["cleaner_id"].is_string(), "{assigned}");
-    let mut told = false;
-    for _ in 0..100 {
-        let notifications = gateway
-            .get("/v1/me/notifications?limit=100", &customer)
-            .await;
-        told = notifications["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|item| {
-                // Sent, though the seeded customer's user.registered never reached the
-                // scheduler: it asked core where to (GetUser as the scheduler).
-                item["kind"] == "booking.assigned"
-                    && item["subject"] == "We found you a cleaner"
-                    && item["delivery"] == "sent"
-            });
-        if told {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(told, "the customer is told of the assignment");
+    eventually(
+        "the customer told of the assignment",
+        Duration::from_secs(10),
+        || async {
+            let notifications = gateway
+                .get("/v1/me/notifications?limit=100", &customer)
+                .await;
+            let told = notifications["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|item| {
+                    // Sent, though the seeded customer's user.registered never reached the
+                    // scheduler: it asked core where to (GetUser as the scheduler).
+                    item["kind"] == "booking.assigned"
+                        && item["subject"] == "We found you a cleaner"
+                        && item["delivery"] == "sent"
+                });
+            if told { Ok(()) } else { Err(notifications) }
+        },
+    )
+    .await;
 
     stack.stop().await.unwrap();
     shutdown.cancel();

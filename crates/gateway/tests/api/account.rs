@@ -4,9 +4,10 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use spruce_testkit::{eventually, try_eventually};
 
 use crate::{
-    helpers::{PASSWORD, TestApp, field_names, problem, unique_email},
+    helpers::{PASSWORD, TestApp, database_settings, field_names, problem, unique_email},
     scene::{Scene, json_of},
     search::found_within_freshness,
     stand_ins::SmtpSink,
@@ -15,10 +16,8 @@ use crate::{
 /// The text of the newest email to `address` whose text holds `holding`, waiting up to
 /// 10 s for it; quoted-printable undone.
 async fn email_to(sink: &SmtpSink, address: &str, holding: &str) -> String {
-    let started = Instant::now();
-    loop {
-        let found = sink
-            .messages()
+    eventually("the email", Duration::from_secs(10), || async {
+        sink.messages()
             .into_iter()
             .filter(|message| message["to"] == json!([address]))
             .map(|message| {
@@ -29,16 +28,10 @@ async fn email_to(sink: &SmtpSink, address: &str, holding: &str) -> String {
                     .replace("=\n", "")
                     .replace("=3D", "=")
             })
-            .rfind(|data| data.contains(holding));
-        if let Some(found) = found {
-            return found;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no email to {address} holding {holding:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            .rfind(|data| data.contains(holding))
+            .ok_or_else(|| format!("no email to {address} holding {holding:?}"))
+    })
+    .await
 }
 
 /// The six digits after "Your code is " in an email.
@@ -69,7 +62,14 @@ async fn verify(app: &TestApp, token: Option<&str>, body: &Value) -> reqwest::Re
 #[tokio::test]
 async fn verification_gates_booking_and_search_and_refuses_wrong_expired_and_sixth_codes() {
     let sink = SmtpSink::start().await;
-    let scene = Scene::on(TestApp::spawn_with_search_and_smtp(sink.port).await).await;
+    let scene = Scene::on(
+        TestApp::builder()
+            .with_search()
+            .smtp(sink.port)
+            .spawn()
+            .await,
+    )
+    .await;
     let app = &scene.app;
 
     // A new customer: unverified, and the first email is the welcome with the code.
@@ -98,9 +98,8 @@ async fn verification_gates_booking_and_search_and_refuses_wrong_expired_and_six
         "Sent to your email address only."
     );
     // Once sent, the scheduler keeps no copy of the code either.
-    let scheduler = app.scheduler_pool.as_ref().unwrap();
-    let started = Instant::now();
-    loop {
+    let scheduler = &app.scheduler_pool;
+    eventually("the code gone", Duration::from_secs(5), || async {
         let kept: i64 =
             sqlx::query_scalar("SELECT count(*) FROM notifications WHERE position($1 in body) > 0")
                 .bind(&code)
@@ -108,14 +107,12 @@ async fn verification_gates_booking_and_search_and_refuses_wrong_expired_and_six
                 .await
                 .unwrap();
         if kept == 0 {
-            break;
+            Ok(())
+        } else {
+            Err("the code stays stored")
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "the code stays stored"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
 
     // It cannot book.
     let address = Scene::add_address(app, &token, 52.529, 13.401).await;
@@ -162,7 +159,7 @@ async fn verification_gates_booking_and_search_and_refuses_wrong_expired_and_six
     assert_eq!(resent.status(), 204);
     let again = email_to(&sink, &email, "here is a new code").await;
     let new_code = code_in(&again);
-    let core = app.core_pool.as_ref().unwrap();
+    let core = &app.core_pool;
     sqlx::query(
         "UPDATE account_secrets SET expires_at = now() - interval '1 minute' WHERE used_at IS NULL",
     )
@@ -207,7 +204,6 @@ async fn verification_gates_booking_and_search_and_refuses_wrong_expired_and_six
     json_of(verify(app, None, &json!({"token": link})).await, 200).await;
     assert!(found_within_freshness(app, &token, near, cleaner_id, true).await);
     problem(verify(app, None, &json!({"token": link})).await, 422).await;
-    scene.app.stop().await;
 }
 
 async fn login(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
@@ -236,7 +232,7 @@ fn median(mut times: Vec<Duration>) -> Duration {
 #[tokio::test]
 async fn a_reset_works_once_ends_every_session_and_answers_alike_for_unknown_emails() {
     let sink = SmtpSink::start().await;
-    let app = TestApp::spawn_with_smtp(sink.port).await;
+    let app = TestApp::builder().smtp(sink.port).spawn().await;
     let email = unique_email();
     let first = app.signup(&email).await;
     let second: Value = login(&app, &email, PASSWORD).await.json().await.unwrap();
@@ -325,7 +321,6 @@ async fn a_reset_works_once_ends_every_session_and_answers_alike_for_unknown_ema
         .post("/v1/auth/password-reset", &json!({"email": email}))
         .await;
     problem(limited, 429).await;
-    app.stop().await;
 }
 
 #[tokio::test]
@@ -401,15 +396,15 @@ async fn changing_the_password_needs_the_current_one_and_ends_the_other_sessions
     let fresh_id = listed["items"][0]["id"].as_str().unwrap().to_owned();
     assert_eq!(delete(token, &fresh_id).await.unwrap().status(), 204);
     assert_eq!(refresh(&app, &fresh).await, 401);
-    app.stop().await;
 }
 
 /// Counts the rows of every table of every service's database in which `needle` appears in
 /// any text, JSON or binary column.
 async fn rows_holding(app: &TestApp, needle: &str) -> Vec<String> {
     let mut found = Vec::new();
-    for settings in &app.databases {
-        let pool = spruce_platform::db::connect(settings).await.unwrap();
+    for database in &app.databases {
+        let settings = database_settings(database);
+        let pool = spruce_platform::db::connect(&settings).await.unwrap();
         let columns: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT table_name::text, column_name::text, data_type::text \
              FROM information_schema.columns WHERE table_schema = 'public' \
@@ -454,7 +449,7 @@ async fn named(app: &TestApp, email: &str, name: &str, role: &str) -> Value {
 
 #[tokio::test]
 async fn export_holds_everything_and_deletion_forgets_the_person_in_every_service() {
-    let scene = Scene::on(TestApp::spawn_with_search().await).await;
+    let scene = Scene::on(TestApp::builder().with_search().spawn().await).await;
     let app = &scene.app;
     let email = unique_email();
     let name = format!(
@@ -479,18 +474,19 @@ async fn export_holds_everything_and_deletion_forgets_the_person_in_every_servic
     let booking_id = booking["id"].as_str().unwrap();
 
     // The export holds the profile, the address, the booking and the notifications.
-    let started = Instant::now();
-    let exported = loop {
+    let exported = try_eventually(Duration::from_secs(5), || async {
         let exported = json_of(app.get("/v1/me/export", Some(&token)).await, 200).await;
         if exported["notifications"]
             .as_array()
             .is_some_and(|items| !items.is_empty())
-            || started.elapsed() > Duration::from_secs(5)
         {
-            break exported;
+            Ok(exported)
+        } else {
+            Err(exported)
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    })
+    .await
+    .unwrap_or_else(|exported| exported);
     assert_eq!(exported["user"]["email"], email.as_str());
     assert_eq!(exported["user"]["full_name"], name.as_str());
     assert_eq!(exported["addresses"][0]["id"], address.as_str());
@@ -553,20 +549,16 @@ async fn export_holds_everything_and_deletion_forgets_the_person_in_every_servic
 
     // Neither person's name nor email is left in any table of any service, once the
     // scheduler has heard.
-    let started = Instant::now();
-    loop {
-        let mut left = Vec::new();
-        for needle in [&email, &name, &cleaner_email, &cleaner_name] {
-            left.extend(rows_holding(app, needle).await);
-        }
-        if left.is_empty() {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "still held: {left:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    scene.app.stop().await;
+    eventually(
+        "every trace of them gone",
+        Duration::from_secs(10),
+        || async {
+            let mut left = Vec::new();
+            for needle in [&email, &name, &cleaner_email, &cleaner_name] {
+                left.extend(rows_holding(app, needle).await);
+            }
+            if left.is_empty() { Ok(()) } else { Err(left) }
+        },
+    )
+    .await;
 }

@@ -73,7 +73,6 @@ async fn a_customer_adds_addresses_and_pages_through_them() {
         .await
         .unwrap();
     assert_eq!(labels(&theirs), Vec::<String>::new());
-    app.stop().await;
 }
 
 #[tokio::test]
@@ -111,7 +110,6 @@ async fn a_bad_address_is_a_422_naming_every_field() {
         422,
     )
     .await;
-    app.stop().await;
 }
 
 #[tokio::test]
@@ -127,7 +125,6 @@ async fn only_customers_have_addresses() {
     .await;
     problem(app.get("/v1/me/addresses", Some(token)).await, 403).await;
     problem(app.get("/v1/me/addresses", None).await, 401).await;
-    app.stop().await;
 }
 
 #[tokio::test]
@@ -157,5 +154,4 @@ async fn a_customer_keeps_at_most_twenty_addresses_even_asking_all_at_once() {
         body["detail"].as_str().unwrap().contains("at most 20"),
         "{body}"
     );
-    app.stop().await;
 }

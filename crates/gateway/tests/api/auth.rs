@@ -4,7 +4,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use spruce_platform::auth::AccessClaims;
 
-use crate::helpers::{PASSWORD, TestApp, field_names, problem, unique_email};
+use crate::helpers::{PASSWORD, TestApp, TestGateway, field_names, problem, unique_email};
 
 #[tokio::test]
 async fn signup_returns_the_user_and_tokens_that_work() {
@@ -33,7 +33,6 @@ async fn signup_returns_the_user_and_tokens_that_work() {
     assert_eq!(zoned.status(), 201);
     let zoned: Value = zoned.json().await.unwrap();
     assert_eq!(zoned["user"]["timezone"], "Europe/Berlin");
-    app.stop().await;
 }
 
 #[tokio::test]
@@ -72,7 +71,6 @@ async fn signup_rejects_bad_fields_with_field_errors() {
             "{zone}"
         );
     }
-    app.stop().await;
 }
 
 #[tokio::test]
@@ -100,7 +98,6 @@ async fn malformed_bodies_are_400_and_wrong_shapes_are_422() {
         )
         .await;
     problem(response, 422).await;
-    app.stop().await;
 }
 
 #[tokio::test]
@@ -118,7 +115,6 @@ async fn a_taken_email_is_a_conflict_whatever_its_case() {
         problem(response, 409).await["type"],
         "urn:spruce:problem:email_taken"
     );
-    app.stop().await;
 }
 
 #[tokio::test]
@@ -157,7 +153,6 @@ async fn login_accepts_the_right_password_only() {
 
     let missing = app.post("/v1/auth/login", &json!({"email": email})).await;
     assert_eq!(field_names(&problem(missing, 422).await), ["password"]);
-    app.stop().await;
 }
 
 #[tokio::test]
@@ -195,7 +190,6 @@ async fn me_needs_a_valid_unexpired_token() {
     };
     let foreign = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &foreign, &key).unwrap();
     problem(app.get("/v1/me", Some(&foreign)).await, 401).await;
-    app.stop().await;
 }
 
 #[tokio::test]
@@ -237,7 +231,6 @@ async fn refresh_rotates_and_a_reused_token_revokes_the_family() {
     problem(garbage, 401).await;
     let missing = app.post("/v1/auth/refresh", &json!({})).await;
     problem(missing, 422).await;
-    app.stop().await;
 }
 
 #[tokio::test]
@@ -274,7 +267,6 @@ async fn logout_revokes_the_refresh_token() {
         )
         .await;
     assert_eq!(again.status(), 204);
-    app.stop().await;
 }
 
 #[tokio::test]
@@ -297,7 +289,6 @@ async fn one_user_cannot_revoke_another_users_session() {
         )
         .await;
     assert_eq!(still_valid.status(), 200);
-    app.stop().await;
 }
 
 #[tokio::test]
@@ -306,12 +297,11 @@ async fn unknown_routes_are_404_problems() {
     problem(app.get("/v1/nothing-here", None).await, 404).await;
     let wrong_method = app.get("/v1/auth/signup", None).await;
     problem(wrong_method, 405).await;
-    app.stop().await;
 }
 
 #[tokio::test]
 async fn a_down_core_is_503_with_retry_after() {
-    let app = TestApp::spawn_without_services().await;
+    let app = TestGateway::without_services().await;
     let response = app
         .post("/v1/auth/signup", &json!({"email": unique_email(), "password": PASSWORD, "full_name": "Ann", "role": "customer"}))
         .await;
@@ -323,7 +313,6 @@ async fn a_down_core_is_503_with_retry_after() {
 
     let readiness = app.get("/readyz", None).await;
     assert_eq!(readiness.status(), 503);
-    app.stop().await;
 }
 
 #[tokio::test]
@@ -349,7 +338,6 @@ async fn an_email_logs_in_however_it_is_spelled() {
     assert_eq!(response.status(), 200);
     let session: Value = response.json().await.unwrap();
     assert_eq!(session["user"]["email"], format!("{local}@example.com"));
-    app.stop().await;
 }
 
 #[tokio::test]
@@ -387,18 +375,17 @@ async fn a_user_keeps_twenty_live_sessions_and_the_least_recently_used_ends_firs
         "SELECT count(DISTINCT family_id) FROM refresh_tokens WHERE revoked_at IS NULL \
          AND rotated_at IS NULL AND expires_at > now()",
     )
-    .fetch_one(app.core_pool.as_ref().unwrap())
+    .fetch_one(&app.core_pool)
     .await
     .unwrap();
     assert_eq!(live, 20);
-    app.stop().await;
 }
 
 #[tokio::test]
 async fn expired_refresh_tokens_are_deleted_and_live_ones_kept() {
     let app = TestApp::spawn().await;
     let session = app.signup(&unique_email()).await;
-    let pool = app.core_pool.as_ref().unwrap();
+    let pool = &app.core_pool;
     sqlx::query(
         "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, expires_at) \
          SELECT gen_random_uuid(), gen_random_uuid(), user_id, sha256(random()::text::bytea), \
@@ -426,7 +413,6 @@ async fn expired_refresh_tokens_are_deleted_and_live_ones_kept() {
         )
         .await;
     assert_eq!(refreshed.status(), 200);
-    app.stop().await;
 }
 
 async fn login(app: &TestApp, email: &str) -> Value {

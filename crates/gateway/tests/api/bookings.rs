@@ -122,7 +122,6 @@ async fn a_booking_goes_from_request_to_completion_with_its_payment() {
     ] {
         assert_eq!(scene.outbox(event).await, 1, "{event}");
     }
-    scene.app.stop().await;
 }
 
 #[tokio::test]
@@ -160,7 +159,6 @@ async fn the_same_idempotency_key_gives_the_same_booking() {
         .post_authorized("/v1/bookings", &scene.customer, &body)
         .await;
     problem(missing, 400).await;
-    scene.app.stop().await;
 }
 
 #[tokio::test]
@@ -206,13 +204,12 @@ async fn a_declined_card_is_402_and_leaves_no_booking() {
         201,
     )
     .await;
-    scene.app.stop().await;
 }
 
 #[tokio::test]
 async fn a_customer_declined_five_times_within_the_hour_is_throttled_with_retry_after() {
     // Five per customer (the default) and ten per client address (the chart's).
-    let scene = Scene::on(TestApp::spawn_with_payment_limits(5, 10).await).await;
+    let scene = Scene::on(TestApp::builder().payment_limits(5, 10).spawn().await).await;
     for attempt in 0..5 {
         if attempt == 3 {
             // An accepted card does not count: this books, and two declines are left.
@@ -270,7 +267,6 @@ async fn a_customer_declined_five_times_within_the_hour_is_throttled_with_retry_
         }
     }
     assert_eq!(statuses, [[402; 5], [429; 5]].concat());
-    scene.app.stop().await;
 }
 
 #[tokio::test]
@@ -333,7 +329,6 @@ async fn impossible_bookings_are_422_with_a_reason() {
         "service"
     );
     assert_eq!(scene.bookings_stored().await, 0);
-    scene.app.stop().await;
 }
 
 #[tokio::test]
@@ -425,7 +420,6 @@ async fn other_users_cannot_see_or_touch_a_booking() {
         404,
     )
     .await;
-    scene.app.stop().await;
 }
 
 #[tokio::test]
@@ -459,7 +453,6 @@ async fn cancelling_releases_the_payment_and_the_slot() {
         201,
     )
     .await;
-    scene.app.stop().await;
 }
 
 #[tokio::test]
@@ -478,7 +471,7 @@ async fn the_database_refuses_a_booking_at_another_customers_address() {
     .bind(uuid::Uuid::new_v4())
     .bind(other_id)
     .bind(address_id)
-    .execute(scene.app.core_pool.as_ref().unwrap())
+    .execute(&scene.app.core_pool)
     .await;
     let error = inserted.expect_err("another customer's address");
     let constraint = error
@@ -487,7 +480,6 @@ async fn the_database_refuses_a_booking_at_another_customers_address() {
         .map(str::to_owned);
     assert_eq!(constraint.as_deref(), Some("bookings_address_of_customer"));
     assert_eq!(scene.bookings_stored().await, 0);
-    scene.app.stop().await;
 }
 
 #[tokio::test]
@@ -635,7 +627,6 @@ async fn a_completed_booking_is_reviewed_once_by_its_customer_moves_the_rating_a
         told["body"],
         "A customer gave your cleaning 4 of 5 stars: \u{201c}Spotless, thank you!\u{201d}. Your rating is now 4.0 from 1 review."
     );
-    scene.app.stop().await;
 }
 
 #[tokio::test]
@@ -655,7 +646,7 @@ async fn the_matching_engine_assigns_a_cleaner_to_an_open_booking() {
     );
     let id = created["id"].as_str().unwrap();
 
-    let mut client = BookingServiceClient::connect(scene.app.core_url.clone().unwrap())
+    let mut client = BookingServiceClient::connect(scene.app.core_url.clone())
         .await
         .unwrap();
     let assign = |role: &str| {
@@ -702,7 +693,6 @@ async fn the_matching_engine_assigns_a_cleaner_to_an_open_booking() {
     assert_eq!(scene.outbox("booking.assigned").await, 1);
     let seen = scene.fetch(id, &scene.cleaner).await;
     assert_eq!(seen["status"], "confirmed", "the cleaner's booking now");
-    scene.app.stop().await;
 }
 
 #[tokio::test]
@@ -728,7 +718,7 @@ async fn a_batch_of_assignments_answers_each_pair_and_never_double_books() {
         cleaner_id: scene.cleaner_id.clone(),
     };
     let scheduler = service_token(keys::dev::SCHEDULER_PRIVATE_KEY, "scheduler", "core");
-    let mut client = BookingServiceClient::connect(scene.app.core_url.clone().unwrap())
+    let mut client = BookingServiceClient::connect(scene.app.core_url.clone())
         .await
         .unwrap();
     let request = AssignBookingsRequest {
@@ -769,5 +759,4 @@ async fn a_batch_of_assignments_answers_each_pair_and_never_double_books() {
         .await
         .unwrap_err();
     assert_eq!(empty.code(), tonic::Code::InvalidArgument);
-    scene.app.stop().await;
 }

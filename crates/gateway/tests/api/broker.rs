@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use spruce_testkit::eventually;
+
 use crate::{
     helpers::TestApp,
     scene::{Scene, json_of},
@@ -11,24 +13,9 @@ use crate::{
 /// Outbox rows the relay has not published yet.
 async fn unpublished(scene: &Scene) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-        .fetch_one(scene.app.core_pool.as_ref().unwrap())
+        .fetch_one(&scene.app.core_pool)
         .await
         .unwrap()
-}
-
-/// Waits up to 30 s for `done`.
-async fn eventually<F, Fut>(what: &str, done: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    for _ in 0..300 {
-        if done().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{what} did not happen within 30 s");
 }
 
 /// Core's `messaging_broker_connected` of its outbox relay, from its /metrics.
@@ -36,10 +23,7 @@ async fn relay_connected(scene: &Scene) -> Option<bool> {
     let metrics = scene
         .app
         .client
-        .get(format!(
-            "{}/metrics",
-            scene.app.core_ops_url.as_ref().unwrap()
-        ))
+        .get(format!("{}/metrics", scene.app.core_ops_url))
         .send()
         .await
         .ok()?
@@ -55,21 +39,35 @@ async fn relay_connected(scene: &Scene) -> Option<bool> {
 #[tokio::test]
 async fn with_the_broker_away_core_stays_ready_reads_and_bookings_succeed_and_every_event_follows()
 {
-    let scene = Scene::on(TestApp::spawn_on_own_vhost().await).await;
+    let scene = Scene::on(TestApp::builder().own_vhost().spawn().await).await;
     let app = &scene.app;
-    eventually("the scene's events published", || async {
-        unpublished(&scene).await == 0
-    })
+    eventually(
+        "the scene's events published",
+        Duration::from_secs(30),
+        || async {
+            match unpublished(&scene).await {
+                0 => Ok(()),
+                left => Err(left),
+            }
+        },
+    )
     .await;
 
     app.take_broker_away();
-    eventually("the relay reporting the broker lost", || async {
-        relay_connected(&scene).await == Some(false)
-    })
+    eventually(
+        "the relay reporting the broker lost",
+        Duration::from_secs(30),
+        || async {
+            match relay_connected(&scene).await {
+                Some(false) => Ok(()),
+                seen => Err(seen),
+            }
+        },
+    )
     .await;
     let core_ready = app
         .client
-        .get(format!("{}/readyz", app.core_ops_url.as_ref().unwrap()))
+        .get(format!("{}/readyz", app.core_ops_url))
         .send()
         .await
         .unwrap();
@@ -100,10 +98,16 @@ async fn with_the_broker_away_core_stays_ready_reads_and_bookings_succeed_and_ev
     );
 
     app.bring_broker_back();
-    eventually("every event published after the broker returns", || async {
-        unpublished(&scene).await == 0
-    })
+    eventually(
+        "every event published after the broker returns",
+        Duration::from_secs(30),
+        || async {
+            match unpublished(&scene).await {
+                0 => Ok(()),
+                left => Err(left),
+            }
+        },
+    )
     .await;
     assert_eq!(relay_connected(&scene).await, Some(true));
-    scene.app.stop().await;
 }

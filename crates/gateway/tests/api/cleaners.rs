@@ -75,7 +75,7 @@ async fn a_cleaner_publishes_a_profile_others_can_read_without_the_home() {
     let events: Vec<Vec<u8>> = sqlx::query_scalar(
         "SELECT payload FROM outbox WHERE routing_key = 'cleaner.updated' ORDER BY id",
     )
-    .fetch_all(app.core_pool.as_ref().unwrap())
+    .fetch_all(&app.core_pool)
     .await
     .unwrap();
     let envelopes: Vec<Envelope> = events
@@ -94,7 +94,6 @@ async fn a_cleaner_publishes_a_profile_others_can_read_without_the_home() {
         }
         other => panic!("unexpected payload {other:?}"),
     }
-    app.stop().await;
 }
 
 #[tokio::test]
@@ -144,7 +143,6 @@ async fn a_bad_profile_is_a_422_naming_every_field() {
         422,
     )
     .await;
-    app.stop().await;
 }
 
 #[tokio::test]
@@ -190,5 +188,4 @@ async fn only_cleaners_have_profiles() {
         401,
     )
     .await;
-    app.stop().await;
 }

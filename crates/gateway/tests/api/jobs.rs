@@ -4,6 +4,8 @@
 use prost::Message as _;
 use serde_json::{Value, json};
 use spruce_proto::events::v1::{Envelope, envelope::Payload};
+use spruce_testkit::eventually;
+use std::time::Duration;
 
 use crate::{
     helpers::{TestApp, field_names, problem, unique_email, user_token},
@@ -43,7 +45,7 @@ async fn run_job_with(app: &TestApp, admin: &str, job: &str, body: &Value) -> Va
     assert_eq!(queued["outcome"], "queued", "{queued}");
     assert_eq!(queued["trigger"], "manual");
     let id = queued["id"].as_str().unwrap().to_owned();
-    for _ in 0..600 {
+    eventually("the run's end", Duration::from_secs(60), || async {
         let runs: Value = app
             .get(&format!("/v1/admin/jobs/{job}/runs"), Some(admin))
             .await
@@ -57,12 +59,13 @@ async fn run_job_with(app: &TestApp, admin: &str, job: &str, body: &Value) -> Va
             .find(|run| run["id"] == id.as_str())
             .cloned()
             .expect("the queued run is listed");
-        if !matches!(run["outcome"].as_str(), Some("queued" | "running")) {
-            return run;
+        if matches!(run["outcome"].as_str(), Some("queued" | "running")) {
+            Err(run)
+        } else {
+            Ok(run)
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("run {id} of {job} did not finish");
+    })
+    .await
 }
 
 #[tokio::test]
@@ -160,7 +163,6 @@ async fn only_admins_see_and_run_jobs() {
         )
         .await;
     problem(bad_page, 422).await;
-    app.stop().await;
 }
 
 #[tokio::test]
@@ -179,7 +181,6 @@ async fn a_run_whose_upstream_is_down_is_retried_then_recorded_as_failed() {
     let retrain = listed(&app, &admin, "retrain-duration-model").await;
     assert_eq!(retrain["last_run"]["id"], run["id"]);
     assert_eq!(retrain["last_success_at"], Value::Null);
-    app.stop().await;
 }
 
 /// The `reason` of each booking.cancelled event core wrote for `booking_id`.
@@ -187,7 +188,7 @@ async fn cancel_reasons(scene: &Scene, booking_id: &str) -> Vec<String> {
     let payloads: Vec<Vec<u8>> = sqlx::query_scalar(
         "SELECT payload FROM outbox WHERE routing_key = 'booking.cancelled' ORDER BY id",
     )
-    .fetch_all(scene.app.core_pool.as_ref().unwrap())
+    .fetch_all(&scene.app.core_pool)
     .await
     .unwrap();
     payloads
@@ -240,7 +241,7 @@ async fn unconfirmed_bookings_expire_once_and_confirmed_ones_stay() {
             "UPDATE bookings SET created_at = now() - interval '3 hours' WHERE id = $1::uuid",
         )
         .bind(id)
-        .execute(scene.app.core_pool.as_ref().unwrap())
+        .execute(&scene.app.core_pool)
         .await
         .unwrap();
     }
@@ -272,12 +273,11 @@ async fn unconfirmed_bookings_expire_once_and_confirmed_ones_stay() {
     )
     .await;
     assert_eq!(cancel_reasons(&scene, fresh_id).await, ["customer"]);
-    scene.app.stop().await;
 }
 
 #[tokio::test]
 async fn auto_assign_gives_an_open_booking_a_cleaner_once_and_leaves_the_clash_open() {
-    let scene = Scene::on(TestApp::spawn_with_search().await).await;
+    let scene = Scene::on(TestApp::builder().with_search().spawn().await).await;
     let admin = user_token("admin");
     assert!(
         found_within_freshness(
@@ -347,5 +347,4 @@ async fn auto_assign_gives_an_open_booking_a_cleaner_once_and_leaves_the_clash_o
     assert_eq!(again["outcome"], "succeeded", "{again}");
     assert_eq!(again["items"], 0, "{again}");
     assert_eq!(scene.outbox("booking.assigned").await, 1);
-    scene.app.stop().await;
 }

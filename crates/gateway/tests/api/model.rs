@@ -1,6 +1,8 @@
 //! The duration model: trained on the curated history through search's RetrainModel,
 //! versioned, kept across a restart, and only for admins and the scheduler.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 use spruce_core::seed::{self, DEV_PASSWORD, SeedSize};
 use spruce_platform::keys;
@@ -49,10 +51,8 @@ async fn book(gateway: &str, token: &str, address: &str, day: i64) -> Value {
 
 #[tokio::test]
 async fn a_model_trained_on_the_curated_history_is_promoted_kept_and_guarded() {
-    let mut app = TestApp::spawn_with_search().await;
-    seed::seed(app.core_pool.as_ref().unwrap(), SeedSize::CURATED)
-        .await
-        .unwrap();
+    let mut app = TestApp::builder().with_search().spawn().await;
+    seed::seed(&app.core_pool, SeedSize::CURATED).await.unwrap();
     let admin = login(&app, "admin@spruce.test").await;
     let customer01 = login(&app, "customer01@spruce.test").await;
     let addresses: Value = app
@@ -82,7 +82,7 @@ async fn a_model_trained_on_the_curated_history_is_promoted_kept_and_guarded() {
         by_rule["duration_min"],
         quoted_by_rule["estimated_duration_min"]
     );
-    let search_url = app.search.as_ref().unwrap().url.clone();
+    let search_url = app.search_url.clone();
     let mut search = SearchServiceClient::connect(search_url.clone())
         .await
         .unwrap();
@@ -215,15 +215,12 @@ async fn a_model_trained_on_the_curated_history_is_promoted_kept_and_guarded() {
             .unwrap_err();
         assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{who}");
     }
-    app.stop().await;
 }
 
 #[tokio::test]
 async fn search_started_without_a_model_trains_a_first_one_from_core_history() {
-    let mut app = TestApp::spawn_with_search().await;
-    seed::seed(app.core_pool.as_ref().unwrap(), SeedSize::CURATED)
-        .await
-        .unwrap();
+    let mut app = TestApp::builder().with_search().spawn().await;
+    seed::seed(&app.core_pool, SeedSize::CURATED).await.unwrap();
     let customer01 = login(&app, "customer01@spruce.test").await;
     let addresses: Value = app
         .get("/v1/me/addresses", Some(&customer01))
@@ -241,22 +238,18 @@ async fn search_started_without_a_model_trains_a_first_one_from_core_history() {
 
     app.restart_search_with(async {}, |settings| settings.model.train_at_start = true)
         .await;
-    let started = std::time::Instant::now();
-    let quoted = loop {
+    let quoted = spruce_testkit::eventually("a first model", Duration::from_secs(30), || async {
         let quoted: Value = quote(&app, &customer01, &standard)
             .await
             .json()
             .await
             .unwrap();
         if quoted["estimated_by"] == "model" {
-            break quoted;
+            Ok(quoted)
+        } else {
+            Err(quoted)
         }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "no first model: {quoted}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
+    })
+    .await;
     assert_eq!(quoted["model_version"], 1);
-    app.stop().await;
 }

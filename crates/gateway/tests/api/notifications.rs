@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::{TimeZone as _, Utc};
 use serde_json::{Value, json};
+use spruce_testkit::eventually;
 use uuid::Uuid;
 
 use crate::{
@@ -24,18 +25,10 @@ async fn page(app: &TestApp, token: &str, query: &str) -> Value {
 
 /// Waits up to 5 s for the first notification and returns the page then.
 async fn wait_for_welcome(app: &TestApp, token: &str) -> Vec<Value> {
-    let mut items = Vec::new();
-    for _ in 0..100 {
-        items = page(app, token, "").await["items"]
-            .as_array()
-            .unwrap()
-            .clone();
-        if !items.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    items
+    wait_for_notifications_within(app, token, Duration::from_secs(5), |items| {
+        !items.is_empty()
+    })
+    .await
 }
 
 #[tokio::test]
@@ -46,7 +39,6 @@ async fn signup_leads_to_a_welcome_notification() {
     assert_eq!(items.len(), 1, "exactly one welcome notification");
     assert_eq!(items[0]["kind"], "welcome");
     assert_eq!(items[0]["channel"], "email");
-    app.stop().await;
 }
 
 #[tokio::test]
@@ -56,7 +48,7 @@ async fn notifications_are_paged_newest_first_and_only_the_users_own() {
     let token = session["access_token"].as_str().unwrap();
     let user_id: Uuid = session["user"]["id"].as_str().unwrap().parse().unwrap();
     assert_eq!(wait_for_welcome(&app, token).await.len(), 1);
-    let pool = app.scheduler_pool.as_ref().unwrap();
+    let pool = &app.scheduler_pool;
     // Three notifications an hour apart, plus one for somebody else.
     for (owner, hour, subject) in [
         (user_id, 1, "first"),
@@ -109,7 +101,6 @@ async fn notifications_are_paged_newest_first_and_only_the_users_own() {
     let second = page(&app, token, &format!("?limit=2&cursor={cursor}")).await;
     assert_eq!(subjects(&second), ["second", "first"]);
     assert_eq!(second["next_cursor"], Value::Null);
-    app.stop().await;
 }
 
 #[tokio::test]
@@ -129,12 +120,11 @@ async fn bad_paging_input_is_a_422() {
         problem(response, 422).await;
     }
     problem(app.get("/v1/me/notifications", None).await, 401).await;
-    app.stop().await;
 }
 
 #[tokio::test]
 async fn a_down_scheduler_fails_its_own_routes_only_and_the_gateway_stays_ready() {
-    let app = TestApp::spawn_with_scheduler_unreachable().await;
+    let app = TestApp::builder().scheduler_unreachable().spawn().await;
     // Most routes need core alone: the gateway stays in its Service.
     let readiness = app.get("/readyz", None).await;
     assert_eq!(readiness.status(), 200);
@@ -148,7 +138,6 @@ async fn a_down_scheduler_fails_its_own_routes_only_and_the_gateway_stays_ready(
         problem(response, 503).await["type"],
         "urn:spruce:problem:unavailable"
     );
-    app.stop().await;
 }
 
 /// Waits up to 10 s for `done` to hold of the user's notifications; returns them then.
@@ -157,18 +146,23 @@ pub(crate) async fn wait_for_notifications(
     token: &str,
     done: impl Fn(&[Value]) -> bool,
 ) -> Vec<Value> {
-    let mut items = Vec::new();
-    for _ in 0..200 {
-        items = page(app, token, "?limit=100").await["items"]
+    wait_for_notifications_within(app, token, Duration::from_secs(10), done).await
+}
+
+async fn wait_for_notifications_within(
+    app: &TestApp,
+    token: &str,
+    limit: Duration,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    eventually("the notifications", limit, || async {
+        let items = page(app, token, "?limit=100").await["items"]
             .as_array()
             .unwrap()
             .clone();
-        if done(&items) {
-            return items;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the notifications never got there: {items:?}");
+        if done(&items) { Ok(items) } else { Err(items) }
+    })
+    .await
 }
 
 /// Signs up a customer reading times in `zone`; returns (token, email).
@@ -212,21 +206,20 @@ async fn confirmed_booking(scene: &Scene, token: &str, key: &str) -> String {
 #[tokio::test]
 async fn a_reminder_reaches_each_party_by_email_once_with_the_start_in_their_zone() {
     let sink = SmtpSink::start().await;
-    let scene = Scene::on(TestApp::spawn_with_smtp(sink.port).await).await;
+    let scene = Scene::on(TestApp::builder().smtp(sink.port).spawn().await).await;
     let (customer, email) = customer_in(&scene.app, "Europe/Berlin").await;
     confirmed_booking(&scene, &customer, "remind-1").await;
     let admin = user_token("admin");
     // The scheduler learns of the confirmation through the bus: run until it is reminded.
-    let mut reminded = 0;
-    for _ in 0..50 {
+    let reminded = eventually("a reminder", Duration::from_secs(5), || async {
         let run = run_job(&scene.app, &admin, "booking-reminders").await;
         assert_eq!(run["outcome"], "succeeded", "{run}");
-        reminded = run["items"].as_u64().unwrap();
-        if reminded > 0 {
-            break;
+        match run["items"].as_u64().unwrap() {
+            0 => Err(run),
+            reminded => Ok(reminded),
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     assert_eq!(reminded, 1);
 
     let reminders = || -> Vec<Value> {
@@ -235,13 +228,11 @@ async fn a_reminder_reaches_each_party_by_email_once_with_the_start_in_their_zon
             .filter(|message| message["data"].as_str().unwrap().contains("is tomorrow"))
             .collect()
     };
-    for _ in 0..200 {
-        if reminders().len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let reminders = reminders();
+    let reminders = eventually("both reminders sent", Duration::from_secs(10), || async {
+        let sent = reminders();
+        if sent.len() >= 2 { Ok(sent) } else { Err(sent) }
+    })
+    .await;
     assert_eq!(reminders.len(), 2, "{reminders:?}");
     let to_customer = reminders
         .iter()
@@ -306,7 +297,6 @@ async fn a_reminder_reaches_each_party_by_email_once_with_the_start_in_their_zon
         2,
         "nobody reminded twice"
     );
-    scene.app.stop().await;
 }
 
 #[tokio::test]
@@ -369,5 +359,4 @@ async fn a_user_with_a_device_also_gets_push_and_sees_each_delivery() {
         .collect();
     assert_eq!(welcome.len(), 1);
     assert_eq!(welcome[0]["channel"], "email");
-    scene.app.stop().await;
 }

@@ -4,11 +4,11 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::helpers::TestApp;
+use crate::helpers::TestGateway;
 
 #[tokio::test]
 async fn every_documented_operation_is_served_and_the_document_is_valid_openapi_3_1() {
-    let app = TestApp::spawn_without_services().await;
+    let app = TestGateway::without_services().await;
     let response = app.get("/openapi.json", None).await;
     assert_eq!(response.status(), 200);
     let document: Value = response.json().await.unwrap();
@@ -59,12 +59,11 @@ async fn every_documented_operation_is_served_and_the_document_is_valid_openapi_
         String::from_utf8_lossy(&validation.stdout),
         String::from_utf8_lossy(&validation.stderr)
     );
-    app.stop().await;
 }
 
 #[tokio::test]
 async fn the_docs_page_and_its_assets_are_served_by_the_gateway() {
-    let app = TestApp::spawn_without_services().await;
+    let app = TestGateway::without_services().await;
     let page = app.get("/docs/", None).await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
@@ -80,12 +79,11 @@ async fn the_docs_page_and_its_assets_are_served_by_the_gateway() {
         .await
         .unwrap();
     assert!(initializer.contains("/openapi.json"));
-    app.stop().await;
 }
 
 #[tokio::test]
 async fn every_error_answer_is_documented_as_a_problem() {
-    let app = TestApp::spawn_without_services().await;
+    let app = TestGateway::without_services().await;
     let document: Value = app.get("/openapi.json", None).await.json().await.unwrap();
     let problem = &document["components"]["schemas"]["Problem"];
     for field in ["type", "title", "status", "detail"] {
@@ -127,5 +125,4 @@ async fn every_error_answer_is_documented_as_a_problem() {
             }
         }
     }
-    app.stop().await;
 }

@@ -100,11 +100,7 @@ impl DurationModel for NoModel {
 fn bookings_on(app: &TestApp, url: &str) -> Bookings {
     let provider =
         StripeProvider::new(url, "sk_test_stand_in".into(), Duration::from_secs(5), 0).unwrap();
-    Bookings::new(
-        app.core_pool.clone().unwrap(),
-        Arc::new(provider),
-        Arc::new(NoModel),
-    )
+    Bookings::new(app.core_pool.clone(), Arc::new(provider), Arc::new(NoModel))
 }
 
 fn open_booking(scene: &Scene, day: i64, hour: i64) -> Value {
@@ -115,7 +111,7 @@ fn open_booking(scene: &Scene, day: i64, hour: i64) -> Value {
 
 async fn count(app: &TestApp, sql: &'static str) -> i64 {
     sqlx::query_scalar(sql)
-        .fetch_one(app.core_pool.as_ref().unwrap())
+        .fetch_one(&app.core_pool)
         .await
         .unwrap()
 }
@@ -124,7 +120,7 @@ async fn count(app: &TestApp, sql: &'static str) -> i64 {
 async fn slow_authorizations_hold_no_database_connection_and_every_booking_ends_booked() {
     let (url, provider) = stand_in(Duration::from_secs(3)).await;
     // Core's pool has 5 connections here; 30 payments wait on the provider at once.
-    let scene = Scene::on(TestApp::spawn_with_stripe(&url).await).await;
+    let scene = Scene::on(TestApp::builder().stripe(&url).spawn().await).await;
     let attempts = (0..30).map(|index| {
         let scene = &scene;
         async move {
@@ -190,13 +186,12 @@ async fn slow_authorizations_hold_no_database_connection_and_every_booking_ends_
         .await,
     );
     assert_eq!((held, requested, authorized), (0, 30, 30));
-    scene.app.stop().await;
 }
 
 #[tokio::test]
 async fn a_hold_a_crash_left_is_released_and_its_authorization_voided() {
     let (url, provider) = stand_in(Duration::ZERO).await;
-    let scene = Scene::on(TestApp::spawn_with_stripe(&url).await).await;
+    let scene = Scene::on(TestApp::builder().stripe(&url).spawn().await).await;
     let created = json_of(
         scene
             .book("kept", &scene.booking(&Scene::at(0, 9), "pm_card_visa"))
@@ -206,7 +201,7 @@ async fn a_hold_a_crash_left_is_released_and_its_authorization_voided() {
     .await;
     // A crash after the card was authorized and before the hold was confirmed: the hold
     // is still there, its payment token with it, three minutes on.
-    let pool = scene.app.core_pool.as_ref().unwrap();
+    let pool = &scene.app.core_pool;
     sqlx::query(
         "INSERT INTO bookings (id, customer_id, cleaner_id, address_id, service, starts_at, \
          ends_at, duration_min, price_cents, currency, status, idempotency_key, request_hash, \
@@ -266,13 +261,12 @@ async fn a_hold_a_crash_left_is_released_and_its_authorization_voided() {
             .await["payment_status"],
         "authorized"
     );
-    scene.app.stop().await;
 }
 
 #[tokio::test]
 async fn a_capture_the_provider_failed_is_asked_again_until_it_is_taken() {
     let (url, provider) = stand_in(Duration::ZERO).await;
-    let scene = Scene::on(TestApp::spawn_with_stripe(&url).await).await;
+    let scene = Scene::on(TestApp::builder().stripe(&url).spawn().await).await;
     let created = json_of(
         scene
             .book("c-1", &scene.booking(&Scene::at(0, 9), "pm_card_visa"))
@@ -309,7 +303,7 @@ async fn a_capture_the_provider_failed_is_asked_again_until_it_is_taken() {
     // Asked again only once the retry delay has passed.
     assert_eq!(bookings.sweep(100).await.unwrap(), (0, 0));
     sqlx::query("UPDATE payments SET updated_at = now() - interval '2 minutes'")
-        .execute(scene.app.core_pool.as_ref().unwrap())
+        .execute(&scene.app.core_pool)
         .await
         .unwrap();
     bookings.sweep(100).await.unwrap();
@@ -319,7 +313,7 @@ async fn a_capture_the_provider_failed_is_asked_again_until_it_is_taken() {
     );
     provider.failing.store(false, Ordering::SeqCst);
     sqlx::query("UPDATE payments SET updated_at = now() - interval '2 minutes'")
-        .execute(scene.app.core_pool.as_ref().unwrap())
+        .execute(&scene.app.core_pool)
         .await
         .unwrap();
     assert_eq!(bookings.sweep(100).await.unwrap(), (0, 1));
@@ -328,13 +322,12 @@ async fn a_capture_the_provider_failed_is_asked_again_until_it_is_taken() {
         "captured"
     );
     assert_eq!(*provider.captured.lock().unwrap(), [format!("pi_{id}")]);
-    scene.app.stop().await;
 }
 
 #[tokio::test]
 async fn a_repeat_while_the_payment_is_under_way_gets_the_same_booking() {
     let (url, provider) = stand_in(Duration::from_secs(1)).await;
-    let scene = Scene::on(TestApp::spawn_with_stripe(&url).await).await;
+    let scene = Scene::on(TestApp::builder().stripe(&url).spawn().await).await;
     let body = scene.booking(&Scene::at(0, 9), "pm_card_visa");
     let first = scene.book("repeated", &body);
     let repeat = async {
@@ -348,5 +341,4 @@ async fn a_repeat_while_the_payment_is_under_way_gets_the_same_booking() {
     let (first, repeat) = (json_of(first, 201).await, json_of(repeat, 201).await);
     assert_eq!(first["id"], repeat["id"]);
     assert_eq!(provider.authorized.lock().unwrap().len(), 1);
-    scene.app.stop().await;
 }

@@ -46,7 +46,7 @@ fn trilaterate(measured: &[((f64, f64), f64)], near: (f64, f64)) -> (f64, f64) {
 
 #[tokio::test]
 async fn no_number_of_searches_places_a_home_closer_than_300_metres() {
-    let scene = Scene::on(TestApp::spawn_with_search().await).await;
+    let scene = Scene::on(TestApp::builder().with_search().spawn().await).await;
     let home = (52.520, 13.405);
     let query = |at: (f64, f64), radius: f64| {
         format!("lat={}&lng={}&radius_km={radius}&limit=100", at.0, at.1)
@@ -103,7 +103,7 @@ async fn no_number_of_searches_places_a_home_closer_than_300_metres() {
         "SELECT area_lat, area_lng FROM cleaner_profiles WHERE cleaner_id = $1::uuid",
     )
     .bind(&scene.cleaner_id)
-    .fetch_one(scene.app.core_pool.as_ref().unwrap())
+    .fetch_one(&scene.app.core_pool)
     .await
     .unwrap();
     assert!(km(found, (area_lat, area_lng)) < 0.1, "{found:?}");
@@ -130,7 +130,7 @@ async fn no_number_of_searches_places_a_home_closer_than_300_metres() {
         "SELECT area_lat, area_lng FROM cleaner_profiles WHERE cleaner_id = $1::uuid",
     )
     .bind(&scene.cleaner_id)
-    .fetch_one(scene.app.core_pool.as_ref().unwrap())
+    .fetch_one(&scene.app.core_pool)
     .await
     .unwrap();
     let from_new_home = km((new_lat, new_lng), (52.53, 13.41));
@@ -145,16 +145,22 @@ async fn no_number_of_searches_places_a_home_closer_than_300_metres() {
         "SELECT area_lat, area_lng FROM cleaner_profiles WHERE cleaner_id = $1::uuid",
     )
     .bind(&scene.cleaner_id)
-    .fetch_one(scene.app.core_pool.as_ref().unwrap())
+    .fetch_one(&scene.app.core_pool)
     .await
     .unwrap();
     assert_eq!(kept, (new_lat, new_lng));
-    scene.app.stop().await;
 }
 
 #[tokio::test]
 async fn searches_are_limited_per_user_with_retry_after() {
-    let scene = Scene::on(TestApp::spawn_with_search_limit(5).await).await;
+    let scene = Scene::on(
+        TestApp::builder()
+            .with_search()
+            .search_limit(5)
+            .spawn()
+            .await,
+    )
+    .await;
     let search = "/v1/search/cleaners?lat=52.52&lng=13.405&radius_km=5";
     for _ in 0..5 {
         let response = scene.app.get(search, Some(&scene.customer)).await;
@@ -176,5 +182,4 @@ async fn searches_are_limited_per_user_with_retry_after() {
     let other = scene.app.signup(&crate::helpers::unique_email()).await;
     let response = scene.app.get(search, other["access_token"].as_str()).await;
     assert_eq!(response.status(), 200);
-    scene.app.stop().await;
 }

@@ -12,7 +12,7 @@ async fn simultaneous_repeats_of_one_request_all_get_its_one_booking() {
     // A phone retrying over a flaky network: the same key and body, all at once. Without a
     // cleaner, so only the key can make them clash.
     // Each attempt in flight counts against the customer's declined-payment limit.
-    let scene = Scene::on(TestApp::spawn_with_payment_limits(100, 100).await).await;
+    let scene = Scene::on(TestApp::builder().payment_limits(100, 100).spawn().await).await;
     let mut body = scene.booking(&Scene::at(3, 10), "tok_visa");
     body.as_object_mut().unwrap().remove("cleaner_id");
     let attempts = (0..10).map(|_| {
@@ -28,13 +28,12 @@ async fn simultaneous_repeats_of_one_request_all_get_its_one_booking() {
     );
     assert_eq!(scene.bookings_stored().await, 1);
     assert_eq!(scene.outbox("booking.created").await, 1);
-    scene.app.stop().await;
 }
 
 #[tokio::test]
 async fn fifty_simultaneous_bookings_of_one_slot_make_exactly_one_booking() {
     // Each attempt in flight counts against the customer's declined-payment limit.
-    let scene = Scene::on(TestApp::spawn_with_payment_limits(100, 100).await).await;
+    let scene = Scene::on(TestApp::builder().payment_limits(100, 100).spawn().await).await;
     let body = scene.booking(&Scene::at(3, 10), "tok_visa");
     let attempts = (0..50).map(|attempt| {
         let key = format!("race-{attempt}");
@@ -48,5 +47,4 @@ async fn fifty_simultaneous_bookings_of_one_slot_make_exactly_one_booking() {
     assert_eq!((created, conflicts), (1, 49), "{statuses:?}");
     assert_eq!(scene.bookings_stored().await, 1);
     assert_eq!(scene.outbox("booking.created").await, 1);
-    scene.app.stop().await;
 }

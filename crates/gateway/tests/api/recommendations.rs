@@ -2,12 +2,13 @@
 //! cluster is recommended with its reason, Redis down costs speed and not answers, and
 //! bad or foreign input is refused.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
+use spruce_testkit::eventually;
 
 use crate::{
-    helpers::{PASSWORD, TestApp, closed_port, field_names, problem, unique_email},
+    helpers::{PASSWORD, TestApp, field_names, problem, unique_email},
     scene::Scene,
 };
 
@@ -113,31 +114,34 @@ async fn planted(app: &TestApp) -> (String, String, String, String) {
 async fn assert_planted_neighbour_recommended(app: &TestApp) -> String {
     let (token, id, address, bea) = planted(app).await;
     let query = format!("address_id={address}&limit=5");
-    let started = Instant::now();
-    loop {
-        let body = recommendations(app, &token, &query).await;
-        let items = body["items"].as_array().unwrap();
-        // Until the bookings' events arrive, Bea may be there for being near and new.
-        let neighbour = items.iter().find(|item| {
-            item["cleaner_id"] == bea.as_str()
-                && item["reason"] == "Customers who booked Ada Planted also booked Bea Neighbour"
-        });
-        if let Some(neighbour) = neighbour {
-            assert!(items.len() <= 5);
-            assert!(neighbour["distance_km"].as_f64().unwrap() >= 0.0);
-            return id;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "the planted neighbour is not in the top 5: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (body, found) = eventually(
+        "the planted neighbour in the top 5",
+        Duration::from_secs(5),
+        || async {
+            let body = recommendations(app, &token, &query).await;
+            let items = body["items"].as_array().unwrap();
+            // Until the bookings' events arrive, Bea may be there for being near and new.
+            let neighbour = items.iter().position(|item| {
+                item["cleaner_id"] == bea.as_str()
+                    && item["reason"]
+                        == "Customers who booked Ada Planted also booked Bea Neighbour"
+            });
+            match neighbour {
+                Some(found) => Ok((body, found)),
+                None => Err(body),
+            }
+        },
+    )
+    .await;
+    let items = body["items"].as_array().unwrap();
+    assert!(items.len() <= 5);
+    assert!(items[found]["distance_km"].as_f64().unwrap() >= 0.0);
+    id
 }
 
 #[tokio::test]
 async fn the_planted_neighbour_is_recommended_with_its_reason() {
-    let app = TestApp::spawn_with_search().await;
+    let app = TestApp::builder().with_search().spawn().await;
     let newcomer = assert_planted_neighbour_recommended(&app).await;
     // The affinities behind the answer are cached in Redis under the customer's id.
     let mut redis = redis::Client::open("redis://127.0.0.1:6379")
@@ -171,20 +175,24 @@ async fn the_planted_neighbour_is_recommended_with_its_reason() {
             .iter()
             .all(|item| item["reason"].as_str().unwrap().contains("km away"))
     );
-    app.stop().await;
 }
 
 #[tokio::test]
 async fn with_redis_down_recommendations_still_answer() {
-    let app =
-        TestApp::spawn_with_search_redis(&format!("redis://127.0.0.1:{}", closed_port())).await;
+    let app = TestApp::builder()
+        .with_search()
+        .search_redis(&format!(
+            "redis://127.0.0.1:{}",
+            spruce_testkit::free_port()
+        ))
+        .spawn()
+        .await;
     assert_planted_neighbour_recommended(&app).await;
-    app.stop().await;
 }
 
 #[tokio::test]
 async fn recommendations_refuse_bad_and_foreign_input() {
-    let app = TestApp::spawn_with_search().await;
+    let app = TestApp::builder().with_search().spawn().await;
     let (token, _address) = customer(&app, "Owner").await;
     let (stranger, foreign) = customer(&app, "Stranger").await;
     let body = problem(app.get("/v1/recommendations", Some(&token)).await, 422).await;
@@ -214,5 +222,4 @@ async fn recommendations_refuse_bad_and_foreign_input() {
     let (cleaner_token, _) = person(&app, "Clea", "cleaner").await;
     problem(app.get(&query, Some(&cleaner_token)).await, 403).await;
     problem(app.get(&query, None).await, 401).await;
-    app.stop().await;
 }

@@ -138,20 +138,20 @@ impl Scene {
     /// Moves the booking `id` to start in ten minutes, as if the days until it had passed,
     /// so that its cleaner may start it.
     pub(crate) async fn bring_forward(&self, id: &str) {
-        bring_forward(self.app.core_pool.as_ref().unwrap(), id).await;
+        bring_forward(&self.app.core_pool, id).await;
     }
 
     pub(crate) async fn outbox(&self, routing_key: &str) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM outbox WHERE routing_key = $1")
             .bind(routing_key)
-            .fetch_one(self.app.core_pool.as_ref().unwrap())
+            .fetch_one(&self.app.core_pool)
             .await
             .unwrap()
     }
 
     pub(crate) async fn bookings_stored(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM bookings")
-            .fetch_one(self.app.core_pool.as_ref().unwrap())
+            .fetch_one(&self.app.core_pool)
             .await
             .unwrap()
     }

@@ -18,6 +18,7 @@ use spruce_search::{
     },
     wire,
 };
+use spruce_testkit::try_eventually;
 
 use crate::{
     helpers::{TestApp, field_names, problem, service_token, unique_email, with_token},
@@ -69,17 +70,14 @@ pub(crate) async fn found_within_freshness(
     cleaner_id: &str,
     wanted: bool,
 ) -> bool {
-    let started = Instant::now();
-    loop {
+    try_eventually(FRESHNESS, || async {
         let (ids, _) = page(app, token, query).await;
-        if ids.iter().any(|id| id == cleaner_id) == wanted {
-            return true;
-        }
-        if started.elapsed() > FRESHNESS {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (ids.iter().any(|id| id == cleaner_id) == wanted)
+            .then_some(())
+            .ok_or(ids)
+    })
+    .await
+    .is_ok()
 }
 
 fn window(starts_at: &str) -> String {
@@ -91,7 +89,7 @@ fn window(starts_at: &str) -> String {
 
 #[tokio::test]
 async fn a_new_cleaner_is_searchable_and_a_booked_one_is_not_until_cancelled() {
-    let scene = Scene::on(TestApp::spawn_with_search().await).await;
+    let scene = Scene::on(TestApp::builder().with_search().spawn().await).await;
     let app = &scene.app;
     // The scene's cleaner was created before search loaded or after: either way, found.
     assert!(
@@ -186,7 +184,6 @@ async fn a_new_cleaner_is_searchable_and_a_booked_one_is_not_until_cancelled() {
     let first = &body["items"][0];
     assert!(first["distance_km"].as_f64().unwrap() > 0.0);
     assert!((0.0..=1.0).contains(&first["score"].as_f64().unwrap()));
-    scene.app.stop().await;
 }
 
 /// Streams core's state as search's own snapshot would, and answers `query` by looking at
@@ -227,7 +224,7 @@ async fn brute_force(core_url: &str, query: &RawQuery) -> Vec<String> {
 
 #[tokio::test]
 async fn search_restarted_while_things_change_answers_as_a_scan_of_core() {
-    let mut scene = Scene::on(TestApp::spawn_with_search().await).await;
+    let mut scene = Scene::on(TestApp::builder().with_search().spawn().await).await;
     let mut cleaners = Vec::new();
     for (n, (lat, rate, services)) in [
         (52.53, 2_000, vec!["standard"]),
@@ -264,7 +261,7 @@ async fn search_restarted_while_things_change_answers_as_a_scan_of_core() {
     let first_id = first["id"].as_str().unwrap().to_owned();
     let repriced = cleaners[0].clone();
     let client = scene.app.client.clone();
-    let core = scene.app.core_pool.clone().unwrap();
+    let core = scene.app.core_pool.clone();
     scene
         .app
         .restart_search(async {
@@ -315,7 +312,7 @@ async fn search_restarted_while_things_change_answers_as_a_scan_of_core() {
         201
     );
 
-    let core_url = scene.app.core_url.clone().unwrap();
+    let core_url = scene.app.core_url.clone();
     let base = RawQuery {
         lat: Some(52.529),
         lng: Some(13.401),
@@ -374,12 +371,11 @@ async fn search_restarted_while_things_change_answers_as_a_scan_of_core() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-    scene.app.stop().await;
 }
 
 #[tokio::test]
 async fn bad_searches_are_422_naming_every_field_and_strangers_are_401() {
-    let app = TestApp::spawn_with_search().await;
+    let app = TestApp::builder().with_search().spawn().await;
     let token = app.signup(&unique_email()).await["access_token"]
         .as_str()
         .unwrap()
@@ -434,7 +430,6 @@ async fn bad_searches_are_422_naming_every_field_and_strangers_are_401() {
     assert_eq!(field_names(&body), ["q"]);
 
     problem(app.get("/v1/search/cleaners?lat=1&lng=1", None).await, 401).await;
-    app.stop().await;
 }
 
 #[tokio::test]
@@ -449,13 +444,12 @@ async fn search_down_is_503_with_retry_after() {
         .await;
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
-    app.stop().await;
 }
 
 #[tokio::test]
 async fn only_search_loads_core_snapshot() {
     let app = TestApp::spawn().await;
-    let mut client = ReadModelServiceClient::connect(app.core_url.clone().unwrap())
+    let mut client = ReadModelServiceClient::connect(app.core_url.clone())
         .await
         .unwrap();
     let user = app.signup(&unique_email()).await["access_token"]
@@ -475,5 +469,4 @@ async fn only_search_loads_core_snapshot() {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::Unauthenticated);
-    app.stop().await;
 }

@@ -1,24 +1,24 @@
 //! Search as a test runs it: in-process on a port that stays the same when it is stopped
 //! and started again.
 
-use spruce_platform::settings::{BusSettings, ListenSettings};
+use spruce_platform::settings::{BusSettings, DatabaseSettings, ListenSettings};
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{loopback, test_database, wait_until_ready};
+use crate::helpers::{loopback, wait_until_ready};
 
 /// A running search service, on a port that stays the same when it is started again.
 pub(crate) struct SearchHandle {
-    pub(crate) url: String,
     settings: spruce_search::settings::Settings,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 impl SearchHandle {
-    /// Starts search for the test `id` against core at `core_url`, and waits until its
-    /// read model is loaded.
+    /// Starts search for the test `id` on `database` against core at `core_url`, and waits
+    /// until its read model is loaded.
     pub(crate) async fn start(
         id: &str,
+        database: &DatabaseSettings,
         port: u16,
         core_url: &str,
         bus: &BusSettings,
@@ -28,7 +28,7 @@ impl SearchHandle {
         let mut settings = spruce_search::settings::Settings {
             grpc: ListenSettings { port, ..loopback() },
             http: loopback(),
-            database: test_database(id, "search"),
+            database: database.clone(),
             bus: BusSettings {
                 queue_prefix: format!("test-{id}-search"),
                 ..bus.clone()
@@ -55,13 +55,11 @@ impl SearchHandle {
         settings: spruce_search::settings::Settings,
         shutdown: &CancellationToken,
     ) -> Self {
-        let url = format!("http://127.0.0.1:{}", search.grpc_port());
         let ready = format!("http://127.0.0.1:{}/readyz", search.http_port());
         let stop = shutdown.child_token();
         let task = tokio::spawn(search.run_until_stopped(stop.clone()));
         wait_until_ready(&ready).await;
         SearchHandle {
-            url,
             settings,
             stop,
             task,

@@ -24,7 +24,7 @@ async fn login(app: &TestApp, email: &str) -> Value {
 #[tokio::test]
 async fn seeded_customer01_books_and_reviews_seeded_cleaner01() {
     let app = TestApp::spawn().await;
-    let pool = app.core_pool.clone().unwrap();
+    let pool = app.core_pool.clone();
     let report = seed::seed(&pool, SeedSize::CURATED).await.unwrap();
     assert!(report.written);
     assert!(
@@ -106,7 +106,7 @@ async fn seeded_customer01_books_and_reviews_seeded_cleaner01() {
         ("complete", json!({"actual_duration_min": 100})),
     ] {
         if action == "start" {
-            bring_forward(app.core_pool.as_ref().unwrap(), &id).await;
+            bring_forward(&app.core_pool, &id).await;
         }
         let response = app
             .post_authorized(&format!("/v1/bookings/{id}/{action}"), cleaner_token, &body)
@@ -129,7 +129,6 @@ async fn seeded_customer01_books_and_reviews_seeded_cleaner01() {
         .await
         .unwrap();
     assert_eq!(after["rating_count"].as_u64().unwrap(), rating_count + 1);
-    app.stop().await;
 }
 
 /// Every index of core's schema, as the catalog defines it.
@@ -145,7 +144,7 @@ async fn index_definitions(pool: &sqlx::PgPool) -> Vec<String> {
 #[tokio::test]
 async fn a_scaled_seed_loads_its_rows_and_builds_every_index_again() {
     let app = TestApp::spawn().await;
-    let pool = app.core_pool.clone().unwrap();
+    let pool = app.core_pool.clone();
     let migrated = index_definitions(&pool).await;
     let size = SeedSize::scaled(60);
     let report = seed::seed(&pool, size).await.unwrap();
@@ -167,13 +166,12 @@ async fn a_scaled_seed_loads_its_rows_and_builds_every_index_again() {
     // The load drops the indexes that back no constraint and builds them afterwards.
     assert_eq!(index_definitions(&pool).await, migrated);
     login(&app, "customer01@spruce.test").await;
-    app.stop().await;
 }
 
 #[tokio::test]
 async fn the_development_password_opens_nothing_where_it_is_refused() {
-    let app = TestApp::spawn_refusing_the_dev_password().await;
-    let pool = app.core_pool.clone().unwrap();
+    let app = TestApp::builder().refusing_the_dev_password().spawn().await;
+    let pool = app.core_pool.clone();
     seed::seed(&pool, SeedSize::CURATED).await.unwrap();
     let login = app
         .post(
@@ -190,5 +188,4 @@ async fn the_development_password_opens_nothing_where_it_is_refused() {
         .await;
     let body = problem(signup, 422).await;
     assert_eq!(body["errors"][0]["field"], "password");
-    app.stop().await;
 }

@@ -5,7 +5,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::helpers::closed_port;
+use spruce_testkit::free_port;
 
 /// A TCP proxy on a free loopback port to `target_port`, which a test can cut: open
 /// connections are closed and new ones refused, as when a database goes away.
@@ -64,7 +64,7 @@ impl SmtpSink {
     pub(crate) async fn start() -> Self {
         use tokio::io::AsyncBufReadExt as _;
 
-        let port = closed_port();
+        let port = free_port();
         let file = std::env::temp_dir().join(format!("spruce-smtp-{}.jsonl", Uuid::new_v4()));
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/smtp-sink.py");
         let mut process = tokio::process::Command::new("python3")

@@ -1,14 +1,17 @@
 //! Honest statuses: a dependency that is down is 503 with Retry-After, never 500.
 
 use crate::{
-    helpers::{TestApp, field_names, problem, unique_email},
+    helpers::{TestApp, TestGateway, field_names, problem, unique_email},
     stand_ins::TcpProxy,
 };
 
 #[tokio::test]
 async fn a_cut_database_is_503_with_retry_after_never_500() {
     let proxy = TcpProxy::to(5432).await;
-    let app = TestApp::spawn_with_core_database_port(proxy.port).await;
+    let app = TestApp::builder()
+        .core_database_port(proxy.port)
+        .spawn()
+        .await;
     let session = app.signup(&unique_email()).await;
     let token = session["access_token"].as_str().unwrap();
     assert_eq!(app.get("/v1/me", Some(token)).await.status(), 200);
@@ -21,12 +24,11 @@ async fn a_cut_database_is_503_with_retry_after_never_500() {
         let body = problem(response, 503).await;
         assert!(body["trace_id"].is_string(), "{body}");
     }
-    app.stop().await;
 }
 
 #[tokio::test]
 async fn unknown_routes_wrong_methods_and_big_bodies_are_problems_with_a_trace_id() {
-    let app = TestApp::spawn_without_services().await;
+    let app = TestGateway::without_services().await;
     let body = problem(app.get("/v1/nowhere", None).await, 404).await;
     assert!(body["trace_id"].is_string(), "{body}");
 
@@ -45,7 +47,6 @@ async fn unknown_routes_wrong_methods_and_big_bodies_are_problems_with_a_trace_i
     let body = problem(app.post_raw("/v1/auth/login", &huge).await, 413).await;
     assert_eq!(body["type"], "urn:spruce:problem:payload_too_large");
     assert!(body["trace_id"].is_string(), "{body}");
-    app.stop().await;
 }
 
 #[tokio::test]
@@ -92,7 +93,7 @@ async fn control_and_format_characters_in_text_are_422_naming_the_field() {
 
     // Core defends itself too: a NUL sent straight over gRPC is refused, not a 500.
     let mut users = spruce_proto::core::v1::user_service_client::UserServiceClient::connect(
-        app.core_url.clone().unwrap(),
+        app.core_url.clone(),
     )
     .await
     .unwrap();
@@ -113,5 +114,4 @@ async fn control_and_format_characters_in_text_are_422_naming_the_field() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
-    app.stop().await;
 }

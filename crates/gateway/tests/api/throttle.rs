@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, TestApp, closed_port, problem, unique_email};
+use crate::helpers::{PASSWORD, TestApp, problem, unique_email};
 
 async fn login_status(app: &TestApp, email: &str, password: &str) -> u16 {
     app.post(
@@ -47,7 +47,6 @@ async fn five_wrong_passwords_block_that_email_for_a_while() {
         200,
         "other emails are not affected"
     );
-    app.stop().await;
 }
 
 #[tokio::test]
@@ -63,19 +62,23 @@ async fn a_successful_login_clears_the_failures() {
         assert_eq!(login_status(&app, &email, "wrong password").await, 401);
     }
     assert_eq!(login_status(&app, &email, PASSWORD).await, 200);
-    app.stop().await;
 }
 
 #[tokio::test]
 async fn logins_still_work_when_redis_is_down() {
-    let app = TestApp::spawn_with_redis(&format!("redis://127.0.0.1:{}", closed_port())).await;
+    let app = TestApp::builder()
+        .redis(&format!(
+            "redis://127.0.0.1:{}",
+            spruce_testkit::free_port()
+        ))
+        .spawn()
+        .await;
     let email = unique_email();
     app.signup(&email).await;
     for _ in 0..6 {
         assert_eq!(login_status(&app, &email, "wrong password").await, 401);
     }
     assert_eq!(login_status(&app, &email, PASSWORD).await, 200);
-    app.stop().await;
 }
 
 #[tokio::test]
@@ -103,7 +106,6 @@ async fn twenty_failures_from_one_address_block_it_whatever_the_emails() {
         .await;
     assert!(blocked.headers().contains_key("retry-after"));
     problem(blocked, 429).await;
-    app.stop().await;
 }
 
 #[tokio::test]
@@ -120,12 +122,11 @@ async fn a_concurrent_burst_of_wrong_passwords_gets_at_most_five_401s() {
         unauthorized <= 5,
         "{unauthorized} wrong passwords were checked"
     );
-    app.stop().await;
 }
 
 #[tokio::test]
 async fn signups_from_one_address_are_limited() {
-    let app = TestApp::spawn_with_signup_limit(3).await;
+    let app = TestApp::builder().signup_limit(3).spawn().await;
     for _ in 0..3 {
         app.signup(&unique_email()).await;
     }
@@ -137,5 +138,4 @@ async fn signups_from_one_address_are_limited() {
         .await;
     assert!(refused.headers().contains_key("retry-after"));
     problem(refused, 429).await;
-    app.stop().await;
 }

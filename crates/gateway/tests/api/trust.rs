@@ -47,7 +47,7 @@ async fn forged_identity_metadata_without_a_token_is_unauthenticated() {
     let app = TestApp::spawn().await;
     let session = app.signup(&unique_email()).await;
     let user_id = session["user"]["id"].as_str().unwrap();
-    let mut users = UserServiceClient::connect(app.core_url.clone().unwrap())
+    let mut users = UserServiceClient::connect(app.core_url.clone())
         .await
         .unwrap();
     let mut forged = tonic::Request::new(GetUserRequest {
@@ -62,7 +62,7 @@ async fn forged_identity_metadata_without_a_token_is_unauthenticated() {
     let status = users.get_user(forged).await.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
 
-    let mut notifications = NotificationServiceClient::connect(app.scheduler_url.clone().unwrap())
+    let mut notifications = NotificationServiceClient::connect(app.scheduler_url.clone())
         .await
         .unwrap();
     let mut forged = tonic::Request::new(ListNotificationsRequest {
@@ -87,13 +87,12 @@ async fn forged_identity_metadata_without_a_token_is_unauthenticated() {
         .unwrap()
         .into_inner();
     assert_eq!(user.id, user_id);
-    app.stop().await;
 }
 
 #[tokio::test]
 async fn tokens_signed_by_another_key_or_expired_are_unauthenticated() {
     let app = TestApp::spawn().await;
-    let mut users = UserServiceClient::connect(app.core_url.clone().unwrap())
+    let mut users = UserServiceClient::connect(app.core_url.clone())
         .await
         .unwrap();
     let user_id = Uuid::new_v4();
@@ -115,13 +114,12 @@ async fn tokens_signed_by_another_key_or_expired_are_unauthenticated() {
             .unwrap_err();
         assert_eq!(status.code(), Code::Unauthenticated, "{token}");
     }
-    app.stop().await;
 }
 
 #[tokio::test]
 async fn a_service_token_is_accepted_only_on_its_rpcs() {
     let app = TestApp::spawn().await;
-    let mut users = UserServiceClient::connect(app.core_url.clone().unwrap())
+    let mut users = UserServiceClient::connect(app.core_url.clone())
         .await
         .unwrap();
     let gateway = service_token(keys::dev::GATEWAY_PRIVATE_KEY, "gateway", "core");
@@ -184,14 +182,13 @@ async fn a_service_token_is_accepted_only_on_its_rpcs() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
-    app.stop().await;
 }
 
 #[tokio::test]
 async fn health_stays_open_to_probes() {
     let app = TestApp::spawn().await;
     for url in [app.core_url.clone(), app.scheduler_url.clone()] {
-        let mut health = HealthClient::new(channel(url.unwrap()).await);
+        let mut health = HealthClient::new(channel(url).await);
         let response = health
             .check(HealthCheckRequest {
                 service: String::new(),
@@ -201,7 +198,7 @@ async fn health_stays_open_to_probes() {
         assert_eq!(response.into_inner().status, 1, "SERVING");
     }
     // A valid user token still only gets the user's own rights.
-    let mut users = UserServiceClient::connect(app.core_url.clone().unwrap())
+    let mut users = UserServiceClient::connect(app.core_url.clone())
         .await
         .unwrap();
     let status = users
@@ -212,7 +209,6 @@ async fn health_stays_open_to_probes() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
-    app.stop().await;
 }
 
 /// Asks core's reflection service, without a token, to list its services; the status code
@@ -244,21 +240,19 @@ async fn reflected_services(core_url: String) -> Result<Vec<String>, Code> {
 
 #[tokio::test]
 async fn reflection_is_a_setting_and_open_only_where_served() {
-    let app = TestApp::spawn_with_core_reflection(true).await;
-    let services = reflected_services(app.core_url.clone().unwrap())
+    let app = TestApp::builder().core_reflection(true).spawn().await;
+    let services = reflected_services(app.core_url.clone())
         .await
         .expect("reflection is served, without a token");
     assert!(
         services.contains(&"spruce.core.v1.UserService".to_owned()),
         "{services:?}"
     );
-    app.stop().await;
 
     // Switched off, it is one more RPC nobody may call without a token.
-    let app = TestApp::spawn_with_core_reflection(false).await;
+    let app = TestApp::builder().core_reflection(false).spawn().await;
     assert_eq!(
-        reflected_services(app.core_url.clone().unwrap()).await,
+        reflected_services(app.core_url.clone()).await,
         Err(Code::Unauthenticated)
     );
-    app.stop().await;
 }

@@ -128,7 +128,6 @@ async fn the_same_event_delivered_twice_is_applied_once() {
 
     shutdown.cancel();
     task.await.unwrap();
-    test.cleanup().await;
 }
 
 #[tokio::test]
@@ -217,7 +216,6 @@ async fn a_failing_event_is_retried_then_parked_with_its_error_and_the_queue_kee
     );
     shutdown.cancel();
     task.await.unwrap();
-    test.cleanup().await;
 }
 
 #[tokio::test]
@@ -239,7 +237,6 @@ async fn an_undecodable_message_is_parked_at_once() {
     );
     shutdown.cancel();
     task.await.unwrap();
-    test.cleanup().await;
 }
 
 #[tokio::test]
@@ -292,7 +289,6 @@ async fn publishing_and_consuming_resume_after_the_broker_closes_every_connectio
     shutdown.cancel();
     consumer_task.await.unwrap();
     relay_task.await.unwrap();
-    test.cleanup().await;
 }
 
 #[tokio::test]
@@ -342,7 +338,6 @@ async fn replaying_parked_events_applies_them_once_the_cause_is_fixed() {
 
     shutdown.cancel();
     task.await.unwrap();
-    test.cleanup().await;
 }
 
 #[tokio::test]
@@ -404,5 +399,4 @@ async fn consumers_whose_queues_expire_differently_share_the_exchange_and_its_un
         .await
         .expect("the unrouted queue was declared without an expiry");
     connection.close(200, "done".into()).await.ok();
-    test.cleanup().await;
 }

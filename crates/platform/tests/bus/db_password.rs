@@ -3,7 +3,6 @@
 //! whose password changes under a pool that reads its `password_file` again.
 
 use std::{
-    net::TcpListener,
     path::PathBuf,
     process::{Child, Command, Stdio},
     time::Duration,
@@ -76,11 +75,7 @@ impl PasswordCluster {
             .status()
             .expect("initdb runs");
         assert!(status.success(), "initdb");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = spruce_testkit::free_port();
         let child = as_cluster_owner(bin.join("postgres"))
             .arg("-D")
             .arg(folder.join("data"))

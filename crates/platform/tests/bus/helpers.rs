@@ -23,6 +23,7 @@ use spruce_platform::{
     settings::{BusSettings, DatabaseSettings},
 };
 use spruce_proto::events::v1::{UserRegistered, envelope::Payload};
+use spruce_testkit::{TestDb, run_aside};
 use sqlx::{PgConnection, PgPool};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -68,9 +69,10 @@ impl RunningRelay {
 
 pub(crate) struct TestBus {
     pub(crate) pool: PgPool,
-    pub(crate) database: DatabaseSettings,
     pub(crate) bus: BusSettings,
     vhost: Option<String>,
+    /// Dropped with the test, after the pool.
+    _database: TestDb,
 }
 
 impl TestBus {
@@ -91,14 +93,14 @@ impl TestBus {
     async fn create(vhost: Option<String>) -> Self {
         spruce_platform::telemetry::init_for_tests();
         let id = Uuid::new_v4().simple().to_string();
-        let database = DatabaseSettings {
-            name: format!("spruce_test_{id}"),
+        let database = TestDb::new("bus");
+        let settings = DatabaseSettings {
+            name: database.name().to_owned(),
             max_connections: 5,
             ..DatabaseSettings::default()
         };
-        let pool = db::connect(&database).await.expect("database reachable");
-        db::migrator(MIGRATIONS)
-            .run(&pool)
+        let pool = db::connect(&settings).await.expect("database reachable");
+        db::apply_migrations(&pool, MIGRATIONS)
             .await
             .expect("migrations apply");
         let url = match &vhost {
@@ -119,9 +121,9 @@ impl TestBus {
         };
         TestBus {
             pool,
-            database,
             bus,
             vhost,
+            _database: database,
         }
     }
 
@@ -157,18 +159,6 @@ impl TestBus {
         })
         .await
         .is_some()
-    }
-
-    /// Removes the exchange, the vhost and the database.
-    pub(crate) async fn cleanup(self) {
-        self.pool.close().await;
-        match &self.vhost {
-            Some(vhost) => rabbitmqctl(&["delete_vhost", vhost]),
-            None => {
-                bus::delete_exchange(&self.bus).await.ok();
-            }
-        }
-        db::drop_database(&self.database).await.ok();
     }
 
     /// Declares the exchange as versions before the alternate exchange did: without one.
@@ -392,22 +382,31 @@ impl EventHandler for Recorder {
     }
 }
 
+impl Drop for TestBus {
+    /// Removes the exchange or the vhost; the database goes with its field.
+    fn drop(&mut self) {
+        match &self.vhost {
+            Some(vhost) => rabbitmqctl(&["delete_vhost", vhost]),
+            None => {
+                let bus = self.bus.clone();
+                run_aside(async move { bus::delete_exchange(&bus).await.ok() });
+            }
+        }
+    }
+}
+
 /// Polls `check` until it returns `Some`, for at most `limit`.
 pub(crate) async fn eventually<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if let Some(value) = check().await {
-            return Some(value);
-        }
-        if tokio::time::Instant::now() > deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    spruce_testkit::try_eventually(limit, || {
+        let look = check();
+        async move { look.await.ok_or(()) }
+    })
+    .await
+    .ok()
 }
 
 fn rabbitmqctl(arguments: &[&str]) {

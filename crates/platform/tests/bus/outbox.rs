@@ -41,7 +41,6 @@ async fn committed_rows_are_published_and_rolled_back_rows_are_not() {
     assert_eq!(published, Some(vec![committed_id]));
 
     relay.stop().await;
-    test.cleanup().await;
 }
 
 /// How many outbox rows and `applied` rows carry `event_id`.
@@ -93,7 +92,6 @@ async fn a_change_and_its_event_are_written_together_or_not_at_all() {
         .await;
     assert!(failed.is_err(), "event_type may not be null");
     assert_eq!(stored(&envelope).await, (0, 0));
-    test.cleanup().await;
 }
 
 /// What the relay recorded of the only outbox row.
@@ -154,7 +152,6 @@ async fn a_row_the_broker_did_not_accept_stays_unpublished_and_is_retried() {
     assert_eq!(published, Some(vec![unroutable.event_id.parse().unwrap()]));
 
     relay.stop().await;
-    test.cleanup().await;
 }
 
 #[tokio::test]
@@ -188,7 +185,6 @@ async fn an_event_no_queue_is_bound_to_waits_in_the_unrouted_queue_until_replaye
     assert_eq!(bus::replay_unrouted(&test.bus).await.unwrap(), 0);
 
     relay.stop().await;
-    test.cleanup().await;
 }
 
 #[tokio::test]
@@ -243,7 +239,6 @@ async fn rows_past_their_retention_are_deleted_unless_they_still_wait_to_be_publ
     );
 
     relay.stop().await;
-    test.cleanup().await;
 }
 
 #[tokio::test]
@@ -276,5 +271,4 @@ async fn a_burst_is_published_once_in_order_and_a_relay_gone_quiet_still_publish
     );
 
     relay.stop().await;
-    test.cleanup().await;
 }

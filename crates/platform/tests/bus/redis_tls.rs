@@ -2,7 +2,6 @@
 //! local redis-server on a TLS port, its certificate signed by a CA made for the test.
 
 use std::{
-    net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::Duration,
@@ -95,10 +94,7 @@ impl TlsRedis {
                 "names",
             ],
         );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
+        let port = spruce_testkit::free_port();
         let child = Command::new("redis-server")
             .args([
                 "--port",

@@ -12,10 +12,10 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use spruce_platform::{db, settings::DatabaseSettings};
+use spruce_testkit::{TestDb, eventually};
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use super::{
     Job, JobFuture, Outcome, RunContext, RunReport, Trigger,
@@ -71,22 +71,29 @@ impl Job for Flaky {
     }
 }
 
+/// The scheduler's schema in a database of the test's own, dropped with it.
 struct TestDatabase {
     settings: DatabaseSettings,
     pool: PgPool,
+    _database: TestDb,
 }
 
 impl TestDatabase {
     async fn new() -> Self {
+        let database = TestDb::new("jobs");
         let settings = DatabaseSettings {
-            name: format!("spruce_test_{}_jobs", Uuid::new_v4().simple()),
+            name: database.name().to_owned(),
             max_connections: 4,
             ..DatabaseSettings::default()
         };
         let pool = db::connect_and_migrate(&settings, MIGRATIONS)
             .await
             .unwrap();
-        TestDatabase { settings, pool }
+        TestDatabase {
+            settings,
+            pool,
+            _database: database,
+        }
     }
 
     async fn runs(&self, job: &str) -> Vec<super::Run> {
@@ -96,11 +103,6 @@ impl TestDatabase {
             .unwrap();
         runs.reverse();
         runs
-    }
-
-    async fn drop(self) {
-        self.pool.close().await;
-        db::drop_database(&self.settings).await.ok();
     }
 }
 
@@ -177,13 +179,11 @@ impl Recorders {
 }
 
 async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..600 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
+    let look = || {
+        let seen = done();
+        async move { seen.then_some(()).ok_or("not yet") }
+    };
+    eventually(what, Duration::from_secs(30), look).await;
 }
 
 #[tokio::test]
@@ -236,7 +236,6 @@ async fn three_replicas_run_every_enabled_job_once_per_tick() {
         && run.items == 1
         && run.attempts == 1
         && run.replica.is_some()));
-    database.drop().await;
 }
 
 #[tokio::test]
@@ -289,7 +288,6 @@ async fn a_replica_killed_mid_run_leaves_the_next_tick_to_the_others() {
     assert!(log.iter().all(|(replica, _)| replica == "replica-b"));
     // B's first run is for a tick after A's: A's tick did not run twice.
     assert!(log[0].1 > runs[0].tick);
-    database.drop().await;
 }
 
 #[tokio::test]
@@ -348,7 +346,6 @@ async fn missed_ticks_run_once_and_a_long_run_is_never_doubled() {
         ticks[1] - ticks[0] >= chrono::Duration::seconds(2),
         "{ticks:?}"
     );
-    database.drop().await;
 }
 
 #[tokio::test]
@@ -410,5 +407,4 @@ async fn failed_attempts_are_retried_and_manual_runs_are_queued_for_any_replica(
     drop(connection);
     shutdown.cancel();
     replica.await.unwrap();
-    database.drop().await;
 }

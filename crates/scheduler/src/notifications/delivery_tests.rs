@@ -9,6 +9,7 @@ use std::{
 
 use secrecy::SecretString;
 use spruce_platform::{db, settings::DatabaseSettings};
+use spruce_testkit::TestDb;
 use sqlx::PgPool;
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
@@ -99,16 +100,18 @@ fn settings() -> DeliverySettings {
     }
 }
 
-async fn database() -> (DatabaseSettings, PgPool) {
+/// The scheduler's schema in a database of the test's own, dropped with the `TestDb`.
+async fn database() -> (TestDb, PgPool) {
+    let database = TestDb::new("delivery");
     let settings = DatabaseSettings {
-        name: format!("spruce_test_{}_delivery", Uuid::new_v4().simple()),
+        name: database.name().to_owned(),
         max_connections: 4,
         ..DatabaseSettings::default()
     };
     let pool = db::connect_and_migrate(&settings, MIGRATIONS)
         .await
         .unwrap();
-    (settings, pool)
+    (database, pool)
 }
 
 /// A user with a device, and one push notification recorded for them.
@@ -213,7 +216,7 @@ fn senders(push_url: &str) -> Senders {
 
 #[tokio::test]
 async fn a_5xx_is_retried_and_a_4xx_is_given_up_and_recorded() {
-    let (database, pool) = database().await;
+    let (_database, pool) = database().await;
 
     let flaky = StandIn::start(&[503]).await;
     let user = recorded_push(&pool).await;
@@ -290,12 +293,11 @@ async fn a_5xx_is_retried_and_a_4xx_is_given_up_and_recorded() {
     assert_eq!((delivery.as_str(), attempts), ("failed", 3));
 
     pool.close().await;
-    db::drop_database(&database).await.ok();
 }
 
 #[tokio::test]
 async fn an_email_to_a_user_never_heard_of_goes_where_core_says() {
-    let (database, pool) = database().await;
+    let (_database, pool) = database().await;
     let outbox = Arc::new(Outbox::default());
     let senders = Senders {
         email: outbox.clone(),
@@ -372,5 +374,4 @@ async fn an_email_to_a_user_never_heard_of_goes_where_core_says() {
 
     drop(connection);
     pool.close().await;
-    db::drop_database(&database).await.ok();
 }

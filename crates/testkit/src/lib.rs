@@ -1,0 +1,177 @@
+//! What the tests of every crate share: a database of their own that goes away with them,
+//! one way to wait for something to happen, and ports nothing listens on.
+//!
+//! Each test makes its own database and its own queue names, so tests run in parallel and
+//! beside a running `make run` without touching it.
+
+use std::{future::Future, time::Duration};
+
+use sqlx::{Connection as _, Executor as _, PgConnection};
+use uuid::Uuid;
+
+/// The maintenance database of the local PostgreSQL the tests use (where
+/// `DatabaseSettings::default()` points), from which others are made and dropped.
+const MAINTENANCE_DATABASE: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A database of the test's own on the local PostgreSQL, named `spruce_test_<id>_<purpose>`.
+/// Whoever connects first makes it (services create their database when missing), and it is
+/// dropped, with any connection still open, when the `TestDb` is dropped: also when the test
+/// panics.
+pub struct TestDb {
+    name: String,
+}
+
+impl TestDb {
+    /// Names a new database for `purpose` (the service whose schema it holds, say).
+    #[must_use]
+    pub fn new(purpose: &str) -> Self {
+        Self {
+            name: format!("spruce_test_{}_{purpose}", Uuid::new_v4().simple()),
+        }
+    }
+
+    /// Its name, for a service's `database.name`.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let statement = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+        run_aside(async move {
+            if let Ok(mut connection) = PgConnection::connect(MAINTENANCE_DATABASE).await {
+                connection
+                    .execute(sqlx::AssertSqlSafe(statement))
+                    .await
+                    .ok();
+            }
+        });
+    }
+}
+
+/// Runs `work` to its end on a thread and runtime of its own, for the clean-up of a `Drop`:
+/// a test's runtime cannot be blocked on from inside, and may be ending.
+pub fn run_aside<F>(work: F)
+where
+    F: Future + Send + 'static,
+{
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for clean-up");
+        runtime.block_on(work);
+    });
+    thread.join().ok();
+}
+
+/// Polls `check` every 50 ms until it answers `Ok`, for at most `limit`; then, or when
+/// `limit` has passed, returns its last answer (`Err` saying what it last saw).
+pub async fn try_eventually<T, E, F, Fut>(limit: Duration, mut check: F) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let answer = check().await;
+        if answer.is_ok() || tokio::time::Instant::now() > deadline {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// [`try_eventually`], failing the test with `what` and the last thing `check` saw when it
+/// never answered `Ok`.
+///
+/// # Panics
+/// When `limit` passes first.
+pub async fn eventually<T, E, F, Fut>(what: &str, limit: Duration, check: F) -> T
+where
+    E: std::fmt::Debug,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    match try_eventually(limit, check).await {
+        Ok(value) => value,
+        Err(seen) => panic!("{what} did not happen within {limit:?}; last seen: {seen:?}"),
+    }
+}
+
+/// A port nothing listens on right now, chosen at random below Linux's ephemeral range
+/// (32768 and up). A port the kernel hands out for `:0` is also the kind it hands to
+/// outgoing connections, so a parallel test's connection to PostgreSQL could take it
+/// before the child process meant to listen on it binds it.
+///
+/// # Panics
+/// When 200 draws find no free port.
+#[must_use]
+pub fn free_port() -> u16 {
+    use std::hash::{BuildHasher as _, RandomState};
+    for attempt in 0_u64..200 {
+        let draw = RandomState::new().hash_one((std::process::id(), attempt));
+        let port = 20_000 + u16::try_from(draw % 12_000).expect("below 12000");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between 20000 and 32000")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_test_database_is_gone_once_dropped() {
+        let database = TestDb::new("kit");
+        let name = database.name().to_owned();
+        let mut maintenance = PgConnection::connect(MAINTENANCE_DATABASE).await.unwrap();
+        maintenance
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .await
+            .unwrap();
+        let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+        let held_open = PgConnection::connect(&url).await.unwrap();
+        let exists = "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)";
+        let before: bool = sqlx::query_scalar(exists)
+            .bind(&name)
+            .fetch_one(&mut maintenance)
+            .await
+            .unwrap();
+        assert!(before);
+        // Dropped with a connection still open.
+        drop(database);
+        let after: bool = sqlx::query_scalar(exists)
+            .bind(&name)
+            .fetch_one(&mut maintenance)
+            .await
+            .unwrap();
+        assert!(!after);
+        drop(held_open);
+    }
+
+    #[tokio::test]
+    async fn eventually_answers_what_check_found_and_try_eventually_gives_up() {
+        let mut looks = 0;
+        let found = eventually("the third look", Duration::from_secs(5), || {
+            looks += 1;
+            let answer = if looks == 3 { Ok(looks) } else { Err(looks) };
+            async move { answer }
+        })
+        .await;
+        assert_eq!(found, 3);
+        let never = try_eventually(Duration::from_millis(120), || async { Err::<(), _>("no") });
+        assert_eq!(never.await, Err("no"));
+    }
+
+    #[test]
+    fn a_free_port_can_be_bound() {
+        let port = free_port();
+        assert!((20_000..32_000).contains(&port));
+        assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+    }
+}
