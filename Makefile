@@ -39,7 +39,7 @@ e2e:
 	python3 scripts/e2e.py "$(BASE_URL)"
 
 ## compose-check: make every image from Debian packages (no registry needed), run the compose
-## stack and the smoke test and README walk-throughs against it (root; installs Docker)
+## stack and the end-to-end suite and the walk-throughs against it (root; installs Docker)
 compose-check:
 	./scripts/compose-check.sh
 

@@ -4,7 +4,7 @@
 # jq), starts dockerd if none answers, makes every image from Debian packages
 # (scripts/local-images.sh), brings docker/compose.yaml up under a project of its own with
 # every host port picked free (so it runs beside `make run`), waits for the gateway, runs
-# scripts/e2e.py (the end-to-end suite) and the README's walk-throughs (scripts/readme-walk.sh) against it, and
+# scripts/e2e.py (the end-to-end suite) and the walk-throughs (scripts/readme-walk.sh) against it, and
 # takes the stack down again (volumes too). On a failure it prints the services' logs.
 # Run as root. KEEP=1 leaves the stack running.
 set -euo pipefail

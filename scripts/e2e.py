@@ -6,7 +6,7 @@ data set (`spruce-core seed`), through the public API only.
 
 CD runs it against e2e after each release and promotes only when it passes. The seeded
 accounts' password is E2E_PASSWORD (default: the development one; e2e's data set is
-seeded with a secret one, README "Deploying"). Each journey prints `ok <journey>`; the
+seeded with a secret one, docs/deploying.md). Each journey prints `ok <journey>`; the
 first failure stops the suite with what was asked and what came back, and exit 1.
 Standard library only: it runs on any CD runner with Python 3.
 """

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Runs the README's walk-throughs ("Try it" and "Book a cleaning", the ```sh blocks as they
-# are written) against a gateway, and fails when any call answered 5xx or did not connect,
-# or when the booking did not go all the way to completed and reviewed.
+# Runs the walk-throughs (docs/api.md's "Accounts and sessions", then README.md's "Book a
+# cleaning": the ```sh blocks as they are written) against a gateway, and fails when any
+# call answered 5xx or did not connect, or when the booking did not go all the way to
+# completed and reviewed.
 #   scripts/readme-walk.sh http://127.0.0.1:8080
-# Needs curl and jq. The README's calls name localhost:8080; they are pointed at BASE_URL.
+# Needs curl and jq. The walk-throughs' calls name localhost:8080; they are pointed at BASE_URL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 base="${1:?usage: scripts/readme-walk.sh BASE_URL}"
@@ -13,16 +14,16 @@ trap 'rm -rf "$work"' EXIT
 python3 - "$base" > "$work/walk.sh" <<'PY'
 import re, sys
 base = sys.argv[1]
-readme = open("README.md", encoding="utf-8").read()
 blocks = []
-for heading in ("## Try it", "## Book a cleaning"):
-    section = readme.split(heading, 1)[1].split("\n## ", 1)[0]
+for path, heading in (("docs/api.md", "## Accounts and sessions"), ("README.md", "## Book a cleaning")):
+    text = open(path, encoding="utf-8").read()
+    section = text.split(heading, 1)[1].split("\n## ", 1)[0]
     blocks.append(re.search(r"```sh\n(.*?)```", section, re.S).group(1))
 print("\n".join(blocks).replace("localhost:8080", base))
 PY
 
 # Every call's status goes to codes (curl's %{stderr} write-out), its output where the
-# README sends it.
+# walk-through sends it.
 codes="$work/codes"
 {
     printf 'curl() { command curl --write-out %q "$@" 2>>%q; }\n' '%{stderr}%{http_code} %{url_effective}\n' "$codes"

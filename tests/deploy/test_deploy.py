@@ -316,11 +316,11 @@ class ChartTest(unittest.TestCase):
                 granted[match.group(1)] = set(re.findall(r'"([^"]+)"', match.group(2)))
         return granted
 
-    def test_every_secret_a_release_mounts_is_made_by_terraform_or_the_readme(self):
-        readme = (ROOT / "README.md").read_text()
-        step = readme[readme.index("\n**The secrets in Vault**"):]
+    def test_every_secret_a_release_mounts_is_made_by_terraform_or_the_deploying_steps(self):
+        guide = (ROOT / "docs/deploying.md").read_text()
+        step = guide[guide.index("\n**The secrets in Vault**"):]
         step = step[: step.index("\n\n**", 10)]
-        steps = readme[readme.index("**AWS, from an empty account"):readme.index("\n**The secrets in Vault**")]
+        steps = guide[guide.index("**AWS, from an empty account"):guide.index("\n**The secrets in Vault**")]
         platform = (ROOT / "deploy/terraform/platform/main.tf").read_text()
         vault_stack = (ROOT / "deploy/terraform/vault/main.tf").read_text()
         written_by_terraform = set(re.findall(r'vault_kv_secret_v2" "(\w+)"', vault_stack))
@@ -338,7 +338,7 @@ class ChartTest(unittest.TestCase):
                         self.assertTrue(made or f"secret/{environment}/{name}" in step.replace("<env>", environment), name)
                     for volume in template["spec"]["volumes"]:
                         if volume.get("secret", {}).get("secretName") == "spruce-e2e-seed":
-                            # The e2e seed Job's password: the README's step 9 makes it.
+                            # The e2e seed Job's password: step 9 of docs/deploying.md makes it.
                             self.assertIn("create secret generic\n   spruce-e2e-seed --from-literal=password=", steps)
                             self.assertEqual([i["key"] for i in volume["secret"]["items"]], ["password"])
                         elif "secret" in volume:
@@ -1139,7 +1139,7 @@ class WorkflowTest(unittest.TestCase):
         self.assertIn("aws ecr describe-images", probe["run"])
 
     def test_the_image_sets_no_setting_the_chart_could_not_override(self):
-        # Environment variables outrank the chart's config files (README, "Settings").
+        # Environment variables outrank the chart's config files (docs/configuration.md).
         lines = (ROOT / "docker/Dockerfile").read_text().splitlines()
         instructions = [line for line in lines if not line.lstrip().startswith("#")]
         self.assertFalse([line for line in instructions if "SPRUCE__" in line])

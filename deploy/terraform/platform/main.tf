@@ -242,7 +242,7 @@ resource "helm_release" "cluster_autoscaler" {
 # Vault: three servers on raft storage across the zones, unsealed by the environment's KMS
 # key (envs/<env>: the role the server's ServiceAccount assumes may use that key alone),
 # and the agent injector that writes each pod's secrets as files. Initialise it once
-# (README, "Deploying"), then deploy/terraform/vault configures auth, roles and policies.
+# (docs/deploying.md), then deploy/terraform/vault configures auth, roles and policies.
 resource "helm_release" "vault" {
   name             = "vault"
   namespace        = "vault"

@@ -1,5 +1,5 @@
 # Vault's configuration for one environment, applied after the platform stack installed
-# Vault and a person initialised it (README, "Deploying"), from that environment's runner
+# Vault and a person initialised it (docs/deploying.md), from that environment's runner
 # with Vault's API forwarded to it:
 #
 #   kubectl -n vault port-forward svc/vault-active 8200 &
@@ -12,7 +12,7 @@
 # component reads and a role bound to its ServiceAccount alone (spruce-<component> in the
 # namespace spruce): the gateway cannot read core's signing key. It writes the MQ and
 # Redis connection strings from the environment's Secrets Manager secret, write-only (not
-# in the state); the other names are a person's step (README).
+# in the state); the other names are a person's step (docs/deploying.md).
 terraform {
   required_version = ">= 1.11"
   # terraform init -backend-config=bucket=spruce-terraform-state-<account id>

@@ -52,8 +52,8 @@ pub fn unrouted_name(exchange: &str) -> String {
 /// An exchange declared before it had an alternate exchange cannot be given one by
 /// declaring it again (RabbitMQ refuses other arguments for an existing exchange and closes
 /// the channel). The declaration is tried on a channel of its own; when refused, the
-/// existing exchange is used as it is and a warning says how to fix it (a policy, see the
-/// README); meanwhile the relay retries events the broker returns.
+/// existing exchange is used as it is and a warning says how to fix it (a policy, see
+/// docs/operations.md); meanwhile the relay retries events the broker returns.
 pub(crate) async fn declare_exchange(
     connection: &Connection,
     channel: &Channel,
@@ -124,7 +124,7 @@ pub(crate) async fn declare_exchange(
             tracing::warn!(
                 %exchange,
                 alternate_exchange = %unrouted,
-                "the exchange exists without its alternate exchange: events no queue is bound to are returned and retried; add the policy from the README"
+                "the exchange exists without its alternate exchange: events no queue is bound to are returned and retried; add the policy in docs/operations.md"
             );
         }
         Err(error) => return Err(error),

@@ -1,4 +1,4 @@
-# Everything the README's "Deploying" steps set for prod, committed so that every apply
+# Everything the steps of docs/deploying.md set for prod, committed so that every apply
 # uses all of it. Replace the placeholders with your account's values as the steps say.
 deployer_role_arn                = "arn:aws:iam::123456789012:role/spruce-cd-prod" # step 1: bootstrap's deploy_role_arns["prod"]
 deploy_runner_security_group_ids = []                                              # step 5: the runner's security group

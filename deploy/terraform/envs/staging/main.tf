@@ -1,4 +1,4 @@
-# Spruce's staging environment. Bootstrap order: README, "Deploying".
+# Spruce's staging environment. Bootstrap order: docs/deploying.md.
 terraform {
   required_version = ">= 1.10"
   # The bucket is named with the account id (bootstrap's output state_bucket):

@@ -1,7 +1,7 @@
 # Spruce on AWS for one environment: network, EKS (a node group for search of its own),
 # RDS PostgreSQL, ElastiCache Redis, Amazon MQ (RabbitMQ), S3, ECR, IAM roles for service
 # accounts, DNS. Secrets are generated here and stored in Secrets Manager; Vault (or an
-# operator) copies them into the cluster (README, "Deploying").
+# operator) copies them into the cluster (docs/deploying.md).
 
 locals {
   name = "spruce-${var.environment}"
