@@ -2,13 +2,14 @@
 //! core's snapshot and kept current by events; recommendations; and the cleaning-duration
 //! model and quotes, whose versions its database holds.
 
-pub mod cache;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod grpc;
-pub mod live;
 pub mod metrics;
-pub mod models;
 pub mod settings;
 pub mod startup;
+pub mod store;
+pub mod upstream;
+pub mod usecases;
 pub mod wire;

@@ -4,7 +4,8 @@
 use spruce_platform::{cli, shutdown};
 use spruce_search::{
     settings::{DEFAULTS, Settings},
-    startup::{Application, MIGRATIONS},
+    startup::Application,
+    store::MIGRATIONS,
 };
 
 #[tokio::main]

@@ -6,41 +6,29 @@ use std::{sync::Arc, time::Duration};
 use spruce_platform::{
     auth::ServiceTokenSigner,
     bus::Consumer,
-    db::{self, MigrationSource},
+    db,
     grpc::{Access, Listeners, ServiceRpc},
     ops::ReadinessCheck,
     settings::BusSettings,
 };
-use spruce_proto::{
-    core::v1::read_model_service_client::ReadModelServiceClient,
-    search::v1::search_service_server::SearchServiceServer,
-};
+use spruce_proto::search::v1::search_service_server::SearchServiceServer;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tonic::{service::Routes, transport::Channel};
 
 use crate::{
-    cache::AffinityCache,
     error::SearchError,
+    events::ReadModelEvents,
     grpc::SearchApi,
-    live::{self, LiveModel, ReadModelEvents},
-    models::Models,
     settings::Settings,
+    store::{MIGRATIONS, cache::AffinityCache},
+    upstream::CoreReadModel,
+    usecases::{
+        live::{self, LiveModel, ReadModelUpdates},
+        models::Models,
+        search::Searches,
+    },
 };
-
-/// Embedded migrations, applied by `spruce-search migrate` and at start in development.
-pub const MIGRATIONS: &[MigrationSource] = &[
-    (
-        1,
-        "model versions",
-        include_str!("../migrations/0001_model_versions.sql"),
-    ),
-    (
-        2,
-        "model bodies",
-        include_str!("../migrations/0002_model_bodies.sql"),
-    ),
-];
 
 /// The RPCs a service may call on its own behalf: the scheduler retrains the model nightly
 /// and finds candidates for open bookings, core prices bookings with the model's estimates.
@@ -147,7 +135,7 @@ impl Application {
         let live = LiveModel::new();
         let consumer = Consumer::with_sink(
             self.bus,
-            ReadModelEvents::new(live.clone(), self.cache.clone()),
+            ReadModelEvents::new(ReadModelUpdates::new(live.clone(), self.cache.clone())),
         );
         let subscribed = consumer.status();
         let loaded = live.clone();
@@ -166,11 +154,10 @@ impl Application {
             }),
         ];
         let mut consumer_task = tokio::spawn(consumer.run(shutdown.clone()));
-        let core = ReadModelServiceClient::new(self.core);
+        let core = CoreReadModel::new(self.core, self.signer);
         let models = Arc::new(Models::new(
             self.pool.clone(),
             core.clone(),
-            self.signer.clone(),
             self.training_threads,
         ));
         match models.load_active().await {
@@ -190,13 +177,13 @@ impl Application {
         let upkeep = tokio::spawn(live::maintain(
             live.clone(),
             core,
-            self.signer,
             subscribed,
             self.prune_interval,
             shutdown.clone(),
         ));
+        let searches = Searches::new(live.clone(), self.cache);
         let routes = Routes::new(SearchServiceServer::new(SearchApi::new(
-            live, self.cache, models,
+            live, searches, models,
         )));
         let served = self
             .listeners

@@ -11,7 +11,7 @@ use spruce_platform::{
 use spruce_proto::{
     core::v1::{BookingPair, CleanerState, CompletedBooking, LiveBooking},
     events::v1::{BookingChanged, CleanerUpdated},
-    search::v1::{CleanerHit, SearchCleanersRequest},
+    search::v1::{CleanerHit, EstimateDurationRequest, SearchCleanersRequest},
 };
 use uuid::Uuid;
 
@@ -23,6 +23,29 @@ use crate::domain::{
     readmodel::Booking,
     recommend::Pair,
 };
+
+/// Reads what a quote is asked for.
+///
+/// # Errors
+/// One field error per value that does not parse or is out of range.
+pub fn job(request: &EstimateDurationRequest) -> Result<Job, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let cleaner_id = if request.cleaner_id.is_empty() {
+        None
+    } else if let Ok(id) = request.cleaner_id.parse::<Uuid>() {
+        Some(id)
+    } else {
+        errors.push(FieldError::new("cleaner_id", "must be a UUID"));
+        None
+    };
+    let home = spruce_platform::pricing::Home {
+        size_m2: request.size_m2,
+        bedrooms: request.bedrooms,
+        bathrooms: request.bathrooms,
+        has_pets: request.has_pets,
+    };
+    Job::check(&request.service, home, cleaner_id, errors)
+}
 
 /// The statuses in which a booking holds its cleaner's time.
 const HOLDING: [&str; 3] = ["requested", "confirmed", "in_progress"];

@@ -17,7 +17,7 @@ use forust_ml::{GradientBooster, Matrix, objective::ObjectiveType};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use spruce_platform::pricing::billable_minutes;
+use spruce_platform::{pricing::billable_minutes, reason::FieldError};
 
 use super::cleaner::{SERVICES, Services};
 
@@ -45,6 +45,49 @@ pub struct Job {
     pub bathrooms: f64,
     pub has_pets: bool,
     pub cleaner_id: Option<Uuid>,
+}
+
+impl Job {
+    /// Checks what a quote is asked for: one service, a home of 1 to 10,000 m² with at most
+    /// 50 bedrooms and 50 bathrooms; `errors` already found (a cleaner id that is no UUID,
+    /// say) are reported with these.
+    ///
+    /// # Errors
+    /// One field error per value out of range.
+    pub fn check(
+        service: &str,
+        home: spruce_platform::pricing::Home,
+        cleaner_id: Option<Uuid>,
+        mut errors: Vec<FieldError>,
+    ) -> Result<Job, Vec<FieldError>> {
+        let service = Services::parse([service]);
+        if service.is_none() {
+            errors.push(FieldError::new(
+                "service",
+                "must be standard, deep, move_out or office",
+            ));
+        }
+        if home.size_m2 == 0 || home.size_m2 > 10_000 {
+            errors.push(FieldError::new("size_m2", "must be from 1 to 10000"));
+        }
+        if home.bedrooms > 50 {
+            errors.push(FieldError::new("bedrooms", "must be at most 50"));
+        }
+        if home.bathrooms > 50 {
+            errors.push(FieldError::new("bathrooms", "must be at most 50"));
+        }
+        match service {
+            Some(service) if errors.is_empty() => Ok(Job {
+                service,
+                size_m2: f64::from(home.size_m2),
+                bedrooms: f64::from(home.bedrooms),
+                bathrooms: f64::from(home.bathrooms),
+                has_pets: home.has_pets,
+                cleaner_id,
+            }),
+            _ => Err(errors),
+        }
+    }
 }
 
 /// A completed booking: the job and how long it took.

@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 
+use spruce_platform::reason::FieldError;
 use uuid::Uuid;
 
 use super::{
@@ -102,6 +103,75 @@ pub struct Recommendation {
     pub distance_km: f64,
     pub score: f64,
     pub reason: Reason,
+}
+
+impl Recommendation {
+    /// The sentence that tells the customer why, in words fit for the app; `None` when the
+    /// cleaner is no longer in `index`.
+    pub fn describe(&self, index: &SearchIndex) -> Option<String> {
+        let cleaner = index.get(self.id)?;
+        let name = &cleaner.full_name;
+        Some(match self.reason {
+            Reason::AlsoBooked(because) => match index.get(because) {
+                Some(theirs) => format!(
+                    "Customers who booked {} also booked {name}",
+                    theirs.full_name
+                ),
+                None => format!("Customers with cleaners like yours also booked {name}"),
+            },
+            Reason::BookedBefore => format!("You booked {name} before"),
+            Reason::WellRatedNearby => match cleaner.mean_rating() {
+                Some(rating) => format!(
+                    "Rated {rating:.1} from {} reviews, {:.1} km away",
+                    cleaner.rating_count, self.distance_km
+                ),
+                None => format!("New on Spruce, {:.1} km away", self.distance_km),
+            },
+        })
+    }
+}
+
+/// The most recommendations one request returns, and how many when none is asked.
+pub const MAX_RECOMMENDATIONS: u32 = 50;
+pub const DEFAULT_RECOMMENDATIONS: u32 = 10;
+
+/// What a customer asks recommendations for, checked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Recommendations {
+    /// Latitude and longitude of the address.
+    pub at: (f64, f64),
+    pub limit: usize,
+}
+
+impl Recommendations {
+    /// Checks a point and a limit (0: the default).
+    ///
+    /// # Errors
+    /// One field error per value out of range.
+    pub fn check(lat: f64, lng: f64, limit: u32) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if !(-90.0..=90.0).contains(&lat) {
+            errors.push(FieldError::new("lat", "must be from -90 to 90"));
+        }
+        if !(-180.0..=180.0).contains(&lng) {
+            errors.push(FieldError::new("lng", "must be from -180 to 180"));
+        }
+        if limit > MAX_RECOMMENDATIONS {
+            errors.push(FieldError::new("limit", "must be from 1 to 50"));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let limit = if limit == 0 {
+            DEFAULT_RECOMMENDATIONS
+        } else {
+            limit
+        };
+        Ok(Recommendations {
+            at: (lat, lng),
+            limit: limit as usize,
+        })
+    }
 }
 
 /// Adds `delta` to `other`'s count in `counts`, dropping it at zero.

@@ -6,21 +6,22 @@ use std::sync::{Arc, RwLock};
 
 use anyhow::Context as _;
 use serde_json::json;
-use spruce_platform::{auth::ServiceTokenSigner, grpc::request_with_token};
-use spruce_proto::core::v1::{
-    StreamCompletedBookingsRequest, read_model_service_client::ReadModelServiceClient,
+use spruce_platform::{
+    identity::{Principal, Role},
+    pricing::{DEFAULT_HOURLY_RATE_CENTS, billable_minutes, price_cents},
 };
 use sqlx::PgPool;
 use tokio::sync::Mutex;
-use tonic::transport::Channel;
 
 use crate::{
     domain::duration::{
-        Completed, DurationModel, FEATURE_NAMES, MAX_PANEL_SHIFT, panel, panel_shift,
-        rule_of_thumb, should_promote,
+        DurationModel, FEATURE_NAMES, Job, MAX_PANEL_SHIFT, panel, panel_shift, rule_of_thumb,
+        should_promote,
     },
     error::SearchError,
-    wire,
+    store::models as store,
+    upstream::CoreReadModel,
+    usecases::live::LiveModel,
 };
 
 /// The model serving now.
@@ -44,29 +45,50 @@ pub struct Retrained {
     pub refusal: Option<String>,
 }
 
+/// What estimated a quote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EstimatedBy {
+    Model,
+    /// No model is serving yet: the rule of thumb core books with.
+    RuleOfThumb,
+}
+
+impl EstimatedBy {
+    /// Its name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EstimatedBy::Model => "model",
+            EstimatedBy::RuleOfThumb => "rule_of_thumb",
+        }
+    }
+}
+
+/// A quote: how long a job takes, what it costs, and what said so.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    pub minutes: u32,
+    pub price_cents: i64,
+    /// The serving model's version; 0 by the rule of thumb.
+    pub model_version: i64,
+    pub estimated_by: EstimatedBy,
+}
+
 /// The versions and the one serving.
 pub struct Models {
     pool: PgPool,
-    core: ReadModelServiceClient<Channel>,
-    signer: ServiceTokenSigner,
+    core: CoreReadModel,
     active: RwLock<Option<Arc<ActiveModel>>>,
     training: Mutex<()>,
     training_threads: usize,
 }
 
 impl Models {
-    /// Versions in `pool`, training data from `core` with `signer`'s tokens, trained on
-    /// `training_threads` threads.
-    pub fn new(
-        pool: PgPool,
-        core: ReadModelServiceClient<Channel>,
-        signer: ServiceTokenSigner,
-        training_threads: usize,
-    ) -> Self {
+    /// Versions in `pool`, training data from `core`, trained on `training_threads`
+    /// threads.
+    pub fn new(pool: PgPool, core: CoreReadModel, training_threads: usize) -> Self {
         Models {
             pool,
             core,
-            signer,
             active: RwLock::new(None),
             training: Mutex::new(()),
             training_threads,
@@ -88,16 +110,75 @@ impl Models {
             .unwrap_or_else(|poison| poison.into_inner()) = Some(Arc::new(model));
     }
 
+    /// Quotes `job` for any signed-in caller: the serving model's minutes (the rule of
+    /// thumb until one serves), priced at the cleaner's rate in `live` (or the default
+    /// rate without a cleaner).
+    ///
+    /// # Errors
+    /// Unauthenticated without a caller; not found for a cleaner `live` does not list; not
+    /// ready until the snapshot is in.
+    pub fn estimate(
+        &self,
+        live: &LiveModel,
+        principal: Option<&Principal>,
+        job: &Job,
+    ) -> Result<Estimate, SearchError> {
+        principal.ok_or(SearchError::Unauthenticated)?;
+        let rate = match job.cleaner_id {
+            Some(id) => live
+                .read(|model| {
+                    model
+                        .index()
+                        .get(id)
+                        .map(|cleaner| cleaner.hourly_rate_cents)
+                })?
+                .ok_or(SearchError::NotFound)?,
+            None => DEFAULT_HOURLY_RATE_CENTS,
+        };
+        let (minutes, model_version, estimated_by) = match self.active() {
+            Some(active) => (
+                billable_minutes(active.model.predict(job)),
+                active.version,
+                EstimatedBy::Model,
+            ),
+            None => (rule_of_thumb(job), 0, EstimatedBy::RuleOfThumb),
+        };
+        Ok(Estimate {
+            minutes,
+            price_cents: price_cents(minutes, rate),
+            model_version,
+            estimated_by,
+        })
+    }
+
+    /// [`Models::retrain`], for admins and the services allowed to call it.
+    ///
+    /// # Errors
+    /// Unauthenticated, permission denied for other users, or what retraining fails with.
+    pub async fn retrain_for(
+        &self,
+        principal: Option<&Principal>,
+    ) -> Result<Retrained, SearchError> {
+        match principal {
+            // The authentication layer lets only the services in SERVICE_RPCS call this.
+            Some(Principal::Service(_)) => {}
+            Some(Principal::User(caller)) if caller.role == Role::Admin => {}
+            Some(Principal::User(_)) => {
+                return Err(SearchError::PermissionDenied(
+                    "only admins retrain the model",
+                ));
+            }
+            None => return Err(SearchError::Unauthenticated),
+        }
+        self.retrain().await
+    }
+
     /// Loads the promoted version, if there is one.
     ///
     /// # Errors
     /// When the database fails or the stored model does not read.
     pub async fn load_active(&self) -> anyhow::Result<Option<i64>> {
-        let row: Option<(i64, String)> =
-            sqlx::query_as("SELECT version, model FROM model_versions WHERE active")
-                .fetch_optional(&self.pool)
-                .await?;
-        let Some((version, body)) = row else {
+        let Some((version, body)) = store::active(&self.pool).await? else {
             return Ok(None);
         };
         let model = tokio::task::spawn_blocking(move || DurationModel::from_json(&body))
@@ -119,7 +200,7 @@ impl Models {
             .training
             .try_lock()
             .map_err(|_| SearchError::TrainingRunning)?;
-        let history = self.history().await?;
+        let history = self.core.completed_bookings().await?;
         let current = self.active();
         let threads = Some(self.training_threads);
         let (candidate, current_mae, shift) = tokio::task::spawn_blocking(move || {
@@ -168,25 +249,17 @@ impl Models {
             "holdout_rows": candidate.holdout_rows,
         });
         let parameters = json!({"features": FEATURE_NAMES, "target": "ln(actual_duration_min)"});
-        let mut transaction = self.pool.begin().await.map_err(unexpected)?;
-        if promoted {
-            sqlx::query("UPDATE model_versions SET active = false WHERE active")
-                .execute(&mut *transaction)
-                .await
-                .map_err(unexpected)?;
-        }
-        let version: i64 = sqlx::query_scalar(
-            "INSERT INTO model_versions (parameters, metrics, active, model) \
-             VALUES ($1::jsonb, $2::jsonb, $3, $4) RETURNING version",
+        let version = store::insert(
+            &self.pool,
+            &store::NewVersion {
+                parameters: parameters.to_string(),
+                metrics: metrics.to_string(),
+                promoted,
+                body,
+            },
         )
-        .bind(parameters.to_string())
-        .bind(metrics.to_string())
-        .bind(promoted)
-        .bind(body)
-        .fetch_one(&mut *transaction)
         .await
-        .map_err(unexpected)?;
-        transaction.commit().await.map_err(unexpected)?;
+        .map_err(|error| SearchError::Unexpected(error.into()))?;
         let outcome = Retrained {
             version,
             promoted,
@@ -209,38 +282,4 @@ impl Models {
             ..outcome
         })
     }
-
-    /// Streams every completed booking from core.
-    async fn history(&self) -> Result<Vec<Completed>, SearchError> {
-        let token = self.signer.token("core").map_err(SearchError::Unexpected)?;
-        let unavailable =
-            |status: tonic::Status| SearchError::CoreUnavailable(status.message().to_owned());
-        let mut stream = self
-            .core
-            .clone()
-            .stream_completed_bookings(request_with_token(
-                StreamCompletedBookingsRequest {},
-                &token,
-            ))
-            .await
-            .map_err(unavailable)?
-            .into_inner();
-        let mut history = Vec::new();
-        while let Some(batch) = stream.message().await.map_err(unavailable)? {
-            for booking in &batch.bookings {
-                match wire::completed(booking) {
-                    Ok(row) => history.push(row),
-                    Err(error) => tracing::error!(
-                        error = format!("{error:#}"),
-                        "skipped a completed booking search cannot read"
-                    ),
-                }
-            }
-        }
-        Ok(history)
-    }
-}
-
-fn unexpected(error: sqlx::Error) -> SearchError {
-    SearchError::Unexpected(error.into())
 }
