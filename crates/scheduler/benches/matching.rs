@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use spruce_scheduler::matching::{
+use spruce_scheduler::domain::matching::{
     engine::{Candidate, Mode, OpenBooking, plan},
     solver::{Costs, solve},
 };

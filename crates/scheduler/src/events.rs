@@ -1,5 +1,5 @@
-//! Reactions to events from other services: who users are, what their bookings are, and
-//! the notifications events call for (the welcome with its verification code, codes asked
+//! The events the scheduler consumes, wire in and the recording use cases out: who users
+//! are, what their bookings are, and the notifications events call for (the welcome with its verification code, codes asked
 //! for again, password resets and changes, a booking's changes, a declined card, a review
 //! for its cleaner). Each runs in the inbox's transaction, so an event that
 //! arrives twice changes nothing the second time.
@@ -14,11 +14,11 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{
-    notifications::{
-        Message, Recipient,
+    domain::notifications::{
+        Recipient,
         templates::{self, BookingFacts, ReviewFacts},
     },
-    store::notifications as store,
+    usecases::recording,
 };
 
 /// Records users, bookings and the notifications events call for.
@@ -61,9 +61,7 @@ impl EventHandler for SchedulerEvents {
                     timezone: registered.timezone.clone(),
                     device_token: None,
                 };
-                // The welcome is the verification email that follows.
-                store::upsert_recipient(transaction, &recipient).await?;
-                Ok(())
+                recording::user_registered(transaction, &recipient).await
             }
             Some(Payload::VerificationRequested(requested)) => {
                 let user_id: Uuid = requested
@@ -79,7 +77,7 @@ impl EventHandler for SchedulerEvents {
                     first: requested.first,
                     about: &event.event_id,
                 });
-                notify(transaction, &message).await?;
+                recording::notify(transaction, &message).await?;
                 tracing::info!(user_id = %user_id, first = requested.first, "verification email recorded");
                 Ok(())
             }
@@ -89,7 +87,7 @@ impl EventHandler for SchedulerEvents {
                     .parse()
                     .context("bad user_id in user.password_reset_requested")?;
                 let link = self.link("reset-password", &requested.token);
-                notify(
+                recording::notify(
                     transaction,
                     &templates::password_reset(user_id, &event.event_id, &link),
                 )
@@ -100,27 +98,28 @@ impl EventHandler for SchedulerEvents {
                     .user_id
                     .parse()
                     .context("bad user_id in user.deleted")?;
-                let full_name = store::find_recipient(transaction, user_id)
-                    .await?
-                    .map(|recipient| recipient.full_name)
-                    .unwrap_or_default();
-                store::forget_user(transaction, user_id, &full_name, "a former user").await?;
-                tracing::info!(user_id = %user_id, "deleted user forgotten");
-                Ok(())
+                recording::user_deleted(transaction, user_id).await
             }
             Some(Payload::PasswordChanged(changed)) => {
                 let user_id: Uuid = changed
                     .user_id
                     .parse()
                     .context("bad user_id in user.password_changed")?;
-                notify(
+                recording::notify(
                     transaction,
                     &templates::password_changed(user_id, &event.event_id),
                 )
                 .await
             }
             Some(Payload::BookingChanged(change)) => {
-                booking_changed(transaction, event, change).await
+                recording::booking_changed(
+                    transaction,
+                    &event.r#type,
+                    &booking_facts(change)?,
+                    &change.status,
+                    event.aggregate_version,
+                )
+                .await
             }
             Some(Payload::PaymentFailed(failed)) => {
                 let customer_id: Uuid = failed
@@ -133,7 +132,7 @@ impl EventHandler for SchedulerEvents {
                     failed.amount_cents,
                     &failed.currency,
                 );
-                notify(transaction, &message).await
+                recording::notify(transaction, &message).await
             }
             Some(Payload::ReviewCreated(review)) => {
                 let facts = ReviewFacts {
@@ -144,7 +143,7 @@ impl EventHandler for SchedulerEvents {
                     rating_avg: review.rating_avg,
                     rating_count: review.rating_count,
                 };
-                notify(transaction, &templates::review_received(&facts)).await
+                recording::notify(transaction, &templates::review_received(&facts)).await
             }
             // Only the routing keys above are bound, so anything else was misrouted.
             Some(other) => Err(anyhow!(
@@ -156,13 +155,9 @@ impl EventHandler for SchedulerEvents {
     }
 }
 
-/// Keeps the booking and tells each party what concerns them.
-async fn booking_changed(
-    transaction: &mut PgConnection,
-    event: &Envelope,
-    change: &BookingChanged,
-) -> anyhow::Result<()> {
-    let facts = BookingFacts {
+/// Reads a booking event's facts.
+fn booking_facts(change: &BookingChanged) -> anyhow::Result<BookingFacts> {
+    Ok(BookingFacts {
         booking_id: change.booking_id.parse().context("bad booking_id")?,
         customer_id: change.customer_id.parse().context("bad customer_id")?,
         cleaner_id: if change.cleaner_id.is_empty() {
@@ -177,49 +172,5 @@ async fn booking_changed(
             .and_then(from_timestamp)
             .context("a booking event without starts_at")?,
         reason: change.reason.clone(),
-    };
-    let newer =
-        store::apply_booking(transaction, &facts, &change.status, event.aggregate_version).await?;
-    if !newer {
-        // Out of date (a later change arrived first): telling it now would mislead.
-        return Ok(());
-    }
-    notify_parties(transaction, &event.r#type, &facts).await
-}
-
-/// Records what `kind` tells each party of the booking `facts`, in their own zones.
-pub async fn notify_parties(
-    transaction: &mut PgConnection,
-    kind: &str,
-    facts: &BookingFacts,
-) -> anyhow::Result<()> {
-    let audience = templates::audience(kind, facts);
-    if audience.is_empty() {
-        return Ok(());
-    }
-    let cleaner_name = match facts.cleaner_id {
-        Some(id) => store::find_recipient(transaction, id)
-            .await?
-            .map(|cleaner| cleaner.full_name),
-        None => None,
-    };
-    for (user_id, side) in audience {
-        let recipient = store::find_recipient(transaction, user_id).await?;
-        let zone = recipient
-            .as_ref()
-            .map_or("UTC", |recipient| recipient.timezone.as_str());
-        if let Some(message) =
-            templates::booking(kind, side, facts, user_id, zone, cleaner_name.as_deref())
-        {
-            store::record(transaction, &message, &message.channels(recipient.as_ref())).await?;
-        }
-    }
-    Ok(())
-}
-
-/// Records `message` on the channels its user has.
-async fn notify(transaction: &mut PgConnection, message: &Message) -> anyhow::Result<()> {
-    let recipient = store::find_recipient(transaction, message.user_id).await?;
-    store::record(transaction, message, &message.channels(recipient.as_ref())).await?;
-    Ok(())
+    })
 }

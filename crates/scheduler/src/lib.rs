@@ -1,15 +1,15 @@
-//! spruce-scheduler: notifications sent from events (and, in later issues, scheduled jobs
-//! and the matching engine).
+//! spruce-scheduler: clock jobs run once per tick across replicas (reminders, expiry,
+//! auto-assign with the matching engine, retraining), and notifications from events,
+//! delivered by email and push.
 
+pub mod domain;
 pub mod error;
 pub mod events;
 pub mod grpc;
-pub mod jobs;
-pub mod matching;
 pub mod metrics;
-pub mod notifications;
 pub mod retry;
 pub mod settings;
 pub mod startup;
 pub mod store;
 pub mod upstream;
+pub mod usecases;

@@ -4,7 +4,7 @@
 use anyhow::Context as _;
 use spruce_platform::{bus, cli, shutdown};
 use spruce_scheduler::{
-    matching::solver::{Costs, solve},
+    domain::matching::solver::{Costs, solve},
     settings::{DEFAULTS, Settings},
     startup::Application,
     store::MIGRATIONS,

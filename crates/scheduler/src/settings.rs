@@ -5,12 +5,14 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use secrecy::SecretString;
 
 use crate::{
-    jobs::{JOB_NAMES, assign::AssignSettings, runner::RunnerSettings, schedule::Schedule},
-    matching::engine::Mode,
-    notifications::delivery::{
-        DeliverySettings, EmailSettings, HttpPushSender, LogSender, Sender, Senders, SmtpSender,
-    },
+    domain::{jobs::JOB_NAMES, matching::engine::Mode, schedule::Schedule},
     upstream::UpstreamSettings,
+    usecases::{
+        delivery::{
+            DeliverySettings, EmailSettings, HttpPushSender, LogSender, Sender, Senders, SmtpSender,
+        },
+        jobs::{assign::AssignSettings, runner::RunnerSettings},
+    },
 };
 use serde::Deserialize;
 use spruce_platform::{
@@ -530,7 +532,7 @@ impl spruce_platform::cli::ServiceSettings for Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jobs;
+    use crate::domain::jobs;
 
     #[test]
     fn the_built_in_defaults_are_this_services_and_valid() {

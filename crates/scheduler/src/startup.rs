@@ -18,16 +18,24 @@ use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
 use crate::{
+    domain::jobs::{self, Job},
     events::SchedulerEvents,
     grpc::{JobApi, NotificationApi},
-    jobs::{
-        self,
-        runner::{Runner, ScheduledJob},
-    },
-    notifications::delivery::{self, Senders},
     settings::Settings,
     store::MIGRATIONS,
     upstream::Upstreams,
+    usecases::{
+        delivery::{self, Senders},
+        jobs::{
+            admin::JobAdmin,
+            assign::AutoAssign,
+            expire::ExpireUnconfirmed,
+            reminders::BookingReminders,
+            retrain::RetrainDurationModel,
+            runner::{Runner, ScheduledJob},
+        },
+        notifications::Notifications,
+    },
 };
 
 /// A built scheduler, its listeners bound.
@@ -112,12 +120,12 @@ impl Application {
             shutdown.clone(),
         ));
         let routes = Routes::new(NotificationServiceServer::new(NotificationApi::new(
-            self.pool.clone(),
+            Notifications::new(self.pool.clone()),
         )))
-        .add_service(JobServiceServer::new(JobApi::new(
+        .add_service(JobServiceServer::new(JobApi::new(JobAdmin::new(
             self.pool.clone(),
             self.jobs,
-        )));
+        ))));
         let served = self
             .listeners
             .serve(
@@ -149,7 +157,7 @@ fn catalogue(
     upstreams: &Upstreams,
     pool: &PgPool,
 ) -> Result<Vec<ScheduledJob>, settings::SettingsError> {
-    let job = |name: &'static str, job: Arc<dyn jobs::Job>| {
+    let job = |name: &'static str, job: Arc<dyn Job>| {
         let (schedule, enabled) = settings.job(name)?;
         Ok::<_, settings::SettingsError>(ScheduledJob {
             name,
@@ -161,25 +169,25 @@ fn catalogue(
     Ok(vec![
         job(
             jobs::BOOKING_REMINDERS,
-            Arc::new(jobs::reminders::BookingReminders::new(
+            Arc::new(BookingReminders::new(
                 pool.clone(),
                 chrono::Duration::hours(i64::from(settings.reminders.lead_hours)),
             )),
         )?,
         job(
             jobs::AUTO_ASSIGN,
-            Arc::new(jobs::assign::AutoAssign::new(
+            Arc::new(AutoAssign::new(
                 upstreams.clone(),
                 settings.matching.assign_settings()?,
             )),
         )?,
         job(
             jobs::EXPIRE_UNCONFIRMED,
-            Arc::new(jobs::expire::ExpireUnconfirmed::new(upstreams.clone())),
+            Arc::new(ExpireUnconfirmed::new(upstreams.clone())),
         )?,
         job(
             jobs::RETRAIN_DURATION_MODEL,
-            Arc::new(jobs::retrain::RetrainDurationModel::new(upstreams.clone())),
+            Arc::new(RetrainDurationModel::new(upstreams.clone())),
         )?,
     ])
 }

@@ -16,9 +16,9 @@ use spruce_proto::{
 use tonic::{Code, transport::Channel};
 use uuid::Uuid;
 
-use crate::notifications::{
-    Recipient,
-    delivery::{Directory, LookupFuture},
+use crate::{
+    domain::notifications::Recipient,
+    usecases::delivery::{Directory, LookupFuture},
 };
 
 /// Where another service is and how long a call to it may take.

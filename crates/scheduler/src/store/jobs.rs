@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use spruce_platform::paging::Cursor;
 
-use crate::jobs::{Options, Outcome, Run, Trigger};
+use crate::domain::jobs::{Options, Outcome, Run, Trigger};
 
 /// The columns [`StoredRun`] reads; a literal, so no SQL is built at run time.
 macro_rules! run_columns {

@@ -6,7 +6,9 @@ use uuid::Uuid;
 
 use spruce_platform::paging::Cursor;
 
-use crate::notifications::{Channel, Message, Notification, Recipient, templates::BookingFacts};
+use crate::domain::notifications::{
+    Channel, Message, Notification, Recipient, templates::BookingFacts,
+};
 
 /// Records `message` once per channel; a notification recorded before (the same event
 /// again) is left as it is. Returns how many were new.

@@ -1,20 +1,9 @@
-//! Clock jobs: what a job is, its runs, and the runner that makes every tick run once
-//! across replicas.
+//! Clock jobs: what a job is, its names, and its runs.
 
 use std::{collections::BTreeMap, future::Future, pin::Pin};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
-
-pub mod assign;
-pub mod expire;
-pub mod reminders;
-pub mod retrain;
-pub mod runner;
-pub mod schedule;
-
-#[cfg(test)]
-mod runner_tests;
 
 /// Reminds customers and cleaners a day before a booking.
 pub const BOOKING_REMINDERS: &str = "booking-reminders";

@@ -22,9 +22,11 @@ use spruce_proto::{
 };
 use uuid::Uuid;
 
-use super::{Job, JobFuture, Options, RunContext, RunReport};
 use crate::{
-    matching::engine::{Candidate, Mode, OpenBooking, plan},
+    domain::{
+        jobs::{Job, JobFuture, Options, RunContext, RunReport},
+        matching::engine::{Candidate, Mode, OpenBooking, plan},
+    },
     upstream::{Upstreams, within},
 };
 

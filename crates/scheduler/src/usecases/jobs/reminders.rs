@@ -5,8 +5,8 @@
 
 use sqlx::PgPool;
 
-use super::{Job, JobFuture, RunContext, RunReport};
-use crate::{events::notify_parties, store::notifications as store};
+use crate::domain::jobs::{Job, JobFuture, RunContext, RunReport};
+use crate::{store::notifications as store, usecases::recording::notify_parties};
 
 /// Bookings taken per transaction.
 const BATCH: i64 = 500;

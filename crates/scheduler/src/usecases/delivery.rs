@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use uuid::Uuid;
 
-use super::{Channel, Recipient, SECRET_KINDS, SENT_BY_EMAIL};
+use crate::domain::notifications::{Channel, Recipient, SECRET_KINDS, SENT_BY_EMAIL};
 use crate::{
     metrics,
     retry::backoff,

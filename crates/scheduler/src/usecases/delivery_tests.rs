@@ -17,14 +17,14 @@ use tokio::{
 };
 use uuid::Uuid;
 
-use super::{
-    Channel, Message, Recipient,
-    delivery::{
-        DeliverySettings, Directory, HttpPushSender, LogSender, LookupFuture, SendFuture, Sender,
-        Senders, deliver_due,
-    },
+use super::delivery::{
+    DeliverySettings, Directory, HttpPushSender, LogSender, LookupFuture, SendFuture, Sender,
+    Senders, deliver_due,
 };
-use crate::store::{MIGRATIONS, notifications as store};
+use crate::{
+    domain::notifications::{Channel, Message, Recipient},
+    store::{MIGRATIONS, notifications as store},
+};
 
 /// A push provider that answers each request with the next status of its script (200 once
 /// the script is used up) and keeps the bodies it got.

@@ -17,12 +17,14 @@ use sqlx::PgPool;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    Job, JobFuture, Outcome, RunContext, RunReport, Trigger,
-    runner::{Runner, RunnerSettings, ScheduledJob},
-    schedule::Schedule,
+use super::runner::{Runner, RunnerSettings, ScheduledJob};
+use crate::{
+    domain::{
+        jobs::{Job, JobFuture, Options, Outcome, Run, RunContext, RunReport, Trigger},
+        schedule::Schedule,
+    },
+    store::{MIGRATIONS, jobs as store},
 };
-use crate::store::{MIGRATIONS, jobs as store};
 
 /// What the test jobs did: (replica, tick) per finished run.
 type Log = Arc<Mutex<Vec<(String, DateTime<Utc>)>>>;
@@ -96,7 +98,7 @@ impl TestDatabase {
         }
     }
 
-    async fn runs(&self, job: &str) -> Vec<super::Run> {
+    async fn runs(&self, job: &str) -> Vec<Run> {
         let mut connection = self.pool.acquire().await.unwrap();
         let mut runs = store::list_runs(&mut connection, job, None, 1_000)
             .await
@@ -371,7 +373,7 @@ async fn failed_attempts_are_retried_and_manual_runs_are_queued_for_any_replica(
     let mut connection = database.pool.acquire().await.unwrap();
     let mut queued = BTreeMap::new();
     for job in ["recovers", "broken"] {
-        let run = store::queue_manual(&mut connection, job, &super::Options::new())
+        let run = store::queue_manual(&mut connection, job, &Options::new())
             .await
             .unwrap();
         assert_eq!(run.outcome, Outcome::Queued);

@@ -3,7 +3,7 @@
 
 use spruce_proto::core::v1::ExpireUnconfirmedRequest;
 
-use super::{Job, JobFuture, RunContext, RunReport};
+use crate::domain::jobs::{Job, JobFuture, RunContext, RunReport};
 use crate::upstream::{Upstreams, within};
 
 /// Bookings cancelled per call.

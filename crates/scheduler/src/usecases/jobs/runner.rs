@@ -23,7 +23,10 @@ use sqlx::{Connection as _, PgConnection};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{Job, Options, Outcome, RunContext, RunReport, schedule::Schedule};
+use crate::domain::{
+    jobs::{Job, Options, Outcome, RunContext, RunReport},
+    schedule::Schedule,
+};
 use crate::{
     metrics,
     retry::backoff,

@@ -7,11 +7,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-pub mod delivery;
 pub mod templates;
-
-#[cfg(test)]
-mod delivery_tests;
 
 /// How a notification reaches its user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +116,12 @@ pub fn carries_secret(kind: &str) -> bool {
 
 /// The kinds of message that carry a one-time secret (see [`carries_secret`]).
 pub const SECRET_KINDS: &[&str] = &["welcome", "account.verify_email", "account.password_reset"];
+
+/// Whether `token` may be a device's push token: at most 4,096 printable ASCII characters
+/// (empty: no device).
+pub fn plausible_device_token(token: &str) -> bool {
+    token.len() <= 4_096 && token.chars().all(|c| c.is_ascii_graphic())
+}
 
 /// What the notifications API shows instead of a body that carries a secret.
 pub const SENT_BY_EMAIL: &str = "Sent to your email address only.";

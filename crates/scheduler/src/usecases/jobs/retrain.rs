@@ -4,7 +4,7 @@
 
 use spruce_proto::search::v1::RetrainModelRequest;
 
-use super::{Job, JobFuture, RunContext, RunReport};
+use crate::domain::jobs::{Job, JobFuture, RunContext, RunReport};
 use crate::upstream::{Upstreams, within};
 
 /// Retrains search's model.
