@@ -4,7 +4,6 @@
 
 pub mod authz;
 pub mod domain;
-pub mod durations;
 pub mod error;
 pub mod grpc;
 pub mod metrics;
@@ -15,4 +14,5 @@ pub mod settings;
 pub mod startup;
 pub mod store;
 pub mod tokens;
+pub mod upstream;
 pub mod usecases;

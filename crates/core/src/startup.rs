@@ -20,13 +20,13 @@ use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
 use crate::{
-    durations::{DurationModel, SearchModel},
     grpc::{AddressApi, BookingApi, CleanerApi, ReadModelApi, ReviewApi, UserApi},
     passwords::PasswordHashing,
     payments::{FakeProvider, PaymentProvider, StripeProvider},
     settings::{PaymentProviderKind, Settings},
     store::MIGRATIONS,
     tokens::TokenIssuer,
+    upstream::{DurationModel, SearchModel},
     usecases::{
         accounts::Accounts, addresses::Addresses, bookings::Bookings, cleaners::Cleaners,
         readmodel::ReadModels, reviews::Reviews,

@@ -18,8 +18,8 @@ use axum::{
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 use spruce_core::{
-    durations::{DurationModel, EstimateFuture, Job},
     payments::StripeProvider,
+    upstream::{DurationModel, EstimateFuture, Job},
     usecases::bookings::Bookings,
 };
 

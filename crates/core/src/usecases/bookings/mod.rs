@@ -30,7 +30,6 @@ use crate::{
         },
         cleaner::CURRENCY,
     },
-    durations::{DurationModel, Job},
     error::CoreError,
     metrics::{PAYMENTS_AUTHORIZED, PAYMENTS_DECLINED},
     payments::{PaymentError, PaymentProvider},
@@ -39,6 +38,7 @@ use crate::{
         bookings::{self, AuthorizedPayment, BookingRow, Earlier, InsertError, Scope, StaleHold},
         cleaners, users,
     },
+    upstream::{DurationModel, Job},
 };
 
 /// The reason a cancellation gives when a party deleted their account.

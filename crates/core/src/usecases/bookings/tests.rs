@@ -1,7 +1,7 @@
 use super::*;
 use crate::{
     domain::{booking::tests::home, cleaner::Service},
-    durations::{EstimateFuture, ModelEstimate},
+    upstream::{EstimateFuture, ModelEstimate},
 };
 
 /// A model that always gives the same answer.

@@ -1,6 +1,6 @@
-//! How long a cleaning will take, asked of search's duration model. Bookings fall back to
-//! the rule of thumb (`domain::booking::estimate_duration_min`) whenever the model cannot
-//! answer; this module only asks.
+//! Search, as core calls it: how long a cleaning will take, asked of its duration model.
+//! Bookings fall back to the rule of thumb (`domain::booking::estimate_duration_min`)
+//! whenever the model cannot answer; this module only asks.
 
 use std::{future::Future, pin::Pin, time::Duration};
 
