@@ -2,7 +2,7 @@
 CARGO ?= cargo
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: build run seed test lint fmt check compose-check e2e clean
+.PHONY: build run seed test lint fmt check contract-check openapi compose-check e2e clean
 
 ## build: compile the four service binaries (debug)
 build:
@@ -26,11 +26,22 @@ else
 endif
 
 ## check: the deployment files: Helm chart (render, lint, Kubernetes 1.33 schemas), compose,
-## observability config, terraform fmt, checkov over Terraform, the Dockerfile and the chart
+## observability config, terraform fmt, checkov over Terraform, the Dockerfile and the chart;
+## then the contracts (scripts/contract-check.sh)
 check: build
 	python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r tests/deploy/requirements.txt
 	python3 -m unittest discover -s tests/deploy -v
 	./scripts/check-static.sh
+	./scripts/contract-check.sh
+
+## contract-check: proto and the REST API against the commit before (or CONTRACT_BASE) for
+## breaking changes, and the events' AsyncAPI document validated
+contract-check:
+	./scripts/contract-check.sh
+
+## openapi: write the REST API's document the gateway serves to docs/openapi.json
+openapi: build
+	$(or $(CARGO_TARGET_DIR),target)/debug/spruce-gateway openapi > docs/openapi.json
 
 ## e2e: the end-to-end suite (the mobile journeys on the curated data) against a running
 ## Spruce: make e2e BASE_URL=http://localhost:8080 (CD runs it against e2e)

@@ -4,3 +4,4 @@
 
 pub mod otlp;
 pub mod stack;
+pub mod tap;

@@ -236,6 +236,11 @@ impl Stack {
         Ok(())
     }
 
+    /// The exchange the stack's services publish to and consume from.
+    pub fn exchange(&self) -> &str {
+        &self.exchange
+    }
+
     fn index_of(&self, service: &str) -> anyhow::Result<usize> {
         self.launched
             .iter()

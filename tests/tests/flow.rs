@@ -5,7 +5,11 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use spruce_e2e::{otlp, stack::Stack};
+use spruce_e2e::{
+    otlp,
+    stack::Stack,
+    tap::{Tap, documented_routing_keys},
+};
 use spruce_platform::{grpc::request_with_token, keys, settings::IdentitySettings};
 use spruce_proto::core::v1::{
     StreamCleanersRequest, read_model_service_client::ReadModelServiceClient,
@@ -176,6 +180,8 @@ async fn seeded_customer_books_and_reviews_a_seeded_cleaner_a_declined_card_book
     let shutdown = CancellationToken::new();
     let (otlp_port, _spans) = otlp::start(shutdown.clone()).await.unwrap();
     let stack = Stack::start(otlp_port).await.unwrap();
+    // What the services publish meanwhile, checked against docs/asyncapi.yaml at the end.
+    let tap = Tap::bind(stack.exchange()).await.unwrap();
     let client = reqwest::Client::new();
     let gateway = Gateway {
         client: &client,
@@ -323,9 +329,72 @@ async fn seeded_customer_books_and_reviews_a_seeded_cleaner_a_declined_card_book
         },
     )
     .await;
+    events_are_as_documented(&tap).await;
 
     stack.stop().await.unwrap();
     shutdown.cancel();
+}
+
+/// Waits for the journey's events (a booking made, worked through, reviewed and assigned,
+/// a card declined) and checks every message published meanwhile against
+/// docs/asyncapi.yaml: a documented routing key, the content type, the event id as message
+/// id, a W3C `traceparent`, and a body that is an Envelope of that type with its payload.
+async fn events_are_as_documented(tap: &Tap) {
+    let documented = documented_routing_keys().unwrap();
+    let journey = [
+        "booking.created",
+        "booking.confirmed",
+        "booking.started",
+        "booking.completed",
+        "review.created",
+        "cleaner.updated",
+        "payment.failed",
+        "booking.assigned",
+    ];
+    let received = eventually("the journey's events", Duration::from_secs(10), || async {
+        let received = tap.received();
+        let missing: Vec<_> = journey
+            .iter()
+            .filter(|key| !received.iter().any(|message| message.routing_key == **key))
+            .collect();
+        if missing.is_empty() {
+            Ok(received)
+        } else {
+            Err(missing)
+        }
+    })
+    .await;
+    let traceparent = |value: &str| {
+        let parts: Vec<&str> = value.split('-').collect();
+        parts.len() == 4
+            && [2, 32, 16, 2].iter().zip(&parts).all(|(length, part)| {
+                part.len() == *length && part.chars().all(|c| c.is_ascii_hexdigit())
+            })
+    };
+    for message in &received {
+        let key = &message.routing_key;
+        assert!(
+            documented.contains(key),
+            "{key} is not in docs/asyncapi.yaml"
+        );
+        assert_eq!(
+            message.content_type.as_deref(),
+            Some("application/x-protobuf"),
+            "{key}"
+        );
+        let envelope = message.envelope.as_ref().expect("the body is an Envelope");
+        assert_eq!(&envelope.r#type, key);
+        assert!(envelope.payload.is_some(), "{key} has its payload");
+        assert_eq!(
+            message.message_id.as_deref(),
+            Some(envelope.event_id.as_str())
+        );
+        let parent = message.headers.get("traceparent").map(String::as_str);
+        assert!(
+            parent.is_some_and(traceparent),
+            "{key}: traceparent {parent:?}"
+        );
+    }
 }
 
 /// The ids a scan of every cleaner in core's database finds for `query`, best first: what

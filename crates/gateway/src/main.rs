@@ -1,5 +1,5 @@
-//! `spruce-gateway serve`,
-//! plus `healthcheck` and `check-config` (every binary has them).
+//! `spruce-gateway serve | openapi` (the latter prints the API's OpenAPI document, as
+//! `/openapi.json` serves it), plus `healthcheck` and `check-config` (every binary has them).
 
 use spruce_gateway::{
     settings::{DEFAULTS, Settings},
@@ -23,7 +23,11 @@ async fn main() -> anyhow::Result<()> {
                         .run_until_stopped(shutdown::on_signal(drain))
                         .await
                 }
-                Some(other) => Err(cli::unknown_command(other, &["serve"])),
+                Some("openapi") => {
+                    println!("{}", spruce_gateway::routes::document().to_pretty_json()?);
+                    Ok(())
+                }
+                Some(other) => Err(cli::unknown_command(other, &["serve", "openapi"])),
             }
         },
     )

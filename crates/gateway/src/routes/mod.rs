@@ -61,6 +61,27 @@ impl FromRef<AppState> for TokenVerifier {
 /// Returns the `/v1` API and its OpenAPI document, both built from the same route list,
 /// so every route is documented.
 pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    let (router, document) = routed();
+    // The layers come last so that they wrap the fallbacks too: a 404 or 405 gets its span
+    // and trace_id like any routed answer.
+    let router = router
+        .fallback(|| async { ApiError::not_found() })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(Reason::MethodNotAllowed, "this method is not allowed here")
+        })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(middleware::from_fn(trace_request))
+        .with_state(state);
+    (router, document)
+}
+
+/// The OpenAPI document of the API, as `/openapi.json` serves it.
+pub fn document() -> utoipa::openapi::OpenApi {
+    routed().1
+}
+
+/// Every route, and the document generated from them.
+fn routed() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::signup))
         .routes(routes!(auth::login))
@@ -96,16 +117,6 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::list_runs))
         .split_for_parts();
     ProblemResponses.modify(&mut document);
-    // The layers come last so that they wrap the fallbacks too: a 404 or 405 gets its span
-    // and trace_id like any routed answer.
-    let router = router
-        .fallback(|| async { ApiError::not_found() })
-        .method_not_allowed_fallback(|| async {
-            ApiError::new(Reason::MethodNotAllowed, "this method is not allowed here")
-        })
-        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
-        .layer(middleware::from_fn(trace_request))
-        .with_state(state);
     (router, document)
 }
 

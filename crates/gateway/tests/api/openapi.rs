@@ -126,3 +126,15 @@ async fn every_error_answer_is_documented_as_a_problem() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_committed_document_is_the_one_served() {
+    let app = TestGateway::without_services().await;
+    let served: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
+    let committed: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert!(
+        served == committed,
+        "docs/openapi.json is not what the gateway serves: run `make openapi` and commit it"
+    );
+}
