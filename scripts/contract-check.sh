@@ -19,6 +19,10 @@ cd "$(dirname "$0")/.."
 
 tools="${CONTRACT_TOOLS:-/var/tmp/spruce-contract-tools}"
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore buf-bin==1.75.0
+if ! command -v npm >/dev/null; then
+    [[ "$(id -u)" == 0 ]] || { echo "contract-check: needs node and npm (apt-get install nodejs npm)" >&2; exit 1; }
+    apt-get install -y -q nodejs npm >/dev/null
+fi
 if ! cmp -s scripts/contract/package.json "$tools/package.json" || [[ ! -d "$tools/node_modules" ]]; then
     mkdir -p "$tools"
     cp scripts/contract/package.json "$tools/package.json"

@@ -1,9 +1,7 @@
 //! Core's error type and its single mapping to gRPC statuses.
 
-use spruce_platform::{
-    reason::Reason,
-    status::{status, unexpected},
-};
+use spruce_domain::reason::Reason;
+use spruce_platform::status::{status, unexpected};
 use tonic::Status;
 
 use crate::domain::FieldError;

@@ -7,9 +7,9 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
+use spruce_domain::reason::{FieldError, Reason};
 use spruce_platform::{
-    reason::{FieldError, Reason},
-    status::reason_of,
+    status::{Codes as _, reason_of},
     telemetry::current_trace_id,
 };
 

@@ -14,7 +14,7 @@ use axum::{
     http::request::Parts,
 };
 use serde::de::DeserializeOwned;
-use spruce_platform::{
+use spruce_domain::{
     reason::Reason,
     text::{FORBIDDEN_CHARACTER_MESSAGE, is_forbidden_character},
 };

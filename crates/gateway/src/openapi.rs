@@ -13,7 +13,7 @@ use utoipa::{
 };
 
 pub use crate::error::Problem;
-pub use spruce_platform::reason::FieldError;
+pub use spruce_domain::reason::FieldError;
 
 /// The document's fixed parts; paths and schemas come from the routes.
 #[derive(OpenApi)]

@@ -18,7 +18,7 @@ use std::net::IpAddr;
 
 use redis::aio::ConnectionManager;
 use sha2::{Digest as _, Sha256};
-use spruce_platform::email::normalize_email;
+use spruce_domain::email::normalize_email;
 
 use uuid::Uuid;
 

@@ -9,6 +9,7 @@ use std::{
 };
 
 use anyhow::Context as _;
+use spruce_domain::reason::Reason;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::{
@@ -26,7 +27,6 @@ use crate::{
     metrics::RPC_SERVER_DURATION,
     ops::{self, ReadinessCheck},
     propagation,
-    reason::Reason,
     settings::ListenSettings,
     status::status,
 };

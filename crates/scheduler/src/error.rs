@@ -1,9 +1,7 @@
 //! The scheduler's error type and its single mapping to gRPC statuses.
 
-use spruce_platform::{
-    reason::{FieldError, Reason},
-    status::{status, unexpected},
-};
+use spruce_domain::reason::{FieldError, Reason};
+use spruce_platform::status::{status, unexpected};
 use tonic::Status;
 
 /// Everything a scheduler RPC can fail with.

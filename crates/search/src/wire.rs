@@ -4,10 +4,8 @@
 use anyhow::{Context as _, anyhow};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use spruce_platform::{
-    reason::FieldError,
-    time::{WEEKDAYS, from_timestamp},
-};
+use spruce_domain::reason::FieldError;
+use spruce_platform::time::{WEEKDAYS, from_timestamp};
 use spruce_proto::{
     core::v1::{BookingPair, CleanerState, CompletedBooking, LiveBooking},
     events::v1::{BookingChanged, CleanerUpdated},
@@ -38,7 +36,7 @@ pub fn job(request: &EstimateDurationRequest) -> Result<Job, Vec<FieldError>> {
         errors.push(FieldError::new("cleaner_id", "must be a UUID"));
         None
     };
-    let home = spruce_platform::pricing::Home {
+    let home = spruce_domain::pricing::Home {
         size_m2: request.size_m2,
         bedrooms: request.bedrooms,
         bathrooms: request.bathrooms,

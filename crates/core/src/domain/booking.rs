@@ -290,12 +290,12 @@ pub fn bookable_estimate(minutes: u32) -> bool {
 }
 
 /// The rule-of-thumb duration estimate, in minutes, for when search's learned model cannot
-/// answer: [`spruce_platform::pricing::rule_of_thumb_minutes`], the one rule search quotes
+/// answer: [`spruce_domain::pricing::rule_of_thumb_minutes`], the one rule search quotes
 /// with too.
 pub fn estimate_duration_min(service: Service, home: &AddressInput) -> u32 {
-    spruce_platform::pricing::rule_of_thumb_minutes(
+    spruce_domain::pricing::rule_of_thumb_minutes(
         service.as_str(),
-        spruce_platform::pricing::Home {
+        spruce_domain::pricing::Home {
             size_m2: home.size_m2,
             bedrooms: home.bedrooms,
             bathrooms: home.bathrooms,
@@ -304,7 +304,7 @@ pub fn estimate_duration_min(service: Service, home: &AddressInput) -> u32 {
     )
 }
 
-pub use spruce_platform::pricing::{DEFAULT_HOURLY_RATE_CENTS, billable_minutes, price_cents};
+pub use spruce_domain::pricing::{DEFAULT_HOURLY_RATE_CENTS, billable_minutes, price_cents};
 
 /// The slot's start in the cleaner's time zone: weekday (0 = Monday) and minute of the day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::{FieldError, Validator, geo::GeoPoint};
 
 /// The marketplace's currency; every price is in its cents.
-pub use spruce_platform::pricing::CURRENCY;
+pub use spruce_domain::pricing::CURRENCY;
 
 wire_enum! {
     /// A kind of cleaning.
@@ -119,8 +119,7 @@ pub struct RawProfile<'a> {
 
 impl ProfileInput {
     /// Rates a cleaner may ask, in cents per hour.
-    pub const RATE_RANGE: std::ops::RangeInclusive<i64> =
-        spruce_platform::pricing::HOURLY_RATE_CENTS;
+    pub const RATE_RANGE: std::ops::RangeInclusive<i64> = spruce_domain::pricing::HOURLY_RATE_CENTS;
     /// How far a cleaner may travel, in kilometres.
     pub const RADIUS_RANGE: std::ops::RangeInclusive<f64> = 1.0..=100.0;
     const MAX_BIO: usize = 2_000;
@@ -254,7 +253,7 @@ mod tests {
             .iter()
             .map(|service| service.as_str())
             .collect();
-        assert_eq!(names, spruce_platform::pricing::SERVICES);
+        assert_eq!(names, spruce_domain::pricing::SERVICES);
     }
 
     fn raw<'a>(services: &'a [String]) -> RawProfile<'a> {

@@ -42,7 +42,7 @@ macro_rules! wire_enum {
     };
 }
 
-use spruce_platform::text::{
+use spruce_domain::text::{
     FORBIDDEN_CHARACTER_MESSAGE, is_forbidden_character, is_forbidden_in_line,
 };
 
@@ -55,7 +55,7 @@ pub mod secret;
 pub mod session;
 pub mod user;
 
-pub use spruce_platform::reason::FieldError;
+pub use spruce_domain::reason::FieldError;
 
 /// Collects every broken rule of one input, so a client learns all its mistakes at once.
 #[derive(Debug, Default)]

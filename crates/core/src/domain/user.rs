@@ -3,17 +3,17 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use spruce_platform::{
+use spruce_domain::{
     email::normalize_email,
-    identity::Role,
     text::{FORBIDDEN_CHARACTER_MESSAGE, is_forbidden_in_line},
 };
+use spruce_platform::identity::Role;
 use uuid::Uuid;
 
 use super::FieldError;
 
 /// A syntactically valid email address in its one normal form (trimmed, NFKC, lowercased:
-/// `spruce_platform::email::normalize_email`).
+/// `spruce_domain::email::normalize_email`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
 

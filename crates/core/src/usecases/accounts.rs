@@ -71,7 +71,7 @@ async fn send_verification(
 /// control or format characters.
 fn device_name(raw: &str) -> String {
     raw.chars()
-        .filter(|character| !spruce_platform::text::is_forbidden_in_line(*character))
+        .filter(|character| !spruce_domain::text::is_forbidden_in_line(*character))
         .take(100)
         .collect::<String>()
         .trim()

@@ -7,7 +7,7 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
 };
 use serde::{Deserialize, Serialize};
-use spruce_platform::reason::{FieldError, Reason};
+use spruce_domain::reason::{FieldError, Reason};
 use spruce_proto::core::v1::{
     AuthResponse, AuthenticateRequest, RefreshSessionRequest, RegisterRequest,
     RevokeSessionRequest, Role,

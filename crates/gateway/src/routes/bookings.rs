@@ -8,7 +8,8 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use spruce_platform::{reason::Reason, status::reason_of, time::to_timestamp};
+use spruce_domain::reason::Reason;
+use spruce_platform::{status::reason_of, time::to_timestamp};
 use spruce_proto::core::v1::{
     Booking, CreateBookingRequest, GetBookingRequest, ListBookingsRequest, TransitionBookingRequest,
 };

@@ -17,7 +17,8 @@ use axum::{
 };
 use chrono::SecondsFormat;
 use serde::{Deserialize, Serialize};
-use spruce_platform::{auth::TokenVerifier, identity::Role, reason::Reason, time::from_timestamp};
+use spruce_domain::reason::Reason;
+use spruce_platform::{auth::TokenVerifier, identity::Role, time::from_timestamp};
 
 use utoipa::{Modify as _, OpenApi as _};
 use utoipa_axum::{router::OpenApiRouter, routes};

@@ -5,7 +5,8 @@ use std::str::FromStr;
 use axum::{Json, extract::State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use spruce_platform::{reason::FieldError, time::to_timestamp};
+use spruce_domain::reason::FieldError;
+use spruce_platform::time::to_timestamp;
 use spruce_proto::{
     core::v1::{AddressInput, GetAddressRequest},
     search::v1::{

@@ -92,7 +92,7 @@ async fn every_error_answer_is_documented_as_a_problem() {
     // The documented kinds of cleaning are the ones core and search know.
     assert_eq!(
         document["components"]["schemas"]["ServiceKind"]["enum"],
-        serde_json::json!(spruce_platform::pricing::SERVICES)
+        serde_json::json!(spruce_domain::pricing::SERVICES)
     );
     for (path, item) in document["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {

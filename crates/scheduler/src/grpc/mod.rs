@@ -5,7 +5,7 @@ mod notifications;
 
 pub use jobs::JobApi;
 pub use notifications::NotificationApi;
-use spruce_platform::reason::FieldError;
+use spruce_domain::reason::FieldError;
 
 use crate::error::SchedulerError;
 

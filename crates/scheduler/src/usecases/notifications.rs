@@ -1,9 +1,9 @@
 //! What users see of their notifications, and their device for push.
 
+use spruce_domain::reason::FieldError;
 use spruce_platform::{
     identity::Caller,
     paging::{Cursor, split_page},
-    reason::FieldError,
 };
 use sqlx::PgPool;
 use uuid::Uuid;

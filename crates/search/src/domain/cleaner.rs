@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 use unicode_normalization::{UnicodeNormalization as _, char::is_combining_mark};
 use uuid::Uuid;
 
-pub use spruce_platform::pricing::SERVICES;
+pub use spruce_domain::pricing::SERVICES;
 
 /// A set of services, one bit per entry of [`SERVICES`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

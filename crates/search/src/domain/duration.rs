@@ -17,7 +17,7 @@ use forust_ml::{GradientBooster, Matrix, objective::ObjectiveType};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use spruce_platform::{pricing::billable_minutes, reason::FieldError};
+use spruce_domain::{pricing::billable_minutes, reason::FieldError};
 
 use super::cleaner::{SERVICES, Services};
 
@@ -56,7 +56,7 @@ impl Job {
     /// One field error per value out of range.
     pub fn check(
         service: &str,
-        home: spruce_platform::pricing::Home,
+        home: spruce_domain::pricing::Home,
         cleaner_id: Option<Uuid>,
         mut errors: Vec<FieldError>,
     ) -> Result<Job, Vec<FieldError>> {
@@ -384,9 +384,9 @@ pub fn rule_of_thumb(job: &Job) -> u32 {
         .unwrap_or("standard");
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let count = |value: f64| value.max(0.0) as u32;
-    spruce_platform::pricing::rule_of_thumb_minutes(
+    spruce_domain::pricing::rule_of_thumb_minutes(
         service,
-        spruce_platform::pricing::Home {
+        spruce_domain::pricing::Home {
             size_m2: count(job.size_m2),
             bedrooms: count(job.bedrooms),
             bathrooms: count(job.bathrooms),

@@ -1,7 +1,7 @@
 //! A search query, validated: every field the REST API takes, with its range.
 
 use chrono::{DateTime, Utc};
-use spruce_platform::reason::FieldError;
+use spruce_domain::reason::FieldError;
 use uuid::Uuid;
 
 use super::cleaner::{Services, fold};

@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use spruce_platform::reason::FieldError;
+use spruce_domain::reason::FieldError;
 use uuid::Uuid;
 
 use super::{

@@ -11,12 +11,12 @@
 
 use super::cleaner::Cleaner;
 
-use spruce_platform::pricing::cheapness;
+use spruce_domain::pricing::cheapness;
 
 /// Returns the Bayesian mean rating of `cleaner`, from 0 to 5 (see
-/// [`spruce_platform::pricing::bayesian_rating`]).
+/// [`spruce_domain::pricing::bayesian_rating`]).
 pub fn bayesian_rating(cleaner: &Cleaner) -> f64 {
-    spruce_platform::pricing::bayesian_rating(cleaner.rating_avg, cleaner.rating_count)
+    spruce_domain::pricing::bayesian_rating(cleaner.rating_avg, cleaner.rating_count)
 }
 
 /// The weight of nearness in the score.
@@ -45,7 +45,7 @@ mod tests {
 
     use super::*;
     use crate::domain::cleaner::Services;
-    use spruce_platform::pricing::PRIOR_RATING;
+    use spruce_domain::pricing::PRIOR_RATING;
 
     fn rated(sum: u32, count: u32, rate: i64) -> Cleaner {
         Cleaner::new(

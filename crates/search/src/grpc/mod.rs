@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use spruce_platform::{identity::Principal, pricing::CURRENCY};
+use spruce_domain::pricing::CURRENCY;
+use spruce_platform::identity::Principal;
 use spruce_proto::search::v1::{
     EstimateDurationRequest, EstimateDurationResponse, RecommendCleanersRequest,
     RecommendCleanersResponse, Recommendation as WireRecommendation, RetrainModelRequest,

@@ -6,10 +6,8 @@ use std::sync::{Arc, RwLock};
 
 use anyhow::Context as _;
 use serde_json::json;
-use spruce_platform::{
-    identity::{Principal, Role},
-    pricing::{DEFAULT_HOURLY_RATE_CENTS, billable_minutes, price_cents},
-};
+use spruce_domain::pricing::{DEFAULT_HOURLY_RATE_CENTS, billable_minutes, price_cents};
+use spruce_platform::identity::{Principal, Role};
 use sqlx::PgPool;
 use tokio::sync::Mutex;
 

@@ -2,10 +2,8 @@
 
 use std::sync::Arc;
 
-use spruce_platform::{
-    identity::{Principal, Role},
-    reason::FieldError,
-};
+use spruce_domain::reason::FieldError;
+use spruce_platform::identity::{Principal, Role};
 
 use crate::{
     domain::{

@@ -11,7 +11,7 @@
 //!
 //! A booking's cost for a candidate, lower is better, each part from 0 to 1:
 //! `0.5 · distance / 10 km + 0.2 · (1 − cheapness) + 0.2 · (1 − rating / 5) + 0.1 · load`,
-//! where cheapness and the Bayesian rating are `spruce_platform::pricing`'s and load is the
+//! where cheapness and the Bayesian rating are `spruce_domain::pricing`'s and load is the
 //! cleaner's jobs in the last week over 10 (at most 1): fairness, so work spreads. A
 //! cleaner's own cost, for the stable mode, prefers near and long jobs:
 //! `distance / 10 km − duration / 600 min`.
@@ -22,7 +22,7 @@ use super::{
     solver::{Assignment, Costs, solve},
     stable::{blocking_pairs, stable},
 };
-use spruce_platform::pricing::{bayesian_rating, cheapness};
+use spruce_domain::pricing::{bayesian_rating, cheapness};
 
 /// Who may take a booking, as search found them.
 #[derive(Debug, Clone, PartialEq)]

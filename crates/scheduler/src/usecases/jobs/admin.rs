@@ -1,10 +1,10 @@
 //! What admins see of the clock jobs and how they start one by hand.
 
 use chrono::{DateTime, Utc};
+use spruce_domain::reason::FieldError;
 use spruce_platform::{
     identity::{Caller, Role},
     paging::{Cursor, split_page},
-    reason::FieldError,
 };
 use sqlx::PgPool;
 
