@@ -59,6 +59,8 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	python3 scripts/code-shape.py crates/*/src tests/src
+	@! $(CARGO) tree -p spruce-gateway -e normal --prefix none | grep -qE '^(sqlx|lapin) ' \
+		|| { echo "the gateway must not link sqlx or lapin (it holds no database or bus)" >&2; exit 1; }
 
 ## fmt: format the code
 fmt:

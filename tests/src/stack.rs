@@ -9,10 +9,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use spruce_platform::{
-    bus, db,
-    settings::{BusSettings, DatabaseSettings},
-};
+use spruce_platform::settings::{BusSettings, DatabaseSettings};
 use spruce_testkit::{TestDb, free_port, try_eventually};
 use tokio::process::{Child, Command};
 use uuid::Uuid;
@@ -409,7 +406,7 @@ impl Stack {
             name: core.name().to_owned(),
             ..DatabaseSettings::default()
         };
-        let pool = db::connect(&settings).await?;
+        let pool = spruce_db::connect(&settings).await?;
         let moved = sqlx::query(
             "UPDATE bookings SET starts_at = now() + interval '10 minutes', \
              ends_at = now() + interval '10 minutes' + (ends_at - starts_at) WHERE id = $1::uuid",
@@ -455,7 +452,7 @@ impl Stack {
             exchange: self.exchange.clone(),
             ..BusSettings::default()
         };
-        bus::delete_exchange(&bus).await.ok();
+        spruce_bus::delete_exchange(&bus).await.ok();
         let mut gateway = spruce_gateway::settings::Settings::default();
         gateway.redis.key_prefix = self.throttle_prefix.clone();
         if let Ok(throttle) = spruce_gateway::throttle::Throttle::new(&gateway) {

@@ -1,7 +1,8 @@
 //! Core's error type and its single mapping to gRPC statuses.
 
+use spruce_db::unexpected;
 use spruce_domain::reason::Reason;
-use spruce_platform::status::{status, unexpected};
+use spruce_platform::status::status;
 use tonic::Status;
 
 use crate::domain::FieldError;

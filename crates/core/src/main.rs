@@ -7,7 +7,7 @@ use spruce_core::{
     startup::Application,
     store::MIGRATIONS,
 };
-use spruce_platform::{bus, cli, shutdown};
+use spruce_platform::{cli, shutdown};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -19,10 +19,12 @@ async fn main() -> anyhow::Result<()> {
         })
         .await;
     }
+    if cli::command().as_deref() == Some("migrate") {
+        return spruce_db::migrate_command("spruce-core", DEFAULTS, MIGRATIONS).await;
+    }
     cli::run(
         "spruce-core",
         DEFAULTS,
-        MIGRATIONS,
         |settings: Settings, command| async move {
             match command.as_deref() {
                 None | Some("serve") => {
@@ -38,7 +40,7 @@ async fn main() -> anyhow::Result<()> {
                         .await
                 }
                 Some("replay-unrouted") => {
-                    let moved = bus::replay_unrouted(&settings.bus).await?;
+                    let moved = spruce_bus::replay_unrouted(&settings.bus).await?;
                     tracing::info!(moved, "unrouted events published again");
                     Ok(())
                 }

@@ -11,7 +11,7 @@ use std::{fmt::Write as _, time::Instant};
 
 use anyhow::Context as _;
 use chrono::{DateTime, Duration, TimeZone as _, Utc};
-use spruce_platform::{db, settings::DatabaseSettings};
+use spruce_platform::settings::DatabaseSettings;
 use sqlx::{AssertSqlSafe, PgPool, postgres::PgConnection};
 use uuid::Uuid;
 
@@ -345,8 +345,8 @@ pub async fn run_command(database: &DatabaseSettings, options: &[String]) -> any
         anyhow::bail!("the seeded accounts' password must be at least 12 characters");
     }
     // The data needs the schema, whatever `database.migrate_on_start` says.
-    let pool = db::connect(database).await?;
-    db::apply_migrations(&pool, MIGRATIONS).await?;
+    let pool = spruce_db::connect(database).await?;
+    spruce_db::apply_migrations(&pool, MIGRATIONS).await?;
     let report = seed_with_password(&pool, size, &password).await?;
     if report.written {
         #[allow(clippy::cast_precision_loss)]

@@ -2,12 +2,10 @@
 
 use std::{sync::Arc, time::Duration};
 
+use spruce_bus::OutboxRelay;
 use spruce_platform::{
     auth::ServiceTokenSigner,
-    bus::OutboxRelay,
-    db,
     grpc::{Access, Listeners, ServiceRpc},
-    ops::ReadinessCheck,
 };
 use spruce_proto::core::v1::{
     address_service_server::AddressServiceServer, booking_service_server::BookingServiceServer,
@@ -136,7 +134,7 @@ impl Application {
             service_rpcs: SERVICE_RPCS,
             reflection: settings.grpc.reflection(),
         };
-        let pool = db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
+        let pool = spruce_db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
         let listeners = Listeners::bind(&settings.grpc, &settings.http).await?;
         let stripe = &settings.payments.stripe;
         let payments: Arc<dyn PaymentProvider> = match settings.payments.provider {
@@ -189,7 +187,7 @@ impl Application {
         );
         // The broker is not a readiness check: bookings commit to the outbox while it is
         // away, and the relay publishes them when it returns.
-        let checks = vec![ReadinessCheck::postgres(self.pool.clone())];
+        let checks = vec![spruce_db::readiness(self.pool.clone())];
         let relay_task = if self.settings.outbox.relay {
             Some(tokio::spawn(relay.run(shutdown.clone())))
         } else {

@@ -12,7 +12,6 @@ async fn main() -> anyhow::Result<()> {
     cli::run(
         "spruce-gateway",
         DEFAULTS,
-        &[],
         |settings: Settings, command| async move {
             match command.as_deref() {
                 None | Some("serve") => {

@@ -6,9 +6,9 @@
 //! shell or curl, so Docker's and compose's health checks run the binary itself. And
 //! `check-config`: load and validate the settings (files, secrets, environment) and exit,
 //! like `nginx -t`; the chart's tests run it on every rendered configuration. A service
-//! with a database also answers `migrate`, which reads only the `[database]` and
-//! `[telemetry]` settings (see [`with_database`]): the migrations Job holds the database
-//! login and no other secret.
+//! with a database also answers `migrate` (`spruce_db::migrate_command`), which reads only
+//! the `[database]` and `[telemetry]` settings (see [`with_database`]): the migrations Job
+//! holds the database login and no other secret.
 
 use std::{
     future::Future,
@@ -20,7 +20,6 @@ use std::{
 use serde::de::DeserializeOwned;
 
 use crate::{
-    db::{self, MigrationSource},
     settings::{
         self, DatabaseSettings, ListenSettings, SettingsError, TelemetrySettings, Validate,
     },
@@ -52,29 +51,17 @@ impl Validate for DatabaseCommandSettings {
 }
 
 /// Runs `command` (the first argument; `None` means `serve`) of `service` with settings
-/// layered over `built_in`; `migrate` applies `migrations` (a service without a database
-/// passes none, and has no `migrate`).
+/// layered over `built_in`.
 ///
 /// # Errors
 /// Returns the settings error or what the command failed with, after logging it.
-pub async fn run<S, F, Fut>(
-    service: &'static str,
-    built_in: &str,
-    migrations: &[MigrationSource],
-    command: F,
-) -> anyhow::Result<()>
+pub async fn run<S, F, Fut>(service: &'static str, built_in: &str, command: F) -> anyhow::Result<()>
 where
     S: ServiceSettings,
     F: FnOnce(S, Option<String>) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
-    let command_name = std::env::args().nth(1);
-    if command_name.as_deref() == Some("migrate") && !migrations.is_empty() {
-        return with_database(service, built_in, |database| async move {
-            db::migrate(&database, migrations).await
-        })
-        .await;
-    }
+    let command_name = self::command();
     let settings: S = settings::load(built_in)?;
     match command_name.as_deref() {
         Some("healthcheck") => {
@@ -131,6 +118,11 @@ where
 
 /// The error for a subcommand the binary does not have; `own` lists the binary's own
 /// subcommands (the ones every binary answers are added).
+/// The subcommand the binary was started with (its first argument), if any.
+pub fn command() -> Option<String> {
+    std::env::args().nth(1)
+}
+
 pub fn unknown_command(command: &str, own: &[&str]) -> anyhow::Error {
     anyhow::anyhow!(
         "unknown command {command:?}; expected {}, healthcheck or check-config",

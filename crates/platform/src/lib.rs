@@ -1,13 +1,11 @@
-//! What every Spruce service shares: settings (and what "production-like" refuses), keys and
-//! tokens (users' and services'), telemetry, trace propagation, the database pool and
-//! migrations, the event bus (outbox relay, consumer, unrouted events), the gRPC server
-//! scaffolding with its authentication layer, the ops HTTP side, the one vocabulary of
-//! failure reasons, email normalisation and text rules.
+//! What every Spruce service runs on: settings (and what "production-like" refuses), keys
+//! and tokens (users' and services'), telemetry and trace propagation, the gRPC server
+//! scaffolding with its authentication layer, calls to other services, the ops HTTP side,
+//! the binaries' subcommands, and each failure reason's codes on the wire. The database is
+//! `spruce-db`, the event bus `spruce-bus`, the shared rules `spruce-domain`.
 
 pub mod auth;
-pub mod bus;
 pub mod cli;
-pub mod db;
 pub mod grpc;
 pub mod identity;
 pub mod keys;

@@ -16,11 +16,8 @@ use axum::{
     serve::ListenerExt as _,
 };
 use serde_json::{Map, Value, json};
-use sqlx::PgPool;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
-
-use crate::bus::BusStatus;
 
 type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 
@@ -44,36 +41,6 @@ impl ReadinessCheck {
             name,
             check: Arc::new(move || Box::pin(check())),
         }
-    }
-
-    /// Ready when PostgreSQL answers `SELECT 1`.
-    pub fn postgres(pool: PgPool) -> Self {
-        ReadinessCheck::new("postgres", move || {
-            let pool = pool.clone();
-            async move {
-                sqlx::query("SELECT 1")
-                    .execute(&pool)
-                    .await
-                    .map(|_| ())
-                    .map_err(|error| error.to_string())
-            }
-        })
-    }
-
-    /// Ready once a consumer has been connected (its queues declared and bound) at least
-    /// once since it started: an event published before then would miss this service's
-    /// queue. A later broker outage does not make it unready.
-    pub fn subscribed(status: BusStatus) -> Self {
-        ReadinessCheck::new("rabbitmq", move || {
-            let subscribed = status.has_connected();
-            async move {
-                if subscribed {
-                    Ok(())
-                } else {
-                    Err("queues not bound yet".to_owned())
-                }
-            }
-        })
     }
 
     async fn run(&self) -> Result<(), String> {

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use lapin::types::{AMQPValue, FieldTable, ShortString};
 use opentelemetry::{
     Context, global,
     propagation::{Extractor, Injector},
@@ -28,31 +27,6 @@ pub fn inject_into_metadata(metadata: &mut tonic::metadata::MetadataMap) {
     }
 }
 
-/// Writes the current span's trace context into AMQP message headers.
-pub fn inject_into_amqp(headers: &mut FieldTable) {
-    for (key, value) in current_context_fields() {
-        headers.insert(ShortString::from(key), AMQPValue::LongString(value.into()));
-    }
-}
-
-/// Makes `span` a child of the trace carried by an AMQP message's headers.
-pub fn set_parent_from_amqp(span: &Span, headers: Option<&FieldTable>) {
-    let Some(headers) = headers else { return };
-    let fields: HashMap<String, String> = headers
-        .inner()
-        .iter()
-        .filter_map(|(key, value)| {
-            let text = match value {
-                AMQPValue::LongString(text) => text.to_string(),
-                AMQPValue::ShortString(text) => text.to_string(),
-                _ => return None,
-            };
-            Some((key.to_string(), text))
-        })
-        .collect();
-    set_parent(span, &fields);
-}
-
 /// Returns the current span's `traceparent`, to store beside a deferred message (outbox).
 pub fn current_traceparent() -> Option<String> {
     current_context_fields().remove("traceparent")
@@ -68,21 +42,15 @@ pub fn is_sampled(traceparent: &str) -> bool {
         .is_some_and(|flags| flags & 1 == 1)
 }
 
-/// Writes a stored `traceparent` into AMQP message headers as it is.
-pub fn traceparent_into_amqp(headers: &mut FieldTable, traceparent: &str) {
-    headers.insert(
-        ShortString::from("traceparent"),
-        AMQPValue::LongString(traceparent.into()),
-    );
-}
-
 /// Makes `span` a child of the trace a stored `traceparent` describes.
 pub fn set_parent_from_traceparent(span: &Span, traceparent: &str) {
     let fields = HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
     set_parent(span, &fields);
 }
 
-fn current_context_fields() -> HashMap<String, String> {
+/// The current span's trace context as text fields (`traceparent`, `tracestate`), for any
+/// carrier: gRPC metadata, AMQP headers, an outbox row.
+pub fn current_context_fields() -> HashMap<String, String> {
     let context = Span::current().context();
     let mut fields = HashMap::new();
     global::get_text_map_propagator(|propagator| {
@@ -91,7 +59,8 @@ fn current_context_fields() -> HashMap<String, String> {
     fields
 }
 
-fn set_parent(span: &Span, carrier: &dyn Extractor) {
+/// Makes `span` a child of the trace context `carrier` holds.
+pub fn set_parent(span: &Span, carrier: &dyn Extractor) {
     let parent: Context = global::get_text_map_propagator(|propagator| propagator.extract(carrier));
     // A span that was already started cannot be re-parented; that is a programming error we
     // would rather log than crash on.
@@ -133,18 +102,5 @@ mod tests {
         assert!(!is_sampled(&format!("{trace}-02")));
         assert!(!is_sampled(&format!("{trace}-zz")));
         assert!(!is_sampled(""));
-    }
-
-    #[test]
-    fn a_stored_traceparent_goes_into_the_headers_unchanged() {
-        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
-        let mut headers = FieldTable::default();
-        traceparent_into_amqp(&mut headers, traceparent);
-        let stored = headers.inner().get("traceparent");
-        assert_eq!(
-            stored,
-            Some(&AMQPValue::LongString(traceparent.into())),
-            "headers: {headers:?}"
-        );
     }
 }

@@ -1,7 +1,8 @@
 //! The scheduler's error type and its single mapping to gRPC statuses.
 
+use spruce_db::unexpected;
 use spruce_domain::reason::{FieldError, Reason};
-use spruce_platform::status::{status, unexpected};
+use spruce_platform::status::status;
 use tonic::Status;
 
 /// Everything a scheduler RPC can fail with.

@@ -5,10 +5,8 @@
 //! arrives twice changes nothing the second time.
 
 use anyhow::{Context as _, anyhow};
-use spruce_platform::{
-    bus::{Envelope, EventHandler},
-    time::from_timestamp,
-};
+use spruce_bus::{Envelope, EventHandler};
+use spruce_platform::time::from_timestamp;
 use spruce_proto::events::v1::{BookingChanged, envelope::Payload};
 use sqlx::PgConnection;
 use uuid::Uuid;

@@ -2,7 +2,7 @@
 //! plus `healthcheck` and `check-config` (every binary has them).
 
 use anyhow::Context as _;
-use spruce_platform::{bus, cli, shutdown};
+use spruce_platform::{cli, shutdown};
 use spruce_scheduler::{
     domain::matching::solver::{Costs, solve},
     settings::{DEFAULTS, Settings},
@@ -12,10 +12,12 @@ use spruce_scheduler::{
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if cli::command().as_deref() == Some("migrate") {
+        return spruce_db::migrate_command("spruce-scheduler", DEFAULTS, MIGRATIONS).await;
+    }
     cli::run(
         "spruce-scheduler",
         DEFAULTS,
-        MIGRATIONS,
         |settings: Settings, command| async move {
             match command.as_deref() {
                 None | Some("serve") => {
@@ -31,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
                         .await
                 }
                 Some("replay-parked") => {
-                    let moved = bus::replay_parked(&settings.bus).await?;
+                    let moved = spruce_bus::replay_parked(&settings.bus).await?;
                     tracing::info!(moved, "parked events moved back to the main queue");
                     Ok(())
                 }

@@ -3,11 +3,9 @@
 
 use std::sync::Arc;
 
+use spruce_bus::Consumer;
 use spruce_platform::{
-    bus::Consumer,
-    db,
     grpc::{Access, Listeners},
-    ops::ReadinessCheck,
     settings,
 };
 use spruce_proto::scheduler::v1::{
@@ -62,7 +60,7 @@ impl Application {
             service_rpcs: &[],
             reflection: settings.grpc.reflection(),
         };
-        let pool = db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
+        let pool = spruce_db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
         let upstreams = Upstreams::new(&settings.core, &settings.search, &settings.identity)?;
         let jobs = catalogue(&settings, &upstreams, &pool)?;
         let senders = settings.senders()?;
@@ -99,8 +97,8 @@ impl Application {
             SchedulerEvents::new(&self.settings.links.app_url),
         );
         let checks = vec![
-            ReadinessCheck::postgres(self.pool.clone()),
-            ReadinessCheck::subscribed(consumer.status()),
+            spruce_db::readiness(self.pool.clone()),
+            consumer.status().readiness(),
         ];
         let consumer_task = tokio::spawn(consumer.run(shutdown.clone()));
         let runner = Runner::new(

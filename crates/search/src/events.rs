@@ -2,10 +2,8 @@
 //! the read model's use cases out.
 
 use chrono::Utc;
-use spruce_platform::{
-    bus::{Envelope, EventSink, Failure, Outcome},
-    time::from_timestamp,
-};
+use spruce_bus::{Envelope, EventSink, Failure, Outcome};
+use spruce_platform::time::from_timestamp;
 use spruce_proto::events::v1::envelope::Payload;
 use uuid::Uuid;
 

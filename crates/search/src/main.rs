@@ -10,10 +10,12 @@ use spruce_search::{
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if cli::command().as_deref() == Some("migrate") {
+        return spruce_db::migrate_command("spruce-search", DEFAULTS, MIGRATIONS).await;
+    }
     cli::run(
         "spruce-search",
         DEFAULTS,
-        MIGRATIONS,
         |settings: Settings, command| async move {
             match command.as_deref() {
                 None | Some("serve") => {

@@ -3,10 +3,9 @@
 
 use std::{sync::Arc, time::Duration};
 
+use spruce_bus::Consumer;
 use spruce_platform::{
     auth::ServiceTokenSigner,
-    bus::Consumer,
-    db,
     grpc::{Access, Listeners, ServiceRpc},
     ops::ReadinessCheck,
     settings::BusSettings,
@@ -88,7 +87,7 @@ impl Application {
                 request: None,
             },
         )?;
-        let pool = db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
+        let pool = spruce_db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
         let listeners = Listeners::bind(&settings.grpc, &settings.http).await?;
         let bus = BusSettings {
             queue_prefix: format!(
@@ -140,8 +139,8 @@ impl Application {
         let subscribed = consumer.status();
         let loaded = live.clone();
         let checks = vec![
-            ReadinessCheck::postgres(self.pool.clone()),
-            ReadinessCheck::subscribed(subscribed.clone()),
+            spruce_db::readiness(self.pool.clone()),
+            subscribed.clone().readiness(),
             ReadinessCheck::new("read_model", move || {
                 let ready = loaded.is_loaded();
                 async move {

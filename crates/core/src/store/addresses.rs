@@ -13,7 +13,7 @@ use crate::{
     error::CoreError,
 };
 
-spruce_platform::named_row! {
+spruce_db::named_row! {
     /// An address as stored.
     struct StoredAddress {
         id: Uuid,

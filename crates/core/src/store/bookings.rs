@@ -2,10 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt as _, TryStreamExt as _, stream::BoxStream};
-use spruce_platform::{
-    bus::{self, Envelope},
-    paging::Cursor,
-};
+use spruce_bus::Envelope;
+use spruce_platform::paging::Cursor;
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
@@ -63,7 +61,7 @@ macro_rules! select_booking {
     };
 }
 
-spruce_platform::named_row! {
+spruce_db::named_row! {
     /// A booking as [`select_booking`] reads it.
     struct StoredBooking {
         id: Uuid,
@@ -217,7 +215,7 @@ pub async fn confirm_hold(
         return Ok(false);
     }
     // The payment row and the event go in one statement: one round trip less per booking.
-    bus::enqueue_with(
+    spruce_bus::enqueue_with(
         event,
         "INSERT INTO payments (id, booking_id, provider, provider_reference, amount_cents, currency, status) \
          VALUES ($5, $6, $7, $8, $9, $10, 'authorized')",

@@ -83,7 +83,7 @@ macro_rules! profile_columns {
     };
 }
 
-spruce_platform::named_row! {
+spruce_db::named_row! {
     /// A cleaner's profile as stored, with their name.
     struct StoredProfile {
         cleaner_id: Uuid,

@@ -11,7 +11,7 @@ pub mod sessions;
 pub mod users;
 
 /// Embedded migrations, applied by `spruce-core migrate` and at start in development.
-pub const MIGRATIONS: &[spruce_platform::db::MigrationSource] = &[
+pub const MIGRATIONS: &[spruce_db::MigrationSource] = &[
     (
         1,
         "outbox",

@@ -47,7 +47,7 @@ pub async fn insert_review(
     Ok(created_at)
 }
 
-spruce_platform::named_row! {
+spruce_db::named_row! {
     /// A review as listed, with its customer's name.
     struct StoredReview {
         booking_id: Uuid,

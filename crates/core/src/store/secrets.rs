@@ -9,7 +9,7 @@ use crate::{
     error::CoreError,
 };
 
-spruce_platform::named_row! {
+spruce_db::named_row! {
     /// A secret as stored.
     struct SecretRow {
         id: Uuid,

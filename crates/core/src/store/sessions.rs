@@ -32,7 +32,7 @@ pub async fn insert_token(
     Ok(())
 }
 
-spruce_platform::named_row! {
+spruce_db::named_row! {
     /// A refresh token's row.
     struct TokenRow {
         id: Uuid,

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::violated_constraint;
 use crate::{domain::user::User, error::CoreError};
 
-spruce_platform::named_row! {
+spruce_db::named_row! {
     /// A user as stored, with the password hash where a query selects it.
     struct StoredUser {
         id: Uuid,
@@ -21,7 +21,7 @@ spruce_platform::named_row! {
     }
 }
 
-spruce_platform::named_row! {
+spruce_db::named_row! {
     /// A user's credentials as stored.
     struct StoredCredentials {
         id: Uuid,

@@ -2,7 +2,6 @@
 
 use chrono::{Duration, Utc};
 use spruce_platform::{
-    bus,
     identity::{Caller, Principal, Role},
     time::to_timestamp,
 };
@@ -49,7 +48,7 @@ async fn send_verification(
 ) -> Result<(), CoreError> {
     let secret = NewSecret::generate(Purpose::VerifyEmail, Utc::now());
     secrets::replace(transaction, user.id, Purpose::VerifyEmail, &secret).await?;
-    let event = bus::envelope(
+    let event = spruce_bus::envelope(
         "user.verification_requested",
         user.id,
         1,
@@ -63,7 +62,7 @@ async fn send_verification(
             role: user.role.as_str().to_owned(),
         }),
     );
-    bus::enqueue(transaction, &event).await?;
+    spruce_bus::enqueue(transaction, &event).await?;
     Ok(())
 }
 
@@ -142,7 +141,7 @@ impl Accounts {
             &new_user.timezone,
         )
         .await?;
-        let event = bus::envelope(
+        let event = spruce_bus::envelope(
             "user.registered",
             user.id,
             1,
@@ -154,7 +153,7 @@ impl Accounts {
                 timezone: user.timezone.clone(),
             }),
         );
-        bus::enqueue(&mut transaction, &event).await?;
+        spruce_bus::enqueue(&mut transaction, &event).await?;
         // The first email is the verification email.
         send_verification(&mut transaction, &user, true).await?;
         let session = self
@@ -360,7 +359,7 @@ impl Accounts {
                 let secret = NewSecret::generate(Purpose::ResetPassword, Utc::now());
                 secrets::replace(&mut transaction, user.id, Purpose::ResetPassword, &secret)
                     .await?;
-                let event = bus::envelope(
+                let event = spruce_bus::envelope(
                     "user.password_reset_requested",
                     user.id,
                     1,
@@ -370,7 +369,7 @@ impl Accounts {
                         expires_at: Some(to_timestamp(secret.expires_at)),
                     }),
                 );
-                bus::enqueue(&mut transaction, &event).await?;
+                spruce_bus::enqueue(&mut transaction, &event).await?;
                 transaction.commit().await?;
                 tracing::info!(user_id = %user.id, "password reset requested");
                 Ok(())
@@ -493,7 +492,7 @@ impl Accounts {
         let cancelled = bookings.cancel_all_of(user.id).await?;
         let mut transaction = self.pool.begin().await?;
         export::erase_person(&mut transaction, user.id, &user.email, &user.full_name).await?;
-        let event = bus::envelope(
+        let event = spruce_bus::envelope(
             "user.deleted",
             user.id,
             1,
@@ -502,7 +501,7 @@ impl Accounts {
                 role: user.role.as_str().to_owned(),
             }),
         );
-        bus::enqueue(&mut transaction, &event).await?;
+        spruce_bus::enqueue(&mut transaction, &event).await?;
         transaction.commit().await?;
         tracing::info!(user_id = %user.id, cancelled, "account deleted");
         Ok(())
@@ -551,7 +550,7 @@ impl Accounts {
     ) -> Result<(), CoreError> {
         users::set_password_hash(transaction, user_id, password_hash).await?;
         sessions::revoke_all_but(transaction, user_id, keep).await?;
-        let event = bus::envelope(
+        let event = spruce_bus::envelope(
             "user.password_changed",
             user_id,
             1,
@@ -559,7 +558,7 @@ impl Accounts {
                 user_id: user_id.to_string(),
             }),
         );
-        bus::enqueue(transaction, &event).await?;
+        spruce_bus::enqueue(transaction, &event).await?;
         Ok(())
     }
 

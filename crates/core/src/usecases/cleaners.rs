@@ -1,9 +1,6 @@
 //! Cleaner profiles: the use cases behind `CleanerService`.
 
-use spruce_platform::{
-    bus,
-    identity::{Caller, Role},
-};
+use spruce_platform::identity::{Caller, Role};
 use spruce_proto::events::v1::{self as events, envelope::Payload};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -63,7 +60,7 @@ impl Cleaners {
         let profile = cleaners::find_profile(&mut transaction, caller.user_id)
             .await?
             .ok_or(CoreError::NotFound)?;
-        bus::enqueue(&mut transaction, &updated_event(&profile)).await?;
+        spruce_bus::enqueue(&mut transaction, &updated_event(&profile)).await?;
         transaction.commit().await?;
         Ok(ProfileView {
             profile,
@@ -101,13 +98,13 @@ pub(crate) async fn announce(
     let profile = cleaners::find_profile(connection, cleaner_id)
         .await?
         .ok_or(CoreError::NotFound)?;
-    bus::enqueue(connection, &updated_event(&profile)).await?;
+    spruce_bus::enqueue(connection, &updated_event(&profile)).await?;
     Ok(())
 }
 
 /// The `cleaner.updated` event for a profile as it now is.
-fn updated_event(profile: &CleanerProfile) -> spruce_platform::bus::Envelope {
-    bus::envelope(
+fn updated_event(profile: &CleanerProfile) -> spruce_bus::Envelope {
+    spruce_bus::envelope(
         "cleaner.updated",
         profile.cleaner_id,
         profile.version,

@@ -1,7 +1,6 @@
 //! Reviews: the use cases behind `ReviewService`.
 
 use spruce_platform::{
-    bus,
     identity::Caller,
     paging::{Cursor, split_page},
 };
@@ -77,7 +76,7 @@ impl Reviews {
         let customer = users::find_user(&mut transaction, caller.user_id)
             .await?
             .ok_or(CoreError::NotFound)?;
-        let created = bus::envelope(
+        let created = spruce_bus::envelope(
             "review.created",
             booking_id,
             1,
@@ -91,14 +90,14 @@ impl Reviews {
                 rating_count: u32::try_from(profile.rating_count).unwrap_or(0),
             }),
         );
-        bus::enqueue(&mut transaction, &created).await?;
-        let updated = bus::envelope(
+        spruce_bus::enqueue(&mut transaction, &created).await?;
+        let updated = spruce_bus::envelope(
             "cleaner.updated",
             cleaner_id,
             profile.version,
             Payload::CleanerUpdated(cleaner_updated(&profile)),
         );
-        bus::enqueue(&mut transaction, &updated).await?;
+        spruce_bus::enqueue(&mut transaction, &updated).await?;
         transaction.commit().await?;
         Ok(Review {
             booking_id,

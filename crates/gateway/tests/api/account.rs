@@ -404,7 +404,7 @@ async fn rows_holding(app: &TestApp, needle: &str) -> Vec<String> {
     let mut found = Vec::new();
     for database in &app.databases {
         let settings = database_settings(database);
-        let pool = spruce_platform::db::connect(&settings).await.unwrap();
+        let pool = spruce_db::connect(&settings).await.unwrap();
         let columns: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT table_name::text, column_name::text, data_type::text \
              FROM information_schema.columns WHERE table_schema = 'public' \

@@ -6,7 +6,7 @@ use reqwest::{Client, Response};
 use serde_json::{Value, json};
 use spruce_platform::{
     auth::AccessClaims,
-    bus, db, keys,
+    keys,
     settings::{BusSettings, DatabaseSettings, ListenSettings},
     telemetry,
 };
@@ -237,7 +237,7 @@ impl Builder {
             core_settings.payments.stripe.base_url = url.clone();
             core_settings.payments.stripe.secret_key = "sk_test_stand_in".into();
         }
-        let core_pool = db::connect(&core_settings.database)
+        let core_pool = spruce_db::connect(&core_settings.database)
             .await
             .expect("core database");
         let core = spruce_core::startup::Application::build(core_settings)
@@ -289,7 +289,7 @@ impl Builder {
         for job in scheduler_settings.jobs.values_mut() {
             job.enabled = false;
         }
-        let scheduler_pool = db::connect(&scheduler_settings.database)
+        let scheduler_pool = spruce_db::connect(&scheduler_settings.database)
             .await
             .expect("scheduler database");
         let scheduler = spruce_scheduler::startup::Application::build(scheduler_settings)
@@ -341,7 +341,7 @@ impl Drop for TestApp {
             rabbitmqctl(&["delete_vhost", vhost]);
         } else {
             let bus = self.bus.clone();
-            run_aside(async move { bus::delete_exchange(&bus).await.ok() });
+            run_aside(async move { spruce_bus::delete_exchange(&bus).await.ok() });
         }
     }
 }

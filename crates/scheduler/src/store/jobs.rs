@@ -31,7 +31,7 @@ pub async fn register(
     Ok(())
 }
 
-spruce_platform::named_row! {
+spruce_db::named_row! {
     /// What a replica needs to decide whether a job has work.
     pub struct JobState {
         pub last_tick: DateTime<Utc>,
@@ -207,7 +207,7 @@ pub async fn finish(
     Ok(())
 }
 
-spruce_platform::named_row! {
+spruce_db::named_row! {
     /// A run as stored.
     struct StoredRun {
         id: Uuid,
@@ -286,7 +286,7 @@ pub async fn find_run(connection: &mut PgConnection, id: Uuid) -> sqlx::Result<O
     row.map(StoredRun::into_run).transpose()
 }
 
-spruce_platform::named_row! {
+spruce_db::named_row! {
     /// A job's row in `job_state`.
     pub struct StoredState {
         pub name: String,

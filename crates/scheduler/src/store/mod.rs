@@ -4,7 +4,7 @@ pub mod jobs;
 pub mod notifications;
 
 /// Embedded migrations, applied by `spruce-scheduler migrate` and at start in development.
-pub const MIGRATIONS: &[spruce_platform::db::MigrationSource] = &[
+pub const MIGRATIONS: &[spruce_db::MigrationSource] = &[
     (1, "inbox", include_str!("../../migrations/0001_inbox.sql")),
     (
         2,

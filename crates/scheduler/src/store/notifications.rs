@@ -37,7 +37,7 @@ pub async fn record(
     Ok(recorded)
 }
 
-spruce_platform::named_row! {
+spruce_db::named_row! {
     /// A notification as stored.
     struct StoredNotification {
         id: Uuid,
@@ -138,7 +138,7 @@ async fn write_recipient(
     Ok(())
 }
 
-spruce_platform::named_row! {
+spruce_db::named_row! {
     /// A recipient as stored.
     struct StoredRecipient {
         user_id: Uuid,
@@ -214,7 +214,7 @@ pub async fn apply_booking(
     Ok(done.rows_affected() == 1)
 }
 
-spruce_platform::named_row! {
+spruce_db::named_row! {
     /// A booking of the mirror.
     struct StoredBooking {
         id: Uuid,
@@ -271,7 +271,7 @@ pub struct Outgoing {
     pub address: Option<String>,
 }
 
-spruce_platform::named_row! {
+spruce_db::named_row! {
     /// A claimed notification as read.
     struct StoredOutgoing {
         id: Uuid,

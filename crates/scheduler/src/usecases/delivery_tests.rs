@@ -8,7 +8,7 @@ use std::{
 };
 
 use secrecy::SecretString;
-use spruce_platform::{db, settings::DatabaseSettings};
+use spruce_platform::settings::DatabaseSettings;
 use spruce_testkit::TestDb;
 use sqlx::PgPool;
 use tokio::{
@@ -108,7 +108,7 @@ async fn database() -> (TestDb, PgPool) {
         max_connections: 4,
         ..DatabaseSettings::default()
     };
-    let pool = db::connect_and_migrate(&settings, MIGRATIONS)
+    let pool = spruce_db::connect_and_migrate(&settings, MIGRATIONS)
         .await
         .unwrap();
     (database, pool)

@@ -1,7 +1,7 @@
 //! Search's own database (`spruce_search`): the duration model's versions, and Redis for
 //! the customers' cached affinities.
 
-use spruce_platform::db::MigrationSource;
+use spruce_db::MigrationSource;
 
 pub mod cache;
 pub mod models;

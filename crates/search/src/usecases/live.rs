@@ -8,7 +8,7 @@ use std::{
 };
 
 use chrono::Utc;
-use spruce_platform::bus::{Backoff, BusStatus};
+use spruce_bus::{Backoff, BusStatus};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;

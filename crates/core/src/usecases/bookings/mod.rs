@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use spruce_platform::{
-    bus,
     identity::{Caller, Principal, Role},
     paging::{Cursor, split_page},
     time::to_timestamp,
@@ -261,7 +260,7 @@ impl Bookings {
         };
         PAYMENTS_DECLINED.inc();
         tracing::info!(%customer_id, reason = %declined, "payment declined");
-        let event = bus::envelope(
+        let event = spruce_bus::envelope(
             "payment.failed",
             customer_id,
             1,
@@ -284,7 +283,7 @@ impl Bookings {
         let mut transaction = self.pool.begin().await?;
         bookings::drop_hold(&mut transaction, booking_id).await?;
         if let Some(event) = event {
-            bus::enqueue(&mut transaction, event).await?;
+            spruce_bus::enqueue(&mut transaction, event).await?;
         }
         transaction.commit().await?;
         Ok(())
@@ -731,7 +730,7 @@ impl Bookings {
             .iter()
             .map(|booking| change_event("booking.assigned", booking, ""))
             .collect();
-        bus::enqueue_many(&mut transaction, &events).await?;
+        spruce_bus::enqueue_many(&mut transaction, &events).await?;
         transaction.commit().await?;
         Ok(pairs
             .iter()

@@ -208,13 +208,13 @@ pub(super) async fn record_change(
     booking: &Booking,
     reason: &str,
 ) -> Result<(), CoreError> {
-    bus::enqueue(connection, &change_event(event_type, booking, reason)).await?;
+    spruce_bus::enqueue(connection, &change_event(event_type, booking, reason)).await?;
     Ok(())
 }
 
 /// A booking.* event with the booking as it now is; `reason` says why it was cancelled.
 pub(super) fn change_event(event_type: &str, booking: &Booking, reason: &str) -> Envelope {
-    bus::envelope(
+    spruce_bus::envelope(
         event_type,
         booking.id,
         booking.version,

@@ -18,7 +18,7 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
-use spruce_platform::{db, settings::DatabaseSettings};
+use spruce_platform::settings::DatabaseSettings;
 use sqlx::{Connection as _, PgConnection};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -196,7 +196,7 @@ impl Worker {
     async fn connection(&mut self) -> anyhow::Result<&mut PgConnection> {
         if self.connection.is_none() {
             let connection =
-                PgConnection::connect_with(&db::connect_options(&self.database)).await?;
+                PgConnection::connect_with(&spruce_db::connect_options(&self.database)).await?;
             self.connection = Some(connection);
         }
         Ok(self.connection.as_mut().expect("connected above"))

@@ -11,7 +11,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use spruce_platform::{db, settings::DatabaseSettings};
+use spruce_platform::settings::DatabaseSettings;
 use spruce_testkit::{TestDb, eventually};
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
@@ -88,7 +88,7 @@ impl TestDatabase {
             max_connections: 4,
             ..DatabaseSettings::default()
         };
-        let pool = db::connect_and_migrate(&settings, MIGRATIONS)
+        let pool = spruce_db::connect_and_migrate(&settings, MIGRATIONS)
             .await
             .unwrap();
         TestDatabase {

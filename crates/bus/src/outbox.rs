@@ -6,7 +6,7 @@
 //! created_at, published_at, attempts, next_attempt_at, last_error)`. A row is waiting while
 //! `published_at` is null; published once it is set (a confirmed publish is final: an event
 //! no queue is bound to goes to the exchange's alternate exchange, see
-//! [`super::unrouted_name`]). The relay deletes published rows after their retention. Rows
+//! [`crate::unrouted_name`]). The relay deletes published rows after their retention. Rows
 //! with `next_attempt_at = 'infinity'` were parked by earlier versions (no alternate exchange
 //! then); they are deleted after the retention too.
 
@@ -26,12 +26,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
-use super::{Backoff, BusStatus, CONTENT_TYPE, Envelope, open_channel, topology};
+use crate::{Backoff, BusStatus, CONTENT_TYPE, Envelope, open_channel, topology};
 use crate::{
     metrics::{OUTBOX_OLDEST_AGE, OUTBOX_PENDING, OUTBOX_RETURNED},
     propagation,
-    settings::BusSettings,
 };
+use spruce_platform::settings::BusSettings;
 
 /// Rows taken per round.
 const BATCH_SIZE: i64 = 200;
@@ -220,7 +220,7 @@ impl OutboxRelay {
                         };
                     self.status.set_connected(false);
                     if let Err(error) = outcome {
-                        let lost = if crate::status::database_unreachable_in(&error) {
+                        let lost = if spruce_db::database_unreachable_in(&error) {
                             "the database"
                         } else {
                             "the broker"

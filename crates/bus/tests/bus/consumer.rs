@@ -9,17 +9,15 @@ use lapin::{
     types::{AMQPValue, FieldTable},
 };
 use prost::Message as _;
-use spruce_platform::{
-    bus::{self, Consumer, OutboxRelay, QueueNames},
-    metrics::MESSAGING_QUEUE_READY,
-    settings::BusSettings,
-};
+use spruce_bus::metrics::MESSAGING_QUEUE_READY;
+use spruce_bus::{Consumer, OutboxRelay, QueueNames};
+use spruce_platform::settings::BusSettings;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::helpers::{Recorder, TestBus, event, eventually};
 
-async fn wait_until_connected(status: &spruce_platform::bus::BusStatus) {
+async fn wait_until_connected(status: &spruce_bus::BusStatus) {
     // Generous: reconnecting backs off, and a loaded 2-core machine runs dozens of tests.
     let connected = eventually(Duration::from_secs(30), || async {
         status.is_connected().then_some(())
@@ -329,9 +327,7 @@ async fn replaying_parked_events_applies_them_once_the_cause_is_fixed() {
     assert!(test.applied().await.is_empty());
 
     recorder.heal();
-    let moved = spruce_platform::bus::replay_parked(&test.bus)
-        .await
-        .unwrap();
+    let moved = spruce_bus::replay_parked(&test.bus).await.unwrap();
     assert_eq!(moved, 1);
     let applied = eventually(Duration::from_secs(10), || applied_count(&test, 1)).await;
     assert_eq!(applied, Some(vec![fragile.event_id.parse().unwrap()]));
@@ -389,7 +385,7 @@ async fn consumers_whose_queues_expire_differently_share_the_exchange_and_its_un
     );
     channel
         .queue_declare(
-            bus::unrouted_name(&kept.exchange).as_str().into(),
+            spruce_bus::unrouted_name(&kept.exchange).as_str().into(),
             QueueDeclareOptions {
                 durable: true,
                 ..QueueDeclareOptions::default()

@@ -11,7 +11,7 @@ use sqlx::{
     postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgSslMode},
 };
 
-use crate::settings::{DatabaseSettings, SslMode};
+use spruce_platform::settings::{DatabaseSettings, SslMode};
 
 /// A pooled connection idle longer than this is pinged before it is handed out.
 const IDLE_BEFORE_PING: Duration = Duration::from_secs(10);
@@ -100,7 +100,7 @@ async fn follow_login_files(pool: PgPool, settings: DatabaseSettings) {
     // A few bytes from a mounted file: not worth a blocking-pool hop.
     let read = |path: &Option<std::path::PathBuf>, last: &str| {
         path.as_deref()
-            .and_then(|path| crate::settings::read_secret_file(path).ok())
+            .and_then(|path| spruce_platform::settings::read_secret_file(path).ok())
             .filter(|value| !value.is_empty())
             .unwrap_or_else(|| last.to_owned())
     };
@@ -203,11 +203,85 @@ pub async fn drop_database(settings: &DatabaseSettings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `migrate` subcommand of `service`: applies `migrations` to the database its
+/// `[database]` settings (over `built_in`) name, reading no other setting.
+///
+/// # Errors
+/// Fails when the settings are invalid, the database is unreachable or a migration fails.
+pub async fn migrate_command(
+    service: &'static str,
+    built_in: &str,
+    migrations: &[MigrationSource],
+) -> anyhow::Result<()> {
+    spruce_platform::cli::with_database(service, built_in, |database| async move {
+        migrate(&database, migrations).await
+    })
+    .await
+}
+
+/// Ready when PostgreSQL answers `SELECT 1` on `pool`.
+pub fn readiness(pool: PgPool) -> spruce_platform::ops::ReadinessCheck {
+    spruce_platform::ops::ReadinessCheck::new("postgres", move || {
+        let pool = pool.clone();
+        async move {
+            sqlx::query("SELECT 1")
+                .execute(&pool)
+                .await
+                .map(|_| ())
+                .map_err(|error| error.to_string())
+        }
+    })
+}
+
+/// Maps an unexpected error: UNAVAILABLE (reason `database_unavailable`) when anything in its
+/// cause chain says the database cannot be reached right now, otherwise an opaque INTERNAL.
+/// Logs the whole cause chain either way. The one mapping of unexpected errors for every
+/// gRPC service.
+pub fn unexpected(error: &anyhow::Error) -> tonic::Status {
+    if database_unreachable_in(error) {
+        tracing::warn!(error = format!("{error:#}"), "database unavailable");
+        return spruce_platform::status::status(
+            spruce_domain::reason::Reason::DatabaseUnavailable,
+            "the database is unavailable, try again shortly",
+            &[],
+        );
+    }
+    tracing::error!(error = format!("{error:#}"), "internal error");
+    tonic::Status::internal("internal error")
+}
+
+/// Returns whether anything in `error`'s cause chain is a [`database_unreachable`] error.
+pub fn database_unreachable_in(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|cause| cause.downcast_ref::<sqlx::Error>())
+        .any(database_unreachable)
+}
+
+/// Returns whether `error` means the database cannot be reached right now (down, restarting,
+/// out of connections, or no pooled connection within the pool's timeout), as opposed to a
+/// query that is wrong.
+pub fn database_unreachable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(database) => database.code().is_some_and(|code| {
+            // Class 08: connection exceptions; 53300: too many connections; 57P01-57P03:
+            // the server is shutting down or starting up.
+            code.starts_with("08") || ["53300", "57P01", "57P02", "57P03"].contains(&&*code)
+        }),
+        _ => false,
+    }
+}
+
 /// Declares a struct read from a query row by column name (`sqlx::FromRow` without sqlx's
 /// proc-macros, which would cost every build): each field takes the column of its name.
 ///
 /// ```ignore
-/// spruce_platform::named_row! {
+/// spruce_db::named_row! {
 ///     /// A user as stored.
 ///     struct StoredUser { id: Uuid, email: String }
 /// }

@@ -9,10 +9,7 @@ use std::{
 };
 
 use secrecy::SecretString;
-use spruce_platform::{
-    db,
-    settings::{DatabaseSettings, SslMode},
-};
+use spruce_platform::settings::{DatabaseSettings, SslMode};
 use sqlx::{Connection as _, Executor as _, PgConnection, postgres::PgConnectOptions};
 use uuid::Uuid;
 
@@ -156,7 +153,7 @@ async fn a_pool_logs_in_with_the_password_its_file_holds_after_a_rotation() {
         password_path: Some(file.clone()),
         ..cluster.login("spruce_rotating", "first-password")
     };
-    let pool = db::connect(&settings).await.unwrap();
+    let pool = spruce_db::connect(&settings).await.unwrap();
     let mut open = pool.acquire().await.unwrap();
     sqlx::query("SELECT 1").execute(&mut *open).await.unwrap();
 
@@ -216,7 +213,7 @@ async fn two_users_taking_turns_rotate_a_password_without_a_moment_when_logins_f
         password_path: Some(password_file.clone()),
         ..cluster.login("spruce_turns_a", "password-1")
     };
-    let pool = db::connect(&settings).await.unwrap();
+    let pool = spruce_db::connect(&settings).await.unwrap();
     assert_eq!(fresh_login(&pool).await.unwrap(), "spruce_turns_a");
 
     // A rotation: the idle user gets the new password first; logins go on as before while

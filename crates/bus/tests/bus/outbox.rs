@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use spruce_platform::bus;
 use sqlx::AssertSqlSafe;
 use uuid::Uuid;
 
@@ -60,13 +59,13 @@ async fn a_change_and_its_event_are_written_together_or_not_at_all() {
     let test = TestBus::new().await;
     // The change records the event's own id, so both rows can be counted by it.
     let change = "INSERT INTO applied (event_id, event_type) VALUES ($5, $6)";
-    let id_of = |envelope: &bus::Envelope| -> Uuid { envelope.event_id.parse().unwrap() };
-    let stored = |envelope: &bus::Envelope| rows_of(&test, id_of(envelope));
+    let id_of = |envelope: &spruce_bus::Envelope| -> Uuid { envelope.event_id.parse().unwrap() };
+    let stored = |envelope: &spruce_bus::Envelope| rows_of(&test, id_of(envelope));
 
     for commit in [true, false] {
         let envelope = event("test.changed");
         let mut transaction = test.pool.begin().await.unwrap();
-        bus::enqueue_with(&envelope, change)
+        spruce_bus::enqueue_with(&envelope, change)
             .unwrap()
             .bind(id_of(&envelope))
             .bind("test.changed")
@@ -84,7 +83,7 @@ async fn a_change_and_its_event_are_written_together_or_not_at_all() {
 
     // A change that fails takes its event with it.
     let envelope = event("test.failed");
-    let failed = bus::enqueue_with(&envelope, change)
+    let failed = spruce_bus::enqueue_with(&envelope, change)
         .unwrap()
         .bind(id_of(&envelope))
         .bind(None::<String>)
@@ -177,12 +176,12 @@ async fn an_event_no_queue_is_bound_to_waits_in_the_unrouted_queue_until_replaye
 
     // Once someone listens, replay-unrouted delivers it through the exchange.
     let mut watcher = test.watch_exchange().await;
-    let moved = bus::replay_unrouted(&test.bus).await.unwrap();
+    let moved = spruce_bus::replay_unrouted(&test.bus).await.unwrap();
     assert_eq!(moved, 1);
     let delivered = watcher.next_message_id(Duration::from_secs(10)).await;
     assert_eq!(delivered.as_deref(), Some(unroutable.event_id.as_str()));
     assert_eq!(test.unrouted_count().await, 0);
-    assert_eq!(bus::replay_unrouted(&test.bus).await.unwrap(), 0);
+    assert_eq!(spruce_bus::replay_unrouted(&test.bus).await.unwrap(), 0);
 
     relay.stop().await;
 }

@@ -2,7 +2,9 @@
 //! relay, and the idempotent consumer with retry and parked queues.
 
 mod consumer;
+pub mod metrics;
 mod outbox;
+mod propagation;
 mod republish;
 mod topology;
 mod unrouted;
@@ -24,7 +26,7 @@ pub use spruce_proto::events::v1::Envelope;
 pub use topology::{QueueNames, unrouted_name};
 pub use unrouted::replay_unrouted;
 
-use crate::settings::BusSettings;
+use spruce_platform::settings::BusSettings;
 
 /// `content_type` of every event message.
 pub const CONTENT_TYPE: &str = "application/x-protobuf";
@@ -40,6 +42,23 @@ pub struct BusStatus {
 }
 
 impl BusStatus {
+    /// A readiness check that passes once the client has been connected (a consumer's
+    /// queues declared and bound) at least once since it started: an event published before
+    /// then would miss this service's queue. A later broker outage does not make it unready.
+    pub fn readiness(&self) -> spruce_platform::ops::ReadinessCheck {
+        let status = self.clone();
+        spruce_platform::ops::ReadinessCheck::new("rabbitmq", move || {
+            let subscribed = status.has_connected();
+            async move {
+                if subscribed {
+                    Ok(())
+                } else {
+                    Err("queues not bound yet".to_owned())
+                }
+            }
+        })
+    }
+
     fn new(client: &str) -> Self {
         let status = BusStatus {
             client: client.into(),
@@ -65,7 +84,7 @@ impl BusStatus {
         if connected {
             self.ever.store(true, Ordering::Relaxed);
         }
-        crate::metrics::MESSAGING_BROKER_CONNECTED
+        metrics::MESSAGING_BROKER_CONNECTED
             .with_label_values(&[&*self.client])
             .set(i64::from(connected));
     }
@@ -82,7 +101,7 @@ pub fn envelope(
     Envelope {
         event_id: uuid::Uuid::new_v4().to_string(),
         r#type: event_type.to_owned(),
-        occurred_at: Some(crate::time::to_timestamp(now)),
+        occurred_at: Some(spruce_platform::time::to_timestamp(now)),
         aggregate_id: aggregate_id.to_string(),
         aggregate_version,
         payload: Some(payload),

@@ -24,12 +24,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
-use super::{Backoff, BusStatus, Envelope, QueueNames, open_channel, republish, topology};
+use crate::{Backoff, BusStatus, Envelope, QueueNames, open_channel, republish, topology};
 use crate::{
     metrics::{MESSAGING_FAILURES, MESSAGING_PROCESS_DURATION, MESSAGING_QUEUE_READY},
     propagation,
-    settings::BusSettings,
 };
+use spruce_platform::settings::BusSettings;
 
 /// Longest error text carried in the `x-error` header.
 const MAX_ERROR_LENGTH: usize = 1_000;

@@ -2,8 +2,8 @@
 //! queue (its alternate exchange's); once a consumer's queue exists, `replay-unrouted` sends
 //! them through the exchange again.
 
-use super::{open_channel, republish, topology};
-use crate::settings::BusSettings;
+use crate::{open_channel, republish, topology};
+use spruce_platform::settings::BusSettings;
 
 /// Publishes every event now in the exchange's unrouted queue through the exchange again,
 /// with its routing key, each confirmed before it leaves the unrouted queue; returns how many

@@ -8,7 +8,7 @@ use lapin::{
     types::{AMQPValue, FieldTable, ShortString},
 };
 
-use crate::settings::BusSettings;
+use spruce_platform::settings::BusSettings;
 
 /// Messages redelivered more often than this (a handler that crashes the process, say) are
 /// dead-lettered to the parked queue by the broker itself.

@@ -17,11 +17,8 @@ use lapin::{
     types::FieldTable,
 };
 use secrecy::ExposeSecret as _;
-use spruce_platform::{
-    bus::{self, Envelope, EventHandler, OutboxRelay},
-    db,
-    settings::{BusSettings, DatabaseSettings},
-};
+use spruce_bus::{Envelope, EventHandler, OutboxRelay};
+use spruce_platform::settings::{BusSettings, DatabaseSettings};
 use spruce_proto::events::v1::{UserRegistered, envelope::Payload};
 use spruce_testkit::{TestDb, run_aside};
 use sqlx::{PgConnection, PgPool};
@@ -30,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// The real table definitions of the services that own them.
-const MIGRATIONS: &[db::MigrationSource] = &[
+const MIGRATIONS: &[spruce_db::MigrationSource] = &[
     (
         1,
         "outbox",
@@ -99,8 +96,10 @@ impl TestBus {
             max_connections: 5,
             ..DatabaseSettings::default()
         };
-        let pool = db::connect(&settings).await.expect("database reachable");
-        db::apply_migrations(&pool, MIGRATIONS)
+        let pool = spruce_db::connect(&settings)
+            .await
+            .expect("database reachable");
+        spruce_db::apply_migrations(&pool, MIGRATIONS)
             .await
             .expect("migrations apply");
         let url = match &vhost {
@@ -196,7 +195,9 @@ impl TestBus {
         let channel = connection.create_channel().await.unwrap();
         let queue = channel
             .queue_declare(
-                bus::unrouted_name(&self.bus.exchange).as_str().into(),
+                spruce_bus::unrouted_name(&self.bus.exchange)
+                    .as_str()
+                    .into(),
                 QueueDeclareOptions {
                     passive: true,
                     ..Default::default()
@@ -231,7 +232,9 @@ impl TestBus {
     /// Writes `envelope` to the outbox in a transaction that commits or rolls back.
     pub(crate) async fn enqueue(&self, envelope: &Envelope, commit: bool) {
         let mut transaction = self.pool.begin().await.unwrap();
-        bus::enqueue(&mut transaction, envelope).await.unwrap();
+        spruce_bus::enqueue(&mut transaction, envelope)
+            .await
+            .unwrap();
         if commit {
             transaction.commit().await.unwrap();
         } else {
@@ -257,7 +260,9 @@ impl TestBus {
         let mut arguments = FieldTable::default();
         arguments.insert(
             "alternate-exchange".into(),
-            lapin::types::AMQPValue::LongString(bus::unrouted_name(&self.bus.exchange).into()),
+            lapin::types::AMQPValue::LongString(
+                spruce_bus::unrouted_name(&self.bus.exchange).into(),
+            ),
         );
         self.declare_exchange(&probe, arguments).await.ok();
         let queue = channel
@@ -322,7 +327,7 @@ impl Watcher {
 /// An event of `event_type` with a fresh id.
 pub(crate) fn event(event_type: &str) -> Envelope {
     let user_id = Uuid::new_v4();
-    bus::envelope(
+    spruce_bus::envelope(
         event_type,
         user_id,
         1,
@@ -389,7 +394,7 @@ impl Drop for TestBus {
             Some(vhost) => rabbitmqctl(&["delete_vhost", vhost]),
             None => {
                 let bus = self.bus.clone();
-                run_aside(async move { bus::delete_exchange(&bus).await.ok() });
+                run_aside(async move { spruce_bus::delete_exchange(&bus).await.ok() });
             }
         }
     }
