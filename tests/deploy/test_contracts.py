@@ -110,8 +110,8 @@ class AsyncApiTest(unittest.TestCase):
                 self.assertEqual(named, consumers)
 
     def test_headers_and_content_type_are_the_relays(self):
-        outbox = (ROOT / "crates/platform/src/bus/outbox.rs").read_text()
-        bus = (ROOT / "crates/platform/src/bus/mod.rs").read_text()
+        outbox = (ROOT / "crates/bus/src/outbox.rs").read_text()
+        bus = (ROOT / "crates/bus/src/lib.rs").read_text()
         content_type = re.search(r'CONTENT_TYPE: &str = "([^"]+)"', bus).group(1)
         self.assertEqual(self.document["defaultContentType"], content_type)
         headers = self.document["components"]["schemas"]["Headers"]

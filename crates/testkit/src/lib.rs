@@ -101,6 +101,34 @@ where
     }
 }
 
+/// Runs `rabbitmqctl -q` with `arguments` against the local broker.
+///
+/// # Panics
+/// When it cannot run or fails.
+pub fn rabbitmqctl(arguments: &[&str]) {
+    let output = std::process::Command::new("rabbitmqctl")
+        .arg("-q")
+        .args(arguments)
+        .output()
+        .expect("rabbitmqctl runs");
+    assert!(
+        output.status.success(),
+        "rabbitmqctl {arguments:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Makes the RabbitMQ virtual host `name` on the local broker, open to `guest`: a test
+/// that takes the broker away from its services closes their connections there alone.
+/// `rabbitmqctl(&["delete_vhost", name])` removes it.
+///
+/// # Panics
+/// When `rabbitmqctl` fails.
+pub fn add_vhost(name: &str) {
+    rabbitmqctl(&["add_vhost", name]);
+    rabbitmqctl(&["set_permissions", "-p", name, "guest", ".*", ".*", ".*"]);
+}
+
 /// A port nothing listens on right now, chosen at random below Linux's ephemeral range
 /// (32768 and up). A port the kernel hands out for `:0` is also the kind it hands to
 /// outgoing connections, so a parallel test's connection to PostgreSQL could take it

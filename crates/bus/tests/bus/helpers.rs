@@ -2,7 +2,6 @@
 
 use std::{
     future::Future,
-    process::Command,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -20,7 +19,7 @@ use secrecy::ExposeSecret as _;
 use spruce_bus::{Envelope, EventHandler, OutboxRelay};
 use spruce_platform::settings::{BusSettings, DatabaseSettings};
 use spruce_proto::events::v1::{UserRegistered, envelope::Payload};
-use spruce_testkit::{TestDb, run_aside};
+use spruce_testkit::{TestDb, add_vhost, rabbitmqctl, run_aside};
 use sqlx::{PgConnection, PgPool};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -82,8 +81,7 @@ impl TestBus {
     /// without touching anyone else's.
     pub(crate) async fn with_own_vhost() -> Self {
         let vhost = format!("spruce-test-{}", Uuid::new_v4().simple());
-        rabbitmqctl(&["add_vhost", &vhost]);
-        rabbitmqctl(&["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"]);
+        add_vhost(&vhost);
         Self::create(Some(vhost)).await
     }
 
@@ -412,16 +410,4 @@ where
     })
     .await
     .ok()
-}
-
-fn rabbitmqctl(arguments: &[&str]) {
-    let output = Command::new("rabbitmqctl")
-        .args(arguments)
-        .output()
-        .expect("rabbitmqctl runs");
-    assert!(
-        output.status.success(),
-        "rabbitmqctl {arguments:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }

@@ -10,7 +10,7 @@ use spruce_platform::{
     settings::{BusSettings, DatabaseSettings, ListenSettings},
     telemetry,
 };
-use spruce_testkit::{TestDb, eventually, free_port, run_aside};
+use spruce_testkit::{TestDb, add_vhost, eventually, free_port, rabbitmqctl, run_aside};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -203,8 +203,7 @@ impl Builder {
         };
         let vhost = self.own_vhost.then(|| {
             let vhost = format!("spruce-test-{id}");
-            rabbitmqctl(&["add_vhost", &vhost]);
-            rabbitmqctl(&["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"]);
+            add_vhost(&vhost);
             bus.url = format!("amqp://guest:guest@127.0.0.1:5672/{vhost}").into();
             vhost
         });
@@ -628,20 +627,6 @@ pub(crate) async fn mark_verified(core: &PgPool, user_id: &str) {
         .execute(core)
         .await
         .unwrap();
-}
-
-/// Runs `rabbitmqctl` with `arguments`; panics when it fails.
-fn rabbitmqctl(arguments: &[&str]) {
-    let output = std::process::Command::new("rabbitmqctl")
-        .arg("-q")
-        .args(arguments)
-        .output()
-        .expect("rabbitmqctl runs");
-    assert!(
-        output.status.success(),
-        "rabbitmqctl {arguments:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// Waits up to 10 s for `url` to answer 200.

@@ -23,3 +23,25 @@ pub const MIGRATIONS: &[spruce_db::MigrationSource] = &[
         include_str!("../../migrations/0005_run_options.sql"),
     ),
 ];
+
+/// The scheduler's schema in a database of the test's own (named for `purpose`), dropped
+/// with the returned `TestDb`; its settings and a pool on it.
+#[cfg(test)]
+pub(crate) async fn test_database(
+    purpose: &str,
+) -> (
+    spruce_testkit::TestDb,
+    spruce_platform::settings::DatabaseSettings,
+    sqlx::PgPool,
+) {
+    let database = spruce_testkit::TestDb::new(purpose);
+    let settings = spruce_platform::settings::DatabaseSettings {
+        name: database.name().to_owned(),
+        max_connections: 4,
+        ..spruce_platform::settings::DatabaseSettings::default()
+    };
+    let pool = spruce_db::connect_and_migrate(&settings, MIGRATIONS)
+        .await
+        .expect("the scheduler's test database");
+    (database, settings, pool)
+}

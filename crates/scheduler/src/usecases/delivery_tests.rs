@@ -8,7 +8,6 @@ use std::{
 };
 
 use secrecy::SecretString;
-use spruce_platform::settings::DatabaseSettings;
 use spruce_testkit::TestDb;
 use sqlx::PgPool;
 use tokio::{
@@ -23,7 +22,7 @@ use super::delivery::{
 };
 use crate::{
     domain::notifications::{Channel, Message, Recipient},
-    store::{MIGRATIONS, notifications as store},
+    store::notifications as store,
 };
 
 /// A push provider that answers each request with the next status of its script (200 once
@@ -102,15 +101,7 @@ fn settings() -> DeliverySettings {
 
 /// The scheduler's schema in a database of the test's own, dropped with the `TestDb`.
 async fn database() -> (TestDb, PgPool) {
-    let database = TestDb::new("delivery");
-    let settings = DatabaseSettings {
-        name: database.name().to_owned(),
-        max_connections: 4,
-        ..DatabaseSettings::default()
-    };
-    let pool = spruce_db::connect_and_migrate(&settings, MIGRATIONS)
-        .await
-        .unwrap();
+    let (database, _, pool) = crate::store::test_database("delivery").await;
     (database, pool)
 }
 

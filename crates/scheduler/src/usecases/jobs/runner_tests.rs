@@ -23,7 +23,7 @@ use crate::{
         jobs::{Job, JobFuture, Options, Outcome, Run, RunContext, RunReport, Trigger},
         schedule::Schedule,
     },
-    store::{MIGRATIONS, jobs as store},
+    store::jobs as store,
 };
 
 /// What the test jobs did: (replica, tick) per finished run.
@@ -82,15 +82,7 @@ struct TestDatabase {
 
 impl TestDatabase {
     async fn new() -> Self {
-        let database = TestDb::new("jobs");
-        let settings = DatabaseSettings {
-            name: database.name().to_owned(),
-            max_connections: 4,
-            ..DatabaseSettings::default()
-        };
-        let pool = spruce_db::connect_and_migrate(&settings, MIGRATIONS)
-            .await
-            .unwrap();
+        let (database, settings, pool) = crate::store::test_database("jobs").await;
         TestDatabase {
             settings,
             pool,
