@@ -367,9 +367,14 @@ impl Stack {
                 let service = &launched[index].0;
                 let output =
                     std::fs::read_to_string(log_file(logs, index, service)).unwrap_or_default();
+                // The error a binary ends with, else what it wrote last.
                 let lines: Vec<&str> = output.lines().collect();
-                let tail = lines[lines.len().saturating_sub(15)..].join("\n");
-                format!("{service} exited early with {status}; its last lines:\n{tail}")
+                let from = lines
+                    .iter()
+                    .position(|line| line.starts_with("Error: "))
+                    .unwrap_or(lines.len().saturating_sub(15));
+                let tail = lines[from..(from + 15).min(lines.len())].join("\n");
+                format!("{service} exited early with {status}:\n{tail}")
             });
             let client = client.clone();
             async move {

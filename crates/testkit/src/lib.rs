@@ -130,19 +130,36 @@ pub fn add_vhost(name: &str) {
 }
 
 /// A port nothing listens on right now, chosen at random below Linux's ephemeral range
-/// (32768 and up). A port the kernel hands out for `:0` is also the kind it hands to
-/// outgoing connections, so a parallel test's connection to PostgreSQL could take it
-/// before the child process meant to listen on it binds it.
+/// (32768 and up), and claimed for ten minutes in the machine's temporary folder
+/// (`spruce-test-ports/<port>`) so that no other test process picks it meanwhile. A port
+/// the kernel hands out for `:0` is also the kind it hands to outgoing connections, so a
+/// parallel test's connection to PostgreSQL could take it before the child process meant
+/// to listen on it binds it; and two processes drawing from one range would meet.
 ///
 /// # Panics
-/// When 200 draws find no free port.
+/// When 1,000 draws find no free port.
 #[must_use]
 pub fn free_port() -> u16 {
     use std::hash::{BuildHasher as _, RandomState};
-    for attempt in 0_u64..200 {
+    const CLAIM: Duration = Duration::from_secs(600);
+    let claims = std::env::temp_dir().join("spruce-test-ports");
+    std::fs::create_dir_all(&claims).ok();
+    for attempt in 0_u64..1_000 {
         let draw = RandomState::new().hash_one((std::process::id(), attempt));
         let port = 20_000 + u16::try_from(draw % 12_000).expect("below 12000");
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        let claim = claims.join(port.to_string());
+        let stale = std::fs::metadata(&claim)
+            .and_then(|metadata| metadata.modified())
+            .map(|claimed| claimed.elapsed().map_or(true, |age| age > CLAIM));
+        if matches!(stale, Ok(true)) {
+            std::fs::remove_file(&claim).ok();
+        }
+        let claimed = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&claim)
+            .is_ok();
+        if claimed && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
     }
@@ -197,9 +214,15 @@ mod tests {
     }
 
     #[test]
-    fn a_free_port_can_be_bound() {
-        let port = free_port();
-        assert!((20_000..32_000).contains(&port));
-        assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+    fn a_free_port_can_be_bound_and_is_not_handed_out_twice() {
+        let ports: Vec<u16> = (0..50).map(|_| free_port()).collect();
+        for port in &ports {
+            assert!((20_000..32_000).contains(port));
+            assert!(std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok());
+        }
+        let mut distinct = ports.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), ports.len());
     }
 }

@@ -1,12 +1,9 @@
 //! Starts core, search, the scheduler and the gateway in-process on free ports, each service
 //! on a fresh database, all on an exchange and queues of their own.
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
 use spruce_platform::{
-    auth::AccessClaims,
-    keys,
     settings::{BusSettings, DatabaseSettings, ListenSettings},
     telemetry,
 };
@@ -16,6 +13,9 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::search_handle::SearchHandle;
+
+// The tokens tests sign, shared with every service's own tests.
+pub(crate) use spruce_platform::testing::{service_token, user_token};
 
 pub(crate) const PASSWORD: &str = "correct horse battery";
 
@@ -31,8 +31,6 @@ pub(crate) struct TestApp {
     pub(crate) core_pool: PgPool,
     /// Core's gRPC address, for calls only other services make.
     pub(crate) core_url: String,
-    /// The scheduler's gRPC address.
-    pub(crate) scheduler_url: String,
     /// Core's ops HTTP side (`/readyz`, `/metrics`).
     pub(crate) core_ops_url: String,
     /// Search's gRPC address (nothing listens there unless built [`Builder::with_search`]).
@@ -69,8 +67,6 @@ pub(crate) struct Builder {
     /// Searches per user a minute; unset: more than any test makes (tests poll searches).
     search_limit: Option<u32>,
     refuse_dev_password: bool,
-    /// Core's `grpc.reflection` (unset: on, as locally).
-    core_reflection: Option<bool>,
     /// Whether search runs (its quorum queues make a start cost a few hundred ms, so only
     /// the tests that search start it); otherwise the gateway finds nothing at its address.
     search: bool,
@@ -95,7 +91,6 @@ impl Default for Builder {
             stripe_url: None,
             search_limit: None,
             refuse_dev_password: false,
-            core_reflection: None,
             search: false,
             search_redis_url: "redis://127.0.0.1:6379".to_owned(),
             smtp_port: None,
@@ -177,12 +172,6 @@ impl Builder {
         self
     }
 
-    /// Core serves gRPC reflection or not.
-    pub(crate) fn core_reflection(mut self, reflection: bool) -> Self {
-        self.core_reflection = Some(reflection);
-        self
-    }
-
     /// Core refuses the development password, as it does where production-like.
     pub(crate) fn refusing_the_dev_password(mut self) -> Self {
         self.refuse_dev_password = true;
@@ -230,7 +219,6 @@ impl Builder {
         let search_url = format!("http://127.0.0.1:{search_port}");
         core_settings.search.url = search_url.clone();
         core_settings.auth.refuse_dev_password = self.refuse_dev_password;
-        core_settings.grpc.reflection = self.core_reflection;
         if let Some(url) = &self.stripe_url {
             core_settings.payments.provider = spruce_core::settings::PaymentProviderKind::Stripe;
             core_settings.payments.stripe.base_url = url.clone();
@@ -304,7 +292,7 @@ impl Builder {
         let gateways_scheduler = if self.scheduler_unreachable {
             format!("http://127.0.0.1:{}", free_port())
         } else {
-            scheduler_url.clone()
+            scheduler_url
         };
         let gateway =
             TestGateway::start(&core_url, &search_url, &gateways_scheduler, &self, shutdown).await;
@@ -313,7 +301,6 @@ impl Builder {
             scheduler_pool,
             core_pool,
             core_url,
-            scheduler_url,
             core_ops_url,
             search_url,
             search,
@@ -372,58 +359,6 @@ pub(crate) fn loopback() -> ListenSettings {
         host: "127.0.0.1".to_owned(),
         ..ListenSettings::default()
     }
-}
-
-/// Signs a token with `key` (a PKCS#8 PEM) for `claims`.
-pub(crate) fn sign(key: &str, claims: &AccessClaims, kid: Option<&str>) -> String {
-    let key = EncodingKey::from_ed_pem(key.as_bytes()).unwrap();
-    let mut header = Header::new(Algorithm::EdDSA);
-    header.kid = kid.map(str::to_owned);
-    jsonwebtoken::encode(&header, claims, &key).unwrap()
-}
-
-/// Returns the claims of a user's access token valid for `ttl_secs` (negative: expired).
-pub(crate) fn user_claims(user_id: Uuid, role: &str, ttl_secs: i64) -> AccessClaims {
-    let now = chrono::Utc::now().timestamp();
-    AccessClaims {
-        sub: user_id.to_string(),
-        role: role.to_owned(),
-        iss: "spruce".to_owned(),
-        aud: "spruce-mobile".to_owned(),
-        iat: now.min(now + ttl_secs),
-        exp: now + ttl_secs,
-        sid: None,
-    }
-}
-
-/// Returns the claims of a 5-minute service token of the service `name` for calling the
-/// service `audience`.
-pub(crate) fn service_claims(name: &str, audience: &str) -> AccessClaims {
-    let now = chrono::Utc::now().timestamp();
-    AccessClaims {
-        sub: name.to_owned(),
-        role: "service".to_owned(),
-        iss: name.to_owned(),
-        aud: audience.to_owned(),
-        iat: now,
-        exp: now + 300,
-        sid: None,
-    }
-}
-
-/// Returns a service token naming `name` (its `sub`, `iss` and `kid`) for calling
-/// `audience`, signed with `key`.
-pub(crate) fn service_token(key: &str, name: &str, audience: &str) -> String {
-    sign(key, &service_claims(name, audience), Some(name))
-}
-
-/// Returns an access token signed with core's development key for a new user id and `role`.
-pub(crate) fn user_token(role: &str) -> String {
-    sign(
-        keys::dev::CORE_PRIVATE_KEY,
-        &user_claims(Uuid::new_v4(), role, 600),
-        None,
-    )
 }
 
 /// Wraps `message` in a gRPC request whose bearer is `token`.

@@ -23,4 +23,3 @@ mod seeded;
 mod stand_ins;
 mod statuses;
 mod throttle;
-mod trust;

@@ -1,58 +1,31 @@
-//! Every gRPC call is authenticated by the service itself: identity metadata means nothing,
-//! only a token signed by a key the service's settings name does, and a service token only
-//! on the RPCs meant for that service.
+//! Core authenticates every call itself: identity metadata means nothing, only a token
+//! signed by a key its settings name does, and a service token only on the RPCs meant for
+//! that service.
 
-use spruce_platform::keys;
-use spruce_proto::{
-    core::v1::{GetUserRequest, RegisterRequest, Role, user_service_client::UserServiceClient},
-    scheduler::v1::{
-        ListNotificationsRequest, notification_service_client::NotificationServiceClient,
-    },
+use spruce_platform::{
+    grpc::request_with_token as with_token,
+    keys,
+    testing::{service_token, sign, user_claims, user_token},
 };
+use spruce_proto::core::v1::{GetUserRequest, user_service_client::UserServiceClient};
 use tonic::Code;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use uuid::Uuid;
 
-use crate::helpers::{
-    TestApp, service_token, sign, unique_email, user_claims, user_token, with_token,
-};
+use crate::harness::{TestCore, channel, register_request};
 
-async fn channel(url: String) -> tonic::transport::Channel {
-    tonic::transport::Endpoint::from_shared(url)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
-}
-
-fn register() -> RegisterRequest {
-    RegisterRequest {
-        email: unique_email(),
-        password: "correct horse battery".to_owned(),
-        full_name: "Ann Lee".to_owned(),
-        role: Role::Customer.into(),
-        timezone: String::new(),
-        device: String::new(),
-    }
-}
-
-fn get_user(user_id: Uuid) -> GetUserRequest {
+fn get_user(user_id: &str) -> GetUserRequest {
     GetUserRequest {
-        user_id: user_id.to_string(),
+        user_id: user_id.to_owned(),
     }
 }
 
 #[tokio::test]
 async fn forged_identity_metadata_without_a_token_is_unauthenticated() {
-    let app = TestApp::spawn().await;
-    let session = app.signup(&unique_email()).await;
-    let user_id = session["user"]["id"].as_str().unwrap();
-    let mut users = UserServiceClient::connect(app.core_url.clone())
-        .await
-        .unwrap();
-    let mut forged = tonic::Request::new(GetUserRequest {
-        user_id: user_id.to_owned(),
-    });
+    let core = TestCore::start().await;
+    let (user_id, token) = core.register().await;
+    let mut users = UserServiceClient::connect(core.url.clone()).await.unwrap();
+    let mut forged = tonic::Request::new(get_user(&user_id));
     forged
         .metadata_mut()
         .insert("x-user-id", user_id.parse().unwrap());
@@ -62,27 +35,9 @@ async fn forged_identity_metadata_without_a_token_is_unauthenticated() {
     let status = users.get_user(forged).await.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
 
-    let mut notifications = NotificationServiceClient::connect(app.scheduler_url.clone())
-        .await
-        .unwrap();
-    let mut forged = tonic::Request::new(ListNotificationsRequest {
-        user_id: user_id.to_owned(),
-        limit: 10,
-        cursor: String::new(),
-    });
-    forged
-        .metadata_mut()
-        .insert("x-user-id", user_id.parse().unwrap());
-    forged
-        .metadata_mut()
-        .insert("x-user-role", "customer".parse().unwrap());
-    let status = notifications.list_notifications(forged).await.unwrap_err();
-    assert_eq!(status.code(), Code::Unauthenticated);
-
     // The user's own token, forwarded as the gateway does, is what works.
-    let token = session["access_token"].as_str().unwrap();
     let user = users
-        .get_user(with_token(get_user(user_id.parse().unwrap()), token))
+        .get_user(with_token(get_user(&user_id), &token))
         .await
         .unwrap()
         .into_inner();
@@ -91,10 +46,8 @@ async fn forged_identity_metadata_without_a_token_is_unauthenticated() {
 
 #[tokio::test]
 async fn tokens_signed_by_another_key_or_expired_are_unauthenticated() {
-    let app = TestApp::spawn().await;
-    let mut users = UserServiceClient::connect(app.core_url.clone())
-        .await
-        .unwrap();
+    let core = TestCore::start().await;
+    let mut users = UserServiceClient::connect(core.url.clone()).await.unwrap();
     let user_id = Uuid::new_v4();
     // A well-formed admin token, signed with the gateway's key instead of core's.
     let foreign = sign(
@@ -109,7 +62,7 @@ async fn tokens_signed_by_another_key_or_expired_are_unauthenticated() {
     );
     for token in [foreign.as_str(), expired.as_str(), "not-a-jwt"] {
         let status = users
-            .get_user(with_token(get_user(user_id), token))
+            .get_user(with_token(get_user(&user_id.to_string()), token))
             .await
             .unwrap_err();
         assert_eq!(status.code(), Code::Unauthenticated, "{token}");
@@ -118,34 +71,30 @@ async fn tokens_signed_by_another_key_or_expired_are_unauthenticated() {
 
 #[tokio::test]
 async fn a_service_token_is_accepted_only_on_its_rpcs() {
-    let app = TestApp::spawn().await;
-    let mut users = UserServiceClient::connect(app.core_url.clone())
-        .await
-        .unwrap();
+    let core = TestCore::start().await;
+    let mut users = UserServiceClient::connect(core.url.clone()).await.unwrap();
     let gateway = service_token(keys::dev::GATEWAY_PRIVATE_KEY, "gateway", "core");
     // The gateway signs anonymous clients up ...
-    let created = users
-        .register(with_token(register(), &gateway))
-        .await
-        .unwrap()
-        .into_inner();
-    let user_id: Uuid = created.user.unwrap().id.parse().unwrap();
+    let (user_id, _) = core.register().await;
     // ... but may not read a user on its own behalf.
     let status = users
-        .get_user(with_token(get_user(user_id), &gateway))
+        .get_user(with_token(get_user(&user_id), &gateway))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
     // The scheduler may: a notification for a user it has not heard of goes where core says.
     let scheduler = service_token(keys::dev::SCHEDULER_PRIVATE_KEY, "scheduler", "core");
     let found = users
-        .get_user(with_token(get_user(user_id), &scheduler))
+        .get_user(with_token(get_user(&user_id), &scheduler))
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(found.id, user_id.to_string());
+    assert_eq!(found.id, user_id);
     let status = users
-        .get_user(with_token(get_user(Uuid::new_v4()), &scheduler))
+        .get_user(with_token(
+            get_user(&Uuid::new_v4().to_string()),
+            &scheduler,
+        ))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
@@ -153,7 +102,7 @@ async fn a_service_token_is_accepted_only_on_its_rpcs() {
     // Search is a known service, but signing users up is not among its RPCs.
     let search = service_token(keys::dev::SEARCH_PRIVATE_KEY, "search", "core");
     let status = users
-        .register(with_token(register(), &search))
+        .register(with_token(register_request(), &search))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
@@ -166,7 +115,7 @@ async fn a_service_token_is_accepted_only_on_its_rpcs() {
     let shared = service_token(keys::dev::GATEWAY_PRIVATE_KEY, "gateway", "spruce-internal");
     for token in [impostor, stranger, replayed, shared] {
         let status = users
-            .register(with_token(register(), &token))
+            .register(with_token(register_request(), &token))
             .await
             .unwrap_err();
         assert_eq!(status.code(), Code::Unauthenticated);
@@ -174,11 +123,11 @@ async fn a_service_token_is_accepted_only_on_its_rpcs() {
     // A user's token with the service role is not a service token.
     let pretender = sign(
         keys::dev::CORE_PRIVATE_KEY,
-        &user_claims(user_id, "service", 600),
+        &user_claims(user_id.parse().unwrap(), "service", 600),
         None,
     );
     let status = users
-        .get_user(with_token(get_user(user_id), &pretender))
+        .get_user(with_token(get_user(&user_id), &pretender))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
@@ -186,24 +135,20 @@ async fn a_service_token_is_accepted_only_on_its_rpcs() {
 
 #[tokio::test]
 async fn health_stays_open_to_probes() {
-    let app = TestApp::spawn().await;
-    for url in [app.core_url.clone(), app.scheduler_url.clone()] {
-        let mut health = HealthClient::new(channel(url).await);
-        let response = health
-            .check(HealthCheckRequest {
-                service: String::new(),
-            })
-            .await
-            .unwrap();
-        assert_eq!(response.into_inner().status, 1, "SERVING");
-    }
-    // A valid user token still only gets the user's own rights.
-    let mut users = UserServiceClient::connect(app.core_url.clone())
+    let core = TestCore::start().await;
+    let mut health = HealthClient::new(channel(core.url.clone()).await);
+    let response = health
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
         .await
         .unwrap();
+    assert_eq!(response.into_inner().status, 1, "SERVING");
+    // A valid user token still only gets the user's own rights.
+    let mut users = UserServiceClient::connect(core.url.clone()).await.unwrap();
     let status = users
         .get_user(with_token(
-            get_user(Uuid::new_v4()),
+            get_user(&Uuid::new_v4().to_string()),
             &user_token("customer"),
         ))
         .await
@@ -240,8 +185,8 @@ async fn reflected_services(core_url: String) -> Result<Vec<String>, Code> {
 
 #[tokio::test]
 async fn reflection_is_a_setting_and_open_only_where_served() {
-    let app = TestApp::builder().core_reflection(true).spawn().await;
-    let services = reflected_services(app.core_url.clone())
+    let core = TestCore::with_reflection(Some(true)).await;
+    let services = reflected_services(core.url.clone())
         .await
         .expect("reflection is served, without a token");
     assert!(
@@ -250,9 +195,9 @@ async fn reflection_is_a_setting_and_open_only_where_served() {
     );
 
     // Switched off, it is one more RPC nobody may call without a token.
-    let app = TestApp::builder().core_reflection(false).spawn().await;
+    let core = TestCore::with_reflection(Some(false)).await;
     assert_eq!(
-        reflected_services(app.core_url.clone()).await,
+        reflected_services(core.url.clone()).await,
         Err(Code::Unauthenticated)
     );
 }

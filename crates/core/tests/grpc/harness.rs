@@ -1,0 +1,117 @@
+//! Core in-process on free ports, on a database and an exchange of the test's own; dropping
+//! it stops core and removes both.
+
+use spruce_core::settings::Settings;
+use spruce_platform::{
+    grpc::request_with_token as with_token,
+    keys,
+    settings::{BusSettings, DatabaseSettings, ListenSettings},
+    telemetry,
+    testing::service_token,
+};
+use spruce_proto::core::v1::{RegisterRequest, Role, user_service_client::UserServiceClient};
+use spruce_testkit::{TestDb, free_port, run_aside};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// A running core.
+pub(crate) struct TestCore {
+    /// Its gRPC address.
+    pub(crate) url: String,
+    shutdown: CancellationToken,
+    bus: BusSettings,
+    _database: TestDb,
+}
+
+impl TestCore {
+    /// Core as it runs locally.
+    pub(crate) async fn start() -> Self {
+        Self::with_reflection(None).await
+    }
+
+    /// Core with `grpc.reflection` set to `reflection` (unset: on, as locally).
+    pub(crate) async fn with_reflection(reflection: Option<bool>) -> Self {
+        telemetry::init_for_tests();
+        let id = Uuid::new_v4().simple().to_string();
+        let database = TestDb::new("core");
+        let bus = BusSettings {
+            exchange: format!("spruce.test.{id}"),
+            queue_expires_ms: 120_000,
+            unrouted_expires_ms: 120_000,
+            ..BusSettings::default()
+        };
+        let loopback = ListenSettings {
+            host: "127.0.0.1".to_owned(),
+            port: 0,
+            ..ListenSettings::default()
+        };
+        let mut settings = Settings {
+            grpc: loopback.clone(),
+            http: loopback,
+            database: DatabaseSettings {
+                name: database.name().to_owned(),
+                max_connections: 5,
+                ..DatabaseSettings::default()
+            },
+            bus: bus.clone(),
+            ..Settings::default()
+        };
+        // Nothing listens where search would be: bookings use the rule of thumb.
+        settings.search.url = format!("http://127.0.0.1:{}", free_port());
+        settings.grpc.reflection = reflection;
+        let core = spruce_core::startup::Application::build(settings)
+            .await
+            .expect("core builds");
+        let url = format!("http://127.0.0.1:{}", core.grpc_port());
+        let shutdown = CancellationToken::new();
+        tokio::spawn(core.run_until_stopped(shutdown.clone()));
+        TestCore {
+            url,
+            shutdown,
+            bus,
+            _database: database,
+        }
+    }
+
+    /// Signs a customer up as the gateway does; returns their id and access token.
+    pub(crate) async fn register(&self) -> (String, String) {
+        let mut users = UserServiceClient::connect(self.url.clone()).await.unwrap();
+        let gateway = service_token(keys::dev::GATEWAY_PRIVATE_KEY, "gateway", "core");
+        let created = users
+            .register(with_token(register_request(), &gateway))
+            .await
+            .unwrap()
+            .into_inner();
+        let user = created.user.unwrap();
+        (user.id, created.session.unwrap().access_token)
+    }
+}
+
+impl Drop for TestCore {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        let bus = self.bus.clone();
+        run_aside(async move { spruce_bus::delete_exchange(&bus).await.ok() });
+    }
+}
+
+/// A customer's signup with a fresh email.
+pub(crate) fn register_request() -> RegisterRequest {
+    RegisterRequest {
+        email: format!("user-{}@example.com", Uuid::new_v4().simple()),
+        password: "correct horse battery".to_owned(),
+        full_name: "Ann Lee".to_owned(),
+        role: Role::Customer.into(),
+        timezone: String::new(),
+        device: String::new(),
+    }
+}
+
+/// A connected channel to `url`.
+pub(crate) async fn channel(url: String) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_shared(url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
