@@ -6,6 +6,8 @@ pub mod metrics;
 mod outbox;
 mod propagation;
 mod republish;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod topology;
 mod unrouted;
 

@@ -365,6 +365,14 @@ pub struct ListenSettings {
 }
 
 impl ListenSettings {
+    /// A listener on 127.0.0.1 at a free port the system picks (port 0): tests and tools.
+    pub fn loopback() -> Self {
+        ListenSettings {
+            host: "127.0.0.1".to_owned(),
+            ..ListenSettings::default()
+        }
+    }
+
     /// Returns a listener setting on all interfaces at `port`.
     pub fn on_port(port: u16) -> Self {
         ListenSettings {

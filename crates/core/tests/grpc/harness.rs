@@ -1,16 +1,17 @@
 //! Core in-process on free ports, on a database and an exchange of the test's own; dropping
 //! it stops core and removes both.
 
+use spruce_bus::testing::TestExchange;
 use spruce_core::settings::Settings;
 use spruce_platform::{
     grpc::request_with_token as with_token,
     keys,
-    settings::{BusSettings, DatabaseSettings, ListenSettings},
+    settings::{DatabaseSettings, ListenSettings},
     telemetry,
     testing::service_token,
 };
 use spruce_proto::core::v1::{RegisterRequest, Role, user_service_client::UserServiceClient};
-use spruce_testkit::{TestDb, free_port, run_aside};
+use spruce_testkit::{TestDb, free_port};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -19,7 +20,7 @@ pub(crate) struct TestCore {
     /// Its gRPC address.
     pub(crate) url: String,
     shutdown: CancellationToken,
-    bus: BusSettings,
+    _exchange: TestExchange,
     _database: TestDb,
 }
 
@@ -34,26 +35,16 @@ impl TestCore {
         telemetry::init_for_tests();
         let id = Uuid::new_v4().simple().to_string();
         let database = TestDb::new("core");
-        let bus = BusSettings {
-            exchange: format!("spruce.test.{id}"),
-            queue_expires_ms: 120_000,
-            unrouted_expires_ms: 120_000,
-            ..BusSettings::default()
-        };
-        let loopback = ListenSettings {
-            host: "127.0.0.1".to_owned(),
-            port: 0,
-            ..ListenSettings::default()
-        };
+        let exchange = TestExchange::new(&id);
         let mut settings = Settings {
-            grpc: loopback.clone(),
-            http: loopback,
+            grpc: ListenSettings::loopback(),
+            http: ListenSettings::loopback(),
             database: DatabaseSettings {
                 name: database.name().to_owned(),
                 max_connections: 5,
                 ..DatabaseSettings::default()
             },
-            bus: bus.clone(),
+            bus: exchange.settings().clone(),
             ..Settings::default()
         };
         // Nothing listens where search would be: bookings use the rule of thumb.
@@ -68,7 +59,7 @@ impl TestCore {
         TestCore {
             url,
             shutdown,
-            bus,
+            _exchange: exchange,
             _database: database,
         }
     }
@@ -88,10 +79,9 @@ impl TestCore {
 }
 
 impl Drop for TestCore {
+    /// Stops core; the database and the exchange go with their fields.
     fn drop(&mut self) {
         self.shutdown.cancel();
-        let bus = self.bus.clone();
-        run_aside(async move { spruce_bus::delete_exchange(&bus).await.ok() });
     }
 }
 

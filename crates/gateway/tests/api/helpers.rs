@@ -207,8 +207,8 @@ impl Builder {
             core_database.port = port;
         }
         let mut core_settings = spruce_core::settings::Settings {
-            grpc: loopback(),
-            http: loopback(),
+            grpc: ListenSettings::loopback(),
+            http: ListenSettings::loopback(),
             database: core_database,
             bus: bus.clone(),
             ..spruce_core::settings::Settings::default()
@@ -252,8 +252,8 @@ impl Builder {
         };
 
         let mut scheduler_settings = spruce_scheduler::settings::Settings {
-            grpc: loopback(),
-            http: loopback(),
+            grpc: ListenSettings::loopback(),
+            http: ListenSettings::loopback(),
             database: database_settings(&databases[1]),
             bus: BusSettings {
                 queue_prefix: format!("test-{id}-scheduler"),
@@ -351,13 +351,6 @@ pub(crate) fn database_settings(database: &TestDb) -> DatabaseSettings {
         name: database.name().to_owned(),
         max_connections: 5,
         ..DatabaseSettings::default()
-    }
-}
-
-pub(crate) fn loopback() -> ListenSettings {
-    ListenSettings {
-        host: "127.0.0.1".to_owned(),
-        ..ListenSettings::default()
     }
 }
 
@@ -463,7 +456,7 @@ impl TestGateway {
         shutdown: CancellationToken,
     ) -> Self {
         let mut settings = spruce_gateway::settings::Settings {
-            http: loopback(),
+            http: ListenSettings::loopback(),
             ..spruce_gateway::settings::Settings::default()
         };
         settings.upstream.core_url = core_url.to_owned();

@@ -4,7 +4,7 @@
 use spruce_platform::settings::{BusSettings, DatabaseSettings, ListenSettings};
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{loopback, wait_until_ready};
+use crate::helpers::wait_until_ready;
 
 /// A running search service, on a port that stays the same when it is started again.
 pub(crate) struct SearchHandle {
@@ -26,8 +26,11 @@ impl SearchHandle {
         shutdown: &CancellationToken,
     ) -> Self {
         let mut settings = spruce_search::settings::Settings {
-            grpc: ListenSettings { port, ..loopback() },
-            http: loopback(),
+            grpc: ListenSettings {
+                port,
+                ..ListenSettings::loopback()
+            },
+            http: ListenSettings::loopback(),
             database: database.clone(),
             bus: BusSettings {
                 queue_prefix: format!("test-{id}-search"),

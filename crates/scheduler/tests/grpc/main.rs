@@ -1,16 +1,17 @@
 //! The scheduler's gRPC API as the gateway calls it: the scheduler alone, in-process, on a
 //! database and an exchange of the test's own (no core: nothing listens where it looks).
 
+use spruce_bus::testing::TestExchange;
 use spruce_platform::{
     grpc::request_with_token as with_token,
-    settings::{BusSettings, DatabaseSettings, ListenSettings},
+    settings::{DatabaseSettings, ListenSettings},
     telemetry,
     testing::user_token,
 };
 use spruce_proto::scheduler::v1::{
     ListNotificationsRequest, notification_service_client::NotificationServiceClient,
 };
-use spruce_testkit::{TestDb, free_port, run_aside};
+use spruce_testkit::{TestDb, free_port};
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
@@ -20,7 +21,7 @@ use uuid::Uuid;
 struct TestScheduler {
     url: String,
     shutdown: CancellationToken,
-    bus: BusSettings,
+    _exchange: TestExchange,
     _database: TestDb,
 }
 
@@ -29,27 +30,16 @@ impl TestScheduler {
         telemetry::init_for_tests();
         let id = Uuid::new_v4().simple().to_string();
         let database = TestDb::new("scheduler");
-        let bus = BusSettings {
-            exchange: format!("spruce.test.{id}"),
-            queue_prefix: format!("test-{id}-scheduler"),
-            queue_expires_ms: 120_000,
-            unrouted_expires_ms: 120_000,
-            ..BusSettings::default()
-        };
-        let loopback = ListenSettings {
-            host: "127.0.0.1".to_owned(),
-            port: 0,
-            ..ListenSettings::default()
-        };
+        let exchange = TestExchange::new(&id);
         let mut settings = spruce_scheduler::settings::Settings {
-            grpc: loopback.clone(),
-            http: loopback,
+            grpc: ListenSettings::loopback(),
+            http: ListenSettings::loopback(),
             database: DatabaseSettings {
                 name: database.name().to_owned(),
                 max_connections: 5,
                 ..DatabaseSettings::default()
             },
-            bus: bus.clone(),
+            bus: exchange.settings().clone(),
             ..spruce_scheduler::settings::Settings::default()
         };
         let nowhere = format!("http://127.0.0.1:{}", free_port());
@@ -67,17 +57,16 @@ impl TestScheduler {
         TestScheduler {
             url,
             shutdown,
-            bus,
+            _exchange: exchange,
             _database: database,
         }
     }
 }
 
 impl Drop for TestScheduler {
+    /// Stops the scheduler; the database and the exchange go with their fields.
     fn drop(&mut self) {
         self.shutdown.cancel();
-        let bus = self.bus.clone();
-        run_aside(async move { spruce_bus::delete_exchange(&bus).await.ok() });
     }
 }
 
