@@ -1,6 +1,9 @@
 //! PostgreSQL: the pool, creating a service's database when it is missing, and migrations
 //! embedded in the binary.
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 use std::{borrow::Cow, time::Duration};
 
 use anyhow::Context as _;

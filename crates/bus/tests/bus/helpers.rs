@@ -17,7 +17,7 @@ use lapin::{
 };
 use secrecy::ExposeSecret as _;
 use spruce_bus::{Envelope, EventHandler, OutboxRelay};
-use spruce_platform::settings::{BusSettings, DatabaseSettings};
+use spruce_platform::settings::BusSettings;
 use spruce_proto::events::v1::{UserRegistered, envelope::Payload};
 use spruce_testkit::{TestDb, add_vhost, rabbitmqctl, run_aside};
 use sqlx::{PgConnection, PgPool};
@@ -89,11 +89,7 @@ impl TestBus {
         spruce_platform::telemetry::init_for_tests();
         let id = Uuid::new_v4().simple().to_string();
         let database = TestDb::new("bus");
-        let settings = DatabaseSettings {
-            name: database.name().to_owned(),
-            max_connections: 5,
-            ..DatabaseSettings::default()
-        };
+        let settings = spruce_db::testing::settings(&database);
         let pool = spruce_db::connect(&settings)
             .await
             .expect("database reachable");

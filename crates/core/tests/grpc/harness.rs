@@ -4,10 +4,7 @@
 use spruce_bus::testing::TestExchange;
 use spruce_core::settings::Settings;
 use spruce_platform::{
-    grpc::request_with_token as with_token,
-    keys,
-    settings::{DatabaseSettings, ListenSettings},
-    telemetry,
+    grpc::request_with_token as with_token, keys, settings::ListenSettings, telemetry,
     testing::service_token,
 };
 use spruce_proto::core::v1::{RegisterRequest, Role, user_service_client::UserServiceClient};
@@ -39,11 +36,7 @@ impl TestCore {
         let mut settings = Settings {
             grpc: ListenSettings::loopback(),
             http: ListenSettings::loopback(),
-            database: DatabaseSettings {
-                name: database.name().to_owned(),
-                max_connections: 5,
-                ..DatabaseSettings::default()
-            },
+            database: spruce_db::testing::settings(&database),
             bus: exchange.settings().clone(),
             ..Settings::default()
         };

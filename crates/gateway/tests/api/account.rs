@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use spruce_testkit::{eventually, try_eventually};
 
 use crate::{
-    helpers::{PASSWORD, TestApp, database_settings, field_names, problem, unique_email},
+    helpers::{PASSWORD, TestApp, field_names, problem, unique_email},
     scene::{Scene, json_of},
     search::found_within_freshness,
     stand_ins::SmtpSink,
@@ -403,7 +403,7 @@ async fn changing_the_password_needs_the_current_one_and_ends_the_other_sessions
 async fn rows_holding(app: &TestApp, needle: &str) -> Vec<String> {
     let mut found = Vec::new();
     for database in &app.databases {
-        let settings = database_settings(database);
+        let settings = spruce_db::testing::settings(database);
         let pool = spruce_db::connect(&settings).await.unwrap();
         let columns: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT table_name::text, column_name::text, data_type::text \

@@ -4,7 +4,7 @@
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
 use spruce_platform::{
-    settings::{BusSettings, DatabaseSettings, ListenSettings},
+    settings::{BusSettings, ListenSettings},
     telemetry,
 };
 use spruce_testkit::{TestDb, add_vhost, eventually, free_port, rabbitmqctl, run_aside};
@@ -15,7 +15,10 @@ use uuid::Uuid;
 use crate::search_handle::SearchHandle;
 
 // The tokens tests sign, shared with every service's own tests.
-pub(crate) use spruce_platform::testing::{service_token, user_token};
+pub(crate) use spruce_platform::{
+    grpc::request_with_token as with_token,
+    testing::{service_token, user_token},
+};
 
 pub(crate) const PASSWORD: &str = "correct horse battery";
 
@@ -202,7 +205,7 @@ impl Builder {
             TestDb::new("search"),
         ];
 
-        let mut core_database = database_settings(&databases[0]);
+        let mut core_database = spruce_db::testing::settings(&databases[0]);
         if let Some(port) = self.core_database_port {
             core_database.port = port;
         }
@@ -238,7 +241,7 @@ impl Builder {
             Some(
                 SearchHandle::start(
                     &id,
-                    &database_settings(&databases[2]),
+                    &spruce_db::testing::settings(&databases[2]),
                     search_port,
                     &core_url,
                     &bus,
@@ -254,7 +257,7 @@ impl Builder {
         let mut scheduler_settings = spruce_scheduler::settings::Settings {
             grpc: ListenSettings::loopback(),
             http: ListenSettings::loopback(),
-            database: database_settings(&databases[1]),
+            database: spruce_db::testing::settings(&databases[1]),
             bus: BusSettings {
                 queue_prefix: format!("test-{id}-scheduler"),
                 ..bus.clone()
@@ -343,24 +346,6 @@ impl Drop for TestGateway {
             }
         });
     }
-}
-
-/// The settings that reach a test's `database`, a few connections at most.
-pub(crate) fn database_settings(database: &TestDb) -> DatabaseSettings {
-    DatabaseSettings {
-        name: database.name().to_owned(),
-        max_connections: 5,
-        ..DatabaseSettings::default()
-    }
-}
-
-/// Wraps `message` in a gRPC request whose bearer is `token`.
-pub(crate) fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
 }
 
 impl TestApp {

@@ -36,9 +36,8 @@ pub(crate) async fn test_database(
 ) {
     let database = spruce_testkit::TestDb::new(purpose);
     let settings = spruce_platform::settings::DatabaseSettings {
-        name: database.name().to_owned(),
         max_connections: 4,
-        ..spruce_platform::settings::DatabaseSettings::default()
+        ..spruce_db::testing::settings(&database)
     };
     let pool = spruce_db::connect_and_migrate(&settings, MIGRATIONS)
         .await

@@ -3,9 +3,7 @@
 
 use spruce_bus::testing::TestExchange;
 use spruce_platform::{
-    grpc::request_with_token as with_token,
-    settings::{DatabaseSettings, ListenSettings},
-    telemetry,
+    grpc::request_with_token as with_token, settings::ListenSettings, telemetry,
     testing::user_token,
 };
 use spruce_proto::scheduler::v1::{
@@ -34,11 +32,7 @@ impl TestScheduler {
         let mut settings = spruce_scheduler::settings::Settings {
             grpc: ListenSettings::loopback(),
             http: ListenSettings::loopback(),
-            database: DatabaseSettings {
-                name: database.name().to_owned(),
-                max_connections: 5,
-                ..DatabaseSettings::default()
-            },
+            database: spruce_db::testing::settings(&database),
             bus: exchange.settings().clone(),
             ..spruce_scheduler::settings::Settings::default()
         };
