@@ -62,7 +62,7 @@ SPRUCE__DATABASE__NAME=$core_db SPRUCE__DATABASE__MAX_CONNECTIONS=20 "$bin/spruc
 pids+=("$!")
 SPRUCE__DATABASE__NAME=$search_db "$bin/spruce-search" serve >"$logs/search.log" 2>&1 &
 pids+=("$!")
-scheduler_env=(SPRUCE__DATABASE__NAME=$scheduler_db SPRUCE__RUNNER__POLL_MS=100)
+scheduler_env=(SPRUCE__DATABASE__NAME=$scheduler_db SPRUCE__RUNNER__POLL=100ms)
 for job in booking-reminders expire-unconfirmed auto-assign retrain-duration-model; do
     scheduler_env+=("SPRUCE__JOBS__${job^^}__ENABLED=false")
 done

@@ -152,7 +152,8 @@ class ChartTest(unittest.TestCase):
             core["callers"]["service_keys"]["gateway_file"], "/run/secrets/spruce/gateway-public-key"
         )
         gateway = settings_of(manifests, "gateway")
-        self.assertEqual(gateway["upstream"]["core_url"], "http://spruce-core-headless:50051")
+        self.assertEqual(gateway["core"]["url"], "http://spruce-core-headless:50051")
+        self.assertEqual(gateway["core"]["timeout"], "5s")
         self.assertEqual(gateway["redis"]["url_file"], "/run/secrets/spruce/redis-url")
         self.assertNotIn("database", gateway)
         self.assertEqual(gateway["identity"]["private_key_file"], "/run/secrets/spruce/gateway-private-key")
@@ -205,8 +206,8 @@ class ChartTest(unittest.TestCase):
                 "/run/secrets/spruce/scheduler-public-key",
             )
         services = {m["metadata"]["name"] for m in by_kind(manifests, "Service")}
-        for key in ("core_url", "search_url", "scheduler_url"):
-            host = gateway["upstream"][key].split("//")[1].split(":")[0]
+        for key in ("core", "search", "scheduler"):
+            host = gateway[key]["url"].split("//")[1].split(":")[0]
             self.assertIn(host, services)
 
     def test_each_service_logs_in_as_its_own_user_with_a_password_that_can_rotate(self):
@@ -272,9 +273,9 @@ class ChartTest(unittest.TestCase):
                     (container,) = [c for c in pod["containers"] if c["name"] == component_of(deployment)]
                     # The kubelet's own sleep: the image has no shell for an exec hook.
                     self.assertEqual(container["lifecycle"]["preStop"], {"sleep": {"seconds": 5}})
-                    drain = settings_of(manifests, component_of(deployment))["http"]["drain_ms"]
-                    self.assertEqual(drain, 5000)
-                    self.assertGreaterEqual(pod["terminationGracePeriodSeconds"], 5 + drain / 1000 + 10)
+                    drain = settings_of(manifests, component_of(deployment))["http"]["drain"]
+                    self.assertEqual(drain, "5000ms")
+                    self.assertGreaterEqual(pod["terminationGracePeriodSeconds"], 5 + 5 + 10)
         with self.assertRaises(helm.HelmError):
             render({"shutdown": {"preStopSeconds": 20, "drainMs": 5000, "terminationGracePeriodSeconds": 30}})
 
@@ -432,7 +433,7 @@ class ChartTest(unittest.TestCase):
         manifests = render()
         services = {s["metadata"]["name"]: s for s in by_kind(manifests, "Service")}
         urls = [
-            *settings_of(manifests, "gateway")["upstream"].values(),
+            *(settings_of(manifests, "gateway")[key]["url"] for key in ("core", "search", "scheduler")),
             settings_of(manifests, "core")["search"]["url"],
             settings_of(manifests, "search")["core"]["url"],
             settings_of(manifests, "scheduler")["core"]["url"],
@@ -704,8 +705,8 @@ class ComposeTest(unittest.TestCase):
         self.assertIn("spruce-core:local", built)
 
     def test_each_service_is_told_where_its_upstreams_are(self):
-        # Every in-cluster address the chart gives a service (core.url, upstream.search_url,
-        # ...) has its SPRUCE__ variable in compose: the built-in default is 127.0.0.1.
+        # Every in-cluster address the chart gives a service (core.url, search.url, ...)
+        # has its SPRUCE__ variable in compose: the built-in default is 127.0.0.1.
         manifests = render({})
         for component in COMPONENTS:
             found = []

@@ -94,14 +94,8 @@ impl Stack {
             // A stack lives seconds; its quorum queues should not outlive it by much (a few
             // hundred left over from repeated runs slow the broker down enough that a new
             // stack's services miss their 30 s to become ready).
-            (
-                "SPRUCE__BUS__QUEUE_EXPIRES_MS".to_owned(),
-                "60000".to_owned(),
-            ),
-            (
-                "SPRUCE__BUS__UNROUTED_EXPIRES_MS".to_owned(),
-                "60000".to_owned(),
-            ),
+            ("SPRUCE__BUS__QUEUE_EXPIRES".to_owned(), "60s".to_owned()),
+            ("SPRUCE__BUS__UNROUTED_EXPIRES".to_owned(), "60s".to_owned()),
             (
                 "SPRUCE__TELEMETRY__LOG_FORMAT".to_owned(),
                 "json".to_owned(),
@@ -166,7 +160,7 @@ impl Stack {
             }
             if service == "scheduler" {
                 // Jobs run when a test asks (POST /v1/admin/jobs/{name}/run), not on the clock.
-                environment.insert("SPRUCE__RUNNER__POLL_MS".to_owned(), "200".to_owned());
+                environment.insert("SPRUCE__RUNNER__POLL".to_owned(), "200ms".to_owned());
                 for job in [
                     "booking-reminders",
                     "expire-unconfirmed",
@@ -197,16 +191,13 @@ impl Stack {
                 "SPRUCE__REDIS__KEY_PREFIX".to_owned(),
                 stack.throttle_prefix.clone(),
             ),
+            ("SPRUCE__CORE__URL".to_owned(), grpc_urls["core"].clone()),
             (
-                "SPRUCE__UPSTREAM__CORE_URL".to_owned(),
-                grpc_urls["core"].clone(),
-            ),
-            (
-                "SPRUCE__UPSTREAM__SEARCH_URL".to_owned(),
+                "SPRUCE__SEARCH__URL".to_owned(),
                 grpc_urls["search"].clone(),
             ),
             (
-                "SPRUCE__UPSTREAM__SCHEDULER_URL".to_owned(),
+                "SPRUCE__SCHEDULER__URL".to_owned(),
                 grpc_urls["scheduler"].clone(),
             ),
         ]);

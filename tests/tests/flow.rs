@@ -586,7 +586,7 @@ async fn a_rolling_restart_of_the_gateway_under_steady_load_fails_no_request() {
         .to_owned();
     // Two replicas that drain as the chart configures them, at a test's scale: after
     // SIGTERM they answer 503 on /readyz and keep serving for 1.5 s, then stop accepting.
-    let drain = [("SPRUCE__HTTP__DRAIN_MS", "1500")];
+    let drain = [("SPRUCE__HTTP__DRAIN", "1500ms")];
     let first = stack.add_replica("gateway", &drain).await.unwrap();
     let second = stack.add_replica("gateway", &drain).await.unwrap();
     let balancer = std::sync::Arc::new(Balancer {
@@ -671,7 +671,7 @@ async fn a_service_told_to_stop_says_so_on_grpc_health_and_readyz_while_it_still
     let mut stack = Stack::start(otlp_port).await.unwrap();
     // A second core on the same database, as a Deployment's second pod.
     let core = stack
-        .add_replica("core", &[("SPRUCE__HTTP__DRAIN_MS", "3000")])
+        .add_replica("core", &[("SPRUCE__HTTP__DRAIN", "3000ms")])
         .await
         .unwrap();
     let grpc = core.grpc.clone().unwrap();

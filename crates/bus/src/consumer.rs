@@ -4,11 +4,7 @@
 //! a record (`processed_events`) that makes a redelivered event a no-op; a service whose
 //! state lives in memory brings a sink of its own that skips stale events by version.
 
-use std::{
-    future::Future,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{future::Future, sync::Arc, time::Instant};
 
 use anyhow::{Context as _, anyhow};
 use futures_util::StreamExt as _;
@@ -133,7 +129,7 @@ impl<S: EventSink> Consumer<S> {
     /// Creates a consumer for the queues of `settings.queue_prefix` that hands events to
     /// `sink`.
     pub fn with_sink(settings: BusSettings, sink: S) -> Self {
-        let names = QueueNames::new(&settings.queue_prefix, settings.retry_delays_ms.len());
+        let names = QueueNames::new(&settings.queue_prefix, settings.retry_delays.len());
         let status = BusStatus::new(&names.main);
         Consumer {
             settings,
@@ -211,7 +207,7 @@ impl<S: EventSink> Consumer<S> {
         self.status.set_connected(true);
         backoff.reset();
         tracing::info!(queue = %self.names.main, "consuming events");
-        let mut stats = tokio::time::interval(Duration::from_millis(self.settings.queue_stats_ms));
+        let mut stats = tokio::time::interval(self.settings.queue_stats);
         stats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let next = tokio::select! {
@@ -343,7 +339,7 @@ impl<S: EventSink> Consumer<S> {
 /// # Errors
 /// Fails when the broker cannot be reached or refuses a message.
 pub async fn replay_parked(settings: &BusSettings) -> anyhow::Result<usize> {
-    let names = QueueNames::new(&settings.queue_prefix, settings.retry_delays_ms.len());
+    let names = QueueNames::new(&settings.queue_prefix, settings.retry_delays.len());
     let (connection, channel) = open_channel(settings, "replay-parked").await?;
     let moved = republish::move_waiting(&channel, &names.parked, |delivery| {
         let mut headers = delivery.properties.headers().clone().unwrap_or_default();

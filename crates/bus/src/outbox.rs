@@ -464,7 +464,7 @@ impl OutboxRelay {
             .await
     }
 
-    /// Deletes published and parked rows older than `bus.outbox_retention_hours`, once at
+    /// Deletes published and parked rows older than `bus.outbox_retention`, once at
     /// start and then every [`PRUNE_INTERVAL`], a batch per statement so no statement holds
     /// many locks. Rows still waiting to be published are kept, however old.
     async fn prune_loop(&self, shutdown: &CancellationToken) {
@@ -496,7 +496,9 @@ impl OutboxRelay {
                      AND (published_at IS NOT NULL OR next_attempt_at = 'infinity') \
                      ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)",
             )
-            .bind(i32::try_from(self.settings.outbox_retention_hours).unwrap_or(i32::MAX))
+            .bind(
+                i32::try_from(self.settings.outbox_retention.as_secs() / 3600).unwrap_or(i32::MAX),
+            )
             .bind(PRUNE_BATCH)
             .execute(&self.pool)
             .await?

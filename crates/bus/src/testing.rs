@@ -1,5 +1,7 @@
 //! An exchange of the test's own (the `testing` feature, for dev-dependencies only).
 
+use std::time::Duration;
+
 use spruce_platform::settings::BusSettings;
 
 /// Bus settings naming an exchange and queues of one test's own on the local broker, with
@@ -16,8 +18,8 @@ impl TestExchange {
             settings: BusSettings {
                 exchange: format!("spruce.test.{id}"),
                 queue_prefix: format!("test-{id}"),
-                queue_expires_ms: 120_000,
-                unrouted_expires_ms: 120_000,
+                queue_expires: Duration::from_secs(120),
+                unrouted_expires: Duration::from_secs(120),
                 ..BusSettings::default()
             },
         }

@@ -8,6 +8,8 @@ use lapin::{
     types::{AMQPValue, FieldTable, ShortString},
 };
 
+use std::time::Duration;
+
 use spruce_platform::settings::BusSettings;
 
 /// Messages redelivered more often than this (a handler that crashes the process, say) are
@@ -75,14 +77,14 @@ pub(crate) async fn declare_exchange(
         .await?;
     // Every service declares this shared queue the same way, whatever its own queues'
     // expiry (search's per-replica queues expire): it holds events until they are replayed,
-    // so it expires only where `unrouted_expires_ms` says (tests). One declared otherwise
+    // so it expires only where `unrouted_expires` says (tests). One declared otherwise
     // (by a version that gave it search's expiry) is refused on a channel of its own and
     // used as it is.
     let probe = connection.create_channel().await?;
     match declare_queue(
         &probe,
         &unrouted,
-        quorum_arguments(settings.unrouted_expires_ms),
+        quorum_arguments(settings.unrouted_expires),
     )
     .await
     {
@@ -164,11 +166,11 @@ pub(crate) async fn declare_consumer_topology(
     declare_queue(
         channel,
         &names.parked,
-        quorum_arguments(settings.queue_expires_ms),
+        quorum_arguments(settings.queue_expires),
     )
     .await?;
 
-    let mut main = quorum_arguments(settings.queue_expires_ms);
+    let mut main = quorum_arguments(settings.queue_expires);
     dead_letter_to(&mut main, &names.parked);
     main.insert(
         "x-delivery-limit".into(),
@@ -187,25 +189,25 @@ pub(crate) async fn declare_consumer_topology(
             .await?;
     }
 
-    for (retry, delay_ms) in names.retries.iter().zip(&settings.retry_delays_ms) {
-        let mut arguments = quorum_arguments(settings.queue_expires_ms);
+    for (retry, delay) in names.retries.iter().zip(&settings.retry_delays) {
+        let mut arguments = quorum_arguments(settings.queue_expires);
         dead_letter_to(&mut arguments, &names.main);
-        let ttl = i64::try_from(*delay_ms).unwrap_or(i64::MAX);
+        let ttl = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
         arguments.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
         declare_queue(channel, retry, arguments).await?;
     }
     Ok(())
 }
 
-/// The arguments of a quorum queue deleted after `expires_ms` unused (0: never).
-fn quorum_arguments(expires_ms: u64) -> FieldTable {
+/// The arguments of a quorum queue deleted after `expires` unused (zero: never).
+fn quorum_arguments(expires: Duration) -> FieldTable {
     let mut arguments = FieldTable::default();
     arguments.insert(
         "x-queue-type".into(),
         AMQPValue::LongString("quorum".into()),
     );
-    if expires_ms > 0 {
-        let expires = i64::try_from(expires_ms).unwrap_or(i64::MAX);
+    if !expires.is_zero() {
+        let expires = i64::try_from(expires.as_millis()).unwrap_or(i64::MAX);
         arguments.insert("x-expires".into(), AMQPValue::LongLongInt(expires));
     }
     arguments

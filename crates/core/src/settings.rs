@@ -1,13 +1,16 @@
 //! Core's settings; every key has a local default so the service starts with no configuration.
 
+use std::time::Duration;
+
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use spruce_platform::{
     auth::TokenVerifier,
+    cli::ServiceSettings,
     keys::{self, PrivateKey},
     settings::{
-        self, BusSettings, CallerSettings, DatabaseSettings, ListenSettings, SettingsError,
-        TelemetrySettings, Validate, production_like,
+        self, BusSettings, CallerSettings, CommonSettings, DatabaseSettings, ListenSettings,
+        SettingsError, Upstream, Validate, positive, production_like,
     },
 };
 
@@ -24,21 +27,26 @@ name = "spruce_core"
 
 [bus]
 queue_prefix = "core"
+
+# Bookings are priced with search's duration model; `timeout` is how long a booking waits
+# for its estimate before the rule of thumb answers.
+[search]
+url = "http://127.0.0.1:50052"
+connect_timeout = "500ms"
+timeout = "300ms"
 "#;
 
 /// Everything core reads at start.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
+    #[serde(flatten)]
+    pub common: CommonSettings,
     #[serde(default)]
     pub grpc: ListenSettings,
-    #[serde(default)]
-    pub http: ListenSettings,
     #[serde(default)]
     pub database: DatabaseSettings,
     #[serde(default)]
     pub bus: BusSettings,
-    #[serde(default)]
-    pub telemetry: TelemetrySettings,
     #[serde(default)]
     pub auth: AuthSettings,
     #[serde(default)]
@@ -48,28 +56,7 @@ pub struct Settings {
     #[serde(default)]
     pub outbox: OutboxSettings,
     /// Where search is: bookings are priced with its duration model's estimates.
-    #[serde(default)]
-    pub search: SearchSettings,
-}
-
-/// How core asks search's duration model.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct SearchSettings {
-    pub url: String,
-    pub connect_timeout_ms: u64,
-    /// How long a booking waits for the model's estimate before the rule of thumb answers.
-    pub timeout_ms: u64,
-}
-
-impl Default for SearchSettings {
-    fn default() -> Self {
-        SearchSettings {
-            url: "http://127.0.0.1:50052".to_owned(),
-            connect_timeout_ms: 500,
-            timeout_ms: 300,
-        }
-    }
+    pub search: Upstream,
 }
 
 /// The outbox relay.
@@ -120,7 +107,8 @@ pub struct StripeSettings {
     pub base_url: String,
     /// The API secret key; use `secret_key_file` in deployments.
     pub secret_key: SecretString,
-    pub timeout_ms: u64,
+    #[serde(deserialize_with = "settings::duration")]
+    pub timeout: Duration,
     /// Retries after a timeout or 5xx, each with the same idempotency key.
     pub retries: u32,
 }
@@ -130,7 +118,7 @@ impl Default for StripeSettings {
         StripeSettings {
             base_url: "https://api.stripe.com".to_owned(),
             secret_key: SecretString::from(""),
-            timeout_ms: 5_000,
+            timeout: Duration::from_secs(5),
             retries: 2,
         }
     }
@@ -152,12 +140,17 @@ pub struct AuthSettings {
     pub private_key: SecretString,
     pub issuer: String,
     pub audience: String,
-    pub access_token_ttl_secs: i64,
-    pub refresh_token_ttl_days: i64,
+    /// How long an access token is good for (whole seconds).
+    #[serde(deserialize_with = "settings::duration")]
+    pub access_token_ttl: Duration,
+    /// How long a session lasts unused: each refresh starts it again.
+    #[serde(deserialize_with = "settings::duration")]
+    pub refresh_token_ttl: Duration,
     /// Password hashes computed at once (each takes about 19 MiB); 0 means one per core.
     pub hashing_threads: usize,
     /// How long a signup or login waits for a hashing thread before it is refused as busy.
-    pub hashing_wait_ms: u64,
+    #[serde(deserialize_with = "settings::duration")]
+    pub hashing_wait: Duration,
     /// Refuse the seeded accounts' published password at signup and login; always on where
     /// production-like (see [`AuthSettings::dev_password_refused`]).
     pub refuse_dev_password: bool,
@@ -172,10 +165,10 @@ impl Default for AuthSettings {
             private_key: SecretString::from(keys::dev::CORE_PRIVATE_KEY),
             issuer: "spruce".to_owned(),
             audience: "spruce-mobile".to_owned(),
-            access_token_ttl_secs: 900,
-            refresh_token_ttl_days: 30,
+            access_token_ttl: Duration::from_secs(900),
+            refresh_token_ttl: Duration::from_secs(30 * 86_400),
             hashing_threads: 0,
-            hashing_wait_ms: 2_000,
+            hashing_wait: Duration::from_secs(2),
             refuse_dev_password: false,
             require_verified_email: true,
         }
@@ -226,15 +219,14 @@ impl Settings {
 
 impl Validate for Settings {
     fn validate(&self) -> Result<(), SettingsError> {
+        self.common.validate()?;
         self.grpc.address("grpc")?;
-        self.http.address("http")?;
         self.database.validate()?;
         self.bus.validate()?;
-        self.telemetry.validate()?;
-        if self.auth.access_token_ttl_secs <= 0 {
+        if self.auth.access_token_ttl < Duration::from_secs(1) {
             return Err(SettingsError::invalid(
-                "auth.access_token_ttl_secs",
-                "must be positive",
+                "auth.access_token_ttl",
+                "must be at least 1s",
             ));
         }
         if !self.auth.require_verified_email && production_like() {
@@ -243,12 +235,9 @@ impl Validate for Settings {
                 "may be false only outside e2e, staging and prod",
             ));
         }
-        if self.auth.refresh_token_ttl_days <= 0 {
-            return Err(SettingsError::invalid(
-                "auth.refresh_token_ttl_days",
-                "must be positive",
-            ));
-        }
+        positive("auth.refresh_token_ttl", self.auth.refresh_token_ttl)?;
+        positive("auth.hashing_wait", self.auth.hashing_wait)?;
+        positive("payments.stripe.timeout", self.payments.stripe.timeout)?;
         match self.payments.provider {
             PaymentProviderKind::Fake if production_like() => {
                 return Err(SettingsError::invalid(
@@ -266,11 +255,11 @@ impl Validate for Settings {
             }
             PaymentProviderKind::Fake | PaymentProviderKind::Stripe => {}
         }
-        settings::grpc_url("search.url", &self.search.url)?;
-        if !(1..=10_000).contains(&self.search.timeout_ms) {
+        self.search.validate("search")?;
+        if self.search.timeout > Duration::from_secs(10) {
             return Err(SettingsError::invalid(
-                "search.timeout_ms",
-                "must be from 1 to 10000",
+                "search.timeout",
+                "must be at most 10s (a booking waits that long)",
             ));
         }
         self.verifier()?;
@@ -278,13 +267,9 @@ impl Validate for Settings {
     }
 }
 
-impl spruce_platform::cli::ServiceSettings for Settings {
-    fn telemetry(&self) -> &TelemetrySettings {
-        &self.telemetry
-    }
-
-    fn http(&self) -> &ListenSettings {
-        &self.http
+impl ServiceSettings for Settings {
+    fn common(&self) -> &CommonSettings {
+        &self.common
     }
 }
 

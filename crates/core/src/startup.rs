@@ -135,23 +135,21 @@ impl Application {
             reflection: settings.grpc.reflection(),
         };
         let pool = spruce_db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
-        let listeners = Listeners::bind(&settings.grpc, &settings.http).await?;
+        let listeners = Listeners::bind(&settings.grpc, &settings.common.http).await?;
         let stripe = &settings.payments.stripe;
         let payments: Arc<dyn PaymentProvider> = match settings.payments.provider {
             PaymentProviderKind::Fake => Arc::new(FakeProvider),
             PaymentProviderKind::Stripe => Arc::new(StripeProvider::new(
                 &stripe.base_url,
                 stripe.secret_key.clone(),
-                Duration::from_millis(stripe.timeout_ms),
+                stripe.timeout,
                 stripe.retries,
             )?),
         };
         // Core calls search on its own behalf with the key it signs users' tokens with;
         // search knows its public half as `callers.service_keys.core`.
         let durations: Arc<dyn DurationModel> = Arc::new(SearchModel::new(
-            &settings.search.url,
-            Duration::from_millis(settings.search.connect_timeout_ms),
-            Duration::from_millis(settings.search.timeout_ms),
+            &settings.search,
             ServiceTokenSigner::new("core", settings.auth.signing_key()?),
         )?);
         Ok(Application {
@@ -196,12 +194,12 @@ impl Application {
         };
         let hashing = PasswordHashing::new(
             self.settings.auth.hashing_threads(),
-            Duration::from_millis(self.settings.auth.hashing_wait_ms),
+            self.settings.auth.hashing_wait,
         )?;
         let accounts = Accounts::new(
             self.pool.clone(),
             self.issuer,
-            self.settings.auth.refresh_token_ttl_days,
+            self.settings.auth.refresh_token_ttl,
             hashing,
             self.settings
                 .auth

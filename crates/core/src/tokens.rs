@@ -27,7 +27,7 @@ impl TokenIssuer {
             key,
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
-            ttl_secs: settings.access_token_ttl_secs,
+            ttl_secs: i64::try_from(settings.access_token_ttl.as_secs()).unwrap_or(i64::MAX),
         })
     }
 

@@ -4,7 +4,7 @@
 
 use std::{future::Future, pin::Pin, time::Duration};
 
-use spruce_platform::{auth::ServiceTokenSigner, grpc::request_with_token};
+use spruce_platform::{auth::ServiceTokenSigner, grpc::request_with_token, settings::Upstream};
 use spruce_proto::search::v1::{
     EstimateDurationRequest, search_service_client::SearchServiceClient,
 };
@@ -49,27 +49,15 @@ pub struct SearchModel {
 }
 
 impl SearchModel {
-    /// Reaches search at `url` (lazily: search may start after core).
+    /// Reaches `search` (lazily: search may start after core).
     ///
     /// # Errors
-    /// Fails when `url` is not a URL.
-    pub fn new(
-        url: &str,
-        connect_timeout: Duration,
-        timeout: Duration,
-        signer: ServiceTokenSigner,
-    ) -> anyhow::Result<Self> {
-        let channel = spruce_platform::upstream::channel(
-            url,
-            spruce_platform::upstream::Timeouts {
-                connect: connect_timeout,
-                request: None,
-            },
-        )?;
+    /// Fails when its URL is not a URL.
+    pub fn new(search: &Upstream, signer: ServiceTokenSigner) -> anyhow::Result<Self> {
         Ok(SearchModel {
-            client: SearchServiceClient::new(channel),
+            client: SearchServiceClient::new(search.channel()?),
             signer,
-            timeout,
+            timeout: search.timeout,
         })
     }
 }

@@ -95,7 +95,7 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
 }
 
 /// Gives `pool` the user and password their files hold whenever they change (read every
-/// `password_recheck_ms`), until the pool is closed; open connections stay logged in. A
+/// `password_recheck`), until the pool is closed; open connections stay logged in. A
 /// file that cannot be read, or is empty, keeps the last value (the mount may be
 /// mid-update). The kubelet swaps a Secret's files together, so a rotation to the other
 /// user arrives with its password.
@@ -109,7 +109,7 @@ async fn follow_login_files(pool: PgPool, settings: DatabaseSettings) {
     };
     let mut user = settings.user.clone();
     let mut password = settings.password.expose_secret().to_owned();
-    let mut ticks = tokio::time::interval(Duration::from_millis(settings.password_recheck_ms));
+    let mut ticks = tokio::time::interval(settings.password_recheck);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !pool.is_closed() {
         ticks.tick().await;

@@ -2,9 +2,7 @@
 //! context and a token: a signed-in user's own access token, or, for what anonymous clients
 //! may do (sign up, log in, refresh), the gateway's short-lived service token.
 
-use std::time::Duration;
-
-use spruce_platform::{auth::ServiceTokenSigner, grpc::request_with_token, upstream};
+use spruce_platform::{auth::ServiceTokenSigner, grpc::request_with_token};
 use spruce_proto::{
     core::v1::{
         address_service_client::AddressServiceClient, booking_service_client::BookingServiceClient,
@@ -22,7 +20,7 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-use crate::{error::ApiError, settings::UpstreamSettings};
+use crate::{error::ApiError, settings::Settings};
 
 /// Connections to the upstream services; cheap to clone.
 #[derive(Clone)]
@@ -44,14 +42,9 @@ impl Upstreams {
     ///
     /// # Errors
     /// Fails when a URL is invalid.
-    pub fn new(settings: &UpstreamSettings, signer: ServiceTokenSigner) -> anyhow::Result<Self> {
-        let timeouts = upstream::Timeouts {
-            connect: Duration::from_millis(settings.connect_timeout_ms),
-            request: Some(Duration::from_millis(settings.request_timeout_ms)),
-        };
-        let channel = |url: &str| upstream::channel(url, timeouts);
-        let core = channel(&settings.core_url)?;
-        let scheduler = channel(&settings.scheduler_url)?;
+    pub fn new(settings: &Settings, signer: ServiceTokenSigner) -> anyhow::Result<Self> {
+        let core = settings.core.bounded_channel()?;
+        let scheduler = settings.scheduler.bounded_channel()?;
         Ok(Upstreams {
             users: UserServiceClient::new(core.clone()),
             cleaners: CleanerServiceClient::new(core.clone()),
@@ -60,7 +53,7 @@ impl Upstreams {
             reviews: ReviewServiceClient::new(core.clone()),
             notifications: NotificationServiceClient::new(scheduler.clone()),
             jobs: JobServiceClient::new(scheduler),
-            search: SearchServiceClient::new(channel(&settings.search_url)?),
+            search: SearchServiceClient::new(settings.search.bounded_channel()?),
             core,
             signer,
         })

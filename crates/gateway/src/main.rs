@@ -15,7 +15,7 @@ async fn main() -> anyhow::Result<()> {
         |settings: Settings, command| async move {
             match command.as_deref() {
                 None | Some("serve") => {
-                    let drain = settings.http.drain();
+                    let drain = settings.common.http.drain;
                     let application = Application::build(settings).await?;
                     tracing::info!(port = application.port(), "spruce-gateway listening");
                     application

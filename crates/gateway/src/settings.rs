@@ -1,10 +1,13 @@
 //! The gateway's settings; every key has a local default.
 
+use std::time::Duration;
+
 use serde::Deserialize;
 use spruce_platform::{
+    cli::ServiceSettings,
     keys,
     settings::{
-        self, IdentitySettings, ListenSettings, RedisSettings, SettingsError, TelemetrySettings,
+        self, CommonSettings, IdentitySettings, Moved, RedisSettings, SettingsError, Upstream,
         UserTokenSettings, Validate,
     },
 };
@@ -16,23 +19,39 @@ port = 8080
 
 [redis]
 key_prefix = "spruce:gateway:"
+
+# The gRPC services; `timeout` bounds each call to them.
+[core]
+url = "http://127.0.0.1:50051"
+connect_timeout = "1s"
+timeout = "10s"
+
+[search]
+url = "http://127.0.0.1:50052"
+connect_timeout = "1s"
+timeout = "10s"
+
+[scheduler]
+url = "http://127.0.0.1:50053"
+connect_timeout = "1s"
+timeout = "10s"
 "#;
 
 /// Everything the gateway reads at start.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
-    #[serde(default)]
-    pub http: ListenSettings,
-    #[serde(default)]
-    pub upstream: UpstreamSettings,
+    /// `[http]` is where the API itself listens.
+    #[serde(flatten)]
+    pub common: CommonSettings,
+    pub core: Upstream,
+    pub search: Upstream,
+    pub scheduler: Upstream,
     /// Users' access tokens (core's public key).
     #[serde(default)]
     pub auth: UserTokenSettings,
     /// The gateway's own key, for the calls anonymous clients make (sign up, log in, refresh).
     #[serde(default = "development_identity")]
     pub identity: IdentitySettings,
-    #[serde(default)]
-    pub telemetry: TelemetrySettings,
     #[serde(default)]
     pub redis: RedisSettings,
     #[serde(default)]
@@ -60,14 +79,15 @@ pub struct Settings {
 pub struct SearchThrottleSettings {
     /// Searches and recommendation requests per user allowed within the window.
     pub max_per_user: u32,
-    pub window_secs: u32,
+    #[serde(deserialize_with = "settings::duration")]
+    pub window: Duration,
 }
 
 impl Default for SearchThrottleSettings {
     fn default() -> Self {
         SearchThrottleSettings {
             max_per_user: 600,
-            window_secs: 60,
+            window: Duration::from_secs(60),
         }
     }
 }
@@ -80,7 +100,8 @@ pub struct PasswordResetThrottleSettings {
     pub max_per_email: u32,
     /// Requests per client address within the window.
     pub max_per_address: u32,
-    pub window_secs: u32,
+    #[serde(deserialize_with = "settings::duration")]
+    pub window: Duration,
 }
 
 impl Default for PasswordResetThrottleSettings {
@@ -88,7 +109,7 @@ impl Default for PasswordResetThrottleSettings {
         PasswordResetThrottleSettings {
             max_per_email: 3,
             max_per_address: 20,
-            window_secs: 3_600,
+            window: Duration::from_secs(3_600),
         }
     }
 }
@@ -104,7 +125,8 @@ pub struct PaymentThrottleSettings {
     /// local default leaves room for load tests from one machine; deployments set a strict
     /// one (the chart: 10 an hour).
     pub max_declines_per_address: u32,
-    pub window_secs: u32,
+    #[serde(deserialize_with = "settings::duration")]
+    pub window: Duration,
 }
 
 impl Default for PaymentThrottleSettings {
@@ -112,7 +134,7 @@ impl Default for PaymentThrottleSettings {
         PaymentThrottleSettings {
             max_declines: 5,
             max_declines_per_address: 1_000,
-            window_secs: 3_600,
+            window: Duration::from_secs(3_600),
         }
     }
 }
@@ -125,7 +147,8 @@ pub struct LoginThrottleSettings {
     pub max_failures: u32,
     /// Failed logins per client address allowed within the window (any emails).
     pub max_failures_per_address: u32,
-    pub window_secs: u32,
+    #[serde(deserialize_with = "settings::duration")]
+    pub window: Duration,
 }
 
 /// When signups from one client address are refused with 429 (each costs a password hash).
@@ -135,14 +158,15 @@ pub struct SignupThrottleSettings {
     /// Signups per client address allowed within the window. The local default leaves room
     /// for test bursts; deployments set a strict one (the chart: 10 an hour).
     pub max_per_address: u32,
-    pub window_secs: u32,
+    #[serde(deserialize_with = "settings::duration")]
+    pub window: Duration,
 }
 
 impl Default for SignupThrottleSettings {
     fn default() -> Self {
         SignupThrottleSettings {
             max_per_address: 1_000,
-            window_secs: 3_600,
+            window: Duration::from_secs(3_600),
         }
     }
 }
@@ -152,7 +176,7 @@ impl Default for LoginThrottleSettings {
         LoginThrottleSettings {
             max_failures: 5,
             max_failures_per_address: 20,
-            window_secs: 900,
+            window: Duration::from_secs(900),
         }
     }
 }
@@ -167,72 +191,38 @@ impl Default for Settings {
     }
 }
 
-/// Where the gRPC services are.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct UpstreamSettings {
-    pub core_url: String,
-    pub search_url: String,
-    pub scheduler_url: String,
-    pub connect_timeout_ms: u64,
-    pub request_timeout_ms: u64,
-}
-
-impl Default for UpstreamSettings {
-    fn default() -> Self {
-        UpstreamSettings {
-            core_url: "http://127.0.0.1:50051".to_owned(),
-            search_url: "http://127.0.0.1:50052".to_owned(),
-            scheduler_url: "http://127.0.0.1:50053".to_owned(),
-            connect_timeout_ms: 1_000,
-            request_timeout_ms: 10_000,
-        }
-    }
-}
-
 impl Validate for Settings {
     fn validate(&self) -> Result<(), SettingsError> {
-        self.http.address("http")?;
-        self.telemetry.validate()?;
-        for (key, url) in [
-            ("upstream.core_url", &self.upstream.core_url),
-            ("upstream.search_url", &self.upstream.search_url),
-            ("upstream.scheduler_url", &self.upstream.scheduler_url),
-        ] {
-            settings::grpc_url(key, url)?;
-        }
+        self.common.validate()?;
+        self.core.validate("core")?;
+        self.search.validate("search")?;
+        self.scheduler.validate("scheduler")?;
         self.redis.validate()?;
         let limits = &self.login_throttle;
-        if limits.max_failures == 0
-            || limits.max_failures_per_address == 0
-            || limits.window_secs == 0
-        {
+        if limits.max_failures == 0 || limits.max_failures_per_address == 0 {
             return Err(SettingsError::invalid(
                 "login_throttle",
-                "max_failures, max_failures_per_address and window_secs must be positive",
+                "max_failures and max_failures_per_address must be positive",
             ));
         }
         let payments = &self.payment_throttle;
-        if payments.max_declines == 0
-            || payments.max_declines_per_address == 0
-            || payments.window_secs == 0
-        {
+        if payments.max_declines == 0 || payments.max_declines_per_address == 0 {
             return Err(SettingsError::invalid(
                 "payment_throttle",
-                "max_declines, max_declines_per_address and window_secs must be positive",
+                "max_declines and max_declines_per_address must be positive",
             ));
         }
-        if self.search_throttle.max_per_user == 0 || self.search_throttle.window_secs == 0 {
+        if self.search_throttle.max_per_user == 0 {
             return Err(SettingsError::invalid(
                 "search_throttle",
-                "max_per_user and window_secs must be positive",
+                "max_per_user must be positive",
             ));
         }
         let resets = &self.password_reset_throttle;
-        if resets.max_per_email == 0 || resets.max_per_address == 0 || resets.window_secs == 0 {
+        if resets.max_per_email == 0 || resets.max_per_address == 0 {
             return Err(SettingsError::invalid(
                 "password_reset_throttle",
-                "max_per_email, max_per_address and window_secs must be positive",
+                "max_per_email and max_per_address must be positive",
             ));
         }
         if self.trusted_proxies > 10 {
@@ -241,11 +231,25 @@ impl Validate for Settings {
                 "must be at most 10 (the proxies in front of the gateway)",
             ));
         }
-        if self.signup_throttle.max_per_address == 0 || self.signup_throttle.window_secs == 0 {
+        if self.signup_throttle.max_per_address == 0 {
             return Err(SettingsError::invalid(
                 "signup_throttle",
-                "max_per_address and window_secs must be positive",
+                "max_per_address must be positive",
             ));
+        }
+        for (key, window) in [
+            ("login_throttle.window", self.login_throttle.window),
+            ("signup_throttle.window", self.signup_throttle.window),
+            ("payment_throttle.window", self.payment_throttle.window),
+            ("search_throttle.window", self.search_throttle.window),
+            (
+                "password_reset_throttle.window",
+                self.password_reset_throttle.window,
+            ),
+        ] {
+            if window < Duration::from_secs(1) {
+                return Err(SettingsError::invalid(key, "must be at least 1s"));
+            }
         }
         self.auth.verifier(&[], "gateway")?;
         self.identity.signer("gateway")?;
@@ -253,13 +257,39 @@ impl Validate for Settings {
     }
 }
 
-impl spruce_platform::cli::ServiceSettings for Settings {
-    fn telemetry(&self) -> &TelemetrySettings {
-        &self.telemetry
-    }
+/// Where the gRPC services were once set: `[upstream]`.
+const MOVED: &[Moved] = &[
+    Moved {
+        from: "upstream.core_url",
+        to: &["core.url"],
+    },
+    Moved {
+        from: "upstream.search_url",
+        to: &["search.url"],
+    },
+    Moved {
+        from: "upstream.scheduler_url",
+        to: &["scheduler.url"],
+    },
+    Moved {
+        from: "upstream.connect_timeout_ms",
+        to: &[
+            "core.connect_timeout",
+            "search.connect_timeout",
+            "scheduler.connect_timeout",
+        ],
+    },
+    Moved {
+        from: "upstream.request_timeout_ms",
+        to: &["core.timeout", "search.timeout", "scheduler.timeout"],
+    },
+];
 
-    fn http(&self) -> &ListenSettings {
-        &self.http
+impl ServiceSettings for Settings {
+    const MOVED: &'static [Moved] = MOVED;
+
+    fn common(&self) -> &CommonSettings {
+        &self.common
     }
 }
 
@@ -270,8 +300,26 @@ mod tests {
     #[test]
     fn the_built_in_defaults_point_at_the_local_services() {
         let defaults = Settings::default();
-        assert_eq!(defaults.http.port, 8080);
-        assert_eq!(defaults.upstream.core_url, "http://127.0.0.1:50051");
+        assert_eq!(defaults.common.http.port, 8080);
+        assert_eq!(defaults.core.url, "http://127.0.0.1:50051");
         defaults.validate().unwrap();
+    }
+
+    #[test]
+    fn the_old_upstream_keys_are_still_read_with_a_note_each() {
+        let old = "[upstream]\ncore_url = \"http://core:50051\"\nrequest_timeout_ms = 2500\n\
+                   [login_throttle]\nwindow_secs = 60";
+        let loaded: settings::Loaded<Settings> =
+            settings::from_toml_layers(&[DEFAULTS, old], Settings::MOVED).unwrap();
+        let upgraded = loaded.settings;
+        assert_eq!(upgraded.core.url, "http://core:50051");
+        assert_eq!(upgraded.search.url, "http://127.0.0.1:50052");
+        for upstream in [&upgraded.core, &upgraded.search, &upgraded.scheduler] {
+            assert_eq!(upstream.timeout, Duration::from_millis(2500));
+            assert_eq!(upstream.connect_timeout, Duration::from_secs(1));
+        }
+        assert_eq!(upgraded.login_throttle.window, Duration::from_secs(60));
+        assert_eq!(loaded.notes.len(), 3, "{:?}", loaded.notes);
+        upgraded.validate().unwrap();
     }
 }

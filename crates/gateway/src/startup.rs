@@ -30,7 +30,7 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         // Mobile clients only: no service calls the gateway.
         let verifier = settings.auth.verifier(&[], "gateway")?;
-        let upstreams = Upstreams::new(&settings.upstream, settings.identity.signer("gateway")?)?;
+        let upstreams = Upstreams::new(&settings, settings.identity.signer("gateway")?)?;
         let checks = upstreams
             .health_targets()
             .into_iter()
@@ -48,9 +48,11 @@ impl Application {
         // serves the document at /openapi.json.
         let docs = SwaggerUi::new("/docs").url("/openapi.json", document);
         let router = api.merge(docs).merge(ops::router(checks));
-        let listener = TcpListener::bind(settings.http.address("http")?)
+        let listener = TcpListener::bind(settings.common.http.address("http")?)
             .await
-            .with_context(|| format!("failed to bind the HTTP port {}", settings.http.port))?;
+            .with_context(|| {
+                format!("failed to bind the HTTP port {}", settings.common.http.port)
+            })?;
         Ok(Application { listener, router })
     }
 

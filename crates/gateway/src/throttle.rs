@@ -14,7 +14,7 @@
 //! When Redis is unreachable the throttle lets requests through (and says so in the logs)
 //! rather than locking everyone out.
 
-use std::net::IpAddr;
+use std::{net::IpAddr, time::Duration};
 
 use redis::aio::ConnectionManager;
 use sha2::{Digest as _, Sha256};
@@ -47,6 +47,11 @@ pub struct Blocked {
     pub retry_after_secs: u64,
 }
 
+/// A window's whole seconds, as Redis counts them.
+fn seconds(window: Duration) -> i64 {
+    i64::try_from(window.as_secs()).unwrap_or(i64::MAX)
+}
+
 impl Throttle {
     /// Prepares a lazily connecting, self-reconnecting Redis client with the gateway's
     /// limits.
@@ -60,9 +65,9 @@ impl Throttle {
             prefix: settings.redis.key_prefix.clone(),
             max_per_email: i64::from(logins.max_failures),
             max_per_address: i64::from(logins.max_failures_per_address),
-            window_secs: i64::from(logins.window_secs),
+            window_secs: seconds(logins.window),
             max_signups_per_address: i64::from(signups.max_per_address),
-            signup_window_secs: i64::from(signups.window_secs),
+            signup_window_secs: seconds(signups.window),
             payments: settings.payment_throttle.clone(),
             searches: settings.search_throttle.clone(),
             resets: settings.password_reset_throttle.clone(),
@@ -130,7 +135,7 @@ impl Throttle {
         let key = format!("{}searches:user:{user_id}", self.prefix);
         let (limit, window) = (
             i64::from(self.searches.max_per_user),
-            i64::from(self.searches.window_secs),
+            seconds(self.searches.window),
         );
         self.count(&[(key, limit, window)], "search").await
     }
@@ -151,7 +156,7 @@ impl Throttle {
     pub async fn password_reset(&self, email: &str, address: IpAddr) -> Result<(), Blocked> {
         let by_email = self.email_key("password-resets", email);
         let by_address = format!("{}password-resets:address:{address}", self.prefix);
-        let window = i64::from(self.resets.window_secs);
+        let window = seconds(self.resets.window);
         self.count(
             &[
                 (by_email, i64::from(self.resets.max_per_email), window),
@@ -204,7 +209,7 @@ impl Throttle {
     /// [`Blocked`] with the seconds left when either count is over its limit.
     pub async fn payment_attempt(&self, customer_id: Uuid, address: IpAddr) -> Result<(), Blocked> {
         let [customer, client] = self.decline_keys(customer_id, address);
-        let window = i64::from(self.payments.window_secs);
+        let window = seconds(self.payments.window);
         self.count(
             &[
                 (customer, i64::from(self.payments.max_declines), window),

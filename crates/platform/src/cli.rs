@@ -21,18 +21,19 @@ use serde::de::DeserializeOwned;
 
 use crate::{
     settings::{
-        self, DatabaseSettings, ListenSettings, SettingsError, TelemetrySettings, Validate,
+        self, CommonSettings, DatabaseSettings, Loaded, Moved, SettingsError, TelemetrySettings,
+        Validate,
     },
     telemetry,
 };
 
 /// Settings of a service binary.
 pub trait ServiceSettings: DeserializeOwned + Validate {
-    /// Returns the logging and tracing settings.
-    fn telemetry(&self) -> &TelemetrySettings;
+    /// The keys this service moved, still read for one release (see [`Moved`]).
+    const MOVED: &'static [Moved] = &[];
 
-    /// Returns where the ops HTTP side (`/healthz`, `/readyz`, `/metrics`) listens.
-    fn http(&self) -> &ListenSettings;
+    /// Returns the sections every service has: the HTTP listener and telemetry.
+    fn common(&self) -> &CommonSettings;
 }
 
 /// What a database-only command reads: the database and how to log, nothing else.
@@ -40,8 +41,8 @@ pub trait ServiceSettings: DeserializeOwned + Validate {
 struct DatabaseCommandSettings {
     #[serde(default)]
     database: DatabaseSettings,
-    #[serde(default)]
-    telemetry: TelemetrySettings,
+    #[serde(flatten)]
+    common: CommonSettings,
 }
 
 impl Validate for DatabaseCommandSettings {
@@ -62,30 +63,38 @@ where
     Fut: Future<Output = anyhow::Result<()>>,
 {
     let command_name = self::command();
-    let settings: S = settings::load(built_in)?;
+    let Loaded { settings, notes } = settings::load::<S>(built_in, S::MOVED)?;
     match command_name.as_deref() {
         Some("healthcheck") => {
-            let address = SocketAddr::from((Ipv4Addr::LOCALHOST, settings.http().port));
+            let address = SocketAddr::from((Ipv4Addr::LOCALHOST, settings.common().http.port));
             return healthcheck(address);
         }
         // Settings loaded, secret files read and validated: nothing else to do.
         Some("check-config") => {
+            for note in &notes {
+                eprintln!("{service}: warning: {note}");
+            }
             println!("{service}: configuration ok");
             return Ok(());
         }
         _ => {}
     }
-    let telemetry = settings.telemetry().clone();
-    traced(service, &telemetry, command(settings, command_name)).await
+    let telemetry = settings.common().telemetry.clone();
+    traced(service, &telemetry, &notes, command(settings, command_name)).await
 }
 
-/// Runs `work` with telemetry started, logs how it ended and flushes traces.
+/// Runs `work` with telemetry started (logging the settings' `notes` first), logs how it
+/// ended and flushes traces.
 async fn traced(
     service: &'static str,
     telemetry: &TelemetrySettings,
+    notes: &[String],
     work: impl Future<Output = anyhow::Result<()>>,
 ) -> anyhow::Result<()> {
     let guard = telemetry::init(service, telemetry)?;
+    for note in notes {
+        tracing::warn!("settings: {note}");
+    }
     let result = work.await;
     if let Err(error) = &result {
         tracing::error!(
@@ -112,8 +121,14 @@ where
     F: FnOnce(DatabaseSettings) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
-    let settings: DatabaseCommandSettings = settings::load(built_in)?;
-    traced(service, &settings.telemetry, command(settings.database)).await
+    let Loaded { settings, notes } = settings::load::<DatabaseCommandSettings>(built_in, &[])?;
+    traced(
+        service,
+        &settings.common.telemetry,
+        &notes,
+        command(settings.database),
+    )
+    .await
 }
 
 /// The error for a subcommand the binary does not have; `own` lists the binary's own

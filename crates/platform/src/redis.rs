@@ -1,8 +1,6 @@
 //! Redis as every service reaches it: one lazily connecting, self-reconnecting connection
-//! whose connects and responses are bounded by `redis.timeout_ms`, over TLS for a
+//! whose connects and responses are bounded by `redis.timeout`, over TLS for a
 //! `rediss://` URL.
-
-use std::time::Duration;
 
 use redis::{
     Client, TlsCertificates,
@@ -28,7 +26,7 @@ pub fn connect(settings: &RedisSettings) -> anyhow::Result<ConnectionManager> {
         )?,
         None => Client::open(url)?,
     };
-    let timeout = Duration::from_millis(settings.timeout_ms);
+    let timeout = settings.timeout;
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(timeout))
         .set_response_timeout(Some(timeout))

@@ -27,6 +27,38 @@ pub struct Timeouts {
     pub request: Option<Duration>,
 }
 
+impl crate::settings::Upstream {
+    /// A lazily connecting channel to this upstream with its connect timeout; the caller
+    /// bounds each call (with `timeout`, or longer for a call known to be long).
+    ///
+    /// # Errors
+    /// Fails when the URL is not a URL with a host.
+    pub fn channel(&self) -> anyhow::Result<Channel> {
+        channel(
+            &self.url,
+            Timeouts {
+                connect: self.connect_timeout,
+                request: None,
+            },
+        )
+    }
+
+    /// A lazily connecting channel to this upstream on which every call ends after
+    /// `timeout`.
+    ///
+    /// # Errors
+    /// Fails when the URL is not a URL with a host.
+    pub fn bounded_channel(&self) -> anyhow::Result<Channel> {
+        channel(
+            &self.url,
+            Timeouts {
+                connect: self.connect_timeout,
+                request: Some(self.timeout),
+            },
+        )
+    }
+}
+
 /// A lazily connecting channel to `url` (`http://host:port`), balanced over every address
 /// of `host` when it is a name. Must be called within the Tokio runtime (the resolver runs
 /// on it until the channel is dropped).

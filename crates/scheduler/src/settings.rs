@@ -6,10 +6,10 @@ use secrecy::SecretString;
 
 use crate::{
     domain::{jobs::JOB_NAMES, matching::engine::Mode, schedule::Schedule},
-    upstream::UpstreamSettings,
     usecases::{
         delivery::{
-            DeliverySettings, EmailSettings, HttpPushSender, LogSender, Sender, Senders, SmtpSender,
+            DeliverySettings, EmailSettings, EmailTransport, HttpPushSender, LogSender, Sender,
+            Senders, SmtpSender,
         },
         jobs::{assign::AssignSettings, runner::RunnerSettings},
     },
@@ -17,10 +17,11 @@ use crate::{
 use serde::Deserialize;
 use spruce_platform::{
     auth::TokenVerifier,
+    cli::ServiceSettings,
     keys,
     settings::{
-        self, BusSettings, CallerSettings, DatabaseSettings, IdentitySettings, ListenSettings,
-        SettingsError, TelemetrySettings, UserTokenSettings, Validate,
+        self, BusSettings, CallerSettings, CommonSettings, DatabaseSettings, IdentitySettings,
+        ListenSettings, Moved, SettingsError, Upstream, UserTokenSettings, Validate, positive,
     },
 };
 
@@ -38,11 +39,16 @@ name = "spruce_scheduler"
 [bus]
 queue_prefix = "scheduler"
 
+# `timeout` is the deadline of one call (retraining the model has its own, [retrain]).
 [core]
 url = "http://127.0.0.1:50051"
+connect_timeout = "2s"
+timeout = "10s"
 
 [search]
 url = "http://127.0.0.1:50052"
+connect_timeout = "2s"
+timeout = "10s"
 
 # Clock jobs: a cron expression (five fields, or six with seconds first) read in time_zone.
 [jobs.booking-reminders]
@@ -61,16 +67,14 @@ schedule = "0 3 * * *"
 /// Everything the scheduler reads at start.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
+    #[serde(flatten)]
+    pub common: CommonSettings,
     #[serde(default)]
     pub grpc: ListenSettings,
-    #[serde(default)]
-    pub http: ListenSettings,
     #[serde(default)]
     pub database: DatabaseSettings,
     #[serde(default)]
     pub bus: BusSettings,
-    #[serde(default)]
-    pub telemetry: TelemetrySettings,
     /// Users' access tokens (core's public key).
     #[serde(default)]
     pub auth: UserTokenSettings,
@@ -82,11 +86,14 @@ pub struct Settings {
     #[serde(default)]
     pub jobs: BTreeMap<String, JobSettings>,
     #[serde(default)]
-    pub runner: RunnerConfig,
+    pub runner: RunnerSettings,
     /// Core: the jobs expire and assign bookings through it.
-    pub core: UpstreamSettings,
+    pub core: Upstream,
     /// Search: candidates for matching, and the duration model's retraining.
-    pub search: UpstreamSettings,
+    pub search: Upstream,
+    /// The nightly retraining of the duration model.
+    #[serde(default)]
+    pub retrain: RetrainSettings,
     /// Email: `transport = "smtp"` sends through an SMTP server, `"log"` (the local
     /// default) writes each email to the log.
     #[serde(default)]
@@ -97,7 +104,7 @@ pub struct Settings {
     pub push: PushSettings,
     /// How recorded notifications are sent and retried.
     #[serde(default)]
-    pub delivery: DeliveryConfig,
+    pub delivery: DeliverySettings,
     /// How long before a booking `booking-reminders` reminds its parties.
     #[serde(default)]
     pub reminders: ReminderSettings,
@@ -129,67 +136,35 @@ impl Default for LinkSettings {
     }
 }
 
+/// Which push provider: `http` (an FCM HTTP v1–style API) or `log` (development: each push
+/// is written to the log and nothing is sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PushProvider {
+    Log,
+    Http,
+}
+
 /// `[push]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct PushSettings {
-    pub provider: String,
+    pub provider: PushProvider,
     /// e.g. `https://fcm.googleapis.com/v1/projects/<project>/messages:send`.
     pub url: String,
     /// The provider's bearer token; or `token_file`.
     pub token: SecretString,
-    pub timeout_ms: u64,
+    #[serde(deserialize_with = "settings::duration")]
+    pub timeout: Duration,
 }
 
 impl Default for PushSettings {
     fn default() -> Self {
         PushSettings {
-            provider: "log".to_owned(),
+            provider: PushProvider::Log,
             url: String::new(),
             token: SecretString::from(""),
-            timeout_ms: 5_000,
-        }
-    }
-}
-
-/// `[delivery]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct DeliveryConfig {
-    pub poll_ms: u64,
-    pub batch: u32,
-    pub concurrency: u32,
-    pub max_attempts: u32,
-    pub retry_base_ms: u64,
-    pub retry_max_ms: u64,
-    pub lease_secs: u64,
-}
-
-impl Default for DeliveryConfig {
-    fn default() -> Self {
-        DeliveryConfig {
-            poll_ms: 500,
-            batch: 50,
-            concurrency: 8,
-            max_attempts: 5,
-            retry_base_ms: 2_000,
-            retry_max_ms: 600_000,
-            lease_secs: 60,
-        }
-    }
-}
-
-impl DeliveryConfig {
-    /// Returns the worker's settings.
-    pub fn delivery_settings(&self) -> DeliverySettings {
-        DeliverySettings {
-            poll: Duration::from_millis(self.poll_ms),
-            batch: i64::from(self.batch),
-            concurrency: self.concurrency as usize,
-            max_attempts: self.max_attempts,
-            retry_base: Duration::from_millis(self.retry_base_ms),
-            retry_max: Duration::from_millis(self.retry_max_ms),
-            lease: Duration::from_secs(self.lease_secs),
+            timeout: Duration::from_secs(5),
         }
     }
 }
@@ -198,13 +173,33 @@ impl DeliveryConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct ReminderSettings {
-    /// Bookings starting within this many hours are reminded (once).
-    pub lead_hours: u32,
+    /// Bookings starting within this long are reminded (once).
+    #[serde(deserialize_with = "settings::duration")]
+    pub lead: Duration,
 }
 
 impl Default for ReminderSettings {
     fn default() -> Self {
-        ReminderSettings { lead_hours: 24 }
+        ReminderSettings {
+            lead: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// `[retrain]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RetrainSettings {
+    /// The deadline of search's `RetrainModel` call.
+    #[serde(deserialize_with = "settings::duration")]
+    pub timeout: Duration,
+}
+
+impl Default for RetrainSettings {
+    fn default() -> Self {
+        RetrainSettings {
+            timeout: Duration::from_secs(15 * 60),
+        }
     }
 }
 
@@ -214,50 +209,34 @@ impl Settings {
     /// # Errors
     /// Names the key that is unusable.
     pub fn senders(&self) -> Result<Senders, SettingsError> {
-        let email: Arc<dyn Sender> = match self.email.transport.as_str() {
-            "log" if settings::production_like() => {
+        let email: Arc<dyn Sender> = match self.email.transport {
+            EmailTransport::Log if settings::production_like() => {
                 return Err(SettingsError::invalid(
                     "email.transport",
                     "is \"log\", which sends nothing; production-like environments need \"smtp\"",
                 ));
             }
-            "log" => Arc::new(LogSender { channel: "email" }),
-            "smtp" => Arc::new(
+            EmailTransport::Log => Arc::new(LogSender { channel: "email" }),
+            EmailTransport::Smtp => Arc::new(
                 SmtpSender::new(&self.email)
                     .map_err(|error| SettingsError::invalid("email", format!("{error:#}")))?,
             ),
-            _ => {
-                return Err(SettingsError::invalid(
-                    "email.transport",
-                    "must be \"smtp\" or \"log\"",
-                ));
-            }
         };
-        let push: Arc<dyn Sender> = match self.push.provider.as_str() {
+        let push: Arc<dyn Sender> = match self.push.provider {
             // It would write device tokens and messages to the logs and call them sent.
-            "log" if settings::production_like() => {
+            PushProvider::Log if settings::production_like() => {
                 return Err(SettingsError::invalid(
                     "push.provider",
                     "is \"log\", which sends nothing; production-like environments need \"http\"",
                 ));
             }
-            "log" => Arc::new(LogSender { channel: "push" }),
-            "http" => {
+            PushProvider::Log => Arc::new(LogSender { channel: "push" }),
+            PushProvider::Http => {
                 settings::grpc_url("push.url", &self.push.url)?;
                 Arc::new(
-                    HttpPushSender::new(
-                        &self.push.url,
-                        self.push.token.clone(),
-                        Duration::from_millis(self.push.timeout_ms),
-                    )
-                    .map_err(|error| SettingsError::invalid("push", format!("{error:#}")))?,
+                    HttpPushSender::new(&self.push.url, self.push.token.clone(), self.push.timeout)
+                        .map_err(|error| SettingsError::invalid("push", format!("{error:#}")))?,
                 )
-            }
-            _ => {
-                return Err(SettingsError::invalid(
-                    "push.provider",
-                    "must be \"http\" or \"log\"",
-                ));
             }
         };
         Ok(Senders { email, push })
@@ -270,7 +249,7 @@ impl Settings {
 pub struct MatchingSettings {
     /// `cheapest` (least total cost) or `stable` (deferred acceptance: cleaners'
     /// preferences count too).
-    pub mode: String,
+    pub mode: Mode,
     /// Candidates asked of search per booking.
     pub candidates: u32,
     /// How far from a booking search looks (each cleaner's own radius applies too).
@@ -283,7 +262,7 @@ pub struct MatchingSettings {
 impl Default for MatchingSettings {
     fn default() -> Self {
         MatchingSettings {
-            mode: "cheapest".to_owned(),
+            mode: Mode::Cheapest,
             candidates: 20,
             radius_km: 50.0,
             concurrency: 4,
@@ -297,16 +276,6 @@ impl MatchingSettings {
     /// # Errors
     /// Names the key that is out of range.
     pub fn assign_settings(&self) -> Result<AssignSettings, SettingsError> {
-        let mode = match self.mode.as_str() {
-            "cheapest" => Mode::Cheapest,
-            "stable" => Mode::Stable,
-            _ => {
-                return Err(SettingsError::invalid(
-                    "matching.mode",
-                    "must be \"cheapest\" or \"stable\"",
-                ));
-            }
-        };
         if !(1..=100).contains(&self.candidates) {
             return Err(SettingsError::invalid(
                 "matching.candidates",
@@ -326,7 +295,7 @@ impl MatchingSettings {
             ));
         }
         Ok(AssignSettings {
-            mode,
+            mode: self.mode,
             candidates: self.candidates,
             radius_km: self.radius_km,
             concurrency: self.concurrency,
@@ -358,51 +327,6 @@ fn enabled() -> bool {
 
 fn utc() -> String {
     "UTC".to_owned()
-}
-
-/// How clock jobs are polled and retried: `[runner]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct RunnerConfig {
-    /// This replica's name in the run history. Empty: `HOSTNAME` (the pod's name), else a
-    /// random name.
-    pub replica: String,
-    /// Between two looks at each job: how late a tick may start.
-    pub poll_ms: u64,
-    /// Attempts per run before it counts as failed.
-    pub max_attempts: u32,
-    /// The wait before the second attempt, doubling after each failure.
-    pub retry_base_ms: u64,
-    /// The longest wait between attempts.
-    pub retry_max_ms: u64,
-    /// Between two pings of a running job's lock connection.
-    pub heartbeat_ms: u64,
-}
-
-impl Default for RunnerConfig {
-    fn default() -> Self {
-        RunnerConfig {
-            replica: String::new(),
-            poll_ms: 1_000,
-            max_attempts: 3,
-            retry_base_ms: 1_000,
-            retry_max_ms: 60_000,
-            heartbeat_ms: 5_000,
-        }
-    }
-}
-
-impl RunnerConfig {
-    /// Returns the runner's timings.
-    pub fn runner_settings(&self) -> RunnerSettings {
-        RunnerSettings {
-            poll: Duration::from_millis(self.poll_ms),
-            max_attempts: self.max_attempts,
-            retry_base: Duration::from_millis(self.retry_base_ms),
-            retry_max: Duration::from_millis(self.retry_max_ms),
-            heartbeat: Duration::from_millis(self.heartbeat_ms),
-        }
-    }
 }
 
 impl Settings {
@@ -439,8 +363,8 @@ impl Default for Settings {
 
 impl Validate for Settings {
     fn validate(&self) -> Result<(), SettingsError> {
+        self.common.validate()?;
         self.grpc.address("grpc")?;
-        self.http.address("http")?;
         self.database.validate()?;
         self.bus.validate()?;
         self.verifier()?;
@@ -464,50 +388,40 @@ impl Validate for Settings {
         for name in JOB_NAMES {
             self.job(name)?;
         }
-        settings::grpc_url("core.url", &self.core.url)?;
-        settings::grpc_url("search.url", &self.search.url)?;
-        for (key, upstream) in [("core", &self.core), ("search", &self.search)] {
-            for (name, value) in [
-                ("connect_timeout_ms", upstream.connect_timeout_ms),
-                ("timeout_ms", upstream.timeout_ms),
-                ("retrain_timeout_ms", upstream.retrain_timeout_ms),
-            ] {
-                if value == 0 {
-                    return Err(SettingsError::invalid(
-                        &format!("{key}.{name}"),
-                        "must be at least 1",
-                    ));
-                }
-            }
-        }
+        self.core.validate("core")?;
+        self.search.validate("search")?;
+        positive("retrain.timeout", self.retrain.timeout)?;
         self.identity.signer("scheduler")?;
         self.matching.assign_settings()?;
         self.senders()?;
         let delivery = &self.delivery;
         for (key, value) in [
-            ("delivery.poll_ms", delivery.poll_ms),
-            ("delivery.batch", u64::from(delivery.batch)),
-            ("delivery.concurrency", u64::from(delivery.concurrency)),
-            ("delivery.max_attempts", u64::from(delivery.max_attempts)),
-            ("delivery.retry_base_ms", delivery.retry_base_ms),
-            ("delivery.lease_secs", delivery.lease_secs),
-            ("reminders.lead_hours", u64::from(self.reminders.lead_hours)),
+            ("delivery.batch", delivery.batch),
+            ("delivery.max_attempts", delivery.max_attempts),
+            ("runner.max_attempts", self.runner.max_attempts),
         ] {
             if value == 0 {
                 return Err(SettingsError::invalid(key, "must be at least 1"));
             }
         }
+        if delivery.concurrency == 0 {
+            return Err(SettingsError::invalid(
+                "delivery.concurrency",
+                "must be at least 1",
+            ));
+        }
         let runner = &self.runner;
         for (key, value) in [
-            ("runner.poll_ms", runner.poll_ms),
-            ("runner.retry_base_ms", runner.retry_base_ms),
-            ("runner.retry_max_ms", runner.retry_max_ms),
-            ("runner.heartbeat_ms", runner.heartbeat_ms),
-            ("runner.max_attempts", u64::from(runner.max_attempts)),
+            ("delivery.poll", delivery.poll),
+            ("delivery.retry_base", delivery.retry_base),
+            ("delivery.lease", delivery.lease),
+            ("reminders.lead", self.reminders.lead),
+            ("runner.poll", runner.poll),
+            ("runner.retry_base", runner.retry_base),
+            ("runner.retry_max", runner.retry_max),
+            ("runner.heartbeat", runner.heartbeat),
         ] {
-            if value == 0 {
-                return Err(SettingsError::invalid(key, "must be at least 1"));
-            }
+            positive(key, value)?;
         }
         if self.bus.queue_prefix.is_empty() {
             return Err(SettingsError::invalid(
@@ -515,17 +429,18 @@ impl Validate for Settings {
                 "must not be empty",
             ));
         }
-        self.telemetry.validate()
+        Ok(())
     }
 }
 
-impl spruce_platform::cli::ServiceSettings for Settings {
-    fn telemetry(&self) -> &TelemetrySettings {
-        &self.telemetry
-    }
+impl ServiceSettings for Settings {
+    const MOVED: &'static [Moved] = &[Moved {
+        from: "search.retrain_timeout_ms",
+        to: &["retrain.timeout"],
+    }];
 
-    fn http(&self) -> &ListenSettings {
-        &self.http
+    fn common(&self) -> &CommonSettings {
+        &self.common
     }
 }
 
@@ -584,25 +499,20 @@ mod tests {
                 .contains("jobs.auto-assign.schedule")
         );
         let mut settings = Settings::default();
-        settings.runner.poll_ms = 0;
+        settings.runner.poll = Duration::ZERO;
         assert!(
             settings
                 .validate()
                 .unwrap_err()
                 .to_string()
-                .contains("runner.poll_ms")
+                .contains("runner.poll")
         );
+        let error = settings::from_toml::<Settings>("[email]\ntransport = \"carrier-pigeon\"")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("email.transport"), "{error}");
         let mut settings = Settings::default();
-        settings.email.transport = "carrier-pigeon".to_owned();
-        assert!(
-            settings
-                .validate()
-                .unwrap_err()
-                .to_string()
-                .contains("email.transport")
-        );
-        let mut settings = Settings::default();
-        settings.push.provider = "http".to_owned();
+        settings.push.provider = PushProvider::Http;
         settings.push.url = "not a url".to_owned();
         assert!(
             settings

@@ -61,10 +61,15 @@ impl Application {
             reflection: settings.grpc.reflection(),
         };
         let pool = spruce_db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
-        let upstreams = Upstreams::new(&settings.core, &settings.search, &settings.identity)?;
+        let upstreams = Upstreams::new(
+            &settings.core,
+            &settings.search,
+            settings.retrain.timeout,
+            &settings.identity,
+        )?;
         let jobs = catalogue(&settings, &upstreams, &pool)?;
         let senders = settings.senders()?;
-        let listeners = Listeners::bind(&settings.grpc, &settings.http).await?;
+        let listeners = Listeners::bind(&settings.grpc, &settings.common.http).await?;
         Ok(Application {
             listeners,
             pool,
@@ -104,7 +109,7 @@ impl Application {
         let runner = Runner::new(
             self.settings.database.clone(),
             settings::replica_name(&self.settings.runner.replica),
-            self.settings.runner.runner_settings(),
+            self.settings.runner.clone(),
             self.jobs.clone(),
         );
         // Known to ListJobs and TriggerJob from the start, not from the first poll.
@@ -114,7 +119,7 @@ impl Application {
             self.pool.clone(),
             self.senders,
             Arc::new(self.upstreams),
-            self.settings.delivery.delivery_settings(),
+            self.settings.delivery.clone(),
             shutdown.clone(),
         ));
         let routes = Routes::new(NotificationServiceServer::new(NotificationApi::new(
@@ -169,7 +174,9 @@ fn catalogue(
             jobs::BOOKING_REMINDERS,
             Arc::new(BookingReminders::new(
                 pool.clone(),
-                chrono::Duration::hours(i64::from(settings.reminders.lead_hours)),
+                chrono::Duration::from_std(settings.reminders.lead).map_err(|_| {
+                    settings::SettingsError::invalid("reminders.lead", "is too long")
+                })?,
             )),
         )?,
         job(

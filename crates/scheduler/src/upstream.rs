@@ -2,9 +2,11 @@
 
 use std::{future::Future, time::Duration};
 
-use serde::Deserialize;
 use spruce_platform::{
-    auth::ServiceTokenSigner, grpc::request_with_token, identity::Role, settings::IdentitySettings,
+    auth::ServiceTokenSigner,
+    grpc::request_with_token,
+    identity::Role,
+    settings::{IdentitySettings, Upstream},
 };
 use spruce_proto::{
     core::v1::{
@@ -21,31 +23,6 @@ use crate::{
     usecases::delivery::{Directory, LookupFuture},
 };
 
-/// Where another service is and how long a call to it may take.
-#[derive(Debug, Clone, Deserialize)]
-pub struct UpstreamSettings {
-    pub url: String,
-    #[serde(default = "connect_timeout_ms")]
-    pub connect_timeout_ms: u64,
-    /// The deadline of one call (retraining the model has its own, `retrain_timeout_ms`).
-    #[serde(default = "timeout_ms")]
-    pub timeout_ms: u64,
-    #[serde(default = "retrain_timeout_ms")]
-    pub retrain_timeout_ms: u64,
-}
-
-fn connect_timeout_ms() -> u64 {
-    2_000
-}
-
-fn timeout_ms() -> u64 {
-    10_000
-}
-
-fn retrain_timeout_ms() -> u64 {
-    900_000
-}
-
 /// Lazily connected clients of core and search (either may start after the scheduler).
 #[derive(Clone)]
 pub struct Upstreams {
@@ -58,33 +35,27 @@ pub struct Upstreams {
     pub(crate) retrain_timeout: Duration,
 }
 
-fn channel(settings: &UpstreamSettings) -> anyhow::Result<Channel> {
-    let timeouts = spruce_platform::upstream::Timeouts {
-        connect: Duration::from_millis(settings.connect_timeout_ms),
-        request: None,
-    };
-    spruce_platform::upstream::channel(&settings.url, timeouts)
-}
-
 impl Upstreams {
-    /// Reaches `core` and `search`, as the scheduler (`identity`).
+    /// Reaches `core` and `search` as the scheduler (`identity`), each call within its
+    /// upstream's `timeout`, a retraining within `retrain_timeout`.
     ///
     /// # Errors
     /// Fails when a URL or the signing key is unusable.
     pub fn new(
-        core: &UpstreamSettings,
-        search: &UpstreamSettings,
+        core: &Upstream,
+        search: &Upstream,
+        retrain_timeout: Duration,
         identity: &IdentitySettings,
     ) -> anyhow::Result<Self> {
-        let core_channel = channel(core)?;
+        let core_channel = core.channel()?;
         Ok(Upstreams {
             bookings: BookingServiceClient::new(core_channel.clone()),
             users: UserServiceClient::new(core_channel),
-            search: SearchServiceClient::new(channel(search)?),
+            search: SearchServiceClient::new(search.channel()?),
             signer: identity.signer("scheduler")?,
-            core_timeout: Duration::from_millis(core.timeout_ms),
-            search_timeout: Duration::from_millis(search.timeout_ms),
-            retrain_timeout: Duration::from_millis(search.retrain_timeout_ms),
+            core_timeout: core.timeout,
+            search_timeout: search.timeout,
+            retrain_timeout,
         })
     }
 

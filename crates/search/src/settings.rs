@@ -1,12 +1,16 @@
 //! Search's settings; every key has a local default.
 
+use std::time::Duration;
+
 use serde::Deserialize;
 use spruce_platform::{
     auth::TokenVerifier,
+    cli::ServiceSettings,
     keys,
     settings::{
-        self, BusSettings, CallerSettings, DatabaseSettings, IdentitySettings, ListenSettings,
-        RedisSettings, SettingsError, TelemetrySettings, UserTokenSettings, Validate,
+        self, BusSettings, CallerSettings, CommonSettings, DatabaseSettings, IdentitySettings,
+        ListenSettings, RedisSettings, SettingsError, Upstream, UserTokenSettings, Validate,
+        positive,
     },
 };
 
@@ -25,25 +29,29 @@ name = "spruce_search"
 queue_prefix = "search"
 # Each replica has queues of its own (every replica needs every event); they vanish this
 # long after their replica stopped consuming.
-queue_expires_ms = 1800000
+queue_expires = "30m"
 
 [redis]
 key_prefix = "spruce:search:"
+
+# Core's snapshot streams fill the read model; `timeout` bounds each request of them.
+[core]
+url = "http://127.0.0.1:50051"
+connect_timeout = "2s"
+timeout = "30s"
 "#;
 
 /// Everything search reads at start.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
+    #[serde(flatten)]
+    pub common: CommonSettings,
     #[serde(default)]
     pub grpc: ListenSettings,
-    #[serde(default)]
-    pub http: ListenSettings,
     #[serde(default)]
     pub database: DatabaseSettings,
     #[serde(default)]
     pub bus: BusSettings,
-    #[serde(default)]
-    pub telemetry: TelemetrySettings,
     /// Users' access tokens (core's public key).
     #[serde(default)]
     pub auth: UserTokenSettings,
@@ -54,8 +62,7 @@ pub struct Settings {
     #[serde(default = "development_identity")]
     pub identity: IdentitySettings,
     /// Where core is.
-    #[serde(default)]
-    pub core: CoreSettings,
+    pub core: Upstream,
     #[serde(default)]
     pub read_model: ReadModelSettings,
     /// The recommendation cache.
@@ -105,31 +112,16 @@ impl ModelSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct RecommendationSettings {
-    /// Seconds a customer's affinities stay cached (a booking of theirs forgets them sooner).
-    pub cache_ttl_secs: u64,
+    /// How long a customer's affinities stay cached (a booking of theirs forgets them
+    /// sooner), in whole seconds.
+    #[serde(deserialize_with = "settings::duration")]
+    pub cache_ttl: Duration,
 }
 
 impl Default for RecommendationSettings {
     fn default() -> Self {
         RecommendationSettings {
-            cache_ttl_secs: 3_600,
-        }
-    }
-}
-
-/// How search reaches core.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct CoreSettings {
-    pub url: String,
-    pub connect_timeout_ms: u64,
-}
-
-impl Default for CoreSettings {
-    fn default() -> Self {
-        CoreSettings {
-            url: "http://127.0.0.1:50051".to_owned(),
-            connect_timeout_ms: 2_000,
+            cache_ttl: Duration::from_secs(3_600),
         }
     }
 }
@@ -141,15 +133,16 @@ pub struct ReadModelSettings {
     /// This replica's name in its queue names (`<bus.queue_prefix>.<replica>.events`).
     /// Empty: the `HOSTNAME` variable (the pod's name on Kubernetes), else a random name.
     pub replica: String,
-    /// Seconds between the sweeps that forget bookings long over.
-    pub prune_interval_secs: u64,
+    /// Between the sweeps that forget bookings long over.
+    #[serde(deserialize_with = "settings::duration")]
+    pub prune_interval: Duration,
 }
 
 impl Default for ReadModelSettings {
     fn default() -> Self {
         ReadModelSettings {
             replica: String::new(),
-            prune_interval_secs: 300,
+            prune_interval: Duration::from_secs(300),
         }
     }
 }
@@ -183,8 +176,8 @@ impl Default for Settings {
 
 impl Validate for Settings {
     fn validate(&self) -> Result<(), SettingsError> {
+        self.common.validate()?;
         self.grpc.address("grpc")?;
-        self.http.address("http")?;
         self.database.validate()?;
         self.bus.validate()?;
         if self.bus.queue_prefix.is_empty() {
@@ -193,13 +186,8 @@ impl Validate for Settings {
                 "must not be empty",
             ));
         }
-        settings::grpc_url("core.url", &self.core.url)?;
-        if self.read_model.prune_interval_secs == 0 {
-            return Err(SettingsError::invalid(
-                "read_model.prune_interval_secs",
-                "must be positive",
-            ));
-        }
+        self.core.validate("core")?;
+        positive("read_model.prune_interval", self.read_model.prune_interval)?;
         self.redis.validate()?;
         if self.model.training_threads > 256 {
             return Err(SettingsError::invalid(
@@ -207,25 +195,21 @@ impl Validate for Settings {
                 "must be from 0 (automatic) to 256",
             ));
         }
-        if self.recommendations.cache_ttl_secs == 0 {
+        if self.recommendations.cache_ttl < Duration::from_secs(1) {
             return Err(SettingsError::invalid(
-                "recommendations.cache_ttl_secs",
-                "must be positive",
+                "recommendations.cache_ttl",
+                "must be at least 1s",
             ));
         }
         self.verifier()?;
         self.identity.signer("search")?;
-        self.telemetry.validate()
+        Ok(())
     }
 }
 
-impl spruce_platform::cli::ServiceSettings for Settings {
-    fn telemetry(&self) -> &TelemetrySettings {
-        &self.telemetry
-    }
-
-    fn http(&self) -> &ListenSettings {
-        &self.http
+impl ServiceSettings for Settings {
+    fn common(&self) -> &CommonSettings {
+        &self.common
     }
 }
 

@@ -5,7 +5,6 @@ use std::{sync::Arc, time::Duration};
 
 use spruce_bus::Consumer;
 use spruce_platform::{
-    auth::ServiceTokenSigner,
     grpc::{Access, Listeners, ServiceRpc},
     ops::ReadinessCheck,
     settings::BusSettings,
@@ -13,7 +12,7 @@ use spruce_platform::{
 use spruce_proto::search::v1::search_service_server::SearchServiceServer;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
-use tonic::{service::Routes, transport::Channel};
+use tonic::service::Routes;
 
 use crate::{
     error::SearchError,
@@ -55,8 +54,7 @@ pub struct Application {
     pool: PgPool,
     access: Access,
     bus: BusSettings,
-    core: Channel,
-    signer: ServiceTokenSigner,
+    core: CoreReadModel,
     prune_interval: Duration,
     training_threads: usize,
     train_at_start: bool,
@@ -75,20 +73,10 @@ impl Application {
             service_rpcs: SERVICE_RPCS,
             reflection: settings.grpc.reflection(),
         };
-        let signer = settings.identity.signer("search")?;
-        let cache = AffinityCache::new(
-            &settings.redis,
-            Duration::from_secs(settings.recommendations.cache_ttl_secs),
-        )?;
-        let core = spruce_platform::upstream::channel(
-            &settings.core.url,
-            spruce_platform::upstream::Timeouts {
-                connect: Duration::from_millis(settings.core.connect_timeout_ms),
-                request: None,
-            },
-        )?;
+        let cache = AffinityCache::new(&settings.redis, settings.recommendations.cache_ttl)?;
+        let core = CoreReadModel::new(&settings.core, settings.identity.signer("search")?)?;
         let pool = spruce_db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
-        let listeners = Listeners::bind(&settings.grpc, &settings.http).await?;
+        let listeners = Listeners::bind(&settings.grpc, &settings.common.http).await?;
         let bus = BusSettings {
             queue_prefix: format!(
                 "{}.{}",
@@ -103,8 +91,7 @@ impl Application {
             access,
             bus,
             core,
-            signer,
-            prune_interval: Duration::from_secs(settings.read_model.prune_interval_secs),
+            prune_interval: settings.read_model.prune_interval,
             training_threads: settings.model.training_threads(),
             train_at_start: settings.model.train_at_start,
             cache,
@@ -153,7 +140,7 @@ impl Application {
             }),
         ];
         let mut consumer_task = tokio::spawn(consumer.run(shutdown.clone()));
-        let core = CoreReadModel::new(self.core, self.signer);
+        let core = self.core;
         let models = Arc::new(Models::new(
             self.pool.clone(),
             core.clone(),

@@ -1,8 +1,10 @@
 //! Core's read-model streams, as search reads them: the snapshot of every cleaner and who
 //! booked whom, and the completed bookings the duration model trains on.
 
+use std::{future::Future, time::Duration};
+
 use anyhow::Context as _;
-use spruce_platform::{auth::ServiceTokenSigner, grpc::request_with_token};
+use spruce_platform::{auth::ServiceTokenSigner, grpc::request_with_token, settings::Upstream};
 use spruce_proto::core::v1::{
     StreamBookingPairsRequest, StreamCleanersRequest, StreamCompletedBookingsRequest,
     read_model_service_client::ReadModelServiceClient,
@@ -18,20 +20,41 @@ use crate::{
     wire,
 };
 
-/// Core's `ReadModelService`, called with search's service tokens.
+/// Core's `ReadModelService`, called with search's service tokens. A stream may take as
+/// long as it needs, but core must answer a call and send each next batch within
+/// `core.timeout`.
 #[derive(Clone)]
 pub struct CoreReadModel {
     client: ReadModelServiceClient<Channel>,
     signer: ServiceTokenSigner,
+    timeout: Duration,
 }
 
 impl CoreReadModel {
-    /// Calls core over `channel`, signing with `signer`.
-    pub fn new(channel: Channel, signer: ServiceTokenSigner) -> Self {
-        CoreReadModel {
-            client: ReadModelServiceClient::new(channel),
+    /// Calls `core`, signing with `signer`.
+    ///
+    /// # Errors
+    /// When core's URL is not a URL.
+    pub fn new(core: &Upstream, signer: ServiceTokenSigner) -> anyhow::Result<Self> {
+        Ok(CoreReadModel {
+            client: ReadModelServiceClient::new(core.channel()?),
             signer,
-        }
+            timeout: core.timeout,
+        })
+    }
+
+    /// Waits for `call` at most `timeout`.
+    async fn within<T>(
+        &self,
+        call: impl Future<Output = Result<T, tonic::Status>>,
+    ) -> Result<T, tonic::Status> {
+        tokio::time::timeout(self.timeout, call)
+            .await
+            .unwrap_or_else(|_| {
+                Err(tonic::Status::deadline_exceeded(
+                    "core sent nothing within core.timeout",
+                ))
+            })
     }
 
     /// Streams every cleaner and who booked whom from core and builds the model from them.
@@ -45,15 +68,15 @@ impl CoreReadModel {
             .signer
             .token("core")
             .context("cannot sign search's service token")?;
-        let mut stream = core
-            .stream_cleaners(request_with_token(StreamCleanersRequest {}, &token))
+        let mut stream = self
+            .within(core.stream_cleaners(request_with_token(StreamCleanersRequest {}, &token)))
             .await
             .context("core refused the snapshot")?
             .into_inner();
         let mut builder = SnapshotBuilder::default();
         let mut skipped = 0_u64;
-        while let Some(batch) = stream
-            .message()
+        while let Some(batch) = self
+            .within(stream.message())
             .await
             .context("the snapshot stream broke")?
         {
@@ -76,13 +99,15 @@ impl CoreReadModel {
             .signer
             .token("core")
             .context("cannot sign search's service token")?;
-        let mut stream = core
-            .stream_booking_pairs(request_with_token(StreamBookingPairsRequest {}, &token))
+        let mut stream = self
+            .within(
+                core.stream_booking_pairs(request_with_token(StreamBookingPairsRequest {}, &token)),
+            )
             .await
             .context("core refused the booking history")?
             .into_inner();
-        while let Some(batch) = stream
-            .message()
+        while let Some(batch) = self
+            .within(stream.message())
             .await
             .context("the booking history stream broke")?
         {
@@ -113,18 +138,17 @@ impl CoreReadModel {
         let token = self.signer.token("core").map_err(SearchError::Unexpected)?;
         let unavailable =
             |status: tonic::Status| SearchError::CoreUnavailable(status.message().to_owned());
+        let mut client = self.client.clone();
         let mut stream = self
-            .client
-            .clone()
-            .stream_completed_bookings(request_with_token(
+            .within(client.stream_completed_bookings(request_with_token(
                 StreamCompletedBookingsRequest {},
                 &token,
-            ))
+            )))
             .await
             .map_err(unavailable)?
             .into_inner();
         let mut history = Vec::new();
-        while let Some(batch) = stream.message().await.map_err(unavailable)? {
+        while let Some(batch) = self.within(stream.message()).await.map_err(unavailable)? {
             for booking in &batch.bookings {
                 match wire::completed(booking) {
                     Ok(row) => history.push(row),

@@ -20,7 +20,7 @@
 #   take turns. Raising database_password_generation gives the user not in use a new
 #   password, then points the Secret `spruce-database` (keys <service> and
 #   <service>-user) at it: the services read both files again for new connections
-#   (database.password_recheck_ms) while open ones stay logged in, and the other user
+#   (database.password_recheck) while open ones stay logged in, and the other user
 #   keeps working meanwhile, so no login fails at any moment. The passwords are ephemeral
 #   and written write-only: none is in the state. Terraform logs in to PostgreSQL as the
 #   RDS master user with the password Secrets Manager holds now, so RDS rotating it every

@@ -106,11 +106,11 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{- end -}}
 {{- $settings = mustMergeOverwrite $settings (deepCopy ($values.settings | default dict)) -}}
 {{- if eq .component "gateway" -}}
-{{- $upstream := dict "upstream" (dict
-    "core_url" (include "spruce.grpcUrl" (dict "root" $root "component" "core"))
-    "search_url" (include "spruce.grpcUrl" (dict "root" $root "component" "search"))
-    "scheduler_url" (include "spruce.grpcUrl" (dict "root" $root "component" "scheduler"))) -}}
-{{- $settings = mustMergeOverwrite $upstream $settings -}}
+{{- $upstreams := dict
+    "core" (dict "url" (include "spruce.grpcUrl" (dict "root" $root "component" "core")))
+    "search" (dict "url" (include "spruce.grpcUrl" (dict "root" $root "component" "search")))
+    "scheduler" (dict "url" (include "spruce.grpcUrl" (dict "root" $root "component" "scheduler"))) -}}
+{{- $settings = mustMergeOverwrite $upstreams $settings -}}
 {{- end -}}
 {{- if eq .component "core" -}}
 {{- $search := dict "search" (dict "url" (include "spruce.grpcUrl" (dict "root" $root "component" "search"))) -}}
@@ -153,7 +153,7 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{- end -}}
 {{- $_ := set $settings "database" $database -}}
 {{- end -}}
-{{- $_ := set $settings "http" (dict "port" $values.ports.http "drain_ms" $root.Values.shutdown.drainMs) -}}
+{{- $_ := set $settings "http" (dict "port" $values.ports.http "drain" (printf "%dms" (int $root.Values.shutdown.drainMs))) -}}
 {{- if $values.ports.grpc -}}{{- $_ := set $settings "grpc" (dict "port" $values.ports.grpc) -}}{{- end -}}
 {{- $settings | toJson -}}
 {{- end -}}

@@ -343,14 +343,14 @@ async fn consumers_whose_queues_expire_differently_share_the_exchange_and_its_un
     // As search (per-replica queues expire) started before core and the scheduler (queues
     // kept), with the shared unrouted queue kept as in a deployment.
     let expiring = BusSettings {
-        queue_expires_ms: 60_000,
-        unrouted_expires_ms: 0,
+        queue_expires: Duration::from_millis(60_000),
+        unrouted_expires: Duration::ZERO,
         queue_prefix: format!("{}-expiring", test.bus.queue_prefix),
         ..test.bus.clone()
     };
     let kept = BusSettings {
-        queue_expires_ms: 0,
-        unrouted_expires_ms: 0,
+        queue_expires: Duration::ZERO,
+        unrouted_expires: Duration::ZERO,
         queue_prefix: format!("{}-kept", test.bus.queue_prefix),
         ..test.bus.clone()
     };
@@ -369,7 +369,7 @@ async fn consumers_whose_queues_expire_differently_share_the_exchange_and_its_un
     let channel = connection.create_channel().await.unwrap();
     // Queues kept forever are the test's to delete, before anything here may fail (the
     // unrouted queue goes with the exchange, at cleanup).
-    let names = QueueNames::new(&kept.queue_prefix, kept.retry_delays_ms.len());
+    let names = QueueNames::new(&kept.queue_prefix, kept.retry_delays.len());
     for queue in names.retries.iter().chain([&names.main, &names.parked]) {
         channel
             .queue_delete(queue.as_str().into(), Default::default())

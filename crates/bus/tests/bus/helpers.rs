@@ -105,10 +105,10 @@ impl TestBus {
             exchange: format!("spruce.test.{id}"),
             queue_prefix: format!("test-{id}"),
             prefetch: 8,
-            retry_delays_ms: vec![200, 400],
-            queue_expires_ms: 120_000,
-            unrouted_expires_ms: 120_000,
-            queue_stats_ms: 200,
+            retry_delays: vec![Duration::from_millis(200), Duration::from_millis(400)],
+            queue_expires: Duration::from_millis(120_000),
+            unrouted_expires: Duration::from_millis(120_000),
+            queue_stats: Duration::from_millis(200),
             // Parked after tries at about 0, 1 and 3 s.
             ..BusSettings::default()
         };

@@ -101,14 +101,14 @@ impl Accounts {
     pub fn new(
         pool: PgPool,
         issuer: TokenIssuer,
-        refresh_ttl_days: i64,
+        refresh_ttl: std::time::Duration,
         hashing: PasswordHashing,
         refused_password: Option<&'static str>,
     ) -> Self {
         Accounts {
             pool,
             issuer,
-            refresh_ttl: Duration::days(refresh_ttl_days),
+            refresh_ttl: Duration::from_std(refresh_ttl).unwrap_or(Duration::MAX),
             hashing,
             refused_password,
         }

@@ -4,7 +4,10 @@
 use spruce_bus::testing::TestExchange;
 use spruce_core::settings::Settings;
 use spruce_platform::{
-    grpc::request_with_token as with_token, keys, settings::ListenSettings, telemetry,
+    grpc::request_with_token as with_token,
+    keys,
+    settings::{CommonSettings, ListenSettings},
+    telemetry,
     testing::service_token,
 };
 use spruce_proto::core::v1::{RegisterRequest, Role, user_service_client::UserServiceClient};
@@ -35,7 +38,7 @@ impl TestCore {
         let exchange = TestExchange::new(&id);
         let mut settings = Settings {
             grpc: ListenSettings::loopback(),
-            http: ListenSettings::loopback(),
+            common: CommonSettings::loopback(),
             database: spruce_db::testing::settings(&database),
             bus: exchange.settings().clone(),
             ..Settings::default()

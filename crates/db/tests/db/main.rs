@@ -105,7 +105,7 @@ impl PasswordCluster {
             port: self.port,
             user: user.to_owned(),
             password: SecretString::from(password.to_owned()),
-            password_recheck_ms: 50,
+            password_recheck: std::time::Duration::from_millis(50),
             name: "postgres".to_owned(),
             max_connections: 2,
             ssl_mode: SslMode::Disable,

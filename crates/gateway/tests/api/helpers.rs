@@ -1,12 +1,15 @@
 //! Starts core, search, the scheduler and the gateway in-process on free ports, each service
 //! on a fresh database, all on an exchange and queues of their own.
 
+use std::time::Duration;
+
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
 use spruce_platform::{
-    settings::{BusSettings, ListenSettings},
+    settings::{BusSettings, CommonSettings, ListenSettings},
     telemetry,
 };
+use spruce_scheduler::usecases::delivery::EmailTransport;
 use spruce_testkit::{TestDb, add_vhost, eventually, free_port, rabbitmqctl, run_aside};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -188,9 +191,9 @@ impl Builder {
         let shutdown = CancellationToken::new();
         let mut bus = BusSettings {
             exchange: format!("spruce.test.{id}"),
-            queue_expires_ms: 120_000,
-            unrouted_expires_ms: 120_000,
-            retry_delays_ms: vec![200],
+            queue_expires: Duration::from_secs(120),
+            unrouted_expires: Duration::from_secs(120),
+            retry_delays: vec![Duration::from_millis(200)],
             ..BusSettings::default()
         };
         let vhost = self.own_vhost.then(|| {
@@ -211,7 +214,7 @@ impl Builder {
         }
         let mut core_settings = spruce_core::settings::Settings {
             grpc: ListenSettings::loopback(),
-            http: ListenSettings::loopback(),
+            common: CommonSettings::loopback(),
             database: core_database,
             bus: bus.clone(),
             ..spruce_core::settings::Settings::default()
@@ -256,7 +259,7 @@ impl Builder {
 
         let mut scheduler_settings = spruce_scheduler::settings::Settings {
             grpc: ListenSettings::loopback(),
-            http: ListenSettings::loopback(),
+            common: CommonSettings::loopback(),
             database: spruce_db::testing::settings(&databases[1]),
             bus: BusSettings {
                 queue_prefix: format!("test-{id}-scheduler"),
@@ -266,13 +269,13 @@ impl Builder {
         };
         scheduler_settings.core.url = core_url.clone();
         scheduler_settings.search.url = search_url.clone();
-        scheduler_settings.runner.poll_ms = 100;
-        scheduler_settings.runner.retry_base_ms = 100;
-        scheduler_settings.delivery.poll_ms = 100;
+        scheduler_settings.runner.poll = Duration::from_millis(100);
+        scheduler_settings.runner.retry_base = Duration::from_millis(100);
+        scheduler_settings.delivery.poll = Duration::from_millis(100);
         // Tests book tomorrow: remind two days ahead so that tomorrow is always due.
-        scheduler_settings.reminders.lead_hours = 48;
+        scheduler_settings.reminders.lead = Duration::from_secs(48 * 3600);
         if let Some(port) = self.smtp_port {
-            scheduler_settings.email.transport = "smtp".to_owned();
+            scheduler_settings.email.transport = EmailTransport::Smtp;
             scheduler_settings.email.port = port;
         }
         // No job runs on the clock in a test; a test runs one by hand (TriggerJob).
@@ -441,12 +444,12 @@ impl TestGateway {
         shutdown: CancellationToken,
     ) -> Self {
         let mut settings = spruce_gateway::settings::Settings {
-            http: ListenSettings::loopback(),
+            common: CommonSettings::loopback(),
             ..spruce_gateway::settings::Settings::default()
         };
-        settings.upstream.core_url = core_url.to_owned();
-        settings.upstream.scheduler_url = scheduler_url.to_owned();
-        settings.upstream.search_url = search_url.to_owned();
+        settings.core.url = core_url.to_owned();
+        settings.scheduler.url = scheduler_url.to_owned();
+        settings.search.url = search_url.to_owned();
         settings.redis.url = options.redis_url.clone().into();
         if let Some(limit) = options.signup_limit {
             settings.signup_throttle.max_per_address = limit;
@@ -545,7 +548,7 @@ pub(crate) async fn mark_verified(core: &PgPool, user_id: &str) {
 /// Waits up to 10 s for `url` to answer 200.
 pub(crate) async fn wait_until_ready(url: &str) {
     let client = Client::new();
-    eventually(url, std::time::Duration::from_secs(10), || async {
+    eventually(url, Duration::from_secs(10), || async {
         match client.get(url).send().await {
             Ok(response) if response.status().is_success() => Ok(()),
             Ok(response) => Err(response.status().to_string()),

@@ -1,7 +1,7 @@
 //! Search as a test runs it: in-process on a port that stays the same when it is stopped
 //! and started again.
 
-use spruce_platform::settings::{BusSettings, DatabaseSettings, ListenSettings};
+use spruce_platform::settings::{BusSettings, CommonSettings, DatabaseSettings, ListenSettings};
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::wait_until_ready;
@@ -30,7 +30,7 @@ impl SearchHandle {
                 port,
                 ..ListenSettings::loopback()
             },
-            http: ListenSettings::loopback(),
+            common: CommonSettings::loopback(),
             database: database.clone(),
             bus: BusSettings {
                 queue_prefix: format!("test-{id}-search"),
@@ -49,7 +49,7 @@ impl SearchHandle {
             .await
             .expect("search builds");
         // Started again, it listens where the gateway already looks.
-        settings.http.port = search.http_port();
+        settings.common.http.port = search.http_port();
         Self::run(search, settings, shutdown).await
     }
 

@@ -139,7 +139,7 @@ impl TlsRedis {
             url: SecretString::from(format!("rediss://localhost:{}", self.port)),
             ca,
             key_prefix: "test:".to_owned(),
-            timeout_ms: 2_000,
+            timeout: std::time::Duration::from_secs(2),
         }
     }
 }

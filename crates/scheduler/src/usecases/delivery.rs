@@ -14,6 +14,7 @@ use lettre::{
 };
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
+use spruce_platform::settings;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
@@ -26,34 +27,52 @@ use crate::{
     store::notifications::{self as store, Outgoing},
 };
 
+/// How email leaves: `smtp` through an SMTP server, or `log` (development: each email is
+/// written to the log and nothing is sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailTransport {
+    Log,
+    Smtp,
+}
+
+/// How the SMTP connection is encrypted: `none` (a local relay), `starttls` or `tls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    None,
+    Starttls,
+    Tls,
+}
+
 /// `[email]`: how to reach the SMTP server.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct EmailSettings {
-    pub transport: String,
+    pub transport: EmailTransport,
     pub host: String,
     pub port: u16,
-    /// `none` (a local relay), `starttls` or `tls`.
-    pub tls: String,
+    pub tls: SmtpTls,
     pub username: String,
     /// Or `password_file`.
     pub password: SecretString,
     /// The sender, e.g. `Spruce <no-reply@spruce.example>`.
     pub from: String,
-    pub timeout_ms: u64,
+    #[serde(deserialize_with = "settings::duration")]
+    pub timeout: Duration,
 }
 
 impl Default for EmailSettings {
     fn default() -> Self {
         EmailSettings {
-            transport: "log".to_owned(),
+            transport: EmailTransport::Log,
             host: "127.0.0.1".to_owned(),
             port: 25,
-            tls: "none".to_owned(),
+            tls: SmtpTls::None,
             username: String::new(),
             password: SecretString::from(""),
             from: "Spruce <no-reply@spruce.example>".to_owned(),
-            timeout_ms: 10_000,
+            timeout: Duration::from_secs(10),
         }
     }
 }
@@ -109,15 +128,16 @@ impl SmtpSender {
     /// # Errors
     /// Fails when the TLS mode or the sender address is not usable.
     pub fn new(settings: &EmailSettings) -> anyhow::Result<Self> {
-        let builder = match settings.tls.as_str() {
-            "none" => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host),
-            "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&settings.host)?,
-            "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&settings.host)?,
-            other => anyhow::bail!("email.tls {other:?} is not none, starttls or tls"),
+        let builder = match settings.tls {
+            SmtpTls::None => {
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host)
+            }
+            SmtpTls::Starttls => {
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&settings.host)?
+            }
+            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&settings.host)?,
         };
-        let mut builder = builder
-            .port(settings.port)
-            .timeout(Some(Duration::from_millis(settings.timeout_ms)));
+        let mut builder = builder.port(settings.port).timeout(Some(settings.timeout));
         if !settings.username.is_empty() {
             builder = builder.credentials(Credentials::new(
                 settings.username.clone(),
@@ -231,19 +251,41 @@ pub struct Senders {
     pub push: Arc<dyn Sender>,
 }
 
-/// How the worker claims and retries.
-#[derive(Debug, Clone)]
+/// How the worker claims and retries: `[delivery]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
 pub struct DeliverySettings {
+    /// Between two looks for due notifications when the last found less than a batch.
+    #[serde(deserialize_with = "settings::duration")]
     pub poll: Duration,
     /// Notifications claimed at once.
-    pub batch: i64,
+    pub batch: u32,
     /// Sends in flight at once.
     pub concurrency: usize,
     pub max_attempts: u32,
+    /// The wait before the second attempt, doubling after each failure.
+    #[serde(deserialize_with = "settings::duration")]
     pub retry_base: Duration,
+    /// The longest wait between attempts.
+    #[serde(deserialize_with = "settings::duration")]
     pub retry_max: Duration,
     /// How long a claim holds before another replica may take the notification over.
+    #[serde(deserialize_with = "settings::duration")]
     pub lease: Duration,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        DeliverySettings {
+            poll: Duration::from_millis(500),
+            batch: 50,
+            concurrency: 8,
+            max_attempts: 5,
+            retry_base: Duration::from_secs(2),
+            retry_max: Duration::from_secs(600),
+            lease: Duration::from_secs(60),
+        }
+    }
 }
 
 /// Sends due notifications until `shutdown`.
@@ -257,7 +299,7 @@ pub async fn run(
     while !shutdown.is_cancelled() {
         match deliver_due(&pool, &senders, &*directory, &settings).await {
             // A full batch: more may be waiting.
-            Ok(sent) if sent as i64 >= settings.batch => continue,
+            Ok(sent) if sent >= usize::try_from(settings.batch).unwrap_or(usize::MAX) => continue,
             Ok(_) => {}
             Err(error) => {
                 tracing::warn!(error = %format!("{error:#}"), "notification delivery failed");
@@ -285,7 +327,7 @@ pub async fn deliver_due(
         let mut connection = pool.acquire().await?;
         store::claim_due(
             &mut connection,
-            settings.batch,
+            i64::from(settings.batch),
             settings.lease.as_secs_f64(),
         )
         .await?

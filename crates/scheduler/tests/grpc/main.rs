@@ -3,7 +3,9 @@
 
 use spruce_bus::testing::TestExchange;
 use spruce_platform::{
-    grpc::request_with_token as with_token, settings::ListenSettings, telemetry,
+    grpc::request_with_token as with_token,
+    settings::{CommonSettings, ListenSettings},
+    telemetry,
     testing::user_token,
 };
 use spruce_proto::scheduler::v1::{
@@ -31,7 +33,7 @@ impl TestScheduler {
         let exchange = TestExchange::new(&id);
         let mut settings = spruce_scheduler::settings::Settings {
             grpc: ListenSettings::loopback(),
-            http: ListenSettings::loopback(),
+            common: CommonSettings::loopback(),
             database: spruce_db::testing::settings(&database),
             bus: exchange.settings().clone(),
             ..spruce_scheduler::settings::Settings::default()

@@ -1,6 +1,6 @@
 //! Customers' affinities (see `domain::recommend`) cached in Redis for `ttl`, forgotten when
 //! one of the customer's bookings changes. Redis is an accelerator only: when it is down or
-//! slow (each call gives up after `redis.timeout_ms`), recommendations are computed.
+//! slow (each call gives up after `redis.timeout`), recommendations are computed.
 
 use std::time::Duration;
 

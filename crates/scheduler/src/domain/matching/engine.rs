@@ -46,8 +46,9 @@ pub struct OpenBooking {
     pub candidates: Vec<Candidate>,
 }
 
-/// How a round chooses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a round chooses (`cheapest` or `stable` in settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// The least total cost (the most bookings placed first).
     Cheapest,

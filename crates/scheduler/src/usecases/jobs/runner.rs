@@ -18,7 +18,8 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
-use spruce_platform::settings::DatabaseSettings;
+use serde::Deserialize;
+use spruce_platform::settings::{self, DatabaseSettings};
 use sqlx::{Connection as _, PgConnection};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -33,19 +34,40 @@ use crate::{
     store::jobs::{self as store, Finish},
 };
 
-/// How the runner polls, retries and watches its locks.
-#[derive(Debug, Clone)]
+/// How the runner polls, retries and watches its locks: `[runner]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
 pub struct RunnerSettings {
+    /// This replica's name in the run history. Empty: `HOSTNAME` (the pod's name), else a
+    /// random name.
+    pub replica: String,
     /// Between two looks at a job's state: how late a tick may start.
+    #[serde(deserialize_with = "settings::duration")]
     pub poll: Duration,
     /// Attempts per run before it is recorded as failed.
     pub max_attempts: u32,
     /// The wait before the second attempt; it doubles for each later one.
+    #[serde(deserialize_with = "settings::duration")]
     pub retry_base: Duration,
     /// The longest wait between attempts.
+    #[serde(deserialize_with = "settings::duration")]
     pub retry_max: Duration,
     /// Between two pings of the lock's connection while a job runs.
+    #[serde(deserialize_with = "settings::duration")]
     pub heartbeat: Duration,
+}
+
+impl Default for RunnerSettings {
+    fn default() -> Self {
+        RunnerSettings {
+            replica: String::new(),
+            poll: Duration::from_secs(1),
+            max_attempts: 3,
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(60),
+            heartbeat: Duration::from_secs(5),
+        }
+    }
 }
 
 /// A job with its name, schedule and switch.

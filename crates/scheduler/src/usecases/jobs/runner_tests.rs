@@ -107,6 +107,7 @@ fn fast() -> RunnerSettings {
         retry_base: Duration::from_millis(20),
         retry_max: Duration::from_millis(100),
         heartbeat: Duration::from_millis(200),
+        ..RunnerSettings::default()
     }
 }
 
