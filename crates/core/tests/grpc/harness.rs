@@ -12,6 +12,7 @@ use spruce_platform::{
 };
 use spruce_proto::core::v1::{RegisterRequest, Role, user_service_client::UserServiceClient};
 use spruce_testkit::{TestDb, free_port};
+use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -19,6 +20,8 @@ use uuid::Uuid;
 pub(crate) struct TestCore {
     /// Its gRPC address.
     pub(crate) url: String,
+    /// Its database, to look at what a call stored.
+    pub(crate) pool: PgPool,
     shutdown: CancellationToken,
     _exchange: TestExchange,
     _database: TestDb,
@@ -27,11 +30,11 @@ pub(crate) struct TestCore {
 impl TestCore {
     /// Core as it runs locally.
     pub(crate) async fn start() -> Self {
-        Self::with_reflection(None).await
+        Self::with(|_| {}).await
     }
 
-    /// Core with `grpc.reflection` set to `reflection` (unset: on, as locally).
-    pub(crate) async fn with_reflection(reflection: Option<bool>) -> Self {
+    /// Core with its local settings changed by `change`.
+    pub(crate) async fn with(change: impl FnOnce(&mut Settings)) -> Self {
         telemetry::init_for_tests();
         let id = Uuid::new_v4().simple().to_string();
         let database = TestDb::new("core");
@@ -45,7 +48,10 @@ impl TestCore {
         };
         // Nothing listens where search would be: bookings use the rule of thumb.
         settings.search.url = format!("http://127.0.0.1:{}", free_port());
-        settings.grpc.reflection = reflection;
+        change(&mut settings);
+        let pool = spruce_db::connect(&settings.database)
+            .await
+            .expect("core's database");
         let core = spruce_core::startup::Application::build(settings)
             .await
             .expect("core builds");
@@ -54,6 +60,7 @@ impl TestCore {
         tokio::spawn(core.run_until_stopped(shutdown.clone()));
         TestCore {
             url,
+            pool,
             shutdown,
             _exchange: exchange,
             _database: database,
@@ -62,10 +69,31 @@ impl TestCore {
 
     /// Signs a customer up as the gateway does; returns their id and access token.
     pub(crate) async fn register(&self) -> (String, String) {
+        self.register_as(Role::Customer).await
+    }
+
+    /// Signs a user up in `role` as the gateway does and marks their email verified, as if
+    /// they had entered the emailed code; returns their id and access token.
+    pub(crate) async fn register_verified(&self, role: Role) -> (String, String) {
+        let (id, token) = self.register_as(role).await;
+        sqlx::query("UPDATE users SET email_verified_at = now() WHERE id = $1::uuid")
+            .bind(&id)
+            .execute(&self.pool)
+            .await
+            .unwrap();
+        (id, token)
+    }
+
+    /// Signs a user up in `role` as the gateway does; returns their id and access token.
+    pub(crate) async fn register_as(&self, role: Role) -> (String, String) {
         let mut users = UserServiceClient::connect(self.url.clone()).await.unwrap();
         let gateway = service_token(keys::dev::GATEWAY_PRIVATE_KEY, "gateway", "core");
+        let request = RegisterRequest {
+            role: role.into(),
+            ..register_request()
+        };
         let created = users
-            .register(with_token(register_request(), &gateway))
+            .register(with_token(request, &gateway))
             .await
             .unwrap()
             .into_inner();

@@ -7,7 +7,10 @@ use spruce_platform::{
     keys,
     testing::{service_token, sign, user_claims, user_token},
 };
-use spruce_proto::core::v1::{GetUserRequest, user_service_client::UserServiceClient};
+use spruce_proto::core::v1::{
+    AuthenticateRequest, GetUserRequest, StreamCleanersRequest,
+    read_model_service_client::ReadModelServiceClient, user_service_client::UserServiceClient,
+};
 use tonic::Code;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use uuid::Uuid;
@@ -185,7 +188,7 @@ async fn reflected_services(core_url: String) -> Result<Vec<String>, Code> {
 
 #[tokio::test]
 async fn reflection_is_a_setting_and_open_only_where_served() {
-    let core = TestCore::with_reflection(Some(true)).await;
+    let core = TestCore::with(|settings| settings.grpc.reflection = Some(true)).await;
     let services = reflected_services(core.url.clone())
         .await
         .expect("reflection is served, without a token");
@@ -195,9 +198,53 @@ async fn reflection_is_a_setting_and_open_only_where_served() {
     );
 
     // Switched off, it is one more RPC nobody may call without a token.
-    let core = TestCore::with_reflection(Some(false)).await;
+    let core = TestCore::with(|settings| settings.grpc.reflection = Some(false)).await;
     assert_eq!(
         reflected_services(core.url.clone()).await,
         Err(Code::Unauthenticated)
     );
+}
+
+#[tokio::test]
+async fn only_search_loads_the_read_model_snapshot() {
+    let core = TestCore::start().await;
+    let mut client = ReadModelServiceClient::new(channel(core.url.clone()).await);
+    let (_, user) = core.register().await;
+    let gateway = service_token(keys::dev::GATEWAY_PRIVATE_KEY, "gateway", "core");
+    for (token, who) in [(user, "a user"), (gateway, "the gateway")] {
+        let refused = client
+            .stream_cleaners(with_token(StreamCleanersRequest {}, &token))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::PermissionDenied, "{who}");
+    }
+    let refused = client
+        .stream_cleaners(StreamCleanersRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    let search = service_token(keys::dev::SEARCH_PRIVATE_KEY, "search", "core");
+    client
+        .stream_cleaners(with_token(StreamCleanersRequest {}, &search))
+        .await
+        .expect("search loads the snapshot");
+}
+
+#[tokio::test]
+async fn control_characters_sent_straight_over_grpc_are_invalid_not_a_failure() {
+    let core = TestCore::start().await;
+    let mut users = UserServiceClient::new(channel(core.url.clone()).await);
+    let gateway = service_token(keys::dev::GATEWAY_PRIVATE_KEY, "gateway", "core");
+    let status = users
+        .authenticate(with_token(
+            AuthenticateRequest {
+                email: "ann\0@example.com".to_owned(),
+                password: "correct horse battery".to_owned(),
+                device: String::new(),
+            },
+            &gateway,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
 }

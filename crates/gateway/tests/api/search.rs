@@ -445,28 +445,3 @@ async fn search_down_is_503_with_retry_after() {
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
 }
-
-#[tokio::test]
-async fn only_search_loads_core_snapshot() {
-    let app = TestApp::spawn().await;
-    let mut client = ReadModelServiceClient::connect(app.core_url.clone())
-        .await
-        .unwrap();
-    let user = app.signup(&unique_email()).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let gateway = service_token(keys::dev::GATEWAY_PRIVATE_KEY, "gateway", "core");
-    for (token, who) in [(user, "a user"), (gateway, "the gateway")] {
-        let refused = client
-            .stream_cleaners(with_token(StreamCleanersRequest {}, &token))
-            .await
-            .unwrap_err();
-        assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{who}");
-    }
-    let refused = client
-        .stream_cleaners(StreamCleanersRequest {})
-        .await
-        .unwrap_err();
-    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
-}

@@ -1,0 +1,253 @@
+//! The matching engine's calls: AssignBooking and AssignBookings, for the scheduler only.
+
+use chrono::{Duration, DurationRound as _, Utc};
+use spruce_platform::{
+    grpc::request_with_token as with_token,
+    keys,
+    testing::{service_token, user_token},
+};
+use spruce_proto::core::v1::{
+    AddressInput, AssignBookingRequest, AssignBookingsRequest, AvailabilityWindow, Booking,
+    CreateAddressRequest, CreateBookingRequest, GeoPoint, GetBookingRequest, Role,
+    UpsertCleanerProfileRequest, address_service_client::AddressServiceClient,
+    booking_service_client::BookingServiceClient, cleaner_service_client::CleanerServiceClient,
+};
+use tonic::Code;
+
+use crate::harness::TestCore;
+
+/// A cleaner available 08:00–18:00 UTC every day, a customer with a home 1 km away.
+struct Scene {
+    core: TestCore,
+    customer: String,
+    cleaner: String,
+    cleaner_id: String,
+    address_id: String,
+}
+
+impl Scene {
+    async fn new() -> Self {
+        let core = TestCore::start().await;
+        let (cleaner_id, cleaner) = core.register_verified(Role::Cleaner).await;
+        let profile = UpsertCleanerProfileRequest {
+            bio: "Careful and quick.".to_owned(),
+            hourly_rate_cents: 3000,
+            services: vec!["standard".to_owned(), "deep".to_owned()],
+            home: Some(GeoPoint {
+                lat: 52.520,
+                lng: 13.405,
+            }),
+            service_radius_km: 10.0,
+            weekly_availability: spruce_platform::time::WEEKDAYS
+                .iter()
+                .map(|day| AvailabilityWindow {
+                    weekday: (*day).to_owned(),
+                    start: "08:00".to_owned(),
+                    end: "18:00".to_owned(),
+                })
+                .collect(),
+            timezone: "UTC".to_owned(),
+        };
+        CleanerServiceClient::connect(core.url.clone())
+            .await
+            .unwrap()
+            .upsert_cleaner_profile(with_token(profile, &cleaner))
+            .await
+            .unwrap();
+        let (_, customer) = core.register_verified(Role::Customer).await;
+        let home = AddressInput {
+            label: "Home".to_owned(),
+            line1: "Torstrasse 1".to_owned(),
+            city: "Berlin".to_owned(),
+            postal_code: "10119".to_owned(),
+            lat: 52.529,
+            lng: 13.401,
+            size_m2: 70,
+            bedrooms: 2,
+            bathrooms: 1,
+            has_pets: false,
+        };
+        let address = AddressServiceClient::connect(core.url.clone())
+            .await
+            .unwrap()
+            .create_address(with_token(
+                CreateAddressRequest {
+                    address: Some(home),
+                },
+                &customer,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        Scene {
+            core,
+            customer,
+            cleaner,
+            cleaner_id,
+            address_id: address.id,
+        }
+    }
+
+    async fn bookings(&self) -> BookingServiceClient<tonic::transport::Channel> {
+        BookingServiceClient::connect(self.core.url.clone())
+            .await
+            .unwrap()
+    }
+
+    /// Books a standard cleaning without a cleaner, tomorrow (plus `days`) at 09:00 UTC.
+    async fn book_open(&self, key: &str, days: i64) -> Booking {
+        self.book(key, days, String::new()).await
+    }
+
+    /// Books a standard cleaning with `cleaner_id` (empty: none), tomorrow (plus `days`) at
+    /// 09:00 UTC.
+    async fn book(&self, key: &str, days: i64, cleaner_id: String) -> Booking {
+        let midnight = Utc::now().duration_trunc(Duration::days(1)).unwrap();
+        let starts_at = midnight + Duration::days(1 + days) + Duration::hours(9);
+        let request = CreateBookingRequest {
+            idempotency_key: key.to_owned(),
+            address_id: self.address_id.clone(),
+            service: "standard".to_owned(),
+            starts_at: Some(prost_types::Timestamp {
+                seconds: starts_at.timestamp(),
+                nanos: 0,
+            }),
+            cleaner_id,
+            payment_token: "tok_visa".to_owned(),
+        };
+        self.bookings()
+            .await
+            .create_booking(with_token(request, &self.customer))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    fn pair(&self, booking: &Booking) -> AssignBookingRequest {
+        AssignBookingRequest {
+            booking_id: booking.id.clone(),
+            cleaner_id: self.cleaner_id.clone(),
+        }
+    }
+
+    async fn fetch(&self, id: &str, token: &str) -> Booking {
+        let request = GetBookingRequest {
+            booking_id: id.to_owned(),
+        };
+        self.bookings()
+            .await
+            .get_booking(with_token(request, token))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    async fn outbox(&self, routing_key: &str) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE routing_key = $1")
+            .bind(routing_key)
+            .fetch_one(&self.core.pool)
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn the_matching_engine_assigns_a_cleaner_to_an_open_booking() {
+    let scene = Scene::new().await;
+    let open = scene.book_open("m-1", 0).await;
+    assert_eq!(open.cleaner_id, "");
+    assert_eq!(open.price_cents, 5625, "135 minutes at the default 25 €/h");
+
+    let mut client = scene.bookings().await;
+    let denied = client
+        .assign_booking(with_token(scene.pair(&open), &user_token("customer")))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    // Services other than the scheduler may not assign either.
+    for (name, key) in [
+        ("gateway", keys::dev::GATEWAY_PRIVATE_KEY),
+        ("search", keys::dev::SEARCH_PRIVATE_KEY),
+    ] {
+        let refused = client
+            .assign_booking(with_token(
+                scene.pair(&open),
+                &service_token(key, name, "core"),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::PermissionDenied, "{name}");
+    }
+    // The scheduler's matching engine assigns, and that confirms the booking.
+    let scheduler = service_token(keys::dev::SCHEDULER_PRIVATE_KEY, "scheduler", "core");
+    let assigned = client
+        .assign_booking(with_token(scene.pair(&open), &scheduler))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(assigned.cleaner_id, scene.cleaner_id);
+    assert_eq!(assigned.status, "confirmed");
+    assert_eq!(
+        assigned.price_cents, 5625,
+        "the customer keeps the quoted price"
+    );
+    let again = client
+        .assign_booking(with_token(scene.pair(&open), &user_token("admin")))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::FailedPrecondition);
+    assert_eq!(scene.outbox("booking.assigned").await, 1);
+    let seen = scene.fetch(&open.id, &scene.cleaner).await;
+    assert_eq!(seen.status, "confirmed", "the cleaner's booking now");
+}
+
+#[tokio::test]
+async fn a_batch_of_assignments_answers_each_pair_and_never_double_books() {
+    let scene = Scene::new().await;
+    let first = scene.book_open("batch-1", 0).await;
+    let second = scene.book_open("batch-2", 0).await;
+    let confirmed = scene.book("batch-3", 1, scene.cleaner_id.clone()).await;
+    let scheduler = service_token(keys::dev::SCHEDULER_PRIVATE_KEY, "scheduler", "core");
+    let mut client = scene.bookings().await;
+    let request = AssignBookingsRequest {
+        pairs: vec![
+            scene.pair(&first),
+            scene.pair(&second),
+            scene.pair(&confirmed),
+            scene.pair(&first),
+        ],
+    };
+    let results = client
+        .assign_bookings(with_token(request, &scheduler))
+        .await
+        .unwrap()
+        .into_inner()
+        .results;
+    let outcomes: Vec<&str> = results
+        .iter()
+        .map(|result| result.outcome.as_str())
+        .collect();
+    // The same hour twice: the second pair clashes with the first; the third has a cleaner;
+    // the fourth repeats the first.
+    assert_eq!(outcomes, ["assigned", "slot_taken", "not_open", "not_open"]);
+    assert_eq!(scene.outbox("booking.assigned").await, 1);
+    let second = scene.fetch(&second.id, &scene.customer).await;
+    assert_eq!(second.status, "requested");
+    assert_eq!(second.cleaner_id, "");
+    // Only the scheduler (or an admin), and 1 to 500 pairs.
+    let refused = client
+        .assign_bookings(with_token(
+            AssignBookingsRequest {
+                pairs: vec![scene.pair(&second)],
+            },
+            &user_token("customer"),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    let empty = client
+        .assign_bookings(with_token(AssignBookingsRequest::default(), &scheduler))
+        .await
+        .unwrap_err();
+    assert_eq!(empty.code(), Code::InvalidArgument);
+}
