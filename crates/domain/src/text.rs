@@ -24,6 +24,50 @@ pub fn is_forbidden_in_line(character: char) -> bool {
     character.is_control() || is_format(character)
 }
 
+/// A regular expression class (`[^…]`, as JSON Schema's `pattern` reads it) of the
+/// characters `refused` does not refuse: each refused range as `\uXXXX` escapes, and each
+/// refused character beyond the Basic Multilingual Plane as itself.
+pub fn allowed_class(refused: fn(char) -> bool) -> String {
+    fn one(character: char) -> String {
+        if u32::from(character) <= 0xFFFF {
+            format!("\\u{:04x}", u32::from(character))
+        } else {
+            character.to_string()
+        }
+    }
+    let mut class = String::from("[^");
+    let mut push = |from: char, to: char| {
+        if u32::from(from) > 0xFFFF {
+            // Beyond the BMP a regex without Unicode mode (optic's, a browser's) reads each
+            // character as two surrogates, and a range of them as out of order: name each.
+            (u32::from(from)..=u32::from(to))
+                .filter_map(char::from_u32)
+                .for_each(|character| class.push(character));
+            return;
+        }
+        class.push_str(&one(from));
+        if to != from {
+            class.push('-');
+            class.push_str(&one(to));
+        }
+    };
+    let mut start: Option<char> = None;
+    let mut last = '\0';
+    for character in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
+        if refused(character) {
+            start.get_or_insert(character);
+            last = character;
+        } else if let Some(from) = start.take() {
+            push(from, last);
+        }
+    }
+    if let Some(from) = start {
+        push(from, last);
+    }
+    class.push(']');
+    class
+}
+
 /// The message for a field holding a forbidden character.
 pub const FORBIDDEN_CHARACTER_MESSAGE: &str =
     "must not contain control characters or invisible formatting characters";
@@ -31,6 +75,30 @@ pub const FORBIDDEN_CHARACTER_MESSAGE: &str =
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_allowed_class_names_every_refused_character() {
+        let class = allowed_class(is_forbidden_character);
+        assert!(
+            class.starts_with(
+                "[^\\u0000-\\u0008\\u000b-\\u000c\\u000e-\\u001f\\u007f-\\u009f\\u00ad"
+            ),
+            "{class}"
+        );
+        assert!(
+            class.contains("\\u202a-\\u202e") && class.contains("\\ufeff"),
+            "{class}"
+        );
+        assert!(
+            class.contains("\u{e0040}\u{e0041}") && !class.contains("\\u000a"),
+            "{class}"
+        );
+        let line = allowed_class(is_forbidden_in_line);
+        assert!(
+            line.starts_with("[^\\u0000-\\u001f\\u007f-\\u009f"),
+            "{line}"
+        );
+    }
 
     #[test]
     fn line_breaks_and_tabs_are_the_only_control_characters_allowed() {

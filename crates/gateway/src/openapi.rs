@@ -1,13 +1,14 @@
 //! The OpenAPI 3.1 document, generated from the routes themselves (each handler carries
 //! its `#[utoipa::path]`), and the docs page that renders it with locally served assets.
 
+use spruce_domain::text::{allowed_class, is_forbidden_character, is_forbidden_in_line};
 use utoipa::{
     Modify, OpenApi,
     openapi::{
-        Content, Ref, RefOr, ResponseBuilder,
+        Content, KnownFormat, Object, Ref, RefOr, ResponseBuilder, Schema, SchemaFormat,
         header::HeaderBuilder,
         path::Operation,
-        schema::{ObjectBuilder, Type},
+        schema::{ArrayItems, ObjectBuilder, SchemaType, Type},
         security::{Http, HttpAuthScheme, SecurityScheme},
     },
 };
@@ -138,6 +139,166 @@ impl Modify for ProblemResponses {
             for operation in operations.into_iter().flatten() {
                 Self::add_common(operation);
                 Self::add_problem_bodies(operation);
+            }
+        }
+    }
+}
+
+/// Declares on every text a client sends what the gateway refuses in it (control and
+/// invisible format characters, `spruce_domain::text`), as a `pattern` generated from the
+/// same rule, so that a client can check before it sends and the document never allows
+/// what the server refuses. A string field the routes mark `format = "line"` (a name, a
+/// street) also refuses line breaks and must not be blank. Strings with a format of their
+/// own (uuid, date-time, email), an enum or a pattern already are left as they are.
+pub(crate) struct TextInputs;
+
+/// The custom format marking one line of text; replaced by its pattern.
+const LINE: &str = "line";
+
+impl TextInputs {
+    fn patterns() -> &'static (String, String) {
+        static PATTERNS: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+        PATTERNS.get_or_init(|| {
+            let text = allowed_class(is_forbidden_character);
+            let line = allowed_class(is_forbidden_in_line);
+            let refused_or_space = format!("{}\\s]", &line[..line.len() - 1]);
+            (
+                format!("^{text}*$"),
+                format!("^{line}*{refused_or_space}{line}*$"),
+            )
+        })
+    }
+
+    fn string(object: &mut Object) {
+        let (text, line) = Self::patterns();
+        if !matches!(object.schema_type, SchemaType::Type(Type::String))
+            || object.enum_values.is_some()
+            || object.pattern.is_some()
+        {
+            return;
+        }
+        match &object.format {
+            Some(SchemaFormat::Custom(format)) if format == LINE => {
+                object.format = None;
+                object.pattern = Some(line.clone());
+            }
+            None | Some(SchemaFormat::KnownFormat(KnownFormat::Password)) => {
+                object.pattern = Some(text.clone());
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn schema(schema: &mut Schema) {
+        match schema {
+            Schema::Object(object) => {
+                Self::string(object);
+                for property in object.properties.values_mut() {
+                    if let RefOr::T(property) = property {
+                        Self::schema(property);
+                    }
+                }
+            }
+            Schema::Array(array) => {
+                if let ArrayItems::RefOrSchema(items) = &mut array.items
+                    && let RefOr::T(items) = items.as_mut()
+                {
+                    Self::schema(items);
+                }
+            }
+            Schema::OneOf(one_of) => one_of.items.iter_mut().for_each(|item| {
+                if let RefOr::T(item) = item {
+                    Self::schema(item);
+                }
+            }),
+            Schema::AllOf(all_of) => all_of.items.iter_mut().for_each(|item| {
+                if let RefOr::T(item) = item {
+                    Self::schema(item);
+                }
+            }),
+            _ => {}
+        }
+    }
+
+    /// The components a request body names, and those they name, transitively.
+    fn request_components(openapi: &utoipa::openapi::OpenApi) -> Vec<String> {
+        fn refs(value: &serde_json::Value, found: &mut Vec<String>) {
+            match value {
+                serde_json::Value::Object(fields) => {
+                    if let Some(serde_json::Value::String(target)) = fields.get("$ref")
+                        && let Some(name) = target.strip_prefix("#/components/schemas/")
+                        && !found.iter().any(|known| known == name)
+                    {
+                        found.push(name.to_owned());
+                    }
+                    fields.values().for_each(|field| refs(field, found));
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|item| refs(item, found)),
+                _ => {}
+            }
+        }
+        let mut found = Vec::new();
+        for item in openapi.paths.paths.values() {
+            for operation in [&item.get, &item.put, &item.post, &item.delete, &item.patch]
+                .into_iter()
+                .flatten()
+            {
+                if let Ok(body) = serde_json::to_value(&operation.request_body) {
+                    refs(&body, &mut found);
+                }
+            }
+        }
+        let schemas = openapi.components.as_ref().map(|c| &c.schemas);
+        let mut next = 0;
+        while next < found.len() {
+            if let Some(RefOr::T(schema)) = schemas.and_then(|s| s.get(&found[next]))
+                && let Ok(value) = serde_json::to_value(schema)
+            {
+                refs(&value, &mut found);
+            }
+            next += 1;
+        }
+        found
+    }
+}
+
+impl Modify for TextInputs {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let requested = Self::request_components(openapi);
+        if let Some(components) = openapi.components.as_mut() {
+            for name in &requested {
+                if let Some(RefOr::T(schema)) = components.schemas.get_mut(name) {
+                    Self::schema(schema);
+                }
+            }
+        }
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                for parameter in operation.parameters.iter_mut().flatten() {
+                    if let RefOr::T(parameter) = parameter
+                        && let Some(RefOr::T(schema)) = &mut parameter.schema
+                    {
+                        Self::schema(schema);
+                    }
+                }
+                if let Some(RefOr::T(body)) = &mut operation.request_body {
+                    for content in body.content.values_mut() {
+                        if let RefOr::T(content) = content
+                            && let Some(RefOr::T(schema)) = &mut content.schema
+                        {
+                            Self::schema(schema);
+                        }
+                    }
+                }
             }
         }
     }

@@ -168,7 +168,7 @@ impl UserService for UserApi {
         request: Request<RequestPasswordResetRequest>,
     ) -> Result<Response<RequestPasswordResetResponse>, Status> {
         self.accounts
-            .request_password_reset(&request.get_ref().email);
+            .request_password_reset(&request.get_ref().email)?;
         Ok(Response::new(RequestPasswordResetResponse {}))
     }
 

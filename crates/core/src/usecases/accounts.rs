@@ -343,10 +343,12 @@ impl Accounts {
     /// Emails a reset link to `email` when it belongs to a user. Answers at once and alike
     /// whether it does or not: the lookup and the email happen after the answer, so neither
     /// the answer nor its timing tells whether an account exists.
-    pub fn request_password_reset(&self, email: &str) {
-        let Ok(email) = Email::parse(email) else {
-            return;
-        };
+    ///
+    /// # Errors
+    /// A validation error when `email` is no email address at all (which says nothing of
+    /// any account).
+    pub fn request_password_reset(&self, email: &str) -> Result<(), CoreError> {
+        let email = Email::parse(email).map_err(|message| CoreError::invalid("email", message))?;
         let pool = self.pool.clone();
         tokio::spawn(async move {
             let sent = async {
@@ -378,6 +380,7 @@ impl Accounts {
                 tracing::warn!(%error, "cannot send a password reset");
             }
         });
+        Ok(())
     }
 
     /// Sets a new password with a reset link's `token`, ends every session of the user and

@@ -26,6 +26,8 @@ use crate::{
 
 /// `POST /v1/auth/verify-email` body: the code (signed in) or the link's token.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = VerifyEmailRequest)]
+#[serde(deny_unknown_fields)]
 pub(super) struct VerifyEmailBody {
     /// The six digits from the email, sent with the user's own access token.
     #[serde(default)]
@@ -87,6 +89,8 @@ pub(super) async fn resend_verification(
 
 /// `POST /v1/auth/password-reset` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = PasswordResetRequest)]
+#[serde(deny_unknown_fields)]
 pub(super) struct PasswordResetBody {
     #[serde(default)]
     #[schema(required = true, format = Email, max_length = 254)]
@@ -131,6 +135,8 @@ pub(super) async fn request_password_reset(
 
 /// `POST /v1/auth/password-reset/confirm` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = ConfirmPasswordResetRequest)]
+#[serde(deny_unknown_fields)]
 pub(super) struct ConfirmResetBody {
     /// The `token` of the email's link.
     #[serde(default)]
@@ -170,6 +176,8 @@ pub(super) async fn confirm_password_reset(
 
 /// `POST /v1/me/password` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = ChangePasswordRequest)]
+#[serde(deny_unknown_fields)]
 pub(super) struct ChangePasswordBody {
     #[serde(default)]
     #[schema(required = true, format = Password, min_length = 1)]
@@ -205,7 +213,9 @@ pub(super) async fn change_password(
 
 /// A signed-in device.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = SessionInfo)]
 pub(super) struct SessionInfoBody {
+    #[schema(format = Uuid)]
     id: String,
     /// What the client said it was when it signed in (its User-Agent).
     device: String,
@@ -219,6 +229,7 @@ pub(super) struct SessionInfoBody {
 
 /// The user's live sessions.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = SessionList)]
 pub(super) struct SessionsBody {
     items: Vec<SessionInfoBody>,
 }
@@ -253,7 +264,7 @@ pub(super) async fn list_sessions(
 
 /// Ends one of the signed-in user's sessions (its refresh token stops working; its access
 /// token lapses within 15 minutes).
-#[utoipa::path(delete, path = "/v1/me/sessions/{id}", tag = "me", params(("id" = String, Path, description = "the session id")), security(("bearer" = [])), responses((status = 204, description = "ended"), (status = 404, description = "no such session of yours")))]
+#[utoipa::path(delete, path = "/v1/me/sessions/{id}", tag = "me", params(("id" = Uuid, Path, description = "the session id")), security(("bearer" = [])), responses((status = 204, description = "ended"), (status = 404, description = "no such session of yours")))]
 pub(super) async fn end_session(
     State(state): State<AppState>,
     user: AuthUser,
@@ -301,6 +312,8 @@ pub(super) async fn export(
 
 /// `DELETE /v1/me` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = DeleteAccountRequest)]
+#[serde(deny_unknown_fields)]
 pub(super) struct DeleteAccountBody {
     #[serde(default)]
     #[schema(required = true, format = Password, min_length = 1)]

@@ -4,7 +4,9 @@ use axum::{Json, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use spruce_proto::core::v1::{Address, AddressInput, CreateAddressRequest, ListAddressesRequest};
 
-use super::{AppState, Page, PageQuery, rfc3339};
+use spruce_domain::reason::FieldError;
+
+use super::{AppState, PageQuery, page, page_limit, rfc3339};
 use crate::{
     auth::AuthUser,
     error::ApiError,
@@ -13,62 +15,46 @@ use crate::{
 
 /// `POST /v1/me/addresses` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = AddressRequest)]
+#[serde(deny_unknown_fields)]
 pub(super) struct AddressBody {
     #[serde(default)]
-    #[schema(
-        required = true,
-        min_length = 1,
-        max_length = 50,
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*\S[^\x00-\x1F\x7F-\x9F]*$"
-    )]
+    #[schema(required = true, min_length = 1, max_length = 50, format = "line")]
     label: String,
     #[serde(default)]
-    #[schema(
-        required = true,
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*\S[^\x00-\x1F\x7F-\x9F]*$"
-    )]
+    #[schema(required = true, min_length = 1, max_length = 200, format = "line")]
     line1: String,
     #[serde(default)]
-    #[schema(
-        required = true,
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*\S[^\x00-\x1F\x7F-\x9F]*$"
-    )]
+    #[schema(required = true, min_length = 1, max_length = 100, format = "line")]
     city: String,
     #[serde(default)]
-    #[schema(
-        required = true,
-        min_length = 1,
-        max_length = 20,
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*\S[^\x00-\x1F\x7F-\x9F]*$"
-    )]
+    #[schema(required = true, min_length = 1, max_length = 20, format = "line")]
     postal_code: String,
     #[serde(default)]
-    #[schema(required = true, minimum = -90.0, maximum = 90.0)]
-    lat: f64,
+    #[schema(required = true, value_type = f64, minimum = -90.0, maximum = 90.0)]
+    lat: Option<f64>,
     #[serde(default)]
-    #[schema(required = true, minimum = -180.0, maximum = 180.0)]
-    lng: f64,
+    #[schema(required = true, value_type = f64, minimum = -180.0, maximum = 180.0)]
+    lng: Option<f64>,
     #[serde(default)]
-    #[schema(required = true, minimum = 10, maximum = 2000)]
-    size_m2: u32,
+    #[schema(required = true, value_type = u32, minimum = 10, maximum = 2000)]
+    size_m2: Option<u32>,
     #[serde(default)]
-    #[schema(required = true, minimum = 0, maximum = 20)]
-    bedrooms: u32,
+    #[schema(required = true, value_type = u32, minimum = 0, maximum = 20)]
+    bedrooms: Option<u32>,
     #[serde(default)]
-    #[schema(required = true, minimum = 1, maximum = 20)]
-    bathrooms: u32,
+    #[schema(required = true, value_type = u32, minimum = 1, maximum = 20)]
+    bathrooms: Option<u32>,
+    /// False when left out.
     #[serde(default)]
-    #[schema(required = true)]
     has_pets: bool,
 }
 
 /// An address as the mobile apps see it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Address)]
 pub(super) struct AddressResponse {
+    #[schema(format = Uuid)]
     id: String,
     label: String,
     line1: String,
@@ -80,7 +66,13 @@ pub(super) struct AddressResponse {
     bedrooms: u32,
     bathrooms: u32,
     has_pets: bool,
+    #[schema(format = DateTime)]
     created_at: Option<String>,
+}
+
+page! {
+    /// The customer's addresses, oldest first.
+    AddressPage of AddressResponse
 }
 
 impl From<Address> for AddressResponse {
@@ -104,23 +96,48 @@ impl From<Address> for AddressResponse {
 }
 
 /// Adds an address for the signed-in customer.
-#[utoipa::path(post, path = "/v1/me/addresses", tag = "me", request_body = AddressBody, security(("bearer" = [])), responses((status = 201, description = "the new address", body = AddressResponse), (status = 403, description = "the role may not do this")))]
+#[utoipa::path(
+    post,
+    path = "/v1/me/addresses",
+    tag = "me",
+    request_body = AddressBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "the new address", body = AddressResponse),
+        (status = 403, description = "the role may not do this"),
+        (status = 409, description = "the customer keeps 20 addresses already")
+    )
+)]
 pub(super) async fn create_address(
     State(state): State<AppState>,
     user: AuthUser,
     ApiJson(body): ApiJson<AddressBody>,
 ) -> Result<(StatusCode, Json<AddressResponse>), ApiError> {
+    let missing: Vec<FieldError> = [
+        ("lat", body.lat.is_none()),
+        ("lng", body.lng.is_none()),
+        ("size_m2", body.size_m2.is_none()),
+        ("bedrooms", body.bedrooms.is_none()),
+        ("bathrooms", body.bathrooms.is_none()),
+    ]
+    .into_iter()
+    .filter(|(_, absent)| *absent)
+    .map(|(field, _)| FieldError::new(field, "is required"))
+    .collect();
+    if !missing.is_empty() {
+        return Err(ApiError::validation(missing));
+    }
     let message = CreateAddressRequest {
         address: Some(AddressInput {
             label: body.label,
             line1: body.line1,
             city: body.city,
             postal_code: body.postal_code,
-            lat: body.lat,
-            lng: body.lng,
-            size_m2: body.size_m2,
-            bedrooms: body.bedrooms,
-            bathrooms: body.bathrooms,
+            lat: body.lat.unwrap_or_default(),
+            lng: body.lng.unwrap_or_default(),
+            size_m2: body.size_m2.unwrap_or_default(),
+            bedrooms: body.bedrooms.unwrap_or_default(),
+            bathrooms: body.bathrooms.unwrap_or_default(),
             has_pets: body.has_pets,
         }),
     };
@@ -134,14 +151,14 @@ pub(super) async fn create_address(
 }
 
 /// Lists the signed-in customer's addresses, oldest first.
-#[utoipa::path(get, path = "/v1/me/addresses", tag = "me", params(PageQuery), security(("bearer" = [])), responses((status = 200, description = "the customer's addresses, oldest first", body = Page<AddressResponse>), (status = 403, description = "the role may not do this")))]
+#[utoipa::path(get, path = "/v1/me/addresses", tag = "me", params(PageQuery), security(("bearer" = [])), responses((status = 200, description = "the customer's addresses, oldest first", body = AddressPage), (status = 403, description = "the role may not do this")))]
 pub(super) async fn list_addresses(
     State(state): State<AppState>,
     user: AuthUser,
     ApiQuery(page): ApiQuery<PageQuery>,
-) -> Result<Json<Page<AddressResponse>>, ApiError> {
+) -> Result<Json<AddressPage>, ApiError> {
     let message = ListAddressesRequest {
-        limit: page.limit.unwrap_or(0),
+        limit: page_limit(page.limit)?,
         cursor: page.cursor.unwrap_or_default(),
     };
     let response = state
@@ -151,7 +168,7 @@ pub(super) async fn list_addresses(
         .list_addresses(user.request(message))
         .await?
         .into_inner();
-    Ok(Json(Page::new(
+    Ok(Json(AddressPage::new(
         response.addresses.into_iter().map(Into::into).collect(),
         response.next_cursor,
     )))

@@ -14,7 +14,7 @@ use spruce_proto::scheduler::v1::{
     Job, JobRun, ListJobsRequest, ListRunsRequest, TriggerJobRequest,
 };
 
-use super::{AppState, Page, PageQuery, rfc3339};
+use super::{AppState, PageQuery, page, page_limit, rfc3339};
 use crate::{
     auth::AuthUser,
     error::ApiError,
@@ -23,6 +23,7 @@ use crate::{
 
 /// A clock job.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Job)]
 pub(super) struct JobBody {
     name: String,
     /// Cron: five fields, or six with seconds first.
@@ -33,13 +34,16 @@ pub(super) struct JobBody {
     last_tick: Option<String>,
     /// Unset when switched off.
     next_tick: Option<String>,
+    #[schema(format = DateTime)]
     last_success_at: Option<String>,
     last_run: Option<RunBody>,
 }
 
 /// One run of a job.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Run)]
 pub(super) struct RunBody {
+    #[schema(format = Uuid)]
     id: String,
     job: String,
     /// `schedule` or `manual`.
@@ -53,10 +57,18 @@ pub(super) struct RunBody {
     error: String,
     items: u64,
     detail: String,
+    #[schema(format = DateTime)]
     created_at: Option<String>,
+    #[schema(format = DateTime)]
     started_at: Option<String>,
+    #[schema(format = DateTime)]
     finished_at: Option<String>,
     options: BTreeMap<String, String>,
+}
+
+page! {
+    /// A job's runs, newest first.
+    RunPage of RunBody
 }
 
 impl From<JobRun> for RunBody {
@@ -177,16 +189,16 @@ pub(super) async fn run_job(
 }
 
 /// Lists a job's runs, newest first.
-#[utoipa::path(get, path = "/v1/admin/jobs/{name}/runs", tag = "admin", params(("name" = String, Path, description = "the job"), PageQuery), security(("bearer" = [])), responses((status = 200, description = "the job's runs, newest first", body = Page<RunBody>), (status = 403, description = "admins only"), (status = 404, description = "no such job")))]
+#[utoipa::path(get, path = "/v1/admin/jobs/{name}/runs", tag = "admin", params(("name" = String, Path, description = "the job"), PageQuery), security(("bearer" = [])), responses((status = 200, description = "the job's runs, newest first", body = RunPage), (status = 403, description = "admins only"), (status = 404, description = "no such job")))]
 pub(super) async fn list_runs(
     State(state): State<AppState>,
     user: AuthUser,
     Path(name): Path<String>,
     ApiQuery(page): ApiQuery<PageQuery>,
-) -> Result<Json<Page<RunBody>>, ApiError> {
+) -> Result<Json<RunPage>, ApiError> {
     let message = ListRunsRequest {
         name: job_name(&name)?,
-        limit: page.limit.unwrap_or(0),
+        limit: page_limit(page.limit)?,
         cursor: page.cursor.unwrap_or_default(),
     };
     let response = state
@@ -197,5 +209,5 @@ pub(super) async fn list_runs(
         .await?
         .into_inner();
     let items = response.runs.into_iter().map(RunBody::from).collect();
-    Ok(Json(Page::new(items, response.next_cursor)))
+    Ok(Json(RunPage::new(items, response.next_cursor)))
 }

@@ -22,6 +22,8 @@ use crate::{
 
 /// `POST /v1/auth/signup` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = SignupRequest)]
+#[serde(deny_unknown_fields)]
 pub(super) struct SignupBody {
     #[serde(default)]
     #[schema(required = true, format = Email, max_length = 254)]
@@ -30,12 +32,7 @@ pub(super) struct SignupBody {
     #[schema(required = true, format = Password, min_length = 8, max_length = 128)]
     password: String,
     #[serde(default)]
-    #[schema(
-        required = true,
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*\S[^\x00-\x1F\x7F-\x9F]*$"
-    )]
+    #[schema(required = true, min_length = 1, max_length = 100, format = "line")]
     full_name: String,
     /// `customer` or `cleaner` (admins are made by operators).
     #[serde(default)]
@@ -59,6 +56,8 @@ pub(super) enum SignupRole {
 
 /// `POST /v1/auth/login` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = LoginRequest)]
+#[serde(deny_unknown_fields)]
 pub(super) struct LoginBody {
     #[serde(default)]
     #[schema(required = true, format = Email, max_length = 254)]
@@ -70,6 +69,8 @@ pub(super) struct LoginBody {
 
 /// `POST /v1/auth/refresh` and `/logout` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = RefreshRequest)]
+#[serde(deny_unknown_fields)]
 pub(super) struct RefreshBody {
     #[serde(default)]
     #[schema(required = true, min_length = 1)]
@@ -79,6 +80,7 @@ pub(super) struct RefreshBody {
 /// Tokens (and the user) after signup, login or refresh. A new user's `email_verified` is
 /// false until they enter the code emailed to them (`POST /v1/auth/verify-email`).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Session)]
 pub(super) struct SessionBody {
     user: UserBody,
     access_token: String,

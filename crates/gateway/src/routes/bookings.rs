@@ -4,7 +4,7 @@ use axum::{
     Json,
     body::Bytes,
     extract::{Path, State},
-    http::{HeaderMap, StatusCode},
+    http::StatusCode,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -14,21 +14,20 @@ use spruce_proto::core::v1::{
     Booking, CreateBookingRequest, GetBookingRequest, ListBookingsRequest, TransitionBookingRequest,
 };
 
-use super::{AppState, Page, rfc3339};
+use super::{AppState, page, page_limit, rfc3339};
 use crate::{
     auth::AuthUser,
     error::ApiError,
-    extract::{ApiJson, ApiQuery, ClientAddress, optional_json},
+    extract::{ApiJson, ApiQuery, ClientAddress, IdempotencyKey, optional_json},
 };
 
 /// `POST /v1/bookings` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = BookingRequest)]
+#[serde(deny_unknown_fields)]
 pub(super) struct BookingBody {
     #[serde(default)]
-    #[schema(
-        required = true,
-        pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-    )]
+    #[schema(required = true, format = Uuid)]
     address_id: String,
     #[serde(default)]
     #[schema(required = true, value_type = ServiceKind)]
@@ -39,9 +38,7 @@ pub(super) struct BookingBody {
     starts_at: String,
     /// Absent: the matching engine assigns a cleaner.
     #[serde(default)]
-    #[schema(
-        pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-    )]
+    #[schema(format = Uuid)]
     cleaner_id: Option<String>,
     /// `tok_visa` authorizes in development; `tok_chargeDeclined` is declined.
     #[serde(default)]
@@ -61,9 +58,8 @@ pub(super) enum ServiceKind {
 }
 
 /// Where a booking is in its life.
-#[derive(utoipa::ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub(super) enum BookingStatusKind {
     Requested,
     Confirmed,
@@ -72,11 +68,37 @@ pub(super) enum BookingStatusKind {
     Cancelled,
 }
 
+impl BookingStatusKind {
+    /// The status as the wire spells it.
+    fn as_str(self) -> &'static str {
+        match self {
+            BookingStatusKind::Requested => "requested",
+            BookingStatusKind::Confirmed => "confirmed",
+            BookingStatusKind::InProgress => "in_progress",
+            BookingStatusKind::Completed => "completed",
+            BookingStatusKind::Cancelled => "cancelled",
+        }
+    }
+}
+
 /// `POST /v1/bookings/{id}/complete` body.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = CompleteBookingRequest)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CompleteBody {
+    /// How long the cleaning took, from 15 minutes to 3 times the booking's `duration_min`,
+    /// and at most 12 hours.
+    #[serde(default)]
+    #[schema(required = true, minimum = 15, maximum = 720)]
+    actual_duration_min: u32,
+}
+
+/// `POST /v1/bookings/{id}/{action}` body, optional.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = TransitionRequest)]
+#[serde(deny_unknown_fields)]
 pub(super) struct TransitionBody {
-    /// For `complete`: how long the cleaning took, from 15 minutes to 3 times the booking's
-    /// `duration_min`, and at most 12 hours.
+    /// For `complete`: how long the cleaning took, as in `CompleteBookingRequest`.
     #[serde(default)]
     #[schema(minimum = 15, maximum = 720)]
     actual_duration_min: u32,
@@ -87,8 +109,8 @@ pub(super) struct TransitionBody {
 #[into_params(parameter_in = Query)]
 pub(super) struct BookingQuery {
     /// Only bookings in this state.
-    #[param(value_type = Option<BookingStatusKind>, inline)]
-    status: Option<String>,
+    #[param(inline)]
+    status: Option<BookingStatusKind>,
     /// Page size, 20 when absent.
     #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
@@ -98,13 +120,20 @@ pub(super) struct BookingQuery {
 
 /// A booking as the mobile apps see it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Booking)]
 pub(super) struct BookingResponse {
+    #[schema(format = Uuid)]
     id: String,
+    #[schema(format = Uuid)]
     customer_id: String,
+    #[schema(format = Uuid)]
     cleaner_id: Option<String>,
+    #[schema(format = Uuid)]
     address_id: String,
     service: String,
+    #[schema(format = DateTime)]
     starts_at: Option<String>,
+    #[schema(format = DateTime)]
     ends_at: Option<String>,
     duration_min: u32,
     price_cents: i64,
@@ -119,7 +148,13 @@ pub(super) struct BookingResponse {
     estimated_by: String,
     /// The duration model's version, when `estimated_by` is `model`.
     model_version: Option<i64>,
+    #[schema(format = DateTime)]
     created_at: Option<String>,
+}
+
+page! {
+    /// Bookings, newest first.
+    BookingPage of BookingResponse
 }
 
 impl From<Booking> for BookingResponse {
@@ -147,24 +182,39 @@ impl From<Booking> for BookingResponse {
 
 /// Books a cleaning. The `Idempotency-Key` header makes retries safe: the same key and body
 /// return the same booking.
-#[utoipa::path(post, path = "/v1/bookings", tag = "bookings", request_body = BookingBody, params(("Idempotency-Key" = String, Header, description = "any unique string (a UUID); retries with the same key and body return the same booking")), security(("bearer" = [])), responses((status = 201, description = "the booking, payment authorized", body = BookingResponse), (status = 402, description = "payment declined (no reason is given)"), (status = 403, description = "the role may not do this"), (status = 409, description = "conflict"), (status = 429, description = "too many declined payments for this customer or from this address (Retry-After)")))]
+#[utoipa::path(
+    post,
+    path = "/v1/bookings",
+    tag = "bookings",
+    request_body = BookingBody,
+    params(
+        (
+            "Idempotency-Key" = String,
+            Header,
+            description = "any unique string (a UUID); retries with the same key and body return the same booking",
+            max_length = 255,
+            pattern = r"^[\x21-\x7E]([\x20-\x7E]{0,253}[\x21-\x7E])?$"
+        )
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "the booking, payment authorized", body = BookingResponse),
+        (status = 402, description = "payment declined (no reason is given)"),
+        (status = 403, description = "the role may not do this"),
+        (status = 409, description = "conflict"),
+        (
+            status = 429,
+            description = "too many declined payments for this customer or from this address (Retry-After)"
+        )
+    )
+)]
 pub(super) async fn create_booking(
     State(state): State<AppState>,
     user: AuthUser,
     ClientAddress(address): ClientAddress,
-    headers: HeaderMap,
+    IdempotencyKey(idempotency_key): IdempotencyKey,
     ApiJson(body): ApiJson<BookingBody>,
 ) -> Result<(StatusCode, Json<BookingResponse>), ApiError> {
-    let idempotency_key = headers
-        .get("idempotency-key")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    if idempotency_key.trim().is_empty() {
-        return Err(ApiError::malformed(
-            "the Idempotency-Key header is required (any unique string, e.g. a UUID)",
-        ));
-    }
     let starts_at = match body.starts_at.as_str() {
         "" => None,
         text => Some(
@@ -208,7 +258,7 @@ pub(super) async fn create_booking(
 }
 
 /// Returns one booking of the caller's.
-#[utoipa::path(get, path = "/v1/bookings/{id}", tag = "bookings", params(("id" = String, Path, description = "the booking id")), security(("bearer" = [])), responses((status = 200, description = "the booking", body = BookingResponse), (status = 404, description = "no such resource (or not yours)")))]
+#[utoipa::path(get, path = "/v1/bookings/{id}", tag = "bookings", params(("id" = Uuid, Path, description = "the booking id")), security(("bearer" = [])), responses((status = 200, description = "the booking", body = BookingResponse), (status = 404, description = "no such resource (or not yours)")))]
 pub(super) async fn get_booking(
     State(state): State<AppState>,
     user: AuthUser,
@@ -225,15 +275,19 @@ pub(super) async fn get_booking(
 }
 
 /// Lists the caller's bookings (as customer or as cleaner), newest first.
-#[utoipa::path(get, path = "/v1/bookings", tag = "bookings", params(BookingQuery), security(("bearer" = [])), responses((status = 200, description = "the customer's own or the cleaner's assigned bookings, newest first", body = Page<BookingResponse>)))]
+#[utoipa::path(get, path = "/v1/bookings", tag = "bookings", params(BookingQuery), security(("bearer" = [])), responses((status = 200, description = "the customer's own or the cleaner's assigned bookings, newest first", body = BookingPage)))]
 pub(super) async fn list_bookings(
     State(state): State<AppState>,
     user: AuthUser,
     ApiQuery(query): ApiQuery<BookingQuery>,
-) -> Result<Json<Page<BookingResponse>>, ApiError> {
+) -> Result<Json<BookingPage>, ApiError> {
     let message = ListBookingsRequest {
-        status: query.status.unwrap_or_default(),
-        limit: query.limit.unwrap_or(0),
+        status: query
+            .status
+            .map(BookingStatusKind::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        limit: page_limit(query.limit)?,
         cursor: query.cursor.unwrap_or_default(),
     };
     let response = state
@@ -243,15 +297,35 @@ pub(super) async fn list_bookings(
         .list_bookings(user.request(message))
         .await?
         .into_inner();
-    Ok(Json(Page::new(
+    Ok(Json(BookingPage::new(
         response.bookings.into_iter().map(Into::into).collect(),
         response.next_cursor,
     )))
 }
 
-/// `confirm`, `start`, `complete` (with `{actual_duration_min}`) or `cancel` a booking.
-/// `start` is refused (409 `too_early`) until 30 minutes before the booking starts.
-#[utoipa::path(post, path = "/v1/bookings/{id}/{action}", tag = "bookings", params(("id" = String, Path, description = "the booking id"), ("action" = String, Path, description = "confirm, start, complete or cancel")), request_body(content = Option<TransitionBody>, description = "only for complete: {\"actual_duration_min\": 95}"), security(("bearer" = [])), responses((status = 200, description = "the booking after the step", body = BookingResponse), (status = 403, description = "the role may not do this"), (status = 404, description = "no such resource (or not yours)"), (status = 409, description = "conflict")))]
+/// `confirm`, `start`, `complete` or `cancel` a booking: the same as the four operations
+/// of their own, kept for clients that call this form.
+#[deprecated = "one operation per step: /v1/bookings/{id}/confirm, start, complete, cancel"]
+#[utoipa::path(
+    post,
+    path = "/v1/bookings/{id}/{action}",
+    tag = "bookings",
+    params(
+        ("id" = Uuid, Path, description = "the booking id"),
+        ("action" = String, Path, description = "confirm, start, complete or cancel")
+    ),
+    request_body(
+        content = Option<TransitionBody>,
+        description = "only for complete: {\"actual_duration_min\": 95}"
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the booking after the step", body = BookingResponse),
+        (status = 403, description = "the role may not do this"),
+        (status = 404, description = "no such booking (or not yours), or no such step"),
+        (status = 409, description = "the booking's status does not allow the step")
+    )
+)]
 pub(super) async fn transition_booking(
     State(state): State<AppState>,
     user: AuthUser,
@@ -263,10 +337,123 @@ pub(super) async fn transition_booking(
     }
     // The body is optional: only `complete` needs one.
     let body: TransitionBody = optional_json(&body)?;
+    transition(&state, &user, booking_id, &action, body.actual_duration_min).await
+}
+
+/// The cleaner confirms a requested booking they were chosen for.
+#[utoipa::path(
+    post,
+    path = "/v1/bookings/{id}/confirm",
+    tag = "bookings",
+    params(("id" = Uuid, Path, description = "the booking id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the booking, confirmed", body = BookingResponse),
+        (status = 403, description = "only the booking's cleaner confirms"),
+        (status = 404, description = "no such booking (or not yours)"),
+        (status = 409, description = "the booking is not requested")
+    )
+)]
+pub(super) async fn confirm_booking(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(booking_id): Path<String>,
+) -> Result<Json<BookingResponse>, ApiError> {
+    transition(&state, &user, booking_id, "confirm", 0).await
+}
+
+/// The cleaner starts a confirmed booking, from 30 minutes before it starts (409
+/// `too_early` before that).
+#[utoipa::path(
+    post,
+    path = "/v1/bookings/{id}/start",
+    tag = "bookings",
+    params(("id" = Uuid, Path, description = "the booking id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the booking, in progress", body = BookingResponse),
+        (status = 403, description = "only the booking's cleaner starts it"),
+        (status = 404, description = "no such booking (or not yours)"),
+        (status = 409, description = "not confirmed, or too early")
+    )
+)]
+pub(super) async fn start_booking(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(booking_id): Path<String>,
+) -> Result<Json<BookingResponse>, ApiError> {
+    transition(&state, &user, booking_id, "start", 0).await
+}
+
+/// The cleaner completes a booking in progress, saying how long it took; the payment is
+/// captured.
+#[utoipa::path(
+    post,
+    path = "/v1/bookings/{id}/complete",
+    tag = "bookings",
+    params(("id" = Uuid, Path, description = "the booking id")),
+    request_body = CompleteBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the booking, completed", body = BookingResponse),
+        (status = 403, description = "only the booking's cleaner completes it"),
+        (status = 404, description = "no such booking (or not yours)"),
+        (status = 409, description = "the booking is not in progress")
+    )
+)]
+pub(super) async fn complete_booking(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(booking_id): Path<String>,
+    body: Bytes,
+) -> Result<Json<BookingResponse>, ApiError> {
+    // Without a body core names the missing `actual_duration_min`, as for a body without it.
+    let body: CompleteBody = optional_json(&body)?;
+    transition(
+        &state,
+        &user,
+        booking_id,
+        "complete",
+        body.actual_duration_min,
+    )
+    .await
+}
+
+/// The customer or the cleaner cancels a booking before it starts; the payment is
+/// released.
+#[utoipa::path(
+    post,
+    path = "/v1/bookings/{id}/cancel",
+    tag = "bookings",
+    params(("id" = Uuid, Path, description = "the booking id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the booking, cancelled", body = BookingResponse),
+        (status = 403, description = "the role may not cancel it"),
+        (status = 404, description = "no such booking (or not yours)"),
+        (status = 409, description = "the booking has started or ended")
+    )
+)]
+pub(super) async fn cancel_booking(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(booking_id): Path<String>,
+) -> Result<Json<BookingResponse>, ApiError> {
+    transition(&state, &user, booking_id, "cancel", 0).await
+}
+
+/// Asks core to move `booking_id` by `action`.
+async fn transition(
+    state: &AppState,
+    user: &AuthUser,
+    booking_id: String,
+    action: &str,
+    actual_duration_min: u32,
+) -> Result<Json<BookingResponse>, ApiError> {
     let message = TransitionBookingRequest {
         booking_id,
-        action,
-        actual_duration_min: body.actual_duration_min,
+        action: action.to_owned(),
+        actual_duration_min,
     };
     let booking = state
         .upstreams

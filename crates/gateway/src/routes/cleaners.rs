@@ -14,6 +14,7 @@ use crate::{auth::AuthUser, error::ApiError, extract::ApiJson};
 
 /// A point on the map.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(super) struct Point {
     #[schema(minimum = -90.0, maximum = 90.0)]
     lat: f64,
@@ -23,6 +24,7 @@ pub(super) struct Point {
 
 /// A weekly window in the cleaner's time zone.
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(super) struct Window {
     #[serde(default)]
     #[schema(required = true, value_type = Weekday)]
@@ -53,14 +55,13 @@ pub(super) enum Weekday {
 
 /// `PUT /v1/me/cleaner-profile` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = CleanerProfileRequest)]
+#[serde(deny_unknown_fields)]
 pub(super) struct ProfileBody {
     /// Line breaks and tabs are the only control characters allowed; format characters
     /// (bidirectional overrides, zero-width ones) are refused.
     #[serde(default)]
-    #[schema(
-        max_length = 2000,
-        pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
-    )]
+    #[schema(max_length = 2000)]
     bio: String,
     #[serde(default)]
     #[schema(required = true, minimum = 500, maximum = 50000)]
@@ -69,7 +70,7 @@ pub(super) struct ProfileBody {
     #[serde(default)]
     #[schema(required = true, value_type = Vec<crate::routes::bookings::ServiceKind>, min_items = 1)]
     services: Vec<String>,
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Point)]
     home: Option<Point>,
     #[serde(default)]
     #[schema(required = true, minimum = 1.0, maximum = 100.0)]
@@ -86,7 +87,9 @@ pub(super) struct ProfileBody {
 
 /// A cleaner's profile; `home` only for the cleaner themselves.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = CleanerProfile)]
 pub(super) struct ProfileResponse {
+    #[schema(format = Uuid)]
     id: String,
     full_name: String,
     bio: String,
@@ -169,7 +172,7 @@ pub(super) async fn upsert_profile(
 }
 
 /// Returns a cleaner's public profile.
-#[utoipa::path(get, path = "/v1/cleaners/{id}", tag = "cleaners", params(("id" = String, Path, description = "the cleaner's user id")), security(("bearer" = [])), responses((status = 200, description = "the public profile (home only for the cleaner)", body = ProfileResponse), (status = 404, description = "no such resource (or not yours)")))]
+#[utoipa::path(get, path = "/v1/cleaners/{id}", tag = "cleaners", params(("id" = Uuid, Path, description = "the cleaner's user id")), security(("bearer" = [])), responses((status = 200, description = "the public profile (home only for the cleaner)", body = ProfileResponse), (status = 404, description = "no such resource (or not yours)")))]
 pub(super) async fn get_cleaner(
     State(state): State<AppState>,
     user: AuthUser,

@@ -7,7 +7,7 @@ use spruce_proto::{
     scheduler::v1::{ListNotificationsRequest, RegisterDeviceRequest},
 };
 
-use super::{AppState, Page, PageQuery, UserBody, rfc3339};
+use super::{AppState, PageQuery, UserBody, page, page_limit, rfc3339};
 use crate::{
     auth::AuthUser,
     error::ApiError,
@@ -34,7 +34,9 @@ pub(super) async fn me(
 
 /// A notification as the mobile apps see it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Notification)]
 pub(super) struct NotificationBody {
+    #[schema(format = Uuid)]
     id: String,
     channel: String,
     kind: String,
@@ -42,21 +44,43 @@ pub(super) struct NotificationBody {
     body: String,
     /// `pending`, `sending`, `sent`, `failed` or `not_sent`.
     delivery: String,
+    #[schema(format = DateTime)]
     created_at: Option<String>,
+}
+
+page! {
+    /// What Spruce sent the user, newest first.
+    NotificationPage of NotificationBody
 }
 
 /// `PUT /v1/me/device` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = DeviceRequest)]
+#[serde(deny_unknown_fields)]
 pub(super) struct DeviceBody {
     /// The push provider's token for this device; empty to stop push notifications.
     #[serde(default)]
-    #[schema(required = true, max_length = 4096)]
+    #[schema(max_length = 4096, pattern = r"^[\x20-\x7E]*$")]
     device_token: String,
 }
 
 /// Registers the signed-in user's device for push notifications (one device per user; the
 /// newest wins). Without one, notifications come by email only.
-#[utoipa::path(put, path = "/v1/me/device", tag = "me", request_body = DeviceBody, security(("bearer" = [])), responses((status = 204, description = "registered (or, with an empty token, removed)"), (status = 422, description = "the token is not plausible")))]
+#[utoipa::path(
+    put,
+    path = "/v1/me/device",
+    tag = "me",
+    request_body = DeviceBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "registered (or, with an empty token, removed)"),
+        (
+            status = 404,
+            description = "the scheduler has not heard of the user yet (a moment after signup: try again)"
+        ),
+        (status = 422, description = "the token is not plausible")
+    )
+)]
 pub(super) async fn register_device(
     State(state): State<AppState>,
     user: AuthUser,
@@ -75,15 +99,15 @@ pub(super) async fn register_device(
 }
 
 /// Lists what the scheduler sent the signed-in user, newest first.
-#[utoipa::path(get, path = "/v1/me/notifications", tag = "me", params(PageQuery), security(("bearer" = [])), responses((status = 200, description = "what Spruce sent the user, newest first", body = Page<NotificationBody>)))]
+#[utoipa::path(get, path = "/v1/me/notifications", tag = "me", params(PageQuery), security(("bearer" = [])), responses((status = 200, description = "what Spruce sent the user, newest first", body = NotificationPage)))]
 pub(super) async fn notifications(
     State(state): State<AppState>,
     user: AuthUser,
     ApiQuery(page): ApiQuery<PageQuery>,
-) -> Result<Json<Page<NotificationBody>>, ApiError> {
+) -> Result<Json<NotificationPage>, ApiError> {
     let message = ListNotificationsRequest {
         user_id: user.caller.user_id.to_string(),
-        limit: page.limit.unwrap_or(0),
+        limit: page_limit(page.limit)?,
         cursor: page.cursor.unwrap_or_default(),
     };
     let response = state
@@ -106,5 +130,5 @@ pub(super) async fn notifications(
             delivery: notification.delivery,
         })
         .collect();
-    Ok(Json(Page::new(items, response.next_cursor)))
+    Ok(Json(NotificationPage::new(items, response.next_cursor)))
 }

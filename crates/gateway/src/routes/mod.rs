@@ -27,7 +27,7 @@ use crate::{
     clients::Upstreams,
     error::ApiError,
     extract::{BODY_LIMIT_BYTES, TrustedProxies},
-    openapi::{ApiDoc, ProblemResponses},
+    openapi::{ApiDoc, ProblemResponses, TextInputs},
     telemetry::trace_request,
     throttle::Throttle,
 };
@@ -81,7 +81,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
     routed().1
 }
 
-/// Every route, and the document generated from them.
+/// Every route, and the document generated from them (deprecated routes included: they
+/// are served, and documented as deprecated, for a release).
+#[allow(deprecated)]
 fn routed() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::signup))
@@ -109,6 +111,10 @@ fn routed() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(bookings::create_booking, bookings::list_bookings))
         .routes(routes!(bookings::get_booking))
         .routes(routes!(reviews::create_review))
+        .routes(routes!(bookings::confirm_booking))
+        .routes(routes!(bookings::start_booking))
+        .routes(routes!(bookings::complete_booking))
+        .routes(routes!(bookings::cancel_booking))
         .routes(routes!(bookings::transition_booking))
         .routes(routes!(search::search_cleaners))
         .routes(routes!(search::recommendations))
@@ -118,13 +124,17 @@ fn routed() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::list_runs))
         .split_for_parts();
     ProblemResponses.modify(&mut document);
+    TextInputs.modify(&mut document);
     (router, document)
 }
 
 /// A user as the mobile apps see it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = User)]
 pub struct UserBody {
+    #[schema(format = Uuid)]
     pub id: String,
+    #[schema(format = Email)]
     pub email: String,
     pub full_name: String,
     pub role: &'static str,
@@ -133,6 +143,7 @@ pub struct UserBody {
     /// Whether the user entered the code (or opened the link) emailed at signup. Until
     /// then a customer cannot book, and a cleaner is neither found nor booked.
     pub email_verified: bool,
+    #[schema(format = DateTime)]
     pub created_at: Option<String>,
 }
 
@@ -155,30 +166,51 @@ pub fn rfc3339(timestamp: &prost_types::Timestamp) -> Option<String> {
     from_timestamp(timestamp).map(|time| time.to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 
+/// The page size a list asks core or the scheduler for: 0 (their default, 20) when absent.
+///
+/// # Errors
+/// 422 naming `limit` when it is not from 1 to 100.
+pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(0),
+        Some(limit @ 1..=100) => Ok(limit),
+        Some(_) => Err(ApiError::invalid_field("limit", "must be from 1 to 100")),
+    }
+}
+
 /// `limit` and `cursor` of a paginated list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Page size, 20 when absent.
     #[param(minimum = 1, maximum = 100)]
-    limit: Option<u32>,
+    pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
-/// One page of a list and the cursor of the next (absent on the last page).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Page<T> {
-    items: Vec<T>,
-    next_cursor: Option<String>,
-}
-
-impl<T> Page<T> {
-    /// Wraps items and the wire's next cursor (empty on the last page).
-    pub fn new(items: Vec<T>, next_cursor: String) -> Self {
-        Page {
-            items,
-            next_cursor: Some(next_cursor).filter(|cursor| !cursor.is_empty()),
+/// Declares `$name`, one page of a list of `$item`s and the cursor of the next, as a type of
+/// its own, so the document names the page and its items (a generated client reads
+/// `BookingPage.items` as a list of `Booking`).
+macro_rules! page {
+    ($(#[$doc:meta])* $name:ident of $item:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+        pub(super) struct $name {
+            items: Vec<$item>,
+            /// `cursor` for the next page; absent on the last page.
+            next_cursor: Option<String>,
         }
-    }
+
+        impl $name {
+            /// Wraps items and the wire's next cursor (empty on the last page).
+            pub(super) fn new(items: Vec<$item>, next_cursor: String) -> Self {
+                $name {
+                    items,
+                    next_cursor: Some(next_cursor).filter(|cursor| !cursor.is_empty()),
+                }
+            }
+        }
+    };
 }
+pub(crate) use page;

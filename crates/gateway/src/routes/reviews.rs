@@ -8,7 +8,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use spruce_proto::core::v1::{CreateReviewRequest, ListReviewsRequest, Review};
 
-use super::{AppState, Page, PageQuery, rfc3339};
+use super::{AppState, PageQuery, page, page_limit, rfc3339};
 use crate::{
     auth::AuthUser,
     error::ApiError,
@@ -17,6 +17,8 @@ use crate::{
 
 /// `POST /v1/bookings/{id}/review` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = ReviewRequest)]
+#[serde(deny_unknown_fields)]
 pub(super) struct ReviewBody {
     #[serde(default)]
     #[schema(required = true, minimum = 1, maximum = 5)]
@@ -24,22 +26,28 @@ pub(super) struct ReviewBody {
     /// Line breaks and tabs are the only control characters allowed; format characters
     /// (bidirectional overrides, zero-width ones) are refused.
     #[serde(default)]
-    #[schema(
-        max_length = 2000,
-        pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
-    )]
+    #[schema(max_length = 2000)]
     comment: String,
 }
 
 /// A review as the mobile apps see it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Review)]
 pub(super) struct ReviewResponse {
+    #[schema(format = Uuid)]
     booking_id: String,
+    #[schema(format = Uuid)]
     cleaner_id: String,
     customer_name: String,
     rating: u32,
     comment: String,
+    #[schema(format = DateTime)]
     created_at: Option<String>,
+}
+
+page! {
+    /// A cleaner's reviews, newest first.
+    ReviewPage of ReviewResponse
 }
 
 impl From<Review> for ReviewResponse {
@@ -56,7 +64,7 @@ impl From<Review> for ReviewResponse {
 }
 
 /// Reviews a completed booking, once, as its customer.
-#[utoipa::path(post, path = "/v1/bookings/{id}/review", tag = "bookings", params(("id" = String, Path, description = "the completed booking")), request_body = ReviewBody, security(("bearer" = [])), responses((status = 201, description = "the review; the cleaner's rating moved", body = ReviewResponse), (status = 403, description = "the role may not do this"), (status = 404, description = "no such resource (or not yours)"), (status = 409, description = "conflict")))]
+#[utoipa::path(post, path = "/v1/bookings/{id}/review", tag = "bookings", params(("id" = Uuid, Path, description = "the completed booking")), request_body = ReviewBody, security(("bearer" = [])), responses((status = 201, description = "the review; the cleaner's rating moved", body = ReviewResponse), (status = 403, description = "the role may not do this"), (status = 404, description = "no such resource (or not yours)"), (status = 409, description = "conflict")))]
 pub(super) async fn create_review(
     State(state): State<AppState>,
     user: AuthUser,
@@ -78,16 +86,16 @@ pub(super) async fn create_review(
 }
 
 /// Lists a cleaner's reviews, newest first.
-#[utoipa::path(get, path = "/v1/cleaners/{id}/reviews", tag = "cleaners", params(("id" = String, Path, description = "the cleaner's user id"), PageQuery), security(("bearer" = [])), responses((status = 200, description = "the cleaner's reviews, newest first", body = Page<ReviewResponse>), (status = 404, description = "no such resource (or not yours)")))]
+#[utoipa::path(get, path = "/v1/cleaners/{id}/reviews", tag = "cleaners", params(("id" = Uuid, Path, description = "the cleaner's user id"), PageQuery), security(("bearer" = [])), responses((status = 200, description = "the cleaner's reviews, newest first", body = ReviewPage), (status = 404, description = "no such resource (or not yours)")))]
 pub(super) async fn list_reviews(
     State(state): State<AppState>,
     user: AuthUser,
     Path(cleaner_id): Path<String>,
     ApiQuery(page): ApiQuery<PageQuery>,
-) -> Result<Json<Page<ReviewResponse>>, ApiError> {
+) -> Result<Json<ReviewPage>, ApiError> {
     let message = ListReviewsRequest {
         cleaner_id,
-        limit: page.limit.unwrap_or(0),
+        limit: page_limit(page.limit)?,
         cursor: page.cursor.unwrap_or_default(),
     };
     let response = state
@@ -97,7 +105,7 @@ pub(super) async fn list_reviews(
         .list_reviews(user.request(message))
         .await?
         .into_inner();
-    Ok(Json(Page::new(
+    Ok(Json(ReviewPage::new(
         response.reviews.into_iter().map(Into::into).collect(),
         response.next_cursor,
     )))

@@ -14,7 +14,7 @@ use spruce_proto::{
     },
 };
 
-use super::{AppState, Page};
+use super::{AppState, page};
 use crate::{
     auth::AuthUser,
     error::ApiError,
@@ -62,7 +62,9 @@ pub(super) struct SearchParams {
 
 /// A cleaner found, best first.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = CleanerHit)]
 pub(super) struct CleanerHitBody {
+    #[schema(format = Uuid)]
     cleaner_id: String,
     full_name: String,
     /// From the searched point to the cleaner's public point (300 to 800 m from their home,
@@ -73,6 +75,11 @@ pub(super) struct CleanerHitBody {
     rating_avg: f64,
     rating_count: u32,
     hourly_rate_cents: i64,
+}
+
+page! {
+    /// Cleaners found, best first.
+    CleanerHitPage of CleanerHitBody
 }
 
 impl From<CleanerHit> for CleanerHitBody {
@@ -191,12 +198,12 @@ impl SearchParams {
 }
 
 /// Finds cleaners near a point, ranked by a documented score, with cursor paging.
-#[utoipa::path(get, path = "/v1/search/cleaners", tag = "search", params(SearchParams), security(("bearer" = [])), responses((status = 200, description = "cleaners best first, each with distance_km and score", body = Page<CleanerHitBody>), (status = 429, description = "too many searches by this user (Retry-After)"), (status = 503, description = "search is still loading or down; retry after the Retry-After seconds")))]
+#[utoipa::path(get, path = "/v1/search/cleaners", tag = "search", params(SearchParams), security(("bearer" = [])), responses((status = 200, description = "cleaners best first, each with distance_km and score", body = CleanerHitPage), (status = 429, description = "too many searches by this user (Retry-After)"), (status = 503, description = "search is still loading or down; retry after the Retry-After seconds")))]
 pub(super) async fn search_cleaners(
     State(state): State<AppState>,
     user: AuthUser,
     ApiQuery(params): ApiQuery<SearchParams>,
-) -> Result<Json<Page<CleanerHitBody>>, ApiError> {
+) -> Result<Json<CleanerHitPage>, ApiError> {
     let message = params.into_request()?;
     throttle_search(&state, &user).await?;
     let response = state
@@ -206,7 +213,7 @@ pub(super) async fn search_cleaners(
         .search_cleaners(user.request(message))
         .await?
         .into_inner();
-    Ok(Json(Page::new(
+    Ok(Json(CleanerHitPage::new(
         response.cleaners.into_iter().map(Into::into).collect(),
         response.next_cursor,
     )))
@@ -226,7 +233,7 @@ async fn throttle_search(state: &AppState, user: &AuthUser) -> Result<(), ApiErr
 #[into_params(parameter_in = Query)]
 pub(super) struct RecommendationParams {
     /// One of the customer's addresses: recommendations serve it.
-    #[param(required = true)]
+    #[param(required = true, format = Uuid)]
     address_id: Option<String>,
     /// How many, 10 when absent.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 50)]
@@ -235,6 +242,7 @@ pub(super) struct RecommendationParams {
 
 /// A recommended cleaner and why.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Recommendation)]
 pub(super) struct RecommendationBody {
     #[serde(flatten)]
     cleaner: CleanerHitBody,
@@ -322,21 +330,25 @@ async fn home_of(
 
 /// `POST /v1/quotes` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = QuoteRequest)]
+#[serde(deny_unknown_fields)]
 pub(super) struct QuoteBody {
     /// One of the customer's addresses: its size, rooms and pets count.
     #[serde(default)]
-    #[schema(required = true)]
+    #[schema(required = true, format = Uuid)]
     address_id: String,
     #[serde(default)]
     #[schema(required = true, value_type = super::bookings::ServiceKind)]
     service: String,
     /// The cleaner whose pace and rate count; the default rate without one.
     #[serde(default)]
+    #[schema(format = Uuid)]
     cleaner_id: Option<String>,
 }
 
 /// What a cleaning would take and cost.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Quote)]
 pub(super) struct QuoteResponse {
     /// In quarter hours, 60 to 600.
     estimated_duration_min: u32,
