@@ -4,8 +4,9 @@
 # jq), starts dockerd if none answers, makes every image from Debian packages
 # (scripts/local-images.sh), brings docker/compose.yaml up under a project of its own with
 # every host port picked free (so it runs beside `make run`), waits for the gateway, runs
-# scripts/e2e.py (the end-to-end suite) and the walk-throughs (scripts/readme-walk.sh) against it, and
-# takes the stack down again (volumes too). On a failure it prints the services' logs.
+# scripts/e2e.py (the end-to-end suite), the walk-throughs (scripts/readme-walk.sh) and the
+# API's check against its document (scripts/api-check.sh: a generated client's walk and
+# schemathesis) against it, and takes the stack down again (volumes too). On a failure it prints the services' logs.
 # Run as root. KEEP=1 leaves the stack running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,4 +69,5 @@ done
 
 scripts/e2e.py "$base"
 scripts/readme-walk.sh "$base"
+scripts/api-check.sh "$base"
 echo "compose-check: ok"

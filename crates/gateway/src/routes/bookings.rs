@@ -59,6 +59,7 @@ pub(super) enum ServiceKind {
 
 /// Where a booking is in its life.
 #[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[schema(as = BookingStatus)]
 #[serde(rename_all = "snake_case")]
 pub(super) enum BookingStatusKind {
     Requested,
@@ -109,7 +110,6 @@ pub(super) struct TransitionBody {
 #[into_params(parameter_in = Query)]
 pub(super) struct BookingQuery {
     /// Only bookings in this state.
-    #[param(inline)]
     status: Option<BookingStatusKind>,
     /// Page size, 20 when absent.
     #[param(minimum = 1, maximum = 100)]
@@ -130,6 +130,7 @@ pub(super) struct BookingResponse {
     cleaner_id: Option<String>,
     #[schema(format = Uuid)]
     address_id: String,
+    #[schema(value_type = ServiceKind)]
     service: String,
     #[schema(format = DateTime)]
     starts_at: Option<String>,
@@ -138,6 +139,7 @@ pub(super) struct BookingResponse {
     duration_min: u32,
     price_cents: i64,
     currency: String,
+    #[schema(value_type = BookingStatusKind)]
     status: String,
     /// `authorized`, `capture_pending`, `captured`, `release_pending`, `released` (or `none`):
     /// the pending ones last until the payment provider confirms the step.
