@@ -6,6 +6,7 @@ pub mod auth;
 pub mod clients;
 pub mod error;
 pub mod extract;
+pub mod fields;
 pub mod openapi;
 pub mod routes;
 pub mod settings;

@@ -41,7 +41,19 @@ pub(super) struct VerifyEmailBody {
 
 /// Confirms the email: with the code and the user's access token, or with the link's
 /// token alone. A code works for 30 minutes and allows 5 wrong tries.
-#[utoipa::path(post, path = "/v1/auth/verify-email", tag = "auth", request_body = VerifyEmailBody, security((), ("bearer" = [])), responses((status = 200, description = "the user, email_verified now true", body = UserBody), (status = 401, description = "a code without an access token"), (status = 422, description = "a wrong, expired or used code or token"), (status = 429, description = "5 wrong codes: ask for a new one")))]
+#[utoipa::path(
+    post,
+    path = "/v1/auth/verify-email",
+    tag = "auth",
+    request_body = VerifyEmailBody,
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "the user, email_verified now true", body = UserBody),
+        (status = 401, description = "a code without an access token"),
+        (status = 422, description = "a wrong, expired or used code or token"),
+        (status = 429, description = "5 wrong codes: ask for a new one")
+    )
+)]
 pub(super) async fn verify_email(
     State(state): State<AppState>,
     user: Option<AuthUser>,
@@ -68,7 +80,17 @@ pub(super) async fn verify_email(
 }
 
 /// Sends a new verification code and link (the earlier ones stop working); 5 an hour.
-#[utoipa::path(post, path = "/v1/auth/verify-email/resend", tag = "auth", security(("bearer" = [])), responses((status = 204, description = "a new email is on its way"), (status = 409, description = "the email is verified already"), (status = 429, description = "too many in an hour (Retry-After)")))]
+#[utoipa::path(
+    post,
+    path = "/v1/auth/verify-email/resend",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "a new email is on its way"),
+        (status = 409, description = "the email is verified already"),
+        (status = 429, description = "too many in an hour (Retry-After)")
+    )
+)]
 pub(super) async fn resend_verification(
     State(state): State<AppState>,
     user: AuthUser,
@@ -106,7 +128,23 @@ pub(super) struct PasswordResetAccepted {
 /// Emails a reset link (valid 30 minutes, once) when the address belongs to an account.
 /// The answer is the same, and as quick, either way; 3 an hour per email and 20 per client
 /// address.
-#[utoipa::path(post, path = "/v1/auth/password-reset", tag = "auth", request_body = PasswordResetBody, responses((status = 202, description = "if the address has an account, a link is on its way", body = PasswordResetAccepted), (status = 429, description = "too many requests for this email or from this address (Retry-After)")))]
+#[utoipa::path(
+    post,
+    path = "/v1/auth/password-reset",
+    tag = "auth",
+    request_body = PasswordResetBody,
+    responses(
+        (
+            status = 202,
+            description = "if the address has an account, a link is on its way",
+            body = PasswordResetAccepted
+        ),
+        (
+            status = 429,
+            description = "too many requests for this email or from this address (Retry-After)"
+        )
+    )
+)]
 pub(super) async fn request_password_reset(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
@@ -149,7 +187,19 @@ pub(super) struct ConfirmResetBody {
 
 /// Sets a new password with the reset link's token; every session ends, and the user is
 /// told by email.
-#[utoipa::path(post, path = "/v1/auth/password-reset/confirm", tag = "auth", request_body = ConfirmResetBody, responses((status = 204, description = "the password is changed and every session ended"), (status = 422, description = "a wrong, expired or used token, or a password that breaks the rules")))]
+#[utoipa::path(
+    post,
+    path = "/v1/auth/password-reset/confirm",
+    tag = "auth",
+    request_body = ConfirmResetBody,
+    responses(
+        (status = 204, description = "the password is changed and every session ended"),
+        (
+            status = 422,
+            description = "a wrong, expired or used token, or a password that breaks the rules"
+        )
+    )
+)]
 pub(super) async fn confirm_password_reset(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<ConfirmResetBody>,
@@ -188,7 +238,20 @@ pub(super) struct ChangePasswordBody {
 }
 
 /// Changes the password, given the current one; every other session ends.
-#[utoipa::path(post, path = "/v1/me/password", tag = "me", request_body = ChangePasswordBody, security(("bearer" = [])), responses((status = 204, description = "changed; this session goes on, the others end"), (status = 422, description = "the current password is wrong, or the new one breaks the rules")))]
+#[utoipa::path(
+    post,
+    path = "/v1/me/password",
+    tag = "me",
+    request_body = ChangePasswordBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "changed; this session goes on, the others end"),
+        (
+            status = 422,
+            description = "the current password is wrong, or the new one breaks the rules"
+        )
+    )
+)]
 pub(super) async fn change_password(
     State(state): State<AppState>,
     user: AuthUser,
@@ -235,7 +298,13 @@ pub(super) struct SessionsBody {
 }
 
 /// Lists the signed-in user's sessions, the most recently used first.
-#[utoipa::path(get, path = "/v1/me/sessions", tag = "me", security(("bearer" = [])), responses((status = 200, description = "the live sessions", body = SessionsBody)))]
+#[utoipa::path(
+    get,
+    path = "/v1/me/sessions",
+    tag = "me",
+    security(("bearer" = [])),
+    responses((status = 200, description = "the live sessions", body = SessionsBody))
+)]
 pub(super) async fn list_sessions(
     State(state): State<AppState>,
     user: AuthUser,
@@ -264,7 +333,17 @@ pub(super) async fn list_sessions(
 
 /// Ends one of the signed-in user's sessions (its refresh token stops working; its access
 /// token lapses within 15 minutes).
-#[utoipa::path(delete, path = "/v1/me/sessions/{id}", tag = "me", params(("id" = Uuid, Path, description = "the session id")), security(("bearer" = [])), responses((status = 204, description = "ended"), (status = 404, description = "no such session of yours")))]
+#[utoipa::path(
+    delete,
+    path = "/v1/me/sessions/{id}",
+    tag = "me",
+    params(("id" = Uuid, Path, description = "the session id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "ended"),
+        (status = 404, description = "no such session of yours")
+    )
+)]
 pub(super) async fn end_session(
     State(state): State<AppState>,
     user: AuthUser,
@@ -280,7 +359,23 @@ pub(super) async fn end_session(
 }
 
 /// Everything Spruce holds about the signed-in user, gathered from every service.
-#[utoipa::path(get, path = "/v1/me/export", tag = "me", security(("bearer" = [])), responses((status = 200, description = "one JSON object: user, addresses, cleaner_profile, bookings, reviews_written, reviews_received, sessions (core); recipient with the device token, notifications (the scheduler); exported_at", body = Object), (status = 503, description = "a service holding some of it is down: nothing partial is answered")))]
+#[utoipa::path(
+    get,
+    path = "/v1/me/export",
+    tag = "me",
+    security(("bearer" = [])),
+    responses(
+        (
+            status = 200,
+            description = "one JSON object: user, addresses, cleaner_profile, bookings, reviews_written, reviews_received, sessions (core); recipient with the device token, notifications (the scheduler); exported_at",
+            body = Object
+        ),
+        (
+            status = 503,
+            description = "a service holding some of it is down: nothing partial is answered"
+        )
+    )
+)]
 pub(super) async fn export(
     State(state): State<AppState>,
     user: AuthUser,
@@ -327,7 +422,17 @@ const REVOKED_FOR_SECS: u64 = 3_600;
 /// cancelled and their payments released; personal data is erased (bookings stay for
 /// accounting, naming a deleted user); sign-in and every token stop working at once; every
 /// service forgets the user (`user.deleted`).
-#[utoipa::path(delete, path = "/v1/me", tag = "me", request_body = DeleteAccountBody, security(("bearer" = [])), responses((status = 204, description = "deleted"), (status = 422, description = "the password is wrong")))]
+#[utoipa::path(
+    delete,
+    path = "/v1/me",
+    tag = "me",
+    request_body = DeleteAccountBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 422, description = "the password is wrong")
+    )
+)]
 pub(super) async fn delete_account(
     State(state): State<AppState>,
     user: AuthUser,

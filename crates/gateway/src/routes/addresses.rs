@@ -151,7 +151,17 @@ pub(super) async fn create_address(
 }
 
 /// Lists the signed-in customer's addresses, oldest first.
-#[utoipa::path(get, path = "/v1/me/addresses", tag = "me", params(PageQuery), security(("bearer" = [])), responses((status = 200, description = "the customer's addresses, oldest first", body = AddressPage), (status = 403, description = "the role may not do this")))]
+#[utoipa::path(
+    get,
+    path = "/v1/me/addresses",
+    tag = "me",
+    params(PageQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the customer's addresses, oldest first", body = AddressPage),
+        (status = 403, description = "the role may not do this")
+    )
+)]
 pub(super) async fn list_addresses(
     State(state): State<AppState>,
     user: AuthUser,

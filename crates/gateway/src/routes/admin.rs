@@ -136,7 +136,16 @@ fn job_name(name: &str) -> Result<String, ApiError> {
 }
 
 /// Lists the clock jobs with their schedules and last runs.
-#[utoipa::path(get, path = "/v1/admin/jobs", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "every job", body = JobList), (status = 403, description = "admins only")))]
+#[utoipa::path(
+    get,
+    path = "/v1/admin/jobs",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "every job", body = JobList),
+        (status = 403, description = "admins only")
+    )
+)]
 pub(super) async fn list_jobs(
     State(state): State<AppState>,
     user: AuthUser,
@@ -154,7 +163,29 @@ pub(super) async fn list_jobs(
 }
 
 /// Queues a run of a job now; a scheduler replica picks it up within a poll.
-#[utoipa::path(post, path = "/v1/admin/jobs/{name}/run", tag = "admin", params(("name" = String, Path, description = "booking-reminders, expire-unconfirmed, auto-assign or retrain-duration-model")), request_body(content = Option<RunRequest>, description = "optional: {\"options\": {\"mode\": \"stable\"}}"), security(("bearer" = [])), responses((status = 202, description = "the queued run; follow it at /v1/admin/jobs/{name}/runs", body = RunBody), (status = 403, description = "admins only"), (status = 404, description = "no such job")))]
+#[utoipa::path(
+    post,
+    path = "/v1/admin/jobs/{name}/run",
+    tag = "admin",
+    params(
+        (
+            "name" = String,
+            Path,
+            description = "booking-reminders, expire-unconfirmed, auto-assign or retrain-duration-model"
+        )
+    ),
+    request_body(content = Option<RunRequest>, description = "optional: {\"options\": {\"mode\": \"stable\"}}"),
+    security(("bearer" = [])),
+    responses(
+        (
+            status = 202,
+            description = "the queued run; follow it at /v1/admin/jobs/{name}/runs",
+            body = RunBody
+        ),
+        (status = 403, description = "admins only"),
+        (status = 404, description = "no such job")
+    )
+)]
 pub(super) async fn run_job(
     State(state): State<AppState>,
     user: AuthUser,
@@ -189,7 +220,18 @@ pub(super) async fn run_job(
 }
 
 /// Lists a job's runs, newest first.
-#[utoipa::path(get, path = "/v1/admin/jobs/{name}/runs", tag = "admin", params(("name" = String, Path, description = "the job"), PageQuery), security(("bearer" = [])), responses((status = 200, description = "the job's runs, newest first", body = RunPage), (status = 403, description = "admins only"), (status = 404, description = "no such job")))]
+#[utoipa::path(
+    get,
+    path = "/v1/admin/jobs/{name}/runs",
+    tag = "admin",
+    params(("name" = String, Path, description = "the job"), PageQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the job's runs, newest first", body = RunPage),
+        (status = 403, description = "admins only"),
+        (status = 404, description = "no such job")
+    )
+)]
 pub(super) async fn list_runs(
     State(state): State<AppState>,
     user: AuthUser,

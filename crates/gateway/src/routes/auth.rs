@@ -18,6 +18,7 @@ use crate::{
     auth::AuthUser,
     error::ApiError,
     extract::{ApiJson, ClientAddress},
+    fields::Field,
 };
 
 /// `POST /v1/auth/signup` body.
@@ -37,7 +38,7 @@ pub(super) struct SignupBody {
     /// `customer` or `cleaner` (admins are made by operators).
     #[serde(default)]
     #[schema(required = true, value_type = SignupRole)]
-    role: String,
+    role: Field<SignupRole>,
     /// The IANA zone the user reads times in (the device's, e.g. `Europe/Berlin`);
     /// notifications show times in it. `UTC` when left out.
     #[serde(default)]
@@ -46,9 +47,8 @@ pub(super) struct SignupBody {
 }
 
 /// Who signs up.
-#[derive(utoipa::ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)]
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
 pub(super) enum SignupRole {
     Customer,
     Cleaner,
@@ -127,7 +127,17 @@ pub(super) fn require(fields: &[(&str, &str)]) -> Result<(), ApiError> {
 }
 
 /// Creates a customer or cleaner account and signs it in.
-#[utoipa::path(post, path = "/v1/auth/signup", tag = "auth", request_body = SignupBody, responses((status = 201, description = "the account and its first session", body = SessionBody), (status = 409, description = "the email is taken"), (status = 429, description = "too many signups from this address (Retry-After)")))]
+#[utoipa::path(
+    post,
+    path = "/v1/auth/signup",
+    tag = "auth",
+    request_body = SignupBody,
+    responses(
+        (status = 201, description = "the account and its first session", body = SessionBody),
+        (status = 409, description = "the email is taken"),
+        (status = 429, description = "too many signups from this address (Retry-After)")
+    )
+)]
 pub(super) async fn signup(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
@@ -139,10 +149,12 @@ pub(super) async fn signup(
         .signup_attempt(address)
         .await
         .map_err(|blocked| ApiError::too_many_attempts(blocked.retry_after_secs))?;
-    let role = match body.role.as_str() {
-        "customer" => Role::Customer,
-        "cleaner" => Role::Cleaner,
-        _ => Role::Unspecified,
+    // A missing or unknown role goes to core as unspecified: core names it with every
+    // other field at fault.
+    let role = match body.role {
+        Field::Valid(SignupRole::Customer) => Role::Customer,
+        Field::Valid(SignupRole::Cleaner) => Role::Cleaner,
+        Field::Absent | Field::Invalid(_) => Role::Unspecified,
     };
     let message = RegisterRequest {
         email: body.email,
@@ -166,7 +178,17 @@ pub(super) async fn signup(
 
 /// Signs in with an email and password; repeated failures for one email are refused with
 /// 429 for a while.
-#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginBody, responses((status = 200, description = "a new session", body = SessionBody), (status = 401, description = "wrong email or password"), (status = 429, description = "too many failed attempts (Retry-After)")))]
+#[utoipa::path(
+    post,
+    path = "/v1/auth/login",
+    tag = "auth",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "a new session", body = SessionBody),
+        (status = 401, description = "wrong email or password"),
+        (status = 429, description = "too many failed attempts (Retry-After)")
+    )
+)]
 pub(super) async fn login(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
@@ -209,7 +231,20 @@ pub(super) async fn login(
 }
 
 /// Trades a refresh token for a new pair.
-#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshBody, responses((status = 200, description = "a new pair; the old refresh token stops working", body = SessionBody), (status = 401, description = "the refresh token is invalid, expired or revoked")))]
+#[utoipa::path(
+    post,
+    path = "/v1/auth/refresh",
+    tag = "auth",
+    request_body = RefreshBody,
+    responses(
+        (
+            status = 200,
+            description = "a new pair; the old refresh token stops working",
+            body = SessionBody
+        ),
+        (status = 401, description = "the refresh token is invalid, expired or revoked")
+    )
+)]
 pub(super) async fn refresh(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RefreshBody>,
@@ -228,7 +263,14 @@ pub(super) async fn refresh(
 }
 
 /// Revokes the session of the given refresh token.
-#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", request_body = RefreshBody, security(("bearer" = [])), responses((status = 204, description = "the session is revoked")))]
+#[utoipa::path(
+    post,
+    path = "/v1/auth/logout",
+    tag = "auth",
+    request_body = RefreshBody,
+    security(("bearer" = [])),
+    responses((status = 204, description = "the session is revoked"))
+)]
 pub(super) async fn logout(
     State(state): State<AppState>,
     user: AuthUser,

@@ -13,12 +13,14 @@ use spruce_platform::{status::reason_of, time::to_timestamp};
 use spruce_proto::core::v1::{
     Booking, CreateBookingRequest, GetBookingRequest, ListBookingsRequest, TransitionBookingRequest,
 };
+use uuid::Uuid;
 
 use super::{AppState, page, page_limit, rfc3339};
 use crate::{
     auth::AuthUser,
     error::ApiError,
     extract::{ApiJson, ApiQuery, ClientAddress, IdempotencyKey, optional_json},
+    fields::{Checks, Field},
 };
 
 /// `POST /v1/bookings` body.
@@ -27,19 +29,19 @@ use crate::{
 #[serde(deny_unknown_fields)]
 pub(super) struct BookingBody {
     #[serde(default)]
-    #[schema(required = true, format = Uuid)]
-    address_id: String,
+    #[schema(required = true, value_type = String, format = Uuid)]
+    address_id: Field<Uuid>,
     #[serde(default)]
     #[schema(required = true, value_type = ServiceKind)]
-    service: String,
+    service: Field<ServiceKind>,
     /// RFC 3339, in the future and within a year, e.g. "2030-05-17T09:00:00Z".
     #[serde(default)]
-    #[schema(required = true, format = DateTime)]
-    starts_at: String,
+    #[schema(required = true, value_type = String, format = DateTime)]
+    starts_at: Field<DateTime<Utc>>,
     /// Absent: the matching engine assigns a cleaner.
     #[serde(default)]
-    #[schema(format = Uuid)]
-    cleaner_id: Option<String>,
+    #[schema(value_type = Option<String>, format = Uuid)]
+    cleaner_id: Field<Uuid>,
     /// `tok_visa` authorizes in development; `tok_chargeDeclined` is declined.
     #[serde(default)]
     #[schema(required = true, min_length = 1)]
@@ -47,14 +49,34 @@ pub(super) struct BookingBody {
 }
 
 /// A kind of cleaning.
-#[derive(utoipa::ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub(super) enum ServiceKind {
     Standard,
     Deep,
     MoveOut,
     Office,
+}
+
+/// What a service field must be.
+pub(super) const SERVICE_EXPECTED: &str = "must be standard, deep, move_out or office";
+
+/// What an id field must be.
+pub(super) const UUID_EXPECTED: &str = "must be a UUID";
+
+/// What a time field must be.
+pub(super) const TIME_EXPECTED: &str = "must be an RFC 3339 time, e.g. 2030-05-17T09:00:00Z";
+
+impl ServiceKind {
+    /// The service as the wire spells it.
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            ServiceKind::Standard => "standard",
+            ServiceKind::Deep => "deep",
+            ServiceKind::MoveOut => "move_out",
+            ServiceKind::Office => "office",
+        }
+    }
 }
 
 /// Where a booking is in its life.
@@ -217,25 +239,21 @@ pub(super) async fn create_booking(
     IdempotencyKey(idempotency_key): IdempotencyKey,
     ApiJson(body): ApiJson<BookingBody>,
 ) -> Result<(StatusCode, Json<BookingResponse>), ApiError> {
-    let starts_at = match body.starts_at.as_str() {
-        "" => None,
-        text => Some(
-            DateTime::parse_from_rfc3339(text)
-                .map_err(|_| {
-                    ApiError::invalid_field(
-                        "starts_at",
-                        "must be an RFC 3339 time, e.g. 2030-05-17T09:00:00Z",
-                    )
-                })?
-                .with_timezone(&Utc),
-        ),
-    };
+    let mut checks = Checks::default();
+    let address_id = checks.required("address_id", body.address_id, UUID_EXPECTED);
+    let service = checks.required("service", body.service, SERVICE_EXPECTED);
+    let starts_at = checks.required("starts_at", body.starts_at, TIME_EXPECTED);
+    let cleaner_id = checks.optional("cleaner_id", body.cleaner_id, UUID_EXPECTED);
+    checks.finish()?;
     let message = CreateBookingRequest {
         idempotency_key,
-        address_id: body.address_id,
-        service: body.service,
+        address_id: address_id.map(|id| id.to_string()).unwrap_or_default(),
+        service: service
+            .map(ServiceKind::as_str)
+            .unwrap_or_default()
+            .to_owned(),
         starts_at: starts_at.map(to_timestamp),
-        cleaner_id: body.cleaner_id.unwrap_or_default(),
+        cleaner_id: cleaner_id.map(|id| id.to_string()).unwrap_or_default(),
         payment_token: body.payment_token,
     };
     let customer_id = user.caller.user_id;
@@ -260,7 +278,17 @@ pub(super) async fn create_booking(
 }
 
 /// Returns one booking of the caller's.
-#[utoipa::path(get, path = "/v1/bookings/{id}", tag = "bookings", params(("id" = Uuid, Path, description = "the booking id")), security(("bearer" = [])), responses((status = 200, description = "the booking", body = BookingResponse), (status = 404, description = "no such resource (or not yours)")))]
+#[utoipa::path(
+    get,
+    path = "/v1/bookings/{id}",
+    tag = "bookings",
+    params(("id" = Uuid, Path, description = "the booking id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the booking", body = BookingResponse),
+        (status = 404, description = "no such resource (or not yours)")
+    )
+)]
 pub(super) async fn get_booking(
     State(state): State<AppState>,
     user: AuthUser,
@@ -277,7 +305,20 @@ pub(super) async fn get_booking(
 }
 
 /// Lists the caller's bookings (as customer or as cleaner), newest first.
-#[utoipa::path(get, path = "/v1/bookings", tag = "bookings", params(BookingQuery), security(("bearer" = [])), responses((status = 200, description = "the customer's own or the cleaner's assigned bookings, newest first", body = BookingPage)))]
+#[utoipa::path(
+    get,
+    path = "/v1/bookings",
+    tag = "bookings",
+    params(BookingQuery),
+    security(("bearer" = [])),
+    responses(
+        (
+            status = 200,
+            description = "the customer's own or the cleaner's assigned bookings, newest first",
+            body = BookingPage
+        )
+    )
+)]
 pub(super) async fn list_bookings(
     State(state): State<AppState>,
     user: AuthUser,

@@ -136,7 +136,17 @@ impl From<CleanerProfile> for ProfileResponse {
 }
 
 /// Creates or replaces the signed-in cleaner's profile.
-#[utoipa::path(put, path = "/v1/me/cleaner-profile", tag = "cleaners", request_body = ProfileBody, security(("bearer" = [])), responses((status = 200, description = "the profile as saved", body = ProfileResponse), (status = 403, description = "the role may not do this")))]
+#[utoipa::path(
+    put,
+    path = "/v1/me/cleaner-profile",
+    tag = "cleaners",
+    request_body = ProfileBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the profile as saved", body = ProfileResponse),
+        (status = 403, description = "the role may not do this")
+    )
+)]
 pub(super) async fn upsert_profile(
     State(state): State<AppState>,
     user: AuthUser,
@@ -172,7 +182,21 @@ pub(super) async fn upsert_profile(
 }
 
 /// Returns a cleaner's public profile.
-#[utoipa::path(get, path = "/v1/cleaners/{id}", tag = "cleaners", params(("id" = Uuid, Path, description = "the cleaner's user id")), security(("bearer" = [])), responses((status = 200, description = "the public profile (home only for the cleaner)", body = ProfileResponse), (status = 404, description = "no such resource (or not yours)")))]
+#[utoipa::path(
+    get,
+    path = "/v1/cleaners/{id}",
+    tag = "cleaners",
+    params(("id" = Uuid, Path, description = "the cleaner's user id")),
+    security(("bearer" = [])),
+    responses(
+        (
+            status = 200,
+            description = "the public profile (home only for the cleaner)",
+            body = ProfileResponse
+        ),
+        (status = 404, description = "no such resource (or not yours)")
+    )
+)]
 pub(super) async fn get_cleaner(
     State(state): State<AppState>,
     user: AuthUser,

@@ -15,7 +15,13 @@ use crate::{
 };
 
 /// Returns the signed-in user.
-#[utoipa::path(get, path = "/v1/me", tag = "me", security(("bearer" = [])), responses((status = 200, description = "the signed-in user", body = UserBody)))]
+#[utoipa::path(
+    get,
+    path = "/v1/me",
+    tag = "me",
+    security(("bearer" = [])),
+    responses((status = 200, description = "the signed-in user", body = UserBody))
+)]
 pub(super) async fn me(
     State(state): State<AppState>,
     user: AuthUser,
@@ -99,7 +105,20 @@ pub(super) async fn register_device(
 }
 
 /// Lists what the scheduler sent the signed-in user, newest first.
-#[utoipa::path(get, path = "/v1/me/notifications", tag = "me", params(PageQuery), security(("bearer" = [])), responses((status = 200, description = "what Spruce sent the user, newest first", body = NotificationPage)))]
+#[utoipa::path(
+    get,
+    path = "/v1/me/notifications",
+    tag = "me",
+    params(PageQuery),
+    security(("bearer" = [])),
+    responses(
+        (
+            status = 200,
+            description = "what Spruce sent the user, newest first",
+            body = NotificationPage
+        )
+    )
+)]
 pub(super) async fn notifications(
     State(state): State<AppState>,
     user: AuthUser,

@@ -64,7 +64,24 @@ impl From<Review> for ReviewResponse {
 }
 
 /// Reviews a completed booking, once, as its customer.
-#[utoipa::path(post, path = "/v1/bookings/{id}/review", tag = "bookings", params(("id" = Uuid, Path, description = "the completed booking")), request_body = ReviewBody, security(("bearer" = [])), responses((status = 201, description = "the review; the cleaner's rating moved", body = ReviewResponse), (status = 403, description = "the role may not do this"), (status = 404, description = "no such resource (or not yours)"), (status = 409, description = "conflict")))]
+#[utoipa::path(
+    post,
+    path = "/v1/bookings/{id}/review",
+    tag = "bookings",
+    params(("id" = Uuid, Path, description = "the completed booking")),
+    request_body = ReviewBody,
+    security(("bearer" = [])),
+    responses(
+        (
+            status = 201,
+            description = "the review; the cleaner's rating moved",
+            body = ReviewResponse
+        ),
+        (status = 403, description = "the role may not do this"),
+        (status = 404, description = "no such resource (or not yours)"),
+        (status = 409, description = "conflict")
+    )
+)]
 pub(super) async fn create_review(
     State(state): State<AppState>,
     user: AuthUser,
@@ -86,7 +103,17 @@ pub(super) async fn create_review(
 }
 
 /// Lists a cleaner's reviews, newest first.
-#[utoipa::path(get, path = "/v1/cleaners/{id}/reviews", tag = "cleaners", params(("id" = Uuid, Path, description = "the cleaner's user id"), PageQuery), security(("bearer" = [])), responses((status = 200, description = "the cleaner's reviews, newest first", body = ReviewPage), (status = 404, description = "no such resource (or not yours)")))]
+#[utoipa::path(
+    get,
+    path = "/v1/cleaners/{id}/reviews",
+    tag = "cleaners",
+    params(("id" = Uuid, Path, description = "the cleaner's user id"), PageQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the cleaner's reviews, newest first", body = ReviewPage),
+        (status = 404, description = "no such resource (or not yours)")
+    )
+)]
 pub(super) async fn list_reviews(
     State(state): State<AppState>,
     user: AuthUser,

@@ -1,11 +1,8 @@
 //! `GET /v1/search/cleaners`, `GET /v1/recommendations` and `POST /v1/quotes`.
 
-use std::str::FromStr;
-
 use axum::{Json, extract::State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use spruce_domain::reason::FieldError;
 use spruce_platform::time::to_timestamp;
 use spruce_proto::{
     core::v1::{AddressInput, GetAddressRequest},
@@ -14,48 +11,64 @@ use spruce_proto::{
     },
 };
 
-use super::{AppState, page};
+use uuid::Uuid;
+
+use super::{
+    AppState,
+    bookings::{SERVICE_EXPECTED, ServiceKind, TIME_EXPECTED, UUID_EXPECTED},
+    page,
+};
 use crate::{
     auth::AuthUser,
     error::ApiError,
     extract::{ApiJson, ApiQuery},
+    fields::{Checks, Field},
 };
 
-/// The query of a search, as text: each field is parsed here so that a malformed one is
-/// named (ranges are the search service's to judge).
+/// The query of a search. Every field is read leniently and checked together, so that
+/// each malformed one is named (ranges are the search service's to judge).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(super) struct SearchParams {
     /// Where the cleaning is: latitude.
+    #[serde(default)]
     #[param(required = true, value_type = f64, minimum = -90.0, maximum = 90.0)]
-    lat: Option<String>,
+    lat: Field<f64>,
     /// Longitude.
+    #[serde(default)]
     #[param(required = true, value_type = f64, minimum = -180.0, maximum = 180.0)]
-    lng: Option<String>,
+    lng: Field<f64>,
     /// Kilometres around the point, 1 to 100; 10 when absent.
+    #[serde(default)]
     #[param(value_type = Option<f64>, minimum = 1.0, maximum = 100.0)]
-    radius_km: Option<String>,
+    radius_km: Field<f64>,
     /// Only cleaners offering this service.
+    #[serde(default)]
     #[param(value_type = Option<super::bookings::ServiceKind>)]
-    service: Option<String>,
+    service: Field<ServiceKind>,
     /// Only cleaners free from then (RFC 3339, in the future) for `duration_min`.
+    #[serde(default)]
     #[param(value_type = Option<String>, format = DateTime)]
-    starts_at: Option<String>,
+    starts_at: Field<DateTime<Utc>>,
     /// Minutes the cleaner must be free for (with `starts_at`); 120 when absent.
+    #[serde(default)]
     #[param(value_type = Option<u32>, minimum = 1, maximum = 720)]
-    duration_min: Option<String>,
+    duration_min: Field<u32>,
     /// Lowest mean rating.
+    #[serde(default)]
     #[param(value_type = Option<f64>, minimum = 0.0, maximum = 5.0)]
-    min_rating: Option<String>,
+    min_rating: Field<f64>,
     /// Highest hourly rate, in cents.
+    #[serde(default)]
     #[param(value_type = Option<i64>, minimum = 1)]
-    max_rate_cents: Option<String>,
+    max_rate_cents: Field<i64>,
     /// Words in the cleaner's name or bio, whatever the case and accents.
     #[param(max_length = 100)]
     q: Option<String>,
     /// Page size, 20 when absent.
+    #[serde(default)]
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
-    limit: Option<String>,
+    limit: Field<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
@@ -96,109 +109,81 @@ impl From<CleanerHit> for CleanerHitBody {
     }
 }
 
-/// Collects every malformed field at once.
-#[derive(Default)]
-struct Fields(Vec<FieldError>);
-
-impl Fields {
-    fn number<T: FromStr>(&mut self, field: &str, text: Option<&str>, what: &str) -> Option<T> {
-        let text = text?;
-        let parsed = text.trim().parse().ok();
-        if parsed.is_none() {
-            self.0
-                .push(FieldError::new(field, format!("must be {what}")));
-        }
-        parsed
-    }
-
-    fn required<T>(&mut self, field: &str, value: Option<T>, given: bool) -> T
-    where
-        T: Default,
-    {
-        if !given {
-            self.0.push(FieldError::new(field, "is required"));
-        }
-        value.unwrap_or_default()
-    }
-}
-
 impl SearchParams {
     fn into_request(self) -> Result<SearchCleanersRequest, ApiError> {
-        let mut fields = Fields::default();
-        let lat = fields.number::<f64>("lat", self.lat.as_deref(), "a number");
-        let lat = fields.required("lat", lat, self.lat.is_some());
-        let lng = fields.number::<f64>("lng", self.lng.as_deref(), "a number");
-        let lng = fields.required("lng", lng, self.lng.is_some());
-        let starts_at = self.starts_at.as_deref().and_then(|text| {
-            let parsed = DateTime::parse_from_rfc3339(text.trim()).ok();
-            if parsed.is_none() {
-                fields.0.push(FieldError::new(
-                    "starts_at",
-                    "must be an RFC 3339 time, e.g. 2030-06-03T09:00:00Z",
-                ));
-            }
-            parsed.map(|time| to_timestamp(time.with_timezone(&Utc)))
-        });
-        let request = SearchCleanersRequest {
-            lat,
-            lng,
-            radius_km: fields
-                .number("radius_km", self.radius_km.as_deref(), "a number")
-                .unwrap_or(0.0),
-            service: self.service.unwrap_or_default(),
-            starts_at,
-            duration_min: fields
-                .number(
-                    "duration_min",
-                    self.duration_min.as_deref(),
-                    "a whole number of minutes from 1 to 720",
-                )
-                .unwrap_or(0),
-            min_rating: fields
-                .number("min_rating", self.min_rating.as_deref(), "a number")
-                .unwrap_or(0.0),
-            max_rate_cents: fields
-                .number(
-                    "max_rate_cents",
-                    self.max_rate_cents.as_deref(),
-                    "a positive whole number",
-                )
-                .unwrap_or(0),
-            q: self.q.unwrap_or_default(),
-            limit: fields
-                .number(
-                    "limit",
-                    self.limit.as_deref(),
-                    "a whole number from 1 to 100",
-                )
-                .unwrap_or(0),
-            cursor: self.cursor.unwrap_or_default(),
+        let mut checks = Checks::default();
+        let number = "must be a number";
+        let lat = checks.required("lat", self.lat, number);
+        let lng = checks.required("lng", self.lng, number);
+        let starts_at = checks.optional("starts_at", self.starts_at, TIME_EXPECTED);
+        let radius_km = checks.optional("radius_km", self.radius_km, number);
+        // An unknown service goes on to search, which names it with every field out of
+        // range at once.
+        let service = match self.service {
+            Field::Valid(kind) => kind.as_str().to_owned(),
+            Field::Invalid(sent) => sent.as_str().unwrap_or("?").to_owned(),
+            Field::Absent => String::new(),
         };
+        let duration_min = checks.optional(
+            "duration_min",
+            self.duration_min,
+            "must be a whole number of minutes from 1 to 720",
+        );
+        let min_rating = checks.optional("min_rating", self.min_rating, number);
+        let max_rate_cents = checks.optional(
+            "max_rate_cents",
+            self.max_rate_cents,
+            "must be a positive whole number",
+        );
+        let limit = checks.optional("limit", self.limit, "must be a whole number from 1 to 100");
         // Zero means "not given" on the wire: say what the caller sent instead.
-        for (field, text) in [
-            ("radius_km", &self.radius_km),
-            ("duration_min", &self.duration_min),
-            ("max_rate_cents", &self.max_rate_cents),
-            ("limit", &self.limit),
+        for (field, zero) in [
+            ("radius_km", radius_km == Some(0.0)),
+            ("duration_min", duration_min == Some(0)),
+            ("max_rate_cents", max_rate_cents == Some(0)),
+            ("limit", limit == Some(0)),
         ] {
-            let zero = text
-                .as_deref()
-                .and_then(|text| text.trim().parse::<f64>().ok())
-                .is_some_and(|value| value == 0.0);
             if zero {
-                fields.0.push(FieldError::new(field, "must be more than 0"));
+                checks.refuse(field, "must be more than 0");
             }
         }
-        if fields.0.is_empty() {
-            Ok(request)
-        } else {
-            Err(ApiError::validation(fields.0))
-        }
+        checks.finish()?;
+        Ok(SearchCleanersRequest {
+            lat: lat.unwrap_or_default(),
+            lng: lng.unwrap_or_default(),
+            radius_km: radius_km.unwrap_or_default(),
+            service,
+            starts_at: starts_at.map(to_timestamp),
+            duration_min: duration_min.unwrap_or_default(),
+            min_rating: min_rating.unwrap_or_default(),
+            max_rate_cents: max_rate_cents.unwrap_or_default(),
+            q: self.q.unwrap_or_default(),
+            limit: limit.unwrap_or_default(),
+            cursor: self.cursor.unwrap_or_default(),
+        })
     }
 }
 
 /// Finds cleaners near a point, ranked by a documented score, with cursor paging.
-#[utoipa::path(get, path = "/v1/search/cleaners", tag = "search", params(SearchParams), security(("bearer" = [])), responses((status = 200, description = "cleaners best first, each with distance_km and score", body = CleanerHitPage), (status = 429, description = "too many searches by this user (Retry-After)"), (status = 503, description = "search is still loading or down; retry after the Retry-After seconds")))]
+#[utoipa::path(
+    get,
+    path = "/v1/search/cleaners",
+    tag = "search",
+    params(SearchParams),
+    security(("bearer" = [])),
+    responses(
+        (
+            status = 200,
+            description = "cleaners best first, each with distance_km and score",
+            body = CleanerHitPage
+        ),
+        (status = 429, description = "too many searches by this user (Retry-After)"),
+        (
+            status = 503,
+            description = "search is still loading or down; retry after the Retry-After seconds"
+        )
+    )
+)]
 pub(super) async fn search_cleaners(
     State(state): State<AppState>,
     user: AuthUser,
@@ -233,11 +218,13 @@ async fn throttle_search(state: &AppState, user: &AuthUser) -> Result<(), ApiErr
 #[into_params(parameter_in = Query)]
 pub(super) struct RecommendationParams {
     /// One of the customer's addresses: recommendations serve it.
-    #[param(required = true, format = Uuid)]
-    address_id: Option<String>,
+    #[serde(default)]
+    #[param(required = true, value_type = String, format = Uuid)]
+    address_id: Field<Uuid>,
     /// How many, 10 when absent.
+    #[serde(default)]
     #[param(value_type = Option<u32>, minimum = 1, maximum = 50)]
-    limit: Option<String>,
+    limit: Field<u32>,
 }
 
 /// A recommended cleaner and why.
@@ -259,32 +246,41 @@ pub(super) struct Recommendations {
 /// Recommends cleaners for one of the customer's addresses: who customers with the same
 /// cleaners also booked (two cleaners count as booked together once at least 3 other
 /// customers booked both), blended with rating, nearness and price.
-#[utoipa::path(get, path = "/v1/recommendations", tag = "search", params(RecommendationParams), security(("bearer" = [])), responses((status = 200, description = "cleaners best first, each with a reason", body = Recommendations), (status = 403, description = "only customers get recommendations"), (status = 404, description = "no such address of yours"), (status = 429, description = "too many searches by this user (Retry-After)"), (status = 503, description = "search is still loading or down; retry after the Retry-After seconds")))]
+#[utoipa::path(
+    get,
+    path = "/v1/recommendations",
+    tag = "search",
+    params(RecommendationParams),
+    security(("bearer" = [])),
+    responses(
+        (
+            status = 200,
+            description = "cleaners best first, each with a reason",
+            body = Recommendations
+        ),
+        (status = 403, description = "only customers get recommendations"),
+        (status = 404, description = "no such address of yours"),
+        (status = 429, description = "too many searches by this user (Retry-After)"),
+        (
+            status = 503,
+            description = "search is still loading or down; retry after the Retry-After seconds"
+        )
+    )
+)]
 pub(super) async fn recommendations(
     State(state): State<AppState>,
     user: AuthUser,
     ApiQuery(params): ApiQuery<RecommendationParams>,
 ) -> Result<Json<Recommendations>, ApiError> {
-    let mut fields = Fields::default();
-    let limit = fields
-        .number::<u32>(
-            "limit",
-            params.limit.as_deref(),
-            "a whole number from 1 to 50",
-        )
-        .unwrap_or(0);
-    if params.limit.is_some() && limit == 0 && fields.0.is_empty() {
-        fields
-            .0
-            .push(FieldError::new("limit", "must be more than 0"));
+    let mut checks = Checks::default();
+    let limit = checks.optional("limit", params.limit, "must be a whole number from 1 to 50");
+    if limit == Some(0) {
+        checks.refuse("limit", "must be more than 0");
     }
-    let Some(address_id) = params.address_id.filter(|id| !id.is_empty()) else {
-        fields.0.push(FieldError::new("address_id", "is required"));
-        return Err(ApiError::validation(fields.0));
-    };
-    if !fields.0.is_empty() {
-        return Err(ApiError::validation(fields.0));
-    }
+    let address_id = checks.required("address_id", params.address_id, UUID_EXPECTED);
+    checks.finish()?;
+    let address_id = address_id.map(|id| id.to_string()).unwrap_or_default();
+    let limit = limit.unwrap_or_default();
     throttle_search(&state, &user).await?;
     let details = home_of(&state, &user, address_id).await?;
     let response = state
@@ -335,15 +331,15 @@ async fn home_of(
 pub(super) struct QuoteBody {
     /// One of the customer's addresses: its size, rooms and pets count.
     #[serde(default)]
-    #[schema(required = true, format = Uuid)]
-    address_id: String,
+    #[schema(required = true, value_type = String, format = Uuid)]
+    address_id: Field<Uuid>,
     #[serde(default)]
-    #[schema(required = true, value_type = super::bookings::ServiceKind)]
-    service: String,
+    #[schema(required = true, value_type = ServiceKind)]
+    service: Field<ServiceKind>,
     /// The cleaner whose pace and rate count; the default rate without one.
     #[serde(default)]
-    #[schema(format = Uuid)]
-    cleaner_id: Option<String>,
+    #[schema(value_type = Option<String>, format = Uuid)]
+    cleaner_id: Field<Uuid>,
 }
 
 /// What a cleaning would take and cost.
@@ -363,28 +359,48 @@ pub(super) struct QuoteResponse {
 
 /// Quotes a cleaning at one of the customer's addresses with the learned duration model (or,
 /// before one is trained, the rule of thumb bookings use too).
-#[utoipa::path(post, path = "/v1/quotes", tag = "search", request_body = QuoteBody, security(("bearer" = [])), responses((status = 200, description = "the estimate and its price", body = QuoteResponse), (status = 403, description = "only customers get quotes"), (status = 404, description = "no such address of yours, or no such cleaner"), (status = 503, description = "search is down; retry after the Retry-After seconds")))]
+#[utoipa::path(
+    post,
+    path = "/v1/quotes",
+    tag = "search",
+    request_body = QuoteBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the estimate and its price", body = QuoteResponse),
+        (status = 403, description = "only customers get quotes"),
+        (status = 404, description = "no such address of yours, or no such cleaner"),
+        (status = 503, description = "search is down; retry after the Retry-After seconds")
+    )
+)]
 pub(super) async fn quote(
     State(state): State<AppState>,
     user: AuthUser,
     ApiJson(body): ApiJson<QuoteBody>,
 ) -> Result<Json<QuoteResponse>, ApiError> {
-    if body.address_id.is_empty() {
-        return Err(ApiError::invalid_field("address_id", "is required"));
-    }
-    let home = home_of(&state, &user, body.address_id).await?;
+    let mut checks = Checks::default();
+    let address_id = checks.required("address_id", body.address_id, UUID_EXPECTED);
+    let service = checks.required("service", body.service, SERVICE_EXPECTED);
+    let cleaner_id = checks.optional("cleaner_id", body.cleaner_id, UUID_EXPECTED);
+    checks.finish()?;
+    let address_id = address_id.map(|id| id.to_string()).unwrap_or_default();
+    let home = home_of(&state, &user, address_id).await?;
     let estimate = state
         .upstreams
         .search
         .clone()
-        .estimate_duration(user.request(EstimateDurationRequest {
-            service: body.service,
-            size_m2: home.size_m2,
-            bedrooms: home.bedrooms,
-            bathrooms: home.bathrooms,
-            has_pets: home.has_pets,
-            cleaner_id: body.cleaner_id.unwrap_or_default(),
-        }))
+        .estimate_duration(
+            user.request(EstimateDurationRequest {
+                service: service
+                    .map(ServiceKind::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                size_m2: home.size_m2,
+                bedrooms: home.bedrooms,
+                bathrooms: home.bathrooms,
+                has_pets: home.has_pets,
+                cleaner_id: cleaner_id.map(|id| id.to_string()).unwrap_or_default(),
+            }),
+        )
         .await?
         .into_inner();
     Ok(Json(QuoteResponse {

@@ -213,12 +213,14 @@ async fn recommendations_refuse_bad_and_foreign_input() {
     // Someone else's address is not found, whatever its id.
     let query = format!("/v1/recommendations?address_id={foreign}");
     problem(app.get(&query, Some(&token)).await, 404).await;
-    problem(
+    // An id that is no UUID at all breaks the document: 422, naming it.
+    let body = problem(
         app.get("/v1/recommendations?address_id=nope", Some(&token))
             .await,
-        404,
+        422,
     )
     .await;
+    assert_eq!(field_names(&body), ["address_id"]);
     let (cleaner_token, _) = person(&app, "Clea", "cleaner").await;
     problem(app.get(&query, Some(&cleaner_token)).await, 403).await;
     problem(app.get(&query, None).await, 401).await;
