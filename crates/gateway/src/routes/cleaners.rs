@@ -39,18 +39,24 @@ pub(super) struct Window {
     end: String,
 }
 
-/// A day of the week.
-#[derive(utoipa::ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)]
-pub(super) enum Weekday {
-    Monday,
-    Tuesday,
-    Wednesday,
-    Thursday,
-    Friday,
-    Saturday,
-    Sunday,
+/// A day of the week in the document: the names core reads (`spruce_platform::time::WEEKDAYS`),
+/// from the one list.
+pub(super) struct Weekday;
+
+impl utoipa::PartialSchema for Weekday {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("A day of the week."))
+            .enum_values(Some(spruce_platform::time::WEEKDAYS))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Weekday {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Weekday".into()
+    }
 }
 
 /// `PUT /v1/me/cleaner-profile` body.
