@@ -66,7 +66,7 @@ page! {
 pub(super) struct DeviceBody {
     /// The push provider's token for this device; empty to stop push notifications.
     #[serde(default)]
-    #[schema(max_length = 4096, pattern = r"^[\x20-\x7E]*$")]
+    #[schema(max_length = 4096, pattern = r"^[\x21-\x7E]*$")]
     device_token: String,
 }
 
