@@ -5,8 +5,9 @@
 use std::{future::Future, pin::Pin, time::Duration};
 
 use spruce_platform::{auth::ServiceTokenSigner, grpc::request_with_token, settings::Upstream};
-use spruce_proto::search::v1::{
-    EstimateDurationRequest, search_service_client::SearchServiceClient,
+use spruce_proto::{
+    core::v1::ServiceKind,
+    search::v1::{EstimateDurationRequest, search_service_client::SearchServiceClient},
 };
 use tonic::transport::Channel;
 use uuid::Uuid;
@@ -73,6 +74,7 @@ impl DurationModel for SearchModel {
             let request = request_with_token(
                 EstimateDurationRequest {
                     service: job.service.as_str().to_owned(),
+                    service_kind: ServiceKind::from_wire_name(job.service.as_str()).into(),
                     size_m2: home.size_m2,
                     bedrooms: home.bedrooms,
                     bathrooms: home.bathrooms,

@@ -38,6 +38,91 @@ pub mod events {
     }
 }
 
+/// The lowercase names the older string fields carry (`in_progress`, `move_out`), for the
+/// enums beside them: `BOOKING_STATUS_IN_PROGRESS` is `in_progress`.
+macro_rules! wire_names {
+    ($($enum:path => $prefix:literal),* $(,)?) => {$(
+        impl $enum {
+            /// The string field's spelling; empty for the unspecified value.
+            pub fn wire_name(self) -> String {
+                self.as_str_name()
+                    .strip_prefix($prefix)
+                    .filter(|_| self != <$enum>::default())
+                    .map(str::to_ascii_lowercase)
+                    .unwrap_or_default()
+            }
+
+            /// The value the string field's spelling names; unspecified for any other.
+            pub fn from_wire_name(name: &str) -> Self {
+                if name.is_empty() || name.bytes().any(|byte| byte.is_ascii_uppercase()) {
+                    return <$enum>::default();
+                }
+                Self::from_str_name(&format!("{}{}", $prefix, name.to_ascii_uppercase()))
+                    .unwrap_or_default()
+            }
+        }
+    )*};
+}
+
+/// The enum's name when the sender set the enum, else the string beside it (a sender of an
+/// earlier release fills only the string).
+pub fn enum_or_string(from_enum: String, from_string: &str) -> String {
+    if from_enum.is_empty() {
+        from_string.to_owned()
+    } else {
+        from_enum
+    }
+}
+
+/// The services' names from the enums when the sender set any, else the strings beside them.
+/// An unknown value reads as an empty name, which the reader refuses as it would any.
+pub fn services_or_strings(kinds: &[i32], strings: &[String]) -> Vec<String> {
+    if kinds.is_empty() {
+        return strings.to_vec();
+    }
+    kinds
+        .iter()
+        .map(|kind| {
+            core::v1::ServiceKind::try_from(*kind)
+                .unwrap_or_default()
+                .wire_name()
+        })
+        .collect()
+}
+
+wire_names! {
+    core::v1::BookingStatus => "BOOKING_STATUS_",
+    core::v1::ServiceKind => "SERVICE_KIND_",
+    core::v1::BookingAction => "BOOKING_ACTION_",
+}
+
+#[cfg(test)]
+mod tests {
+    use super::core::v1::{BookingAction, BookingStatus, ServiceKind};
+
+    #[test]
+    fn the_enums_and_the_strings_beside_them_name_alike() {
+        assert_eq!(BookingStatus::InProgress.wire_name(), "in_progress");
+        assert_eq!(
+            BookingStatus::from_wire_name("in_progress"),
+            BookingStatus::InProgress
+        );
+        assert_eq!(
+            ServiceKind::from_wire_name("move_out"),
+            ServiceKind::MoveOut
+        );
+        assert_eq!(BookingAction::Complete.wire_name(), "complete");
+        assert_eq!(BookingStatus::Unspecified.wire_name(), "");
+        for unknown in ["", "MOVE_OUT", "unspecified", "windows"] {
+            assert_eq!(
+                ServiceKind::from_wire_name(unknown),
+                ServiceKind::Unspecified,
+                "{unknown}"
+            );
+        }
+    }
+}
+
 /// The encoded `FileDescriptorSet` of every Spruce proto, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/spruce_descriptor.bin"));

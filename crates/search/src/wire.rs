@@ -8,6 +8,7 @@ use spruce_domain::reason::FieldError;
 use spruce_platform::time::{WEEKDAYS, from_timestamp};
 use spruce_proto::{
     core::v1::{BookingPair, CleanerState, CompletedBooking, LiveBooking},
+    enum_or_string,
     events::v1::{BookingChanged, CleanerUpdated},
     search::v1::{CleanerHit, EstimateDurationRequest, SearchCleanersRequest},
 };
@@ -42,7 +43,8 @@ pub fn job(request: &EstimateDurationRequest) -> Result<Job, Vec<FieldError>> {
         bathrooms: request.bathrooms,
         has_pets: request.has_pets,
     };
-    Job::check(&request.service, home, cleaner_id, errors)
+    let service = enum_or_string(request.service_kind().wire_name(), &request.service);
+    Job::check(&service, home, cleaner_id, errors)
 }
 
 /// The statuses in which a booking holds its cleaner's time.
@@ -145,10 +147,11 @@ pub fn booking_change(
 /// # Errors
 /// Names the field that does not parse.
 pub fn completed(booking: &CompletedBooking) -> anyhow::Result<Completed> {
+    let service = enum_or_string(booking.service_kind().wire_name(), &booking.service);
     Ok(Completed {
         job: Job {
-            service: Services::parse([booking.service.as_str()])
-                .ok_or_else(|| anyhow!("unknown service {:?}", booking.service))?,
+            service: Services::parse([service.as_str()])
+                .ok_or_else(|| anyhow!("unknown service {service:?}"))?,
             size_m2: f64::from(booking.size_m2),
             bedrooms: f64::from(booking.bedrooms),
             bathrooms: f64::from(booking.bathrooms),
@@ -187,7 +190,9 @@ fn live_booking(live: &LiveBooking, cleaner_id: Uuid) -> anyhow::Result<(Uuid, B
             cleaner_id: Some(cleaner_id),
             starts_at: time(live.starts_at.as_ref(), "starts_at")?,
             ends_at: time(live.ends_at.as_ref(), "ends_at")?,
-            holds: HOLDING.contains(&live.status.as_str()),
+            holds: HOLDING.contains(
+                &enum_or_string(live.booking_status().wire_name(), &live.status).as_str(),
+            ),
             version: live.version,
         },
     ))
@@ -238,7 +243,10 @@ pub fn raw_query(request: &SearchCleanersRequest) -> Result<RawQuery, FieldError
         lat: Some(request.lat),
         lng: Some(request.lng),
         radius_km: given_f64(request.radius_km),
-        service: given_text(&request.service),
+        service: given_text(&enum_or_string(
+            request.service_kind().wire_name(),
+            &request.service,
+        )),
         starts_at: request.starts_at.as_ref().and_then(from_timestamp),
         duration_min: (request.duration_min != 0).then_some(request.duration_min),
         min_rating: given_f64(request.min_rating),

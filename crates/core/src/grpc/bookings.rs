@@ -5,12 +5,16 @@ use spruce_platform::{
     paging::{Cursor, page_limit},
     time::{from_timestamp, to_timestamp},
 };
-use spruce_proto::core::v1::{
-    AssignBookingRequest, AssignBookingsRequest, AssignBookingsResponse, AssignmentResult,
-    Booking as WireBooking, CreateBookingRequest, ExpireUnconfirmedRequest,
-    ExpireUnconfirmedResponse, GetBookingRequest, ListBookingsRequest, ListBookingsResponse,
-    ListOpenBookingsRequest, ListOpenBookingsResponse, OpenBooking, TransitionBookingRequest,
-    booking_service_server::BookingService,
+use spruce_proto::{
+    core::v1::{
+        AssignBookingRequest, AssignBookingsRequest, AssignBookingsResponse, AssignmentResult,
+        Booking as WireBooking, BookingStatus as WireStatus, CreateBookingRequest,
+        ExpireUnconfirmedRequest, ExpireUnconfirmedResponse, GetBookingRequest,
+        ListBookingsRequest, ListBookingsResponse, ListOpenBookingsRequest,
+        ListOpenBookingsResponse, OpenBooking, ServiceKind, TransitionBookingRequest,
+        booking_service_server::BookingService,
+    },
+    enum_or_string,
 };
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -56,12 +60,14 @@ fn to_wire(booking: Booking) -> WireBooking {
             .unwrap_or_default(),
         address_id: booking.address_id.to_string(),
         service: booking.service.to_string(),
+        service_kind: ServiceKind::from_wire_name(&booking.service.to_string()).into(),
         starts_at: Some(to_timestamp(booking.starts_at)),
         ends_at: Some(to_timestamp(booking.ends_at)),
         duration_min: booking.duration_min,
         price_cents: booking.price_cents,
         currency: booking.currency,
         status: booking.status.to_string(),
+        booking_status: WireStatus::from_wire_name(&booking.status.to_string()).into(),
         payment_status: booking.payment_status.to_string(),
         actual_duration_min: booking.actual_duration_min.unwrap_or(0),
         created_at: Some(to_timestamp(booking.created_at)),
@@ -184,10 +190,11 @@ impl BookingService for BookingApi {
     ) -> Result<Response<WireBooking>, Status> {
         let caller = Caller::of(&request);
         let wire = request.get_ref();
+        let service = enum_or_string(wire.service_kind().wire_name(), &wire.service);
         let raw = RawNewBooking {
             idempotency_key: &wire.idempotency_key,
             address_id: &wire.address_id,
-            service: &wire.service,
+            service: &service,
             starts_at: wire.starts_at.as_ref().and_then(from_timestamp),
             cleaner_id: &wire.cleaner_id,
             payment_token: &wire.payment_token,
@@ -215,7 +222,8 @@ impl BookingService for BookingApi {
     ) -> Result<Response<ListBookingsResponse>, Status> {
         let caller = Caller::of(&request);
         let wire = request.get_ref();
-        let status = match wire.status.as_str() {
+        let status = enum_or_string(wire.booking_status().wire_name(), &wire.status);
+        let status = match status.as_str() {
             "" => None,
             text => Some(
                 text.parse::<BookingStatus>()
@@ -240,8 +248,9 @@ impl BookingService for BookingApi {
         let caller = Caller::of(&request);
         let wire = request.get_ref();
         let booking_id = path_id(&wire.booking_id)?;
-        let action = Action::parse(&wire.action, wire.actual_duration_min).map_err(|message| {
-            let field = if wire.action == "complete" {
+        let action_name = enum_or_string(wire.step().wire_name(), &wire.action);
+        let action = Action::parse(&action_name, wire.actual_duration_min).map_err(|message| {
+            let field = if action_name == "complete" {
                 "actual_duration_min"
             } else {
                 "action"

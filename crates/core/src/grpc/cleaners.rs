@@ -1,9 +1,12 @@
 //! `spruce.core.v1.CleanerService`.
 
 use spruce_platform::identity::Caller;
-use spruce_proto::core::v1::{
-    AvailabilityWindow, CleanerProfile as WireProfile, GeoPoint, GetCleanerRequest,
-    UpsertCleanerProfileRequest, cleaner_service_server::CleanerService,
+use spruce_proto::{
+    core::v1::{
+        AvailabilityWindow, CleanerProfile as WireProfile, GeoPoint, GetCleanerRequest,
+        ServiceKind, UpsertCleanerProfileRequest, cleaner_service_server::CleanerService,
+    },
+    services_or_strings,
 };
 use tonic::{Request, Response, Status};
 
@@ -37,6 +40,11 @@ fn to_wire(view: ProfileView) -> WireProfile {
         hourly_rate_cents: details.hourly_rate_cents,
         currency: profile.currency,
         services: details.services.iter().map(ToString::to_string).collect(),
+        service_kinds: details
+            .services
+            .iter()
+            .map(|service| ServiceKind::from_wire_name(&service.to_string()).into())
+            .collect(),
         home: show_home.then_some(GeoPoint {
             lat: details.home.lat,
             lng: details.home.lng,
@@ -65,10 +73,11 @@ impl CleanerService for CleanerApi {
     ) -> Result<Response<WireProfile>, Status> {
         let caller = Caller::of(&request);
         let wire = request.get_ref();
+        let services = services_or_strings(&wire.service_kinds, &wire.services);
         let raw = RawProfile {
             bio: &wire.bio,
             hourly_rate_cents: wire.hourly_rate_cents,
-            services: &wire.services,
+            services: &services,
             home: wire.home.as_ref().map(|home| (home.lat, home.lng)),
             service_radius_km: wire.service_radius_km,
             weekly_availability: wire

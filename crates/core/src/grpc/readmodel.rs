@@ -5,9 +5,9 @@ use std::pin::Pin;
 use futures_util::{Stream, StreamExt as _};
 use spruce_platform::{identity::Principal, time::to_timestamp};
 use spruce_proto::core::v1::{
-    BookingPair as WirePair, BookingPairBatch, CleanerBatch, CleanerState as WireState,
-    CompletedBooking, CompletedBookingBatch, LiveBooking as WireBooking, StreamBookingPairsRequest,
-    StreamCleanersRequest, StreamCompletedBookingsRequest,
+    BookingPair as WirePair, BookingPairBatch, BookingStatus, CleanerBatch,
+    CleanerState as WireState, CompletedBooking, CompletedBookingBatch, LiveBooking as WireBooking,
+    ServiceKind, StreamBookingPairsRequest, StreamCleanersRequest, StreamCompletedBookingsRequest,
     read_model_service_server::ReadModelService,
 };
 use tokio_stream::wrappers::ReceiverStream;
@@ -42,6 +42,7 @@ fn to_wire(state: CleanerState) -> WireState {
                 starts_at: Some(to_timestamp(booking.starts_at)),
                 ends_at: Some(to_timestamp(booking.ends_at)),
                 status: booking.status.to_string(),
+                booking_status: BookingStatus::from_wire_name(&booking.status.to_string()).into(),
                 version: booking.version,
             })
             .collect(),
@@ -81,6 +82,7 @@ impl ReadModelService for ReadModelApi {
                     .map(|job| CompletedBooking {
                         booking_id: job.booking_id.to_string(),
                         cleaner_id: job.cleaner_id.to_string(),
+                        service_kind: ServiceKind::from_wire_name(&job.service).into(),
                         service: job.service,
                         size_m2: count(job.size_m2),
                         bedrooms: count(job.bedrooms),

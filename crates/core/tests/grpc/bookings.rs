@@ -8,8 +8,8 @@ use spruce_platform::{
 };
 use spruce_proto::core::v1::{
     AddressInput, AssignBookingRequest, AssignBookingsRequest, AvailabilityWindow, Booking,
-    CreateAddressRequest, CreateBookingRequest, GeoPoint, GetBookingRequest, Role,
-    UpsertCleanerProfileRequest, address_service_client::AddressServiceClient,
+    BookingStatus, CreateAddressRequest, CreateBookingRequest, GeoPoint, GetBookingRequest, Role,
+    ServiceKind, UpsertCleanerProfileRequest, address_service_client::AddressServiceClient,
     booking_service_client::BookingServiceClient, cleaner_service_client::CleanerServiceClient,
 };
 use tonic::Code;
@@ -32,7 +32,9 @@ impl Scene {
         let profile = UpsertCleanerProfileRequest {
             bio: "Careful and quick.".to_owned(),
             hourly_rate_cents: 3000,
-            services: vec!["standard".to_owned(), "deep".to_owned()],
+            // The enums alone, as a caller of this release sends them.
+            services: Vec::new(),
+            service_kinds: vec![ServiceKind::Standard.into(), ServiceKind::Deep.into()],
             home: Some(GeoPoint {
                 lat: 52.520,
                 lng: 13.405,
@@ -48,12 +50,19 @@ impl Scene {
                 .collect(),
             timezone: "UTC".to_owned(),
         };
-        CleanerServiceClient::connect(core.url.clone())
+        let stored = CleanerServiceClient::connect(core.url.clone())
             .await
             .unwrap()
             .upsert_cleaner_profile(with_token(profile, &cleaner))
             .await
-            .unwrap();
+            .unwrap()
+            .into_inner();
+        // Both spellings come back: the enums, and the strings for older callers.
+        assert_eq!(stored.services, ["standard", "deep"]);
+        assert_eq!(
+            stored.service_kinds().collect::<Vec<_>>(),
+            [ServiceKind::Standard, ServiceKind::Deep]
+        );
         let (_, customer) = core.register_verified(Role::Customer).await;
         let home = AddressInput {
             label: "Home".to_owned(),
@@ -107,7 +116,9 @@ impl Scene {
         let request = CreateBookingRequest {
             idempotency_key: key.to_owned(),
             address_id: self.address_id.clone(),
-            service: "standard".to_owned(),
+            // The enum alone, as a caller of this release sends it.
+            service: String::new(),
+            service_kind: ServiceKind::Standard.into(),
             starts_at: Some(prost_types::Timestamp {
                 seconds: starts_at.timestamp(),
                 nanos: 0,
@@ -187,6 +198,12 @@ async fn the_matching_engine_assigns_a_cleaner_to_an_open_booking() {
         .into_inner();
     assert_eq!(assigned.cleaner_id, scene.cleaner_id);
     assert_eq!(assigned.status, "confirmed");
+    assert_eq!(assigned.booking_status(), BookingStatus::Confirmed);
+    assert_eq!(assigned.service_kind(), ServiceKind::Standard);
+    assert_eq!(
+        assigned.service, "standard",
+        "the string beside it, for older callers"
+    );
     assert_eq!(
         assigned.price_cents, 5625,
         "the customer keeps the quoted price"

@@ -10,8 +10,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use spruce_domain::reason::Reason;
 use spruce_platform::{status::reason_of, time::to_timestamp};
-use spruce_proto::core::v1::{
-    Booking, CreateBookingRequest, GetBookingRequest, ListBookingsRequest, TransitionBookingRequest,
+use spruce_proto::{
+    core::v1::{
+        Booking, BookingAction, BookingStatus as WireStatus, CreateBookingRequest,
+        GetBookingRequest, ListBookingsRequest, ServiceKind as WireServiceKind,
+        TransitionBookingRequest,
+    },
+    enum_or_string,
 };
 use uuid::Uuid;
 
@@ -183,6 +188,8 @@ page! {
 
 impl From<Booking> for BookingResponse {
     fn from(booking: Booking) -> Self {
+        let service = enum_or_string(booking.service_kind().wire_name(), &booking.service);
+        let status = enum_or_string(booking.booking_status().wire_name(), &booking.status);
         BookingResponse {
             starts_at: booking.starts_at.as_ref().and_then(rfc3339),
             ends_at: booking.ends_at.as_ref().and_then(rfc3339),
@@ -193,11 +200,11 @@ impl From<Booking> for BookingResponse {
             id: booking.id,
             customer_id: booking.customer_id,
             address_id: booking.address_id,
-            service: booking.service,
+            service,
             duration_min: booking.duration_min,
             price_cents: booking.price_cents,
             currency: booking.currency,
-            status: booking.status,
+            status,
             payment_status: booking.payment_status,
             estimated_by: booking.estimated_by,
         }
@@ -252,6 +259,10 @@ pub(super) async fn create_booking(
             .map(ServiceKind::as_str)
             .unwrap_or_default()
             .to_owned(),
+        service_kind: WireServiceKind::from_wire_name(
+            service.map(ServiceKind::as_str).unwrap_or_default(),
+        )
+        .into(),
         starts_at: starts_at.map(to_timestamp),
         cleaner_id: cleaner_id.map(|id| id.to_string()).unwrap_or_default(),
         payment_token: body.payment_token,
@@ -330,6 +341,13 @@ pub(super) async fn list_bookings(
             .map(BookingStatusKind::as_str)
             .unwrap_or_default()
             .to_owned(),
+        booking_status: WireStatus::from_wire_name(
+            query
+                .status
+                .map(BookingStatusKind::as_str)
+                .unwrap_or_default(),
+        )
+        .into(),
         limit: page_limit(query.limit)?,
         cursor: query.cursor.unwrap_or_default(),
     };
@@ -496,6 +514,7 @@ async fn transition(
     let message = TransitionBookingRequest {
         booking_id,
         action: action.to_owned(),
+        step: BookingAction::from_wire_name(action).into(),
         actual_duration_min,
     };
     let booking = state

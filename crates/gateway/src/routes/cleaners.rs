@@ -5,8 +5,12 @@ use axum::{
     extract::{Path, State},
 };
 use serde::{Deserialize, Serialize};
-use spruce_proto::core::v1::{
-    AvailabilityWindow, CleanerProfile, GeoPoint, GetCleanerRequest, UpsertCleanerProfileRequest,
+use spruce_proto::{
+    core::v1::{
+        AvailabilityWindow, CleanerProfile, GeoPoint, GetCleanerRequest,
+        ServiceKind as WireServiceKind, UpsertCleanerProfileRequest,
+    },
+    services_or_strings,
 };
 
 use super::AppState;
@@ -113,13 +117,14 @@ pub(super) struct ProfileResponse {
 
 impl From<CleanerProfile> for ProfileResponse {
     fn from(profile: CleanerProfile) -> Self {
+        let services = services_or_strings(&profile.service_kinds, &profile.services);
         ProfileResponse {
             id: profile.cleaner_id,
             full_name: profile.full_name,
             bio: profile.bio,
             hourly_rate_cents: profile.hourly_rate_cents,
             currency: profile.currency,
-            services: profile.services,
+            services,
             home: profile.home.map(|home| Point {
                 lat: home.lat,
                 lng: home.lng,
@@ -158,10 +163,16 @@ pub(super) async fn upsert_profile(
     user: AuthUser,
     ApiJson(body): ApiJson<ProfileBody>,
 ) -> Result<Json<ProfileResponse>, ApiError> {
+    let service_kinds = body
+        .services
+        .iter()
+        .map(|service| WireServiceKind::from_wire_name(service).into())
+        .collect();
     let message = UpsertCleanerProfileRequest {
         bio: body.bio,
         hourly_rate_cents: body.hourly_rate_cents,
         services: body.services,
+        service_kinds,
         home: body.home.map(|home| GeoPoint {
             lat: home.lat,
             lng: home.lng,

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use spruce_platform::time::to_timestamp;
 use spruce_proto::{
-    core::v1::{AddressInput, GetAddressRequest},
+    core::v1::{AddressInput, GetAddressRequest, ServiceKind as WireServiceKind},
     search::v1::{
         CleanerHit, EstimateDurationRequest, RecommendCleanersRequest, SearchCleanersRequest,
     },
@@ -149,6 +149,7 @@ impl SearchParams {
         }
         checks.finish()?;
         Ok(SearchCleanersRequest {
+            service_kind: WireServiceKind::from_wire_name(&service).into(),
             lat: lat.unwrap_or_default(),
             lng: lng.unwrap_or_default(),
             radius_km: radius_km.unwrap_or_default(),
@@ -394,6 +395,10 @@ pub(super) async fn quote(
                     .map(ServiceKind::as_str)
                     .unwrap_or_default()
                     .to_owned(),
+                service_kind: WireServiceKind::from_wire_name(
+                    service.map(ServiceKind::as_str).unwrap_or_default(),
+                )
+                .into(),
                 size_m2: home.size_m2,
                 bedrooms: home.bedrooms,
                 bathrooms: home.bathrooms,

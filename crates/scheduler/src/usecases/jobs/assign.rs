@@ -108,6 +108,7 @@ impl AutoAssign {
                 lng: open.lng,
                 radius_km: self.settings.radius_km,
                 service: booking.service.clone(),
+                service_kind: booking.service_kind,
                 starts_at: booking.starts_at,
                 duration_min: booking.duration_min,
                 limit: self.settings.candidates,
