@@ -94,6 +94,7 @@ wire_names! {
     core::v1::BookingStatus => "BOOKING_STATUS_",
     core::v1::ServiceKind => "SERVICE_KIND_",
     core::v1::BookingAction => "BOOKING_ACTION_",
+    core::v1::Role => "ROLE_",
 }
 
 #[cfg(test)]

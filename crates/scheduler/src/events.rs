@@ -7,7 +7,10 @@
 use anyhow::{Context as _, anyhow};
 use spruce_bus::{Envelope, EventHandler};
 use spruce_platform::time::from_timestamp;
-use spruce_proto::events::v1::{BookingChanged, envelope::Payload};
+use spruce_proto::{
+    enum_or_string,
+    events::v1::{BookingChanged, envelope::Payload},
+};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -55,7 +58,7 @@ impl EventHandler for SchedulerEvents {
                     user_id,
                     email: registered.email.clone(),
                     full_name: registered.full_name.clone(),
-                    role: registered.role.clone(),
+                    role: enum_or_string(registered.role_kind().wire_name(), &registered.role),
                     timezone: registered.timezone.clone(),
                     device_token: None,
                 };
@@ -66,10 +69,11 @@ impl EventHandler for SchedulerEvents {
                     .user_id
                     .parse()
                     .context("bad user_id in user.verification_requested")?;
+                let role = enum_or_string(requested.role_kind().wire_name(), &requested.role);
                 let message = templates::verification(&templates::Verification {
                     user_id,
                     full_name: &requested.full_name,
-                    role: &requested.role,
+                    role: &role,
                     code: &requested.code,
                     link: self.link("verify-email", &requested.token),
                     first: requested.first,
@@ -114,7 +118,7 @@ impl EventHandler for SchedulerEvents {
                     transaction,
                     &event.r#type,
                     &booking_facts(change)?,
-                    &change.status,
+                    &enum_or_string(change.booking_status().wire_name(), &change.status),
                     event.aggregate_version,
                 )
                 .await
@@ -163,7 +167,7 @@ fn booking_facts(change: &BookingChanged) -> anyhow::Result<BookingFacts> {
         } else {
             Some(change.cleaner_id.parse().context("bad cleaner_id")?)
         },
-        service: change.service.clone(),
+        service: enum_or_string(change.service_kind().wire_name(), &change.service),
         starts_at: change
             .starts_at
             .as_ref()

@@ -4,7 +4,7 @@
 use chrono::Utc;
 use spruce_bus::{Envelope, EventSink, Failure, Outcome};
 use spruce_platform::time::from_timestamp;
-use spruce_proto::events::v1::envelope::Payload;
+use spruce_proto::{enum_or_string, events::v1::envelope::Payload};
 use uuid::Uuid;
 
 use crate::{
@@ -43,9 +43,10 @@ impl EventSink for ReadModelEvents {
                 let cleaner = wire::cleaner(updated).map_err(Failure::Permanent)?;
                 self.updates.cleaner_updated(version, cleaner)
             }
-            Some(Payload::UserDeleted(deleted)) => self
-                .updates
-                .user_deleted(id(&deleted.user_id, "user_id")?, deleted.role == "cleaner"),
+            Some(Payload::UserDeleted(deleted)) => self.updates.user_deleted(
+                id(&deleted.user_id, "user_id")?,
+                enum_or_string(deleted.role_kind().wire_name(), &deleted.role) == "cleaner",
+            ),
             Some(Payload::BookingChanged(changed)) => {
                 let (id, booking, pair) =
                     wire::booking_change(changed, version).map_err(Failure::Permanent)?;

@@ -11,6 +11,7 @@ use spruce_proto::{
     enum_or_string,
     events::v1::{BookingChanged, CleanerUpdated},
     search::v1::{CleanerHit, EstimateDurationRequest, SearchCleanersRequest},
+    services_or_strings,
 };
 use uuid::Uuid;
 
@@ -68,8 +69,9 @@ fn minute_of(text: &str) -> anyhow::Result<u16> {
 /// Names the field that does not parse.
 pub fn cleaner(event: &CleanerUpdated) -> anyhow::Result<Cleaner> {
     let id: Uuid = event.cleaner_id.parse().context("cleaner_id")?;
-    let services = Services::parse(event.services.iter().map(String::as_str))
-        .ok_or_else(|| anyhow!("unknown service in {:?}", event.services))?;
+    let named = services_or_strings(&event.service_kinds, &event.services);
+    let services = Services::parse(named.iter().map(String::as_str))
+        .ok_or_else(|| anyhow!("unknown service in {named:?}"))?;
     let area = event.area.as_ref().context("area is missing")?;
     let timezone: Tz = event
         .timezone
@@ -126,17 +128,18 @@ pub fn booking_change(
     } else {
         Some(event.cleaner_id.parse().context("cleaner_id")?)
     };
+    let status = enum_or_string(event.booking_status().wire_name(), &event.status);
     let booking = Booking {
         cleaner_id,
         starts_at: time(event.starts_at.as_ref(), "starts_at")?,
         ends_at: time(event.ends_at.as_ref(), "ends_at")?,
-        holds: HOLDING.contains(&event.status.as_str()),
+        holds: HOLDING.contains(&status.as_str()),
         version,
     };
     let pair = Pair {
         customer_id: event.customer_id.parse().context("customer_id")?,
         cleaner_id,
-        counted: event.status != "cancelled",
+        counted: status != "cancelled",
         version,
     };
     Ok((id, booking, pair))

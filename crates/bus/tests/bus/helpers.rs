@@ -331,6 +331,7 @@ pub(crate) fn event(event_type: &str) -> Envelope {
             full_name: "Ann".to_owned(),
             role: "customer".to_owned(),
             timezone: "UTC".to_owned(),
+            ..UserRegistered::default()
         }),
     )
 }

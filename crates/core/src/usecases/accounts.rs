@@ -5,9 +5,12 @@ use spruce_platform::{
     identity::{Caller, Principal, Role},
     time::to_timestamp,
 };
-use spruce_proto::events::v1::{
-    PasswordChanged, PasswordResetRequested, UserDeleted, UserRegistered, VerificationRequested,
-    envelope::Payload,
+use spruce_proto::{
+    core::v1::Role as ProtoRole,
+    events::v1::{
+        PasswordChanged, PasswordResetRequested, UserDeleted, UserRegistered,
+        VerificationRequested, envelope::Payload,
+    },
 };
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -60,6 +63,7 @@ async fn send_verification(
             first,
             full_name: user.full_name.clone(),
             role: user.role.as_str().to_owned(),
+            role_kind: ProtoRole::from_wire_name(user.role.as_str()).into(),
         }),
     );
     spruce_bus::enqueue(transaction, &event).await?;
@@ -150,6 +154,7 @@ impl Accounts {
                 email: user.email.clone(),
                 full_name: user.full_name.clone(),
                 role: user.role.as_str().to_owned(),
+                role_kind: ProtoRole::from_wire_name(user.role.as_str()).into(),
                 timezone: user.timezone.clone(),
             }),
         );
@@ -502,6 +507,7 @@ impl Accounts {
             Payload::UserDeleted(UserDeleted {
                 user_id: user.id.to_string(),
                 role: user.role.as_str().to_owned(),
+                role_kind: ProtoRole::from_wire_name(user.role.as_str()).into(),
             }),
         );
         spruce_bus::enqueue(&mut transaction, &event).await?;

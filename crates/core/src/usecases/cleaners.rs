@@ -1,7 +1,10 @@
 //! Cleaner profiles: the use cases behind `CleanerService`.
 
 use spruce_platform::identity::{Caller, Role};
-use spruce_proto::events::v1::{self as events, envelope::Payload};
+use spruce_proto::{
+    core::v1::ServiceKind,
+    events::v1::{self as events, envelope::Payload},
+};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -122,6 +125,11 @@ pub(crate) fn cleaner_updated(profile: &CleanerProfile) -> events::CleanerUpdate
         hourly_rate_cents: details.hourly_rate_cents,
         currency: profile.currency.clone(),
         services: details.services.iter().map(ToString::to_string).collect(),
+        service_kinds: details
+            .services
+            .iter()
+            .map(|service| ServiceKind::from_wire_name(&service.to_string()).into())
+            .collect(),
         area: Some(events::GeoPoint {
             lat: profile.area.lat,
             lng: profile.area.lng,

@@ -11,7 +11,10 @@ use spruce_platform::{
     paging::{Cursor, split_page},
     time::to_timestamp,
 };
-use spruce_proto::events::v1::{BookingChanged, Envelope, PaymentFailed, envelope::Payload};
+use spruce_proto::{
+    core::v1::{BookingStatus as WireStatus, ServiceKind},
+    events::v1::{BookingChanged, Envelope, PaymentFailed, envelope::Payload},
+};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
