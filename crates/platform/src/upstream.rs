@@ -22,9 +22,9 @@ pub const REFRESH: Duration = Duration::from_secs(5);
 
 /// How long a connection may take, and each call (none: the caller bounds its calls).
 #[derive(Debug, Clone, Copy)]
-pub struct Timeouts {
-    pub connect: Duration,
-    pub request: Option<Duration>,
+pub(crate) struct Timeouts {
+    pub(crate) connect: Duration,
+    pub(crate) request: Option<Duration>,
 }
 
 impl crate::settings::Upstream {
@@ -65,7 +65,7 @@ impl crate::settings::Upstream {
 ///
 /// # Errors
 /// Fails when `url` is not a URL with a host.
-pub fn channel(url: &str, timeouts: Timeouts) -> anyhow::Result<Channel> {
+fn channel(url: &str, timeouts: Timeouts) -> anyhow::Result<Channel> {
     let uri: Uri = url
         .parse()
         .with_context(|| format!("{url:?} is not a URL"))?;

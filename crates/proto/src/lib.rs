@@ -53,11 +53,18 @@ macro_rules! wire_names {
             }
 
             /// The value the string field's spelling names; unspecified for any other.
+            /// Compares without allocating: it runs for every message core sends.
             pub fn from_wire_name(name: &str) -> Self {
                 if name.is_empty() || name.bytes().any(|byte| byte.is_ascii_uppercase()) {
                     return <$enum>::default();
                 }
-                Self::from_str_name(&format!("{}{}", $prefix, name.to_ascii_uppercase()))
+                (1..)
+                    .map_while(|value| Self::try_from(value).ok())
+                    .find(|kind| {
+                        kind.as_str_name()
+                            .strip_prefix($prefix)
+                            .is_some_and(|spelled| spelled.eq_ignore_ascii_case(name))
+                    })
                     .unwrap_or_default()
             }
         }

@@ -43,7 +43,7 @@ fn to_wire(view: ProfileView) -> WireProfile {
         service_kinds: details
             .services
             .iter()
-            .map(|service| ServiceKind::from_wire_name(&service.to_string()).into())
+            .map(|service| ServiceKind::from_wire_name(service.as_str()).into())
             .collect(),
         home: show_home.then_some(GeoPoint {
             lat: details.home.lat,

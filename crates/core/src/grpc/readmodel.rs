@@ -42,7 +42,7 @@ fn to_wire(state: CleanerState) -> WireState {
                 starts_at: Some(to_timestamp(booking.starts_at)),
                 ends_at: Some(to_timestamp(booking.ends_at)),
                 status: booking.status.to_string(),
-                booking_status: BookingStatus::from_wire_name(&booking.status.to_string()).into(),
+                booking_status: BookingStatus::from_wire_name(booking.status.as_str()).into(),
                 version: booking.version,
             })
             .collect(),

@@ -128,7 +128,7 @@ pub(crate) fn cleaner_updated(profile: &CleanerProfile) -> events::CleanerUpdate
         service_kinds: details
             .services
             .iter()
-            .map(|service| ServiceKind::from_wire_name(&service.to_string()).into())
+            .map(|service| ServiceKind::from_wire_name(service.as_str()).into())
             .collect(),
         area: Some(events::GeoPoint {
             lat: profile.area.lat,

@@ -4,13 +4,12 @@ use axum::{Json, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use spruce_proto::core::v1::{Address, AddressInput, CreateAddressRequest, ListAddressesRequest};
 
-use spruce_domain::reason::FieldError;
-
 use super::{AppState, PageQuery, page, page_limit, rfc3339};
 use crate::{
     auth::AuthUser,
     error::ApiError,
     extract::{ApiJson, ApiQuery},
+    fields::Checks,
 };
 
 /// `POST /v1/me/addresses` body.
@@ -113,20 +112,19 @@ pub(super) async fn create_address(
     user: AuthUser,
     ApiJson(body): ApiJson<AddressBody>,
 ) -> Result<(StatusCode, Json<AddressResponse>), ApiError> {
-    let missing: Vec<FieldError> = [
+    let mut checks = Checks::default();
+    for (field, absent) in [
         ("lat", body.lat.is_none()),
         ("lng", body.lng.is_none()),
         ("size_m2", body.size_m2.is_none()),
         ("bedrooms", body.bedrooms.is_none()),
         ("bathrooms", body.bathrooms.is_none()),
-    ]
-    .into_iter()
-    .filter(|(_, absent)| *absent)
-    .map(|(field, _)| FieldError::new(field, "is required"))
-    .collect();
-    if !missing.is_empty() {
-        return Err(ApiError::validation(missing));
+    ] {
+        if absent {
+            checks.refuse(field, "is required");
+        }
     }
+    checks.finish()?;
     let message = CreateAddressRequest {
         address: Some(AddressInput {
             label: body.label,

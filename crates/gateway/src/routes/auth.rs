@@ -7,7 +7,7 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
 };
 use serde::{Deserialize, Serialize};
-use spruce_domain::reason::{FieldError, Reason};
+use spruce_domain::reason::Reason;
 use spruce_proto::core::v1::{
     AuthResponse, AuthenticateRequest, RefreshSessionRequest, RegisterRequest,
     RevokeSessionRequest, Role,
@@ -18,7 +18,7 @@ use crate::{
     auth::AuthUser,
     error::ApiError,
     extract::{ApiJson, ClientAddress},
-    fields::Field,
+    fields::{Checks, Field},
 };
 
 /// `POST /v1/auth/signup` body.
@@ -113,17 +113,15 @@ fn device(headers: &HeaderMap) -> String {
         .collect()
 }
 
+/// 422 naming every one of `fields` (name, text) left blank.
 pub(super) fn require(fields: &[(&str, &str)]) -> Result<(), ApiError> {
-    let missing: Vec<FieldError> = fields
-        .iter()
-        .filter(|(_, value)| value.trim().is_empty())
-        .map(|(field, _)| FieldError::new(*field, "is required"))
-        .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::validation(missing))
+    let mut checks = Checks::default();
+    for (field, value) in fields {
+        if value.trim().is_empty() {
+            checks.refuse(field, "is required");
+        }
     }
+    checks.finish()
 }
 
 /// Creates a customer or cleaner account and signs it in.

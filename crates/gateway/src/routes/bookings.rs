@@ -73,13 +73,13 @@ pub(super) const UUID_EXPECTED: &str = "must be a UUID";
 pub(super) const TIME_EXPECTED: &str = "must be an RFC 3339 time, e.g. 2030-05-17T09:00:00Z";
 
 impl ServiceKind {
-    /// The service as the wire spells it.
-    pub(super) fn as_str(self) -> &'static str {
+    /// The service on the wire (whose `wire_name` is the string beside it).
+    pub(super) fn wire(self) -> WireServiceKind {
         match self {
-            ServiceKind::Standard => "standard",
-            ServiceKind::Deep => "deep",
-            ServiceKind::MoveOut => "move_out",
-            ServiceKind::Office => "office",
+            ServiceKind::Standard => WireServiceKind::Standard,
+            ServiceKind::Deep => WireServiceKind::Deep,
+            ServiceKind::MoveOut => WireServiceKind::MoveOut,
+            ServiceKind::Office => WireServiceKind::Office,
         }
     }
 }
@@ -97,14 +97,14 @@ pub(super) enum BookingStatusKind {
 }
 
 impl BookingStatusKind {
-    /// The status as the wire spells it.
-    fn as_str(self) -> &'static str {
+    /// The status on the wire (whose `wire_name` is the string beside it).
+    fn wire(self) -> WireStatus {
         match self {
-            BookingStatusKind::Requested => "requested",
-            BookingStatusKind::Confirmed => "confirmed",
-            BookingStatusKind::InProgress => "in_progress",
-            BookingStatusKind::Completed => "completed",
-            BookingStatusKind::Cancelled => "cancelled",
+            BookingStatusKind::Requested => WireStatus::Requested,
+            BookingStatusKind::Confirmed => WireStatus::Confirmed,
+            BookingStatusKind::InProgress => WireStatus::InProgress,
+            BookingStatusKind::Completed => WireStatus::Completed,
+            BookingStatusKind::Cancelled => WireStatus::Cancelled,
         }
     }
 }
@@ -252,17 +252,12 @@ pub(super) async fn create_booking(
     let starts_at = checks.required("starts_at", body.starts_at, TIME_EXPECTED);
     let cleaner_id = checks.optional("cleaner_id", body.cleaner_id, UUID_EXPECTED);
     checks.finish()?;
+    let service = service.map(ServiceKind::wire).unwrap_or_default();
     let message = CreateBookingRequest {
         idempotency_key,
         address_id: address_id.map(|id| id.to_string()).unwrap_or_default(),
-        service: service
-            .map(ServiceKind::as_str)
-            .unwrap_or_default()
-            .to_owned(),
-        service_kind: WireServiceKind::from_wire_name(
-            service.map(ServiceKind::as_str).unwrap_or_default(),
-        )
-        .into(),
+        service: service.wire_name(),
+        service_kind: service.into(),
         starts_at: starts_at.map(to_timestamp),
         cleaner_id: cleaner_id.map(|id| id.to_string()).unwrap_or_default(),
         payment_token: body.payment_token,
@@ -335,19 +330,13 @@ pub(super) async fn list_bookings(
     user: AuthUser,
     ApiQuery(query): ApiQuery<BookingQuery>,
 ) -> Result<Json<BookingPage>, ApiError> {
+    let status = query
+        .status
+        .map(BookingStatusKind::wire)
+        .unwrap_or_default();
     let message = ListBookingsRequest {
-        status: query
-            .status
-            .map(BookingStatusKind::as_str)
-            .unwrap_or_default()
-            .to_owned(),
-        booking_status: WireStatus::from_wire_name(
-            query
-                .status
-                .map(BookingStatusKind::as_str)
-                .unwrap_or_default(),
-        )
-        .into(),
+        status: status.wire_name(),
+        booking_status: status.into(),
         limit: page_limit(query.limit)?,
         cursor: query.cursor.unwrap_or_default(),
     };

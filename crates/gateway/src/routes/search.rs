@@ -119,10 +119,13 @@ impl SearchParams {
         let radius_km = checks.optional("radius_km", self.radius_km, number);
         // An unknown service goes on to search, which names it with every field out of
         // range at once.
-        let service = match self.service {
-            Field::Valid(kind) => kind.as_str().to_owned(),
-            Field::Invalid(sent) => sent.as_str().unwrap_or("?").to_owned(),
-            Field::Absent => String::new(),
+        let (service, service_kind) = match self.service {
+            Field::Valid(kind) => (kind.wire().wire_name(), kind.wire()),
+            Field::Invalid(sent) => (
+                sent.as_str().unwrap_or("?").to_owned(),
+                WireServiceKind::Unspecified,
+            ),
+            Field::Absent => (String::new(), WireServiceKind::Unspecified),
         };
         let duration_min = checks.optional(
             "duration_min",
@@ -149,7 +152,7 @@ impl SearchParams {
         }
         checks.finish()?;
         Ok(SearchCleanersRequest {
-            service_kind: WireServiceKind::from_wire_name(&service).into(),
+            service_kind: service_kind.into(),
             lat: lat.unwrap_or_default(),
             lng: lng.unwrap_or_default(),
             radius_km: radius_km.unwrap_or_default(),
@@ -384,28 +387,21 @@ pub(super) async fn quote(
     let cleaner_id = checks.optional("cleaner_id", body.cleaner_id, UUID_EXPECTED);
     checks.finish()?;
     let address_id = address_id.map(|id| id.to_string()).unwrap_or_default();
+    let service = service.map(ServiceKind::wire).unwrap_or_default();
     let home = home_of(&state, &user, address_id).await?;
     let estimate = state
         .upstreams
         .search
         .clone()
-        .estimate_duration(
-            user.request(EstimateDurationRequest {
-                service: service
-                    .map(ServiceKind::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-                service_kind: WireServiceKind::from_wire_name(
-                    service.map(ServiceKind::as_str).unwrap_or_default(),
-                )
-                .into(),
-                size_m2: home.size_m2,
-                bedrooms: home.bedrooms,
-                bathrooms: home.bathrooms,
-                has_pets: home.has_pets,
-                cleaner_id: cleaner_id.map(|id| id.to_string()).unwrap_or_default(),
-            }),
-        )
+        .estimate_duration(user.request(EstimateDurationRequest {
+            service: service.wire_name(),
+            service_kind: service.into(),
+            size_m2: home.size_m2,
+            bedrooms: home.bedrooms,
+            bathrooms: home.bathrooms,
+            has_pets: home.has_pets,
+            cleaner_id: cleaner_id.map(|id| id.to_string()).unwrap_or_default(),
+        }))
         .await?
         .into_inner();
     Ok(Json(QuoteResponse {
