@@ -98,7 +98,8 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
 /// `password_recheck`), until the pool is closed; open connections stay logged in. A
 /// file that cannot be read, or is empty, keeps the last value (the mount may be
 /// mid-update). The kubelet swaps a Secret's files together, so a rotation to the other
-/// user arrives with its password.
+/// user arrives with its password; the user is read on both sides of the password, and a
+/// pair read across a swap (the user changed in between) waits for the next look.
 async fn follow_login_files(pool: PgPool, settings: DatabaseSettings) {
     // A few bytes from a mounted file: not worth a blocking-pool hop.
     let read = |path: &Option<std::path::PathBuf>, last: &str| {
@@ -117,6 +118,9 @@ async fn follow_login_files(pool: PgPool, settings: DatabaseSettings) {
             read(&settings.user_path, &user),
             read(&settings.password_path, &password),
         );
+        if read(&settings.user_path, &user) != new_user {
+            continue;
+        }
         if new_user != user || new_password != password {
             pool.set_connect_options(
                 connect_options(&settings)

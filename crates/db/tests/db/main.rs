@@ -192,6 +192,18 @@ async fn fresh_login(pool: &sqlx::PgPool) -> Result<String, sqlx::Error> {
     Ok(user)
 }
 
+/// Writes the Secret's files as the kubelet does: into a folder of their own, then one
+/// rename of the `..data` link, so that the user and the password change together.
+fn swap_secret(folder: &std::path::Path, generation: u32, user: &str, password: &str) {
+    let data = folder.join(format!("..data-{generation}"));
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("core-user"), format!("{user}\n")).unwrap();
+    std::fs::write(data.join("core"), format!("{password}\n")).unwrap();
+    let next = folder.join("..data-next");
+    std::os::unix::fs::symlink(format!("..data-{generation}"), &next).unwrap();
+    std::fs::rename(&next, folder.join("..data")).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_users_taking_turns_rotate_a_password_without_a_moment_when_logins_fail() {
     let cluster = PasswordCluster::start().await;
@@ -206,8 +218,11 @@ async fn two_users_taking_turns_rotate_a_password_without_a_moment_when_logins_f
         cluster.folder.join("core-user"),
         cluster.folder.join("core"),
     );
-    std::fs::write(&user_file, "spruce_turns_a\n").unwrap();
-    std::fs::write(&password_file, "password-1\n").unwrap();
+    // Mounted as the kubelet mounts a Secret: each file a link through `..data`.
+    for (file, name) in [(&user_file, "core-user"), (&password_file, "core")] {
+        std::os::unix::fs::symlink(format!("..data/{name}"), file).unwrap();
+    }
+    swap_secret(&cluster.folder, 1, "spruce_turns_a", "password-1");
     let settings = DatabaseSettings {
         user_path: Some(user_file.clone()),
         password_path: Some(password_file.clone()),
@@ -234,8 +249,7 @@ async fn two_users_taking_turns_rotate_a_password_without_a_moment_when_logins_f
             user,
             "not switched yet, still logging in"
         );
-        std::fs::write(&user_file, format!("{user}\n")).unwrap();
-        std::fs::write(&password_file, format!("{password}\n")).unwrap();
+        swap_secret(&cluster.folder, generation, user, &password);
         let mut switched = false;
         for _ in 0..100 {
             // Every login in between succeeds, with one user or the other.
