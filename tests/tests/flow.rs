@@ -10,18 +10,7 @@ use spruce_e2e::{
     stack::Stack,
     tap::{Tap, documented_routing_keys},
 };
-use spruce_platform::{grpc::request_with_token, keys, settings::IdentitySettings};
-use spruce_proto::core::v1::{
-    StreamCleanersRequest, read_model_service_client::ReadModelServiceClient,
-};
-use spruce_search::{
-    domain::{
-        index::scan,
-        query::{RawQuery, SearchQuery},
-        readmodel::SnapshotBuilder,
-    },
-    wire,
-};
+use spruce_search::{domain::query::RawQuery, testing::scan_of_core};
 use spruce_testkit::{eventually, try_eventually};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -397,39 +386,6 @@ async fn events_are_as_documented(tap: &Tap) {
     }
 }
 
-/// The ids a scan of every cleaner in core's database finds for `query`, best first: what
-/// search must answer once it has caught up.
-async fn brute_force(core_url: &str, query: &RawQuery) -> Vec<String> {
-    let token = IdentitySettings::development(keys::dev::SEARCH_PRIVATE_KEY)
-        .signer("search")
-        .unwrap()
-        .token("core")
-        .unwrap();
-    let mut client = ReadModelServiceClient::connect(core_url.to_owned())
-        .await
-        .unwrap();
-    let mut stream = client
-        .stream_cleaners(request_with_token(StreamCleanersRequest {}, &token))
-        .await
-        .unwrap()
-        .into_inner();
-    let mut builder = SnapshotBuilder::default();
-    while let Some(batch) = stream.message().await.unwrap() {
-        for state in &batch.cleaners {
-            if let Some((cleaner, bookings)) = wire::cleaner_state(state).unwrap() {
-                builder.add(state.version, cleaner, bookings);
-            }
-        }
-    }
-    let model = builder.finish();
-    let query = SearchQuery::parse(query, chrono::Utc::now()).unwrap();
-    scan(model.index().cleaners(), &query)
-        .hits
-        .iter()
-        .map(|hit| hit.id.to_string())
-        .collect()
-}
-
 #[tokio::test]
 async fn search_killed_while_cleaners_and_bookings_change_answers_as_a_scan_of_core() {
     let shutdown = CancellationToken::new();
@@ -515,7 +471,7 @@ async fn search_killed_while_cleaners_and_bookings_change_answers_as_a_scan_of_c
         query
     };
     for (raw, holds_cleaner01) in [(&base, true), (&cheap, true), (&window, false)] {
-        let expected = brute_force(&stack.core_url, raw).await;
+        let expected = scan_of_core(&stack.core_url, raw).await;
         assert_eq!(
             expected.contains(&cleaner_id),
             holds_cleaner01,

@@ -13,6 +13,8 @@ pub mod seed;
 pub mod settings;
 pub mod startup;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod tokens;
 pub mod upstream;
 pub mod usecases;

@@ -10,6 +10,8 @@ pub mod metrics;
 pub mod settings;
 pub mod startup;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod upstream;
 pub mod usecases;
 pub mod wire;

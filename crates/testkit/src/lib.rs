@@ -101,6 +101,43 @@ where
     }
 }
 
+/// Waits up to 10 s for `url` (`http://host:port/path`, a service's `/readyz`) to answer
+/// 200, asking over plain HTTP/1.1.
+///
+/// # Panics
+/// When `url` is not of that form, or 10 s pass first.
+pub async fn wait_until_ready(url: &str) {
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    eventually(url, Duration::from_secs(10), || status_of(authority, path)).await;
+}
+
+/// The status line `GET path` gets from `authority`, when it is not 200.
+async fn status_of(authority: &str, path: &str) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .map_err(|error| error.to_string())?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|error| error.to_string())?;
+    let mut head = [0_u8; 64];
+    let read = stream
+        .read(&mut head)
+        .await
+        .map_err(|error| error.to_string())?;
+    let status_line = String::from_utf8_lossy(&head[..read]);
+    let status_line = status_line.lines().next().unwrap_or_default();
+    if status_line.split(' ').nth(1) == Some("200") {
+        Ok(())
+    } else {
+        Err(status_line.to_owned())
+    }
+}
+
 /// Runs `rabbitmqctl -q` with `arguments` against the local broker.
 ///
 /// # Panics
@@ -211,6 +248,28 @@ mod tests {
         assert_eq!(found, 3);
         let never = try_eventually(Duration::from_millis(120), || async { Err::<(), _>("no") });
         assert_eq!(never.await, Err("no"));
+    }
+
+    #[tokio::test]
+    async fn readiness_is_a_200_and_anything_else_is_what_was_seen() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let authority = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            for answer in ["HTTP/1.1 503 Service Unavailable", "HTTP/1.1 200 OK"] {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let mut request = [0_u8; 256];
+                let read = stream.read(&mut request).await.unwrap();
+                assert!(request[..read].starts_with(b"GET /readyz HTTP/1.1\r\n"));
+                let response = format!("{answer}\r\ncontent-length: 0\r\n\r\n");
+                stream.write_all(response.as_bytes()).await.unwrap();
+            }
+        });
+        assert_eq!(
+            status_of(&authority, "/readyz").await,
+            Err("HTTP/1.1 503 Service Unavailable".to_owned())
+        );
+        wait_until_ready(&format!("http://{authority}/readyz")).await;
     }
 
     #[test]

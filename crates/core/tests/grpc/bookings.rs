@@ -1,20 +1,16 @@
 //! The matching engine's calls: AssignBooking and AssignBookings, for the scheduler only.
 
-use chrono::{Duration, DurationRound as _, Utc};
+use spruce_core::testing::{TestCore, booking, cleaner_profile, tomorrow_at};
 use spruce_platform::{
     grpc::request_with_token as with_token,
     keys,
     testing::{service_token, user_token},
 };
 use spruce_proto::core::v1::{
-    AddressInput, AssignBookingRequest, AssignBookingsRequest, AvailabilityWindow, Booking,
-    BookingStatus, CreateAddressRequest, CreateBookingRequest, GeoPoint, GetBookingRequest, Role,
-    ServiceKind, UpsertCleanerProfileRequest, address_service_client::AddressServiceClient,
-    booking_service_client::BookingServiceClient, cleaner_service_client::CleanerServiceClient,
+    AssignBookingRequest, AssignBookingsRequest, Booking, BookingStatus, GetBookingRequest, Role,
+    ServiceKind, booking_service_client::BookingServiceClient,
 };
 use tonic::Code;
-
-use crate::harness::TestCore;
 
 /// A cleaner available 08:00–18:00 UTC every day, a customer with a home 1 km away.
 struct Scene {
@@ -29,109 +25,39 @@ impl Scene {
     async fn new() -> Self {
         let core = TestCore::start().await;
         let (cleaner_id, cleaner) = core.register_verified(Role::Cleaner).await;
-        let profile = UpsertCleanerProfileRequest {
-            bio: "Careful and quick.".to_owned(),
-            hourly_rate_cents: 3000,
-            // The enums alone, as a caller of this release sends them.
-            services: Vec::new(),
-            service_kinds: vec![ServiceKind::Standard.into(), ServiceKind::Deep.into()],
-            home: Some(GeoPoint {
-                lat: 52.520,
-                lng: 13.405,
-            }),
-            service_radius_km: 10.0,
-            weekly_availability: spruce_platform::time::WEEKDAYS
-                .iter()
-                .map(|day| AvailabilityWindow {
-                    weekday: (*day).to_owned(),
-                    start: "08:00".to_owned(),
-                    end: "18:00".to_owned(),
-                })
-                .collect(),
-            timezone: "UTC".to_owned(),
-        };
-        let stored = CleanerServiceClient::connect(core.url.clone())
-            .await
-            .unwrap()
-            .upsert_cleaner_profile(with_token(profile, &cleaner))
-            .await
-            .unwrap()
-            .into_inner();
+        let stored = core
+            .upsert_profile(&cleaner, cleaner_profile("08:00"))
+            .await;
         // Both spellings come back: the enums, and the strings for older callers.
         assert_eq!(stored.services, ["standard", "deep"]);
         assert_eq!(
             stored.service_kinds().collect::<Vec<_>>(),
             [ServiceKind::Standard, ServiceKind::Deep]
         );
-        let (_, customer) = core.register_verified(Role::Customer).await;
-        let home = AddressInput {
-            label: "Home".to_owned(),
-            line1: "Torstrasse 1".to_owned(),
-            city: "Berlin".to_owned(),
-            postal_code: "10119".to_owned(),
-            lat: 52.529,
-            lng: 13.401,
-            size_m2: 70,
-            bedrooms: 2,
-            bathrooms: 1,
-            has_pets: false,
-        };
-        let address = AddressServiceClient::connect(core.url.clone())
-            .await
-            .unwrap()
-            .create_address(with_token(
-                CreateAddressRequest {
-                    address: Some(home),
-                },
-                &customer,
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let (customer, address_id) = core.customer_with_home().await;
         Scene {
             core,
             customer,
             cleaner,
             cleaner_id,
-            address_id: address.id,
+            address_id,
         }
     }
 
     async fn bookings(&self) -> BookingServiceClient<tonic::transport::Channel> {
-        BookingServiceClient::connect(self.core.url.clone())
-            .await
-            .unwrap()
+        self.core.bookings().await
     }
 
     /// Books a standard cleaning without a cleaner, tomorrow (plus `days`) at 09:00 UTC.
     async fn book_open(&self, key: &str, days: i64) -> Booking {
-        self.book(key, days, String::new()).await
+        self.book(key, days, "").await
     }
 
     /// Books a standard cleaning with `cleaner_id` (empty: none), tomorrow (plus `days`) at
     /// 09:00 UTC.
-    async fn book(&self, key: &str, days: i64, cleaner_id: String) -> Booking {
-        let midnight = Utc::now().duration_trunc(Duration::days(1)).unwrap();
-        let starts_at = midnight + Duration::days(1 + days) + Duration::hours(9);
-        let request = CreateBookingRequest {
-            idempotency_key: key.to_owned(),
-            address_id: self.address_id.clone(),
-            // The enum alone, as a caller of this release sends it.
-            service: String::new(),
-            service_kind: ServiceKind::Standard.into(),
-            starts_at: Some(prost_types::Timestamp {
-                seconds: starts_at.timestamp(),
-                nanos: 0,
-            }),
-            cleaner_id,
-            payment_token: "tok_visa".to_owned(),
-        };
-        self.bookings()
-            .await
-            .create_booking(with_token(request, &self.customer))
-            .await
-            .unwrap()
-            .into_inner()
+    async fn book(&self, key: &str, days: i64, cleaner_id: &str) -> Booking {
+        let request = booking(key, &self.address_id, cleaner_id, tomorrow_at(days, 9));
+        self.core.book(&self.customer, request).await
     }
 
     fn pair(&self, booking: &Booking) -> AssignBookingRequest {
@@ -223,7 +149,7 @@ async fn a_batch_of_assignments_answers_each_pair_and_never_double_books() {
     let scene = Scene::new().await;
     let first = scene.book_open("batch-1", 0).await;
     let second = scene.book_open("batch-2", 0).await;
-    let confirmed = scene.book("batch-3", 1, scene.cleaner_id.clone()).await;
+    let confirmed = scene.book("batch-3", 1, &scene.cleaner_id).await;
     let scheduler = service_token(keys::dev::SCHEDULER_PRIVATE_KEY, "scheduler", "core");
     let mut client = scene.bookings().await;
     let request = AssignBookingsRequest {

@@ -2,5 +2,4 @@
 //! exchange of the test's own.
 
 mod bookings;
-mod harness;
 mod trust;

@@ -15,7 +15,7 @@ use tonic::Code;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use uuid::Uuid;
 
-use crate::harness::{TestCore, channel, register_request};
+use spruce_core::testing::{TestCore, channel, register_request};
 
 fn get_user(user_id: &str) -> GetUserRequest {
     GetUserRequest {

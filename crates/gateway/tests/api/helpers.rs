@@ -10,18 +10,14 @@ use spruce_platform::{
     telemetry,
 };
 use spruce_scheduler::usecases::delivery::EmailTransport;
-use spruce_testkit::{TestDb, add_vhost, eventually, free_port, rabbitmqctl, run_aside};
+use spruce_search::testing::TestSearch;
+use spruce_testkit::{TestDb, add_vhost, free_port, rabbitmqctl, run_aside, wait_until_ready};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::search_handle::SearchHandle;
-
 // The tokens tests sign, shared with every service's own tests.
-pub(crate) use spruce_platform::{
-    grpc::request_with_token as with_token,
-    testing::{service_token, user_token},
-};
+pub(crate) use spruce_platform::testing::user_token;
 
 pub(crate) const PASSWORD: &str = "correct horse battery";
 
@@ -35,14 +31,10 @@ pub(crate) struct TestApp {
     pub(crate) scheduler_pool: PgPool,
     /// Core's database, for checking what it wrote (the outbox).
     pub(crate) core_pool: PgPool,
-    /// Core's gRPC address, for calls only other services make.
-    pub(crate) core_url: String,
     /// Core's ops HTTP side (`/readyz`, `/metrics`).
     pub(crate) core_ops_url: String,
-    /// Search's gRPC address (nothing listens there unless built [`Builder::with_search`]).
-    pub(crate) search_url: String,
     /// Search while it runs, for stopping and starting it again.
-    search: Option<SearchHandle>,
+    search: Option<TestSearch>,
     /// Every service's database: core's, the scheduler's and search's.
     pub(crate) databases: [TestDb; 3],
     bus: BusSettings,
@@ -241,18 +233,15 @@ impl Builder {
         tokio::spawn(core.run_until_stopped(shutdown.clone()));
 
         let search = if self.search {
-            Some(
-                SearchHandle::start(
-                    &id,
-                    &spruce_db::testing::settings(&databases[2]),
-                    search_port,
-                    &core_url,
-                    &bus,
-                    &self.search_redis_url,
-                    &shutdown,
-                )
-                .await,
-            )
+            let mut settings = spruce_search::testing::settings(
+                &id,
+                &spruce_db::testing::settings(&databases[2]),
+                search_port,
+                &core_url,
+                &bus,
+            );
+            settings.redis.url = self.search_redis_url.clone().into();
+            Some(TestSearch::start(settings, &shutdown).await)
         } else {
             None
         };
@@ -306,9 +295,7 @@ impl Builder {
             gateway,
             scheduler_pool,
             core_pool,
-            core_url,
             core_ops_url,
-            search_url,
             search,
             databases,
             bus,
@@ -396,7 +383,7 @@ impl TestApp {
         let mut settings = search.stop().await;
         change(&mut settings);
         meanwhile.await;
-        self.search = Some(SearchHandle::restart(settings, &self.gateway.shutdown).await);
+        self.search = Some(TestSearch::start(settings, &self.gateway.shutdown).await);
     }
 
     /// Signs up a customer and returns the session body.
@@ -543,19 +530,6 @@ pub(crate) async fn mark_verified(core: &PgPool, user_id: &str) {
         .execute(core)
         .await
         .unwrap();
-}
-
-/// Waits up to 10 s for `url` to answer 200.
-pub(crate) async fn wait_until_ready(url: &str) {
-    let client = Client::new();
-    eventually(url, Duration::from_secs(10), || async {
-        match client.get(url).send().await {
-            Ok(response) if response.status().is_success() => Ok(()),
-            Ok(response) => Err(response.status().to_string()),
-            Err(error) => Err(error.to_string()),
-        }
-    })
-    .await;
 }
 
 /// Reads a problem response, checking its content type and status.

@@ -18,7 +18,6 @@ mod races;
 mod recommendations;
 mod scene;
 mod search;
-mod search_handle;
 mod seeded;
 mod stand_ins;
 mod statuses;

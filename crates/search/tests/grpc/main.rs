@@ -1,176 +1,97 @@
-//! Search's gRPC API as the other services call it: search alone, in-process, on a
-//! database, an exchange and cache keys of the test's own (no core: nothing listens where
-//! it looks, so the read model stays unloaded and retraining finds no history).
+//! Search's gRPC API as the other services call it, each test with its own database,
+//! exchange and cache keys: search alone (nothing listens where core would be, so the read
+//! model stays unloaded and retraining finds no history), or beside a real core whose events
+//! it follows.
+
+mod access;
+mod model;
+mod read_model;
+
+use std::future::Future;
 
 use spruce_bus::testing::TestExchange;
-use spruce_platform::{
-    grpc::request_with_token as with_token,
-    keys,
-    settings::{CommonSettings, ListenSettings},
-    telemetry,
-    testing::{service_token, user_token},
-};
-use spruce_proto::search::v1::{
-    EstimateDurationRequest, RetrainModelRequest, search_service_client::SearchServiceClient,
-};
+use spruce_core::testing::TestCore;
+use spruce_proto::search::v1::search_service_client::SearchServiceClient;
+use spruce_search::testing::TestSearch;
 use spruce_testkit::{TestDb, free_port};
 use tokio_util::sync::CancellationToken;
-use tonic::Code;
-use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use uuid::Uuid;
 
-/// A running search; dropping it stops it and removes its database and exchange.
-struct TestSearch {
-    url: String,
+/// A running search; dropping it stops it and removes its database (and its exchange, when
+/// it has one of its own).
+struct Search {
+    search: Option<TestSearch>,
     shutdown: CancellationToken,
-    _exchange: TestExchange,
+    _exchange: Option<TestExchange>,
     _database: TestDb,
 }
 
-impl TestSearch {
-    async fn start() -> Self {
-        telemetry::init_for_tests();
+impl Search {
+    /// Search with no core to load from or train on; its read model stays unloaded.
+    async fn alone() -> Self {
+        spruce_platform::telemetry::init_for_tests();
         let id = Uuid::new_v4().simple().to_string();
-        let database = TestDb::new("search");
         let exchange = TestExchange::new(&id);
-        let mut settings = spruce_search::settings::Settings {
-            grpc: ListenSettings::loopback(),
-            common: CommonSettings::loopback(),
-            database: spruce_db::testing::settings(&database),
-            bus: exchange.settings().clone(),
-            ..spruce_search::settings::Settings::default()
-        };
-        settings.core.url = format!("http://127.0.0.1:{}", free_port());
-        settings.redis.key_prefix = format!("spruce:test:{id}:");
-        settings.model.train_at_start = false;
-        let search = spruce_search::startup::Application::build(settings)
-            .await
-            .expect("search builds");
-        let url = format!("http://127.0.0.1:{}", search.grpc_port());
+        let database = TestDb::new("search");
+        let nowhere = format!("http://127.0.0.1:{}", free_port());
+        let settings = spruce_search::testing::settings(
+            &id,
+            &spruce_db::testing::settings(&database),
+            0,
+            &nowhere,
+            exchange.settings(),
+        );
         let shutdown = CancellationToken::new();
-        tokio::spawn(search.run_until_stopped(shutdown.clone()));
-        TestSearch {
-            url,
+        let search = TestSearch::launch(settings, &shutdown).await;
+        Search {
+            search: Some(search),
             shutdown,
-            _exchange: exchange,
+            _exchange: Some(exchange),
             _database: database,
         }
     }
 
+    /// Search following `core`, once its read model is loaded.
+    async fn beside(core: &TestCore) -> Self {
+        let id = Uuid::new_v4().simple().to_string();
+        let database = TestDb::new("search");
+        let settings = spruce_search::testing::settings(
+            &id,
+            &spruce_db::testing::settings(&database),
+            0,
+            &core.url,
+            core.bus(),
+        );
+        let shutdown = CancellationToken::new();
+        let search = TestSearch::start(settings, &shutdown).await;
+        Search {
+            search: Some(search),
+            shutdown,
+            _exchange: None,
+            _database: database,
+        }
+    }
+
+    fn url(&self) -> String {
+        self.search.as_ref().expect("running").url.clone()
+    }
+
     async fn client(&self) -> SearchServiceClient<tonic::transport::Channel> {
-        let channel = tonic::transport::Endpoint::from_shared(self.url.clone())
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        SearchServiceClient::new(channel)
+        SearchServiceClient::new(spruce_core::testing::channel(self.url()).await)
+    }
+
+    /// Stops search, runs `meanwhile`, starts it again on the same ports and waits until
+    /// its read model is loaded.
+    async fn restart(&mut self, meanwhile: impl Future<Output = ()>) {
+        let settings = self.search.take().expect("running").stop().await;
+        meanwhile.await;
+        self.search = Some(TestSearch::start(settings, &self.shutdown).await);
     }
 }
 
-impl Drop for TestSearch {
+impl Drop for Search {
     /// Stops search; the database and the exchange go with their fields.
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
-}
-
-#[tokio::test]
-async fn only_admins_and_the_scheduler_retrain_the_duration_model() {
-    let search = TestSearch::start().await;
-    let mut client = search.client().await;
-    // Not a customer, not the gateway, and not core, whose service token prices bookings
-    // and does nothing else on search.
-    for (who, token) in [
-        ("a customer", user_token("customer")),
-        (
-            "the gateway",
-            service_token(keys::dev::GATEWAY_PRIVATE_KEY, "gateway", "search"),
-        ),
-        (
-            "core",
-            service_token(keys::dev::CORE_PRIVATE_KEY, "core", "search"),
-        ),
-    ] {
-        let refused = client
-            .retrain_model(with_token(RetrainModelRequest {}, &token))
-            .await
-            .unwrap_err();
-        assert_eq!(refused.code(), Code::PermissionDenied, "{who}");
-    }
-    // Admins and the scheduler get past the door; with core away there is no history.
-    for (who, token) in [
-        ("an admin", user_token("admin")),
-        (
-            "the scheduler",
-            service_token(keys::dev::SCHEDULER_PRIVATE_KEY, "scheduler", "search"),
-        ),
-    ] {
-        let unavailable = client
-            .retrain_model(with_token(RetrainModelRequest {}, &token))
-            .await
-            .unwrap_err();
-        assert_eq!(
-            unavailable.code(),
-            Code::Unavailable,
-            "{who}: {unavailable:?}"
-        );
-    }
-    let anonymous = client
-        .retrain_model(RetrainModelRequest {})
-        .await
-        .unwrap_err();
-    assert_eq!(anonymous.code(), Code::Unauthenticated);
-}
-
-#[tokio::test]
-async fn the_scheduler_may_not_ask_for_estimates_and_bad_jobs_are_invalid() {
-    let search = TestSearch::start().await;
-    let mut client = search.client().await;
-    let job = EstimateDurationRequest {
-        service: "standard".to_owned(),
-        size_m2: 70,
-        bedrooms: 2,
-        bathrooms: 1,
-        has_pets: false,
-        ..EstimateDurationRequest::default()
-    };
-    let scheduler = service_token(keys::dev::SCHEDULER_PRIVATE_KEY, "scheduler", "search");
-    let refused = client
-        .estimate_duration(with_token(job.clone(), &scheduler))
-        .await
-        .unwrap_err();
-    assert_eq!(refused.code(), Code::PermissionDenied);
-    // Core prices bookings with it: with no model yet, the rule of thumb answers.
-    let core = service_token(keys::dev::CORE_PRIVATE_KEY, "core", "search");
-    let estimate = client
-        .estimate_duration(with_token(job.clone(), &core))
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(estimate.estimated_duration_min > 0, "{estimate:?}");
-    let too_big = EstimateDurationRequest {
-        size_m2: 100_000,
-        ..job
-    };
-    let invalid = client
-        .estimate_duration(with_token(too_big, &core))
-        .await
-        .unwrap_err();
-    assert_eq!(invalid.code(), Code::InvalidArgument);
-}
-
-#[tokio::test]
-async fn health_stays_open_to_probes_while_the_read_model_loads() {
-    let search = TestSearch::start().await;
-    let channel = tonic::transport::Endpoint::from_shared(search.url.clone())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let answer = HealthClient::new(channel)
-        .check(HealthCheckRequest {
-            service: String::new(),
-        })
-        .await;
-    assert!(answer.is_ok(), "{answer:?}");
 }
