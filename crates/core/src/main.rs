@@ -7,7 +7,7 @@ use spruce_core::{
     startup::Application,
     store::MIGRATIONS,
 };
-use spruce_platform::{cli, shutdown};
+use spruce_platform::cli;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -27,18 +27,7 @@ async fn main() -> anyhow::Result<()> {
         DEFAULTS,
         |settings: Settings, command| async move {
             match command.as_deref() {
-                None | Some("serve") => {
-                    let drain = settings.common.http.drain;
-                    let application = Application::build(settings).await?;
-                    tracing::info!(
-                        grpc_port = application.grpc_port(),
-                        http_port = application.http_port(),
-                        "spruce-core listening"
-                    );
-                    application
-                        .run_until_stopped(shutdown::on_signal(drain))
-                        .await
-                }
+                None | Some("serve") => cli::serve::<Application>("spruce-core", settings).await,
                 Some("replay-unrouted") => {
                     let moved = spruce_bus::replay_unrouted(&settings.bus).await?;
                     tracing::info!(moved, "unrouted events published again");

@@ -36,6 +36,49 @@ pub trait ServiceSettings: DeserializeOwned + Validate {
     fn common(&self) -> &CommonSettings;
 }
 
+/// A gRPC service as `serve` runs it: built from its settings, listening for gRPC and for
+/// ops HTTP, running until told to stop.
+pub trait GrpcService: Sized {
+    /// Its settings.
+    type Settings: ServiceSettings;
+
+    /// Binds its listeners and connects what it needs.
+    fn build(settings: Self::Settings) -> impl Future<Output = anyhow::Result<Self>> + Send;
+
+    /// The bound gRPC port.
+    fn grpc_port(&self) -> u16;
+
+    /// The bound ops HTTP port.
+    fn http_port(&self) -> u16;
+
+    /// Runs until `shutdown` is cancelled, then drains and stops.
+    fn run_until_stopped(
+        self,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+/// `serve`: builds `S` from `settings`, says where it listens, and runs it until SIGTERM or
+/// Ctrl-C, draining for `http.drain`.
+///
+/// # Errors
+/// Fails when it cannot be built or a server fails.
+pub async fn serve<S: GrpcService>(
+    service: &'static str,
+    settings: S::Settings,
+) -> anyhow::Result<()> {
+    let drain = settings.common().http.drain;
+    let application = S::build(settings).await?;
+    tracing::info!(
+        grpc_port = application.grpc_port(),
+        http_port = application.http_port(),
+        "{service} listening"
+    );
+    application
+        .run_until_stopped(crate::shutdown::on_signal(drain))
+        .await
+}
+
 /// What a database-only command reads: the database and how to log, nothing else.
 #[derive(serde::Deserialize)]
 struct DatabaseCommandSettings {

@@ -2,7 +2,7 @@
 //! plus `healthcheck` and `check-config` (every binary has them).
 
 use anyhow::Context as _;
-use spruce_platform::{cli, shutdown};
+use spruce_platform::cli;
 use spruce_scheduler::{
     domain::matching::solver::{Costs, solve},
     settings::{DEFAULTS, Settings},
@@ -21,16 +21,7 @@ async fn main() -> anyhow::Result<()> {
         |settings: Settings, command| async move {
             match command.as_deref() {
                 None | Some("serve") => {
-                    let drain = settings.common.http.drain;
-                    let application = Application::build(settings).await?;
-                    tracing::info!(
-                        grpc_port = application.grpc_port(),
-                        http_port = application.http_port(),
-                        "spruce-scheduler listening"
-                    );
-                    application
-                        .run_until_stopped(shutdown::on_signal(drain))
-                        .await
+                    cli::serve::<Application>("spruce-scheduler", settings).await
                 }
                 Some("replay-parked") => {
                     let moved = spruce_bus::replay_parked(&settings.bus).await?;

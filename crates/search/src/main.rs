@@ -1,7 +1,7 @@
 //! `spruce-search serve | migrate`,
 //! plus `healthcheck` and `check-config` (every binary has them).
 
-use spruce_platform::{cli, shutdown};
+use spruce_platform::cli;
 use spruce_search::{
     settings::{DEFAULTS, Settings},
     startup::Application,
@@ -18,18 +18,7 @@ async fn main() -> anyhow::Result<()> {
         DEFAULTS,
         |settings: Settings, command| async move {
             match command.as_deref() {
-                None | Some("serve") => {
-                    let drain = settings.common.http.drain;
-                    let application = Application::build(settings).await?;
-                    tracing::info!(
-                        grpc_port = application.grpc_port(),
-                        http_port = application.http_port(),
-                        "spruce-search listening"
-                    );
-                    application
-                        .run_until_stopped(shutdown::on_signal(drain))
-                        .await
-                }
+                None | Some("serve") => cli::serve::<Application>("spruce-search", settings).await,
                 Some(other) => Err(cli::unknown_command(other, &["serve", "migrate"])),
             }
         },
