@@ -58,6 +58,37 @@ pub trait GrpcService: Sized {
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
 
+/// Implements [`GrpcService`] for `$application` (with settings `$settings`) through its
+/// inherent `build`, `grpc_port`, `http_port` and `run_until_stopped`, which keep serving
+/// callers that do not name the trait (tests).
+#[macro_export]
+macro_rules! grpc_service {
+    ($application:ty, $settings:ty) => {
+        impl $crate::cli::GrpcService for $application {
+            type Settings = $settings;
+
+            async fn build(settings: $settings) -> ::anyhow::Result<Self> {
+                <$application>::build(settings).await
+            }
+
+            fn grpc_port(&self) -> u16 {
+                <$application>::grpc_port(self)
+            }
+
+            fn http_port(&self) -> u16 {
+                <$application>::http_port(self)
+            }
+
+            async fn run_until_stopped(
+                self,
+                shutdown: ::tokio_util::sync::CancellationToken,
+            ) -> ::anyhow::Result<()> {
+                <$application>::run_until_stopped(self, shutdown).await
+            }
+        }
+    };
+}
+
 /// `serve`: builds `S` from `settings`, says where it listens, and runs it until SIGTERM or
 /// Ctrl-C, draining for `http.drain`.
 ///

@@ -197,22 +197,4 @@ fn catalogue(
     ])
 }
 
-impl spruce_platform::cli::GrpcService for Application {
-    type Settings = Settings;
-
-    async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Application::build(settings).await
-    }
-
-    fn grpc_port(&self) -> u16 {
-        Application::grpc_port(self)
-    }
-
-    fn http_port(&self) -> u16 {
-        Application::http_port(self)
-    }
-
-    async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        Application::run_until_stopped(self, shutdown).await
-    }
-}
+spruce_platform::grpc_service!(Application, Settings);
