@@ -427,6 +427,14 @@ async fn count_events(channel: &lapin::Channel, expected: u64) -> anyhow::Result
     }
 }
 
+/// Prints `line` and flushes it at once, so that a harness reading a pipe sees it in time.
+fn mark(line: &str) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}").ok();
+    stdout.flush().ok();
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let Some(options) = options()? else {
@@ -442,8 +450,10 @@ async fn main() -> anyhow::Result<()> {
     } else {
         None
     };
+    mark("load: started");
     let (mut samples, elapsed) =
         run(scenario, options.mode, Duration::from_secs(options.seconds)).await;
+    mark("load: stopped");
     report(&mut samples, elapsed);
     if let Some((connection, channel)) = counting {
         let created = samples.iter().filter(|sample| sample.status == 201).count() as u64;

@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# What a booking and a read cost the whole system, this tree (A) against another build (B)
+# in one run: release builds of the four services, each on databases, an exchange and queues
+# of its own, the load from spruce-loadgen, the CPU from /proc.
+#
+#   scripts/cost.sh            # booking and read runs
+#   scripts/cost.sh booking    # POST /v1/bookings only: 32 connections, closed loop
+#   scripts/cost.sh read       # GET /v1/bookings/{id} only: 2,000/s, open loop
+#
+# Each run starts all four services afresh (one tokio worker each), waits for the loadgen's
+# setup (logins, addresses) to end, applies the load, then waits until every event is
+# published and every queue of the run's exchange is empty, so downstream consumers are
+# counted. It prints, per run: requests, throughput and p50/p99; CPU ms per request for
+# each process group (PostgreSQL, RabbitMQ, each service; the client excluded); and the
+# outbox's commit → publish p50/p99 with the rows unpublished when the load stopped and 1 s
+# later. Rounds alternate A B, B A, so neither build always runs first; the summary gives
+# each build's mean and B/A per round.
+#
+# Environment: COST_BASE, the git revision B is built from (default main; "none": A alone); RUNS (rounds, 3); SECONDS_PER_RUN (10); POST_CONNECTIONS
+# (32); READ_RATE (2000); SERVICE_THREADS (1); POOL (core's connections, 16). It listens on
+# the usual ports: stop `make run` first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+which="${1:-all}"
+case $which in all | booking | read) ;; *)
+    echo "usage: scripts/cost.sh [booking|read]" >&2
+    exit 2
+    ;;
+esac
+base="${COST_BASE:-main}"
+runs="${RUNS:-3}"
+seconds="${SECONDS_PER_RUN:-10}"
+post_connections="${POST_CONNECTIONS:-32}"
+read_rate="${READ_RATE:-2000}"
+threads="${SERVICE_THREADS:-1}"
+pool="${POOL:-16}"
+work=/var/tmp/spruce-cost
+logs=$(mktemp -d)
+export SPRUCE_CONFIG_DIR=/nonexistent SPRUCE_ENV=local
+export SPRUCE__DATABASE__SSL_MODE=disable SPRUCE__TELEMETRY__LOG_FORMAT=json
+export SPRUCE__SEARCH_THROTTLE__MAX_PER_USER=1000000000
+export PGOPTIONS="-c client_min_messages=warning"
+
+for port in 8080 50051 50052 50053 9091 9092 9093; do
+    if ss -ltnH "sport = :$port" | grep -q .; then
+        echo "cost: port $port is taken (a running make run?); stop it first" >&2
+        exit 1
+    fi
+done
+
+# The binaries of each build: B from COST_BASE's tree, built once per commit and kept in
+# /var/tmp/spruce-cost (through the same target folder, so dependencies compile once);
+# then A from this tree.
+declare -A bin
+variants=(a)
+if [[ $base != none ]]; then
+    commit=$(git rev-parse --verify "$base^{commit}")
+    bin[b]="$work/bin-${commit:0:12}"
+    echo "cost: B is $base ($commit)"
+    if [[ ! -x ${bin[b]}/spruce-gateway ]]; then
+        tree="$work/src-${commit:0:12}"
+        rm -rf "$tree" && mkdir -p "$tree"
+        git archive "$commit" | tar -x -C "$tree"
+        target_dir=$(realpath -m "${CARGO_TARGET_DIR:-target}")
+        (cd "$tree" && CARGO_TARGET_DIR="$target_dir" cargo build --release --bins --quiet)
+        mkdir -p "${bin[b]}.partial"
+        for service in core search scheduler gateway; do
+            cp "$target_dir/release/spruce-$service" "${bin[b]}.partial/"
+        done
+        mv "${bin[b]}.partial" "${bin[b]}"
+        rm -rf "$tree"
+    fi
+    variants=(a b)
+fi
+cargo build --release --bins --quiet
+bin[a]="${CARGO_TARGET_DIR:-target}/release"
+
+pids=()
+stop_all() {
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    wait "${pids[@]}" 2>/dev/null || true
+    pids=()
+}
+trap stop_all EXIT
+
+sql() { psql -h 127.0.0.1 -U postgres -d "$1" -XAtqc "$2"; }
+
+# CPU ticks spent so far by each process group, summed over its living processes.
+process_cpu() {
+    cat /proc/[0-9]*/stat 2>/dev/null | awk '{
+        from = index($0, "("); to = index($0, ") ")
+        split(substr($0, to + 2), field, " ")
+        ticks[substr($0, from + 1, to - from - 1)] += field[12] + field[13]
+    } END { for (name in ticks) print name, ticks[name] }'
+}
+
+wait_ready() {
+    for _ in $(seq 1 300); do
+        curl -fsS "$1" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "cost: $1 never became ready (logs in $logs)" >&2
+    exit 1
+}
+
+start() { # $1 = variant
+    local v=$1 b=${bin[$1]}
+    stop_all
+    for service in core search scheduler; do
+        sql "spruce_cost_${v}_$service" "VACUUM (ANALYZE)" 2>/dev/null || true
+    done
+    sql postgres "CHECKPOINT"
+    export SPRUCE__BUS__EXCHANGE="spruce.cost.$v"
+    TOKIO_WORKER_THREADS=$threads SPRUCE__DATABASE__NAME="spruce_cost_${v}_core" \
+        SPRUCE__DATABASE__MAX_CONNECTIONS=$pool \
+        "$b/spruce-core" serve >>"$logs/$v-core.log" 2>&1 &
+    pids+=("$!")
+    wait_ready http://127.0.0.1:9091/readyz
+    TOKIO_WORKER_THREADS=$threads SPRUCE__DATABASE__NAME="spruce_cost_${v}_search" \
+        SPRUCE__BUS__QUEUE_PREFIX="cost-$v-search" SPRUCE__READ_MODEL__REPLICA=r1 \
+        "$b/spruce-search" serve >>"$logs/$v-search.log" 2>&1 &
+    pids+=("$!")
+    # No clock job runs: auto-assign would match the load's open bookings at a moment of
+    # its own, and the two builds would not do the same work.
+    env TOKIO_WORKER_THREADS="$threads" SPRUCE__DATABASE__NAME="spruce_cost_${v}_scheduler" \
+        SPRUCE__BUS__QUEUE_PREFIX="cost-$v-scheduler" \
+        SPRUCE__JOBS__AUTO-ASSIGN__ENABLED=false SPRUCE__JOBS__BOOKING-REMINDERS__ENABLED=false \
+        SPRUCE__JOBS__EXPIRE-UNCONFIRMED__ENABLED=false \
+        SPRUCE__JOBS__RETRAIN-DURATION-MODEL__ENABLED=false \
+        "$b/spruce-scheduler" serve >>"$logs/$v-scheduler.log" 2>&1 &
+    pids+=("$!")
+    wait_ready http://127.0.0.1:9092/readyz
+    wait_ready http://127.0.0.1:9093/readyz
+    TOKIO_WORKER_THREADS=$threads "$b/spruce-gateway" serve >>"$logs/$v-gateway.log" 2>&1 &
+    pids+=("$!")
+    wait_ready http://127.0.0.1:8080/readyz
+}
+
+unpublished() { sql "spruce_cost_$1_core" "SELECT count(*) FROM outbox WHERE published_at IS NULL"; }
+
+# Messages still in the run's queues (ready or unacknowledged).
+queued() {
+    rabbitmqctl -q list_queues name messages 2>/dev/null |
+        awk -v prefix="cost-$1-" 'index($1, prefix) == 1 { sum += $2 } END { print sum + 0 }'
+}
+
+# Waits up to 60 s for every event to be published and consumed.
+drain() {
+    for _ in $(seq 1 120); do
+        [[ $(unpublished "$1") == 0 && $(queued "$1") == 0 ]] && return 0
+        sleep 0.5
+    done
+    echo "cost: the $1 run did not drain within 60 s" >&2
+}
+
+# Seeds each build's own databases with its own binary (the schema is the build's).
+for v in "${variants[@]}"; do
+    for service in core search scheduler; do
+        sql postgres "DROP DATABASE IF EXISTS spruce_cost_${v}_$service WITH (FORCE)"
+    done
+    SPRUCE__DATABASE__NAME="spruce_cost_${v}_core" "${bin[$v]}/spruce-core" seed \
+        >"$logs/$v-seed.log" 2>&1
+done
+
+results="$logs/results"
+measure() { # $1 = scenario, $2 = variant, $3 = round
+    local scenario=$1 v=$2 round=$3 since="" stop_count="" later_pid="" out="$logs/$1-$2-$3.out"
+    start "$v"
+    local load=(create-booking --concurrency "$post_connections" --customers 40)
+    [[ $scenario == read ]] && load=(get-booking --rate "$read_rate")
+    while IFS= read -r line; do
+        echo "$line" >>"$out"
+        case $line in
+            "load: started")
+                process_cpu >"$logs/cpu-before"
+                since=$(sql "spruce_cost_${v}_core" "SELECT now()")
+                ;;
+            "load: stopped")
+                stop_count=$(unpublished "$v")
+                (sleep 1 && unpublished "$v" >"$logs/after-1s") &
+                later_pid=$!
+                ;;
+        esac
+    done < <("${bin[a]}/spruce-loadgen" "${load[@]}" --seconds "$seconds" \
+        --exchange "spruce.cost.$v")
+    if [[ -z $since || -z $later_pid ]]; then
+        echo "cost: the loadgen did not run its load (see $out)" >&2
+        exit 1
+    fi
+    wait "$later_pid"
+    drain "$v"
+    process_cpu >"$logs/cpu-after"
+    local lag
+    lag=$(sql "spruce_cost_${v}_core" "SELECT
+        coalesce(round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)), 0) || ' ' ||
+        coalesce(round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)), 0)
+        FROM (SELECT 1000 * extract(epoch FROM published_at - created_at) AS ms
+              FROM outbox WHERE created_at >= '$since' AND published_at IS NOT NULL) lags")
+    awk -v scenario="$scenario" -v v="$v" -v round="$round" -v lag="$lag" \
+        -v stopped="$stop_count" -v later="$(cat "$logs/after-1s")" '
+        FILENAME == ARGV[1] { before[$1] = $2; next }
+        FILENAME == ARGV[2] { spent[$1] = $2 - before[$1]; next }
+        /^requests / {
+            split($0, parts, "= "); rate = parts[2] + 0
+            for (i = 1; i <= NF; i++) {
+                if ($i == "p50") p50 = $(i + 1)
+                if ($i == "p99") p99 = $(i + 1)
+            }
+            ok = 0
+            while (match($0, /(200|201): [0-9]+/)) {
+                split(substr($0, RSTART, RLENGTH), pair, ": "); ok += pair[2]
+                $0 = substr($0, RSTART + RLENGTH)
+            }
+        }
+        END {
+            split("postgres beam.smp spruce-core spruce-search spruce-schedule spruce-gateway", names, " ")
+            split("postgres rabbitmq core search scheduler gateway", shown, " ")
+            line = ""; total = 0
+            for (i = 1; i <= 6; i++) {
+                ms = ok ? spent[names[i]] * 10 / ok : 0; total += ms
+                line = line sprintf(" %s %.3f", shown[i], ms)
+            }
+            split(lag, l, " ")
+            printf "%s %s round %d: %d ok, %d/s, p50 %s p99 %s ms; CPU ms a request:%s = %.3f; outbox commit->publish p50 %s p99 %s ms, unpublished at stop %s, 1 s later %s\n",
+                scenario, toupper(v), round, ok, rate, p50, p99, line, total, l[1], l[2], stopped, later
+            printf "%s\t%s\t%d\t%.4f\t%d\n", scenario, v, round, total, rate >>"'"$results"'"
+        }' "$logs/cpu-before" "$logs/cpu-after" "$out"
+}
+
+scenarios=()
+[[ $which == all || $which == booking ]] && scenarios+=(booking)
+[[ $which == all || $which == read ]] && scenarios+=(read)
+for scenario in "${scenarios[@]}"; do
+    for round in $(seq 1 "$runs"); do
+        order=("${variants[@]}")
+        if ((round % 2 == 0)) && ((${#variants[@]} == 2)); then order=(b a); fi
+        for v in "${order[@]}"; do measure "$scenario" "$v" "$round"; done
+    done
+done
+stop_all
+
+echo "== summary (A: this tree; B: $base)"
+awk -F'\t' '
+    { cpu[$1, $2] += $4; rate[$1, $2] += $5; n[$1, $2]++; per[$1, $2, $3] = $4; seen[$1] = 1 }
+    END {
+        for (s in seen) {
+            line = s ":"
+            for (i = 1; i <= 2; i++) {
+                v = i == 1 ? "a" : "b"
+                if (!n[s, v]) continue
+                line = line sprintf(" %s %.3f ms CPU a request, %d/s;", toupper(v), cpu[s, v] / n[s, v], rate[s, v] / n[s, v])
+            }
+            if (n[s, "b"]) {
+                line = line " B/A by round:"
+                for (r = 1; (s, "a", r) in per; r++) line = line sprintf(" %.2f", per[s, "b", r] / per[s, "a", r])
+            }
+            print line
+        }
+    }' "$results"
+echo "cost: service logs in $logs"
