@@ -139,10 +139,12 @@ start() { # $1 = variant
 
 unpublished() { sql "spruce_cost_$1_core" "SELECT count(*) FROM outbox WHERE published_at IS NULL"; }
 
-# Messages still in the run's queues (ready or unacknowledged).
+# Messages still in the run's queues (ready or unacknowledged); a stream keeps what was
+# read, so search's is not counted (its consumer's lag shows in search's own metrics).
 queued() {
-    rabbitmqctl -q list_queues name messages 2>/dev/null |
-        awk -v prefix="cost-$1-" 'index($1, prefix) == 1 { sum += $2 } END { print sum + 0 }'
+    rabbitmqctl -q list_queues name messages type 2>/dev/null |
+        awk -v prefix="cost-$1-" 'index($1, prefix) == 1 && $3 != "stream" { sum += $2 }
+            END { print sum + 0 }'
 }
 
 # Waits up to 60 s for every event to be published and consumed.

@@ -54,6 +54,8 @@ pub struct Application {
     pool: PgPool,
     access: Access,
     bus: BusSettings,
+    /// This replica's name, which its connection to the broker carries.
+    replica: String,
     core: CoreReadModel,
     prune_interval: Duration,
     training_threads: usize,
@@ -77,19 +79,14 @@ impl Application {
         let core = CoreReadModel::new(&settings.core, settings.identity.signer("search")?)?;
         let pool = spruce_db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
         let listeners = Listeners::bind(&settings.grpc, &settings.common.http).await?;
-        let bus = BusSettings {
-            queue_prefix: format!(
-                "{}.{}",
-                settings.bus.queue_prefix,
-                settings.read_model.replica_name()
-            ),
-            ..settings.bus
-        };
+        let replica = settings.read_model.replica_name();
+        let bus = settings.bus;
         Ok(Application {
             listeners,
             pool,
             access,
             bus,
+            replica,
             core,
             prune_interval: settings.read_model.prune_interval,
             training_threads: settings.model.training_threads(),
@@ -108,7 +105,7 @@ impl Application {
         self.listeners.http_port()
     }
 
-    /// Returns the name of the queue this replica consumes.
+    /// Returns the name of the stream every replica reads.
     pub fn queue(&self) -> String {
         format!("{}.events", self.bus.queue_prefix)
     }
@@ -119,8 +116,9 @@ impl Application {
     /// Fails when a server fails.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let live = LiveModel::new();
-        let consumer = Consumer::with_sink(
+        let consumer = Consumer::following(
             self.bus,
+            &self.replica,
             ReadModelEvents::new(ReadModelUpdates::new(live.clone(), self.cache.clone())),
         );
         let subscribed = consumer.status();
@@ -183,8 +181,8 @@ impl Application {
             .await;
         shutdown.cancel();
         upkeep.await.ok();
-        // A consumer still waiting for the snapshot holds an unacknowledged delivery: the
-        // broker gives it to the next replica.
+        // A consumer still waiting for the snapshot holds a delivery it cannot apply; the
+        // next start reads the stream again from before its own snapshot.
         if tokio::time::timeout(CONSUMER_DRAIN, &mut consumer_task)
             .await
             .is_err()

@@ -138,11 +138,12 @@ async fn status_of(authority: &str, path: &str) -> Result<(), String> {
     }
 }
 
-/// Runs `rabbitmqctl -q` with `arguments` against the local broker.
+/// Runs `rabbitmqctl -q` with `arguments` against the local broker; returns what it
+/// printed.
 ///
 /// # Panics
 /// When it cannot run or fails.
-pub fn rabbitmqctl(arguments: &[&str]) {
+pub fn rabbitmqctl(arguments: &[&str]) -> String {
     let output = std::process::Command::new("rabbitmqctl")
         .arg("-q")
         .args(arguments)
@@ -153,6 +154,7 @@ pub fn rabbitmqctl(arguments: &[&str]) {
         "rabbitmqctl {arguments:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// Makes the RabbitMQ virtual host `name` on the local broker, open to `guest`: a test

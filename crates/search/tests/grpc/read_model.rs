@@ -171,3 +171,88 @@ async fn search_restarted_while_things_change_answers_as_a_scan_of_core() {
         );
     }
 }
+
+#[tokio::test]
+async fn replicas_replaced_five_times_under_load_leave_only_the_stream_and_answer_as_core() {
+    let core = TestCore::start().await;
+    let mut search = Search::beside(&core).await;
+    let (cleaner_id, _) = core.cleaner(cleaner_profile("08:00")).await;
+    let (_, repriced) = core.cleaner(cleaner_profile("08:00")).await;
+    let (customer, address_id) = core.customer_with_home().await;
+    // Load: bookings with the cleaner, three a day three hours apart, and a new price each
+    // time for another, until told to stop.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let load = {
+        let (stop, core) = (stop.clone(), &core);
+        let (customer, address_id, cleaner_id) = (customer.clone(), address_id, cleaner_id);
+        async move {
+            let mut written = 0;
+            while !stop.is_cancelled() {
+                let starts_at = tomorrow_at(written / 3, 8 + 3 * (written % 3));
+                let key = format!("load-{written}");
+                core.book(
+                    &customer,
+                    booking(&key, &address_id, &cleaner_id, starts_at),
+                )
+                .await;
+                let mut profile = cleaner_profile("08:00");
+                profile.hourly_rate_cents = 1_000 + written;
+                core.upsert_profile(&repriced, profile).await;
+                written += 1;
+            }
+            written
+        }
+    };
+    let replacements = async {
+        for n in 1..=5 {
+            search.replace(&format!("rollout-{n}")).await;
+        }
+        stop.cancel();
+    };
+    let (written, ()) = tokio::join!(load, replacements);
+    assert!(written >= 5, "the load wrote {written} bookings");
+
+    let raw = RawQuery {
+        lat: Some(52.529),
+        lng: Some(13.401),
+        radius_km: Some(30.0),
+        max_rate_cents: Some(5_000),
+        limit: Some(100),
+        ..RawQuery::default()
+    };
+    let expected = scan_of_core(&core.url, &raw).await;
+    assert_eq!(expected.len(), 2, "{expected:?}");
+    let request = SearchCleanersRequest {
+        lat: 52.529,
+        lng: 13.401,
+        radius_km: 30.0,
+        max_rate_cents: 5_000,
+        ..SearchCleanersRequest::default()
+    };
+    let searched = spruce_testkit::try_eventually(FRESHNESS, || async {
+        let searched = all_pages(&search, &customer, &request).await;
+        if searched == expected {
+            Ok(())
+        } else {
+            Err(searched)
+        }
+    })
+    .await;
+    assert_eq!(searched, Ok(()), "a scan of core says {expected:?}");
+
+    // The broker holds search's stream and parked queue, nothing of the replicas that went.
+    let prefix = search.queue_prefix();
+    let listed = spruce_testkit::rabbitmqctl(&["list_queues", "--no-table-headers", "name"]);
+    let mut queues: Vec<&str> = listed
+        .lines()
+        .filter(|name| name.starts_with(&prefix))
+        .collect();
+    queues.sort_unstable();
+    assert_eq!(
+        queues,
+        [
+            format!("{prefix}.events"),
+            format!("{prefix}.events.parked")
+        ]
+    );
+}
