@@ -156,7 +156,10 @@ drain() {
     echo "cost: the $1 run did not drain within 60 s" >&2
 }
 
-# Seeds each build's own databases with its own binary (the schema is the build's).
+# Seeds each build's own databases with its own binary (the schema is the build's), and
+# removes the queues an earlier run left (one a build no longer consumes would fill up).
+rabbitmqctl -q list_queues --no-table-headers name 2>/dev/null | grep '^cost-' |
+    while read -r queue; do rabbitmqctl -q delete_queue "$queue" >/dev/null; done
 for v in "${variants[@]}"; do
     for service in core search scheduler; do
         sql postgres "DROP DATABASE IF EXISTS spruce_cost_${v}_$service WITH (FORCE)"

@@ -120,9 +120,11 @@ impl<H: EventHandler> EventSink for Inbox<H> {
     }
 }
 
-/// How far back a replica starts reading a stream: events from before its snapshot are
-/// stale and skipped, and this covers a clock that differs from the broker's.
-const STREAM_LOOKBACK_SECS: u64 = 60;
+/// How far back a replica starts reading a stream: before it loads its state, so nothing
+/// written meanwhile is missed, with room for a clock that differs from the broker's (the
+/// older events are stale, and skipped). Every event of that window is read again at each
+/// start: at a thousand bookings a second, ten thousand.
+const STREAM_LOOKBACK_SECS: u64 = 10;
 
 /// Consumes a service's queue and hands each event to its sink.
 pub struct Consumer<S> {
@@ -172,8 +174,8 @@ impl<S: EventSink> Consumer<S> {
     }
 
     /// Creates a consumer that follows the stream `<queue_prefix>.events`, which every
-    /// replica of the service reads, as `reader`: from a minute before now (a replica loads
-    /// its state after subscribing, and the events older than that state are stale), then
+    /// replica of the service reads, as `reader`: from ten seconds before now (a replica
+    /// loads its state after subscribing, and the events older than that state are stale), then
     /// after a lost connection from the offset after the last event handled. A failed event
     /// is parked in `<queue_prefix>.events.parked` at once: a stream has no retries.
     pub fn following(settings: BusSettings, reader: &str, sink: S) -> Self {
