@@ -11,14 +11,15 @@
 # setup (logins, addresses) to end, applies the load, then waits until every event is
 # published and every queue of the run's exchange is empty, so downstream consumers are
 # counted. It prints, per run: requests, throughput and p50/p99; CPU ms per request for
-# each process group (PostgreSQL, RabbitMQ, each service; the client excluded); and the
+# each process group (PostgreSQL, RabbitMQ, Redis, each service; the client excluded); and the
 # outbox's commit → publish p50/p99 with the rows unpublished when the load stopped and 1 s
 # later. Rounds alternate A B, B A, so neither build always runs first; the summary gives
 # each build's mean and B/A per round.
 #
 # Environment: COST_BASE, the git revision B is built from (default main; "none": A alone); RUNS (rounds, 3); SECONDS_PER_RUN (10); POST_CONNECTIONS
-# (32); READ_RATE (2000); SERVICE_THREADS (1); POOL (core's connections, 16). It listens on
-# the usual ports: stop `make run` first.
+# (32); READ_RATE (2000); SERVICE_THREADS (1); POOL (core's connections, 16); PERF=1 records
+# every CPU (`perf record -a`) during each load into the logs folder, for `perf report
+# --sort comm,dso,symbol -i FILE`. It listens on the usual ports: stop `make run` first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -170,7 +171,7 @@ done
 
 results="$logs/results"
 measure() { # $1 = scenario, $2 = variant, $3 = round
-    local scenario=$1 v=$2 round=$3 since="" stop_count="" later_pid="" out="$logs/$1-$2-$3.out"
+    local scenario=$1 v=$2 round=$3 since="" stop_count="" later_pid="" perf_pid="" out="$logs/$1-$2-$3.out"
     start "$v"
     local load=(create-booking --concurrency "$post_connections" --customers 40)
     [[ $scenario == read ]] && load=(get-booking --rate "$read_rate")
@@ -178,10 +179,15 @@ measure() { # $1 = scenario, $2 = variant, $3 = round
         echo "$line" >>"$out"
         case $line in
             "load: started")
+                if [[ -n ${PERF:-} ]]; then
+                    perf record -q -F 499 -a -o "$logs/$scenario-$v-$round.perf" 2>/dev/null &
+                    perf_pid=$!
+                fi
                 process_cpu >"$logs/cpu-before"
                 since=$(sql "spruce_cost_${v}_core" "SELECT now()")
                 ;;
             "load: stopped")
+                if [[ -n $perf_pid ]]; then kill -INT "$perf_pid" && wait "$perf_pid" || true; fi
                 stop_count=$(unpublished "$v")
                 (sleep 1 && unpublished "$v" >"$logs/after-1s") &
                 later_pid=$!
@@ -196,6 +202,13 @@ measure() { # $1 = scenario, $2 = variant, $3 = round
     wait "$later_pid"
     drain "$v"
     process_cpu >"$logs/cpu-after"
+    # Resident memory of each service once the load has run and drained: idle again.
+    local rss="" service name
+    for service in core search scheduler gateway; do
+        name="spruce-$service" # as the kernel keeps it: 15 characters
+        rss+=" $service $(awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' \
+            "/proc/$(pgrep -nx "${name:0:15}")/status")"
+    done
     local lag
     lag=$(sql "spruce_cost_${v}_core" "SELECT
         coalesce(round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)), 0) || ' ' ||
@@ -203,7 +216,7 @@ measure() { # $1 = scenario, $2 = variant, $3 = round
         FROM (SELECT 1000 * extract(epoch FROM published_at - created_at) AS ms
               FROM outbox WHERE created_at >= '$since' AND published_at IS NOT NULL) lags")
     awk -v scenario="$scenario" -v v="$v" -v round="$round" -v lag="$lag" \
-        -v stopped="$stop_count" -v later="$(cat "$logs/after-1s")" '
+        -v stopped="$stop_count" -v later="$(cat "$logs/after-1s")" -v rss="$rss" '
         FILENAME == ARGV[1] { before[$1] = $2; next }
         FILENAME == ARGV[2] { spent[$1] = $2 - before[$1]; next }
         /^requests / {
@@ -219,16 +232,17 @@ measure() { # $1 = scenario, $2 = variant, $3 = round
             }
         }
         END {
-            split("postgres beam.smp spruce-core spruce-search spruce-schedule spruce-gateway", names, " ")
-            split("postgres rabbitmq core search scheduler gateway", shown, " ")
+            split("postgres beam.smp redis-server spruce-core spruce-search spruce-schedule spruce-gateway", names, " ")
+            split("postgres rabbitmq redis core search scheduler gateway", shown, " ")
             line = ""; total = 0
-            for (i = 1; i <= 6; i++) {
+            for (i = 1; i <= 7; i++) {
                 ms = ok ? spent[names[i]] * 10 / ok : 0; total += ms
                 line = line sprintf(" %s %.3f", shown[i], ms)
             }
             split(lag, l, " ")
-            printf "%s %s round %d: %d ok, %d/s, p50 %s p99 %s ms; CPU ms a request:%s = %.3f; outbox commit->publish p50 %s p99 %s ms, unpublished at stop %s, 1 s later %s\n",
-                scenario, toupper(v), round, ok, rate, p50, p99, line, total, l[1], l[2], stopped, later
+            split(rss, r, " "); mb = r[2] + r[4] + r[6] + r[8]
+            printf "%s %s round %d: %d ok, %d/s, p50 %s p99 %s ms; CPU ms a request:%s = %.3f; outbox commit->publish p50 %s p99 %s ms, unpublished at stop %s, 1 s later %s; idle RSS MB after:%s = %.1f\n",
+                scenario, toupper(v), round, ok, rate, p50, p99, line, total, l[1], l[2], stopped, later, rss, mb
             printf "%s\t%s\t%d\t%.4f\t%d\n", scenario, v, round, total, rate >>"'"$results"'"
         }' "$logs/cpu-before" "$logs/cpu-after" "$out"
 }
