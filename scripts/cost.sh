@@ -140,21 +140,25 @@ start() { # $1 = variant
 
 unpublished() { sql "spruce_cost_$1_core" "SELECT count(*) FROM outbox WHERE published_at IS NULL"; }
 
-# Messages still in the run's queues (ready or unacknowledged); a stream keeps what was
-# read, so search's is not counted (its consumer's lag shows in search's own metrics).
+# The run's queues still holding messages (ready or unacknowledged), as "name=count"; a
+# stream keeps what was read, so search's is not counted (its consumer's lag shows in
+# search's own metrics).
 queued() {
-    rabbitmqctl -q list_queues name messages type 2>/dev/null |
-        awk -v prefix="cost-$1-" 'index($1, prefix) == 1 && $3 != "stream" { sum += $2 }
-            END { print sum + 0 }'
+    rabbitmqctl -q list_queues name messages type 2>&1 |
+        awk -v prefix="cost-$1-" 'index($1, prefix) == 1 && $3 != "stream" && $2 != 0 {
+            printf "%s=%s ", $1, $2 }'
 }
 
 # Waits up to 60 s for every event to be published and consumed.
 drain() {
+    local outbox waiting
     for _ in $(seq 1 120); do
-        [[ $(unpublished "$1") == 0 && $(queued "$1") == 0 ]] && return 0
+        outbox=$(unpublished "$1")
+        waiting=$(queued "$1")
+        [[ $outbox == 0 && -z $waiting ]] && return 0
         sleep 0.5
     done
-    echo "cost: the $1 run did not drain within 60 s" >&2
+    echo "cost: the $1 run did not drain within 60 s (unpublished: $outbox; queued: $waiting)" >&2
 }
 
 # Seeds each build's own databases with its own binary (the schema is the build's), and
