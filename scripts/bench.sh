@@ -20,6 +20,8 @@
 # it; the POST runs end with the publishing cost of each round and of all rounds together.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/measure.sh
+source scripts/measure.sh
 
 which="${1:-all}"
 target_dir="${CARGO_TARGET_DIR:-target}"
@@ -58,16 +60,6 @@ stop_all() {
 }
 trap stop_all EXIT
 
-# CPU ticks spent so far by each command name, summed over its processes ("name ticks").
-process_cpu() {
-    cat /proc/[0-9]*/stat 2>/dev/null | awk '{
-        # The name is in parentheses and may hold spaces: the fields follow the last ") ".
-        from = index($0, "("); to = index($0, ") ")
-        split(substr($0, to + 2), field, " ")
-        ticks[substr($0, from + 1, to - from - 1)] += field[12] + field[13]
-    } END { for (name in ticks) print name, ticks[name] }'
-}
-
 # Runs "$@" and then prints the CPU the whole machine spent meanwhile (from /proc/stat;
 # "idle" includes I/O wait), and the share of it each long-running process took (the load
 # generator has exited by then; it is in the machine's figure): a second view beside the
@@ -93,15 +85,6 @@ with_cpu() {
         steal = (y[9] - x[9]) / hz
         printf "machine CPU over %d s: busy %.1f s, idle %.1f s, steal %.1f s, %d context switches\n", wall, busy, idle, steal, y[12] - x[12]
     }'
-}
-
-wait_ready() {
-    for _ in $(seq 1 100); do
-        curl -fsS "$1" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    echo "bench: $1 never became ready (logs in $logs)" >&2
-    exit 1
 }
 
 start() { # $1 = core's relay on/off, $2 = core's binary (default: this build's)

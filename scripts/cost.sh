@@ -22,6 +22,8 @@
 # --sort comm,dso,symbol -i FILE`. It listens on the usual ports: stop `make run` first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/measure.sh
+source scripts/measure.sh
 
 which="${1:-all}"
 case $which in all | booking | read) ;; *)
@@ -86,24 +88,6 @@ stop_all() {
 trap stop_all EXIT
 
 sql() { psql -h 127.0.0.1 -U postgres -d "$1" -XAtqc "$2"; }
-
-# CPU ticks spent so far by each process group, summed over its living processes.
-process_cpu() {
-    cat /proc/[0-9]*/stat 2>/dev/null | awk '{
-        from = index($0, "("); to = index($0, ") ")
-        split(substr($0, to + 2), field, " ")
-        ticks[substr($0, from + 1, to - from - 1)] += field[12] + field[13]
-    } END { for (name in ticks) print name, ticks[name] }'
-}
-
-wait_ready() {
-    for _ in $(seq 1 300); do
-        curl -fsS "$1" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    echo "cost: $1 never became ready (logs in $logs)" >&2
-    exit 1
-}
 
 start() { # $1 = variant
     local v=$1 b=${bin[$1]}

@@ -28,8 +28,6 @@ pub struct Stack {
     /// Each service's database, dropped with the stack.
     databases: Vec<TestDb>,
     exchange: String,
-    /// Search's queue prefix: its stream is deleted at the end.
-    search_queues: String,
     /// The gateway's Redis key prefix.
     throttle_prefix: String,
 }
@@ -120,7 +118,6 @@ impl Stack {
             binaries: binaries.clone(),
             databases: Vec::new(),
             exchange: format!("spruce.e2e.{id}"),
-            search_queues: format!("search-{id}"),
             throttle_prefix: format!("spruce:test:{id}:"),
         };
         // Every port is chosen first: core and search call each other.
@@ -452,12 +449,6 @@ impl Stack {
             ..BusSettings::default()
         };
         spruce_bus::delete_exchange(&bus).await.ok();
-        // Search's stream cannot expire as the other queues do.
-        let search = BusSettings {
-            queue_prefix: self.search_queues.clone(),
-            ..BusSettings::default()
-        };
-        spruce_bus::delete_queues(&search).await.ok();
         let mut gateway = spruce_gateway::settings::Settings::default();
         gateway.redis.key_prefix = self.throttle_prefix.clone();
         if let Ok(throttle) = spruce_gateway::throttle::Throttle::new(&gateway) {

@@ -3,19 +3,8 @@
 //! [`EventSink`]: usually an [`Inbox`], which applies each in a database transaction with
 //! a record (`processed_events`) that makes a redelivered event a no-op; a service whose
 //! state lives in memory brings a sink of its own that skips stale events by version.
-//!
-//! A service whose every replica needs every event (search, whose read model is in memory)
-//! follows one stream instead ([`Consumer::following`]): each replica reads it from its own
-//! offset, so a replica that is gone leaves no queue behind that goes on filling.
 
-use std::{
-    future::Future,
-    sync::{
-        Arc,
-        atomic::{AtomicI64, Ordering},
-    },
-    time::{Instant, SystemTime, UNIX_EPOCH},
-};
+use std::{future::Future, sync::Arc, time::Instant};
 
 use anyhow::{Context as _, anyhow};
 use futures_util::StreamExt as _;
@@ -120,34 +109,12 @@ impl<H: EventHandler> EventSink for Inbox<H> {
     }
 }
 
-/// How far back a replica starts reading a stream: before it loads its state, so nothing
-/// written meanwhile is missed, with room for a clock that differs from the broker's (the
-/// older events are stale, and skipped). Every event of that window is read again at each
-/// start: at a thousand bookings a second, ten thousand.
-const STREAM_LOOKBACK_SECS: u64 = 10;
-
 /// Consumes a service's queue and hands each event to its sink.
 pub struct Consumer<S> {
     settings: BusSettings,
     names: QueueNames,
     sink: Arc<S>,
     status: BusStatus,
-    source: Source,
-}
-
-/// Where a consumer's events come from.
-enum Source {
-    /// The service's own quorum queue, shared by its replicas (each event to one of them).
-    Queue,
-    /// The service's stream, read by each replica from its own offset.
-    Stream {
-        /// Who reads (the connection is named after it).
-        reader: String,
-        /// Where the first read starts, in seconds since the epoch.
-        since: u64,
-        /// The offset of the last event handled; -1 before the first.
-        last: AtomicI64,
-    },
 }
 
 impl<H: EventHandler> Consumer<Inbox<H>> {
@@ -169,31 +136,6 @@ impl<S: EventSink> Consumer<S> {
             names,
             sink: Arc::new(sink),
             status,
-            source: Source::Queue,
-        }
-    }
-
-    /// Creates a consumer that follows the stream `<queue_prefix>.events`, which every
-    /// replica of the service reads, as `reader`: from ten seconds before now (a replica
-    /// loads its state after subscribing, and the events older than that state are stale), then
-    /// after a lost connection from the offset after the last event handled. A failed event
-    /// is parked in `<queue_prefix>.events.parked` at once: a stream has no retries.
-    pub fn following(settings: BusSettings, reader: &str, sink: S) -> Self {
-        let names = QueueNames::new(&settings.queue_prefix, 0);
-        let status = BusStatus::new(&names.main);
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| since.as_secs());
-        Consumer {
-            settings,
-            names,
-            sink: Arc::new(sink),
-            status,
-            source: Source::Stream {
-                reader: reader.to_owned(),
-                since: now.saturating_sub(STREAM_LOOKBACK_SECS),
-                last: AtomicI64::new(-1),
-            },
         }
     }
 
@@ -212,12 +154,7 @@ impl<S: EventSink> Consumer<S> {
     pub async fn run(self, shutdown: CancellationToken) {
         let mut backoff = Backoff::new();
         while !shutdown.is_cancelled() {
-            let name = match &self.source {
-                Source::Queue => format!("{}-consumer", self.settings.queue_prefix),
-                Source::Stream { reader, .. } => {
-                    format!("{}-{reader}-reader", self.settings.queue_prefix)
-                }
-            };
+            let name = format!("{}-consumer", self.settings.queue_prefix);
             match open_channel(&self.settings, &name).await {
                 Ok((connection, channel)) => {
                     let outcome = self
@@ -247,35 +184,14 @@ impl<S: EventSink> Consumer<S> {
         shutdown: &CancellationToken,
         backoff: &mut Backoff,
     ) -> anyhow::Result<()> {
-        let routing_keys = self.sink.routing_keys();
-        let mut arguments = FieldTable::default();
-        match &self.source {
-            Source::Queue => {
-                topology::declare_consumer_topology(
-                    connection,
-                    channel,
-                    &self.settings,
-                    &self.names,
-                    routing_keys,
-                )
-                .await
-            }
-            Source::Stream { since, last, .. } => {
-                let offset = match last.load(Ordering::Acquire) {
-                    -1 => AMQPValue::Timestamp(*since),
-                    last => AMQPValue::LongLongInt(last + 1),
-                };
-                arguments.insert("x-stream-offset".into(), offset);
-                topology::declare_stream_topology(
-                    connection,
-                    channel,
-                    &self.settings,
-                    &self.names,
-                    routing_keys,
-                )
-                .await
-            }
-        }
+        topology::declare_consumer_topology(
+            connection,
+            channel,
+            &self.settings,
+            &self.names,
+            self.sink.routing_keys(),
+        )
+        .await
         .context("failed to declare topology")?;
         channel
             .basic_qos(self.settings.prefetch, BasicQosOptions::default())
@@ -285,7 +201,7 @@ impl<S: EventSink> Consumer<S> {
                 self.names.main.as_str().into(),
                 ShortString::from(""),
                 BasicConsumeOptions::default(),
-                arguments,
+                FieldTable::default(),
             )
             .await?;
         self.status.set_connected(true);
@@ -313,12 +229,7 @@ impl<S: EventSink> Consumer<S> {
     /// Sets `messaging_queue_messages_ready` for the queue and its parked queue: the alerts
     /// on parked events and consumer lag read it, wherever the broker runs.
     async fn report_waiting(&self, channel: &Channel) -> lapin::Result<()> {
-        // A stream keeps what was read: only the parked queue says something is waiting.
-        let queues = match self.source {
-            Source::Queue => &[&self.names.main, &self.names.parked][..],
-            Source::Stream { .. } => &[&self.names.parked][..],
-        };
-        for queue in queues {
+        for queue in [&self.names.main, &self.names.parked] {
             let waiting = republish::waiting_in(channel, queue).await?;
             MESSAGING_QUEUE_READY
                 .with_label_values(&[queue.as_str()])
@@ -356,30 +267,10 @@ impl<S: EventSink> Consumer<S> {
             }
         };
         delivery.acker.ack(BasicAckOptions::default()).await?;
-        if let Source::Stream { last, .. } = &self.source {
-            self.follow(last, headers);
-        }
         MESSAGING_PROCESS_DURATION
             .with_label_values(&[queue, outcome])
             .observe(started.elapsed().as_secs_f64());
         Ok(())
-    }
-
-    /// Remembers the stream offset just handled, saying so when events were skipped: after
-    /// a connection lost for longer than the stream keeps events.
-    fn follow(&self, last: &AtomicI64, headers: Option<&FieldTable>) {
-        let Some(offset) = header_int(headers, "x-stream-offset") else {
-            return;
-        };
-        let before = last.swap(offset, Ordering::AcqRel);
-        if before >= 0 && offset > before + 1 {
-            tracing::error!(
-                stream = %self.names.main,
-                missed = offset - before - 1,
-                "events were dropped from the stream before this replica read them; \
-                 restart it to load a fresh snapshot"
-            );
-        }
     }
 
     async fn apply(&self, data: &[u8]) -> Result<Outcome, Failure> {

@@ -136,29 +136,6 @@ pub async fn delete_exchange(settings: &BusSettings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Deletes the queues of `settings.queue_prefix` (main, retries, parked), with what they
-/// hold; for test harnesses, whose streams cannot expire.
-///
-/// # Errors
-/// Fails when the broker cannot be reached.
-pub async fn delete_queues(settings: &BusSettings) -> anyhow::Result<()> {
-    let names = QueueNames::new(&settings.queue_prefix, settings.retry_delays.len());
-    let (connection, channel) = open_channel(settings, "teardown").await?;
-    for queue in std::iter::once(&names.main)
-        .chain(&names.retries)
-        .chain([&names.parked])
-    {
-        channel
-            .queue_delete(
-                queue.as_str().into(),
-                lapin::options::QueueDeleteOptions::default(),
-            )
-            .await?;
-    }
-    connection.close(200, "teardown done".into()).await.ok();
-    Ok(())
-}
-
 /// Opens a connection and a channel with publisher confirms enabled.
 async fn open_channel(settings: &BusSettings, name: &str) -> lapin::Result<(Connection, Channel)> {
     let properties = ConnectionProperties::default().with_connection_name(name.to_owned().into());

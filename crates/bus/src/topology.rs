@@ -1,7 +1,6 @@
 //! Declares the exchange (with its alternate exchange, where the broker keeps events no queue
 //! is bound to) and a consuming service's queues: the main quorum queue, retry queues whose
-//! messages return to it after a delay, and the parked queue; or, for a service whose
-//! replicas each need every event, one stream they all read and one parked queue.
+//! messages return to it after a delay, and the parked queue.
 
 use lapin::{
     Channel, Connection, ErrorKind, ExchangeKind,
@@ -77,10 +76,10 @@ pub(crate) async fn declare_exchange(
         )
         .await?;
     // Every service declares this shared queue the same way, whatever its own queues'
-    // expiry: it holds events until they are replayed, so it expires only where
-    // `unrouted_expires` says (tests). One declared otherwise (by a version that gave it
-    // the expiry of search's former per-replica queues) is refused on a channel of its own
-    // and used as it is.
+    // expiry (search's per-replica queues expire): it holds events until they are replayed,
+    // so it expires only where `unrouted_expires` says (tests). One declared otherwise
+    // (by a version that gave it search's expiry) is refused on a channel of its own and
+    // used as it is.
     let probe = connection.create_channel().await?;
     match declare_queue(
         &probe,
@@ -178,7 +177,17 @@ pub(crate) async fn declare_consumer_topology(
         AMQPValue::LongInt(DELIVERY_LIMIT),
     );
     declare_queue(channel, &names.main, main).await?;
-    bind(channel, settings, &names.main, routing_keys).await?;
+    for routing_key in routing_keys {
+        channel
+            .queue_bind(
+                names.main.as_str().into(),
+                settings.exchange.as_str().into(),
+                (*routing_key).into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
 
     for (retry, delay) in names.retries.iter().zip(&settings.retry_delays) {
         let mut arguments = quorum_arguments(settings.queue_expires);
@@ -186,67 +195,6 @@ pub(crate) async fn declare_consumer_topology(
         let ttl = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
         arguments.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
         declare_queue(channel, retry, arguments).await?;
-    }
-    Ok(())
-}
-
-/// Segments of a stream: retention removes whole segments, so small ones let
-/// `bus.stream_max_age` apply to a quiet stream too.
-const STREAM_SEGMENT_BYTES: i64 = 8 * 1024 * 1024;
-
-/// Declares the exchange, the durable stream `names.main` bound to `routing_keys` (events
-/// kept for `settings.stream_max_age`) and its parked queue: the names are the service's,
-/// not a replica's, so nothing is left behind when a replica goes. A stream cannot expire
-/// (`bus.queue_expires` applies to the parked queue alone): harnesses delete it
-/// ([`crate::delete_queues`]).
-pub(crate) async fn declare_stream_topology(
-    connection: &Connection,
-    channel: &Channel,
-    settings: &BusSettings,
-    names: &QueueNames,
-    routing_keys: &[&str],
-) -> lapin::Result<()> {
-    declare_exchange(connection, channel, settings).await?;
-    declare_queue(
-        channel,
-        &names.parked,
-        quorum_arguments(settings.queue_expires),
-    )
-    .await?;
-    let mut stream = FieldTable::default();
-    stream.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString("stream".into()),
-    );
-    stream.insert(
-        "x-max-age".into(),
-        AMQPValue::LongString(format!("{}s", settings.stream_max_age.as_secs()).into()),
-    );
-    stream.insert(
-        "x-stream-max-segment-size-bytes".into(),
-        AMQPValue::LongLongInt(STREAM_SEGMENT_BYTES),
-    );
-    declare_queue(channel, &names.main, stream).await?;
-    bind(channel, settings, &names.main, routing_keys).await
-}
-
-/// Binds `queue` to the exchange for each of `routing_keys`.
-async fn bind(
-    channel: &Channel,
-    settings: &BusSettings,
-    queue: &str,
-    routing_keys: &[&str],
-) -> lapin::Result<()> {
-    for routing_key in routing_keys {
-        channel
-            .queue_bind(
-                queue.into(),
-                settings.exchange.as_str().into(),
-                (*routing_key).into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
     }
     Ok(())
 }

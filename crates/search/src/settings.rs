@@ -26,9 +26,10 @@ port = 9092
 name = "spruce_search"
 
 [bus]
-# Every replica reads every event from one stream, `<queue_prefix>.events`, kept for
-# `stream_max_age`.
 queue_prefix = "search"
+# Each replica has queues of its own (every replica needs every event); they vanish this
+# long after their replica stopped consuming.
+queue_expires = "30m"
 
 [redis]
 key_prefix = "spruce:search:"
@@ -129,8 +130,8 @@ impl Default for RecommendationSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct ReadModelSettings {
-    /// This replica's name, on its connection to the broker. Empty: the `HOSTNAME`
-    /// variable (the pod's name on Kubernetes), else a random name.
+    /// This replica's name in its queue names (`<bus.queue_prefix>.<replica>.events`).
+    /// Empty: the `HOSTNAME` variable (the pod's name on Kubernetes), else a random name.
     pub replica: String,
     /// Between the sweeps that forget bookings long over.
     #[serde(deserialize_with = "settings::duration")]
@@ -225,7 +226,7 @@ mod tests {
     }
 
     #[test]
-    fn replica_names_are_safe_in_connection_names() {
+    fn replica_names_are_safe_in_queue_names() {
         let named = ReadModelSettings {
             replica: "search-7d9f/../x y".to_owned(),
             ..ReadModelSettings::default()

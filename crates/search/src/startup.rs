@@ -54,8 +54,6 @@ pub struct Application {
     pool: PgPool,
     access: Access,
     bus: BusSettings,
-    /// This replica's name, which its connection to the broker carries.
-    replica: String,
     core: CoreReadModel,
     prune_interval: Duration,
     training_threads: usize,
@@ -79,14 +77,19 @@ impl Application {
         let core = CoreReadModel::new(&settings.core, settings.identity.signer("search")?)?;
         let pool = spruce_db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
         let listeners = Listeners::bind(&settings.grpc, &settings.common.http).await?;
-        let replica = settings.read_model.replica_name();
-        let bus = settings.bus;
+        let bus = BusSettings {
+            queue_prefix: format!(
+                "{}.{}",
+                settings.bus.queue_prefix,
+                settings.read_model.replica_name()
+            ),
+            ..settings.bus
+        };
         Ok(Application {
             listeners,
             pool,
             access,
             bus,
-            replica,
             core,
             prune_interval: settings.read_model.prune_interval,
             training_threads: settings.model.training_threads(),
@@ -105,7 +108,7 @@ impl Application {
         self.listeners.http_port()
     }
 
-    /// Returns the name of the stream every replica reads.
+    /// Returns the name of the queue this replica consumes.
     pub fn queue(&self) -> String {
         format!("{}.events", self.bus.queue_prefix)
     }
@@ -116,9 +119,8 @@ impl Application {
     /// Fails when a server fails.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let live = LiveModel::new();
-        let consumer = Consumer::following(
+        let consumer = Consumer::with_sink(
             self.bus,
-            &self.replica,
             ReadModelEvents::new(ReadModelUpdates::new(live.clone(), self.cache.clone())),
         );
         let subscribed = consumer.status();
@@ -181,8 +183,8 @@ impl Application {
             .await;
         shutdown.cancel();
         upkeep.await.ok();
-        // A consumer still waiting for the snapshot holds a delivery it cannot apply; the
-        // next start reads the stream again from before its own snapshot.
+        // A consumer still waiting for the snapshot holds an unacknowledged delivery: the
+        // broker gives it to the next replica.
         if tokio::time::timeout(CONSUMER_DRAIN, &mut consumer_task)
             .await
             .is_err()

@@ -134,11 +134,6 @@ impl TestSearch {
         search
     }
 
-    /// Its settings.
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
     /// Waits up to 10 s for its read model to be loaded (`/readyz` answers 200).
     pub async fn loaded(&self) {
         spruce_testkit::wait_until_ready(&format!("{}/readyz", self.ops_url)).await;

@@ -138,12 +138,11 @@ async fn status_of(authority: &str, path: &str) -> Result<(), String> {
     }
 }
 
-/// Runs `rabbitmqctl -q` with `arguments` against the local broker; returns what it
-/// printed.
+/// Runs `rabbitmqctl -q` with `arguments` against the local broker.
 ///
 /// # Panics
 /// When it cannot run or fails.
-pub fn rabbitmqctl(arguments: &[&str]) -> String {
+pub fn rabbitmqctl(arguments: &[&str]) {
     let output = std::process::Command::new("rabbitmqctl")
         .arg("-q")
         .args(arguments)
@@ -154,7 +153,6 @@ pub fn rabbitmqctl(arguments: &[&str]) -> String {
         "rabbitmqctl {arguments:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// Makes the RabbitMQ virtual host `name` on the local broker, open to `guest`: a test

@@ -340,8 +340,8 @@ async fn replaying_parked_events_applies_them_once_the_cause_is_fixed() {
 async fn consumers_whose_queues_expire_differently_share_the_exchange_and_its_unrouted_queue() {
     let test = TestBus::new().await;
     let shutdown = CancellationToken::new();
-    // A service whose queues expire started before services whose queues are kept, with the
-    // shared unrouted queue kept as in a deployment.
+    // As search (per-replica queues expire) started before core and the scheduler (queues
+    // kept), with the shared unrouted queue kept as in a deployment.
     let expiring = BusSettings {
         queue_expires: Duration::from_millis(60_000),
         unrouted_expires: Duration::ZERO,

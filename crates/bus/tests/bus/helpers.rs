@@ -212,15 +212,6 @@ impl TestBus {
         .await
     }
 
-    /// The names of the queues in this test's vhost, sorted.
-    pub(crate) fn queues(&self) -> Vec<String> {
-        let vhost = self.vhost.as_deref().expect("test has its own vhost");
-        let listed = rabbitmqctl(&["list_queues", "-p", vhost, "--no-table-headers", "name"]);
-        let mut names: Vec<String> = listed.lines().map(str::to_owned).collect();
-        names.sort();
-        names
-    }
-
     /// Closes every connection of this test's vhost, as a broker restart would.
     pub(crate) fn close_all_connections(&self) {
         let vhost = self.vhost.as_deref().expect("test has its own vhost");
@@ -395,9 +386,7 @@ impl Drop for TestBus {
     /// Removes the exchange or the vhost; the database goes with its field.
     fn drop(&mut self) {
         match &self.vhost {
-            Some(vhost) => {
-                rabbitmqctl(&["delete_vhost", vhost]);
-            }
+            Some(vhost) => rabbitmqctl(&["delete_vhost", vhost]),
             None => {
                 let bus = self.bus.clone();
                 run_aside(async move { spruce_bus::delete_exchange(&bus).await.ok() });

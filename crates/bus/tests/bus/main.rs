@@ -4,4 +4,3 @@
 mod consumer;
 mod helpers;
 mod outbox;
-mod stream;

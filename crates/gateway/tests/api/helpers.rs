@@ -316,11 +316,6 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         // The services stop with the gateway's token; the databases go with their fields.
         self.gateway.shutdown.cancel();
-        if let Some(search) = &self.search {
-            // A stream cannot expire as the services' queues do.
-            let bus = search.settings().bus.clone();
-            run_aside(async move { spruce_bus::delete_queues(&bus).await.ok() });
-        }
         if let Some(vhost) = &self.vhost {
             rabbitmqctl(&["delete_vhost", vhost]);
         } else {

@@ -233,7 +233,8 @@ pub struct BusSettings {
     /// Delay before each retry of a failed event; its length is the number of retries.
     #[serde(deserialize_with = "super::durations")]
     pub retry_delays: Vec<Duration>,
-    /// Deletes this service's queues after this long unused (0 keeps them): tests'.
+    /// Deletes this service's queues after this long unused (0 keeps them): search's
+    /// per-replica queues, and tests'.
     #[serde(deserialize_with = "super::duration")]
     pub queue_expires: Duration,
     /// Deletes the exchange's unrouted queue (shared by every service) after this long
@@ -250,10 +251,6 @@ pub struct BusSettings {
     /// everywhere (Amazon MQ has no Prometheus endpoint).
     #[serde(deserialize_with = "super::duration")]
     pub queue_stats: Duration,
-    /// How long a stream that every replica of a service follows (search's) keeps events:
-    /// a replica cut off from the broker for longer misses some.
-    #[serde(deserialize_with = "super::duration")]
-    pub stream_max_age: Duration,
 }
 
 impl Default for BusSettings {
@@ -268,7 +265,6 @@ impl Default for BusSettings {
             unrouted_expires: Duration::ZERO,
             outbox_retention: Duration::from_secs(7 * 24 * 3600),
             queue_stats: Duration::from_secs(15),
-            stream_max_age: Duration::from_secs(3_600),
         }
     }
 }
@@ -287,12 +283,6 @@ impl Validate for BusSettings {
         }
         at_least_one("bus.prefetch", self.prefetch)?;
         positive("bus.queue_stats", self.queue_stats)?;
-        if self.stream_max_age < Duration::from_secs(60) {
-            return Err(SettingsError::invalid(
-                "bus.stream_max_age",
-                "must be at least 1m",
-            ));
-        }
         if self.outbox_retention < Duration::from_secs(3600) {
             return Err(SettingsError::invalid(
                 "bus.outbox_retention",

@@ -87,29 +87,11 @@ impl Search {
         meanwhile.await;
         self.search = Some(TestSearch::start(settings, &self.shutdown).await);
     }
-
-    /// Replaces search by a new replica named `replica`, as a rollout replaces a pod.
-    async fn replace(&mut self, replica: &str) {
-        let mut settings = self.search.take().expect("running").stop().await;
-        replica.clone_into(&mut settings.read_model.replica);
-        self.search = Some(TestSearch::start(settings, &self.shutdown).await);
-    }
-
-    /// The queue prefix of its stream and parked queue.
-    fn queue_prefix(&self) -> String {
-        let search = self.search.as_ref().expect("running");
-        search.settings().bus.queue_prefix.clone()
-    }
 }
 
 impl Drop for Search {
-    /// Stops search and deletes its stream; the database and the exchange go with their
-    /// fields.
+    /// Stops search; the database and the exchange go with their fields.
     fn drop(&mut self) {
         self.shutdown.cancel();
-        if let Some(search) = &self.search {
-            let bus = search.settings().bus.clone();
-            spruce_testkit::run_aside(async move { spruce_bus::delete_queues(&bus).await.ok() });
-        }
     }
 }
