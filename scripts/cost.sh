@@ -5,6 +5,7 @@
 #
 #   scripts/cost.sh            # booking and read runs
 #   scripts/cost.sh booking    # POST /v1/bookings only: 32 connections, closed loop
+#                              # (BOOKING_RATE=R: R a second, open loop)
 #   scripts/cost.sh read       # GET /v1/bookings/{id} only: 2,000/s, open loop
 #
 # Each run starts all four services afresh (one tokio worker each), waits for the loadgen's
@@ -125,8 +126,7 @@ start() { # $1 = variant
 unpublished() { sql "spruce_cost_$1_core" "SELECT count(*) FROM outbox WHERE published_at IS NULL"; }
 
 # The run's queues still holding messages (ready or unacknowledged), as "name=count"; a
-# stream keeps what was read, so search's is not counted (its consumer's lag shows in
-# search's own metrics).
+# stream, should a build use one, keeps what was read and is not counted.
 queued() {
     rabbitmqctl -q list_queues name messages type 2>&1 |
         awk -v prefix="cost-$1-" 'index($1, prefix) == 1 && $3 != "stream" && $2 != 0 {
@@ -162,6 +162,9 @@ measure() { # $1 = scenario, $2 = variant, $3 = round
     local scenario=$1 v=$2 round=$3 since="" stop_count="" later_pid="" perf_pid="" out="$logs/$1-$2-$3.out"
     start "$v"
     local load=(create-booking --concurrency "$post_connections" --customers 40)
+    if [[ -n ${BOOKING_RATE:-} ]]; then
+        load=(create-booking --rate "$BOOKING_RATE" --customers 40)
+    fi
     [[ $scenario == read ]] && load=(get-booking --rate "$read_rate")
     while IFS= read -r line; do
         echo "$line" >>"$out"
