@@ -43,13 +43,25 @@ pub mod events {
 macro_rules! wire_names {
     ($($enum:path => $prefix:literal),* $(,)?) => {$(
         impl $enum {
-            /// The string field's spelling; empty for the unspecified value.
-            pub fn wire_name(self) -> String {
-                self.as_str_name()
-                    .strip_prefix($prefix)
-                    .filter(|_| self != <$enum>::default())
-                    .map(str::to_ascii_lowercase)
-                    .unwrap_or_default()
+            /// The string field's spelling; empty for the unspecified value. The spellings
+            /// are made once, so reading a message allocates nothing for it.
+            pub fn wire_name(self) -> &'static str {
+                static NAMES: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+                    (0..)
+                        .map_while(|value| <$enum>::try_from(value).ok())
+                        .map(|kind| {
+                            kind.as_str_name()
+                                .strip_prefix($prefix)
+                                .filter(|_| kind != <$enum>::default())
+                                .map(str::to_ascii_lowercase)
+                                .unwrap_or_default()
+                        })
+                        .collect()
+                });
+                usize::try_from(self as i32)
+                    .ok()
+                    .and_then(|index| NAMES.get(index))
+                    .map_or("", String::as_str)
             }
 
             /// The value the string field's spelling names; unspecified for any other.
@@ -73,9 +85,9 @@ macro_rules! wire_names {
 
 /// The enum's name when the sender set the enum, else the string beside it (a sender of an
 /// earlier release fills only the string).
-pub fn enum_or_string(from_enum: String, from_string: &str) -> String {
+pub fn enum_or_string<'a>(from_enum: &'a str, from_string: &'a str) -> &'a str {
     if from_enum.is_empty() {
-        from_string.to_owned()
+        from_string
     } else {
         from_enum
     }
@@ -93,6 +105,7 @@ pub fn services_or_strings(kinds: &[i32], strings: &[String]) -> Vec<String> {
             core::v1::ServiceKind::try_from(*kind)
                 .unwrap_or_default()
                 .wire_name()
+                .to_owned()
         })
         .collect()
 }

@@ -58,7 +58,8 @@ impl EventHandler for SchedulerEvents {
                     user_id,
                     email: registered.email.clone(),
                     full_name: registered.full_name.clone(),
-                    role: enum_or_string(registered.role_kind().wire_name(), &registered.role),
+                    role: enum_or_string(registered.role_kind().wire_name(), &registered.role)
+                        .to_owned(),
                     timezone: registered.timezone.clone(),
                     device_token: None,
                 };
@@ -73,7 +74,7 @@ impl EventHandler for SchedulerEvents {
                 let message = templates::verification(&templates::Verification {
                     user_id,
                     full_name: &requested.full_name,
-                    role: &role,
+                    role,
                     code: &requested.code,
                     link: self.link("verify-email", &requested.token),
                     first: requested.first,
@@ -118,7 +119,7 @@ impl EventHandler for SchedulerEvents {
                     transaction,
                     &event.r#type,
                     &booking_facts(change)?,
-                    &enum_or_string(change.booking_status().wire_name(), &change.status),
+                    enum_or_string(change.booking_status().wire_name(), &change.status),
                     event.aggregate_version,
                 )
                 .await
@@ -167,7 +168,7 @@ fn booking_facts(change: &BookingChanged) -> anyhow::Result<BookingFacts> {
         } else {
             Some(change.cleaner_id.parse().context("bad cleaner_id")?)
         },
-        service: enum_or_string(change.service_kind().wire_name(), &change.service),
+        service: enum_or_string(change.service_kind().wire_name(), &change.service).to_owned(),
         starts_at: change
             .starts_at
             .as_ref()

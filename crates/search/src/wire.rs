@@ -45,7 +45,7 @@ pub fn job(request: &EstimateDurationRequest) -> Result<Job, Vec<FieldError>> {
         has_pets: request.has_pets,
     };
     let service = enum_or_string(request.service_kind().wire_name(), &request.service);
-    Job::check(&service, home, cleaner_id, errors)
+    Job::check(service, home, cleaner_id, errors)
 }
 
 /// The statuses in which a booking holds its cleaner's time.
@@ -133,7 +133,7 @@ pub fn booking_change(
         cleaner_id,
         starts_at: time(event.starts_at.as_ref(), "starts_at")?,
         ends_at: time(event.ends_at.as_ref(), "ends_at")?,
-        holds: HOLDING.contains(&status.as_str()),
+        holds: HOLDING.contains(&status),
         version,
     };
     let pair = Pair {
@@ -153,7 +153,7 @@ pub fn completed(booking: &CompletedBooking) -> anyhow::Result<Completed> {
     let service = enum_or_string(booking.service_kind().wire_name(), &booking.service);
     Ok(Completed {
         job: Job {
-            service: Services::parse([service.as_str()])
+            service: Services::parse([service])
                 .ok_or_else(|| anyhow!("unknown service {service:?}"))?,
             size_m2: f64::from(booking.size_m2),
             bedrooms: f64::from(booking.bedrooms),
@@ -193,9 +193,10 @@ fn live_booking(live: &LiveBooking, cleaner_id: Uuid) -> anyhow::Result<(Uuid, B
             cleaner_id: Some(cleaner_id),
             starts_at: time(live.starts_at.as_ref(), "starts_at")?,
             ends_at: time(live.ends_at.as_ref(), "ends_at")?,
-            holds: HOLDING.contains(
-                &enum_or_string(live.booking_status().wire_name(), &live.status).as_str(),
-            ),
+            holds: HOLDING.contains(&enum_or_string(
+                live.booking_status().wire_name(),
+                &live.status,
+            )),
             version: live.version,
         },
     ))
@@ -246,7 +247,7 @@ pub fn raw_query(request: &SearchCleanersRequest) -> Result<RawQuery, FieldError
         lat: Some(request.lat),
         lng: Some(request.lng),
         radius_km: given_f64(request.radius_km),
-        service: given_text(&enum_or_string(
+        service: given_text(enum_or_string(
             request.service_kind().wire_name(),
             &request.service,
         )),

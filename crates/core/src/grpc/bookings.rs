@@ -194,7 +194,7 @@ impl BookingService for BookingApi {
         let raw = RawNewBooking {
             idempotency_key: &wire.idempotency_key,
             address_id: &wire.address_id,
-            service: &service,
+            service,
             starts_at: wire.starts_at.as_ref().and_then(from_timestamp),
             cleaner_id: &wire.cleaner_id,
             payment_token: &wire.payment_token,
@@ -223,7 +223,7 @@ impl BookingService for BookingApi {
         let caller = Caller::of(&request);
         let wire = request.get_ref();
         let status = enum_or_string(wire.booking_status().wire_name(), &wire.status);
-        let status = match status.as_str() {
+        let status = match status {
             "" => None,
             text => Some(
                 text.parse::<BookingStatus>()
@@ -249,7 +249,7 @@ impl BookingService for BookingApi {
         let wire = request.get_ref();
         let booking_id = path_id(&wire.booking_id)?;
         let action_name = enum_or_string(wire.step().wire_name(), &wire.action);
-        let action = Action::parse(&action_name, wire.actual_duration_min).map_err(|message| {
+        let action = Action::parse(action_name, wire.actual_duration_min).map_err(|message| {
             let field = if action_name == "complete" {
                 "actual_duration_min"
             } else {

@@ -188,8 +188,10 @@ page! {
 
 impl From<Booking> for BookingResponse {
     fn from(booking: Booking) -> Self {
-        let service = enum_or_string(booking.service_kind().wire_name(), &booking.service);
-        let status = enum_or_string(booking.booking_status().wire_name(), &booking.status);
+        let service =
+            enum_or_string(booking.service_kind().wire_name(), &booking.service).to_owned();
+        let status =
+            enum_or_string(booking.booking_status().wire_name(), &booking.status).to_owned();
         BookingResponse {
             starts_at: booking.starts_at.as_ref().and_then(rfc3339),
             ends_at: booking.ends_at.as_ref().and_then(rfc3339),
@@ -256,7 +258,7 @@ pub(super) async fn create_booking(
     let message = CreateBookingRequest {
         idempotency_key,
         address_id: address_id.map(|id| id.to_string()).unwrap_or_default(),
-        service: service.wire_name(),
+        service: service.wire_name().to_owned(),
         service_kind: service.into(),
         starts_at: starts_at.map(to_timestamp),
         cleaner_id: cleaner_id.map(|id| id.to_string()).unwrap_or_default(),
@@ -335,7 +337,7 @@ pub(super) async fn list_bookings(
         .map(BookingStatusKind::wire)
         .unwrap_or_default();
     let message = ListBookingsRequest {
-        status: status.wire_name(),
+        status: status.wire_name().to_owned(),
         booking_status: status.into(),
         limit: page_limit(query.limit)?,
         cursor: query.cursor.unwrap_or_default(),

@@ -120,7 +120,7 @@ impl SearchParams {
         // An unknown service goes on to search, which names it with every field out of
         // range at once.
         let (service, service_kind) = match self.service {
-            Field::Valid(kind) => (kind.wire().wire_name(), kind.wire()),
+            Field::Valid(kind) => (kind.wire().wire_name().to_owned(), kind.wire()),
             Field::Invalid(sent) => (
                 sent.as_str().unwrap_or("?").to_owned(),
                 WireServiceKind::Unspecified,
@@ -394,7 +394,7 @@ pub(super) async fn quote(
         .search
         .clone()
         .estimate_duration(user.request(EstimateDurationRequest {
-            service: service.wire_name(),
+            service: service.wire_name().to_owned(),
             service_kind: service.into(),
             size_m2: home.size_m2,
             bedrooms: home.bedrooms,
