@@ -115,6 +115,7 @@ pub struct Consumer<S> {
     names: QueueNames,
     sink: Arc<S>,
     status: BusStatus,
+    replica: bool,
 }
 
 impl<H: EventHandler> Consumer<Inbox<H>> {
@@ -130,12 +131,29 @@ impl<S: EventSink> Consumer<S> {
     /// `sink`.
     pub fn with_sink(settings: BusSettings, sink: S) -> Self {
         let names = QueueNames::new(&settings.queue_prefix, settings.retry_delays.len());
+        Self::build(settings, names, sink, false)
+    }
+
+    /// Creates a consumer for one replica of a service that keeps its state in memory, each
+    /// replica needing every event: it consumes a queue of its own
+    /// ([`QueueNames::replica`]) that lives only as long as its broker connection. So
+    /// nothing is kept for a replica that is gone, and a replica misses what is published
+    /// while it reconnects: its owner reloads its state after every subscription
+    /// ([`BusStatus::subscriptions`]). A failed event is parked at once, in the parked
+    /// queue the replicas share.
+    pub fn for_replica(settings: BusSettings, replica: &str, sink: S) -> Self {
+        let names = QueueNames::replica(&settings.queue_prefix, replica);
+        Self::build(settings, names, sink, true)
+    }
+
+    fn build(settings: BusSettings, names: QueueNames, sink: S, replica: bool) -> Self {
         let status = BusStatus::new(&names.main);
         Consumer {
             settings,
             names,
             sink: Arc::new(sink),
             status,
+            replica,
         }
     }
 
@@ -154,8 +172,7 @@ impl<S: EventSink> Consumer<S> {
     pub async fn run(self, shutdown: CancellationToken) {
         let mut backoff = Backoff::new();
         while !shutdown.is_cancelled() {
-            let name = format!("{}-consumer", self.settings.queue_prefix);
-            match open_channel(&self.settings, &name).await {
+            match open_channel(&self.settings, &self.names.connection_name()).await {
                 Ok((connection, channel)) => {
                     let outcome = self
                         .consume_until_failure(&connection, &channel, &shutdown, &mut backoff)
@@ -184,14 +201,26 @@ impl<S: EventSink> Consumer<S> {
         shutdown: &CancellationToken,
         backoff: &mut Backoff,
     ) -> anyhow::Result<()> {
-        topology::declare_consumer_topology(
-            connection,
-            channel,
-            &self.settings,
-            &self.names,
-            self.sink.routing_keys(),
-        )
-        .await
+        let routing_keys = self.sink.routing_keys();
+        if self.replica {
+            topology::declare_replica_topology(
+                connection,
+                channel,
+                &self.settings,
+                &self.names,
+                routing_keys,
+            )
+            .await
+        } else {
+            topology::declare_consumer_topology(
+                connection,
+                channel,
+                &self.settings,
+                &self.names,
+                routing_keys,
+            )
+            .await
+        }
         .context("failed to declare topology")?;
         channel
             .basic_qos(self.settings.prefetch, BasicQosOptions::default())

@@ -21,6 +21,7 @@ use std::{
 
 use lapin::{Channel, Connection, ConnectionProperties, options::ConfirmSelectOptions};
 use secrecy::ExposeSecret;
+use tokio::sync::watch;
 
 pub use consumer::{Consumer, EventHandler, EventSink, Failure, Inbox, Outcome, replay_parked};
 pub use outbox::{OutboxRelay, enqueue, enqueue_many, enqueue_with};
@@ -33,14 +34,15 @@ use spruce_platform::settings::BusSettings;
 /// `content_type` of every event message.
 pub const CONTENT_TYPE: &str = "application/x-protobuf";
 
-/// Whether a bus client holds a working broker connection now, and whether it ever did
-/// (a consumer's queues are then declared and bound). Reported as the gauge
-/// `messaging_broker_connected{client}`.
+/// Whether a bus client holds a working broker connection now, whether it ever did
+/// (a consumer's queues are then declared and bound), and how many times it has subscribed.
+/// Reported as the gauge `messaging_broker_connected{client}`.
 #[derive(Debug, Clone)]
 pub struct BusStatus {
     client: Arc<str>,
     connected: Arc<AtomicBool>,
     ever: Arc<AtomicBool>,
+    subscriptions: Arc<watch::Sender<u64>>,
 }
 
 impl BusStatus {
@@ -66,6 +68,7 @@ impl BusStatus {
             client: client.into(),
             connected: Arc::default(),
             ever: Arc::default(),
+            subscriptions: Arc::new(watch::Sender::new(0)),
         };
         status.set_connected(false);
         status
@@ -81,10 +84,20 @@ impl BusStatus {
         self.ever.load(Ordering::Relaxed)
     }
 
+    /// Counts the consumer's subscriptions (0 before the first): each one starts after its
+    /// queues are declared and bound. A replica's queue lives as long as its connection
+    /// ([`Consumer::for_replica`]), so what was published between two subscriptions never
+    /// reached it: its owner reloads its state after each one. The count never skips a
+    /// subscription, however quickly a connection is lost and made again.
+    pub fn subscriptions(&self) -> watch::Receiver<u64> {
+        self.subscriptions.subscribe()
+    }
+
     fn set_connected(&self, connected: bool) {
         self.connected.store(connected, Ordering::Relaxed);
         if connected {
             self.ever.store(true, Ordering::Relaxed);
+            self.subscriptions.send_modify(|count| *count += 1);
         }
         metrics::MESSAGING_BROKER_CONNECTED
             .with_label_values(&[&*self.client])

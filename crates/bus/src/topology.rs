@@ -1,6 +1,7 @@
 //! Declares the exchange (with its alternate exchange, where the broker keeps events no queue
 //! is bound to) and a consuming service's queues: the main quorum queue, retry queues whose
-//! messages return to it after a delay, and the parked queue.
+//! messages return to it after a delay, and the parked queue; or a replica's queue, which
+//! lives as long as the replica's connection, beside the parked queue the replicas share.
 
 use lapin::{
     Channel, Connection, ErrorKind, ExchangeKind,
@@ -38,6 +39,26 @@ impl QueueNames {
             parked: format!("{main}.parked"),
             main,
         }
+    }
+
+    /// Returns the names of `replica`'s queues among `prefix`'s: `<prefix>.<replica>.events`,
+    /// no retry queue, and the shared `<prefix>.events.parked`.
+    pub fn replica(prefix: &str, replica: &str) -> Self {
+        QueueNames {
+            main: format!("{prefix}.{replica}.events"),
+            retries: Vec::new(),
+            parked: format!("{prefix}.events.parked"),
+        }
+    }
+
+    /// The name the consumer gives its broker connection: the main queue's, with
+    /// `-consumer` in place of `.events`.
+    pub fn connection_name(&self) -> String {
+        let queue = &self.main;
+        format!(
+            "{}-consumer",
+            queue.strip_suffix(".events").unwrap_or(queue)
+        )
     }
 }
 
@@ -177,6 +198,54 @@ pub(crate) async fn declare_consumer_topology(
         AMQPValue::LongInt(DELIVERY_LIMIT),
     );
     declare_queue(channel, &names.main, main).await?;
+    bind(channel, settings, names, routing_keys).await?;
+
+    for (retry, delay) in names.retries.iter().zip(&settings.retry_delays) {
+        let mut arguments = quorum_arguments(settings.queue_expires);
+        dead_letter_to(&mut arguments, &names.main);
+        let ttl = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+        arguments.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
+        declare_queue(channel, retry, arguments).await?;
+    }
+    Ok(())
+}
+
+/// Declares the exchange, the shared parked queue of `names` (durable, kept) and `names.main`:
+/// a classic queue exclusive to `channel`'s connection, bound to `routing_keys`. The broker
+/// deletes it when that connection closes or is lost, so a replica that is gone leaves no
+/// queue that goes on receiving events. (The type is explicit: a broker whose default queue
+/// type is quorum, as Amazon MQ's 3.13 and later may be, would refuse an exclusive queue.)
+pub(crate) async fn declare_replica_topology(
+    connection: &Connection,
+    channel: &Channel,
+    settings: &BusSettings,
+    names: &QueueNames,
+    routing_keys: &[&str],
+) -> lapin::Result<()> {
+    declare_exchange(connection, channel, settings).await?;
+    declare_queue(channel, &names.parked, quorum_arguments(Duration::ZERO)).await?;
+    let mut arguments = FieldTable::default();
+    arguments.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("classic".into()),
+    );
+    let options = QueueDeclareOptions {
+        exclusive: true,
+        auto_delete: true,
+        ..QueueDeclareOptions::default()
+    };
+    channel
+        .queue_declare(names.main.as_str().into(), options, arguments)
+        .await?;
+    bind(channel, settings, names, routing_keys).await
+}
+
+async fn bind(
+    channel: &Channel,
+    settings: &BusSettings,
+    names: &QueueNames,
+    routing_keys: &[&str],
+) -> lapin::Result<()> {
     for routing_key in routing_keys {
         channel
             .queue_bind(
@@ -187,14 +256,6 @@ pub(crate) async fn declare_consumer_topology(
                 FieldTable::default(),
             )
             .await?;
-    }
-
-    for (retry, delay) in names.retries.iter().zip(&settings.retry_delays) {
-        let mut arguments = quorum_arguments(settings.queue_expires);
-        dead_letter_to(&mut arguments, &names.main);
-        let ttl = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
-        arguments.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
-        declare_queue(channel, retry, arguments).await?;
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use crate::{
     domain::readmodel::Applied, metrics::EVENT_LAG_SECONDS, usecases::live::ReadModelUpdates, wire,
 };
 
-/// Applies the events to the read model once it is loaded.
+/// Applies the events to the read model once it is current (see [`ReadModelUpdates`]).
 pub struct ReadModelEvents {
     updates: ReadModelUpdates,
 }
@@ -29,7 +29,7 @@ impl EventSink for ReadModelEvents {
     }
 
     async fn apply(&self, _event_id: Uuid, event: &Envelope) -> Result<Outcome, Failure> {
-        self.updates.wait_until_loaded().await;
+        self.updates.wait_until_current().await;
         let version = event.aggregate_version;
         let id = |text: &str, field: &str| {
             text.parse::<Uuid>()

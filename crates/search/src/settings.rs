@@ -26,10 +26,9 @@ port = 9092
 name = "spruce_search"
 
 [bus]
+# Each replica consumes a queue of its own, `search.<replica>.events`, that lives as long as
+# its connection to the broker; the replicas share `search.events.parked`.
 queue_prefix = "search"
-# Each replica has queues of its own (every replica needs every event); they vanish this
-# long after their replica stopped consuming.
-queue_expires = "30m"
 
 [redis]
 key_prefix = "spruce:search:"

@@ -54,6 +54,7 @@ pub struct Application {
     pool: PgPool,
     access: Access,
     bus: BusSettings,
+    replica: String,
     core: CoreReadModel,
     prune_interval: Duration,
     training_threads: usize,
@@ -77,19 +78,12 @@ impl Application {
         let core = CoreReadModel::new(&settings.core, settings.identity.signer("search")?)?;
         let pool = spruce_db::connect_and_migrate(&settings.database, MIGRATIONS).await?;
         let listeners = Listeners::bind(&settings.grpc, &settings.common.http).await?;
-        let bus = BusSettings {
-            queue_prefix: format!(
-                "{}.{}",
-                settings.bus.queue_prefix,
-                settings.read_model.replica_name()
-            ),
-            ..settings.bus
-        };
         Ok(Application {
             listeners,
             pool,
             access,
-            bus,
+            replica: settings.read_model.replica_name(),
+            bus: settings.bus,
             core,
             prune_interval: settings.read_model.prune_interval,
             training_threads: settings.model.training_threads(),
@@ -108,19 +102,15 @@ impl Application {
         self.listeners.http_port()
     }
 
-    /// Returns the name of the queue this replica consumes.
-    pub fn queue(&self) -> String {
-        format!("{}.events", self.bus.queue_prefix)
-    }
-
     /// Runs until `shutdown` is cancelled, then drains in-flight calls and the consumer.
     ///
     /// # Errors
     /// Fails when a server fails.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let live = LiveModel::new();
-        let consumer = Consumer::with_sink(
+        let consumer = Consumer::for_replica(
             self.bus,
+            &self.replica,
             ReadModelEvents::new(ReadModelUpdates::new(live.clone(), self.cache.clone())),
         );
         let subscribed = consumer.status();
@@ -183,8 +173,7 @@ impl Application {
             .await;
         shutdown.cancel();
         upkeep.await.ok();
-        // A consumer still waiting for the snapshot holds an unacknowledged delivery: the
-        // broker gives it to the next replica.
+        // The replica's queue goes with the consumer's connection, deliveries in hand included.
         if tokio::time::timeout(CONSUMER_DRAIN, &mut consumer_task)
             .await
             .is_err()

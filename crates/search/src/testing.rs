@@ -4,6 +4,7 @@
 //! every cleaner in core's state.
 
 use chrono::Utc;
+use spruce_bus::QueueNames;
 use spruce_platform::{
     grpc::request_with_token,
     keys,
@@ -139,8 +140,16 @@ impl TestSearch {
         spruce_testkit::wait_until_ready(&format!("{}/readyz", self.ops_url)).await;
     }
 
-    /// Stops search as a crash would leave things: its queue keeps what arrives meanwhile.
-    /// Returns its settings, to start it again on the same ports.
+    /// The names of this replica's queues.
+    pub fn queues(&self) -> QueueNames {
+        QueueNames::replica(
+            &self.settings.bus.queue_prefix,
+            &self.settings.read_model.replica_name(),
+        )
+    }
+
+    /// Stops search; its queue goes with its connection to the broker. Returns its
+    /// settings, to start it again on the same ports.
     pub async fn stop(self) -> Settings {
         self.stop.cancel();
         self.task.await.ok();

@@ -138,11 +138,11 @@ async fn status_of(authority: &str, path: &str) -> Result<(), String> {
     }
 }
 
-/// Runs `rabbitmqctl -q` with `arguments` against the local broker.
+/// Runs `rabbitmqctl -q` with `arguments` against the local broker; returns what it printed.
 ///
 /// # Panics
 /// When it cannot run or fails.
-pub fn rabbitmqctl(arguments: &[&str]) {
+pub fn rabbitmqctl(arguments: &[&str]) -> String {
     let output = std::process::Command::new("rabbitmqctl")
         .arg("-q")
         .args(arguments)
@@ -153,6 +153,48 @@ pub fn rabbitmqctl(arguments: &[&str]) {
         "rabbitmqctl {arguments:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The names of the queues of the local broker's virtual host `vhost` that start with
+/// `prefix`, sorted.
+///
+/// # Panics
+/// When `rabbitmqctl` fails.
+pub fn queues_named(vhost: &str, prefix: &str) -> Vec<String> {
+    let listed = rabbitmqctl(&["list_queues", "-p", vhost, "--no-table-headers", "name"]);
+    let mut names: Vec<String> = listed
+        .lines()
+        .map(str::trim)
+        .filter(|name| name.starts_with(prefix))
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    names
+}
+
+/// Closes the local broker's client connections named `name` (the `connection_name` a
+/// client gives), as a network cut would end them; returns how many it closed.
+///
+/// # Panics
+/// When `rabbitmqctl` fails.
+pub fn close_connections_named(name: &str) -> usize {
+    let listed = rabbitmqctl(&[
+        "list_connections",
+        "--no-table-headers",
+        "pid",
+        "client_properties",
+    ]);
+    let named = format!("{{\"connection_name\",\"{name}\"}}");
+    let pids: Vec<&str> = listed
+        .lines()
+        .filter(|line| line.contains(&named))
+        .filter_map(|line| line.split('\t').next())
+        .collect();
+    for pid in &pids {
+        rabbitmqctl(&["close_connection", pid, "closed by a test"]);
+    }
+    pids.len()
 }
 
 /// Makes the RabbitMQ virtual host `name` on the local broker, open to `guest`: a test

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use lapin::{
     BasicProperties,
-    options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions},
+    options::{BasicPublishOptions, QueueDeclareOptions},
     types::{AMQPValue, FieldTable},
 };
 use prost::Message as _;
@@ -47,30 +47,6 @@ async fn publish_raw(test: &TestBus, routing_key: &str, payload: &[u8], message_
         .await
         .unwrap();
     connection.close(200, "done".into()).await.ok();
-}
-
-/// Takes the first message from the parked queue, waiting up to `wait` for one.
-async fn first_parked(
-    test: &TestBus,
-    names: &QueueNames,
-    wait: Duration,
-) -> Option<lapin::message::BasicGetMessage> {
-    let connection = test.connect().await.unwrap();
-    let channel = connection.create_channel().await.unwrap();
-    let parked = eventually(wait, || {
-        let channel = channel.clone();
-        let parked_queue = names.parked.clone();
-        async move {
-            let options = BasicGetOptions { no_ack: true };
-            channel
-                .basic_get(parked_queue.as_str().into(), options)
-                .await
-                .unwrap()
-        }
-    })
-    .await;
-    connection.close(200, "done".into()).await.ok();
-    parked
 }
 
 async fn applied_count(test: &TestBus, expected: usize) -> Option<Vec<Uuid>> {
@@ -175,7 +151,8 @@ async fn a_failing_event_is_retried_then_parked_with_its_error_and_the_queue_kee
     })
     .await;
     assert_eq!(reported, Some(1), "one event parked, and reported");
-    let parked = first_parked(&test, &names, Duration::from_secs(15))
+    let parked = test
+        .first_parked(&names, Duration::from_secs(15))
         .await
         .expect("the poison event was parked");
     let headers: FieldTable = parked
@@ -228,7 +205,7 @@ async fn an_undecodable_message_is_parked_at_once() {
 
     publish_raw(&test, "test.garbage", b"\xff\xff not protobuf", "garbage-1").await;
 
-    let parked = first_parked(&test, &names, Duration::from_secs(5)).await;
+    let parked = test.first_parked(&names, Duration::from_secs(5)).await;
     assert!(
         parked.is_some(),
         "garbage must be parked without waiting for retries"
@@ -340,8 +317,8 @@ async fn replaying_parked_events_applies_them_once_the_cause_is_fixed() {
 async fn consumers_whose_queues_expire_differently_share_the_exchange_and_its_unrouted_queue() {
     let test = TestBus::new().await;
     let shutdown = CancellationToken::new();
-    // As search (per-replica queues expire) started before core and the scheduler (queues
-    // kept), with the shared unrouted queue kept as in a deployment.
+    // As a service whose queues expire (as search's once did) started before core and the
+    // scheduler (queues kept), with the shared unrouted queue kept as in a deployment.
     let expiring = BusSettings {
         queue_expires: Duration::from_millis(60_000),
         unrouted_expires: Duration::ZERO,

@@ -12,11 +12,14 @@ use std::{
 use futures_util::StreamExt as _;
 use lapin::{
     Connection, ConnectionProperties,
-    options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions},
+    options::{
+        BasicAckOptions, BasicConsumeOptions, BasicGetOptions, QueueBindOptions,
+        QueueDeclareOptions,
+    },
     types::FieldTable,
 };
 use secrecy::ExposeSecret as _;
-use spruce_bus::{Envelope, EventHandler, OutboxRelay};
+use spruce_bus::{Envelope, EventHandler, OutboxRelay, QueueNames};
 use spruce_platform::settings::BusSettings;
 use spruce_proto::events::v1::{UserRegistered, envelope::Payload};
 use spruce_testkit::{TestDb, add_vhost, rabbitmqctl, run_aside};
@@ -223,6 +226,37 @@ impl TestBus {
         ]);
     }
 
+    /// Takes the first message from the parked queue of `names`, waiting up to `wait` for
+    /// one.
+    pub(crate) async fn first_parked(
+        &self,
+        names: &QueueNames,
+        wait: Duration,
+    ) -> Option<lapin::message::BasicGetMessage> {
+        let connection = self.connect().await.unwrap();
+        let channel = connection.create_channel().await.unwrap();
+        let parked = eventually(wait, || {
+            let channel = channel.clone();
+            let parked_queue = names.parked.clone();
+            async move {
+                let options = BasicGetOptions { no_ack: true };
+                channel
+                    .basic_get(parked_queue.as_str().into(), options)
+                    .await
+                    .unwrap()
+            }
+        })
+        .await;
+        connection.close(200, "done".into()).await.ok();
+        parked
+    }
+
+    /// The names of this test's queues on its virtual host, sorted.
+    pub(crate) fn queues(&self) -> Vec<String> {
+        let vhost = self.vhost.as_deref().unwrap_or("/");
+        spruce_testkit::queues_named(vhost, &self.bus.queue_prefix)
+    }
+
     /// Writes `envelope` to the outbox in a transaction that commits or rolls back.
     pub(crate) async fn enqueue(&self, envelope: &Envelope, commit: bool) {
         let mut transaction = self.pool.begin().await.unwrap();
@@ -386,7 +420,9 @@ impl Drop for TestBus {
     /// Removes the exchange or the vhost; the database goes with its field.
     fn drop(&mut self) {
         match &self.vhost {
-            Some(vhost) => rabbitmqctl(&["delete_vhost", vhost]),
+            Some(vhost) => {
+                rabbitmqctl(&["delete_vhost", vhost]);
+            }
             None => {
                 let bus = self.bus.clone();
                 run_aside(async move { spruce_bus::delete_exchange(&bus).await.ok() });

@@ -4,3 +4,4 @@
 mod consumer;
 mod helpers;
 mod outbox;
+mod replica;

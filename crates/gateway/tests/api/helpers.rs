@@ -65,8 +65,9 @@ pub(crate) struct Builder {
     /// Searches per user a minute; unset: more than any test makes (tests poll searches).
     search_limit: Option<u32>,
     refuse_dev_password: bool,
-    /// Whether search runs (its quorum queues make a start cost a few hundred ms, so only
-    /// the tests that search start it); otherwise the gateway finds nothing at its address.
+    /// Whether search runs (loading its snapshot makes a start cost a few hundred ms, so
+    /// only the tests that search start it); otherwise the gateway finds nothing at its
+    /// address.
     search: bool,
     /// Search's Redis (the recommendation cache).
     search_redis_url: String,

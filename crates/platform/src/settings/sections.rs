@@ -233,8 +233,7 @@ pub struct BusSettings {
     /// Delay before each retry of a failed event; its length is the number of retries.
     #[serde(deserialize_with = "super::durations")]
     pub retry_delays: Vec<Duration>,
-    /// Deletes this service's queues after this long unused (0 keeps them): search's
-    /// per-replica queues, and tests'.
+    /// Deletes this service's queues after this long unused (0 keeps them): tests'.
     #[serde(deserialize_with = "super::duration")]
     pub queue_expires: Duration,
     /// Deletes the exchange's unrouted queue (shared by every service) after this long

@@ -1,6 +1,8 @@
 //! The read model as the running service holds it: loaded from core's snapshot once the
 //! event queue is bound, then kept current by events (each applied at most once, by its
-//! aggregate's version), swept of old bookings on a clock.
+//! aggregate's version), swept of old bookings on a clock. The queue lives as long as the
+//! replica's broker connection, so the snapshot is loaded again after every new
+//! subscription: what was published in between never reached this replica.
 
 use std::{
     sync::{Arc, RwLock},
@@ -25,10 +27,12 @@ use crate::{
     upstream::CoreReadModel,
 };
 
-/// The shared read model and whether it is loaded.
+/// The shared read model, whether it was ever loaded (reads are answered from then on) and
+/// whether it was loaded since the latest subscription (events are applied only then).
 pub struct LiveModel {
     model: RwLock<ReadModel>,
     loaded: watch::Sender<bool>,
+    current: watch::Sender<bool>,
 }
 
 impl LiveModel {
@@ -37,6 +41,7 @@ impl LiveModel {
         Arc::new(LiveModel {
             model: RwLock::new(ReadModel::default()),
             loaded: watch::Sender::new(false),
+            current: watch::Sender::new(false),
         })
     }
 
@@ -74,13 +79,19 @@ impl LiveModel {
     fn replace(&self, loaded: ReadModel) {
         self.write(|model| *model = loaded);
         self.loaded.send_replace(true);
+        self.current.send_replace(true);
     }
 
-    /// Waits until the snapshot is in.
-    pub async fn wait_until_loaded(&self) {
-        let mut loaded = self.loaded.subscribe();
+    /// Holds events back until the next snapshot is in; reads go on from the model held.
+    fn fall_behind(&self) {
+        self.current.send_replace(false);
+    }
+
+    /// Waits until the snapshot taken since the latest subscription is in.
+    pub async fn wait_until_current(&self) {
+        let mut current = self.current.subscribe();
         // The sender lives as long as self, so this cannot fail.
-        loaded.wait_for(|loaded| *loaded).await.ok();
+        current.wait_for(|current| *current).await.ok();
     }
 }
 
@@ -97,9 +108,11 @@ impl ReadModelUpdates {
         ReadModelUpdates { live, cache }
     }
 
-    /// Waits until the snapshot is in: events wait meanwhile (the queue holds the rest).
-    pub async fn wait_until_loaded(&self) {
-        self.live.wait_until_loaded().await;
+    /// Waits until the snapshot taken since the latest subscription is in: events wait
+    /// meanwhile (the queue holds the rest), as applied to the model held they would be lost
+    /// when the snapshot replaces it.
+    pub async fn wait_until_current(&self) {
+        self.live.wait_until_current().await;
     }
 
     /// A cleaner's profile at `version`.
@@ -151,9 +164,9 @@ impl ReadModelUpdates {
     }
 }
 
-/// Loads the model once the event queue is bound (so nothing that changes meanwhile is
-/// missed), retrying while core is unreachable, then sweeps old bookings every
-/// `prune_interval` until `shutdown`.
+/// Loads the model from core's snapshot after every subscription of the event queue (so
+/// nothing that changes meanwhile is missed), retrying while core is unreachable, and sweeps
+/// old bookings every `prune_interval` once loaded, until `shutdown`.
 pub async fn maintain(
     live: Arc<LiveModel>,
     core: CoreReadModel,
@@ -161,17 +174,49 @@ pub async fn maintain(
     prune_interval: Duration,
     shutdown: CancellationToken,
 ) {
-    let mut backoff = Backoff::new();
-    while !subscribed.is_connected() {
+    let mut subscriptions = subscribed.subscriptions();
+    // The consumer may have subscribed before this looks: the count it holds counts too.
+    subscriptions.mark_changed();
+    let mut sweeps = tokio::time::interval(prune_interval);
+    sweeps.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_millis(50)) => {}
+            changed = subscriptions.changed() => {
+                // `subscribed` keeps the sender alive, so this cannot fail.
+                if changed.is_err() {
+                    return;
+                }
+                let subscription = *subscriptions.borrow_and_update();
+                if subscription == 0 {
+                    continue;
+                }
+                live.fall_behind();
+                if !load(&live, &core, subscription, &shutdown).await {
+                    return;
+                }
+            }
+            _ = sweeps.tick(), if live.is_loaded() => {
+                let forgotten = live.write(|model| model.prune(Utc::now()));
+                tracing::debug!(forgotten, "swept bookings that ended");
+            }
         }
     }
+}
+
+/// Loads core's snapshot into `live`, retrying with backoff; false when `shutdown` came
+/// first.
+async fn load(
+    live: &LiveModel,
+    core: &CoreReadModel,
+    subscription: u64,
+    shutdown: &CancellationToken,
+) -> bool {
+    let mut backoff = Backoff::new();
     loop {
         let started = Instant::now();
         let loaded = tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => return false,
             loaded = core.snapshot() => loaded,
         };
         match loaded {
@@ -180,8 +225,13 @@ pub async fn maintain(
                 live.replace(model);
                 let seconds = started.elapsed().as_secs_f64();
                 SNAPSHOT_LOAD_SECONDS.set(seconds);
-                tracing::info!(cleaners, seconds, "read model loaded from core's snapshot");
-                break;
+                tracing::info!(
+                    cleaners,
+                    seconds,
+                    subscription,
+                    "read model loaded from core's snapshot"
+                );
+                return true;
             }
             Err(error) => {
                 tracing::warn!(
@@ -189,20 +239,9 @@ pub async fn maintain(
                     "cannot load the snapshot from core, retrying"
                 );
                 tokio::select! {
-                    () = shutdown.cancelled() => return,
+                    () = shutdown.cancelled() => return false,
                     () = tokio::time::sleep(backoff.next_delay()) => {}
                 }
-            }
-        }
-    }
-    let mut sweeps = tokio::time::interval(prune_interval);
-    sweeps.tick().await;
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = sweeps.tick() => {
-                let forgotten = live.write(|model| model.prune(Utc::now()));
-                tracing::debug!(forgotten, "swept bookings that ended");
             }
         }
     }

@@ -73,11 +73,23 @@ impl Search {
     }
 
     fn url(&self) -> String {
-        self.search.as_ref().expect("running").url.clone()
+        self.running().url.clone()
     }
 
     async fn client(&self) -> SearchServiceClient<tonic::transport::Channel> {
         SearchServiceClient::new(spruce_core::testing::channel(self.url()).await)
+    }
+
+    fn running(&self) -> &TestSearch {
+        self.search.as_ref().expect("running")
+    }
+
+    /// Stops this replica and starts another in its place (as a rollout replaces a pod),
+    /// named `replica`, on the same ports; waits until its read model is loaded.
+    async fn replace(&mut self, replica: &str) {
+        let mut settings = self.search.take().expect("running").stop().await;
+        settings.read_model.replica = replica.to_owned();
+        self.search = Some(TestSearch::start(settings, &self.shutdown).await);
     }
 
     /// Stops search, runs `meanwhile`, starts it again on the same ports and waits until
