@@ -147,7 +147,7 @@ drain() {
 
 # Seeds each build's own databases with its own binary (the schema is the build's), and
 # removes the queues an earlier run left (one a build no longer consumes would fill up).
-rabbitmqctl -q list_queues --no-table-headers name 2>/dev/null | grep '^cost-' |
+rabbitmqctl -q list_queues --no-table-headers name 2>/dev/null | { grep '^cost-' || true; } |
     while read -r queue; do rabbitmqctl -q delete_queue "$queue" >/dev/null; done
 for v in "${variants[@]}"; do
     for service in core search scheduler; do

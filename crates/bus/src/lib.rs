@@ -24,7 +24,7 @@ use secrecy::ExposeSecret;
 use tokio::sync::watch;
 
 pub use consumer::{Consumer, EventHandler, EventSink, Failure, Inbox, Outcome, replay_parked};
-pub use outbox::{OutboxRelay, enqueue, enqueue_many, enqueue_with};
+pub use outbox::{OutboxRelay, enqueue, enqueue_guarded, enqueue_many, enqueue_with};
 pub use spruce_proto::events::v1::Envelope;
 pub use topology::{QueueNames, unrouted_name};
 pub use unrouted::replay_unrouted;

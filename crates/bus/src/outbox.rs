@@ -52,6 +52,7 @@ const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 const PRUNE_BATCH: i64 = 5_000;
 
 /// The outbox row of an event; `$1`–`$4` are bound by [`with_event`].
+const OUTBOX_COLUMNS: &str = "INSERT INTO outbox (event_id, routing_key, payload, traceparent)";
 const OUTBOX_INSERT: &str = "INSERT INTO outbox (event_id, routing_key, payload, traceparent) \
                              VALUES ($1, $2, $3, $4)";
 
@@ -124,6 +125,25 @@ pub fn enqueue_with(
 ) -> sqlx::Result<Query<'static, Postgres, PgArguments>> {
     // Only literals go into the statement; every value is a bound parameter.
     let statement = format!("WITH outbox_row AS ({OUTBOX_INSERT}) {change}");
+    with_event(envelope, AssertSqlSafe(statement))
+}
+
+/// Like [`enqueue_with`], with the event written only when `guard` (an `INSERT`, `UPDATE`
+/// or `DELETE … RETURNING`, placeholders from `$5`) returns a row; `change` may read those
+/// rows as `guard`. One statement, so it needs no transaction of its own: the guard, the
+/// event and the change commit together or not at all.
+///
+/// # Errors
+/// Fails when the envelope's event id is not a UUID.
+pub fn enqueue_guarded(
+    envelope: &Envelope,
+    guard: &'static str,
+    change: &'static str,
+) -> sqlx::Result<Query<'static, Postgres, PgArguments>> {
+    // Only literals go into the statement; every value is a bound parameter.
+    let statement = format!(
+        "WITH guard AS ({guard}), outbox_row AS ({OUTBOX_COLUMNS} SELECT $1, $2, $3, $4 FROM guard LIMIT 1) {change}"
+    );
     with_event(envelope, AssertSqlSafe(statement))
 }
 

@@ -104,6 +104,13 @@ pub fn init(
         .with(
             tracing_opentelemetry::layer()
                 .with_tracer(tracer)
+                // Per span, not per poll: a span's OpenTelemetry context is read where it
+                // is needed (`Span::context`, for logs and propagation), so entering a span
+                // need not make it current, nor time its busy and idle spells, nor name
+                // the thread.
+                .with_context_activation(false)
+                .with_tracked_inactivity(false)
+                .with_threads(false)
                 .with_filter(LevelFilter::INFO),
         );
     let dispatch = Dispatch::new(subscriber);

@@ -120,7 +120,8 @@ pub enum InsertError {
     Other(CoreError),
 }
 
-/// Makes the caller's transaction the only one claiming `cleaner_id`'s time until it ends.
+/// The SQL that takes the booking-time lock of cleaner `c` until the transaction ends: the
+/// one place the lock's key is made, as a booking and an assignment must take the same lock.
 ///
 /// Without it, two transactions writing overlapping bookings of one cleaner at the same
 /// moment can each find the other's row in `bookings_no_overlap` and wait for each other:
@@ -128,38 +129,36 @@ pub enum InsertError {
 /// names no constraint, and a crowd racing for one slot can chain such deadlocks for
 /// seconds (seen once in the 50-request race test: every loser got 500). Queued behind this
 /// lock, a loser finds the winner's committed row and gets `SlotTaken` at once.
-async fn claim_cleaner_time(
-    connection: &mut PgConnection,
-    cleaner_id: Option<Uuid>,
-) -> Result<(), InsertError> {
-    let Some(cleaner_id) = cleaner_id else {
-        // A booking without a cleaner holds no slot.
-        return Ok(());
+macro_rules! cleaner_time_lock {
+    () => {
+        "pg_advisory_xact_lock(hashtextextended(c::text, 0))"
     };
-    claim_cleaners_time(connection, &[cleaner_id])
-        .await
-        .map_err(InsertError::Other)
 }
 
 /// Holds a new booking's slot: stores it in status `pending_payment` with the payment token
 /// it will be authorized with (see [`confirm_hold`], [`drop_hold`] and [`stale_holds`]);
 /// returns when it was stored, or `None` when the customer has used its idempotency key
-/// before (nothing is stored then).
+/// before (nothing is stored then). One statement, run on its own (it is its own
+/// transaction): it first takes the cleaner's time lock ([`cleaner_time_lock`]), held until
+/// it commits.
 pub async fn insert_hold(
     connection: &mut PgConnection,
     booking: &BookingRow<'_>,
     payment_token: &str,
 ) -> Result<Option<DateTime<Utc>>, InsertError> {
-    claim_cleaner_time(&mut *connection, booking.cleaner_id).await?;
     // The key's unique constraint is checked first, so a repeated request is never mistaken
-    // for a clash with its own booking's slot.
-    let result: Result<Option<DateTime<Utc>>, sqlx::Error> = sqlx::query_scalar(
+    // for a clash with its own booking's slot. The lock's one-row subquery runs before the
+    // row is built; a booking without a cleaner takes none.
+    let result: Result<Option<DateTime<Utc>>, sqlx::Error> = sqlx::query_scalar(concat!(
         "INSERT INTO bookings (id, customer_id, cleaner_id, address_id, service, starts_at, ends_at, \
          duration_min, price_cents, currency, status, idempotency_key, request_hash, \
          estimated_by, model_version, payment_token) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending_payment', $11, $12, $13, $14, $15) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending_payment', $11, $12, $13, $14, $15 \
+         FROM (SELECT count(",
+        cleaner_time_lock!(),
+        ") FROM unnest(ARRAY[$3::uuid]) AS t(c) WHERE c IS NOT NULL) AS claimed \
          ON CONFLICT ON CONSTRAINT bookings_idempotency_key DO NOTHING RETURNING created_at",
-    )
+    ))
     .bind(booking.id)
     .bind(booking.customer_id)
     .bind(booking.cleaner_id)
@@ -198,27 +197,18 @@ pub struct AuthorizedPayment<'a> {
 
 /// Turns the hold of `payment`'s booking into a `requested` booking with its authorized
 /// payment, and `event` in the outbox; returns `false` (and changes nothing) when the hold
-/// is gone (the sweeper released it meanwhile).
+/// is gone (the sweeper released it meanwhile). One statement, run on its own.
 pub async fn confirm_hold(
     connection: &mut PgConnection,
     payment: &AuthorizedPayment<'_>,
     event: &Envelope,
 ) -> Result<bool, CoreError> {
-    let confirmed = sqlx::query(
-        "UPDATE bookings SET status = 'requested', payment_token = NULL, updated_at = now() \
-         WHERE id = $1 AND status = 'pending_payment'",
-    )
-    .bind(payment.booking_id)
-    .execute(&mut *connection)
-    .await?;
-    if confirmed.rows_affected() != 1 {
-        return Ok(false);
-    }
-    // The payment row and the event go in one statement: one round trip less per booking.
-    spruce_bus::enqueue_with(
+    let confirmed = spruce_bus::enqueue_guarded(
         event,
+        "UPDATE bookings SET status = 'requested', payment_token = NULL, updated_at = now() \
+         WHERE id = $6 AND status = 'pending_payment' RETURNING id",
         "INSERT INTO payments (id, booking_id, provider, provider_reference, amount_cents, currency, status) \
-         VALUES ($5, $6, $7, $8, $9, $10, 'authorized')",
+         SELECT $5, id, $7, $8, $9, $10, 'authorized' FROM guard",
     )?
     .bind(Uuid::new_v4())
     .bind(payment.booking_id)
@@ -228,7 +218,7 @@ pub async fn confirm_hold(
     .bind(payment.currency)
     .execute(connection)
     .await?;
-    Ok(true)
+    Ok(confirmed.rows_affected() == 1)
 }
 
 /// Deletes the hold `booking_id`, if it is still one; returns whether it was.
@@ -505,9 +495,8 @@ pub async fn unsettled_payments(
         .collect()
 }
 
-/// Takes the booking-time lock of each of `cleaners` (see [`claim_cleaner_time`]; sorted,
-/// so that two transactions taking several never wait on each other in a circle). The one
-/// place the lock's key is made: a booking and an assignment must take the same lock.
+/// Takes the booking-time lock of each of `cleaners` (see [`cleaner_time_lock`]; sorted,
+/// so that two transactions taking several never wait on each other in a circle).
 pub async fn claim_cleaners_time(
     connection: &mut PgConnection,
     cleaners: &[Uuid],
@@ -517,10 +506,11 @@ pub async fn claim_cleaners_time(
     sorted.dedup();
     // Core's only other advisory lock is sqlx's, around migrations: a clash of keys would
     // at worst make one booking wait for a migration.
-    sqlx::query(
-        "SELECT pg_advisory_xact_lock(hashtextextended(c::text, 0)) \
-         FROM unnest($1::uuid[]) WITH ORDINALITY AS t(c, n) ORDER BY n",
-    )
+    sqlx::query(concat!(
+        "SELECT ",
+        cleaner_time_lock!(),
+        " FROM unnest($1::uuid[]) WITH ORDINALITY AS t(c, n) ORDER BY n"
+    ))
     .bind(&sorted)
     .execute(connection)
     .await?;

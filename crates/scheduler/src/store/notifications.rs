@@ -17,24 +17,32 @@ pub async fn record(
     message: &Message,
     channels: &[Channel],
 ) -> sqlx::Result<u64> {
-    let mut recorded = 0;
-    for channel in channels {
-        let done = sqlx::query(
-            "INSERT INTO notifications (id, user_id, channel, kind, subject, body, dedupe_key) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING",
-        )
-        .bind(Uuid::new_v4())
-        .bind(message.user_id)
-        .bind(channel.as_str())
-        .bind(&message.kind)
-        .bind(&message.subject)
-        .bind(&message.body)
-        .bind(message.dedupe_key(*channel))
-        .execute(&mut *connection)
-        .await?;
-        recorded += done.rows_affected();
+    if channels.is_empty() {
+        return Ok(0);
     }
-    Ok(recorded)
+    let ids: Vec<Uuid> = channels.iter().map(|_| Uuid::new_v4()).collect();
+    let names: Vec<&str> = channels.iter().map(|channel| channel.as_str()).collect();
+    let dedupe_keys: Vec<String> = channels
+        .iter()
+        .map(|channel| message.dedupe_key(*channel))
+        .collect();
+    // One row per channel, in one statement.
+    let done = sqlx::query(
+        "INSERT INTO notifications (id, user_id, channel, kind, subject, body, dedupe_key) \
+         SELECT id, $2, channel, $4, $5, $6, dedupe_key \
+         FROM unnest($1::uuid[], $3::text[], $7::text[]) AS t(id, channel, dedupe_key) \
+         ON CONFLICT (dedupe_key) DO NOTHING",
+    )
+    .bind(&ids)
+    .bind(message.user_id)
+    .bind(&names)
+    .bind(&message.kind)
+    .bind(&message.subject)
+    .bind(&message.body)
+    .bind(&dedupe_keys)
+    .execute(connection)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 spruce_db::named_row! {
@@ -155,21 +163,32 @@ pub async fn find_recipient(
     connection: &mut PgConnection,
     user_id: Uuid,
 ) -> sqlx::Result<Option<Recipient>> {
-    let row: Option<StoredRecipient> = sqlx::query_as(
+    Ok(find_recipients(connection, &[user_id]).await?.pop())
+}
+
+/// Returns the recipients among `user_ids` that are known, in no particular order.
+pub async fn find_recipients(
+    connection: &mut PgConnection,
+    user_ids: &[Uuid],
+) -> sqlx::Result<Vec<Recipient>> {
+    let rows: Vec<StoredRecipient> = sqlx::query_as(
         "SELECT user_id, email, full_name, role, timezone, device_token FROM recipients \
-         WHERE user_id = $1",
+         WHERE user_id = ANY($1)",
     )
-    .bind(user_id)
-    .fetch_optional(connection)
+    .bind(user_ids)
+    .fetch_all(connection)
     .await?;
-    Ok(row.map(|row| Recipient {
-        user_id: row.user_id,
-        email: row.email,
-        full_name: row.full_name,
-        role: row.role,
-        timezone: row.timezone,
-        device_token: row.device_token,
-    }))
+    Ok(rows
+        .into_iter()
+        .map(|row| Recipient {
+            user_id: row.user_id,
+            email: row.email,
+            full_name: row.full_name,
+            role: row.role,
+            timezone: row.timezone,
+            device_token: row.device_token,
+        })
+        .collect())
 }
 
 /// Sets (or, with `None`, clears) a user's push device; false when the user is unknown.

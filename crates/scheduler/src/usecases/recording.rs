@@ -74,21 +74,20 @@ pub async fn notify_parties(
     if audience.is_empty() {
         return Ok(());
     }
-    let cleaner_name = match facts.cleaner_id {
-        Some(id) => store::find_recipient(transaction, id)
-            .await?
-            .map(|cleaner| cleaner.full_name),
-        None => None,
-    };
+    // Everyone concerned, and the cleaner whose name the messages give, in one look.
+    let mut wanted: Vec<Uuid> = audience.iter().map(|(user_id, _)| *user_id).collect();
+    wanted.extend(facts.cleaner_id);
+    let recipients = store::find_recipients(transaction, &wanted).await?;
+    let known = |id: Uuid| recipients.iter().find(|recipient| recipient.user_id == id);
+    let cleaner_name = facts
+        .cleaner_id
+        .and_then(known)
+        .map(|cleaner| cleaner.full_name.as_str());
     for (user_id, side) in audience {
-        let recipient = store::find_recipient(transaction, user_id).await?;
-        let zone = recipient
-            .as_ref()
-            .map_or("UTC", |recipient| recipient.timezone.as_str());
-        if let Some(message) =
-            templates::booking(kind, side, facts, user_id, zone, cleaner_name.as_deref())
-        {
-            store::record(transaction, &message, &message.channels(recipient.as_ref())).await?;
+        let recipient = known(user_id);
+        let zone = recipient.map_or("UTC", |recipient| recipient.timezone.as_str());
+        if let Some(message) = templates::booking(kind, side, facts, user_id, zone, cleaner_name) {
+            store::record(transaction, &message, &message.channels(recipient)).await?;
         }
     }
     Ok(())

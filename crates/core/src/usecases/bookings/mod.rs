@@ -147,10 +147,10 @@ impl Bookings {
             request_hash: &fingerprint,
         };
         let held = async {
-            let mut transaction = self.pool.begin().await?;
-            let held = bookings::insert_hold(&mut transaction, &row, &request.payment_token).await;
-            transaction.commit().await?;
-            Ok::<_, CoreError>(held)
+            let mut connection = self.pool.acquire().await?;
+            Ok::<_, CoreError>(
+                bookings::insert_hold(&mut connection, &row, &request.payment_token).await,
+            )
         };
         let created_at = match held.await? {
             Ok(Some(created_at)) => created_at,
@@ -211,11 +211,9 @@ impl Bookings {
             currency: CURRENCY,
         };
         let confirmed = async {
-            let mut transaction = self.pool.begin().await?;
+            let mut connection = self.pool.acquire().await?;
             let event = change_event("booking.created", &booking, "");
-            let confirmed = bookings::confirm_hold(&mut transaction, &payment, &event).await?;
-            transaction.commit().await?;
-            Ok::<_, CoreError>(confirmed)
+            bookings::confirm_hold(&mut connection, &payment, &event).await
         };
         match confirmed.await {
             Ok(true) => {
