@@ -2,19 +2,30 @@
 CARGO ?= cargo
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: build run seed test lint fmt check contract-check openapi compose-check e2e clean
+.PHONY: build run seed test lint fmt check contract-check openapi compose-check e2e clean load
 
-## build: compile the four service binaries (debug)
+# PROFILE=release builds and runs optimised binaries (make run, make seed).
+PROFILE ?= debug
+target := $(or $(CARGO_TARGET_DIR),target)
+
+## build: compile the four service binaries (debug; PROFILE=release for optimised ones)
 build:
-	$(CARGO) build --bins
+	$(CARGO) build --bins $(if $(filter release,$(PROFILE)),--release)
 
 ## run: build, seed the data set (first time only), and start the four services
 run: build
-	./scripts/run-all.sh
+	PROFILE=$(PROFILE) ./scripts/run-all.sh
+
+## load: the mobile mix against `make run` (RATE a second, 100; SECONDS, 30; LOAD_PROFILE
+## steady, ramp or spike); a table per transaction, and the JSON in $(target)/load-report.json
+load:
+	$(CARGO) build --release -p spruce-loadgen
+	$(target)/release/spruce-loadgen mix --rate $(or $(RATE),100) --seconds $(or $(SECONDS),30) \
+		--profile $(or $(LOAD_PROFILE),steady) --json $(target)/load-report.json
 
 ## seed: load the curated data set into spruce_core (once; later runs change nothing)
 seed: build
-	$(or $(CARGO_TARGET_DIR),target)/debug/spruce-core seed
+	$(target)/$(PROFILE)/spruce-core seed
 
 ## test: every test, against the local PostgreSQL, RabbitMQ and Redis
 test: build

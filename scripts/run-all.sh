@@ -4,10 +4,12 @@
 set -euo pipefail
 
 target_dir="${CARGO_TARGET_DIR:-target}"
+# debug, or release (make run PROFILE=release).
+bin="$target_dir/${PROFILE:-debug}"
 export SPRUCE__TELEMETRY__LOG_FORMAT="${SPRUCE__TELEMETRY__LOG_FORMAT:-pretty}"
 
 # The curated data set, on first run only (seeding skips a database that has it).
-"$target_dir/debug/spruce-core" seed 2>&1 | sed -u "s/^/[seed     ] /"
+"$bin/spruce-core" seed 2>&1 | sed -u "s/^/[seed     ] /"
 
 pids=()
 stop_all() {
@@ -20,7 +22,7 @@ trap stop_all INT TERM EXIT
 for service in core search scheduler gateway; do
     label=$(printf '%-9s' "$service")
     # The process substitution keeps $! the service's own pid, so it can be signalled.
-    "$target_dir/debug/spruce-$service" serve > >(sed -u "s/^/[$label] /") 2>&1 &
+    "$bin/spruce-$service" serve > >(sed -u "s/^/[$label] /") 2>&1 &
     pids+=("$!")
 done
 
