@@ -201,26 +201,15 @@ impl<S: EventSink> Consumer<S> {
         shutdown: &CancellationToken,
         backoff: &mut Backoff,
     ) -> anyhow::Result<()> {
-        let routing_keys = self.sink.routing_keys();
-        if self.replica {
-            topology::declare_replica_topology(
-                connection,
-                channel,
-                &self.settings,
-                &self.names,
-                routing_keys,
-            )
-            .await
-        } else {
-            topology::declare_consumer_topology(
-                connection,
-                channel,
-                &self.settings,
-                &self.names,
-                routing_keys,
-            )
-            .await
-        }
+        topology::declare_consumer_topology(
+            connection,
+            channel,
+            &self.settings,
+            &self.names,
+            self.sink.routing_keys(),
+            self.replica,
+        )
+        .await
         .context("failed to declare topology")?;
         channel
             .basic_qos(self.settings.prefetch, BasicQosOptions::default())

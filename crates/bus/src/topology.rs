@@ -174,14 +174,19 @@ fn is_precondition_failed(error: &lapin::Error) -> bool {
     }
 }
 
-/// Declares the exchange and every queue of `names`, binding the main queue to `routing_keys`.
+/// Declares the exchange and every queue of `names`, binding the main queue to
+/// `routing_keys`; a `replica`'s queues as [`declare_replica_topology`] does.
 pub(crate) async fn declare_consumer_topology(
     connection: &Connection,
     channel: &Channel,
     settings: &BusSettings,
     names: &QueueNames,
     routing_keys: &[&str],
+    replica: bool,
 ) -> lapin::Result<()> {
+    if replica {
+        return declare_replica_topology(connection, channel, settings, names, routing_keys).await;
+    }
     declare_exchange(connection, channel, settings).await?;
 
     declare_queue(
@@ -215,7 +220,7 @@ pub(crate) async fn declare_consumer_topology(
 /// deletes it when that connection closes or is lost, so a replica that is gone leaves no
 /// queue that goes on receiving events. (The type is explicit: a broker whose default queue
 /// type is quorum, as Amazon MQ's 3.13 and later may be, would refuse an exclusive queue.)
-pub(crate) async fn declare_replica_topology(
+async fn declare_replica_topology(
     connection: &Connection,
     channel: &Channel,
     settings: &BusSettings,
