@@ -1,15 +1,16 @@
-//! The idempotent event consumer: manual acks after the event was applied, bounded
-//! prefetch, retries through delay queues, parking after the last attempt. Events go to an
-//! [`EventSink`]: usually an [`Inbox`], which applies each in a database transaction with
-//! a record (`processed_events`) that makes a redelivered event a no-op; a service whose
-//! state lives in memory brings a sink of its own that skips stale events by version.
+//! The idempotent event consumer: manual acks after the event was applied (a batch at a
+//! time under load), bounded prefetch, retries through delay queues, parking after the last
+//! attempt. Events go to an [`EventSink`]: usually an [`Inbox`], which applies each in a
+//! database transaction with a record (`processed_events`) that makes a redelivered event a
+//! no-op; a service whose state lives in memory brings a sink of its own that skips stale
+//! events by version.
 
 use std::{future::Future, sync::Arc, time::Instant};
 
 use anyhow::{Context as _, anyhow};
-use futures_util::StreamExt as _;
+use futures_util::{FutureExt as _, StreamExt as _};
 use lapin::{
-    Channel, Connection,
+    Acker, Channel, Connection,
     message::Delivery,
     options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions},
     types::{AMQPValue, FieldTable, ShortString},
@@ -227,17 +228,39 @@ impl<S: EventSink> Consumer<S> {
         tracing::info!(queue = %self.names.main, "consuming events");
         let mut stats = tokio::time::interval(self.settings.queue_stats);
         stats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut unacked = Unacked::default();
+        let batch = (self.settings.prefetch / 2).max(1);
         loop {
-            let next = tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
-                _ = stats.tick() => {
-                    self.report_waiting(channel).await?;
-                    continue;
+            if shutdown.is_cancelled() {
+                unacked.flush().await?;
+                return Ok(());
+            }
+            if stats.tick().now_or_never().is_some() {
+                self.report_waiting(channel).await?;
+            }
+            // A delivery already here is handled at once; before waiting for the next, what
+            // was handled is acknowledged.
+            let next = match deliveries.next().now_or_never() {
+                Some(next) => next,
+                None => {
+                    unacked.flush().await?;
+                    tokio::select! {
+                        () = shutdown.cancelled() => return Ok(()),
+                        _ = stats.tick() => {
+                            self.report_waiting(channel).await?;
+                            continue;
+                        }
+                        next = deliveries.next() => next,
+                    }
                 }
-                next = deliveries.next() => next,
             };
             match next {
-                Some(Ok(delivery)) => self.process(channel, delivery).await?,
+                Some(Ok(delivery)) => {
+                    unacked.hold(self.process(channel, delivery).await?);
+                    if unacked.count >= batch {
+                        unacked.flush().await?;
+                    }
+                }
                 Some(Err(error)) => return Err(error.into()),
                 None => return Err(anyhow!("the broker cancelled the consumer")),
             }
@@ -256,9 +279,10 @@ impl<S: EventSink> Consumer<S> {
         Ok(())
     }
 
-    /// Handles one delivery and acknowledges it. Only broker errors are returned: they mean
-    /// the delivery was not acknowledged and will come again.
-    async fn process(&self, channel: &Channel, delivery: Delivery) -> anyhow::Result<()> {
+    /// Handles one delivery; returns its acknowledger, for the caller to acknowledge it (with
+    /// those before it). Only broker errors are returned: they mean the delivery was not
+    /// acknowledged and will come again.
+    async fn process(&self, channel: &Channel, delivery: Delivery) -> anyhow::Result<Acker> {
         let started = Instant::now();
         let headers = delivery.properties.headers().as_ref();
         let attempt = header_int(headers, ATTEMPT_HEADER).unwrap_or(0);
@@ -284,11 +308,10 @@ impl<S: EventSink> Consumer<S> {
                     .await?
             }
         };
-        delivery.acker.ack(BasicAckOptions::default()).await?;
         MESSAGING_PROCESS_DURATION
             .with_label_values(&[queue, outcome])
             .observe(started.elapsed().as_secs_f64());
-        Ok(())
+        Ok(delivery.acker)
     }
 
     async fn apply(&self, data: &[u8]) -> Result<Outcome, Failure> {
@@ -348,6 +371,35 @@ impl<S: EventSink> Consumer<S> {
             .with_label_values(&[self.names.main.as_str(), outcome])
             .inc();
         Ok(outcome)
+    }
+}
+
+/// Deliveries handled but not yet acknowledged: acknowledged together (`multiple`, up to the
+/// latest) once no further delivery is waiting or half the prefetch is held, so a burst costs
+/// the broker one acknowledgement a batch rather than one an event. Deliveries are handled
+/// in order, so every one up to the latest is done. A connection lost before the
+/// acknowledgement brings them again, and a consumer's sink ignores what it has applied.
+#[derive(Default)]
+struct Unacked {
+    latest: Option<Acker>,
+    count: u16,
+}
+
+impl Unacked {
+    fn hold(&mut self, acker: Acker) {
+        self.latest = Some(acker);
+        self.count += 1;
+    }
+
+    async fn flush(&mut self) -> lapin::Result<()> {
+        self.count = 0;
+        match self.latest.take() {
+            Some(acker) => acker
+                .ack(BasicAckOptions { multiple: true })
+                .await
+                .map(|_| ()),
+            None => Ok(()),
+        }
     }
 }
 

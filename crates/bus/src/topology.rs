@@ -215,7 +215,8 @@ pub(crate) async fn declare_consumer_topology(
     Ok(())
 }
 
-/// Declares the exchange, the shared parked queue of `names` (durable, kept) and `names.main`:
+/// Declares the exchange, the shared parked queue of `names` (durable; deleted after
+/// `queue_expires` unused where that is set, as for tests) and `names.main`:
 /// a classic queue exclusive to `channel`'s connection, bound to `routing_keys`. The broker
 /// deletes it when that connection closes or is lost, so a replica that is gone leaves no
 /// queue that goes on receiving events. (The type is explicit: a broker whose default queue
@@ -228,7 +229,12 @@ async fn declare_replica_topology(
     routing_keys: &[&str],
 ) -> lapin::Result<()> {
     declare_exchange(connection, channel, settings).await?;
-    declare_queue(channel, &names.parked, quorum_arguments(Duration::ZERO)).await?;
+    declare_queue(
+        channel,
+        &names.parked,
+        quorum_arguments(settings.queue_expires),
+    )
+    .await?;
     let mut arguments = FieldTable::default();
     arguments.insert(
         "x-queue-type".into(),
