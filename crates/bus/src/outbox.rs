@@ -52,9 +52,14 @@ const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 const PRUNE_BATCH: i64 = 5_000;
 
 /// The outbox row of an event; `$1`–`$4` are bound by [`with_event`].
-const OUTBOX_COLUMNS: &str = "INSERT INTO outbox (event_id, routing_key, payload, traceparent)";
-const OUTBOX_INSERT: &str = "INSERT INTO outbox (event_id, routing_key, payload, traceparent) \
-                             VALUES ($1, $2, $3, $4)";
+/// The outbox row's insert, without its source of values: the one place its columns are named.
+macro_rules! outbox_columns {
+    () => {
+        "INSERT INTO outbox (event_id, routing_key, payload, traceparent)"
+    };
+}
+const OUTBOX_COLUMNS: &str = outbox_columns!();
+const OUTBOX_INSERT: &str = concat!(outbox_columns!(), " VALUES ($1, $2, $3, $4)");
 
 /// Writes `envelope` to the outbox inside the caller's transaction; the relay finds it once
 /// the transaction commits. The current span's trace context is stored with it.

@@ -187,7 +187,7 @@ struct Sample {
 struct Scenario {
     client: reqwest::Client,
     url: String,
-    /// The customers taking turns, never empty.
+    /// The customers taking turns: never empty, but for the mix (its own are in [`Kind::Mix`]).
     customers: Arc<[Customer]>,
     kind: Kind,
 }
@@ -217,8 +217,11 @@ enum Kind {
 impl Scenario {
     /// Makes request number `sequence`; returns its transaction and status (0: no answer).
     async fn call(&self, sequence: u64) -> (&'static str, u16) {
-        let turn = usize::try_from(sequence).unwrap_or(0) % self.customers.len();
-        let customer = &self.customers[turn];
+        // Taken only by the kinds that have customers here (not the mix).
+        let customer = || {
+            let turn = usize::try_from(sequence).unwrap_or(0) % self.customers.len();
+            &self.customers[turn]
+        };
         let (transaction, request) = match &self.kind {
             Kind::GetBooking { booking_id } => (
                 "read-booking",
@@ -234,7 +237,7 @@ impl Scenario {
                         format!("loadgen-{}-{sequence}", std::process::id()),
                     )
                     .header("content-type", "application/json")
-                    .body(customer.booking.clone()),
+                    .body(customer().booking.clone()),
             ),
             Kind::Search { starts_at } => (
                 "search",
@@ -244,7 +247,7 @@ impl Scenario {
         };
         (
             transaction,
-            status_of(request.bearer_auth(&customer.token).send().await),
+            status_of(request.bearer_auth(&customer().token).send().await),
         )
     }
 }
@@ -301,11 +304,8 @@ async fn setup(options: &Options, client: &reqwest::Client) -> anyhow::Result<Sc
         return Ok(Scenario {
             client: client.clone(),
             url: options.url.clone(),
-            customers: Arc::from([Customer {
-                token: String::new(),
-                address_id: String::new(),
-                booking: Vec::new(),
-            }]),
+            // The mix has customers of its own.
+            customers: Arc::from([]),
             kind: Kind::Mix(Arc::new(mix)),
         });
     }
@@ -320,22 +320,8 @@ async fn setup(options: &Options, client: &reqwest::Client) -> anyhow::Result<Sc
     let kind = if options.which == Which::Search {
         Kind::Search { starts_at }
     } else if options.which == Which::GetBooking {
-        let booking: Value = client
-            .post(format!("{}/v1/bookings", options.url))
-            .bearer_auth(&customers[0].token)
-            .header(
-                "idempotency-key",
-                format!("loadgen-setup-{}", uuid::Uuid::new_v4()),
-            )
-            .header("content-type", "application/json")
-            .body(customers[0].booking.clone())
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
         Kind::GetBooking {
-            booking_id: booking["id"].as_str().context("no booking id")?.to_owned(),
+            booking_id: book_once(options, client, &customers[0]).await?,
         }
     } else {
         Kind::CreateBooking
@@ -346,6 +332,29 @@ async fn setup(options: &Options, client: &reqwest::Client) -> anyhow::Result<Sc
         customers: customers.into(),
         kind,
     })
+}
+
+/// Books once as `customer` (setup, not load); returns the booking's id.
+async fn book_once(
+    options: &Options,
+    client: &reqwest::Client,
+    customer: &Customer,
+) -> anyhow::Result<String> {
+    let booking: Value = client
+        .post(format!("{}/v1/bookings", options.url))
+        .bearer_auth(&customer.token)
+        .header(
+            "idempotency-key",
+            format!("loadgen-setup-{}", uuid::Uuid::new_v4()),
+        )
+        .header("content-type", "application/json")
+        .body(customer.booking.clone())
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(booking["id"].as_str().context("no booking id")?.to_owned())
 }
 
 /// Logs in the seeded customer number `index`; returns the session (tokens).

@@ -20,8 +20,14 @@ struct Held {
 }
 
 impl Held {
-    fn ids(&self) -> Vec<Uuid> {
-        self.ids.lock().unwrap().clone()
+    /// Waits up to 10 s for `event` to be applied; whether it was.
+    async fn receives(&self, event: &Envelope) -> bool {
+        let id: Uuid = event.event_id.parse().unwrap();
+        eventually(Duration::from_secs(10), || async {
+            self.ids.lock().unwrap().contains(&id).then_some(())
+        })
+        .await
+        .is_some()
     }
 }
 
@@ -64,12 +70,10 @@ async fn a_replicas_queue_lives_as_long_as_its_connection() {
 
     let applied = event("test.applied");
     test.enqueue(&applied, true).await;
-    let id: Uuid = applied.event_id.parse().unwrap();
-    let seen = eventually(Duration::from_secs(10), || async {
-        held.ids().contains(&id).then_some(())
-    })
-    .await;
-    assert!(seen.is_some(), "the event never reached the replica");
+    assert!(
+        held.receives(&applied).await,
+        "the event never reached the replica"
+    );
 
     // A failure is parked at once, in the shared parked queue: no retry queue exists.
     let refused = event("test.refused");
@@ -97,13 +101,8 @@ async fn a_replicas_queue_lives_as_long_as_its_connection() {
     assert!(subscribed, "the replica never subscribed again");
     let again = event("test.applied");
     test.enqueue(&again, true).await;
-    let id: Uuid = again.event_id.parse().unwrap();
-    let seen = eventually(Duration::from_secs(10), || async {
-        held.ids().contains(&id).then_some(())
-    })
-    .await;
     assert!(
-        seen.is_some(),
+        held.receives(&again).await,
         "the event never reached the resubscribed replica"
     );
 
