@@ -18,7 +18,8 @@
 # each build's mean and B/A per round.
 #
 # Environment: COST_BASE, the git revision B is built from (default main; "none": A alone); RUNS (rounds, 3); SECONDS_PER_RUN (10); POST_CONNECTIONS
-# (32); READ_RATE (2000); SERVICE_THREADS (1); POOL (core's connections, 16); PERF=1 records
+# (32); READ_RATE (2000); SERVICE_THREADS (1); POOL (core's connections, 16); IDLE_SECONDS
+# (8: how long after the load the idle memory is read); PERF=1 records
 # every CPU (`perf record -a`) during each load into the logs folder, for `perf report
 # --sort comm,dso,symbol -i FILE`. It listens on the usual ports: stop `make run` first.
 set -euo pipefail
@@ -159,7 +160,7 @@ done
 
 results="$logs/results"
 measure() { # $1 = scenario, $2 = variant, $3 = round
-    local scenario=$1 v=$2 round=$3 since="" stop_count="" later_pid="" perf_pid="" out="$logs/$1-$2-$3.out"
+    local scenario=$1 v=$2 round=$3 since="" stopped_at="" stop_count="" later_pid="" perf_pid="" out="$logs/$1-$2-$3.out"
     start "$v"
     local load=(create-booking --concurrency "$post_connections" --customers 40)
     if [[ -n ${BOOKING_RATE:-} ]]; then
@@ -178,6 +179,7 @@ measure() { # $1 = scenario, $2 = variant, $3 = round
                 since=$(sql "spruce_cost_${v}_core" "SELECT now()")
                 ;;
             "load: stopped")
+                stopped_at=$(date +%s.%N)
                 if [[ -n $perf_pid ]]; then kill -INT "$perf_pid" && wait "$perf_pid" || true; fi
                 stop_count=$(unpublished "$v")
                 (sleep 1 && unpublished "$v" >"$logs/after-1s") &
@@ -193,11 +195,17 @@ measure() { # $1 = scenario, $2 = variant, $3 = round
     wait "$later_pid"
     drain "$v"
     process_cpu >"$logs/cpu-after"
-    # Resident memory of each service once the load has run and drained: idle again.
-    local rss="" service name
+    # Resident memory of each service once the load has run and drained, and nothing has
+    # come for IDLE_SECONDS (core's hashing threads give their memory back after 5 s idle).
+    sleep "$(awk -v wait="${IDLE_SECONDS:-8}" -v since="$stopped_at" -v now="$(date +%s.%N)" \
+        'BEGIN { left = since + wait - now; print (left > 0 ? left : 0) }')"
+    # RssAnon is what the service allocated; the rest of VmRSS is mapped files (its code).
+    local rss="" anon="" service name
     for service in core search scheduler gateway; do
         name="spruce-$service" # as the kernel keeps it: 15 characters
         rss+=" $service $(awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' \
+            "/proc/$(pgrep -nx "${name:0:15}")/status")"
+        anon+=" $service $(awk '/^RssAnon/ { printf "%.1f", $2 / 1024 }' \
             "/proc/$(pgrep -nx "${name:0:15}")/status")"
     done
     local lag
@@ -207,7 +215,7 @@ measure() { # $1 = scenario, $2 = variant, $3 = round
         FROM (SELECT 1000 * extract(epoch FROM published_at - created_at) AS ms
               FROM outbox WHERE created_at >= '$since' AND published_at IS NOT NULL) lags")
     awk -v scenario="$scenario" -v v="$v" -v round="$round" -v lag="$lag" \
-        -v stopped="$stop_count" -v later="$(cat "$logs/after-1s")" -v rss="$rss" '
+        -v stopped="$stop_count" -v later="$(cat "$logs/after-1s")" -v rss="$rss" -v anon="$anon" '
         FILENAME == ARGV[1] { before[$1] = $2; next }
         FILENAME == ARGV[2] { spent[$1] = $2 - before[$1]; next }
         /^requests / {
@@ -232,8 +240,9 @@ measure() { # $1 = scenario, $2 = variant, $3 = round
             }
             split(lag, l, " ")
             split(rss, r, " "); mb = r[2] + r[4] + r[6] + r[8]
-            printf "%s %s round %d: %d ok, %d/s, p50 %s p99 %s ms; CPU ms a request:%s = %.3f; outbox commit->publish p50 %s p99 %s ms, unpublished at stop %s, 1 s later %s; idle RSS MB after:%s = %.1f\n",
-                scenario, toupper(v), round, ok, rate, p50, p99, line, total, l[1], l[2], stopped, later, rss, mb
+            split(anon, a, " "); anon_mb = a[2] + a[4] + a[6] + a[8]
+            printf "%s %s round %d: %d ok, %d/s, p50 %s p99 %s ms; CPU ms a request:%s = %.3f; outbox commit->publish p50 %s p99 %s ms, unpublished at stop %s, 1 s later %s; idle RSS MB after:%s = %.1f (anonymous:%s = %.1f)\n",
+                scenario, toupper(v), round, ok, rate, p50, p99, line, total, l[1], l[2], stopped, later, rss, mb, anon, anon_mb
             printf "%s\t%s\t%d\t%.4f\t%d\n", scenario, v, round, total, rate >>"'"$results"'"
         }' "$logs/cpu-before" "$logs/cpu-after" "$out"
 }

@@ -149,10 +149,22 @@ pub async fn delete_exchange(settings: &BusSettings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The largest AMQP frame a connection proposes, unless its URL sets `frame_max`. lapin
+/// keeps a zero-filled buffer of 32 frames each way per connection: at the broker's default
+/// (128 KiB) that is 8 MiB resident a connection, at this 1 MiB. An event is a few KiB; a
+/// larger message is split into frames.
+const FRAME_MAX: u32 = 16 * 1024;
+
 /// Opens a connection and a channel with publisher confirms enabled.
 async fn open_channel(settings: &BusSettings, name: &str) -> lapin::Result<(Connection, Channel)> {
     let properties = ConnectionProperties::default().with_connection_name(name.to_owned().into());
-    let connection = Connection::connect(settings.url.expose_secret(), properties).await?;
+    let mut uri: lapin::uri::AMQPUri = settings
+        .url
+        .expose_secret()
+        .parse()
+        .map_err(|error: String| lapin::Error::from(std::io::Error::other(error)))?;
+    uri.query.frame_max.get_or_insert(FRAME_MAX);
+    let connection = Connection::connect_uri(uri, properties).await?;
     let channel = connection.create_channel().await?;
     channel
         .confirm_select(ConfirmSelectOptions::default())

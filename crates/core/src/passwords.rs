@@ -11,7 +11,7 @@ use std::{
         Arc, Mutex, PoisonError,
         mpsc::{self, Receiver, RecvTimeoutError, SyncSender},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use anyhow::Context as _;
@@ -52,10 +52,21 @@ struct HashingMemory {
 
 impl HashingMemory {
     /// Returns working memory for `params`, growing it only when a hash needs more.
+    ///
+    /// The blocks are reserved as one allocation over 32 MiB, of which only what the hash
+    /// needs is touched (the rest is address space, not memory). glibc maps an allocation
+    /// that large on its own and unmaps it when it is dropped. A smaller one (19 MiB) would
+    /// be mapped once; but freeing it makes glibc raise its mapping threshold to its size,
+    /// so every later hash would come from, and stay in, the thread's heap.
     fn for_params(&mut self, params: &Params) -> &mut [Block] {
+        const MAPPED_BYTES: usize = 32 * 1024 * 1024 + 1;
         let needed = params.block_count();
         if self.blocks.len() < needed {
-            self.blocks = vec![Block::default(); needed];
+            self.blocks = Vec::new();
+            let mut blocks =
+                Vec::with_capacity(needed.max(MAPPED_BYTES.div_ceil(std::mem::size_of::<Block>())));
+            blocks.resize(needed, Block::default());
+            self.blocks = blocks;
         }
         &mut self.blocks[..needed]
     }
@@ -201,13 +212,19 @@ impl PasswordHashing {
 /// it is reused; after it, given back.
 const KEEP_MEMORY_WHEN_IDLE: Duration = Duration::from_secs(5);
 
+/// How long a thread waits for a job while it holds the queue. The other idle threads wait
+/// for the queue meanwhile, so each looks at its own idle time at least this often times
+/// the pool's size.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+
 fn work(queue: &Mutex<Receiver<Job>>) {
     let mut memory = HashingMemory::default();
+    let mut idle_since = Instant::now();
     loop {
         let job = queue
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .recv_timeout(KEEP_MEMORY_WHEN_IDLE);
+            .recv_timeout(IDLE_CHECK);
         match job {
             // A panicking hash must not take the thread with it: the pool would shrink and,
             // once empty, accepted jobs would wait forever. The caller sees the dropped answer.
@@ -218,8 +235,13 @@ fn work(queue: &Mutex<Receiver<Job>>) {
                     tracing::error!("a password hashing job panicked");
                     memory = HashingMemory::default();
                 }
+                idle_since = Instant::now();
             }
-            Err(RecvTimeoutError::Timeout) => memory = HashingMemory::default(),
+            Err(RecvTimeoutError::Timeout) => {
+                if idle_since.elapsed() >= KEEP_MEMORY_WHEN_IDLE {
+                    memory = HashingMemory::default();
+                }
+            }
             Err(RecvTimeoutError::Disconnected) => return,
         }
     }
@@ -237,6 +259,21 @@ mod tests {
         assert!(hash.starts_with("$argon2id$"));
         assert!(verify_password("correct horse", Some(&hash)));
         assert!(!verify_password("wrong horse", Some(&hash)));
+    }
+
+    #[test]
+    fn working_memory_is_one_allocation_glibc_maps_whatever_it_has_learnt() {
+        let mut memory = HashingMemory::default();
+        let params = Params::default();
+        assert_eq!(memory.for_params(&params).len(), params.block_count());
+        let reserved = memory.blocks.capacity() * std::mem::size_of::<Block>();
+        assert!(reserved > 32 * 1024 * 1024, "{reserved} bytes reserved");
+        // A larger hash grows it; a smaller one reuses it.
+        let larger = Params::new(40 * 1024, 2, 1, None).unwrap();
+        assert_eq!(memory.for_params(&larger).len(), larger.block_count());
+        let smaller = Params::new(1024, 2, 1, None).unwrap();
+        assert_eq!(memory.for_params(&smaller).len(), 1024);
+        assert_eq!(memory.blocks.len(), larger.block_count());
     }
 
     #[test]
