@@ -216,6 +216,21 @@ impl TestBus {
     }
 
     /// Closes every connection of this test's vhost, as a broker restart would.
+    /// The `frame_max` the broker agreed with each client connection on the test's vhost.
+    pub(crate) fn frame_sizes(&self) -> Vec<u32> {
+        let vhost = self.vhost.as_deref().expect("test has its own vhost");
+        rabbitmqctl(&[
+            "list_connections",
+            "-p",
+            vhost,
+            "--no-table-headers",
+            "frame_max",
+        ])
+        .lines()
+        .map(|line| line.trim().parse().expect("a frame size"))
+        .collect()
+    }
+
     pub(crate) fn close_all_connections(&self) {
         let vhost = self.vhost.as_deref().expect("test has its own vhost");
         rabbitmqctl(&[

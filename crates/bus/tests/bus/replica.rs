@@ -67,6 +67,9 @@ async fn a_replicas_queue_lives_as_long_as_its_connection() {
         test.queues(),
         vec![names.parked.clone(), names.main.clone()]
     );
+    // Its connection and the relay's asked for frames of 16 KiB, not the broker's 128 KiB
+    // (the client keeps 32 frames of buffer each way).
+    assert_eq!(test.frame_sizes(), vec![16 * 1024; 2]);
 
     let applied = event("test.applied");
     test.enqueue(&applied, true).await;
