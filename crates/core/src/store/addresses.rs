@@ -15,7 +15,7 @@ use crate::{
 
 spruce_db::named_row! {
     /// An address as stored.
-    struct StoredAddress {
+    pub(super) struct StoredAddress {
         id: Uuid,
         customer_id: Uuid,
         label: String,
@@ -39,8 +39,9 @@ macro_rules! address_columns {
          has_pets, created_at"
     };
 }
+pub(super) use address_columns;
 
-fn into_address(row: StoredAddress) -> Address {
+pub(super) fn into_address(row: StoredAddress) -> Address {
     let count = |value: i32| u32::try_from(value).unwrap_or(0);
     Address {
         id: row.id,

@@ -4,16 +4,22 @@ use chrono::{DateTime, Utc};
 use futures_util::{StreamExt as _, TryStreamExt as _, stream::BoxStream};
 use spruce_bus::Envelope;
 use spruce_platform::paging::Cursor;
-use sqlx::{FromRow, PgConnection};
+use sqlx::{FromRow, PgConnection, Row as _};
 use uuid::Uuid;
 
-use super::violated_constraint;
+use super::{
+    addresses::{StoredAddress, address_columns, into_address},
+    cleaners::{StoredProfile, into_profile, profile_columns},
+    violated_constraint,
+};
 use crate::{
     domain::{
+        address::Address,
         booking::{
             Booking, BookingPair, BookingStatus, CompletedJob, EstimatedBy, PaymentStatus,
             plausible_durations,
         },
+        cleaner::CleanerProfile,
         cleaner::Service,
     },
     error::CoreError,
@@ -35,6 +41,57 @@ pub struct BookingRow<'a> {
     pub currency: &'a str,
     pub idempotency_key: &'a str,
     pub request_hash: &'a [u8],
+}
+
+/// What a booking request names, as stored: whether the customer's email is verified,
+/// their address, and the cleaner's profile (each `None` when there is no such row).
+#[derive(Debug)]
+pub struct RequestParties {
+    pub customer_verified: bool,
+    pub address: Option<Address>,
+    pub cleaner: Option<CleanerProfile>,
+}
+
+/// Reads what a booking request names in one statement: the customer `customer_id`, their
+/// address `address_id` and the profile of `cleaner_id`.
+pub async fn request_parties(
+    connection: &mut PgConnection,
+    customer_id: Uuid,
+    address_id: Uuid,
+    cleaner_id: Option<Uuid>,
+) -> Result<RequestParties, CoreError> {
+    // One row whatever exists: the address's columns and the profile's have no name in
+    // common, and each part is absent (NULL) when its row is.
+    let row = sqlx::query(concat!(
+        "SELECT c.email_verified_at IS NOT NULL AS customer_verified, a.*, pr.* \
+         FROM (SELECT $1::uuid AS id) request \
+         LEFT JOIN users c ON c.id = request.id \
+         LEFT JOIN LATERAL (SELECT ",
+        address_columns!(),
+        " FROM addresses WHERE id = $2 AND customer_id = request.id) a ON true \
+         LEFT JOIN LATERAL (SELECT ",
+        profile_columns!(),
+        " FROM cleaner_profiles p JOIN users u ON u.id = p.cleaner_id \
+         WHERE p.cleaner_id = $3) pr ON true"
+    ))
+    .bind(customer_id)
+    .bind(address_id)
+    .bind(cleaner_id)
+    .fetch_one(connection)
+    .await?;
+    let address = match row.try_get::<Option<Uuid>, _>("id")? {
+        Some(_) => Some(into_address(StoredAddress::from_row(&row)?)),
+        None => None,
+    };
+    let cleaner = match row.try_get::<Option<Uuid>, _>("cleaner_id")? {
+        Some(_) => Some(into_profile(StoredProfile::from_row(&row)?)?),
+        None => None,
+    };
+    Ok(RequestParties {
+        customer_verified: row.try_get("customer_verified")?,
+        address,
+        cleaner,
+    })
 }
 
 /// Whose bookings a list shows.

@@ -82,10 +82,11 @@ macro_rules! profile_columns {
          p.rating_sum, p.rating_count, p.version, u.email_verified_at IS NOT NULL AS listed"
     };
 }
+pub(super) use profile_columns;
 
 spruce_db::named_row! {
     /// A cleaner's profile as stored, with their name.
-    struct StoredProfile {
+    pub(super) struct StoredProfile {
         cleaner_id: Uuid,
         full_name: String,
         bio: String,
@@ -189,7 +190,7 @@ pub fn stream_states(
     .boxed()
 }
 
-fn into_profile(row: StoredProfile) -> Result<CleanerProfile, CoreError> {
+pub(super) fn into_profile(row: StoredProfile) -> Result<CleanerProfile, CoreError> {
     let cleaner_id = row.cleaner_id;
     let corrupt = |what: String| {
         CoreError::Unexpected(anyhow::anyhow!("stored profile {cleaner_id}: {what}"))

@@ -38,7 +38,7 @@ use crate::{
     store::{
         addresses,
         bookings::{self, AuthorizedPayment, BookingRow, Earlier, InsertError, Scope, StaleHold},
-        cleaners, users,
+        cleaners,
     },
     upstream::{DurationModel, Job},
 };

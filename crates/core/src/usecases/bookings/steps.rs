@@ -50,23 +50,25 @@ pub(super) async fn check_request(
 ) -> Result<Checked, CoreError> {
     let (address, cleaner) = {
         let mut connection = pool.acquire().await?;
-        if require_verified_email {
-            let verified = users::find_user(&mut connection, customer_id)
-                .await?
-                .is_some_and(|customer| customer.email_verified);
-            if !verified {
-                return Err(CoreError::EmailUnverified);
-            }
+        let parties = bookings::request_parties(
+            &mut connection,
+            customer_id,
+            request.address_id,
+            request.cleaner_id,
+        )
+        .await?;
+        if require_verified_email && !parties.customer_verified {
+            return Err(CoreError::EmailUnverified);
         }
-        let address = addresses::find_address(&mut connection, request.address_id, customer_id)
-            .await?
+        let address = parties
+            .address
             .ok_or_else(|| CoreError::invalid("address_id", "is not one of your addresses"))?;
         check_in_future(request.starts_at, Utc::now())
             .map_err(|message| CoreError::invalid("starts_at", message))?;
         let cleaner = match request.cleaner_id {
-            Some(cleaner_id) => Some(
-                cleaners::find_profile(&mut connection, cleaner_id)
-                    .await?
+            Some(_) => Some(
+                parties
+                    .cleaner
                     .filter(|cleaner| cleaner.listed || !require_verified_email)
                     .ok_or_else(|| {
                         CoreError::invalid("cleaner_id", "is not a cleaner taking bookings")
