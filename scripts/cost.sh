@@ -7,6 +7,9 @@
 #   scripts/cost.sh booking    # POST /v1/bookings only: 32 connections, closed loop
 #                              # (BOOKING_RATE=R: R a second, open loop)
 #   scripts/cost.sh read       # GET /v1/bookings/{id} only: 2,000/s, open loop
+#   scripts/cost.sh relay      # the outbox relay alone: pgbench commits RELAY_RATE (1,000)
+#                              # events a second into core's outbox, open loop, each a copy
+#                              # of a real booking.created under an id of its own
 #
 # Each run starts all four services afresh (one tokio worker each), waits for the loadgen's
 # setup (logins, addresses) to end, applies the load, then waits until every event is
@@ -28,8 +31,8 @@ cd "$(dirname "$0")/.."
 source scripts/measure.sh
 
 which="${1:-all}"
-case $which in all | booking | read) ;; *)
-    echo "usage: scripts/cost.sh [booking|read]" >&2
+case $which in all | booking | read | relay) ;; *)
+    echo "usage: scripts/cost.sh [booking|read|relay]" >&2
     exit 2
     ;;
 esac
@@ -38,6 +41,7 @@ runs="${RUNS:-3}"
 seconds="${SECONDS_PER_RUN:-10}"
 post_connections="${POST_CONNECTIONS:-32}"
 read_rate="${READ_RATE:-2000}"
+relay_rate="${RELAY_RATE:-1000}"
 threads="${SERVICE_THREADS:-1}"
 pool="${POOL:-16}"
 work=/var/tmp/spruce-cost
@@ -158,10 +162,39 @@ for v in "${variants[@]}"; do
         >"$logs/$v-seed.log" 2>&1
 done
 
+# The relay's load: pgbench commits $relay_rate outbox rows a second (open loop, Poisson
+# arrivals) for $seconds, printing the loadgen's markers and summary line around it.
+relay_load() { # $1 = variant
+    local db="spruce_cost_$1_core" template count
+    template=$(sql "$db" "SELECT min(id) FROM outbox WHERE routing_key = 'booking.created'")
+    if [[ -z $template ]]; then
+        echo "cost: no booking.created event to copy in $db" >&2
+        return 1
+    fi
+    cat >"$logs/relay.sql" <<SQL
+INSERT INTO outbox (event_id, routing_key, payload, traceparent)
+SELECT gen_random_uuid(), routing_key, payload, traceparent FROM outbox WHERE id = $template;
+SQL
+    echo "load: started"
+    pgbench -h 127.0.0.1 -U postgres -n -c 8 -j 1 -R "$relay_rate" -T "$seconds" \
+        -f "$logs/relay.sql" "$db" >"$logs/pgbench-$1.out" 2>&1
+    echo "load: stopped"
+    count=$(awk '/actually processed/ { print $NF }' "$logs/pgbench-$1.out")
+    awk -v count="$count" '/^tps/ { tps = $3 }
+        END { printf "requests %d = %d/s; latency ms p50 - p99 -; statuses {201: %d}\n",
+            count, tps, count }' "$logs/pgbench-$1.out"
+}
+
 results="$logs/results"
 measure() { # $1 = scenario, $2 = variant, $3 = round
     local scenario=$1 v=$2 round=$3 since="" stopped_at="" stop_count="" later_pid="" perf_pid="" out="$logs/$1-$2-$3.out"
     start "$v"
+    if [[ $scenario == relay ]]; then
+        # A few real bookings, whose first booking.created event the load copies.
+        "${bin[a]}/spruce-loadgen" create-booking --rate 20 --seconds 1 --customers 4 \
+            --exchange "spruce.cost.$v" >"$logs/relay-setup-$v-$round.out" 2>&1
+        drain "$v"
+    fi
     local load=(create-booking --concurrency "$post_connections" --customers 40)
     if [[ -n ${BOOKING_RATE:-} ]]; then
         load=(create-booking --rate "$BOOKING_RATE" --customers 40)
@@ -186,8 +219,9 @@ measure() { # $1 = scenario, $2 = variant, $3 = round
                 later_pid=$!
                 ;;
         esac
-    done < <("${bin[a]}/spruce-loadgen" "${load[@]}" --seconds "$seconds" \
-        --exchange "spruce.cost.$v")
+    done < <(if [[ $scenario == relay ]]; then relay_load "$v"; else
+        "${bin[a]}/spruce-loadgen" "${load[@]}" --seconds "$seconds" --exchange "spruce.cost.$v"
+    fi)
     if [[ -z $since || -z $later_pid ]]; then
         echo "cost: the loadgen did not run its load (see $out)" >&2
         exit 1
@@ -250,6 +284,7 @@ measure() { # $1 = scenario, $2 = variant, $3 = round
 scenarios=()
 [[ $which == all || $which == booking ]] && scenarios+=(booking)
 [[ $which == all || $which == read ]] && scenarios+=(read)
+[[ $which == relay ]] && scenarios+=(relay)
 for scenario in "${scenarios[@]}"; do
     for round in $(seq 1 "$runs"); do
         order=("${variants[@]}")
