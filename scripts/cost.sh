@@ -24,7 +24,9 @@
 # (32); READ_RATE (2000); SERVICE_THREADS (1); POOL (core's connections, 16); IDLE_SECONDS
 # (8: how long after the load the idle memory is read); PERF=1 records
 # every CPU (`perf record -a`) during each load into the logs folder, for `perf report
-# --sort comm,dso,symbol -i FILE`. It listens on the usual ports: stop `make run` first.
+# --sort comm,dso,symbol -i FILE`; FLAME=1 records call stacks instead (unwound from
+# .eh_frame) and draws a flame graph of each load, <scenario>-<build>-<round>.svg, with
+# inferno (`cargo install inferno`). It listens on the usual ports: stop `make run` first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/measure.sh
@@ -61,12 +63,14 @@ done
 # The binaries of each build: B from COST_BASE's tree, built once per commit and kept in
 # /var/tmp/spruce-cost (through the same target folder, so dependencies compile once);
 # then A from this tree.
-declare -A bin
+declare -A bin built
+built[a]="this tree at $(git rev-parse --short HEAD)"
 variants=(a)
 if [[ $base != none ]]; then
     commit=$(git rev-parse --verify "$base^{commit}")
     bin[b]="$work/bin-${commit:0:12}"
     echo "cost: B is $base ($commit)"
+    built[b]="$base"
     if [[ ! -x ${bin[b]}/spruce-gateway ]]; then
         tree="$work/src-${commit:0:12}"
         rm -rf "$tree" && mkdir -p "$tree"
@@ -204,7 +208,11 @@ measure() { # $1 = scenario, $2 = variant, $3 = round
         echo "$line" >>"$out"
         case $line in
             "load: started")
-                if [[ -n ${PERF:-} ]]; then
+                if [[ -n ${FLAME:-} ]]; then
+                    perf record -q -F 99 -a --call-graph dwarf,16384 \
+                        -o "$logs/$scenario-$v-$round.perf" 2>/dev/null &
+                    perf_pid=$!
+                elif [[ -n ${PERF:-} ]]; then
                     perf record -q -F 499 -a -o "$logs/$scenario-$v-$round.perf" 2>/dev/null &
                     perf_pid=$!
                 fi
@@ -279,6 +287,20 @@ measure() { # $1 = scenario, $2 = variant, $3 = round
                 scenario, toupper(v), round, ok, rate, p50, p99, line, total, l[1], l[2], stopped, later, rss, mb, anon, anon_mb
             printf "%s\t%s\t%d\t%.4f\t%d\n", scenario, v, round, total, rate >>"'"$results"'"
         }' "$logs/cpu-before" "$logs/cpu-after" "$out"
+    if [[ -n ${FLAME:-} ]]; then
+        # Each service's threads under its name (tokio names them alike in every service),
+        # every other process under its command's name.
+        local rename="" index=0
+        for service in core search scheduler gateway; do
+            rename+="s/^[^;]*-${pids[$index]};/spruce-$service;/;"
+            index=$((index + 1))
+        done
+        perf script -F comm,pid,tid,time,event,ip,sym,dso -i "$logs/$scenario-$v-$round.perf" \
+            2>/dev/null |
+            inferno-collapse-perf --pid | sed -E "${rename}s/^([^;]*)-[0-9]+;/\1;/" |
+            inferno-flamegraph --minwidth 0.1 --title "$scenario, ${built[$v]}, round $round" \
+                >"$logs/$scenario-$v-$round.svg"
+    fi
 }
 
 scenarios=()
