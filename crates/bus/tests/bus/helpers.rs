@@ -215,7 +215,6 @@ impl TestBus {
         .await
     }
 
-    /// Closes every connection of this test's vhost, as a broker restart would.
     /// The `frame_max` the broker agreed with each client connection on the test's vhost.
     pub(crate) fn frame_sizes(&self) -> Vec<u32> {
         let vhost = self.vhost.as_deref().expect("test has its own vhost");
@@ -231,6 +230,7 @@ impl TestBus {
         .collect()
     }
 
+    /// Closes every connection of this test's vhost, as a broker restart would.
     pub(crate) fn close_all_connections(&self) {
         let vhost = self.vhost.as_deref().expect("test has its own vhost");
         rabbitmqctl(&[

@@ -353,12 +353,16 @@ pub fn check_cleaner_fit(
             "the address is outside this cleaner's service area".to_owned(),
         ));
     }
-    let end_minute = u32::from(local_start.minute) + duration_min;
-    let available = cleaner.weekly_availability.iter().any(|window| {
-        window.weekday == local_start.weekday
-            && window.start_minute <= local_start.minute
-            && end_minute <= u32::from(window.end_minute)
-    });
+    let hours = cleaner
+        .weekly_availability
+        .iter()
+        .map(|window| (window.weekday, window.start_minute, window.end_minute));
+    let available = spruce_domain::hours::covers(
+        &hours,
+        local_start.weekday,
+        u32::from(local_start.minute),
+        duration_min,
+    );
     if !available {
         return Err((
             "starts_at",

@@ -296,6 +296,29 @@ fn a_cleaner_fits_only_within_service_radius_and_availability() {
 }
 
 #[test]
+fn hours_round_the_clock_take_a_booking_across_midnight() {
+    let here = GeoPoint {
+        lat: 52.53,
+        lng: 13.40,
+    };
+    let mut always = cleaner();
+    always.weekly_availability = (0..7)
+        .map(|weekday| AvailabilityWindow {
+            weekday,
+            start_minute: 0,
+            end_minute: 24 * 60,
+        })
+        .collect();
+    let sunday_late = LocalStart {
+        weekday: 6,
+        minute: 23 * 60 + 5,
+    };
+    assert!(check_cleaner_fit(&always, Service::Standard, &here, sunday_late, 120).is_ok());
+    // The usual 08:00-18:00 does not.
+    assert!(check_cleaner_fit(&cleaner(), Service::Standard, &here, sunday_late, 120).is_err());
+}
+
+#[test]
 fn a_booking_request_reports_every_bad_field() {
     let raw = RawNewBooking {
         idempotency_key: "",

@@ -19,8 +19,7 @@ use crate::{
             Booking, BookingPair, BookingStatus, CompletedJob, EstimatedBy, PaymentStatus,
             plausible_durations,
         },
-        cleaner::CleanerProfile,
-        cleaner::Service,
+        cleaner::{CleanerProfile, Service},
     },
     error::CoreError,
 };

@@ -315,6 +315,18 @@ async fn impossible_bookings_are_422_with_a_reason() {
         "cleaner_id"
     );
 
+    // Another customer's address, and one that does not exist, are not the caller's.
+    let other = scene.app.signup(&unique_email()).await;
+    let other_token = other["access_token"].as_str().unwrap();
+    let theirs = Scene::add_address(&scene.app, other_token, 52.529, 13.401).await;
+    for (key, address) in [("v-8", json!(theirs)), ("v-9", json!(uuid::Uuid::new_v4()))] {
+        let mut elsewhere = scene.booking(&Scene::at(0, 10), "tok_visa");
+        elsewhere["address_id"] = address;
+        let body = problem(scene.book(key, &elsewhere).await, 422).await;
+        assert_eq!(field_of(body.clone()), "address_id");
+        assert_eq!(body["errors"][0]["message"], "is not one of your addresses");
+    }
+
     let mut not_a_time = scene.booking("tomorrow at ten", "tok_visa");
     assert_eq!(
         field_of(problem(scene.book("v-6", &not_a_time).await, 422).await),

@@ -161,8 +161,9 @@ impl Cleaner {
     }
 
     /// Returns whether the cleaner works all of [`starts_at`, `starts_at` + `duration_min`)
-    /// by their weekly hours in their own time zone (a window never crosses midnight, as
-    /// core's), and none of their bookings overlaps it.
+    /// by their weekly hours in their own time zone (windows that meet chain, across
+    /// midnight too, as core's: [`spruce_domain::hours::covers`]), and none of their
+    /// bookings overlaps it.
     pub fn is_free(&self, starts_at: DateTime<Utc>, duration_min: u32) -> bool {
         self.is_free_from(
             local_start(starts_at, self.timezone),
@@ -179,12 +180,11 @@ impl Cleaner {
         starts_at: DateTime<Utc>,
         duration_min: u32,
     ) -> bool {
-        let end_minute = local.minute + duration_min;
-        let works = self.weekly_availability.iter().any(|window| {
-            window.weekday == local.weekday
-                && u32::from(window.start_minute) <= local.minute
-                && end_minute <= u32::from(window.end_minute)
-        });
+        let hours = self
+            .weekly_availability
+            .iter()
+            .map(|window| (window.weekday, window.start_minute, window.end_minute));
+        let works = spruce_domain::hours::covers(&hours, local.weekday, local.minute, duration_min);
         let ends_at = starts_at + Duration::minutes(i64::from(duration_min));
         works
             && !self
@@ -217,10 +217,12 @@ impl DaySpan {
     }
 
     /// Whether `duration_min` from `minute` of the day may fit: false means it fits in
-    /// no window of the day; true means [`Cleaner::is_free_from`] decides.
+    /// no window of the day; true means [`Cleaner::is_free_from`] decides. A day whose
+    /// hours run to midnight may go on into the next day's.
     pub fn may_hold(self, minute: u32, duration_min: u32) -> bool {
+        let end = u32::from(self.end) * 15;
         u32::from(self.start) * 15 <= minute
-            && minute.saturating_add(duration_min) <= u32::from(self.end) * 15
+            && (end >= 24 * 60 || minute.saturating_add(duration_min) <= end)
     }
 }
 
@@ -351,6 +353,25 @@ mod tests {
         // Over the lunch break it may hold; the windows themselves decide.
         assert!(monday.may_hold(11 * 60, 180));
         assert!(!cleaner.day_spans()[1].may_hold(9 * 60, 30));
+    }
+
+    #[test]
+    fn hours_round_the_clock_take_a_cleaning_across_midnight() {
+        let mut cleaner = berliner(Vec::new());
+        cleaner.weekly_availability = (0..7)
+            .map(|weekday| Window {
+                weekday,
+                start_minute: 0,
+                end_minute: 24 * 60,
+            })
+            .collect();
+        // Monday 2030-06-03, 21:00 UTC is 23:00 in Berlin.
+        let monday_eleven_pm = Utc.with_ymd_and_hms(2030, 6, 3, 21, 0, 0).unwrap();
+        assert!(cleaner.is_free(monday_eleven_pm, 120));
+        let local = local_start(monday_eleven_pm, cleaner.timezone);
+        assert!(cleaner.day_spans()[0].may_hold(local.minute, 120));
+        // A day that ends before midnight does not go on.
+        assert!(!berliner(Vec::new()).day_spans()[0].may_hold(17 * 60, 120));
     }
 
     #[test]
