@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use crate::{Options, booking_body, log_in, search_request, session, status_of};
+use crate::{Options, book_once, log_in, search_request, session, status_of};
 
 /// Each transaction and its share of a hundred requests.
 pub(crate) const SHARES: [(&str, u64); 6] = [
@@ -58,27 +58,14 @@ impl Mix {
         let mut shoppers = Vec::new();
         for index in 1..=shopping {
             let customer = log_in(options, client, index).await?;
-            let booked: Value = client
-                .post(format!("{}/v1/bookings", options.url))
-                .bearer_auth(&customer.token)
-                .header(
-                    "idempotency-key",
-                    format!("loadgen-mix-{}", uuid::Uuid::new_v4()),
-                )
-                .header("content-type", "application/json")
-                .body(customer.booking.clone())
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
+            let booking_id = book_once(options, client, &customer).await?;
             let quote = serde_json::to_vec(&json!({
                 "address_id": customer.address_id,
                 "service": "standard",
             }))?;
             shoppers.push(Shopper {
-                booking_id: booked["id"].as_str().context("no booking id")?.to_owned(),
-                booking: serde_json::to_vec(&booking_body(&customer.address_id))?,
+                booking_id,
+                booking: customer.booking,
                 quote,
                 address_id: customer.address_id,
                 token: customer.token,
