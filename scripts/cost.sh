@@ -6,7 +6,8 @@
 #   scripts/cost.sh            # booking and read runs
 #   scripts/cost.sh booking    # POST /v1/bookings only: 32 connections, closed loop
 #                              # (BOOKING_RATE=R: R a second, open loop)
-#   scripts/cost.sh read       # GET /v1/bookings/{id} only: 2,000/s, open loop
+#   scripts/cost.sh read       # GET /v1/bookings/{id} only: 32 connections, closed loop
+#                              # (READ_RATE=R: R a second, open loop)
 #   scripts/cost.sh relay      # the outbox relay alone: pgbench commits RELAY_RATE (1,000)
 #                              # events a second into core's outbox, open loop, each a copy
 #                              # of a real booking.created under an id of its own
@@ -20,13 +21,14 @@
 # later. Rounds alternate A B, B A, so neither build always runs first; the summary gives
 # each build's mean and B/A per round.
 #
-# Environment: COST_BASE, the git revision B is built from (default main; "none": A alone); RUNS (rounds, 3); SECONDS_PER_RUN (10); POST_CONNECTIONS
-# (32); READ_RATE (2000); SERVICE_THREADS (1); POOL (core's connections, 16); IDLE_SECONDS
-# (8: how long after the load the idle memory is read); PERF=1 records
-# every CPU (`perf record -a`) during each load into the logs folder, for `perf report
-# --sort comm,dso,symbol -i FILE`; FLAME=1 records call stacks instead (unwound from
-# .eh_frame) and draws a flame graph of each load, <scenario>-<build>-<round>.svg, with
-# inferno (`cargo install inferno`). It listens on the usual ports: stop `make run` first.
+# Environment: COST_BASE, the git revision B is built from (default main; "none": A alone);
+# RUNS (rounds, 3); SECONDS_PER_RUN (10); CONNECTIONS (32, closed loop); BOOKING_RATE and
+# READ_RATE (open loop instead); SERVICE_THREADS (1); POOL (core's connections, 16);
+# IDLE_SECONDS (8: how long after the load the idle memory is read); PERF=1 records every
+# CPU (`perf record -a`) during each load into the logs folder, for `perf report --sort
+# comm,dso,symbol -i FILE`; FLAME=1 records call stacks instead (unwound from .eh_frame) and
+# draws a flame graph of each load, <scenario>-<build>-<round>.svg, with inferno (`cargo
+# install inferno`). It listens on the usual ports: stop `make run` first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/measure.sh
@@ -41,8 +43,7 @@ esac
 base="${COST_BASE:-main}"
 runs="${RUNS:-3}"
 seconds="${SECONDS_PER_RUN:-10}"
-post_connections="${POST_CONNECTIONS:-32}"
-read_rate="${READ_RATE:-2000}"
+connections="${CONNECTIONS:-32}"
 relay_rate="${RELAY_RATE:-1000}"
 threads="${SERVICE_THREADS:-1}"
 pool="${POOL:-16}"
@@ -132,6 +133,12 @@ start() { # $1 = variant
     wait_ready http://127.0.0.1:8080/readyz
 }
 
+# Transactions committed so far in each of the run's databases, as "service count" lines.
+commits() {
+    sql postgres "SELECT substring(datname from '[^_]+$'), xact_commit FROM pg_stat_database
+        WHERE datname LIKE 'spruce_cost_$1_%' ORDER BY 1" | tr '|' ' '
+}
+
 unpublished() { sql "spruce_cost_$1_core" "SELECT count(*) FROM outbox WHERE published_at IS NULL"; }
 
 # The run's queues still holding messages (ready or unacknowledged), as "name=count"; a
@@ -199,11 +206,14 @@ measure() { # $1 = scenario, $2 = variant, $3 = round
             --exchange "spruce.cost.$v" >"$logs/relay-setup-$v-$round.out" 2>&1
         drain "$v"
     fi
-    local load=(create-booking --concurrency "$post_connections" --customers 40)
+    local load=(create-booking --concurrency "$connections" --customers 40)
     if [[ -n ${BOOKING_RATE:-} ]]; then
         load=(create-booking --rate "$BOOKING_RATE" --customers 40)
     fi
-    [[ $scenario == read ]] && load=(get-booking --rate "$read_rate")
+    if [[ $scenario == read ]]; then
+        load=(get-booking --concurrency "$connections")
+        [[ -n ${READ_RATE:-} ]] && load=(get-booking --rate "$READ_RATE")
+    fi
     while IFS= read -r line; do
         echo "$line" >>"$out"
         case $line in
@@ -217,6 +227,7 @@ measure() { # $1 = scenario, $2 = variant, $3 = round
                     perf_pid=$!
                 fi
                 process_cpu >"$logs/cpu-before"
+                commits "$v" >"$logs/commits-before"
                 since=$(sql "spruce_cost_${v}_core" "SELECT now()")
                 ;;
             "load: stopped")
@@ -237,18 +248,21 @@ measure() { # $1 = scenario, $2 = variant, $3 = round
     wait "$later_pid"
     drain "$v"
     process_cpu >"$logs/cpu-after"
+    sleep 1 # PostgreSQL reports its counters at most once a second
+    commits "$v" >"$logs/commits-after"
     # Resident memory of each service once the load has run and drained, and nothing has
     # come for IDLE_SECONDS (core's hashing threads give their memory back after 5 s idle).
     sleep "$(awk -v wait="${IDLE_SECONDS:-8}" -v since="$stopped_at" -v now="$(date +%s.%N)" \
         'BEGIN { left = since + wait - now; print (left > 0 ? left : 0) }')"
     # RssAnon is what the service allocated; the rest of VmRSS is mapped files (its code).
-    local rss="" anon="" service name
+    # Each mapping's share is kept in the logs folder, <scenario>-<build>-<round>-<service>.smaps.
+    local rss="" anon="" service name pid
     for service in core search scheduler gateway; do
         name="spruce-$service" # as the kernel keeps it: 15 characters
-        rss+=" $service $(awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' \
-            "/proc/$(pgrep -nx "${name:0:15}")/status")"
-        anon+=" $service $(awk '/^RssAnon/ { printf "%.1f", $2 / 1024 }' \
-            "/proc/$(pgrep -nx "${name:0:15}")/status")"
+        pid=$(pgrep -nx "${name:0:15}")
+        rss+=" $service $(awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status")"
+        anon+=" $service $(awk '/^RssAnon/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status")"
+        cp "/proc/$pid/smaps" "$logs/$scenario-$v-$round-$service.smaps"
     done
     local lag
     lag=$(sql "spruce_cost_${v}_core" "SELECT
@@ -260,6 +274,8 @@ measure() { # $1 = scenario, $2 = variant, $3 = round
         -v stopped="$stop_count" -v later="$(cat "$logs/after-1s")" -v rss="$rss" -v anon="$anon" '
         FILENAME == ARGV[1] { before[$1] = $2; next }
         FILENAME == ARGV[2] { spent[$1] = $2 - before[$1]; next }
+        FILENAME == ARGV[3] { committed[$1] = -$2; next }
+        FILENAME == ARGV[4] { committed[$1] += $2; next }
         /^requests / {
             split($0, parts, "= "); rate = parts[2] + 0
             for (i = 1; i <= NF; i++) {
@@ -280,13 +296,15 @@ measure() { # $1 = scenario, $2 = variant, $3 = round
                 ms = ok ? spent[names[i]] * 10 / ok : 0; total += ms
                 line = line sprintf(" %s %.3f", shown[i], ms)
             }
+            commit_line = ""
+            for (db in committed) commit_line = commit_line sprintf(" %s %.2f", db, ok ? committed[db] / ok : 0)
             split(lag, l, " ")
             split(rss, r, " "); mb = r[2] + r[4] + r[6] + r[8]
             split(anon, a, " "); anon_mb = a[2] + a[4] + a[6] + a[8]
-            printf "%s %s round %d: %d ok, %d/s, p50 %s p99 %s ms; CPU ms a request:%s = %.3f; outbox commit->publish p50 %s p99 %s ms, unpublished at stop %s, 1 s later %s; idle RSS MB after:%s = %.1f (anonymous:%s = %.1f)\n",
-                scenario, toupper(v), round, ok, rate, p50, p99, line, total, l[1], l[2], stopped, later, rss, mb, anon, anon_mb
+            printf "%s %s round %d: %d ok, %d/s, p50 %s p99 %s ms; CPU ms a request:%s = %.3f; commits a request:%s; outbox commit->publish p50 %s p99 %s ms, unpublished at stop %s, 1 s later %s; idle RSS MB after:%s = %.1f (anonymous:%s = %.1f)\n",
+                scenario, toupper(v), round, ok, rate, p50, p99, line, total, commit_line, l[1], l[2], stopped, later, rss, mb, anon, anon_mb
             printf "%s\t%s\t%d\t%.4f\t%d\n", scenario, v, round, total, rate >>"'"$results"'"
-        }' "$logs/cpu-before" "$logs/cpu-after" "$out"
+        }' "$logs/cpu-before" "$logs/cpu-after" "$logs/commits-before" "$logs/commits-after" "$out"
     if [[ -n ${FLAME:-} ]]; then
         # Each service's threads under its name (tokio names them alike in every service),
         # every other process under its command's name.

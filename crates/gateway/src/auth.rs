@@ -10,7 +10,7 @@ use spruce_platform::{
     identity::Caller,
 };
 
-use crate::{error::ApiError, throttle::Throttle};
+use crate::{error::ApiError, revocations::Revocations};
 
 /// A request whose access token verified; handlers taking it are for signed-in users only.
 #[derive(Debug, Clone)]
@@ -30,7 +30,7 @@ impl AuthUser {
 impl<S> FromRequestParts<S> for AuthUser
 where
     TokenVerifier: FromRef<S>,
-    Throttle: FromRef<S>,
+    Revocations: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = ApiError;
@@ -51,7 +51,10 @@ where
             TokenError::Invalid => ApiError::unauthenticated("the access token is invalid"),
         })?;
         // A deleted account's tokens stop at once, not when they expire.
-        if Throttle::from_ref(state).is_revoked(caller.user_id).await {
+        if Revocations::from_ref(state)
+            .is_revoked(caller.user_id)
+            .await
+        {
             return Err(ApiError::unauthenticated("the account no longer exists"));
         }
         tracing::Span::current().record("user_id", tracing::field::display(caller.user_id));
@@ -67,7 +70,7 @@ where
 impl<S> OptionalFromRequestParts<S> for AuthUser
 where
     TokenVerifier: FromRef<S>,
-    Throttle: FromRef<S>,
+    Revocations: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = ApiError;

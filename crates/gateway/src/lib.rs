@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod fields;
 pub mod openapi;
+pub mod revocations;
 pub mod routes;
 pub mod settings;
 pub mod startup;

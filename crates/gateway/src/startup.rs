@@ -11,6 +11,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
     clients::{Upstreams, check_health},
+    revocations::Revocations,
     routes::{self, AppState},
     settings::Settings,
     throttle::Throttle,
@@ -20,6 +21,7 @@ use crate::{
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    revocations: Revocations,
 }
 
 impl Application {
@@ -37,10 +39,12 @@ impl Application {
             .map(|(name, channel)| ReadinessCheck::new(name, move || check_health(channel.clone())))
             .collect();
         let throttle = Throttle::new(&settings)?;
+        let revocations = Revocations::new(&settings.redis)?;
         let state = AppState {
             verifier,
             upstreams,
             throttle,
+            revocations: revocations.clone(),
             trusted_proxies: settings.trusted_proxies,
         };
         let (api, document) = routes::api(state);
@@ -53,7 +57,11 @@ impl Application {
             .with_context(|| {
                 format!("failed to bind the HTTP port {}", settings.common.http.port)
             })?;
-        Ok(Application { listener, router })
+        Ok(Application {
+            listener,
+            router,
+            revocations,
+        })
     }
 
     /// Returns the bound HTTP port.
@@ -68,6 +76,7 @@ impl Application {
     /// # Errors
     /// Fails when the listener fails.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        tokio::spawn(self.revocations.follow(shutdown.clone()));
         // The peer address feeds login throttling per client.
         let service = self
             .router

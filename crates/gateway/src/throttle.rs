@@ -167,33 +167,6 @@ impl Throttle {
         .await
     }
 
-    fn revoked_key(&self, user_id: Uuid) -> String {
-        format!("{}revoked:user:{user_id}", self.prefix)
-    }
-
-    /// Refuses every access token of `user_id` issued so far, for `seconds` (as long as
-    /// one may live): their account is gone.
-    pub async fn revoke_user(&self, user_id: Uuid, seconds: u64) {
-        let mut pipe = redis::pipe();
-        pipe.set_ex(self.revoked_key(user_id), 1, seconds).ignore();
-        self.run(pipe, "cannot record a revoked user").await;
-    }
-
-    /// Returns whether `user_id`'s access tokens are refused. When Redis cannot say, they
-    /// are not (and a warning is logged): a deleted account's token then lives out its
-    /// minutes, rather than every user being locked out.
-    pub async fn is_revoked(&self, user_id: Uuid) -> bool {
-        let mut redis = self.redis.clone();
-        let found: redis::RedisResult<bool> = redis::cmd("EXISTS")
-            .arg(self.revoked_key(user_id))
-            .query_async(&mut redis)
-            .await;
-        found.unwrap_or_else(|error| {
-            tracing::warn!(%error, "cannot check revoked users, letting the token through");
-            false
-        })
-    }
-
     fn decline_keys(&self, customer_id: Uuid, address: IpAddr) -> [String; 2] {
         [
             format!("{}payment-declines:customer:{customer_id}", self.prefix),

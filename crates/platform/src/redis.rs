@@ -15,8 +15,25 @@ use crate::settings::RedisSettings;
 /// # Errors
 /// Fails when the URL is malformed.
 pub fn connect(settings: &RedisSettings) -> anyhow::Result<ConnectionManager> {
+    let timeout = settings.timeout;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(1);
+    Ok(ConnectionManager::new_lazy_with_config(
+        client(settings)?,
+        config,
+    )?)
+}
+
+/// The client the connection is made from, for connections of another kind (a
+/// subscription, say); the caller bounds their waits by `redis.timeout`.
+///
+/// # Errors
+/// Fails when the URL is malformed.
+pub fn client(settings: &RedisSettings) -> anyhow::Result<Client> {
     let url = settings.url.expose_secret();
-    let client = match &settings.ca {
+    Ok(match &settings.ca {
         Some(ca) => Client::build_with_tls(
             url,
             TlsCertificates {
@@ -25,11 +42,5 @@ pub fn connect(settings: &RedisSettings) -> anyhow::Result<ConnectionManager> {
             },
         )?,
         None => Client::open(url)?,
-    };
-    let timeout = settings.timeout;
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(timeout))
-        .set_response_timeout(Some(timeout))
-        .set_number_of_retries(1);
-    Ok(ConnectionManager::new_lazy_with_config(client, config)?)
+    })
 }

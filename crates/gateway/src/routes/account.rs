@@ -449,8 +449,8 @@ pub(super) async fn delete_account(
         .delete_user(user.request(message))
         .await?;
     state
-        .throttle
-        .revoke_user(user.caller.user_id, REVOKED_FOR_SECS)
+        .revocations
+        .revoke(user.caller.user_id, REVOKED_FOR_SECS)
         .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -28,6 +28,7 @@ use crate::{
     error::ApiError,
     extract::{BODY_LIMIT_BYTES, TrustedProxies},
     openapi::{ApiDoc, ProblemResponses, TextInputs},
+    revocations::Revocations,
     telemetry::trace_request,
     throttle::Throttle,
 };
@@ -38,12 +39,19 @@ pub struct AppState {
     pub verifier: TokenVerifier,
     pub upstreams: Upstreams,
     pub throttle: Throttle,
+    pub revocations: Revocations,
     pub trusted_proxies: u32,
 }
 
 impl FromRef<AppState> for TrustedProxies {
     fn from_ref(state: &AppState) -> Self {
         TrustedProxies(state.trusted_proxies)
+    }
+}
+
+impl FromRef<AppState> for Revocations {
+    fn from_ref(state: &AppState) -> Self {
+        state.revocations.clone()
     }
 }
 

@@ -16,6 +16,7 @@ mod payments;
 mod privacy;
 mod races;
 mod recommendations;
+mod revocations;
 mod scene;
 mod search;
 mod seeded;
