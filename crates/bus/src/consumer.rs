@@ -72,6 +72,26 @@ pub trait EventSink: Send + Sync + 'static {
         event_id: Uuid,
         event: &Envelope,
     ) -> impl Future<Output = Result<Outcome, Failure>> + Send;
+
+    /// Applies `events` (deliveries that were already waiting) together, in order, each
+    /// inside its own span; `None` when they must go one by one through
+    /// [`EventSink::apply`] instead, where each failure is retried or parked on its own.
+    /// That is the default, and an [`Inbox`]'s answer once any of them failed (their shared
+    /// transaction then rolled back, so none was applied).
+    fn apply_together(
+        &self,
+        events: &[Decoded],
+    ) -> impl Future<Output = Option<Vec<Outcome>>> + Send {
+        let _ = events;
+        async { None }
+    }
+}
+
+/// A delivery read as an event, with the span its processing is recorded in.
+pub struct Decoded {
+    pub event_id: Uuid,
+    pub envelope: Envelope,
+    pub span: tracing::Span,
 }
 
 /// Applies each event with an [`EventHandler`] in a transaction of `pool` that also records
@@ -87,8 +107,43 @@ impl<H: EventHandler> EventSink for Inbox<H> {
     }
 
     async fn apply(&self, event_id: Uuid, envelope: &Envelope) -> Result<Outcome, Failure> {
-        let transient = |error: sqlx::Error| Failure::Transient(error.into());
         let mut transaction = self.pool.begin().await.map_err(transient)?;
+        let outcome = self.apply_in(&mut transaction, event_id, envelope).await?;
+        if outcome == Outcome::Applied {
+            transaction.commit().await.map_err(transient)?;
+        }
+        Ok(outcome)
+    }
+
+    /// One transaction for all: one commit, and one flush of the log, for a burst.
+    async fn apply_together(&self, events: &[Decoded]) -> Option<Vec<Outcome>> {
+        let mut transaction = self.pool.begin().await.ok()?;
+        let mut outcomes = Vec::with_capacity(events.len());
+        for event in events {
+            let applied = self
+                .apply_in(&mut transaction, event.event_id, &event.envelope)
+                .instrument(event.span.clone())
+                .await;
+            outcomes.push(applied.ok()?);
+        }
+        transaction.commit().await.ok()?;
+        Some(outcomes)
+    }
+}
+
+fn transient(error: sqlx::Error) -> Failure {
+    Failure::Transient(error.into())
+}
+
+impl<H: EventHandler> Inbox<H> {
+    /// Records `event_id` as processed and applies the event, inside `transaction`; a
+    /// recorded one is a duplicate and changes nothing.
+    async fn apply_in(
+        &self,
+        transaction: &mut PgConnection,
+        event_id: Uuid,
+        envelope: &Envelope,
+    ) -> Result<Outcome, Failure> {
         // Blocks on a concurrent copy of the same event until that one commits or rolls back.
         let inserted = sqlx::query(
             "INSERT INTO processed_events (event_id) VALUES ($1) ON CONFLICT DO NOTHING",
@@ -102,10 +157,9 @@ impl<H: EventHandler> EventSink for Inbox<H> {
             return Ok(Outcome::Duplicate);
         }
         self.handler
-            .handle(&mut transaction, envelope)
+            .handle(transaction, envelope)
             .await
             .map_err(Failure::Transient)?;
-        transaction.commit().await.map_err(transient)?;
         Ok(Outcome::Applied)
     }
 }
@@ -254,15 +308,39 @@ impl<S: EventSink> Consumer<S> {
                     }
                 }
             };
-            match next {
-                Some(Ok(delivery)) => {
-                    unacked.hold(self.process(channel, delivery).await?);
-                    if unacked.count >= batch {
-                        unacked.flush().await?;
+            // The deliveries already here are handled together, up to half the prefetch; a
+            // stream that failed or ended meanwhile is reported after them.
+            let mut waiting = Vec::new();
+            let mut ended = None;
+            let mut item = next;
+            loop {
+                match item {
+                    Some(Ok(delivery)) => waiting.push(delivery),
+                    Some(Err(error)) => {
+                        ended = Some(anyhow::Error::from(error));
+                        break;
+                    }
+                    None => {
+                        ended = Some(anyhow!("the broker cancelled the consumer"));
+                        break;
                     }
                 }
-                Some(Err(error)) => return Err(error.into()),
-                None => return Err(anyhow!("the broker cancelled the consumer")),
+                if waiting.len() >= usize::from(batch) {
+                    break;
+                }
+                match deliveries.next().now_or_never() {
+                    Some(more) => item = more,
+                    None => break,
+                }
+            }
+            for acker in self.process_all(channel, waiting).await? {
+                unacked.hold(acker);
+                if unacked.count >= batch {
+                    unacked.flush().await?;
+                }
+            }
+            if let Some(error) = ended {
+                return Err(error);
             }
         }
     }
@@ -279,13 +357,44 @@ impl<S: EventSink> Consumer<S> {
         Ok(())
     }
 
-    /// Handles one delivery; returns its acknowledger, for the caller to acknowledge it (with
-    /// those before it). Only broker errors are returned: they mean the delivery was not
-    /// acknowledged and will come again.
-    async fn process(&self, channel: &Channel, delivery: Delivery) -> anyhow::Result<Acker> {
-        let started = Instant::now();
+    /// Handles `waiting` in order and returns their acknowledgers: together when there are
+    /// several and the sink can, else one by one.
+    async fn process_all(
+        &self,
+        channel: &Channel,
+        waiting: Vec<Delivery>,
+    ) -> anyhow::Result<Vec<Acker>> {
+        if waiting.len() > 1 {
+            let started = Instant::now();
+            let decoded: Option<Vec<Decoded>> = waiting.iter().map(|d| self.decode(d)).collect();
+            let applied = match &decoded {
+                Some(events) => self.sink.apply_together(events).await,
+                None => None,
+            };
+            if let Some(outcomes) = applied {
+                let elapsed = started.elapsed().as_secs_f64();
+                for outcome in outcomes {
+                    let label = match outcome {
+                        Outcome::Applied => "ok",
+                        Outcome::Duplicate => "duplicate",
+                    };
+                    MESSAGING_PROCESS_DURATION
+                        .with_label_values(&[self.names.main.as_str(), label])
+                        .observe(elapsed);
+                }
+                return Ok(waiting.into_iter().map(|delivery| delivery.acker).collect());
+            }
+        }
+        let mut ackers = Vec::with_capacity(waiting.len());
+        for delivery in waiting {
+            ackers.push(self.process(channel, delivery).await?);
+        }
+        Ok(ackers)
+    }
+
+    /// The span a delivery's processing is recorded in, its parent the publisher's.
+    fn span_for(&self, delivery: &Delivery) -> tracing::Span {
         let headers = delivery.properties.headers().as_ref();
-        let attempt = header_int(headers, ATTEMPT_HEADER).unwrap_or(0);
         let span = tracing::info_span!(
             "process",
             otel.name = %format!("{} process", self.names.main),
@@ -294,9 +403,35 @@ impl<S: EventSink> Consumer<S> {
             messaging.destination.name = %self.names.main,
             messaging.message.id = tracing::field::Empty,
             event_type = tracing::field::Empty,
-            attempt,
+            attempt = header_int(headers, ATTEMPT_HEADER).unwrap_or(0),
         );
         propagation::set_parent_from_amqp(&span, headers);
+        span
+    }
+
+    /// Reads a delivery as an event; `None` when it is not one (it is then handled alone,
+    /// and parked).
+    fn decode(&self, delivery: &Delivery) -> Option<Decoded> {
+        let envelope = Envelope::decode(delivery.data.as_slice()).ok()?;
+        let event_id = envelope.event_id.parse().ok()?;
+        let span = self.span_for(delivery);
+        span.record("messaging.message.id", envelope.event_id.as_str());
+        span.record("event_type", envelope.r#type.as_str());
+        Some(Decoded {
+            event_id,
+            envelope,
+            span,
+        })
+    }
+
+    /// Handles one delivery; returns its acknowledger, for the caller to acknowledge it (with
+    /// those before it). Only broker errors are returned: they mean the delivery was not
+    /// acknowledged and will come again.
+    async fn process(&self, channel: &Channel, delivery: Delivery) -> anyhow::Result<Acker> {
+        let started = Instant::now();
+        let attempt =
+            header_int(delivery.properties.headers().as_ref(), ATTEMPT_HEADER).unwrap_or(0);
+        let span = self.span_for(&delivery);
         let result = self.apply(&delivery.data).instrument(span.clone()).await;
         let queue = self.names.main.as_str();
         let outcome = match result {

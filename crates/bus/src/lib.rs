@@ -23,7 +23,9 @@ use lapin::{Channel, Connection, ConnectionProperties, options::ConfirmSelectOpt
 use secrecy::ExposeSecret;
 use tokio::sync::watch;
 
-pub use consumer::{Consumer, EventHandler, EventSink, Failure, Inbox, Outcome, replay_parked};
+pub use consumer::{
+    Consumer, Decoded, EventHandler, EventSink, Failure, Inbox, Outcome, replay_parked,
+};
 pub use outbox::{OutboxRelay, enqueue, enqueue_guarded, enqueue_many, enqueue_with};
 pub use spruce_proto::events::v1::Envelope;
 pub use topology::{QueueNames, unrouted_name};

@@ -373,3 +373,55 @@ async fn consumers_whose_queues_expire_differently_share_the_exchange_and_its_un
         .expect("the unrouted queue was declared without an expiry");
     connection.close(200, "done".into()).await.ok();
 }
+
+#[tokio::test]
+async fn events_already_waiting_are_applied_together_each_once() {
+    let test = TestBus::new().await;
+    // A first start declares the queue; the events then wait in it for the next.
+    let shutdown = CancellationToken::new();
+    let consumer = Consumer::new(test.pool.clone(), test.bus.clone(), Recorder::accepting());
+    let status = consumer.status();
+    let task = tokio::spawn(consumer.run(shutdown.clone()));
+    wait_until_connected(&status).await;
+    shutdown.cancel();
+    task.await.unwrap();
+
+    let events: Vec<_> = (0..40).map(|_| event("test.waiting")).collect();
+    for waiting in &events {
+        publish_raw(
+            &test,
+            "test.waiting",
+            &waiting.encode_to_vec(),
+            &waiting.event_id,
+        )
+        .await;
+    }
+    // One of them twice: the copy is recognised inside the shared transaction.
+    publish_raw(
+        &test,
+        "test.waiting",
+        &events[3].encode_to_vec(),
+        &events[3].event_id,
+    )
+    .await;
+
+    let shutdown = CancellationToken::new();
+    let consumer = Consumer::new(test.pool.clone(), test.bus.clone(), Recorder::accepting());
+    let task = tokio::spawn(consumer.run(shutdown.clone()));
+    let applied = eventually(Duration::from_secs(10), || applied_count(&test, 40)).await;
+    let mut expected: Vec<Uuid> = events.iter().map(|e| e.event_id.parse().unwrap()).collect();
+    expected.sort_unstable();
+    assert_eq!(applied, Some(expected));
+    // Fewer transactions than events: those waiting went in together.
+    let transactions: i64 =
+        sqlx::query_scalar("SELECT count(DISTINCT xmin::text) FROM processed_events")
+            .fetch_one(&test.pool)
+            .await
+            .unwrap();
+    assert!(
+        transactions < 40,
+        "{transactions} transactions for 40 events"
+    );
+    shutdown.cancel();
+    task.await.unwrap();
+}
