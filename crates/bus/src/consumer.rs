@@ -53,6 +53,16 @@ pub enum Outcome {
     Duplicate,
 }
 
+impl Outcome {
+    /// The outcome label of `messaging_process_duration_seconds`.
+    fn label(self) -> &'static str {
+        match self {
+            Outcome::Applied => "ok",
+            Outcome::Duplicate => "duplicate",
+        }
+    }
+}
+
 /// Why an event failed: retried, or parked at once when retrying cannot help.
 #[derive(Debug)]
 pub enum Failure {
@@ -374,12 +384,8 @@ impl<S: EventSink> Consumer<S> {
             if let Some(outcomes) = applied {
                 let elapsed = started.elapsed().as_secs_f64();
                 for outcome in outcomes {
-                    let label = match outcome {
-                        Outcome::Applied => "ok",
-                        Outcome::Duplicate => "duplicate",
-                    };
                     MESSAGING_PROCESS_DURATION
-                        .with_label_values(&[self.names.main.as_str(), label])
+                        .with_label_values(&[self.names.main.as_str(), outcome.label()])
                         .observe(elapsed);
                 }
                 return Ok(waiting.into_iter().map(|delivery| delivery.acker).collect());
@@ -412,11 +418,9 @@ impl<S: EventSink> Consumer<S> {
     /// Reads a delivery as an event; `None` when it is not one (it is then handled alone,
     /// and parked).
     fn decode(&self, delivery: &Delivery) -> Option<Decoded> {
-        let envelope = Envelope::decode(delivery.data.as_slice()).ok()?;
-        let event_id = envelope.event_id.parse().ok()?;
+        let (event_id, envelope) = read(&delivery.data).ok()?;
         let span = self.span_for(delivery);
-        span.record("messaging.message.id", envelope.event_id.as_str());
-        span.record("event_type", envelope.r#type.as_str());
+        describe(&span, &envelope);
         Some(Decoded {
             event_id,
             envelope,
@@ -435,8 +439,7 @@ impl<S: EventSink> Consumer<S> {
         let result = self.apply(&delivery.data).instrument(span.clone()).await;
         let queue = self.names.main.as_str();
         let outcome = match result {
-            Ok(Outcome::Applied) => "ok",
-            Ok(Outcome::Duplicate) => "duplicate",
+            Ok(outcome) => outcome.label(),
             Err(failure) => {
                 self.reroute(channel, &delivery, attempt, failure)
                     .instrument(span)
@@ -450,15 +453,8 @@ impl<S: EventSink> Consumer<S> {
     }
 
     async fn apply(&self, data: &[u8]) -> Result<Outcome, Failure> {
-        let envelope = Envelope::decode(data)
-            .map_err(|error| Failure::Permanent(anyhow!("undecodable envelope: {error}")))?;
-        let event_id: Uuid = envelope
-            .event_id
-            .parse()
-            .map_err(|error| Failure::Permanent(anyhow!("bad event_id: {error}")))?;
-        let span = tracing::Span::current();
-        span.record("messaging.message.id", envelope.event_id.as_str());
-        span.record("event_type", envelope.r#type.as_str());
+        let (event_id, envelope) = read(data)?;
+        describe(&tracing::Span::current(), &envelope);
         self.sink.apply(event_id, &envelope).await
     }
 
@@ -558,6 +554,24 @@ pub async fn replay_parked(settings: &BusSettings) -> anyhow::Result<usize> {
     .await?;
     connection.close(200, "replay done".into()).await.ok();
     Ok(moved)
+}
+
+/// Reads a delivery's body as an event and its id; a body that is neither cannot be helped by
+/// a retry.
+fn read(data: &[u8]) -> Result<(Uuid, Envelope), Failure> {
+    let envelope = Envelope::decode(data)
+        .map_err(|error| Failure::Permanent(anyhow!("undecodable envelope: {error}")))?;
+    let event_id = envelope
+        .event_id
+        .parse()
+        .map_err(|error| Failure::Permanent(anyhow!("bad event_id: {error}")))?;
+    Ok((event_id, envelope))
+}
+
+/// Names the event on the span its processing is recorded in.
+fn describe(span: &tracing::Span, envelope: &Envelope) {
+    span.record("messaging.message.id", envelope.event_id.as_str());
+    span.record("event_type", envelope.r#type.as_str());
 }
 
 /// Header a message carries its delivery attempt in (0 for the first delivery).
