@@ -26,6 +26,17 @@ async fn wait_until_connected(status: &spruce_bus::BusStatus) {
     assert!(connected.is_some(), "the consumer never connected");
 }
 
+/// Starts a consumer whose recorder applies everything, once it is connected; cancel the
+/// token and await the task to stop it.
+async fn start_accepting(test: &TestBus) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let shutdown = CancellationToken::new();
+    let consumer = Consumer::new(test.pool.clone(), test.bus.clone(), Recorder::accepting());
+    let status = consumer.status();
+    let task = tokio::spawn(consumer.run(shutdown.clone()));
+    wait_until_connected(&status).await;
+    (shutdown, task)
+}
+
 async fn publish_raw(test: &TestBus, routing_key: &str, payload: &[u8], message_id: &str) {
     let connection = test.connect().await.unwrap();
     let channel = connection.create_channel().await.unwrap();
@@ -57,11 +68,7 @@ async fn applied_count(test: &TestBus, expected: usize) -> Option<Vec<Uuid>> {
 #[tokio::test]
 async fn the_same_event_delivered_twice_is_applied_once() {
     let test = TestBus::new().await;
-    let shutdown = CancellationToken::new();
-    let consumer = Consumer::new(test.pool.clone(), test.bus.clone(), Recorder::accepting());
-    let status = consumer.status();
-    let task = tokio::spawn(consumer.run(shutdown.clone()));
-    wait_until_connected(&status).await;
+    let (shutdown, task) = start_accepting(&test).await;
 
     let duplicate = event("test.duplicated");
     let sentinel = event("test.sentinel");
@@ -378,11 +385,7 @@ async fn consumers_whose_queues_expire_differently_share_the_exchange_and_its_un
 async fn events_already_waiting_are_applied_together_each_once() {
     let test = TestBus::new().await;
     // A first start declares the queue; the events then wait in it for the next.
-    let shutdown = CancellationToken::new();
-    let consumer = Consumer::new(test.pool.clone(), test.bus.clone(), Recorder::accepting());
-    let status = consumer.status();
-    let task = tokio::spawn(consumer.run(shutdown.clone()));
-    wait_until_connected(&status).await;
+    let (shutdown, task) = start_accepting(&test).await;
     shutdown.cancel();
     task.await.unwrap();
 
@@ -405,9 +408,7 @@ async fn events_already_waiting_are_applied_together_each_once() {
     )
     .await;
 
-    let shutdown = CancellationToken::new();
-    let consumer = Consumer::new(test.pool.clone(), test.bus.clone(), Recorder::accepting());
-    let task = tokio::spawn(consumer.run(shutdown.clone()));
+    let (shutdown, task) = start_accepting(&test).await;
     let applied = eventually(Duration::from_secs(10), || applied_count(&test, 40)).await;
     let mut expected: Vec<Uuid> = events.iter().map(|e| e.event_id.parse().unwrap()).collect();
     expected.sort_unstable();
