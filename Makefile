@@ -42,6 +42,7 @@ endif
 check: build
 	python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r tests/deploy/requirements.txt
 	python3 -m unittest discover -s tests/deploy -v
+	python3 tests/deploy/guards.py
 	./scripts/check-static.sh
 	./scripts/contract-check.sh
 

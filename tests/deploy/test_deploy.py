@@ -240,7 +240,7 @@ class ChartTest(unittest.TestCase):
                         self.assertEqual(volumes["database-ca"]["configMap"]["name"], "spruce-database-ca")
             for component in ("core", "search", "scheduler"):
                 database = settings_of(manifests, component)["database"]
-                self.assertEqual(database["user_file"], f"/run/secrets/spruce-database/{component}-user")
+                self.assertEqual(database.get("user_file"), f"/run/secrets/spruce-database/{component}-user")
                 self.assertEqual(database["password_file"], f"/run/secrets/spruce-database/{component}")
 
     def test_the_migrations_job_mounts_the_database_login_and_nothing_else(self):
@@ -272,7 +272,7 @@ class ChartTest(unittest.TestCase):
                     pod = deployment["spec"]["template"]["spec"]
                     (container,) = [c for c in pod["containers"] if c["name"] == component_of(deployment)]
                     # The kubelet's own sleep: the image has no shell for an exec hook.
-                    self.assertEqual(container["lifecycle"]["preStop"], {"sleep": {"seconds": 5}})
+                    self.assertEqual(container.get("lifecycle", {}).get("preStop"), {"sleep": {"seconds": 5}})
                     drain = settings_of(manifests, component_of(deployment))["http"]["drain"]
                     self.assertEqual(drain, "5000ms")
                     self.assertGreaterEqual(pod["terminationGracePeriodSeconds"], 5 + 5 + 10)
@@ -368,8 +368,8 @@ class ChartTest(unittest.TestCase):
             (search,) = [d for d in by_kind(manifests, "Deployment") if component_of(d) == "search"]
             pod = search["spec"]["template"]["spec"]
             with self.subTest(environment):
-                self.assertEqual(pod["nodeSelector"], {"workload": "search"})
-                self.assertIn({"key": "dedicated", "operator": "Equal", "value": "search", "effect": "NoSchedule"}, pod["tolerations"])
+                self.assertEqual(pod.get("nodeSelector"), {"workload": "search"})
+                self.assertIn({"key": "dedicated", "operator": "Equal", "value": "search", "effect": "NoSchedule"}, pod.get("tolerations", []))
         module = (ROOT / "deploy/terraform/modules/spruce/cluster.tf").read_text()
         self.assertIn('labels          = { workload = "search" }', module)
 
@@ -915,17 +915,17 @@ class TerraformTest(unittest.TestCase):
 
     def test_no_password_is_kept_in_terraform_state_where_a_write_only_argument_exists(self):
         platform = (ROOT / "deploy/terraform/platform/main.tf").read_text()
-        vault = (ROOT / "deploy/terraform/vault/main.tf").read_text()
         data = (self.MODULE / "data.tf").read_text()
         self.assertIn('ephemeral "random_password" "database"', platform)
         self.assertNotIn('resource "random_password"', platform)
         self.assertIn("password_wo         = ephemeral.random_password.database[each.key].result", platform)
         self.assertNotIn('data "aws_secretsmanager_secret_version"', platform)
         self.assertIn("data_wo = merge(", platform)
-        self.assertNotRegex(vault, r"\n\s+data_json\s+=")
-        self.assertEqual(vault.count("data_json_wo "), 2)
         self.assertIn("secret_string_wo = jsonencode(", data)
         self.assertNotRegex(data, r"\n\s+secret_string\s+=")
+        vault = (ROOT / "deploy/terraform/vault/main.tf").read_text()
+        self.assertNotRegex(vault, r"\n\s+data_json\s+=")
+        self.assertEqual(vault.count("data_json_wo "), 2)
 
     def test_each_environment_has_a_deploy_role_only_its_own_jobs_can_assume(self):
         bootstrap = (ROOT / "deploy/terraform/bootstrap/main.tf").read_text()
@@ -976,13 +976,14 @@ class TerraformTest(unittest.TestCase):
     def test_applying_an_environment_again_keeps_every_value_the_steps_set(self):
         for environment in ENVIRONMENTS:
             stack = (ROOT / f"deploy/terraform/envs/{environment}/main.tf").read_text()
-            tfvars = (ROOT / f"deploy/terraform/envs/{environment}/terraform.tfvars").read_text()
             with self.subTest(environment):
                 variables = re.findall(r'variable "(\w+)" \{(.*?)\n\}', stack, re.S)
                 self.assertTrue(variables)
                 for name, body in variables:
                     # No default to fall back to: a value left out is an error, not a reset.
                     self.assertNotIn("default", body, name)
+                tfvars = (ROOT / f"deploy/terraform/envs/{environment}/terraform.tfvars").read_text()
+                for name, _ in variables:
                     self.assertRegex(tfvars, rf"(?m)^{name}\s+=", name)
         cluster = (self.MODULE / "cluster.tf").read_text()
         self.assertEqual(cluster.count("ignore_changes = [scaling_config[0].desired_size]"), 2)
@@ -1006,7 +1007,9 @@ class TerraformTest(unittest.TestCase):
 
     def test_the_platform_stack_installs_vault_highly_available_and_self_unsealing(self):
         platform = (ROOT / "deploy/terraform/platform/main.tf").read_text()
-        vault = re.search(r'resource "helm_release" "vault" \{(.*?)\n\}\n', platform, re.S).group(1)
+        vault = re.search(r'resource "helm_release" "vault" \{(.*?)\n\}\n', platform, re.S)
+        self.assertIsNotNone(vault, "the platform stack installs no Vault")
+        vault = vault.group(1)
         for needle in ("enabled  = true\n        replicas = 3", "storage \"raft\"", "seal \"awskms\"",
                        "kms_key_id = \"${data.aws_kms_key.vault.id}\"", "injector = { enabled = true",
                        "\"eks.amazonaws.com/role-arn\" = data.aws_iam_role.vault.arn"):
@@ -1087,6 +1090,7 @@ class WorkflowTest(unittest.TestCase):
         self.assertEqual(trigger["branches"], ["main"])
         self.assertNotIn("push", workflow["on"])
         jobs = workflow["jobs"]
+        self.assertIn("gate", jobs, "no job checks the trigger before the others run")
         gate = jobs["gate"]["if"]
         for condition in ("github.event.workflow_run.conclusion == 'success'",
                           "github.event.workflow_run.event == 'push'",

@@ -670,3 +670,28 @@ async fn a_service_told_to_stop_says_so_on_grpc_health_and_readyz_while_it_still
     stack.stop().await.unwrap();
     shutdown.cancel();
 }
+
+#[tokio::test]
+async fn the_end_to_end_suite_passes_against_a_stack_on_the_curated_data() {
+    let shutdown = CancellationToken::new();
+    let (otlp_port, _spans) = otlp::start(shutdown.clone()).await.unwrap();
+    let stack = Stack::start(otlp_port).await.unwrap();
+    // The suite CD runs against e2e after each release, as `make e2e` runs it.
+    let suite = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/e2e.py");
+    let run = tokio::process::Command::new("python3")
+        .arg(suite)
+        .arg(&stack.gateway_url)
+        .output()
+        .await
+        .unwrap();
+    let printed = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "the suite failed:\n{printed}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(printed.contains("journeys passed"), "{printed}");
+
+    stack.stop().await.unwrap();
+    shutdown.cancel();
+}
