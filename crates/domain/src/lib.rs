@@ -1,9 +1,10 @@
 //! The rules every Spruce service shares, in plain Rust: prices and the rule-of-thumb
-//! duration, weekly working hours, the vocabulary of failure reasons and field errors, and
-//! the text and email rules of user input. No I/O, no wire types.
+//! duration, weekly working hours, time zones, the vocabulary of failure reasons and field
+//! errors, and the text and email rules of user input. No I/O, no wire types.
 
 pub mod email;
 pub mod hours;
 pub mod pricing;
 pub mod reason;
 pub mod text;
+pub mod zone;

@@ -115,7 +115,7 @@ fn city(size: usize) -> Vec<Cleaner> {
                     f64::from((3 + (random.next() * 3.0) as u32).min(5)),
                     reviews,
                 ),
-                chrono_tz::Europe::Berlin,
+                spruce_domain::zone::Zone::named("Europe/Berlin").unwrap(),
                 days,
                 Vec::new(),
             )

@@ -3,8 +3,8 @@
 
 use anyhow::{Context as _, anyhow};
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use spruce_domain::reason::FieldError;
+use spruce_domain::zone::Zone;
 use spruce_platform::time::{WEEKDAYS, from_timestamp};
 use spruce_proto::{
     core::v1::{BookingPair, CleanerState, CompletedBooking, LiveBooking},
@@ -73,7 +73,7 @@ pub fn cleaner(event: &CleanerUpdated) -> anyhow::Result<Cleaner> {
     let services = Services::parse(named.iter().map(String::as_str))
         .ok_or_else(|| anyhow!("unknown service in {named:?}"))?;
     let area = event.area.as_ref().context("area is missing")?;
-    let timezone: Tz = event
+    let timezone: Zone = event
         .timezone
         .parse()
         .map_err(|error| anyhow!("timezone: {error}"))?;

@@ -315,11 +315,11 @@ pub struct LocalStart {
 
 impl LocalStart {
     /// Returns the weekday (0 = Monday) and minute of the day of `at` in the IANA zone
-    /// `timezone`; `None` for a zone chrono-tz does not know.
+    /// `timezone`; `None` for a zone the time zone database does not know.
     pub fn of(at: DateTime<Utc>, timezone: &str) -> Option<Self> {
         use chrono::{Datelike as _, Timelike as _};
 
-        let zone: chrono_tz::Tz = timezone.parse().ok()?;
+        let zone = spruce_domain::zone::Zone::named(timezone)?;
         let local = at.with_timezone(&zone);
         Some(LocalStart {
             weekday: u8::try_from(local.weekday().num_days_from_monday()).ok()?,

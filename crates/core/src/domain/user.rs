@@ -132,7 +132,8 @@ pub struct NewUser {
     pub timezone: String,
 }
 
-/// Returns `raw` when it names an IANA time zone (`Europe/Berlin`), `UTC` when empty.
+/// Returns the IANA time zone `raw` names (`Europe/Berlin`, in the database's spelling),
+/// `UTC` when empty.
 ///
 /// # Errors
 /// A message fit for the client.
@@ -141,9 +142,9 @@ pub fn time_zone(raw: &str) -> Result<String, String> {
     if raw.is_empty() {
         return Ok("UTC".to_owned());
     }
-    raw.parse::<chrono_tz::Tz>()
+    spruce_domain::zone::Zone::named(raw)
         .map(|zone| zone.name().to_owned())
-        .map_err(|_| "must be an IANA time zone such as Europe/Berlin".to_owned())
+        .ok_or_else(|| "must be an IANA time zone such as Europe/Berlin".to_owned())
 }
 
 impl NewUser {

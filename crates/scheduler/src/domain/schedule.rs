@@ -1,11 +1,11 @@
 //! When a clock job is due: a cron expression read in a time zone.
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use croner::{
     Cron,
     parser::{CronParser, Seconds},
 };
+use spruce_domain::zone::Zone;
 
 /// A job's schedule: five cron fields (minute precision) or six (a leading seconds field),
 /// read as wall-clock times in `zone`, so `0 3 * * *` in Europe/Berlin stays 03:00 across
@@ -13,7 +13,7 @@ use croner::{
 #[derive(Debug, Clone)]
 pub struct Schedule {
     cron: Cron,
-    zone: Tz,
+    zone: Zone,
     expression: String,
 }
 
@@ -23,7 +23,7 @@ impl Schedule {
     /// # Errors
     /// Says what is wrong with the expression or the zone.
     pub fn parse(expression: &str, zone: &str) -> Result<Self, String> {
-        let zone: Tz = zone
+        let zone: Zone = zone
             .parse()
             .map_err(|_| format!("{zone:?} is not an IANA time zone"))?;
         let cron = CronParser::builder()

@@ -2,7 +2,7 @@
 //! availability in their own time zone, their bookings, their radius, text.
 
 use chrono::{DateTime, Datelike as _, Duration, Timelike as _, Utc};
-use chrono_tz::Tz;
+use spruce_domain::zone::Zone;
 use unicode_normalization::{UnicodeNormalization as _, char::is_combining_mark};
 use uuid::Uuid;
 
@@ -60,7 +60,7 @@ pub struct Cleaner {
     /// The mean of the cleaner's reviews (0 without any), as core publishes it.
     pub rating_avg: f64,
     pub rating_count: u32,
-    pub timezone: Tz,
+    pub timezone: Zone,
     pub weekly_availability: Vec<Window>,
     /// Requested, confirmed or in-progress bookings: [start, end) in UTC.
     pub busy: Vec<(DateTime<Utc>, DateTime<Utc>)>,
@@ -82,7 +82,7 @@ impl Cleaner {
         service_radius_km: f64,
         hourly_rate_cents: i64,
         rating: (f64, u32),
-        timezone: Tz,
+        timezone: Zone,
         weekly_availability: Vec<Window>,
         busy: Vec<(DateTime<Utc>, DateTime<Utc>)>,
     ) -> Self {
@@ -137,7 +137,7 @@ impl Cleaner {
             ^ self.service_radius_km.to_bits()
             ^ self.rating_avg.to_bits()
             ^ u64::from(self.rating_count)
-            ^ self.timezone as u64
+            ^ u64::from(self.timezone.id())
     }
 
     /// Returns whether `needle` occurs in the cleaner's folded name or bio.
@@ -234,7 +234,7 @@ pub struct LocalStart {
 }
 
 /// Returns `at` as a weekday and minute of the day in `timezone`.
-pub fn local_start(at: DateTime<Utc>, timezone: Tz) -> LocalStart {
+pub fn local_start(at: DateTime<Utc>, timezone: Zone) -> LocalStart {
     let local = at.with_timezone(&timezone);
     LocalStart {
         weekday: u8::try_from(local.weekday().num_days_from_monday()).unwrap_or(u8::MAX),
@@ -305,7 +305,7 @@ mod tests {
             10.0,
             2_500,
             (4.5, 2),
-            chrono_tz::Europe::Berlin,
+            spruce_domain::zone::Zone::named("Europe/Berlin").unwrap(),
             vec![Window {
                 weekday: 0,
                 start_minute: 8 * 60,

@@ -205,7 +205,7 @@ mod tests {
             20.0,
             rate,
             (0.0, 0),
-            chrono_tz::UTC,
+            spruce_domain::zone::Zone::UTC,
             (0..7)
                 .map(|weekday| Window {
                     weekday,

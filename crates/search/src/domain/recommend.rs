@@ -418,7 +418,7 @@ mod tests {
             30.0,
             3_000,
             (4.0, 10),
-            chrono_tz::UTC,
+            spruce_domain::zone::Zone::UTC,
             Vec::new(),
             Vec::new(),
         )

@@ -57,7 +57,7 @@ mod tests {
             10.0,
             rate,
             (f64::from(sum) / f64::from(count.max(1)), count),
-            chrono_tz::UTC,
+            spruce_domain::zone::Zone::UTC,
             Vec::new(),
             Vec::new(),
         )

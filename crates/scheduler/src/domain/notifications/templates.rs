@@ -1,7 +1,7 @@
 //! One template per event and role: who is told what, with times in their own zone.
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
+use spruce_domain::zone::Zone;
 use uuid::Uuid;
 
 use super::Message;
@@ -47,7 +47,7 @@ pub fn audience(kind: &str, facts: &BookingFacts) -> Vec<(Uuid, Side)> {
 /// `time` as a reader in `zone` reads it: "Tuesday 1 December 2026, 10:00 CET". An unknown
 /// zone reads as UTC.
 pub fn local_time(time: DateTime<Utc>, zone: &str) -> String {
-    let zone: Tz = zone.parse().unwrap_or(Tz::UTC);
+    let zone: Zone = zone.parse().unwrap_or(Zone::UTC);
     time.with_timezone(&zone)
         .format("%A %-d %B %Y, %H:%M %Z")
         .to_string()

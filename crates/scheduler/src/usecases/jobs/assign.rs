@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
-use chrono_tz::Tz;
+use spruce_domain::zone::Zone;
 use spruce_platform::time::from_timestamp;
 
 use anyhow::Context as _;
@@ -149,7 +149,7 @@ impl AutoAssign {
                     .unwrap_or_default()
                     .into_iter()
                     .filter_map(|hit| {
-                        let zone: Tz = hit.timezone.parse().ok()?;
+                        let zone: Zone = hit.timezone.parse().ok()?;
                         Some(Candidate {
                             day: local_day(starts_at, zone),
                             cleaner_id: hit.cleaner_id.parse().ok()?,
@@ -222,7 +222,7 @@ fn batches_by_cleaner(mut pairs: Vec<(Uuid, Uuid)>, size: usize) -> Vec<Vec<(Uui
 }
 
 /// `time`'s date in `zone`, as days since 1970-01-01.
-fn local_day(time: DateTime<Utc>, zone: Tz) -> i32 {
+fn local_day(time: DateTime<Utc>, zone: Zone) -> i32 {
     let date = time.with_timezone(&zone).date_naive();
     date.num_days_from_ce()
         - NaiveDate::from_ymd_opt(1970, 1, 1)
@@ -351,11 +351,17 @@ mod tests {
     #[test]
     fn a_bookings_day_is_the_cleaners_local_date() {
         let late: DateTime<Utc> = "2026-11-30T23:30:00Z".parse().unwrap();
-        let utc = local_day(late, Tz::UTC);
+        let utc = local_day(late, Zone::UTC);
         // Already 1 December in Berlin.
-        assert_eq!(local_day(late, chrono_tz::Europe::Berlin), utc + 1);
         assert_eq!(
-            local_day("1970-01-02T00:00:00Z".parse().unwrap(), Tz::UTC),
+            local_day(
+                late,
+                spruce_domain::zone::Zone::named("Europe/Berlin").unwrap()
+            ),
+            utc + 1
+        );
+        assert_eq!(
+            local_day("1970-01-02T00:00:00Z".parse().unwrap(), Zone::UTC),
             1
         );
         assert_eq!(mode(&Options::new(), Mode::Stable), Ok(Mode::Stable));

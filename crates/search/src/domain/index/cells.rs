@@ -45,7 +45,7 @@ pub(super) struct Part {
 pub(super) struct CellSummary {
     pub(super) best_static: f64,
     pub(super) day_spans: [DaySpan; 7],
-    pub(super) zone: Option<Tz>,
+    pub(super) zone: Option<Zone>,
 }
 
 /// The occupied cells, sorted by (row, column): a row's columns are a slice, and the cells

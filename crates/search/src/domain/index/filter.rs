@@ -7,7 +7,7 @@ use super::*;
 /// read once per time zone.
 pub(super) struct Filter<'q> {
     pub(super) query: &'q SearchQuery,
-    pub(super) local_starts: Vec<(Tz, LocalStart)>,
+    pub(super) local_starts: Vec<(Zone, LocalStart)>,
     pub(super) needle: &'q Needle<'q>,
 }
 
@@ -30,7 +30,7 @@ impl<'q> Filter<'q> {
     }
 
     /// Whether the query's window (if any) may fit `day_spans`, read in `zone`.
-    pub(super) fn window_may_fit(&mut self, zone: Tz, day_spans: &[DaySpan; 7]) -> bool {
+    pub(super) fn window_may_fit(&mut self, zone: Zone, day_spans: &[DaySpan; 7]) -> bool {
         self.query.window.is_none_or(|(starts_at, minutes)| {
             let local = self.local_start(starts_at, zone);
             day_spans
@@ -81,7 +81,7 @@ impl<'q> Filter<'q> {
         Some(hit)
     }
 
-    pub(super) fn local_start(&mut self, starts_at: DateTime<Utc>, timezone: Tz) -> LocalStart {
+    pub(super) fn local_start(&mut self, starts_at: DateTime<Utc>, timezone: Zone) -> LocalStart {
         if let Some((_, local)) = self.local_starts.iter().find(|(zone, _)| *zone == timezone) {
             return *local;
         }

@@ -24,7 +24,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
+use spruce_domain::zone::Zone;
 use uuid::Uuid;
 
 use super::{

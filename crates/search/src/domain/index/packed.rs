@@ -67,7 +67,7 @@ pub(super) struct Spot {
     pub(super) slot: u32,
     /// When they may work on each weekday (0 = Monday), in `timezone`.
     pub(super) day_spans: [DaySpan; 7],
-    pub(super) timezone: Tz,
+    pub(super) timezone: Zone,
 }
 
 /// How many fiftieths of a star a [`Key`]'s rating counts in.
