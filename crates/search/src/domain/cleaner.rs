@@ -305,7 +305,7 @@ mod tests {
             10.0,
             2_500,
             (4.5, 2),
-            spruce_domain::zone::Zone::named("Europe/Berlin").unwrap(),
+            Zone::named("Europe/Berlin").unwrap(),
             vec![Window {
                 weekday: 0,
                 start_minute: 8 * 60,

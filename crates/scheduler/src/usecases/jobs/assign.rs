@@ -354,10 +354,7 @@ mod tests {
         let utc = local_day(late, Zone::UTC);
         // Already 1 December in Berlin.
         assert_eq!(
-            local_day(
-                late,
-                spruce_domain::zone::Zone::named("Europe/Berlin").unwrap()
-            ),
+            local_day(late, Zone::named("Europe/Berlin").unwrap()),
             utc + 1
         );
         assert_eq!(

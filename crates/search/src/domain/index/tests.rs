@@ -31,10 +31,10 @@ prop_compose! {
         // Mostly one zone, so that cells can be skipped by their hours; sometimes
         // another, so that cells of mixed zones are searched too.
         zone in prop::sample::select(vec![
-            spruce_domain::zone::Zone::named("Europe/Berlin").unwrap(),
-            spruce_domain::zone::Zone::named("Europe/Berlin").unwrap(),
-            spruce_domain::zone::Zone::named("Europe/Berlin").unwrap(),
-            spruce_domain::zone::Zone::named("Asia/Tokyo").unwrap(),
+            Zone::named("Europe/Berlin").unwrap(),
+            Zone::named("Europe/Berlin").unwrap(),
+            Zone::named("Europe/Berlin").unwrap(),
+            Zone::named("Asia/Tokyo").unwrap(),
         ]),
     ) -> Cleaner {
         let offered = (0..4).filter(|bit| services & (1 << bit) != 0).map(|bit| SERVICE_NAMES[bit]);
@@ -240,7 +240,7 @@ fn rates_and_ratings_beyond_what_a_key_holds_are_decided_exactly() {
                 10.0,
                 rate,
                 (stars, 10),
-                spruce_domain::zone::Zone::named("Europe/Berlin").unwrap(),
+                Zone::named("Europe/Berlin").unwrap(),
                 Vec::new(),
                 Vec::new(),
             )
@@ -294,7 +294,7 @@ fn cleaners_exactly_at_every_limit_are_found() {
             distance,
             3_333,
             (3.7, 3),
-            spruce_domain::zone::Zone::named("Europe/Berlin").unwrap(),
+            Zone::named("Europe/Berlin").unwrap(),
             Vec::new(),
             Vec::new(),
         );
@@ -329,7 +329,7 @@ fn a_cleaners_own_radius_is_honoured() {
         2.0,
         2_500,
         (0.0, 0),
-        spruce_domain::zone::Zone::named("Europe/Berlin").unwrap(),
+        Zone::named("Europe/Berlin").unwrap(),
         Vec::new(),
         Vec::new(),
     );
@@ -371,7 +371,7 @@ fn cleaners_that_prove_no_hit_when_read_let_the_walk_go_on() {
             20.0,
             2_500,
             (stars, 40),
-            spruce_domain::zone::Zone::named("Europe/Berlin").unwrap(),
+            Zone::named("Europe/Berlin").unwrap(),
             vec![Window {
                 weekday: 0,
                 start_minute: 8 * 60,
@@ -465,7 +465,7 @@ proptest! {
                     100.0,
                     2_500,
                     (4.0, 3),
-                    spruce_domain::zone::Zone::UTC,
+                    Zone::UTC,
                     Vec::new(),
                     Vec::new(),
                 )
