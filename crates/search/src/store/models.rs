@@ -1,7 +1,7 @@
 //! `model_versions`: every trained duration model, with its parameters, its metrics and
 //! whether it is the one serving.
 
-use sqlx::PgPool;
+use sqlx::{Connection as _, PgConnection, PgPool};
 
 /// A trained version to store.
 pub struct NewVersion {
@@ -28,10 +28,21 @@ pub async fn active(pool: &PgPool) -> sqlx::Result<Option<(i64, String)>> {
 /// Stores `version` in one transaction, demoting the serving one when it is promoted;
 /// returns its number.
 ///
+/// A model is megabytes of JSON, and a connection keeps a write buffer as large as the
+/// largest message it sent for as long as it lives: the one that carries the model is
+/// taken out of the pool and closed afterwards, so the buffer goes with it.
+///
 /// # Errors
 /// When the database fails.
 pub async fn insert(pool: &PgPool, version: &NewVersion) -> sqlx::Result<i64> {
-    let mut transaction = pool.begin().await?;
+    let mut connection = pool.acquire().await?.detach();
+    let number = insert_on(&mut connection, version).await?;
+    connection.close().await?;
+    Ok(number)
+}
+
+async fn insert_on(connection: &mut PgConnection, version: &NewVersion) -> sqlx::Result<i64> {
+    let mut transaction = connection.begin().await?;
     if version.promoted {
         sqlx::query("UPDATE model_versions SET active = false WHERE active")
             .execute(&mut *transaction)
