@@ -104,7 +104,7 @@ impl Zone {
         });
         ZoneOffset {
             zone: self,
-            utc_second,
+            instant,
             fixed: fixed(self.rules().to_offset(instant)),
         }
     }
@@ -135,7 +135,7 @@ impl FromStr for Zone {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct ZoneOffset {
     zone: Zone,
-    utc_second: i64,
+    instant: jiff::Timestamp,
     fixed: FixedOffset,
 }
 
@@ -147,8 +147,12 @@ impl chrono::Offset for ZoneOffset {
 
 impl fmt::Display for ZoneOffset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let instant = jiff::Timestamp::from_second(self.utc_second).unwrap_or_default();
-        f.write_str(self.zone.rules().to_offset_info(instant).abbreviation())
+        f.write_str(
+            self.zone
+                .rules()
+                .to_offset_info(self.instant)
+                .abbreviation(),
+        )
     }
 }
 
