@@ -31,6 +31,10 @@ use spruce_platform::settings::BusSettings;
 /// Longest error text carried in the `x-error` header.
 const MAX_ERROR_LENGTH: usize = 1_000;
 
+/// The outcomes of a failed event in `messaging_failures_total`.
+const RETRIED: &str = "retried";
+const PARKED: &str = "parked";
+
 /// Applies events to a service's own database.
 pub trait EventHandler: Send + Sync + 'static {
     /// The routing keys (event types) this handler wants.
@@ -212,6 +216,11 @@ impl<S: EventSink> Consumer<S> {
     }
 
     fn build(settings: BusSettings, names: QueueNames, sink: S, replica: bool) -> Self {
+        // From zero: the first failure is a rise `rate()` sees, and the series is there to
+        // find before anything failed.
+        for outcome in [RETRIED, PARKED] {
+            MESSAGING_FAILURES.with_label_values(&[names.main.as_str(), outcome]);
+        }
         let status = BusStatus::new(&names.main);
         Consumer {
             settings,
@@ -484,7 +493,7 @@ impl<S: EventSink> Consumer<S> {
             Some(queue) => {
                 headers.insert(ATTEMPT_HEADER.into(), AMQPValue::LongLongInt(attempt + 1));
                 tracing::warn!(attempt, queue = %queue, error = %error_text, "event failed, retrying later");
-                (queue.as_str(), "retried")
+                (queue.as_str(), RETRIED)
             }
             None => {
                 let failed_at = chrono::Utc::now().to_rfc3339();
@@ -493,7 +502,7 @@ impl<S: EventSink> Consumer<S> {
                     AMQPValue::LongString(failed_at.into()),
                 );
                 tracing::error!(attempt, queue = %self.names.parked, error = %error_text, "event parked");
-                (self.names.parked.as_str(), "parked")
+                (self.names.parked.as_str(), PARKED)
             }
         };
         let properties = delivery.properties.clone().with_headers(headers);

@@ -80,14 +80,15 @@ pub static OUTBOX_OLDEST_AGE: LazyLock<IntGaugeVec> = LazyLock::new(|| {
 });
 
 /// Events the broker handed back to the outbox relay as unroutable: only possible when the
-/// exchange lacks its alternate exchange (see `bus::unrouted_name`); they are retried.
+/// exchange lacks its alternate exchange (see `bus::unrouted_name`); they are retried, and
+/// each row's `last_error` names its routing key.
 pub static OUTBOX_RETURNED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register_int_counter_vec!(
         Opts::new(
             "outbox_returned_total",
             "outbox events the broker returned as unroutable (the exchange has no alternate exchange)"
         ),
-        &["database", "routing_key"]
+        &["database"]
     )
     .expect("metric registered once")
 });

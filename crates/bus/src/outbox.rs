@@ -208,6 +208,9 @@ struct OutboxRow {
 impl OutboxRelay {
     /// Creates a relay for the outbox in `pool`'s database; `database` labels its metrics.
     pub fn new(pool: PgPool, settings: BusSettings, database: &str) -> Self {
+        // From zero: the first return is a rise `rate()` sees, and the series is there to
+        // find before anything went wrong.
+        OUTBOX_RETURNED.with_label_values(&[database]);
         OutboxRelay {
             pool,
             settings,
@@ -362,11 +365,16 @@ impl OutboxRelay {
             match confirmation {
                 Ok(Confirmation::Ack(None)) => {}
                 Ok(Confirmation::Ack(Some(returned))) => {
-                    let routing_key = returned.delivery.routing_key.as_str();
                     OUTBOX_RETURNED
-                        .with_label_values(&[self.database.as_str(), routing_key])
+                        .with_label_values(&[self.database.as_str()])
                         .inc();
-                    failed.push(id, format!("unroutable: {}", returned.reply_text));
+                    failed.push(
+                        id,
+                        format!(
+                            "unroutable ({}): {}",
+                            returned.delivery.routing_key, returned.reply_text
+                        ),
+                    );
                 }
                 Ok(other) => failed.push(id, format!("not confirmed: {other:?}")),
                 Err(error) => {

@@ -116,11 +116,11 @@ impl From<tonic::Status> for ApiError {
     fn from(status: tonic::Status) -> Self {
         let (reason, errors) = reason_of(&status);
         if reason == Reason::Internal {
-            tracing::error!(code = ?status.code(), message = status.message(), "upstream failed");
+            tracing::error!(code = ?status.code(), detail = status.message(), "upstream failed");
             return ApiError::new(reason, "something went wrong on our side");
         }
         if reason.http_status() == StatusCode::SERVICE_UNAVAILABLE {
-            tracing::warn!(code = ?status.code(), message = status.message(), "upstream unavailable");
+            tracing::warn!(code = ?status.code(), detail = status.message(), "upstream unavailable");
             return ApiError::new(
                 reason,
                 "a service is temporarily unavailable, try again shortly",
