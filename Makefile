@@ -2,7 +2,7 @@
 CARGO ?= cargo
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: build run seed test lint fmt check contract-check openapi compose-check e2e clean load
+.PHONY: build run seed test lint fmt check contract-check openapi compose-check ops-check e2e clean load
 
 # PROFILE=release builds and runs optimised binaries (make run, make seed).
 PROFILE ?= debug
@@ -37,14 +37,23 @@ else
 endif
 
 ## check: the deployment files: Helm chart (render, lint, Kubernetes 1.33 schemas), compose,
-## observability config, terraform fmt, checkov over Terraform, the Dockerfile and the chart;
+## observability config (alert rules and their promtool tests, routes), terraform fmt, checkov over Terraform, the Dockerfile and the chart;
 ## then the contracts (scripts/contract-check.sh)
 check: build
 	python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r tests/deploy/requirements.txt
+	./scripts/ops-tools.sh
 	python3 -m unittest discover -s tests/deploy -v
 	python3 tests/deploy/guards.py
 	./scripts/check-static.sh
 	./scripts/contract-check.sh
+
+## ops-check: the services as `make run` starts them, with Prometheus and Alertmanager from
+## Debian's packages on the repo's rules and routes: stopping the scheduler pages a local
+## Slack-shaped sink, starting it again resolves the page (about 3 minutes)
+ops-check: build
+	python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore pyyaml
+	./scripts/ops-tools.sh
+	PROFILE=$(PROFILE) python3 scripts/ops-check.py
 
 ## contract-check: proto and the REST API against the commit before (or CONTRACT_BASE) for
 ## breaking changes, and the events' AsyncAPI document validated

@@ -26,8 +26,9 @@ CHART = ROOT / "helm" / "spruce"
 KUBE_VERSION = "1.33.0"
 COMPONENTS = ["gateway", "core", "search", "scheduler"]
 ENVIRONMENTS = ["e2e", "staging", "prod"]
-# Kinds from CRDs (prometheus-operator) have no schema in kubernetes-validate.
-CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
+# Kinds from CRDs (prometheus-operator, KEDA) have no schema in kubernetes-validate
+# (KEDA's are checked in test_observability.py).
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule", "ScaledObject"}
 
 
 def env_values(environment):
@@ -483,13 +484,22 @@ class ChartTest(unittest.TestCase):
             # What kube-prometheus-stack selects by default.
             self.assertEqual(monitor["metadata"]["labels"]["release"], "kube-prometheus-stack")
         (rule,) = by_kind(e2e, "PrometheusRule")
-        alerts = yaml.safe_load((ROOT / "deploy/observability/alerts.yml").read_text())
-        self.assertEqual(rule["spec"], alerts)
-        self.assertEqual(
-            (CHART / "files/alerts.yml").read_text(),
-            (ROOT / "deploy/observability/alerts.yml").read_text(),
-            "helm/spruce/files/alerts.yml is a copy of deploy/observability/alerts.yml",
-        )
+        groups = []
+        for name in ["alerts.yml", "slo.yml"]:
+            groups += yaml.safe_load((ROOT / "deploy/observability" / name).read_text())["groups"]
+            self.assertEqual(
+                (CHART / "files" / name).read_text(),
+                (ROOT / "deploy/observability" / name).read_text(),
+                f"helm/spruce/files/{name} is a copy of deploy/observability/{name}",
+            )
+        self.assertEqual(rule["spec"], {"groups": groups})
+        for monitor in by_kind(e2e, "ServiceMonitor"):
+            # The rules name components as the local Prometheus does.
+            (endpoint,) = monitor["spec"]["endpoints"]
+            self.assertIn(
+                {"targetLabel": "component", "replacement": component_of(monitor)},
+                endpoint["relabelings"],
+            )
 
     def test_network_policies_deny_by_default(self):
         manifests = render()
@@ -891,7 +901,7 @@ class TerraformTest(unittest.TestCase):
 
     def test_the_platform_stack_gives_each_service_two_database_users_taking_turns(self):
         platform = (ROOT / "deploy/terraform/platform/main.tf").read_text()
-        self.assertIn('services    = ["core", "search", "scheduler"]', platform)
+        self.assertRegex(platform, r'services\s+= \["core", "search", "scheduler"\]')
         self.assertIn('name     = "spruce_${each.key}"', platform)
         self.assertIn('for pair in setproduct(local.services, ["a", "b"])', platform)
         # The owner role owns the database; the users log in and act as it.
@@ -1058,7 +1068,7 @@ class WorkflowTest(unittest.TestCase):
     def test_ci_runs_what_the_readme_and_ci_script_run(self):
         steps = self.load("ci.yml")["jobs"]["test"]["steps"]
         commands = [step.get("run", "") for step in steps]
-        for command in ("make lint", "make test", "make check"):
+        for command in ("make lint", "make test", "make check", "make ops-check"):
             self.assertIn(command, commands)
 
     def test_cd_promotes_e2e_then_staging_then_prod(self):

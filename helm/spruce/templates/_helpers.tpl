@@ -299,3 +299,33 @@ ClusterIP would pin each caller to one pod). */}}
 {{- define "spruce.grpcUrl" -}}
 {{- printf "http://%s-headless:%v" (include "spruce.name" .) (index .root.Values .component).ports.grpc -}}
 {{- end -}}
+
+{{/* spruce.kedaScaled: "true" when the component scales through KEDA (see
+     scaledobject.yaml); hpa.yaml renders a CPU HPA otherwise. */}}
+{{- define "spruce.kedaScaled" -}}
+{{- $values := index .root.Values .component -}}
+{{- $keda := dig "keda" "enabled" false $values.autoscaling -}}
+{{- $api := or .root.Values.keda.assumeAPI (.root.Capabilities.APIVersions.Has "keda.sh/v1alpha1/ScaledObject") -}}
+{{- if and $values.enabled $values.autoscaling.enabled $keda -}}
+{{- if not (has .component (list "search" "scheduler")) -}}
+{{- fail (printf "%s.autoscaling.keda: only search and the scheduler scale on work" .component) -}}
+{{- end -}}
+{{- $api -}}
+{{- else -}}
+false
+{{- end -}}
+{{- end -}}
+
+{{/* spruce.kedaQuery: the work a component scales on, per replica as KEDA divides it.
+     The scheduler: events waiting in its queue (the consumers report it; parked events
+     are not work a replica can do). Search: the gRPC calls it answers a second, as each
+     replica consumes every event into its own read model (more replicas drain no queue
+     faster; they share the reads). */}}
+{{- define "spruce.kedaQuery" -}}
+{{- $namespace := .root.Release.Namespace -}}
+{{- if eq .component "scheduler" -}}
+max(messaging_queue_messages_ready{namespace="{{ $namespace }}", component="scheduler", queue!~".*\\.parked"})
+{{- else -}}
+sum(rate(rpc_server_duration_seconds_count{namespace="{{ $namespace }}", component="search"}[2m]))
+{{- end -}}
+{{- end -}}

@@ -42,6 +42,17 @@ variable "ingress_load_balancer_dns" {
   type        = string
 }
 
+variable "client_vpn" {
+  description = "AWS Client VPN for the team (the modules' internal.tf); enabled = false where another VPN reaches the VPC"
+  type = object({
+    enabled                = bool
+    server_certificate_arn = string
+    saml_provider_arn      = string
+    group_id               = string
+    client_cidr            = string
+  })
+}
+
 variable "dns_zone_name" {
   description = "An existing public Route 53 zone, e.g. spruce.example"
   type        = string
@@ -56,6 +67,10 @@ module "spruce" {
   db_multi_az                      = false
   redis_node_type                  = "cache.t4g.small"
   mq_instance_type                 = "mq.t3.micro"
+  logs_instance_type               = "t3.medium.search"
+  logs_volume_gb                   = 20
+  logs_dedicated_masters           = false
+  client_vpn                       = var.client_vpn
   dns_zone_name                    = var.dns_zone_name
   api_hostname                     = "api.e2e"
   ingress_load_balancer_dns        = var.ingress_load_balancer_dns

@@ -192,6 +192,9 @@ data "aws_iam_policy_document" "irsa" {
     services           = [for service in var.services : "system:serviceaccount:spruce:spruce-${service}"]
     cluster-autoscaler = ["system:serviceaccount:kube-system:cluster-autoscaler"]
     vault              = ["system:serviceaccount:vault:vault"]
+    fluent-bit         = ["system:serviceaccount:logging:fluent-bit"]
+    tempo              = ["system:serviceaccount:monitoring:tempo"]
+    grafana            = ["system:serviceaccount:monitoring:kube-prometheus-stack-grafana"]
   }
   statement {
     actions = ["sts:AssumeRoleWithWebIdentity"]

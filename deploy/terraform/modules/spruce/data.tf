@@ -151,3 +151,26 @@ resource "aws_secretsmanager_secret_version" "connections" {
     "redis-url" = "rediss://:${random_password.redis.result}@${aws_elasticache_replication_group.main.primary_endpoint_address}:6379"
   })
 }
+
+# The Slack incoming-webhook URLs Alertmanager posts to, one per channel:
+# {"pages": "https://hooks.slack.com/services/…", "tickets": "…"}. A person puts the value
+# once (docs/deploying.md); the platform stack copies it, write-only, into the Secret
+# `alertmanager-slack` that kube-prometheus-stack mounts.
+resource "aws_secretsmanager_secret" "alertmanager_slack" {
+  #checkov:skip=CKV2_AWS_57:webhook URLs are made and revoked in Slack; a Lambda cannot rotate them
+  name                    = "${local.name}/alertmanager-slack"
+  kms_key_id              = aws_kms_key.main.arn
+  recovery_window_in_days = 7
+  tags                    = local.tags
+}
+
+# The internal tools' single sign-on client at the identity provider (OIDC), as oauth2-proxy
+# uses it: {"client-id": "…", "client-secret": "…"}. A person puts the value once
+# (docs/deploying.md); the platform stack copies it, write-only, into oauth2-proxy's Secret.
+resource "aws_secretsmanager_secret" "sso" {
+  #checkov:skip=CKV2_AWS_57:the OIDC client's secret is issued and rotated at the identity provider
+  name                    = "${local.name}/sso"
+  kms_key_id              = aws_kms_key.main.arn
+  recovery_window_in_days = 7
+  tags                    = local.tags
+}

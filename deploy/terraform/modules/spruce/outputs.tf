@@ -44,3 +44,13 @@ output "cluster_autoscaler_role_arn" {
 output "vault_role_arn" {
   value = aws_iam_role.vault.arn
 }
+
+output "logs_endpoint" {
+  description = "The log index's HTTPS endpoint, inside the VPC (Fluent Bit ships there)"
+  value       = aws_opensearch_domain.logs.endpoint
+}
+
+output "internal_domain" {
+  description = "The private zone the team's tools are served in (<tool>.<this>)"
+  value       = local.internal_domain
+}

@@ -26,12 +26,23 @@ resource "aws_s3_bucket" "uploads" {
   tags   = local.tags
 }
 
+# Tempo's trace blocks (tracing.tf); Tempo deletes them after its retention.
+resource "aws_s3_bucket" "traces" {
+  #checkov:skip=CKV2_AWS_62:nothing consumes bucket events; reads and writes are audited through access logs and CloudTrail
+  #checkov:skip=CKV_AWS_144:traces are kept a week; a copy in a second region would outlive them
+  bucket = "${local.name}-traces-${data.aws_caller_identity.current.account_id}"
+  tags   = local.tags
+}
+
 locals {
   buckets = {
     logs    = aws_s3_bucket.logs.id
     charts  = aws_s3_bucket.charts.id
     uploads = aws_s3_bucket.uploads.id
+    traces  = aws_s3_bucket.traces.id
   }
+  # Encrypted with the environment's key and access-logged into the log bucket.
+  served_buckets = { charts = aws_s3_bucket.charts.id, uploads = aws_s3_bucket.uploads.id, traces = aws_s3_bucket.traces.id }
 }
 
 resource "aws_s3_bucket_public_access_block" "all" {
@@ -52,7 +63,7 @@ resource "aws_s3_bucket_versioning" "all" {
 }
 
 resource "aws_s3_bucket_server_side_encryption_configuration" "all" {
-  for_each = { charts = aws_s3_bucket.charts.id, uploads = aws_s3_bucket.uploads.id }
+  for_each = local.served_buckets
   bucket   = each.value
   rule {
     apply_server_side_encryption_by_default {
@@ -144,7 +155,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "all" {
 }
 
 resource "aws_s3_bucket_logging" "served" {
-  for_each      = { charts = aws_s3_bucket.charts.id, uploads = aws_s3_bucket.uploads.id }
+  for_each      = local.served_buckets
   bucket        = each.value
   target_bucket = aws_s3_bucket.logs.id
   target_prefix = "s3/${each.key}/"

@@ -63,6 +63,19 @@ variable "mq_instance_type" {
   type = string
 }
 
+# The log index (logs.tf): one data node per availability zone.
+variable "logs_instance_type" {
+  type = string
+}
+
+variable "logs_volume_gb" {
+  type = number
+}
+
+variable "logs_dedicated_masters" {
+  type = bool
+}
+
 variable "dns_zone_name" {
   description = "An existing public Route 53 zone, e.g. spruce.example"
   type        = string
@@ -94,4 +107,23 @@ variable "deploy_runner_security_group_ids" {
   description = "Security groups of the self-hosted CD runners inside the VPC, allowed to the private EKS API endpoint on 443"
   type        = list(string)
   default     = []
+}
+
+# AWS Client VPN for the team (internal.tf): off where the team's own VPN reaches the VPC.
+variable "client_vpn" {
+  type = object({
+    enabled                = bool
+    server_certificate_arn = string # an ACM certificate for the endpoint
+    saml_provider_arn      = string # the IAM SAML provider of the identity provider
+    group_id               = string # the identity provider's group admitted
+    client_cidr            = string # addresses given to clients, outside the VPC's
+  })
+  validation {
+    condition = !var.client_vpn.enabled || (
+      startswith(var.client_vpn.server_certificate_arn, "arn:aws:acm:") &&
+      startswith(var.client_vpn.saml_provider_arn, "arn:aws:iam::") &&
+      var.client_vpn.group_id != ""
+    )
+    error_message = "an enabled client_vpn needs its certificate, its SAML provider and the group it admits"
+  }
 }
