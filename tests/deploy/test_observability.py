@@ -497,6 +497,18 @@ class InternalToolsTest(unittest.TestCase):
                 paths = {p["path"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]}
                 self.assertFalse(paths & {"/grafana", "/vault", "/_dashboards", "/flags", "/"}, paths)
 
+    def test_grafana_takes_the_signed_in_person_from_the_internal_controller_alone(self):
+        platform = self.PLATFORM.read_text()
+        stack = re.search(r'resource "helm_release" "kube_prometheus_stack" \{(.*?)\n\}', platform, re.S).group(1)
+        self.assertRegex(stack, r'header_name\s+= "X-Auth-Request-Email"')
+        # The header the internal Ingress passes on from oauth2-proxy's answer.
+        manifests = self.render({"domain": "internal.e2e.spruce.example"})
+        (grafana,) = [m for m in manifests if m["metadata"]["name"] == "internal-grafana"]
+        self.assertIn("X-Auth-Request-Email", grafana["metadata"]["annotations"]["nginx.ingress.kubernetes.io/auth-response-headers"])
+        # Nobody else may reach Grafana to claim a name in that header.
+        self.assertRegex(stack, r"allowExternal\s+= false")
+        self.assertIn('"kubernetes.io/metadata.name" = helm_release.ingress_nginx_internal.namespace', stack)
+
     def test_the_internal_controller_is_reached_from_the_vpc_alone(self):
         platform = self.PLATFORM.read_text()
         internal = re.search(r'resource "helm_release" "ingress_nginx_internal" \{(.*?)\n\}', platform, re.S).group(1)

@@ -275,6 +275,24 @@ resource "helm_release" "kube_prometheus_stack" {
       # Signs its requests to the log index with its own role (envs/<env>: tracing.tf).
       serviceAccount = { annotations = { "eks.amazonaws.com/role-arn" = data.aws_iam_role.grafana.arn } }
       plugins        = ["grafana-opensearch-datasource"]
+      # Single sign-on: oauth2-proxy in front (charts/internal-tools) has signed the person
+      # in; the internal controller passes who it is, and Grafana takes it. Only that
+      # controller may reach Grafana, so nobody else can claim a name in the header.
+      "grafana.ini" = {
+        server = { root_url = "https://grafana.${local.internal_domain}" }
+        "auth.proxy" = {
+          enabled         = true
+          header_name     = "X-Auth-Request-Email"
+          header_property = "email"
+          auto_sign_up    = true
+        }
+        users = { auto_assign_org_role = "Viewer" }
+      }
+      networkPolicy = {
+        enabled                    = true
+        allowExternal              = false
+        explicitNamespacesSelector = { matchLabels = { "kubernetes.io/metadata.name" = helm_release.ingress_nginx_internal.namespace } }
+      }
       # Traces in Tempo, logs in the index; a log line's trace_id opens its trace, and a
       # trace lists its log lines.
       additionalDataSources = [
