@@ -418,7 +418,7 @@ impl<S: EventSink> Consumer<S> {
             messaging.destination.name = %self.names.main,
             messaging.message.id = tracing::field::Empty,
             event_type = tracing::field::Empty,
-            attempt = header_int(headers, ATTEMPT_HEADER).unwrap_or(0),
+            attempt = attempt_of(delivery),
         );
         propagation::set_parent_from_amqp(&span, headers);
         span
@@ -442,8 +442,7 @@ impl<S: EventSink> Consumer<S> {
     /// acknowledged and will come again.
     async fn process(&self, channel: &Channel, delivery: Delivery) -> anyhow::Result<Acker> {
         let started = Instant::now();
-        let attempt =
-            header_int(delivery.properties.headers().as_ref(), ATTEMPT_HEADER).unwrap_or(0);
+        let attempt = attempt_of(&delivery);
         let span = self.span_for(&delivery);
         let result = self.apply(&delivery.data).instrument(span.clone()).await;
         let queue = self.names.main.as_str();
@@ -585,6 +584,11 @@ fn describe(span: &tracing::Span, envelope: &Envelope) {
 
 /// Header a message carries its delivery attempt in (0 for the first delivery).
 const ATTEMPT_HEADER: &str = "x-attempt";
+
+/// How many times a delivery was retried before (0 for a first delivery).
+fn attempt_of(delivery: &Delivery) -> i64 {
+    header_int(delivery.properties.headers().as_ref(), ATTEMPT_HEADER).unwrap_or(0)
+}
 
 /// Reads an integer header.
 fn header_int(headers: Option<&FieldTable>, key: &str) -> Option<i64> {
