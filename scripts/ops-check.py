@@ -150,7 +150,7 @@ def alertmanager_config(work):
 
 
 def rule_for(alertname):
-    for group in yaml.safe_load((OBSERVABILITY / "alerts.yml").read_text())["groups"]:
+    for group in promql.rule_groups():
         for rule in group["rules"]:
             if rule.get("alert") == alertname:
                 value, unit = re.fullmatch(r"(\d+)([smh])", rule["for"]).groups()

@@ -35,10 +35,11 @@ def env_values(environment):
     return yaml.safe_load((CHART / f"values-{environment}.yaml").read_text())
 
 
-def render(values=None):
-    """Renders the chart as an install would; returns the list of manifests."""
-    chart = helm.Chart.load(str(CHART))
-    rendered = chart.render(values or {}, name="spruce", namespace="spruce", is_install=True)
+def render(values=None, chart=CHART, name="spruce"):
+    """Renders a chart (Spruce's unless told) as an install named `name` into the namespace
+    of that name would; returns the list of manifests."""
+    chart = helm.Chart.load(str(chart))
+    rendered = chart.render(values or {}, name=name, namespace=name, is_install=True)
     manifests = []
     for path, text in rendered.items():
         if path.endswith("NOTES.txt"):

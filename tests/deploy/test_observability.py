@@ -15,6 +15,7 @@ import unittest
 import yaml
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
+import test_deploy  # noqa: E402  (the chart renderer and its helpers)
 from promql import metric_names  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -36,6 +37,11 @@ def alerting_rules():
             for rule in group["rules"]:
                 if "alert" in rule:
                     yield group["name"], rule
+
+
+def terraform_block(text, kind, name):
+    """The body of `resource "<kind>" "<name>"` in Terraform source."""
+    return re.search(rf'resource "{kind}" "{name}" \{{(.*?)\n\}}', text, re.S).group(1)
 
 
 def heading_anchors(markdown):
@@ -163,8 +169,6 @@ class RoutesTest(unittest.TestCase):
 
 class DashboardsTest(unittest.TestCase):
     def test_the_chart_ships_each_dashboard_for_grafanas_sidecar(self):
-        import test_deploy  # the chart renderer and its helpers
-
         sources = sorted((OBSERVABILITY / "grafana").glob("*.json"))
         self.assertGreaterEqual(len(sources), 5)
         for source in sources:
@@ -208,15 +212,11 @@ class ScalingTest(unittest.TestCase):
 
     @staticmethod
     def render(environment, assume_api):
-        import test_deploy
-
         values = test_deploy.env_values(environment)
         values.setdefault("keda", {})["assumeAPI"] = assume_api
         return test_deploy.render(values)
 
     def test_search_and_the_scheduler_scale_on_work_where_keda_is(self):
-        import test_deploy
-
         for environment in ["staging", "prod"]:
             with self.subTest(environment):
                 manifests = self.render(environment, True)
@@ -257,16 +257,12 @@ class ScalingTest(unittest.TestCase):
         self.assertEqual(result.returncode, 1, result.stdout)
 
     def test_without_keda_the_cpu_hpas_stay(self):
-        import test_deploy
-
         manifests = self.render("prod", False)
         self.assertEqual(test_deploy.by_kind(manifests, "ScaledObject"), [])
         hpas = {test_deploy.component_of(m) for m in test_deploy.by_kind(manifests, "HorizontalPodAutoscaler")}
         self.assertEqual(hpas, {"gateway", "core", "search", "scheduler"})
 
     def test_only_search_and_the_scheduler_may_scale_through_keda(self):
-        import test_deploy
-
         values = test_deploy.env_values("prod")
         values["keda"] = {"assumeAPI": True}
         values["core"]["autoscaling"]["keda"] = {"enabled": True}
@@ -378,7 +374,7 @@ class LogsTest(unittest.TestCase):
 
     def test_the_log_index_is_private_encrypted_and_access_controlled(self):
         logs = (ROOT / "deploy/terraform/modules/spruce/logs.tf").read_text()
-        domain = re.search(r'resource "aws_opensearch_domain" "logs" \{(.*?)\n\}', logs, re.S).group(1)
+        domain = terraform_block(logs, "aws_opensearch_domain", "logs")
         self.assertIn("vpc_options {", domain)
         self.assertIn("internal_user_database_enabled = false", domain)
         self.assertIn("anonymous_auth_enabled         = false", domain)
@@ -414,11 +410,9 @@ class TracesTest(unittest.TestCase):
         self.assertEqual(config["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"], "0.0.0.0:4317")
 
     def test_what_the_services_send_reaches_the_collector_whole_and_goes_on_to_tempo(self):
-        import test_deploy
-
         platform = self.PLATFORM.read_text()
-        collector = re.search(r'resource "helm_release" "otel_collector" \{(.*?)\n\}', platform, re.S).group(1)
-        tempo = re.search(r'resource "helm_release" "tempo" \{(.*?)\n\}', platform, re.S).group(1)
+        collector = terraform_block(platform, "helm_release", "otel_collector")
+        tempo = terraform_block(platform, "helm_release", "tempo")
         self.assertIn('fullnameOverride = "otel-collector"', collector)
         self.assertIn("replicaCount = 1", collector)
         self.assertIn('file("${path.module}/../../observability/otel-collector-k8s.yaml")', collector)
@@ -437,7 +431,7 @@ class TracesTest(unittest.TestCase):
 
     def test_a_log_lines_trace_id_opens_its_trace_in_grafana(self):
         platform = self.PLATFORM.read_text()
-        stack = re.search(r'resource "helm_release" "kube_prometheus_stack" \{(.*?)\n\}', platform, re.S).group(1)
+        stack = terraform_block(platform, "helm_release", "kube_prometheus_stack")
         logs = stack[stack.index('name = "Logs"') :]
         self.assertRegex(logs, r'field\s+= "trace_id"\n\s+datasourceUid = "tempo"\n\s+url\s+= "\$\$\{__value.raw\}"')
         self.assertRegex(stack, r'name = "Tempo"\n\s+uid  = "tempo"')
@@ -454,10 +448,7 @@ class InternalToolsTest(unittest.TestCase):
     PLATFORM = ROOT / "deploy/terraform/platform/main.tf"
 
     def render(self, values):
-        import helm_python as helm
-
-        rendered = helm.Chart.load(str(self.CHART)).render(values, name="internal-tools", namespace="internal-tools", is_install=True)
-        return [m for text in rendered.values() for m in yaml.safe_load_all(text) if m]
+        return test_deploy.render(values, chart=self.CHART, name="internal-tools")
 
     def test_every_tool_is_on_the_internal_controller_behind_oauth2_proxy(self):
         import kubernetes_validate
@@ -488,8 +479,6 @@ class InternalToolsTest(unittest.TestCase):
         with self.assertRaisesRegex(Exception, "is the public controller's"):
             self.render({"domain": "internal.staging.spruce.example", "ingressClass": "nginx"})
         # Nor does the public chart publish anything but the API and its documents.
-        import test_deploy
-
         for environment in test_deploy.ENVIRONMENTS:
             with self.subTest(environment):
                 (ingress,) = test_deploy.by_kind(test_deploy.render(test_deploy.env_values(environment)), "Ingress")
@@ -499,7 +488,7 @@ class InternalToolsTest(unittest.TestCase):
 
     def test_grafana_takes_the_signed_in_person_from_the_internal_controller_alone(self):
         platform = self.PLATFORM.read_text()
-        stack = re.search(r'resource "helm_release" "kube_prometheus_stack" \{(.*?)\n\}', platform, re.S).group(1)
+        stack = terraform_block(platform, "helm_release", "kube_prometheus_stack")
         self.assertRegex(stack, r'header_name\s+= "X-Auth-Request-Email"')
         # The header the internal Ingress passes on from oauth2-proxy's answer.
         manifests = self.render({"domain": "internal.e2e.spruce.example"})
@@ -511,11 +500,11 @@ class InternalToolsTest(unittest.TestCase):
 
     def test_the_internal_controller_is_reached_from_the_vpc_alone(self):
         platform = self.PLATFORM.read_text()
-        internal = re.search(r'resource "helm_release" "ingress_nginx_internal" \{(.*?)\n\}', platform, re.S).group(1)
+        internal = terraform_block(platform, "helm_release", "ingress_nginx_internal")
         self.assertIn('"service.beta.kubernetes.io/aws-load-balancer-internal" = "true"', internal)
         self.assertIn("controllerValue = \"k8s.io/ingress-nginx-internal\"", internal)
         self.assertIn('internal_class  = "nginx-internal"', platform)
-        proxy = re.search(r'resource "helm_release" "oauth2_proxy" \{(.*?)\n\}', platform, re.S).group(1)
+        proxy = terraform_block(platform, "helm_release", "oauth2_proxy")
         self.assertRegex(proxy, r"allowed-group\s+= var.sso.allowed_group")
         self.assertRegex(proxy, r"oidc-issuer-url\s+= var.sso.issuer_url")
         self.assertIn("private_zone = true", platform)
@@ -530,8 +519,7 @@ class PlatformTest(unittest.TestCase):
     PLATFORM = ROOT / "deploy/terraform/platform/main.tf"
 
     def release(self, name):
-        platform = self.PLATFORM.read_text()
-        return re.search(rf'resource "helm_release" "{name}" \{{(.*?)\n\}}', platform, re.S).group(1)
+        return terraform_block(self.PLATFORM.read_text(), "helm_release", name)
 
     def test_what_eks_hides_is_neither_scraped_nor_alerted_on(self):
         stack = self.release("kube_prometheus_stack")
@@ -547,7 +535,7 @@ class PlatformTest(unittest.TestCase):
         self.assertIn("secrets = [local.alertmanager_slack]", stack)
         self.assertRegex(platform, r'alertmanager_slack = "alertmanager-slack"')
         # Written write-only from Secrets Manager, where the envs stack made the secret.
-        secret = re.search(r'resource "kubernetes_secret_v1" "alertmanager_slack" \{(.*?)\n\}', platform, re.S).group(1)
+        secret = terraform_block(platform, "kubernetes_secret_v1", "alertmanager_slack")
         self.assertIn("data_wo          = jsondecode(ephemeral.aws_secretsmanager_secret_version.alertmanager_slack.secret_string)", secret)
         self.assertIn('name = "${local.name}/${local.alertmanager_slack}"', platform)
         envs = (ROOT / "deploy/terraform/modules/spruce/data.tf").read_text()
