@@ -313,14 +313,20 @@ impl OutboxRelay {
     async fn relay_batch(&self, channel: &Channel) -> anyhow::Result<usize> {
         let mut transaction = self.pool.begin().await?;
         // `< 'infinity'` matches the index, which leaves parked rows out (migration 0007).
+        // The batch's ids are taken once (the `ARRAY` sub-select runs once, before the
+        // update), and the statement is planned afresh each round: a queue table's size
+        // swings between empty and thousands of rows, and a plan cached while it was empty
+        // (sequential scans costed at nothing, the batch re-read for every row) read tens of
+        // thousands of buffers a round under load.
         let mut rows: Vec<OutboxTuple> = sqlx::query_as(
-            "UPDATE outbox SET published_at = now() WHERE id IN ( \
+            "UPDATE outbox SET published_at = now() WHERE id = ANY(ARRAY( \
                  SELECT id FROM outbox WHERE published_at IS NULL AND next_attempt_at <= now() \
                  AND next_attempt_at < 'infinity' \
-                 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) \
+                 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)) \
              RETURNING id, event_id, routing_key, payload, traceparent",
         )
         .bind(BATCH_SIZE)
+        .persistent(false)
         .fetch_all(&mut *transaction)
         .await?;
         // RETURNING keeps no order; publish in the order the events were written.
@@ -519,16 +525,18 @@ impl OutboxRelay {
         loop {
             // Rows are in id order of writing: the first row inside the retention bounds the
             // scan, so it reads only what it deletes and what waits to be published.
+            // Planned afresh each time, with the batch taken once (as in `relay_batch`).
             let deleted = sqlx::query(
-                "DELETE FROM outbox WHERE id IN ( \
+                "DELETE FROM outbox WHERE id = ANY(ARRAY( \
                      SELECT id FROM outbox \
                      WHERE id < coalesce(( \
                          SELECT id FROM outbox \
                          WHERE created_at >= now() - make_interval(hours => $1) \
                          ORDER BY id LIMIT 1), 9223372036854775807) \
                      AND (published_at IS NOT NULL OR next_attempt_at = 'infinity') \
-                     ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                     ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED))",
             )
+            .persistent(false)
             .bind(
                 i32::try_from(self.settings.outbox_retention.as_secs() / 3600).unwrap_or(i32::MAX),
             )

@@ -271,3 +271,81 @@ async fn a_burst_is_published_once_in_order_and_a_relay_gone_quiet_still_publish
 
     relay.stop().await;
 }
+
+/// Buffer reads of the outbox table and its indexes that the statistics have recorded so far
+/// (each backend reports its own within about a second of going idle).
+async fn outbox_buffer_reads(test: &TestBus) -> i64 {
+    sqlx::query_scalar(
+        "SELECT coalesce(heap_blks_hit, 0) + coalesce(heap_blks_read, 0) \
+              + coalesce(idx_blks_hit, 0) + coalesce(idx_blks_read, 0) \
+         FROM pg_statio_user_tables WHERE relname = 'outbox'",
+    )
+    .fetch_one(&test.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_backlog_costs_each_row_a_few_reads_though_the_relay_began_on_an_empty_table() {
+    let test = TestBus::new().await;
+    // Statistics that say the table is empty, and a relay that looks at it many times: a
+    // plan cached now would believe the table small for good.
+    sqlx::query("ANALYZE outbox")
+        .execute(&test.pool)
+        .await
+        .unwrap();
+    let relay = test.start_relay();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let before = outbox_buffer_reads(&test).await;
+
+    const BACKLOG: i64 = 3_000;
+    let template = event("test.backlog");
+    let mut transaction = test.pool.begin().await.unwrap();
+    spruce_bus::enqueue(&mut transaction, &template)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO outbox (event_id, routing_key, payload) \
+         SELECT gen_random_uuid(), routing_key, payload FROM outbox, generate_series(2, $1)",
+    )
+    .bind(BACKLOG)
+    .execute(&mut *transaction)
+    .await
+    .unwrap();
+    transaction.commit().await.unwrap();
+
+    // Looked for through the partial index, so the looks themselves read little.
+    let drained = test
+        .eventually(Duration::from_secs(30), |pool| async move {
+            let waiting: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT FROM outbox \
+                 WHERE published_at IS NULL AND next_attempt_at < 'infinity')",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            (!waiting).then_some(())
+        })
+        .await;
+    assert!(drained.is_some(), "the backlog is published");
+    relay.stop().await;
+    // Every backend has reported its reads once the statistics stop moving.
+    let mut after = outbox_buffer_reads(&test).await;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let now = outbox_buffer_reads(&test).await;
+        if now == after {
+            break;
+        }
+        after = now;
+    }
+
+    // Writing a row and publishing it read about 25 buffers each (heap and three indexes,
+    // twice); a plan that re-reads the batch for every row of the table reads thousands.
+    let per_row = (after - before) / BACKLOG;
+    assert!(
+        per_row < 100,
+        "{per_row} buffer reads a row ({} in all)",
+        after - before
+    );
+}

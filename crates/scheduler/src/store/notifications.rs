@@ -246,21 +246,24 @@ spruce_db::named_row! {
 
 /// Takes up to `limit` confirmed bookings starting before `until` (and after now) whose
 /// reminders are not recorded yet, marking them reminded: the caller records the reminders
-/// in the same transaction.
+/// in the same transaction. Like every claim of a batch from a table that fills and empties,
+/// the batch's ids are taken once and the statement is planned afresh at each call (a plan
+/// cached while the table was empty re-reads the batch for every row, see spruce_bus's relay).
 pub async fn take_due_reminders(
     connection: &mut PgConnection,
     until: DateTime<Utc>,
     limit: i64,
 ) -> sqlx::Result<Vec<BookingFacts>> {
     let rows: Vec<StoredBooking> = sqlx::query_as(
-        "UPDATE bookings SET reminded_at = now() WHERE id IN ( \
+        "UPDATE bookings SET reminded_at = now() WHERE id = ANY(ARRAY( \
              SELECT id FROM bookings WHERE status = 'confirmed' AND reminded_at IS NULL \
              AND starts_at > now() AND starts_at <= $1 ORDER BY starts_at LIMIT $2 \
-             FOR UPDATE SKIP LOCKED) \
+             FOR UPDATE SKIP LOCKED)) \
          RETURNING id, customer_id, cleaner_id, service, starts_at",
     )
     .bind(until)
     .bind(limit)
+    .persistent(false)
     .fetch_all(connection)
     .await?;
     Ok(rows
@@ -305,7 +308,7 @@ spruce_db::named_row! {
 }
 
 /// Claims up to `limit` notifications due for sending (and any whose sender's lease ran
-/// out) for `lease_secs`.
+/// out) for `lease_secs`; planned afresh at each call, as [`take_due_reminders`].
 pub async fn claim_due(
     connection: &mut PgConnection,
     limit: i64,
@@ -315,16 +318,17 @@ pub async fn claim_due(
         "WITH claimed AS ( \
              UPDATE notifications SET delivery = 'sending', attempts = attempts + 1, \
              lease_until = now() + make_interval(secs => $2) \
-             WHERE id IN (SELECT id FROM notifications \
+             WHERE id = ANY(ARRAY(SELECT id FROM notifications \
                           WHERE (delivery = 'pending' AND next_attempt_at <= now()) \
                              OR (delivery = 'sending' AND lease_until < now()) \
-                          ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) \
+                          ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)) \
              RETURNING id, user_id, channel, subject, body, attempts) \
          SELECT c.id, c.user_id, c.channel, c.subject, c.body, c.attempts, r.email, r.device_token \
          FROM claimed c LEFT JOIN recipients r ON r.user_id = c.user_id",
     )
     .bind(limit)
     .bind(lease_secs)
+    .persistent(false)
     .fetch_all(connection)
     .await?;
     rows.into_iter()
