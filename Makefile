@@ -10,6 +10,7 @@ target := $(or $(CARGO_TARGET_DIR),target)
 
 ## build: compile the four service binaries (debug; PROFILE=release for optimised ones)
 build:
+	./scripts/build-tools.sh
 	$(CARGO) build --bins $(if $(filter release,$(PROFILE)),--release)
 
 ## run: build, seed the data set (first time only), and start the four services
@@ -77,6 +78,7 @@ compose-check:
 
 ## lint: formatting, clippy (warnings are errors), no file over 800 lines, no import cycles
 lint:
+	./scripts/build-tools.sh
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	python3 scripts/code-shape.py crates/*/src tests/src

@@ -40,6 +40,7 @@ base_image rabbitmq rabbitmq.Dockerfile
 base_image redis redis.Dockerfile
 
 echo "local-images: cargo build --release (the four services)"
+./scripts/build-tools.sh
 cargo build --release --locked --quiet $(printf -- '--bin spruce-%s ' "${SERVICES[@]}")
 context="$(mktemp -d)"
 trap 'rm -rf "$context"' EXIT

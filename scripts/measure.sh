@@ -1,5 +1,8 @@
 # Sourced by scripts/bench.sh and scripts/cost.sh: what both measure with.
 
+# They build release binaries first, which needs protoc.
+./scripts/build-tools.sh
+
 # CPU ticks (1/100 s) spent so far by each command name, summed over its living processes
 # ("name ticks"); comm is cut to 15 characters (spruce-scheduler shows as spruce-schedule).
 process_cpu() {

@@ -221,6 +221,7 @@ impl Application {
                 .sweep_until_stopped(SWEEP_EVERY, shutdown.clone()),
         );
         let pool = &self.pool;
+        let flags = self.settings.common.flags();
         let routes = Routes::new(UserServiceServer::new(UserApi::new(
             accounts,
             bookings.clone(),
@@ -231,7 +232,7 @@ impl Application {
         .add_service(AddressServiceServer::new(AddressApi::new(Addresses::new(
             pool.clone(),
         ))))
-        .add_service(BookingServiceServer::new(BookingApi::new(bookings)))
+        .add_service(BookingServiceServer::new(BookingApi::new(bookings, flags)))
         .add_service(ReviewServiceServer::new(ReviewApi::new(Reviews::new(
             pool.clone(),
         ))))

@@ -46,6 +46,7 @@ impl Application {
             throttle,
             revocations: revocations.clone(),
             trusted_proxies: settings.trusted_proxies,
+            flags: settings.common.flags(),
         };
         let (api, document) = routes::api(state);
         // Swagger UI's assets are compiled in (no CDN), so /docs works offline; it also

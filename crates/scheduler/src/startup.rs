@@ -1,6 +1,7 @@
 //! Builds the scheduler from its settings and runs it: gRPC server, ops HTTP side, event
 //! consumer.
 
+use spruce_platform::flags::Flags;
 use std::sync::Arc;
 
 use spruce_bus::Consumer;
@@ -67,8 +68,9 @@ impl Application {
             settings.retrain.timeout,
             &settings.identity,
         )?;
-        let jobs = catalogue(&settings, &upstreams, &pool)?;
-        let senders = settings.senders()?;
+        let flags = settings.common.flags();
+        let jobs = catalogue(&settings, &upstreams, &pool, &flags)?;
+        let senders = settings.senders()?.with_fault_flag(&flags);
         let listeners = Listeners::bind(&settings.grpc, &settings.common.http).await?;
         Ok(Application {
             listeners,
@@ -159,6 +161,7 @@ fn catalogue(
     settings: &Settings,
     upstreams: &Upstreams,
     pool: &PgPool,
+    flags: &Flags,
 ) -> Result<Vec<ScheduledJob>, settings::SettingsError> {
     let job = |name: &'static str, job: Arc<dyn Job>| {
         let (schedule, enabled) = settings.job(name)?;
@@ -184,6 +187,7 @@ fn catalogue(
             Arc::new(AutoAssign::new(
                 upstreams.clone(),
                 settings.matching.assign_settings()?,
+                flags.clone(),
             )),
         )?,
         job(

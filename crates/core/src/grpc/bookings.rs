@@ -1,6 +1,7 @@
 //! `spruce.core.v1.BookingService`.
 
 use spruce_platform::{
+    flags::{FAULT_CORE_LATENCY_MS, Flags, Subject},
     identity::{Caller, Principal},
     paging::{Cursor, page_limit},
     time::{from_timestamp, to_timestamp},
@@ -29,12 +30,26 @@ use crate::{
 /// The gRPC face of [`Bookings`].
 pub struct BookingApi {
     bookings: Bookings,
+    flags: Flags,
 }
+
+/// The longest delay `fault-core-latency-ms` may add to a call.
+const MAX_INJECTED_LATENCY_MS: i64 = 10_000;
 
 impl BookingApi {
     /// Wraps the booking use cases.
-    pub fn new(bookings: Bookings) -> Self {
-        BookingApi { bookings }
+    pub fn new(bookings: Bookings, flags: Flags) -> Self {
+        BookingApi { bookings, flags }
+    }
+
+    /// Waits as long as the fault-injection flag `fault-core-latency-ms` says (at most 10 s).
+    async fn injected_latency(&self, caller: Option<&Caller>) {
+        let who = caller.map(Subject::from).unwrap_or_default();
+        let delay = self.flags.integer(&FAULT_CORE_LATENCY_MS, who).await;
+        if delay > 0 {
+            let delay = delay.min(MAX_INJECTED_LATENCY_MS).unsigned_abs();
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        }
     }
 }
 
@@ -189,6 +204,7 @@ impl BookingService for BookingApi {
         request: Request<CreateBookingRequest>,
     ) -> Result<Response<WireBooking>, Status> {
         let caller = Caller::of(&request);
+        self.injected_latency(caller.as_ref()).await;
         let wire = request.get_ref();
         let service = enum_or_string(wire.service_kind().wire_name(), &wire.service);
         let raw = RawNewBooking {
@@ -210,6 +226,7 @@ impl BookingService for BookingApi {
         request: Request<GetBookingRequest>,
     ) -> Result<Response<WireBooking>, Status> {
         let caller = Caller::of(&request);
+        self.injected_latency(caller.as_ref()).await;
         let booking_id = path_id(&request.get_ref().booking_id)?;
         Ok(Response::new(to_wire(
             self.bookings.get(caller, booking_id).await?,
@@ -221,6 +238,7 @@ impl BookingService for BookingApi {
         request: Request<ListBookingsRequest>,
     ) -> Result<Response<ListBookingsResponse>, Status> {
         let caller = Caller::of(&request);
+        self.injected_latency(caller.as_ref()).await;
         let wire = request.get_ref();
         let status = enum_or_string(wire.booking_status().wire_name(), &wire.status);
         let status = match status {
@@ -246,6 +264,7 @@ impl BookingService for BookingApi {
         request: Request<TransitionBookingRequest>,
     ) -> Result<Response<WireBooking>, Status> {
         let caller = Caller::of(&request);
+        self.injected_latency(caller.as_ref()).await;
         let wire = request.get_ref();
         let booking_id = path_id(&wire.booking_id)?;
         let action_name = enum_or_string(wire.step().wire_name(), &wire.action);

@@ -18,6 +18,7 @@ use axum::{
 use chrono::SecondsFormat;
 use serde::{Deserialize, Serialize};
 use spruce_domain::reason::Reason;
+use spruce_platform::flags::Flags;
 use spruce_platform::{auth::TokenVerifier, identity::Role, time::from_timestamp};
 
 use utoipa::{Modify as _, OpenApi as _};
@@ -41,6 +42,7 @@ pub struct AppState {
     pub throttle: Throttle,
     pub revocations: Revocations,
     pub trusted_proxies: u32,
+    pub flags: Flags,
 }
 
 impl FromRef<AppState> for TrustedProxies {

@@ -3,7 +3,14 @@
 use axum::{Json, extract::State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use spruce_platform::time::to_timestamp;
+use spruce_domain::reason::Reason;
+use spruce_platform::{
+    flags::{
+        FAULT_GATEWAY_SEARCH_ERROR_RATE, RECOMMENDATIONS_ENABLED, SEARCH_MIN_RATING_DEFAULT,
+        Subject,
+    },
+    time::to_timestamp,
+};
 use spruce_proto::{
     core::v1::{AddressInput, GetAddressRequest, ServiceKind as WireServiceKind},
     search::v1::{
@@ -193,8 +200,22 @@ pub(super) async fn search_cleaners(
     user: AuthUser,
     ApiQuery(params): ApiQuery<SearchParams>,
 ) -> Result<Json<CleanerHitPage>, ApiError> {
-    let message = params.into_request()?;
+    let who = Subject::from(&user.caller);
+    let mut message = params.into_request()?;
+    if message.min_rating == 0.0 {
+        message.min_rating = state.flags.number(&SEARCH_MIN_RATING_DEFAULT, who).await;
+    }
     throttle_search(&state, &user).await?;
+    let error_rate = state
+        .flags
+        .number(&FAULT_GATEWAY_SEARCH_ERROR_RATE, who)
+        .await;
+    if error_rate > 0.0 && rand::random::<f64>() < error_rate {
+        return Err(ApiError::new(
+            Reason::Unavailable,
+            "search is unavailable (a fault injected by fault-gateway-search-error-rate)",
+        ));
+    }
     let response = state
         .upstreams
         .search
@@ -245,6 +266,8 @@ pub(super) struct RecommendationBody {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(super) struct Recommendations {
     items: Vec<RecommendationBody>,
+    /// Recommendations are switched off for now (the list is empty): the app hides them.
+    disabled: bool,
 }
 
 /// Recommends cleaners for one of the customer's addresses: who customers with the same
@@ -285,6 +308,13 @@ pub(super) async fn recommendations(
     checks.finish()?;
     let address_id = address_id.map(|id| id.to_string()).unwrap_or_default();
     let limit = limit.unwrap_or_default();
+    let who = Subject::from(&user.caller);
+    if !state.flags.enabled(&RECOMMENDATIONS_ENABLED, who).await {
+        return Ok(Json(Recommendations {
+            items: Vec::new(),
+            disabled: true,
+        }));
+    }
     throttle_search(&state, &user).await?;
     let details = home_of(&state, &user, address_id).await?;
     let response = state
@@ -309,6 +339,7 @@ pub(super) async fn recommendations(
                 })
             })
             .collect(),
+        disabled: false,
     }))
 }
 

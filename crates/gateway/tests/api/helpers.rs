@@ -64,6 +64,8 @@ pub(crate) struct Builder {
     stripe_url: Option<String>,
     /// Searches per user a minute; unset: more than any test makes (tests poll searches).
     search_limit: Option<u32>,
+    /// The gateway reads its feature flags from this flagd flag file.
+    flags_file: Option<String>,
     refuse_dev_password: bool,
     /// Whether search runs (loading its snapshot makes a start cost a few hundred ms, so
     /// only the tests that search start it); otherwise the gateway finds nothing at its
@@ -89,6 +91,7 @@ impl Default for Builder {
             payment_limits: None,
             stripe_url: None,
             search_limit: None,
+            flags_file: None,
             refuse_dev_password: false,
             search: false,
             search_redis_url: "redis://127.0.0.1:6379".to_owned(),
@@ -139,6 +142,11 @@ impl Builder {
     }
 
     /// The gateway allows `limit` searches per user a minute.
+    pub(crate) fn flags_file(mut self, path: &str) -> Self {
+        self.flags_file = Some(path.to_owned());
+        self
+    }
+
     pub(crate) fn search_limit(mut self, limit: u32) -> Self {
         self.search_limit = Some(limit);
         self
@@ -443,6 +451,7 @@ impl TestGateway {
             settings.signup_throttle.max_per_address = limit;
         }
         settings.search_throttle.max_per_user = options.search_limit.unwrap_or(1_000_000);
+        settings.common.flags.file = options.flags_file.clone().unwrap_or_default();
         // Every test's requests come from one address.
         settings.password_reset_throttle.max_per_address = 10_000;
         if let Some((per_customer, per_address)) = options.payment_limits {

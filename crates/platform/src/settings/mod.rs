@@ -88,7 +88,7 @@ pub fn load<T: DeserializeOwned + Validate>(
     moved: &[Moved],
 ) -> Result<Loaded<T>, SettingsError> {
     let directory = std::env::var("SPRUCE_CONFIG_DIR").unwrap_or_else(|_| "config".to_owned());
-    let environment = std::env::var("SPRUCE_ENV").unwrap_or_else(|_| "local".to_owned());
+    let environment = environment();
     let directory = PathBuf::from(directory);
     let layers: Vec<Box<dyn Source + Send + Sync>> = vec![
         Box::new(File::from_str(built_in, FileFormat::Toml)),
@@ -188,17 +188,28 @@ fn from_builder<T: DeserializeOwned>(
 }
 
 /// What every service reads the same way: where its HTTP side (the gateway's API, the
-/// others' `/healthz`, `/readyz` and `/metrics`) listens, and how it logs and traces. Each
-/// service's settings hold it with `#[serde(flatten)]`, so its keys stay `[http]` and
-/// `[telemetry]`.
+/// others' `/healthz`, `/readyz` and `/metrics`) listens, how it logs and traces, and where
+/// its feature flags come from. Each service's settings hold it with `#[serde(flatten)]`,
+/// so its keys stay `[http]`, `[telemetry]` and `[flags]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct CommonSettings {
     pub http: ListenSettings,
     pub telemetry: TelemetrySettings,
+    pub flags: crate::flags::FlagSettings,
+}
+
+/// The environment's name: `SPRUCE_ENV`, "local" when unset.
+pub fn environment() -> String {
+    std::env::var("SPRUCE_ENV").unwrap_or_else(|_| "local".to_owned())
 }
 
 impl CommonSettings {
+    /// Starts reading the service's feature flags (see [`crate::flags`]).
+    pub fn flags(&self) -> crate::flags::Flags {
+        crate::flags::Flags::start(&self.flags, &environment())
+    }
+
     /// HTTP on 127.0.0.1 at a port the system picks, default telemetry: tests and tools.
     pub fn loopback() -> Self {
         CommonSettings {

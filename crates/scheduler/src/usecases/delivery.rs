@@ -3,6 +3,7 @@
 //! dies mid-send leaves its claim to another), sends them and records the outcome, retrying
 //! with backoff.
 
+use spruce_platform::flags::{FAULT_SCHEDULER_NOTIFICATIONS_FAIL, Flags, Subject};
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use chrono::Utc;
@@ -249,6 +250,47 @@ pub trait Directory: Send + Sync {
 pub struct Senders {
     pub email: Arc<dyn Sender>,
     pub push: Arc<dyn Sender>,
+}
+
+impl Senders {
+    /// Each sender, failing every send (to be retried) while the fault-injection flag
+    /// `fault-scheduler-notifications-fail` is on.
+    #[must_use]
+    pub fn with_fault_flag(self, flags: &Flags) -> Senders {
+        let faulty = |inner| -> Arc<dyn Sender> {
+            Arc::new(FaultFlagged {
+                inner,
+                flags: flags.clone(),
+            })
+        };
+        Senders {
+            email: faulty(self.email),
+            push: faulty(self.push),
+        }
+    }
+}
+
+/// A sender that fails while `fault-scheduler-notifications-fail` is on.
+struct FaultFlagged {
+    inner: Arc<dyn Sender>,
+    flags: Flags,
+}
+
+impl Sender for FaultFlagged {
+    fn send<'a>(&'a self, address: &'a str, subject: &'a str, body: &'a str) -> SendFuture<'a> {
+        Box::pin(async move {
+            if self
+                .flags
+                .enabled(&FAULT_SCHEDULER_NOTIFICATIONS_FAIL, Subject::default())
+                .await
+            {
+                return Err(SendError::Retryable(
+                    "a fault injected by fault-scheduler-notifications-fail".to_owned(),
+                ));
+            }
+            self.inner.send(address, subject, body).await
+        })
+    }
 }
 
 /// How the worker claims and retries: `[delivery]`.

@@ -5,6 +5,7 @@
 //! refuses (the cleaner was booked meanwhile, the booking was cancelled) is skipped: the
 //! booking is open again at the next tick.
 
+use spruce_platform::flags::{AUTO_ASSIGN_ENABLED, Flags, Subject};
 use std::time::Instant;
 
 use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
@@ -55,14 +56,17 @@ pub struct AssignSettings {
 pub struct AutoAssign {
     upstreams: Upstreams,
     settings: AssignSettings,
+    flags: Flags,
 }
 
 impl AutoAssign {
-    /// Calls core and search through `upstreams`.
-    pub fn new(upstreams: Upstreams, settings: AssignSettings) -> Self {
+    /// Calls core and search through `upstreams`; runs only while the flag
+    /// `auto-assign-enabled` is on.
+    pub fn new(upstreams: Upstreams, settings: AssignSettings, flags: Flags) -> Self {
         AutoAssign {
             upstreams,
             settings,
+            flags,
         }
     }
 
@@ -251,6 +255,16 @@ impl Job for AutoAssign {
     fn run(&self, context: RunContext) -> JobFuture<'_> {
         Box::pin(async move {
             let mode = mode(&context.options, self.settings.mode).map_err(anyhow::Error::msg)?;
+            if !self
+                .flags
+                .enabled(&AUTO_ASSIGN_ENABLED, Subject::default())
+                .await
+            {
+                return Ok(RunReport {
+                    items: 0,
+                    detail: Some("switched off by the flag auto-assign-enabled".to_owned()),
+                });
+            }
             let started = Instant::now();
             let concurrency = self.settings.concurrency.max(1);
             // Search works on one page while core lists the next.
