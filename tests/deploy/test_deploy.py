@@ -25,6 +25,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "spruce"
 KUBE_VERSION = "1.33.0"
 COMPONENTS = ["gateway", "core", "search", "scheduler"]
+BACKENDS = ["core", "search", "scheduler"]
 ENVIRONMENTS = ["e2e", "staging", "prod"]
 # Kinds from CRDs (prometheus-operator, KEDA) have no schema in kubernetes-validate
 # (KEDA's are checked in test_observability.py).
@@ -52,6 +53,11 @@ def render(values=None, chart=CHART, name="spruce"):
 
 def by_kind(manifests, kind):
     return [m for m in manifests if m["kind"] == kind]
+
+
+def services_of(manifests):
+    """The Deployments of the four Spruce services (flagd's is not one)."""
+    return [m for m in by_kind(manifests, "Deployment") if component_of(m) in COMPONENTS]
 
 
 def component_of(manifest):
@@ -137,7 +143,7 @@ class ChartTest(unittest.TestCase):
                     self.assertEqual(security["capabilities"]["drop"], ["ALL"])
                     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
                         self.assertIn(probe, container)
-                    if component_of(deployment) != "gateway":
+                    if component_of(deployment) in BACKENDS:
                         self.assertIn("grpc", container["livenessProbe"])
                     self.assertIn("limits", container["resources"])
 
@@ -217,7 +223,7 @@ class ChartTest(unittest.TestCase):
         # in every secrets mode, each service seeing its own key only.
         for source in ("existingSecret", "vault"):
             manifests = render({"secrets": {"source": source}})
-            pods = {d["metadata"]["name"]: d["spec"]["template"]["spec"] for d in by_kind(manifests, "Deployment")}
+            pods = {d["metadata"]["name"]: d["spec"]["template"]["spec"] for d in services_of(manifests)}
             (job,) = [j for j in by_kind(manifests, "Job") if "migrations" in j["metadata"]["name"]]
             pods["migrations"] = job["spec"]["template"]["spec"]
             for name, pod in pods.items():
@@ -269,7 +275,7 @@ class ChartTest(unittest.TestCase):
     def test_pods_drain_before_they_stop(self):
         for label, values in variants():
             manifests = render(values)
-            for deployment in by_kind(manifests, "Deployment"):
+            for deployment in services_of(manifests):
                 with self.subTest(f"{label}: {deployment['metadata']['name']}"):
                     pod = deployment["spec"]["template"]["spec"]
                     (container,) = [c for c in pod["containers"] if c["name"] == component_of(deployment)]
@@ -286,7 +292,7 @@ class ChartTest(unittest.TestCase):
             manifests = render(env_values(environment))
             accounts = {a["metadata"]["name"] for a in by_kind(manifests, "ServiceAccount")}
             readers = {}
-            for deployment in by_kind(manifests, "Deployment"):
+            for deployment in services_of(manifests):
                 component = component_of(deployment)
                 with self.subTest(f"{environment}: {component}"):
                     template = deployment["spec"]["template"]
@@ -385,11 +391,11 @@ class ChartTest(unittest.TestCase):
         self.assertNotIn("stripe", json.dumps(settings_of(render(fake), "core")))
 
     def test_vault_switch_replaces_the_secret_volume_with_agent_annotations(self):
-        for deployment in by_kind(render({"secrets": {"source": "vault"}}), "Deployment"):
+        for deployment in services_of(render({"secrets": {"source": "vault"}})):
             pod = deployment["spec"]["template"]
             self.assertEqual(pod["metadata"]["annotations"]["vault.hashicorp.com/agent-inject"], "true")
             self.assertNotIn("secrets", [v["name"] for v in pod["spec"]["volumes"]])
-        for deployment in by_kind(render(), "Deployment"):
+        for deployment in services_of(render()):
             self.assertNotIn("vault.hashicorp.com/agent-inject", deployment["spec"]["template"]["metadata"]["annotations"])
 
     def test_every_release_pod_can_reach_dns_and_its_datastores_under_the_policies(self):
@@ -407,7 +413,7 @@ class ChartTest(unittest.TestCase):
                     for policy in policies
                     if all(labels.get(key) == value for key, value in policy["spec"]["podSelector"]["matchLabels"].items())
                 ]
-                if not selecting:
+                if not selecting or name == "spruce-flagd":
                     continue
                 egress = [
                     rule for policy in selecting if "Egress" in policy["spec"]["policyTypes"] for rule in policy["spec"].get("egress", [])
@@ -509,9 +515,40 @@ class ChartTest(unittest.TestCase):
         self.assertEqual(len(deny), 1)
         self.assertEqual(deny[0]["spec"]["policyTypes"], ["Ingress", "Egress"])
         self.assertNotIn("ingress", deny[0]["spec"])
-        # Default deny, one per component, one for the migrations hook's pods.
-        self.assertEqual(len(policies), 6)
+        # Default deny, one per component, one for the migrations hook's pods, one for flagd.
+        self.assertEqual(len(policies), 7)
         self.assertEqual(by_kind(render({"networkPolicy": {"enabled": False}}), "NetworkPolicy"), [])
+
+    def test_flagd_serves_the_flag_file_to_every_service_and_nobody_else(self):
+        for label, values in variants():
+            manifests = render(values)
+            with self.subTest(label):
+                (config,) = [m for m in by_kind(manifests, "ConfigMap") if m["metadata"]["name"] == "spruce-flagd"]
+                flags = json.loads(config["data"]["flags.json"])
+                self.assertEqual(flags, json.loads((ROOT / "config/flags.json").read_text()),
+                                 "copy config/flags.json to helm/spruce/files/flags.json")
+                (service,) = [s for s in by_kind(manifests, "Service") if s["metadata"]["name"] == "spruce-flagd"]
+                (port,) = service["spec"]["ports"]
+                enabled = [c for c in COMPONENTS if (values.get(c) or {}).get("enabled", True)]
+                for component in enabled:
+                    self.assertEqual(settings_of(manifests, component)["flags"]["sync"], f"spruce-flagd:{port['port']}")
+                policies = {p["metadata"]["name"]: p["spec"] for p in by_kind(manifests, "NetworkPolicy")}
+                flagd = policies["spruce-flagd"]
+                self.assertEqual(flagd["egress"], [], "flagd reaches nothing")
+                (rule,) = flagd["ingress"]
+                self.assertEqual([p["port"] for p in rule["ports"]], [port["port"]])
+                callers = [peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for peer in rule["from"]]
+                self.assertEqual(sorted(callers), sorted(enabled))
+                for component in enabled:
+                    egress = policies[f"spruce-{component}"]["egress"]
+                    self.assertTrue(any(
+                        any(p["port"] == port["port"] for p in rule.get("ports", []))
+                        and any(peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/component") == "flagd"
+                                for peer in rule.get("to", []))
+                        for rule in egress), component)
+        manifests = render({"flagd": {"enabled": False}})
+        self.assertFalse([m for m in manifests if component_of(m) == "flagd"])
+        self.assertNotIn("flags", settings_of(manifests, "core"))
 
     def test_autoscalers_measure_the_service_container_alone(self):
         (hpa,) = by_kind(render(), "HorizontalPodAutoscaler")
@@ -829,7 +866,7 @@ class TerraformTest(unittest.TestCase):
                     values[key] = {**(values.get(key) or {}), **value}
                 manifests = render(values)
                 self.assertEqual(settings_of(manifests, "core")["database"]["host"], outputs["spruce"]["value"]["database_host"])
-                for deployment in by_kind(manifests, "Deployment"):
+                for deployment in services_of(manifests):
                     self.assertTrue(deployment["spec"]["template"]["spec"]["containers"][0]["image"].startswith(f"{registry}/spruce-"))
                 for account in by_kind(manifests, "ServiceAccount"):
                     if account["metadata"]["name"] != "spruce-migrations":

@@ -104,6 +104,10 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{- $_ := unset $settings "database" -}}
 {{- $_ := unset $settings "bus" -}}
 {{- end -}}
+{{- if $root.Values.flagd.enabled -}}
+{{- $flags := dict "flags" (dict "sync" (printf "%s:%v" (include "spruce.name" (dict "root" $root "component" "flagd")) $root.Values.flagd.ports.sync)) -}}
+{{- $settings = mustMergeOverwrite $settings $flags -}}
+{{- end -}}
 {{- $settings = mustMergeOverwrite $settings (deepCopy ($values.settings | default dict)) -}}
 {{- if eq .component "gateway" -}}
 {{- $upstreams := dict
