@@ -113,6 +113,13 @@ impl Runner {
         for job in &self.jobs {
             let tick = job.schedule.latest_due(now).unwrap_or(now);
             store::register(connection, job.name, tick).await?;
+            // Every job's counters exist from the start, at zero, so the alerts on their
+            // increase read a series before the first run ends.
+            for outcome in [Outcome::Succeeded, Outcome::Failed, Outcome::Abandoned] {
+                metrics::JOB_RUNS.with_label_values(&[job.name, outcome.as_str()]);
+            }
+            metrics::JOB_FAILURES.with_label_values(&[job.name]);
+            metrics::JOB_ITEMS.with_label_values(&[job.name]);
         }
         Ok(())
     }
