@@ -4,6 +4,8 @@
 //! [`Key`]; a store hands out a URL to read an object: S3 a pre-signed URL that expires,
 //! a local folder its `public_url` (the gateway serves it).
 
+pub mod media;
+
 use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;

@@ -2,6 +2,8 @@
 //! server mode, which `make test` installs): objects in and out, removal by prefix, and the
 //! URLs handed out (pre-signed ones included) read the object or answer 404.
 
+mod media;
+
 use std::time::Duration;
 
 use bytes::Bytes;
