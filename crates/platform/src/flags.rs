@@ -75,16 +75,6 @@ pub const FAULT_SCHEDULER_NOTIFICATIONS_FAIL: Flag<bool> = Flag {
     default: false,
 };
 
-/// Every flag the services read, for the flag file's checks.
-pub const KEYS: [&str; 6] = [
-    RECOMMENDATIONS_ENABLED.key,
-    AUTO_ASSIGN_ENABLED.key,
-    SEARCH_MIN_RATING_DEFAULT.key,
-    FAULT_GATEWAY_SEARCH_ERROR_RATE.key,
-    FAULT_CORE_LATENCY_MS.key,
-    FAULT_SCHEDULER_NOTIFICATIONS_FAIL.key,
-];
-
 /// Who a flag is read for: nobody in particular (a job), or a signed-in caller.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Subject {
