@@ -161,7 +161,15 @@ impl Flags {
         tokio::spawn(async move {
             let mut warned = false;
             let provider = loop {
-                match FlagdProvider::new(options.clone()).await {
+                // A missing or unreadable file is found here, quietly: flagd's provider
+                // would log errors of its own at every try.
+                let opened = match readable_file(&options) {
+                    Ok(()) => FlagdProvider::new(options.clone())
+                        .await
+                        .map_err(|error| error.to_string()),
+                    Err(error) => Err(error),
+                };
+                match opened {
                     Ok(provider) => break provider,
                     Err(error) if !warned => {
                         tracing::warn!(
@@ -298,6 +306,21 @@ impl Inner {
     }
 }
 
+/// For a file source: whether the file can be read and holds JSON.
+fn readable_file(options: &FlagdOptions) -> Result<(), String> {
+    let Some(path) = options
+        .source_configuration
+        .as_ref()
+        .filter(|_| options.resolver_type == ResolverType::File)
+    else {
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(path).map_err(|error| format!("{path}: {error}"))?;
+    serde_json::from_str::<serde_json::Value>(&text)
+        .map(|_| ())
+        .map_err(|error| format!("{path} is not JSON: {error}"))
+}
+
 /// The provider's options for `settings`' source, if one is set.
 fn options(settings: &FlagSettings) -> Option<FlagdOptions> {
     if !settings.sync.is_empty() {
@@ -331,5 +354,80 @@ fn describe(options: &FlagdOptions) -> String {
             Path::new(path).display().to_string()
         }
         _ => format!("flagd sync at {}:{}", options.host, options.port),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OFF: &str = r#"{"flags": {"recommendations-enabled": {"state": "ENABLED",
+        "variants": {"on": true, "off": false}, "defaultVariant": "off"}}}"#;
+
+    fn scratch_file() -> std::path::PathBuf {
+        let folder = std::env::temp_dir().join(format!("spruce-flags-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&folder).unwrap();
+        folder.join("flags.json")
+    }
+
+    async fn recommendations_enabled_within(flags: &Flags, want: bool) -> bool {
+        for _ in 0..100 {
+            if flags
+                .enabled(&RECOMMENDATIONS_ENABLED, Subject::default())
+                .await
+                == want
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn a_missing_file_leaves_the_defaults_until_it_appears() {
+        let path = scratch_file();
+        let settings = FlagSettings {
+            file: path.display().to_string(),
+            ..FlagSettings::default()
+        };
+        let flags = Flags::start(&settings, "local");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!flags.loaded());
+        assert!(
+            flags
+                .enabled(&RECOMMENDATIONS_ENABLED, Subject::default())
+                .await
+        );
+        std::fs::write(&path, OFF).unwrap();
+        assert!(recommendations_enabled_within(&flags, false).await);
+        assert!(flags.loaded());
+        std::fs::remove_dir_all(path.parent().unwrap()).ok();
+    }
+
+    #[tokio::test]
+    async fn a_broken_file_or_an_unknown_flag_answers_the_defaults() {
+        let path = scratch_file();
+        std::fs::write(&path, "{ not json").unwrap();
+        let settings = FlagSettings {
+            file: path.display().to_string(),
+            ..FlagSettings::default()
+        };
+        let flags = Flags::start(&settings, "local");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!flags.loaded());
+        assert!(
+            flags
+                .enabled(&RECOMMENDATIONS_ENABLED, Subject::default())
+                .await
+        );
+        // Read at last, the file has no such flag: its default answers.
+        std::fs::write(&path, OFF).unwrap();
+        assert!(recommendations_enabled_within(&flags, false).await);
+        let rate = flags
+            .number(&FAULT_GATEWAY_SEARCH_ERROR_RATE, Subject::default())
+            .await;
+        assert!(rate.abs() < f64::EPSILON);
+        std::fs::remove_dir_all(path.parent().unwrap()).ok();
     }
 }
