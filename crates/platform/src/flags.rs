@@ -370,6 +370,23 @@ mod tests {
         folder.join("flags.json")
     }
 
+    /// Flags on the file at `path`, which cannot be read yet: not loaded, at the defaults.
+    async fn started_at_defaults(path: &std::path::Path) -> Flags {
+        let settings = FlagSettings {
+            file: path.display().to_string(),
+            ..FlagSettings::default()
+        };
+        let flags = Flags::start(&settings, "local");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!flags.loaded());
+        assert!(
+            flags
+                .enabled(&RECOMMENDATIONS_ENABLED, Subject::default())
+                .await
+        );
+        flags
+    }
+
     async fn recommendations_enabled_within(flags: &Flags, want: bool) -> bool {
         for _ in 0..100 {
             if flags
@@ -387,18 +404,7 @@ mod tests {
     #[tokio::test]
     async fn a_missing_file_leaves_the_defaults_until_it_appears() {
         let path = scratch_file();
-        let settings = FlagSettings {
-            file: path.display().to_string(),
-            ..FlagSettings::default()
-        };
-        let flags = Flags::start(&settings, "local");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(!flags.loaded());
-        assert!(
-            flags
-                .enabled(&RECOMMENDATIONS_ENABLED, Subject::default())
-                .await
-        );
+        let flags = started_at_defaults(&path).await;
         std::fs::write(&path, OFF).unwrap();
         assert!(recommendations_enabled_within(&flags, false).await);
         assert!(flags.loaded());
@@ -409,18 +415,7 @@ mod tests {
     async fn a_broken_file_or_an_unknown_flag_answers_the_defaults() {
         let path = scratch_file();
         std::fs::write(&path, "{ not json").unwrap();
-        let settings = FlagSettings {
-            file: path.display().to_string(),
-            ..FlagSettings::default()
-        };
-        let flags = Flags::start(&settings, "local");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(!flags.loaded());
-        assert!(
-            flags
-                .enabled(&RECOMMENDATIONS_ENABLED, Subject::default())
-                .await
-        );
+        let flags = started_at_defaults(&path).await;
         // Read at last, the file has no such flag: its default answers.
         std::fs::write(&path, OFF).unwrap();
         assert!(recommendations_enabled_within(&flags, false).await);
