@@ -30,7 +30,7 @@ seed: build
 
 ## test: every test, against the local PostgreSQL, RabbitMQ and Redis
 test: build
-	python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore openapi-spec-validator aiosmtpd "moto[server]==5.2.6"
+	python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore openapi-spec-validator aiosmtpd "moto[server]==5.2.6" pyarrow==26.0.1 duckdb==2.0.1
 ifeq ($(NEXTEST),yes)
 	$(CARGO) nextest run --workspace --no-fail-fast
 else

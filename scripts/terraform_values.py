@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Helm values only Terraform knows, from an environment stack's `terraform output -json`:
 the database host, the ECR registry, the services' IAM role, the VPC CIDR (the network
-policies' datastores and Vault) and the API's host name. CD passes the result after the environment's values file, so the
+policies' datastores and Vault), the API's host name, the bucket of users' files and the
+flags UI's host name. CD passes the result after the environment's values file, so the
 values files hold no placeholder for them.
 
     terraform -chdir=deploy/terraform/envs/e2e output -json > terraform.json
@@ -28,6 +29,9 @@ def values(outputs):
             "vault": {"cidrs": [spruce["vpc_cidr"]], "port": 8200},
         },
         "gateway": {"ingress": {"host": spruce["api_host"]}},
+        "storage": {"bucket": spruce["uploads_bucket"]},
+        # The flags UI, for the internal ingress (the platform stack routes it).
+        "flagd": {"ui": {"enabled": True, "host": f"flags.{spruce['internal_domain']}"}},
     }
 
 

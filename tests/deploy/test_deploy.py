@@ -78,6 +78,7 @@ def variants():
         yield environment, env_values(environment)
     for component in COMPONENTS:
         yield f"without {component}", {component: {"enabled": False}}
+    yield "flags ui", {"flagd": {"ui": {"enabled": True}}}
     yield "vault", {"secrets": {"source": "vault"}}
 
 
@@ -136,16 +137,20 @@ class ChartTest(unittest.TestCase):
                 with self.subTest(f"{label}: {deployment['metadata']['name']}"):
                     pod = deployment["spec"]["template"]["spec"]
                     self.assertTrue(pod["securityContext"]["runAsNonRoot"])
-                    (container,) = pod["containers"]
-                    security = container["securityContext"]
-                    self.assertTrue(security["readOnlyRootFilesystem"])
-                    self.assertFalse(security["allowPrivilegeEscalation"])
-                    self.assertEqual(security["capabilities"]["drop"], ["ALL"])
-                    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
-                        self.assertIn(probe, container)
+                    # One container, but flagd's with its UI (flagd.ui).
+                    containers = pod["containers"]
+                    self.assertEqual(len(containers), 2 if label == "flags ui" and component_of(deployment) == "flagd" else 1)
+                    for container in containers + pod.get("initContainers", []):
+                        security = container["securityContext"]
+                        self.assertTrue(security["readOnlyRootFilesystem"])
+                        self.assertFalse(security["allowPrivilegeEscalation"])
+                        self.assertEqual(security["capabilities"]["drop"], ["ALL"])
+                        self.assertIn("limits", container["resources"])
+                    for container in containers:
+                        for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+                            self.assertIn(probe, container, container["name"])
                     if component_of(deployment) in BACKENDS:
-                        self.assertIn("grpc", container["livenessProbe"])
-                    self.assertIn("limits", container["resources"])
+                        self.assertIn("grpc", containers[0]["livenessProbe"])
 
     def test_settings_render_to_toml_the_services_read(self):
         manifests = render({"scheduler": {"jobs": {"auto-assign": {"enabled": False}}}})
@@ -535,7 +540,7 @@ class ChartTest(unittest.TestCase):
                 policies = {p["metadata"]["name"]: p["spec"] for p in by_kind(manifests, "NetworkPolicy")}
                 flagd = policies["spruce-flagd"]
                 self.assertEqual(flagd["egress"], [], "flagd reaches nothing")
-                (rule,) = flagd["ingress"]
+                (rule,) = [r for r in flagd["ingress"] if any(p["port"] == port["port"] for p in r["ports"])]
                 self.assertEqual([p["port"] for p in rule["ports"]], [port["port"]])
                 callers = [peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for peer in rule["from"]]
                 self.assertEqual(sorted(callers), sorted(enabled))
@@ -549,6 +554,69 @@ class ChartTest(unittest.TestCase):
         manifests = render({"flagd": {"enabled": False}})
         self.assertFalse([m for m in manifests if component_of(m) == "flagd"])
         self.assertNotIn("flags", settings_of(manifests, "core"))
+
+    def test_the_flags_ui_edits_the_file_flagd_watches_and_only_the_internal_ingress_reaches_it(self):
+        self.assertFalse([s for s in by_kind(render(), "Service") if s["metadata"]["name"] == "spruce-flagd-ui"])
+        manifests = render({"flagd": {"ui": {"enabled": True}}})
+        (flagd,) = [d for d in by_kind(manifests, "Deployment") if component_of(d) == "flagd"]
+        pod = flagd["spec"]["template"]["spec"]
+        containers = {c["name"]: c for c in pod["containers"]}
+        (seed,) = pod["initContainers"]
+        watched = next(a for a in containers["flagd"]["args"] if a.startswith("--uri=file:"))[len("--uri=file:"):]
+        self.assertEqual(seed["command"][-1], watched, "the seed is written where flagd reads")
+        mounts = lambda c: {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+        folder = watched.rsplit("/", 1)[0]
+        self.assertEqual(mounts(seed)["flags"], folder)
+        self.assertEqual(mounts(containers["flagd"])["flags"], folder)
+        # The UI writes /app/data/demo.flagd.json (the OpenTelemetry Demo's flagd-ui).
+        self.assertEqual(mounts(containers["ui"])["flags"], "/app/data")
+        self.assertEqual(watched.rsplit("/", 1)[1], "demo.flagd.json")
+        (volume,) = [v for v in pod["volumes"] if v["name"] == "flags"]
+        self.assertIn("emptyDir", volume)
+        env = {e["name"]: e for e in containers["ui"]["env"]}
+        self.assertEqual(env["SECRET_KEY_BASE"]["valueFrom"]["secretKeyRef"], {"name": "spruce-flagd-ui", "key": "secret-key-base"})
+        (service,) = [s for s in by_kind(manifests, "Service") if s["metadata"]["name"] == "spruce-flagd-ui"]
+        self.assertEqual(service["spec"]["ports"][0]["targetPort"], "ui")
+        policy = next(p["spec"] for p in by_kind(manifests, "NetworkPolicy") if p["metadata"]["name"] == "spruce-flagd")
+        (ui_rule,) = [r for r in policy["ingress"] if any(p["port"] == 4000 for p in r["ports"])]
+        self.assertEqual(ui_rule["from"], [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx-internal"}}}])
+        platform = (ROOT / "deploy/terraform/platform/main.tf").read_text()
+        self.assertIn('service = "spruce-flagd-ui"', platform)
+        self.assertIn('name      = "spruce-flagd-ui"', platform)
+        with self.assertRaises(Exception):
+            render({"flagd": {"replicas": 2, "ui": {"enabled": True}}})
+
+    def test_users_files_go_to_the_bucket_through_https_or_to_a_writable_folder(self):
+        manifests = render()
+        for component in ("gateway", "scheduler"):
+            with self.subTest(component):
+                storage = settings_of(manifests, component)["storage"]
+                self.assertEqual(storage["url"], "file:///tmp/spruce-objects")
+                (deployment,) = [d for d in services_of(manifests) if component_of(d) == component]
+                pod = deployment["spec"]["template"]["spec"]
+                (container,) = pod["containers"]
+                self.assertIn({"name": "tmp", "mountPath": "/tmp"}, container["volumeMounts"])
+                self.assertTrue(any(v["name"] == "tmp" and "emptyDir" in v for v in pod["volumes"]))
+        for component in ("core", "search"):
+            self.assertNotIn("storage", settings_of(manifests, component))
+        values = {"storage": {"bucket": "spruce-e2e-uploads", "prefix": "e2e", "region": "eu-west-1"},
+                  "gateway": {"ingress": {"host": "api.example.org"}}}
+        manifests = render(values)
+        policies = {p["metadata"]["name"]: p["spec"] for p in by_kind(manifests, "NetworkPolicy")}
+        for component in ("gateway", "scheduler"):
+            with self.subTest(f"bucket: {component}"):
+                storage = settings_of(manifests, component)["storage"]
+                self.assertEqual(storage["url"], "s3://spruce-e2e-uploads/e2e")
+                self.assertEqual(storage["region"], "eu-west-1")
+                self.assertTrue(any(
+                    any(p["port"] == 443 for p in rule.get("ports", []))
+                    and any(peer.get("ipBlock") for peer in rule.get("to", []))
+                    for rule in policies[f"spruce-{component}"]["egress"]), component)
+        self.assertEqual(settings_of(manifests, "gateway")["storage"]["public_url"], "https://api.example.org/v1/files")
+        gateway_egress = by_kind(render(), "NetworkPolicy")
+        (gateway_policy,) = [p["spec"] for p in gateway_egress if p["metadata"]["name"] == "spruce-gateway"]
+        self.assertFalse(any(p["port"] == 443 for rule in gateway_policy["egress"] for p in rule.get("ports", [])),
+                         "without a bucket the gateway reaches no HTTPS endpoint")
 
     def test_autoscalers_measure_the_service_container_alone(self):
         (hpa,) = by_kind(render(), "HorizontalPodAutoscaler")
@@ -609,7 +677,8 @@ class RenderedSettingsLoadTest(unittest.TestCase):
                 for component in ("core", "search", "scheduler"):
                     (folder / "database" / component).write_text(f"test-{component}-password")
                     (folder / "database" / f"{component}-user").write_text(f"spruce_{component}_a")
-                for name in ["amqp-url", "redis-url", "stripe-secret-key", "smtp-password", "push-token"]:
+                for name in ["amqp-url", "redis-url", "stripe-secret-key", "smtp-password", "push-token",
+                             "analytics-hash-key"]:
                     (folder / "secrets" / name).write_text(f"test-{name}")
                 # Fresh Ed25519 keys: the built-in development keys are refused here.
                 for owner in ["auth", "gateway", "search", "scheduler"]:
@@ -838,7 +907,8 @@ class TerraformTest(unittest.TestCase):
         script = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(script)
         outputs_tf = (self.MODULE / "outputs.tf").read_text()
-        read = ["database_host", "ecr_repositories", "services_role_arn", "vpc_cidr", "api_host"]
+        read = ["database_host", "ecr_repositories", "services_role_arn", "vpc_cidr", "api_host", "uploads_bucket",
+                "internal_domain"]
         for name in read:
             self.assertIn(f'output "{name}"', outputs_tf)
         registry = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
@@ -851,6 +921,8 @@ class TerraformTest(unittest.TestCase):
                     "vpc_cidr": "10.20.0.0/16",
                     "cluster_name": "spruce-e2e",
                     "api_host": "api.e2e.example.org",
+                    "uploads_bucket": "spruce-e2e-uploads-123456789012",
+                    "internal_domain": "internal.e2e.example.org",
                 }
             }
         }
@@ -873,6 +945,13 @@ class TerraformTest(unittest.TestCase):
                         self.assertEqual(account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"], outputs["spruce"]["value"]["services_role_arn"])
                 (ingress,) = by_kind(manifests, "Ingress")
                 self.assertEqual(ingress["spec"]["rules"][0]["host"], "api.e2e.example.org")
+                for component in ("gateway", "scheduler"):
+                    storage = settings_of(manifests, component)["storage"]
+                    self.assertTrue(storage["url"].startswith("s3://spruce-e2e-uploads-123456789012"), storage)
+                (ui,) = [s for s in by_kind(manifests, "Service") if s["metadata"]["name"] == "spruce-flagd-ui"]
+                (flagd,) = [d for d in by_kind(manifests, "Deployment") if component_of(d) == "flagd"]
+                (container,) = [c for c in flagd["spec"]["template"]["spec"]["containers"] if c["name"] == "ui"]
+                self.assertIn({"name": "PHX_HOST", "value": "flags.internal.e2e.example.org"}, container["env"])
         steps = yaml.safe_load((ROOT / ".github/workflows/deploy.yml").read_text())["jobs"]["deploy"]["steps"]
         scripts = "\n".join(step.get("run", "") for step in steps)
         self.assertIn("output -json > out/terraform.json", scripts)

@@ -166,6 +166,7 @@ impl Stack {
                     "expire-unconfirmed",
                     "auto-assign",
                     "retrain-duration-model",
+                    "export-analytics",
                 ] {
                     environment.insert(
                         format!("SPRUCE__JOBS__{}__ENABLED", job.to_uppercase()),

@@ -1,5 +1,6 @@
 //! RFC 9457 problem responses and the single mapping from gRPC statuses to HTTP: a status's
-//! [`Reason`] (platform's one vocabulary) decides the HTTP status.
+//! [`Reason`] (platform's one vocabulary) decides the HTTP status; upload failures map here
+//! too.
 
 use axum::{
     Json,
@@ -12,6 +13,9 @@ use spruce_platform::{
     status::{Codes as _, reason_of},
     telemetry::current_trace_id,
 };
+use spruce_storage::StorageError;
+
+use crate::uploads::UploadError;
 
 /// Seconds a client should wait before retrying when a dependency is down or busy.
 const RETRY_AFTER_SECS: u64 = 5;
@@ -129,6 +133,26 @@ impl From<tonic::Status> for ApiError {
         ApiError {
             errors,
             ..ApiError::new(reason, status.message())
+        }
+    }
+}
+
+impl From<UploadError> for ApiError {
+    fn from(error: UploadError) -> Self {
+        match error {
+            UploadError::Busy => ApiError::new(Reason::Busy, error.to_string()),
+            UploadError::Unsupported(why) => ApiError::new(Reason::UnsupportedMediaType, why),
+            UploadError::Unreadable(why) => {
+                ApiError::invalid_field("body", format!("the file cannot be read: {why}"))
+            }
+            UploadError::Storage(StorageError::BadKey(_)) => ApiError::not_found(),
+            UploadError::Storage(error) => {
+                tracing::error!(error = %error, "object storage failed");
+                ApiError::new(
+                    Reason::Unavailable,
+                    "file storage is unavailable, try again shortly",
+                )
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! spruce-gateway: the public REST API for the mobile apps. It verifies access tokens,
 //! turns REST calls into gRPC calls to core, search and scheduler, and maps their statuses
-//! to RFC 9457 problem responses.
+//! to RFC 9457 problem responses. It also takes cleaners' photos and documents into object
+//! storage.
 
 pub mod auth;
 pub mod clients;
@@ -14,3 +15,4 @@ pub mod settings;
 pub mod startup;
 pub mod telemetry;
 pub mod throttle;
+pub mod uploads;

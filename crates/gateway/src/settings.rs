@@ -11,6 +11,7 @@ use spruce_platform::{
         UserTokenSettings, Validate,
     },
 };
+use spruce_storage::StorageSettings;
 
 /// The gateway's built-in defaults: the first configuration layer.
 pub const DEFAULTS: &str = r#"
@@ -70,6 +71,26 @@ pub struct Settings {
     /// client can write anything into.
     #[serde(default)]
     pub trusted_proxies: u32,
+    /// Where photos and documents are kept.
+    #[serde(default)]
+    pub storage: StorageSettings,
+    #[serde(default)]
+    pub uploads: UploadSettings,
+}
+
+/// How uploads are taken: `[uploads]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct UploadSettings {
+    /// Uploads read and processed at once; more are refused with 503. Each holds up to
+    /// 10 MiB of body, and a photo's decode up to 256 MiB.
+    pub concurrency: usize,
+}
+
+impl Default for UploadSettings {
+    fn default() -> Self {
+        UploadSettings { concurrency: 4 }
+    }
 }
 
 /// When searches and recommendations are refused with 429: many searches from one user
@@ -198,6 +219,13 @@ impl Validate for Settings {
         self.search.validate("search")?;
         self.scheduler.validate("scheduler")?;
         self.redis.validate()?;
+        self.storage.validate()?;
+        if !(1..=64).contains(&self.uploads.concurrency) {
+            return Err(SettingsError::invalid(
+                "uploads.concurrency",
+                "must be from 1 to 64",
+            ));
+        }
         let limits = &self.login_throttle;
         if limits.max_failures == 0 || limits.max_failures_per_address == 0 {
             return Err(SettingsError::invalid(

@@ -15,7 +15,9 @@ use crate::{
     routes::{self, AppState},
     settings::Settings,
     throttle::Throttle,
+    uploads::Uploads,
 };
+use spruce_storage::Storage;
 
 /// A built gateway, its listener bound.
 pub struct Application {
@@ -47,6 +49,10 @@ impl Application {
             revocations: revocations.clone(),
             trusted_proxies: settings.trusted_proxies,
             flags: settings.common.flags(),
+            uploads: Uploads::new(
+                Storage::new(&settings.storage)?,
+                settings.uploads.concurrency,
+            ),
         };
         let (api, document) = routes::api(state);
         // Swagger UI's assets are compiled in (no CDN), so /docs works offline; it also

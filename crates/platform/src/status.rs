@@ -88,6 +88,11 @@ const CODES: &[(Reason, Code, StatusCode)] = &[
         StatusCode::PAYLOAD_TOO_LARGE,
     ),
     (
+        Reason::UnsupportedMediaType,
+        Code::InvalidArgument,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    ),
+    (
         Reason::ValidationFailed,
         Code::InvalidArgument,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -222,12 +227,13 @@ mod tests {
         assert_eq!(CODES.len(), Reason::all().count());
         for (reason, code, status) in CODES {
             // A reason's code alone leads to the same HTTP class, so a status whose detail
-            // was lost still answers sensibly (402, 405 and 413 are the refinements).
+            // was lost still answers sensibly (402, 405, 413 and 415 are the refinements).
             let by_code = reason_for_code(*code).http_status();
             let refined = [
                 StatusCode::PAYMENT_REQUIRED,
                 StatusCode::METHOD_NOT_ALLOWED,
                 StatusCode::PAYLOAD_TOO_LARGE,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 StatusCode::BAD_REQUEST,
             ];
             assert!(

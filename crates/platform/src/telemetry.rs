@@ -160,7 +160,12 @@ fn otlp_endpoint(settings: &TelemetrySettings) -> Option<String> {
 
 /// Returns the W3C trace id of the current span, if it has one.
 pub fn current_trace_id() -> Option<String> {
-    let context = tracing::Span::current().context();
+    trace_id_of(&tracing::Span::current())
+}
+
+/// The trace id of `span`, when it is part of a trace.
+pub fn trace_id_of(span: &tracing::Span) -> Option<String> {
+    let context = span.context();
     let span = context.span();
     let span_context = span.span_context();
     span_context

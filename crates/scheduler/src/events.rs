@@ -1,16 +1,18 @@
 //! The events the scheduler consumes, wire in and the recording use cases out: who users
 //! are, what their bookings are, and the notifications events call for (the welcome with its verification code, codes asked
 //! for again, password resets and changes, a booking's changes, a declined card, a review
-//! for its cleaner). Each runs in the inbox's transaction, so an event that
+//! for its cleaner), and a deleted user's files removed from object storage. Each runs in the inbox's transaction, so an event that
 //! arrives twice changes nothing the second time.
 
 use anyhow::{Context as _, anyhow};
 use spruce_bus::{Envelope, EventHandler};
+use spruce_domain::objects;
 use spruce_platform::time::from_timestamp;
 use spruce_proto::{
     enum_or_string,
     events::v1::{BookingChanged, envelope::Payload},
 };
+use spruce_storage::{Key, Storage};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -27,13 +29,17 @@ use crate::{
 pub struct SchedulerEvents {
     /// Where emailed links point: the app's address (`links.app_url`).
     app_url: String,
+    /// Where users' files are kept: a deleted user's are removed.
+    storage: Storage,
 }
 
 impl SchedulerEvents {
-    /// Handles events, writing links to `app_url`.
-    pub fn new(app_url: &str) -> Self {
+    /// Handles events, writing links to `app_url` and removing deleted users' files from
+    /// `storage`.
+    pub fn new(app_url: &str, storage: Storage) -> Self {
         SchedulerEvents {
             app_url: app_url.trim_end_matches('/').to_owned(),
+            storage,
         }
     }
 
@@ -101,6 +107,18 @@ impl EventHandler for SchedulerEvents {
                     .user_id
                     .parse()
                     .context("bad user_id in user.deleted")?;
+                // Removed before the event counts as done: a failure is retried, and removing
+                // again what is gone is harmless.
+                for folder in objects::folders_of(user_id) {
+                    let removed = self
+                        .storage
+                        .delete_under(&Key::new(folder)?)
+                        .await
+                        .context("failed to remove a deleted user's files")?;
+                    if removed > 0 {
+                        tracing::info!(user_id = %user_id, removed, "deleted user's files removed");
+                    }
+                }
                 recording::user_deleted(transaction, user_id).await
             }
             Some(Payload::PasswordChanged(changed)) => {

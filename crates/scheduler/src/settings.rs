@@ -4,9 +4,12 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use secrecy::SecretString;
 
+use spruce_storage::StorageSettings;
+
 use crate::{
     domain::{jobs::JOB_NAMES, matching::engine::Mode, schedule::Schedule},
     usecases::{
+        archive::ArchiveSettings,
         delivery::{
             DeliverySettings, EmailSettings, EmailTransport, HttpPushSender, LogSender, Sender,
             Senders, SmtpSender,
@@ -62,6 +65,11 @@ schedule = "* * * * *"
 
 [jobs.retrain-duration-model]
 schedule = "0 3 * * *"
+
+# Closes the analytics archive's files at the top of each hour (they are also written every
+# analytics.max_events events or analytics.max_age).
+[jobs.export-analytics]
+schedule = "0 * * * *"
 "#;
 
 /// Everything the scheduler reads at start.
@@ -117,6 +125,12 @@ pub struct Settings {
     /// Where emailed links point.
     #[serde(default)]
     pub links: LinkSettings,
+    /// Where users' files are kept (the gateway's store): a deleted account's are removed.
+    /// The analytics archive is written there too.
+    #[serde(default)]
+    pub storage: StorageSettings,
+    #[serde(default)]
+    pub analytics: ArchiveSettings,
 }
 
 /// `[links]`: emailed links (email verification, password reset) open
@@ -367,6 +381,8 @@ impl Validate for Settings {
         self.grpc.address("grpc")?;
         self.database.validate()?;
         self.bus.validate()?;
+        self.storage.validate()?;
+        self.analytics.validate(settings::production_like())?;
         self.verifier()?;
         let app_url = &self.links.app_url;
         if !(app_url.starts_with("https://") || app_url.starts_with("http://"))

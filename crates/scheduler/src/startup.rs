@@ -1,5 +1,5 @@
 //! Builds the scheduler from its settings and runs it: gRPC server, ops HTTP side, event
-//! consumer.
+//! consumer, and the analytics archive (its own consumer and writer).
 
 use spruce_platform::flags::Flags;
 use std::sync::Arc;
@@ -7,11 +7,12 @@ use std::sync::Arc;
 use spruce_bus::Consumer;
 use spruce_platform::{
     grpc::{Access, Listeners},
-    settings,
+    settings::{self, BusSettings},
 };
 use spruce_proto::scheduler::v1::{
     job_service_server::JobServiceServer, notification_service_server::NotificationServiceServer,
 };
+use spruce_storage::Storage;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
@@ -24,6 +25,7 @@ use crate::{
     store::MIGRATIONS,
     upstream::Upstreams,
     usecases::{
+        archive::{ArchiveSink, Archiver, ExportAnalytics},
         delivery::{self, Senders},
         jobs::{
             admin::JobAdmin,
@@ -46,6 +48,8 @@ pub struct Application {
     jobs: Vec<ScheduledJob>,
     senders: Senders,
     upstreams: Upstreams,
+    storage: Storage,
+    archiver: Arc<Archiver>,
 }
 
 impl Application {
@@ -69,7 +73,13 @@ impl Application {
             &settings.identity,
         )?;
         let flags = settings.common.flags();
-        let jobs = catalogue(&settings, &upstreams, &pool, &flags)?;
+        let storage = Storage::new(&settings.storage)?;
+        let archiver = Arc::new(Archiver::new(
+            pool.clone(),
+            storage.clone(),
+            settings.analytics.clone(),
+        ));
+        let jobs = catalogue(&settings, &upstreams, &pool, &flags, &archiver)?;
         let senders = settings.senders()?.with_fault_flag(&flags);
         let listeners = Listeners::bind(&settings.grpc, &settings.common.http).await?;
         Ok(Application {
@@ -80,6 +90,8 @@ impl Application {
             jobs,
             senders,
             upstreams,
+            storage,
+            archiver,
         })
     }
 
@@ -101,13 +113,30 @@ impl Application {
         let consumer = Consumer::new(
             self.pool.clone(),
             self.settings.bus.clone(),
-            SchedulerEvents::new(&self.settings.links.app_url),
+            SchedulerEvents::new(&self.settings.links.app_url, self.storage.clone()),
         );
-        let checks = vec![
+        let mut checks = vec![
             spruce_db::readiness(self.pool.clone()),
             consumer.status().readiness(),
         ];
         let consumer_task = tokio::spawn(consumer.run(shutdown.clone()));
+        // The analytics archive: every event, from a queue of its own.
+        let archive_tasks = if self.settings.analytics.enabled {
+            let archive_bus = BusSettings {
+                queue_prefix: format!("{}-analytics", self.settings.bus.queue_prefix),
+                ..self.settings.bus.clone()
+            };
+            let sink =
+                ArchiveSink::new(self.pool.clone(), self.settings.analytics.hash_key.clone())?;
+            let archive_consumer = Consumer::with_sink(archive_bus, sink);
+            checks.push(archive_consumer.status().readiness());
+            vec![
+                tokio::spawn(archive_consumer.run(shutdown.clone())),
+                tokio::spawn(Archiver::clone(&self.archiver).run(shutdown.clone())),
+            ]
+        } else {
+            Vec::new()
+        };
         let runner = Runner::new(
             self.settings.database.clone(),
             settings::replica_name(&self.settings.runner.replica),
@@ -146,6 +175,9 @@ impl Application {
             .await;
         shutdown.cancel();
         consumer_task.await.ok();
+        for task in archive_tasks {
+            task.await.ok();
+        }
         runner_task.await.ok();
         delivery_task.await.ok();
         self.pool.close().await;
@@ -162,6 +194,7 @@ fn catalogue(
     upstreams: &Upstreams,
     pool: &PgPool,
     flags: &Flags,
+    archiver: &Arc<Archiver>,
 ) -> Result<Vec<ScheduledJob>, settings::SettingsError> {
     let job = |name: &'static str, job: Arc<dyn Job>| {
         let (schedule, enabled) = settings.job(name)?;
@@ -197,6 +230,10 @@ fn catalogue(
         job(
             jobs::RETRAIN_DURATION_MODEL,
             Arc::new(RetrainDurationModel::new(upstreams.clone())),
+        )?,
+        job(
+            jobs::EXPORT_ANALYTICS,
+            Arc::new(ExportAnalytics::new(archiver.clone())),
         )?,
     ])
 }

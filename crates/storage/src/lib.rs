@@ -222,6 +222,11 @@ impl Storage {
         }
     }
 
+    /// Whether objects are kept in a local folder (read through `public_url`), not S3.
+    pub fn is_local(&self) -> bool {
+        self.signer.is_none()
+    }
+
     fn path(&self, key: &Key) -> Result<Path, StorageError> {
         let full = if self.prefix.is_empty() {
             key.as_str().to_owned()

@@ -1,5 +1,5 @@
-//! What the tests of every crate share: a database of their own that goes away with them,
-//! one way to wait for something to happen, and ports nothing listens on.
+//! What the tests of every crate share: a database and a folder of their own that go away
+//! with them, one way to wait for something to happen, and ports nothing listens on.
 //!
 //! Each test makes its own database and its own queue names, so tests run in parallel and
 //! beside a running `make run` without touching it.
@@ -48,6 +48,44 @@ impl Drop for TestDb {
                     .ok();
             }
         });
+    }
+}
+
+/// A folder of the test's own in the machine's temporary folder, removed with everything in
+/// it when the `TempFolder` is dropped.
+pub struct TempFolder {
+    path: std::path::PathBuf,
+}
+
+impl TempFolder {
+    /// Makes a new folder for `purpose`.
+    ///
+    /// # Panics
+    /// When the folder cannot be made.
+    #[must_use]
+    pub fn new(purpose: &str) -> Self {
+        let path =
+            std::env::temp_dir().join(format!("spruce-{purpose}-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&path).expect("the temporary folder is made");
+        TempFolder { path }
+    }
+
+    /// Where it is.
+    #[must_use]
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// It as a `file://` URL (a store's `storage.url`).
+    #[must_use]
+    pub fn url(&self) -> String {
+        format!("file://{}", self.path.display())
+    }
+}
+
+impl Drop for TempFolder {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.path).ok();
     }
 }
 

@@ -835,6 +835,23 @@ ephemeral "aws_secretsmanager_secret_version" "sso" {
   secret_id = data.aws_secretsmanager_secret.sso.arn
 }
 
+# What signs the flags UI's sessions (the Spruce chart's flagd.ui.secretKeyBase).
+ephemeral "random_password" "flagd_ui" {
+  length  = 64
+  special = false
+}
+
+resource "kubernetes_secret_v1" "flagd_ui" {
+  metadata {
+    name      = "spruce-flagd-ui"
+    namespace = kubernetes_namespace.spruce.metadata[0].name
+  }
+  data_wo = {
+    secret-key-base = ephemeral.random_password.flagd_ui.result
+  }
+  data_wo_revision = 1
+}
+
 ephemeral "random_password" "oauth2_proxy_cookie" {
   length  = 32
   special = false
@@ -898,6 +915,8 @@ resource "helm_release" "internal_tools" {
     oauth2Proxy  = { service = "oauth2-proxy", port = 80 }
     tools = {
       logs = { externalName = data.aws_opensearch_domain.logs.endpoint }
+      # The Spruce chart's flagd UI (flagd.ui, switched on by scripts/terraform_values.py).
+      flags = { enabled = true, namespace = kubernetes_namespace.spruce.metadata[0].name, service = "spruce-flagd-ui", port = 80 }
     }
   })]
   depends_on = [helm_release.ingress_nginx_internal, helm_release.oauth2_proxy]

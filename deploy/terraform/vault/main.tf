@@ -36,7 +36,7 @@ locals {
     gateway   = ["redis-url", "auth-public-key", "gateway-private-key"]
     core      = ["amqp-url", "auth-private-key", "gateway-public-key", "search-public-key", "scheduler-public-key", "stripe-secret-key"]
     search    = ["amqp-url", "auth-public-key", "search-private-key", "scheduler-public-key", "redis-url"]
-    scheduler = ["amqp-url", "auth-public-key", "scheduler-private-key", "smtp-password", "push-token"]
+    scheduler = ["amqp-url", "auth-public-key", "scheduler-private-key", "analytics-hash-key", "smtp-password", "push-token"]
   }
 }
 

@@ -82,7 +82,7 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{- if has .component (list "search" "scheduler") -}}{{- $names = append $names "auth-public-key" -}}{{- end -}}
 {{- if eq .component "search" -}}{{- $names = concat $names (list "search-private-key" "scheduler-public-key" "redis-url") -}}{{- end -}}
 {{- if eq .component "scheduler" -}}
-{{- $names = append $names "scheduler-private-key" -}}
+{{- $names = concat $names (list "scheduler-private-key" "analytics-hash-key") -}}
 {{- if dig "email" "username" "" $values.settings -}}{{- $names = append $names "smtp-password" -}}{{- end -}}
 {{- if eq (dig "push" "provider" "log" $values.settings) "http" -}}{{- $names = append $names "push-token" -}}{{- end -}}
 {{- end -}}
@@ -91,7 +91,7 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 
 {{/* Settings keys (`section.key_file`) that point at each secret file. */}}
 {{- define "spruce.secretKeys" -}}
-{{- dict "amqp-url" (list "bus" "url_file") "redis-url" (list "redis" "url_file") "auth-private-key" (list "auth" "private_key_file") "auth-public-key" (list "auth" "public_key_file") "gateway-private-key" (list "identity" "private_key_file") "gateway-public-key" (list "callers" "service_keys" "gateway_file") "search-private-key" (list "identity" "private_key_file") "search-public-key" (list "callers" "service_keys" "search_file") "scheduler-private-key" (list "identity" "private_key_file") "scheduler-public-key" (list "callers" "service_keys" "scheduler_file") "stripe-secret-key" (list "payments" "stripe" "secret_key_file") "smtp-password" (list "email" "password_file") "push-token" (list "push" "token_file") | toJson -}}
+{{- dict "amqp-url" (list "bus" "url_file") "redis-url" (list "redis" "url_file") "auth-private-key" (list "auth" "private_key_file") "auth-public-key" (list "auth" "public_key_file") "gateway-private-key" (list "identity" "private_key_file") "gateway-public-key" (list "callers" "service_keys" "gateway_file") "search-private-key" (list "identity" "private_key_file") "search-public-key" (list "callers" "service_keys" "search_file") "scheduler-private-key" (list "identity" "private_key_file") "scheduler-public-key" (list "callers" "service_keys" "scheduler_file") "stripe-secret-key" (list "payments" "stripe" "secret_key_file") "smtp-password" (list "email" "password_file") "push-token" (list "push" "token_file") "analytics-hash-key" (list "analytics" "hash_key_file") | toJson -}}
 {{- end -}}
 
 {{/* The merged settings of a component as a dict: shared config, the component's own,
@@ -115,6 +115,18 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
     "search" (dict "url" (include "spruce.grpcUrl" (dict "root" $root "component" "search")))
     "scheduler" (dict "url" (include "spruce.grpcUrl" (dict "root" $root "component" "scheduler"))) -}}
 {{- $settings = mustMergeOverwrite $upstreams $settings -}}
+{{- end -}}
+{{- if has .component (list "gateway" "scheduler") -}}
+{{- $store := $root.Values.storage -}}
+{{- $storage := dict "url" "file:///tmp/spruce-objects" "url_ttl" $store.urlTtl -}}
+{{- if $store.bucket -}}
+{{- $_ := set $storage "url" (trimSuffix "/" (printf "s3://%s/%s" $store.bucket $store.prefix)) -}}
+{{- end -}}
+{{- if $store.region -}}{{- $_ := set $storage "region" $store.region -}}{{- end -}}
+{{- if and (eq .component "gateway") $values.ingress.host -}}
+{{- $_ := set $storage "public_url" (printf "https://%s/v1/files" $values.ingress.host) -}}
+{{- end -}}
+{{- $settings = mustMergeOverwrite (dict "storage" $storage) $settings -}}
 {{- end -}}
 {{- if eq .component "core" -}}
 {{- $search := dict "search" (dict "url" (include "spruce.grpcUrl" (dict "root" $root "component" "search"))) -}}

@@ -229,6 +229,8 @@ pub struct CleanerProfile {
     pub version: i64,
     /// Whether customers may find and book the cleaner: their email is verified.
     pub listed: bool,
+    /// The object key of their photo (`spruce_domain::objects::photo_key`).
+    pub photo_key: Option<String>,
 }
 
 impl CleanerProfile {
@@ -356,6 +358,7 @@ mod tests {
             rating_count: 3,
             version: 1,
             listed: true,
+            photo_key: None,
         };
         assert!((profile.rating_avg() - 4.67).abs() < 1e-9);
     }

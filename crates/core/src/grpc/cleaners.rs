@@ -4,7 +4,8 @@ use spruce_platform::identity::Caller;
 use spruce_proto::{
     core::v1::{
         AvailabilityWindow, CleanerProfile as WireProfile, GeoPoint, GetCleanerRequest,
-        ServiceKind, UpsertCleanerProfileRequest, cleaner_service_server::CleanerService,
+        ServiceKind, SetCleanerPhotoRequest, SetCleanerPhotoResponse, UpsertCleanerProfileRequest,
+        cleaner_service_server::CleanerService,
     },
     services_or_strings,
 };
@@ -62,6 +63,7 @@ fn to_wire(view: ProfileView) -> WireProfile {
         timezone: details.timezone,
         rating_avg,
         rating_count: u32::try_from(profile.rating_count).unwrap_or(0),
+        photo_key: profile.photo_key.unwrap_or_default(),
     }
 }
 
@@ -108,5 +110,19 @@ impl CleanerService for CleanerApi {
         Ok(Response::new(to_wire(
             self.cleaners.get(caller, cleaner_id).await?,
         )))
+    }
+
+    async fn set_cleaner_photo(
+        &self,
+        request: Request<SetCleanerPhotoRequest>,
+    ) -> Result<Response<SetCleanerPhotoResponse>, Status> {
+        let caller = Caller::of(&request);
+        let digest =
+            Some(request.get_ref().photo_digest.as_str()).filter(|digest| !digest.is_empty());
+        let (view, previous) = self.cleaners.set_photo(caller, digest).await?;
+        Ok(Response::new(SetCleanerPhotoResponse {
+            profile: Some(to_wire(view)),
+            previous_photo_key: previous.unwrap_or_default(),
+        }))
     }
 }

@@ -79,7 +79,8 @@ macro_rules! profile_columns {
         "p.cleaner_id, u.full_name, p.bio, p.hourly_rate_cents, p.currency, p.services, \
          p.home_lat, p.home_lng, p.area_lat, p.area_lng, p.service_radius_km, \
          p.weekly_availability::text AS weekly_availability, p.timezone, \
-         p.rating_sum, p.rating_count, p.version, u.email_verified_at IS NOT NULL AS listed"
+         p.rating_sum, p.rating_count, p.version, u.email_verified_at IS NOT NULL AS listed, \
+         p.photo_key"
     };
 }
 pub(super) use profile_columns;
@@ -104,6 +105,7 @@ spruce_db::named_row! {
         rating_count: i32,
         version: i64,
         listed: bool,
+        photo_key: Option<String>,
     }
 }
 
@@ -228,6 +230,7 @@ pub(super) fn into_profile(row: StoredProfile) -> Result<CleanerProfile, CoreErr
         rating_count: row.rating_count,
         version: row.version,
         listed: row.listed,
+        photo_key: row.photo_key,
     })
 }
 
@@ -244,4 +247,25 @@ pub async fn touch_profile(
     .execute(connection)
     .await?;
     Ok(touched.rows_affected() == 1)
+}
+
+/// Makes `photo_key` (or none) a cleaner's photo, raising the profile's version; returns the
+/// key it replaced, or `None` when the cleaner has no profile.
+pub async fn set_photo(
+    connection: &mut PgConnection,
+    cleaner_id: Uuid,
+    photo_key: Option<&str>,
+) -> Result<Option<Option<String>>, CoreError> {
+    // The old key is read under the row lock the update takes, so two uploads at once each
+    // learn the key the other replaced.
+    let previous: Option<Option<String>> = sqlx::query_scalar(
+        "UPDATE cleaner_profiles p SET photo_key = $2, version = p.version + 1, updated_at = now() \
+         FROM (SELECT cleaner_id, photo_key FROM cleaner_profiles WHERE cleaner_id = $1 FOR UPDATE) old \
+         WHERE p.cleaner_id = old.cleaner_id RETURNING old.photo_key",
+    )
+    .bind(cleaner_id)
+    .bind(photo_key)
+    .fetch_optional(connection)
+    .await?;
+    Ok(previous)
 }

@@ -21,7 +21,7 @@ pub async fn user_document(
                bathrooms, has_pets, created_at FROM addresses WHERE customer_id = $1) a), \
            'cleaner_profile', (SELECT row_to_json(p) FROM (SELECT bio, hourly_rate_cents, \
                currency, services, home_lat, home_lng, area_lat, area_lng, service_radius_km, \
-               weekly_availability, timezone, rating_sum, rating_count, updated_at \
+               weekly_availability, timezone, rating_sum, rating_count, photo_key, updated_at \
                FROM cleaner_profiles WHERE cleaner_id = $1) p), \
            'bookings', (SELECT coalesce(json_agg(b ORDER BY b.created_at), '[]') FROM ( \
                SELECT b.id, b.customer_id, b.cleaner_id, b.address_id, b.service, b.starts_at, \

@@ -78,6 +78,11 @@ pub const MIGRATIONS: &[spruce_db::MigrationSource] = &[
         "account recovery",
         include_str!("../../migrations/0014_account_recovery.sql"),
     ),
+    (
+        15,
+        "cleaner photo",
+        include_str!("../../migrations/0015_cleaner_photo.sql"),
+    ),
 ];
 
 /// Begins a read-only transaction whose every query sees the same snapshot (REPEATABLE

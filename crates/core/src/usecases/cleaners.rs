@@ -1,5 +1,6 @@
 //! Cleaner profiles: the use cases behind `CleanerService`.
 
+use spruce_domain::objects;
 use spruce_platform::identity::{Caller, Role};
 use spruce_proto::{
     core::v1::ServiceKind,
@@ -69,6 +70,44 @@ impl Cleaners {
             profile,
             show_home: true,
         })
+    }
+
+    /// Makes the photo stored under `digest` the calling cleaner's (none: removes it),
+    /// records `cleaner.updated`, and returns the profile with the key of the photo it
+    /// replaced, which the caller may now delete.
+    #[tracing::instrument(skip_all)]
+    pub async fn set_photo(
+        &self,
+        caller: Option<Caller>,
+        digest: Option<&str>,
+    ) -> Result<(ProfileView, Option<String>), CoreError> {
+        let caller = require_role(caller, Role::Cleaner, "only cleaners have a profile photo")?;
+        if let Some(digest) = digest
+            && !objects::is_photo_digest(digest)
+        {
+            return Err(CoreError::invalid(
+                "photo_digest",
+                "must be 32 lowercase hex digits",
+            ));
+        }
+        let key = digest.map(|digest| objects::photo_key(caller.user_id, digest));
+        let mut transaction = self.pool.begin().await?;
+        let previous = cleaners::set_photo(&mut transaction, caller.user_id, key.as_deref())
+            .await?
+            .ok_or(CoreError::NotFound)?;
+        let profile = cleaners::find_profile(&mut transaction, caller.user_id)
+            .await?
+            .ok_or(CoreError::NotFound)?;
+        spruce_bus::enqueue(&mut transaction, &updated_event(&profile)).await?;
+        transaction.commit().await?;
+        let view = ProfileView {
+            profile,
+            show_home: true,
+        };
+        Ok((
+            view,
+            previous.filter(|previous| Some(previous) != key.as_ref()),
+        ))
     }
 
     /// Returns a cleaner's profile to any signed-in user.
@@ -148,5 +187,6 @@ pub(crate) fn cleaner_updated(profile: &CleanerProfile) -> events::CleanerUpdate
         rating_avg: profile.rating_avg(),
         rating_count: u32::try_from(profile.rating_count).unwrap_or(0),
         listed: profile.listed,
+        photo_key: profile.photo_key.clone().unwrap_or_default(),
     }
 }

@@ -171,7 +171,7 @@ pub(super) async fn list_jobs(
         (
             "name" = String,
             Path,
-            description = "booking-reminders, expire-unconfirmed, auto-assign or retrain-duration-model"
+            description = "booking-reminders, expire-unconfirmed, auto-assign, retrain-duration-model or export-analytics"
         )
     ),
     request_body(content = Option<RunRequest>, description = "optional: {\"options\": {\"mode\": \"stable\"}}"),

@@ -14,7 +14,7 @@ use spruce_proto::{
 };
 
 use super::AppState;
-use crate::{auth::AuthUser, error::ApiError, extract::ApiJson};
+use crate::{auth::AuthUser, error::ApiError, extract::ApiJson, uploads::Uploads};
 
 /// A point on the map.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, utoipa::ToSchema)]
@@ -98,7 +98,7 @@ pub(super) struct ProfileBody {
 /// A cleaner's profile; `home` only for the cleaner themselves.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[schema(as = CleanerProfile)]
-pub(super) struct ProfileResponse {
+pub(crate) struct ProfileResponse {
     #[schema(format = Uuid)]
     id: String,
     full_name: String,
@@ -113,6 +113,26 @@ pub(super) struct ProfileResponse {
     timezone: String,
     rating_avg: f64,
     rating_count: u32,
+    /// Where the app reads the profile photo: a URL of the gateway, or a pre-signed S3 URL
+    /// that expires (fetch the profile again for a fresh one). Absent without a photo.
+    photo_url: Option<String>,
+}
+
+impl ProfileResponse {
+    /// The profile as the app sees it, its photo's key made a URL that reads it.
+    pub(super) async fn with_photo_url(
+        profile: CleanerProfile,
+        uploads: &Uploads,
+    ) -> Result<ProfileResponse, ApiError> {
+        let photo_url = match profile.photo_key.as_str() {
+            "" => None,
+            key => Some(uploads.photo_url(key).await?),
+        };
+        Ok(ProfileResponse {
+            photo_url,
+            ..profile.into()
+        })
+    }
 }
 
 impl From<CleanerProfile> for ProfileResponse {
@@ -142,6 +162,7 @@ impl From<CleanerProfile> for ProfileResponse {
             timezone: profile.timezone,
             rating_avg: profile.rating_avg,
             rating_count: profile.rating_count,
+            photo_url: None,
         }
     }
 }
@@ -195,7 +216,9 @@ pub(super) async fn upsert_profile(
         .clone()
         .upsert_cleaner_profile(user.request(message))
         .await?;
-    Ok(Json(profile.into_inner().into()))
+    Ok(Json(
+        ProfileResponse::with_photo_url(profile.into_inner(), &state.uploads).await?,
+    ))
 }
 
 /// Returns a cleaner's public profile.
@@ -226,5 +249,7 @@ pub(super) async fn get_cleaner(
         .clone()
         .get_cleaner(user.request(message))
         .await?;
-    Ok(Json(profile.into_inner().into()))
+    Ok(Json(
+        ProfileResponse::with_photo_url(profile.into_inner(), &state.uploads).await?,
+    ))
 }

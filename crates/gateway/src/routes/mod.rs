@@ -6,6 +6,7 @@ mod admin;
 mod auth;
 mod bookings;
 mod cleaners;
+mod files;
 mod me;
 mod reviews;
 mod search;
@@ -32,6 +33,7 @@ use crate::{
     revocations::Revocations,
     telemetry::trace_request,
     throttle::Throttle,
+    uploads::Uploads,
 };
 
 /// What every handler can reach.
@@ -43,6 +45,7 @@ pub struct AppState {
     pub revocations: Revocations,
     pub trusted_proxies: u32,
     pub flags: Flags,
+    pub uploads: Uploads,
 }
 
 impl FromRef<AppState> for TrustedProxies {
@@ -112,6 +115,10 @@ fn routed() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(me::notifications))
         .routes(routes!(me::register_device))
         .routes(routes!(cleaners::upsert_profile))
+        .routes(routes!(files::put_photo, files::delete_photo))
+        .routes(routes!(files::put_document))
+        .routes(routes!(files::get_document))
+        .routes(routes!(files::get_file))
         .routes(routes!(
             addresses::create_address,
             addresses::list_addresses

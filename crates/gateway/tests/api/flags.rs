@@ -1,32 +1,12 @@
 //! Feature flags from a flagd flag file, changed while the gateway runs: fault injection on
 //! cleaner searches, and recommendations switched off.
 
-use std::{
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::{path::Path, time::Duration};
 
 use serde_json::Value;
-use spruce_testkit::eventually;
+use spruce_testkit::{TempFolder, eventually};
 
 use crate::{helpers::TestApp, scene::Scene};
-
-/// A folder of the test's own, removed with it.
-struct Folder(PathBuf);
-
-impl Folder {
-    fn new() -> Self {
-        let path = std::env::temp_dir().join(format!("spruce-flags-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&path).unwrap();
-        Folder(path)
-    }
-}
-
-impl Drop for Folder {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The repo's flag file with `flag` set to serve `variant`.
 fn flag_file_serving(flag: &str, variant: &str) -> String {
@@ -67,8 +47,8 @@ async fn unavailable_of(scene: &Scene, count: usize) -> usize {
 
 #[tokio::test]
 async fn a_flag_file_change_makes_half_the_searches_503_within_seconds_and_back() {
-    let folder = Folder::new();
-    let file = folder.0.join("flags.json");
+    let folder = TempFolder::new("flags");
+    let file = folder.path().join("flags.json");
     write_flags(
         &file,
         &flag_file_serving("fault-gateway-search-error-rate", "off"),
@@ -121,8 +101,8 @@ async fn a_flag_file_change_makes_half_the_searches_503_within_seconds_and_back(
 
 #[tokio::test]
 async fn recommendations_switched_off_answer_an_empty_list_marked_disabled() {
-    let folder = Folder::new();
-    let file = folder.0.join("flags.json");
+    let folder = TempFolder::new("flags");
+    let file = folder.path().join("flags.json");
     write_flags(&file, &flag_file_serving("recommendations-enabled", "off"));
     let app = TestApp::builder()
         .flags_file(file.to_str().unwrap())

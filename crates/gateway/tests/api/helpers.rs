@@ -11,7 +11,9 @@ use spruce_platform::{
 };
 use spruce_scheduler::usecases::delivery::EmailTransport;
 use spruce_search::testing::TestSearch;
-use spruce_testkit::{TestDb, add_vhost, free_port, rabbitmqctl, run_aside, wait_until_ready};
+use spruce_testkit::{
+    TempFolder, TestDb, add_vhost, free_port, rabbitmqctl, run_aside, wait_until_ready,
+};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -50,6 +52,8 @@ pub(crate) struct TestGateway {
     /// Its settings, for clearing its throttle counts in Redis at the end.
     settings: spruce_gateway::settings::Settings,
     shutdown: CancellationToken,
+    /// Where the gateway (and the scheduler) keep uploaded files.
+    pub(crate) files: TempFolder,
 }
 
 /// How a test wants its services set up: [`TestApp::builder`], then [`Builder::spawn`].
@@ -255,6 +259,7 @@ impl Builder {
             None
         };
 
+        let files = TempFolder::new("objects");
         let mut scheduler_settings = spruce_scheduler::settings::Settings {
             grpc: ListenSettings::loopback(),
             common: CommonSettings::loopback(),
@@ -265,6 +270,10 @@ impl Builder {
             },
             ..spruce_scheduler::settings::Settings::default()
         };
+        scheduler_settings.storage.url = files.url();
+        // The analytics archive's queues (three quorum queues a test) would only load the
+        // broker: the scheduler's own tests cover it.
+        scheduler_settings.analytics.enabled = false;
         scheduler_settings.core.url = core_url.clone();
         scheduler_settings.search.url = search_url.clone();
         scheduler_settings.runner.poll = Duration::from_millis(100);
@@ -298,8 +307,15 @@ impl Builder {
         } else {
             scheduler_url
         };
-        let gateway =
-            TestGateway::start(&core_url, &search_url, &gateways_scheduler, &self, shutdown).await;
+        let gateway = TestGateway::start(
+            &core_url,
+            &search_url,
+            &gateways_scheduler,
+            &self,
+            files,
+            shutdown,
+        )
+        .await;
         TestApp {
             gateway,
             scheduler_pool,
@@ -427,6 +443,7 @@ impl TestGateway {
             &search_url,
             &scheduler_url,
             &Builder::default(),
+            TempFolder::new("objects"),
             CancellationToken::new(),
         )
         .await
@@ -437,12 +454,18 @@ impl TestGateway {
         search_url: &str,
         scheduler_url: &str,
         options: &Builder,
+        files: TempFolder,
         shutdown: CancellationToken,
     ) -> Self {
         let mut settings = spruce_gateway::settings::Settings {
             common: CommonSettings::loopback(),
             ..spruce_gateway::settings::Settings::default()
         };
+        // Its port is known before it starts, for the URLs of the photos it serves.
+        settings.common.http.port = free_port();
+        let address = format!("http://127.0.0.1:{}", settings.common.http.port);
+        settings.storage.url = files.url();
+        settings.storage.public_url = format!("{address}/v1/files");
         settings.core.url = core_url.to_owned();
         settings.scheduler.url = scheduler_url.to_owned();
         settings.search.url = search_url.to_owned();
@@ -463,13 +486,13 @@ impl TestGateway {
         let gateway = spruce_gateway::startup::Application::build(settings.clone())
             .await
             .expect("gateway builds");
-        let address = format!("http://127.0.0.1:{}", gateway.port());
         tokio::spawn(gateway.run_until_stopped(shutdown.clone()));
         TestGateway {
             address,
             client: Client::new(),
             settings,
             shutdown,
+            files,
         }
     }
 

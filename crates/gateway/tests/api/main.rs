@@ -7,6 +7,7 @@ mod auth;
 mod bookings;
 mod broker;
 mod cleaners;
+mod files;
 mod flags;
 mod helpers;
 mod jobs;

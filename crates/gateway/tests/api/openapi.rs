@@ -25,7 +25,8 @@ async fn every_documented_operation_is_served_and_the_document_is_valid_openapi_
             let concrete = path
                 .replace("{id}", &uuid::Uuid::new_v4().to_string())
                 .replace("{action}", "confirm")
-                .replace("{name}", "auto-assign");
+                .replace("{name}", "auto-assign")
+                .replace("{kind}", "passport");
             let url = format!("{}{concrete}", app.address);
             let request = match method.as_str() {
                 "get" => app.client.get(url),
@@ -35,7 +36,11 @@ async fn every_documented_operation_is_served_and_the_document_is_valid_openapi_
                 other => panic!("unexpected method {other}"),
             };
             // Unauthenticated and without a body, a served route answers 400, 401, 422 or
-            // 503; only a route that does not exist says 404 or 405.
+            // 503; only a route that does not exist says 404 or 405. Public files are the
+            // exception: there an unknown one is a 404 (the files tests read a known one).
+            if path.starts_with("/v1/files/") {
+                continue;
+            }
             let status = request.send().await.unwrap().status().as_u16();
             assert!(
                 ![404, 405].contains(&status),
@@ -43,7 +48,7 @@ async fn every_documented_operation_is_served_and_the_document_is_valid_openapi_
             );
         }
     }
-    assert_eq!(operations, 36, "every /v1 operation is in the document");
+    assert_eq!(operations, 41, "every /v1 operation is in the document");
 
     let file = std::env::temp_dir().join(format!("spruce-openapi-{}.json", uuid::Uuid::new_v4()));
     std::fs::write(&file, serde_json::to_vec_pretty(&document).unwrap()).unwrap();

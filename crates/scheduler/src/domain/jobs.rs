@@ -13,12 +13,15 @@ pub const EXPIRE_UNCONFIRMED: &str = "expire-unconfirmed";
 pub const AUTO_ASSIGN: &str = "auto-assign";
 /// Retrains search's duration model.
 pub const RETRAIN_DURATION_MODEL: &str = "retrain-duration-model";
+/// Writes every event waiting for the analytics archive now.
+pub const EXPORT_ANALYTICS: &str = "export-analytics";
 /// Every clock job, by name.
 pub const JOB_NAMES: &[&str] = &[
     BOOKING_REMINDERS,
     EXPIRE_UNCONFIRMED,
     AUTO_ASSIGN,
     RETRAIN_DURATION_MODEL,
+    EXPORT_ANALYTICS,
 ];
 
 /// What a job did in one run.

@@ -1,5 +1,6 @@
 //! The scheduler's SQL.
 
+pub mod archive;
 pub mod jobs;
 pub mod notifications;
 
@@ -21,6 +22,11 @@ pub const MIGRATIONS: &[spruce_db::MigrationSource] = &[
         5,
         "run options",
         include_str!("../../migrations/0005_run_options.sql"),
+    ),
+    (
+        6,
+        "analytics",
+        include_str!("../../migrations/0006_analytics.sql"),
     ),
 ];
 

@@ -1,6 +1,7 @@
 //! What the scheduler's requests, events and clock do, in domain types: the gRPC
 //! adapters, the event consumer and the runner call these.
 
+pub mod archive;
 pub mod delivery;
 pub mod jobs;
 pub mod notifications;

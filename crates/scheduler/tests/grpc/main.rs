@@ -1,5 +1,8 @@
 //! The scheduler's gRPC API as the gateway calls it: the scheduler alone, in-process, on a
-//! database and an exchange of the test's own (no core: nothing listens where it looks).
+//! database and an exchange of the test's own (no core: nothing listens where it looks);
+//! and the analytics archive, the scheduler's binary killed and started again (`archive`).
+
+mod archive;
 
 use spruce_bus::testing::TestExchange;
 use spruce_platform::{
@@ -44,6 +47,7 @@ impl TestScheduler {
         for job in settings.jobs.values_mut() {
             job.enabled = false;
         }
+        settings.analytics.enabled = false;
         let scheduler = spruce_scheduler::startup::Application::build(settings)
             .await
             .expect("the scheduler builds");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use spruce_storage::{Key, Storage, StorageError, StorageSettings};
-use spruce_testkit::free_port;
+use spruce_testkit::{TempFolder, free_port};
 use uuid::Uuid;
 
 /// moto's S3 server on a free port, stopped with the test.
@@ -62,10 +62,10 @@ impl Moto {
     }
 }
 
-fn folder_settings() -> (StorageSettings, std::path::PathBuf) {
-    let folder = std::env::temp_dir().join(format!("spruce-objects-{}", Uuid::new_v4()));
+fn folder_settings() -> (StorageSettings, TempFolder) {
+    let folder = TempFolder::new("objects");
     let settings = StorageSettings {
-        url: format!("file://{}", folder.display()),
+        url: folder.url(),
         public_url: "http://gateway.test/v1/files/".to_owned(),
         ..StorageSettings::default()
     };
@@ -121,14 +121,13 @@ async fn objects_go_in_come_out_and_are_removed(storage: &Storage) {
 
 #[tokio::test]
 async fn a_local_folder_keeps_objects_and_names_their_public_url() {
-    let (settings, folder) = folder_settings();
+    let (settings, _folder) = folder_settings();
     let storage = Storage::new(&settings).unwrap();
     objects_go_in_come_out_and_are_removed(&storage).await;
     assert_eq!(
         storage.url(&key("photos/ann/1.jpg")).await.unwrap(),
         "http://gateway.test/v1/files/photos/ann/1.jpg"
     );
-    std::fs::remove_dir_all(folder).ok();
 }
 
 #[tokio::test]

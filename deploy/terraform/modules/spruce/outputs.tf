@@ -22,6 +22,11 @@ output "chart_bucket" {
   value = aws_s3_bucket.charts.id
 }
 
+output "uploads_bucket" {
+  description = "helm: storage.bucket"
+  value       = aws_s3_bucket.uploads.id
+}
+
 output "services_role_arn" {
   description = "helm: serviceAccount.annotations.eks.amazonaws.com/role-arn"
   value       = aws_iam_role.spruce.arn

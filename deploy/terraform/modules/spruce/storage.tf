@@ -18,7 +18,7 @@ resource "aws_s3_bucket" "charts" {
   tags   = local.tags
 }
 
-# Customers' uploads (photos of a home, receipts).
+# Users' files (cleaners' photos and identity documents) and the analytics archive.
 resource "aws_s3_bucket" "uploads" {
   #checkov:skip=CKV2_AWS_62:nothing consumes bucket events; reads and writes are audited through access logs and CloudTrail
   #checkov:skip=CKV_AWS_144:versioned and encrypted in one region; a second region is not in the plan yet (recovery uses versions and backups)

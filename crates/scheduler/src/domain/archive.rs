@@ -1,0 +1,249 @@
+//! The analytics archive: every event, as analysts read it. An event becomes one row (id,
+//! type, time, aggregate and version, its payload as JSON text, trace id) with the personal
+//! data taken out of the payload; rows are written as Parquet files partitioned by day,
+//! `analytics/events/dt=YYYY-MM-DD/part-<batch>.parquet`.
+//!
+//! Each file holds one batch of rows on one day, and a batch's rows never change: writing a
+//! batch again (after a crash before it was marked written) writes the same files under the
+//! same names, so every event is in the archive once.
+
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use chrono::{DateTime, NaiveDate, Utc};
+use hmac::{KeyInit as _, Mac as _};
+use parquet::{arrow::ArrowWriter, basic::Compression, file::properties::WriterProperties};
+use serde_json::Value;
+
+/// Payload fields that name a person: kept as a keyed hash, so that analysts can still
+/// count and join by person without knowing who.
+const HASHED_FIELDS: &[&str] = &["email", "full_name"];
+/// Payload fields left out: secrets (codes and links' tokens) and free text a person wrote,
+/// which may hold names, phone numbers or addresses.
+const DROPPED_FIELDS: &[&str] = &["code", "token", "bio", "comment"];
+
+/// One archived event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArchivedEvent {
+    pub event_id: String,
+    pub event_type: String,
+    pub occurred_at: DateTime<Utc>,
+    pub aggregate_id: String,
+    pub aggregate_version: i64,
+    /// The payload as JSON, personal data taken out ([`redact`]).
+    pub payload: String,
+    pub trace_id: Option<String>,
+}
+
+/// Takes the personal data out of `payload` (an event's payload as JSON): names and emails
+/// become `hmac-sha256:<hex>` keyed with `key`, secrets and free text go.
+pub fn redact(payload: &mut Value, key: &[u8]) {
+    match payload {
+        Value::Object(fields) => {
+            fields.retain(|name, _| !DROPPED_FIELDS.contains(&name.as_str()));
+            for (name, value) in fields.iter_mut() {
+                match value {
+                    Value::String(text) if HASHED_FIELDS.contains(&name.as_str()) => {
+                        *text = keyed_hash(key, text);
+                    }
+                    _ => redact(value, key),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| redact(item, key)),
+        _ => {}
+    }
+}
+
+/// `hmac-sha256:` and the first 16 bytes of HMAC-SHA256(`key`, `text`) in hex: the same
+/// text gives the same hash under one key, and nobody without the key can test a guess.
+fn keyed_hash(key: &[u8], text: &str) -> String {
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(text.as_bytes());
+    let digest = mac.finalize().into_bytes();
+    digest[..16]
+        .iter()
+        .fold(String::from("hmac-sha256:"), |mut hex, byte| {
+            use std::fmt::Write as _;
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
+}
+
+/// The key of the file holding `batch`'s events of `day`.
+pub fn file_key(day: NaiveDate, batch: i64) -> String {
+    format!("analytics/events/dt={day}/part-{batch:012}.parquet")
+}
+
+/// `events` (one batch) split by the day they happened, each day's as one Parquet file:
+/// `(key, bytes)`.
+///
+/// # Errors
+/// When the Parquet writer fails.
+pub fn files(
+    batch: i64,
+    events: &[ArchivedEvent],
+) -> Result<Vec<(String, Vec<u8>)>, parquet::errors::ParquetError> {
+    let mut days: Vec<NaiveDate> = events
+        .iter()
+        .map(|event| event.occurred_at.date_naive())
+        .collect();
+    days.sort_unstable();
+    days.dedup();
+    days.into_iter()
+        .map(|day| {
+            let of_day: Vec<&ArchivedEvent> = events
+                .iter()
+                .filter(|event| event.occurred_at.date_naive() == day)
+                .collect();
+            Ok((file_key(day, batch), parquet_file(&of_day)?))
+        })
+        .collect()
+}
+
+/// The columns of every file.
+fn schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("event_id", DataType::Utf8, false),
+        Field::new("type", DataType::Utf8, false),
+        Field::new(
+            "occurred_at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("aggregate_id", DataType::Utf8, false),
+        Field::new("aggregate_version", DataType::Int64, false),
+        Field::new("payload", DataType::Utf8, false),
+        Field::new("trace_id", DataType::Utf8, true),
+    ]))
+}
+
+fn parquet_file(events: &[&ArchivedEvent]) -> Result<Vec<u8>, parquet::errors::ParquetError> {
+    let schema = schema();
+    let column = |text: fn(&ArchivedEvent) -> &str| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(
+            events.iter().map(|event| text(event)),
+        ))
+    };
+    let columns: Vec<ArrayRef> = vec![
+        column(|event| &event.event_id),
+        column(|event| &event.event_type),
+        Arc::new(
+            TimestampMicrosecondArray::from_iter_values(
+                events
+                    .iter()
+                    .map(|event| event.occurred_at.timestamp_micros()),
+            )
+            .with_timezone("UTC"),
+        ),
+        column(|event| &event.aggregate_id),
+        Arc::new(Int64Array::from_iter_values(
+            events.iter().map(|event| event.aggregate_version),
+        )),
+        column(|event| &event.payload),
+        Arc::new(StringArray::from_iter(
+            events.iter().map(|event| event.trace_id.as_deref()),
+        )),
+    ];
+    let batch = RecordBatch::try_new(schema.clone(), columns)?;
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    let mut bytes = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut bytes, schema, Some(properties))?;
+    writer.write(&batch)?;
+    writer.close()?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use parquet::file::reader::{FileReader as _, SerializedFileReader};
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn names_and_emails_are_hashed_with_the_key_and_secrets_and_free_text_dropped() {
+        let mut payload = json!({"user_registered": {
+            "user_id": "u1", "email": "ann@example.org", "full_name": "Ann Lee",
+            "role": "customer"}});
+        let original = payload.clone();
+        redact(&mut payload, b"key one");
+        let fields = &payload["user_registered"];
+        assert_eq!(fields["user_id"], "u1");
+        assert_eq!(fields["role"], "customer");
+        let hashed = fields["email"].as_str().unwrap();
+        assert!(hashed.starts_with("hmac-sha256:") && !hashed.contains("ann"));
+        assert_ne!(
+            fields["full_name"],
+            original["user_registered"]["full_name"]
+        );
+        // Stable under one key (joins work), different under another.
+        let mut again = original.clone();
+        redact(&mut again, b"key one");
+        assert_eq!(again, payload);
+        let mut other = original;
+        redact(&mut other, b"key two");
+        assert_ne!(
+            other["user_registered"]["email"],
+            payload["user_registered"]["email"]
+        );
+
+        let mut secrets = json!({"verification_requested": {"code": "123456", "token": "t",
+            "user_id": "u1"}, "review_created": {"comment": "Ann was great, call 0170 123"},
+            "cleaner_updated": {"bio": "I live at Torstrasse 1", "rating_avg": 4.5}});
+        redact(&mut secrets, b"key");
+        let text = secrets.to_string();
+        for gone in ["123456", "\"t\"", "Ann was", "Torstrasse"] {
+            assert!(!text.contains(gone), "{gone} is in {text}");
+        }
+        assert_eq!(secrets["cleaner_updated"]["rating_avg"], 4.5);
+    }
+
+    fn event(id: &str, at: &str) -> ArchivedEvent {
+        ArchivedEvent {
+            event_id: id.to_owned(),
+            event_type: "booking.created".to_owned(),
+            occurred_at: at.parse().unwrap(),
+            aggregate_id: "b1".to_owned(),
+            aggregate_version: 1,
+            payload: "{}".to_owned(),
+            trace_id: None,
+        }
+    }
+
+    #[test]
+    fn a_batch_is_one_file_a_day_named_by_day_and_batch_the_same_each_time() {
+        let events = [
+            event("e1", "2026-12-06T23:59:59Z"),
+            event("e2", "2026-12-07T00:00:00Z"),
+            event("e3", "2026-12-07T08:00:00Z"),
+        ];
+        let written = files(42, &events).unwrap();
+        let keys: Vec<&str> = written.iter().map(|(key, _)| key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "analytics/events/dt=2026-12-06/part-000000000042.parquet",
+                "analytics/events/dt=2026-12-07/part-000000000042.parquet"
+            ]
+        );
+        let rows = |bytes: &Vec<u8>| {
+            SerializedFileReader::new(bytes::Bytes::from(bytes.clone()))
+                .unwrap()
+                .metadata()
+                .file_metadata()
+                .num_rows()
+        };
+        assert_eq!(rows(&written[0].1), 1);
+        assert_eq!(rows(&written[1].1), 2);
+        assert_eq!(
+            files(42, &events).unwrap(),
+            written,
+            "written again, the same"
+        );
+    }
+}

@@ -1,0 +1,354 @@
+//! The analytics archive's work: every event of the exchange is taken from a queue of its
+//! own into `analytics_events` (a redelivery is recognised by its id and left out), cut into
+//! batches every `max_events` events or `max_age`, and each batch written to object storage
+//! as Parquet (`domain::archive`). `export-analytics` cuts and writes everything waiting at
+//! once.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use prost::Message as _;
+use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, SerializeOptions};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::Deserialize;
+use spruce_bus::{Decoded, Envelope, EventSink, Failure, Outcome};
+use spruce_platform::{
+    settings::{SettingsError, duration},
+    telemetry::trace_id_of,
+    time::from_timestamp,
+};
+use spruce_storage::{Key, Storage};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::{
+    domain::{
+        archive::{self, ArchivedEvent},
+        jobs::{Job, JobFuture, RunContext, RunReport},
+    },
+    store,
+};
+
+/// How often the archiver looks for work.
+const TICK: Duration = Duration::from_secs(1);
+
+/// `[analytics]`: the archive of every event for analysts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ArchiveSettings {
+    /// Whether this replica archives (consumes its queue and writes files).
+    pub enabled: bool,
+    /// A file is written once this many events wait...
+    pub max_events: u32,
+    /// ... or once the oldest has waited this long.
+    #[serde(deserialize_with = "duration")]
+    pub max_age: Duration,
+    /// How long archived events' ids are kept to recognise a redelivery.
+    #[serde(deserialize_with = "duration")]
+    pub dedup_window: Duration,
+    /// How long a replica holds a batch while it writes the batch's files; one that dies
+    /// meanwhile leaves the batch to another replica (or itself, restarted) after this.
+    #[serde(deserialize_with = "duration")]
+    pub write_lease: Duration,
+    /// The key of the hashes that stand for names and emails (or `hash_key_file`). Keep it
+    /// secret and keep it: a new key gives everybody new hashes.
+    pub hash_key: SecretString,
+}
+
+impl Default for ArchiveSettings {
+    fn default() -> Self {
+        ArchiveSettings {
+            enabled: true,
+            max_events: 5_000,
+            max_age: Duration::from_secs(300),
+            dedup_window: Duration::from_secs(7 * 24 * 3600),
+            write_lease: Duration::from_secs(120),
+            hash_key: SecretString::from(DEVELOPMENT_HASH_KEY),
+        }
+    }
+}
+
+/// The local default of `analytics.hash_key`, refused in production-like environments.
+pub const DEVELOPMENT_HASH_KEY: &str = "spruce-local-analytics-hash-key";
+
+impl ArchiveSettings {
+    /// Checks the limits, and that a production-like environment has a key of its own.
+    ///
+    /// # Errors
+    /// Names the key at fault.
+    pub fn validate(&self, production_like: bool) -> Result<(), SettingsError> {
+        if !(1..=1_000_000).contains(&self.max_events) {
+            return Err(SettingsError::invalid(
+                "analytics.max_events",
+                "must be from 1 to 1000000",
+            ));
+        }
+        if self.max_age < Duration::from_secs(1)
+            || self.write_lease < Duration::from_secs(1)
+            || self.dedup_window < Duration::from_secs(60)
+        {
+            return Err(SettingsError::invalid(
+                "analytics",
+                "max_age and write_lease must be at least 1s, dedup_window at least 1m",
+            ));
+        }
+        let key = self.hash_key.expose_secret();
+        if key.len() < 16 || (production_like && key == DEVELOPMENT_HASH_KEY) {
+            return Err(SettingsError::invalid(
+                "analytics.hash_key",
+                "must be at least 16 characters, and not the development key outside local",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Takes events into the archive's table; the consumer of the archive's queue.
+pub struct ArchiveSink {
+    pool: PgPool,
+    envelope: MessageDescriptor,
+    hash_key: SecretString,
+}
+
+impl ArchiveSink {
+    /// Records into `pool`, hashing personal data with `hash_key`.
+    ///
+    /// # Errors
+    /// When the events' descriptors cannot be read (a build fault).
+    pub fn new(pool: PgPool, hash_key: SecretString) -> anyhow::Result<Self> {
+        let pool_of_types = DescriptorPool::decode(spruce_proto::FILE_DESCRIPTOR_SET)
+            .context("failed to read the protobuf descriptors")?;
+        let envelope = pool_of_types
+            .get_message_by_name("spruce.events.v1.Envelope")
+            .context("the descriptors lack spruce.events.v1.Envelope")?;
+        Ok(ArchiveSink {
+            pool,
+            envelope,
+            hash_key,
+        })
+    }
+
+    /// The row `envelope` becomes: its payload as JSON (named by the payload's field, e.g.
+    /// `{"booking_changed": {...}}`) without personal data.
+    fn archived(
+        &self,
+        envelope: &Envelope,
+        trace_id: Option<String>,
+    ) -> anyhow::Result<ArchivedEvent> {
+        let message =
+            DynamicMessage::decode(self.envelope.clone(), envelope.encode_to_vec().as_slice())
+                .context("failed to read the envelope by its descriptor")?;
+        let options = SerializeOptions::new()
+            .use_proto_field_name(true)
+            .stringify_64_bit_integers(false);
+        let mut json = message
+            .serialize_with_options(serde_json::value::Serializer, &options)
+            .context("failed to write the event as JSON")?;
+        if let serde_json::Value::Object(fields) = &mut json {
+            for header in [
+                "event_id",
+                "type",
+                "occurred_at",
+                "aggregate_id",
+                "aggregate_version",
+            ] {
+                fields.remove(header);
+            }
+        }
+        archive::redact(&mut json, self.hash_key.expose_secret().as_bytes());
+        let occurred_at = envelope
+            .occurred_at
+            .as_ref()
+            .and_then(from_timestamp)
+            .context("the event has no occurred_at")?;
+        Ok(ArchivedEvent {
+            event_id: envelope.event_id.clone(),
+            event_type: envelope.r#type.clone(),
+            occurred_at,
+            aggregate_id: envelope.aggregate_id.clone(),
+            aggregate_version: envelope.aggregate_version,
+            payload: json.to_string(),
+            trace_id,
+        })
+    }
+
+    async fn add(&self, events: Vec<(Uuid, ArchivedEvent)>) -> Result<Vec<Outcome>, Failure> {
+        let mut connection = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|error| Failure::Transient(error.into()))?;
+        let added = store::archive::add(&mut connection, &events)
+            .await
+            .map_err(|error| Failure::Transient(error.into()))?;
+        Ok(events
+            .iter()
+            .map(|(id, _)| {
+                if added.contains(id) {
+                    Outcome::Applied
+                } else {
+                    Outcome::Duplicate
+                }
+            })
+            .collect())
+    }
+}
+
+impl EventSink for ArchiveSink {
+    fn routing_keys(&self) -> &'static [&'static str] {
+        &["#"]
+    }
+
+    async fn apply(&self, event_id: Uuid, envelope: &Envelope) -> Result<Outcome, Failure> {
+        let trace_id = trace_id_of(&tracing::Span::current());
+        let event = self
+            .archived(envelope, trace_id)
+            .map_err(Failure::Permanent)?;
+        let outcomes = self.add(vec![(event_id, event)]).await?;
+        Ok(outcomes[0])
+    }
+
+    /// One insert for a burst; an event that cannot be read sends them one by one.
+    async fn apply_together(&self, events: &[Decoded]) -> Option<Vec<Outcome>> {
+        let rows = events
+            .iter()
+            .map(|event| {
+                let trace_id = trace_id_of(&event.span);
+                Some((
+                    event.event_id,
+                    self.archived(&event.envelope, trace_id).ok()?,
+                ))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        self.add(rows).await.ok()
+    }
+}
+
+/// Cuts waiting events into batches and writes the batches' files.
+#[derive(Clone)]
+pub struct Archiver {
+    pool: PgPool,
+    storage: Storage,
+    settings: ArchiveSettings,
+}
+
+impl Archiver {
+    /// Archives from `pool` into `storage`.
+    pub fn new(pool: PgPool, storage: Storage, settings: ArchiveSettings) -> Self {
+        Archiver {
+            pool,
+            storage,
+            settings,
+        }
+    }
+
+    /// Writes files as they come due until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut ticks = tokio::time::interval(TICK);
+        let mut pruned_at = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            if let Err(error) = self.flush(false).await {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "archiving failed, trying again"
+                );
+            }
+            if pruned_at.elapsed() > Duration::from_secs(60) {
+                pruned_at = tokio::time::Instant::now();
+                if let Err(error) = self.prune().await {
+                    tracing::warn!(%error, "pruning archived events failed");
+                }
+            }
+        }
+    }
+
+    /// Writes every batch whose files are not written yet, then cuts and writes new ones:
+    /// all that waits when `everything`, otherwise only once `max_events` wait or the oldest
+    /// has waited `max_age`. Returns how many events it wrote.
+    ///
+    /// # Errors
+    /// When the database or the store fails; what is done stays done.
+    pub async fn flush(&self, everything: bool) -> anyhow::Result<u64> {
+        let mut written = self.write_unwritten().await?;
+        let limit = i64::from(self.settings.max_events);
+        loop {
+            let (waiting, oldest) =
+                store::archive::waiting(&mut *self.pool.acquire().await?).await?;
+            let too_old = oldest.is_some_and(|oldest| {
+                chrono::Utc::now() - oldest
+                    >= chrono::Duration::from_std(self.settings.max_age).unwrap_or_default()
+            });
+            if waiting == 0 || !(everything || too_old || waiting >= limit) {
+                return Ok(written);
+            }
+            let mut transaction = self.pool.begin().await?;
+            let batch = store::archive::cut_batch(&mut transaction, limit).await?;
+            transaction.commit().await?;
+            if batch.is_none() {
+                return Ok(written);
+            }
+            written += self.write_unwritten().await?;
+        }
+    }
+
+    /// Writes the files of every batch not written yet that nobody else is writing.
+    async fn write_unwritten(&self) -> anyhow::Result<u64> {
+        let mut written = 0;
+        while let Some(batch) = store::archive::claim_unwritten(
+            &mut *self.pool.acquire().await?,
+            self.settings.write_lease,
+        )
+        .await?
+        {
+            let events = store::archive::events_of(&mut *self.pool.acquire().await?, batch).await?;
+            let files = tokio::task::spawn_blocking({
+                let events = events.clone();
+                move || archive::files(batch, &events)
+            })
+            .await??;
+            for (key, bytes) in files {
+                self.storage
+                    .put(&Key::new(key)?, Bytes::from(bytes))
+                    .await?;
+            }
+            store::archive::mark_written(&mut *self.pool.acquire().await?, batch).await?;
+            tracing::info!(batch, events = events.len(), "analytics batch archived");
+            written += events.len() as u64;
+        }
+        Ok(written)
+    }
+
+    async fn prune(&self) -> sqlx::Result<u64> {
+        store::archive::prune(&mut *self.pool.acquire().await?, self.settings.dedup_window).await
+    }
+}
+
+/// `export-analytics`: writes everything waiting for the archive now.
+pub struct ExportAnalytics {
+    archiver: Arc<Archiver>,
+}
+
+impl ExportAnalytics {
+    /// Flushes through `archiver`.
+    pub fn new(archiver: Arc<Archiver>) -> Self {
+        ExportAnalytics { archiver }
+    }
+}
+
+impl Job for ExportAnalytics {
+    fn run(&self, _context: RunContext) -> JobFuture<'_> {
+        Box::pin(async move {
+            let written = self.archiver.flush(true).await?;
+            Ok(RunReport {
+                items: written,
+                detail: Some(format!("{written} events archived")),
+            })
+        })
+    }
+}
