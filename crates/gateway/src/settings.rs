@@ -85,11 +85,18 @@ pub struct UploadSettings {
     /// Uploads read and processed at once; more are refused with 503. Each holds up to
     /// 10 MiB of body, and a photo's decode up to 256 MiB.
     pub concurrency: usize,
+    /// How long a body may take to arrive; a slower one is refused with 400 and its permit
+    /// freed.
+    #[serde(deserialize_with = "settings::duration")]
+    pub body_timeout: Duration,
 }
 
 impl Default for UploadSettings {
     fn default() -> Self {
-        UploadSettings { concurrency: 4 }
+        UploadSettings {
+            concurrency: 4,
+            body_timeout: Duration::from_secs(60),
+        }
     }
 }
 
@@ -224,6 +231,13 @@ impl Validate for Settings {
             return Err(SettingsError::invalid(
                 "uploads.concurrency",
                 "must be from 1 to 64",
+            ));
+        }
+        if !(Duration::from_secs(1)..=Duration::from_secs(600)).contains(&self.uploads.body_timeout)
+        {
+            return Err(SettingsError::invalid(
+                "uploads.body_timeout",
+                "must be from 1s to 10m",
             ));
         }
         let limits = &self.login_throttle;

@@ -52,6 +52,7 @@ impl Application {
             uploads: Uploads::new(
                 Storage::new(&settings.storage)?,
                 settings.uploads.concurrency,
+                settings.uploads.body_timeout,
             ),
         };
         let (api, document) = routes::api(state);

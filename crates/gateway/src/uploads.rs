@@ -3,7 +3,7 @@
 //! decodes in memory), recognised by its bytes, made fit to keep, and written to object
 //! storage under the keys of `spruce_domain::objects`.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use sha2::{Digest as _, Sha256};
@@ -38,15 +38,23 @@ pub enum UploadError {
 pub struct Uploads {
     storage: Storage,
     permits: Arc<Semaphore>,
+    body_timeout: Duration,
 }
 
 impl Uploads {
-    /// Keeps uploads in `storage`, at most `concurrency` at once.
-    pub fn new(storage: Storage, concurrency: usize) -> Self {
+    /// Keeps uploads in `storage`, at most `concurrency` at once, each body given
+    /// `body_timeout` to arrive.
+    pub fn new(storage: Storage, concurrency: usize, body_timeout: Duration) -> Self {
         Uploads {
             storage,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            body_timeout,
         }
+    }
+
+    /// How long an upload's body may take to arrive.
+    pub fn body_timeout(&self) -> Duration {
+        self.body_timeout
     }
 
     /// A permit to read and process one upload, if one is free now.
@@ -66,11 +74,6 @@ impl Uploads {
     /// # Errors
     /// Unsupported or unreadable pictures, and the store's failures.
     pub async fn store_photo(&self, owner: Uuid, upload: Bytes) -> Result<String, UploadError> {
-        if MediaType::sniff(&upload).is_none_or(|kind| kind == MediaType::Pdf) {
-            return Err(UploadError::Unsupported(
-                "a photo must be a JPEG, PNG or WebP picture",
-            ));
-        }
         // Decoding and encoding take tens of milliseconds of CPU: off the async workers.
         let photo = tokio::task::spawn_blocking(move || media::profile_photo(&upload))
             .await
@@ -118,7 +121,7 @@ impl Uploads {
         Ok(media_type)
     }
 
-    /// `owner`'s document of `kind` and what it is, if they handed one in.
+    /// `owner`'s document of `kind` and its content type, if they handed one in.
     ///
     /// # Errors
     /// The store's failures.
@@ -126,16 +129,15 @@ impl Uploads {
         &self,
         owner: Uuid,
         kind: DocumentKind,
-    ) -> Result<Option<(MediaType, Bytes)>, UploadError> {
+    ) -> Result<Option<(&'static str, Bytes)>, UploadError> {
         let key = Key::new(objects::document_key(owner, kind))?;
         let Some(bytes) = self.storage.get(&key).await? else {
             return Ok(None);
         };
-        // Only sniffed files were stored; one that is not is served as plain bytes.
-        Ok(Some((
-            MediaType::sniff(&bytes).unwrap_or(MediaType::Pdf),
-            bytes,
-        )))
+        // Only sniffed files are stored; one put there otherwise is served as plain bytes.
+        let content_type =
+            MediaType::sniff(&bytes).map_or("application/octet-stream", MediaType::mime);
+        Ok(Some((content_type, bytes)))
     }
 
     /// A URL that reads the photo `key` (pre-signed on S3; the gateway's own otherwise).

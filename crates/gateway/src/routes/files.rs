@@ -56,12 +56,14 @@ fn require_cleaner(user: &AuthUser) -> Result<(), ApiError> {
     }
 }
 
-/// Reads a request body of at most `limit` bytes, refusing a larger one as soon as its
+/// Reads a request body of at most `limit` bytes within `deadline` (a client that trickles
+/// its body would hold one of the few upload permits), refusing a larger one as soon as its
 /// declared length or its bytes so far pass the limit.
 async fn read_body(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
+    deadline: std::time::Duration,
 ) -> Result<bytes::Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
@@ -76,7 +78,15 @@ async fn read_body(
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(too_large());
     }
-    axum::body::to_bytes(body, limit).await.map_err(|error| {
+    let read = tokio::time::timeout(deadline, axum::body::to_bytes(body, limit))
+        .await
+        .map_err(|_| {
+            ApiError::malformed(format!(
+                "the body did not arrive within {} s",
+                deadline.as_secs()
+            ))
+        })?;
+    read.map_err(|error| {
         let over_limit = std::error::Error::source(&error)
             .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
         if over_limit {
@@ -118,7 +128,13 @@ pub(super) async fn put_photo(
     require_cleaner(&user)?;
     // Held while the body is read and the picture re-encoded: that is what takes memory.
     let _permit = state.uploads.permit()?;
-    let upload = read_body(&headers, body, PHOTO_LIMIT_BYTES).await?;
+    let upload = read_body(
+        &headers,
+        body,
+        PHOTO_LIMIT_BYTES,
+        state.uploads.body_timeout(),
+    )
+    .await?;
     let digest = state
         .uploads
         .store_photo(user.caller.user_id, upload)
@@ -229,7 +245,13 @@ pub(super) async fn put_document(
     require_cleaner(&user)?;
     let kind = document_kind(&kind)?;
     let _permit = state.uploads.permit()?;
-    let upload = read_body(&headers, body, DOCUMENT_LIMIT_BYTES).await?;
+    let upload = read_body(
+        &headers,
+        body,
+        DOCUMENT_LIMIT_BYTES,
+        state.uploads.body_timeout(),
+    )
+    .await?;
     let size_bytes = upload.len();
     let media_type = state
         .uploads
@@ -269,16 +291,13 @@ pub(super) async fn get_document(
     if user.caller.user_id != cleaner_id && user.caller.role != Role::Admin {
         return Err(ApiError::not_found());
     }
-    let (media_type, bytes) = state
+    let (content_type, bytes) = state
         .uploads
         .document(cleaner_id, kind)
         .await?
         .ok_or_else(ApiError::not_found)?;
     let headers = [
-        (
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(media_type.mime()),
-        ),
+        (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
         (
             header::CACHE_CONTROL,
             HeaderValue::from_static("private, no-store"),

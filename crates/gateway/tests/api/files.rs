@@ -6,7 +6,7 @@ use std::{io::Cursor, path::Path, time::Duration};
 use reqwest::Response;
 use serde_json::{Value, json};
 use spruce_testkit::eventually;
-use tokio::io::AsyncWriteExt as _;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::{
     helpers::{PASSWORD, TestApp, problem, unique_email, user_token},
@@ -81,7 +81,6 @@ async fn put_photo(app: &TestApp, token: &str, bytes: Vec<u8>) -> Response {
 /// Sends a PUT of `body` with `headers` over a connection of its own and returns the status
 /// of the answer, read without sending more: the server may answer before the body ends.
 async fn raw_put(app: &TestApp, path: &str, token: &str, headers: &str, body: &[u8]) -> u16 {
-    use tokio::io::AsyncReadExt as _;
     let host = app.address.trim_start_matches("http://");
     let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
     let head = format!(
@@ -395,7 +394,7 @@ async fn a_deleted_cleaner_s_photo_and_documents_are_removed() {
 }
 
 #[tokio::test]
-async fn uploads_beyond_the_few_processed_at_once_are_refused_with_503() {
+async fn uploads_beyond_the_few_processed_at_once_get_503_and_trickled_bodies_are_cut_off() {
     let scene = Scene::new().await;
     let app = &scene.app;
     // Four slow clients each send part of a large body and wait: each holds a permit.
@@ -427,11 +426,17 @@ async fn uploads_beyond_the_few_processed_at_once_are_refused_with_503() {
     )
     .await;
     assert_eq!(busy.headers()["retry-after"], "5");
-    // The slow clients give up: the permits come back.
-    drop(slow);
+    // The slow clients are cut off once their bodies are overdue: the permits come back.
+    let mut answer = [0_u8; 64];
+    let read = slow[0].read(&mut answer).await.unwrap();
+    assert!(
+        answer[..read].starts_with(b"HTTP/1.1 400"),
+        "{}",
+        String::from_utf8_lossy(&answer[..read])
+    );
     eventually(
         "uploads are taken again",
-        Duration::from_secs(5),
+        Duration::from_secs(10),
         || async {
             let response = put_photo(app, &scene.cleaner, png(10, 10)).await;
             if response.status() == 200 {

@@ -466,6 +466,8 @@ impl TestGateway {
         let address = format!("http://127.0.0.1:{}", settings.common.http.port);
         settings.storage.url = files.url();
         settings.storage.public_url = format!("{address}/v1/files");
+        // Slow uploads are cut off soon (the files tests wait for it).
+        settings.uploads.body_timeout = Duration::from_secs(3);
         settings.core.url = core_url.to_owned();
         settings.scheduler.url = scheduler_url.to_owned();
         settings.search.url = search_url.to_owned();

@@ -338,6 +338,13 @@ pub async fn run(
     settings: DeliverySettings,
     shutdown: CancellationToken,
 ) {
+    // Every series from zero: the objectives' rules and dashboards find them before the
+    // first send, and `increase()` sees the first failure.
+    for channel in [Channel::Email, Channel::Push] {
+        for outcome in ["sent", "retried", "failed"] {
+            metrics::NOTIFICATIONS.with_label_values(&[channel.as_str(), outcome]);
+        }
+    }
     while !shutdown.is_cancelled() {
         match deliver_due(&pool, &senders, &*directory, &settings).await {
             // A full batch: more may be waiting.
