@@ -44,6 +44,26 @@ impl utoipa::ToSchema for BinaryFile {
     }
 }
 
+/// A kind of identity document in the document: the names `DocumentKind` reads, from the
+/// one list.
+pub(super) struct DocumentKindName;
+
+impl utoipa::PartialSchema for DocumentKindName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("A kind of identity document."))
+            .enum_values(Some(DocumentKind::ALL.map(DocumentKind::as_str)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for DocumentKindName {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "DocumentKind".into()
+    }
+}
+
 /// Refuses anyone but a cleaner.
 fn require_cleaner(user: &AuthUser) -> Result<(), ApiError> {
     if user.caller.role == Role::Cleaner {
@@ -198,7 +218,7 @@ async fn set_photo(
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[schema(as = Document)]
 pub(super) struct DocumentBody {
-    /// `id_card`, `passport`, `driving_licence`, `proof_of_address` or `right_to_work`.
+    #[schema(value_type = DocumentKindName)]
     kind: &'static str,
     /// What the bytes are: `application/pdf`, `image/jpeg`, `image/png` or `image/webp`.
     content_type: &'static str,
@@ -222,7 +242,7 @@ fn document_kind(kind: &str) -> Result<DocumentKind, ApiError> {
     put,
     path = "/v1/me/cleaner-profile/documents/{kind}",
     tag = "cleaners",
-    params(("kind" = String, Path, description = "id_card, passport, driving_licence, proof_of_address or right_to_work")),
+    params(("kind" = DocumentKindName, Path, description = "the kind of document")),
     request_body(content = BinaryFile, content_type = "application/octet-stream",
         description = "the document's bytes"),
     security(("bearer" = [])),
@@ -272,7 +292,7 @@ pub(super) async fn put_document(
     tag = "cleaners",
     params(
         ("id" = Uuid, Path, description = "the cleaner's user id"),
-        ("kind" = String, Path, description = "id_card, passport, driving_licence, proof_of_address or right_to_work")
+        ("kind" = DocumentKindName, Path, description = "the kind of document")
     ),
     security(("bearer" = [])),
     responses(
