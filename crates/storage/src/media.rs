@@ -115,11 +115,9 @@ pub fn profile_photo(upload: &[u8]) -> Result<Photo, MediaError> {
         .decode()
         .map_err(|error| MediaError::Broken(error.to_string()))?;
     let picture = if picture.width() > PHOTO_MAX_SIDE || picture.height() > PHOTO_MAX_SIDE {
-        picture.resize(
-            PHOTO_MAX_SIDE,
-            PHOTO_MAX_SIDE,
-            image::imageops::FilterType::Triangle,
-        )
+        // Area averaging: every source pixel counts once, so no aliasing, in one pass and
+        // several times faster than a triangle filter (BENCHMARKS.md, "Profile photos").
+        picture.thumbnail(PHOTO_MAX_SIDE, PHOTO_MAX_SIDE)
     } else {
         picture
     };
