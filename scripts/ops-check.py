@@ -14,7 +14,9 @@ for the pages channel to receive `SpruceComponentDown` for the scheduler within 
 What differs from production is only what cannot be the same here: the scrape targets are
 127.0.0.1 (prometheus.yml's hosts are compose's), the webhook URL files are the sink's, and
 Alertmanager's grouping waits are seconds instead of minutes so the check takes about
-three minutes. It listens on the services' usual ports: stop `make run` first.
+three minutes. It listens on the services' usual ports: stop `make run` first. Its
+databases (seeded afresh) and its object store are its own and go when it ends, so a run
+never sees what `make run`, or an earlier run, left.
 """
 
 import http.server
@@ -186,17 +188,22 @@ def main():
             command, stdout=output, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
         )
 
-    service_env = {"SPRUCE__TELEMETRY__LOG_FORMAT": "json"}
+    service_env = {"SPRUCE__TELEMETRY__LOG_FORMAT": "json", "SPRUCE__STORAGE__URL": f"file://{work}/objects"}
+    run_id = work.name.rsplit("-", 1)[-1].lower()
+    databases = {name: f"spruce_ops_{re.sub('[^a-z0-9]', '', run_id)}_{name}" for name in ("core", "search", "scheduler")}
+
+    def env_of(name):
+        return {**service_env, **({"SPRUCE__DATABASE__NAME": databases[name]} if name in databases else {})}
 
     def start_service(name):
-        start(name, [str(BIN / f"spruce-{name}"), "serve"], service_env)
+        start(name, [str(BIN / f"spruce-{name}"), "serve"], env_of(name))
         port = SERVICES[name]
         wait_until(f"{name} ready", lambda: ready(f"http://127.0.0.1:{port}/readyz"), 90)
 
     sink = http.server.ThreadingHTTPServer(("127.0.0.1", SINK), Sink)
     threading.Thread(target=sink.serve_forever, daemon=True).start()
     try:
-        seed = subprocess.run([str(BIN / "spruce-core"), "seed"], capture_output=True, text=True, env={**os.environ, **service_env})
+        seed = subprocess.run([str(BIN / "spruce-core"), "seed"], capture_output=True, text=True, env={**os.environ, **env_of("core")})
         if seed.returncode != 0:
             fail(f"spruce-core seed: {seed.stdout}{seed.stderr}")
         for name in SERVICES:
@@ -282,6 +289,12 @@ def main():
             except subprocess.TimeoutExpired:
                 process.kill()
         sink.shutdown()
+        for database in databases.values():
+            subprocess.run(
+                ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-q", "-c",
+                 f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'],
+                capture_output=True,
+            )
 
 
 if __name__ == "__main__":
