@@ -72,9 +72,26 @@ pub fn allowed_class(refused: fn(char) -> bool) -> String {
 pub const FORBIDDEN_CHARACTER_MESSAGE: &str =
     "must not contain control characters or invisible formatting characters";
 
+/// `bytes` as lowercase hexadecimal, two digits a byte (digests in keys and names).
+pub fn lower_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_are_written_as_two_lowercase_hex_digits_each() {
+        assert_eq!(lower_hex(&[0x00, 0xab, 0x0f, 0xff]), "00ab0fff");
+        assert_eq!(lower_hex(&[]), "");
+    }
 
     #[test]
     fn the_allowed_class_names_every_refused_character() {

@@ -18,7 +18,7 @@ use std::{net::IpAddr, time::Duration};
 
 use redis::aio::ConnectionManager;
 use sha2::{Digest as _, Sha256};
-use spruce_domain::email::normalize_email;
+use spruce_domain::{email::normalize_email, text::lower_hex};
 
 use uuid::Uuid;
 
@@ -78,8 +78,7 @@ impl Throttle {
     /// holds no email addresses.
     fn email_key(&self, what: &str, email: &str) -> String {
         let digest = Sha256::digest(normalize_email(email).as_bytes());
-        let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
-        format!("{}{what}:email:{hex}", self.prefix)
+        format!("{}{what}:email:{}", self.prefix, lower_hex(&digest))
     }
 
     fn address_key(&self, address: IpAddr) -> String {

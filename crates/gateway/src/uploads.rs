@@ -7,7 +7,10 @@ use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use sha2::{Digest as _, Sha256};
-use spruce_domain::objects::{self, DocumentKind, PHOTO_DIGEST_LENGTH};
+use spruce_domain::{
+    objects::{self, DocumentKind, PHOTO_DIGEST_LENGTH},
+    text::lower_hex,
+};
 use spruce_storage::{
     Key, Storage, StorageError,
     media::{self, MediaError, MediaType},
@@ -84,7 +87,7 @@ impl Uploads {
                 }
                 MediaError::Broken(why) => UploadError::Unreadable(why),
             })?;
-        let digest = hex(&Sha256::digest(&photo.jpeg)[..PHOTO_DIGEST_LENGTH / 2]);
+        let digest = lower_hex(&Sha256::digest(&photo.jpeg)[..PHOTO_DIGEST_LENGTH / 2]);
         let key = Key::new(objects::photo_key(owner, &digest))?;
         self.storage.put(&key, Bytes::from(photo.jpeg)).await?;
         Ok(digest)
@@ -148,26 +151,26 @@ impl Uploads {
         Ok(self.storage.url(&Key::new(key)?).await?)
     }
 
-    /// The photo stored under `key` when the store is a local folder the gateway serves:
-    /// only photos (documents are private) and only from a local store (S3 serves its own).
+    /// `owner`'s photo named `name` (`<digest>.jpg`) when the store is a local folder the
+    /// gateway serves: only photos (documents are private), and only from a local store
+    /// (S3 serves its own).
     ///
     /// # Errors
     /// The store's failures.
-    pub async fn public_photo(&self, key: &str) -> Result<Option<Bytes>, UploadError> {
-        if !self.storage.is_local() || !key.starts_with("photos/") {
+    pub async fn public_photo(
+        &self,
+        owner: &str,
+        name: &str,
+    ) -> Result<Option<Bytes>, UploadError> {
+        let digest = name
+            .strip_suffix(".jpg")
+            .filter(|digest| objects::is_photo_digest(digest));
+        let Some(digest) = digest.filter(|_| self.storage.is_local()) else {
             return Ok(None);
-        }
-        let Ok(key) = Key::new(key) else {
+        };
+        let Ok(key) = Key::new(objects::photo_key(owner, digest)) else {
             return Ok(None);
         };
         Ok(self.storage.get(&key).await?)
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut text, byte| {
-        let _ = write!(text, "{byte:02x}");
-        text
-    })
 }

@@ -49,7 +49,7 @@ pub struct Application {
     senders: Senders,
     upstreams: Upstreams,
     storage: Storage,
-    archiver: Arc<Archiver>,
+    archiver: Archiver,
 }
 
 impl Application {
@@ -74,11 +74,7 @@ impl Application {
         )?;
         let flags = settings.common.flags();
         let storage = Storage::new(&settings.storage)?;
-        let archiver = Arc::new(Archiver::new(
-            pool.clone(),
-            storage.clone(),
-            settings.analytics.clone(),
-        ));
+        let archiver = Archiver::new(pool.clone(), storage.clone(), settings.analytics.clone());
         let jobs = catalogue(&settings, &upstreams, &pool, &flags, &archiver)?;
         let senders = settings.senders()?.with_fault_flag(&flags);
         let listeners = Listeners::bind(&settings.grpc, &settings.common.http).await?;
@@ -132,7 +128,7 @@ impl Application {
             checks.push(archive_consumer.status().readiness());
             vec![
                 tokio::spawn(archive_consumer.run(shutdown.clone())),
-                tokio::spawn(Archiver::clone(&self.archiver).run(shutdown.clone())),
+                tokio::spawn(self.archiver.clone().run(shutdown.clone())),
             ]
         } else {
             Vec::new()
@@ -194,7 +190,7 @@ fn catalogue(
     upstreams: &Upstreams,
     pool: &PgPool,
     flags: &Flags,
-    archiver: &Arc<Archiver>,
+    archiver: &Archiver,
 ) -> Result<Vec<ScheduledJob>, settings::SettingsError> {
     let job = |name: &'static str, job: Arc<dyn Job>| {
         let (schedule, enabled) = settings.job(name)?;

@@ -16,6 +16,7 @@ use spruce_domain::{
 };
 use spruce_platform::identity::Role;
 use spruce_proto::core::v1::SetCleanerPhotoRequest;
+use tokio::sync::OwnedSemaphorePermit;
 use uuid::Uuid;
 
 use super::{AppState, cleaners::ProfileResponse};
@@ -74,6 +75,19 @@ fn require_cleaner(user: &AuthUser) -> Result<(), ApiError> {
             "only cleaners upload photos and documents",
         ))
     }
+}
+
+/// Takes one of the few upload permits, then reads the body within its limit: the permit
+/// is held while the body is read and processed, which is what takes memory.
+async fn receive(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<(OwnedSemaphorePermit, bytes::Bytes), ApiError> {
+    let permit = state.uploads.permit()?;
+    let upload = read_body(headers, body, limit, state.uploads.body_timeout()).await?;
+    Ok((permit, upload))
 }
 
 /// Reads a request body of at most `limit` bytes within `deadline` (a client that trickles
@@ -146,15 +160,7 @@ pub(super) async fn put_photo(
     body: Body,
 ) -> Result<Json<ProfileResponse>, ApiError> {
     require_cleaner(&user)?;
-    // Held while the body is read and the picture re-encoded: that is what takes memory.
-    let _permit = state.uploads.permit()?;
-    let upload = read_body(
-        &headers,
-        body,
-        PHOTO_LIMIT_BYTES,
-        state.uploads.body_timeout(),
-    )
-    .await?;
+    let (_permit, upload) = receive(&state, &headers, body, PHOTO_LIMIT_BYTES).await?;
     let digest = state
         .uploads
         .store_photo(user.caller.user_id, upload)
@@ -264,14 +270,7 @@ pub(super) async fn put_document(
 ) -> Result<Json<DocumentBody>, ApiError> {
     require_cleaner(&user)?;
     let kind = document_kind(&kind)?;
-    let _permit = state.uploads.permit()?;
-    let upload = read_body(
-        &headers,
-        body,
-        DOCUMENT_LIMIT_BYTES,
-        state.uploads.body_timeout(),
-    )
-    .await?;
+    let (_permit, upload) = receive(&state, &headers, body, DOCUMENT_LIMIT_BYTES).await?;
     let size_bytes = upload.len();
     let media_type = state
         .uploads
@@ -356,7 +355,7 @@ pub(super) async fn get_file(
 ) -> Result<Response, ApiError> {
     let photo = state
         .uploads
-        .public_photo(&format!("photos/{owner}/{name}"))
+        .public_photo(&owner, &name)
         .await?
         .ok_or_else(ApiError::not_found)?;
     let headers = [

@@ -15,6 +15,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use hmac::{KeyInit as _, Mac as _};
 use parquet::{arrow::ArrowWriter, basic::Compression, file::properties::WriterProperties};
 use serde_json::Value;
+use spruce_domain::text::lower_hex;
 
 /// Payload fields that name a person: kept as a keyed hash, so that analysts can still
 /// count and join by person without knowing who.
@@ -63,13 +64,7 @@ fn keyed_hash(key: &[u8], text: &str) -> String {
         hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
     mac.update(text.as_bytes());
     let digest = mac.finalize().into_bytes();
-    digest[..16]
-        .iter()
-        .fold(String::from("hmac-sha256:"), |mut hex, byte| {
-            use std::fmt::Write as _;
-            let _ = write!(hex, "{byte:02x}");
-            hex
-        })
+    format!("hmac-sha256:{}", lower_hex(&digest[..16]))
 }
 
 /// The key of the file holding `batch`'s events of `day`.

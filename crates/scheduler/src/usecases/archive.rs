@@ -4,7 +4,7 @@
 //! as Parquet (`domain::archive`). `export-analytics` cuts and writes everything waiting at
 //! once.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use bytes::Bytes;
@@ -300,13 +300,11 @@ impl Archiver {
     /// Writes the files of every batch not written yet that nobody else is writing.
     async fn write_unwritten(&self) -> anyhow::Result<u64> {
         let mut written = 0;
-        while let Some(batch) = store::archive::claim_unwritten(
-            &mut *self.pool.acquire().await?,
-            self.settings.write_lease,
-        )
-        .await?
+        let mut connection = self.pool.acquire().await?;
+        while let Some(batch) =
+            store::archive::claim_unwritten(&mut connection, self.settings.write_lease).await?
         {
-            let events = store::archive::events_of(&mut *self.pool.acquire().await?, batch).await?;
+            let events = store::archive::events_of(&mut connection, batch).await?;
             let files = tokio::task::spawn_blocking({
                 let events = events.clone();
                 move || archive::files(batch, &events)
@@ -317,7 +315,7 @@ impl Archiver {
                     .put(&Key::new(key)?, Bytes::from(bytes))
                     .await?;
             }
-            store::archive::mark_written(&mut *self.pool.acquire().await?, batch).await?;
+            store::archive::mark_written(&mut connection, batch).await?;
             tracing::info!(batch, events = events.len(), "analytics batch archived");
             written += events.len() as u64;
         }
@@ -331,12 +329,12 @@ impl Archiver {
 
 /// `export-analytics`: writes everything waiting for the archive now.
 pub struct ExportAnalytics {
-    archiver: Arc<Archiver>,
+    archiver: Archiver,
 }
 
 impl ExportAnalytics {
     /// Flushes through `archiver`.
-    pub fn new(archiver: Arc<Archiver>) -> Self {
+    pub fn new(archiver: Archiver) -> Self {
         ExportAnalytics { archiver }
     }
 }
