@@ -1,30 +1,48 @@
-//! Feature flags through OpenFeature, evaluated in process by flagd's engine.
+//! Feature flags from flagd's sources, evaluated in process.
 //!
-//! The flags come from a flagd flag file (`[flags] file`, watched: an edit applies within a
-//! second) or a flagd sync service (`[flags] sync`, `host:port`, streamed). Every flag has
-//! a default in code ([`Flag`]), which answers while there is no flag source (none set, a
-//! file missing or broken at start: one warning, and the source is tried again every few
-//! seconds), and whenever the flag is missing, disabled, of another type or its targeting
-//! fails. A file broken later keeps the flags last read from it.
+//! The flags come from a flagd flag file (`[flags] file`, watched: an edit applies as soon as
+//! flagd's file watcher reads it) or a flagd sync service (`[flags] sync`, `host:port`,
+//! streamed). open-feature-flagd's store reads and parses either; each flag it reports
+//! changed is compiled once into this module's table ([`table`]), which answers every read.
+//! Every flag has a default in code ([`Flag`]), which answers while there is no flag source
+//! (none set, a file missing or broken at start: one warning, and the source is tried again
+//! every few seconds), and whenever the flag is missing, disabled, of another type or its
+//! targeting fails. A file broken later keeps the flags last read from it.
 //!
-//! Flags are read per request for a [`Subject`]: flagd's targeting sees `targetingKey` (the
-//! user id), `role` and `environment` (`SPRUCE_ENV`). Answers are remembered for a second
-//! (a flag without targeting once for everyone), so a change reaches every reader within a
-//! second of flagd reading it.
+//! Flags are read per request for a [`Subject`]: targeting sees `targetingKey` (the user
+//! id), `role` and `environment` (`SPRUCE_ENV`), as flagd's JsonLogic. An evaluation is a
+//! hash lookup, and for a targeted flag one pass over its compiled rules with the context on
+//! the stack: no allocation, well under a microsecond (BENCHMARKS.md). OpenFeature's provider
+//! interface is not on this path: it takes its context as a map of owned strings, built per
+//! call, which alone costs about what the evaluation may.
+
+mod table;
 
 use std::{
     collections::HashMap,
     path::Path,
-    sync::{Arc, PoisonError, RwLock},
+    sync::{
+        Arc, PoisonError, RwLock,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
-use open_feature::{EvaluationContext, EvaluationReason, provider::FeatureProvider};
-use open_feature_flagd::{FlagdOptions, FlagdProvider, ResolverType};
+use open_feature_flagd::{
+    FlagdOptions,
+    resolver::{
+        common::upstream::UpstreamConfig,
+        in_process::{
+            Connector, FileConnector, FlagStore, GrpcStreamConnector, StorageState,
+            StorageStateChange,
+        },
+    },
+};
 use serde::Deserialize;
-use tokio::sync::OnceCell;
+use tokio::sync::mpsc::Receiver;
 use uuid::Uuid;
 
+use self::table::{Answer, CompiledFlag, Context};
 use crate::identity::Caller;
 
 /// Where the flags come from: `[flags]`.
@@ -93,11 +111,8 @@ impl From<&Caller> for Subject {
 
 /// How long to wait before looking for a flag source that was missing or broken.
 const RETRY_INTERVAL: Duration = Duration::from_secs(2);
-/// How long an answer is remembered: a change of the source reaches every reader within this
-/// (after flagd has read it).
-const MEMO_LIFETIME: Duration = Duration::from_secs(1);
-/// The most answers remembered at once; past it, the memo starts afresh.
-const MEMO_CAPACITY: usize = 10_000;
+/// flagd's sync port, for a `[flags] sync` without one.
+const SYNC_PORT: u16 = 8015;
 
 /// The flags of one service; cheap to clone.
 #[derive(Clone)]
@@ -106,26 +121,17 @@ pub struct Flags {
 }
 
 struct Inner {
-    provider: OnceCell<FlagdProvider>,
     environment: String,
-    /// Answers of the last [`MEMO_LIFETIME`]: a flag without targeting under its key alone
-    /// (`subject: None`), a targeted one under its key and subject. flagd's evaluation
-    /// builds and clones maps for every call (about a microsecond); a remembered answer is
-    /// a hash lookup.
-    memo: RwLock<HashMap<(&'static str, Option<Subject>), Answer>>,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Answer {
-    Bool(bool),
-    Float(f64),
-    Int(i64),
+    /// Whether the source has been read once.
+    loaded: AtomicBool,
+    /// Every flag of the source, compiled; replaced flag by flag as the source changes.
+    table: RwLock<HashMap<String, CompiledFlag>>,
 }
 
 impl std::fmt::Debug for Flags {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Flags")
-            .field("loaded", &self.inner.provider.initialized())
+            .field("loaded", &self.loaded())
             .field("environment", &self.inner.environment)
             .finish_non_exhaustive()
     }
@@ -140,9 +146,9 @@ impl Flags {
     fn new(environment: &str) -> Flags {
         Flags {
             inner: Arc::new(Inner {
-                provider: OnceCell::new(),
                 environment: environment.to_owned(),
-                memo: RwLock::new(HashMap::new()),
+                loaded: AtomicBool::new(false),
+                table: RwLock::new(HashMap::new()),
             }),
         }
     }
@@ -154,26 +160,18 @@ impl Flags {
     /// [`defaults`]: Flags::defaults
     pub fn start(settings: &FlagSettings, environment: &str) -> Flags {
         let flags = Flags::new(environment);
-        let Some(options) = options(settings) else {
+        let Some(source) = Source::of(settings) else {
             return flags;
         };
         let inner = Arc::downgrade(&flags.inner);
         tokio::spawn(async move {
             let mut warned = false;
-            let provider = loop {
-                // A missing or unreadable file is found here, quietly: flagd's provider
-                // would log errors of its own at every try.
-                let opened = match readable_file(&options) {
-                    Ok(()) => FlagdProvider::new(options.clone())
-                        .await
-                        .map_err(|error| error.to_string()),
-                    Err(error) => Err(error),
-                };
-                match opened {
-                    Ok(provider) => break provider,
+            let (store, mut changes) = loop {
+                match source.open().await {
+                    Ok(opened) => break opened,
                     Err(error) if !warned => {
                         tracing::warn!(
-                            source = %describe(&options),
+                            source = %source,
                             %error,
                             "flags cannot be read: every flag is at its default until they can"
                         );
@@ -187,213 +185,214 @@ impl Flags {
                 }
             };
             if warned {
-                tracing::info!(source = %describe(&options), "flags read");
+                tracing::info!(source = %source, "flags read");
             }
-            let Some(flags) = inner.upgrade() else { return };
-            let _ = flags.provider.set(provider);
-            flags.forget();
-            drop(flags);
+            // Each change names the flags it touched; a check every few seconds ends this
+            // when the last clone of the flags is gone.
             loop {
-                tokio::time::sleep(MEMO_LIFETIME).await;
-                let Some(flags) = inner.upgrade() else { return };
-                flags.forget();
+                match tokio::time::timeout(RETRY_INTERVAL, changes.recv()).await {
+                    Ok(Some(change)) => {
+                        let Some(flags) = inner.upgrade() else { break };
+                        flags.apply(&store, change, &mut changes).await;
+                    }
+                    Ok(None) => break,
+                    Err(_) if inner.strong_count() == 0 => break,
+                    Err(_) => {}
+                }
             }
+            let _ = store.shutdown().await;
         });
         flags
     }
 
     /// Whether the flag source has been read.
     pub fn loaded(&self) -> bool {
-        self.inner.provider.initialized()
+        self.inner.loaded.load(Ordering::Acquire)
     }
 
     /// The value of a boolean flag for `who`.
-    pub async fn enabled(&self, flag: &Flag<bool>, who: Subject) -> bool {
-        match self.answer(flag.key, Answer::Bool(flag.default), who).await {
-            Answer::Bool(value) => value,
+    pub fn enabled(&self, flag: &Flag<bool>, who: Subject) -> bool {
+        match self.answer(flag.key, who) {
+            Some(Answer::Bool(value)) => value,
             _ => flag.default,
         }
     }
 
     /// The value of a number flag for `who` (a whole number in the source is read too).
-    pub async fn number(&self, flag: &Flag<f64>, who: Subject) -> f64 {
-        match self
-            .answer(flag.key, Answer::Float(flag.default), who)
-            .await
-        {
-            Answer::Float(value) => value,
+    pub fn number(&self, flag: &Flag<f64>, who: Subject) -> f64 {
+        match self.answer(flag.key, who) {
+            Some(Answer::Float(value)) => value,
             #[allow(clippy::cast_precision_loss)]
-            Answer::Int(value) => value as f64,
-            Answer::Bool(_) => flag.default,
-        }
-    }
-
-    /// The value of a whole-number flag for `who`.
-    pub async fn integer(&self, flag: &Flag<i64>, who: Subject) -> i64 {
-        match self.answer(flag.key, Answer::Int(flag.default), who).await {
-            Answer::Int(value) => value,
+            Some(Answer::Int(value)) => value as f64,
             _ => flag.default,
         }
     }
 
-    /// The remembered answer, or flagd's (remembered), or `default` when flagd has none.
-    async fn answer(&self, key: &'static str, default: Answer, who: Subject) -> Answer {
-        let Some(provider) = self.inner.provider.get() else {
-            return default;
-        };
-        if let Some(answer) = self.inner.remembered(key, who) {
-            return answer;
+    /// The value of a whole-number flag for `who`.
+    pub fn integer(&self, flag: &Flag<i64>, who: Subject) -> i64 {
+        match self.answer(flag.key, who) {
+            Some(Answer::Int(value)) => value,
+            _ => flag.default,
         }
-        let context = self.context(who);
-        let resolved = match default {
-            Answer::Bool(_) => provider
-                .resolve_bool_value(key, &context)
-                .await
-                .map(|details| (Answer::Bool(details.value), details.reason)),
-            Answer::Float(_) => match provider.resolve_float_value(key, &context).await {
-                Ok(details) => Ok((Answer::Float(details.value), details.reason)),
-                Err(_) => provider
-                    .resolve_int_value(key, &context)
-                    .await
-                    .map(|details| (Answer::Int(details.value), details.reason)),
-            },
-            Answer::Int(_) => provider
-                .resolve_int_value(key, &context)
-                .await
-                .map(|details| (Answer::Int(details.value), details.reason)),
-        };
-        let (answer, reason) = resolved.unwrap_or((default, None));
-        // flagd says "static" when the flag has no targeting: one answer for everyone.
-        let subject = (reason != Some(EvaluationReason::Static)).then_some(who);
-        self.inner.remember(key, subject, answer);
-        answer
     }
 
-    fn context(&self, who: Subject) -> EvaluationContext {
-        let mut context = EvaluationContext::default()
-            .with_custom_field("environment", self.inner.environment.as_str());
-        if let Some(user_id) = who.user_id {
-            context = context.with_targeting_key(user_id.to_string());
-        }
-        if let Some(role) = who.role {
-            context = context.with_custom_field("role", role);
-        }
-        context
+    /// The source's value of `key` for `who`, or `None` where it has none.
+    fn answer(&self, key: &str, who: Subject) -> Option<Answer> {
+        let table = self
+            .inner
+            .table
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let flag = table.get(key)?;
+        let mut text = Uuid::encode_buffer();
+        let targeting_key = who
+            .user_id
+            .map(|id| &*id.hyphenated().encode_lower(&mut text));
+        flag.evaluate(
+            key,
+            Context {
+                targeting_key,
+                role: who.role,
+                environment: &self.inner.environment,
+            },
+        )
     }
 }
 
 impl Inner {
-    fn remembered(&self, key: &'static str, who: Subject) -> Option<Answer> {
-        let memo = self.memo.read().unwrap_or_else(PoisonError::into_inner);
-        memo.get(&(key, None))
-            .or_else(|| memo.get(&(key, Some(who))))
-            .copied()
-    }
-
-    fn remember(&self, key: &'static str, subject: Option<Subject>, answer: Answer) {
-        let mut memo = self.memo.write().unwrap_or_else(PoisonError::into_inner);
-        if memo.len() >= MEMO_CAPACITY {
-            memo.clear();
+    /// Compiles the flags `change` and every change already waiting name, and puts them in
+    /// the table at once.
+    async fn apply(
+        &self,
+        store: &FlagStore,
+        change: StorageStateChange,
+        waiting: &mut Receiver<StorageStateChange>,
+    ) {
+        let mut keys = Vec::new();
+        let mut next = Some(change);
+        while let Some(change) = next {
+            if change.storage_state == StorageState::Ok {
+                keys.extend(change.changed_flags_keys);
+            }
+            next = waiting.try_recv().ok();
         }
-        memo.insert((key, subject), answer);
-    }
-
-    fn forget(&self) {
-        self.memo
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut compiled = Vec::with_capacity(keys.len());
+        for key in keys {
+            let flag = store.get_flag(&key).await.feature_flag;
+            let flag = flag.map(|flag| CompiledFlag::compile(&key, &flag));
+            compiled.push((key, flag));
+        }
+        let mut table = self.table.write().unwrap_or_else(PoisonError::into_inner);
+        for (key, flag) in compiled {
+            match flag {
+                Some(flag) => table.insert(key, flag),
+                None => table.remove(&key),
+            };
+        }
+        drop(table);
+        self.loaded.store(true, Ordering::Release);
     }
 }
 
-/// For a file source: whether the file can be read and holds JSON.
-fn readable_file(options: &FlagdOptions) -> Result<(), String> {
-    let Some(path) = options
-        .source_configuration
-        .as_ref()
-        .filter(|_| options.resolver_type == ResolverType::File)
-    else {
-        return Ok(());
-    };
+/// Where the flags are read from.
+enum Source {
+    /// A flag file, watched.
+    File(String),
+    /// A flagd sync service, `host:port`.
+    Sync(String),
+}
+
+impl Source {
+    fn of(settings: &FlagSettings) -> Option<Source> {
+        if !settings.sync.is_empty() {
+            let target = if settings.sync.rsplit_once(':').is_some() {
+                settings.sync.clone()
+            } else {
+                format!("{}:{SYNC_PORT}", settings.sync)
+            };
+            return Some(Source::Sync(target));
+        }
+        (!settings.file.is_empty()).then(|| Source::File(settings.file.clone()))
+    }
+
+    /// flagd's store on this source, read once, and the changes it reports from then on.
+    async fn open(&self) -> Result<(FlagStore, Receiver<StorageStateChange>), String> {
+        let connector: Arc<dyn Connector> = match self {
+            Source::File(path) => {
+                // A missing or unreadable file is found here, quietly: flagd's connector
+                // would log errors of its own at every try.
+                readable_file(path)?;
+                Arc::new(FileConnector::new(path))
+            }
+            Source::Sync(target) => {
+                let upstream = UpstreamConfig::new(target.clone(), true, false, None)
+                    .map_err(|error| error.to_string())?;
+                Arc::new(GrpcStreamConnector::new(
+                    upstream.endpoint().uri().to_string(),
+                    None,
+                    &FlagdOptions::default(),
+                    upstream.authority(),
+                ))
+            }
+        };
+        let (store, changes) = FlagStore::new(connector);
+        if let Err(error) = store.init().await {
+            let _ = store.shutdown().await;
+            return Err(error.to_string());
+        }
+        Ok((store, changes))
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::File(path) => write!(f, "{}", Path::new(path).display()),
+            Source::Sync(target) => write!(f, "flagd sync at {target}"),
+        }
+    }
+}
+
+/// Whether the file at `path` can be read and holds JSON.
+fn readable_file(path: &str) -> Result<(), String> {
     let text = std::fs::read_to_string(path).map_err(|error| format!("{path}: {error}"))?;
     serde_json::from_str::<serde_json::Value>(&text)
         .map(|_| ())
         .map_err(|error| format!("{path} is not JSON: {error}"))
 }
 
-/// The provider's options for `settings`' source, if one is set.
-fn options(settings: &FlagSettings) -> Option<FlagdOptions> {
-    if !settings.sync.is_empty() {
-        let (host, port) = settings
-            .sync
-            .rsplit_once(':')
-            .and_then(|(host, port)| Some((host, port.parse().ok()?)))
-            .unwrap_or((settings.sync.as_str(), 8015));
-        return Some(FlagdOptions {
-            host: host.to_owned(),
-            port,
-            resolver_type: ResolverType::InProcess,
-            cache_settings: None,
-            ..FlagdOptions::default()
-        });
-    }
-    if settings.file.is_empty() {
-        return None;
-    }
-    Some(FlagdOptions {
-        resolver_type: ResolverType::File,
-        source_configuration: Some(settings.file.clone()),
-        cache_settings: None,
-        ..FlagdOptions::default()
-    })
-}
-
-fn describe(options: &FlagdOptions) -> String {
-    match &options.source_configuration {
-        Some(path) if options.resolver_type == ResolverType::File => {
-            Path::new(path).display().to_string()
-        }
-        _ => format!("flagd sync at {}:{}", options.host, options.port),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use spruce_testkit::TempFolder;
+
     use super::*;
 
     const OFF: &str = r#"{"flags": {"recommendations-enabled": {"state": "ENABLED",
         "variants": {"on": true, "off": false}, "defaultVariant": "off"}}}"#;
 
-    fn scratch_file() -> std::path::PathBuf {
-        let folder = std::env::temp_dir().join(format!("spruce-flags-{}", Uuid::new_v4()));
-        std::fs::create_dir_all(&folder).unwrap();
-        folder.join("flags.json")
+    /// Flags on the file at `path`, which cannot be read yet: not loaded, at the defaults.
+    async fn started_at_defaults(path: &Path) -> Flags {
+        let flags = started(path);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!flags.loaded());
+        assert!(flags.enabled(&RECOMMENDATIONS_ENABLED, Subject::default()));
+        flags
     }
 
-    /// Flags on the file at `path`, which cannot be read yet: not loaded, at the defaults.
-    async fn started_at_defaults(path: &std::path::Path) -> Flags {
+    fn started(path: &Path) -> Flags {
         let settings = FlagSettings {
             file: path.display().to_string(),
             ..FlagSettings::default()
         };
-        let flags = Flags::start(&settings, "local");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(!flags.loaded());
-        assert!(
-            flags
-                .enabled(&RECOMMENDATIONS_ENABLED, Subject::default())
-                .await
-        );
-        flags
+        Flags::start(&settings, "local")
     }
 
-    async fn recommendations_enabled_within(flags: &Flags, want: bool) -> bool {
-        for _ in 0..100 {
-            if flags
-                .enabled(&RECOMMENDATIONS_ENABLED, Subject::default())
-                .await
-                == want
-            {
+    /// Whether `read` answers `want` within 5 s.
+    async fn within_seconds<T: PartialEq>(want: T, read: impl Fn() -> T) -> bool {
+        for _ in 0..50 {
+            if read() == want {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -403,26 +402,60 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_file_leaves_the_defaults_until_it_appears() {
-        let path = scratch_file();
+        let folder = TempFolder::new("flags");
+        let path = folder.path().join("flags.json");
         let flags = started_at_defaults(&path).await;
         std::fs::write(&path, OFF).unwrap();
-        assert!(recommendations_enabled_within(&flags, false).await);
+        let read = || flags.enabled(&RECOMMENDATIONS_ENABLED, Subject::default());
+        assert!(within_seconds(false, read).await);
         assert!(flags.loaded());
-        std::fs::remove_dir_all(path.parent().unwrap()).ok();
     }
 
     #[tokio::test]
     async fn a_broken_file_or_an_unknown_flag_answers_the_defaults() {
-        let path = scratch_file();
+        let folder = TempFolder::new("flags");
+        let path = folder.path().join("flags.json");
         std::fs::write(&path, "{ not json").unwrap();
         let flags = started_at_defaults(&path).await;
         // Read at last, the file has no such flag: its default answers.
         std::fs::write(&path, OFF).unwrap();
-        assert!(recommendations_enabled_within(&flags, false).await);
-        let rate = flags
-            .number(&FAULT_GATEWAY_SEARCH_ERROR_RATE, Subject::default())
-            .await;
+        let read = || flags.enabled(&RECOMMENDATIONS_ENABLED, Subject::default());
+        assert!(within_seconds(false, read).await);
+        let rate = flags.number(&FAULT_GATEWAY_SEARCH_ERROR_RATE, Subject::default());
         assert!(rate.abs() < f64::EPSILON);
-        std::fs::remove_dir_all(path.parent().unwrap()).ok();
+    }
+
+    #[tokio::test]
+    async fn an_edit_retargets_a_flag_and_a_flag_taken_out_answers_its_default() {
+        let folder = TempFolder::new("flags");
+        let path = folder.path().join("flags.json");
+        std::fs::write(&path, OFF).unwrap();
+        let flags = started(&path);
+        let cleaner = Subject {
+            user_id: Some(Uuid::new_v4()),
+            role: Some("cleaner"),
+        };
+        let customer = Subject {
+            role: Some("customer"),
+            ..cleaner
+        };
+        let flags = &flags;
+        let read = |who| move || flags.enabled(&RECOMMENDATIONS_ENABLED, who);
+        assert!(within_seconds(false, read(cleaner)).await);
+
+        // Switched on for cleaners only.
+        std::fs::write(
+            &path,
+            r#"{"flags": {"recommendations-enabled": {"state": "ENABLED",
+                "variants": {"on": true, "off": false}, "defaultVariant": "off",
+                "targeting": {"if": [{"==": [{"var": "role"}, "cleaner"]}, "on"]}}}}"#,
+        )
+        .unwrap();
+        assert!(within_seconds(true, read(cleaner)).await);
+        assert!(!flags.enabled(&RECOMMENDATIONS_ENABLED, customer));
+
+        // Gone from the file: the default in code (on) for everyone.
+        std::fs::write(&path, r#"{"flags": {}}"#).unwrap();
+        assert!(within_seconds(true, read(customer)).await);
     }
 }

@@ -45,7 +45,7 @@ impl BookingApi {
     /// Waits as long as the fault-injection flag `fault-core-latency-ms` says (at most 10 s).
     async fn injected_latency(&self, caller: Option<&Caller>) {
         let who = caller.map(Subject::from).unwrap_or_default();
-        let delay = self.flags.integer(&FAULT_CORE_LATENCY_MS, who).await;
+        let delay = self.flags.integer(&FAULT_CORE_LATENCY_MS, who);
         if delay > 0 {
             let delay = delay.min(MAX_INJECTED_LATENCY_MS).unsigned_abs();
             tokio::time::sleep(std::time::Duration::from_millis(delay)).await;

@@ -203,13 +203,10 @@ pub(super) async fn search_cleaners(
     let who = Subject::from(&user.caller);
     let mut message = params.into_request()?;
     if message.min_rating == 0.0 {
-        message.min_rating = state.flags.number(&SEARCH_MIN_RATING_DEFAULT, who).await;
+        message.min_rating = state.flags.number(&SEARCH_MIN_RATING_DEFAULT, who);
     }
     throttle_search(&state, &user).await?;
-    let error_rate = state
-        .flags
-        .number(&FAULT_GATEWAY_SEARCH_ERROR_RATE, who)
-        .await;
+    let error_rate = state.flags.number(&FAULT_GATEWAY_SEARCH_ERROR_RATE, who);
     if error_rate > 0.0 && rand::random::<f64>() < error_rate {
         return Err(ApiError::new(
             Reason::Unavailable,
@@ -309,7 +306,7 @@ pub(super) async fn recommendations(
     let address_id = address_id.map(|id| id.to_string()).unwrap_or_default();
     let limit = limit.unwrap_or_default();
     let who = Subject::from(&user.caller);
-    if !state.flags.enabled(&RECOMMENDATIONS_ENABLED, who).await {
+    if !state.flags.enabled(&RECOMMENDATIONS_ENABLED, who) {
         return Ok(Json(Recommendations {
             items: Vec::new(),
             disabled: true,

@@ -282,7 +282,6 @@ impl Sender for FaultFlagged {
             if self
                 .flags
                 .enabled(&FAULT_SCHEDULER_NOTIFICATIONS_FAIL, Subject::default())
-                .await
             {
                 return Err(SendError::Retryable(
                     "a fault injected by fault-scheduler-notifications-fail".to_owned(),

@@ -255,11 +255,7 @@ impl Job for AutoAssign {
     fn run(&self, context: RunContext) -> JobFuture<'_> {
         Box::pin(async move {
             let mode = mode(&context.options, self.settings.mode).map_err(anyhow::Error::msg)?;
-            if !self
-                .flags
-                .enabled(&AUTO_ASSIGN_ENABLED, Subject::default())
-                .await
-            {
+            if !self.flags.enabled(&AUTO_ASSIGN_ENABLED, Subject::default()) {
                 return Ok(RunReport {
                     items: 0,
                     detail: Some("switched off by the flag auto-assign-enabled".to_owned()),
