@@ -365,6 +365,11 @@ fn readable_file(path: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    use open_feature_flagd::flagd::sync::v1::{
+        FetchAllFlagsRequest, FetchAllFlagsResponse, GetMetadataRequest, GetMetadataResponse,
+        SyncFlagsRequest, SyncFlagsResponse,
+        flag_sync_service_server::{FlagSyncService, FlagSyncServiceServer},
+    };
     use spruce_testkit::TempFolder;
 
     use super::*;
@@ -457,5 +462,90 @@ mod tests {
         // Gone from the file: the default in code (on) for everyone.
         std::fs::write(&path, r#"{"flags": {}}"#).unwrap();
         assert!(within_seconds(true, read(customer)).await);
+    }
+
+    /// A stand-in for flagd's sync service (no flagd here): it streams each flag
+    /// configuration `configurations` holds, as flagd does when its source changes.
+    struct SyncStandIn {
+        configurations: tokio::sync::watch::Receiver<String>,
+    }
+
+    type SyncStream = std::pin::Pin<
+        Box<dyn futures_util::Stream<Item = Result<SyncFlagsResponse, tonic::Status>> + Send>,
+    >;
+
+    #[tonic::async_trait]
+    impl FlagSyncService for SyncStandIn {
+        type SyncFlagsStream = SyncStream;
+
+        async fn sync_flags(
+            &self,
+            _request: tonic::Request<SyncFlagsRequest>,
+        ) -> Result<tonic::Response<SyncStream>, tonic::Status> {
+            let changes = futures_util::stream::unfold(
+                (self.configurations.clone(), true),
+                |(mut configurations, first)| async move {
+                    if !first {
+                        configurations.changed().await.ok()?;
+                    }
+                    let flag_configuration = configurations.borrow_and_update().clone();
+                    let response = SyncFlagsResponse {
+                        flag_configuration,
+                        sync_context: None,
+                    };
+                    Some((Ok(response), (configurations, false)))
+                },
+            );
+            Ok(tonic::Response::new(Box::pin(changes)))
+        }
+
+        async fn fetch_all_flags(
+            &self,
+            _request: tonic::Request<FetchAllFlagsRequest>,
+        ) -> Result<tonic::Response<FetchAllFlagsResponse>, tonic::Status> {
+            Ok(tonic::Response::new(FetchAllFlagsResponse {
+                flag_configuration: self.configurations.borrow().clone(),
+            }))
+        }
+
+        async fn get_metadata(
+            &self,
+            _request: tonic::Request<GetMetadataRequest>,
+        ) -> Result<tonic::Response<GetMetadataResponse>, tonic::Status> {
+            Err(tonic::Status::unimplemented("not flagd"))
+        }
+    }
+
+    #[tokio::test]
+    async fn flags_stream_from_a_flagd_sync_service_and_follow_its_changes() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (configuration, configurations) = tokio::sync::watch::channel(OFF.to_owned());
+        let server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(FlagSyncServiceServer::new(SyncStandIn { configurations }))
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+        );
+        let settings = FlagSettings {
+            sync: address.to_string(),
+            ..FlagSettings::default()
+        };
+        let flags = Flags::start(&settings, "staging");
+        let read = || flags.enabled(&RECOMMENDATIONS_ENABLED, Subject::default());
+        assert!(within_seconds(false, read).await);
+        assert!(flags.loaded());
+
+        // Switched on in staging by targeting, streamed as a new configuration.
+        configuration
+            .send(
+                r#"{"flags": {"recommendations-enabled": {"state": "ENABLED",
+                    "variants": {"on": true, "off": false}, "defaultVariant": "off",
+                    "targeting": {"if": [{"in": [{"var": "environment"}, ["staging"]]},
+                        "on", "off"]}}}}"#
+                    .to_owned(),
+            )
+            .unwrap();
+        assert!(within_seconds(true, read).await);
+        server.abort();
     }
 }
