@@ -1,5 +1,6 @@
 //! What the tests of every crate share: a database and a folder of their own that go away
-//! with them, one way to wait for something to happen, and ports nothing listens on.
+//! with them, one way to wait for something to happen, ports nothing listens on, and an
+//! S3-compatible server.
 //!
 //! Each test makes its own database and its own queue names, so tests run in parallel and
 //! beside a running `make run` without touching it.
@@ -281,6 +282,58 @@ pub fn free_port() -> u16 {
         }
     }
     panic!("no free port between 20000 and 32000")
+}
+
+/// moto's S3 server (server mode; `make test` installs `moto[server]`) on a free port,
+/// stopped with the test.
+pub struct Moto {
+    /// Where it answers, `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+    _process: tokio::process::Child,
+}
+
+impl Moto {
+    /// Starts it and waits until it answers.
+    ///
+    /// # Panics
+    /// When it cannot be started or does not answer within 20 s.
+    pub async fn start() -> Moto {
+        let port = free_port();
+        let process = tokio::process::Command::new("python3")
+            .args(["-m", "moto.server", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("python3 runs moto's server (make test installs moto[server])");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if client.get(&endpoint).send().await.is_ok() {
+                return Moto {
+                    endpoint,
+                    _process: process,
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("moto's server did not answer within 20 s (is moto[server] installed?)");
+    }
+
+    /// Makes a new bucket and returns its name.
+    ///
+    /// # Panics
+    /// When the server refuses.
+    pub async fn bucket(&self) -> String {
+        let bucket = format!("spruce-test-{}", Uuid::new_v4().simple());
+        let created = reqwest::Client::new()
+            .put(format!("{}/{bucket}", self.endpoint))
+            .send()
+            .await
+            .expect("moto answers");
+        assert!(created.status().is_success(), "{}", created.status());
+        bucket
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@ use std::{io::Cursor, path::Path, time::Duration};
 
 use reqwest::Response;
 use serde_json::{Value, json};
-use spruce_testkit::eventually;
+use spruce_storage::StorageSettings;
+use spruce_testkit::{Moto, eventually};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::{
@@ -193,6 +194,73 @@ async fn a_cleaner_s_photo_is_scaled_stripped_of_its_location_and_served_at_its_
     assert!(removed.get("photo_url").is_none_or(Value::is_null));
     problem(app.client.get(new_url).send().await.unwrap(), 404).await;
     assert!(stored_keys(app.files.path()).is_empty());
+}
+
+#[tokio::test]
+async fn in_s3_a_photo_is_served_by_a_presigned_url_and_documents_through_the_gateway() {
+    let moto = Moto::start().await;
+    let bucket = moto.bucket().await;
+    let store = StorageSettings {
+        url: format!("s3://{bucket}/uploads"),
+        region: "eu-west-1".to_owned(),
+        endpoint: moto.endpoint.clone(),
+        access_key_id: "test".to_owned(),
+        secret_access_key: "test".to_owned(),
+        url_ttl: Duration::from_secs(60),
+        ..StorageSettings::default()
+    };
+    let scene = Scene::on(TestApp::builder().object_store(store).spawn().await).await;
+    let app = &scene.app;
+
+    let profile = json_of(
+        put_photo(app, &scene.cleaner, jpeg_with_exif(1600, 1200)).await,
+        200,
+    )
+    .await;
+    let url = profile["photo_url"].as_str().unwrap();
+    let photos = format!(
+        "{}/{bucket}/uploads/photos/{}/",
+        moto.endpoint, scene.cleaner_id
+    );
+    assert!(url.starts_with(&photos), "{url}");
+    assert!(
+        url.contains("X-Amz-Signature=") && url.contains("X-Amz-Expires=60"),
+        "{url}"
+    );
+    let served = app.client.get(url).send().await.unwrap();
+    assert_eq!(served.status(), 200);
+    let bytes = served.bytes().await.unwrap();
+    assert!(!contains(&bytes, SECRET));
+    assert_eq!(image::load_from_memory(&bytes).unwrap().width(), 1024);
+
+    // Replaced: the old object is gone from the bucket, so its URL answers 404.
+    let replaced = json_of(put_photo(app, &scene.cleaner, png(300, 200)).await, 200).await;
+    let new_url = replaced["photo_url"].as_str().unwrap();
+    assert_eq!(app.client.get(new_url).send().await.unwrap().status(), 200);
+    assert_eq!(app.client.get(url).send().await.unwrap().status(), 404);
+    // The gateway serves files itself only from a local store.
+    let key = new_url
+        .split("/uploads/")
+        .nth(1)
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap();
+    problem(app.get(&format!("/v1/files/{key}"), None).await, 404).await;
+
+    // A document goes into the bucket and comes back through the gateway to its cleaner.
+    let pdf = b"%PDF-1.7\n%%EOF\n".to_vec();
+    let path = "/v1/me/cleaner-profile/documents/passport";
+    json_of(
+        put_bytes(app, path, &scene.cleaner, "application/pdf", pdf.clone()).await,
+        200,
+    )
+    .await;
+    let document = format!("/v1/cleaners/{}/documents/passport", scene.cleaner_id);
+    let own = app.get(&document, Some(&scene.cleaner)).await;
+    assert_eq!(own.status(), 200);
+    assert_eq!(own.bytes().await.unwrap(), pdf);
+    problem(app.get(&document, Some(&scene.customer)).await, 404).await;
 }
 
 #[tokio::test]

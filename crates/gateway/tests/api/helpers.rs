@@ -11,6 +11,7 @@ use spruce_platform::{
 };
 use spruce_scheduler::usecases::delivery::EmailTransport;
 use spruce_search::testing::TestSearch;
+use spruce_storage::StorageSettings;
 use spruce_testkit::{
     TempFolder, TestDb, add_vhost, free_port, rabbitmqctl, run_aside, wait_until_ready,
 };
@@ -70,6 +71,8 @@ pub(crate) struct Builder {
     search_limit: Option<u32>,
     /// The gateway reads its feature flags from this flagd flag file.
     flags_file: Option<String>,
+    /// The gateway and the scheduler keep files here instead of in the test's folder.
+    object_store: Option<StorageSettings>,
     refuse_dev_password: bool,
     /// Whether search runs (loading its snapshot makes a start cost a few hundred ms, so
     /// only the tests that search start it); otherwise the gateway finds nothing at its
@@ -96,6 +99,7 @@ impl Default for Builder {
             stripe_url: None,
             search_limit: None,
             flags_file: None,
+            object_store: None,
             refuse_dev_password: false,
             search: false,
             search_redis_url: "redis://127.0.0.1:6379".to_owned(),
@@ -148,6 +152,12 @@ impl Builder {
     /// The gateway allows `limit` searches per user a minute.
     pub(crate) fn flags_file(mut self, path: &str) -> Self {
         self.flags_file = Some(path.to_owned());
+        self
+    }
+
+    /// The gateway and the scheduler keep files in `store` (an S3 bucket, say).
+    pub(crate) fn object_store(mut self, store: StorageSettings) -> Self {
+        self.object_store = Some(store);
         self
     }
 
@@ -271,6 +281,9 @@ impl Builder {
             ..spruce_scheduler::settings::Settings::default()
         };
         scheduler_settings.storage.url = files.url();
+        if let Some(store) = &self.object_store {
+            scheduler_settings.storage = store.clone();
+        }
         // The analytics archive's queues (three quorum queues a test) would only load the
         // broker: the scheduler's own tests cover it.
         scheduler_settings.analytics.enabled = false;
@@ -466,6 +479,9 @@ impl TestGateway {
         let address = format!("http://127.0.0.1:{}", settings.common.http.port);
         settings.storage.url = files.url();
         settings.storage.public_url = format!("{address}/v1/files");
+        if let Some(store) = &options.object_store {
+            settings.storage = store.clone();
+        }
         // Slow uploads are cut off soon (the files tests wait for it).
         settings.uploads.body_timeout = Duration::from_secs(3);
         settings.core.url = core_url.to_owned();

@@ -8,57 +8,18 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use spruce_storage::{Key, Storage, StorageError, StorageSettings};
-use spruce_testkit::{TempFolder, free_port};
-use uuid::Uuid;
+use spruce_testkit::{Moto, TempFolder};
 
-/// moto's S3 server on a free port, stopped with the test.
-struct Moto {
-    endpoint: String,
-    _process: tokio::process::Child,
-}
-
-impl Moto {
-    async fn start() -> Moto {
-        let port = free_port();
-        let process = tokio::process::Command::new("python3")
-            .args(["-m", "moto.server", "-p", &port.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("python3 runs moto's server (make test installs moto[server])");
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        for _ in 0..200 {
-            if client.get(&endpoint).send().await.is_ok() {
-                return Moto {
-                    endpoint,
-                    _process: process,
-                };
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("moto's server did not answer within 20 s (is moto[server] installed?)");
-    }
-
-    /// A new bucket; the settings of a store in it, under `prefix`.
-    async fn bucket(&self, prefix: &str) -> StorageSettings {
-        let bucket = format!("spruce-test-{}", Uuid::new_v4().simple());
-        let created = reqwest::Client::new()
-            .put(format!("{}/{bucket}", self.endpoint))
-            .send()
-            .await
-            .unwrap();
-        assert!(created.status().is_success(), "{}", created.status());
-        StorageSettings {
-            url: format!("s3://{bucket}/{prefix}"),
-            region: "eu-west-1".to_owned(),
-            endpoint: self.endpoint.clone(),
-            access_key_id: "test".to_owned(),
-            secret_access_key: "test".to_owned(),
-            url_ttl: Duration::from_secs(60),
-            ..StorageSettings::default()
-        }
+/// A store in a new bucket of `moto`'s, under `prefix`.
+async fn s3_settings(moto: &Moto, prefix: &str) -> StorageSettings {
+    StorageSettings {
+        url: format!("s3://{}/{prefix}", moto.bucket().await),
+        region: "eu-west-1".to_owned(),
+        endpoint: moto.endpoint.clone(),
+        access_key_id: "test".to_owned(),
+        secret_access_key: "test".to_owned(),
+        url_ttl: Duration::from_secs(60),
+        ..StorageSettings::default()
     }
 }
 
@@ -133,7 +94,7 @@ async fn a_local_folder_keeps_objects_and_names_their_public_url() {
 #[tokio::test]
 async fn an_s3_bucket_keeps_objects_under_its_prefix() {
     let moto = Moto::start().await;
-    let settings = moto.bucket("spruce").await;
+    let settings = s3_settings(&moto, "spruce").await;
     let storage = Storage::new(&settings).unwrap();
     objects_go_in_come_out_and_are_removed(&storage).await;
     // Under the prefix, as another reader of the bucket sees it.
@@ -160,7 +121,7 @@ async fn an_s3_bucket_keeps_objects_under_its_prefix() {
 #[tokio::test]
 async fn a_presigned_url_reads_the_object_and_an_unknown_one_answers_404() {
     let moto = Moto::start().await;
-    let storage = Storage::new(&moto.bucket("").await).unwrap();
+    let storage = Storage::new(&s3_settings(&moto, "").await).unwrap();
     let photo = key("photos/ann/1.jpg");
     storage
         .put(&photo, Bytes::from_static(b"\xff\xd8jpeg"))
