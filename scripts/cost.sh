@@ -62,8 +62,11 @@ for port in 8080 50051 50052 50053 9091 9092 9093; do
 done
 
 # The binaries of each build: B from COST_BASE's tree, built once per commit and kept in
-# /var/tmp/spruce-cost (through the same target folder, so dependencies compile once);
-# then A from this tree.
+# /var/tmp/spruce-cost; then A from this tree. B builds in a target folder of its own: the
+# two trees' crates have the same names, and cargo tells them apart by the files' times,
+# which `git archive` sets to the commit's (older than A's last build), so in A's folder
+# B's build would take A's compiled crates (and A's generated gRPC code) for its own. For
+# the same reason B's files are dated now, newer than any earlier B's build.
 declare -A bin built
 built[a]="this tree at $(git rev-parse --short HEAD)"
 variants=(a)
@@ -76,7 +79,8 @@ if [[ $base != none ]]; then
         tree="$work/src-${commit:0:12}"
         rm -rf "$tree" && mkdir -p "$tree"
         git archive "$commit" | tar -x -C "$tree"
-        target_dir=$(realpath -m "${CARGO_TARGET_DIR:-target}")
+        find "$tree" -exec touch {} +
+        target_dir="$work/target-b"
         (cd "$tree" && CARGO_TARGET_DIR="$target_dir" cargo build --release --bins --quiet)
         mkdir -p "${bin[b]}.partial"
         for service in core search scheduler gateway; do

@@ -115,8 +115,31 @@ fn schema() -> Arc<Schema> {
     ]))
 }
 
+/// Rows written to a file at a time, each a row group: what is built in memory for a file
+/// (its columns) stays this small whatever the batch's size.
+const ROWS_PER_GROUP: usize = 1000;
+
 fn parquet_file(events: &[&ArchivedEvent]) -> Result<Vec<u8>, parquet::errors::ParquetError> {
     let schema = schema();
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(ROWS_PER_GROUP))
+        .build();
+    let mut bytes = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut bytes, schema.clone(), Some(properties))?;
+    for group in events.chunks(ROWS_PER_GROUP) {
+        writer.write(&record_batch(&schema, group)?)?;
+        // Encoded and compressed now, so that only this group's columns were ever held.
+        writer.flush()?;
+    }
+    writer.close()?;
+    Ok(bytes)
+}
+
+fn record_batch(
+    schema: &Arc<Schema>,
+    events: &[&ArchivedEvent],
+) -> Result<RecordBatch, arrow_schema::ArrowError> {
     let column = |text: fn(&ArchivedEvent) -> &str| -> ArrayRef {
         Arc::new(StringArray::from_iter_values(
             events.iter().map(|event| text(event)),
@@ -142,15 +165,7 @@ fn parquet_file(events: &[&ArchivedEvent]) -> Result<Vec<u8>, parquet::errors::P
             events.iter().map(|event| event.trace_id.as_deref()),
         )),
     ];
-    let batch = RecordBatch::try_new(schema.clone(), columns)?;
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .build();
-    let mut bytes = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut bytes, schema, Some(properties))?;
-    writer.write(&batch)?;
-    writer.close()?;
-    Ok(bytes)
+    RecordBatch::try_new(schema.clone(), columns)
 }
 
 #[cfg(test)]
@@ -240,5 +255,22 @@ mod tests {
             written,
             "written again, the same"
         );
+    }
+
+    #[test]
+    fn a_large_batch_is_written_a_row_group_at_a_time() {
+        let events: Vec<ArchivedEvent> = (0..2500)
+            .map(|n| event(&format!("e{n}"), "2026-12-07T08:00:00Z"))
+            .collect();
+        let written = files(7, &events).unwrap();
+        assert_eq!(written.len(), 1);
+        let reader = SerializedFileReader::new(bytes::Bytes::from(written[0].1.clone())).unwrap();
+        let groups: Vec<i64> = reader
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|group| group.num_rows())
+            .collect();
+        assert_eq!(groups, [1000, 1000, 500]);
     }
 }

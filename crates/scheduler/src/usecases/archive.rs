@@ -305,19 +305,17 @@ impl Archiver {
             store::archive::claim_unwritten(&mut connection, self.settings.write_lease).await?
         {
             let events = store::archive::events_of(&mut connection, batch).await?;
-            let files = tokio::task::spawn_blocking({
-                let events = events.clone();
-                move || archive::files(batch, &events)
-            })
-            .await??;
+            let count = events.len();
+            let files =
+                tokio::task::spawn_blocking(move || archive::files(batch, &events)).await??;
             for (key, bytes) in files {
                 self.storage
                     .put(&Key::new(key)?, Bytes::from(bytes))
                     .await?;
             }
             store::archive::mark_written(&mut connection, batch).await?;
-            tracing::info!(batch, events = events.len(), "analytics batch archived");
-            written += events.len() as u64;
+            tracing::info!(batch, events = count, "analytics batch archived");
+            written += count as u64;
         }
         Ok(written)
     }
