@@ -144,6 +144,19 @@ impl Modify for ProblemResponses {
     }
 }
 
+/// A string schema taking one of `values` (the names a server-side list reads, so the
+/// document and the server never disagree).
+pub(crate) fn string_enum<'a>(
+    description: &str,
+    values: impl IntoIterator<Item = &'a str>,
+) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+        .enum_values(Some(values))
+        .into()
+}
+
 /// Declares on every text a client sends what the gateway refuses in it (control and
 /// invisible format characters, `spruce_domain::text`), as a `pattern` generated from the
 /// same rule, so that a client can check before it sends and the document never allows

@@ -49,11 +49,7 @@ pub(super) struct Weekday;
 
 impl utoipa::PartialSchema for Weekday {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .description(Some("A day of the week."))
-            .enum_values(Some(spruce_platform::time::WEEKDAYS))
-            .into()
+        crate::openapi::string_enum("A day of the week.", spruce_platform::time::WEEKDAYS)
     }
 }
 

@@ -51,11 +51,10 @@ pub(super) struct DocumentKindName;
 
 impl utoipa::PartialSchema for DocumentKindName {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .description(Some("A kind of identity document."))
-            .enum_values(Some(DocumentKind::ALL.map(DocumentKind::as_str)))
-            .into()
+        crate::openapi::string_enum(
+            "A kind of identity document.",
+            DocumentKind::ALL.map(DocumentKind::as_str),
+        )
     }
 }
 
