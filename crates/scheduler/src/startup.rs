@@ -74,7 +74,7 @@ impl Application {
         )?;
         let flags = settings.common.flags();
         let storage = Storage::new(&settings.storage)?;
-        let archiver = Archiver::new(pool.clone(), storage.clone(), settings.analytics.clone());
+        let archiver = Archiver::new(pool.clone(), storage.clone(), settings.analytics.clone())?;
         let jobs = catalogue(&settings, &upstreams, &pool, &flags, &archiver)?;
         let senders = settings.senders()?.with_fault_flag(&flags);
         let listeners = Listeners::bind(&settings.grpc, &settings.common.http).await?;

@@ -7,13 +7,19 @@
 //! batch again (after a crash before it was marked written) writes the same files under the
 //! same names, so every event is in the archive once.
 
-use std::sync::Arc;
+use std::{
+    collections::{BTreeMap, btree_map::Entry},
+    sync::Arc,
+};
 
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use chrono::{DateTime, NaiveDate, Utc};
 use hmac::{KeyInit as _, Mac as _};
-use parquet::{arrow::ArrowWriter, basic::Compression, file::properties::WriterProperties};
+use parquet::{
+    arrow::ArrowWriter, basic::Compression, errors::ParquetError,
+    file::properties::WriterProperties,
+};
 use serde_json::Value;
 use spruce_domain::text::lower_hex;
 
@@ -72,30 +78,74 @@ pub fn file_key(day: NaiveDate, batch: i64) -> String {
     format!("analytics/events/dt={day}/part-{batch:012}.parquet")
 }
 
-/// `events` (one batch) split by the day they happened, each day's as one Parquet file:
-/// `(key, bytes)`.
-///
-/// # Errors
-/// When the Parquet writer fails.
-pub fn files(
+/// A batch's files as they are built: the batch's events go in a few at a time, in the
+/// order they came, and come out as one Parquet file for each day they happened on. Each
+/// [`BatchFiles::add`] writes one row group a day and encodes it at once, so what is held
+/// meanwhile is the compressed files and one group's columns, whatever the batch's size.
+pub struct BatchFiles {
     batch: i64,
-    events: &[ArchivedEvent],
-) -> Result<Vec<(String, Vec<u8>)>, parquet::errors::ParquetError> {
-    let mut days: Vec<NaiveDate> = events
-        .iter()
-        .map(|event| event.occurred_at.date_naive())
-        .collect();
-    days.sort_unstable();
-    days.dedup();
-    days.into_iter()
-        .map(|day| {
+    schema: Arc<Schema>,
+    days: BTreeMap<NaiveDate, ArrowWriter<Vec<u8>>>,
+}
+
+impl BatchFiles {
+    /// The files of `batch`, empty.
+    pub fn new(batch: i64) -> Self {
+        BatchFiles {
+            batch,
+            schema: schema(),
+            days: BTreeMap::new(),
+        }
+    }
+
+    /// Writes `events` (at most [`ROWS_PER_GROUP`] to keep groups that size) as a row group
+    /// of each day's file.
+    ///
+    /// # Errors
+    /// When the Parquet writer fails.
+    pub fn add(&mut self, events: &[ArchivedEvent]) -> Result<(), ParquetError> {
+        let mut days: Vec<NaiveDate> = events
+            .iter()
+            .map(|event| event.occurred_at.date_naive())
+            .collect();
+        days.sort_unstable();
+        days.dedup();
+        for day in days {
             let of_day: Vec<&ArchivedEvent> = events
                 .iter()
                 .filter(|event| event.occurred_at.date_naive() == day)
                 .collect();
-            Ok((file_key(day, batch), parquet_file(&of_day)?))
-        })
-        .collect()
+            let writer = match self.days.entry(day) {
+                Entry::Occupied(writer) => writer.into_mut(),
+                Entry::Vacant(entry) => {
+                    let properties = WriterProperties::builder()
+                        .set_compression(Compression::SNAPPY)
+                        .set_max_row_group_row_count(Some(ROWS_PER_GROUP))
+                        .build();
+                    entry.insert(ArrowWriter::try_new(
+                        Vec::new(),
+                        self.schema.clone(),
+                        Some(properties),
+                    )?)
+                }
+            };
+            writer.write(&record_batch(&self.schema, &of_day)?)?;
+            // Encoded and compressed now, so that only this group's columns were ever held.
+            writer.flush()?;
+        }
+        Ok(())
+    }
+
+    /// The files, `(key, bytes)`, in the order of their days.
+    ///
+    /// # Errors
+    /// When the Parquet writer fails.
+    pub fn finish(self) -> Result<Vec<(String, Vec<u8>)>, ParquetError> {
+        self.days
+            .into_iter()
+            .map(|(day, writer)| Ok((file_key(day, self.batch), writer.into_inner()?)))
+            .collect()
+    }
 }
 
 /// The columns of every file.
@@ -115,26 +165,9 @@ fn schema() -> Arc<Schema> {
     ]))
 }
 
-/// Rows written to a file at a time, each a row group: what is built in memory for a file
-/// (its columns) stays this small whatever the batch's size.
-const ROWS_PER_GROUP: usize = 1000;
-
-fn parquet_file(events: &[&ArchivedEvent]) -> Result<Vec<u8>, parquet::errors::ParquetError> {
-    let schema = schema();
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(ROWS_PER_GROUP))
-        .build();
-    let mut bytes = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut bytes, schema.clone(), Some(properties))?;
-    for group in events.chunks(ROWS_PER_GROUP) {
-        writer.write(&record_batch(&schema, group)?)?;
-        // Encoded and compressed now, so that only this group's columns were ever held.
-        writer.flush()?;
-    }
-    writer.close()?;
-    Ok(bytes)
-}
+/// Rows written to a file at a time, each a row group: a batch is read and written in
+/// groups this large.
+pub const ROWS_PER_GROUP: usize = 1000;
 
 fn record_batch(
     schema: &Arc<Schema>,
@@ -174,6 +207,15 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// `events` (one whole batch) as the archiver writes them, a group at a time.
+    fn files(batch: i64, events: &[ArchivedEvent]) -> Result<Vec<(String, Vec<u8>)>, ParquetError> {
+        let mut files = BatchFiles::new(batch);
+        for group in events.chunks(ROWS_PER_GROUP) {
+            files.add(group)?;
+        }
+        files.finish()
+    }
 
     #[test]
     fn names_and_emails_are_hashed_with_the_key_and_secrets_and_free_text_dropped() {

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures_util::{Stream, TryStreamExt as _};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -111,30 +112,27 @@ spruce_db::named_row! {
     }
 }
 
-/// The events of `batch`, in the order they came.
-pub async fn events_of(
+/// The events of `batch`, in the order they came, as PostgreSQL sends them: a batch is
+/// never held in memory whole.
+pub fn events_of(
     connection: &mut PgConnection,
     batch: i64,
-) -> sqlx::Result<Vec<ArchivedEvent>> {
-    let rows: Vec<StoredEvent> = sqlx::query_as(
+) -> impl Stream<Item = sqlx::Result<ArchivedEvent>> + Send + '_ {
+    sqlx::query_as(
         "SELECT event_id, event_type, occurred_at, aggregate_id, aggregate_version, payload, \
          trace_id FROM analytics_events WHERE batch = $1 ORDER BY seq",
     )
     .bind(batch)
-    .fetch_all(connection)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| ArchivedEvent {
-            event_id: row.event_id.to_string(),
-            event_type: row.event_type,
-            occurred_at: row.occurred_at,
-            aggregate_id: row.aggregate_id,
-            aggregate_version: row.aggregate_version,
-            payload: row.payload,
-            trace_id: row.trace_id,
-        })
-        .collect())
+    .fetch(connection)
+    .map_ok(|row: StoredEvent| ArchivedEvent {
+        event_id: row.event_id.to_string(),
+        event_type: row.event_type,
+        occurred_at: row.occurred_at,
+        aggregate_id: row.aggregate_id,
+        aggregate_version: row.aggregate_version,
+        payload: row.payload,
+        trace_id: row.trace_id,
+    })
 }
 
 /// Marks `batch`'s files written.

@@ -4,10 +4,14 @@
 //! as Parquet (`domain::archive`). `export-analytics` cuts and writes everything waiting at
 //! once.
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, mpsc},
+    time::Duration,
+};
 
 use anyhow::Context as _;
 use bytes::Bytes;
+use futures_util::{TryStreamExt as _, stream::TryChunksError};
 use prost::Message as _;
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, SerializeOptions};
 use secrecy::{ExposeSecret as _, SecretString};
@@ -20,12 +24,13 @@ use spruce_platform::{
 };
 use spruce_storage::{Key, Storage};
 use sqlx::PgPool;
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::{
     domain::{
-        archive::{self, ArchivedEvent},
+        archive::{self, ArchivedEvent, BatchFiles},
         jobs::{Job, JobFuture, RunContext, RunReport},
     },
     store,
@@ -232,16 +237,21 @@ pub struct Archiver {
     pool: PgPool,
     storage: Storage,
     settings: ArchiveSettings,
+    file_thread: Arc<FileThread>,
 }
 
 impl Archiver {
     /// Archives from `pool` into `storage`.
-    pub fn new(pool: PgPool, storage: Storage, settings: ArchiveSettings) -> Self {
-        Archiver {
+    ///
+    /// # Errors
+    /// When the thread that builds the files cannot be started.
+    pub fn new(pool: PgPool, storage: Storage, settings: ArchiveSettings) -> std::io::Result<Self> {
+        Ok(Archiver {
             pool,
             storage,
             settings,
-        }
+            file_thread: Arc::new(FileThread::start()?),
+        })
     }
 
     /// Writes files as they come due until `shutdown`.
@@ -304,10 +314,20 @@ impl Archiver {
         while let Some(batch) =
             store::archive::claim_unwritten(&mut connection, self.settings.write_lease).await?
         {
-            let events = store::archive::events_of(&mut connection, batch).await?;
-            let count = events.len();
-            let files =
-                tokio::task::spawn_blocking(move || archive::files(batch, &events)).await??;
+            let mut files = BatchFiles::new(batch);
+            let mut count = 0;
+            let mut groups = store::archive::events_of(&mut connection, batch)
+                .try_chunks(archive::ROWS_PER_GROUP)
+                .map_err(|TryChunksError(_, error)| error);
+            while let Some(group) = groups.try_next().await? {
+                count += group.len();
+                files = self
+                    .file_thread
+                    .run(move || files.add(&group).map(|()| files))
+                    .await??;
+            }
+            drop(groups);
+            let files = self.file_thread.run(move || files.finish()).await??;
             for (key, bytes) in files {
                 self.storage
                     .put(&Key::new(key)?, Bytes::from(bytes))
@@ -322,6 +342,48 @@ impl Archiver {
 
     async fn prune(&self) -> sqlx::Result<u64> {
         store::archive::prune(&mut *self.pool.acquire().await?, self.settings.dedup_window).await
+    }
+}
+
+/// The one thread that builds the archive's files. glibc's allocator gives each busy thread
+/// an arena of its own and keeps what is freed in it: files built on whichever of tokio's
+/// blocking threads is free would leave their memory in several arenas, built here they
+/// reuse one.
+struct FileThread {
+    jobs: mpsc::Sender<Box<dyn FnOnce() + Send>>,
+}
+
+impl FileThread {
+    fn start() -> std::io::Result<Self> {
+        let (jobs, queue) = mpsc::channel::<Box<dyn FnOnce() + Send>>();
+        std::thread::Builder::new()
+            .name("archive-files".to_owned())
+            .spawn(move || {
+                for job in queue {
+                    // A panicking job must not take the thread with it; its caller sees the
+                    // answer dropped.
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+                        tracing::error!("building an archive file panicked");
+                    }
+                }
+            })?;
+        Ok(FileThread { jobs })
+    }
+
+    /// Runs `work` on the thread and returns its result.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let (answer, result) = oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                answer.send(work()).ok();
+            }))
+            .map_err(|_| anyhow::anyhow!("the archive's file thread has stopped"))?;
+        result
+            .await
+            .context("building an archive file failed without an answer")
     }
 }
 
