@@ -1,13 +1,15 @@
 //! `spruce-scheduler serve | migrate | replay-parked | solve FILE`,
-//! plus `healthcheck` and `check-config` (every binary has them).
+//! plus `healthcheck` and `check-config` (every binary has them), and `write-archive`,
+//! which `serve` starts to write the analytics archive's files.
 
 use anyhow::Context as _;
 use spruce_platform::cli;
 use spruce_scheduler::{
     domain::matching::solver::{Costs, solve},
     settings::{DEFAULTS, Settings},
-    startup::Application,
+    startup::{self, Application},
     store::MIGRATIONS,
+    usecases::archive::{EVERYTHING, FileWriter, WRITE_ARCHIVE},
 };
 
 #[tokio::main]
@@ -18,10 +20,24 @@ async fn main() -> anyhow::Result<()> {
     cli::run(
         "spruce-scheduler",
         DEFAULTS,
-        |settings: Settings, command| async move {
+        |mut settings: Settings, command| async move {
             match command.as_deref() {
                 None | Some("serve") => {
+                    let program = std::env::current_exe()
+                        .context("failed to find the scheduler's own binary")?;
+                    settings.analytics.writer = FileWriter::ChildProcess(program);
                     cli::serve::<Application>("spruce-scheduler", settings).await
+                }
+                Some(WRITE_ARCHIVE) => {
+                    let everything = match std::env::args().nth(2).as_deref() {
+                        None => false,
+                        Some(EVERYTHING) => true,
+                        Some(other) => anyhow::bail!(
+                            "unknown argument {other:?}; usage: spruce-scheduler \
+                             {WRITE_ARCHIVE} [{EVERYTHING}]"
+                        ),
+                    };
+                    startup::write_archive(settings, everything).await
                 }
                 Some("replay-parked") => {
                     let moved = spruce_bus::replay_parked(&settings.bus).await?;
@@ -31,7 +47,7 @@ async fn main() -> anyhow::Result<()> {
                 Some("solve") => solve_file(std::env::args().nth(2)),
                 Some(other) => Err(cli::unknown_command(
                     other,
-                    &["serve", "migrate", "replay-parked", "solve"],
+                    &["serve", "migrate", "replay-parked", "solve", WRITE_ARCHIVE],
                 )),
             }
         },

@@ -25,7 +25,7 @@ use crate::{
     store::MIGRATIONS,
     upstream::Upstreams,
     usecases::{
-        archive::{ArchiveSink, Archiver, ExportAnalytics},
+        archive::{self, ArchiveSink, Archiver, ExportAnalytics},
         delivery::{self, Senders},
         jobs::{
             admin::JobAdmin,
@@ -122,8 +122,7 @@ impl Application {
                 queue_prefix: format!("{}-analytics", self.settings.bus.queue_prefix),
                 ..self.settings.bus.clone()
             };
-            let sink =
-                ArchiveSink::new(self.pool.clone(), self.settings.analytics.hash_key.clone())?;
+            let sink = ArchiveSink::new(self.pool.clone());
             let archive_consumer = Consumer::with_sink(archive_bus, sink);
             checks.push(archive_consumer.status().readiness());
             vec![
@@ -183,6 +182,17 @@ impl Application {
 
 /// The jobs this replica runs, with their schedules and switches from `settings`.
 ///
+/// `write-archive [--everything]`: the archive's writer, as the archiver starts it
+/// ([`archive::write_archive`]).
+///
+/// # Errors
+/// When the database or the store cannot be reached, or writing fails.
+pub async fn write_archive(settings: Settings, everything: bool) -> anyhow::Result<()> {
+    let pool = spruce_db::connect(&settings.database).await?;
+    let storage = Storage::new(&settings.storage)?;
+    archive::write_archive(pool, storage, settings.analytics, everything).await
+}
+
 /// # Errors
 /// Names the job whose schedule is unusable.
 fn catalogue(

@@ -4,36 +4,42 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures_util::{Stream, TryStreamExt as _};
+use futures_util::Stream;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::archive::ArchivedEvent;
+/// An event as the archive's queue delivered it, its envelope still encoded.
+pub struct Received {
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub occurred_at: DateTime<Utc>,
+    pub aggregate_id: String,
+    pub aggregate_version: i64,
+    /// The whole envelope, protobuf.
+    pub envelope: Vec<u8>,
+    pub trace_id: Option<String>,
+}
 
 /// Adds `events` that are not there yet; returns the ids of those added (the rest were
 /// seen before: redeliveries).
-pub async fn add(
-    connection: &mut PgConnection,
-    events: &[(Uuid, ArchivedEvent)],
-) -> sqlx::Result<Vec<Uuid>> {
-    let ids: Vec<Uuid> = events.iter().map(|(id, _)| *id).collect();
-    let column = |text: fn(&ArchivedEvent) -> &str| -> Vec<&str> {
-        events.iter().map(|(_, event)| text(event)).collect()
-    };
-    let occurred: Vec<DateTime<Utc>> = events.iter().map(|(_, event)| event.occurred_at).collect();
-    let versions: Vec<i64> = events
+pub async fn add(connection: &mut PgConnection, events: &[Received]) -> sqlx::Result<Vec<Uuid>> {
+    let ids: Vec<Uuid> = events.iter().map(|event| event.event_id).collect();
+    let column = |text: fn(&Received) -> &str| -> Vec<&str> { events.iter().map(text).collect() };
+    let occurred: Vec<DateTime<Utc>> = events.iter().map(|event| event.occurred_at).collect();
+    let versions: Vec<i64> = events.iter().map(|event| event.aggregate_version).collect();
+    let envelopes: Vec<&[u8]> = events
         .iter()
-        .map(|(_, event)| event.aggregate_version)
+        .map(|event| event.envelope.as_slice())
         .collect();
     let traces: Vec<Option<&str>> = events
         .iter()
-        .map(|(_, event)| event.trace_id.as_deref())
+        .map(|event| event.trace_id.as_deref())
         .collect();
     sqlx::query_scalar(
         "INSERT INTO analytics_events (event_id, event_type, occurred_at, aggregate_id, \
-         aggregate_version, payload, trace_id) \
+         aggregate_version, envelope, trace_id) \
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], \
-         $5::bigint[], $6::text[], $7::text[]) \
+         $5::bigint[], $6::bytea[], $7::text[]) \
          ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
     )
     .bind(&ids)
@@ -41,7 +47,7 @@ pub async fn add(
     .bind(&occurred)
     .bind(column(|event| &event.aggregate_id))
     .bind(&versions)
-    .bind(column(|event| &event.payload))
+    .bind(&envelopes)
     .bind(&traces)
     .fetch_all(connection)
     .await
@@ -101,14 +107,19 @@ pub async fn claim_unwritten(
 }
 
 spruce_db::named_row! {
-    struct StoredEvent {
-        event_id: Uuid,
-        event_type: String,
-        occurred_at: DateTime<Utc>,
-        aggregate_id: String,
-        aggregate_version: i64,
-        payload: String,
-        trace_id: Option<String>,
+    /// An event of a batch as it was recorded.
+    pub struct StoredEvent {
+        pub event_id: Uuid,
+        pub event_type: String,
+        pub occurred_at: DateTime<Utc>,
+        pub aggregate_id: String,
+        pub aggregate_version: i64,
+        /// The envelope, protobuf; or, for events recorded before envelopes were kept,
+        /// [`StoredEvent::payload`].
+        pub envelope: Option<Vec<u8>>,
+        /// The payload as JSON without personal data.
+        pub payload: Option<String>,
+        pub trace_id: Option<String>,
     }
 }
 
@@ -117,22 +128,44 @@ spruce_db::named_row! {
 pub fn events_of(
     connection: &mut PgConnection,
     batch: i64,
-) -> impl Stream<Item = sqlx::Result<ArchivedEvent>> + Send + '_ {
+) -> impl Stream<Item = sqlx::Result<StoredEvent>> + Send + '_ {
     sqlx::query_as(
-        "SELECT event_id, event_type, occurred_at, aggregate_id, aggregate_version, payload, \
-         trace_id FROM analytics_events WHERE batch = $1 ORDER BY seq",
+        "SELECT event_id, event_type, occurred_at, aggregate_id, aggregate_version, envelope, \
+         payload, trace_id FROM analytics_events WHERE batch = $1 ORDER BY seq",
     )
     .bind(batch)
     .fetch(connection)
-    .map_ok(|row: StoredEvent| ArchivedEvent {
-        event_id: row.event_id.to_string(),
-        event_type: row.event_type,
-        occurred_at: row.occurred_at,
-        aggregate_id: row.aggregate_id,
-        aggregate_version: row.aggregate_version,
-        payload: row.payload,
-        trace_id: row.trace_id,
-    })
+}
+
+/// The database's clock.
+pub async fn now(connection: &mut PgConnection) -> sqlx::Result<DateTime<Utc>> {
+    sqlx::query_scalar("SELECT now()")
+        .fetch_one(connection)
+        .await
+}
+
+/// How many events are in batches whose files were written since `since`.
+pub async fn archived_since(
+    connection: &mut PgConnection,
+    since: DateTime<Utc>,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM analytics_events WHERE batch IN \
+         (SELECT id FROM analytics_batches WHERE written_at >= $1)",
+    )
+    .bind(since)
+    .fetch_one(connection)
+    .await
+}
+
+/// Whether a batch's files wait to be written by whoever takes them.
+pub async fn unwritten_waiting(connection: &mut PgConnection) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM analytics_batches WHERE written_at IS NULL \
+         AND (leased_until IS NULL OR leased_until < now()))",
+    )
+    .fetch_one(connection)
+    .await
 }
 
 /// Marks `batch`'s files written.

@@ -28,6 +28,11 @@ pub const MIGRATIONS: &[spruce_db::MigrationSource] = &[
         "analytics",
         include_str!("../../migrations/0006_analytics.sql"),
     ),
+    (
+        7,
+        "analytics envelopes",
+        include_str!("../../migrations/0007_analytics_envelopes.sql"),
+    ),
 ];
 
 /// The scheduler's schema in a database of the test's own (named for `purpose`), dropped

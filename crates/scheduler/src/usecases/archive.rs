@@ -5,12 +5,15 @@
 //! once.
 
 use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
     sync::{Arc, mpsc},
     time::Duration,
 };
 
 use anyhow::Context as _;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use futures_util::{TryStreamExt as _, stream::TryChunksError};
 use prost::Message as _;
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, SerializeOptions};
@@ -33,7 +36,7 @@ use crate::{
         archive::{self, ArchivedEvent, BatchFiles},
         jobs::{Job, JobFuture, RunContext, RunReport},
     },
-    store,
+    store::{self, archive::StoredEvent},
 };
 
 /// How often the archiver looks for work.
@@ -60,6 +63,10 @@ pub struct ArchiveSettings {
     /// The key of the hashes that stand for names and emails (or `hash_key_file`). Keep it
     /// secret and keep it: a new key gives everybody new hashes.
     pub hash_key: SecretString,
+    /// Where files are built: the binary's `serve` sets a child process of its own; never
+    /// read from the configuration.
+    #[serde(skip)]
+    pub writer: FileWriter,
 }
 
 impl Default for ArchiveSettings {
@@ -71,6 +78,7 @@ impl Default for ArchiveSettings {
             dedup_window: Duration::from_secs(7 * 24 * 3600),
             write_lease: Duration::from_secs(120),
             hash_key: SecretString::from(DEVELOPMENT_HASH_KEY),
+            writer: FileWriter::InProcess,
         }
     }
 }
@@ -110,41 +118,131 @@ impl ArchiveSettings {
     }
 }
 
-/// Takes events into the archive's table; the consumer of the archive's queue.
+/// Takes events into the archive's table; the consumer of the archive's queue. An event is
+/// recorded as it came: reading its payload, and taking the personal data out, waits for
+/// its batch's files ([`PayloadReader`]).
 pub struct ArchiveSink {
     pool: PgPool,
+}
+
+impl ArchiveSink {
+    /// Records into `pool`.
+    pub fn new(pool: PgPool) -> Self {
+        ArchiveSink { pool }
+    }
+
+    fn received(
+        event_id: Uuid,
+        envelope: &Envelope,
+        trace_id: Option<String>,
+    ) -> anyhow::Result<store::archive::Received> {
+        let occurred_at = envelope
+            .occurred_at
+            .as_ref()
+            .and_then(from_timestamp)
+            .context("the event has no occurred_at")?;
+        Ok(store::archive::Received {
+            event_id,
+            event_type: envelope.r#type.clone(),
+            occurred_at,
+            aggregate_id: envelope.aggregate_id.clone(),
+            aggregate_version: envelope.aggregate_version,
+            envelope: envelope.encode_to_vec(),
+            trace_id,
+        })
+    }
+
+    async fn add(&self, events: Vec<store::archive::Received>) -> Result<Vec<Outcome>, Failure> {
+        let mut connection = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|error| Failure::Transient(error.into()))?;
+        let added = store::archive::add(&mut connection, &events)
+            .await
+            .map_err(|error| Failure::Transient(error.into()))?;
+        Ok(events
+            .iter()
+            .map(|event| {
+                if added.contains(&event.event_id) {
+                    Outcome::Applied
+                } else {
+                    Outcome::Duplicate
+                }
+            })
+            .collect())
+    }
+}
+
+impl EventSink for ArchiveSink {
+    fn routing_keys(&self) -> &'static [&'static str] {
+        &["#"]
+    }
+
+    async fn apply(&self, event_id: Uuid, envelope: &Envelope) -> Result<Outcome, Failure> {
+        let trace_id = trace_id_of(&tracing::Span::current());
+        let event = Self::received(event_id, envelope, trace_id).map_err(Failure::Permanent)?;
+        let outcomes = self.add(vec![event]).await?;
+        Ok(outcomes[0])
+    }
+
+    /// One insert for a burst; an event that cannot be read sends them one by one.
+    async fn apply_together(&self, events: &[Decoded]) -> Option<Vec<Outcome>> {
+        let rows = events
+            .iter()
+            .map(|event| {
+                Self::received(event.event_id, &event.envelope, trace_id_of(&event.span)).ok()
+            })
+            .collect::<Option<Vec<_>>>()?;
+        self.add(rows).await.ok()
+    }
+}
+
+/// Reads a recorded event's payload for the archive: as JSON, named by the payload's field
+/// (e.g. `{"booking_changed": {...}}`), without personal data.
+pub struct PayloadReader {
     envelope: MessageDescriptor,
     hash_key: SecretString,
 }
 
-impl ArchiveSink {
-    /// Records into `pool`, hashing personal data with `hash_key`.
+impl PayloadReader {
+    /// Hashing personal data with `hash_key`.
     ///
     /// # Errors
     /// When the events' descriptors cannot be read (a build fault).
-    pub fn new(pool: PgPool, hash_key: SecretString) -> anyhow::Result<Self> {
+    pub fn new(hash_key: SecretString) -> anyhow::Result<Self> {
         let pool_of_types = DescriptorPool::decode(spruce_proto::FILE_DESCRIPTOR_SET)
             .context("failed to read the protobuf descriptors")?;
         let envelope = pool_of_types
             .get_message_by_name("spruce.events.v1.Envelope")
             .context("the descriptors lack spruce.events.v1.Envelope")?;
-        Ok(ArchiveSink {
-            pool,
-            envelope,
-            hash_key,
+        Ok(PayloadReader { envelope, hash_key })
+    }
+
+    /// The row `event` becomes in the archive's files.
+    ///
+    /// # Errors
+    /// When its envelope cannot be read.
+    pub fn archived(&self, event: StoredEvent) -> anyhow::Result<ArchivedEvent> {
+        let payload = match (event.payload, event.envelope) {
+            (Some(payload), _) => payload,
+            (None, Some(envelope)) => self.payload(&envelope)?,
+            (None, None) => anyhow::bail!("event {} has no payload", event.event_id),
+        };
+        Ok(ArchivedEvent {
+            event_id: event.event_id.to_string(),
+            event_type: event.event_type,
+            occurred_at: event.occurred_at,
+            aggregate_id: event.aggregate_id,
+            aggregate_version: event.aggregate_version,
+            payload,
+            trace_id: event.trace_id,
         })
     }
 
-    /// The row `envelope` becomes: its payload as JSON (named by the payload's field, e.g.
-    /// `{"booking_changed": {...}}`) without personal data.
-    fn archived(
-        &self,
-        envelope: &Envelope,
-        trace_id: Option<String>,
-    ) -> anyhow::Result<ArchivedEvent> {
-        let message =
-            DynamicMessage::decode(self.envelope.clone(), envelope.encode_to_vec().as_slice())
-                .context("failed to read the envelope by its descriptor")?;
+    fn payload(&self, envelope: &[u8]) -> anyhow::Result<String> {
+        let message = DynamicMessage::decode(self.envelope.clone(), envelope)
+            .context("failed to read the envelope by its descriptor")?;
         let options = SerializeOptions::new()
             .use_proto_field_name(true)
             .stringify_64_bit_integers(false);
@@ -163,73 +261,28 @@ impl ArchiveSink {
             }
         }
         archive::redact(&mut json, self.hash_key.expose_secret().as_bytes());
-        let occurred_at = envelope
-            .occurred_at
-            .as_ref()
-            .and_then(from_timestamp)
-            .context("the event has no occurred_at")?;
-        Ok(ArchivedEvent {
-            event_id: envelope.event_id.clone(),
-            event_type: envelope.r#type.clone(),
-            occurred_at,
-            aggregate_id: envelope.aggregate_id.clone(),
-            aggregate_version: envelope.aggregate_version,
-            payload: json.to_string(),
-            trace_id,
-        })
-    }
-
-    async fn add(&self, events: Vec<(Uuid, ArchivedEvent)>) -> Result<Vec<Outcome>, Failure> {
-        let mut connection = self
-            .pool
-            .acquire()
-            .await
-            .map_err(|error| Failure::Transient(error.into()))?;
-        let added = store::archive::add(&mut connection, &events)
-            .await
-            .map_err(|error| Failure::Transient(error.into()))?;
-        Ok(events
-            .iter()
-            .map(|(id, _)| {
-                if added.contains(id) {
-                    Outcome::Applied
-                } else {
-                    Outcome::Duplicate
-                }
-            })
-            .collect())
+        Ok(json.to_string())
     }
 }
 
-impl EventSink for ArchiveSink {
-    fn routing_keys(&self) -> &'static [&'static str] {
-        &["#"]
-    }
-
-    async fn apply(&self, event_id: Uuid, envelope: &Envelope) -> Result<Outcome, Failure> {
-        let trace_id = trace_id_of(&tracing::Span::current());
-        let event = self
-            .archived(envelope, trace_id)
-            .map_err(Failure::Permanent)?;
-        let outcomes = self.add(vec![(event_id, event)]).await?;
-        Ok(outcomes[0])
-    }
-
-    /// One insert for a burst; an event that cannot be read sends them one by one.
-    async fn apply_together(&self, events: &[Decoded]) -> Option<Vec<Outcome>> {
-        let rows = events
-            .iter()
-            .map(|event| {
-                let trace_id = trace_id_of(&event.span);
-                Some((
-                    event.event_id,
-                    self.archived(&event.envelope, trace_id).ok()?,
-                ))
-            })
-            .collect::<Option<Vec<_>>>()?;
-        self.add(rows).await.ok()
-    }
+/// Where the archive's files are built.
+#[derive(Debug, Clone, Default)]
+pub enum FileWriter {
+    /// On a thread of this process.
+    #[default]
+    InProcess,
+    /// By `<program> write-archive`, a child process started when files are due that ends
+    /// once they are written. The memory building them takes goes back to the system with
+    /// it, and the code that builds them never runs in the service (which would keep both:
+    /// about 8 MB, BENCHMARKS.md).
+    ChildProcess(PathBuf),
 }
+
+/// The subcommand of the scheduler's binary that writes the archive's files that are due
+/// (`--everything`: all that waits) and ends; it ends too once its standard input closes.
+pub const WRITE_ARCHIVE: &str = "write-archive";
+/// [`WRITE_ARCHIVE`]'s flag for everything that waits.
+pub const EVERYTHING: &str = "--everything";
 
 /// Cuts waiting events into batches and writes the batches' files.
 #[derive(Clone)]
@@ -237,24 +290,39 @@ pub struct Archiver {
     pool: PgPool,
     storage: Storage,
     settings: ArchiveSettings,
-    file_thread: Arc<FileThread>,
+    writer: Writer,
+}
+
+#[derive(Clone)]
+enum Writer {
+    Thread(Arc<FileThread>, Arc<PayloadReader>),
+    Child(PathBuf),
 }
 
 impl Archiver {
-    /// Archives from `pool` into `storage`.
+    /// Archives from `pool` into `storage`, building files where `settings.writer` says.
     ///
     /// # Errors
-    /// When the thread that builds the files cannot be started.
-    pub fn new(pool: PgPool, storage: Storage, settings: ArchiveSettings) -> std::io::Result<Self> {
+    /// When the thread that builds the files cannot be started, or the events'
+    /// descriptors cannot be read.
+    pub fn new(pool: PgPool, storage: Storage, settings: ArchiveSettings) -> anyhow::Result<Self> {
+        let writer = match &settings.writer {
+            FileWriter::InProcess => Writer::Thread(
+                Arc::new(FileThread::start()?),
+                Arc::new(PayloadReader::new(settings.hash_key.clone())?),
+            ),
+            FileWriter::ChildProcess(program) => Writer::Child(program.clone()),
+        };
         Ok(Archiver {
             pool,
             storage,
             settings,
-            file_thread: Arc::new(FileThread::start()?),
+            writer,
         })
     }
 
-    /// Writes files as they come due until `shutdown`.
+    /// Writes files as they come due until `shutdown` (which stops a writer midway: what it
+    /// wrote stays written, the rest is written again).
     pub async fn run(self, shutdown: CancellationToken) {
         let mut ticks = tokio::time::interval(TICK);
         let mut pruned_at = tokio::time::Instant::now();
@@ -263,7 +331,11 @@ impl Archiver {
                 () = shutdown.cancelled() => return,
                 _ = ticks.tick() => {}
             }
-            if let Err(error) = self.flush(false).await {
+            let flushed = tokio::select! {
+                () = shutdown.cancelled() => return,
+                flushed = self.flush(false) => flushed,
+            };
+            if let Err(error) = flushed {
                 tracing::warn!(
                     error = format!("{error:#}"),
                     "archiving failed, trying again"
@@ -283,18 +355,26 @@ impl Archiver {
     /// has waited `max_age`. Returns how many events it wrote.
     ///
     /// # Errors
-    /// When the database or the store fails; what is done stays done.
+    /// When the database, the store or the writer fails; what is done stays done.
     pub async fn flush(&self, everything: bool) -> anyhow::Result<u64> {
-        let mut written = self.write_unwritten().await?;
+        match &self.writer {
+            Writer::Thread(thread, reader) => self.flush_here(thread, reader, everything).await,
+            Writer::Child(program) => self.flush_in_child(program, everything).await,
+        }
+    }
+
+    async fn flush_here(
+        &self,
+        thread: &FileThread,
+        reader: &Arc<PayloadReader>,
+        everything: bool,
+    ) -> anyhow::Result<u64> {
+        let mut written = self.write_unwritten(thread, reader).await?;
         let limit = i64::from(self.settings.max_events);
         loop {
             let (waiting, oldest) =
                 store::archive::waiting(&mut *self.pool.acquire().await?).await?;
-            let too_old = oldest.is_some_and(|oldest| {
-                chrono::Utc::now() - oldest
-                    >= chrono::Duration::from_std(self.settings.max_age).unwrap_or_default()
-            });
-            if waiting == 0 || !(everything || too_old || waiting >= limit) {
+            if waiting == 0 || !(everything || self.batch_due(waiting, oldest)) {
                 return Ok(written);
             }
             let mut transaction = self.pool.begin().await?;
@@ -303,12 +383,54 @@ impl Archiver {
             if batch.is_none() {
                 return Ok(written);
             }
-            written += self.write_unwritten().await?;
+            written += self.write_unwritten(thread, reader).await?;
         }
     }
 
+    /// Whether `waiting` events, the oldest received at `oldest`, make a batch.
+    fn batch_due(&self, waiting: i64, oldest: Option<DateTime<Utc>>) -> bool {
+        let too_old = oldest.is_some_and(|oldest| {
+            Utc::now() - oldest
+                >= chrono::Duration::from_std(self.settings.max_age).unwrap_or_default()
+        });
+        too_old || waiting >= i64::from(self.settings.max_events)
+    }
+
+    /// Starts `program write-archive` when files are due (always when `everything`) and
+    /// waits for it; returns how many events were archived meanwhile.
+    async fn flush_in_child(&self, program: &Path, everything: bool) -> anyhow::Result<u64> {
+        let mut connection = self.pool.acquire().await?;
+        if !everything && !store::archive::unwritten_waiting(&mut connection).await? {
+            let (waiting, oldest) = store::archive::waiting(&mut connection).await?;
+            if waiting == 0 || !self.batch_due(waiting, oldest) {
+                return Ok(0);
+            }
+        }
+        let started = store::archive::now(&mut connection).await?;
+        drop(connection);
+        let mut child = tokio::process::Command::new(program)
+            .arg(WRITE_ARCHIVE)
+            .args(everything.then_some(EVERYTHING))
+            .stdin(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("failed to start {}", program.display()))?;
+        // The writer ends once this pipe closes: it never outlives the service.
+        let lifeline = child.stdin.take();
+        let status = child.wait().await?;
+        drop(lifeline);
+        anyhow::ensure!(status.success(), "the archive's writer ended with {status}");
+        let archived =
+            store::archive::archived_since(&mut *self.pool.acquire().await?, started).await?;
+        Ok(u64::try_from(archived).unwrap_or_default())
+    }
+
     /// Writes the files of every batch not written yet that nobody else is writing.
-    async fn write_unwritten(&self) -> anyhow::Result<u64> {
+    async fn write_unwritten(
+        &self,
+        thread: &FileThread,
+        reader: &Arc<PayloadReader>,
+    ) -> anyhow::Result<u64> {
         let mut written = 0;
         let mut connection = self.pool.acquire().await?;
         while let Some(batch) =
@@ -321,13 +443,20 @@ impl Archiver {
                 .map_err(|TryChunksError(_, error)| error);
             while let Some(group) = groups.try_next().await? {
                 count += group.len();
-                files = self
-                    .file_thread
-                    .run(move || files.add(&group).map(|()| files))
+                let reader = Arc::clone(reader);
+                files = thread
+                    .run(move || {
+                        let events = group
+                            .into_iter()
+                            .map(|event| reader.archived(event))
+                            .collect::<anyhow::Result<Vec<_>>>()?;
+                        files.add(&events)?;
+                        anyhow::Ok(files)
+                    })
                     .await??;
             }
             drop(groups);
-            let files = self.file_thread.run(move || files.finish()).await??;
+            let files = thread.run(move || files.finish()).await??;
             for (key, bytes) in files {
                 self.storage
                     .put(&Key::new(key)?, Bytes::from(bytes))
@@ -342,6 +471,45 @@ impl Archiver {
 
     async fn prune(&self) -> sqlx::Result<u64> {
         store::archive::prune(&mut *self.pool.acquire().await?, self.settings.dedup_window).await
+    }
+}
+
+/// `write-archive [--everything]` (started by the scheduler's archiver): writes the files
+/// that are due, or all that waits, and ends; ends early, with an error, once its standard
+/// input closes, as it does when the scheduler that started it has gone.
+///
+/// # Errors
+/// When writing fails, or the scheduler has gone.
+pub async fn write_archive(
+    pool: PgPool,
+    storage: Storage,
+    mut settings: ArchiveSettings,
+    everything: bool,
+) -> anyhow::Result<()> {
+    settings.writer = FileWriter::InProcess;
+    let archiver = Archiver::new(pool, storage, settings)?;
+    tokio::select! {
+        written = archiver.flush(everything) => {
+            tracing::info!(events = written?, "the archive's due files are written");
+            Ok(())
+        }
+        () = input_closed() => anyhow::bail!("the scheduler that started this writer has gone"),
+    }
+}
+
+/// Resolves once standard input is at its end.
+async fn input_closed() {
+    let (closed, is_closed) = oneshot::channel();
+    let reader = std::thread::Builder::new()
+        .name("stdin".to_owned())
+        .spawn(move || {
+            std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink()).ok();
+            closed.send(()).ok();
+        });
+    if reader.is_ok() {
+        is_closed.await.ok();
+    } else {
+        std::future::pending::<()>().await;
     }
 }
 

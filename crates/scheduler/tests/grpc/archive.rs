@@ -1,5 +1,6 @@
-//! The analytics archive as a deployment runs it: the scheduler's binary, killed while it
-//! writes, started again, and its Parquet files read back by pyarrow and DuckDB.
+//! The analytics archive as a deployment runs it: the scheduler's binary (and the writer it
+//! starts), killed while it writes, started again, and its Parquet files read back by
+//! pyarrow and DuckDB.
 
 use std::{
     path::Path,
@@ -30,6 +31,28 @@ const PRODUCER_MIGRATIONS: &[spruce_db::MigrationSource] = &[
 const EVENTS: usize = 10_000;
 const PER_FILE: usize = 500;
 
+/// The scheduler's binary with `command`, on `database` and the settings in `config`,
+/// quiet unless TEST_LOG is set.
+fn scheduler(command: &str, database: &TestDb, config: &TempFolder) -> Command {
+    let quiet = std::env::var_os("TEST_LOG").is_none();
+    let output = || {
+        if quiet {
+            Stdio::null()
+        } else {
+            Stdio::inherit()
+        }
+    };
+    let mut scheduler = Command::new(env!("CARGO_BIN_EXE_spruce-scheduler"));
+    scheduler
+        .arg(command)
+        .env("SPRUCE_ENV", "local")
+        .env("SPRUCE_CONFIG_DIR", config.path())
+        .env("SPRUCE__DATABASE__NAME", database.name())
+        .stdout(output())
+        .stderr(output());
+    scheduler
+}
+
 /// Starts the scheduler's binary on `database`, the exchange and `files`; returns it and
 /// its readiness URL.
 fn start_scheduler(
@@ -41,12 +64,7 @@ fn start_scheduler(
     let http_port = free_port();
     let nowhere = format!("http://127.0.0.1:{}", free_port());
     let bus = exchange.settings();
-    let quiet = std::env::var_os("TEST_LOG").is_none();
-    let child = Command::new(env!("CARGO_BIN_EXE_spruce-scheduler"))
-        .arg("serve")
-        .env("SPRUCE_ENV", "local")
-        .env("SPRUCE_CONFIG_DIR", config.path())
-        .env("SPRUCE__DATABASE__NAME", database.name())
+    let child = scheduler("serve", database, config)
         .env("SPRUCE__BUS__EXCHANGE", &bus.exchange)
         .env("SPRUCE__BUS__QUEUE_PREFIX", &bus.queue_prefix)
         .env("SPRUCE__BUS__QUEUE_EXPIRES", "120s")
@@ -59,19 +77,27 @@ fn start_scheduler(
         .env("SPRUCE__ANALYTICS__MAX_EVENTS", PER_FILE.to_string())
         .env("SPRUCE__ANALYTICS__MAX_AGE", "1s")
         .env("SPRUCE__ANALYTICS__WRITE_LEASE", "2s")
-        .stdout(if quiet {
-            Stdio::null()
-        } else {
-            Stdio::inherit()
-        })
-        .stderr(if quiet {
-            Stdio::null()
-        } else {
-            Stdio::inherit()
-        })
         .spawn()
         .expect("the scheduler's binary starts");
     (child, format!("http://127.0.0.1:{http_port}/readyz"))
+}
+
+/// How many archive writers (`spruce-scheduler write-archive`) run on `database`.
+fn writers_on(database: &str) -> usize {
+    let ours = format!("SPRUCE__DATABASE__NAME={database}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| {
+            let process = entry.ok()?.path();
+            let command = std::fs::read(process.join("cmdline")).ok()?;
+            let environment = std::fs::read(process.join("environ")).ok()?;
+            let has = |all: &[u8], wanted: &str| {
+                all.split(|byte| *byte == 0)
+                    .any(|part| part == wanted.as_bytes())
+            };
+            (has(&command, "write-archive") && has(&environment, &ours)).then_some(())
+        })
+        .count()
 }
 
 /// The Parquet files under `root`.
@@ -168,21 +194,34 @@ async fn ten_thousand_events_are_archived_once_each_though_the_archiver_is_kille
     );
     let relay_task = tokio::spawn(relay.run(stop_relay.clone()));
 
-    // Killed as the first files appear, with most events still to write.
+    // Killed as the first files appear, with most events still to write, while the child
+    // process that writes them runs.
     eventually(
-        "the first file is written",
+        "the first file is written by a writer still running",
         Duration::from_secs(60),
         || async {
-            if parquet_files(files.path()) > 0 {
-                Ok(())
-            } else {
-                Err("no file yet")
+            match (parquet_files(files.path()), writers_on(database.name())) {
+                (0, _) => Err("no file yet"),
+                (_, 0) => Err("no writer running"),
+                _ => Ok(()),
             }
         },
     )
     .await;
     scheduler.kill().unwrap();
     scheduler.wait().unwrap();
+    // The writer sees its input close and ends: it does not outlive the scheduler.
+    eventually(
+        "the writer ends with its scheduler",
+        Duration::from_secs(10),
+        || async {
+            match writers_on(database.name()) {
+                0 => Ok(()),
+                running => Err(running),
+            }
+        },
+    )
+    .await;
     let written_before = parquet_files(files.path());
     assert!(
         written_before < EVENTS / PER_FILE,
@@ -246,4 +285,119 @@ async fn ten_thousand_events_are_archived_once_each_though_the_archiver_is_kille
     );
     assert_eq!(pyarrow["days"].as_array().unwrap().len(), 2, "{pyarrow}");
     assert_eq!(pyarrow["payloads_with_at_sign"], 0, "no email is archived");
+}
+
+#[tokio::test]
+async fn a_writer_whose_scheduler_has_gone_ends_though_its_store_never_answers() {
+    let database = TestDb::new("scheduler");
+    let config = TempFolder::new("config");
+    let pool = spruce_db::connect_and_migrate(
+        &spruce_db::testing::settings(&database),
+        spruce_scheduler::store::MIGRATIONS,
+    )
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO analytics_events (event_id, event_type, occurred_at, aggregate_id, \
+         aggregate_version, payload, received_at) \
+         VALUES ($1, 'booking.created', now(), 'b1', 1, '{}', now() - interval '1 hour')",
+    )
+    .bind(Uuid::new_v4())
+    .execute(&pool)
+    .await
+    .unwrap();
+    // An S3 endpoint that takes the connection and never answers.
+    let store = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", store.local_addr().unwrap());
+
+    let mut writer = scheduler("write-archive", &database, &config)
+        .env("SPRUCE__STORAGE__URL", "s3://archive")
+        .env("SPRUCE__STORAGE__ENDPOINT", &endpoint)
+        .env("SPRUCE__STORAGE__REGION", "eu-central-1")
+        .env("SPRUCE__STORAGE__ACCESS_KEY_ID", "test")
+        .env("SPRUCE__STORAGE__SECRET_ACCESS_KEY", "test")
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("the writer starts");
+    let (_connection, _) = tokio::task::spawn_blocking(move || store.accept())
+        .await
+        .unwrap()
+        .expect("the writer puts its file");
+    assert!(writer.try_wait().unwrap().is_none(), "the put never ends");
+
+    drop(writer.stdin.take());
+    let status = eventually(
+        "the writer ends once its input closes",
+        Duration::from_secs(10),
+        || {
+            let status = writer.try_wait().unwrap();
+            async move { status.ok_or("still running") }
+        },
+    )
+    .await;
+    assert!(!status.success(), "it ends with an error: {status}");
+}
+
+#[tokio::test]
+async fn events_recorded_as_json_before_envelopes_were_kept_are_archived_as_they_were() {
+    use parquet::{
+        file::reader::{FileReader as _, SerializedFileReader},
+        record::RowAccessor as _,
+    };
+    use spruce_bus::EventSink as _;
+    use spruce_scheduler::usecases::archive::{ArchiveSettings, ArchiveSink, Archiver};
+
+    let database = TestDb::new("scheduler");
+    let files = TempFolder::new("archive");
+    let pool = spruce_db::connect_and_migrate(
+        &spruce_db::testing::settings(&database),
+        spruce_scheduler::store::MIGRATIONS,
+    )
+    .await
+    .unwrap();
+    // As recorded before: the payload's JSON, without personal data already.
+    sqlx::query(
+        "INSERT INTO analytics_events (event_id, event_type, occurred_at, aggregate_id, \
+         aggregate_version, payload) \
+         VALUES ($1, 'user.registered', now(), 'u0', 1, '{\"user_registered\":{}}')",
+    )
+    .bind(Uuid::new_v4())
+    .execute(&pool)
+    .await
+    .unwrap();
+    // As recorded now: the envelope (a signup, with an email and a name).
+    let event = events().pop().unwrap();
+    let outcome = ArchiveSink::new(pool.clone())
+        .apply(Uuid::parse_str(&event.event_id).unwrap(), &event)
+        .await
+        .unwrap();
+    assert_eq!(outcome, spruce_bus::Outcome::Applied);
+
+    let storage = spruce_storage::Storage::new(&spruce_storage::StorageSettings {
+        url: files.url(),
+        ..spruce_storage::StorageSettings::default()
+    })
+    .unwrap();
+    let archiver = Archiver::new(pool, storage, ArchiveSettings::default()).unwrap();
+    assert_eq!(archiver.flush(true).await.unwrap(), 2);
+
+    let mut payloads = Vec::new();
+    for day in std::fs::read_dir(files.path().join("analytics/events")).unwrap() {
+        for file in std::fs::read_dir(day.unwrap().path()).unwrap() {
+            let bytes = std::fs::read(file.unwrap().path()).unwrap();
+            let reader = SerializedFileReader::new(bytes::Bytes::from(bytes)).unwrap();
+            for row in reader.get_row_iter(None).unwrap() {
+                payloads.push(row.unwrap().get_string(5).unwrap().clone());
+            }
+        }
+    }
+    payloads.sort();
+    assert_eq!(payloads.len(), 2, "{payloads:?}");
+    assert_eq!(payloads[1], r#"{"user_registered":{}}"#);
+    // The envelope read when the file was built, the personal data taken out then.
+    let read: serde_json::Value = serde_json::from_str(&payloads[0]).unwrap();
+    let email = read["user_registered"]["email"].as_str().unwrap();
+    assert!(email.starts_with("hmac-sha256:"), "{read}");
+    assert_eq!(read["user_registered"]["role"], "customer");
+    assert!(!payloads[0].contains("Ann"), "{read}");
 }
