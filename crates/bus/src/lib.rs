@@ -151,11 +151,11 @@ pub async fn delete_exchange(settings: &BusSettings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The largest AMQP frame a connection proposes, unless its URL sets `frame_max`. lapin
-/// keeps a zero-filled buffer of 32 frames each way per connection: at the broker's default
-/// (128 KiB) that is 8 MiB resident a connection, at this 1 MiB. An event is a few KiB; a
-/// larger message is split into frames.
-const FRAME_MAX: u32 = 16 * 1024;
+/// The largest AMQP frame a connection proposes, unless its URL sets `frame_max`: the
+/// smallest lapin allows. lapin keeps a zero-filled buffer of 32 frames each way per
+/// connection: at the broker's default (128 KiB) that is 8 MiB resident a connection, at
+/// this 512 KiB. An event is a few KiB; a larger message is split into frames.
+const FRAME_MAX: u32 = 8 * 1024;
 
 /// Opens a connection and a channel with publisher confirms enabled.
 async fn open_channel(settings: &BusSettings, name: &str) -> lapin::Result<(Connection, Channel)> {

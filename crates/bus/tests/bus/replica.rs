@@ -8,6 +8,7 @@ use std::{
 };
 
 use spruce_bus::{Consumer, Envelope, EventSink, Failure, Outcome, QueueNames};
+use spruce_proto::events::v1::envelope::Payload;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -67,15 +68,26 @@ async fn a_replicas_queue_lives_as_long_as_its_connection() {
         test.queues(),
         vec![names.parked.clone(), names.main.clone()]
     );
-    // Its connection and the relay's asked for frames of 16 KiB, not the broker's 128 KiB
+    // Its connection and the relay's asked for frames of 8 KiB, not the broker's 128 KiB
     // (the client keeps 32 frames of buffer each way).
-    assert_eq!(test.frame_sizes(), vec![16 * 1024; 2]);
+    assert_eq!(test.frame_sizes(), vec![8 * 1024; 2]);
 
     let applied = event("test.applied");
     test.enqueue(&applied, true).await;
     assert!(
         held.receives(&applied).await,
         "the event never reached the replica"
+    );
+
+    // An event many frames long is published and delivered whole (it is decoded by id).
+    let mut large = event("test.applied");
+    if let Some(Payload::UserRegistered(user)) = &mut large.payload {
+        user.full_name = "a".repeat(100 * 1024);
+    }
+    test.enqueue(&large, true).await;
+    assert!(
+        held.receives(&large).await,
+        "the large event never reached the replica"
     );
 
     // A failure is parked at once, in the shared parked queue: no retry queue exists.
