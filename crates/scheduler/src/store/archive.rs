@@ -168,12 +168,16 @@ pub async fn unwritten_waiting(connection: &mut PgConnection) -> sqlx::Result<bo
     .await
 }
 
-/// Marks `batch`'s files written.
+/// Marks `batch`'s files written, and forgets its events' contents (the files hold them;
+/// their ids are kept to recognise redeliveries).
 pub async fn mark_written(connection: &mut PgConnection, batch: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE analytics_batches SET written_at = now() WHERE id = $1")
-        .bind(batch)
-        .execute(connection)
-        .await?;
+    sqlx::query(
+        "WITH written AS (UPDATE analytics_batches SET written_at = now() WHERE id = $1) \
+         UPDATE analytics_events SET envelope = NULL, payload = NULL WHERE batch = $1",
+    )
+    .bind(batch)
+    .execute(connection)
+    .await?;
     Ok(())
 }
 

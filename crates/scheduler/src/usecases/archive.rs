@@ -1,8 +1,9 @@
 //! The analytics archive's work: every event of the exchange is taken from a queue of its
-//! own into `analytics_events` (a redelivery is recognised by its id and left out), cut into
-//! batches every `max_events` events or `max_age`, and each batch written to object storage
-//! as Parquet (`domain::archive`). `export-analytics` cuts and writes everything waiting at
-//! once.
+//! own into `analytics_events` as it came (a redelivery is recognised by its id and left
+//! out), cut into batches every `max_events` events or `max_age`, and each batch read,
+//! redacted and written to object storage as Parquet (`domain::archive`), in the service by
+//! a child process of its own ([`FileWriter`]). `export-analytics` cuts and writes
+//! everything waiting at once.
 
 use std::{
     path::{Path, PathBuf},

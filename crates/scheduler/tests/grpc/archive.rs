@@ -339,7 +339,8 @@ async fn a_writer_whose_scheduler_has_gone_ends_though_its_store_never_answers()
 }
 
 #[tokio::test]
-async fn events_recorded_as_json_before_envelopes_were_kept_are_archived_as_they_were() {
+async fn events_recorded_before_envelopes_were_kept_are_archived_as_they_were_and_contents_go_once_written()
+ {
     use parquet::{
         file::reader::{FileReader as _, SerializedFileReader},
         record::RowAccessor as _,
@@ -378,8 +379,15 @@ async fn events_recorded_as_json_before_envelopes_were_kept_are_archived_as_they
         ..spruce_storage::StorageSettings::default()
     })
     .unwrap();
-    let archiver = Archiver::new(pool, storage, ArchiveSettings::default()).unwrap();
+    let archiver = Archiver::new(pool.clone(), storage, ArchiveSettings::default()).unwrap();
     assert_eq!(archiver.flush(true).await.unwrap(), 2);
+    // Once written, the table keeps the events' ids only: no personal data waits there.
+    let kept: (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(envelope) + count(payload) FROM analytics_events")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(kept, (2, 0));
 
     let mut payloads = Vec::new();
     for day in std::fs::read_dir(files.path().join("analytics/events")).unwrap() {
