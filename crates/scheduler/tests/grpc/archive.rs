@@ -287,25 +287,40 @@ async fn ten_thousand_events_are_archived_once_each_though_the_archiver_is_kille
     assert_eq!(pyarrow["payloads_with_at_sign"], 0, "no email is archived");
 }
 
-#[tokio::test]
-async fn a_writer_whose_scheduler_has_gone_ends_though_its_store_never_answers() {
+/// The scheduler's schema in a database of the test's own, and a pool on it.
+async fn scheduler_database() -> (TestDb, sqlx::PgPool) {
     let database = TestDb::new("scheduler");
-    let config = TempFolder::new("config");
     let pool = spruce_db::connect_and_migrate(
         &spruce_db::testing::settings(&database),
         spruce_scheduler::store::MIGRATIONS,
     )
     .await
     .unwrap();
+    (database, pool)
+}
+
+/// Records an event as the archive's queue did before envelopes were kept (its payload's
+/// JSON), received `ago` (an interval) ago.
+async fn record_as_json(pool: &sqlx::PgPool, payload: &str, ago: &str) {
     sqlx::query(
         "INSERT INTO analytics_events (event_id, event_type, occurred_at, aggregate_id, \
          aggregate_version, payload, received_at) \
-         VALUES ($1, 'booking.created', now(), 'b1', 1, '{}', now() - interval '1 hour')",
+         VALUES ($1, 'user.registered', now(), 'u0', 1, $2, now() - $3::interval)",
     )
     .bind(Uuid::new_v4())
-    .execute(&pool)
+    .bind(payload)
+    .bind(ago)
+    .execute(pool)
     .await
     .unwrap();
+}
+
+#[tokio::test]
+async fn a_writer_whose_scheduler_has_gone_ends_though_its_store_never_answers() {
+    let (database, pool) = scheduler_database().await;
+    let config = TempFolder::new("config");
+    // Waiting an hour: due.
+    record_as_json(&pool, "{}", "1 hour").await;
     // An S3 endpoint that takes the connection and never answers.
     let store = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", store.local_addr().unwrap());
@@ -348,24 +363,10 @@ async fn events_recorded_before_envelopes_were_kept_are_archived_as_they_were_an
     use spruce_bus::EventSink as _;
     use spruce_scheduler::usecases::archive::{ArchiveSettings, ArchiveSink, Archiver};
 
-    let database = TestDb::new("scheduler");
+    let (_database, pool) = scheduler_database().await;
     let files = TempFolder::new("archive");
-    let pool = spruce_db::connect_and_migrate(
-        &spruce_db::testing::settings(&database),
-        spruce_scheduler::store::MIGRATIONS,
-    )
-    .await
-    .unwrap();
     // As recorded before: the payload's JSON, without personal data already.
-    sqlx::query(
-        "INSERT INTO analytics_events (event_id, event_type, occurred_at, aggregate_id, \
-         aggregate_version, payload) \
-         VALUES ($1, 'user.registered', now(), 'u0', 1, '{\"user_registered\":{}}')",
-    )
-    .bind(Uuid::new_v4())
-    .execute(&pool)
-    .await
-    .unwrap();
+    record_as_json(&pool, r#"{"user_registered":{}}"#, "0 s").await;
     // As recorded now: the envelope (a signup, with an email and a name).
     let event = events().pop().unwrap();
     let outcome = ArchiveSink::new(pool.clone())
