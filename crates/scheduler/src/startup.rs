@@ -180,8 +180,6 @@ impl Application {
     }
 }
 
-/// The jobs this replica runs, with their schedules and switches from `settings`.
-///
 /// `write-archive [--everything]`: the archive's writer, as the archiver starts it
 /// ([`archive::write_archive`]).
 ///
@@ -193,6 +191,8 @@ pub async fn write_archive(settings: Settings, everything: bool) -> anyhow::Resu
     archive::write_archive(pool, storage, settings.analytics, everything).await
 }
 
+/// The jobs this replica runs, with their schedules and switches from `settings`.
+///
 /// # Errors
 /// Names the job whose schedule is unusable.
 fn catalogue(

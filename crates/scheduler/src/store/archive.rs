@@ -115,7 +115,7 @@ spruce_db::named_row! {
         pub aggregate_id: String,
         pub aggregate_version: i64,
         /// The envelope, protobuf; or, for events recorded before envelopes were kept,
-        /// [`StoredEvent::payload`].
+        /// [`StoredEvent::payload`]. Neither once the batch's files are written.
         pub envelope: Option<Vec<u8>>,
         /// The payload as JSON without personal data.
         pub payload: Option<String>,
