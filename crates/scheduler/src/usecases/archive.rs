@@ -477,7 +477,7 @@ impl Archiver {
 
 /// `write-archive [--everything]` (started by the scheduler's archiver): writes the files
 /// that are due, or all that waits, and ends; ends early, with an error, once its standard
-/// input closes, as it does when the scheduler that started it has gone.
+/// input (a pipe) closes, as it does when the scheduler that started it has gone.
 ///
 /// # Errors
 /// When writing fails, or the scheduler has gone.
@@ -498,8 +498,14 @@ pub async fn write_archive(
     }
 }
 
-/// Resolves once standard input is at its end.
+/// Resolves once standard input is at its end, when it is a pipe (as the archiver starts
+/// the writer); never otherwise (a terminal, or /dev/null when run by hand).
 async fn input_closed() {
+    use std::os::unix::fs::FileTypeExt as _;
+    let piped = std::fs::metadata("/proc/self/fd/0").is_ok_and(|input| input.file_type().is_fifo());
+    if !piped {
+        return std::future::pending().await;
+    }
     let (closed, is_closed) = oneshot::channel();
     let reader = std::thread::Builder::new()
         .name("stdin".to_owned())

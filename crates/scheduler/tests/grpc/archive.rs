@@ -410,3 +410,19 @@ async fn events_recorded_before_envelopes_were_kept_are_archived_as_they_were_an
     assert_eq!(read["user_registered"]["role"], "customer");
     assert!(!payloads[0].contains("Ann"), "{read}");
 }
+
+#[tokio::test]
+async fn a_writer_run_by_hand_writes_what_is_due_and_ends() {
+    let (database, pool) = scheduler_database().await;
+    let config = TempFolder::new("config");
+    let files = TempFolder::new("archive");
+    record_as_json(&pool, "{}", "1 hour").await;
+
+    let status = scheduler("write-archive", &database, &config)
+        .env("SPRUCE__STORAGE__URL", files.url())
+        .stdin(Stdio::null())
+        .status()
+        .expect("the writer runs");
+    assert!(status.success(), "{status}");
+    assert_eq!(parquet_files(files.path()), 1);
+}
