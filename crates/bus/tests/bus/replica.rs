@@ -69,8 +69,13 @@ async fn a_replicas_queue_lives_as_long_as_its_connection() {
         vec![names.parked.clone(), names.main.clone()]
     );
     // Its connection and the relay's asked for frames of 8 KiB, not the broker's 128 KiB
-    // (the client keeps 32 frames of buffer each way).
-    assert_eq!(test.frame_sizes(), vec![8 * 1024; 2]);
+    // (the client keeps 32 frames of buffer each way). On a loaded machine a connection
+    // attempt that timed out may still be listed: every one asked the same.
+    let frame_sizes = test.frame_sizes();
+    assert!(
+        frame_sizes.len() >= 2 && frame_sizes.iter().all(|size| *size == 8 * 1024),
+        "{frame_sizes:?}"
+    );
 
     let applied = event("test.applied");
     test.enqueue(&applied, true).await;
