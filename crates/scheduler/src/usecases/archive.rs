@@ -8,7 +8,7 @@
 use std::{
     path::{Path, PathBuf},
     process::Stdio,
-    sync::{Arc, mpsc},
+    sync::Arc,
     time::Duration,
 };
 
@@ -269,7 +269,7 @@ impl PayloadReader {
 /// Where the archive's files are built.
 #[derive(Debug, Clone, Default)]
 pub enum FileWriter {
-    /// On a thread of this process.
+    /// In this process, on tokio's blocking threads.
     #[default]
     InProcess,
     /// By `<program> write-archive`, a child process started when files are due that ends
@@ -296,7 +296,7 @@ pub struct Archiver {
 
 #[derive(Clone)]
 enum Writer {
-    Thread(Arc<FileThread>, Arc<PayloadReader>),
+    InProcess(Arc<PayloadReader>),
     Child(PathBuf),
 }
 
@@ -304,14 +304,12 @@ impl Archiver {
     /// Archives from `pool` into `storage`, building files where `settings.writer` says.
     ///
     /// # Errors
-    /// When the thread that builds the files cannot be started, or the events'
-    /// descriptors cannot be read.
+    /// When the events' descriptors cannot be read (a build fault).
     pub fn new(pool: PgPool, storage: Storage, settings: ArchiveSettings) -> anyhow::Result<Self> {
         let writer = match &settings.writer {
-            FileWriter::InProcess => Writer::Thread(
-                Arc::new(FileThread::start()?),
-                Arc::new(PayloadReader::new(settings.hash_key.clone())?),
-            ),
+            FileWriter::InProcess => {
+                Writer::InProcess(Arc::new(PayloadReader::new(settings.hash_key.clone())?))
+            }
             FileWriter::ChildProcess(program) => Writer::Child(program.clone()),
         };
         Ok(Archiver {
@@ -359,18 +357,17 @@ impl Archiver {
     /// When the database, the store or the writer fails; what is done stays done.
     pub async fn flush(&self, everything: bool) -> anyhow::Result<u64> {
         match &self.writer {
-            Writer::Thread(thread, reader) => self.flush_here(thread, reader, everything).await,
+            Writer::InProcess(reader) => self.flush_here(reader, everything).await,
             Writer::Child(program) => self.flush_in_child(program, everything).await,
         }
     }
 
     async fn flush_here(
         &self,
-        thread: &FileThread,
         reader: &Arc<PayloadReader>,
         everything: bool,
     ) -> anyhow::Result<u64> {
-        let mut written = self.write_unwritten(thread, reader).await?;
+        let mut written = self.write_unwritten(reader).await?;
         let limit = i64::from(self.settings.max_events);
         loop {
             let (waiting, oldest) =
@@ -384,7 +381,7 @@ impl Archiver {
             if batch.is_none() {
                 return Ok(written);
             }
-            written += self.write_unwritten(thread, reader).await?;
+            written += self.write_unwritten(reader).await?;
         }
     }
 
@@ -427,11 +424,7 @@ impl Archiver {
     }
 
     /// Writes the files of every batch not written yet that nobody else is writing.
-    async fn write_unwritten(
-        &self,
-        thread: &FileThread,
-        reader: &Arc<PayloadReader>,
-    ) -> anyhow::Result<u64> {
+    async fn write_unwritten(&self, reader: &Arc<PayloadReader>) -> anyhow::Result<u64> {
         let mut written = 0;
         let mut connection = self.pool.acquire().await?;
         while let Some(batch) =
@@ -445,19 +438,18 @@ impl Archiver {
             while let Some(group) = groups.try_next().await? {
                 count += group.len();
                 let reader = Arc::clone(reader);
-                files = thread
-                    .run(move || {
-                        let events = group
-                            .into_iter()
-                            .map(|event| reader.archived(event))
-                            .collect::<anyhow::Result<Vec<_>>>()?;
-                        files.add(&events)?;
-                        anyhow::Ok(files)
-                    })
-                    .await??;
+                files = tokio::task::spawn_blocking(move || {
+                    let events = group
+                        .into_iter()
+                        .map(|event| reader.archived(event))
+                        .collect::<anyhow::Result<Vec<_>>>()?;
+                    files.add(&events)?;
+                    anyhow::Ok(files)
+                })
+                .await??;
             }
             drop(groups);
-            let files = thread.run(move || files.finish()).await??;
+            let files = tokio::task::spawn_blocking(move || files.finish()).await??;
             for (key, bytes) in files {
                 self.storage
                     .put(&Key::new(key)?, Bytes::from(bytes))
@@ -517,48 +509,6 @@ async fn input_closed() {
         is_closed.await.ok();
     } else {
         std::future::pending::<()>().await;
-    }
-}
-
-/// The one thread that builds the archive's files. glibc's allocator gives each busy thread
-/// an arena of its own and keeps what is freed in it: files built on whichever of tokio's
-/// blocking threads is free would leave their memory in several arenas, built here they
-/// reuse one.
-struct FileThread {
-    jobs: mpsc::Sender<Box<dyn FnOnce() + Send>>,
-}
-
-impl FileThread {
-    fn start() -> std::io::Result<Self> {
-        let (jobs, queue) = mpsc::channel::<Box<dyn FnOnce() + Send>>();
-        std::thread::Builder::new()
-            .name("archive-files".to_owned())
-            .spawn(move || {
-                for job in queue {
-                    // A panicking job must not take the thread with it; its caller sees the
-                    // answer dropped.
-                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
-                        tracing::error!("building an archive file panicked");
-                    }
-                }
-            })?;
-        Ok(FileThread { jobs })
-    }
-
-    /// Runs `work` on the thread and returns its result.
-    async fn run<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> anyhow::Result<T> {
-        let (answer, result) = oneshot::channel();
-        self.jobs
-            .send(Box::new(move || {
-                answer.send(work()).ok();
-            }))
-            .map_err(|_| anyhow::anyhow!("the archive's file thread has stopped"))?;
-        result
-            .await
-            .context("building an archive file failed without an answer")
     }
 }
 
