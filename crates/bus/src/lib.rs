@@ -19,7 +19,9 @@ use std::{
     time::Duration,
 };
 
-use lapin::{Channel, Connection, ConnectionProperties, options::ConfirmSelectOptions};
+use lapin::{
+    Channel, Connection, ConnectionProperties, options::ConfirmSelectOptions, types::FieldTable,
+};
 use secrecy::ExposeSecret;
 use tokio::sync::watch;
 
@@ -28,7 +30,7 @@ pub use consumer::{
 };
 pub use outbox::{OutboxRelay, enqueue, enqueue_guarded, enqueue_many, enqueue_with};
 pub use spruce_proto::events::v1::Envelope;
-pub use topology::{QueueNames, unrouted_name};
+pub use topology::{QueueNames, topic_matches, unrouted_name};
 pub use unrouted::replay_unrouted;
 
 use spruce_platform::settings::BusSettings;
@@ -149,6 +151,66 @@ pub async fn delete_exchange(settings: &BusSettings) -> anyhow::Result<()> {
         .await?;
     connection.close(200, "teardown done".into()).await.ok();
     Ok(())
+}
+
+/// Retires the queues `names` of a consumer that is gone: unbinds the main queue from the
+/// exchange's `routing_keys`, so that nothing more arrives, and deletes each queue that is
+/// empty. Returns the queues left because they still hold messages, with their counts.
+///
+/// The retry queues go first: what they hold returns to the main queue, which is kept while
+/// any of them is. Quorum queues cannot be deleted "if empty", so each is counted first.
+///
+/// # Errors
+/// Fails when the broker cannot be reached.
+pub async fn retire_queues(
+    settings: &BusSettings,
+    names: &QueueNames,
+    routing_keys: &[&str],
+) -> anyhow::Result<Vec<(String, u32)>> {
+    use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
+    let (connection, _) = open_channel(settings, "retire-queues").await?;
+    let mut kept = Vec::new();
+    let queues = names.retries.iter().chain([&names.parked, &names.main]);
+    for queue in queues {
+        // A channel each: asking for a queue that is not there closes its channel.
+        let channel = connection.create_channel().await?;
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..QueueDeclareOptions::default()
+        };
+        let count = || async {
+            channel
+                .queue_declare(queue.as_str().into(), passive, FieldTable::default())
+                .await
+                .map(|declared| declared.message_count())
+        };
+        if count().await.is_err() {
+            continue;
+        }
+        if *queue == names.main {
+            for routing_key in routing_keys {
+                channel
+                    .queue_unbind(
+                        queue.as_str().into(),
+                        settings.exchange.as_str().into(),
+                        (*routing_key).into(),
+                        FieldTable::default(),
+                    )
+                    .await?;
+            }
+        }
+        let held = count().await?;
+        let feeds_main = kept.iter().any(|(name, _)| names.retries.contains(name));
+        if held > 0 || (*queue == names.main && feeds_main) {
+            kept.push((queue.clone(), held));
+        } else {
+            channel
+                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                .await?;
+        }
+    }
+    connection.close(200, "retired".into()).await.ok();
+    Ok(kept)
 }
 
 /// The largest AMQP frame a connection proposes, unless its URL sets `frame_max`: the

@@ -271,6 +271,23 @@ async fn bind(
     Ok(())
 }
 
+/// Whether a topic exchange routes `routing_key` to a binding of `pattern`: words split at
+/// dots, `*` standing for exactly one word and `#` for any number, none included.
+pub fn topic_matches(pattern: &str, routing_key: &str) -> bool {
+    fn matches(pattern: &[&str], key: &[&str]) -> bool {
+        match pattern.split_first() {
+            None => key.is_empty(),
+            Some((&"#", rest)) => (0..=key.len()).any(|skipped| matches(rest, &key[skipped..])),
+            Some((word, rest)) => key.split_first().is_some_and(|(first, tail)| {
+                (*word == "*" || word == first) && matches(rest, tail)
+            }),
+        }
+    }
+    let pattern: Vec<&str> = pattern.split('.').collect();
+    let key: Vec<&str> = routing_key.split('.').collect();
+    matches(&pattern, &key)
+}
+
 /// The arguments of a quorum queue deleted after `expires` unused (zero: never).
 fn quorum_arguments(expires: Duration) -> FieldTable {
     let mut arguments = FieldTable::default();
@@ -315,4 +332,31 @@ async fn declare_queue(channel: &Channel, name: &str, arguments: FieldTable) -> 
         .queue_declare(ShortString::from(name), options, arguments)
         .await
         .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::topic_matches;
+
+    #[test]
+    fn topic_patterns_route_as_the_broker_does() {
+        for (pattern, key, routed) in [
+            ("#", "booking.created", true),
+            ("#", "user", true),
+            ("booking.*", "booking.created", true),
+            ("booking.*", "booking", false),
+            ("booking.*", "booking.created.again", false),
+            ("booking.*", "bookings.created", false),
+            ("payment.failed", "payment.failed", true),
+            ("payment.failed", "payment.captured", false),
+            ("*.created", "review.created", true),
+            ("booking.#", "booking", true),
+            ("booking.#", "booking.a.b", true),
+            ("#.created", "created", true),
+            ("a.#.z", "a.b.c.z", true),
+            ("a.#.z", "a.b.c", false),
+        ] {
+            assert_eq!(topic_matches(pattern, key), routed, "{pattern} with {key}");
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! Builds the scheduler from its settings and runs it: gRPC server, ops HTTP side, event
-//! consumer, and the analytics archive (its own consumer and writer).
+//! consumer (which also takes every event into the analytics archive), and the archive's
+//! writer.
 
 use spruce_platform::flags::Flags;
 use std::sync::Arc;
@@ -25,7 +26,7 @@ use crate::{
     store::MIGRATIONS,
     upstream::Upstreams,
     usecases::{
-        archive::{self, ArchiveSink, Archiver, ExportAnalytics},
+        archive::{self, Archiver, Archiving, ExportAnalytics},
         delivery::{self, Senders},
         jobs::{
             admin::JobAdmin,
@@ -106,32 +107,23 @@ impl Application {
     /// # Errors
     /// Fails when a server fails.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let consumer = Consumer::new(
-            self.pool.clone(),
-            self.settings.bus.clone(),
-            SchedulerEvents::new(&self.settings.links.app_url, self.storage.clone()),
-        );
-        let mut checks = vec![
+        // The analytics archive takes every event from the scheduler's own queue.
+        let events = SchedulerEvents::new(&self.settings.links.app_url, self.storage.clone());
+        let (handler, archiver_task) = if self.settings.analytics.enabled {
+            (
+                Archiving::new(events, self.pool.clone()),
+                Some(tokio::spawn(self.archiver.clone().run(shutdown.clone()))),
+            )
+        } else {
+            (Archiving::off(events), None)
+        };
+        let consumer = Consumer::new(self.pool.clone(), self.settings.bus.clone(), handler);
+        let checks = vec![
             spruce_db::readiness(self.pool.clone()),
             consumer.status().readiness(),
         ];
         let consumer_task = tokio::spawn(consumer.run(shutdown.clone()));
-        // The analytics archive: every event, from a queue of its own.
-        let archive_tasks = if self.settings.analytics.enabled {
-            let archive_bus = BusSettings {
-                queue_prefix: format!("{}-analytics", self.settings.bus.queue_prefix),
-                ..self.settings.bus.clone()
-            };
-            let sink = ArchiveSink::new(self.pool.clone());
-            let archive_consumer = Consumer::with_sink(archive_bus, sink);
-            checks.push(archive_consumer.status().readiness());
-            vec![
-                tokio::spawn(archive_consumer.run(shutdown.clone())),
-                tokio::spawn(self.archiver.clone().run(shutdown.clone())),
-            ]
-        } else {
-            Vec::new()
-        };
+        tokio::spawn(retire_archive_queues(self.settings.bus.clone()));
         let runner = Runner::new(
             self.settings.database.clone(),
             settings::replica_name(&self.settings.runner.replica),
@@ -170,13 +162,31 @@ impl Application {
             .await;
         shutdown.cancel();
         consumer_task.await.ok();
-        for task in archive_tasks {
+        if let Some(task) = archiver_task {
             task.await.ok();
         }
         runner_task.await.ok();
         delivery_task.await.ok();
         self.pool.close().await;
         served
+    }
+}
+
+/// Retires the queues the analytics archive once consumed beside the scheduler's, bound to
+/// every event (`<queue_prefix>-analytics.events` and its retry and parked queues): unbound,
+/// and deleted once empty. One that still holds events is left, unbound, with a warning.
+async fn retire_archive_queues(bus: BusSettings) {
+    let names = spruce_bus::QueueNames::new(
+        &format!("{}-analytics", bus.queue_prefix),
+        bus.retry_delays.len(),
+    );
+    match spruce_bus::retire_queues(&bus, &names, &["#"]).await {
+        Ok(kept) => {
+            for (queue, held) in kept {
+                tracing::warn!(%queue, held, "a retired analytics queue still holds events the archive has not taken: delete it once they are not wanted (docs/operations.md)");
+            }
+        }
+        Err(error) => tracing::warn!(error = %error, "failed to retire the analytics queues"),
     }
 }
 

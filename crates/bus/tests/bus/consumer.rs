@@ -426,3 +426,66 @@ async fn events_already_waiting_are_applied_together_each_once() {
     shutdown.cancel();
     task.await.unwrap();
 }
+
+/// How many messages `queue` holds, or `None` when it is not there.
+async fn held_in(test: &TestBus, queue: &str) -> Option<u32> {
+    let connection = test.connect().await.unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::default()
+    };
+    let held = channel
+        .queue_declare(queue.into(), passive, FieldTable::default())
+        .await
+        .ok()
+        .map(|queue| queue.message_count());
+    connection.close(200, "done".into()).await.ok();
+    held
+}
+
+#[tokio::test]
+async fn a_retired_consumers_queues_are_unbound_and_deleted_once_empty() {
+    let test = TestBus::new().await;
+    let names = QueueNames::new(&test.bus.queue_prefix, test.bus.retry_delays.len());
+    // A consumer that has gone: its queues were declared, bound to `test.#`, and an event
+    // waits in the main one.
+    let (shutdown, task) = start_accepting(&test).await;
+    shutdown.cancel();
+    task.await.unwrap();
+    let waiting = event("test.waiting");
+    publish_raw(
+        &test,
+        "test.waiting",
+        &waiting.encode_to_vec(),
+        &waiting.event_id,
+    )
+    .await;
+    assert_eq!(held_in(&test, &names.main).await, Some(1));
+
+    let kept = spruce_bus::retire_queues(&test.bus, &names, &["test.#"])
+        .await
+        .unwrap();
+    assert_eq!(kept, vec![(names.main.clone(), 1)], "what waits is kept");
+    for emptied in names.retries.iter().chain([&names.parked]) {
+        assert_eq!(held_in(&test, emptied).await, None, "{emptied} is deleted");
+    }
+    // Unbound: a later event no longer reaches it.
+    let later = event("test.later");
+    publish_raw(&test, "test.later", &later.encode_to_vec(), &later.event_id).await;
+    assert_eq!(held_in(&test, &names.main).await, Some(1));
+
+    // Once what waited is taken, the next retirement deletes it; and one more finds nothing.
+    let (shutdown, task) = start_accepting(&test).await;
+    let applied = eventually(Duration::from_secs(10), || applied_count(&test, 1)).await;
+    assert_eq!(applied, Some(vec![waiting.event_id.parse().unwrap()]));
+    shutdown.cancel();
+    task.await.unwrap();
+    for _ in 0..2 {
+        let kept = spruce_bus::retire_queues(&test.bus, &names, &["test.#"])
+            .await
+            .unwrap();
+        assert!(kept.is_empty(), "{kept:?}");
+        assert_eq!(held_in(&test, &names.main).await, None);
+    }
+}

@@ -284,8 +284,8 @@ impl Builder {
         if let Some(store) = &self.object_store {
             scheduler_settings.storage = store.clone();
         }
-        // The analytics archive's queues (three quorum queues a test) would only load the
-        // broker: the scheduler's own tests cover it.
+        // The analytics archive's inserts and files would only load the machine: the
+        // scheduler's own tests cover it.
         scheduler_settings.analytics.enabled = false;
         scheduler_settings.core.url = core_url.clone();
         scheduler_settings.search.url = search_url.clone();

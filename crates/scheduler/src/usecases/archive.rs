@@ -1,6 +1,6 @@
-//! The analytics archive's work: every event of the exchange is taken from a queue of its
-//! own into `analytics_events` as it came (a redelivery is recognised by its id and left
-//! out), cut into batches every `max_events` events or `max_age`, and each batch read,
+//! The analytics archive's work: every event of the exchange is taken from the scheduler's
+//! queue into `analytics_events` as it came, with the scheduler's own work on it
+//! ([`Archiving`]; a redelivery is recognised by its id and left out), cut into batches every `max_events` events or `max_age`, and each batch read,
 //! redacted and written to object storage as Parquet (`domain::archive`), in the service by
 //! a child process of its own ([`FileWriter`]). `export-analytics` cuts and writes
 //! everything waiting at once.
@@ -20,17 +20,16 @@ use prost::Message as _;
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, SerializeOptions};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
-use spruce_bus::{Decoded, Envelope, EventSink, Failure, Outcome};
+use spruce_bus::{Envelope, EventHandler};
 use spruce_platform::{
     settings::{SettingsError, duration},
     telemetry::trace_id_of,
     time::from_timestamp,
 };
 use spruce_storage::{Key, Storage};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use crate::{
     domain::{
@@ -119,83 +118,106 @@ impl ArchiveSettings {
     }
 }
 
-/// Takes events into the archive's table; the consumer of the archive's queue. An event is
-/// recorded as it came: reading its payload, and taking the personal data out, waits for
-/// its batch's files ([`PayloadReader`]).
-pub struct ArchiveSink {
-    pool: PgPool,
+/// The scheduler's event handler with the archive in front: every event of the exchange
+/// (`#`) is recorded into `analytics_events` as it came, in the inbox's transaction, and
+/// those `inner` wants (its routing keys) are handed on. Reading an event's payload, and
+/// taking the personal data out, waits for its batch's files ([`PayloadReader`]).
+///
+/// An event `inner` fails to apply is retried, and its transaction rolls back: so that the
+/// archive does not wait on the retries (or on a replay, once it is parked), it is recorded
+/// at once on a connection of its own. Its id keeps it from being recorded twice.
+pub struct Archiving<H> {
+    inner: H,
+    /// `None` when the archive is off: `inner`'s events only.
+    pool: Option<PgPool>,
 }
 
-impl ArchiveSink {
-    /// Records into `pool`.
-    pub fn new(pool: PgPool) -> Self {
-        ArchiveSink { pool }
+impl<H: EventHandler> Archiving<H> {
+    /// Archives every event into `pool` and hands `inner` its own.
+    pub fn new(inner: H, pool: PgPool) -> Self {
+        Archiving {
+            inner,
+            pool: Some(pool),
+        }
     }
 
-    fn received(
-        event_id: Uuid,
-        envelope: &Envelope,
-        trace_id: Option<String>,
-    ) -> anyhow::Result<store::archive::Received> {
-        let occurred_at = envelope
-            .occurred_at
-            .as_ref()
-            .and_then(from_timestamp)
-            .context("the event has no occurred_at")?;
-        Ok(store::archive::Received {
-            event_id,
-            event_type: envelope.r#type.clone(),
-            occurred_at,
-            aggregate_id: envelope.aggregate_id.clone(),
-            aggregate_version: envelope.aggregate_version,
-            envelope: envelope.encode_to_vec(),
-            trace_id,
-        })
+    /// Hands `inner` its events, archiving none.
+    pub fn off(inner: H) -> Self {
+        Archiving { inner, pool: None }
     }
 
-    async fn add(&self, events: Vec<store::archive::Received>) -> Result<Vec<Outcome>, Failure> {
-        let mut connection = self
-            .pool
-            .acquire()
-            .await
-            .map_err(|error| Failure::Transient(error.into()))?;
-        let added = store::archive::add(&mut connection, &events)
-            .await
-            .map_err(|error| Failure::Transient(error.into()))?;
-        Ok(events
+    fn wants(&self, event_type: &str) -> bool {
+        self.inner
+            .routing_keys()
             .iter()
-            .map(|event| {
-                if added.contains(&event.event_id) {
-                    Outcome::Applied
-                } else {
-                    Outcome::Duplicate
-                }
-            })
-            .collect())
+            .any(|pattern| spruce_bus::topic_matches(pattern, event_type))
+    }
+
+    /// Records `event` on a connection of its own, when `inner` failed to apply it.
+    async fn record_alone(pool: &PgPool, event: store::archive::Received) {
+        let recorded = async {
+            let mut connection = pool.acquire().await?;
+            store::archive::add(&mut connection, std::slice::from_ref(&event)).await
+        };
+        if let Err(error) = recorded.await {
+            // Its retry records it with the scheduler's work.
+            tracing::warn!(event_id = %event.event_id, error = %error, "failed to archive an event its handler failed");
+        }
     }
 }
 
-impl EventSink for ArchiveSink {
+/// The archive's row of `event`, received now: one without `occurred_at` (never written by
+/// the outbox) is filed under the time it arrived.
+fn received(event: &Envelope) -> anyhow::Result<store::archive::Received> {
+    let occurred_at = event
+        .occurred_at
+        .as_ref()
+        .and_then(from_timestamp)
+        .unwrap_or_else(Utc::now);
+    Ok(store::archive::Received {
+        event_id: event
+            .event_id
+            .parse()
+            .context("the event's id is not a UUID")?,
+        event_type: event.r#type.clone(),
+        occurred_at,
+        aggregate_id: event.aggregate_id.clone(),
+        aggregate_version: event.aggregate_version,
+        envelope: event.encode_to_vec(),
+        trace_id: trace_id_of(&tracing::Span::current()),
+    })
+}
+
+impl<H: EventHandler> EventHandler for Archiving<H> {
     fn routing_keys(&self) -> &'static [&'static str] {
-        &["#"]
+        if self.pool.is_some() {
+            &["#"]
+        } else {
+            self.inner.routing_keys()
+        }
     }
 
-    async fn apply(&self, event_id: Uuid, envelope: &Envelope) -> Result<Outcome, Failure> {
-        let trace_id = trace_id_of(&tracing::Span::current());
-        let event = Self::received(event_id, envelope, trace_id).map_err(Failure::Permanent)?;
-        let outcomes = self.add(vec![event]).await?;
-        Ok(outcomes[0])
-    }
-
-    /// One insert for a burst; an event that cannot be read sends them one by one.
-    async fn apply_together(&self, events: &[Decoded]) -> Option<Vec<Outcome>> {
-        let rows = events
-            .iter()
-            .map(|event| {
-                Self::received(event.event_id, &event.envelope, trace_id_of(&event.span)).ok()
-            })
-            .collect::<Option<Vec<_>>>()?;
-        self.add(rows).await.ok()
+    async fn handle(&self, transaction: &mut PgConnection, event: &Envelope) -> anyhow::Result<()> {
+        // A queue bound to `#` once keeps that binding with the archive off.
+        let handled = if self.wants(&event.r#type) {
+            self.inner.handle(transaction, event).await
+        } else {
+            Ok(())
+        };
+        let Some(pool) = &self.pool else {
+            return handled;
+        };
+        let row = received(event)?;
+        match handled {
+            Ok(()) => {
+                store::archive::add(transaction, std::slice::from_ref(&row)).await?;
+                Ok(())
+            }
+            Err(error) => {
+                Self::record_alone(pool, row).await;
+                Err(error)
+            }
+        }
     }
 }
 

@@ -120,6 +120,7 @@ fn parquet_files(root: &Path) -> usize {
 /// 10,000 events as core writes them: bookings, one signup with an email and a name, and
 /// a few from yesterday (another day's partition).
 fn events() -> Vec<spruce_bus::Envelope> {
+    let customer = Uuid::new_v4();
     let mut events: Vec<spruce_bus::Envelope> = (1..EVENTS)
         .map(|number| {
             let booking = Uuid::new_v4();
@@ -129,6 +130,12 @@ fn events() -> Vec<spruce_bus::Envelope> {
                 1,
                 Payload::BookingChanged(BookingChanged {
                     booking_id: booking.to_string(),
+                    customer_id: customer.to_string(),
+                    service: "standard".to_owned(),
+                    starts_at: Some(prost_types::Timestamp {
+                        seconds: chrono::Utc::now().timestamp() + 86_400,
+                        nanos: 0,
+                    }),
                     price_cents: i64::try_from(number).unwrap(),
                     status: "requested".to_owned(),
                     ..BookingChanged::default()
@@ -168,7 +175,8 @@ async fn ten_thousand_events_are_archived_once_each_though_the_archiver_is_kille
     let files = TempFolder::new("archive");
     let config = TempFolder::new("config");
 
-    // The archive's queue exists before anything is published.
+    // The scheduler's queue, which the archive takes every event from, exists before
+    // anything is published.
     let (mut scheduler, ready) = start_scheduler(&exchange, &database, &files, &config);
     wait_until_ready(&ready).await;
 
@@ -360,26 +368,31 @@ async fn events_recorded_before_envelopes_were_kept_are_archived_as_they_were_an
         file::reader::{FileReader as _, SerializedFileReader},
         record::RowAccessor as _,
     };
-    use spruce_bus::EventSink as _;
-    use spruce_scheduler::usecases::archive::{ArchiveSettings, ArchiveSink, Archiver};
+    use spruce_bus::EventHandler as _;
+    use spruce_scheduler::{
+        events::SchedulerEvents,
+        usecases::archive::{ArchiveSettings, Archiver, Archiving},
+    };
 
     let (_database, pool) = scheduler_database().await;
     let files = TempFolder::new("archive");
-    // As recorded before: the payload's JSON, without personal data already.
-    record_as_json(&pool, r#"{"user_registered":{}}"#, "0 s").await;
-    // As recorded now: the envelope (a signup, with an email and a name).
-    let event = events().pop().unwrap();
-    let outcome = ArchiveSink::new(pool.clone())
-        .apply(Uuid::parse_str(&event.event_id).unwrap(), &event)
-        .await
-        .unwrap();
-    assert_eq!(outcome, spruce_bus::Outcome::Applied);
-
     let storage = spruce_storage::Storage::new(&spruce_storage::StorageSettings {
         url: files.url(),
         ..spruce_storage::StorageSettings::default()
     })
     .unwrap();
+    // As recorded before: the payload's JSON, without personal data already.
+    record_as_json(&pool, r#"{"user_registered":{}}"#, "0 s").await;
+    // As recorded now: the envelope (a signup, with an email and a name).
+    let event = events().pop().unwrap();
+    let handler = Archiving::new(
+        SchedulerEvents::new("http://app.test", storage.clone()),
+        pool.clone(),
+    );
+    let mut transaction = pool.begin().await.unwrap();
+    handler.handle(&mut transaction, &event).await.unwrap();
+    transaction.commit().await.unwrap();
+
     let archiver = Archiver::new(pool.clone(), storage, ArchiveSettings::default()).unwrap();
     assert_eq!(archiver.flush(true).await.unwrap(), 2);
     // Once written, the table keeps the events' ids only: no personal data waits there.
@@ -425,4 +438,97 @@ async fn a_writer_run_by_hand_writes_what_is_due_and_ends() {
         .expect("the writer runs");
     assert!(status.success(), "{status}");
     assert_eq!(parquet_files(files.path()), 1);
+}
+
+#[tokio::test]
+async fn every_event_is_archived_once_though_the_scheduler_wants_it_not_or_fails_on_it() {
+    use spruce_bus::EventHandler as _;
+    use spruce_proto::events::v1::CleanerUpdated;
+    use spruce_scheduler::{events::SchedulerEvents, usecases::archive::Archiving};
+
+    let (_database, pool) = scheduler_database().await;
+    let files = TempFolder::new("archive");
+    let storage = spruce_storage::Storage::new(&spruce_storage::StorageSettings {
+        url: files.url(),
+        ..spruce_storage::StorageSettings::default()
+    })
+    .unwrap();
+    let handler = Archiving::new(
+        SchedulerEvents::new("http://app.test", storage),
+        pool.clone(),
+    );
+    assert_eq!(handler.routing_keys(), ["#"]);
+    let apply = |event: spruce_bus::Envelope| {
+        let (pool, handler) = (pool.clone(), &handler);
+        async move {
+            let mut transaction = pool.begin().await.unwrap();
+            let applied = handler.handle(&mut transaction, &event).await;
+            if applied.is_ok() {
+                transaction.commit().await.unwrap();
+            }
+            applied
+        }
+    };
+    let archived = || async {
+        sqlx::query_as::<_, (String,)>("SELECT event_type FROM analytics_events ORDER BY 1")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(event_type,)| event_type)
+            .collect::<Vec<_>>()
+    };
+
+    // Not the scheduler's (search's): archived, and not handed on, where it would fail as
+    // a payload the scheduler does not know.
+    let cleaner = Uuid::new_v4();
+    let updated = spruce_bus::envelope(
+        "cleaner.updated",
+        cleaner,
+        1,
+        Payload::CleanerUpdated(CleanerUpdated {
+            cleaner_id: cleaner.to_string(),
+            ..CleanerUpdated::default()
+        }),
+    );
+    apply(updated).await.expect("archived only");
+
+    // The scheduler's, but it cannot apply it: its transaction rolls back for the retry,
+    // and the archive has it all the same, once however often it is tried.
+    let broken = spruce_bus::envelope(
+        "booking.created",
+        cleaner,
+        1,
+        Payload::BookingChanged(BookingChanged {
+            customer_id: "not a uuid".to_owned(),
+            ..BookingChanged::default()
+        }),
+    );
+    for _ in 0..2 {
+        let failed = apply(broken.clone()).await;
+        assert!(failed.is_err(), "{failed:?}");
+    }
+    assert_eq!(archived().await, ["booking.created", "cleaner.updated"]);
+
+    // With the archive off, only the scheduler's own events reach it and nothing is
+    // archived.
+    let off = Archiving::off(SchedulerEvents::new(
+        "http://app.test",
+        spruce_storage::Storage::new(&spruce_storage::StorageSettings {
+            url: files.url(),
+            ..spruce_storage::StorageSettings::default()
+        })
+        .unwrap(),
+    ));
+    assert!(
+        !off.routing_keys().contains(&"#"),
+        "{:?}",
+        off.routing_keys()
+    );
+    let mut transaction = pool.begin().await.unwrap();
+    off.handle(&mut transaction, &events().pop().unwrap())
+        .await
+        .unwrap();
+    transaction.commit().await.unwrap();
+    assert_eq!(archived().await.len(), 2);
 }
