@@ -5,7 +5,7 @@
 //! no-op, the deliveries already waiting in one transaction together; a service whose state
 //! lives in memory brings a sink of its own that skips stale events by version.
 
-use std::{future::Future, sync::Arc, time::Instant};
+use std::{collections::HashSet, future::Future, sync::Arc, time::Instant};
 
 use anyhow::{Context as _, anyhow};
 use futures_util::{FutureExt as _, StreamExt as _};
@@ -47,6 +47,26 @@ pub trait EventHandler: Send + Sync + 'static {
         transaction: &mut PgConnection,
         event: &Envelope,
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
+
+    /// Applies `events` (deliveries that were already waiting, none of them seen before) in
+    /// order inside `transaction`, each inside its own span; the transaction commits only
+    /// if this returns `Ok`, and otherwise each is applied again alone through
+    /// [`EventHandler::handle`]. The default hands each to `handle`; a handler that can
+    /// apply several in fewer statements does so here.
+    fn handle_together(
+        &self,
+        transaction: &mut PgConnection,
+        events: &[&Decoded],
+    ) -> impl Future<Output = anyhow::Result<()>> + Send {
+        async move {
+            for event in events {
+                self.handle(transaction, &event.envelope)
+                    .instrument(event.span.clone())
+                    .await?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// What became of an event a sink was given.
@@ -129,17 +149,40 @@ impl<H: EventHandler> EventSink for Inbox<H> {
         Ok(outcome)
     }
 
-    /// One transaction for all: one commit, and one flush of the log, for a burst.
+    /// One transaction for all: one statement records them processed, then the handler
+    /// applies those not seen before, and one commit (one flush of the log) ends the burst.
     async fn apply_together(&self, events: &[Decoded]) -> Option<Vec<Outcome>> {
         let mut transaction = self.pool.begin().await.ok()?;
+        let mut ids: Vec<Uuid> = events.iter().map(|event| event.event_id).collect();
+        // Each blocks on a concurrent copy of the same event until that one commits or
+        // rolls back, taken in one order so that two bursts never wait on each other; an id
+        // twice in the burst is recorded once.
+        ids.sort_unstable();
+        let fresh: Vec<Uuid> = sqlx::query_scalar(
+            "INSERT INTO processed_events (event_id) SELECT * FROM unnest($1::uuid[]) \
+             ON CONFLICT DO NOTHING RETURNING event_id",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *transaction)
+        .await
+        .ok()?;
+        let mut fresh: HashSet<Uuid> = fresh.into_iter().collect();
         let mut outcomes = Vec::with_capacity(events.len());
+        let mut applied = Vec::with_capacity(events.len());
         for event in events {
-            let applied = self
-                .apply_in(&mut transaction, event.event_id, &event.envelope)
-                .instrument(event.span.clone())
-                .await;
-            outcomes.push(applied.ok()?);
+            if fresh.remove(&event.event_id) {
+                outcomes.push(Outcome::Applied);
+                applied.push(event);
+            } else {
+                let _entered = event.span.enter();
+                tracing::debug!(event_id = %event.event_id, "event already processed");
+                outcomes.push(Outcome::Duplicate);
+            }
         }
+        self.handler
+            .handle_together(&mut transaction, &applied)
+            .await
+            .ok()?;
         transaction.commit().await.ok()?;
         Some(outcomes)
     }

@@ -20,7 +20,7 @@ use prost::Message as _;
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, SerializeOptions};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
-use spruce_bus::{Envelope, EventHandler};
+use spruce_bus::{Decoded, Envelope, EventHandler};
 use spruce_platform::{
     settings::{SettingsError, duration},
     telemetry::trace_id_of,
@@ -30,6 +30,7 @@ use spruce_storage::{Key, Storage};
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::{
     domain::{
@@ -166,9 +167,12 @@ impl<H: EventHandler> Archiving<H> {
     }
 }
 
-/// The archive's row of `event`, received now: one without `occurred_at` (never written by
-/// the outbox) is filed under the time it arrived.
-fn received(event: &Envelope) -> anyhow::Result<store::archive::Received> {
+/// The archive's row of `event`, received now within the trace `trace_id`: one without
+/// `occurred_at` (never written by the outbox) is filed under the time it arrived.
+fn received(
+    event: &Envelope,
+    trace_id: Option<String>,
+) -> anyhow::Result<store::archive::Received> {
     let occurred_at = event
         .occurred_at
         .as_ref()
@@ -184,7 +188,7 @@ fn received(event: &Envelope) -> anyhow::Result<store::archive::Received> {
         aggregate_id: event.aggregate_id.clone(),
         aggregate_version: event.aggregate_version,
         envelope: event.encode_to_vec(),
-        trace_id: trace_id_of(&tracing::Span::current()),
+        trace_id,
     })
 }
 
@@ -207,7 +211,7 @@ impl<H: EventHandler> EventHandler for Archiving<H> {
         let Some(pool) = &self.pool else {
             return handled;
         };
-        let row = received(event)?;
+        let row = received(event, trace_id_of(&tracing::Span::current()))?;
         match handled {
             Ok(()) => {
                 store::archive::add(transaction, std::slice::from_ref(&row)).await?;
@@ -218,6 +222,30 @@ impl<H: EventHandler> EventHandler for Archiving<H> {
                 Err(error)
             }
         }
+    }
+
+    /// `inner`'s work on each, and one insert for all into the archive.
+    async fn handle_together(
+        &self,
+        transaction: &mut PgConnection,
+        events: &[&Decoded],
+    ) -> anyhow::Result<()> {
+        for event in events {
+            if self.wants(&event.envelope.r#type) {
+                self.inner
+                    .handle(transaction, &event.envelope)
+                    .instrument(event.span.clone())
+                    .await?;
+            }
+        }
+        if self.pool.is_some() {
+            let rows = events
+                .iter()
+                .map(|event| received(&event.envelope, trace_id_of(&event.span)))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            store::archive::add(transaction, &rows).await?;
+        }
+        Ok(())
     }
 }
 
