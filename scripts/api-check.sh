@@ -36,7 +36,10 @@ PYTHONPATH="$work" "$tools/bin/python" tests/api/client_walk.py "$base"
 token="$(curl -fsS -X POST "$base/v1/auth/login" -H 'content-type: application/json' \
     -d "{\"email\": \"customer01@spruce.test\", \"password\": \"$password\"}" \
     | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')"
+# One worker: with two threads, the machine's CPython 3.11.7 can fail inside ast.parse
+# (hypothesis describing a filter: "AST constructor recursion depth mismatch", a race fixed
+# in later CPythons) and the run ends with a runtime error that says nothing of the API.
 (cd tests/api && "$tools/bin/schemathesis" --config-file schemathesis.toml run "$base/openapi.json" \
-    -H "Authorization: Bearer $token" --workers 2 --max-examples "${MAX_EXAMPLES:-50}" \
+    -H "Authorization: Bearer $token" --workers 1 --max-examples "${MAX_EXAMPLES:-50}" \
     --seed "${API_FUZZ_SEED:-20261206}" --no-color)
 echo "api-check: ok"
