@@ -5,7 +5,12 @@
 //! no-op, the deliveries already waiting in one transaction together; a service whose state
 //! lives in memory brings a sink of its own that skips stale events by version.
 
-use std::{collections::HashSet, future::Future, sync::Arc, time::Instant};
+use std::{
+    collections::HashSet,
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use anyhow::{Context as _, anyhow};
 use futures_util::{FutureExt as _, StreamExt as _};
@@ -119,6 +124,13 @@ pub trait EventSink: Send + Sync + 'static {
         let _ = events;
         async { None }
     }
+
+    /// Forgets what it keeps to recognise redeliveries of events applied longer than
+    /// `retention` ago; returns how many it forgot. By default it keeps nothing.
+    fn prune(&self, retention: Duration) -> impl Future<Output = anyhow::Result<u64>> + Send {
+        let _ = retention;
+        async { Ok(0) }
+    }
 }
 
 /// A delivery read as an event, with the span its processing is recorded in.
@@ -186,7 +198,36 @@ impl<H: EventHandler> EventSink for Inbox<H> {
         transaction.commit().await.ok()?;
         Some(outcomes)
     }
+
+    /// Deletes the records of events processed before `retention`, a batch per statement.
+    /// `processed_at` follows insertion order, which a BRIN index on it (the consuming
+    /// service's migration) turns into a short scan.
+    async fn prune(&self, retention: Duration) -> anyhow::Result<u64> {
+        let retention = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+        let mut total = 0;
+        loop {
+            let deleted = sqlx::query(
+                "DELETE FROM processed_events WHERE ctid = ANY(ARRAY( \
+                     SELECT ctid FROM processed_events \
+                     WHERE processed_at < now() - $1 * interval '1 second' LIMIT $2))",
+            )
+            .persistent(false)
+            .bind(retention)
+            .bind(PRUNE_BATCH)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            total += deleted;
+            if deleted < PRUNE_BATCH.unsigned_abs() {
+                return Ok(total);
+            }
+        }
+    }
 }
+
+/// How often a consumer forgets what is past its retention, and how many in one statement.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+const PRUNE_BATCH: i64 = 5_000;
 
 fn transient(error: sqlx::Error) -> Failure {
     Failure::Transient(error.into())
@@ -286,13 +327,38 @@ impl<S: EventSink> Consumer<S> {
 
     /// Consumes until `shutdown` is cancelled, reconnecting with backoff. Each connection
     /// re-declares the topology, so a broker that lost it gets it back.
+    /// Meanwhile, once a minute, the sink forgets what it keeps of events applied longer
+    /// ago than `bus.outbox_retention` (their outbox rows, which a redelivery could come
+    /// from, are gone by then).
     pub async fn run(self, shutdown: CancellationToken) {
+        tokio::join!(self.consume_loop(&shutdown), self.prune_loop(&shutdown));
+    }
+
+    async fn prune_loop(&self, shutdown: &CancellationToken) {
+        loop {
+            match self.sink.prune(self.settings.outbox_retention).await {
+                Ok(0) => {}
+                Ok(forgotten) => {
+                    tracing::info!(queue = %self.names.main, forgotten, "processed events past their retention forgotten");
+                }
+                Err(error) => {
+                    tracing::warn!(queue = %self.names.main, error = format!("{error:#}"), "forgetting processed events failed, will try again");
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(PRUNE_INTERVAL) => {}
+            }
+        }
+    }
+
+    async fn consume_loop(&self, shutdown: &CancellationToken) {
         let mut backoff = Backoff::new();
         while !shutdown.is_cancelled() {
             match open_channel(&self.settings, &self.names.connection_name()).await {
                 Ok((connection, channel)) => {
                     let outcome = self
-                        .consume_until_failure(&connection, &channel, &shutdown, &mut backoff)
+                        .consume_until_failure(&connection, &channel, shutdown, &mut backoff)
                         .await;
                     self.status.set_connected(false);
                     if let Err(error) = outcome {

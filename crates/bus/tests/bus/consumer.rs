@@ -489,3 +489,38 @@ async fn a_retired_consumers_queues_are_unbound_and_deleted_once_empty() {
         assert_eq!(held_in(&test, &names.main).await, None);
     }
 }
+
+#[tokio::test]
+async fn records_of_processed_events_are_forgotten_after_the_retention() {
+    let test = TestBus::new().await;
+    let (old, recent) = (Uuid::new_v4(), Uuid::new_v4());
+    // The retention is a week by default: one applied eight days ago, one six.
+    for (event_id, days) in [(old, 8), (recent, 6)] {
+        sqlx::query(
+            "INSERT INTO processed_events (event_id, processed_at) \
+             VALUES ($1, now() - make_interval(days => $2))",
+        )
+        .bind(event_id)
+        .bind(days)
+        .execute(&test.pool)
+        .await
+        .unwrap();
+    }
+
+    let (shutdown, task) = start_accepting(&test).await;
+    let kept = eventually(Duration::from_secs(10), || async {
+        let kept: Vec<Uuid> = sqlx::query_scalar("SELECT event_id FROM processed_events")
+            .fetch_all(&test.pool)
+            .await
+            .unwrap();
+        (!kept.contains(&old)).then_some(kept)
+    })
+    .await;
+    assert_eq!(
+        kept,
+        Some(vec![recent]),
+        "the older one is forgotten, the other kept"
+    );
+    shutdown.cancel();
+    task.await.unwrap();
+}

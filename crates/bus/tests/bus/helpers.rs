@@ -50,6 +50,11 @@ const MIGRATIONS: &[spruce_db::MigrationSource] = &[
         "applied",
         "CREATE TABLE applied (event_id uuid NOT NULL, event_type text NOT NULL)",
     ),
+    (
+        5,
+        "processed events by time",
+        include_str!("../../../scheduler/migrations/0008_processed_events_by_time.sql"),
+    ),
 ];
 
 /// An outbox relay running in the background of a test.

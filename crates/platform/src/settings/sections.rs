@@ -242,7 +242,8 @@ pub struct BusSettings {
     #[serde(deserialize_with = "super::duration")]
     pub unrouted_expires: Duration,
     /// How long the outbox relay keeps published rows before deleting them (a week: time
-    /// to look into what was sent), in whole hours.
+    /// to look into what was sent), in whole hours; and how long an inbox consumer keeps
+    /// its records of processed events (at least the producers' retention).
     #[serde(deserialize_with = "super::duration")]
     pub outbox_retention: Duration,
     /// How often a consumer reports how many messages wait in its queue and its parked

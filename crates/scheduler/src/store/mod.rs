@@ -33,6 +33,11 @@ pub const MIGRATIONS: &[spruce_db::MigrationSource] = &[
         "analytics envelopes",
         include_str!("../../migrations/0007_analytics_envelopes.sql"),
     ),
+    (
+        8,
+        "processed events by time",
+        include_str!("../../migrations/0008_processed_events_by_time.sql"),
+    ),
 ];
 
 /// The scheduler's schema in a database of the test's own (named for `purpose`), dropped
