@@ -26,7 +26,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
-use crate::{Backoff, BusStatus, Envelope, QueueNames, open_channel, republish, topology};
+use crate::{
+    Backoff, BusStatus, Envelope, PRUNE_BATCH, PRUNE_INTERVAL, QueueNames, delete_in_batches,
+    open_channel, republish, topology,
+};
 use crate::{
     metrics::{MESSAGING_FAILURES, MESSAGING_PROCESS_DURATION, MESSAGING_QUEUE_READY},
     propagation,
@@ -204,9 +207,8 @@ impl<H: EventHandler> EventSink for Inbox<H> {
     /// service's migration) turns into a short scan.
     async fn prune(&self, retention: Duration) -> anyhow::Result<u64> {
         let retention = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
-        let mut total = 0;
-        loop {
-            let deleted = sqlx::query(
+        let forgotten = delete_in_batches(|| async {
+            Ok(sqlx::query(
                 "DELETE FROM processed_events WHERE ctid = ANY(ARRAY( \
                      SELECT ctid FROM processed_events \
                      WHERE processed_at < now() - $1 * interval '1 second' LIMIT $2))",
@@ -216,18 +218,12 @@ impl<H: EventHandler> EventSink for Inbox<H> {
             .bind(PRUNE_BATCH)
             .execute(&self.pool)
             .await?
-            .rows_affected();
-            total += deleted;
-            if deleted < PRUNE_BATCH.unsigned_abs() {
-                return Ok(total);
-            }
-        }
+            .rows_affected())
+        })
+        .await?;
+        Ok(forgotten)
     }
 }
-
-/// How often a consumer forgets what is past its retention, and how many in one statement.
-const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
-const PRUNE_BATCH: i64 = 5_000;
 
 fn transient(error: sqlx::Error) -> Failure {
     Failure::Transient(error.into())

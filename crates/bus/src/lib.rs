@@ -236,6 +236,28 @@ async fn open_channel(settings: &BusSettings, name: &str) -> lapin::Result<(Conn
     Ok((connection, channel))
 }
 
+/// How often the outbox relay and an inbox consumer delete what is past its retention, and
+/// how many rows one statement deletes, so that no statement holds many locks.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+const PRUNE_BATCH: i64 = 5_000;
+
+/// Runs `batch`, a statement deleting at most [`PRUNE_BATCH`] rows, until it deletes fewer;
+/// returns how many it deleted in all.
+async fn delete_in_batches<F, Batch>(mut batch: F) -> sqlx::Result<u64>
+where
+    F: FnMut() -> Batch,
+    Batch: std::future::Future<Output = sqlx::Result<u64>>,
+{
+    let mut total = 0;
+    loop {
+        let deleted = batch().await?;
+        total += deleted;
+        if deleted < PRUNE_BATCH.unsigned_abs() {
+            return Ok(total);
+        }
+    }
+}
+
 /// Exponential backoff between reconnection attempts, capped.
 #[derive(Debug)]
 pub struct Backoff {

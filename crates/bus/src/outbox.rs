@@ -26,7 +26,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
-use crate::{Backoff, BusStatus, CONTENT_TYPE, Envelope, open_channel, topology};
+use crate::{
+    Backoff, BusStatus, CONTENT_TYPE, Envelope, PRUNE_BATCH, PRUNE_INTERVAL, delete_in_batches,
+    open_channel, topology,
+};
 use crate::{
     metrics::{OUTBOX_OLDEST_AGE, OUTBOX_PENDING, OUTBOX_RETURNED},
     propagation,
@@ -47,9 +50,6 @@ const BUSY_POLL_INTERVAL: Duration = Duration::from_millis(25);
 const IDLE_POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// How often the backlog gauges are refreshed.
 const BACKLOG_INTERVAL: Duration = Duration::from_secs(1);
-/// How often rows past their retention are deleted, and how many in one statement.
-const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
-const PRUNE_BATCH: i64 = 5_000;
 
 /// The outbox row of an event; `$1`–`$4` are bound by [`with_event`].
 /// The outbox row's insert, without its source of values: the one place its columns are named.
@@ -521,12 +521,13 @@ impl OutboxRelay {
     }
 
     async fn prune(&self) -> sqlx::Result<u64> {
-        let mut total = 0;
-        loop {
-            // Rows are in id order of writing: the first row inside the retention bounds the
-            // scan, so it reads only what it deletes and what waits to be published.
-            // Planned afresh each time, with the batch taken once (as in `relay_batch`).
-            let deleted = sqlx::query(
+        let hours =
+            i32::try_from(self.settings.outbox_retention.as_secs() / 3600).unwrap_or(i32::MAX);
+        // Rows are in id order of writing: the first row inside the retention bounds the
+        // scan, so it reads only what it deletes and what waits to be published. Planned
+        // afresh each time, with the batch taken once (as in `relay_batch`).
+        delete_in_batches(|| async {
+            Ok(sqlx::query(
                 "DELETE FROM outbox WHERE id = ANY(ARRAY( \
                      SELECT id FROM outbox \
                      WHERE id < coalesce(( \
@@ -537,18 +538,13 @@ impl OutboxRelay {
                      ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED))",
             )
             .persistent(false)
-            .bind(
-                i32::try_from(self.settings.outbox_retention.as_secs() / 3600).unwrap_or(i32::MAX),
-            )
+            .bind(hours)
             .bind(PRUNE_BATCH)
             .execute(&self.pool)
             .await?
-            .rows_affected();
-            total += deleted;
-            if deleted < PRUNE_BATCH.unsigned_abs() {
-                return Ok(total);
-            }
-        }
+            .rows_affected())
+        })
+        .await
     }
 
     /// Parked rows are not counted: they wait for someone to listen, not for the relay.

@@ -37,6 +37,23 @@ async fn start_accepting(test: &TestBus) -> (CancellationToken, tokio::task::Joi
     (shutdown, task)
 }
 
+/// Starts a consumer once and stops it, leaving its queues declared and bound; then
+/// publishes `events`, which wait in its queue for the next.
+async fn leave_waiting(test: &TestBus, events: &[spruce_bus::Envelope]) {
+    let (shutdown, task) = start_accepting(test).await;
+    shutdown.cancel();
+    task.await.unwrap();
+    for waiting in events {
+        publish_raw(
+            test,
+            &waiting.r#type,
+            &waiting.encode_to_vec(),
+            &waiting.event_id,
+        )
+        .await;
+    }
+}
+
 async fn publish_raw(test: &TestBus, routing_key: &str, payload: &[u8], message_id: &str) {
     let connection = test.connect().await.unwrap();
     let channel = connection.create_channel().await.unwrap();
@@ -384,21 +401,8 @@ async fn consumers_whose_queues_expire_differently_share_the_exchange_and_its_un
 #[tokio::test]
 async fn events_already_waiting_are_applied_together_each_once() {
     let test = TestBus::new().await;
-    // A first start declares the queue; the events then wait in it for the next.
-    let (shutdown, task) = start_accepting(&test).await;
-    shutdown.cancel();
-    task.await.unwrap();
-
     let events: Vec<_> = (0..40).map(|_| event("test.waiting")).collect();
-    for waiting in &events {
-        publish_raw(
-            &test,
-            "test.waiting",
-            &waiting.encode_to_vec(),
-            &waiting.event_id,
-        )
-        .await;
-    }
+    leave_waiting(&test, &events).await;
     // One of them twice: the copy is recognised inside the shared transaction.
     publish_raw(
         &test,
@@ -450,17 +454,8 @@ async fn a_retired_consumers_queues_are_unbound_and_deleted_once_empty() {
     let names = QueueNames::new(&test.bus.queue_prefix, test.bus.retry_delays.len());
     // A consumer that has gone: its queues were declared, bound to `test.#`, and an event
     // waits in the main one.
-    let (shutdown, task) = start_accepting(&test).await;
-    shutdown.cancel();
-    task.await.unwrap();
     let waiting = event("test.waiting");
-    publish_raw(
-        &test,
-        "test.waiting",
-        &waiting.encode_to_vec(),
-        &waiting.event_id,
-    )
-    .await;
+    leave_waiting(&test, std::slice::from_ref(&waiting)).await;
     assert_eq!(held_in(&test, &names.main).await, Some(1));
 
     let kept = spruce_bus::retire_queues(&test.bus, &names, &["test.#"])

@@ -307,7 +307,16 @@ async fn scheduler_database() -> (TestDb, sqlx::PgPool) {
     (database, pool)
 }
 
-/// Records an event as the archive's queue did before envelopes were kept (its payload's
+/// A store in `files`.
+fn local_storage(files: &TempFolder) -> spruce_storage::Storage {
+    spruce_storage::Storage::new(&spruce_storage::StorageSettings {
+        url: files.url(),
+        ..spruce_storage::StorageSettings::default()
+    })
+    .unwrap()
+}
+
+/// Records an event as the archive did before envelopes were kept (its payload's
 /// JSON), received `ago` (an interval) ago.
 async fn record_as_json(pool: &sqlx::PgPool, payload: &str, ago: &str) {
     sqlx::query(
@@ -376,11 +385,7 @@ async fn events_recorded_before_envelopes_were_kept_are_archived_as_they_were_an
 
     let (_database, pool) = scheduler_database().await;
     let files = TempFolder::new("archive");
-    let storage = spruce_storage::Storage::new(&spruce_storage::StorageSettings {
-        url: files.url(),
-        ..spruce_storage::StorageSettings::default()
-    })
-    .unwrap();
+    let storage = local_storage(&files);
     // As recorded before: the payload's JSON, without personal data already.
     record_as_json(&pool, r#"{"user_registered":{}}"#, "0 s").await;
     // As recorded now: the envelope (a signup, with an email and a name).
@@ -448,11 +453,7 @@ async fn every_event_is_archived_once_though_the_scheduler_wants_it_not_or_fails
 
     let (_database, pool) = scheduler_database().await;
     let files = TempFolder::new("archive");
-    let storage = spruce_storage::Storage::new(&spruce_storage::StorageSettings {
-        url: files.url(),
-        ..spruce_storage::StorageSettings::default()
-    })
-    .unwrap();
+    let storage = local_storage(&files);
     let handler = Archiving::new(
         SchedulerEvents::new("http://app.test", storage),
         pool.clone(),
@@ -514,11 +515,7 @@ async fn every_event_is_archived_once_though_the_scheduler_wants_it_not_or_fails
     // archived.
     let off = Archiving::off(SchedulerEvents::new(
         "http://app.test",
-        spruce_storage::Storage::new(&spruce_storage::StorageSettings {
-            url: files.url(),
-            ..spruce_storage::StorageSettings::default()
-        })
-        .unwrap(),
+        local_storage(&files),
     ));
     assert!(
         !off.routing_keys().contains(&"#"),
