@@ -2,8 +2,9 @@
 //! time under load), bounded prefetch, retries through delay queues, parking after the last
 //! attempt. Events go to an [`EventSink`]: usually an [`Inbox`], which applies each in a
 //! database transaction with a record (`processed_events`) that makes a redelivered event a
-//! no-op, the deliveries already waiting in one transaction together; a service whose state
-//! lives in memory brings a sink of its own that skips stale events by version.
+//! no-op, the deliveries already waiting in one transaction together, and which it forgets
+//! after the retention; a service whose state lives in memory brings a sink of its own that
+//! skips stale events by version.
 
 use std::{
     collections::HashSet,

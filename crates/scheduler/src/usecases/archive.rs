@@ -1,9 +1,9 @@
 //! The analytics archive's work: every event of the exchange is taken from the scheduler's
 //! queue into `analytics_events` as it came, with the scheduler's own work on it
-//! ([`Archiving`]; a redelivery is recognised by its id and left out), cut into batches every `max_events` events or `max_age`, and each batch read,
-//! redacted and written to object storage as Parquet (`domain::archive`), in the service by
-//! a child process of its own ([`FileWriter`]). `export-analytics` cuts and writes
-//! everything waiting at once.
+//! ([`Archiving`]; a redelivery is recognised by its id and left out), cut into batches
+//! every `max_events` events or `max_age`, and each batch read, redacted and written to
+//! object storage as Parquet (`domain::archive`), in the service by a child process of its
+//! own ([`FileWriter`]). `export-analytics` cuts and writes everything waiting at once.
 
 use std::{
     path::{Path, PathBuf},
