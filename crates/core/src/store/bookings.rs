@@ -327,7 +327,8 @@ pub async fn stale_holds(
 ) -> Result<Vec<StaleHold>, CoreError> {
     let rows: Vec<(Uuid, i64, String, Option<String>)> = sqlx::query_as(
         "SELECT id, price_cents, currency, payment_token FROM bookings \
-         WHERE status = 'pending_payment' AND created_at < $1 ORDER BY created_at LIMIT $2",
+         WHERE is_open AND status = 'pending_payment' AND created_at < $1 \
+         ORDER BY created_at LIMIT $2",
     )
     .bind(before)
     .bind(limit)
@@ -467,7 +468,7 @@ pub async fn list_open(
 ) -> Result<Vec<Booking>, CoreError> {
     let (after_time, after_id) = Cursor::bind_parts(after);
     let rows: Vec<StoredBooking> = sqlx::query_as(select_booking!(
-        "WHERE b.status = 'requested' AND b.cleaner_id IS NULL AND b.starts_at > $1 \
+        "WHERE b.is_open AND b.status = 'requested' AND b.cleaner_id IS NULL AND b.starts_at > $1 \
          AND ($2::timestamptz IS NULL OR (b.created_at, b.id) > ($2, $3)) \
          ORDER BY b.created_at, b.id LIMIT $4"
     ))
@@ -503,7 +504,7 @@ pub async fn due_unconfirmed(
     limit: i64,
 ) -> Result<Vec<Uuid>, CoreError> {
     Ok(sqlx::query_scalar(
-        "SELECT id FROM bookings WHERE status = 'requested' \
+        "SELECT id FROM bookings WHERE is_open AND status = 'requested' \
          AND (created_at < $1 OR starts_at < $2) ORDER BY created_at, id LIMIT $3",
     )
     .bind(made_before)
@@ -644,7 +645,7 @@ pub async fn clashing(
         "SELECT p.booking FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[]) \
          AS p(booking, cleaner, starts_at, ends_at) WHERE EXISTS (SELECT 1 FROM bookings x \
          WHERE x.cleaner_id = p.cleaner \
-         AND x.status IN ('pending_payment', 'requested', 'confirmed', 'in_progress') \
+         AND x.holds_time \
          AND tstzrange(x.starts_at, x.ends_at) && tstzrange(p.starts_at, p.ends_at))",
     )
     .bind(column(|pair| pair.0))

@@ -83,6 +83,11 @@ pub const MIGRATIONS: &[spruce_db::MigrationSource] = &[
         "cleaner photo",
         include_str!("../../migrations/0015_cleaner_photo.sql"),
     ),
+    (
+        16,
+        "bookings hot updates",
+        include_str!("../../migrations/0016_bookings_hot_updates.sql"),
+    ),
 ];
 
 /// Begins a read-only transaction whose every query sees the same snapshot (REPEATABLE

@@ -194,3 +194,36 @@ async fn a_batch_of_assignments_answers_each_pair_and_never_double_books() {
         .unwrap_err();
     assert_eq!(empty.code(), Code::InvalidArgument);
 }
+
+#[tokio::test]
+async fn confirming_a_hold_rewrites_the_row_in_place_adding_no_index_entry() {
+    let scene = Scene::new().await;
+    for days in 0..3 {
+        let booked = scene
+            .book(&format!("in-place-{days}"), days, &scene.cleaner_id)
+            .await;
+        assert_eq!(booked.booking_status(), BookingStatus::Requested);
+    }
+    // Each hold was confirmed by an update. PostgreSQL's counters arrive once the backend
+    // that made the changes flushes them, within about 10 s of going idle.
+    let (updated, in_place): (i64, i64) = spruce_testkit::eventually(
+        "the confirmations are counted",
+        std::time::Duration::from_secs(30),
+        || async {
+            let counted: (i64, i64) = sqlx::query_as(
+                "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables \
+                 WHERE relname = 'bookings'",
+            )
+            .fetch_one(&scene.core.pool)
+            .await
+            .unwrap();
+            if counted.0 >= 3 {
+                Ok(counted)
+            } else {
+                Err(counted)
+            }
+        },
+    )
+    .await;
+    assert_eq!(in_place, updated, "every confirmation is a HOT update");
+}
