@@ -167,24 +167,13 @@ pub async fn retire_queues(
     names: &QueueNames,
     routing_keys: &[&str],
 ) -> anyhow::Result<Vec<(String, u32)>> {
-    use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
     let (connection, _) = open_channel(settings, "retire-queues").await?;
     let mut kept = Vec::new();
     let queues = names.retries.iter().chain([&names.parked, &names.main]);
     for queue in queues {
         // A channel each: asking for a queue that is not there closes its channel.
         let channel = connection.create_channel().await?;
-        let passive = QueueDeclareOptions {
-            passive: true,
-            ..QueueDeclareOptions::default()
-        };
-        let count = || async {
-            channel
-                .queue_declare(queue.as_str().into(), passive, FieldTable::default())
-                .await
-                .map(|declared| declared.message_count())
-        };
-        if count().await.is_err() {
+        if republish::waiting_in(&channel, queue).await.is_err() {
             continue;
         }
         if *queue == names.main {
@@ -199,13 +188,16 @@ pub async fn retire_queues(
                     .await?;
             }
         }
-        let held = count().await?;
+        let held = republish::waiting_in(&channel, queue).await?;
         let feeds_main = kept.iter().any(|(name, _)| names.retries.contains(name));
         if held > 0 || (*queue == names.main && feeds_main) {
             kept.push((queue.clone(), held));
         } else {
             channel
-                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                .queue_delete(
+                    queue.as_str().into(),
+                    lapin::options::QueueDeleteOptions::default(),
+                )
                 .await?;
         }
     }

@@ -274,18 +274,24 @@ async fn bind(
 /// Whether a topic exchange routes `routing_key` to a binding of `pattern`: words split at
 /// dots, `*` standing for exactly one word and `#` for any number, none included.
 pub fn topic_matches(pattern: &str, routing_key: &str) -> bool {
-    fn matches(pattern: &[&str], key: &[&str]) -> bool {
-        match pattern.split_first() {
-            None => key.is_empty(),
-            Some((&"#", rest)) => (0..=key.len()).any(|skipped| matches(rest, &key[skipped..])),
-            Some((word, rest)) => key.split_first().is_some_and(|(first, tail)| {
-                (*word == "*" || word == first) && matches(rest, tail)
-            }),
+    type Words<'a> = std::str::Split<'a, char>;
+    fn matches(mut pattern: Words<'_>, mut key: Words<'_>) -> bool {
+        match pattern.next() {
+            None => key.next().is_none(),
+            Some("#") => loop {
+                if matches(pattern.clone(), key.clone()) {
+                    return true;
+                }
+                if key.next().is_none() {
+                    return false;
+                }
+            },
+            Some(word) => key
+                .next()
+                .is_some_and(|first| (word == "*" || word == first) && matches(pattern, key)),
         }
     }
-    let pattern: Vec<&str> = pattern.split('.').collect();
-    let key: Vec<&str> = routing_key.split('.').collect();
-    matches(&pattern, &key)
+    matches(pattern.split('.'), routing_key.split('.'))
 }
 
 /// The arguments of a quorum queue deleted after `expires` unused (zero: never).

@@ -31,6 +31,7 @@ use sqlx::{PgConnection, PgPool};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
+use uuid::Uuid;
 
 use crate::{
     domain::{
@@ -147,11 +148,23 @@ impl<H: EventHandler> Archiving<H> {
         Archiving { inner, pool: None }
     }
 
-    fn wants(&self, event_type: &str) -> bool {
-        self.inner
+    /// Hands `event` to `inner` if its routing keys match it (a queue bound to `#` once
+    /// keeps that binding with the archive off).
+    async fn hand_on(
+        &self,
+        transaction: &mut PgConnection,
+        event: &Envelope,
+    ) -> anyhow::Result<()> {
+        let wanted = self
+            .inner
             .routing_keys()
             .iter()
-            .any(|pattern| spruce_bus::topic_matches(pattern, event_type))
+            .any(|pattern| spruce_bus::topic_matches(pattern, &event.r#type));
+        if wanted {
+            self.inner.handle(transaction, event).await
+        } else {
+            Ok(())
+        }
     }
 
     /// Records `event` on a connection of its own, when `inner` failed to apply it.
@@ -167,29 +180,28 @@ impl<H: EventHandler> Archiving<H> {
     }
 }
 
-/// The archive's row of `event`, received now within the trace `trace_id`: one without
-/// `occurred_at` (never written by the outbox) is filed under the time it arrived.
+/// The archive's row of `event` (whose id is `event_id`), received now within the trace
+/// `trace_id`: one without `occurred_at` (never written by the outbox) is filed under the
+/// time it arrived.
 fn received(
+    event_id: Uuid,
     event: &Envelope,
     trace_id: Option<String>,
-) -> anyhow::Result<store::archive::Received> {
+) -> store::archive::Received {
     let occurred_at = event
         .occurred_at
         .as_ref()
         .and_then(from_timestamp)
         .unwrap_or_else(Utc::now);
-    Ok(store::archive::Received {
-        event_id: event
-            .event_id
-            .parse()
-            .context("the event's id is not a UUID")?,
+    store::archive::Received {
+        event_id,
         event_type: event.r#type.clone(),
         occurred_at,
         aggregate_id: event.aggregate_id.clone(),
         aggregate_version: event.aggregate_version,
         envelope: event.encode_to_vec(),
         trace_id,
-    })
+    }
 }
 
 impl<H: EventHandler> EventHandler for Archiving<H> {
@@ -202,16 +214,16 @@ impl<H: EventHandler> EventHandler for Archiving<H> {
     }
 
     async fn handle(&self, transaction: &mut PgConnection, event: &Envelope) -> anyhow::Result<()> {
-        // A queue bound to `#` once keeps that binding with the archive off.
-        let handled = if self.wants(&event.r#type) {
-            self.inner.handle(transaction, event).await
-        } else {
-            Ok(())
-        };
+        let handled = self.hand_on(transaction, event).await;
         let Some(pool) = &self.pool else {
             return handled;
         };
-        let row = received(event, trace_id_of(&tracing::Span::current()))?;
+        // The inbox has read the id already: this cannot fail for an event it hands over.
+        let event_id = event
+            .event_id
+            .parse()
+            .context("the event's id is not a UUID")?;
+        let row = received(event_id, event, trace_id_of(&tracing::Span::current()));
         match handled {
             Ok(()) => {
                 store::archive::add(transaction, std::slice::from_ref(&row)).await?;
@@ -231,18 +243,15 @@ impl<H: EventHandler> EventHandler for Archiving<H> {
         events: &[&Decoded],
     ) -> anyhow::Result<()> {
         for event in events {
-            if self.wants(&event.envelope.r#type) {
-                self.inner
-                    .handle(transaction, &event.envelope)
-                    .instrument(event.span.clone())
-                    .await?;
-            }
+            self.hand_on(transaction, &event.envelope)
+                .instrument(event.span.clone())
+                .await?;
         }
         if self.pool.is_some() {
-            let rows = events
+            let rows: Vec<_> = events
                 .iter()
-                .map(|event| received(&event.envelope, trace_id_of(&event.span)))
-                .collect::<anyhow::Result<Vec<_>>>()?;
+                .map(|event| received(event.event_id, &event.envelope, trace_id_of(&event.span)))
+                .collect();
             store::archive::add(transaction, &rows).await?;
         }
         Ok(())
